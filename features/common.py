@@ -1,0 +1,151 @@
+"""Rules every processor shares (SPEC section 0 and 3): seasons, windows, ratios, hashes."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+import polars as pl
+
+from quality.schemas import TableSchema
+
+EARLY_SEASON_DAYS = 21
+RECENT_DAYS = 30
+AUDIT_COLUMNS = frozenset({"processed_at", "created_at", "data_hash"})
+
+
+def season_of(analysis_date: date) -> int:
+    """The 2024-25 season is 2024: August starts a new one."""
+    return analysis_date.year if analysis_date.month >= 8 else analysis_date.year - 1
+
+
+@dataclass(frozen=True)
+class SlateCalendar:
+    """Where D sits in its season; drives early_season_flag everywhere."""
+
+    analysis_date: date
+    season_year: int
+    season_start: date
+
+    @property
+    def days_into_season(self) -> int:
+        return (self.analysis_date - self.season_start).days
+
+    @property
+    def is_early_season(self) -> bool:
+        return self.days_into_season < EARLY_SEASON_DAYS
+
+    @property
+    def recent_cutoff(self) -> date:
+        """First date that counts as 'within 30 days of D'."""
+        return self.analysis_date - timedelta(days=RECENT_DAYS)
+
+
+def slate_calendar(
+    analysis_date: date, team_offense: pl.DataFrame, team_context: pl.DataFrame
+) -> SlateCalendar:
+    """Season start: earliest game of S in team offense before D or team context up to D."""
+    season = season_of(analysis_date)
+    offense_dates = team_offense.filter(
+        (pl.col("season_year") == season) & (pl.col("game_date") < analysis_date)
+    )["game_date"]
+    context_dates = team_context.filter(
+        (pl.col("season_year") == season) & (pl.col("game_date") <= analysis_date)
+    )["game_date"]
+    starts = [d for d in (offense_dates.min(), context_dates.min()) if d is not None]
+    return SlateCalendar(analysis_date, season, min(starts) if starts else analysis_date)
+
+
+def games_before(frame: pl.DataFrame | pl.LazyFrame, calendar: SlateCalendar) -> pl.LazyFrame:
+    """Point in time: only season-S games dated strictly before D."""
+    return frame.lazy().filter(
+        (pl.col("season_year") == calendar.season_year)
+        & (pl.col("game_date") < calendar.analysis_date)
+    )
+
+
+def with_recency(frame: pl.LazyFrame, entity: str | Sequence[str]) -> pl.LazyFrame:
+    """Adds `games_ago` (0 = newest) per entity; ties on a date go to the higher game_id."""
+    keys = [entity] if isinstance(entity, str) else list(entity)
+    newest_first = [False] * len(keys) + [True, True]
+    return frame.sort([*keys, "game_date", "game_id"], descending=newest_first).with_columns(
+        games_ago=pl.int_range(pl.len()).over(keys)
+    )
+
+
+def qualifying_games(player_games: pl.LazyFrame) -> pl.LazyFrame:
+    """A game counts when the player was active, not DNP and played minutes."""
+    return player_games.filter(
+        pl.col("is_active").fill_null(False)
+        & ~pl.col("is_dnp").fill_null(False)
+        & (pl.col("minutes_played") > 0)
+    )
+
+
+def ratio(numerator: pl.Expr, denominator: pl.Expr) -> pl.Expr:
+    """A ratio whose denominator is 0 or NULL is NULL, never infinity."""
+    return (
+        pl.when(denominator.is_null() | (denominator == 0))
+        .then(None)
+        .otherwise(numerator.cast(pl.Float64) / denominator.cast(pl.Float64))
+    )
+
+
+def known_sum(column: pl.Expr) -> pl.Expr:
+    """Sum of the known values; NULL when every value in the window is NULL."""
+    return pl.when(column.count() > 0).then(column.sum()).otherwise(None)
+
+
+def clamp(value: pl.Expr, low: float, high: float) -> pl.Expr:
+    return value.clip(low, high)
+
+
+def completeness_pct(found: pl.Expr, expected: int | pl.Expr) -> pl.Expr:
+    expected_expr = expected if isinstance(expected, pl.Expr) else pl.lit(expected)
+    return pl.min_horizontal(ratio(found, expected_expr) * 100.0, pl.lit(100.0))
+
+
+def insufficient_reason(found: pl.Expr, needed: int, unit: str = "games") -> pl.Expr:
+    return pl.format("Only {} {} available, need {}", found, pl.lit(unit), pl.lit(needed))
+
+
+def with_data_hash(frame: pl.DataFrame, exclude: Iterable[str] = ()) -> pl.DataFrame:
+    """Hash the business columns so consumers can see which rows changed between runs."""
+    skip = AUDIT_COLUMNS | set(exclude)
+    business = [c for c in frame.columns if c not in skip and not c.startswith("source_")]
+    if frame.is_empty():
+        return frame.with_columns(data_hash=pl.lit(None, dtype=pl.String))
+    encoded = frame.select(pl.struct(business).struct.json_encode().alias("row"))["row"]
+    digests = [hashlib.sha256(row.encode()).hexdigest()[:16] for row in encoded]
+    return frame.with_columns(data_hash=pl.Series(digests, dtype=pl.String))
+
+
+def to_output(frame: pl.DataFrame, schema: TableSchema) -> pl.DataFrame:
+    """Columns in schema order and type, with the row hash filled in."""
+    hashed = with_data_hash(frame.select([c for c in schema.column_names if c != "data_hash"]))
+    return hashed.select([pl.col(c.name).cast(c.polars_type, strict=True) for c in schema.columns])
+
+
+def processed_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Phase3Frames:
+    """The five Phase 3 tables as read for a date (or a range of dates, for backfills).
+
+    Processors filter by D themselves, so a frame holding more dates than needed is safe.
+    """
+
+    player_games: pl.DataFrame
+    team_defense: pl.DataFrame
+    team_offense: pl.DataFrame
+    player_context: pl.DataFrame
+    team_context: pl.DataFrame
+
+
+def slate(player_context: pl.DataFrame | pl.LazyFrame, calendar: SlateCalendar) -> pl.LazyFrame:
+    """The players with a context row for D: the population of P3 and P5."""
+    return player_context.lazy().filter(pl.col("game_date") == calendar.analysis_date)

@@ -1,0 +1,193 @@
+"""P1 team_defense_zone_analysis (SPEC section 4): how each team defends each zone."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import polars as pl
+
+from features.common import (
+    SlateCalendar,
+    completeness_pct,
+    games_before,
+    insufficient_reason,
+    known_sum,
+    ratio,
+    to_output,
+    with_recency,
+)
+from quality.schemas import TEAM_DEFENSE_ZONE_ANALYSIS
+
+WINDOW_GAMES = 15
+MIN_GAMES = 10
+LEAGUE_MIN_TEAMS = 10
+LEAGUE_MIN_TEAM_GAMES = 10
+DEFAULT_LEAGUE_PCT = {"paint": 0.580, "mid_range": 0.410, "three_pt": 0.355}
+ZONES = ("paint", "mid_range", "three_pt")
+ZONE_LABELS = {"paint": "paint", "mid_range": "mid_range", "three_pt": "perimeter"}
+NO_ATTEMPT_NOTES = {
+    "paint": "No paint attempts",
+    "mid_range": "No mid-range attempts",
+    "three_pt": "No three-point attempts",
+}
+METRICS = (
+    *(
+        f"{z}_{m}"
+        for z in ZONES
+        for m in (
+            "pct_allowed_last_15",
+            "attempts_allowed_per_game",
+            "blocks_per_game",
+            "defense_vs_league_avg",
+        )
+    ),
+    "paint_points_allowed_per_game",
+    "defensive_rating_last_15",
+    "opponent_pace",
+    "opponent_points_per_game",
+    "strongest_zone",
+    "weakest_zone",
+    "calculation_notes",
+)
+
+
+def league_zone_pct(team_defense: pl.DataFrame, calendar: SlateCalendar) -> dict[str, float]:
+    """Plain mean over teams with 10+ games in the 30 days before D; defaults below 10 teams."""
+    recent = games_before(team_defense, calendar).filter(
+        pl.col("game_date") >= calendar.recent_cutoff
+    )
+    per_team = (
+        recent.group_by("defending_team_abbr")
+        .agg(
+            pl.len().alias("games"),
+            *(
+                ratio(pl.col(f"opp_{z}_makes").sum(), pl.col(f"opp_{z}_attempts").sum()).alias(z)
+                for z in ZONES
+            ),
+        )
+        .filter(pl.col("games") >= LEAGUE_MIN_TEAM_GAMES)
+        .collect()
+    )
+    if per_team.height < LEAGUE_MIN_TEAMS:
+        return dict(DEFAULT_LEAGUE_PCT)
+    return {z: float(per_team[z].mean()) for z in ZONES}  # type: ignore[arg-type]
+
+
+def _window_sums(team_defense: pl.DataFrame, calendar: SlateCalendar) -> pl.LazyFrame:
+    window = with_recency(games_before(team_defense, calendar), "defending_team_abbr").filter(
+        pl.col("games_ago") < WINDOW_GAMES
+    )
+    return window.group_by("defending_team_abbr").agg(
+        pl.len().alias("games_in_sample"),
+        *(
+            known_sum(pl.col(f"opp_{z}_{kind}")).alias(f"{z}_{kind}")
+            for z in ZONES
+            for kind in ("makes", "attempts")
+        ),
+        *(known_sum(pl.col(f"blocks_{z}")).alias(f"{z}_blocks") for z in ZONES),
+        known_sum(pl.col("points_in_paint_allowed")).alias("paint_points"),
+        known_sum(pl.col("points_allowed")).alias("points_allowed"),
+        pl.col("defensive_rating").mean().alias("defensive_rating_last_15"),
+        pl.col("opponent_pace").mean().alias("opponent_pace"),
+        pl.col("processed_at").max().alias("source_team_defense_last_updated"),
+    )
+
+
+def _zone_metrics(league: dict[str, float]) -> list[pl.Expr]:
+    games = pl.col("games_in_sample")
+    exprs: list[pl.Expr] = []
+    for z in ZONES:
+        pct = ratio(pl.col(f"{z}_makes"), pl.col(f"{z}_attempts"))
+        exprs += [
+            pct.alias(f"{z}_pct_allowed_last_15"),
+            ratio(pl.col(f"{z}_attempts"), games).alias(f"{z}_attempts_allowed_per_game"),
+            ratio(pl.col(f"{z}_blocks"), games).alias(f"{z}_blocks_per_game"),
+            ((pct - league[z]) * 100.0).alias(f"{z}_defense_vs_league_avg"),
+        ]
+    return exprs + [
+        ratio(pl.col("paint_points"), games).alias("paint_points_allowed_per_game"),
+        ratio(pl.col("points_allowed"), games).alias("opponent_points_per_game"),
+    ]
+
+
+def _extreme_zone(lowest: bool) -> pl.Expr:
+    """Lowest (strongest) or highest (weakest) vs_league; ties go to paint, mid, perimeter."""
+    fill = float("inf") if lowest else float("-inf")
+    vs = {z: pl.col(f"{z}_defense_vs_league_avg") for z in ZONES}
+    v = {z: vs[z].fill_null(fill) for z in ZONES}
+
+    def beats(a: pl.Expr, b: pl.Expr) -> pl.Expr:
+        return a <= b if lowest else a >= b
+
+    return (
+        pl.when(
+            vs["paint"].is_not_null()
+            & beats(v["paint"], v["mid_range"])
+            & beats(v["paint"], v["three_pt"])
+        )
+        .then(pl.lit(ZONE_LABELS["paint"]))
+        .when(vs["mid_range"].is_not_null() & beats(v["mid_range"], v["three_pt"]))
+        .then(pl.lit(ZONE_LABELS["mid_range"]))
+        .when(vs["three_pt"].is_not_null())
+        .then(pl.lit(ZONE_LABELS["three_pt"]))
+        .otherwise(None)
+    )
+
+
+def _calculation_notes() -> pl.Expr:
+    notes = [
+        pl.when(pl.col(f"{z}_attempts").fill_null(0) == 0).then(pl.lit(NO_ATTEMPT_NOTES[z]))
+        for z in ZONES
+    ]
+    joined = pl.concat_str(notes, separator="; ", ignore_nulls=True)
+    return pl.when(joined == "").then(None).otherwise(joined)
+
+
+def _quality_tier(games: pl.Expr) -> pl.Expr:
+    return (
+        pl.when(games >= WINDOW_GAMES)
+        .then(pl.lit("high"))
+        .when(games >= MIN_GAMES)
+        .then(pl.lit("medium"))
+        .otherwise(pl.lit("low"))
+    )
+
+
+def team_defense_zone_analysis(
+    team_defense: pl.DataFrame, calendar: SlateCalendar, processed_at: datetime
+) -> pl.DataFrame:
+    """One row per team with a season-S game before D; placeholders under 10 games."""
+    league = league_zone_pct(team_defense, calendar)
+    games = pl.col("games_in_sample")
+    is_placeholder = games < MIN_GAMES
+    rows = (
+        _window_sums(team_defense, calendar)
+        .with_columns(_zone_metrics(league))
+        .with_columns(
+            strongest_zone=_extreme_zone(lowest=True),
+            weakest_zone=_extreme_zone(lowest=False),
+            calculation_notes=_calculation_notes(),
+        )
+        .with_columns(
+            [pl.when(is_placeholder).then(None).otherwise(pl.col(m)).alias(m) for m in METRICS]
+        )
+        .with_columns(
+            team_abbr=pl.col("defending_team_abbr"),
+            analysis_date=pl.lit(calendar.analysis_date),
+            season_year=pl.lit(calendar.season_year),
+            league_paint_pct=pl.lit(league["paint"]),
+            league_mid_range_pct=pl.lit(league["mid_range"]),
+            league_three_pt_pct=pl.lit(league["three_pt"]),
+            data_quality_tier=_quality_tier(games),
+            early_season_flag=pl.lit(calendar.is_early_season),
+            insufficient_data_reason=pl.when(is_placeholder)
+            .then(insufficient_reason(games, MIN_GAMES))
+            .otherwise(None),
+            source_team_defense_rows_found=games,
+            source_team_defense_completeness_pct=completeness_pct(games, WINDOW_GAMES),
+            processed_at=pl.lit(processed_at),
+        )
+        .sort("team_abbr")
+        .collect()
+    )
+    return to_output(rows, TEAM_DEFENSE_ZONE_ANALYSIS)

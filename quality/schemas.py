@@ -1,0 +1,546 @@
+"""Every table the pipeline reads or writes, declared once.
+
+Warehouses create tables from these declarations, the input contract checks Phase 3 frames
+against them, and the processors select their output columns in this order. BigQuery type names
+are the vocabulary; each warehouse maps them to its own types.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import polars as pl
+import pyarrow as pa
+
+BigQueryType = Literal["STRING", "INT64", "FLOAT64", "BOOL", "DATE", "TIMESTAMP"]
+Mode = Literal["NULLABLE", "REQUIRED", "REPEATED"]
+
+INPUT_DATASET = "nba_analytics"
+PRECOMPUTE_DATASET = "nba_precompute"
+PREDICTIONS_DATASET = "nba_predictions"
+DATASETS = (INPUT_DATASET, PRECOMPUTE_DATASET, PREDICTIONS_DATASET)
+
+_POLARS_TYPES: dict[str, pl.DataType] = {
+    "STRING": pl.String(),
+    "INT64": pl.Int64(),
+    "FLOAT64": pl.Float64(),
+    "BOOL": pl.Boolean(),
+    "DATE": pl.Date(),
+    "TIMESTAMP": pl.Datetime("us", "UTC"),
+}
+_ARROW_TYPES: dict[str, pa.DataType] = {
+    "STRING": pa.string(),
+    "INT64": pa.int64(),
+    "FLOAT64": pa.float64(),
+    "BOOL": pa.bool_(),
+    "DATE": pa.date32(),
+    "TIMESTAMP": pa.timestamp("us", tz="UTC"),
+}
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: BigQueryType
+    mode: Mode = "NULLABLE"
+    description: str = ""
+
+    @property
+    def polars_type(self) -> pl.DataType:
+        base = _POLARS_TYPES[self.type]
+        return pl.List(base) if self.mode == "REPEATED" else base
+
+    @property
+    def arrow_type(self) -> pa.DataType:
+        base = _ARROW_TYPES[self.type]
+        return pa.list_(base) if self.mode == "REPEATED" else base
+
+
+@dataclass(frozen=True)
+class TableSchema:
+    dataset: str
+    name: str
+    columns: tuple[Column, ...]
+    description: str = ""
+    partition_column: str | None = None
+    clustering: tuple[str, ...] = ()
+    key: tuple[str, ...] = ()
+    processor_id: str | None = None
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.dataset}.{self.name}"
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def column(self, name: str) -> Column:
+        return next(c for c in self.columns if c.name == name)
+
+    @property
+    def polars_schema(self) -> pl.Schema:
+        return pl.Schema({c.name: c.polars_type for c in self.columns})
+
+    @property
+    def arrow_schema(self) -> pa.Schema:
+        return pa.schema(
+            [pa.field(c.name, c.arrow_type, nullable=c.mode != "REQUIRED") for c in self.columns]
+        )
+
+    def empty_frame(self) -> pl.DataFrame:
+        return pl.DataFrame(schema=self.polars_schema)
+
+
+def col(name: str, type_: BigQueryType, description: str = "", mode: Mode = "NULLABLE") -> Column:
+    return Column(name, type_, mode, description)
+
+
+def req(name: str, type_: BigQueryType, description: str = "") -> Column:
+    return Column(name, type_, "REQUIRED", description)
+
+
+def source_columns(source: str, what: str) -> tuple[Column, ...]:
+    """The three source-tracking columns of SPEC section 3 for one input."""
+    return (
+        col(
+            f"source_{source}_last_updated",
+            "TIMESTAMP",
+            f"Max processed_at of the {what} rows read",
+        ),
+        col(f"source_{source}_rows_found", "INT64", f"{what} rows read for this row's entity"),
+        col(
+            f"source_{source}_completeness_pct",
+            "FLOAT64",
+            f"{what} rows found / rows expected x 100, at most 100",
+        ),
+    )
+
+
+def _row_audit() -> tuple[Column, ...]:
+    return (
+        req("data_hash", "STRING", "SHA-256 (16 hex chars) of the business columns"),
+        req("processed_at", "TIMESTAMP", "When the processor built this row"),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Phase 3 inputs (SPEC section 2). Only the columns read are declared; others may exist.
+# ---------------------------------------------------------------------------------------------
+
+PLAYER_GAME_SUMMARY = TableSchema(
+    INPUT_DATASET,
+    "player_game_summary",
+    (
+        req("player_lookup", "STRING"),
+        col("universal_player_id", "STRING"),
+        req("game_id", "STRING"),
+        req("game_date", "DATE"),
+        req("season_year", "INT64"),
+        col("team_abbr", "STRING"),
+        col("opponent_team_abbr", "STRING"),
+        col("is_active", "BOOL"),
+        col("is_dnp", "BOOL"),
+        col("minutes_played", "FLOAT64"),
+        col("points", "INT64"),
+        col("fg_attempts", "INT64"),
+        col("fg_makes", "INT64"),
+        col("three_pt_attempts", "INT64"),
+        col("three_pt_makes", "INT64"),
+        col("ft_attempts", "INT64"),
+        col("ft_makes", "INT64"),
+        col("paint_attempts", "INT64"),
+        col("paint_makes", "INT64"),
+        col("mid_range_attempts", "INT64"),
+        col("mid_range_makes", "INT64"),
+        col("assisted_fg_makes", "INT64"),
+        col("unassisted_fg_makes", "INT64"),
+        col("usage_rate", "FLOAT64"),
+        col("ts_pct", "FLOAT64"),
+        col("processed_at", "TIMESTAMP"),
+    ),
+    "Phase 3: one row per player per game",
+    partition_column="game_date",
+    clustering=("player_lookup",),
+    key=("player_lookup", "game_id"),
+)
+
+TEAM_DEFENSE_GAME_SUMMARY = TableSchema(
+    INPUT_DATASET,
+    "team_defense_game_summary",
+    (
+        req("game_id", "STRING"),
+        req("game_date", "DATE"),
+        req("season_year", "INT64"),
+        req("defending_team_abbr", "STRING"),
+        col("opponent_team_abbr", "STRING"),
+        col("points_allowed", "INT64"),
+        col("opp_paint_attempts", "INT64"),
+        col("opp_paint_makes", "INT64"),
+        col("opp_mid_range_attempts", "INT64"),
+        col("opp_mid_range_makes", "INT64"),
+        col("opp_three_pt_attempts", "INT64"),
+        col("opp_three_pt_makes", "INT64"),
+        col("points_in_paint_allowed", "INT64"),
+        col("blocks_paint", "INT64"),
+        col("blocks_mid_range", "INT64"),
+        col("blocks_three_pt", "INT64"),
+        col("defensive_rating", "FLOAT64"),
+        col("opponent_pace", "FLOAT64"),
+        col("processed_at", "TIMESTAMP"),
+    ),
+    "Phase 3: one row per defending team per game",
+    partition_column="game_date",
+    clustering=("defending_team_abbr",),
+    key=("defending_team_abbr", "game_id"),
+)
+
+TEAM_OFFENSE_GAME_SUMMARY = TableSchema(
+    INPUT_DATASET,
+    "team_offense_game_summary",
+    (
+        req("game_id", "STRING"),
+        req("game_date", "DATE"),
+        req("season_year", "INT64"),
+        req("team_abbr", "STRING"),
+        col("opponent_team_abbr", "STRING"),
+        col("points_scored", "INT64"),
+        col("pace", "FLOAT64"),
+        col("offensive_rating", "FLOAT64"),
+        col("win_flag", "BOOL"),
+        col("processed_at", "TIMESTAMP"),
+    ),
+    "Phase 3: one row per team per game (offense)",
+    partition_column="game_date",
+    clustering=("team_abbr",),
+    key=("team_abbr", "game_id"),
+)
+
+UPCOMING_PLAYER_GAME_CONTEXT = TableSchema(
+    INPUT_DATASET,
+    "upcoming_player_game_context",
+    (
+        req("player_lookup", "STRING"),
+        col("universal_player_id", "STRING"),
+        col("game_id", "STRING"),
+        req("game_date", "DATE"),
+        req("season_year", "INT64"),
+        col("team_abbr", "STRING"),
+        col("opponent_team_abbr", "STRING"),
+        col("home_game", "BOOL"),
+        col("back_to_back", "BOOL"),
+        col("season_phase", "STRING"),
+        col("days_rest", "INT64"),
+        col("opponent_days_rest", "INT64"),
+        col("games_in_last_7_days", "INT64"),
+        col("games_in_last_14_days", "INT64"),
+        col("minutes_in_last_7_days", "FLOAT64"),
+        col("minutes_in_last_14_days", "FLOAT64"),
+        col("avg_minutes_per_game_last_7", "FLOAT64"),
+        col("back_to_backs_last_14_days", "INT64"),
+        col("fourth_quarter_minutes_last_7", "FLOAT64"),
+        col("avg_usage_rate_last_7_games", "FLOAT64"),
+        col("projected_usage_rate", "FLOAT64"),
+        col("star_teammates_out", "INT64"),
+        col("pace_differential", "FLOAT64"),
+        col("opponent_pace_last_10", "FLOAT64"),
+        col("player_age", "INT64"),
+        col("player_status", "STRING"),
+        col("processed_at", "TIMESTAMP"),
+    ),
+    "Phase 3: one row per slate player per game date",
+    partition_column="game_date",
+    clustering=("player_lookup",),
+    key=("player_lookup", "game_date"),
+)
+
+UPCOMING_TEAM_GAME_CONTEXT = TableSchema(
+    INPUT_DATASET,
+    "upcoming_team_game_context",
+    (
+        req("team_abbr", "STRING"),
+        col("game_id", "STRING"),
+        req("game_date", "DATE"),
+        req("season_year", "INT64"),
+        col("opponent_team_abbr", "STRING"),
+        col("home_game", "BOOL"),
+        col("team_days_rest", "INT64"),
+        col("processed_at", "TIMESTAMP"),
+    ),
+    "Phase 3: one row per team per game date",
+    partition_column="game_date",
+    clustering=("team_abbr",),
+    key=("team_abbr", "game_date"),
+)
+
+PHASE3_TABLES: dict[str, TableSchema] = {
+    t.name: t
+    for t in (
+        PLAYER_GAME_SUMMARY,
+        TEAM_DEFENSE_GAME_SUMMARY,
+        TEAM_OFFENSE_GAME_SUMMARY,
+        UPCOMING_PLAYER_GAME_CONTEXT,
+        UPCOMING_TEAM_GAME_CONTEXT,
+    )
+}
+
+# ---------------------------------------------------------------------------------------------
+# Phase 4 outputs (SPEC sections 4 to 9)
+# ---------------------------------------------------------------------------------------------
+
+_placeholder_columns = (
+    req("early_season_flag", "BOOL", "True when the slate date is in the first 21 days"),
+    col("insufficient_data_reason", "STRING", "Why the row is a placeholder, else NULL"),
+)
+
+
+def _zone_defense(zone: str, label: str) -> tuple[Column, ...]:
+    return (
+        col(f"{zone}_pct_allowed_last_15", "FLOAT64", f"Opponent {label} FG% allowed, 0-1"),
+        col(f"{zone}_attempts_allowed_per_game", "FLOAT64", f"Opponent {label} attempts per game"),
+        col(f"{zone}_blocks_per_game", "FLOAT64", f"{label} blocks per game"),
+        col(
+            f"{zone}_defense_vs_league_avg",
+            "FLOAT64",
+            f"({label} FG% allowed - league) x 100, negative is better defence",
+        ),
+    )
+
+
+TEAM_DEFENSE_ZONE_ANALYSIS = TableSchema(
+    PRECOMPUTE_DATASET,
+    "team_defense_zone_analysis",
+    (
+        req("team_abbr", "STRING", "Defending team"),
+        req("analysis_date", "DATE", "Slate date D; built from games before D"),
+        req("season_year", "INT64", "Season S of D"),
+        *_zone_defense("paint", "paint"),
+        col("paint_points_allowed_per_game", "FLOAT64", "Points in the paint allowed per game"),
+        *_zone_defense("mid_range", "mid-range"),
+        *_zone_defense("three_pt", "three-point"),
+        col("defensive_rating_last_15", "FLOAT64", "Mean defensive rating, last 15 games"),
+        col("opponent_pace", "FLOAT64", "Mean opponent pace, last 15 games"),
+        col("opponent_points_per_game", "FLOAT64", "Points allowed per game, last 15"),
+        req("games_in_sample", "INT64", "G: games in the 15-game window"),
+        req("league_paint_pct", "FLOAT64", "League paint FG% used for vs_league"),
+        req("league_mid_range_pct", "FLOAT64", "League mid-range FG% used for vs_league"),
+        req("league_three_pt_pct", "FLOAT64", "League three-point FG% used for vs_league"),
+        col("strongest_zone", "STRING", "paint | mid_range | perimeter: lowest vs_league"),
+        col("weakest_zone", "STRING", "paint | mid_range | perimeter: highest vs_league"),
+        req("data_quality_tier", "STRING", "high (G>=15) | medium (G>=10) | low"),
+        col("calculation_notes", "STRING", "Zones without attempts"),
+        *_placeholder_columns,
+        *source_columns("team_defense", "team_defense_game_summary"),
+        *_row_audit(),
+    ),
+    "How each team defends the paint, mid-range and three over its last 15 games",
+    partition_column="analysis_date",
+    clustering=("team_abbr",),
+    key=("team_abbr", "analysis_date"),
+    processor_id="P1",
+)
+
+PLAYER_SHOT_ZONE_ANALYSIS = TableSchema(
+    PRECOMPUTE_DATASET,
+    "player_shot_zone_analysis",
+    (
+        req("player_lookup", "STRING"),
+        col("universal_player_id", "STRING"),
+        req("analysis_date", "DATE", "Slate date D; built from games before D"),
+        req("season_year", "INT64", "Season S of D"),
+        col("paint_rate_last_10", "FLOAT64", "Share of known-zone attempts from the paint, 0-100"),
+        col("mid_range_rate_last_10", "FLOAT64", "Share from mid-range, 0-100"),
+        col("three_pt_rate_last_10", "FLOAT64", "Share from three, 0-100"),
+        col("total_shots_last_10", "INT64", "Known-zone attempts, last 10 games"),
+        col("paint_pct_last_10", "FLOAT64", "Paint FG%, 0-1"),
+        col("mid_range_pct_last_10", "FLOAT64", "Mid-range FG%, 0-1"),
+        col("three_pt_pct_last_10", "FLOAT64", "Three-point FG%, 0-1"),
+        col("paint_attempts_per_game", "FLOAT64", "Paint attempts per known-zone game"),
+        col("mid_range_attempts_per_game", "FLOAT64", "Mid-range attempts per known-zone game"),
+        col("three_pt_attempts_per_game", "FLOAT64", "Three attempts per known-zone game"),
+        col("assisted_rate_last_10", "FLOAT64", "Assisted makes / makes x 100"),
+        col("unassisted_rate_last_10", "FLOAT64", "Unassisted makes / makes x 100"),
+        col("paint_rate_last_20", "FLOAT64", "Paint rate over 20 games (G20 >= 15)"),
+        col("paint_pct_last_20", "FLOAT64", "Paint FG% over 20 games (G20 >= 15)"),
+        req("games_in_sample_10", "INT64", "G10: qualifying games in the 10-game window"),
+        req("games_in_sample_20", "INT64", "G20: qualifying games in the 20-game window"),
+        col("games_missing_zones", "INT64", "Games of the 10-game window with unknown zones"),
+        req("sample_quality_10", "STRING", "excellent | good | limited | insufficient"),
+        req("sample_quality_20", "STRING", "excellent | good | limited | insufficient"),
+        col("primary_scoring_zone", "STRING", "paint | perimeter | mid_range | balanced"),
+        req("data_quality_tier", "STRING", "high (G10>=10) | medium (>=7) | low"),
+        *_placeholder_columns,
+        *source_columns("player_game", "player_game_summary"),
+        *_row_audit(),
+    ),
+    "Where each player shoots from and how well, last 10 and 20 games",
+    partition_column="analysis_date",
+    clustering=("player_lookup",),
+    key=("player_lookup", "analysis_date"),
+    processor_id="P2",
+)
+
+_FACTORS = ("fatigue", "shot_zone", "pace", "usage_spike")
+_DEFERRED = ("referee", "look_ahead", "matchup_history", "momentum")
+
+PLAYER_COMPOSITE_FACTORS = TableSchema(
+    PRECOMPUTE_DATASET,
+    "player_composite_factors",
+    (
+        req("player_lookup", "STRING"),
+        col("universal_player_id", "STRING"),
+        req("game_date", "DATE", "Slate date D"),
+        col("game_id", "STRING"),
+        col("team_abbr", "STRING"),
+        col("opponent_team_abbr", "STRING"),
+        req("fatigue_score", "INT64", "100 = fresh, 0 = exhausted"),
+        req("shot_zone_mismatch_score", "FLOAT64", "-10..10, positive favours the player"),
+        req("pace_score", "FLOAT64", "-3..3"),
+        req("usage_spike_score", "FLOAT64", "-3..3"),
+        req("referee_favorability_score", "FLOAT64", "Deferred: 0.0"),
+        req("look_ahead_pressure_score", "FLOAT64", "Deferred: 0.0"),
+        req("matchup_history_score", "FLOAT64", "Deferred: 0.0"),
+        req("momentum_score", "FLOAT64", "Deferred: 0.0"),
+        *(req(f"{f}_adjustment", "FLOAT64", "Points adjustment") for f in _FACTORS + _DEFERRED),
+        req("total_composite_adjustment", "FLOAT64", "Sum of the eight adjustments"),
+        req("data_completeness_pct", "FLOAT64", "Inputs present / 7 x 100"),
+        req("has_warnings", "BOOL"),
+        col("warning_details", "STRING", "Comma-joined warning codes"),
+        req("fatigue_context", "STRING", "JSON: inputs and penalties applied"),
+        req("shot_zone_context", "STRING", "JSON: zone, rates and opponent vs_league"),
+        req("pace_context", "STRING", "JSON: pace_differential"),
+        req("usage_context", "STRING", "JSON: projected and base usage, stars out"),
+        req("calculation_version", "STRING", "v1_4factors"),
+        *_placeholder_columns,
+        *source_columns("player_context", "upcoming_player_game_context"),
+        *source_columns("player_shot_zone", "player_shot_zone_analysis"),
+        *source_columns("team_defense", "team_defense_zone_analysis"),
+        *_row_audit(),
+    ),
+    "Fatigue, zone matchup, pace and usage adjustments per slate player",
+    partition_column="game_date",
+    clustering=("player_lookup",),
+    key=("player_lookup", "game_date"),
+    processor_id="P3",
+)
+
+PLAYER_DAILY_CACHE = TableSchema(
+    PRECOMPUTE_DATASET,
+    "player_daily_cache",
+    (
+        req("player_lookup", "STRING"),
+        col("universal_player_id", "STRING"),
+        req("cache_date", "DATE", "Slate date D"),
+        col("team_abbr", "STRING", "The player's team on D (context row)"),
+        col("points_avg_last_5", "FLOAT64"),
+        col("points_avg_last_10", "FLOAT64"),
+        col("points_avg_season", "FLOAT64"),
+        col("points_std_last_10", "FLOAT64", "Sample std (ddof 1), NULL under 2 games"),
+        col("minutes_avg_last_10", "FLOAT64"),
+        col("usage_rate_last_10", "FLOAT64"),
+        col("ts_pct_last_10", "FLOAT64"),
+        req("games_played_season", "INT64", "Qualifying games in S before D"),
+        col("player_usage_rate_season", "FLOAT64"),
+        col("assisted_rate_last_10", "FLOAT64", "Assisted makes / makes x 100, last 10"),
+        col("team_pace_last_10", "FLOAT64", "Mean pace of the team's last 10 games"),
+        col("team_off_rating_last_10", "FLOAT64", "Mean offensive rating, team's last 10"),
+        col("games_in_last_7_days", "INT64"),
+        col("games_in_last_14_days", "INT64"),
+        col("minutes_in_last_7_days", "FLOAT64"),
+        col("minutes_in_last_14_days", "FLOAT64"),
+        col("back_to_backs_last_14_days", "INT64"),
+        col("avg_minutes_per_game_last_7", "FLOAT64"),
+        col("fourth_quarter_minutes_last_7", "FLOAT64"),
+        col("player_age", "INT64"),
+        col("primary_scoring_zone", "STRING", "From P2 (NULL without a full P2 row)"),
+        col("paint_rate_last_10", "FLOAT64", "From P2"),
+        col("three_pt_rate_last_10", "FLOAT64", "From P2"),
+        req("early_season_flag", "BOOL", "Fewer than 10 games played this season"),
+        col("insufficient_data_reason", "STRING"),
+        req("cache_version", "STRING", "v1"),
+        *source_columns("player_game", "player_game_summary"),
+        *source_columns("team_offense", "team_offense_game_summary"),
+        *source_columns("upcoming_context", "upcoming_player_game_context"),
+        *source_columns("shot_zone", "player_shot_zone_analysis"),
+        *_row_audit(),
+    ),
+    "Rolling points, minutes, usage and team context per slate player",
+    partition_column="cache_date",
+    clustering=("player_lookup",),
+    key=("player_lookup", "cache_date"),
+    processor_id="P4",
+)
+
+ML_FEATURE_STORE_V2 = TableSchema(
+    PREDICTIONS_DATASET,
+    "ml_feature_store_v2",
+    (
+        req("player_lookup", "STRING"),
+        col("universal_player_id", "STRING"),
+        req("game_date", "DATE", "Slate date D"),
+        col("game_id", "STRING"),
+        col("team_abbr", "STRING"),
+        col("opponent_team_abbr", "STRING"),
+        col("is_home", "BOOL"),
+        col("days_rest", "INT64"),
+        Column("features", "FLOAT64", "REPEATED", "The 25 features, NULL-free unless placeholder"),
+        Column("feature_names", "STRING", "REPEATED", "Names of the 25 features"),
+        Column("feature_sources", "STRING", "REPEATED", "phase4 | phase3 | calculated | default"),
+        req("feature_count", "INT64", "25"),
+        req("feature_version", "STRING", "v1_baseline_25"),
+        req("feature_quality_score", "FLOAT64", "Mean of 100/75/100/40 by source"),
+        req("quality_tier", "STRING", "excellent | good | medium | low"),
+        req("data_source", "STRING", "phase4 | phase3 | mixed | early_season"),
+        req("early_season_flag", "BOOL"),
+        col("insufficient_data_reason", "STRING"),
+        *source_columns("daily_cache", "player_daily_cache"),
+        *source_columns("composite", "player_composite_factors"),
+        *source_columns("shot_zones", "player_shot_zone_analysis"),
+        *source_columns("team_defense", "team_defense_zone_analysis"),
+        req("data_hash", "STRING", "SHA-256 (16 hex chars) of the business columns"),
+        req("created_at", "TIMESTAMP", "When the processor built this row"),
+    ),
+    "25 ML features per slate player with a quality score and Phase 3 fallback",
+    partition_column="game_date",
+    clustering=("player_lookup",),
+    key=("player_lookup", "game_date"),
+    processor_id="P5",
+)
+
+PROCESSOR_RUNS = TableSchema(
+    PRECOMPUTE_DATASET,
+    "processor_runs",
+    (
+        req("run_id", "STRING", "Prefect flow run id"),
+        req("processor", "STRING", "Output table name"),
+        req("analysis_date", "DATE", "Slate date D"),
+        req("status", "STRING", "OK | WARN | FAIL | SKIPPED | NO_GAMES"),
+        col("rows", "INT64", "Rows in the output partition for D"),
+        col("duration_seconds", "FLOAT64", "Processor wall time"),
+        col("started_at", "TIMESTAMP"),
+        col("finished_at", "TIMESTAMP"),
+        col("message", "STRING", "Why the status is not OK, or a short summary"),
+    ),
+    "One line per processor per run: the success criteria of SPEC section 9",
+    partition_column="analysis_date",
+    clustering=("processor",),
+    key=("run_id", "processor"),
+)
+
+# Run order; the keys are the processor names used by the flow and the CLI.
+OUTPUT_TABLES: dict[str, TableSchema] = {
+    t.name: t
+    for t in (
+        TEAM_DEFENSE_ZONE_ANALYSIS,
+        PLAYER_SHOT_ZONE_ANALYSIS,
+        PLAYER_COMPOSITE_FACTORS,
+        PLAYER_DAILY_CACHE,
+        ML_FEATURE_STORE_V2,
+    )
+}
+PROCESSOR_NAMES: tuple[str, ...] = tuple(OUTPUT_TABLES)
+
+
+def all_tables() -> list[TableSchema]:
+    return [*PHASE3_TABLES.values(), *OUTPUT_TABLES.values(), PROCESSOR_RUNS]
