@@ -24,6 +24,7 @@ LEAGUE_MIN_TEAMS = 10
 LEAGUE_MIN_TEAM_GAMES = 10
 DEFAULT_LEAGUE_PCT = {"paint": 0.580, "mid_range": 0.410, "three_pt": 0.355}
 ZONES = ("paint", "mid_range", "three_pt")
+TIE_DECIMALS = 9
 ZONE_LABELS = {"paint": "paint", "mid_range": "mid_range", "three_pt": "perimeter"}
 NO_ATTEMPT_NOTES = {
     "paint": "No paint attempts",
@@ -111,9 +112,12 @@ def _zone_metrics(league: dict[str, float]) -> list[pl.Expr]:
 
 
 def _extreme_zone(lowest: bool) -> pl.Expr:
-    """Lowest (strongest) or highest (weakest) vs_league; ties go to paint, mid, perimeter."""
+    """Lowest (strongest) or highest (weakest) vs_league; ties go to paint, mid, perimeter.
+
+    Values are compared at 1e-9 percentage points so float noise cannot break a real tie.
+    """
     fill = float("inf") if lowest else float("-inf")
-    vs = {z: pl.col(f"{z}_defense_vs_league_avg") for z in ZONES}
+    vs = {z: pl.col(f"{z}_defense_vs_league_avg").round(TIE_DECIMALS) for z in ZONES}
     v = {z: vs[z].fill_null(fill) for z in ZONES}
 
     def beats(a: pl.Expr, b: pl.Expr) -> pl.Expr:

@@ -1,0 +1,184 @@
+"""The Phase 3 input contract (SPEC section 2), checked on every read.
+
+A violation names the table, the column or rule, the date and one offending key, so an
+operator can go straight to the bad row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+
+import polars as pl
+import pyarrow as pa
+
+from quality.schemas import (
+    PLAYER_GAME_SUMMARY,
+    TEAM_DEFENSE_GAME_SUMMARY,
+    BigQueryType,
+    TableSchema,
+)
+
+
+class InputContractError(ValueError):
+    """Invalid Phase 3 input: the processors reading the table must not run."""
+
+    def __init__(
+        self,
+        table: str,
+        rule: str,
+        *,
+        column: str | None = None,
+        analysis_date: date | None = None,
+        key: str | None = None,
+        rows: int | None = None,
+    ) -> None:
+        self.table, self.rule, self.column = table, rule, column
+        self.analysis_date, self.key, self.rows = analysis_date, key, rows
+        parts = [f"invalid input {table}"]
+        if column:
+            parts.append(f"column {column}")
+        parts.append(f"rule: {rule}")
+        if analysis_date:
+            parts.append(f"date {analysis_date.isoformat()}")
+        if key:
+            parts.append(f"e.g. {key}")
+        if rows and rows > 1:
+            parts.append(f"{rows} rows")
+        super().__init__("; ".join(parts))
+
+
+@dataclass(frozen=True)
+class RowRules:
+    """Declarative row rules beyond types and keys."""
+
+    makes_within_attempts: tuple[tuple[str, str], ...] = ()
+    ranges: tuple[tuple[str, float, float], ...] = ()
+
+
+ROW_RULES: dict[str, RowRules] = {
+    PLAYER_GAME_SUMMARY.name: RowRules(
+        makes_within_attempts=(
+            ("fg_makes", "fg_attempts"),
+            ("three_pt_makes", "three_pt_attempts"),
+            ("ft_makes", "ft_attempts"),
+            ("paint_makes", "paint_attempts"),
+            ("mid_range_makes", "mid_range_attempts"),
+        ),
+        ranges=(("minutes_played", 0.0, 80.0),),
+    ),
+    TEAM_DEFENSE_GAME_SUMMARY.name: RowRules(
+        makes_within_attempts=(
+            ("opp_paint_makes", "opp_paint_attempts"),
+            ("opp_mid_range_makes", "opp_mid_range_attempts"),
+            ("opp_three_pt_makes", "opp_three_pt_attempts"),
+        ),
+    ),
+}
+
+
+def _type_matches(expected: BigQueryType, repeated: bool, actual: pa.DataType) -> bool:
+    if repeated:
+        return pa.types.is_list(actual) or pa.types.is_large_list(actual)
+    checks = {
+        "STRING": lambda t: pa.types.is_string(t) or pa.types.is_large_string(t),
+        "INT64": pa.types.is_integer,
+        "FLOAT64": lambda t: (
+            pa.types.is_floating(t) or pa.types.is_integer(t) or pa.types.is_decimal(t)
+        ),
+        "BOOL": pa.types.is_boolean,
+        "DATE": pa.types.is_date,
+        "TIMESTAMP": pa.types.is_timestamp,
+    }
+    return bool(checks[expected](actual))
+
+
+def check_columns(
+    schema: TableSchema, actual: pa.Schema | None, analysis_date: date | None
+) -> None:
+    """Every declared column exists with a compatible type."""
+    if actual is None:
+        raise InputContractError(
+            schema.full_name, "table is missing (load Phase 3 first)", analysis_date=analysis_date
+        )
+    for column in schema.columns:
+        if column.name not in actual.names:
+            raise InputContractError(
+                schema.full_name,
+                "required column is missing",
+                column=column.name,
+                analysis_date=analysis_date,
+            )
+        found = actual.field(column.name).type
+        if not _type_matches(column.type, column.mode == "REPEATED", found):
+            raise InputContractError(
+                schema.full_name,
+                f"wrong type: expected {column.type}, found {found}",
+                column=column.name,
+                analysis_date=analysis_date,
+            )
+
+
+def _describe_key(frame: pl.DataFrame, key: Sequence[str]) -> str:
+    row = frame.row(0, named=True)
+    return ", ".join(f"{k}={row[k]}" for k in key if k in row)
+
+
+def _first_violation(
+    frame: pl.DataFrame, bad: pl.Expr, schema: TableSchema
+) -> tuple[str, int] | None:
+    offenders = frame.filter(bad.fill_null(False))
+    if offenders.is_empty():
+        return None
+    return _describe_key(offenders, schema.key), offenders.height
+
+
+def check_rows(schema: TableSchema, frame: pl.DataFrame, analysis_date: date | None) -> None:
+    """NULL and duplicate keys, required NULLs, negative counts, makes above attempts, ranges."""
+
+    def fail(rule: str, column: str | None, found: tuple[str, int]) -> None:
+        raise InputContractError(
+            schema.full_name,
+            rule,
+            column=column,
+            analysis_date=analysis_date,
+            key=found[0],
+            rows=found[1],
+        )
+
+    for column in schema.columns:
+        if column.mode == "REQUIRED":
+            found = _first_violation(frame, pl.col(column.name).is_null(), schema)
+            if found:
+                rule = "key must not be NULL" if column.name in schema.key else "must not be NULL"
+                fail(rule, column.name, found)
+    duplicated = frame.select(schema.key).is_duplicated()
+    if duplicated.any():
+        found = (_describe_key(frame.filter(duplicated), schema.key), int(duplicated.sum()))
+        fail(f"duplicate key ({', '.join(schema.key)})", None, found)
+    for column in schema.columns:
+        if column.type == "INT64":
+            found = _first_violation(frame, pl.col(column.name) < 0, schema)
+            if found:
+                fail("counts must not be negative", column.name, found)
+    rules = ROW_RULES.get(schema.name, RowRules())
+    for makes, attempts in rules.makes_within_attempts:
+        found = _first_violation(frame, pl.col(makes) > pl.col(attempts), schema)
+        if found:
+            fail(f"makes above attempts ({makes} > {attempts})", makes, found)
+    for column_name, low, high in rules.ranges:
+        outside = (pl.col(column_name) < low) | (pl.col(column_name) > high)
+        found = _first_violation(frame, outside, schema)
+        if found:
+            fail(f"outside {low:g} to {high:g}", column_name, found)
+
+
+def conform_input(schema: TableSchema, table: pa.Table, analysis_date: date | None) -> pl.DataFrame:
+    """Check a Phase 3 read against the contract and return it typed as declared."""
+    check_columns(schema, table.schema, analysis_date)
+    frame = pl.from_arrow(table.select(schema.column_names))
+    assert isinstance(frame, pl.DataFrame)
+    typed = frame.cast(dict(schema.polars_schema.items()))
+    check_rows(schema, typed, analysis_date)
+    return typed

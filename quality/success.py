@@ -1,0 +1,124 @@
+"""Success criteria of SPEC section 9: one status line per processor per run."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import date, datetime
+from typing import Literal
+
+from quality.schemas import (
+    ML_FEATURE_STORE_V2,
+    PLAYER_COMPOSITE_FACTORS,
+    PLAYER_DAILY_CACHE,
+    PLAYER_SHOT_ZONE_ANALYSIS,
+    TEAM_DEFENSE_ZONE_ANALYSIS,
+)
+
+Status = Literal["OK", "WARN", "FAIL", "SKIPPED", "NO_GAMES"]
+STATUS_MARKS: dict[str, str] = {
+    "OK": "✅",
+    "WARN": "⚠️",
+    "FAIL": "❌",
+    "SKIPPED": "⏭️",
+    "NO_GAMES": "💤",
+}
+SLATE_PROCESSORS = {
+    PLAYER_COMPOSITE_FACTORS.name,
+    PLAYER_DAILY_CACHE.name,
+    ML_FEATURE_STORE_V2.name,
+}
+MIN_TEAMS = 20
+MIN_PLAYERS = 400
+MIN_PLAYERS_EARLY = 100
+MIN_CACHE_PLAYERS = 100
+MIN_AVERAGE_QUALITY = 70.0
+
+
+@dataclass(frozen=True)
+class SlateFacts:
+    """What the criteria compare the outputs with."""
+
+    analysis_date: date
+    is_early_season: bool
+    slate_players: int
+    season_games_before: int
+
+
+@dataclass(frozen=True)
+class RunLine:
+    run_id: str
+    processor: str
+    analysis_date: date
+    status: Status
+    rows: int | None
+    duration_seconds: float | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    message: str
+
+    def as_row(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def _volume_check(
+    processor: str, rows: int, facts: SlateFacts, avg_quality: float | None
+) -> tuple[Status, str]:
+    early = facts.is_early_season
+    has_history = facts.season_games_before > 0
+    if processor == TEAM_DEFENSE_ZONE_ANALYSIS.name:
+        if rows == 0 and has_history:
+            return "FAIL", "0 teams while the season has games before D"
+        if rows < MIN_TEAMS and not early:
+            return "WARN", f"only {rows} teams (< {MIN_TEAMS})"
+    elif processor == PLAYER_SHOT_ZONE_ANALYSIS.name:
+        if rows == 0 and has_history:
+            return "FAIL", "0 players while the season has games before D"
+        floor = MIN_PLAYERS_EARLY if early else MIN_PLAYERS
+        if rows < floor:
+            return "WARN", f"only {rows} players (< {floor})"
+    elif facts.slate_players == 0:
+        return "NO_GAMES", "no games"
+    elif processor in (PLAYER_COMPOSITE_FACTORS.name, ML_FEATURE_STORE_V2.name):
+        if rows < facts.slate_players:
+            return "FAIL", f"{rows} rows for {facts.slate_players} slate players"
+        if (
+            processor == ML_FEATURE_STORE_V2.name
+            and not early
+            and avg_quality is not None
+            and avg_quality < MIN_AVERAGE_QUALITY
+        ):
+            return "WARN", f"average quality {avg_quality:.1f} < {MIN_AVERAGE_QUALITY:g}"
+    elif processor == PLAYER_DAILY_CACHE.name:
+        if rows == 0 and not early:
+            return "FAIL", "0 rows on a game day"
+        floor = min(MIN_CACHE_PLAYERS, facts.slate_players / 2)
+        if rows < floor:
+            return "WARN", f"only {rows} players cached (< {floor:g})"
+    return "OK", ""
+
+
+def evaluate(
+    processor: str,
+    facts: SlateFacts,
+    *,
+    rows: int | None,
+    error: str | None,
+    duration_seconds: float | None,
+    time_limit_minutes: float,
+    avg_quality: float | None = None,
+) -> tuple[Status, str]:
+    """Status and message for one processor's outcome."""
+    if error is not None:
+        return "FAIL", error
+    assert rows is not None
+    status, message = _volume_check(processor, rows, facts, avg_quality)
+    if duration_seconds is not None and duration_seconds > time_limit_minutes * 60:
+        slow = f"took {duration_seconds / 60:.1f} min (limit {time_limit_minutes:g})"
+        if status == "OK":
+            return "WARN", slow
+        message = f"{message}; {slow}"
+    return status, message or f"{rows} rows"
+
+
+def run_failed(lines: list[RunLine]) -> bool:
+    return any(line.status == "FAIL" for line in lines)

@@ -1,0 +1,195 @@
+"""The embedded warehouse: one DuckDB file, datasets as schemas, BigQuery table names kept."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from quality.schemas import Column, TableSchema
+from tasks.warehouse.base import (
+    Filter,
+    TableNotFound,
+    Warehouse,
+    WarehouseError,
+    conform,
+    filters_sql,
+    quote_identifier,
+)
+
+_DUCKDB_TYPES = {
+    "STRING": "VARCHAR",
+    "INT64": "BIGINT",
+    "FLOAT64": "DOUBLE",
+    "BOOL": "BOOLEAN",
+    "DATE": "DATE",
+    "TIMESTAMP": "TIMESTAMPTZ",
+}
+LOCK_WAIT_SECONDS = 120.0
+
+
+def duckdb_type(column: Column) -> str:
+    base = _DUCKDB_TYPES[column.type]
+    return f"{base}[]" if column.mode == "REPEATED" else base
+
+
+def _sql_literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _table_name(full_name: str) -> str:
+    return ".".join(quote_identifier(part) for part in full_name.split("."))
+
+
+class DuckDBWarehouse(Warehouse):
+    """Opens the file per operation so other processes (status, export) can read between runs.
+
+    DuckDB lets one process at a time hold the file; another process waits for it, up to
+    LOCK_WAIT_SECONDS, instead of failing at once.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.url = f"duckdb://{path}"
+
+    @contextmanager
+    def _connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        deadline = time.monotonic() + LOCK_WAIT_SECONDS
+        while True:
+            try:
+                con = duckdb.connect(str(self.path))
+                break
+            except duckdb.IOException as exc:
+                if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                    raise WarehouseError(f"cannot open {self.path}: {exc}") from exc
+                time.sleep(0.2)
+        try:
+            con.execute("SET TimeZone = 'UTC'")
+            yield con
+        finally:
+            con.close()
+
+    def table_schema(self, full_name: str) -> pa.Schema | None:
+        with self._connect() as con:
+            try:
+                return (
+                    con.sql(f"SELECT * FROM {_table_name(full_name)} LIMIT 0")
+                    .to_arrow_table()
+                    .schema
+                )
+            except duckdb.CatalogException:
+                return None
+
+    def read(
+        self,
+        full_name: str,
+        columns: Sequence[str] | None = None,
+        where: Sequence[Filter] = (),
+    ) -> pa.Table:
+        selected = ", ".join(quote_identifier(c) for c in columns) if columns else "*"
+        clause, params = filters_sql(where, "$")
+        query = f"SELECT {selected} FROM {_table_name(full_name)}{clause}"
+        with self._connect() as con:
+            try:
+                return con.sql(query, params=params or None).to_arrow_table()
+            except duckdb.CatalogException as exc:
+                if "Table" in str(exc) and "does not exist" in str(exc):
+                    raise TableNotFound(full_name) from exc
+                raise WarehouseError(f"reading {full_name}: {exc}") from exc
+
+    def _in_transaction(self, con: duckdb.DuckDBPyConnection, statements: Sequence[str]) -> None:
+        con.execute("BEGIN TRANSACTION")
+        try:
+            for statement in statements:
+                con.execute(statement)
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+
+    def replace_partition(self, schema: TableSchema, partition: date, rows: pa.Table) -> int:
+        assert schema.partition_column is not None, f"{schema.full_name} is not partitioned"
+        staged = conform(rows, schema)
+        table = _table_name(schema.full_name)
+        day = _sql_literal(partition.isoformat())
+        with self._connect() as con:
+            con.register("phase4_staged_rows", staged)
+            self._in_transaction(
+                con,
+                [
+                    f"DELETE FROM {table} WHERE {schema.partition_column} = DATE {day}",
+                    f"INSERT INTO {table} BY NAME SELECT * FROM phase4_staged_rows",
+                ],
+            )
+        return staged.num_rows
+
+    def replace_table(self, full_name: str, rows: pa.Table) -> int:
+        dataset = quote_identifier(full_name.split(".")[0])
+        with self._connect() as con:
+            con.register("phase4_staged_rows", rows)
+            self._in_transaction(
+                con,
+                [
+                    f"CREATE SCHEMA IF NOT EXISTS {dataset}",
+                    f"CREATE OR REPLACE TABLE {_table_name(full_name)} AS "
+                    "SELECT * FROM phase4_staged_rows",
+                ],
+            )
+        return rows.num_rows
+
+    def append(self, schema: TableSchema, rows: pa.Table) -> int:
+        staged = conform(rows, schema)
+        with self._connect() as con:
+            con.register("phase4_staged_rows", staged)
+            con.execute(
+                f"INSERT INTO {_table_name(schema.full_name)} BY NAME "
+                "SELECT * FROM phase4_staged_rows"
+            )
+        return staged.num_rows
+
+    def ensure_tables(self, schemas: Sequence[TableSchema]) -> list[str]:
+        changes: list[str] = []
+        with self._connect() as con:
+            for schema in schemas:
+                con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(schema.dataset)}")
+                exists = con.execute(
+                    "SELECT count(*) FROM information_schema.tables "
+                    "WHERE table_schema = ? AND table_name = ?",
+                    [schema.dataset, schema.name],
+                ).fetchone()
+                if exists and exists[0]:
+                    continue
+                con.execute(create_table_sql(schema))
+                changes.append(f"created {schema.full_name}")
+        return changes
+
+
+def create_table_sql(schema: TableSchema) -> str:
+    columns = ",\n  ".join(
+        f"{quote_identifier(c.name)} {duckdb_type(c)}"
+        + (" NOT NULL" if c.mode == "REQUIRED" else "")
+        for c in schema.columns
+    )
+    table = _table_name(schema.full_name)
+    comments = "".join(
+        f"; COMMENT ON COLUMN {table}.{c.name} IS {_sql_literal(c.description)}"
+        for c in schema.columns
+        if c.description
+    )
+    return (
+        f"CREATE TABLE {table} (\n  {columns}\n)"
+        f"; COMMENT ON TABLE {table} IS {_sql_literal(schema.description)}{comments}"
+    )
+
+
+def open_duckdb(path: str | Path) -> DuckDBWarehouse:
+    resolved = Path(path).expanduser().resolve()
+    if resolved.is_dir():
+        raise WarehouseError(f"PHASE4_WAREHOUSE points at a directory: {resolved}")
+    return DuckDBWarehouse(resolved)

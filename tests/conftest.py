@@ -1,0 +1,35 @@
+"""One Prefect test harness per session, with a throwaway PREFECT_HOME and no telemetry."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="phase4-prefect-home-"))
+os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+
+import pytest  # noqa: E402
+
+REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata"
+SEASON_2023 = REALDATA / "season_2023_24"
+SEASON_2024 = REALDATA / "season_2024_25"
+
+
+@pytest.fixture(scope="session")
+def prefect_harness() -> Iterator[None]:
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture
+def warehouse_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fresh DuckDB warehouse per test, selected the way users select it."""
+    url = f"duckdb://{tmp_path / 'warehouse.duckdb'}"
+    monkeypatch.setenv("PHASE4_WAREHOUSE", url)
+    return url
