@@ -31,10 +31,10 @@ def open_warehouse(url: str | None = None) -> Warehouse:
             raise WarehouseError(f"{WAREHOUSE_ENV}={resolved}: no file path after duckdb://")
         return open_duckdb(path)
     if parsed.scheme == "bigquery":
-        from tasks.warehouse.bigquery_warehouse import open_bigquery
-
         if not parsed.netloc:
             raise WarehouseError(f"{WAREHOUSE_ENV}={resolved}: no project after bigquery://")
+        from tasks.warehouse.bigquery_warehouse import open_bigquery
+
         location = parse_qs(parsed.query).get("location", [None])[0]
         return open_bigquery(parsed.netloc, location=location)
     raise WarehouseError(

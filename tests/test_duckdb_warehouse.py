@@ -1,0 +1,142 @@
+"""The embedded warehouse: filtered reads, atomic partition replacement, idempotent set-up."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import polars as pl
+import pyarrow as pa
+import pytest
+
+from quality.schemas import OUTPUT_TABLES, PROCESSOR_RUNS, TEAM_DEFENSE_ZONE_ANALYSIS
+from tasks.io import ensure_tables
+from tasks.warehouse import Filter, WarehouseError, open_warehouse, warehouse_url
+from tasks.warehouse.duckdb_warehouse import DuckDBWarehouse
+
+D1, D2 = date(2025, 1, 14), date(2025, 1, 15)
+
+
+def p1_rows(day: date, teams: list[str], rating: float = 110.0) -> pa.Table:
+    schema = TEAM_DEFENSE_ZONE_ANALYSIS
+    rows = [
+        {
+            "team_abbr": team,
+            "analysis_date": day,
+            "season_year": 2024,
+            "games_in_sample": 15,
+            "league_paint_pct": 0.58,
+            "league_mid_range_pct": 0.41,
+            "league_three_pt_pct": 0.355,
+            "defensive_rating_last_15": rating,
+            "data_quality_tier": "high",
+            "early_season_flag": False,
+            "data_hash": "0" * 16,
+            "processed_at": datetime(2025, 1, 1, tzinfo=UTC),
+        }
+        for team in teams
+    ]
+    full = [{c: r.get(c) for c in schema.column_names} for r in rows]
+    return pl.DataFrame(full, schema=schema.polars_schema).to_arrow()
+
+
+@pytest.fixture
+def warehouse(tmp_path: Path) -> DuckDBWarehouse:
+    w = open_warehouse(f"duckdb://{tmp_path / 'w.duckdb'}")
+    assert isinstance(w, DuckDBWarehouse)
+    ensure_tables(w)
+    return w
+
+
+def read_p1(warehouse: DuckDBWarehouse, day: date) -> pl.DataFrame:
+    table = warehouse.read(
+        TEAM_DEFENSE_ZONE_ANALYSIS.full_name,
+        ["team_abbr", "defensive_rating_last_15"],
+        [Filter("analysis_date", "=", day)],
+    )
+    return pl.from_arrow(table).sort("team_abbr")  # type: ignore[return-value]
+
+
+def test_default_url_is_the_file_under_the_current_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PHASE4_WAREHOUSE", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert warehouse_url() == f"duckdb://{tmp_path}/.phase4/warehouse.duckdb"
+
+
+@pytest.mark.parametrize("url", ["postgres://x", "duckdb://", "bigquery://"])
+def test_bad_urls_say_what_is_expected(url: str) -> None:
+    with pytest.raises(WarehouseError, match="PHASE4_WAREHOUSE"):
+        open_warehouse(url)
+
+
+def test_ensure_tables_is_idempotent(warehouse: DuckDBWarehouse) -> None:
+    assert ensure_tables(warehouse) == []
+    schema = warehouse.table_schema(PROCESSOR_RUNS.full_name)
+    assert schema is not None and schema.names == PROCESSOR_RUNS.column_names
+    for table in OUTPUT_TABLES.values():
+        assert warehouse.table_schema(table.full_name) is not None
+
+
+def test_replace_partition_replaces_only_that_date(warehouse: DuckDBWarehouse) -> None:
+    schema = TEAM_DEFENSE_ZONE_ANALYSIS
+    warehouse.replace_partition(schema, D1, p1_rows(D1, ["BOS", "LAL"]))
+    warehouse.replace_partition(schema, D2, p1_rows(D2, ["BOS", "LAL", "NYK"]))
+    warehouse.replace_partition(schema, D2, p1_rows(D2, ["LAL"], rating=99.0))
+    assert read_p1(warehouse, D1)["team_abbr"].to_list() == ["BOS", "LAL"]
+    assert read_p1(warehouse, D2).to_dicts() == [
+        {"team_abbr": "LAL", "defensive_rating_last_15": 99.0}
+    ]
+
+
+class FailsAfterDelete(DuckDBWarehouse):
+    """Injects a real DuckDB error between the DELETE and the INSERT of the transaction."""
+
+    def _in_transaction(self, con, statements):  # type: ignore[no-untyped-def]
+        forced = [statements[0], "SELECT error('forced failure mid-write')", *statements[1:]]
+        super()._in_transaction(con, forced)
+
+
+def test_a_failure_in_the_middle_of_a_write_keeps_the_old_partition(
+    warehouse: DuckDBWarehouse,
+) -> None:
+    schema = TEAM_DEFENSE_ZONE_ANALYSIS
+    warehouse.replace_partition(schema, D2, p1_rows(D2, ["BOS", "LAL"]))
+    failing = FailsAfterDelete(warehouse.path)
+    with pytest.raises(Exception, match="forced failure mid-write"):
+        failing.replace_partition(schema, D2, p1_rows(D2, ["NYK", "MIA"]))
+    assert read_p1(warehouse, D2)["team_abbr"].to_list() == ["BOS", "LAL"]
+
+
+def test_rows_that_break_the_declared_schema_are_refused_before_writing(
+    warehouse: DuckDBWarehouse,
+) -> None:
+    schema = TEAM_DEFENSE_ZONE_ANALYSIS
+    warehouse.replace_partition(schema, D2, p1_rows(D2, ["BOS"]))
+    broken = p1_rows(D2, ["NYK"])
+    index = broken.schema.get_field_index("data_hash")
+    broken = broken.set_column(index, "data_hash", pa.array([None], pa.string()))
+    with pytest.raises(ValueError, match="data_hash"):
+        warehouse.replace_partition(schema, D2, broken)
+    assert read_p1(warehouse, D2)["team_abbr"].to_list() == ["BOS"]
+
+
+def test_reads_push_filters_and_columns_down(warehouse: DuckDBWarehouse) -> None:
+    schema = TEAM_DEFENSE_ZONE_ANALYSIS
+    warehouse.replace_partition(schema, D1, p1_rows(D1, ["BOS"]))
+    warehouse.replace_partition(schema, D2, p1_rows(D2, ["LAL"]))
+    table = warehouse.read(schema.full_name, ["team_abbr"], [Filter("analysis_date", "<", D2)])
+    assert table.column_names == ["team_abbr"]
+    assert table.column("team_abbr").to_pylist() == ["BOS"]
+
+
+def test_reading_a_missing_table_names_it(warehouse: DuckDBWarehouse) -> None:
+    assert warehouse.table_schema("nba_analytics.player_game_summary") is None
+    with pytest.raises(WarehouseError, match="nba_analytics.player_game_summary"):
+        warehouse.read("nba_analytics.player_game_summary")
+
+
+def test_identifiers_are_validated(warehouse: DuckDBWarehouse) -> None:
+    with pytest.raises(WarehouseError, match="invalid identifier"):
+        warehouse.read(TEAM_DEFENSE_ZONE_ANALYSIS.full_name, ["team_abbr; DROP TABLE x"])
