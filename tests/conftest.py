@@ -12,6 +12,8 @@ os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
+import shutil  # noqa: E402
+
 import pytest  # noqa: E402
 
 REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata"
@@ -33,3 +35,20 @@ def warehouse_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     url = f"duckdb://{tmp_path / 'warehouse.duckdb'}"
     monkeypatch.setenv("PHASE4_WAREHOUSE", url)
     return url
+
+
+@pytest.fixture(scope="session")
+def loaded_season(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The real 2023-24 season loaded once; tests work on their own copy of the file."""
+    from phase4.loading import load_phase3_directory
+    from tasks.warehouse import open_warehouse
+
+    path = tmp_path_factory.mktemp("season") / "season_2023_24.duckdb"
+    load_phase3_directory(open_warehouse(f"duckdb://{path}"), SEASON_2023)
+    return path
+
+
+@pytest.fixture
+def season_url(loaded_season: Path, warehouse_url: str) -> str:
+    shutil.copy(loaded_season, warehouse_url.removeprefix("duckdb://"))
+    return warehouse_url

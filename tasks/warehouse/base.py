@@ -7,7 +7,8 @@ date partition of an output table at a time.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, Literal
@@ -56,11 +57,20 @@ class Warehouse(ABC):
     ) -> pa.Table:
         """Only the named columns of the rows matching every filter."""
 
-    @abstractmethod
     def replace_partition(self, schema: TableSchema, partition: date, rows: pa.Table) -> int:
         """Replace every row of `partition` with `rows` in one transaction; returns rows written.
 
         Readers see the old partition or the new one, never a mix or an empty window.
+        """
+        return self.replace_partitions(schema, [partition], rows)
+
+    @abstractmethod
+    def replace_partitions(
+        self, schema: TableSchema, partitions: Sequence[date], rows: pa.Table
+    ) -> int:
+        """Replace several date partitions at once (backfills), in one transaction.
+
+        Every row must belong to one of `partitions`; a partition without rows ends up empty.
         """
 
     @abstractmethod
@@ -74,6 +84,22 @@ class Warehouse(ABC):
     @abstractmethod
     def ensure_tables(self, schemas: Iterable[TableSchema]) -> list[str]:
         """Create missing datasets and tables from their declarations; returns what changed."""
+
+    @contextmanager
+    def exclusive(self, name: str, timeout_seconds: float) -> Iterator[None]:
+        """Hold a named lock so two runs for the same date cannot interleave.
+
+        The default is a Prefect global concurrency limit of 1 named after the lock, created on
+        first use: it holds across every process that talks to the same Prefect API (Prefect
+        Cloud in production). The embedded warehouse overrides it with a file lock.
+        """
+        from prefect.client.orchestration import get_client
+        from prefect.concurrency.sync import concurrency
+
+        with get_client(sync_client=True) as client:
+            client.upsert_global_concurrency_limit_by_name(name, 1)
+        with concurrency(name, occupy=1, timeout_seconds=timeout_seconds, strict=True):
+            yield
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""
@@ -109,4 +135,21 @@ def quote_identifier(name: str) -> str:
 
 def conform(rows: pa.Table, schema: TableSchema) -> pa.Table:
     """Columns in declared order and type, so every warehouse receives the same Arrow layout."""
-    return rows.select(schema.column_names).cast(schema.arrow_schema)
+    try:
+        return rows.select(schema.column_names).cast(schema.arrow_schema)
+    except (pa.ArrowInvalid, KeyError) as exc:
+        raise ValueError(f"rows for {schema.full_name} do not fit its schema: {exc}") from exc
+
+
+def check_partitions(schema: TableSchema, partitions: Sequence[date], rows: pa.Table) -> None:
+    """A partition replace must not write rows outside the partitions it replaces."""
+    assert schema.partition_column is not None, f"{schema.full_name} is not partitioned"
+    if not partitions:
+        raise ValueError(f"{schema.full_name}: no partitions to replace")
+    allowed = set(partitions)
+    found = set(rows.column(schema.partition_column).to_pylist())
+    stray = sorted(d for d in found if d not in allowed)
+    if stray:
+        raise ValueError(
+            f"{schema.full_name}: rows dated {stray[0]} outside the partitions being replaced"
+        )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -17,6 +18,7 @@ from tasks.warehouse.base import (
     TableNotFound,
     Warehouse,
     WarehouseError,
+    check_partitions,
     conform,
     filters_sql,
     quote_identifier,
@@ -75,6 +77,26 @@ class DuckDBWarehouse(Warehouse):
         finally:
             con.close()
 
+    @contextmanager
+    def exclusive(self, name: str, timeout_seconds: float) -> Iterator[None]:
+        """An flock on a file beside the database: holds across processes and threads."""
+        lock_dir = self.path.parent / f"{self.path.name}.locks"
+        lock_dir.mkdir(parents=True, exist_ok=True)
+        deadline = time.monotonic() + timeout_seconds
+        with open(lock_dir / f"{name}.lock", "w") as handle:
+            while True:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise TimeoutError(f"{name} is held by another run") from None
+                    time.sleep(0.1)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
     def table_schema(self, full_name: str) -> pa.Schema | None:
         with self._connect() as con:
             try:
@@ -113,17 +135,19 @@ class DuckDBWarehouse(Warehouse):
             con.execute("ROLLBACK")
             raise
 
-    def replace_partition(self, schema: TableSchema, partition: date, rows: pa.Table) -> int:
-        assert schema.partition_column is not None, f"{schema.full_name} is not partitioned"
+    def replace_partitions(
+        self, schema: TableSchema, partitions: Sequence[date], rows: pa.Table
+    ) -> int:
         staged = conform(rows, schema)
+        check_partitions(schema, partitions, staged)
         table = _table_name(schema.full_name)
-        day = _sql_literal(partition.isoformat())
+        days = ", ".join(f"DATE {_sql_literal(d.isoformat())}" for d in sorted(set(partitions)))
         with self._connect() as con:
             con.register("phase4_staged_rows", staged)
             self._in_transaction(
                 con,
                 [
-                    f"DELETE FROM {table} WHERE {schema.partition_column} = DATE {day}",
+                    f"DELETE FROM {table} WHERE {schema.partition_column} IN ({days})",
                     f"INSERT INTO {table} BY NAME SELECT * FROM phase4_staged_rows",
                 ],
             )

@@ -1,0 +1,97 @@
+"""The old processors' shape, for comparison only: one player at a time, Python loops.
+
+The seed system ran one query per player and looped over that player's games in Python.
+These baselines do the same against in-memory frames (so they are faster than the original,
+which also paid a BigQuery round trip per player) and compute the same core figures.
+"""
+
+from __future__ import annotations
+
+import statistics
+from datetime import date, timedelta
+
+import polars as pl
+
+from features.common import season_of
+
+
+def _player_games(player_games: pl.DataFrame, player: str, day: date) -> list[dict]:
+    """One 'query' per player: that player's qualifying games of the season before D."""
+    season = season_of(day)
+    rows = player_games.filter(pl.col("player_lookup") == player).to_dicts()
+    games = [
+        r
+        for r in rows
+        if r["season_year"] == season
+        and r["game_date"] < day
+        and r["is_active"]
+        and not r["is_dnp"]
+        and (r["minutes_played"] or 0) > 0
+    ]
+    return sorted(games, key=lambda r: (r["game_date"], r["game_id"]), reverse=True)
+
+
+def naive_shot_zones(player_games: pl.DataFrame, day: date) -> list[dict]:
+    """P2's zone rates and primary zone, player by player."""
+    out = []
+    cutoff = day - timedelta(days=30)
+    for player in player_games["player_lookup"].unique().to_list():
+        games = _player_games(player_games, player, day)
+        if not games or games[0]["game_date"] < cutoff:
+            continue
+        last_10 = [
+            g
+            for g in games[:10]
+            if g["paint_attempts"] is not None and g["mid_range_attempts"] is not None
+        ]
+        paint = sum(g["paint_attempts"] for g in last_10)
+        mid = sum(g["mid_range_attempts"] for g in last_10)
+        three = sum(g["three_pt_attempts"] for g in last_10)
+        total = paint + mid + three
+        rates = [100 * x / total if total else None for x in (paint, mid, three)]
+        zone = None
+        if total:
+            zone = (
+                "paint"
+                if rates[0] >= 40
+                else "perimeter"
+                if rates[2] >= 40
+                else "mid_range"
+                if rates[1] >= 35
+                else "balanced"
+            )
+        out.append(
+            {
+                "player_lookup": player,
+                "paint_rate_last_10": rates[0],
+                "primary_scoring_zone": zone,
+                "games": len(games[:10]),
+            }
+        )
+    return out
+
+
+def naive_daily_cache(
+    player_games: pl.DataFrame, player_context: pl.DataFrame, day: date
+) -> list[dict]:
+    """P4's points and minutes aggregates, player by player."""
+    out = []
+    cutoff = day - timedelta(days=30)
+    slate = player_context.filter(pl.col("game_date") == day)["player_lookup"].to_list()
+    for player in slate:
+        games = _player_games(player_games, player, day)
+        if len(games) < 5 or games[0]["game_date"] < cutoff:
+            continue
+        points = [g["points"] for g in games]
+        out.append(
+            {
+                "player_lookup": player,
+                "points_avg_last_5": statistics.mean(points[:5]),
+                "points_avg_last_10": statistics.mean(points[:10]),
+                "points_avg_season": statistics.mean(points),
+                "points_std_last_10": statistics.stdev(points[:10]) if len(points) >= 2 else None,
+                "minutes_avg_last_10": statistics.mean(g["minutes_played"] for g in games[:10]),
+                "games_played_season": len(games),
+            }
+        )
+    return out

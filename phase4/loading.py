@@ -1,0 +1,42 @@
+"""Loading Phase 3 tables into the warehouse: every file is checked before any is written."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+
+from quality.contracts import check_columns, check_rows
+from quality.schemas import INPUT_DATASET, PHASE3_TABLES, PLAYER_GAME_SUMMARY
+from tasks.warehouse import Warehouse
+
+
+def load_phase3_directory(warehouse: Warehouse, directory: Path) -> dict[str, int]:
+    """Load every `nba_analytics.<table>.parquet` in `directory`, replacing those tables."""
+    if not directory.is_dir():
+        raise FileNotFoundError(f"{directory} is not a folder")
+    files = {
+        path.name.removeprefix(f"{INPUT_DATASET}.").removesuffix(".parquet"): path
+        for path in sorted(directory.glob(f"{INPUT_DATASET}.*.parquet"))
+    }
+    known = {table: path for table, path in files.items() if table in PHASE3_TABLES}
+    if not known:
+        expected = ", ".join(f"{INPUT_DATASET}.{t}.parquet" for t in PHASE3_TABLES)
+        raise FileNotFoundError(f"no Phase 3 files in {directory}; expected some of {expected}")
+    return load_phase3_frames(warehouse, {t: pl.read_parquet(p) for t, p in known.items()})
+
+
+def load_phase3_frames(warehouse: Warehouse, frames: dict[str, pl.DataFrame]) -> dict[str, int]:
+    """Validate all frames against the input contract first, so bad input loads nothing."""
+    for table, frame in frames.items():
+        schema = PHASE3_TABLES[table]
+        check_columns(schema, frame.to_arrow().schema, None)
+        check_rows(schema, frame.select(schema.column_names), None)
+    return {
+        table: warehouse.replace_table(PHASE3_TABLES[table].full_name, frame.to_arrow())
+        for table, frame in frames.items()
+    }
+
+
+def has_phase3(warehouse: Warehouse) -> bool:
+    return warehouse.table_schema(PLAYER_GAME_SUMMARY.full_name) is not None

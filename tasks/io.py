@@ -1,0 +1,189 @@
+"""Prefect tasks that move data between the warehouse and Polars.
+
+Reads carry the point-in-time window into the warehouse's SQL so only the rows a run needs
+leave it, and every Phase 3 read is checked against the input contract before use.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import polars as pl
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from features.common import Phase3Frames, SlateCalendar, season_of, slate_calendar
+from quality.contracts import InputContractError, conform_input
+from quality.schemas import (
+    OUTPUT_TABLES,
+    PHASE3_TABLES,
+    PLAYER_GAME_SUMMARY,
+    TEAM_DEFENSE_GAME_SUMMARY,
+    TEAM_OFFENSE_GAME_SUMMARY,
+    UPCOMING_PLAYER_GAME_CONTEXT,
+    UPCOMING_TEAM_GAME_CONTEXT,
+    TableSchema,
+    all_tables,
+)
+from tasks.warehouse import Filter, Warehouse, WarehouseError, open_warehouse
+
+GAME_TABLES = {
+    PLAYER_GAME_SUMMARY.name,
+    TEAM_DEFENSE_GAME_SUMMARY.name,
+    TEAM_OFFENSE_GAME_SUMMARY.name,
+}
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Retry warehouse hiccups, never bad input or logic errors."""
+    if isinstance(exc, InputContractError | ValueError | KeyError | TypeError | AssertionError):
+        return False
+    if isinstance(exc, WarehouseError):
+        return "lock" in str(exc).lower() or "timeout" in str(exc).lower()
+    return isinstance(exc, ConnectionError | TimeoutError | OSError)
+
+
+def retry_transient(task: object, task_run: object, state: object) -> bool:
+    """Prefect retry_condition_fn: look at the exception the failed state carries."""
+    try:
+        state.result()  # type: ignore[attr-defined]
+    except BaseException as exc:  # noqa: BLE001 - classify whatever the task raised
+        return is_transient(exc)
+    return False
+
+
+TRANSIENT_RETRIES = {
+    "retries": 2,
+    "retry_delay_seconds": [2, 10],
+    "retry_condition_fn": retry_transient,
+}
+
+
+def phase3_window(table: str, first_date: date, last_date: date) -> list[Filter]:
+    """The rows needed to build every slate date from first_date to last_date (one season)."""
+    season = season_of(first_date)
+    if season_of(last_date) != season:
+        raise ValueError(f"{first_date}..{last_date} spans two seasons; split the range")
+    if table in GAME_TABLES:
+        return [Filter("season_year", "=", season), Filter("game_date", "<", last_date)]
+    if table == UPCOMING_PLAYER_GAME_CONTEXT.name:
+        return [Filter("game_date", ">=", first_date), Filter("game_date", "<=", last_date)]
+    if table == UPCOMING_TEAM_GAME_CONTEXT.name:
+        return [Filter("season_year", "=", season), Filter("game_date", "<=", last_date)]
+    raise KeyError(table)
+
+
+def read_phase3(
+    warehouse: Warehouse, table: str, first_date: date, last_date: date | None = None
+) -> pl.DataFrame:
+    schema = PHASE3_TABLES[table]
+    last = last_date or first_date
+    from quality.contracts import check_columns
+
+    check_columns(schema, warehouse.table_schema(schema.full_name), first_date)
+    rows = warehouse.read(
+        schema.full_name, schema.column_names, phase3_window(table, first_date, last)
+    )
+    return conform_input(schema, rows, first_date)
+
+
+@task(name="read-phase3", cache_policy=NO_CACHE, **TRANSIENT_RETRIES)
+def read_phase3_task(warehouse_url: str, table: str, analysis_date: date) -> pl.DataFrame:
+    frame = read_phase3(open_warehouse(warehouse_url), table, analysis_date)
+    get_run_logger().info("%s: %d rows for %s", table, frame.height, analysis_date)
+    return frame
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What the success criteria need to know about D, read once per run."""
+
+    calendar: SlateCalendar
+    slate_players: int
+    season_games_before: int
+
+
+def run_context(warehouse: Warehouse, analysis_date: date) -> RunContext:
+    season = season_of(analysis_date)
+    before = [Filter("season_year", "=", season), Filter("game_date", "<", analysis_date)]
+    offense = _dates(warehouse, TEAM_OFFENSE_GAME_SUMMARY, before)
+    team_context = _dates(
+        warehouse,
+        UPCOMING_TEAM_GAME_CONTEXT,
+        [Filter("season_year", "=", season), Filter("game_date", "<=", analysis_date)],
+    )
+    players = _dates(
+        warehouse, UPCOMING_PLAYER_GAME_CONTEXT, [Filter("game_date", "=", analysis_date)]
+    )
+    defense = _dates(warehouse, TEAM_DEFENSE_GAME_SUMMARY, before)
+    return RunContext(
+        slate_calendar(analysis_date, offense, team_context),
+        players.height,
+        max(offense.height, defense.height),
+    )
+
+
+def _dates(warehouse: Warehouse, schema: TableSchema, where: list[Filter]) -> pl.DataFrame:
+    if warehouse.table_schema(schema.full_name) is None:
+        return pl.DataFrame(
+            {"game_date": [], "season_year": []},
+            schema={"game_date": pl.Date, "season_year": pl.Int64},
+        )
+    frame = pl.from_arrow(warehouse.read(schema.full_name, ["game_date", "season_year"], where))
+    assert isinstance(frame, pl.DataFrame)
+    return frame
+
+
+@task(name="run-context", cache_policy=NO_CACHE, **TRANSIENT_RETRIES)
+def run_context_task(warehouse_url: str, analysis_date: date) -> RunContext:
+    return run_context(open_warehouse(warehouse_url), analysis_date)
+
+
+def read_output(warehouse: Warehouse, table: str, analysis_date: date) -> pl.DataFrame:
+    """A Phase 4 partition for D, for a processor run without its upstream in the same run."""
+    schema = OUTPUT_TABLES[table]
+    assert schema.partition_column is not None
+    if warehouse.table_schema(schema.full_name) is None:
+        return schema.empty_frame()
+    rows = warehouse.read(
+        schema.full_name, None, [Filter(schema.partition_column, "=", analysis_date)]
+    )
+    frame = pl.from_arrow(rows)
+    assert isinstance(frame, pl.DataFrame)
+    return frame.select(schema.column_names).cast(dict(schema.polars_schema.items()))
+
+
+@task(name="read-phase4", cache_policy=NO_CACHE, **TRANSIENT_RETRIES)
+def read_output_task(warehouse_url: str, table: str, analysis_date: date) -> pl.DataFrame:
+    return read_output(open_warehouse(warehouse_url), table, analysis_date)
+
+
+def write_partition(
+    warehouse: Warehouse, table: str, analysis_date: date, frame: pl.DataFrame
+) -> int:
+    schema = OUTPUT_TABLES[table]
+    return warehouse.replace_partition(schema, analysis_date, frame.to_arrow())
+
+
+def ensure_tables(warehouse: Warehouse) -> list[str]:
+    return warehouse.ensure_tables([t for t in all_tables() if t.name not in PHASE3_TABLES])
+
+
+def read_phase3_frames(warehouse: Warehouse, first_date: date, last_date: date) -> Phase3Frames:
+    """All five inputs for a range of slate dates in one season: one read per table."""
+    read = {t: read_phase3(warehouse, t, first_date, last_date) for t in PHASE3_TABLES}
+    return Phase3Frames(
+        player_games=read[PLAYER_GAME_SUMMARY.name],
+        team_defense=read[TEAM_DEFENSE_GAME_SUMMARY.name],
+        team_offense=read[TEAM_OFFENSE_GAME_SUMMARY.name],
+        player_context=read[UPCOMING_PLAYER_GAME_CONTEXT.name],
+        team_context=read[UPCOMING_TEAM_GAME_CONTEXT.name],
+    )
+
+
+def next_day(day: date) -> date:
+    return day + timedelta(days=1)
+
+
+__all__ = ["InputContractError", "WarehouseError"]

@@ -1,0 +1,187 @@
+"""Turn the processors' final states into the run report, and publish it three ways.
+
+The same lines go to nba_precompute.processor_runs, a Prefect table artifact on the flow run,
+and a `phase4.completed` event that Phase 5 can trigger on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+
+import polars as pl
+from prefect import get_run_logger, task
+from prefect.artifacts import create_table_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.events import emit_event
+from prefect.futures import PrefectFuture
+
+from quality.schemas import ML_FEATURE_STORE_V2, PROCESSOR_RUNS
+from quality.success import STATUS_MARKS, RunLine, SlateFacts, evaluate, run_failed
+from tasks.io import TRANSIENT_RETRIES, RunContext
+from tasks.processors import TIME_LIMIT_MINUTES, ProcessorResult
+from tasks.warehouse import open_warehouse
+
+COMPLETED_EVENT = "phase4.completed"
+
+
+@dataclass(frozen=True)
+class RunReport:
+    run_id: str
+    analysis_date: date
+    lines: list[RunLine] = field(default_factory=list)
+
+    @property
+    def failed(self) -> bool:
+        return run_failed(self.lines)
+
+    @property
+    def status(self) -> str:
+        if self.failed:
+            return "FAIL"
+        if any(line.status == "WARN" for line in self.lines):
+            return "WARN"
+        if self.lines and all(
+            line.status == "NO_GAMES" for line in self.lines if line.processor in _slate_tables()
+        ):
+            return "NO_GAMES"
+        return "OK"
+
+    def as_rows(self) -> list[dict[str, object]]:
+        return [line.as_row() for line in self.lines]
+
+    def table_rows(self) -> list[dict[str, str]]:
+        """Display rows for the artifact, the CLI and `phase4 status`."""
+        return [
+            {
+                "processor": line.processor,
+                "status": f"{STATUS_MARKS[line.status]} {line.status}",
+                "rows": "" if line.rows is None else str(line.rows),
+                "duration_s": ""
+                if line.duration_seconds is None
+                else f"{line.duration_seconds:.2f}",
+                "message": line.message,
+            }
+            for line in self.lines
+        ]
+
+
+def _slate_tables() -> set[str]:
+    from quality.success import SLATE_PROCESSORS
+
+    return SLATE_PROCESSORS
+
+
+def _error_of(future: PrefectFuture) -> str:
+    state = future.state
+    try:
+        state.result()
+    except BaseException as exc:  # noqa: BLE001 - the report shows whatever was raised
+        return f"{type(exc).__name__}: {exc}"
+    return state.message or state.name or "failed"
+
+
+def run_lines(
+    run_id: str,
+    context: RunContext,
+    processors: Mapping[str, PrefectFuture],
+    inputs: Mapping[str, Sequence[PrefectFuture]],
+    upstream: Mapping[str, Sequence[str]],
+) -> list[RunLine]:
+    """One line per processor submitted, from its final state.
+
+    A processor that never ran FAILs when one of its own Phase 3 reads failed (the input
+    contract names table, column and rule) and is SKIPPED when an upstream processor failed.
+    """
+    facts = SlateFacts(
+        context.calendar.analysis_date,
+        context.calendar.is_early_season,
+        context.slate_players,
+        context.season_games_before,
+    )
+    lines = []
+    for table, future in processors.items():
+        state = future.state
+        result = state.result() if state.is_completed() else None
+        if isinstance(result, ProcessorResult):
+            avg_quality = (
+                result.frame["feature_quality_score"].mean()
+                if table == ML_FEATURE_STORE_V2.name and result.rows
+                else None
+            )
+            status, message = evaluate(
+                table,
+                facts,
+                rows=result.rows,
+                error=None,
+                duration_seconds=result.duration_seconds,
+                time_limit_minutes=TIME_LIMIT_MINUTES[table],
+                avg_quality=avg_quality,  # type: ignore[arg-type]
+            )
+            if result.notes:
+                message = "; ".join([message, *result.notes])
+                status = "WARN" if status == "OK" else status
+            lines.append(
+                RunLine(
+                    run_id,
+                    table,
+                    facts.analysis_date,
+                    status,
+                    result.rows,
+                    result.duration_seconds,
+                    result.started_at,
+                    result.finished_at,
+                    message,
+                )
+            )
+            continue
+        failed_reads = [f for f in inputs.get(table, ()) if f.state.is_failed()]
+        if state.is_failed():
+            status, message = "FAIL", _error_of(future)
+        elif failed_reads:
+            status, message = "FAIL", _error_of(failed_reads[0])
+        else:
+            blockers = [
+                u
+                for u in upstream.get(table, ())
+                if u in processors and not processors[u].state.is_completed()
+            ]
+            status, message = (
+                "SKIPPED",
+                f"not run: upstream {', '.join(blockers) or 'input'} failed",
+            )
+        lines.append(
+            RunLine(run_id, table, facts.analysis_date, status, None, None, None, None, message)
+        )
+    return lines
+
+
+@task(name="record-run", cache_policy=NO_CACHE, **TRANSIENT_RETRIES)
+def record_run_task(warehouse_url: str, report: RunReport) -> None:
+    """Append the lines to processor_runs, create the artifact, emit the completion event."""
+    logger = get_run_logger()
+    rows = pl.DataFrame(report.as_rows(), schema=PROCESSOR_RUNS.polars_schema)
+    open_warehouse(warehouse_url).append(PROCESSOR_RUNS, rows.to_arrow())
+    create_table_artifact(
+        key="phase4-run-report",
+        table=report.table_rows(),
+        description=f"Phase 4 precompute for {report.analysis_date}: {report.status}",
+    )
+    emit_event(
+        event=COMPLETED_EVENT,
+        resource={
+            "prefect.resource.id": f"phase4.slate.{report.analysis_date.isoformat()}",
+            "phase4.analysis_date": report.analysis_date.isoformat(),
+        },
+        payload={
+            "analysis_date": report.analysis_date.isoformat(),
+            "status": report.status,
+            "run_id": report.run_id,
+            "processors": {line.processor: line.status for line in report.lines},
+            "rows": {line.processor: line.rows for line in report.lines},
+        },
+    )
+    for line in report.lines:
+        if line.status in ("WARN", "FAIL"):
+            logger.warning("%s %s: %s", line.status, line.processor, line.message)

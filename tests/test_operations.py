@@ -1,0 +1,213 @@
+"""Operating the flow unattended: run history, the UI artifact, fail-fast input, safe writes."""
+
+from __future__ import annotations
+
+import threading
+
+import duckdb
+import polars as pl
+import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+from flows.phase4_precompute import phase4_precompute
+from quality.schemas import OUTPUT_TABLES, PROCESSOR_RUNS
+from tasks.io import read_output
+from tasks.report import RunReport
+from tasks.warehouse import Filter, open_warehouse
+from tests.test_flow_realdata import D, phase4
+
+pytestmark = pytest.mark.usefixtures("prefect_harness", "season_url")
+
+
+def business_rows() -> dict[str, pl.DataFrame]:
+    """Every output partition for D without its build time, sorted by key."""
+    out = {}
+    for table, schema in OUTPUT_TABLES.items():
+        frame = read_output(open_warehouse(), table, D)
+        out[table] = frame.drop("processed_at", "created_at", strict=False).sort(list(schema.key))
+    return out
+
+
+def sql(warehouse_url: str, statement: str) -> None:
+    con = duckdb.connect(warehouse_url.removeprefix("duckdb://"))
+    try:
+        con.execute(statement)
+    finally:
+        con.close()
+
+
+def run_lines(run_id: str) -> pl.DataFrame:
+    rows = open_warehouse().read(PROCESSOR_RUNS.full_name, None, [Filter("analysis_date", "=", D)])
+    frame = pl.from_arrow(rows)
+    assert isinstance(frame, pl.DataFrame)
+    return frame.filter(pl.col("run_id") == run_id)
+
+
+def test_a_run_records_five_lines_an_artifact_and_a_completed_event() -> None:
+    state = phase4_precompute(analysis_date=D, return_state=True)
+    assert state.is_completed()
+    report = state.result()
+    assert isinstance(report, RunReport)
+    lines = run_lines(report.run_id)
+    assert sorted(lines["processor"].to_list()) == sorted(OUTPUT_TABLES)
+    assert set(lines["status"].to_list()) <= {"OK", "WARN"}
+    assert (lines["rows"] > 0).all()
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["phase4-run-report"]))
+        )
+    mine = [a for a in artifacts if str(a.flow_run_id) == report.run_id]
+    assert len(mine) == 1
+    assert mine[0].type == "table"
+    import json
+
+    data = json.loads(mine[0].data) if isinstance(mine[0].data, str) else mine[0].data
+    assert [row["processor"] for row in data] == list(OUTPUT_TABLES)
+
+
+def test_status_rebuilds_the_report_from_the_warehouse() -> None:
+    assert phase4("run", "--date", str(D))[0] == 0
+    code, printed = phase4("status", "--date", str(D))
+    assert code == 0
+    for table in OUTPUT_TABLES:
+        assert table in printed
+    assert printed.count("OK") + printed.count("WARN") >= 5
+    code, printed = phase4("status", "--date", "2024-01-16")
+    assert "never run" in printed
+
+
+BAD_INPUTS = [
+    # (SQL that breaks the input, table named, column or rule named, processors not run)
+    (
+        "DROP TABLE nba_analytics.team_defense_game_summary",
+        "nba_analytics.team_defense_game_summary",
+        "table is missing",
+    ),
+    (
+        "ALTER TABLE nba_analytics.player_game_summary DROP COLUMN fg_makes",
+        "nba_analytics.player_game_summary",
+        "column fg_makes; rule: required column is missing",
+    ),
+    (
+        "ALTER TABLE nba_analytics.team_offense_game_summary ALTER pace TYPE VARCHAR",
+        "nba_analytics.team_offense_game_summary",
+        "column pace; rule: wrong type",
+    ),
+    (
+        "UPDATE nba_analytics.player_game_summary SET player_lookup = NULL "
+        "WHERE game_id = (SELECT min(game_id) FROM nba_analytics.player_game_summary "
+        "WHERE game_date = DATE '2024-01-10')",
+        "nba_analytics.player_game_summary",
+        "column player_lookup; rule: key must not be NULL",
+    ),
+    (
+        "INSERT INTO nba_analytics.team_defense_game_summary SELECT * FROM "
+        "nba_analytics.team_defense_game_summary WHERE game_date = DATE '2024-01-10' LIMIT 1",
+        "nba_analytics.team_defense_game_summary",
+        "duplicate key",
+    ),
+    (
+        "UPDATE nba_analytics.player_game_summary SET points = -3 "
+        "WHERE game_date = DATE '2024-01-12' AND points > 10",
+        "nba_analytics.player_game_summary",
+        "column points; rule: counts must not be negative",
+    ),
+    (
+        "UPDATE nba_analytics.team_defense_game_summary "
+        "SET opp_paint_makes = opp_paint_attempts + 1 WHERE game_date = DATE '2024-01-12'",
+        "nba_analytics.team_defense_game_summary",
+        "makes above attempts",
+    ),
+    (
+        "UPDATE nba_analytics.player_game_summary SET minutes_played = 95 "
+        "WHERE game_date = DATE '2024-01-12' AND minutes_played > 30",
+        "nba_analytics.player_game_summary",
+        "column minutes_played; rule: outside 0 to 80",
+    ),
+]
+
+
+@pytest.mark.parametrize(("breakage", "table", "rule"), BAD_INPUTS)
+def test_bad_input_fails_fast_and_leaves_the_warehouse_as_it_was(
+    season_url: str, breakage: str, table: str, rule: str
+) -> None:
+    assert phase4("run", "--date", str(D))[0] == 0
+    before = business_rows()
+    sql(season_url, breakage)
+    code, printed = phase4("run", "--date", str(D))
+    flat = " ".join(printed.split())
+    assert code == 1, printed
+    assert table in flat and rule in flat and "date 2024-01-15" in flat, printed
+    assert "FAIL" in printed
+    after = business_rows()
+    for name, frame in before.items():
+        assert after[name].equals(frame), name
+
+
+def test_processors_behind_a_bad_input_are_reported_not_run(season_url: str) -> None:
+    sql(season_url, "DROP TABLE nba_analytics.team_defense_game_summary")
+    state = phase4_precompute(analysis_date=D, return_state=True)
+    assert state.is_failed()
+    report = state.result(raise_on_failure=False)
+    statuses = {line.processor: line.status for line in report.lines}
+    assert statuses["team_defense_zone_analysis"] == "FAIL"
+    assert statuses["player_composite_factors"] == "SKIPPED"
+    assert statuses["ml_feature_store_v2"] == "FAIL"  # it reads team defense itself
+    assert statuses["player_shot_zone_analysis"] == "OK"
+    skipped = next(line for line in report.lines if line.processor == "player_composite_factors")
+    assert "team_defense_zone_analysis" in skipped.message
+
+
+def test_a_team_without_history_still_gives_its_players_rows(season_url: str) -> None:
+    sql(
+        season_url,
+        "UPDATE nba_analytics.upcoming_player_game_context SET opponent_team_abbr = "
+        "'XYZ' WHERE game_date = DATE '2024-01-15' AND team_abbr = 'BOS'",
+    )
+    code, printed = phase4("run", "--date", str(D))
+    assert code == 0, printed
+    composite = read_output(open_warehouse(), "player_composite_factors", D)
+    flagged = composite.filter(pl.col("opponent_team_abbr") == "XYZ")
+    assert flagged.height > 0
+    assert flagged["warning_details"].str.contains("MISSING_ZONE_DATA").all()
+    features = read_output(open_warehouse(), "ml_feature_store_v2", D)
+    assert features.filter(pl.col("opponent_team_abbr") == "XYZ").height == flagged.height
+
+
+def test_an_entity_that_disappears_from_the_input_disappears_from_the_rerun(
+    season_url: str,
+) -> None:
+    assert phase4("run", "--date", str(D))[0] == 0
+    slate = read_output(open_warehouse(), "ml_feature_store_v2", D)
+    gone = slate["player_lookup"][0]
+    sql(
+        season_url,
+        f"DELETE FROM nba_analytics.upcoming_player_game_context "
+        f"WHERE game_date = DATE '2024-01-15' AND player_lookup = '{gone}'",
+    )
+    assert phase4("run", "--date", str(D))[0] == 0
+    for table in ("player_composite_factors", "ml_feature_store_v2"):
+        rerun = read_output(open_warehouse(), table, D)
+        assert gone not in rerun["player_lookup"].to_list()
+        assert rerun.height == slate.height - 1
+
+
+def test_two_runs_for_the_same_date_do_not_interleave() -> None:
+    states = []
+
+    def run() -> None:
+        states.append(phase4_precompute(analysis_date=D, return_state=True))
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=600)
+    assert [s.is_completed() for s in states] == [True, True]
+    spans = []
+    for state in states:
+        lines = run_lines(state.result().run_id)
+        spans.append((lines["started_at"].min(), lines["finished_at"].max()))
+    first, second = sorted(spans)
+    assert first[1] <= second[0], f"runs overlapped: {spans}"
