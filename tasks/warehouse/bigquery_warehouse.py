@@ -79,25 +79,25 @@ def _parquet_bytes(rows: pa.Table) -> io.BytesIO:
 
 
 def _explain(exc: Exception, project: str, what: str) -> WarehouseError:
-    """Turn Google API errors into messages that say what to fix."""
+    """Turn Google API errors into messages that say what to fix.
+
+    Judged by the message as well as the class: a load into a missing dataset comes back as
+    400 "Not found: dataset" rather than 404.
+    """
+    message = str(exc)
+    if "not found: dataset" in message.lower():
+        return WarehouseError(
+            f"dataset not found {what} in project {project}: run `phase4 warehouse init` "
+            f"or check PHASE4_WAREHOUSE=bigquery://{project}. {exc}"
+        )
     if isinstance(exc, gexc.Forbidden):
         return WarehouseError(
             f"permission denied {what} in project {project}: the account needs "
             "roles/bigquery.jobUser on the project and roles/bigquery.dataEditor on the "
             f"datasets nba_precompute and nba_predictions (dataViewer on nba_analytics). {exc}"
         )
-    if isinstance(exc, gexc.NotFound):
-        message = str(exc)
-        if "Dataset" in message or "dataset" in message:
-            return WarehouseError(
-                f"dataset not found {what} in project {project}: run `phase4 warehouse init` "
-                f"or check PHASE4_WAREHOUSE=bigquery://{project}. {exc}"
-            )
-        if "roject" in message:
-            return WarehouseError(
-                f"project {project} not found {what}: check PHASE4_WAREHOUSE. {exc}"
-            )
-        return WarehouseError(f"not found {what} in project {project}: {exc}")
+    if isinstance(exc, gexc.NotFound) and "project" in message.lower():
+        return WarehouseError(f"project {project} not found {what}: check PHASE4_WAREHOUSE. {exc}")
     return WarehouseError(f"BigQuery error {what} in project {project}: {exc}")
 
 
@@ -117,9 +117,7 @@ class BigQueryWarehouse(Warehouse):
         dataset, table = (quote_identifier(p) for p in full_name.split("."))
         return f"{self.project}.{dataset}.{table}"
 
-    def _query(
-        self, sql: str, params: list[bigquery.ScalarQueryParameter | bigquery.ArrayQueryParameter]
-    ) -> bigquery.QueryJob:
+    def _query(self, sql: str, params: list[bigquery.ScalarQueryParameter]) -> bigquery.QueryJob:
         job = self.client.query(sql, job_config=bigquery.QueryJobConfig(query_parameters=params))
         job.result()
         return job
@@ -183,12 +181,15 @@ class BigQueryWarehouse(Warehouse):
             self._load(
                 staged, staging, bigquery.WriteDisposition.WRITE_TRUNCATE, schema_fields(schema)
             )
+            # Dates go in as literals: scripts take no query parameters on every backend
+            # (the emulator refuses them), and they are date objects, never user text.
+            days = ", ".join(f"DATE '{d.isoformat()}'" for d in sorted(set(partitions)))
             self._query(
                 "BEGIN TRANSACTION;\n"
-                f"DELETE FROM `{target}` WHERE {schema.partition_column} IN UNNEST(@partitions);\n"
+                f"DELETE FROM `{target}` WHERE {schema.partition_column} IN ({days});\n"
                 f"INSERT INTO `{target}` ({columns}) SELECT {columns} FROM `{staging}`;\n"
                 "COMMIT TRANSACTION;",
-                [bigquery.ArrayQueryParameter("partitions", "DATE", sorted(set(partitions)))],
+                [],
             )
         except gexc.GoogleAPIError as exc:
             raise _explain(
@@ -204,7 +205,10 @@ class BigQueryWarehouse(Warehouse):
         try:
             self.client.create_dataset(f"{self.project}.{dataset}", exists_ok=True)
             self._load(
-                rows, self._table_id(full_name), bigquery.WriteDisposition.WRITE_TRUNCATE, None
+                rows,
+                self._table_id(full_name),
+                bigquery.WriteDisposition.WRITE_TRUNCATE,
+                fields_from_arrow(rows.schema),
             )
         except gexc.GoogleAPIError as exc:
             raise _explain(exc, self.project, f"loading {full_name}") from exc
@@ -251,6 +255,30 @@ class BigQueryWarehouse(Warehouse):
             self.client.update_table(existing, ["schema"])
             return [f"added {', '.join(c.name for c in missing)} to {schema.full_name}"]
         return []
+
+
+def fields_from_arrow(schema: pa.Schema) -> list[bigquery.SchemaField]:
+    """BigQuery columns for a Phase 3 file as it is (its own columns, all nullable)."""
+
+    def kind(arrow: pa.DataType) -> str:
+        for name, candidate in _ARROW_FROM_BIGQUERY.items():
+            if candidate == arrow or (pa.types.is_timestamp(arrow) and name == "TIMESTAMP"):
+                return name
+        if pa.types.is_integer(arrow):
+            return "INT64"
+        if pa.types.is_floating(arrow):
+            return "FLOAT64"
+        if pa.types.is_large_string(arrow):
+            return "STRING"
+        raise WarehouseError(f"no BigQuery type for Arrow {arrow}")
+
+    fields = []
+    for field in schema:
+        if pa.types.is_list(field.type) or pa.types.is_large_list(field.type):
+            fields.append(bigquery.SchemaField(field.name, kind(field.type.value_type), "REPEATED"))
+        else:
+            fields.append(bigquery.SchemaField(field.name, kind(field.type)))
+    return fields
 
 
 def _field(column: Column, nullable: bool = False) -> bigquery.SchemaField:

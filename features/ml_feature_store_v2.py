@@ -1,0 +1,573 @@
+"""P5 ml_feature_store_v2 (SPEC section 8): 25 model features per slate player, never missing.
+
+Every feature takes the first available of its Phase 4 value, its Phase 3 fallback and its
+default, and records which one it took, so predictions always get a row and can weigh it by
+`feature_quality_score`. Upstream frames are optional: None means that processor failed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import polars as pl
+
+from features.common import (
+    Phase3Frames,
+    SlateCalendar,
+    games_before,
+    known_sum,
+    qualifying_games,
+    ratio,
+    slate,
+    to_output,
+    with_recency,
+)
+from quality.schemas import ML_FEATURE_STORE_V2
+
+FEATURE_VERSION = "v1_baseline_25"
+FEATURE_NAMES: tuple[str, ...] = (
+    "points_avg_last_5",
+    "points_avg_last_10",
+    "points_avg_season",
+    "points_std_last_10",
+    "games_in_last_7_days",
+    "fatigue_score",
+    "shot_zone_mismatch_score",
+    "pace_score",
+    "usage_spike_score",
+    "rest_advantage",
+    "injury_risk",
+    "recent_trend",
+    "minutes_change",
+    "opponent_def_rating",
+    "opponent_pace",
+    "home_away",
+    "back_to_back",
+    "playoff_game",
+    "pct_paint",
+    "pct_mid_range",
+    "pct_three",
+    "pct_free_throw",
+    "team_pace",
+    "team_off_rating",
+    "team_win_pct",
+)
+FEATURE_COUNT = len(FEATURE_NAMES)
+
+PHASE4, PHASE3, CALCULATED, DEFAULT = "phase4", "phase3", "calculated", "default"
+SOURCE_WEIGHTS = {PHASE4: 100.0, PHASE3: 75.0, CALCULATED: 100.0, DEFAULT: 40.0}
+
+# Upstream processors, named as in the source-tracking columns of the output schema.
+DAILY_CACHE, COMPOSITE, SHOT_ZONES, TEAM_DEFENSE = (
+    "daily_cache",
+    "composite",
+    "shot_zones",
+    "team_defense",
+)
+UPSTREAMS = (DAILY_CACHE, COMPOSITE, SHOT_ZONES, TEAM_DEFENSE)
+
+SHORT_WINDOW = 10
+TREND_GAMES = 5
+TREND_RECENT_GAMES = 2
+TEAM_WINDOW = 10
+OPPONENT_WINDOW = 15
+MIN_STD_GAMES = 2
+MIN_FREE_THROW_GAMES = 5
+MIN_WIN_PCT_GAMES = 5
+MAX_FREE_THROW_SHARE = 0.5
+MAX_REST_ADVANTAGE = 2.0
+# Band edges are compared at 1e-9 so float noise cannot move a value off an exact edge.
+BAND_DECIMALS = 9
+ZONES = ("paint", "mid_range", "three_pt")
+INJURY_RISK = {"available": 0.0, "probable": 1.0, "questionable": 2.0, "doubtful": 3.0, "out": 3.0}
+
+
+@dataclass(frozen=True)
+class Feature:
+    """One row of the SPEC table: candidate values in priority order, then the default."""
+
+    name: str
+    default: float
+    tiers: tuple[tuple[str, pl.Expr], ...]
+
+    def value(self) -> pl.Expr:
+        candidates = [expr.cast(pl.Float64) for _, expr in self.tiers]
+        return pl.coalesce([*candidates, pl.lit(self.default, dtype=pl.Float64)])
+
+    def source(self) -> pl.Expr:
+        tag: pl.Expr = pl.lit(DEFAULT)
+        for name, expr in reversed(self.tiers):
+            tag = pl.when(expr.is_not_null()).then(pl.lit(name)).otherwise(tag)
+        return tag
+
+    @property
+    def has_phase4(self) -> bool:
+        return any(name == PHASE4 for name, _ in self.tiers)
+
+
+# ---------------------------------------------------------------------------------------------
+# Inputs as frames: upstream rows for D and Phase 3 history, all joined onto the slate.
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """How one upstream output is found for a slate row and which of its columns are read."""
+
+    name: str
+    key: str  # the upstream key column
+    slate_key: str  # the slate column it matches
+    date_column: str
+    columns: tuple[str, ...]
+    # P4 has no placeholders (SPEC 7: under 5 games there is no row); its
+    # insufficient_data_reason only explains early_season_flag and its values are real.
+    reason_marks_placeholder: bool = True
+
+
+UPSTREAM_READS = {
+    DAILY_CACHE: Upstream(
+        DAILY_CACHE,
+        "player_lookup",
+        "player_lookup",
+        "cache_date",
+        (
+            "points_avg_last_5",
+            "points_avg_last_10",
+            "points_avg_season",
+            "points_std_last_10",
+            "games_in_last_7_days",
+            "minutes_avg_last_10",
+            "team_pace_last_10",
+            "team_off_rating_last_10",
+        ),
+        reason_marks_placeholder=False,
+    ),
+    COMPOSITE: Upstream(
+        COMPOSITE,
+        "player_lookup",
+        "player_lookup",
+        "game_date",
+        ("fatigue_score", "shot_zone_mismatch_score", "pace_score", "usage_spike_score"),
+    ),
+    SHOT_ZONES: Upstream(
+        SHOT_ZONES,
+        "player_lookup",
+        "player_lookup",
+        "analysis_date",
+        tuple(f"{z}_rate_last_10" for z in ZONES),
+    ),
+    TEAM_DEFENSE: Upstream(
+        TEAM_DEFENSE,
+        "team_abbr",
+        "opponent_team_abbr",
+        "analysis_date",
+        ("defensive_rating_last_15", "opponent_pace"),
+    ),
+}
+
+
+def _attach_upstream(
+    rows: pl.LazyFrame, upstream: pl.DataFrame | None, read: Upstream, calendar: SlateCalendar
+) -> pl.LazyFrame:
+    """Adds `<name>__found`, `<name>__processed_at` and `<name>__<column>` (NULL if unusable)."""
+    found, stamp = f"{read.name}__found", f"{read.name}__processed_at"
+    values = [f"{read.name}__{c}" for c in read.columns]
+    if upstream is None:
+        return rows.with_columns(
+            pl.lit(False).alias(found),
+            pl.lit(None, dtype=pl.Datetime("us", "UTC")).alias(stamp),
+            *(pl.lit(None, dtype=pl.Float64).alias(v) for v in values),
+        )
+    usable = (
+        pl.col("insufficient_data_reason").is_null()
+        if read.reason_marks_placeholder
+        else pl.lit(True)
+    )
+    matched = (
+        upstream.lazy()
+        .filter(pl.col(read.date_column) == calendar.analysis_date)
+        .select(
+            pl.col(read.key).alias(read.slate_key),
+            pl.lit(True).alias(found),
+            pl.col("processed_at").alias(stamp),
+            *(
+                pl.when(usable).then(pl.col(c).cast(pl.Float64)).alias(v)
+                for c, v in zip(read.columns, values, strict=True)
+            ),
+        )
+    )
+    return rows.join(matched, on=read.slate_key, how="left").with_columns(
+        pl.col(found).fill_null(False)
+    )
+
+
+def _zones_known() -> pl.Expr:
+    """As in P2: a game with any unknown paint or mid-range figure is left out of zone sums."""
+    return pl.all_horizontal(
+        pl.col(c).is_not_null()
+        for c in ("paint_attempts", "paint_makes", "mid_range_attempts", "mid_range_makes")
+    )
+
+
+def _player_history(player_games: pl.LazyFrame, calendar: SlateCalendar) -> pl.LazyFrame:
+    """Phase 3 fallbacks per player: P4/P2 windows with no minimum and no 30-day cut."""
+    games = with_recency(qualifying_games(games_before(player_games, calendar)), "player_lookup")
+    ago = pl.col("games_ago")
+    last_5, last_10 = ago < TREND_GAMES, ago < SHORT_WINDOW
+    points, minutes = pl.col("points").cast(pl.Float64), pl.col("minutes_played")
+    zone_games = last_10 & _zones_known()
+    return games.group_by("player_lookup").agg(
+        points.filter(last_5).mean().alias("p3__points_avg_last_5"),
+        points.filter(last_10).mean().alias("p3__points_avg_last_10"),
+        points.mean().alias("p3__points_avg_season"),
+        pl.when(points.filter(last_10).count() >= MIN_STD_GAMES)
+        .then(points.filter(last_10).std(ddof=1))
+        .alias("p3__points_std_last_10"),
+        minutes.filter(last_10).mean().alias("p3__minutes_avg_last_10"),
+        minutes.mean().alias("p3__minutes_avg_season"),
+        last_5.sum().alias("p3__games_last_5"),
+        last_10.sum().alias("p3__games_last_10"),
+        points.filter(ago < TREND_RECENT_GAMES).mean().alias("p3__points_newest"),
+        points.filter((ago >= TREND_RECENT_GAMES) & last_5).mean().alias("p3__points_before"),
+        *(
+            known_sum(pl.col(f"{z}_attempts").filter(zone_games)).alias(f"p3__{z}_attempts")
+            for z in ZONES
+        ),
+        known_sum(pl.col("ft_makes").filter(last_10)).alias("p3__ft_makes_last_10"),
+        known_sum(pl.col("points").filter(last_10)).alias("p3__points_last_10"),
+    )
+
+
+def _team_history(team_offense: pl.DataFrame, calendar: SlateCalendar) -> pl.LazyFrame:
+    """The context team's last 10 games (pace, rating) and its season record."""
+    games = with_recency(games_before(team_offense, calendar), "team_abbr")
+    last_10 = pl.col("games_ago") < TEAM_WINDOW
+    return games.group_by("team_abbr").agg(
+        pl.col("pace").filter(last_10).mean().alias("team__pace_last_10"),
+        pl.col("offensive_rating").filter(last_10).mean().alias("team__off_rating_last_10"),
+        pl.len().alias("team__games"),
+        # A NULL win_flag is a game played but not a win.
+        pl.col("win_flag").fill_null(False).sum().alias("team__wins"),
+    )
+
+
+def _opponent_history(team_defense: pl.DataFrame, calendar: SlateCalendar) -> pl.LazyFrame:
+    """The opponent's last 15 games as the defending team."""
+    games = with_recency(games_before(team_defense, calendar), "defending_team_abbr")
+    return (
+        games.filter(pl.col("games_ago") < OPPONENT_WINDOW)
+        .group_by("defending_team_abbr")
+        .agg(
+            pl.col("defensive_rating").mean().alias("opponent__def_rating_last_15"),
+            pl.col("opponent_pace").mean().alias("opponent__pace_last_15"),
+        )
+        .rename({"defending_team_abbr": "opponent_team_abbr"})
+    )
+
+
+def _opponent_rest(team_context: pl.DataFrame, calendar: SlateCalendar) -> pl.LazyFrame:
+    return (
+        team_context.lazy()
+        .filter(pl.col("game_date") == calendar.analysis_date)
+        .select(
+            pl.col("team_abbr").alias("opponent_team_abbr"),
+            pl.col("team_days_rest").alias("opponent__team_days_rest"),
+        )
+    )
+
+
+def _inputs(
+    phase3: Phase3Frames, calendar: SlateCalendar, upstream: dict[str, pl.DataFrame | None]
+) -> pl.LazyFrame:
+    """The slate with every input a feature needs as columns, one row per slate player."""
+    players = slate(phase3.player_context, calendar)
+    slate_games = phase3.player_games.lazy().join(
+        players.select("player_lookup"), on="player_lookup", how="semi"
+    )
+    rows = (
+        players.join(_player_history(slate_games, calendar), "player_lookup", "left")
+        .join(_team_history(phase3.team_offense, calendar), "team_abbr", "left")
+        .join(_opponent_history(phase3.team_defense, calendar), "opponent_team_abbr", "left")
+        .join(_opponent_rest(phase3.team_context, calendar), "opponent_team_abbr", "left")
+    )
+    for name in UPSTREAMS:
+        rows = _attach_upstream(rows, upstream[name], UPSTREAM_READS[name], calendar)
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------
+# Metrics: the 25 features as expressions over the input columns.
+# ---------------------------------------------------------------------------------------------
+
+
+def _up(upstream: str, column: str) -> pl.Expr:
+    return pl.col(f"{upstream}__{column}")
+
+
+def _p3(column: str) -> pl.Expr:
+    return pl.col(f"p3__{column}")
+
+
+def _from_flag(flag: pl.Expr) -> pl.Expr:
+    return flag.cast(pl.Float64)
+
+
+def _bands(value: pl.Expr, strong: float, mild: float) -> pl.Expr:
+    """-2..2 by how far value is from 0: >= strong is 2, >= mild is 1, mirrored below."""
+    v = value.round(BAND_DECIMALS)
+    return pl.when(v.is_not_null()).then(
+        pl.when(v >= strong)
+        .then(2.0)
+        .when(v >= mild)
+        .then(1.0)
+        .when(v <= -strong)
+        .then(-2.0)
+        .when(v <= -mild)
+        .then(-1.0)
+        .otherwise(0.0)
+    )
+
+
+def rest_advantage() -> pl.Expr:
+    """Context days_rest minus the opponent's, from the player row else the team row."""
+    opponent_rest = pl.coalesce(pl.col("opponent_days_rest"), pl.col("opponent__team_days_rest"))
+    return (
+        (pl.col("days_rest") - opponent_rest)
+        .cast(pl.Float64)
+        .clip(-MAX_REST_ADVANTAGE, MAX_REST_ADVANTAGE)
+    )
+
+
+def injury_risk() -> pl.Expr:
+    """Status matched case- and whitespace-insensitively; an unknown status is missing."""
+    status = pl.col("player_status").str.strip_chars().str.to_lowercase()
+    return status.replace_strict(INJURY_RISK, default=None, return_dtype=pl.Float64)
+
+
+def recent_trend() -> pl.Expr:
+    """Two newest of the last five games against the three before them; needs five games."""
+    diff = _p3("points_newest") - _p3("points_before")
+    return pl.when(_p3("games_last_5") >= TREND_GAMES).then(_bands(diff, 5.0, 2.0))
+
+
+def minutes_change() -> pl.Expr:
+    """Recent minutes (P4 else Phase 3, last 10) against the season mean, as a share."""
+    recent = pl.coalesce(_up(DAILY_CACHE, "minutes_avg_last_10"), _p3("minutes_avg_last_10"))
+    season = _p3("minutes_avg_season")
+    return _bands(ratio(recent - season, season), 0.20, 0.10)
+
+
+def zone_share(zone: str) -> pl.Expr:
+    """Phase 3 share of known-zone attempts from a zone over the last 10 games, 0-1."""
+    total = pl.sum_horizontal(_p3(f"{z}_attempts") for z in ZONES)
+    return ratio(_p3(f"{zone}_attempts"), total)
+
+
+def pct_free_throw() -> pl.Expr:
+    share = ratio(_p3("ft_makes_last_10"), _p3("points_last_10")).clip(0.0, MAX_FREE_THROW_SHARE)
+    return pl.when(_p3("games_last_10") >= MIN_FREE_THROW_GAMES).then(share)
+
+
+def team_win_pct() -> pl.Expr:
+    games = pl.col("team__games")
+    return pl.when(games >= MIN_WIN_PCT_GAMES).then(ratio(pl.col("team__wins"), games))
+
+
+def feature_table() -> tuple[Feature, ...]:
+    """SPEC section 8, row by row: (name, default, candidates in priority order)."""
+
+    def tiered(name: str, default: float, phase4: pl.Expr, phase3: pl.Expr) -> Feature:
+        return Feature(name, default, ((PHASE4, phase4), (PHASE3, phase3)))
+
+    def only(name: str, default: float, tag: str, expr: pl.Expr) -> Feature:
+        return Feature(name, default, ((tag, expr),))
+
+    def cache(name: str, default: float, fallback: pl.Expr | None = None) -> Feature:
+        return tiered(
+            name, default, _up(DAILY_CACHE, name), _p3(name) if fallback is None else fallback
+        )
+
+    def composite(name: str, default: float) -> Feature:
+        return only(name, default, PHASE4, _up(COMPOSITE, name))
+
+    def zone(name: str, default: float, zone: str) -> Feature:
+        return tiered(
+            name, default, _up(SHOT_ZONES, f"{zone}_rate_last_10") / 100.0, zone_share(zone)
+        )
+
+    return (
+        cache("points_avg_last_5", 10.0),
+        cache("points_avg_last_10", 10.0),
+        cache("points_avg_season", 10.0),
+        cache("points_std_last_10", 5.0),
+        cache("games_in_last_7_days", 3.0, pl.col("games_in_last_7_days")),
+        composite("fatigue_score", 50.0),
+        composite("shot_zone_mismatch_score", 0.0),
+        composite("pace_score", 0.0),
+        composite("usage_spike_score", 0.0),
+        only("rest_advantage", 0.0, CALCULATED, rest_advantage()),
+        only("injury_risk", 0.0, CALCULATED, injury_risk()),
+        only("recent_trend", 0.0, CALCULATED, recent_trend()),
+        only("minutes_change", 0.0, CALCULATED, minutes_change()),
+        tiered(
+            "opponent_def_rating",
+            112.0,
+            _up(TEAM_DEFENSE, "defensive_rating_last_15"),
+            pl.col("opponent__def_rating_last_15"),
+        ),
+        tiered(
+            "opponent_pace",
+            100.0,
+            _up(TEAM_DEFENSE, "opponent_pace"),
+            pl.col("opponent__pace_last_15"),
+        ),
+        only("home_away", 0.5, PHASE3, _from_flag(pl.col("home_game"))),
+        only("back_to_back", 0.0, PHASE3, _from_flag(pl.col("back_to_back"))),
+        only("playoff_game", 0.0, PHASE3, _from_flag(pl.col("season_phase") == "playoffs")),
+        zone("pct_paint", 0.30, "paint"),
+        zone("pct_mid_range", 0.20, "mid_range"),
+        zone("pct_three", 0.35, "three_pt"),
+        only("pct_free_throw", 0.15, CALCULATED, pct_free_throw()),
+        tiered(
+            "team_pace", 100.0, _up(DAILY_CACHE, "team_pace_last_10"), pl.col("team__pace_last_10")
+        ),
+        tiered(
+            "team_off_rating",
+            112.0,
+            _up(DAILY_CACHE, "team_off_rating_last_10"),
+            pl.col("team__off_rating_last_10"),
+        ),
+        only("team_win_pct", 0.5, CALCULATED, team_win_pct()),
+    )
+
+
+FEATURES = feature_table()
+PHASE4_FEATURES: tuple[int, ...] = tuple(i for i, f in enumerate(FEATURES) if f.has_phase4)
+
+
+# ---------------------------------------------------------------------------------------------
+# Tiers and flags: quality score, data_source, the early-season placeholder rule.
+# ---------------------------------------------------------------------------------------------
+
+
+def _source_col(i: int) -> pl.Expr:
+    return pl.col(f"source__{FEATURE_NAMES[i]}")
+
+
+def feature_quality_score(sources: Sequence[pl.Expr]) -> pl.Expr:
+    """Mean of 100 (phase4), 75 (phase3), 100 (calculated), 40 (default) over the features."""
+    weights = [s.replace_strict(SOURCE_WEIGHTS, return_dtype=pl.Float64) for s in sources]
+    return pl.sum_horizontal(weights) / float(len(weights))
+
+
+def quality_tier(score: pl.Expr) -> pl.Expr:
+    return (
+        pl.when(score >= 95)
+        .then(pl.lit("excellent"))
+        .when(score >= 85)
+        .then(pl.lit("good"))
+        .when(score >= 70)
+        .then(pl.lit("medium"))
+        .otherwise(pl.lit("low"))
+    )
+
+
+def data_source() -> pl.Expr:
+    """'phase4' when every feature with a Phase 4 source took it, 'phase3' when none did."""
+    taken = pl.sum_horizontal((_source_col(i) == PHASE4).cast(pl.Int64) for i in PHASE4_FEATURES)
+    return (
+        pl.when(taken == len(PHASE4_FEATURES))
+        .then(pl.lit("phase4"))
+        .when(taken == 0)
+        .then(pl.lit("phase3"))
+        .otherwise(pl.lit("mixed"))
+    )
+
+
+def _early_season_placeholders(calendar: SlateCalendar) -> list[pl.Expr]:
+    """Early season with over half the slate missing from P4: every row becomes a placeholder.
+
+    The counts are aggregates over the whole slate, broadcast onto every row.
+    """
+    lacking = (~pl.col(f"{DAILY_CACHE}__found")).cast(pl.Int64).sum()
+    return [
+        (pl.lit(calendar.is_early_season) & (lacking * 2 > pl.len())).alias("is_placeholder"),
+        pl.format("Early season: {}/{} players lack history", lacking, pl.len()).alias(
+            "placeholder_reason"
+        ),
+    ]
+
+
+def _source_tracking(name: str) -> list[pl.Expr]:
+    """One upstream row per slate row at most: found is 1 row of 1 expected, or 0."""
+    found = pl.col(f"{name}__found")
+    return [
+        pl.col(f"{name}__processed_at").alias(f"source_{name}_last_updated"),
+        found.cast(pl.Int64).alias(f"source_{name}_rows_found"),
+        pl.when(found).then(100.0).otherwise(0.0).alias(f"source_{name}_completeness_pct"),
+    ]
+
+
+def ml_feature_store_v2(
+    phase3: Phase3Frames,
+    calendar: SlateCalendar,
+    processed_at: datetime,
+    *,
+    team_defense_zones: pl.DataFrame | None,
+    shot_zones: pl.DataFrame | None,
+    composite_factors: pl.DataFrame | None,
+    daily_cache: pl.DataFrame | None,
+) -> pl.DataFrame:
+    """One row per slate player, whatever upstream failed; None means that processor failed."""
+    upstream = {
+        DAILY_CACHE: daily_cache,
+        COMPOSITE: composite_factors,
+        SHOT_ZONES: shot_zones,
+        TEAM_DEFENSE: team_defense_zones,
+    }
+    sources = [pl.col(f"source__{n}") for n in FEATURE_NAMES]
+    placeholder = pl.col("is_placeholder")
+    rows = (
+        _inputs(phase3, calendar, upstream)
+        .with_columns(
+            *(f.value().alias(f"value__{f.name}") for f in FEATURES),
+            *(f.source().alias(f"source__{f.name}") for f in FEATURES),
+            *_early_season_placeholders(calendar),
+        )
+        .with_columns(
+            features=pl.concat_list([pl.col(f"value__{n}") for n in FEATURE_NAMES]),
+            feature_sources=pl.concat_list(sources),
+            feature_quality_score=feature_quality_score(sources),
+            data_source=data_source(),
+        )
+        .with_columns(
+            features=pl.when(placeholder)
+            .then(pl.concat_list([pl.lit(None, dtype=pl.Float64)] * FEATURE_COUNT))
+            .otherwise(pl.col("features")),
+            feature_sources=pl.when(placeholder)
+            .then(pl.concat_list([pl.lit(DEFAULT)] * FEATURE_COUNT))
+            .otherwise(pl.col("feature_sources")),
+            feature_quality_score=pl.when(placeholder)
+            .then(0.0)
+            .otherwise(pl.col("feature_quality_score")),
+            data_source=pl.when(placeholder)
+            .then(pl.lit("early_season"))
+            .otherwise(pl.col("data_source")),
+            early_season_flag=pl.lit(calendar.is_early_season),
+            insufficient_data_reason=pl.when(placeholder).then(pl.col("placeholder_reason")),
+        )
+        .with_columns(
+            feature_names=pl.concat_list([pl.lit(n) for n in FEATURE_NAMES]),
+            feature_count=pl.lit(FEATURE_COUNT),
+            feature_version=pl.lit(FEATURE_VERSION),
+            quality_tier=quality_tier(pl.col("feature_quality_score")),
+            is_home=pl.col("home_game"),
+            created_at=pl.lit(processed_at),
+        )
+        .with_columns(*(expr for name in UPSTREAMS for expr in _source_tracking(name)))
+        .sort("player_lookup")
+        .collect()
+    )
+    return to_output(rows, ML_FEATURE_STORE_V2)
