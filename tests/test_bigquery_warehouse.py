@@ -196,15 +196,21 @@ def test_every_dataset_is_declared() -> None:
     assert set(DATASETS) == {"nba_analytics", "nba_precompute", "nba_predictions"}
 
 
-def test_a_permission_error_names_the_roles_needed(bq_url: str) -> None:
-    # The emulator answers 403 Access Denied for a query on a dataset the project lacks:
-    # the nearest thing to a missing grant it can produce.
-    with pytest.raises(WarehouseError, match="roles/bigquery.jobUser") as raised:
+def test_a_missing_table_is_named_with_its_project(bq_url: str) -> None:
+    with pytest.raises(WarehouseError, match="does not exist in project phase4test"):
         bq().read(
             "nba_precompute.team_defense_zone_analysis",
             ["team_abbr"],
             [Filter("analysis_date", "=", D)],
         )
-    assert "permission denied reading nba_precompute.team_defense_zone_analysis" in str(
-        raised.value
-    )
+
+
+def test_a_permission_error_names_the_roles_needed() -> None:
+    # The emulator grants everything, so the 403 BigQuery sends is built here, not received.
+    from google.api_core.exceptions import Forbidden
+
+    from tasks.warehouse.bigquery_warehouse import _explain
+
+    message = str(_explain(Forbidden("Access Denied: Table p:nba_precompute.x"), "p", "writing x"))
+    assert "permission denied writing x in project p" in message
+    assert "roles/bigquery.jobUser" in message and "roles/bigquery.dataEditor" in message
