@@ -6,6 +6,7 @@ Exit status: 0 success (warnings included), 1 the run failed, 2 bad usage or inp
 from __future__ import annotations
 
 import os
+import sys
 
 # A local run starts Prefect's temporary server; give it time on small machines, no telemetry.
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
@@ -26,8 +27,9 @@ app = typer.Typer(
 )
 warehouse_app = typer.Typer(help="Set up the warehouse.", no_args_is_help=True)
 app.add_typer(warehouse_app, name="warehouse")
-console = Console()
-err = Console(stderr=True)
+# Piped output (CI logs, `| less`) gets a wide table rather than folded processor names.
+console = Console(width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
 EXIT_OK, EXIT_RUN_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 DateOption = Annotated[

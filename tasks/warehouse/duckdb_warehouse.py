@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -33,6 +34,10 @@ _DUCKDB_TYPES = {
     "TIMESTAMP": "TIMESTAMPTZ",
 }
 LOCK_WAIT_SECONDS = 120.0
+# DuckDB 2.0 races when threads of one process scan registered Arrow tables through separate
+# connections to one database ("python_arrow_scan does not exist"); operations are
+# milliseconds long, so one process-wide lock costs nothing and removes the race.
+_IN_PROCESS = threading.RLock()
 
 
 def duckdb_type(column: Column) -> str:
@@ -61,6 +66,11 @@ class DuckDBWarehouse(Warehouse):
 
     @contextmanager
     def _connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        with _IN_PROCESS, self._open() as con:
+            yield con
+
+    @contextmanager
+    def _open(self) -> Iterator[duckdb.DuckDBPyConnection]:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         deadline = time.monotonic() + LOCK_WAIT_SECONDS
         while True:
