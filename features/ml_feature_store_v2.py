@@ -21,6 +21,8 @@ from features.common import (
     qualifying_games,
     ratio,
     slate,
+    stable_mean,
+    stable_std,
     to_output,
     with_recency,
 )
@@ -219,18 +221,18 @@ def _player_history(player_games: pl.LazyFrame, calendar: SlateCalendar) -> pl.L
     points, minutes = pl.col("points").cast(pl.Float64), pl.col("minutes_played")
     zone_games = last_10 & _zones_known()
     return games.group_by("player_lookup").agg(
-        points.filter(last_5).mean().alias("p3__points_avg_last_5"),
-        points.filter(last_10).mean().alias("p3__points_avg_last_10"),
-        points.mean().alias("p3__points_avg_season"),
+        stable_mean(points.filter(last_5)).alias("p3__points_avg_last_5"),
+        stable_mean(points.filter(last_10)).alias("p3__points_avg_last_10"),
+        stable_mean(points).alias("p3__points_avg_season"),
         pl.when(points.filter(last_10).count() >= MIN_STD_GAMES)
-        .then(points.filter(last_10).std(ddof=1))
+        .then(stable_std(points.filter(last_10)))
         .alias("p3__points_std_last_10"),
-        minutes.filter(last_10).mean().alias("p3__minutes_avg_last_10"),
-        minutes.mean().alias("p3__minutes_avg_season"),
+        stable_mean(minutes.filter(last_10)).alias("p3__minutes_avg_last_10"),
+        stable_mean(minutes).alias("p3__minutes_avg_season"),
         last_5.sum().alias("p3__games_last_5"),
         last_10.sum().alias("p3__games_last_10"),
-        points.filter(ago < TREND_RECENT_GAMES).mean().alias("p3__points_newest"),
-        points.filter((ago >= TREND_RECENT_GAMES) & last_5).mean().alias("p3__points_before"),
+        stable_mean(points.filter(ago < TREND_RECENT_GAMES)).alias("p3__points_newest"),
+        stable_mean(points.filter((ago >= TREND_RECENT_GAMES) & last_5)).alias("p3__points_before"),
         *(
             known_sum(pl.col(f"{z}_attempts").filter(zone_games)).alias(f"p3__{z}_attempts")
             for z in ZONES
@@ -245,8 +247,8 @@ def _team_history(team_offense: pl.DataFrame, calendar: SlateCalendar) -> pl.Laz
     games = with_recency(games_before(team_offense, calendar), "team_abbr")
     last_10 = pl.col("games_ago") < TEAM_WINDOW
     return games.group_by("team_abbr").agg(
-        pl.col("pace").filter(last_10).mean().alias("team__pace_last_10"),
-        pl.col("offensive_rating").filter(last_10).mean().alias("team__off_rating_last_10"),
+        stable_mean(pl.col("pace").filter(last_10)).alias("team__pace_last_10"),
+        stable_mean(pl.col("offensive_rating").filter(last_10)).alias("team__off_rating_last_10"),
         pl.len().alias("team__games"),
         # A NULL win_flag is a game played but not a win.
         pl.col("win_flag").fill_null(False).sum().alias("team__wins"),
@@ -260,8 +262,8 @@ def _opponent_history(team_defense: pl.DataFrame, calendar: SlateCalendar) -> pl
         games.filter(pl.col("games_ago") < OPPONENT_WINDOW)
         .group_by("defending_team_abbr")
         .agg(
-            pl.col("defensive_rating").mean().alias("opponent__def_rating_last_15"),
-            pl.col("opponent_pace").mean().alias("opponent__pace_last_15"),
+            stable_mean(pl.col("defensive_rating")).alias("opponent__def_rating_last_15"),
+            stable_mean(pl.col("opponent_pace")).alias("opponent__pace_last_15"),
         )
         .rename({"defending_team_abbr": "opponent_team_abbr"})
     )

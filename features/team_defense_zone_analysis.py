@@ -13,6 +13,7 @@ from features.common import (
     insufficient_reason,
     known_sum,
     ratio,
+    stable_mean,
     to_output,
     with_recency,
 )
@@ -71,7 +72,8 @@ def league_zone_pct(team_defense: pl.DataFrame, calendar: SlateCalendar) -> dict
     )
     if per_team.height < LEAGUE_MIN_TEAMS:
         return dict(DEFAULT_LEAGUE_PCT)
-    return {z: float(per_team[z].mean()) for z in ZONES}  # type: ignore[arg-type]
+    league = per_team.select(stable_mean(pl.col(z)).alias(z) for z in ZONES)
+    return {z: float(league[z][0]) for z in ZONES}
 
 
 def _window_sums(team_defense: pl.DataFrame, calendar: SlateCalendar) -> pl.LazyFrame:
@@ -88,8 +90,8 @@ def _window_sums(team_defense: pl.DataFrame, calendar: SlateCalendar) -> pl.Lazy
         *(known_sum(pl.col(f"blocks_{z}")).alias(f"{z}_blocks") for z in ZONES),
         known_sum(pl.col("points_in_paint_allowed")).alias("paint_points"),
         known_sum(pl.col("points_allowed")).alias("points_allowed"),
-        pl.col("defensive_rating").mean().alias("defensive_rating_last_15"),
-        pl.col("opponent_pace").mean().alias("opponent_pace"),
+        stable_mean(pl.col("defensive_rating")).alias("defensive_rating_last_15"),
+        stable_mean(pl.col("opponent_pace")).alias("opponent_pace"),
         pl.col("processed_at").max().alias("source_team_defense_last_updated"),
     )
 
