@@ -46,11 +46,9 @@ def is_transient(exc: BaseException) -> bool:
 
 def retry_transient(task: object, task_run: object, state: object) -> bool:
     """Prefect retry_condition_fn: look at the exception the failed state carries."""
-    try:
-        state.result()  # type: ignore[attr-defined]
-    except BaseException as exc:  # noqa: BLE001 - classify whatever the task raised
-        return is_transient(exc)
-    return False
+    # _sync: the condition also runs inside async tasks, where result() would be a coroutine.
+    outcome = state.result(raise_on_failure=False, _sync=True)  # type: ignore[attr-defined]
+    return isinstance(outcome, BaseException) and is_transient(outcome)
 
 
 TRANSIENT_RETRIES = {

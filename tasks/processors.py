@@ -6,6 +6,7 @@ reads the partition from the warehouse instead (see flows/phase4_precompute.py).
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,13 +14,13 @@ from datetime import datetime
 from typing import Any
 
 import polars as pl
-from features.ml_feature_store_v2 import ml_feature_store_v2
-from features.player_composite_factors import player_composite_factors
-from features.player_daily_cache import player_daily_cache
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from features.common import Phase3Frames, processed_now
+from features.ml_feature_store_v2 import ml_feature_store_v2
+from features.player_composite_factors import player_composite_factors
+from features.player_daily_cache import player_daily_cache
 from features.player_shot_zone_analysis import player_shot_zone_analysis
 from features.team_defense_zone_analysis import team_defense_zone_analysis
 from quality.schemas import (
@@ -59,12 +60,23 @@ class ProcessorResult:
         return self.frame.height
 
 
-def _run_and_write(
+async def _run_and_write(
     table: str, context: RunContext, warehouse_url: str, compute: Callable[[datetime], pl.DataFrame]
 ) -> ProcessorResult:
+    """Compute, then write; a task timeout cancels between the two, so nothing is written.
+
+    The work runs in a thread while the task awaits it: that lets Prefect's timeout stop the
+    task (a sync task in a worker thread cannot be interrupted).
+    """
     started_at, clock = processed_now(), time.perf_counter()
-    frame = compute(started_at)
-    write_partition(open_warehouse(warehouse_url), table, context.calendar.analysis_date, frame)
+    frame = await asyncio.to_thread(compute, started_at)
+    await asyncio.to_thread(
+        write_partition,
+        open_warehouse(warehouse_url),
+        table,
+        context.calendar.analysis_date,
+        frame,
+    )
     duration = time.perf_counter() - clock
     get_run_logger().info(
         "%s: %d rows for %s in %.2fs", table, frame.height, context.calendar.analysis_date, duration
@@ -91,10 +103,10 @@ def upstream_frame(upstream: object) -> pl.DataFrame | None:
 
 
 @_processor_task(TEAM_DEFENSE_ZONE_ANALYSIS.name)
-def team_defense_zone_analysis_task(
+async def team_defense_zone_analysis_task(
     team_defense: pl.DataFrame, context: RunContext, warehouse_url: str
 ) -> ProcessorResult:
-    return _run_and_write(
+    return await _run_and_write(
         TEAM_DEFENSE_ZONE_ANALYSIS.name,
         context,
         warehouse_url,
@@ -103,10 +115,10 @@ def team_defense_zone_analysis_task(
 
 
 @_processor_task(PLAYER_SHOT_ZONE_ANALYSIS.name)
-def player_shot_zone_analysis_task(
+async def player_shot_zone_analysis_task(
     player_games: pl.DataFrame, context: RunContext, warehouse_url: str
 ) -> ProcessorResult:
-    return _run_and_write(
+    return await _run_and_write(
         PLAYER_SHOT_ZONE_ANALYSIS.name,
         context,
         warehouse_url,
@@ -115,7 +127,7 @@ def player_shot_zone_analysis_task(
 
 
 @_processor_task(PLAYER_COMPOSITE_FACTORS.name)
-def player_composite_factors_task(
+async def player_composite_factors_task(
     player_context: pl.DataFrame,
     shot_zones: ProcessorResult | pl.DataFrame,
     team_defense_zones: ProcessorResult | pl.DataFrame,
@@ -124,7 +136,7 @@ def player_composite_factors_task(
 ) -> ProcessorResult:
     zones, defense = upstream_frame(shot_zones), upstream_frame(team_defense_zones)
     assert zones is not None and defense is not None
-    return _run_and_write(
+    return await _run_and_write(
         PLAYER_COMPOSITE_FACTORS.name,
         context,
         warehouse_url,
@@ -133,7 +145,7 @@ def player_composite_factors_task(
 
 
 @_processor_task(PLAYER_DAILY_CACHE.name)
-def player_daily_cache_task(
+async def player_daily_cache_task(
     player_games: pl.DataFrame,
     team_offense: pl.DataFrame,
     player_context: pl.DataFrame,
@@ -142,7 +154,7 @@ def player_daily_cache_task(
     warehouse_url: str,
 ) -> ProcessorResult:
     zones = upstream_frame(shot_zones)
-    return _run_and_write(
+    return await _run_and_write(
         PLAYER_DAILY_CACHE.name,
         context,
         warehouse_url,
@@ -153,7 +165,7 @@ def player_daily_cache_task(
 
 
 @_processor_task(ML_FEATURE_STORE_V2.name)
-def ml_feature_store_v2_task(
+async def ml_feature_store_v2_task(
     player_games: pl.DataFrame,
     team_defense: pl.DataFrame,
     team_offense: pl.DataFrame,
@@ -175,7 +187,7 @@ def ml_feature_store_v2_task(
     }
     missing = tuple(sorted(name for name, frame in upstream.items() if frame is None))
     phase3 = Phase3Frames(player_games, team_defense, team_offense, player_context, team_context)
-    result = _run_and_write(
+    result = await _run_and_write(
         ML_FEATURE_STORE_V2.name,
         context,
         warehouse_url,

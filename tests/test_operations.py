@@ -15,7 +15,7 @@ from quality.schemas import OUTPUT_TABLES, PROCESSOR_RUNS
 from tasks.io import read_output
 from tasks.report import RunReport
 from tasks.warehouse import Filter, open_warehouse
-from tests.test_flow_realdata import D, PHASE4_SOURCE_STAMPS, phase4
+from tests.test_flow_realdata import PHASE4_SOURCE_STAMPS, D, phase4
 
 pytestmark = pytest.mark.usefixtures("prefect_harness", "season_url")
 
@@ -213,3 +213,44 @@ def test_two_runs_for_the_same_date_do_not_interleave() -> None:
         spans.append((lines["started_at"].min(), lines["finished_at"].max()))
     first, second = sorted(spans)
     assert first[1] <= second[0], f"runs overlapped: {spans}"
+
+
+def _read_task_runs(flow_run_id: str) -> list[tuple[str, int]]:
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
+        )
+    return [(run.name, run.run_count) for run in runs]
+
+
+def test_a_transient_warehouse_error_is_retried(monkeypatch: pytest.MonkeyPatch) -> None:
+    import tasks.io
+
+    real_read, calls = tasks.io.read_phase3, []
+
+    def flaky_read(warehouse, table, first_date, last_date=None):  # type: ignore[no-untyped-def]
+        calls.append(table)
+        if table == "team_defense_game_summary" and calls.count(table) == 1:
+            raise ConnectionError("connection reset by peer (forced by the test)")
+        return real_read(warehouse, table, first_date, last_date)
+
+    monkeypatch.setattr(tasks.io, "read_phase3", flaky_read)
+    state = phase4_precompute(
+        analysis_date=D, processors=["team_defense_zone_analysis"], return_state=True
+    )
+    assert state.is_completed()
+    assert calls.count("team_defense_game_summary") == 2
+    runs = dict(_read_task_runs(state.result().run_id))
+    assert max(count for name, count in runs.items() if name.startswith("read-phase3")) == 2
+
+
+def test_bad_input_is_not_retried(season_url: str) -> None:
+    sql(season_url, "DROP TABLE nba_analytics.team_defense_game_summary")
+    state = phase4_precompute(
+        analysis_date=D, processors=["team_defense_zone_analysis"], return_state=True
+    )
+    assert state.is_failed()
+    runs = _read_task_runs(state.result(raise_on_failure=False).run_id)
+    assert [count for name, count in runs if name.startswith("read-phase3")] == [1]
