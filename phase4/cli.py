@@ -117,6 +117,10 @@ def run(
         err.print(f"[red]run failed:[/red] {state.message}\n{report}")
         raise typer.Exit(EXIT_RUN_FAILED)
     _print_lines(f"Phase 4 run for {report.analysis_date}: {report.status}", report.table_rows())
+    # Problems in full, one per line, so an operator can copy the table, column and key.
+    for line in report.lines:
+        if line.status in ("FAIL", "SKIPPED", "WARN"):
+            console.print(f"{line.status} {line.processor}: {line.message}", soft_wrap=True)
     raise typer.Exit(EXIT_RUN_FAILED if report.failed else EXIT_OK)
 
 
