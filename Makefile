@@ -11,7 +11,10 @@ QUIET_PIP := { grep -v -e 'WARNING: Location' -e '^$$' || true; }
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 90
 
-.PHONY: install run test lint bench clean
+PHASE4_WORK_POOL ?= phase4-cloud-run
+export PHASE4_WORK_POOL
+
+.PHONY: install run test lint bench deploy clean
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +38,10 @@ lint: install
 
 bench: install
 	$(PY) -m benchmarks.run
+
+## Register the nightly and backfill deployments (see docs/deployment.md).
+deploy: install
+	$(VENV)/bin/prefect --no-prompt deploy --all
 
 clean:
 	rm -rf $(VENV) .venv-bqemulator .phase4

@@ -98,10 +98,16 @@ def select_processors(processors: list[str] | None) -> list[str]:
     return [p for p in ALL_PROCESSORS if p in processors]
 
 
+def run_name() -> str:
+    """Scheduled runs carry no date: name them after the slate they will build."""
+    day = flow_run.parameters.get("analysis_date") or next_slate_date()
+    return f"phase4-{day}"
+
+
 @flow(
     name="phase4-precompute",
     description="Build the five Phase 4 tables for one slate date from the Phase 3 tables.",
-    flow_run_name="phase4-{analysis_date}",
+    flow_run_name=run_name,
 )
 def phase4_precompute(
     analysis_date: date | None = None,

@@ -1,0 +1,366 @@
+"""prefect.yaml deployed to a real local Prefect server and run by a process worker.
+
+One server, work pool, deployment and worker for the module (tests/support/prefect_server.py):
+
+- `prefect --no-prompt deploy --all` of this repository's prefect.yaml into a *process* pool.
+  The file is deployed as it is except for its image build and push steps (no Docker here): the
+  Cloud Run job variables (image, region, cpu, memory, timeout) stay and a process pool ignores
+  them; the pull step sets the working directory from PHASE4_CODE_DIR, which the worker's
+  environment points at this checkout, as the image's ENV points it at /opt/phase4.
+- The warehouse is a DuckDB file loaded with the real 2023-24 season by `phase4 load-phase3`,
+  named by PHASE4_WAREHOUSE at deploy time (the deployment's env) and in the worker's env.
+- `prefect deployment run 'phase4-precompute/nightly' --param analysis_date=... --watch`, then a
+  `phase3.completed` event for another date, each must complete and write all five partitions.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+import duckdb
+import pytest
+import yaml
+from prefect.client.orchestration import SyncPrefectClient
+
+from tests.conftest import SEASON_2023
+from tests.support.prefect_server import (
+    REPO_ROOT,
+    Background,
+    CliError,
+    PrefectServer,
+    emit_event_argv,
+    prefect_cli,
+    run_cli,
+    start_background,
+    venv_bin,
+)
+
+POOL = "phase4-e2e-process"
+NIGHTLY = "phase4-precompute/nightly"
+BACKFILL = "phase4-backfill/backfill"
+RUN_DATE = date(2024, 1, 15)
+EVENT_DATE = date(2024, 3, 1)
+NEW_YORK = ZoneInfo("America/New_York")
+RUN_TIMEOUT_SECONDS = 600
+# Each output table and its partition column (SPEC section 1).
+PARTITIONS = {
+    "nba_precompute.team_defense_zone_analysis": "analysis_date",
+    "nba_precompute.player_shot_zone_analysis": "analysis_date",
+    "nba_precompute.player_composite_factors": "game_date",
+    "nba_precompute.player_daily_cache": "cache_date",
+    "nba_predictions.ml_feature_store_v2": "game_date",
+}
+
+
+@dataclass
+class Stack:
+    server: PrefectServer
+    warehouse_path: Path
+    log_dir: Path
+    worker: Background | None = None
+    scheduled_starts: list[datetime] = field(default_factory=list)
+    scheduled_read_at: datetime | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def warehouse_url(self) -> str:
+        return f"duckdb://{self.warehouse_path}"
+
+    def diagnostics(self) -> str:
+        parts = [*self.notes, self.server.tail()]
+        if self.worker is not None:
+            parts.append(self.worker.tail(120))
+        return "\n".join(parts)
+
+
+def process_pool_prefect_file(directory: Path) -> Path:
+    """This repository's prefect.yaml without the Docker build and push steps."""
+    config = yaml.safe_load((REPO_ROOT / "prefect.yaml").read_text())
+    config["build"] = None
+    config["push"] = None
+    path = directory / "prefect.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def client_for(api_url: str) -> SyncPrefectClient:
+    """A client of that server alone, whatever the test process's own settings say."""
+    return SyncPrefectClient(api_url)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    root = tmp_path_factory.mktemp("deployment-e2e")
+    server = PrefectServer(root / "prefect-home")
+    stack = Stack(server, root / "warehouse.duckdb", root / "logs")
+    try:
+        server.launch()
+        # Load the warehouse while the server boots (migrations take a while on 2 cores).
+        load_env = server.child_env(PHASE4_WAREHOUSE=stack.warehouse_url)
+        run_cli([str(venv_bin("phase4")), "load-phase3", str(SEASON_2023)], env=load_env, cwd=root)
+        server.wait_healthy()
+        env = server.child_env(PHASE4_WAREHOUSE=stack.warehouse_url, PHASE4_WORK_POOL=POOL)
+        run_cli(prefect_cli("work-pool", "create", POOL, "--type", "process"), env=env, cwd=root)
+        deployed = run_cli(
+            prefect_cli(
+                "--no-prompt",
+                "deploy",
+                "--all",
+                "--prefect-file",
+                str(process_pool_prefect_file(root)),
+            ),
+            env=env,
+            cwd=REPO_ROOT,
+        )
+        stack.notes.append(f"----- prefect deploy output -----\n{deployed.stdout[-2000:]}")
+        stack.scheduled_read_at = datetime.now(NEW_YORK)
+        stack.scheduled_starts = nightly_scheduled_starts(server.api_url)
+        stack.worker = start_background(
+            "worker",
+            prefect_cli("worker", "start", "--pool", POOL, "--type", "process"),
+            env=server.child_env(
+                PHASE4_WAREHOUSE=stack.warehouse_url,
+                PHASE4_CODE_DIR=str(REPO_ROOT),
+                PREFECT_WORKER_QUERY_SECONDS="2",
+            ),
+            cwd=root,
+            log_dir=stack.log_dir,
+        )
+        yield stack
+    except BaseException:
+        print(stack.diagnostics())
+        raise
+    finally:
+        if stack.worker is not None:
+            stack.worker.stop()
+        server.stop()
+
+
+def nightly_scheduled_starts(api_url: str, wait_seconds: float = 90.0) -> list[datetime]:
+    """The nightly deployment's scheduled runs, then its schedule switched off.
+
+    Read before the worker starts; switching the schedule off afterwards keeps a test that
+    happens to run at 23:00 New York from starting a real nightly run beside the test's runs.
+    """
+    from prefect.client.schemas.filters import (
+        DeploymentFilter,
+        DeploymentFilterId,
+        FlowRunFilter,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+    from prefect.client.schemas.objects import StateType
+
+    with client_for(api_url) as client:
+        deployment = client.read_deployment_by_name(NIGHTLY)
+        deadline = time.monotonic() + wait_seconds
+        runs: list[Any] = []
+        while time.monotonic() < deadline:
+            runs = client.read_flow_runs(
+                deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment.id])),
+                flow_run_filter=FlowRunFilter(
+                    state=FlowRunFilterState(
+                        type=FlowRunFilterStateType(any_=[StateType.SCHEDULED])
+                    )
+                ),
+                limit=10,
+            )
+            if runs:
+                break
+            time.sleep(1)
+        for schedule in client.read_deployment_schedules(deployment.id):
+            client.update_deployment_schedule(deployment.id, schedule.id, active=False)
+    return sorted(run.expected_start_time for run in runs if run.expected_start_time)
+
+
+def partition_rows(warehouse_path: Path, day: date) -> dict[str, int]:
+    """Rows of each output partition for the day, read straight from the DuckDB file."""
+    counts: dict[str, int] = {}
+    with duckdb.connect(str(warehouse_path), read_only=True) as con:
+        for table, column in PARTITIONS.items():
+            row = con.execute(f"SELECT count(*) FROM {table} WHERE {column} = ?", [day]).fetchone()
+            counts[table] = int(row[0]) if row else 0
+    return counts
+
+
+def wait_for_run(api_url: str, deployment_name: str, day: date, timeout: float) -> Any:
+    """The deployment's flow run for analysis_date=day, once it reaches a final state."""
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+
+    deadline = time.monotonic() + timeout
+    with client_for(api_url) as client:
+        deployment = client.read_deployment_by_name(deployment_name)
+        seen: Any = None
+        while time.monotonic() < deadline:
+            runs = client.read_flow_runs(
+                deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment.id]))
+            )
+            matching = [
+                run for run in runs if str(run.parameters.get("analysis_date")) == day.isoformat()
+            ]
+            if matching:
+                seen = matching[0]
+                if seen.state is not None and seen.state.is_final():
+                    return seen
+            time.sleep(2)
+    state = seen.state.name if seen is not None and seen.state else None
+    raise AssertionError(
+        f"no final flow run of {deployment_name} for {day} after {timeout:.0f}s "
+        f"(last seen: {seen.name if seen else None}, state {state})"
+    )
+
+
+def check(stack: Stack, condition: bool, message: str) -> None:
+    if not condition:
+        pytest.fail(f"{message}\n{stack.diagnostics()}")
+
+
+def test_deployments_carry_the_prefect_yaml_settings(stack: Stack) -> None:
+    with client_for(stack.server.api_url) as client:
+        nightly = client.read_deployment_by_name(NIGHTLY)
+        backfill = client.read_deployment_by_name(BACKFILL)
+        automations = client.read_automations_by_name("phase4-nightly-on-phase3-completed")
+    check(stack, nightly.work_pool_name == POOL, f"nightly pool {nightly.work_pool_name}")
+    check(stack, {"phase4", "nightly"} <= set(nightly.tags), f"nightly tags {nightly.tags}")
+    check(stack, nightly.description is not None, "nightly has no description")
+    limit = nightly.global_concurrency_limit
+    check(stack, limit is not None and limit.limit == 1, f"nightly concurrency {limit}")
+    check(stack, nightly.parameters == {}, f"nightly default parameters {nightly.parameters}")
+    (schedule,) = nightly.schedules
+    check(
+        stack,
+        (schedule.schedule.cron, schedule.schedule.timezone) == ("0 23 * * *", NEW_YORK.key),
+        f"nightly schedule {schedule.schedule}",
+    )
+    check(stack, backfill.schedules == [], f"backfill schedules {backfill.schedules}")
+    required = set(backfill.parameter_openapi_schema.get("required", []))
+    check(stack, required == {"start_date", "end_date"}, f"backfill required {required}")
+    properties = nightly.parameter_openapi_schema["properties"]
+    date_formats = [s.get("format") for s in properties["analysis_date"]["anyOf"]]
+    check(stack, "date" in date_formats, f"analysis_date schema {properties['analysis_date']}")
+    # The Cloud Run job variables ride along untouched; the image placeholder had no build step.
+    job_variables = nightly.job_variables or {}
+    check(
+        stack,
+        {"region", "cpu", "memory", "timeout"} <= set(job_variables),
+        f"nightly job variables {job_variables}",
+    )
+    check(
+        stack,
+        job_variables.get("env", {}).get("PHASE4_WAREHOUSE") == stack.warehouse_url,
+        f"PHASE4_WAREHOUSE in job variables {job_variables.get('env')}",
+    )
+    pull = nightly.pull_steps or []
+    check(
+        stack,
+        pull
+        == [
+            {
+                "prefect.deployments.steps.set_working_directory": {
+                    "directory": "{{ $PHASE4_CODE_DIR }}"
+                }
+            }
+        ],
+        f"nightly pull steps {pull}",
+    )
+    check(stack, len(automations) == 1, f"automations of nightly: {automations}")
+    automation = automations[0]
+    check(
+        stack,
+        set(automation.trigger.expect) == {"phase3.completed"}  # type: ignore[union-attr]
+        and [getattr(a, "deployment_id", None) for a in automation.actions] == [nightly.id],
+        f"nightly automation {automation}",
+    )
+
+
+def test_nightly_schedule_next_run_is_2300_new_york(stack: Stack) -> None:
+    starts = stack.scheduled_starts
+    check(stack, bool(starts), "the nightly deployment has no scheduled flow runs")
+    local = [start.astimezone(NEW_YORK) for start in starts]
+    check(
+        stack,
+        all((t.hour, t.minute) == (23, 0) for t in local),
+        f"scheduled starts in New York: {[t.isoformat() for t in local]}",
+    )
+    deployed = stack.scheduled_read_at
+    assert deployed is not None
+    check(
+        stack,
+        deployed - timedelta(minutes=5) < local[0] <= deployed + timedelta(days=1, hours=1),
+        f"next run {local[0].isoformat()} is not the next 23:00 after {deployed.isoformat()}",
+    )
+
+
+def test_nightly_run_for_a_date_completes_and_writes_five_partitions(stack: Stack) -> None:
+    try:
+        result = run_cli(
+            prefect_cli(
+                "deployment",
+                "run",
+                NIGHTLY,
+                "--param",
+                f"analysis_date={RUN_DATE.isoformat()}",
+                "--watch",
+                "--watch-timeout",
+                str(RUN_TIMEOUT_SECONDS),
+            ),
+            env=stack.server.child_env(),
+            cwd=stack.log_dir,
+            timeout=RUN_TIMEOUT_SECONDS + 60,
+        )
+    except CliError as exc:
+        pytest.fail(f"{exc}\n{stack.diagnostics()}")
+    match = re.search(r"UUID:\s*([0-9a-f-]{36})", result.stdout)
+    check(stack, match is not None, f"no flow run id in:\n{result.stdout}")
+    assert match is not None
+    with client_for(stack.server.api_url) as client:
+        run = client.read_flow_run(UUID(match.group(1)))
+    check(stack, run.state is not None and run.state.is_completed(), f"state {run.state}")
+    check(
+        stack,
+        str(run.parameters.get("analysis_date")) == RUN_DATE.isoformat(),
+        f"parameters {run.parameters}",
+    )
+    rows = partition_rows(stack.warehouse_path, RUN_DATE)
+    check(stack, all(n > 0 for n in rows.values()), f"rows for {RUN_DATE}: {rows}")
+
+
+def test_phase3_completed_event_runs_nightly_for_its_date(stack: Stack) -> None:
+    check(
+        stack,
+        partition_rows(stack.warehouse_path, EVENT_DATE) == dict.fromkeys(PARTITIONS, 0),
+        f"{EVENT_DATE} already has rows before the event",
+    )
+    try:
+        run_cli(
+            emit_event_argv(
+                "phase3.completed",
+                {"prefect.resource.id": f"phase3.slate.{EVENT_DATE.isoformat()}"},
+                {"analysis_date": EVENT_DATE.isoformat()},
+            ),
+            env=stack.server.child_env(),
+            cwd=stack.log_dir,
+            timeout=120,
+        )
+        run = wait_for_run(stack.server.api_url, NIGHTLY, EVENT_DATE, RUN_TIMEOUT_SECONDS)
+    except (CliError, AssertionError) as exc:
+        pytest.fail(f"{exc}\n{stack.diagnostics()}")
+    check(stack, run.state.is_completed(), f"{run.name}: {run.state}")
+    created_by = run.created_by
+    check(
+        stack,
+        created_by is not None
+        and (created_by.type, created_by.display_value)
+        == ("AUTOMATION", "phase4-nightly-on-phase3-completed"),
+        f"{run.name} was created by {created_by}, not the phase3.completed trigger",
+    )
+    rows = partition_rows(stack.warehouse_path, EVENT_DATE)
+    check(stack, all(n > 0 for n in rows.values()), f"rows for {EVENT_DATE}: {rows}")
