@@ -93,6 +93,17 @@ def ratio(numerator: pl.Expr, denominator: pl.Expr) -> pl.Expr:
     )
 
 
+def divide(numerator: pl.Expr, constant: float) -> pl.Expr:
+    """numerator / constant, the same bits for every chunk layout and row order.
+
+    Polars computes a division by a constant as a multiplication by its reciprocal in most
+    chunks but as a true division in some (one-row chunks), so the last bit of `x / 100`
+    depended on how the input was split. Multiplying by the reciprocal ourselves is one
+    rounding everywhere (70 / 100 gives 0.7000000000000001, always).
+    """
+    return numerator.cast(pl.Float64) * (1.0 / constant)
+
+
 def known_sum(column: pl.Expr) -> pl.Expr:
     """Sum of the known values; NULL when every value in the window is NULL."""
     return pl.when(column.count() > 0).then(column.sum()).otherwise(None)
@@ -125,9 +136,8 @@ def clamp(value: pl.Expr, low: float, high: float) -> pl.Expr:
     return value.clip(low, high)
 
 
-def completeness_pct(found: pl.Expr, expected: int | pl.Expr) -> pl.Expr:
-    expected_expr = expected if isinstance(expected, pl.Expr) else pl.lit(expected)
-    return pl.min_horizontal(ratio(found, expected_expr) * 100.0, pl.lit(100.0))
+def completeness_pct(found: pl.Expr, expected: int) -> pl.Expr:
+    return pl.min_horizontal(divide(found * 100, expected), pl.lit(100.0))
 
 
 def insufficient_reason(found: pl.Expr, needed: int, unit: str = "games") -> pl.Expr:

@@ -16,6 +16,7 @@ import polars as pl
 from features.common import (
     Phase3Frames,
     SlateCalendar,
+    divide,
     games_before,
     known_sum,
     qualifying_games,
@@ -396,7 +397,7 @@ def feature_table() -> tuple[Feature, ...]:
 
     def zone(name: str, default: float, zone: str) -> Feature:
         return tiered(
-            name, default, _up(SHOT_ZONES, f"{zone}_rate_last_10") / 100.0, zone_share(zone)
+            name, default, divide(_up(SHOT_ZONES, f"{zone}_rate_last_10"), 100.0), zone_share(zone)
         )
 
     return (
@@ -461,7 +462,7 @@ def _source_col(i: int) -> pl.Expr:
 def feature_quality_score(sources: Sequence[pl.Expr]) -> pl.Expr:
     """Mean of 100 (phase4), 75 (phase3), 100 (calculated), 40 (default) over the features."""
     weights = [s.replace_strict(SOURCE_WEIGHTS, return_dtype=pl.Float64) for s in sources]
-    return pl.sum_horizontal(weights) / float(len(weights))
+    return divide(pl.sum_horizontal(weights), len(weights))
 
 
 def quality_tier(score: pl.Expr) -> pl.Expr:
