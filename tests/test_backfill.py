@@ -120,3 +120,25 @@ def test_backfill_matches_the_nightly_flow() -> None:
         moving = [stamp, *PHASE4_SOURCE_STAMPS.get(table, ())]
         key = list(schema.key)
         assert_frame_equal(backfilled[table].drop(moving).sort(key), nightly.drop(moving).sort(key))
+
+
+@pytest.mark.usefixtures("season_url")
+def test_row_order_of_the_input_does_not_change_a_bit() -> None:
+    """Warehouses return rows in any order: the outputs (and data_hash) must not care."""
+    frames = read_phase3_frames(open_warehouse(), *SEASON_DATES)
+    shuffled = Phase3Frames(
+        *(
+            frame.sample(fraction=1.0, shuffle=True, seed=11)
+            for frame in (
+                frames.player_games,
+                frames.team_defense,
+                frames.team_offense,
+                frames.player_context,
+                frames.team_context,
+            )
+        )
+    )
+    for day in (date(2023, 11, 20), date(2024, 3, 1)):
+        ordered = build_outputs(frames, day, BUILT_AT)
+        for table, frame in build_outputs(shuffled, day, BUILT_AT).items():
+            assert_frame_equal(frame, ordered[table], check_exact=True)

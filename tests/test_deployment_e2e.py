@@ -331,6 +331,29 @@ def test_nightly_run_for_a_date_completes_and_writes_five_partitions(stack: Stac
     )
     rows = partition_rows(stack.warehouse_path, RUN_DATE)
     check(stack, all(n > 0 for n in rows.values()), f"rows for {RUN_DATE}: {rows}")
+    completed = phase4_completed_events(stack.server.api_url, RUN_DATE)
+    check(stack, len(completed) >= 1, f"no phase4.completed event for {RUN_DATE}")
+    payload = completed[0].payload
+    check(stack, payload["status"] in ("OK", "WARN"), f"phase4.completed payload {payload}")
+    check(stack, len(payload["processors"]) == 5, f"phase4.completed payload {payload}")
+
+
+def phase4_completed_events(api_url: str, day: date) -> list:  # type: ignore[type-arg]
+    """The events Phase 5 would trigger on: `phase4.completed` for resource phase4.slate.D."""
+    from prefect.events.filters import EventFilter, EventNameFilter, EventResourceFilter
+
+    deadline = time.monotonic() + 30
+    while True:
+        with client_for(api_url) as client:
+            page = client.read_events(
+                EventFilter(
+                    event=EventNameFilter(name=["phase4.completed"]),
+                    resource=EventResourceFilter(id=[f"phase4.slate.{day.isoformat()}"]),
+                )
+            )
+        if page.events or time.monotonic() > deadline:
+            return page.events
+        time.sleep(1)  # events are stored asynchronously after the run
 
 
 def test_phase3_completed_event_runs_nightly_for_its_date(stack: Stack) -> None:
