@@ -6,6 +6,7 @@ them failed. A processor left out of `processors` is replaced by a read of its p
 
 from __future__ import annotations
 
+import time
 from datetime import date, datetime, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
@@ -119,6 +120,7 @@ def phase4_precompute(
         analysis_date: The slate date D. Empty: the next day in America/New_York.
         processors: Output tables to build. Empty: all five, in dependency order.
     """
+    started = time.monotonic()
     day = analysis_date or next_slate_date()
     selected = select_processors(list(processors) if processors else None)
     url = warehouse_url()
@@ -174,6 +176,7 @@ def phase4_precompute(
             {p: [reads[t] for t in PHASE3_INPUTS[p]] for p in runs},
             UPSTREAM,
         ),
+        time.monotonic() - started,
     )
     record_run_task(url, report)
     if report.failed:

@@ -6,6 +6,8 @@ from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from typing import Literal
 
+import polars as pl
+
 from quality.schemas import (
     ML_FEATURE_STORE_V2,
     PLAYER_COMPOSITE_FACTORS,
@@ -27,6 +29,15 @@ SLATE_PROCESSORS = {
     PLAYER_DAILY_CACHE.name,
     ML_FEATURE_STORE_V2.name,
 }
+# SPEC section 9: minutes per processor before WARN; stopped (FAIL) at twice the limit.
+TIME_LIMIT_MINUTES = {
+    TEAM_DEFENSE_ZONE_ANALYSIS.name: 5,
+    PLAYER_SHOT_ZONE_ANALYSIS.name: 15,
+    PLAYER_COMPOSITE_FACTORS.name: 20,
+    PLAYER_DAILY_CACHE.name: 15,
+    ML_FEATURE_STORE_V2.name: 5,
+}
+RUN_TIME_LIMIT_MINUTES = 60
 MIN_TEAMS = 20
 MIN_PLAYERS = 400
 MIN_PLAYERS_EARLY = 100
@@ -118,6 +129,26 @@ def evaluate(
             return "WARN", slow
         message = f"{message}; {slow}"
     return status, message or f"{rows} rows"
+
+
+def evaluate_output(
+    processor: str, facts: SlateFacts, frame: pl.DataFrame, duration_seconds: float
+) -> tuple[Status, str]:
+    """Status of a processor that produced `frame` for D in `duration_seconds`."""
+    avg_quality = (
+        frame["feature_quality_score"].mean()
+        if processor == ML_FEATURE_STORE_V2.name and frame.height
+        else None
+    )
+    return evaluate(
+        processor,
+        facts,
+        rows=frame.height,
+        error=None,
+        duration_seconds=duration_seconds,
+        time_limit_minutes=TIME_LIMIT_MINUTES[processor],
+        avg_quality=avg_quality,  # type: ignore[arg-type]
+    )
 
 
 def run_failed(lines: list[RunLine]) -> bool:

@@ -19,10 +19,9 @@ from prefect.cache_policies import NO_CACHE
 
 from features.common import Phase3Frames, processed_now, season_of
 from features.nightly import build_outputs, calendar_for
-from quality.schemas import ML_FEATURE_STORE_V2, OUTPUT_TABLES, PROCESSOR_RUNS
-from quality.success import RunLine, SlateFacts, evaluate
+from quality.schemas import OUTPUT_TABLES, PROCESSOR_RUNS
+from quality.success import RunLine, SlateFacts, evaluate_output
 from tasks.io import TRANSIENT_RETRIES, read_phase3_frames
-from tasks.processors import TIME_LIMIT_MINUTES
 from tasks.warehouse import Filter, open_warehouse
 
 CHUNK_DAYS = 31
@@ -83,20 +82,7 @@ def build_date(
         outputs.update(build_outputs(phase3, analysis_date, started, [table], upstream=outputs))
         duration = time.perf_counter() - clock
         frame = outputs[table]
-        quality = (
-            frame["feature_quality_score"].mean()
-            if table == ML_FEATURE_STORE_V2.name and frame.height
-            else None
-        )
-        status, message = evaluate(
-            table,
-            facts,
-            rows=frame.height,
-            error=None,
-            duration_seconds=duration,
-            time_limit_minutes=TIME_LIMIT_MINUTES[table],
-            avg_quality=quality,  # type: ignore[arg-type]
-        )
+        status, message = evaluate_output(table, facts, frame, duration)
         lines.append(
             RunLine(
                 run_id,

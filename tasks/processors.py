@@ -30,18 +30,9 @@ from quality.schemas import (
     PLAYER_SHOT_ZONE_ANALYSIS,
     TEAM_DEFENSE_ZONE_ANALYSIS,
 )
+from quality.success import TIME_LIMIT_MINUTES
 from tasks.io import TRANSIENT_RETRIES, RunContext, write_partition
 from tasks.warehouse import open_warehouse
-
-# SPEC section 9: minutes per processor before WARN; stopped (FAIL) at twice the limit.
-TIME_LIMIT_MINUTES = {
-    TEAM_DEFENSE_ZONE_ANALYSIS.name: 5,
-    PLAYER_SHOT_ZONE_ANALYSIS.name: 15,
-    PLAYER_COMPOSITE_FACTORS.name: 20,
-    PLAYER_DAILY_CACHE.name: 15,
-    ML_FEATURE_STORE_V2.name: 5,
-}
-RUN_TIME_LIMIT_MINUTES = 60
 
 
 @dataclass(frozen=True)

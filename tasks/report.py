@@ -17,10 +17,18 @@ from prefect.cache_policies import NO_CACHE
 from prefect.events import emit_event
 from prefect.futures import PrefectFuture
 
-from quality.schemas import ML_FEATURE_STORE_V2, PROCESSOR_RUNS
-from quality.success import STATUS_MARKS, RunLine, SlateFacts, evaluate, run_failed
+from quality.schemas import PROCESSOR_RUNS
+from quality.success import (
+    RUN_TIME_LIMIT_MINUTES,
+    SLATE_PROCESSORS,
+    STATUS_MARKS,
+    RunLine,
+    SlateFacts,
+    evaluate_output,
+    run_failed,
+)
 from tasks.io import TRANSIENT_RETRIES, RunContext
-from tasks.processors import TIME_LIMIT_MINUTES, ProcessorResult
+from tasks.processors import ProcessorResult
 from tasks.warehouse import open_warehouse
 
 COMPLETED_EVENT = "phase4.completed"
@@ -31,20 +39,25 @@ class RunReport:
     run_id: str
     analysis_date: date
     lines: list[RunLine] = field(default_factory=list)
+    duration_seconds: float = 0.0
 
     @property
     def failed(self) -> bool:
         return run_failed(self.lines)
 
     @property
+    def too_slow(self) -> bool:
+        """SPEC section 9: a whole run over 60 minutes is a WARN."""
+        return self.duration_seconds > RUN_TIME_LIMIT_MINUTES * 60
+
+    @property
     def status(self) -> str:
+        slate_lines = [line for line in self.lines if line.processor in SLATE_PROCESSORS]
         if self.failed:
             return "FAIL"
-        if any(line.status == "WARN" for line in self.lines):
+        if self.too_slow or any(line.status == "WARN" for line in self.lines):
             return "WARN"
-        if self.lines and all(
-            line.status == "NO_GAMES" for line in self.lines if line.processor in _slate_tables()
-        ):
+        if slate_lines and all(line.status == "NO_GAMES" for line in slate_lines):
             return "NO_GAMES"
         return "OK"
 
@@ -65,12 +78,6 @@ class RunReport:
             }
             for line in self.lines
         ]
-
-
-def _slate_tables() -> set[str]:
-    from quality.success import SLATE_PROCESSORS
-
-    return SLATE_PROCESSORS
 
 
 def _error_of(future: PrefectFuture) -> str:
@@ -105,20 +112,7 @@ def run_lines(
         state = future.state
         result = state.result() if state.is_completed() else None
         if isinstance(result, ProcessorResult):
-            avg_quality = (
-                result.frame["feature_quality_score"].mean()
-                if table == ML_FEATURE_STORE_V2.name and result.rows
-                else None
-            )
-            status, message = evaluate(
-                table,
-                facts,
-                rows=result.rows,
-                error=None,
-                duration_seconds=result.duration_seconds,
-                time_limit_minutes=TIME_LIMIT_MINUTES[table],
-                avg_quality=avg_quality,  # type: ignore[arg-type]
-            )
+            status, message = evaluate_output(table, facts, result.frame, result.duration_seconds)
             if result.notes:
                 message = "; ".join([message, *result.notes])
                 status = "WARN" if status == "OK" else status
@@ -182,6 +176,10 @@ def record_run_task(warehouse_url: str, report: RunReport) -> None:
             "rows": {line.processor: line.rows for line in report.lines},
         },
     )
+    if report.too_slow:
+        logger.warning(
+            "the run took %.1f min (limit %d)", report.duration_seconds / 60, RUN_TIME_LIMIT_MINUTES
+        )
     for line in report.lines:
         if line.status in ("WARN", "FAIL"):
             logger.warning("%s %s: %s", line.status, line.processor, line.message)
