@@ -349,7 +349,8 @@ def phase4_completed_events(api_url: str, day: date) -> list:  # type: ignore[ty
                 EventFilter(
                     event=EventNameFilter(name=["phase4.completed"]),
                     resource=EventResourceFilter(id=[f"phase4.slate.{day.isoformat()}"]),
-                )
+                ),
+                limit=10,
             )
         if page.events or time.monotonic() > deadline:
             return page.events
