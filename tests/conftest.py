@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="phase4-prefect-home-"))
+if "PREFECT_HOME" not in os.environ:
+    _home = tempfile.mkdtemp(prefix="phase4-prefect-home-")
+    atexit.register(shutil.rmtree, _home, ignore_errors=True)
+    os.environ["PREFECT_HOME"] = _home
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-
-import shutil  # noqa: E402
 
 import pytest  # noqa: E402
 
@@ -43,6 +46,7 @@ def loaded_season(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from phase4.loading import load_phase3_directory
     from tasks.warehouse import open_warehouse
 
+    assert SEASON_2023.is_dir(), f"real data not found at {SEASON_2023}: clone beside ../shared"
     path = tmp_path_factory.mktemp("season") / "season_2023_24.duckdb"
     load_phase3_directory(open_warehouse(f"duckdb://{path}"), SEASON_2023)
     return path
