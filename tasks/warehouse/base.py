@@ -126,6 +126,15 @@ def filters_sql(where: Sequence[Filter], placeholder: str) -> tuple[str, dict[st
     return " WHERE " + " AND ".join(clauses), params
 
 
+def select_sql(
+    table_sql: str, columns: Sequence[str] | None, where: Sequence[Filter], placeholder: str
+) -> tuple[str, dict[str, Any]]:
+    """`SELECT cols FROM table WHERE ...`: the read both warehouses push down."""
+    selected = ", ".join(quote_identifier(c) for c in columns) if columns else "*"
+    clause, params = filters_sql(where, placeholder)
+    return f"SELECT {selected} FROM {table_sql}{clause}", params
+
+
 def quote_identifier(name: str) -> str:
     """Identifiers come from our declarations; anything else is refused, never quoted through."""
     if not name.replace("_", "").isalnum():

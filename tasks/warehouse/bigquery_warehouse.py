@@ -30,8 +30,8 @@ from tasks.warehouse.base import (
     WarehouseError,
     check_partitions,
     conform,
-    filters_sql,
     quote_identifier,
+    select_sql,
 )
 
 ENDPOINT_ENV = "PHASE4_BIGQUERY_ENDPOINT"
@@ -137,9 +137,7 @@ class BigQueryWarehouse(Warehouse):
         columns: Sequence[str] | None = None,
         where: Sequence[Filter] = (),
     ) -> pa.Table:
-        selected = ", ".join(quote_identifier(c) for c in columns) if columns else "*"
-        clause, values = filters_sql(where, "@")
-        sql = f"SELECT {selected} FROM `{self._table_id(full_name)}`{clause}"
+        sql, values = select_sql(f"`{self._table_id(full_name)}`", columns, where, "@")
         try:
             job = self._query(sql, [_parameter(k, v) for k, v in values.items()])
             table = job.to_arrow(create_bqstorage_client=self.use_storage_api)

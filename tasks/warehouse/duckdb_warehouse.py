@@ -21,8 +21,8 @@ from tasks.warehouse.base import (
     WarehouseError,
     check_partitions,
     conform,
-    filters_sql,
     quote_identifier,
+    select_sql,
 )
 
 _DUCKDB_TYPES = {
@@ -124,9 +124,7 @@ class DuckDBWarehouse(Warehouse):
         columns: Sequence[str] | None = None,
         where: Sequence[Filter] = (),
     ) -> pa.Table:
-        selected = ", ".join(quote_identifier(c) for c in columns) if columns else "*"
-        clause, params = filters_sql(where, "$")
-        query = f"SELECT {selected} FROM {_table_name(full_name)}{clause}"
+        query, params = select_sql(_table_name(full_name), columns, where, "$")
         with self._connect() as con:
             try:
                 return con.sql(query, params=params or None).to_arrow_table()
