@@ -941,7 +941,6 @@ def _real(table: str) -> pl.DataFrame:
     return pl.read_parquet(REAL_2023 / f"nba_analytics.{table}.parquet")
 
 
-@pytest.mark.skipif(not REAL_2023.exists(), reason="real 2023-24 data not available")
 def test_real_data_2024_01_15_with_every_upstream_failed() -> None:
     world = Phase3Frames(
         _real("player_game_summary"),

@@ -657,7 +657,6 @@ def _real(table: str) -> pl.DataFrame:
     return pl.read_parquet(REAL_2023 / f"nba_analytics.{table}.parquet")
 
 
-@pytest.mark.skipif(not REAL_2023.exists(), reason="real 2023-24 data not available")
 def test_real_data_2024_01_15() -> None:
     day = date(2024, 1, 15)
     player_context = _real("upcoming_player_game_context")
