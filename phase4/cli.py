@@ -129,7 +129,7 @@ def export(
     analysis_date: DateOption,
     out: Annotated[Path, typer.Option(help="Folder to write <dataset>.<table>.parquet into")],
 ) -> None:
-    """Write each output partition for D as <dataset>.<table>.parquet."""
+    """Write each output partition for D that has rows as <dataset>.<table>.parquet."""
     from quality.schemas import OUTPUT_TABLES
     from tasks.io import read_output
     from tasks.warehouse import open_warehouse
@@ -138,6 +138,9 @@ def export(
     warehouse = open_warehouse()
     for table, schema in OUTPUT_TABLES.items():
         frame = read_output(warehouse, table, analysis_date.date())
+        if frame.is_empty():
+            console.print(f"{schema.full_name}: no rows for {analysis_date.date()}, no file")
+            continue
         target = out / f"{schema.full_name}.parquet"
         frame.write_parquet(target)
         console.print(f"{target}: {frame.height} rows")

@@ -62,6 +62,10 @@ def test_export_writes_one_parquet_per_output(season_url: str, tmp_path: Path) -
     assert teams.height == 30
     zones = pl.read_parquet(out / "nba_precompute.player_shot_zone_analysis.parquet")
     assert zones.height == output("player_shot_zone_analysis").height
+    assert sorted(p.name for p in out.iterdir()) == [
+        "nba_precompute.player_shot_zone_analysis.parquet",
+        "nba_precompute.team_defense_zone_analysis.parquet",
+    ]
 
 
 def slate_size(day: date) -> int:
