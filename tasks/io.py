@@ -12,6 +12,7 @@ from datetime import date, timedelta
 import polars as pl
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.task_engine import TaskRunTimeoutError
 
 from features.common import Phase3Frames, SlateCalendar, season_of, slate_calendar
 from quality.contracts import InputContractError, conform_input
@@ -36,7 +37,9 @@ GAME_TABLES = {
 
 
 def is_transient(exc: BaseException) -> bool:
-    """Retry warehouse hiccups, never bad input or logic errors."""
+    """Retry warehouse hiccups, never bad input, logic errors or a processor's own timeout."""
+    if isinstance(exc, TaskRunTimeoutError):
+        return False  # a processor past twice its limit is stopped, not started again
     if isinstance(exc, InputContractError | ValueError | KeyError | TypeError | AssertionError):
         return False
     if isinstance(exc, WarehouseError):

@@ -254,3 +254,40 @@ def test_bad_input_is_not_retried(season_url: str) -> None:
     assert state.is_failed()
     runs = _read_task_runs(state.result(raise_on_failure=False).run_id)
     assert [count for name, count in runs if name.startswith("read-phase3")] == [1]
+
+
+def test_a_processor_past_its_timeout_is_stopped_before_it_writes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The timeout (twice the SPEC limit in production) is shortened to 1 s for the test."""
+    import time
+
+    import flows.phase4_precompute
+    import tasks.processors
+
+    assert phase4("run", "--date", str(D), "--processors", "team_defense_zone_analysis")[0] == 0
+    before = read_output(open_warehouse(), "team_defense_zone_analysis", D)
+    real = tasks.processors.team_defense_zone_analysis
+
+    def slow(*args: object, **kwargs: object) -> pl.DataFrame:
+        time.sleep(3)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(tasks.processors, "team_defense_zone_analysis", slow)
+    monkeypatch.setattr(
+        flows.phase4_precompute,
+        "team_defense_zone_analysis_task",
+        tasks.processors.team_defense_zone_analysis_task.with_options(timeout_seconds=1),
+    )
+    state = phase4_precompute(
+        analysis_date=D, processors=["team_defense_zone_analysis"], return_state=True
+    )
+    assert state.is_failed()
+    line = state.result(raise_on_failure=False).lines[0]
+    assert (line.processor, line.status) == ("team_defense_zone_analysis", "FAIL")
+    assert "Timeout" in line.message or "timed out" in line.message.lower()
+    runs = _read_task_runs(state.result(raise_on_failure=False).run_id)
+    assert [n for name, n in runs if name.startswith("team_defense_zone_analysis")] == [1]
+    time.sleep(3)  # the abandoned computation finishes; it must not write
+    after = read_output(open_warehouse(), "team_defense_zone_analysis", D)
+    assert after["processed_at"].to_list() == before["processed_at"].to_list()
