@@ -19,6 +19,8 @@ from features.common import (
     qualifying_games,
     ratio,
     slate,
+    stable_mean,
+    stable_std,
     to_output,
     with_recency,
 )
@@ -63,29 +65,15 @@ def _assisted_sums(in_window: pl.Expr) -> list[pl.Expr]:
     ]
 
 
-def sequential_sum(values: pl.Expr) -> pl.Expr:
-    """Σ of the known values, added one at a time in window order (newest first).
-
-    A plain sum/mean may add in an order that depends on the query plan and on how the input
-    was chunked, so a backfill over a whole season would differ from the nightly run in the last
-    bits; a running sum over the sorted window is the same float every time.
-    """
-    return values.cast(pl.Float64).fill_null(0.0).cum_sum().last()
-
-
 def window_mean(column: str, in_window: pl.Expr | None = None) -> pl.Expr:
     """Mean of the known values in the window; NULL when none is known."""
     values = pl.col(column) if in_window is None else pl.col(column).filter(in_window)
-    return ratio(sequential_sum(values), values.count())
+    return stable_mean(values.cast(pl.Float64))
 
 
 def window_std(column: str, in_window: pl.Expr) -> pl.Expr:
     """Sample standard deviation (ddof 1) of the known values; NULL under 2 of them."""
-    values = pl.col(column).filter(in_window).drop_nulls().cast(pl.Float64)
-    known = values.count()
-    mean = sequential_sum(values) / known
-    squares = sequential_sum((values - mean) ** 2)
-    return pl.when(known >= 2).then((squares / (known - 1)).sqrt()).otherwise(None)
+    return stable_std(pl.col(column).filter(in_window).cast(pl.Float64))
 
 
 def _player_history(player_games: pl.DataFrame, calendar: SlateCalendar) -> pl.LazyFrame:

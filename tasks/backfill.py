@@ -148,7 +148,7 @@ def build_chunk_task(
             per_table[table].append(outputs[table])
         lines += day_lines
         if listener:
-            worst = _worst(day_lines)
+            worst = date_status(day_lines)
             listener(day, sum(f.height for f in outputs.values()), worst)
     return ChunkResult(dates, {t: pl.concat(fs) for t, fs in per_table.items()}, lines)
 
@@ -170,10 +170,7 @@ def write_chunk_task(warehouse_url: str, chunk: ChunkResult) -> int:
 STATUS_ORDER = ("FAIL", "WARN", "SKIPPED", "NO_GAMES", "OK")
 
 
-def _worst(lines: Sequence[RunLine]) -> str:
+def date_status(lines: Sequence[RunLine]) -> str:
+    """The worst status among a date's lines."""
     statuses = {line.status for line in lines}
     return next((s for s in STATUS_ORDER if s in statuses), "OK")
-
-
-def date_status(lines: Sequence[RunLine]) -> str:
-    return _worst(lines)

@@ -7,7 +7,7 @@ leave it, and every Phase 3 read is checked against the input contract before us
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 
 import polars as pl
 from prefect import get_run_logger, task
@@ -15,7 +15,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.task_engine import TaskRunTimeoutError
 
 from features.common import Phase3Frames, SlateCalendar, season_of, slate_calendar
-from quality.contracts import InputContractError, conform_input
+from quality.contracts import InputContractError, check_columns, conform_input
 from quality.schemas import (
     OUTPUT_TABLES,
     PHASE3_TABLES,
@@ -80,8 +80,7 @@ def read_phase3(
 ) -> pl.DataFrame:
     schema = PHASE3_TABLES[table]
     last = last_date or first_date
-    from quality.contracts import check_columns
-
+    # Checked before the SELECT, so a missing column is a contract error, not a SQL one.
     check_columns(schema, warehouse.table_schema(schema.full_name), first_date)
     rows = warehouse.read(
         schema.full_name, schema.column_names, phase3_window(table, first_date, last)
@@ -181,10 +180,6 @@ def read_phase3_frames(warehouse: Warehouse, first_date: date, last_date: date) 
         player_context=read[UPCOMING_PLAYER_GAME_CONTEXT.name],
         team_context=read[UPCOMING_TEAM_GAME_CONTEXT.name],
     )
-
-
-def next_day(day: date) -> date:
-    return day + timedelta(days=1)
 
 
 __all__ = ["InputContractError", "WarehouseError"]
