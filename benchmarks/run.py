@@ -28,9 +28,9 @@ import polars as pl
 
 from benchmarks.naive import naive_daily_cache, naive_shot_zones
 from features.common import Phase3Frames
-from features.nightly import build_outputs, calendar_for
 from features.player_daily_cache import player_daily_cache
 from features.player_shot_zone_analysis import player_shot_zone_analysis
+from features.registry import build_outputs, calendar_for
 
 REPO = Path(__file__).resolve().parents[1]
 REALDATA = REPO.parent / "shared" / "realdata" / "season_2023_24"

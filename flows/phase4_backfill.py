@@ -15,7 +15,8 @@ from prefect.futures import PrefectFuture
 from prefect.runtime import flow_run
 from prefect.states import Failed, State
 
-from flows.phase4_precompute import ProcessorName, select_processors
+from features.registry import ProcessorName
+from flows.phase4_precompute import select_processors
 from quality.success import RunLine
 from tasks.backfill import (
     ChunkResult,

@@ -1,83 +1,29 @@
-"""The nightly Phase 4 flow: five processors as concurrent tasks ordered by futures.
+"""The nightly Phase 4 flow: the registry's processors as concurrent tasks ordered by futures.
 
-P1 and P2 start together; P3 waits for P1 and P2, P4 for P2; P5 runs last even when some of
-them failed. A processor left out of `processors` is replaced by a read of its partition for D.
+Each processor starts when its upstreams are done (features/registry.py declares the graph);
+P5 runs even when some of them failed. A processor left out of `processors` is replaced by a
+read of its partition for D.
 """
 
 from __future__ import annotations
 
 import time
 from datetime import date, datetime, timedelta
-from typing import Literal
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from prefect import allow_failure, flow
+from prefect import allow_failure, flow, get_run_logger
 from prefect.futures import PrefectFuture, wait
 from prefect.runtime import flow_run
 from prefect.states import Failed, State
 
-from quality.schemas import (
-    ML_FEATURE_STORE_V2,
-    PLAYER_COMPOSITE_FACTORS,
-    PLAYER_DAILY_CACHE,
-    PLAYER_GAME_SUMMARY,
-    PLAYER_SHOT_ZONE_ANALYSIS,
-    TEAM_DEFENSE_GAME_SUMMARY,
-    TEAM_DEFENSE_ZONE_ANALYSIS,
-    TEAM_OFFENSE_GAME_SUMMARY,
-    UPCOMING_PLAYER_GAME_CONTEXT,
-    UPCOMING_TEAM_GAME_CONTEXT,
-)
-from tasks.io import ensure_tables, read_output_task, read_phase3_task, run_context_task
-from tasks.processors import (
-    ml_feature_store_v2_task,
-    player_composite_factors_task,
-    player_daily_cache_task,
-    player_shot_zone_analysis_task,
-    team_defense_zone_analysis_task,
-)
+from features import registry
+from features.registry import ProcessorName
+from tasks.io import ensure_tables, read_output_task, read_phase3_task
+from tasks.processors import processor_task, slate_facts_task
 from tasks.report import RunReport, record_run_task, run_lines
 from tasks.warehouse import open_warehouse, warehouse_url
 
-ProcessorName = Literal[
-    "team_defense_zone_analysis",
-    "player_shot_zone_analysis",
-    "player_composite_factors",
-    "player_daily_cache",
-    "ml_feature_store_v2",
-]
-P1, P2, P3, P4, P5 = (
-    TEAM_DEFENSE_ZONE_ANALYSIS.name,
-    PLAYER_SHOT_ZONE_ANALYSIS.name,
-    PLAYER_COMPOSITE_FACTORS.name,
-    PLAYER_DAILY_CACHE.name,
-    ML_FEATURE_STORE_V2.name,
-)
-ALL_PROCESSORS: tuple[str, ...] = (P1, P2, P3, P4, P5)
-UPSTREAM: dict[str, tuple[str, ...]] = {
-    P1: (),
-    P2: (),
-    P3: (P1, P2),
-    P4: (P2,),
-    P5: (P1, P2, P3, P4),
-}
-PHASE3_INPUTS: dict[str, tuple[str, ...]] = {
-    P1: (TEAM_DEFENSE_GAME_SUMMARY.name,),
-    P2: (PLAYER_GAME_SUMMARY.name,),
-    P3: (UPCOMING_PLAYER_GAME_CONTEXT.name,),
-    P4: (
-        PLAYER_GAME_SUMMARY.name,
-        TEAM_OFFENSE_GAME_SUMMARY.name,
-        UPCOMING_PLAYER_GAME_CONTEXT.name,
-    ),
-    P5: (
-        PLAYER_GAME_SUMMARY.name,
-        TEAM_DEFENSE_GAME_SUMMARY.name,
-        TEAM_OFFENSE_GAME_SUMMARY.name,
-        UPCOMING_PLAYER_GAME_CONTEXT.name,
-        UPCOMING_TEAM_GAME_CONTEXT.name,
-    ),
-}
 SLATE_TIME_ZONE = ZoneInfo("America/New_York")
 SLATE_LOCK_SECONDS = 2 * 60 * 60
 
@@ -89,14 +35,8 @@ def next_slate_date(now: datetime | None = None) -> date:
 
 
 def select_processors(processors: list[str] | None) -> list[str]:
-    if not processors:
-        return list(ALL_PROCESSORS)
-    unknown = sorted(set(processors) - set(ALL_PROCESSORS))
-    if unknown:
-        raise ValueError(
-            f"unknown processor(s) {', '.join(unknown)}; choose from {', '.join(ALL_PROCESSORS)}"
-        )
-    return [p for p in ALL_PROCESSORS if p in processors]
+    """Table names in run order; ids ('P3') are accepted too."""
+    return [p.table for p in registry.select(processors)]
 
 
 def run_name() -> str:
@@ -122,63 +62,45 @@ def phase4_precompute(
     """
     started = time.monotonic()
     day = analysis_date or next_slate_date()
-    selected = select_processors(list(processors) if processors else None)
+    selected = registry.select(list(processors) if processors else None)
     url = warehouse_url()
     ensure_tables(open_warehouse(url))
-    context = run_context_task(url, day)
 
     # One run per slate date at a time: a second run waits rather than interleave writes.
     with open_warehouse(url).exclusive(f"phase4-slate-{day.isoformat()}", SLATE_LOCK_SECONDS):
-        needed = {t for p in selected for t in PHASE3_INPUTS[p]}
-        reads = {t: read_phase3_task.submit(url, t, day) for t in sorted(needed)}
-        runs: dict[str, PrefectFuture] = {}
+        reads = {
+            t: read_phase3_task.with_options(name=f"read-{t}").submit(url, t, day)
+            for t in sorted(registry.phase3_tables(selected))
+        }
+        fact_reads = {k: reads[t] for k, t in registry.FACT_INPUTS.items()}
+        facts = slate_facts_task.submit(day, **fact_reads)
+        runs: dict[str, PrefectFuture[Any]] = {}
 
-        def upstream(table: str) -> PrefectFuture:
-            return runs[table] if table in runs else read_output_task.submit(url, table, day)
+        def upstream(table: str) -> PrefectFuture[Any]:
+            if table in runs:
+                return runs[table]
+            return read_output_task.with_options(name=f"read-{table}").submit(url, table, day)
 
-        if P1 in selected:
-            runs[P1] = team_defense_zone_analysis_task.submit(
-                reads[TEAM_DEFENSE_GAME_SUMMARY.name], context, url
-            )
-        if P2 in selected:
-            runs[P2] = player_shot_zone_analysis_task.submit(
-                reads[PLAYER_GAME_SUMMARY.name], context, url
-            )
-        if P3 in selected:
-            runs[P3] = player_composite_factors_task.submit(
-                reads[UPCOMING_PLAYER_GAME_CONTEXT.name], upstream(P2), upstream(P1), context, url
-            )
-        if P4 in selected:
-            runs[P4] = player_daily_cache_task.submit(
-                reads[PLAYER_GAME_SUMMARY.name],
-                reads[TEAM_OFFENSE_GAME_SUMMARY.name],
-                reads[UPCOMING_PLAYER_GAME_CONTEXT.name],
-                upstream(P2),
-                context,
-                url,
-            )
-        if P5 in selected:
-            runs[P5] = ml_feature_store_v2_task.submit(
-                *(reads[t] for t in PHASE3_INPUTS[P5]),
-                *(allow_failure(upstream(p)) for p in UPSTREAM[P5]),
-                context,
-                url,
+        for entry in selected:
+            ups: dict[str, Any] = {k: upstream(t) for k, t in entry.upstream.items()}
+            if entry.runs_if_upstream_failed:
+                ups = {k: allow_failure(f) for k, f in ups.items()}
+            runs[entry.table] = processor_task(entry).submit(
+                entry.table, facts, url, {k: reads[t] for k, t in entry.phase3.items()}, ups
             )
         wait(list(runs.values()))
 
-    report = RunReport(
-        str(flow_run.id or "local"),
-        day,
-        run_lines(
-            str(flow_run.id or "local"),
-            context,
-            runs,
-            {p: [reads[t] for t in PHASE3_INPUTS[p]] for p in runs},
-            UPSTREAM,
-        ),
-        time.monotonic() - started,
-    )
+    # A processor's own reads first: a failed one names the table the processor needed.
+    facts_tables = list(registry.FACT_INPUTS.values())
+    inputs = {
+        p.table: [reads[t] for t in dict.fromkeys([*p.phase3.values(), *facts_tables])]
+        for p in selected
+    }
+    run_id = str(flow_run.id or "local")
+    lines = run_lines(run_id, day, facts, runs, inputs)
+    report = RunReport(run_id, day, lines, time.monotonic() - started)
     record_run_task(url, report)
+    get_run_logger().info(report.summary())
     if report.failed:
         failed = [line.processor for line in report.lines if line.status == "FAIL"]
         return Failed(message=f"Phase 4 for {day} failed: {', '.join(failed)}", data=report)

@@ -8,6 +8,7 @@ from typing import Literal
 
 import polars as pl
 
+from features.common import SlateCalendar, season_of, slate_calendar
 from quality.schemas import (
     ML_FEATURE_STORE_V2,
     PLAYER_COMPOSITE_FACTORS,
@@ -29,14 +30,6 @@ SLATE_PROCESSORS = {
     PLAYER_DAILY_CACHE.name,
     ML_FEATURE_STORE_V2.name,
 }
-# SPEC section 9: minutes per processor before WARN; stopped (FAIL) at twice the limit.
-TIME_LIMIT_MINUTES = {
-    TEAM_DEFENSE_ZONE_ANALYSIS.name: 5,
-    PLAYER_SHOT_ZONE_ANALYSIS.name: 15,
-    PLAYER_COMPOSITE_FACTORS.name: 20,
-    PLAYER_DAILY_CACHE.name: 15,
-    ML_FEATURE_STORE_V2.name: 5,
-}
 RUN_TIME_LIMIT_MINUTES = 60
 MIN_TEAMS = 20
 MIN_PLAYERS = 400
@@ -47,12 +40,47 @@ MIN_AVERAGE_QUALITY = 70.0
 
 @dataclass(frozen=True)
 class SlateFacts:
-    """What the criteria compare the outputs with."""
+    """What the processors and the criteria need to know about D, derived once per run."""
 
     analysis_date: date
     is_early_season: bool
     slate_players: int
     season_games_before: int
+    season_start: date | None = None  # None only in facts written by hand (tests)
+
+    @property
+    def calendar(self) -> SlateCalendar:
+        """The calendar the processors build D with (SPEC section 0)."""
+        start = self.season_start or self.analysis_date
+        return SlateCalendar(self.analysis_date, season_of(self.analysis_date), start)
+
+
+def slate_facts(
+    analysis_date: date,
+    *,
+    team_offense: pl.DataFrame,
+    team_context: pl.DataFrame,
+    player_context: pl.DataFrame,
+) -> SlateFacts:
+    """The facts of D from the Phase 3 frames a run read (frames may hold more dates).
+
+    Season games are counted in team_offense_game_summary alone: it is the table SPEC section 0
+    dates the season by, so "season S has games before D" and the season start agree, and a
+    broken team_defense_game_summary fails only the processors that read it (the nightly flow
+    used max(offense, defense) rows, the backfill offense rows; both only ever compared > 0).
+    """
+    calendar = slate_calendar(analysis_date, team_offense, team_context)
+    played = team_offense.filter(
+        (pl.col("season_year") == calendar.season_year) & (pl.col("game_date") < analysis_date)
+    )
+    slate = player_context.filter(pl.col("game_date") == analysis_date)
+    return SlateFacts(
+        analysis_date,
+        calendar.is_early_season,
+        slate.height,
+        played["game_id"].n_unique(),
+        calendar.season_start,
+    )
 
 
 @dataclass(frozen=True)
@@ -102,9 +130,9 @@ def _volume_check(
     elif processor == PLAYER_DAILY_CACHE.name:
         if rows == 0 and not early:
             return "FAIL", "0 rows on a game day"
-        floor = min(MIN_CACHE_PLAYERS, facts.slate_players / 2)
-        if rows < floor:
-            return "WARN", f"only {rows} players cached (< {floor:g})"
+        cache_floor = min(MIN_CACHE_PLAYERS, facts.slate_players / 2)
+        if rows < cache_floor:
+            return "WARN", f"only {rows} players cached (< {cache_floor:g})"
     return "OK", ""
 
 
@@ -132,7 +160,11 @@ def evaluate(
 
 
 def evaluate_output(
-    processor: str, facts: SlateFacts, frame: pl.DataFrame, duration_seconds: float
+    processor: str,
+    facts: SlateFacts,
+    frame: pl.DataFrame,
+    duration_seconds: float,
+    time_limit_minutes: float,
 ) -> tuple[Status, str]:
     """Status of a processor that produced `frame` for D in `duration_seconds`."""
     avg_quality = (
@@ -146,7 +178,7 @@ def evaluate_output(
         rows=frame.height,
         error=None,
         duration_seconds=duration_seconds,
-        time_limit_minutes=TIME_LIMIT_MINUTES[processor],
+        time_limit_minutes=time_limit_minutes,
         avg_quality=avg_quality,  # type: ignore[arg-type]
     )
 

@@ -17,10 +17,10 @@ import polars as pl
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from features import registry
 from features.common import Phase3Frames, processed_now, season_of
-from features.nightly import build_outputs, calendar_for
 from quality.schemas import OUTPUT_TABLES, PROCESSOR_RUNS
-from quality.success import RunLine, SlateFacts, evaluate_output
+from quality.success import RunLine, evaluate_output, slate_facts
 from tasks.io import TRANSIENT_RETRIES, read_phase3_frames
 from tasks.warehouse import Filter, open_warehouse
 
@@ -59,34 +59,33 @@ def date_chunks(start: date, end: date, chunk_days: int = CHUNK_DAYS) -> list[li
     return chunks
 
 
-def slate_facts(phase3: Phase3Frames, analysis_date: date) -> SlateFacts:
-    calendar = calendar_for(phase3, analysis_date)
-    history = phase3.team_offense.filter(
-        (pl.col("season_year") == calendar.season_year) & (pl.col("game_date") < analysis_date)
-    )
-    slate = phase3.player_context.filter(pl.col("game_date") == analysis_date)
-    return SlateFacts(analysis_date, calendar.is_early_season, slate.height, history.height)
-
-
 def build_date(
     phase3: Phase3Frames, analysis_date: date, processors: Sequence[str], run_id: str
 ) -> tuple[dict[str, pl.DataFrame], list[RunLine]]:
     """All selected processors for one date, timed one by one, with their status lines."""
-    facts = slate_facts(phase3, analysis_date)
+    facts = slate_facts(
+        analysis_date,
+        team_offense=phase3.team_offense,
+        team_context=phase3.team_context,
+        player_context=phase3.player_context,
+    )
     outputs: dict[str, pl.DataFrame] = {}
     lines = []
-    for table in OUTPUT_TABLES:
-        if table not in processors:
-            continue
+    for entry in registry.select(processors):
         started, clock = processed_now(), time.perf_counter()
-        outputs.update(build_outputs(phase3, analysis_date, started, [table], upstream=outputs))
+        upstream = {k: outputs.get(t) for k, t in entry.upstream.items()}
+        frame = registry.compute(
+            entry, facts.calendar, started, registry.phase3_inputs(entry, phase3), upstream
+        )
+        outputs[entry.table] = frame
         duration = time.perf_counter() - clock
-        frame = outputs[table]
-        status, message = evaluate_output(table, facts, frame, duration)
+        status, message = evaluate_output(
+            entry.table, facts, frame, duration, entry.time_limit_minutes
+        )
         lines.append(
             RunLine(
                 run_id,
-                table,
+                entry.table,
                 analysis_date,
                 status,
                 frame.height,

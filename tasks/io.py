@@ -6,7 +6,7 @@ leave it, and every Phase 3 read is checked against the input contract before us
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import date
 
 import polars as pl
@@ -14,7 +14,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.task_engine import TaskRunTimeoutError
 
-from features.common import Phase3Frames, SlateCalendar, season_of, slate_calendar
+from features.common import Phase3Frames, season_of
 from quality.contracts import InputContractError, check_columns, conform_input
 from quality.schemas import (
     OUTPUT_TABLES,
@@ -24,7 +24,6 @@ from quality.schemas import (
     TEAM_OFFENSE_GAME_SUMMARY,
     UPCOMING_PLAYER_GAME_CONTEXT,
     UPCOMING_TEAM_GAME_CONTEXT,
-    TableSchema,
     all_tables,
 )
 from tasks.warehouse import Filter, Warehouse, WarehouseError, open_warehouse
@@ -88,56 +87,11 @@ def read_phase3(
     return conform_input(schema, rows, first_date)
 
 
-@task(name="read-phase3", cache_policy=NO_CACHE, **TRANSIENT_RETRIES)
+@task(name="read-phase3-table", cache_policy=NO_CACHE, **TRANSIENT_RETRIES)
 def read_phase3_task(warehouse_url: str, table: str, analysis_date: date) -> pl.DataFrame:
     frame = read_phase3(open_warehouse(warehouse_url), table, analysis_date)
     get_run_logger().info("%s: %d rows for %s", table, frame.height, analysis_date)
     return frame
-
-
-@dataclass(frozen=True)
-class RunContext:
-    """What the success criteria need to know about D, read once per run."""
-
-    calendar: SlateCalendar
-    slate_players: int
-    season_games_before: int
-
-
-def run_context(warehouse: Warehouse, analysis_date: date) -> RunContext:
-    season = season_of(analysis_date)
-    before = [Filter("season_year", "=", season), Filter("game_date", "<", analysis_date)]
-    offense = _dates(warehouse, TEAM_OFFENSE_GAME_SUMMARY, before)
-    team_context = _dates(
-        warehouse,
-        UPCOMING_TEAM_GAME_CONTEXT,
-        [Filter("season_year", "=", season), Filter("game_date", "<=", analysis_date)],
-    )
-    players = _dates(
-        warehouse, UPCOMING_PLAYER_GAME_CONTEXT, [Filter("game_date", "=", analysis_date)]
-    )
-    defense = _dates(warehouse, TEAM_DEFENSE_GAME_SUMMARY, before)
-    return RunContext(
-        slate_calendar(analysis_date, offense, team_context),
-        players.height,
-        max(offense.height, defense.height),
-    )
-
-
-def _dates(warehouse: Warehouse, schema: TableSchema, where: list[Filter]) -> pl.DataFrame:
-    if warehouse.table_schema(schema.full_name) is None:
-        return pl.DataFrame(
-            {"game_date": [], "season_year": []},
-            schema={"game_date": pl.Date, "season_year": pl.Int64},
-        )
-    frame = pl.from_arrow(warehouse.read(schema.full_name, ["game_date", "season_year"], where))
-    assert isinstance(frame, pl.DataFrame)
-    return frame
-
-
-@task(name="run-context", cache_policy=NO_CACHE, **TRANSIENT_RETRIES)
-def run_context_task(warehouse_url: str, analysis_date: date) -> RunContext:
-    return run_context(open_warehouse(warehouse_url), analysis_date)
 
 
 def read_output(warehouse: Warehouse, table: str, analysis_date: date) -> pl.DataFrame:
@@ -160,10 +114,17 @@ def read_output_task(warehouse_url: str, table: str, analysis_date: date) -> pl.
 
 
 def write_partition(
-    warehouse: Warehouse, table: str, analysis_date: date, frame: pl.DataFrame
+    warehouse: Warehouse,
+    table: str,
+    analysis_date: date,
+    frame: pl.DataFrame,
+    before_commit: Callable[[], None] | None = None,
 ) -> int:
+    """Replace D's partition; `before_commit` raising rolls the transaction back."""
     schema = OUTPUT_TABLES[table]
-    return warehouse.replace_partition(schema, analysis_date, frame.to_arrow())
+    return warehouse.replace_partitions(
+        schema, [analysis_date], frame.to_arrow(), before_commit=before_commit
+    )
 
 
 def ensure_tables(warehouse: Warehouse) -> list[str]:

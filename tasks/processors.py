@@ -1,38 +1,33 @@
-"""The five processors as Prefect tasks: compute in Polars, then replace D's partition.
+"""One Prefect task runs any processor of the registry: compute in Polars, replace D's partition.
 
-Each task hands its frame to dependents in memory through its future; a dependent run alone
-reads the partition from the warehouse instead (see flows/phase4_precompute.py).
+The flow configures it per processor (`processor_task`): the task run is named
+`build-<table>` and stopped at twice the SPEC limit. Each run hands its frame to dependents in
+memory through its future; a dependent run alone reads the partition from the warehouse.
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import polars as pl
-from prefect import get_run_logger, task
+from prefect import Task, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.context import TaskRunContext
 
-from features.common import Phase3Frames, processed_now
-from features.ml_feature_store_v2 import ml_feature_store_v2
-from features.player_composite_factors import player_composite_factors
-from features.player_daily_cache import player_daily_cache
-from features.player_shot_zone_analysis import player_shot_zone_analysis
-from features.team_defense_zone_analysis import team_defense_zone_analysis
-from quality.schemas import (
-    ML_FEATURE_STORE_V2,
-    PLAYER_COMPOSITE_FACTORS,
-    PLAYER_DAILY_CACHE,
-    PLAYER_SHOT_ZONE_ANALYSIS,
-    TEAM_DEFENSE_ZONE_ANALYSIS,
-)
-from quality.success import TIME_LIMIT_MINUTES
-from tasks.io import TRANSIENT_RETRIES, RunContext, write_partition
+from features import registry
+from features.common import processed_now
+from quality.success import SlateFacts, slate_facts
+from tasks.io import TRANSIENT_RETRIES, write_partition
 from tasks.warehouse import open_warehouse
+
+
+class DeadlinePassed(RuntimeError):
+    """Raised inside the write transaction of a processor already stopped: it rolls back."""
 
 
 @dataclass(frozen=True)
@@ -51,39 +46,6 @@ class ProcessorResult:
         return self.frame.height
 
 
-async def _run_and_write(
-    table: str, context: RunContext, warehouse_url: str, compute: Callable[[datetime], pl.DataFrame]
-) -> ProcessorResult:
-    """Compute, then write; a task timeout cancels between the two, so nothing is written.
-
-    The work runs in a thread while the task awaits it: that lets Prefect's timeout stop the
-    task (a sync task in a worker thread cannot be interrupted).
-    """
-    started_at, clock = processed_now(), time.perf_counter()
-    frame = await asyncio.to_thread(compute, started_at)
-    await asyncio.to_thread(
-        write_partition,
-        open_warehouse(warehouse_url),
-        table,
-        context.calendar.analysis_date,
-        frame,
-    )
-    duration = time.perf_counter() - clock
-    get_run_logger().info(
-        "%s: %d rows for %s in %.2fs", table, frame.height, context.calendar.analysis_date, duration
-    )
-    return ProcessorResult(table, frame, started_at, processed_now(), duration)
-
-
-def _processor_task(table: str) -> Callable[[Callable[..., Any]], Any]:
-    return task(
-        name=table,
-        cache_policy=NO_CACHE,
-        timeout_seconds=TIME_LIMIT_MINUTES[table] * 60 * 2,
-        **TRANSIENT_RETRIES,
-    )
-
-
 def upstream_frame(upstream: object) -> pl.DataFrame | None:
     """A dependent receives a result, a frame read from the warehouse, or (P5) a failure."""
     if isinstance(upstream, ProcessorResult):
@@ -93,104 +55,82 @@ def upstream_frame(upstream: object) -> pl.DataFrame | None:
     return None
 
 
-@_processor_task(TEAM_DEFENSE_ZONE_ANALYSIS.name)
-async def team_defense_zone_analysis_task(
-    team_defense: pl.DataFrame, context: RunContext, warehouse_url: str
-) -> ProcessorResult:
-    return await _run_and_write(
-        TEAM_DEFENSE_ZONE_ANALYSIS.name,
-        context,
-        warehouse_url,
-        lambda now: team_defense_zone_analysis(team_defense, context.calendar, now),
-    )
-
-
-@_processor_task(PLAYER_SHOT_ZONE_ANALYSIS.name)
-async def player_shot_zone_analysis_task(
-    player_games: pl.DataFrame, context: RunContext, warehouse_url: str
-) -> ProcessorResult:
-    return await _run_and_write(
-        PLAYER_SHOT_ZONE_ANALYSIS.name,
-        context,
-        warehouse_url,
-        lambda now: player_shot_zone_analysis(player_games, context.calendar, now),
-    )
-
-
-@_processor_task(PLAYER_COMPOSITE_FACTORS.name)
-async def player_composite_factors_task(
-    player_context: pl.DataFrame,
-    shot_zones: ProcessorResult | pl.DataFrame,
-    team_defense_zones: ProcessorResult | pl.DataFrame,
-    context: RunContext,
-    warehouse_url: str,
-) -> ProcessorResult:
-    zones, defense = upstream_frame(shot_zones), upstream_frame(team_defense_zones)
-    assert zones is not None and defense is not None
-    return await _run_and_write(
-        PLAYER_COMPOSITE_FACTORS.name,
-        context,
-        warehouse_url,
-        lambda now: player_composite_factors(player_context, zones, defense, context.calendar, now),
-    )
-
-
-@_processor_task(PLAYER_DAILY_CACHE.name)
-async def player_daily_cache_task(
-    player_games: pl.DataFrame,
+@task(name="slate-facts", cache_policy=NO_CACHE)
+def slate_facts_task(
+    analysis_date: date,
     team_offense: pl.DataFrame,
-    player_context: pl.DataFrame,
-    shot_zones: ProcessorResult | pl.DataFrame,
-    context: RunContext,
-    warehouse_url: str,
-) -> ProcessorResult:
-    zones = upstream_frame(shot_zones)
-    return await _run_and_write(
-        PLAYER_DAILY_CACHE.name,
-        context,
-        warehouse_url,
-        lambda now: player_daily_cache(
-            player_games, team_offense, player_context, zones, context.calendar, now
-        ),
-    )
-
-
-@_processor_task(ML_FEATURE_STORE_V2.name)
-async def ml_feature_store_v2_task(
-    player_games: pl.DataFrame,
-    team_defense: pl.DataFrame,
-    team_offense: pl.DataFrame,
-    player_context: pl.DataFrame,
     team_context: pl.DataFrame,
-    team_defense_zones: object,
-    shot_zones: object,
-    composite_factors: object,
-    daily_cache: object,
-    context: RunContext,
+    player_context: pl.DataFrame,
+) -> SlateFacts:
+    """The calendar and slate size of D, from frames the run read anyway."""
+    return slate_facts(
+        analysis_date,
+        team_offense=team_offense,
+        team_context=team_context,
+        player_context=player_context,
+    )
+
+
+def _commit_guard(stopped: threading.Event, deadline: float, table: str) -> None:
+    """Refuse to commit once the task was stopped or its timeout is due."""
+    if stopped.is_set() or time.monotonic() >= deadline:
+        raise DeadlinePassed(f"{table}: stopped by its time limit; the write was rolled back")
+
+
+@task(name="build-processor", cache_policy=NO_CACHE, **TRANSIENT_RETRIES)  # type: ignore[call-overload]
+async def build_processor(
+    table: str,
+    facts: SlateFacts,
     warehouse_url: str,
+    phase3: dict[str, pl.DataFrame],
+    upstream: dict[str, Any],
 ) -> ProcessorResult:
-    """Runs whatever happened upstream: a failed input arrives as an exception, read as missing."""
-    upstream = {
-        "team_defense_zones": upstream_frame(team_defense_zones),
-        "shot_zones": upstream_frame(shot_zones),
-        "composite_factors": upstream_frame(composite_factors),
-        "daily_cache": upstream_frame(daily_cache),
-    }
-    missing = tuple(sorted(name for name, frame in upstream.items() if frame is None))
-    phase3 = Phase3Frames(player_games, team_defense, team_offense, player_context, team_context)
-    result = await _run_and_write(
-        ML_FEATURE_STORE_V2.name,
-        context,
-        warehouse_url,
-        lambda now: ml_feature_store_v2(phase3, context.calendar, now, **upstream),
+    """Compute and write in one worker thread the task awaits, so Prefect's timeout can stop
+    the task; the thread cannot be stopped, so its commit checks the deadline and rolls back.
+    """
+    entry = registry.PROCESSORS[table]
+    context = TaskRunContext.get()
+    timeout = context.task.timeout_seconds if context and context.task.timeout_seconds else None
+    deadline = time.monotonic() + (timeout or float("inf"))
+    stopped = threading.Event()
+    frames = {keyword: upstream_frame(value) for keyword, value in upstream.items()}
+    missing = tuple(sorted(k for k, frame in frames.items() if frame is None))
+
+    def work() -> ProcessorResult:
+        started_at, clock = processed_now(), time.perf_counter()
+        calendar = facts.calendar
+        frame = registry.compute(entry, calendar, started_at, phase3, frames)
+        write_partition(
+            open_warehouse(warehouse_url),
+            table,
+            calendar.analysis_date,
+            frame,
+            before_commit=lambda: _commit_guard(stopped, deadline, table),
+        )
+        duration = time.perf_counter() - clock
+        notes = tuple(f"upstream missing: {m}" for m in missing)
+        return ProcessorResult(table, frame, started_at, processed_now(), duration, notes)
+
+    try:
+        result = await asyncio.to_thread(work)
+    except BaseException:
+        stopped.set()  # a timeout cancels this await; the thread must not commit after it
+        raise
+    logger = get_run_logger()
+    logger.info(
+        "%s: %d rows for %s in %.2fs",
+        table,
+        result.rows,
+        facts.analysis_date,
+        result.duration_seconds,
     )
     if missing:
-        get_run_logger().warning("ml_feature_store_v2 ran without %s", ", ".join(missing))
-    return ProcessorResult(
-        result.table,
-        result.frame,
-        result.started_at,
-        result.finished_at,
-        result.duration_seconds,
-        tuple(f"upstream missing: {m}" for m in missing),
+        logger.warning("%s ran without %s", table, ", ".join(missing))
+    return result
+
+
+def processor_task(entry: registry.Processor) -> Task[..., Any]:
+    """The generic task named after the table and stopped at twice its SPEC limit."""
+    return build_processor.with_options(
+        name=f"build-{entry.table}", timeout_seconds=entry.timeout_seconds
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 import polars as pl
 from prefect import get_run_logger, task
@@ -17,6 +18,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.events import emit_event
 from prefect.futures import PrefectFuture
 
+from features import registry
 from quality.schemas import PROCESSOR_RUNS
 from quality.success import (
     RUN_TIME_LIMIT_MINUTES,
@@ -27,7 +29,7 @@ from quality.success import (
     evaluate_output,
     run_failed,
 )
-from tasks.io import TRANSIENT_RETRIES, RunContext
+from tasks.io import TRANSIENT_RETRIES
 from tasks.processors import ProcessorResult
 from tasks.warehouse import open_warehouse
 
@@ -61,6 +63,16 @@ class RunReport:
             return "NO_GAMES"
         return "OK"
 
+    def summary(self) -> str:
+        """One log line: "phase4 2024-01-15: 5 OK, 0 WARN, 0 FAIL; 1,098 rows in 3.1 s"."""
+        counts = {s: sum(line.status == s for line in self.lines) for s in STATUS_MARKS}
+        shown = [f"{n} {s}" for s, n in counts.items() if n or s in ("OK", "WARN", "FAIL")]
+        rows = sum(line.rows or 0 for line in self.lines)
+        return (
+            f"phase4 {self.analysis_date}: {', '.join(shown)}; "
+            f"{rows:,} rows in {self.duration_seconds:.1f} s"
+        )
+
     def as_rows(self) -> list[dict[str, object]]:
         return [line.as_row() for line in self.lines]
 
@@ -91,28 +103,26 @@ def _error_of(future: PrefectFuture) -> str:
 
 def run_lines(
     run_id: str,
-    context: RunContext,
-    processors: Mapping[str, PrefectFuture],
-    inputs: Mapping[str, Sequence[PrefectFuture]],
-    upstream: Mapping[str, Sequence[str]],
+    analysis_date: date,
+    facts: PrefectFuture[SlateFacts],
+    processors: Mapping[str, PrefectFuture[Any]],
+    inputs: Mapping[str, Sequence[PrefectFuture[Any]]],
 ) -> list[RunLine]:
     """One line per processor submitted, from its final state.
 
     A processor that never ran FAILs when one of its own Phase 3 reads failed (the input
     contract names table, column and rule) and is SKIPPED when an upstream processor failed.
     """
-    facts = SlateFacts(
-        context.calendar.analysis_date,
-        context.calendar.is_early_season,
-        context.slate_players,
-        context.season_games_before,
-    )
     lines = []
     for table, future in processors.items():
         state = future.state
         result = state.result() if state.is_completed() else None
         if isinstance(result, ProcessorResult):
-            status, message = evaluate_output(table, facts, result.frame, result.duration_seconds)
+            known: SlateFacts = facts.result()  # a processor ran, so its facts were derived
+            limit = registry.PROCESSORS[table].time_limit_minutes
+            status, message = evaluate_output(
+                table, known, result.frame, result.duration_seconds, limit
+            )
             if result.notes:
                 message = "; ".join([message, *result.notes])
                 status = "WARN" if status == "OK" else status
@@ -120,7 +130,7 @@ def run_lines(
                 RunLine(
                     run_id,
                     table,
-                    facts.analysis_date,
+                    analysis_date,
                     status,
                     result.rows,
                     result.duration_seconds,
@@ -138,16 +148,14 @@ def run_lines(
         else:
             blockers = [
                 u
-                for u in upstream.get(table, ())
+                for u in registry.PROCESSORS[table].upstream.values()
                 if u in processors and not processors[u].state.is_completed()
             ]
             status, message = (
                 "SKIPPED",
                 f"not run: upstream {', '.join(blockers) or 'input'} failed",
             )
-        lines.append(
-            RunLine(run_id, table, facts.analysis_date, status, None, None, None, None, message)
-        )
+        lines.append(RunLine(run_id, table, analysis_date, status, None, None, None, None, message))
     return lines
 
 

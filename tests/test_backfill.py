@@ -9,7 +9,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from features.common import Phase3Frames
-from features.nightly import build_outputs
+from features.registry import build_outputs
 from tasks.backfill import date_chunks
 from tasks.io import read_output, read_phase3_frames
 from tasks.warehouse import open_warehouse

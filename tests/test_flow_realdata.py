@@ -69,9 +69,16 @@ def test_export_writes_one_parquet_per_output(season_url: str, tmp_path: Path) -
 
 
 def slate_size(day: date) -> int:
-    from tasks.io import run_context
+    from quality.success import slate_facts
+    from tasks.io import read_phase3_frames
 
-    return run_context(open_warehouse(), day).slate_players
+    frames = read_phase3_frames(open_warehouse(), day, day)
+    return slate_facts(
+        day,
+        team_offense=frames.team_offense,
+        team_context=frames.team_context,
+        player_context=frames.player_context,
+    ).slate_players
 
 
 @pytest.mark.parametrize("day", [date(2024, 1, 15), date(2024, 3, 1)])
@@ -154,14 +161,17 @@ def test_a_date_without_games_reports_no_games() -> None:
 def test_a_failing_daily_cache_still_gives_every_slate_player_a_feature_row(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import tasks.processors
+    from dataclasses import replace
+
+    from features.registry import PROCESSORS
 
     def broken_daily_cache(*args: object, **kwargs: object) -> Callable[..., object]:
         raise RuntimeError("daily cache exploded (forced by the test)")
 
     assert phase4("run", "--date", str(D))[0] == 0
     healthy = output("ml_feature_store_v2")
-    monkeypatch.setattr(tasks.processors, "player_daily_cache", broken_daily_cache)
+    entry = replace(PROCESSORS["player_daily_cache"], compute=broken_daily_cache)
+    monkeypatch.setitem(PROCESSORS, "player_daily_cache", entry)
     code, printed = phase4("run", "--date", str(D))
     assert code == 1, printed
     assert "player_daily_cache" in printed and "FAIL" in printed

@@ -243,7 +243,8 @@ def test_a_transient_warehouse_error_is_retried(monkeypatch: pytest.MonkeyPatch)
     assert state.is_completed()
     assert calls.count("team_defense_game_summary") == 2
     runs = dict(_read_task_runs(state.result().run_id))
-    assert max(count for name, count in runs.items() if name.startswith("read-phase3")) == 2
+    reads = [c for name, c in runs.items() if name.startswith("read-team_defense_game_summary")]
+    assert max(reads) == 2
 
 
 def test_bad_input_is_not_retried(season_url: str) -> None:
@@ -253,32 +254,36 @@ def test_bad_input_is_not_retried(season_url: str) -> None:
     )
     assert state.is_failed()
     runs = _read_task_runs(state.result(raise_on_failure=False).run_id)
-    assert [count for name, count in runs if name.startswith("read-phase3")] == [1]
+    assert [count for name, count in runs if name.startswith("read-team_defense_game")] == [1]
 
 
-def test_a_processor_past_its_timeout_is_stopped_before_it_writes(
+def test_a_processor_past_its_timeout_is_stopped_and_its_write_rolled_back(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The timeout (twice the SPEC limit in production) is shortened to 1 s for the test."""
-    import time
+    """The timeout (twice the SPEC limit in production) is shortened to 1 s for the test.
 
-    import flows.phase4_precompute
-    import tasks.processors
+    Compute and write run in one worker thread that the timeout cannot stop: the computation
+    carries on after the task FAILs and reaches the write, whose commit refuses (the deadline
+    passed) and rolls back. D keeps the previous partition.
+    """
+    import time
+    from dataclasses import replace
+
+    from features.registry import PROCESSORS
 
     assert phase4("run", "--date", str(D), "--processors", "team_defense_zone_analysis")[0] == 0
     before = read_output(open_warehouse(), "team_defense_zone_analysis", D)
-    real = tasks.processors.team_defense_zone_analysis
+    entry = PROCESSORS["team_defense_zone_analysis"]
+    reached_write = []
 
     def slow(*args: object, **kwargs: object) -> pl.DataFrame:
         time.sleep(3)
-        return real(*args, **kwargs)  # type: ignore[arg-type]
+        reached_write.append(True)
+        return entry.compute(*args, **kwargs)
 
-    monkeypatch.setattr(tasks.processors, "team_defense_zone_analysis", slow)
-    monkeypatch.setattr(
-        flows.phase4_precompute,
-        "team_defense_zone_analysis_task",
-        tasks.processors.team_defense_zone_analysis_task.with_options(timeout_seconds=1),
-    )
+    # A limit of 1/120 minute: the task is stopped at twice it, 1 s.
+    slow_entry = replace(entry, compute=slow, time_limit_minutes=1 / 120)
+    monkeypatch.setitem(PROCESSORS, "team_defense_zone_analysis", slow_entry)
     state = phase4_precompute(
         analysis_date=D, processors=["team_defense_zone_analysis"], return_state=True
     )
@@ -287,7 +292,9 @@ def test_a_processor_past_its_timeout_is_stopped_before_it_writes(
     assert (line.processor, line.status) == ("team_defense_zone_analysis", "FAIL")
     assert "Timeout" in line.message or "timed out" in line.message.lower()
     runs = _read_task_runs(state.result(raise_on_failure=False).run_id)
-    assert [n for name, n in runs if name.startswith("team_defense_zone_analysis")] == [1]
-    time.sleep(3)  # the abandoned computation finishes; it must not write
+    assert [n for name, n in runs if name.startswith("build-team_defense_zone_analysis")] == [1]
+    time.sleep(4)  # the abandoned computation finishes and tries to write: it must roll back
+    assert reached_write == [True]
     after = read_output(open_warehouse(), "team_defense_zone_analysis", D)
     assert after["processed_at"].to_list() == before["processed_at"].to_list()
+    assert after.equals(before)

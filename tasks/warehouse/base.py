@@ -7,7 +7,7 @@ date partition of an output table at a time.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
@@ -66,11 +66,17 @@ class Warehouse(ABC):
 
     @abstractmethod
     def replace_partitions(
-        self, schema: TableSchema, partitions: Sequence[date], rows: pa.Table
+        self,
+        schema: TableSchema,
+        partitions: Sequence[date],
+        rows: pa.Table,
+        *,
+        before_commit: Callable[[], None] | None = None,
     ) -> int:
         """Replace several date partitions at once (backfills), in one transaction.
 
         Every row must belong to one of `partitions`; a partition without rows ends up empty.
+        `before_commit` runs just before COMMIT; if it raises, nothing is written.
         """
 
     @abstractmethod

@@ -13,7 +13,7 @@ from __future__ import annotations
 import io
 import os
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date
 from typing import Any
 
@@ -168,7 +168,12 @@ class BigQueryWarehouse(Warehouse):
         job.result()
 
     def replace_partitions(
-        self, schema: TableSchema, partitions: Sequence[date], rows: pa.Table
+        self,
+        schema: TableSchema,
+        partitions: Sequence[date],
+        rows: pa.Table,
+        *,
+        before_commit: Callable[[], None] | None = None,
     ) -> int:
         staged = conform(rows, schema)
         check_partitions(schema, partitions, staged)
@@ -182,6 +187,8 @@ class BigQueryWarehouse(Warehouse):
             # Dates go in as literals: scripts take no query parameters on every backend
             # (the emulator refuses them), and they are date objects, never user text.
             days = ", ".join(f"DATE '{d.isoformat()}'" for d in sorted(set(partitions)))
+            if before_commit is not None:  # the script below commits as soon as it runs
+                before_commit()
             self._query(
                 "BEGIN TRANSACTION;\n"
                 f"DELETE FROM `{target}` WHERE {schema.partition_column} IN ({days});\n"

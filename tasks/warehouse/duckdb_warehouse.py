@@ -5,7 +5,7 @@ from __future__ import annotations
 import fcntl
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
@@ -133,18 +133,30 @@ class DuckDBWarehouse(Warehouse):
                     raise TableNotFound(full_name) from exc
                 raise WarehouseError(f"reading {full_name}: {exc}") from exc
 
-    def _in_transaction(self, con: duckdb.DuckDBPyConnection, statements: Sequence[str]) -> None:
+    def _in_transaction(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        statements: Sequence[str],
+        before_commit: Callable[[], None] | None = None,
+    ) -> None:
         con.execute("BEGIN TRANSACTION")
         try:
             for statement in statements:
                 con.execute(statement)
+            if before_commit is not None:
+                before_commit()
             con.execute("COMMIT")
         except Exception:
             con.execute("ROLLBACK")
             raise
 
     def replace_partitions(
-        self, schema: TableSchema, partitions: Sequence[date], rows: pa.Table
+        self,
+        schema: TableSchema,
+        partitions: Sequence[date],
+        rows: pa.Table,
+        *,
+        before_commit: Callable[[], None] | None = None,
     ) -> int:
         staged = conform(rows, schema)
         check_partitions(schema, partitions, staged)
@@ -158,6 +170,7 @@ class DuckDBWarehouse(Warehouse):
                     f"DELETE FROM {table} WHERE {schema.partition_column} IN ({days})",
                     f"INSERT INTO {table} BY NAME SELECT * FROM phase4_staged_rows",
                 ],
+                before_commit,
             )
         return staged.num_rows
 

@@ -1,0 +1,251 @@
+"""The processor graph, declared once: what each processor reads, computes and is allowed.
+
+The nightly flow, the backfill, the success criteria and the in-memory chain below all read
+this table. A compute function is called by keyword: `calendar`, `processed_at`, one keyword
+per Phase 3 input (the `Phase3Frames` field) and one per Phase 4 upstream. Pure data, no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Literal
+
+import polars as pl
+
+from features.common import Phase3Frames, SlateCalendar, slate_calendar
+from features.ml_feature_store_v2 import ml_feature_store_v2
+from features.player_composite_factors import player_composite_factors
+from features.player_daily_cache import player_daily_cache
+from features.player_shot_zone_analysis import player_shot_zone_analysis
+from features.team_defense_zone_analysis import team_defense_zone_analysis
+from quality.schemas import (
+    ML_FEATURE_STORE_V2,
+    PLAYER_COMPOSITE_FACTORS,
+    PLAYER_DAILY_CACHE,
+    PLAYER_GAME_SUMMARY,
+    PLAYER_SHOT_ZONE_ANALYSIS,
+    TEAM_DEFENSE_GAME_SUMMARY,
+    TEAM_DEFENSE_ZONE_ANALYSIS,
+    TEAM_OFFENSE_GAME_SUMMARY,
+    UPCOMING_PLAYER_GAME_CONTEXT,
+    UPCOMING_TEAM_GAME_CONTEXT,
+    TableSchema,
+)
+
+# Phase 3 keyword (a `Phase3Frames` field) -> Phase 3 table; the same name everywhere.
+PHASE3_KEYWORDS: dict[str, str] = {
+    "player_games": PLAYER_GAME_SUMMARY.name,
+    "team_defense": TEAM_DEFENSE_GAME_SUMMARY.name,
+    "team_offense": TEAM_OFFENSE_GAME_SUMMARY.name,
+    "player_context": UPCOMING_PLAYER_GAME_CONTEXT.name,
+    "team_context": UPCOMING_TEAM_GAME_CONTEXT.name,
+}
+# What the calendar and the slate facts are derived from (SPEC sections 0 and 9).
+FACT_INPUTS: dict[str, str] = {
+    k: PHASE3_KEYWORDS[k] for k in ("team_offense", "team_context", "player_context")
+}
+
+
+@dataclass(frozen=True)
+class Processor:
+    """One Phase 4 processor: its table, its formula and its place in the graph."""
+
+    id: str
+    schema: TableSchema
+    compute: Callable[..., pl.DataFrame]
+    phase3: Mapping[str, str]  # keyword -> Phase 3 table
+    upstream: Mapping[str, str]  # keyword -> upstream processor's table
+    time_limit_minutes: float  # SPEC section 9: WARN past it, stopped (FAIL) at twice it
+    runs_if_upstream_failed: bool = False  # P5: a failed upstream arrives as None
+
+    @property
+    def table(self) -> str:
+        return self.schema.name
+
+    @property
+    def timeout_seconds(self) -> float:
+        return 2 * self.time_limit_minutes * 60
+
+
+def _phase3(*keywords: str) -> dict[str, str]:
+    return {k: PHASE3_KEYWORDS[k] for k in keywords}
+
+
+def _ml_feature_store_v2(
+    *,
+    player_games: pl.DataFrame,
+    team_defense: pl.DataFrame,
+    team_offense: pl.DataFrame,
+    player_context: pl.DataFrame,
+    team_context: pl.DataFrame,
+    calendar: SlateCalendar,
+    processed_at: datetime,
+    **upstream: pl.DataFrame | None,
+) -> pl.DataFrame:
+    """P5 takes its Phase 3 inputs as one Phase3Frames; the graph passes them by keyword."""
+    phase3 = Phase3Frames(player_games, team_defense, team_offense, player_context, team_context)
+    return ml_feature_store_v2(phase3, calendar, processed_at, **upstream)  # type: ignore[arg-type]
+
+
+_DECLARED = (
+    Processor(
+        "P1",
+        TEAM_DEFENSE_ZONE_ANALYSIS,
+        team_defense_zone_analysis,
+        _phase3("team_defense"),
+        {},
+        5,
+    ),
+    Processor(
+        "P2",
+        PLAYER_SHOT_ZONE_ANALYSIS,
+        player_shot_zone_analysis,
+        _phase3("player_games"),
+        {},
+        15,
+    ),
+    Processor(
+        "P3",
+        PLAYER_COMPOSITE_FACTORS,
+        player_composite_factors,
+        _phase3("player_context"),
+        {
+            "shot_zones": PLAYER_SHOT_ZONE_ANALYSIS.name,
+            "team_defense_zones": TEAM_DEFENSE_ZONE_ANALYSIS.name,
+        },
+        20,
+    ),
+    Processor(
+        "P4",
+        PLAYER_DAILY_CACHE,
+        player_daily_cache,
+        _phase3("player_games", "team_offense", "player_context"),
+        {"shot_zones": PLAYER_SHOT_ZONE_ANALYSIS.name},
+        15,
+    ),
+    Processor(
+        "P5",
+        ML_FEATURE_STORE_V2,
+        _ml_feature_store_v2,
+        _phase3(*PHASE3_KEYWORDS),
+        {
+            "team_defense_zones": TEAM_DEFENSE_ZONE_ANALYSIS.name,
+            "shot_zones": PLAYER_SHOT_ZONE_ANALYSIS.name,
+            "composite_factors": PLAYER_COMPOSITE_FACTORS.name,
+            "daily_cache": PLAYER_DAILY_CACHE.name,
+        },
+        5,
+        runs_if_upstream_failed=True,
+    ),
+)
+
+
+def topological_order(processors: Iterable[Processor]) -> list[Processor]:
+    """Upstreams first; ties keep declaration order. A cycle or unknown upstream is a bug."""
+    pending = list(processors)
+    names = {p.table for p in pending}
+    ordered: list[Processor] = []
+    while pending:
+        done = {p.table for p in ordered}
+        ready = [p for p in pending if set(p.upstream.values()) <= done]
+        if not ready:
+            stuck = sorted(u for p in pending for u in p.upstream.values() if u not in done)
+            raise ValueError(f"processor graph: {stuck} unknown or in a cycle (known: {names})")
+        ordered.append(ready[0])
+        pending.remove(ready[0])
+    return ordered
+
+
+# Table name -> processor, in run order. Tests override an entry with monkeypatch.setitem.
+PROCESSORS: dict[str, Processor] = {p.table: p for p in topological_order(_DECLARED)}
+
+# The values the flow's `processors` parameter accepts (the UI's multi-select).
+if TYPE_CHECKING:
+    ProcessorName = str
+else:
+    ProcessorName = Literal[tuple(PROCESSORS)]
+
+
+def processor(name: str) -> Processor:
+    """Look a processor up by id ('P3') or table name ('player_composite_factors')."""
+    for entry in PROCESSORS.values():
+        if name in (entry.id, entry.table):
+            return entry
+    raise KeyError(
+        f"unknown processor {name!r}; choose from "
+        + ", ".join(f"{p.id} ({p.table})" for p in PROCESSORS.values())
+    )
+
+
+def select(names: Iterable[str] | None) -> list[Processor]:
+    """The processors named (ids or tables), in run order; none named means all of them."""
+    wanted = list(names or ())
+    if not wanted:
+        return list(PROCESSORS.values())
+    unknown = []
+    chosen = set()
+    for name in wanted:
+        try:
+            chosen.add(processor(name).table)
+        except KeyError:
+            unknown.append(name)
+    if unknown:
+        raise ValueError(
+            f"unknown processor(s) {', '.join(sorted(unknown))}; "
+            f"choose from {', '.join(PROCESSORS)}"
+        )
+    return [p for p in PROCESSORS.values() if p.table in chosen]
+
+
+def phase3_tables(processors: Iterable[Processor]) -> set[str]:
+    """Every Phase 3 table a run of these processors reads, the slate facts' included."""
+    return {t for p in processors for t in p.phase3.values()} | set(FACT_INPUTS.values())
+
+
+def phase3_inputs(entry: Processor, phase3: Phase3Frames) -> dict[str, pl.DataFrame]:
+    return {keyword: getattr(phase3, keyword) for keyword in entry.phase3}
+
+
+def compute(
+    entry: Processor,
+    calendar: SlateCalendar,
+    processed_at: datetime,
+    phase3: Mapping[str, pl.DataFrame],
+    upstream: Mapping[str, pl.DataFrame | None],
+) -> pl.DataFrame:
+    """Run one processor; `phase3` and `upstream` are keyed by the entry's keywords.
+
+    An upstream that did not run is None (P5 falls back per feature; the flow never starts
+    the others without their upstreams).
+    """
+    return entry.compute(
+        calendar=calendar,
+        processed_at=processed_at,
+        **{k: phase3[k] for k in entry.phase3},
+        **{k: upstream.get(k) for k in entry.upstream},
+    )
+
+
+def calendar_for(phase3: Phase3Frames, analysis_date: date) -> SlateCalendar:
+    return slate_calendar(analysis_date, phase3.team_offense, phase3.team_context)
+
+
+def build_outputs(
+    phase3: Phase3Frames,
+    analysis_date: date,
+    processed_at: datetime,
+    processors: Iterable[str] | None = None,
+    upstream: Mapping[str, pl.DataFrame] | None = None,
+) -> dict[str, pl.DataFrame]:
+    """The output frames for D, chained in memory; `upstream` supplies unselected partitions."""
+    calendar = calendar_for(phase3, analysis_date)
+    selected = select(processors)
+    outputs: dict[str, pl.DataFrame] = dict(upstream or {})
+    for entry in selected:
+        ups = {k: outputs.get(table) for k, table in entry.upstream.items()}
+        outputs[entry.table] = compute(
+            entry, calendar, processed_at, phase3_inputs(entry, phase3), ups
+        )
+    return {p.table: outputs[p.table] for p in selected}
