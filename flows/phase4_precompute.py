@@ -47,7 +47,7 @@ def run_name() -> str:
 
 @flow(
     name="phase4-precompute",
-    description="Build the five Phase 4 tables for one slate date from the Phase 3 tables.",
+    description="Build the Phase 4 tables for one slate date from the Phase 3 tables.",
     flow_run_name=run_name,
 )
 def phase4_precompute(
@@ -58,7 +58,7 @@ def phase4_precompute(
 
     Args:
         analysis_date: The slate date D. Empty: the next day in America/New_York.
-        processors: Output tables to build. Empty: all five, in dependency order.
+        processors: Output tables to build. Empty: all of them, in dependency order.
     """
     started = time.monotonic()
     day = analysis_date or next_slate_date()
