@@ -37,7 +37,7 @@ from tasks.processors import (
     team_defense_zone_analysis_task,
 )
 from tasks.report import RunReport, record_run_task, run_lines
-from tasks.warehouse import open_warehouse, warehouse_url
+from tasks.warehouse import exclusive, open_warehouse, warehouse_url
 
 ProcessorName = Literal[
     "team_defense_zone_analysis",
@@ -128,7 +128,7 @@ def phase4_precompute(
     context = run_context_task(url, day)
 
     # One run per slate date at a time: a second run waits rather than interleave writes.
-    with open_warehouse(url).exclusive(f"phase4-slate-{day.isoformat()}", SLATE_LOCK_SECONDS):
+    with exclusive(open_warehouse(url), f"phase4-slate-{day.isoformat()}", SLATE_LOCK_SECONDS):
         needed = {t for p in selected for t in PHASE3_INPUTS[p]}
         reads = {t: read_phase3_task.submit(url, t, day) for t in sorted(needed)}
         runs: dict[str, PrefectFuture] = {}

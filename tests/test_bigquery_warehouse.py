@@ -89,9 +89,9 @@ def test_phase3_loads_round_trip(loaded_bq: str) -> None:
     expected = pl.read_parquet(SEASON_2023 / "nba_analytics.player_game_summary.parquet").filter(
         pl.col("game_date") == date(2024, 1, 14)
     )
-    assert rows.num_rows == expected.height
-    assert rows.schema.field("game_date").type == pa.date32()
-    assert sum(rows.column("points").to_pylist()) == expected["points"].sum()
+    assert rows.height == expected.height
+    assert rows.to_arrow().schema.field("game_date").type == pa.date32()
+    assert sum(rows["points"].to_list()) == expected["points"].sum()
 
 
 def test_replace_partition_replaces_and_drops_its_staging_table(bq_url: str) -> None:
@@ -106,11 +106,11 @@ def test_replace_partition_replaces_and_drops_its_staging_table(bq_url: str) -> 
         ["team_abbr", "defensive_rating_last_15"],
         [Filter("analysis_date", "=", D)],
     )
-    assert table.to_pylist() == [{"team_abbr": "LAL", "defensive_rating_last_15": 99.0}]
+    assert table.to_dicts() == [{"team_abbr": "LAL", "defensive_rating_last_15": 99.0}]
     other = warehouse.read(
         schema.full_name, ["team_abbr"], [Filter("analysis_date", "=", date(2024, 1, 16))]
     )
-    assert other.column("team_abbr").to_pylist() == ["MIA"]
+    assert other["team_abbr"].to_list() == ["MIA"]
     leftovers = [
         t.table_id
         for t in warehouse.client.list_tables(f"{warehouse.project}.nba_precompute")
@@ -134,11 +134,11 @@ def test_a_failure_inside_the_transaction_leaves_the_old_partition(bq_url: str) 
     ensure_tables(warehouse)
     schema = TEAM_DEFENSE_ZONE_ANALYSIS
     warehouse.replace_partition(schema, D, p1_rows(D, ["BOS", "LAL"]))
-    broken = BrokenStaging(warehouse.client, warehouse.project, use_storage_api=False)
+    broken = BrokenStaging(warehouse.client, warehouse.project, read_api="rest")
     with pytest.raises(WarehouseError, match="replacing partitions of"):
         broken.replace_partition(schema, D, p1_rows(D, ["NYK"]))
     table = warehouse.read(schema.full_name, ["team_abbr"], [Filter("analysis_date", "=", D)])
-    assert sorted(table.column("team_abbr").to_pylist()) == ["BOS", "LAL"]
+    assert sorted(table["team_abbr"].to_list()) == ["BOS", "LAL"]
     leftovers = [
         t.table_id
         for t in warehouse.client.list_tables(f"{warehouse.project}.nba_precompute")
