@@ -29,7 +29,10 @@ from tasks.warehouse.base import (
     select_sql,
 )
 
+# A writer waits for another writer (a nightly run for the previous date finishing); a
+# read-only command (status, export) gives up sooner and says who holds the file.
 LOCK_WAIT_SECONDS = 120.0
+READ_ONLY_LOCK_WAIT_SECONDS = 10.0
 # DuckDB 2.0 races when threads of one process scan registered Arrow tables through separate
 # connections to one database ("python_arrow_scan does not exist"); operations are
 # milliseconds long, so one process-wide lock costs nothing and removes the race.
@@ -257,6 +260,13 @@ def create_table_sql(schema: TableSchema) -> str:
     )
 
 
+def _allows(path: Path, access: int) -> bool:
+    """os.access, and the mode bits too: root passes os.access, but a file someone made
+    read-only (chmod a-w) is still meant to stay unwritten."""
+    bits = 0o444 if access == os.R_OK else 0o222
+    return os.access(path, access) and bool(path.stat().st_mode & bits)
+
+
 def open_duckdb(
     path: Path, *, read_only: bool = False, create_dir: bool = False
 ) -> DuckDBWarehouse:
@@ -275,12 +285,12 @@ def open_duckdb(
                 "`phase4 warehouse init` or `phase4 load-phase3`, or point PHASE4_WAREHOUSE "
                 "at an existing file"
             )
-        if not os.access(path, os.R_OK):
+        if not _allows(path, os.R_OK):
             raise WarehouseError(
                 f"permission denied reading warehouse {path} ({where}): give this user read "
                 "access, or point PHASE4_WAREHOUSE at a file you can read"
             )
-        return DuckDBWarehouse(path, read_only=True)
+        return DuckDBWarehouse(path, read_only=True, lock_wait_seconds=READ_ONLY_LOCK_WAIT_SECONDS)
     if not path.parent.is_dir():
         if not create_dir:
             raise WarehouseError(
@@ -288,12 +298,12 @@ def open_duckdb(
                 "the path (it is never created for you)"
             )
         path.parent.mkdir(parents=True, exist_ok=True)
-    if path.exists() and (not os.access(path, os.W_OK) or not path.stat().st_mode & 0o222):
+    if path.exists() and not _allows(path, os.W_OK):
         raise WarehouseError(
             f"warehouse {path} is read-only ({where}): make it writable (chmod u+w), or use a "
             "read-only command such as `phase4 status`"
         )
-    if not os.access(path.parent, os.W_OK):
+    if not _allows(path.parent, os.W_OK):
         raise WarehouseError(
             f"permission denied: cannot write in {path.parent} ({where}): DuckDB needs to write "
             "the file and its .wal beside it; fix the permissions or choose another directory"
