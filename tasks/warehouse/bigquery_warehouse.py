@@ -243,9 +243,13 @@ class BigQueryWarehouse(Warehouse):
         try:
             job.result()
         finally:
-            self.bytes_processed += job.total_bytes_processed or 0
-            self.bytes_billed += job.total_bytes_billed or 0
+            self.account(job)
         return job
+
+    def account(self, job: bigquery.QueryJob) -> None:
+        """Add a finished job's bytes to this object's counters (None counts as 0)."""
+        self.bytes_processed += job.total_bytes_processed or 0
+        self.bytes_billed += job.total_bytes_billed or 0
 
     def table_schema(self, full_name: str) -> pa.Schema | None:
         try:
