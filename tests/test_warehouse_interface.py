@@ -24,7 +24,7 @@ from quality.schemas import (
     TableSchema,
     bigquery_type_of_arrow,
 )
-from tasks.io import TRANSIENT_RETRIES, ensure_tables, is_transient
+from tasks.io import TRANSIENT_RETRIES, RetryOptions, ensure_tables, is_transient
 from tasks.warehouse import (
     TableNotFound,
     TransientWarehouseError,
@@ -268,14 +268,16 @@ def test_retries_key_on_the_error_class_not_its_text(
 def test_a_task_with_transient_retries_retries_a_transient_warehouse_error() -> None:
     attempts: list[int] = []
 
-    @task(cache_policy=NO_CACHE, **{**TRANSIENT_RETRIES, "retry_delay_seconds": [0, 0]})
+    no_wait: RetryOptions = {**TRANSIENT_RETRIES, "retry_delay_seconds": [0, 0]}
+
+    @task(cache_policy=NO_CACHE, **no_wait)
     def flaky() -> int:
         attempts.append(1)
         if len(attempts) == 1:
             raise TransientWarehouseError("BigQuery aborted a transaction (raised by the test)")
         return len(attempts)
 
-    @task(cache_policy=NO_CACHE, **{**TRANSIENT_RETRIES, "retry_delay_seconds": [0, 0]})
+    @task(cache_policy=NO_CACHE, **no_wait)
     def broken() -> int:
         attempts.append(1)
         raise WarehouseError("dataset not found (raised by the test)")
