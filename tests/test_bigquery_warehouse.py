@@ -519,3 +519,14 @@ def test_processor_runs_has_nullable_byte_columns(bq_url: str) -> None:
     fields = {f.name: (f.field_type, f.mode) for f in table.schema}
     for name in ("bytes_processed", "bytes_billed"):
         assert fields[name] in {("INTEGER", "NULLABLE"), ("INT64", "NULLABLE")}, name
+
+
+def test_a_denied_read_session_outside_the_fallback_names_the_read_session_role() -> None:
+    from tasks.warehouse.bigquery_warehouse import _explain
+
+    denied = gexc.PermissionDenied("the user does not have 'bigquery.readsessions.create'")
+    message = str(_explain(denied, "p", "reading x"))
+    assert message.startswith(
+        "permission denied reading x in project p: reading through the Storage Read API needs "
+        "roles/bigquery.readSessionUser on the project (or set PHASE4_BIGQUERY_READ_API=rest)."
+    )

@@ -74,9 +74,7 @@ def test_a_relative_path_is_refused_and_nothing_is_created(
     assert list(tmp_path.iterdir()) == []
 
 
-def test_a_home_relative_path_is_expanded(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_home_relative_path_is_expanded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HOME", str(tmp_path))
     warehouse = open_warehouse("duckdb://~/w.duckdb")
     assert isinstance(warehouse, DuckDBWarehouse)

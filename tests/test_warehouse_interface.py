@@ -104,7 +104,9 @@ def test_before_commit_runs_inside_the_transaction_and_a_raise_keeps_the_old_row
 
 
 def test_with_labels_is_a_copy_and_duckdb_counts_no_bytes(warehouse: DuckDBWarehouse) -> None:
-    labelled = warehouse.with_labels(processor="team_defense_zone_analysis", slate_date="2025-01-15")
+    labelled = warehouse.with_labels(
+        processor="team_defense_zone_analysis", slate_date="2025-01-15"
+    )
     assert labelled is not warehouse and isinstance(labelled, DuckDBWarehouse)
     assert labelled.labels == {
         "processor": "team_defense_zone_analysis",
@@ -212,9 +214,11 @@ def test_the_duckdb_slate_lock_is_a_file_lock_across_threads(
     try:
         assert held.wait(5)
         assert lock_file(warehouse.path, "phase4-slate-2025-01-15").exists()
-        with pytest.raises(TimeoutError, match="phase4-slate-2025-01-15 is held by another run"):
-            with exclusive(warehouse, "phase4-slate-2025-01-15", 0.3):
-                pass
+        blocked = pytest.raises(
+            TimeoutError, match="phase4-slate-2025-01-15 is held by another run"
+        )
+        with blocked, exclusive(warehouse, "phase4-slate-2025-01-15", 0.3):
+            pass
         with exclusive(warehouse, "phase4-slate-2025-01-16", 0.3):
             pass  # another date is not blocked
     finally:
@@ -240,9 +244,9 @@ def test_the_duckdb_slate_lock_holds_across_processes(warehouse: DuckDBWarehouse
     )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
-        with pytest.raises(TimeoutError, match="held by another run"):
-            with exclusive(warehouse, "phase4-slate-2025-01-15", 0.3):
-                pass
+        blocked = pytest.raises(TimeoutError, match="held by another run")
+        with blocked, exclusive(warehouse, "phase4-slate-2025-01-15", 0.3):
+            pass
     finally:
         holder.kill()
         holder.wait()
@@ -258,9 +262,7 @@ def test_the_duckdb_slate_lock_holds_across_processes(warehouse: DuckDBWarehouse
         (ValueError("bad rows"), False),
     ],
 )
-def test_retries_key_on_the_error_class_not_its_text(
-    error: BaseException, retried: bool
-) -> None:
+def test_retries_key_on_the_error_class_not_its_text(error: BaseException, retried: bool) -> None:
     assert is_transient(error) is retried
 
 
