@@ -20,7 +20,7 @@ def _player_games(warehouse: Warehouse, player: str, day: date) -> list[dict]:
     season = season_of(day)
     rows = warehouse.read(
         PLAYER_GAME_SUMMARY.full_name, None, [Filter("player_lookup", "=", player)]
-    ).to_pylist()
+    ).to_dicts()
     games = [
         r
         for r in rows
@@ -43,9 +43,9 @@ def naive_shot_zones(warehouse: Warehouse, day: date) -> list[dict]:
             ["player_lookup"],
             [Filter("season_year", "=", season_of(day)), Filter("game_date", "<", day)],
         )
-        .column("player_lookup")
-        .unique()
-        .to_pylist()
+        .get_column("player_lookup")
+        .unique(maintain_order=True)
+        .to_list()
     )
     for player in players:
         games = _player_games(warehouse, player, day)
@@ -93,8 +93,8 @@ def naive_daily_cache(warehouse: Warehouse, day: date) -> list[dict]:
             ["player_lookup"],
             [Filter("game_date", "=", day)],
         )
-        .column("player_lookup")
-        .to_pylist()
+        .get_column("player_lookup")
+        .to_list()
     )
     for player in slate:
         games = _player_games(warehouse, player, day)

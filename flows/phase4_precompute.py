@@ -22,7 +22,7 @@ from features.registry import ProcessorName
 from tasks.io import ensure_tables, read_output_task, read_phase3_task
 from tasks.processors import processor_task, slate_facts_task
 from tasks.report import RunReport, record_run_task, run_lines
-from tasks.warehouse import open_warehouse, warehouse_url
+from tasks.warehouse import exclusive, open_warehouse, warehouse_url
 
 SLATE_TIME_ZONE = ZoneInfo("America/New_York")
 SLATE_LOCK_SECONDS = 2 * 60 * 60
@@ -67,7 +67,7 @@ def phase4_precompute(
     ensure_tables(open_warehouse(url))
 
     # One run per slate date at a time: a second run waits rather than interleave writes.
-    with open_warehouse(url).exclusive(f"phase4-slate-{day.isoformat()}", SLATE_LOCK_SECONDS):
+    with exclusive(open_warehouse(url), f"phase4-slate-{day.isoformat()}", SLATE_LOCK_SECONDS):
         reads = {
             t: read_phase3_task.with_options(name=f"read-{t}").submit(url, t, day)
             for t in sorted(registry.phase3_tables(selected))

@@ -16,9 +16,7 @@ def _frame(
 ) -> pl.DataFrame | None:
     if warehouse.table_schema(table) is None:
         return None
-    frame = pl.from_arrow(warehouse.read(table, columns, [Filter(day_column, "=", day)]))
-    assert isinstance(frame, pl.DataFrame)
-    return frame
+    return warehouse.read(table, columns, [Filter(day_column, "=", day)])
 
 
 def status_rows(warehouse: Warehouse, day: date) -> list[dict[str, object]]:

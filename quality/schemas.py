@@ -21,22 +21,43 @@ PRECOMPUTE_DATASET = "nba_precompute"
 PREDICTIONS_DATASET = "nba_predictions"
 DATASETS = (INPUT_DATASET, PRECOMPUTE_DATASET, PREDICTIONS_DATASET)
 
-_POLARS_TYPES: dict[str, pl.DataType] = {
-    "STRING": pl.String(),
-    "INT64": pl.Int64(),
-    "FLOAT64": pl.Float64(),
-    "BOOL": pl.Boolean(),
-    "DATE": pl.Date(),
-    "TIMESTAMP": pl.Datetime("us", "UTC"),
+
+@dataclass(frozen=True)
+class TypeNames:
+    """One declared (BigQuery) type as each engine spells it."""
+
+    duckdb: str
+    arrow: pa.DataType
+    polars: pl.DataType
+
+
+# The one place a declared column type maps to DuckDB, BigQuery (the key) and Arrow/Polars.
+TYPES: dict[str, TypeNames] = {
+    "STRING": TypeNames("VARCHAR", pa.string(), pl.String()),
+    "INT64": TypeNames("BIGINT", pa.int64(), pl.Int64()),
+    "FLOAT64": TypeNames("DOUBLE", pa.float64(), pl.Float64()),
+    "BOOL": TypeNames("BOOLEAN", pa.bool_(), pl.Boolean()),
+    "DATE": TypeNames("DATE", pa.date32(), pl.Date()),
+    "TIMESTAMP": TypeNames("TIMESTAMPTZ", pa.timestamp("us", tz="UTC"), pl.Datetime("us", "UTC")),
 }
-_ARROW_TYPES: dict[str, pa.DataType] = {
-    "STRING": pa.string(),
-    "INT64": pa.int64(),
-    "FLOAT64": pa.float64(),
-    "BOOL": pa.bool_(),
-    "DATE": pa.date32(),
-    "TIMESTAMP": pa.timestamp("us", tz="UTC"),
-}
+# Names BigQuery's API may answer with for the same types.
+BIGQUERY_ALIASES = {"INTEGER": "INT64", "FLOAT": "FLOAT64", "NUMERIC": "FLOAT64", "BOOLEAN": "BOOL"}
+
+
+def bigquery_type_of_arrow(arrow: pa.DataType) -> str | None:
+    """The declared type whose Arrow type this is (any integer, float or timestamp width)."""
+    for name, names in TYPES.items():
+        if names.arrow == arrow:
+            return name
+    if pa.types.is_timestamp(arrow):
+        return "TIMESTAMP"
+    if pa.types.is_integer(arrow):
+        return "INT64"
+    if pa.types.is_floating(arrow):
+        return "FLOAT64"
+    if pa.types.is_large_string(arrow):
+        return "STRING"
+    return None
 
 
 @dataclass(frozen=True)
@@ -48,13 +69,18 @@ class Column:
 
     @property
     def polars_type(self) -> pl.DataType:
-        base = _POLARS_TYPES[self.type]
+        base = TYPES[self.type].polars
         return pl.List(base) if self.mode == "REPEATED" else base
 
     @property
     def arrow_type(self) -> pa.DataType:
-        base = _ARROW_TYPES[self.type]
+        base = TYPES[self.type].arrow
         return pa.list_(base) if self.mode == "REPEATED" else base
+
+    @property
+    def duckdb_type(self) -> str:
+        base = TYPES[self.type].duckdb
+        return f"{base}[]" if self.mode == "REPEATED" else base
 
 
 @dataclass(frozen=True)
@@ -521,6 +547,8 @@ PROCESSOR_RUNS = TableSchema(
         col("started_at", "TIMESTAMP"),
         col("finished_at", "TIMESTAMP"),
         col("message", "STRING", "Why the status is not OK, or a short summary"),
+        col("bytes_processed", "INT64", "BigQuery bytes processed by the processor's jobs"),
+        col("bytes_billed", "INT64", "BigQuery bytes billed for the processor's jobs"),
     ),
     "One line per processor per run: the success criteria of SPEC section 9",
     partition_column="analysis_date",

@@ -111,14 +111,11 @@ def completed_dates_task(
     warehouse = open_warehouse(warehouse_url)
     if warehouse.table_schema(PROCESSOR_RUNS.full_name) is None:
         return set()
-    runs = pl.from_arrow(
-        warehouse.read(
-            PROCESSOR_RUNS.full_name,
-            ["analysis_date", "processor", "status", "finished_at"],
-            [Filter("analysis_date", ">=", first), Filter("analysis_date", "<=", last)],
-        )
+    runs = warehouse.read(
+        PROCESSOR_RUNS.full_name,
+        ["analysis_date", "processor", "status", "finished_at"],
+        [Filter("analysis_date", ">=", first), Filter("analysis_date", "<=", last)],
     )
-    assert isinstance(runs, pl.DataFrame)
     latest = (
         runs.filter(pl.col("processor").is_in(list(processors)))
         .sort("finished_at", nulls_last=False)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date
+from typing import Any, TypedDict
 
 import polars as pl
 from prefect import get_run_logger, task
@@ -26,7 +27,13 @@ from quality.schemas import (
     UPCOMING_TEAM_GAME_CONTEXT,
     all_tables,
 )
-from tasks.warehouse import Filter, Warehouse, WarehouseError, open_warehouse
+from tasks.warehouse import (
+    Filter,
+    TransientWarehouseError,
+    Warehouse,
+    WarehouseError,
+    open_warehouse,
+)
 
 GAME_TABLES = {
     PLAYER_GAME_SUMMARY.name,
@@ -42,7 +49,7 @@ def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, InputContractError | ValueError | KeyError | TypeError | AssertionError):
         return False
     if isinstance(exc, WarehouseError):
-        return "lock" in str(exc).lower() or "timeout" in str(exc).lower()
+        return isinstance(exc, TransientWarehouseError)
     return isinstance(exc, ConnectionError | TimeoutError | OSError)
 
 
@@ -53,7 +60,15 @@ def retry_transient(task: object, task_run: object, state: object) -> bool:
     return isinstance(outcome, BaseException) and is_transient(outcome)
 
 
-TRANSIENT_RETRIES = {
+class RetryOptions(TypedDict):
+    """The keyword arguments of @task that TRANSIENT_RETRIES spreads, typed for mypy."""
+
+    retries: int
+    retry_delay_seconds: list[float]
+    retry_condition_fn: Callable[[Any, Any, Any], bool]
+
+
+TRANSIENT_RETRIES: RetryOptions = {
     "retries": 2,
     "retry_delay_seconds": [2, 10],
     "retry_condition_fn": retry_transient,
@@ -84,7 +99,7 @@ def read_phase3(
     rows = warehouse.read(
         schema.full_name, schema.column_names, phase3_window(table, first_date, last)
     )
-    return conform_input(schema, rows, first_date)
+    return conform_input(schema, rows.to_arrow(), first_date)
 
 
 @task(name="read-phase3-table", cache_policy=NO_CACHE, **TRANSIENT_RETRIES)
@@ -100,11 +115,9 @@ def read_output(warehouse: Warehouse, table: str, analysis_date: date) -> pl.Dat
     assert schema.partition_column is not None
     if warehouse.table_schema(schema.full_name) is None:
         return schema.empty_frame()
-    rows = warehouse.read(
+    frame = warehouse.read(
         schema.full_name, None, [Filter(schema.partition_column, "=", analysis_date)]
     )
-    frame = pl.from_arrow(rows)
-    assert isinstance(frame, pl.DataFrame)
     return frame.select(schema.column_names).cast(dict(schema.polars_schema.items()))
 
 

@@ -11,16 +11,18 @@ import shutil
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pyarrow as pa
 import pytest
+from google.api_core import exceptions as gexc
 from google.cloud import bigquery
 
 from phase4.loading import load_phase3_directory
-from quality.schemas import DATASETS, OUTPUT_TABLES, TEAM_DEFENSE_ZONE_ANALYSIS
-from tasks.io import ensure_tables, read_output
-from tasks.warehouse import Filter, WarehouseError, open_warehouse
+from quality.schemas import DATASETS, OUTPUT_TABLES, PROCESSOR_RUNS, TEAM_DEFENSE_ZONE_ANALYSIS
+from tasks.io import ensure_tables, is_transient, read_output
+from tasks.warehouse import Filter, TransientWarehouseError, WarehouseError, open_warehouse
 from tasks.warehouse.bigquery_warehouse import BigQueryWarehouse
 from tests.conftest import SEASON_2023
 from tests.support.bq_emulator import EmulatorProcess, start_emulator
@@ -89,9 +91,9 @@ def test_phase3_loads_round_trip(loaded_bq: str) -> None:
     expected = pl.read_parquet(SEASON_2023 / "nba_analytics.player_game_summary.parquet").filter(
         pl.col("game_date") == date(2024, 1, 14)
     )
-    assert rows.num_rows == expected.height
-    assert rows.schema.field("game_date").type == pa.date32()
-    assert sum(rows.column("points").to_pylist()) == expected["points"].sum()
+    assert rows.height == expected.height
+    assert rows.to_arrow().schema.field("game_date").type == pa.date32()
+    assert sum(rows["points"].to_list()) == expected["points"].sum()
 
 
 def test_replace_partition_replaces_and_drops_its_staging_table(bq_url: str) -> None:
@@ -106,11 +108,11 @@ def test_replace_partition_replaces_and_drops_its_staging_table(bq_url: str) -> 
         ["team_abbr", "defensive_rating_last_15"],
         [Filter("analysis_date", "=", D)],
     )
-    assert table.to_pylist() == [{"team_abbr": "LAL", "defensive_rating_last_15": 99.0}]
+    assert table.to_dicts() == [{"team_abbr": "LAL", "defensive_rating_last_15": 99.0}]
     other = warehouse.read(
         schema.full_name, ["team_abbr"], [Filter("analysis_date", "=", date(2024, 1, 16))]
     )
-    assert other.column("team_abbr").to_pylist() == ["MIA"]
+    assert other["team_abbr"].to_list() == ["MIA"]
     leftovers = [
         t.table_id
         for t in warehouse.client.list_tables(f"{warehouse.project}.nba_precompute")
@@ -134,11 +136,11 @@ def test_a_failure_inside_the_transaction_leaves_the_old_partition(bq_url: str) 
     ensure_tables(warehouse)
     schema = TEAM_DEFENSE_ZONE_ANALYSIS
     warehouse.replace_partition(schema, D, p1_rows(D, ["BOS", "LAL"]))
-    broken = BrokenStaging(warehouse.client, warehouse.project, use_storage_api=False)
+    broken = BrokenStaging(warehouse.client, warehouse.project, read_api="rest")
     with pytest.raises(WarehouseError, match="replacing partitions of"):
         broken.replace_partition(schema, D, p1_rows(D, ["NYK"]))
     table = warehouse.read(schema.full_name, ["team_abbr"], [Filter("analysis_date", "=", D)])
-    assert sorted(table.column("team_abbr").to_pylist()) == ["BOS", "LAL"]
+    assert sorted(table["team_abbr"].to_list()) == ["BOS", "LAL"]
     leftovers = [
         t.table_id
         for t in warehouse.client.list_tables(f"{warehouse.project}.nba_precompute")
@@ -218,3 +220,313 @@ def test_a_permission_error_names_the_roles_needed() -> None:
     message = str(_explain(Forbidden("Access Denied: Table p:nba_precompute.x"), "p", "writing x"))
     assert "permission denied writing x in project p" in message
     assert "roles/bigquery.jobUser" in message and "roles/bigquery.dataEditor" in message
+
+
+# --- issue 15: labels, byte cap, bytes counters, Storage Read fallback, aborted transactions ---
+
+
+class RecordingClient(bigquery.Client):
+    """The real client against the emulator; it remembers the jobs it submitted so a test can
+    read their configurations (the emulator keeps load-job labels, drops query-job ones)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.jobs: list[bigquery.QueryJob | bigquery.LoadJob] = []
+
+    def query(self, *args: Any, **kwargs: Any) -> bigquery.QueryJob:
+        job = super().query(*args, **kwargs)
+        self.jobs.append(job)
+        return job
+
+    def load_table_from_file(self, *args: Any, **kwargs: Any) -> bigquery.LoadJob:
+        job = super().load_table_from_file(*args, **kwargs)
+        self.jobs.append(job)
+        return job
+
+
+def recording(warehouse: BigQueryWarehouse, endpoint: str) -> RecordingClient:
+    from google.api_core.client_options import ClientOptions
+    from google.auth.credentials import AnonymousCredentials
+
+    return RecordingClient(
+        project=warehouse.project,
+        credentials=AnonymousCredentials(),
+        client_options=ClientOptions(api_endpoint=endpoint),
+    )
+
+
+FLOW_RUN = "0b6f2c1e-7d3a-4c55-9e1b-2f0c8d4a6b7e"
+
+
+def test_every_job_carries_the_labels_and_the_byte_cap(
+    bq_url: str, bq_emulator: EmulatorProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PHASE4_BIGQUERY_MAX_BYTES_BILLED", "250000000")
+    opened = bq()
+    assert opened.max_bytes_billed == 250_000_000
+    ensure_tables(opened)
+    client = recording(opened, bq_emulator.endpoint)
+    base = BigQueryWarehouse(client, opened.project, read_api="rest", max_bytes_billed=250_000_000)
+    warehouse = base.with_labels(
+        processor="team_defense_zone_analysis", slate_date=str(D), flow_run_id=FLOW_RUN
+    )
+    assert isinstance(warehouse, BigQueryWarehouse) and base.labels == {}
+    warehouse.replace_partition(TEAM_DEFENSE_ZONE_ANALYSIS, D, p1_rows(D, ["BOS"]))
+    frame = warehouse.read(TEAM_DEFENSE_ZONE_ANALYSIS.full_name, ["team_abbr"], [])
+    assert frame["team_abbr"].to_list() == ["BOS"]
+    runs = pl.DataFrame(
+        [
+            {
+                "run_id": FLOW_RUN,
+                "processor": "team_defense_zone_analysis",
+                "analysis_date": D,
+                "status": "OK",
+            }
+        ],
+        schema={
+            k: PROCESSOR_RUNS.polars_schema[k]
+            for k in ("run_id", "processor", "analysis_date", "status")
+        },
+    )
+    full = runs.with_columns(
+        pl.lit(None, dtype).alias(name)
+        for name, dtype in PROCESSOR_RUNS.polars_schema.items()
+        if name not in runs.columns
+    ).select(PROCESSOR_RUNS.column_names)
+    warehouse.append(PROCESSOR_RUNS, full)
+    expected = {
+        "app": "phase4",
+        "processor": "team_defense_zone_analysis",
+        "slate_date": "2024-01-15",
+        "flow_run_id": FLOW_RUN,
+    }
+    kinds = sorted(type(job).__name__ for job in client.jobs)
+    assert kinds == ["LoadJob", "LoadJob", "QueryJob", "QueryJob"]  # staging, append; script, read
+    for job in client.jobs:
+        assert job.labels == expected, job.job_id
+        if isinstance(job, bigquery.QueryJob):
+            assert job.maximum_bytes_billed == 250_000_000
+        else:  # the emulator stores load-job labels: read them back from the server
+            assert client.get_job(job.job_id).labels == expected
+    # The emulator reports 0 bytes processed and no bytes billed: the counters add up to that.
+    assert (warehouse.bytes_processed, warehouse.bytes_billed) == (0, 0)
+
+
+def test_labels_follow_bigquerys_rules() -> None:
+    from tasks.warehouse.bigquery_warehouse import job_labels
+
+    labels = job_labels(
+        {"processor": "Player Daily/Cache", "slate_date": "2025-01-15", "x": "a" * 70}
+    )
+    assert labels == {
+        "app": "phase4",
+        "processor": "player_daily_cache",
+        "slate_date": "2025-01-15",
+        "x": "a" * 63,
+    }
+
+
+def test_the_default_cap_is_one_gib_and_a_bad_setting_is_one_line(
+    bq_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert bq().max_bytes_billed == 1 << 30
+    assert bq().query_config().maximum_bytes_billed == 1 << 30
+    monkeypatch.setenv("PHASE4_BIGQUERY_MAX_BYTES_BILLED", "lots")
+    with pytest.raises(WarehouseError) as exc:
+        bq()
+    assert str(exc.value) == (
+        "PHASE4_BIGQUERY_MAX_BYTES_BILLED=lots: expected a positive whole number of bytes"
+    )
+
+
+def test_bytes_of_finished_jobs_add_up_on_the_labelled_copy(bq_url: str) -> None:
+    warehouse = bq().with_labels(processor="player_daily_cache")
+    assert isinstance(warehouse, BigQueryWarehouse)
+    for processed, billed in ((123_456, 10_485_760), (2_000_000, None)):
+        statistics: dict[str, Any] = {"query": {"totalBytesProcessed": str(processed)}}
+        if billed is not None:
+            statistics["query"]["totalBytesBilled"] = str(billed)
+        resource = {
+            "jobReference": {"projectId": warehouse.project, "jobId": f"j{processed}"},
+            "configuration": {"query": {"query": "SELECT 1"}},
+            "statistics": statistics,
+        }
+        warehouse.account(bigquery.QueryJob.from_api_repr(resource, warehouse.client))
+    assert (warehouse.bytes_processed, warehouse.bytes_billed) == (2_123_456, 10_485_760)
+    assert (bq().bytes_processed, bq().bytes_billed) == (0, 0)
+
+
+class OverTheCap(BigQueryWarehouse):
+    """BigQuery refuses a query above maximum_bytes_billed before it runs (a 400); the
+    emulator does not enforce the cap, so the real exception BigQuery sends is raised here."""
+
+    def _query(self, sql: str, params: list[bigquery.ScalarQueryParameter]) -> bigquery.QueryJob:
+        raise gexc.from_http_status(
+            400,
+            "Query exceeded limit for bytes billed: 1000000. 10485760 or higher required.",
+            errors=[{"reason": "bytesBilledLimitExceeded", "message": "Query exceeded limit"}],
+        )
+
+
+def test_a_query_over_the_cap_names_the_cap_and_the_setting(bq_url: str) -> None:
+    capped = OverTheCap(bq().client, bq().project, read_api="rest", max_bytes_billed=1_000_000)
+    with pytest.raises(WarehouseError) as exc:
+        capped.read(TEAM_DEFENSE_ZONE_ANALYSIS.full_name, ["team_abbr"])
+    text = str(exc.value)
+    assert "\n" not in text
+    assert text.startswith(
+        "query reading nba_precompute.team_defense_zone_analysis in project phase4test"
+    )
+    assert "would bill more than the cap of 1000000 bytes" in text
+    assert "raise PHASE4_BIGQUERY_MAX_BYTES_BILLED" in text
+
+
+class DeniedReadSessions(BigQueryWarehouse):
+    """The Storage Read API answers PermissionDenied (gRPC 403) when the account lacks
+    bigquery.readsessions.create; the emulator grants everything, so the real exception
+    class is raised at the point the client would raise it."""
+
+    storage_attempts = 0
+
+    def _fetch_storage(self, job: bigquery.QueryJob) -> pa.Table:
+        type(self).storage_attempts += 1
+        raise gexc.PermissionDenied(
+            "request failed: the user does not have 'bigquery.readsessions.create' "
+            f"permission for 'projects/{self.project}'"
+        )
+
+
+def test_a_denied_read_session_falls_back_to_rest_with_one_warning(
+    loaded_bq: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    opened = bq()
+    denied = DeniedReadSessions(opened.client, opened.project, read_api="storage")
+    window = [Filter("game_date", "=", date(2024, 1, 14))]
+    with caplog.at_level("WARNING"):
+        first = denied.read("nba_analytics.player_game_summary", ["points"], window)
+        second = denied.with_labels(processor="player_daily_cache").read(
+            "nba_analytics.player_game_summary", ["points"], window
+        )
+    expected = pl.read_parquet(SEASON_2023 / "nba_analytics.player_game_summary.parquet").filter(
+        pl.col("game_date") == date(2024, 1, 14)
+    )
+    assert first.height == second.height == expected.height
+    assert first["points"].sum() == expected["points"].sum()
+    assert DeniedReadSessions.storage_attempts == 1  # REST from then on in this process
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1
+    assert warnings[0].startswith(
+        f"BigQuery Storage Read API denied in project {opened.project} "
+        "(grant roles/bigquery.readSessionUser on the project, or set "
+        "PHASE4_BIGQUERY_READ_API=rest): reading through REST for the rest of this run."
+    )
+
+
+def test_the_read_api_is_chosen_by_setting(bq_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert bq().read_api == "rest"  # the emulator serves the Storage API for tables only
+    monkeypatch.setenv("PHASE4_BIGQUERY_READ_API", "storage")
+    assert bq().read_api == "storage"
+    monkeypatch.setenv("PHASE4_BIGQUERY_READ_API", "grpc")
+    with pytest.raises(WarehouseError, match="PHASE4_BIGQUERY_READ_API=grpc: expected storage"):
+        bq()
+
+
+def aborted(project: str) -> gexc.GoogleAPICallError:
+    """What job.result() raises when BigQuery cancels a conflicting transaction."""
+    return gexc.from_http_status(
+        400,
+        "Query error: Transaction is aborted due to concurrent update against table "
+        f"{project}:nba_precompute.team_defense_zone_analysis. Transaction ID: 6a1b at [3:1]",
+        errors=[{"reason": "invalidQuery", "message": "Transaction is aborted"}],
+    )
+
+
+class AbortedTransactions(BigQueryWarehouse):
+    """The first `aborts` transaction scripts are cancelled as BigQuery cancels the loser of
+    two concurrent transactions on one table; the rest run on the emulator."""
+
+    def __init__(self, *args: Any, aborts: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.aborts, self.scripts = aborts, 0
+
+    def _query(self, sql: str, params: list[bigquery.ScalarQueryParameter]) -> bigquery.QueryJob:
+        if sql.startswith("BEGIN TRANSACTION"):
+            self.scripts += 1
+            if self.scripts <= self.aborts:
+                raise aborted(self.project)
+        return super()._query(sql, params)
+
+
+def test_an_aborted_transaction_is_retried_with_backoff(bq_url: str) -> None:
+    opened = bq()
+    ensure_tables(opened)
+    opened.replace_partition(TEAM_DEFENSE_ZONE_ANALYSIS, D, p1_rows(D, ["BOS"]))
+    retried = AbortedTransactions(opened.client, opened.project, read_api="rest", aborts=1)
+    retried.abort_backoff_seconds = (0.05, 0.05)
+    assert retried.replace_partition(TEAM_DEFENSE_ZONE_ANALYSIS, D, p1_rows(D, ["LAL"])) == 1
+    assert retried.scripts == 2
+    frame = opened.read(TEAM_DEFENSE_ZONE_ANALYSIS.full_name, ["team_abbr"])
+    assert frame["team_abbr"].to_list() == ["LAL"]
+
+
+def test_a_transaction_aborted_every_time_is_a_transient_error(bq_url: str) -> None:
+    opened = bq()
+    ensure_tables(opened)
+    opened.replace_partition(TEAM_DEFENSE_ZONE_ANALYSIS, D, p1_rows(D, ["BOS"]))
+    stuck = AbortedTransactions(opened.client, opened.project, read_api="rest", aborts=99)
+    stuck.abort_backoff_seconds = (0.05, 0.05)
+    with pytest.raises(TransientWarehouseError) as exc:
+        stuck.replace_partition(TEAM_DEFENSE_ZONE_ANALYSIS, D, p1_rows(D, ["LAL"]))
+    assert stuck.scripts == 3  # the first try and two waits
+    assert isinstance(exc.value.__cause__, gexc.BadRequest)
+    assert str(exc.value).startswith(
+        "BigQuery aborted a transaction replacing partitions of "
+        f"nba_precompute.team_defense_zone_analysis in project {opened.project}"
+    )
+    assert is_transient(exc.value)
+    frame = opened.read(TEAM_DEFENSE_ZONE_ANALYSIS.full_name, ["team_abbr"])
+    assert frame["team_abbr"].to_list() == ["BOS"]
+    leftovers = [
+        t.table_id
+        for t in opened.client.list_tables(f"{opened.project}.nba_precompute")
+        if t.table_id.startswith("_staging_")
+    ]
+    assert leftovers == []
+
+
+def test_before_commit_raising_submits_no_transaction(bq_url: str) -> None:
+    opened = bq()
+    ensure_tables(opened)
+    opened.replace_partition(TEAM_DEFENSE_ZONE_ANALYSIS, D, p1_rows(D, ["BOS"]))
+    counting = AbortedTransactions(opened.client, opened.project, read_api="rest", aborts=0)
+
+    def timed_out() -> None:
+        raise TimeoutError("processor past its time limit (raised by the test)")
+
+    with pytest.raises(TimeoutError):
+        counting.replace_partition(
+            TEAM_DEFENSE_ZONE_ANALYSIS, D, p1_rows(D, ["LAL"]), before_commit=timed_out
+        )
+    assert counting.scripts == 0
+    assert opened.read(TEAM_DEFENSE_ZONE_ANALYSIS.full_name, ["team_abbr"])[
+        "team_abbr"
+    ].to_list() == ["BOS"]
+
+
+def test_processor_runs_has_nullable_byte_columns(bq_url: str) -> None:
+    ensure_tables(bq())
+    table = bq().client.get_table(f"{bq().project}.{PROCESSOR_RUNS.full_name}")
+    fields = {f.name: (f.field_type, f.mode) for f in table.schema}
+    for name in ("bytes_processed", "bytes_billed"):
+        assert fields[name] in {("INTEGER", "NULLABLE"), ("INT64", "NULLABLE")}, name
+
+
+def test_a_denied_read_session_outside_the_fallback_names_the_read_session_role() -> None:
+    from tasks.warehouse.bigquery_warehouse import _explain
+
+    denied = gexc.PermissionDenied("the user does not have 'bigquery.readsessions.create'")
+    message = str(_explain(denied, "p", "reading x"))
+    assert message.startswith(
+        "permission denied reading x in project p: reading through the Storage Read API needs "
+        "roles/bigquery.readSessionUser on the project (or set PHASE4_BIGQUERY_READ_API=rest)."
+    )

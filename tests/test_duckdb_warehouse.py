@@ -54,7 +54,7 @@ def read_p1(warehouse: DuckDBWarehouse, day: date) -> pl.DataFrame:
         ["team_abbr", "defensive_rating_last_15"],
         [Filter("analysis_date", "=", day)],
     )
-    return pl.from_arrow(table).sort("team_abbr")  # type: ignore[return-value]
+    return table.sort("team_abbr")
 
 
 def test_default_url_is_the_file_under_the_current_directory(
@@ -93,9 +93,9 @@ def test_replace_partition_replaces_only_that_date(warehouse: DuckDBWarehouse) -
 class FailsAfterDelete(DuckDBWarehouse):
     """Injects a real DuckDB error between the DELETE and the INSERT of the transaction."""
 
-    def _in_transaction(self, con, statements):  # type: ignore[no-untyped-def]
+    def _in_transaction(self, con, statements, before_commit=None):  # type: ignore[no-untyped-def]
         forced = [statements[0], "SELECT error('forced failure mid-write')", *statements[1:]]
-        super()._in_transaction(con, forced)
+        super()._in_transaction(con, forced, before_commit)
 
 
 def test_a_failure_in_the_middle_of_a_write_keeps_the_old_partition(
@@ -127,8 +127,8 @@ def test_reads_push_filters_and_columns_down(warehouse: DuckDBWarehouse) -> None
     warehouse.replace_partition(schema, D1, p1_rows(D1, ["BOS"]))
     warehouse.replace_partition(schema, D2, p1_rows(D2, ["LAL"]))
     table = warehouse.read(schema.full_name, ["team_abbr"], [Filter("analysis_date", "<", D2)])
-    assert table.column_names == ["team_abbr"]
-    assert table.column("team_abbr").to_pylist() == ["BOS"]
+    assert table.columns == ["team_abbr"]
+    assert table["team_abbr"].to_list() == ["BOS"]
 
 
 def test_reading_a_missing_table_names_it(warehouse: DuckDBWarehouse) -> None:

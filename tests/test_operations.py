@@ -39,9 +39,7 @@ def sql(warehouse_url: str, statement: str) -> None:
 
 
 def run_lines(run_id: str) -> pl.DataFrame:
-    rows = open_warehouse().read(PROCESSOR_RUNS.full_name, None, [Filter("analysis_date", "=", D)])
-    frame = pl.from_arrow(rows)
-    assert isinstance(frame, pl.DataFrame)
+    frame = open_warehouse().read(PROCESSOR_RUNS.full_name, None, [Filter("analysis_date", "=", D)])
     return frame.filter(pl.col("run_id") == run_id)
 
 

@@ -1,4 +1,8 @@
-"""Pick the warehouse from PHASE4_WAREHOUSE: `duckdb:///abs/path.duckdb` or `bigquery://PROJECT`."""
+"""Pick the warehouse from PHASE4_WAREHOUSE: `duckdb:///abs/path.duckdb` or `bigquery://PROJECT`.
+
+Every bad setting is a one-line WarehouseError naming the setting and what to do
+(docs/warehouse.md).
+"""
 
 from __future__ import annotations
 
@@ -6,41 +10,74 @@ import os
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
-from tasks.warehouse.base import Filter, TableNotFound, Warehouse, WarehouseError
+from tasks.warehouse.base import (
+    Filter,
+    TableNotFound,
+    TransientWarehouseError,
+    Warehouse,
+    WarehouseError,
+)
+from tasks.warehouse.locks import exclusive
 
 DEFAULT_WAREHOUSE_PATH = Path(".phase4") / "warehouse.duckdb"
 WAREHOUSE_ENV = "PHASE4_WAREHOUSE"
+EXPECTED = "expected duckdb:///absolute/path.duckdb or bigquery://PROJECT[?location=US]"
 
 
 def warehouse_url(url: str | None = None) -> str:
     """The configured URL; unset means the DuckDB file under the current directory."""
     configured = url or os.environ.get(WAREHOUSE_ENV, "").strip()
     if not configured:
-        return f"duckdb://{(Path.cwd() / DEFAULT_WAREHOUSE_PATH).resolve()}"
+        return f"duckdb://{default_warehouse_path()}"
     return configured
 
 
-def open_warehouse(url: str | None = None) -> Warehouse:
+def default_warehouse_path() -> Path:
+    return (Path.cwd() / DEFAULT_WAREHOUSE_PATH).resolve()
+
+
+def duckdb_path(url: str) -> Path:
+    """The absolute file of a duckdb:// URL. Relative paths are refused rather than resolved
+    against whatever directory a command happens to run in (`~` is expanded)."""
+    parsed = urlparse(url)
+    raw = (parsed.netloc + parsed.path) if parsed.netloc else parsed.path
+    if not raw:
+        raise WarehouseError(f"{WAREHOUSE_ENV}={url}: no file path after duckdb://; {EXPECTED}")
+    path = Path(raw).expanduser()
+    if not path.is_absolute():
+        raise WarehouseError(
+            f"{WAREHOUSE_ENV}={url}: relative path {raw}; write an absolute one with three "
+            f"slashes, e.g. duckdb://{Path.cwd() / raw}"
+        )
+    return Path(os.path.normpath(path))
+
+
+def open_warehouse(url: str | None = None, *, read_only: bool = False) -> Warehouse:
+    """The configured warehouse. read_only: never creates, never writes (status, export)."""
     resolved = warehouse_url(url)
     parsed = urlparse(resolved)
     if parsed.scheme == "duckdb":
         from tasks.warehouse.duckdb_warehouse import open_duckdb
 
-        path = (parsed.netloc + parsed.path) if parsed.netloc else parsed.path
-        if not path:
-            raise WarehouseError(f"{WAREHOUSE_ENV}={resolved}: no file path after duckdb://")
-        return open_duckdb(path)
+        path = duckdb_path(resolved)
+        return open_duckdb(path, read_only=read_only, create_dir=path == default_warehouse_path())
     if parsed.scheme == "bigquery":
         if not parsed.netloc:
             raise WarehouseError(f"{WAREHOUSE_ENV}={resolved}: no project after bigquery://")
         from tasks.warehouse.bigquery_warehouse import open_bigquery
 
         location = parse_qs(parsed.query).get("location", [None])[0]
-        return open_bigquery(parsed.netloc, location=location)
-    raise WarehouseError(
-        f"{WAREHOUSE_ENV}={resolved}: expected duckdb:///absolute/path.duckdb "
-        "or bigquery://PROJECT[?location=US]"
-    )
+        return open_bigquery(parsed.netloc, location=location, read_only=read_only)
+    raise WarehouseError(f"{WAREHOUSE_ENV}={resolved}: unknown scheme; {EXPECTED}")
 
 
-__all__ = ["Filter", "TableNotFound", "Warehouse", "WarehouseError", "open_warehouse"]
+__all__ = [
+    "Filter",
+    "TableNotFound",
+    "TransientWarehouseError",
+    "Warehouse",
+    "WarehouseError",
+    "exclusive",
+    "open_warehouse",
+    "warehouse_url",
+]

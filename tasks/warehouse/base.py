@@ -1,23 +1,27 @@
 """The small warehouse interface both DuckDB (embedded) and BigQuery (production) implement.
 
-Processors never see which one they talk to: they read filtered tables as Arrow and replace one
-date partition of an output table at a time.
+Processors never see which one they talk to: they read filtered tables as Polars frames and
+replace date partitions of an output table atomically. Locks live in tasks/warehouse/locks.py,
+type names in quality/schemas.py.
 """
 
 from __future__ import annotations
 
+import copy
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, Literal
+from typing import Any, Literal, TypeAlias
 
+import polars as pl
 import pyarrow as pa
 
-from quality.schemas import TableSchema
+from quality.schemas import TableSchema, all_tables
 
 Operator = Literal["=", "<", "<=", ">", ">="]
+Rows: TypeAlias = pa.Table | pl.DataFrame
+BeforeCommit: TypeAlias = Callable[[], None]
 
 
 @dataclass(frozen=True)
@@ -30,7 +34,16 @@ class Filter:
 
 
 class WarehouseError(RuntimeError):
-    """A warehouse problem an operator can act on (missing table, permissions, bad config)."""
+    """A warehouse problem an operator can act on (missing table, permissions, bad config).
+
+    The message is one line that names the setting, path or table and what to do; the CLI
+    prints it and exits 2.
+    """
+
+
+class TransientWarehouseError(WarehouseError):
+    """A problem that goes away by itself (a lock held by another run, an aborted concurrent
+    transaction, a 5xx): the retry condition of the Prefect tasks keys on this class."""
 
 
 class TableNotFound(WarehouseError):
@@ -40,81 +53,126 @@ class TableNotFound(WarehouseError):
 
 
 class Warehouse(ABC):
-    """Reads tables as Arrow and replaces date partitions atomically."""
+    """Reads tables as Polars frames and replaces date partitions atomically.
+
+    `labels` go on every BigQuery job; `bytes_processed` and `bytes_billed` add up what this
+    object's queries cost (both stay 0 on DuckDB). `with_labels` gives a copy per processor.
+    """
 
     url: str
+    read_only: bool = False
+    labels: dict[str, str]
+    bytes_processed: int
+    bytes_billed: int
+
+    def __init__(self) -> None:
+        self.labels = {}
+        self.bytes_processed = 0
+        self.bytes_billed = 0
+
+    def with_labels(self, **labels: str | None) -> Warehouse:
+        """A copy whose jobs carry these labels (None drops one) and whose byte counters start
+        at 0, so a processor's cost can be read off its own copy."""
+        labelled = copy.copy(self)
+        labelled.labels = {
+            **self.labels,
+            **{k: v for k, v in labels.items() if v is not None},
+        }
+        labelled.bytes_processed = 0
+        labelled.bytes_billed = 0
+        return labelled
 
     @abstractmethod
     def table_schema(self, full_name: str) -> pa.Schema | None:
         """The table's columns as an Arrow schema, or None when the table does not exist."""
 
-    @abstractmethod
     def read(
         self,
         full_name: str,
         columns: Sequence[str] | None = None,
         where: Sequence[Filter] = (),
-    ) -> pa.Table:
-        """Only the named columns of the rows matching every filter."""
+        *,
+        missing_ok: bool = False,
+    ) -> pl.DataFrame:
+        """Only the named columns of the rows matching every filter.
 
-    def replace_partition(self, schema: TableSchema, partition: date, rows: pa.Table) -> int:
-        """Replace every row of `partition` with `rows` in one transaction; returns rows written.
-
-        Readers see the old partition or the new one, never a mix or an empty window.
+        missing_ok: an absent table reads as an empty frame (typed from its declaration when
+        there is one) instead of raising TableNotFound.
         """
-        return self.replace_partitions(schema, [partition], rows)
+        try:
+            table = self._read_arrow(full_name, columns, where)
+        except TableNotFound:
+            if not missing_ok:
+                raise
+            return empty_frame(full_name, columns)
+        frame = pl.from_arrow(table)
+        assert isinstance(frame, pl.DataFrame)
+        return frame
+
+    @abstractmethod
+    def _read_arrow(
+        self, full_name: str, columns: Sequence[str] | None, where: Sequence[Filter]
+    ) -> pa.Table:
+        """The SELECT itself; raises TableNotFound for an absent table."""
+
+    def replace_partition(
+        self,
+        schema: TableSchema,
+        partition: date,
+        rows: Rows,
+        *,
+        before_commit: BeforeCommit | None = None,
+    ) -> int:
+        """One date: shorthand for replace_partitions."""
+        return self.replace_partitions(schema, [partition], rows, before_commit=before_commit)
 
     @abstractmethod
     def replace_partitions(
         self,
         schema: TableSchema,
         partitions: Sequence[date],
-        rows: pa.Table,
+        rows: Rows,
         *,
-        before_commit: Callable[[], None] | None = None,
+        before_commit: BeforeCommit | None = None,
     ) -> int:
-        """Replace several date partitions at once (backfills), in one transaction.
+        """Replace every row of `partitions` with `rows` in one transaction; rows written.
 
-        Every row must belong to one of `partitions`; a partition without rows ends up empty.
-        `before_commit` runs just before COMMIT; if it raises, nothing is written.
+        Readers see the old partitions or the new ones, never a mix or an empty window. Every
+        row must belong to one of `partitions`; a partition without rows ends up empty.
+        `before_commit` runs inside the transaction right before COMMIT: if it raises, the
+        transaction rolls back and the exception propagates (a timed-out processor never
+        commits).
         """
 
     @abstractmethod
-    def replace_table(self, full_name: str, rows: pa.Table) -> int:
+    def replace_table(self, full_name: str, rows: Rows) -> int:
         """Replace a whole table (Phase 3 loads), atomically."""
 
     @abstractmethod
-    def append(self, schema: TableSchema, rows: pa.Table) -> int:
+    def append(self, schema: TableSchema, rows: Rows) -> int:
         """Append rows (run history)."""
 
     @abstractmethod
     def ensure_tables(self, schemas: Iterable[TableSchema]) -> list[str]:
-        """Create missing datasets and tables from their declarations; returns what changed."""
+        """Create missing datasets, tables and nullable columns from their declarations;
+        returns what changed."""
 
-    @contextmanager
-    def exclusive(self, name: str, timeout_seconds: float) -> Iterator[None]:
-        """Hold a named lock so two runs for the same date cannot interleave.
+    def _check_writable(self) -> None:
+        if self.read_only:
+            raise WarehouseError(f"{self.url} was opened read-only; this command must not write")
 
-        The default is a Prefect global concurrency limit of 1 named after the lock, created on
-        first use: it holds across every process that talks to the same Prefect API (Prefect
-        Cloud in production). The embedded warehouse overrides it with a file lock.
-        """
-        from prefect.client.orchestration import get_client
-        from prefect.concurrency.sync import concurrency
 
-        with get_client(sync_client=True) as client:
-            client.upsert_global_concurrency_limit_by_name(name, 1)
-        with concurrency(name, occupy=1, timeout_seconds=timeout_seconds, strict=True):
-            yield
+def empty_frame(full_name: str, columns: Sequence[str] | None) -> pl.DataFrame:
+    """What an absent table reads as: its declared columns, or untyped ones if undeclared."""
+    declared = {t.full_name: t for t in all_tables()}.get(full_name)
+    if declared is None:
+        return pl.DataFrame(schema={c: pl.Null for c in columns or ()})
+    frame = declared.empty_frame()
+    return frame.select(columns) if columns else frame
 
-    def close(self) -> None:  # noqa: B027 - optional hook
-        """Release connections."""
 
-    def __enter__(self) -> Warehouse:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+def as_arrow(rows: Rows) -> pa.Table:
+    return rows.to_arrow() if isinstance(rows, pl.DataFrame) else rows
 
 
 def filters_sql(where: Sequence[Filter], placeholder: str) -> tuple[str, dict[str, Any]]:
@@ -148,10 +206,10 @@ def quote_identifier(name: str) -> str:
     return name
 
 
-def conform(rows: pa.Table, schema: TableSchema) -> pa.Table:
+def conform(rows: Rows, schema: TableSchema) -> pa.Table:
     """Columns in declared order and type, so every warehouse receives the same Arrow layout."""
     try:
-        return rows.select(schema.column_names).cast(schema.arrow_schema)
+        return as_arrow(rows).select(schema.column_names).cast(schema.arrow_schema)
     except (pa.ArrowInvalid, KeyError) as exc:
         raise ValueError(f"rows for {schema.full_name} do not fit its schema: {exc}") from exc
 

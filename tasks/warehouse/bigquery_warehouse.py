@@ -11,23 +11,30 @@ the local emulator, which rejects partition decorators.
 from __future__ import annotations
 
 import io
+import logging
 import os
+import re
+import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date
-from typing import Any
+from typing import Any, Literal, TypeVar, cast
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 from google.api_core import exceptions as gexc
 from google.cloud import bigquery
 
-from quality.schemas import Column, TableSchema
+from quality.schemas import BIGQUERY_ALIASES, TYPES, Column, TableSchema, bigquery_type_of_arrow
 from tasks.warehouse.base import (
+    BeforeCommit,
     Filter,
+    Rows,
     TableNotFound,
+    TransientWarehouseError,
     Warehouse,
     WarehouseError,
+    as_arrow,
     check_partitions,
     conform,
     quote_identifier,
@@ -36,36 +43,44 @@ from tasks.warehouse.base import (
 
 ENDPOINT_ENV = "PHASE4_BIGQUERY_ENDPOINT"
 CREDENTIALS_BLOCK_ENV = "PHASE4_GCP_CREDENTIALS_BLOCK"
-_ARROW_FROM_BIGQUERY = {
-    "STRING": pa.string(),
-    "INT64": pa.int64(),
-    "INTEGER": pa.int64(),
-    "FLOAT64": pa.float64(),
-    "FLOAT": pa.float64(),
-    "NUMERIC": pa.float64(),
-    "BOOL": pa.bool_(),
-    "BOOLEAN": pa.bool_(),
-    "DATE": pa.date32(),
-    "TIMESTAMP": pa.timestamp("us", tz="UTC"),
-    "DATETIME": pa.timestamp("us"),
-}
-_PARAM_TYPES = {bool: "BOOL", int: "INT64", float: "FLOAT64", str: "STRING", date: "DATE"}
+READ_API_ENV = "PHASE4_BIGQUERY_READ_API"
+MAX_BYTES_BILLED_ENV = "PHASE4_BIGQUERY_MAX_BYTES_BILLED"
+# One real season of Phase 3 (2023-24, the five tables, declared columns only) is 11.3 MiB of
+# logical bytes, its largest table 5.1 MiB: 1 GiB per query leaves ~90x for several seasons of
+# history in unpruned tables, and bounds a runaway query at well under a cent.
+DEFAULT_MAX_BYTES_BILLED = 1 << 30
+READ_SESSION_ROLE = "roles/bigquery.readSessionUser"
+# Waits between attempts of a transaction BigQuery aborted for a concurrent update; after the
+# last one the error goes up as TransientWarehouseError and the task's own retries take over.
+ABORT_BACKOFF_SECONDS: tuple[float, ...] = (1.0, 4.0)
+ReadApi = Literal["storage", "rest"]
+# Projects whose read sessions were denied in this process: REST from then on, warned once.
+_STORAGE_DENIED: set[str] = set()
+_LABEL_UNSAFE = re.compile(r"[^a-z0-9_-]")
+_log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def schema_fields(schema: TableSchema) -> list[bigquery.SchemaField]:
-    return [
-        bigquery.SchemaField(c.name, c.type, mode=c.mode, description=c.description or None)
-        for c in schema.columns
-    ]
+    return [_field(c) for c in schema.columns]
 
 
 def _arrow_type(field: bigquery.SchemaField) -> pa.DataType:
-    base = _ARROW_FROM_BIGQUERY.get(field.field_type.upper(), pa.string())
+    kind = BIGQUERY_ALIASES.get(field.field_type.upper(), field.field_type.upper())
+    if kind == "DATETIME":
+        base = pa.timestamp("us")
+    else:
+        base = TYPES[kind].arrow if kind in TYPES else pa.string()
     return pa.list_(base) if field.mode == "REPEATED" else base
 
 
 def _parameter(name: str, value: Any) -> bigquery.ScalarQueryParameter:
-    kind = next((t for py, t in _PARAM_TYPES.items() if type(value) is py), None)
+    """The parameter's BigQuery type is the declared type of the value's Arrow type."""
+    try:
+        arrow = pa.scalar(value).type
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
+        arrow = pa.null()
+    kind = None if pa.types.is_nested(arrow) else bigquery_type_of_arrow(arrow)
     if kind is None:
         raise WarehouseError(f"unsupported filter value {value!r}")
     return bigquery.ScalarQueryParameter(name, kind, value)
@@ -78,27 +93,116 @@ def _parquet_bytes(rows: pa.Table) -> io.BytesIO:
     return buffer
 
 
-def _explain(exc: Exception, project: str, what: str) -> WarehouseError:
+def label_value(text: str) -> str:
+    """BigQuery label rules: lowercase letters, digits, `_` and `-`, at most 63 characters."""
+    return _LABEL_UNSAFE.sub("_", text.lower())[:63]
+
+
+def job_labels(labels: dict[str, str]) -> dict[str, str]:
+    return {"app": "phase4", **{label_value(k): label_value(v) for k, v in labels.items()}}
+
+
+def read_api_setting(default: ReadApi) -> ReadApi:
+    value = os.environ.get(READ_API_ENV, "").strip().lower() or default
+    if value not in ("storage", "rest"):
+        raise WarehouseError(f"{READ_API_ENV}={value}: expected storage or rest")
+    return cast(ReadApi, value)
+
+
+def max_bytes_billed_setting() -> int:
+    value = os.environ.get(MAX_BYTES_BILLED_ENV, "").strip()
+    if not value:
+        return DEFAULT_MAX_BYTES_BILLED
+    try:
+        cap = int(value)
+    except ValueError:
+        cap = 0
+    if cap <= 0:
+        raise WarehouseError(
+            f"{MAX_BYTES_BILLED_ENV}={value}: expected a positive whole number of bytes"
+        )
+    return cap
+
+
+def _is_aborted(exc: gexc.GoogleAPIError) -> bool:
+    """BigQuery cancels one of two transactions that touch the same table (a 400)."""
+    text = str(exc).lower()
+    return "aborted due to concurrent update" in text or "could not serialize access" in text
+
+
+def _exceeds_cap(exc: gexc.GoogleAPIError) -> bool:
+    reasons = {e.get("reason") for e in getattr(exc, "errors", None) or [] if isinstance(e, dict)}
+    return "bytesBilledLimitExceeded" in reasons or "limit for bytes billed" in str(exc).lower()
+
+
+def _explain(exc: Exception, project: str, what: str, cap: int | None = None) -> WarehouseError:
     """Turn Google API errors into messages that say what to fix.
 
     Judged by the message as well as the class: a load into a missing dataset comes back as
-    400 "Not found: dataset" rather than 404.
+    400 "Not found: dataset", an aborted transaction as 400 too.
     """
-    message = str(exc)
+    message = " ".join(str(exc).split())
+    if isinstance(exc, gexc.GoogleAPIError) and _is_aborted(exc):
+        return TransientWarehouseError(
+            f"BigQuery aborted a transaction {what} in project {project} because another one "
+            f"updated the same table; retrying. {message}"
+        )
+    if isinstance(exc, gexc.GoogleAPIError) and _exceeds_cap(exc):
+        return WarehouseError(
+            f"query {what} in project {project} would bill more than the cap of {cap} bytes: "
+            f"check the query's filters, or raise {MAX_BYTES_BILLED_ENV}. {message}"
+        )
+    if isinstance(
+        exc,
+        gexc.ServiceUnavailable
+        | gexc.InternalServerError
+        | gexc.TooManyRequests
+        | gexc.BadGateway
+        | gexc.GatewayTimeout
+        | gexc.DeadlineExceeded,
+    ):
+        return TransientWarehouseError(
+            f"BigQuery unavailable {what} in project {project}: {message}"
+        )
     if "not found: dataset" in message.lower():
         return WarehouseError(
             f"dataset not found {what} in project {project}: run `phase4 warehouse init` "
-            f"or check PHASE4_WAREHOUSE=bigquery://{project}. {exc}"
+            f"or check PHASE4_WAREHOUSE=bigquery://{project}. {message}"
+        )
+    if isinstance(exc, gexc.PermissionDenied) and "readsession" in message.lower():
+        return WarehouseError(
+            f"permission denied {what} in project {project}: reading through the Storage Read "
+            f"API needs {READ_SESSION_ROLE} on the project (or set {READ_API_ENV}=rest). "
+            f"{message}"
         )
     if isinstance(exc, gexc.Forbidden):
         return WarehouseError(
             f"permission denied {what} in project {project}: the account needs "
-            "roles/bigquery.jobUser on the project and roles/bigquery.dataEditor on the "
-            f"datasets nba_precompute and nba_predictions (dataViewer on nba_analytics). {exc}"
+            "roles/bigquery.jobUser and roles/bigquery.readSessionUser on the project, "
+            "roles/bigquery.dataViewer on nba_analytics and roles/bigquery.dataEditor on "
+            f"nba_precompute and nba_predictions (docs/bigquery.md). {message}"
         )
     if isinstance(exc, gexc.NotFound) and "project" in message.lower():
-        return WarehouseError(f"project {project} not found {what}: check PHASE4_WAREHOUSE. {exc}")
-    return WarehouseError(f"BigQuery error {what} in project {project}: {exc}")
+        return WarehouseError(
+            f"project {project} not found {what}: check PHASE4_WAREHOUSE. {message}"
+        )
+    return WarehouseError(f"BigQuery error {what} in project {project}: {message}")
+
+
+def _warn(message: str) -> None:
+    """To the Prefect run log when inside a run, else to the module's logger."""
+    try:
+        from prefect import get_run_logger
+        from prefect.exceptions import MissingContextError
+
+        try:
+            get_run_logger().warning(message)
+            return
+        except MissingContextError:
+            pass
+    except ImportError:  # pragma: no cover - prefect is a dependency
+        pass
+    _log.warning(message)
 
 
 class BigQueryWarehouse(Warehouse):
@@ -106,21 +210,46 @@ class BigQueryWarehouse(Warehouse):
         self,
         client: bigquery.Client,
         project: str,
-        use_storage_api: bool = True,
+        *,
+        read_api: ReadApi = "storage",
+        read_only: bool = False,
+        max_bytes_billed: int = DEFAULT_MAX_BYTES_BILLED,
     ) -> None:
+        super().__init__()
         self.client = client
         self.project = project
-        self.use_storage_api = use_storage_api
+        self.read_api: ReadApi = read_api
+        self.read_only = read_only
+        self.max_bytes_billed = max_bytes_billed
+        self.abort_backoff_seconds = ABORT_BACKOFF_SECONDS
         self.url = f"bigquery://{project}"
 
     def _table_id(self, full_name: str) -> str:
         dataset, table = (quote_identifier(p) for p in full_name.split("."))
         return f"{self.project}.{dataset}.{table}"
 
+    def query_config(
+        self, params: Sequence[bigquery.ScalarQueryParameter] = ()
+    ) -> bigquery.QueryJobConfig:
+        """Every query job: our labels and the byte cap."""
+        return bigquery.QueryJobConfig(
+            query_parameters=list(params),
+            labels=job_labels(self.labels),
+            maximum_bytes_billed=self.max_bytes_billed,
+        )
+
     def _query(self, sql: str, params: list[bigquery.ScalarQueryParameter]) -> bigquery.QueryJob:
-        job = self.client.query(sql, job_config=bigquery.QueryJobConfig(query_parameters=params))
-        job.result()
+        job = self.client.query(sql, job_config=self.query_config(params))
+        try:
+            job.result()
+        finally:
+            self.account(job)
         return job
+
+    def account(self, job: bigquery.QueryJob) -> None:
+        """Add a finished job's bytes to this object's counters (None counts as 0)."""
+        self.bytes_processed += job.total_bytes_processed or 0
+        self.bytes_billed += job.total_bytes_billed or 0
 
     def table_schema(self, full_name: str) -> pa.Schema | None:
         try:
@@ -128,26 +257,46 @@ class BigQueryWarehouse(Warehouse):
         except gexc.NotFound:
             return None
         except gexc.GoogleAPIError as exc:
-            raise _explain(exc, self.project, f"describing {full_name}") from exc
+            raise self._explain(exc, f"describing {full_name}") from exc
         return pa.schema([pa.field(f.name, _arrow_type(f)) for f in table.schema])
 
-    def read(
-        self,
-        full_name: str,
-        columns: Sequence[str] | None = None,
-        where: Sequence[Filter] = (),
+    def _explain(self, exc: Exception, what: str) -> WarehouseError:
+        return _explain(exc, self.project, what, self.max_bytes_billed)
+
+    def _read_arrow(
+        self, full_name: str, columns: Sequence[str] | None, where: Sequence[Filter]
     ) -> pa.Table:
         sql, values = select_sql(f"`{self._table_id(full_name)}`", columns, where, "@")
         try:
             job = self._query(sql, [_parameter(k, v) for k, v in values.items()])
-            table = job.to_arrow(create_bqstorage_client=self.use_storage_api)
+            return self._fetch(job)
         except gexc.NotFound as exc:
             if self.table_schema(full_name) is None:
                 raise TableNotFound(full_name, f" in project {self.project}") from exc
-            raise _explain(exc, self.project, f"reading {full_name}") from exc
+            raise self._explain(exc, f"reading {full_name}") from exc
         except gexc.GoogleAPIError as exc:
-            raise _explain(exc, self.project, f"reading {full_name}") from exc
-        return table
+            raise self._explain(exc, f"reading {full_name}") from exc
+
+    def _fetch(self, job: bigquery.QueryJob) -> pa.Table:
+        """Query results through the Storage Read API, or REST once read sessions are denied."""
+        if self.read_api == "rest" or self.project in _STORAGE_DENIED:
+            return self._fetch_rest(job)
+        try:
+            return self._fetch_storage(job)
+        except gexc.PermissionDenied as exc:
+            _STORAGE_DENIED.add(self.project)
+            _warn(
+                f"BigQuery Storage Read API denied in project {self.project} (grant "
+                f"{READ_SESSION_ROLE} on the project, or set {READ_API_ENV}=rest): reading "
+                f"through REST for the rest of this run. {' '.join(str(exc).split())}"
+            )
+            return self._fetch_rest(job)
+
+    def _fetch_storage(self, job: bigquery.QueryJob) -> pa.Table:
+        return job.to_arrow(create_bqstorage_client=True)
+
+    def _fetch_rest(self, job: bigquery.QueryJob) -> pa.Table:
+        return job.to_arrow(create_bqstorage_client=False)
 
     def _load(
         self,
@@ -160,6 +309,7 @@ class BigQueryWarehouse(Warehouse):
             source_format=bigquery.SourceFormat.PARQUET,
             write_disposition=disposition,
             schema=fields,
+            labels=job_labels(self.labels),
         )
         parquet_options = bigquery.ParquetOptions()
         parquet_options.enable_list_inference = True
@@ -167,59 +317,78 @@ class BigQueryWarehouse(Warehouse):
         job = self.client.load_table_from_file(_parquet_bytes(rows), table_id, job_config=config)
         job.result()
 
+    def _with_backoff(self, attempt: Callable[[], T], what: str) -> T:
+        """Retry what BigQuery aborted for a concurrent update, waiting longer each time."""
+        waits = list(self.abort_backoff_seconds)
+        while True:
+            try:
+                return attempt()
+            except gexc.GoogleAPIError as exc:
+                error = self._explain(exc, what)
+                if not isinstance(error, TransientWarehouseError) or not waits:
+                    raise error from exc
+                _warn(f"{error}; next attempt in {waits[0]:g} s")
+                time.sleep(waits.pop(0))
+
     def replace_partitions(
         self,
         schema: TableSchema,
         partitions: Sequence[date],
-        rows: pa.Table,
+        rows: Rows,
         *,
-        before_commit: Callable[[], None] | None = None,
+        before_commit: BeforeCommit | None = None,
     ) -> int:
+        """Staging load, then one transaction script. The script is one atomic job, so
+        before_commit runs after staging and right before the script is submitted: if it
+        raises, nothing is submitted and the staging table is dropped."""
+        self._check_writable()
         staged = conform(rows, schema)
         check_partitions(schema, partitions, staged)
         target = self._table_id(schema.full_name)
         staging = f"{self.project}.{schema.dataset}._staging_{schema.name}_{uuid.uuid4().hex[:12]}"
         columns = ", ".join(schema.column_names)
+        what = f"replacing partitions of {schema.full_name}"
+        # Dates go in as literals: scripts take no query parameters on every backend
+        # (the emulator refuses them), and they are date objects, never user text.
+        days = ", ".join(f"DATE '{d.isoformat()}'" for d in sorted(set(partitions)))
+        script = (
+            "BEGIN TRANSACTION;\n"
+            f"DELETE FROM `{target}` WHERE {schema.partition_column} IN ({days});\n"
+            f"INSERT INTO `{target}` ({columns}) SELECT {columns} FROM `{staging}`;\n"
+            "COMMIT TRANSACTION;"
+        )
         try:
             self._load(
                 staged, staging, bigquery.WriteDisposition.WRITE_TRUNCATE, schema_fields(schema)
             )
-            # Dates go in as literals: scripts take no query parameters on every backend
-            # (the emulator refuses them), and they are date objects, never user text.
-            days = ", ".join(f"DATE '{d.isoformat()}'" for d in sorted(set(partitions)))
-            if before_commit is not None:  # the script below commits as soon as it runs
+            if before_commit is not None:
                 before_commit()
-            self._query(
-                "BEGIN TRANSACTION;\n"
-                f"DELETE FROM `{target}` WHERE {schema.partition_column} IN ({days});\n"
-                f"INSERT INTO `{target}` ({columns}) SELECT {columns} FROM `{staging}`;\n"
-                "COMMIT TRANSACTION;",
-                [],
-            )
+            self._with_backoff(lambda: self._query(script, []), what)
         except gexc.GoogleAPIError as exc:
-            raise _explain(
-                exc, self.project, f"replacing partitions of {schema.full_name}"
-            ) from exc
+            raise self._explain(exc, what) from exc
         finally:
             self.client.delete_table(staging, not_found_ok=True)
         return staged.num_rows
 
-    def replace_table(self, full_name: str, rows: pa.Table) -> int:
+    def replace_table(self, full_name: str, rows: Rows) -> int:
         """A WRITE_TRUNCATE load job is atomic: the table switches to the new rows at once."""
+        self._check_writable()
+        staged = as_arrow(rows)
         dataset = full_name.split(".")[0]
         try:
             self.client.create_dataset(f"{self.project}.{dataset}", exists_ok=True)
             self._load(
-                rows,
+                staged,
                 self._table_id(full_name),
                 bigquery.WriteDisposition.WRITE_TRUNCATE,
-                fields_from_arrow(rows.schema),
+                fields_from_arrow(staged.schema),
             )
         except gexc.GoogleAPIError as exc:
-            raise _explain(exc, self.project, f"loading {full_name}") from exc
-        return rows.num_rows
+            raise self._explain(exc, f"loading {full_name}") from exc
+        return staged.num_rows
 
-    def append(self, schema: TableSchema, rows: pa.Table) -> int:
+    def append(self, schema: TableSchema, rows: Rows) -> int:
+        self._check_writable()
         staged = conform(rows, schema)
         try:
             self._load(
@@ -229,22 +398,24 @@ class BigQueryWarehouse(Warehouse):
                 schema_fields(schema),
             )
         except gexc.GoogleAPIError as exc:
-            raise _explain(exc, self.project, f"appending to {schema.full_name}") from exc
+            raise self._explain(exc, f"appending to {schema.full_name}") from exc
         return staged.num_rows
 
-    def ensure_tables(self, schemas: Sequence[TableSchema]) -> list[str]:
+    def ensure_tables(self, schemas: Iterable[TableSchema]) -> list[str]:
+        self._check_writable()
+        declared = list(schemas)
         changes: list[str] = []
         try:
-            for dataset in sorted({s.dataset for s in schemas}):
+            for dataset in sorted({s.dataset for s in declared}):
                 try:
                     self.client.get_dataset(f"{self.project}.{dataset}")
                 except gexc.NotFound:
                     self.client.create_dataset(f"{self.project}.{dataset}")
                     changes.append(f"created dataset {dataset}")
-            for schema in schemas:
+            for schema in declared:
                 changes += self._ensure_table(schema)
         except gexc.GoogleAPIError as exc:
-            raise _explain(exc, self.project, "creating tables") from exc
+            raise self._explain(exc, "creating tables") from exc
         return changes
 
     def _ensure_table(self, schema: TableSchema) -> list[str]:
@@ -266,16 +437,10 @@ def fields_from_arrow(schema: pa.Schema) -> list[bigquery.SchemaField]:
     """BigQuery columns for a Phase 3 file as it is (its own columns, all nullable)."""
 
     def kind(arrow: pa.DataType) -> str:
-        for name, candidate in _ARROW_FROM_BIGQUERY.items():
-            if candidate == arrow or (pa.types.is_timestamp(arrow) and name == "TIMESTAMP"):
-                return name
-        if pa.types.is_integer(arrow):
-            return "INT64"
-        if pa.types.is_floating(arrow):
-            return "FLOAT64"
-        if pa.types.is_large_string(arrow):
-            return "STRING"
-        raise WarehouseError(f"no BigQuery type for Arrow {arrow}")
+        name = bigquery_type_of_arrow(arrow)
+        if name is None:
+            raise WarehouseError(f"no BigQuery type for Arrow {arrow}")
+        return name
 
     fields = []
     for field in schema:
@@ -288,9 +453,9 @@ def fields_from_arrow(schema: pa.Schema) -> list[bigquery.SchemaField]:
 
 def _field(column: Column, nullable: bool = False) -> bigquery.SchemaField:
     mode = "NULLABLE" if nullable and column.mode == "REQUIRED" else column.mode
-    return bigquery.SchemaField(
-        column.name, column.type, mode=mode, description=column.description or None
-    )
+    if column.description:
+        return bigquery.SchemaField(column.name, column.type, mode, column.description)
+    return bigquery.SchemaField(column.name, column.type, mode)
 
 
 def bigquery_table(schema: TableSchema, table_id: str) -> bigquery.Table:
@@ -309,7 +474,8 @@ def bigquery_table(schema: TableSchema, table_id: str) -> bigquery.Table:
 def make_client(project: str, location: str | None) -> tuple[bigquery.Client, bool]:
     """Emulator endpoint, a prefect-gcp credentials block, or Application Default Credentials.
 
-    Returns the client and whether the Storage Read API may be used.
+    Returns the client and whether the Storage Read API is the default (not on the emulator,
+    which serves it for tables only).
     """
     endpoint = os.environ.get(ENDPOINT_ENV, "").strip()
     if endpoint:
@@ -332,7 +498,11 @@ def make_client(project: str, location: str | None) -> tuple[bigquery.Client, bo
     return bigquery.Client(project=project, location=location), True
 
 
-def open_bigquery(project: str, location: str | None = None) -> BigQueryWarehouse:
+def open_bigquery(
+    project: str, location: str | None = None, *, read_only: bool = False
+) -> BigQueryWarehouse:
+    """read_only: writes are refused (BigQuery creates nothing on a read anyway)."""
+    cap = max_bytes_billed_setting()
     try:
         client, storage = make_client(project, location)
     except Exception as exc:  # noqa: BLE001 - auth libraries raise many types
@@ -341,4 +511,10 @@ def open_bigquery(project: str, location: str | None = None) -> BigQueryWarehous
             "`gcloud auth application-default login`, or name a prefect-gcp GcpCredentials "
             f"block in {CREDENTIALS_BLOCK_ENV}, or point {ENDPOINT_ENV} at an emulator."
         ) from exc
-    return BigQueryWarehouse(client, project, use_storage_api=storage)
+    return BigQueryWarehouse(
+        client,
+        project,
+        read_api=read_api_setting("storage" if storage else "rest"),
+        read_only=read_only,
+        max_bytes_billed=cap,
+    )

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import fcntl
+import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
@@ -13,36 +13,30 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from quality.schemas import Column, TableSchema
+from quality.schemas import TableSchema
 from tasks.warehouse.base import (
+    BeforeCommit,
     Filter,
+    Rows,
     TableNotFound,
+    TransientWarehouseError,
     Warehouse,
     WarehouseError,
+    as_arrow,
     check_partitions,
     conform,
     quote_identifier,
     select_sql,
 )
 
-_DUCKDB_TYPES = {
-    "STRING": "VARCHAR",
-    "INT64": "BIGINT",
-    "FLOAT64": "DOUBLE",
-    "BOOL": "BOOLEAN",
-    "DATE": "DATE",
-    "TIMESTAMP": "TIMESTAMPTZ",
-}
+# A writer waits for another writer (a nightly run for the previous date finishing); a
+# read-only command (status, export) gives up sooner and says who holds the file.
 LOCK_WAIT_SECONDS = 120.0
+READ_ONLY_LOCK_WAIT_SECONDS = 10.0
 # DuckDB 2.0 races when threads of one process scan registered Arrow tables through separate
 # connections to one database ("python_arrow_scan does not exist"); operations are
 # milliseconds long, so one process-wide lock costs nothing and removes the race.
 _IN_PROCESS = threading.RLock()
-
-
-def duckdb_type(column: Column) -> str:
-    base = _DUCKDB_TYPES[column.type]
-    return f"{base}[]" if column.mode == "REPEATED" else base
 
 
 def _sql_literal(text: str) -> str:
@@ -53,15 +47,48 @@ def _table_name(full_name: str) -> str:
     return ".".join(quote_identifier(part) for part in full_name.split("."))
 
 
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def open_error(path: Path, exc: duckdb.Error) -> WarehouseError:
+    """What DuckDB's refusal to open the file means for the operator, in one line."""
+    text = _first_line(exc)
+    lowered = text.lower()
+    if "lock" in lowered:
+        holder = (
+            text.split("Conflicting lock is held in", 1)[-1].strip() if "held in" in text else ""
+        )
+        return TransientWarehouseError(
+            f"warehouse {path} is locked by another process{f' ({holder})' if holder else ''}: "
+            "wait for it to finish, or stop it, then retry"
+        )
+    if "permission denied" in lowered or "read-only file system" in lowered:
+        return WarehouseError(
+            f"permission denied opening warehouse {path}: give this user read and write access "
+            "to the file and its directory, or set PHASE4_WAREHOUSE to a file you own"
+        )
+    return WarehouseError(
+        f"cannot open warehouse {path} ({text}): is it a DuckDB file? Set PHASE4_WAREHOUSE "
+        "to another file, or move this one away and run `phase4 warehouse init`"
+    )
+
+
 class DuckDBWarehouse(Warehouse):
     """Opens the file per operation so other processes (status, export) can read between runs.
 
-    DuckDB lets one process at a time hold the file; another process waits for it, up to
-    LOCK_WAIT_SECONDS, instead of failing at once.
+    DuckDB lets one process at a time hold the file for writing; another process waits for it,
+    up to lock_wait_seconds, then gets a TransientWarehouseError. A read-only warehouse opens
+    the file read-only and refuses every write.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(
+        self, path: Path, *, read_only: bool = False, lock_wait_seconds: float = LOCK_WAIT_SECONDS
+    ) -> None:
+        super().__init__()
         self.path = path
+        self.read_only = read_only
+        self.lock_wait_seconds = lock_wait_seconds
         self.url = f"duckdb://{path}"
 
     @contextmanager
@@ -71,41 +98,26 @@ class DuckDBWarehouse(Warehouse):
 
     @contextmanager
     def _open(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        deadline = time.monotonic() + LOCK_WAIT_SECONDS
+        if self.read_only and not self.path.exists():
+            raise WarehouseError(
+                f"no warehouse at {self.path}: set PHASE4_WAREHOUSE, or create it with "
+                "`phase4 warehouse init` (read-only commands never create it)"
+            )
+        deadline = time.monotonic() + self.lock_wait_seconds
         while True:
             try:
-                con = duckdb.connect(str(self.path))
+                con = duckdb.connect(str(self.path), read_only=self.read_only)
                 break
-            except duckdb.IOException as exc:
-                if "lock" not in str(exc).lower() or time.monotonic() > deadline:
-                    raise WarehouseError(f"cannot open {self.path}: {exc}") from exc
+            except duckdb.Error as exc:
+                error = open_error(self.path, exc)
+                if not isinstance(error, TransientWarehouseError) or time.monotonic() > deadline:
+                    raise error from exc
                 time.sleep(0.2)
         try:
             con.execute("SET TimeZone = 'UTC'")
             yield con
         finally:
             con.close()
-
-    @contextmanager
-    def exclusive(self, name: str, timeout_seconds: float) -> Iterator[None]:
-        """An flock on a file beside the database: holds across processes and threads."""
-        lock_dir = self.path.parent / f"{self.path.name}.locks"
-        lock_dir.mkdir(parents=True, exist_ok=True)
-        deadline = time.monotonic() + timeout_seconds
-        with open(lock_dir / f"{name}.lock", "w") as handle:
-            while True:
-                try:
-                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() > deadline:
-                        raise TimeoutError(f"{name} is held by another run") from None
-                    time.sleep(0.1)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def table_schema(self, full_name: str) -> pa.Schema | None:
         with self._connect() as con:
@@ -118,11 +130,8 @@ class DuckDBWarehouse(Warehouse):
             except duckdb.CatalogException:
                 return None
 
-    def read(
-        self,
-        full_name: str,
-        columns: Sequence[str] | None = None,
-        where: Sequence[Filter] = (),
+    def _read_arrow(
+        self, full_name: str, columns: Sequence[str] | None, where: Sequence[Filter]
     ) -> pa.Table:
         query, params = select_sql(_table_name(full_name), columns, where, "$")
         with self._connect() as con:
@@ -131,13 +140,13 @@ class DuckDBWarehouse(Warehouse):
             except duckdb.CatalogException as exc:
                 if "Table" in str(exc) and "does not exist" in str(exc):
                     raise TableNotFound(full_name) from exc
-                raise WarehouseError(f"reading {full_name}: {exc}") from exc
+                raise WarehouseError(f"reading {full_name}: {_first_line(exc)}") from exc
 
     def _in_transaction(
         self,
         con: duckdb.DuckDBPyConnection,
         statements: Sequence[str],
-        before_commit: Callable[[], None] | None = None,
+        before_commit: BeforeCommit | None = None,
     ) -> None:
         con.execute("BEGIN TRANSACTION")
         try:
@@ -146,7 +155,7 @@ class DuckDBWarehouse(Warehouse):
             if before_commit is not None:
                 before_commit()
             con.execute("COMMIT")
-        except Exception:
+        except BaseException:
             con.execute("ROLLBACK")
             raise
 
@@ -154,10 +163,11 @@ class DuckDBWarehouse(Warehouse):
         self,
         schema: TableSchema,
         partitions: Sequence[date],
-        rows: pa.Table,
+        rows: Rows,
         *,
-        before_commit: Callable[[], None] | None = None,
+        before_commit: BeforeCommit | None = None,
     ) -> int:
+        self._check_writable()
         staged = conform(rows, schema)
         check_partitions(schema, partitions, staged)
         table = _table_name(schema.full_name)
@@ -174,10 +184,12 @@ class DuckDBWarehouse(Warehouse):
             )
         return staged.num_rows
 
-    def replace_table(self, full_name: str, rows: pa.Table) -> int:
+    def replace_table(self, full_name: str, rows: Rows) -> int:
+        self._check_writable()
+        staged = as_arrow(rows)
         dataset = quote_identifier(full_name.split(".")[0])
         with self._connect() as con:
-            con.register("phase4_staged_rows", rows)
+            con.register("phase4_staged_rows", staged)
             self._in_transaction(
                 con,
                 [
@@ -186,9 +198,10 @@ class DuckDBWarehouse(Warehouse):
                     "SELECT * FROM phase4_staged_rows",
                 ],
             )
-        return rows.num_rows
+        return staged.num_rows
 
-    def append(self, schema: TableSchema, rows: pa.Table) -> int:
+    def append(self, schema: TableSchema, rows: Rows) -> int:
+        self._check_writable()
         staged = conform(rows, schema)
         with self._connect() as con:
             con.register("phase4_staged_rows", staged)
@@ -198,26 +211,40 @@ class DuckDBWarehouse(Warehouse):
             )
         return staged.num_rows
 
-    def ensure_tables(self, schemas: Sequence[TableSchema]) -> list[str]:
+    def ensure_tables(self, schemas: Iterable[TableSchema]) -> list[str]:
+        self._check_writable()
         changes: list[str] = []
         with self._connect() as con:
             for schema in schemas:
                 con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(schema.dataset)}")
-                exists = con.execute(
-                    "SELECT count(*) FROM information_schema.tables "
-                    "WHERE table_schema = ? AND table_name = ?",
-                    [schema.dataset, schema.name],
-                ).fetchone()
-                if exists and exists[0]:
+                existing = {
+                    name
+                    for (name,) in con.execute(
+                        "SELECT column_name FROM information_schema.columns "
+                        "WHERE table_schema = ? AND table_name = ?",
+                        [schema.dataset, schema.name],
+                    ).fetchall()
+                }
+                if not existing:
+                    con.execute(create_table_sql(schema))
+                    changes.append(f"created {schema.full_name}")
                     continue
-                con.execute(create_table_sql(schema))
-                changes.append(f"created {schema.full_name}")
+                # Columns declared after the table was created (nullable), as BigQuery does.
+                missing = [c for c in schema.columns if c.name not in existing]
+                for column in missing:
+                    con.execute(
+                        f"ALTER TABLE {_table_name(schema.full_name)} ADD COLUMN "
+                        f"{quote_identifier(column.name)} {column.duckdb_type}"
+                    )
+                if missing:
+                    names = ", ".join(c.name for c in missing)
+                    changes.append(f"added {names} to {schema.full_name}")
         return changes
 
 
 def create_table_sql(schema: TableSchema) -> str:
     columns = ",\n  ".join(
-        f"{quote_identifier(c.name)} {duckdb_type(c)}"
+        f"{quote_identifier(c.name)} {c.duckdb_type}"
         + (" NOT NULL" if c.mode == "REQUIRED" else "")
         for c in schema.columns
     )
@@ -233,8 +260,52 @@ def create_table_sql(schema: TableSchema) -> str:
     )
 
 
-def open_duckdb(path: str | Path) -> DuckDBWarehouse:
-    resolved = Path(path).expanduser().resolve()
-    if resolved.is_dir():
-        raise WarehouseError(f"PHASE4_WAREHOUSE points at a directory: {resolved}")
-    return DuckDBWarehouse(resolved)
+def _allows(path: Path, access: int) -> bool:
+    """os.access, and the mode bits too: root passes os.access, but a file someone made
+    read-only (chmod a-w) is still meant to stay unwritten."""
+    bits = 0o444 if access == os.R_OK else 0o222
+    return os.access(path, access) and bool(path.stat().st_mode & bits)
+
+
+def open_duckdb(
+    path: Path, *, read_only: bool = False, create_dir: bool = False
+) -> DuckDBWarehouse:
+    """Check the file before any connection, so each bad input gets its own one-line message.
+
+    Only the default `.phase4/` directory is ever created (create_dir); a read-only open never
+    creates anything.
+    """
+    where = f"PHASE4_WAREHOUSE=duckdb://{path}"
+    if path.is_dir():
+        raise WarehouseError(f"{where} is a directory: name a .duckdb file inside it")
+    if read_only:
+        if not path.exists():
+            raise WarehouseError(
+                f"no warehouse at {path} ({where}): this command only reads; create it with "
+                "`phase4 warehouse init` or `phase4 load-phase3`, or point PHASE4_WAREHOUSE "
+                "at an existing file"
+            )
+        if not _allows(path, os.R_OK):
+            raise WarehouseError(
+                f"permission denied reading warehouse {path} ({where}): give this user read "
+                "access, or point PHASE4_WAREHOUSE at a file you can read"
+            )
+        return DuckDBWarehouse(path, read_only=True, lock_wait_seconds=READ_ONLY_LOCK_WAIT_SECONDS)
+    if not path.parent.is_dir():
+        if not create_dir:
+            raise WarehouseError(
+                f"directory {path.parent} does not exist ({where}): create it first, or fix "
+                "the path (it is never created for you)"
+            )
+        path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists() and not _allows(path, os.W_OK):
+        raise WarehouseError(
+            f"warehouse {path} is read-only ({where}): make it writable (chmod u+w), or use a "
+            "read-only command such as `phase4 status`"
+        )
+    if not _allows(path.parent, os.W_OK):
+        raise WarehouseError(
+            f"permission denied: cannot write in {path.parent} ({where}): DuckDB needs to write "
+            "the file and its .wal beside it; fix the permissions or choose another directory"
+        )
+    return DuckDBWarehouse(path)

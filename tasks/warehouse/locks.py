@@ -1,0 +1,56 @@
+"""One run per slate date at a time: the lock is chosen by warehouse, outside the warehouses.
+
+DuckDB lives on one machine, so a file lock beside the database (filelock) holds across its
+processes and threads. BigQuery runs can start anywhere, so they share a Prefect global
+concurrency limit of 1, created on first use, which holds across every process that talks to
+the same Prefect API (Prefect Cloud in production).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from tasks.warehouse.base import Warehouse
+
+
+@contextmanager
+def exclusive(warehouse: Warehouse, name: str, timeout_seconds: float) -> Iterator[None]:
+    """Hold the lock `name`; TimeoutError after timeout_seconds if another run keeps it."""
+    from tasks.warehouse.duckdb_warehouse import DuckDBWarehouse
+
+    if isinstance(warehouse, DuckDBWarehouse):
+        with _file_lock(lock_file(warehouse.path, name), timeout_seconds):
+            yield
+    else:
+        with _prefect_limit(name, timeout_seconds):
+            yield
+
+
+def lock_file(database: Path, name: str) -> Path:
+    return database.parent / f"{database.name}.locks" / f"{name}.lock"
+
+
+@contextmanager
+def _file_lock(path: Path, timeout_seconds: float) -> Iterator[None]:
+    from filelock import FileLock
+    from filelock import Timeout as LockTimeout
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with FileLock(path, timeout=timeout_seconds):
+            yield
+    except LockTimeout:
+        raise TimeoutError(f"{path.stem} is held by another run (lock file {path})") from None
+
+
+@contextmanager
+def _prefect_limit(name: str, timeout_seconds: float) -> Iterator[None]:
+    from prefect.client.orchestration import get_client
+    from prefect.concurrency.sync import concurrency
+
+    with get_client(sync_client=True) as client:
+        client.upsert_global_concurrency_limit_by_name(name, 1)
+    with concurrency(name, occupy=1, timeout_seconds=timeout_seconds, strict=True):
+        yield
