@@ -13,10 +13,14 @@ from datetime import datetime
 import polars as pl
 
 from features.common import SlateCalendar, clamp, slate, to_output
-from quality.schemas import PLAYER_COMPOSITE_FACTORS
+from features.windows import ZONES, attach_upstream, upstream_tracking
+from quality.schemas import (
+    PLAYER_COMPOSITE_FACTORS,
+    PLAYER_SHOT_ZONE_ANALYSIS,
+    TEAM_DEFENSE_ZONE_ANALYSIS,
+)
 
 CALCULATION_VERSION = "v1_4factors"
-ZONES = ("paint", "mid_range", "three_pt")
 # P2's primary_scoring_zone label -> the zone whose rate and defence it uses.
 ZONE_OF_LABEL = {"paint": "paint", "mid_range": "mid_range", "perimeter": "three_pt"}
 BALANCED = "balanced"
@@ -71,34 +75,40 @@ DEFERRED_ADJUSTMENTS = (
 # --- inputs ---------------------------------------------------------------------------------
 
 
-def _player_zones(shot_zones: pl.DataFrame, calendar: SlateCalendar) -> pl.LazyFrame:
-    """The player's P2 row for D, with a marker so a missing row is told from a NULL value."""
-    return (
-        shot_zones.lazy()
-        .filter(pl.col("analysis_date") == calendar.analysis_date)
-        .select(
-            "player_lookup",
+def _attach_upstreams(
+    rows: pl.LazyFrame,
+    shot_zones: pl.DataFrame,
+    team_defense_zones: pl.DataFrame,
+    calendar: SlateCalendar,
+) -> pl.LazyFrame:
+    """The player's P2 row and his opponent's P1 row for D, with markers so a missing row is
+    told from a NULL value."""
+    with_zones = attach_upstream(
+        rows,
+        shot_zones,
+        PLAYER_SHOT_ZONE_ANALYSIS,
+        calendar.analysis_date,
+        on="player_lookup",
+        columns=(
             "primary_scoring_zone",
             *(f"{z}_rate_last_10" for z in ZONES),
             pl.col("insufficient_data_reason").alias("zone_placeholder_reason"),
             pl.col("processed_at").alias("source_player_shot_zone_last_updated"),
-            pl.lit(True).alias("zone_row_found"),
-        )
+        ),
+        found="zone_row_found",
     )
-
-
-def _opponent_defense(team_defense_zones: pl.DataFrame, calendar: SlateCalendar) -> pl.LazyFrame:
-    """The P1 rows for D keyed by the team the slate player faces."""
-    return (
-        team_defense_zones.lazy()
-        .filter(pl.col("analysis_date") == calendar.analysis_date)
-        .select(
-            pl.col("team_abbr").alias("opponent_team_abbr"),
+    return attach_upstream(
+        with_zones,
+        team_defense_zones,
+        TEAM_DEFENSE_ZONE_ANALYSIS,
+        calendar.analysis_date,
+        on=("team_abbr", "opponent_team_abbr"),
+        columns=(
             *(pl.col(f"{z}_defense_vs_league_avg").alias(f"opp_{z}_vs_league") for z in ZONES),
             pl.col("insufficient_data_reason").alias("defense_placeholder_reason"),
             pl.col("processed_at").alias("source_team_defense_last_updated"),
-            pl.lit(True).alias("defense_row_found"),
-        )
+        ),
+        found="defense_row_found",
     )
 
 
@@ -159,13 +169,13 @@ def fatigue_context(penalties: dict[str, pl.Expr]) -> pl.Expr:
 def missing_zone_data_reason() -> pl.Expr:
     """Why the matchup cannot be scored, first cause found; NULL when both rows are usable."""
     return (
-        pl.when(~pl.col("zone_row_found").fill_null(False))
+        pl.when(~pl.col("zone_row_found"))
         .then(pl.lit("no player shot-zone row"))
         .when(pl.col("zone_placeholder_reason").is_not_null())
         .then(pl.lit("player shot-zone placeholder"))
         .when(pl.col("primary_scoring_zone").is_null())
         .then(pl.lit("no primary scoring zone"))
-        .when(~pl.col("defense_row_found").fill_null(False))
+        .when(~pl.col("defense_row_found"))
         .then(pl.lit("no opponent defense row"))
         .when(pl.col("defense_placeholder_reason").is_not_null())
         .then(pl.lit("opponent defense placeholder"))
@@ -310,10 +320,6 @@ def warning_details(usable_zones: pl.Expr) -> pl.Expr:
     return pl.when(joined == "").then(None).otherwise(joined)
 
 
-def _found(flag: str) -> pl.Expr:
-    return pl.col(flag).fill_null(False)
-
-
 def player_composite_factors(
     player_context: pl.DataFrame,
     shot_zones: pl.DataFrame,
@@ -328,8 +334,7 @@ def player_composite_factors(
     rows = (
         slate(player_context, calendar)
         .rename({"processed_at": "source_player_context_last_updated"})
-        .join(_player_zones(shot_zones, calendar), on="player_lookup", how="left")
-        .join(_opponent_defense(team_defense_zones, calendar), on="opponent_team_abbr", how="left")
+        .pipe(_attach_upstreams, shot_zones, team_defense_zones, calendar)
         .with_columns(has_zone_data=has_zone_data(), raw_zone_mismatch=raw_zone_mismatch())
         .with_columns(
             fatigue_score=fatigue_score(penalties),
@@ -360,12 +365,8 @@ def player_composite_factors(
             insufficient_data_reason=pl.lit(None, dtype=pl.String),
             source_player_context_rows_found=pl.lit(1, dtype=pl.Int64),
             source_player_context_completeness_pct=pl.lit(100.0),
-            source_player_shot_zone_rows_found=_found("zone_row_found").cast(pl.Int64),
-            source_player_shot_zone_completeness_pct=_found("zone_row_found").cast(pl.Float64)
-            * 100.0,
-            source_team_defense_rows_found=_found("defense_row_found").cast(pl.Int64),
-            source_team_defense_completeness_pct=_found("defense_row_found").cast(pl.Float64)
-            * 100.0,
+            **upstream_tracking("player_shot_zone", "zone_row_found"),
+            **upstream_tracking("team_defense", "defense_row_found"),
             processed_at=pl.lit(processed_at),
         )
         .sort("player_lookup")

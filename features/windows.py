@@ -105,6 +105,14 @@ def attach_upstream(
     return rows.join(matched, on=rows_key, how="left").with_columns(pl.col(found).fill_null(False))
 
 
+def upstream_tracking(source: str, found: str) -> dict[str, pl.Expr]:
+    """SPEC 3 source tracking for an upstream read one row per entity: 1 of 1 found, or 0."""
+    return {
+        f"source_{source}_rows_found": pl.col(found).cast(pl.Int64),
+        f"source_{source}_completeness_pct": pl.col(found).cast(pl.Float64) * 100.0,
+    }
+
+
 # --- placeholders ---------------------------------------------------------------------------
 
 
