@@ -54,7 +54,7 @@ def slate_calendar(
     context_dates = team_context.filter(
         (pl.col("season_year") == season) & (pl.col("game_date") <= analysis_date)
     )["game_date"]
-    starts = [d for d in (offense_dates.min(), context_dates.min()) if d is not None]
+    starts = [d for d in (offense_dates.min(), context_dates.min()) if isinstance(d, date)]
     return SlateCalendar(analysis_date, season, min(starts) if starts else analysis_date)
 
 

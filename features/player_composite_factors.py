@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import polars as pl
+from polars.expr.whenthen import ChainedThen, Then
 
 from features.common import SlateCalendar, clamp, slate, to_output
 from features.windows import ZONES, attach_upstream, upstream_tracking
@@ -158,7 +159,7 @@ def fatigue_context(penalties: dict[str, pl.Expr]) -> pl.Expr:
         "avg_minutes_per_game_last_7",
         "back_to_backs_last_14_days",
         "player_age",
-        pl.struct(**penalties).alias("penalties"),
+        pl.struct([rule.alias(name) for name, rule in penalties.items()]).alias("penalties"),
         pl.col("fatigue_score").alias("score"),
     ).struct.json_encode()
 
@@ -195,7 +196,7 @@ def raw_zone_mismatch() -> pl.Expr:
     vs = {z: pl.col(f"opp_{z}_vs_league").fill_null(0.0) for z in ZONES}
     rate = {z: pl.col(f"{z}_rate_last_10").fill_null(0.0) for z in ZONES}
     zone = pl.col("primary_scoring_zone")
-    raw = pl.when(zone == BALANCED).then(
+    raw: Then | ChainedThen = pl.when(zone == BALANCED).then(
         pl.sum_horizontal([vs[z] * rate[z] * PER_PERCENT for z in ZONES])
     )
     for label, z in ZONE_OF_LABEL.items():

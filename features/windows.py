@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from datetime import date
 
 import polars as pl
+from polars.expr.whenthen import ChainedThen, Then
 
 from features.common import known_sum, ratio, stable_mean, stable_std
 from quality.schemas import TableSchema
@@ -70,7 +71,7 @@ def window_std(column: str, in_window: pl.Expr) -> pl.Expr:
 def tier(value: pl.Expr, ladder: Sequence[tuple[float, str]], below: str) -> pl.Expr:
     """The label of the first rung `value` reaches (>=), from the top; `below` under all."""
     (first_at, first_label), *rest = ladder
-    chain = pl.when(value >= first_at).then(pl.lit(first_label))
+    chain: Then | ChainedThen = pl.when(value >= first_at).then(pl.lit(first_label))
     for at, label in rest:
         chain = chain.when(value >= at).then(pl.lit(label))
     return chain.otherwise(pl.lit(below))
