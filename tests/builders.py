@@ -25,6 +25,18 @@ def frame(schema: TableSchema, rows: list[dict[str, Any]]) -> pl.DataFrame:
     return pl.DataFrame(full, schema=schema.polars_schema)
 
 
+def number(value: object) -> float:
+    """A Series aggregate (min, mean, ...) as a float: polars types them as any Python value."""
+    assert isinstance(value, int | float), value
+    return float(value)
+
+
+def day_of(value: object) -> date:
+    """A Series aggregate of a Date column (min, max) as a date."""
+    assert isinstance(value, date), value
+    return value
+
+
 def season_of_date(day: date) -> int:
     return day.year if day.month >= 8 else day.year - 1
 

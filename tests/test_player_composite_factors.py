@@ -21,7 +21,7 @@ from quality.schemas import (
     TEAM_DEFENSE_ZONE_ANALYSIS,
     UPCOMING_PLAYER_GAME_CONTEXT,
 )
-from tests.builders import PROCESSED_AT, frame
+from tests.builders import PROCESSED_AT, frame, number
 
 D = date(2025, 1, 15)
 CALENDAR = SlateCalendar(D, 2024, date(2024, 10, 22))
@@ -31,7 +31,7 @@ DEFENSE_AT = datetime(2025, 1, 15, 7, 30, tzinfo=UTC)
 REAL_2023 = Path(__file__).resolve().parents[2] / "shared" / "realdata" / "season_2023_24"
 
 # The SPEC section 10 fatigue example: 100 − 15 − 10 − 10 − 8 − 12 − 10 = 35.
-TIRED = {
+TIRED: dict[str, Any] = {
     "back_to_back": True,
     "games_in_last_7_days": 4,
     "minutes_in_last_7_days": 245.5,
@@ -679,7 +679,7 @@ def test_real_data_2024_01_15() -> None:
     assert out["data_completeness_pct"].is_between(0.0, 100.0).all()
     assert (out["has_warnings"] == out["warning_details"].is_not_null()).all()
     # Most slate players have both zone rows: the matchup is scored, not defaulted.
-    assert (out["source_player_shot_zone_rows_found"] == 1).mean() > 0.9
+    assert number((out["source_player_shot_zone_rows_found"] == 1).mean()) > 0.9
     assert (out["source_team_defense_rows_found"] == 1).all()
     total = out.select(
         pl.sum_horizontal(
@@ -689,4 +689,4 @@ def test_real_data_2024_01_15() -> None:
             "usage_spike_adjustment",
         )
     ).to_series()
-    assert (total - out["total_composite_adjustment"]).abs().max() < 1e-9
+    assert number((total - out["total_composite_adjustment"]).abs().max()) < 1e-9
