@@ -161,6 +161,11 @@ def to_output(frame: pl.DataFrame, schema: TableSchema) -> pl.DataFrame:
     return hashed.select([pl.col(c.name).cast(c.polars_type, strict=True) for c in schema.columns])
 
 
+def to_table(rows: pl.LazyFrame, schema: TableSchema) -> pl.DataFrame:
+    """The output: rows sorted by the schema's first key column, then `to_output`."""
+    return to_output(rows.sort(schema.key[0]).collect(), schema)
+
+
 def processed_now() -> datetime:
     return datetime.now(UTC)
 

@@ -13,8 +13,8 @@ from datetime import datetime
 import polars as pl
 from polars.expr.whenthen import ChainedThen, Then
 
-from features.common import SlateCalendar, clamp, slate, to_output
-from features.windows import ZONES, attach_upstream, upstream_tracking
+from features.common import SlateCalendar, clamp, slate, to_table
+from features.windows import ZONES, attach_upstream, slate_tracking, upstream_tracking
 from quality.schemas import (
     PLAYER_COMPOSITE_FACTORS,
     PLAYER_SHOT_ZONE_ANALYSIS,
@@ -42,6 +42,16 @@ USAGE_WEIGHT = 0.3
 USAGE_LIMIT = 3.0
 ONE_STAR_OUT, TWO_STARS_OUT = 1.15, 1.30
 
+# The context columns the fatigue rules read, in the order fatigue_context lists them.
+FATIGUE_INPUTS = (
+    "back_to_back",
+    "days_rest",
+    "games_in_last_7_days",
+    "minutes_in_last_7_days",
+    "avg_minutes_per_game_last_7",
+    "back_to_backs_last_14_days",
+    "player_age",
+)
 # SPEC: data_completeness_pct counts these six context inputs plus the zone data.
 COMPLETENESS_INPUTS = (
     "days_rest",
@@ -84,32 +94,27 @@ def _attach_upstreams(
 ) -> pl.LazyFrame:
     """The player's P2 row and his opponent's P1 row for D, with markers so a missing row is
     told from a NULL value."""
-    with_zones = attach_upstream(
-        rows,
-        shot_zones,
-        PLAYER_SHOT_ZONE_ANALYSIS,
-        calendar.analysis_date,
-        on="player_lookup",
-        columns=(
-            "primary_scoring_zone",
-            *(f"{z}_rate_last_10" for z in ZONES),
-            pl.col("insufficient_data_reason").alias("zone_placeholder_reason"),
-            pl.col("processed_at").alias("source_player_shot_zone_last_updated"),
-        ),
-        found="zone_row_found",
+    zone_columns: tuple[str | pl.Expr, ...] = (
+        "primary_scoring_zone",
+        *(f"{z}_rate_last_10" for z in ZONES),
+        pl.col("insufficient_data_reason").alias("zone_placeholder_reason"),
+        pl.col("processed_at").alias("source_player_shot_zone_last_updated"),
+    )
+    defense_columns = (
+        *(pl.col(f"{z}_defense_vs_league_avg").alias(f"opp_{z}_vs_league") for z in ZONES),
+        pl.col("insufficient_data_reason").alias("defense_placeholder_reason"),
+        pl.col("processed_at").alias("source_team_defense_last_updated"),
     )
     return attach_upstream(
-        with_zones,
+        rows, shot_zones, PLAYER_SHOT_ZONE_ANALYSIS, calendar, zone_columns, "zone_row_found"
+    ).pipe(
+        attach_upstream,
         team_defense_zones,
         TEAM_DEFENSE_ZONE_ANALYSIS,
-        calendar.analysis_date,
-        on=("team_abbr", "opponent_team_abbr"),
-        columns=(
-            *(pl.col(f"{z}_defense_vs_league_avg").alias(f"opp_{z}_vs_league") for z in ZONES),
-            pl.col("insufficient_data_reason").alias("defense_placeholder_reason"),
-            pl.col("processed_at").alias("source_team_defense_last_updated"),
-        ),
-        found="defense_row_found",
+        calendar,
+        defense_columns,
+        "defense_row_found",
+        rows_key="opponent_team_abbr",
     )
 
 
@@ -152,13 +157,7 @@ def fatigue_adjustment(score: pl.Expr) -> pl.Expr:
 
 def fatigue_context(penalties: dict[str, pl.Expr]) -> pl.Expr:
     return pl.struct(
-        "back_to_back",
-        "days_rest",
-        "games_in_last_7_days",
-        "minutes_in_last_7_days",
-        "avg_minutes_per_game_last_7",
-        "back_to_backs_last_14_days",
-        "player_age",
+        *FATIGUE_INPUTS,
         pl.struct([rule.alias(name) for name, rule in penalties.items()]).alias("penalties"),
         pl.col("fatigue_score").alias("score"),
     ).struct.json_encode()
@@ -364,13 +363,10 @@ def player_composite_factors(
             calculation_version=pl.lit(CALCULATION_VERSION),
             early_season_flag=pl.lit(calendar.is_early_season),
             insufficient_data_reason=pl.lit(None, dtype=pl.String),
-            source_player_context_rows_found=pl.lit(1, dtype=pl.Int64),
-            source_player_context_completeness_pct=pl.lit(100.0),
+            **slate_tracking("player_context"),
             **upstream_tracking("player_shot_zone", "zone_row_found"),
             **upstream_tracking("team_defense", "defense_row_found"),
             processed_at=pl.lit(processed_at),
         )
-        .sort("player_lookup")
-        .collect()
     )
-    return to_output(rows, PLAYER_COMPOSITE_FACTORS)
+    return to_table(rows, PLAYER_COMPOSITE_FACTORS)

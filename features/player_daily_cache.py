@@ -11,22 +11,18 @@ from datetime import datetime
 
 import polars as pl
 
-from features.common import (
-    SlateCalendar,
-    completeness_pct,
-    games_before,
-    qualifying_games,
-    slate,
-    to_output,
-    with_recency,
-)
+from features.common import SlateCalendar, slate, to_table
 from features.windows import (
     assisted_rate,
     assisted_sums,
     attach_upstream,
+    recent_player_games,
+    recent_team_games,
+    slate_tracking,
     upstream_tracking,
     window_mean,
     window_std,
+    window_tracking,
 )
 from quality.schemas import PLAYER_DAILY_CACHE, PLAYER_SHOT_ZONE_ANALYSIS
 
@@ -62,7 +58,7 @@ def _slate_players(player_context: pl.DataFrame, calendar: SlateCalendar) -> pl.
 
 def _player_history(player_games: pl.DataFrame, calendar: SlateCalendar) -> pl.LazyFrame:
     """Season-S qualifying games before D, summarised per player (means of known values)."""
-    games = with_recency(qualifying_games(games_before(player_games, calendar)), "player_lookup")
+    games = recent_player_games(player_games, calendar)
     last_5 = pl.col("games_ago") < SHORT_WINDOW
     last_10 = pl.col("games_ago") < LONG_WINDOW
     return games.group_by("player_lookup").agg(
@@ -84,7 +80,7 @@ def _player_history(player_games: pl.DataFrame, calendar: SlateCalendar) -> pl.L
 
 def _team_recent(team_offense: pl.DataFrame, calendar: SlateCalendar) -> pl.LazyFrame:
     """Each team's last 10 offense games of S before D."""
-    window = with_recency(games_before(team_offense, calendar), "team_abbr").filter(
+    window = recent_team_games(team_offense, calendar, "team_abbr").filter(
         pl.col("games_ago") < TEAM_WINDOW
     )
     return window.group_by("team_abbr").agg(
@@ -100,17 +96,12 @@ def _attach_shot_zones(
 ) -> pl.LazyFrame:
     """The player's P2 figures for D; a placeholder row copies NULLs, a failed P2 none at all."""
     is_placeholder = pl.col("insufficient_data_reason").is_not_null()
+    copies = (
+        *(pl.when(~is_placeholder).then(pl.col(c)).alias(c) for c in SHOT_ZONE_COPIES),
+        pl.col("processed_at").alias("source_shot_zone_last_updated"),
+    )
     return attach_upstream(
-        rows,
-        shot_zones,
-        PLAYER_SHOT_ZONE_ANALYSIS,
-        calendar.analysis_date,
-        on="player_lookup",
-        columns=(
-            *(pl.when(~is_placeholder).then(pl.col(c)).alias(c) for c in SHOT_ZONE_COPIES),
-            pl.col("processed_at").alias("source_shot_zone_last_updated"),
-        ),
-        found="shot_zone_row_found",
+        rows, shot_zones, PLAYER_SHOT_ZONE_ANALYSIS, calendar, copies, "shot_zone_row_found"
     )
 
 
@@ -167,16 +158,11 @@ def player_daily_cache(
             early_season_flag=early_season_flag(),
             insufficient_data_reason=early_season_reason(),
             cache_version=pl.lit(CACHE_VERSION),
-            source_player_game_rows_found=games,
-            source_player_game_completeness_pct=completeness_pct(games, FULL_SAMPLE_GAMES),
-            source_team_offense_rows_found=team_rows,
-            source_team_offense_completeness_pct=completeness_pct(team_rows, TEAM_WINDOW),
-            source_upcoming_context_rows_found=pl.lit(1, dtype=pl.Int64),
-            source_upcoming_context_completeness_pct=pl.lit(100.0),
+            **window_tracking("player_game", games, FULL_SAMPLE_GAMES),
+            **window_tracking("team_offense", team_rows, TEAM_WINDOW),
+            **slate_tracking("upcoming_context"),
             **upstream_tracking("shot_zone", "shot_zone_row_found"),
             processed_at=pl.lit(processed_at),
         )
-        .sort("player_lookup")
-        .collect()
     )
-    return to_output(rows, PLAYER_DAILY_CACHE)
+    return to_table(rows, PLAYER_DAILY_CACHE)

@@ -1,7 +1,8 @@
 """P2 player_shot_zone_analysis (SPEC section 5): where each player shoots from, how well.
 
-Shape: inputs as frames -> windowed sums -> metrics -> tiers and flags -> schema order.
-Each metric is a function named after the column it computes (`z_` = one per zone).
+In the order the table is built: sums over each player's last 10 and 20 qualifying games, a
+function per output column (`z_...(zone)` for the per-zone ones), sample qualities, tier and the
+placeholder rule, then the columns in schema order.
 """
 
 from __future__ import annotations
@@ -12,14 +13,10 @@ import polars as pl
 
 from features.common import (
     SlateCalendar,
-    completeness_pct,
-    games_before,
     insufficient_reason,
     known_sum,
-    qualifying_games,
     ratio,
-    to_output,
-    with_recency,
+    to_table,
 )
 from features.windows import (
     ZONES,
@@ -27,7 +24,9 @@ from features.windows import (
     assisted_sums,
     null_when,
     placeholder_nulls,
+    recent_player_games,
     tier,
+    window_tracking,
     zones_known,
 )
 from quality.schemas import PLAYER_SHOT_ZONE_ANALYSIS
@@ -60,7 +59,7 @@ def _zone_sums(in_window: pl.Expr, suffix: str) -> list[pl.Expr]:
 
 def _window_sums(player_games: pl.DataFrame, calendar: SlateCalendar) -> pl.LazyFrame:
     """Per player, sums over his last 10 and 20 qualifying games of S before D."""
-    games = with_recency(qualifying_games(games_before(player_games, calendar)), "player_lookup")
+    games = recent_player_games(player_games, calendar)
     in_10 = pl.col("games_ago") < SHORT_WINDOW
     in_20 = pl.col("games_ago") < LONG_WINDOW
     return (
@@ -202,11 +201,8 @@ def player_shot_zone_analysis(
             data_quality_tier=data_quality_tier(),
             early_season_flag=pl.lit(calendar.is_early_season),
             insufficient_data_reason=insufficient_data_reason(),
-            source_player_game_rows_found=G10,
-            source_player_game_completeness_pct=completeness_pct(G10, SHORT_WINDOW),
+            **window_tracking("player_game", G10, SHORT_WINDOW),
             processed_at=pl.lit(processed_at),
         )
-        .sort("player_lookup")
-        .collect()
     )
-    return to_output(rows, PLAYER_SHOT_ZONE_ANALYSIS)
+    return to_table(rows, PLAYER_SHOT_ZONE_ANALYSIS)

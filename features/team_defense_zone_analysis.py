@@ -1,7 +1,8 @@
 """P1 team_defense_zone_analysis (SPEC section 4): how each team defends each zone.
 
-Shape: inputs as frames -> windowed sums -> metrics -> tiers and flags -> schema order.
-Each metric is a function named after the column it computes (`z_` = one per zone).
+Read top to bottom as the table is built: the league's zone FG% and each team's last-15 sums,
+one function per output column (`z_...(zone)` for the per-zone ones), the quality tier and the
+placeholder rule, then the columns in schema order.
 """
 
 from __future__ import annotations
@@ -12,16 +13,22 @@ import polars as pl
 
 from features.common import (
     SlateCalendar,
-    completeness_pct,
     games_before,
     insufficient_reason,
     known_sum,
     ratio,
     stable_mean,
-    to_output,
-    with_recency,
+    to_table,
 )
-from features.windows import ZONES, null_when, placeholder_nulls, tier, window_mean
+from features.windows import (
+    ZONES,
+    null_when,
+    placeholder_nulls,
+    recent_team_games,
+    tier,
+    window_mean,
+    window_tracking,
+)
 from quality.schemas import TEAM_DEFENSE_ZONE_ANALYSIS
 
 WINDOW_GAMES = 15
@@ -69,7 +76,7 @@ def league_zone_pct(team_defense: pl.DataFrame, calendar: SlateCalendar) -> dict
 
 def _window_sums(team_defense: pl.DataFrame, calendar: SlateCalendar) -> pl.LazyFrame:
     """Per team, sums over its last 15 games of S before D (G = games_in_sample)."""
-    window = with_recency(games_before(team_defense, calendar), "defending_team_abbr").filter(
+    window = recent_team_games(team_defense, calendar, "defending_team_abbr").filter(
         pl.col("games_ago") < WINDOW_GAMES
     )
     return window.group_by("defending_team_abbr").agg(
@@ -212,11 +219,8 @@ def team_defense_zone_analysis(
             data_quality_tier=data_quality_tier(),
             early_season_flag=pl.lit(calendar.is_early_season),
             insufficient_data_reason=insufficient_data_reason(),
-            source_team_defense_rows_found=GAMES,
-            source_team_defense_completeness_pct=completeness_pct(GAMES, WINDOW_GAMES),
+            **window_tracking("team_defense", GAMES, WINDOW_GAMES),
             processed_at=pl.lit(processed_at),
         )
-        .sort("team_abbr")
-        .collect()
     )
-    return to_output(rows, TEAM_DEFENSE_ZONE_ANALYSIS)
+    return to_table(rows, TEAM_DEFENSE_ZONE_ANALYSIS)

@@ -8,12 +8,21 @@ and sums go through the order-independent `stable_mean`/`stable_sum`).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import date
 
 import polars as pl
 from polars.expr.whenthen import ChainedThen, Then
 
-from features.common import known_sum, ratio, stable_mean, stable_std
+from features.common import (
+    SlateCalendar,
+    completeness_pct,
+    games_before,
+    known_sum,
+    qualifying_games,
+    ratio,
+    stable_mean,
+    stable_std,
+    with_recency,
+)
 from quality.schemas import TableSchema
 
 ZONES = ("paint", "mid_range", "three_pt")
@@ -24,6 +33,16 @@ PLACEHOLDER_KEEPS = frozenset({"insufficient_data_reason"})
 
 
 # --- which games count ----------------------------------------------------------------------
+
+
+def recent_player_games(player_games: pl.DataFrame, calendar: SlateCalendar) -> pl.LazyFrame:
+    """Each player's qualifying games of S before D, `games_ago` 0 = his newest."""
+    return with_recency(qualifying_games(games_before(player_games, calendar)), "player_lookup")
+
+
+def recent_team_games(team_games: pl.DataFrame, calendar: SlateCalendar, team: str) -> pl.LazyFrame:
+    """Each team's games of S before D (keyed by the `team` column), `games_ago` 0 = newest."""
+    return with_recency(games_before(team_games, calendar), team)
 
 
 def zones_known() -> pl.Expr:
@@ -84,26 +103,44 @@ def attach_upstream(
     rows: pl.LazyFrame,
     upstream: pl.DataFrame | None,
     schema: TableSchema,
-    analysis_date: date,
-    *,
-    on: str | tuple[str, str],
+    calendar: SlateCalendar,
     columns: Iterable[pl.Expr | str],
     found: str,
+    *,
+    rows_key: str | None = None,
 ) -> pl.LazyFrame:
     """Left-joins the upstream's row for D onto each row, with `found` telling a missing row
     (or a failed upstream, None) from a NULL value.
 
-    `on` is the shared key, or (upstream key, key in `rows`) when the names differ.
+    The upstream is matched on its first key column, to the column of that name in `rows` or
+    to `rows_key` (a player's opponent, say).
     """
-    key, rows_key = (on, on) if isinstance(on, str) else on
+    key = schema.key[0]
+    rows_key = rows_key or key
     partition = schema.empty_frame() if upstream is None else upstream
     assert schema.partition_column is not None, f"{schema.full_name} has no partition column"
     matched = (
         partition.lazy()
-        .filter(pl.col(schema.partition_column) == analysis_date)
+        .filter(pl.col(schema.partition_column) == calendar.analysis_date)
         .select(pl.col(key).alias(rows_key), *columns, pl.lit(True).alias(found))
     )
     return rows.join(matched, on=rows_key, how="left").with_columns(pl.col(found).fill_null(False))
+
+
+def window_tracking(source: str, games: pl.Expr, expected: int) -> dict[str, pl.Expr]:
+    """SPEC 3 source tracking for a window of games: rows found, and found / expected x 100."""
+    return {
+        f"source_{source}_rows_found": games,
+        f"source_{source}_completeness_pct": completeness_pct(games, expected),
+    }
+
+
+def slate_tracking(source: str) -> dict[str, pl.Expr]:
+    """SPEC 3 source tracking for the slate's own context row: always 1 of 1."""
+    return {
+        f"source_{source}_rows_found": pl.lit(1, dtype=pl.Int64),
+        f"source_{source}_completeness_pct": pl.lit(100.0),
+    }
 
 
 def upstream_tracking(source: str, found: str) -> dict[str, pl.Expr]:
