@@ -84,7 +84,7 @@ def _game(game_id: str, day: date) -> dict[str, Any]:
 def shots(prefix: str = "", **attempts_makes: tuple[int, int]) -> dict[str, int]:
     """`<prefix><kind>_attempts` and `_makes` columns from kind=(attempts, makes):
     shots(paint=(8, 5)) == {"paint_attempts": 8, "paint_makes": 5}."""
-    columns = {}
+    columns: dict[str, int] = {}
     for kind, (attempts, makes) in attempts_makes.items():
         columns |= {f"{prefix}{kind}_attempts": attempts, f"{prefix}{kind}_makes": makes}
     return columns

@@ -20,6 +20,7 @@ from phase4.demo_data.rosters import (
     trades,
 )
 from phase4.demo_data.schedule import TEAMS, Game
+from phase4.demo_data.schemas import columns
 
 STARTER_SLOTS = 5
 ZONES = ("paint", "mid", "three")
@@ -309,45 +310,21 @@ def box_frames(sim: Simulator, schedule: list[Game]) -> tuple[pl.DataFrame, pl.D
     )
 
 
-RAW_LINE_COLUMNS: dict[str, pl.DataType] = {
-    "player_lookup": pl.String(),
-    "universal_player_id": pl.String(),
-    "player_full_name": pl.String(),
-    "game_id": pl.String(),
-    "game_date": pl.Date(),
-    "team_abbr": pl.String(),
-    "opponent_team_abbr": pl.String(),
-    "is_active": pl.Boolean(),
-    "minutes_played": pl.Float64(),
-    "paint_attempts": pl.Int64(),
-    "paint_makes": pl.Int64(),
-    "mid_range_attempts": pl.Int64(),
-    "mid_range_makes": pl.Int64(),
-    "three_pt_attempts": pl.Int64(),
-    "three_pt_makes": pl.Int64(),
-    "ft_attempts": pl.Int64(),
-    "ft_makes": pl.Int64(),
-    "rebounds": pl.Int64(),
-    "assists": pl.Int64(),
-    "turnovers": pl.Int64(),
-    "assisted": pl.Int64(),
-    "assists_known": pl.Boolean(),
-    "home_game": pl.Boolean(),
-    "player_status": pl.String(),
-    "player_age": pl.Int64(),
-    "star_teammates_out": pl.Int64(),
-}
+RAW_LINE_COLUMNS = columns(
+    """
+    player_lookup:str universal_player_id:str player_full_name:str game_id:str game_date:date
+    team_abbr:str opponent_team_abbr:str is_active:bool minutes_played:float paint_attempts:int
+    paint_makes:int mid_range_attempts:int mid_range_makes:int three_pt_attempts:int
+    three_pt_makes:int ft_attempts:int ft_makes:int rebounds:int assists:int turnovers:int
+    assisted:int assists_known:bool home_game:bool player_status:str player_age:int
+    star_teammates_out:int
+    """
+)
 
-RAW_TEAM_COLUMNS: dict[str, pl.DataType] = {
-    "team_abbr": pl.String(),
-    "game_id": pl.String(),
-    "game_date": pl.Date(),
-    "opponent_team_abbr": pl.String(),
-    "home_game": pl.Boolean(),
-    "team_minutes": pl.Float64(),
-    "oreb": pl.Int64(),
-    "blocks_paint": pl.Int64(),
-    "blocks_mid_range": pl.Int64(),
-    "blocks_three_pt": pl.Int64(),
-    "starters_out_count": pl.Int64(),
-}
+RAW_TEAM_COLUMNS = columns(
+    """
+    team_abbr:str game_id:str game_date:date opponent_team_abbr:str home_game:bool
+    team_minutes:float oreb:int blocks_paint:int blocks_mid_range:int blocks_three_pt:int
+    starters_out_count:int
+    """
+)
