@@ -1,8 +1,8 @@
 """Window helpers the processors share: which games count, window sums and means, tier
 ladders, an upstream's row for D, and a placeholder's NULL columns.
 
-Each helper exists once so P1-P5 compute the same thing the same way (and the same bits: means
-and sums go through the order-independent `stable_mean`/`stable_sum`).
+Each helper exists once so the processors compute the same thing the same way (and the same
+bits: means and sums go through the order-independent `stable_mean`/`stable_sum`).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from quality.schemas import TableSchema
 ZONES = ("paint", "mid_range", "three_pt")
 # A zone sum needs both figures of the paint and the mid-range (three-point is always known).
 ZONE_FIGURES_REQUIRED = ("paint_attempts", "paint_makes", "mid_range_attempts", "mid_range_makes")
-# Columns every placeholder keeps: why it is one, and where its inputs came from.
+# Besides its source tracking, a placeholder keeps the reason it is one.
 PLACEHOLDER_KEEPS = frozenset({"insufficient_data_reason"})
 
 
