@@ -32,9 +32,11 @@ run: install
 test: install
 	$(PY) -m pytest -q
 
+## ruff (lint + format) and mypy (settings and checked paths in pyproject.toml [tool.mypy]).
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 bench: install
 	$(PY) -m benchmarks.run

@@ -54,7 +54,7 @@ def slate_calendar(
     context_dates = team_context.filter(
         (pl.col("season_year") == season) & (pl.col("game_date") <= analysis_date)
     )["game_date"]
-    starts = [d for d in (offense_dates.min(), context_dates.min()) if d is not None]
+    starts = [d for d in (offense_dates.min(), context_dates.min()) if isinstance(d, date)]
     return SlateCalendar(analysis_date, season, min(starts) if starts else analysis_date)
 
 
@@ -159,6 +159,11 @@ def to_output(frame: pl.DataFrame, schema: TableSchema) -> pl.DataFrame:
     """Columns in schema order and type, with the row hash filled in."""
     hashed = with_data_hash(frame.select([c for c in schema.column_names if c != "data_hash"]))
     return hashed.select([pl.col(c.name).cast(c.polars_type, strict=True) for c in schema.columns])
+
+
+def to_table(rows: pl.LazyFrame, schema: TableSchema) -> pl.DataFrame:
+    """The output: rows sorted by the schema's first key column, then `to_output`."""
+    return to_output(rows.sort(schema.key[0]).collect(), schema)
 
 
 def processed_now() -> datetime:

@@ -11,12 +11,17 @@ from __future__ import annotations
 from datetime import datetime
 
 import polars as pl
+from polars.expr.whenthen import ChainedThen, Then
 
-from features.common import SlateCalendar, clamp, slate, to_output
-from quality.schemas import PLAYER_COMPOSITE_FACTORS
+from features.common import SlateCalendar, clamp, slate, to_table
+from features.windows import ZONES, attach_upstream, slate_tracking, upstream_tracking
+from quality.schemas import (
+    PLAYER_COMPOSITE_FACTORS,
+    PLAYER_SHOT_ZONE_ANALYSIS,
+    TEAM_DEFENSE_ZONE_ANALYSIS,
+)
 
 CALCULATION_VERSION = "v1_4factors"
-ZONES = ("paint", "mid_range", "three_pt")
 # P2's primary_scoring_zone label -> the zone whose rate and defence it uses.
 ZONE_OF_LABEL = {"paint": "paint", "mid_range": "mid_range", "perimeter": "three_pt"}
 BALANCED = "balanced"
@@ -37,6 +42,16 @@ USAGE_WEIGHT = 0.3
 USAGE_LIMIT = 3.0
 ONE_STAR_OUT, TWO_STARS_OUT = 1.15, 1.30
 
+# The context columns the fatigue rules read, in the order fatigue_context lists them.
+FATIGUE_INPUTS = (
+    "back_to_back",
+    "days_rest",
+    "games_in_last_7_days",
+    "minutes_in_last_7_days",
+    "avg_minutes_per_game_last_7",
+    "back_to_backs_last_14_days",
+    "player_age",
+)
 # SPEC: data_completeness_pct counts these six context inputs plus the zone data.
 COMPLETENESS_INPUTS = (
     "days_rest",
@@ -71,34 +86,35 @@ DEFERRED_ADJUSTMENTS = (
 # --- inputs ---------------------------------------------------------------------------------
 
 
-def _player_zones(shot_zones: pl.DataFrame, calendar: SlateCalendar) -> pl.LazyFrame:
-    """The player's P2 row for D, with a marker so a missing row is told from a NULL value."""
-    return (
-        shot_zones.lazy()
-        .filter(pl.col("analysis_date") == calendar.analysis_date)
-        .select(
-            "player_lookup",
-            "primary_scoring_zone",
-            *(f"{z}_rate_last_10" for z in ZONES),
-            pl.col("insufficient_data_reason").alias("zone_placeholder_reason"),
-            pl.col("processed_at").alias("source_player_shot_zone_last_updated"),
-            pl.lit(True).alias("zone_row_found"),
-        )
+def _attach_upstreams(
+    rows: pl.LazyFrame,
+    shot_zones: pl.DataFrame,
+    team_defense_zones: pl.DataFrame,
+    calendar: SlateCalendar,
+) -> pl.LazyFrame:
+    """The player's P2 row and his opponent's P1 row for D, with markers so a missing row is
+    told from a NULL value."""
+    zone_columns: tuple[str | pl.Expr, ...] = (
+        "primary_scoring_zone",
+        *(f"{z}_rate_last_10" for z in ZONES),
+        pl.col("insufficient_data_reason").alias("zone_placeholder_reason"),
+        pl.col("processed_at").alias("source_player_shot_zone_last_updated"),
     )
-
-
-def _opponent_defense(team_defense_zones: pl.DataFrame, calendar: SlateCalendar) -> pl.LazyFrame:
-    """The P1 rows for D keyed by the team the slate player faces."""
-    return (
-        team_defense_zones.lazy()
-        .filter(pl.col("analysis_date") == calendar.analysis_date)
-        .select(
-            pl.col("team_abbr").alias("opponent_team_abbr"),
-            *(pl.col(f"{z}_defense_vs_league_avg").alias(f"opp_{z}_vs_league") for z in ZONES),
-            pl.col("insufficient_data_reason").alias("defense_placeholder_reason"),
-            pl.col("processed_at").alias("source_team_defense_last_updated"),
-            pl.lit(True).alias("defense_row_found"),
-        )
+    defense_columns = (
+        *(pl.col(f"{z}_defense_vs_league_avg").alias(f"opp_{z}_vs_league") for z in ZONES),
+        pl.col("insufficient_data_reason").alias("defense_placeholder_reason"),
+        pl.col("processed_at").alias("source_team_defense_last_updated"),
+    )
+    return attach_upstream(
+        rows, shot_zones, PLAYER_SHOT_ZONE_ANALYSIS, calendar, zone_columns, "zone_row_found"
+    ).pipe(
+        attach_upstream,
+        team_defense_zones,
+        TEAM_DEFENSE_ZONE_ANALYSIS,
+        calendar,
+        defense_columns,
+        "defense_row_found",
+        rows_key="opponent_team_abbr",
     )
 
 
@@ -141,14 +157,8 @@ def fatigue_adjustment(score: pl.Expr) -> pl.Expr:
 
 def fatigue_context(penalties: dict[str, pl.Expr]) -> pl.Expr:
     return pl.struct(
-        "back_to_back",
-        "days_rest",
-        "games_in_last_7_days",
-        "minutes_in_last_7_days",
-        "avg_minutes_per_game_last_7",
-        "back_to_backs_last_14_days",
-        "player_age",
-        pl.struct(**penalties).alias("penalties"),
+        *FATIGUE_INPUTS,
+        pl.struct([rule.alias(name) for name, rule in penalties.items()]).alias("penalties"),
         pl.col("fatigue_score").alias("score"),
     ).struct.json_encode()
 
@@ -159,13 +169,13 @@ def fatigue_context(penalties: dict[str, pl.Expr]) -> pl.Expr:
 def missing_zone_data_reason() -> pl.Expr:
     """Why the matchup cannot be scored, first cause found; NULL when both rows are usable."""
     return (
-        pl.when(~pl.col("zone_row_found").fill_null(False))
+        pl.when(~pl.col("zone_row_found"))
         .then(pl.lit("no player shot-zone row"))
         .when(pl.col("zone_placeholder_reason").is_not_null())
         .then(pl.lit("player shot-zone placeholder"))
         .when(pl.col("primary_scoring_zone").is_null())
         .then(pl.lit("no primary scoring zone"))
-        .when(~pl.col("defense_row_found").fill_null(False))
+        .when(~pl.col("defense_row_found"))
         .then(pl.lit("no opponent defense row"))
         .when(pl.col("defense_placeholder_reason").is_not_null())
         .then(pl.lit("opponent defense placeholder"))
@@ -185,7 +195,7 @@ def raw_zone_mismatch() -> pl.Expr:
     vs = {z: pl.col(f"opp_{z}_vs_league").fill_null(0.0) for z in ZONES}
     rate = {z: pl.col(f"{z}_rate_last_10").fill_null(0.0) for z in ZONES}
     zone = pl.col("primary_scoring_zone")
-    raw = pl.when(zone == BALANCED).then(
+    raw: Then | ChainedThen = pl.when(zone == BALANCED).then(
         pl.sum_horizontal([vs[z] * rate[z] * PER_PERCENT for z in ZONES])
     )
     for label, z in ZONE_OF_LABEL.items():
@@ -310,10 +320,6 @@ def warning_details(usable_zones: pl.Expr) -> pl.Expr:
     return pl.when(joined == "").then(None).otherwise(joined)
 
 
-def _found(flag: str) -> pl.Expr:
-    return pl.col(flag).fill_null(False)
-
-
 def player_composite_factors(
     player_context: pl.DataFrame,
     shot_zones: pl.DataFrame,
@@ -328,8 +334,7 @@ def player_composite_factors(
     rows = (
         slate(player_context, calendar)
         .rename({"processed_at": "source_player_context_last_updated"})
-        .join(_player_zones(shot_zones, calendar), on="player_lookup", how="left")
-        .join(_opponent_defense(team_defense_zones, calendar), on="opponent_team_abbr", how="left")
+        .pipe(_attach_upstreams, shot_zones, team_defense_zones, calendar)
         .with_columns(has_zone_data=has_zone_data(), raw_zone_mismatch=raw_zone_mismatch())
         .with_columns(
             fatigue_score=fatigue_score(penalties),
@@ -358,17 +363,10 @@ def player_composite_factors(
             calculation_version=pl.lit(CALCULATION_VERSION),
             early_season_flag=pl.lit(calendar.is_early_season),
             insufficient_data_reason=pl.lit(None, dtype=pl.String),
-            source_player_context_rows_found=pl.lit(1, dtype=pl.Int64),
-            source_player_context_completeness_pct=pl.lit(100.0),
-            source_player_shot_zone_rows_found=_found("zone_row_found").cast(pl.Int64),
-            source_player_shot_zone_completeness_pct=_found("zone_row_found").cast(pl.Float64)
-            * 100.0,
-            source_team_defense_rows_found=_found("defense_row_found").cast(pl.Int64),
-            source_team_defense_completeness_pct=_found("defense_row_found").cast(pl.Float64)
-            * 100.0,
+            **slate_tracking("player_context"),
+            **upstream_tracking("player_shot_zone", "zone_row_found"),
+            **upstream_tracking("team_defense", "defense_row_found"),
             processed_at=pl.lit(processed_at),
         )
-        .sort("player_lookup")
-        .collect()
     )
-    return to_output(rows, PLAYER_COMPOSITE_FACTORS)
+    return to_table(rows, PLAYER_COMPOSITE_FACTORS)

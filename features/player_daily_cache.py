@@ -11,18 +11,18 @@ from datetime import datetime
 
 import polars as pl
 
-from features.common import (
-    SlateCalendar,
-    completeness_pct,
-    games_before,
-    known_sum,
-    qualifying_games,
-    ratio,
-    slate,
-    stable_mean,
-    stable_std,
-    to_output,
-    with_recency,
+from features.common import SlateCalendar, slate, to_table
+from features.windows import (
+    assisted_rate,
+    assisted_sums,
+    attach_upstream,
+    recent_player_games,
+    recent_team_games,
+    slate_tracking,
+    upstream_tracking,
+    window_mean,
+    window_std,
+    window_tracking,
 )
 from quality.schemas import PLAYER_DAILY_CACHE, PLAYER_SHOT_ZONE_ANALYSIS
 
@@ -56,29 +56,9 @@ def _slate_players(player_context: pl.DataFrame, calendar: SlateCalendar) -> pl.
     )
 
 
-def _assisted_sums(in_window: pl.Expr) -> list[pl.Expr]:
-    """Σassisted and Σfg_makes over the games where assisted_fg_makes is known."""
-    known = in_window & pl.col("assisted_fg_makes").is_not_null()
-    return [
-        known_sum(pl.col("assisted_fg_makes").filter(known)).alias("assisted_makes"),
-        known_sum(pl.col("fg_makes").filter(known)).alias("assisted_fg_base"),
-    ]
-
-
-def window_mean(column: str, in_window: pl.Expr | None = None) -> pl.Expr:
-    """Mean of the known values in the window; NULL when none is known."""
-    values = pl.col(column) if in_window is None else pl.col(column).filter(in_window)
-    return stable_mean(values.cast(pl.Float64))
-
-
-def window_std(column: str, in_window: pl.Expr) -> pl.Expr:
-    """Sample standard deviation (ddof 1) of the known values; NULL under 2 of them."""
-    return stable_std(pl.col(column).filter(in_window).cast(pl.Float64))
-
-
 def _player_history(player_games: pl.DataFrame, calendar: SlateCalendar) -> pl.LazyFrame:
     """Season-S qualifying games before D, summarised per player (means of known values)."""
-    games = with_recency(qualifying_games(games_before(player_games, calendar)), "player_lookup")
+    games = recent_player_games(player_games, calendar)
     last_5 = pl.col("games_ago") < SHORT_WINDOW
     last_10 = pl.col("games_ago") < LONG_WINDOW
     return games.group_by("player_lookup").agg(
@@ -93,14 +73,14 @@ def _player_history(player_games: pl.DataFrame, calendar: SlateCalendar) -> pl.L
         window_mean("usage_rate", last_10).alias("usage_rate_last_10"),
         window_mean("ts_pct", last_10).alias("ts_pct_last_10"),
         window_mean("usage_rate").alias("player_usage_rate_season"),
-        *_assisted_sums(last_10),
+        *assisted_sums(last_10),
         pl.col("processed_at").max().alias("source_player_game_last_updated"),
     )
 
 
 def _team_recent(team_offense: pl.DataFrame, calendar: SlateCalendar) -> pl.LazyFrame:
     """Each team's last 10 offense games of S before D."""
-    window = with_recency(games_before(team_offense, calendar), "team_abbr").filter(
+    window = recent_team_games(team_offense, calendar, "team_abbr").filter(
         pl.col("games_ago") < TEAM_WINDOW
     )
     return window.group_by("team_abbr").agg(
@@ -111,19 +91,17 @@ def _team_recent(team_offense: pl.DataFrame, calendar: SlateCalendar) -> pl.Lazy
     )
 
 
-def _shot_zone_copies(shot_zones: pl.DataFrame | None, calendar: SlateCalendar) -> pl.LazyFrame:
+def _attach_shot_zones(
+    rows: pl.LazyFrame, shot_zones: pl.DataFrame | None, calendar: SlateCalendar
+) -> pl.LazyFrame:
     """The player's P2 figures for D; a placeholder row copies NULLs, a failed P2 none at all."""
-    zones = PLAYER_SHOT_ZONE_ANALYSIS.empty_frame() if shot_zones is None else shot_zones
     is_placeholder = pl.col("insufficient_data_reason").is_not_null()
-    return (
-        zones.lazy()
-        .filter(pl.col("analysis_date") == calendar.analysis_date)
-        .select(
-            "player_lookup",
-            *(pl.when(~is_placeholder).then(pl.col(c)).alias(c) for c in SHOT_ZONE_COPIES),
-            pl.col("processed_at").alias("source_shot_zone_last_updated"),
-            pl.lit(True).alias("shot_zone_row_found"),
-        )
+    copies = (
+        *(pl.when(~is_placeholder).then(pl.col(c)).alias(c) for c in SHOT_ZONE_COPIES),
+        pl.col("processed_at").alias("source_shot_zone_last_updated"),
+    )
+    return attach_upstream(
+        rows, shot_zones, PLAYER_SHOT_ZONE_ANALYSIS, calendar, copies, "shot_zone_row_found"
     )
 
 
@@ -135,7 +113,7 @@ def has_recent_history(calendar: SlateCalendar) -> pl.Expr:
 
 
 def assisted_rate_last_10() -> pl.Expr:
-    return ratio(pl.col("assisted_makes"), pl.col("assisted_fg_base")) * 100.0
+    return assisted_rate("assisted")
 
 
 def early_season_flag() -> pl.Expr:
@@ -167,13 +145,12 @@ def player_daily_cache(
     """One row per slate player with a recent history; `shot_zones` None means P2 failed."""
     games = pl.col("games_played_season")
     team_rows = pl.col("source_team_offense_rows_found").fill_null(0)
-    zone_found = pl.col("shot_zone_row_found").fill_null(False)
     rows = (
         _slate_players(player_context, calendar)
         .join(_player_history(player_games, calendar), on="player_lookup", how="inner")
         .filter(has_recent_history(calendar))
         .join(_team_recent(team_offense, calendar), on="team_abbr", how="left")
-        .join(_shot_zone_copies(shot_zones, calendar), on="player_lookup", how="left")
+        .pipe(_attach_shot_zones, shot_zones, calendar)
         .with_columns(
             universal_player_id=pl.coalesce("universal_player_id", "history_player_id"),
             cache_date=pl.lit(calendar.analysis_date),
@@ -181,17 +158,11 @@ def player_daily_cache(
             early_season_flag=early_season_flag(),
             insufficient_data_reason=early_season_reason(),
             cache_version=pl.lit(CACHE_VERSION),
-            source_player_game_rows_found=games,
-            source_player_game_completeness_pct=completeness_pct(games, FULL_SAMPLE_GAMES),
-            source_team_offense_rows_found=team_rows,
-            source_team_offense_completeness_pct=completeness_pct(team_rows, TEAM_WINDOW),
-            source_upcoming_context_rows_found=pl.lit(1, dtype=pl.Int64),
-            source_upcoming_context_completeness_pct=pl.lit(100.0),
-            source_shot_zone_rows_found=zone_found.cast(pl.Int64),
-            source_shot_zone_completeness_pct=zone_found.cast(pl.Float64) * 100.0,
+            **window_tracking("player_game", games, FULL_SAMPLE_GAMES),
+            **window_tracking("team_offense", team_rows, TEAM_WINDOW),
+            **slate_tracking("upcoming_context"),
+            **upstream_tracking("shot_zone", "shot_zone_row_found"),
             processed_at=pl.lit(processed_at),
         )
-        .sort("player_lookup")
-        .collect()
     )
-    return to_output(rows, PLAYER_DAILY_CACHE)
+    return to_table(rows, PLAYER_DAILY_CACHE)

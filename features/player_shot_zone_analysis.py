@@ -1,4 +1,9 @@
-"""P2 player_shot_zone_analysis (SPEC section 5): where each player shoots from, how well."""
+"""P2 player_shot_zone_analysis (SPEC section 5): where each player shoots from, how well.
+
+In the order the table is built: sums over each player's last 10 and 20 qualifying games, a
+function per output column (`z_...(zone)` for the per-zone ones), sample qualities, tier and the
+placeholder rule, then the columns in schema order.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +13,21 @@ import polars as pl
 
 from features.common import (
     SlateCalendar,
-    completeness_pct,
-    games_before,
     insufficient_reason,
     known_sum,
-    qualifying_games,
     ratio,
-    to_output,
-    with_recency,
+    to_table,
+)
+from features.windows import (
+    ZONES,
+    assisted_rate,
+    assisted_sums,
+    null_when,
+    placeholder_nulls,
+    recent_player_games,
+    tier,
+    window_tracking,
+    zones_known,
 )
 from quality.schemas import PLAYER_SHOT_ZONE_ANALYSIS
 
@@ -23,60 +35,36 @@ SHORT_WINDOW = 10
 LONG_WINDOW = 20
 MIN_GAMES_10 = 7
 MIN_GAMES_20 = 15
-ZONES = ("paint", "mid_range", "three_pt")
-ZONE_COLUMNS = {
-    "paint": ("paint_attempts", "paint_makes"),
-    "mid_range": ("mid_range_attempts", "mid_range_makes"),
-    "three_pt": ("three_pt_attempts", "three_pt_makes"),
-}
-METRICS = (
-    *(f"{z}_rate_last_10" for z in ZONES),
-    "total_shots_last_10",
-    *(f"{z}_pct_last_10" for z in ZONES),
-    *(f"{z}_attempts_per_game" for z in ZONES),
-    "assisted_rate_last_10",
-    "unassisted_rate_last_10",
-    "paint_rate_last_20",
-    "paint_pct_last_20",
-    "primary_scoring_zone",
+# What a placeholder (G10 under 7) leaves NULL: the schema's nullable columns but the
+# player's id and how many of his games lacked zones.
+PLACEHOLDER_NULLS = placeholder_nulls(
+    PLAYER_SHOT_ZONE_ANALYSIS, keeps=("universal_player_id", "games_missing_zones")
 )
+G10, G20 = pl.col("games_in_sample_10"), pl.col("games_in_sample_20")
 
 
-def _zones_known() -> pl.Expr:
-    """A game with any unknown paint or mid-range figure is left out of every zone sum."""
-    return pl.all_horizontal(
-        pl.col(c).is_not_null() for c in (*ZONE_COLUMNS["paint"], *ZONE_COLUMNS["mid_range"])
-    )
+# --- inputs and windowed sums ---------------------------------------------------------------
 
 
 def _zone_sums(in_window: pl.Expr, suffix: str) -> list[pl.Expr]:
+    """Σ`<zone>_attempts`/`_makes` over the window's games with known zones, and their count."""
     counted = in_window & pl.col("zones_known")
     exprs = [
-        known_sum(pl.col(column).filter(counted)).alias(f"{column}_{suffix}")
-        for columns in ZONE_COLUMNS.values()
-        for column in columns
+        known_sum(pl.col(f"{z}_{kind}").filter(counted)).alias(f"{z}_{kind}_{suffix}")
+        for z in ZONES
+        for kind in ("attempts", "makes")
     ]
     return exprs + [counted.sum().alias(f"known_zone_games_{suffix}")]
 
 
-def _assisted_sums(in_window: pl.Expr) -> list[pl.Expr]:
-    exprs = []
-    for kind in ("assisted", "unassisted"):
-        known = in_window & pl.col(f"{kind}_fg_makes").is_not_null()
-        exprs += [
-            known_sum(pl.col(f"{kind}_fg_makes").filter(known)).alias(f"{kind}_makes"),
-            known_sum(pl.col("fg_makes").filter(known)).alias(f"{kind}_fg_base"),
-        ]
-    return exprs
-
-
 def _window_sums(player_games: pl.DataFrame, calendar: SlateCalendar) -> pl.LazyFrame:
-    games = with_recency(qualifying_games(games_before(player_games, calendar)), "player_lookup")
+    """Per player, sums over his last 10 and 20 qualifying games of S before D."""
+    games = recent_player_games(player_games, calendar)
     in_10 = pl.col("games_ago") < SHORT_WINDOW
     in_20 = pl.col("games_ago") < LONG_WINDOW
     return (
         games.filter(in_20)
-        .with_columns(zones_known=_zones_known())
+        .with_columns(zones_known=zones_known())
         .group_by("player_lookup")
         .agg(
             pl.col("universal_player_id").first(),
@@ -86,44 +74,60 @@ def _window_sums(player_games: pl.DataFrame, calendar: SlateCalendar) -> pl.Lazy
             (in_10 & ~pl.col("zones_known")).sum().alias("games_missing_zones"),
             *_zone_sums(in_10, "10"),
             *_zone_sums(in_20, "20"),
-            *_assisted_sums(in_10),
+            *assisted_sums(in_10, ("assisted", "unassisted")),
             pl.col("processed_at").filter(in_10).max().alias("source_player_game_last_updated"),
         )
     )
 
 
-def _zone_metrics() -> list[pl.Expr]:
-    total = pl.sum_horizontal(pl.col(f"{ZONE_COLUMNS[z][0]}_10") for z in ZONES)
-    total = pl.when(pl.col("known_zone_games_10") > 0).then(total).otherwise(None)
-    known_games = pl.col("games_in_sample_10") - pl.col("games_missing_zones")
-    exprs = [total.cast(pl.Int64).alias("total_shots_last_10")]
-    for z in ZONES:
-        attempts, makes = (pl.col(f"{c}_10") for c in ZONE_COLUMNS[z])
-        exprs += [
-            (ratio(attempts, total) * 100.0).alias(f"{z}_rate_last_10"),
-            ratio(makes, attempts).alias(f"{z}_pct_last_10"),
-            ratio(attempts, known_games).alias(f"{z}_attempts_per_game"),
-        ]
-    total_20 = pl.sum_horizontal(pl.col(f"{ZONE_COLUMNS[z][0]}_20") for z in ZONES)
-    long_enough = pl.col("games_in_sample_20") >= MIN_GAMES_20
-    exprs += [
-        pl.when(long_enough)
-        .then(ratio(pl.col("paint_attempts_20"), total_20) * 100.0)
-        .alias("paint_rate_last_20"),
-        pl.when(long_enough)
-        .then(ratio(pl.col("paint_makes_20"), pl.col("paint_attempts_20")))
-        .alias("paint_pct_last_20"),
-        (ratio(pl.col("assisted_makes"), pl.col("assisted_fg_base")) * 100.0).alias(
-            "assisted_rate_last_10"
-        ),
-        (ratio(pl.col("unassisted_makes"), pl.col("unassisted_fg_base")) * 100.0).alias(
-            "unassisted_rate_last_10"
-        ),
-    ]
-    return exprs
+# --- metrics --------------------------------------------------------------------------------
 
 
-def _primary_scoring_zone() -> pl.Expr:
+def _total_attempts(suffix: str) -> pl.Expr:
+    return pl.sum_horizontal(pl.col(f"{z}_attempts_{suffix}") for z in ZONES)
+
+
+def total_shots_last_10() -> pl.Expr:
+    """Known-zone attempts; NULL when no game of the window has known zones."""
+    total = _total_attempts("10")
+    return pl.when(pl.col("known_zone_games_10") > 0).then(total).otherwise(None).cast(pl.Int64)
+
+
+def z_rate_last_10(z: str) -> pl.Expr:
+    return ratio(pl.col(f"{z}_attempts_10"), pl.col("total_shots_last_10")) * 100.0
+
+
+def z_pct_last_10(z: str) -> pl.Expr:
+    return ratio(pl.col(f"{z}_makes_10"), pl.col(f"{z}_attempts_10"))
+
+
+def z_attempts_per_game(z: str) -> pl.Expr:
+    """Per game with known zones."""
+    known_games = G10 - pl.col("games_missing_zones")
+    return ratio(pl.col(f"{z}_attempts_10"), known_games)
+
+
+def paint_rate_last_20() -> pl.Expr:
+    return pl.when(G20 >= MIN_GAMES_20).then(
+        ratio(pl.col("paint_attempts_20"), _total_attempts("20")) * 100.0
+    )
+
+
+def paint_pct_last_20() -> pl.Expr:
+    return pl.when(G20 >= MIN_GAMES_20).then(
+        ratio(pl.col("paint_makes_20"), pl.col("paint_attempts_20"))
+    )
+
+
+def assisted_rate_last_10() -> pl.Expr:
+    return assisted_rate("assisted")
+
+
+def unassisted_rate_last_10() -> pl.Expr:
+    return assisted_rate("unassisted")
+
+
+def primary_scoring_zone() -> pl.Expr:
     """First rule that holds: paint >= 40, three >= 40, mid-range >= 35, else balanced."""
     return (
         pl.when(pl.col("total_shots_last_10").is_null() | (pl.col("total_shots_last_10") == 0))
@@ -138,57 +142,67 @@ def _primary_scoring_zone() -> pl.Expr:
     )
 
 
+# --- tiers and flags ------------------------------------------------------------------------
+
+
 def sample_quality(games: pl.Expr, excellent: int, good: int, limited: int) -> pl.Expr:
-    return (
-        pl.when(games >= excellent)
-        .then(pl.lit("excellent"))
-        .when(games >= good)
-        .then(pl.lit("good"))
-        .when(games >= limited)
-        .then(pl.lit("limited"))
-        .otherwise(pl.lit("insufficient"))
+    return tier(
+        games, ((excellent, "excellent"), (good, "good"), (limited, "limited")), "insufficient"
     )
 
 
-def _quality_tier(games: pl.Expr) -> pl.Expr:
-    return (
-        pl.when(games >= SHORT_WINDOW)
-        .then(pl.lit("high"))
-        .when(games >= MIN_GAMES_10)
-        .then(pl.lit("medium"))
-        .otherwise(pl.lit("low"))
-    )
+def sample_quality_10() -> pl.Expr:
+    return sample_quality(G10, 10, 7, 5)
+
+
+def sample_quality_20() -> pl.Expr:
+    return sample_quality(G20, 20, 14, 10)
+
+
+def data_quality_tier() -> pl.Expr:
+    return tier(G10, ((SHORT_WINDOW, "high"), (MIN_GAMES_10, "medium")), "low")
+
+
+def is_placeholder() -> pl.Expr:
+    return G10 < MIN_GAMES_10
+
+
+def insufficient_data_reason() -> pl.Expr:
+    return pl.when(is_placeholder()).then(insufficient_reason(G10, MIN_GAMES_10)).otherwise(None)
+
+
+# --- the table ------------------------------------------------------------------------------
 
 
 def player_shot_zone_analysis(
     player_games: pl.DataFrame, calendar: SlateCalendar, processed_at: datetime
 ) -> pl.DataFrame:
     """One row per player whose latest qualifying game of S is within 30 days of D."""
-    g10 = pl.col("games_in_sample_10")
-    is_placeholder = g10 < MIN_GAMES_10
     rows = (
         _window_sums(player_games, calendar)
         .filter(pl.col("latest_game") >= calendar.recent_cutoff)
-        .with_columns(_zone_metrics())
-        .with_columns(primary_scoring_zone=_primary_scoring_zone())
+        .with_columns(total_shots_last_10=total_shots_last_10())
         .with_columns(
-            [pl.when(is_placeholder).then(None).otherwise(pl.col(m)).alias(m) for m in METRICS]
+            **{f"{z}_rate_last_10": z_rate_last_10(z) for z in ZONES},
+            **{f"{z}_pct_last_10": z_pct_last_10(z) for z in ZONES},
+            **{f"{z}_attempts_per_game": z_attempts_per_game(z) for z in ZONES},
+            paint_rate_last_20=paint_rate_last_20(),
+            paint_pct_last_20=paint_pct_last_20(),
+            assisted_rate_last_10=assisted_rate_last_10(),
+            unassisted_rate_last_10=unassisted_rate_last_10(),
         )
+        .with_columns(primary_scoring_zone=primary_scoring_zone())
+        .with_columns(null_when(is_placeholder(), PLACEHOLDER_NULLS))
         .with_columns(
             analysis_date=pl.lit(calendar.analysis_date),
             season_year=pl.lit(calendar.season_year),
-            sample_quality_10=sample_quality(g10, 10, 7, 5),
-            sample_quality_20=sample_quality(pl.col("games_in_sample_20"), 20, 14, 10),
-            data_quality_tier=_quality_tier(g10),
+            sample_quality_10=sample_quality_10(),
+            sample_quality_20=sample_quality_20(),
+            data_quality_tier=data_quality_tier(),
             early_season_flag=pl.lit(calendar.is_early_season),
-            insufficient_data_reason=pl.when(is_placeholder)
-            .then(insufficient_reason(g10, MIN_GAMES_10))
-            .otherwise(None),
-            source_player_game_rows_found=g10,
-            source_player_game_completeness_pct=completeness_pct(g10, SHORT_WINDOW),
+            insufficient_data_reason=insufficient_data_reason(),
+            **window_tracking("player_game", G10, SHORT_WINDOW),
             processed_at=pl.lit(processed_at),
         )
-        .sort("player_lookup")
-        .collect()
     )
-    return to_output(rows, PLAYER_SHOT_ZONE_ANALYSIS)
+    return to_table(rows, PLAYER_SHOT_ZONE_ANALYSIS)

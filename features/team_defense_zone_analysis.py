@@ -1,4 +1,9 @@
-"""P1 team_defense_zone_analysis (SPEC section 4): how each team defends each zone."""
+"""P1 team_defense_zone_analysis (SPEC section 4): how each team defends each zone.
+
+Read top to bottom as the table is built: the league's zone FG% and each team's last-15 sums,
+one function per output column (`z_...(zone)` for the per-zone ones), the quality tier and the
+placeholder rule, then the columns in schema order.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +13,21 @@ import polars as pl
 
 from features.common import (
     SlateCalendar,
-    completeness_pct,
     games_before,
     insufficient_reason,
     known_sum,
     ratio,
     stable_mean,
-    to_output,
-    with_recency,
+    to_table,
+)
+from features.windows import (
+    ZONES,
+    null_when,
+    placeholder_nulls,
+    recent_team_games,
+    tier,
+    window_mean,
+    window_tracking,
 )
 from quality.schemas import TEAM_DEFENSE_ZONE_ANALYSIS
 
@@ -24,7 +36,6 @@ MIN_GAMES = 10
 LEAGUE_MIN_TEAMS = 10
 LEAGUE_MIN_TEAM_GAMES = 10
 DEFAULT_LEAGUE_PCT = {"paint": 0.580, "mid_range": 0.410, "three_pt": 0.355}
-ZONES = ("paint", "mid_range", "three_pt")
 TIE_DECIMALS = 9
 ZONE_LABELS = {"paint": "paint", "mid_range": "mid_range", "three_pt": "perimeter"}
 NO_ATTEMPT_NOTES = {
@@ -32,25 +43,12 @@ NO_ATTEMPT_NOTES = {
     "mid_range": "No mid-range attempts",
     "three_pt": "No three-point attempts",
 }
-METRICS = (
-    *(
-        f"{z}_{m}"
-        for z in ZONES
-        for m in (
-            "pct_allowed_last_15",
-            "attempts_allowed_per_game",
-            "blocks_per_game",
-            "defense_vs_league_avg",
-        )
-    ),
-    "paint_points_allowed_per_game",
-    "defensive_rating_last_15",
-    "opponent_pace",
-    "opponent_points_per_game",
-    "strongest_zone",
-    "weakest_zone",
-    "calculation_notes",
-)
+# What a placeholder (under MIN_GAMES) leaves NULL: the schema's nullable columns.
+PLACEHOLDER_NULLS = placeholder_nulls(TEAM_DEFENSE_ZONE_ANALYSIS)
+GAMES = pl.col("games_in_sample")
+
+
+# --- inputs and windowed sums ---------------------------------------------------------------
 
 
 def league_zone_pct(team_defense: pl.DataFrame, calendar: SlateCalendar) -> dict[str, float]:
@@ -77,7 +75,8 @@ def league_zone_pct(team_defense: pl.DataFrame, calendar: SlateCalendar) -> dict
 
 
 def _window_sums(team_defense: pl.DataFrame, calendar: SlateCalendar) -> pl.LazyFrame:
-    window = with_recency(games_before(team_defense, calendar), "defending_team_abbr").filter(
+    """Per team, sums over its last 15 games of S before D (G = games_in_sample)."""
+    window = recent_team_games(team_defense, calendar, "defending_team_abbr").filter(
         pl.col("games_ago") < WINDOW_GAMES
     )
     return window.group_by("defending_team_abbr").agg(
@@ -90,27 +89,38 @@ def _window_sums(team_defense: pl.DataFrame, calendar: SlateCalendar) -> pl.Lazy
         *(known_sum(pl.col(f"blocks_{z}")).alias(f"{z}_blocks") for z in ZONES),
         known_sum(pl.col("points_in_paint_allowed")).alias("paint_points"),
         known_sum(pl.col("points_allowed")).alias("points_allowed"),
-        stable_mean(pl.col("defensive_rating")).alias("defensive_rating_last_15"),
-        stable_mean(pl.col("opponent_pace")).alias("opponent_pace"),
-        pl.col("processed_at").max().alias("source_team_defense_last_updated"),
+        defensive_rating_last_15=window_mean("defensive_rating"),
+        opponent_pace=window_mean("opponent_pace"),
+        source_team_defense_last_updated=pl.col("processed_at").max(),
     )
 
 
-def _zone_metrics(league: dict[str, float]) -> list[pl.Expr]:
-    games = pl.col("games_in_sample")
-    exprs: list[pl.Expr] = []
-    for z in ZONES:
-        pct = ratio(pl.col(f"{z}_makes"), pl.col(f"{z}_attempts"))
-        exprs += [
-            pct.alias(f"{z}_pct_allowed_last_15"),
-            ratio(pl.col(f"{z}_attempts"), games).alias(f"{z}_attempts_allowed_per_game"),
-            ratio(pl.col(f"{z}_blocks"), games).alias(f"{z}_blocks_per_game"),
-            ((pct - league[z]) * 100.0).alias(f"{z}_defense_vs_league_avg"),
-        ]
-    return exprs + [
-        ratio(pl.col("paint_points"), games).alias("paint_points_allowed_per_game"),
-        ratio(pl.col("points_allowed"), games).alias("opponent_points_per_game"),
-    ]
+# --- metrics --------------------------------------------------------------------------------
+
+
+def z_pct_allowed_last_15(z: str) -> pl.Expr:
+    return ratio(pl.col(f"{z}_makes"), pl.col(f"{z}_attempts"))
+
+
+def z_attempts_allowed_per_game(z: str) -> pl.Expr:
+    return ratio(pl.col(f"{z}_attempts"), GAMES)
+
+
+def z_blocks_per_game(z: str) -> pl.Expr:
+    return ratio(pl.col(f"{z}_blocks"), GAMES)
+
+
+def z_defense_vs_league_avg(z: str, league_pct: float) -> pl.Expr:
+    """Percentage points above the league; negative is better defence."""
+    return (pl.col(f"{z}_pct_allowed_last_15") - league_pct) * 100.0
+
+
+def paint_points_allowed_per_game() -> pl.Expr:
+    return ratio(pl.col("paint_points"), GAMES)
+
+
+def opponent_points_per_game() -> pl.Expr:
+    return ratio(pl.col("points_allowed"), GAMES)
 
 
 def _extreme_zone(lowest: bool) -> pl.Expr:
@@ -140,7 +150,16 @@ def _extreme_zone(lowest: bool) -> pl.Expr:
     )
 
 
-def _calculation_notes() -> pl.Expr:
+def strongest_zone() -> pl.Expr:
+    return _extreme_zone(lowest=True)
+
+
+def weakest_zone() -> pl.Expr:
+    return _extreme_zone(lowest=False)
+
+
+def calculation_notes() -> pl.Expr:
+    """The zones without attempts in the window, '; '-joined; NULL when every zone has some."""
     notes = [
         pl.when(pl.col(f"{z}_attempts").fill_null(0) == 0).then(pl.lit(NO_ATTEMPT_NOTES[z]))
         for z in ZONES
@@ -149,14 +168,22 @@ def _calculation_notes() -> pl.Expr:
     return pl.when(joined == "").then(None).otherwise(joined)
 
 
-def _quality_tier(games: pl.Expr) -> pl.Expr:
-    return (
-        pl.when(games >= WINDOW_GAMES)
-        .then(pl.lit("high"))
-        .when(games >= MIN_GAMES)
-        .then(pl.lit("medium"))
-        .otherwise(pl.lit("low"))
-    )
+# --- tiers and flags ------------------------------------------------------------------------
+
+
+def is_placeholder() -> pl.Expr:
+    return GAMES < MIN_GAMES
+
+
+def data_quality_tier() -> pl.Expr:
+    return tier(GAMES, ((WINDOW_GAMES, "high"), (MIN_GAMES, "medium")), "low")
+
+
+def insufficient_data_reason() -> pl.Expr:
+    return pl.when(is_placeholder()).then(insufficient_reason(GAMES, MIN_GAMES)).otherwise(None)
+
+
+# --- the table ------------------------------------------------------------------------------
 
 
 def team_defense_zone_analysis(
@@ -164,19 +191,24 @@ def team_defense_zone_analysis(
 ) -> pl.DataFrame:
     """One row per team with a season-S game before D; placeholders under 10 games."""
     league = league_zone_pct(team_defense, calendar)
-    games = pl.col("games_in_sample")
-    is_placeholder = games < MIN_GAMES
     rows = (
         _window_sums(team_defense, calendar)
-        .with_columns(_zone_metrics(league))
         .with_columns(
-            strongest_zone=_extreme_zone(lowest=True),
-            weakest_zone=_extreme_zone(lowest=False),
-            calculation_notes=_calculation_notes(),
+            **{f"{z}_pct_allowed_last_15": z_pct_allowed_last_15(z) for z in ZONES},
+            **{f"{z}_attempts_allowed_per_game": z_attempts_allowed_per_game(z) for z in ZONES},
+            **{f"{z}_blocks_per_game": z_blocks_per_game(z) for z in ZONES},
+            paint_points_allowed_per_game=paint_points_allowed_per_game(),
+            opponent_points_per_game=opponent_points_per_game(),
         )
         .with_columns(
-            [pl.when(is_placeholder).then(None).otherwise(pl.col(m)).alias(m) for m in METRICS]
+            **{f"{z}_defense_vs_league_avg": z_defense_vs_league_avg(z, league[z]) for z in ZONES}
         )
+        .with_columns(
+            strongest_zone=strongest_zone(),
+            weakest_zone=weakest_zone(),
+            calculation_notes=calculation_notes(),
+        )
+        .with_columns(null_when(is_placeholder(), PLACEHOLDER_NULLS))
         .with_columns(
             team_abbr=pl.col("defending_team_abbr"),
             analysis_date=pl.lit(calendar.analysis_date),
@@ -184,16 +216,11 @@ def team_defense_zone_analysis(
             league_paint_pct=pl.lit(league["paint"]),
             league_mid_range_pct=pl.lit(league["mid_range"]),
             league_three_pt_pct=pl.lit(league["three_pt"]),
-            data_quality_tier=_quality_tier(games),
+            data_quality_tier=data_quality_tier(),
             early_season_flag=pl.lit(calendar.is_early_season),
-            insufficient_data_reason=pl.when(is_placeholder)
-            .then(insufficient_reason(games, MIN_GAMES))
-            .otherwise(None),
-            source_team_defense_rows_found=games,
-            source_team_defense_completeness_pct=completeness_pct(games, WINDOW_GAMES),
+            insufficient_data_reason=insufficient_data_reason(),
+            **window_tracking("team_defense", GAMES, WINDOW_GAMES),
             processed_at=pl.lit(processed_at),
         )
-        .sort("team_abbr")
-        .collect()
     )
-    return to_output(rows, TEAM_DEFENSE_ZONE_ANALYSIS)
+    return to_table(rows, TEAM_DEFENSE_ZONE_ANALYSIS)

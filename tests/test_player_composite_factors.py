@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -12,26 +11,37 @@ import pytest
 from polars.testing import assert_frame_equal, assert_series_equal
 
 from features.common import SlateCalendar, slate_calendar
-from features.player_composite_factors import fatigue_score, player_composite_factors
+from features.player_composite_factors import (
+    FATIGUE_INPUTS,
+    fatigue_score,
+    player_composite_factors,
+)
 from features.player_shot_zone_analysis import player_shot_zone_analysis
 from features.team_defense_zone_analysis import team_defense_zone_analysis
 from quality.schemas import (
     PLAYER_COMPOSITE_FACTORS,
     PLAYER_SHOT_ZONE_ANALYSIS,
     TEAM_DEFENSE_ZONE_ANALYSIS,
-    UPCOMING_PLAYER_GAME_CONTEXT,
 )
-from tests.builders import PROCESSED_AT, frame
+from tests.builders import (
+    CALENDAR,
+    PROCESSED_AT,
+    D,
+    context_key,
+    contexts_frame,
+    frame,
+    number,
+    only_row,
+    real_2023,
+    tracking,
+)
 
-D = date(2025, 1, 15)
-CALENDAR = SlateCalendar(D, 2024, date(2024, 10, 22))
 CONTEXT_AT = datetime(2025, 1, 15, 6, 0, tzinfo=UTC)
 ZONES_AT = datetime(2025, 1, 15, 7, 0, tzinfo=UTC)
 DEFENSE_AT = datetime(2025, 1, 15, 7, 30, tzinfo=UTC)
-REAL_2023 = Path(__file__).resolve().parents[2] / "shared" / "realdata" / "season_2023_24"
 
 # The SPEC section 10 fatigue example: 100 − 15 − 10 − 10 − 8 − 12 − 10 = 35.
-TIRED = {
+TIRED: dict[str, Any] = {
     "back_to_back": True,
     "games_in_last_7_days": 4,
     "minutes_in_last_7_days": 245.5,
@@ -47,13 +57,7 @@ TIRED = {
 def context(player: str = "p", **values: Any) -> dict[str, Any]:
     """A neutral context row for D: fresh, no pace edge, no usage change, every input known."""
     row: dict[str, Any] = {
-        "player_lookup": player,
-        "universal_player_id": f"{player}_001",
-        "game_id": "g20250115AAABBB",
-        "game_date": D,
-        "season_year": 2024,
-        "team_abbr": "AAA",
-        "opponent_team_abbr": "BBB",
+        **context_key(player, game_id="g20250115AAABBB"),
         "home_game": True,
         "back_to_back": False,
         "season_phase": "regular_season",
@@ -79,6 +83,17 @@ def context(player: str = "p", **values: Any) -> dict[str, Any]:
     return row
 
 
+def _tier_and_audit(placeholder: bool, reason: str, processed_at: datetime) -> dict[str, Any]:
+    """The tier, placeholder reason and audit columns of a P1 or P2 row."""
+    return {
+        "data_quality_tier": "low" if placeholder else "high",
+        "early_season_flag": False,
+        "insufficient_data_reason": reason if placeholder else None,
+        "data_hash": "0" * 16,
+        "processed_at": processed_at,
+    }
+
+
 def zone_row(
     player: str = "p",
     zone: str | None = "paint",
@@ -101,14 +116,9 @@ def zone_row(
         "sample_quality_10": "insufficient" if placeholder else "excellent",
         "sample_quality_20": "insufficient" if placeholder else "limited",
         "primary_scoring_zone": None if placeholder else zone,
-        "data_quality_tier": "low" if placeholder else "high",
-        "early_season_flag": False,
-        "insufficient_data_reason": "Only 3 games available, need 7" if placeholder else None,
-        "data_hash": "0" * 16,
-        "processed_at": ZONES_AT,
+        **_tier_and_audit(placeholder, "Only 3 games available, need 7", ZONES_AT),
     }
-    row.update(values)
-    return row
+    return row | values
 
 
 def defense_row(
@@ -130,14 +140,9 @@ def defense_row(
         "league_paint_pct": 0.58,
         "league_mid_range_pct": 0.41,
         "league_three_pt_pct": 0.355,
-        "data_quality_tier": "low" if placeholder else "high",
-        "early_season_flag": False,
-        "insufficient_data_reason": "Only 4 games available, need 10" if placeholder else None,
-        "data_hash": "0" * 16,
-        "processed_at": DEFENSE_AT,
+        **_tier_and_audit(placeholder, "Only 4 games available, need 10", DEFENSE_AT),
     }
-    row.update(values)
-    return row
+    return row | values
 
 
 def run(
@@ -147,7 +152,7 @@ def run(
     calendar: SlateCalendar = CALENDAR,
 ) -> pl.DataFrame:
     return player_composite_factors(
-        frame(UPCOMING_PLAYER_GAME_CONTEXT, contexts),
+        contexts_frame(contexts),
         frame(PLAYER_SHOT_ZONE_ANALYSIS, [zone_row()] if zones is None else zones),
         frame(TEAM_DEFENSE_ZONE_ANALYSIS, [defense_row()] if defenses is None else defenses),
         calendar,
@@ -160,9 +165,7 @@ def one(
     defenses: list[dict[str, Any]] | None = None,
     **values: Any,
 ) -> dict[str, Any]:
-    out = run([context(**values)], zones, defenses)
-    assert out.height == 1, out
-    return out.row(0, named=True)
+    return only_row(run([context(**values)], zones, defenses))
 
 
 def matchup(
@@ -249,18 +252,7 @@ def test_fatigue_penalties_one_by_one(values: dict[str, Any], expected: int) -> 
     assert row["fatigue_adjustment"] == pytest.approx((expected - 100) * 0.05)
 
 
-@pytest.mark.parametrize(
-    "missing",
-    [
-        "back_to_back",
-        "days_rest",
-        "games_in_last_7_days",
-        "minutes_in_last_7_days",
-        "avg_minutes_per_game_last_7",
-        "back_to_backs_last_14_days",
-        "player_age",
-    ],
-)
+@pytest.mark.parametrize("missing", FATIGUE_INPUTS)
 def test_a_null_fatigue_input_applies_no_penalty(missing: str) -> None:
     tired = {**TIRED, "days_rest": 0}
     assert (
@@ -589,22 +581,10 @@ def test_one_row_per_slate_player_with_identifiers_and_sources() -> None:
     assert b["early_season_flag"] is False
     assert b["processed_at"] == PROCESSED_AT
     assert len(b["data_hash"]) == 16
-    assert (
-        b["source_player_context_last_updated"],
-        b["source_player_context_rows_found"],
-        b["source_player_context_completeness_pct"],
-    ) == (CONTEXT_AT, 1, 100.0)
+    assert tracking(b, "player_context") == (CONTEXT_AT, 1, 100.0)
     a = out.row(0, named=True)
-    assert (
-        a["source_player_shot_zone_last_updated"],
-        a["source_player_shot_zone_rows_found"],
-        a["source_player_shot_zone_completeness_pct"],
-    ) == (ZONES_AT, 1, 100.0)
-    assert (
-        a["source_team_defense_last_updated"],
-        a["source_team_defense_rows_found"],
-        a["source_team_defense_completeness_pct"],
-    ) == (DEFENSE_AT, 1, 100.0)
+    assert tracking(a, "player_shot_zone") == (ZONES_AT, 1, 100.0)
+    assert tracking(a, "team_defense") == (DEFENSE_AT, 1, 100.0)
 
 
 def test_early_season_flag_follows_the_calendar() -> None:
@@ -623,7 +603,7 @@ def test_the_run_is_idempotent_except_processed_at() -> None:
     contexts = [context("a", **TIRED), context("b", pace_differential=-3.3)]
     first = run(contexts)
     second = player_composite_factors(
-        frame(UPCOMING_PLAYER_GAME_CONTEXT, contexts),
+        contexts_frame(contexts),
         frame(PLAYER_SHOT_ZONE_ANALYSIS, [zone_row()]),
         frame(TEAM_DEFENSE_ZONE_ANALYSIS, [defense_row()]),
         CALENDAR,
@@ -653,18 +633,16 @@ def test_a_players_row_does_not_depend_on_the_size_of_the_slate() -> None:
 # --- real data ------------------------------------------------------------------------------
 
 
-def _real(table: str) -> pl.DataFrame:
-    return pl.read_parquet(REAL_2023 / f"nba_analytics.{table}.parquet")
-
-
 def test_real_data_2024_01_15() -> None:
     day = date(2024, 1, 15)
-    player_context = _real("upcoming_player_game_context")
+    player_context = real_2023("upcoming_player_game_context")
     calendar = slate_calendar(
-        day, _real("team_offense_game_summary"), _real("upcoming_team_game_context")
+        day, real_2023("team_offense_game_summary"), real_2023("upcoming_team_game_context")
     )
-    defense = team_defense_zone_analysis(_real("team_defense_game_summary"), calendar, PROCESSED_AT)
-    zones = player_shot_zone_analysis(_real("player_game_summary"), calendar, PROCESSED_AT)
+    defense = team_defense_zone_analysis(
+        real_2023("team_defense_game_summary"), calendar, PROCESSED_AT
+    )
+    zones = player_shot_zone_analysis(real_2023("player_game_summary"), calendar, PROCESSED_AT)
     out = player_composite_factors(player_context, zones, defense, calendar, PROCESSED_AT)
 
     slate_players = player_context.filter(pl.col("game_date") == day)["player_lookup"]
@@ -679,7 +657,7 @@ def test_real_data_2024_01_15() -> None:
     assert out["data_completeness_pct"].is_between(0.0, 100.0).all()
     assert (out["has_warnings"] == out["warning_details"].is_not_null()).all()
     # Most slate players have both zone rows: the matchup is scored, not defaulted.
-    assert (out["source_player_shot_zone_rows_found"] == 1).mean() > 0.9
+    assert number((out["source_player_shot_zone_rows_found"] == 1).mean()) > 0.9
     assert (out["source_team_defense_rows_found"] == 1).all()
     total = out.select(
         pl.sum_horizontal(
@@ -689,4 +667,4 @@ def test_real_data_2024_01_15() -> None:
             "usage_spike_adjustment",
         )
     ).to_series()
-    assert (total - out["total_composite_adjustment"]).abs().max() < 1e-9
+    assert number((total - out["total_composite_adjustment"]).abs().max()) < 1e-9

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import statistics
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -12,21 +12,30 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from features.common import SlateCalendar, slate_calendar
-from features.player_daily_cache import player_daily_cache
+from features.player_daily_cache import CONTEXT_COPIES, player_daily_cache
 from features.player_shot_zone_analysis import player_shot_zone_analysis
 from quality.schemas import (
     PLAYER_DAILY_CACHE,
     PLAYER_SHOT_ZONE_ANALYSIS,
-    TEAM_OFFENSE_GAME_SUMMARY,
-    UPCOMING_PLAYER_GAME_CONTEXT,
 )
-from tests.builders import PROCESSED_AT, frame, player_game, player_games, player_games_frame
+from tests.builders import (
+    CALENDAR,
+    DAY_BEFORE,
+    PROCESSED_AT,
+    D,
+    context_key,
+    contexts_frame,
+    number,
+    only_row,
+    player_game,
+    player_games,
+    player_games_frame,
+    real_2023,
+    team_offense_frame,
+    tracking,
+)
 
-D = date(2025, 1, 15)
-CALENDAR = SlateCalendar(D, 2024, date(2024, 10, 22))
-DAY_BEFORE = D - timedelta(days=1)
 CONTEXT_AT = datetime(2025, 1, 15, 6, 0, tzinfo=UTC)
-REAL_2023 = Path(__file__).resolve().parents[2] / "shared" / "realdata" / "season_2023_24"
 
 
 # --- builders -------------------------------------------------------------------------------
@@ -34,13 +43,7 @@ REAL_2023 = Path(__file__).resolve().parents[2] / "shared" / "realdata" / "seaso
 
 def context(player: str = "p", team: str = "AAA", **values: Any) -> dict[str, Any]:
     row: dict[str, Any] = {
-        "player_lookup": player,
-        "universal_player_id": f"{player}_001",
-        "game_id": "g20250115",
-        "game_date": D,
-        "season_year": 2024,
-        "team_abbr": team,
-        "opponent_team_abbr": "BBB",
+        **context_key(player, team),
         "games_in_last_7_days": 3,
         "games_in_last_14_days": 6,
         "minutes_in_last_7_days": 95.5,
@@ -87,11 +90,8 @@ def run(
 ) -> pl.DataFrame:
     return player_daily_cache(
         player_games_frame(games),
-        frame(
-            TEAM_OFFENSE_GAME_SUMMARY,
-            team_games("AAA", DAY_BEFORE, 10) if offense is None else offense,
-        ),
-        frame(UPCOMING_PLAYER_GAME_CONTEXT, [context()] if contexts is None else contexts),
+        team_offense_frame(team_games("AAA", DAY_BEFORE, 10) if offense is None else offense),
+        contexts_frame([context()] if contexts is None else contexts),
         shot_zones,
         calendar,
         processed_at,
@@ -99,12 +99,10 @@ def run(
 
 
 def one(games: list[dict[str, Any]], **kwargs: Any) -> dict[str, Any]:
-    out = run(games, **kwargs)
-    assert out.height == 1, out
-    return out.row(0, named=True)
+    return only_row(run(games, **kwargs))
 
 
-def scoring(points: list[int | None], **values: Any) -> list[dict[str, Any]]:
+def scoring(points: Sequence[int | None], **values: Any) -> list[dict[str, Any]]:
     """One game every two days before D, newest first, with these points."""
     return [
         player_game("p", DAY_BEFORE - timedelta(days=2 * i), i, points=pts, **values)
@@ -406,24 +404,11 @@ def test_early_season_flag_and_reason(games: int, flag: bool, reason: str | None
 def test_context_columns_are_copied() -> None:
     row = one(player_games("p", DAY_BEFORE, 8), contexts=[context(universal_player_id="p_ctx")])
     expected = context()
-    for column in (
-        "games_in_last_7_days",
-        "games_in_last_14_days",
-        "minutes_in_last_7_days",
-        "minutes_in_last_14_days",
-        "back_to_backs_last_14_days",
-        "avg_minutes_per_game_last_7",
-        "fourth_quarter_minutes_last_7",
-        "player_age",
-    ):
+    for column in CONTEXT_COPIES:
         assert row[column] == expected[column], column
     assert row["universal_player_id"] == "p_ctx"
     assert (row["player_lookup"], row["cache_date"], row["team_abbr"]) == ("p", D, "AAA")
-    assert (
-        row["source_upcoming_context_last_updated"],
-        row["source_upcoming_context_rows_found"],
-        row["source_upcoming_context_completeness_pct"],
-    ) == (CONTEXT_AT, 1, 100.0)
+    assert tracking(row, "upcoming_context") == (CONTEXT_AT, 1, 100.0)
 
 
 def test_player_game_source_is_the_latest_processed_season_game() -> None:
@@ -483,16 +468,12 @@ def test_no_slate_gives_an_empty_frame_of_the_schema() -> None:
 # --- real data ------------------------------------------------------------------------------
 
 
-def _real(table: str) -> pl.DataFrame:
-    return pl.read_parquet(REAL_2023 / f"nba_analytics.{table}.parquet")
-
-
 def test_real_data_2024_01_15() -> None:
     day = date(2024, 1, 15)
-    player_games_real = _real("player_game_summary")
-    team_offense = _real("team_offense_game_summary")
-    player_context = _real("upcoming_player_game_context")
-    calendar = slate_calendar(day, team_offense, _real("upcoming_team_game_context"))
+    player_games_real = real_2023("player_game_summary")
+    team_offense = real_2023("team_offense_game_summary")
+    player_context = real_2023("upcoming_player_game_context")
+    calendar = slate_calendar(day, team_offense, real_2023("upcoming_team_game_context"))
     zones = player_shot_zone_analysis(player_games_real, calendar, PROCESSED_AT)
     out = player_daily_cache(
         player_games_real, team_offense, player_context, zones, calendar, PROCESSED_AT
@@ -506,6 +487,6 @@ def test_real_data_2024_01_15() -> None:
     assert (out["games_played_season"] >= 5).all()
     assert (out["early_season_flag"] == (out["games_played_season"] < 10)).all()
     assert out["team_pace_last_10"].null_count() == 0
-    assert out["points_avg_last_10"].min() >= 0
+    assert number(out["points_avg_last_10"].min()) >= 0
     assert out["minutes_avg_last_10"].is_between(0.0, 60.0).all()
-    assert out["source_team_offense_rows_found"].max() <= 10
+    assert number(out["source_team_offense_rows_found"].max()) <= 10

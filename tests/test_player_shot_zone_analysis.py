@@ -10,21 +10,25 @@ from polars.testing import assert_frame_equal
 
 from features.common import SlateCalendar
 from features.player_shot_zone_analysis import player_shot_zone_analysis
-from tests.builders import PROCESSED_AT, player_game, player_games, player_games_frame
+from tests.builders import (
+    CALENDAR,
+    DAY_BEFORE,
+    PROCESSED_AT,
+    D,
+    only_row,
+    player_game,
+    player_games,
+    player_games_frame,
+    shots,
+)
 
-D = date(2025, 1, 15)
-CALENDAR = SlateCalendar(D, 2024, date(2024, 10, 22))
-DAY_BEFORE = D - timedelta(days=1)
+
+def one_player(rows: list[dict]) -> dict:
+    return only_row(run(rows))
 
 
 def run(rows: list[dict], calendar: SlateCalendar = CALENDAR) -> pl.DataFrame:
     return player_shot_zone_analysis(player_games_frame(rows), calendar, PROCESSED_AT)
-
-
-def one_player(rows: list[dict]) -> dict:
-    out = run(rows)
-    assert out.height == 1, out
-    return out.row(0, named=True)
 
 
 def test_worked_example_of_the_spec() -> None:
@@ -110,21 +114,8 @@ def test_no_game_with_known_zones_gives_null_zones_but_not_a_placeholder() -> No
 
 
 def test_zero_attempts_gives_null_rates_and_no_primary_zone() -> None:
-    row = one_player(
-        player_games(
-            "a",
-            DAY_BEFORE,
-            10,
-            paint_attempts=0,
-            paint_makes=0,
-            mid_range_attempts=0,
-            mid_range_makes=0,
-            three_pt_attempts=0,
-            three_pt_makes=0,
-            fg_attempts=0,
-            fg_makes=0,
-        )
-    )
+    no_shots = shots(paint=(0, 0), mid_range=(0, 0), three_pt=(0, 0), fg=(0, 0))
+    row = one_player(player_games("a", DAY_BEFORE, 10, **no_shots))
     assert row["total_shots_last_10"] == 0
     assert row["paint_rate_last_10"] is None
     assert row["primary_scoring_zone"] is None
@@ -156,12 +147,7 @@ def test_the_20_game_window_sees_older_games_than_the_10_game_window() -> None:
             "a",
             DAY_BEFORE - timedelta(days=10 + i),
             50 + i,
-            paint_attempts=18,
-            mid_range_attempts=0,
-            three_pt_attempts=0,
-            paint_makes=9,
-            mid_range_makes=0,
-            three_pt_makes=0,
+            **shots(paint=(18, 9), mid_range=(0, 0), three_pt=(0, 0)),
         )
         for i in range(10)
     ]
@@ -181,18 +167,9 @@ def test_the_20_game_window_sees_older_games_than_the_10_game_window() -> None:
     ],
 )
 def test_primary_zone_rule_order(paint: int, mid: int, three: int, zone: str) -> None:
+    attempts_only = shots(paint=(paint, 0), mid_range=(mid, 0), three_pt=(three, 0))
     rows = player_games(
-        "a",
-        DAY_BEFORE,
-        10,
-        paint_attempts=paint,
-        paint_makes=0,
-        mid_range_attempts=mid,
-        mid_range_makes=0,
-        three_pt_attempts=three,
-        three_pt_makes=0,
-        fg_attempts=paint + mid + three,
-        fg_makes=0,
+        "a", DAY_BEFORE, 10, **attempts_only, fg_attempts=paint + mid + three, fg_makes=0
     )
     assert one_player(rows)["primary_scoring_zone"] == zone
 

@@ -9,12 +9,17 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from features.common import SlateCalendar
-from features.team_defense_zone_analysis import team_defense_zone_analysis
-from tests.builders import PROCESSED_AT, team_defense, team_defense_frame, team_defense_game
-
-D = date(2025, 1, 15)
-CALENDAR = SlateCalendar(D, 2024, date(2024, 10, 22))
-DAY_BEFORE = D - timedelta(days=1)
+from features.team_defense_zone_analysis import PLACEHOLDER_NULLS, team_defense_zone_analysis
+from tests.builders import (
+    CALENDAR,
+    DAY_BEFORE,
+    PROCESSED_AT,
+    D,
+    only_row,
+    team_defense,
+    team_defense_frame,
+    team_defense_game,
+)
 
 
 def run(rows: list[dict], calendar: SlateCalendar = CALENDAR) -> pl.DataFrame:
@@ -22,9 +27,7 @@ def run(rows: list[dict], calendar: SlateCalendar = CALENDAR) -> pl.DataFrame:
 
 
 def one_team(rows: list[dict]) -> dict:
-    out = run(rows)
-    assert out.height == 1
-    return out.row(0, named=True)
+    return only_row(run(rows))
 
 
 def test_worked_example_of_the_spec() -> None:
@@ -66,13 +69,10 @@ def test_fewer_than_ten_games_gives_a_placeholder() -> None:
     assert row["games_in_sample"] == 9
     assert row["data_quality_tier"] == "low"
     assert row["insufficient_data_reason"] == "Only 9 games available, need 10"
-    for metric in (
-        "paint_pct_allowed_last_15",
-        "defensive_rating_last_15",
-        "strongest_zone",
-        "three_pt_defense_vs_league_avg",
-        "opponent_points_per_game",
-    ):
+    hand_picked = {"paint_pct_allowed_last_15", "defensive_rating_last_15", "strongest_zone"}
+    hand_picked |= {"three_pt_defense_vs_league_avg", "opponent_points_per_game"}
+    assert hand_picked <= set(PLACEHOLDER_NULLS)
+    for metric in PLACEHOLDER_NULLS:  # every metric the schema declares, these included
         assert row[metric] is None, metric
     assert row["league_paint_pct"] == 0.580
     assert row["source_team_defense_completeness_pct"] == pytest.approx(60.0)

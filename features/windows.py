@@ -1,0 +1,170 @@
+"""Window helpers the processors share: which games count, window sums and means, tier
+ladders, an upstream's row for D, and a placeholder's NULL columns.
+
+Each helper exists once so the processors compute the same thing the same way (and the same
+bits: means and sums go through the order-independent `stable_mean`/`stable_sum`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import polars as pl
+from polars.expr.whenthen import ChainedThen, Then
+
+from features.common import (
+    SlateCalendar,
+    completeness_pct,
+    games_before,
+    known_sum,
+    qualifying_games,
+    ratio,
+    stable_mean,
+    stable_std,
+    with_recency,
+)
+from quality.schemas import TableSchema
+
+ZONES = ("paint", "mid_range", "three_pt")
+# A zone sum needs both figures of the paint and the mid-range (three-point is always known).
+ZONE_FIGURES_REQUIRED = ("paint_attempts", "paint_makes", "mid_range_attempts", "mid_range_makes")
+# Besides its source tracking, a placeholder keeps the reason it is one.
+PLACEHOLDER_KEEPS = frozenset({"insufficient_data_reason"})
+
+
+# --- which games count ----------------------------------------------------------------------
+
+
+def recent_player_games(player_games: pl.DataFrame, calendar: SlateCalendar) -> pl.LazyFrame:
+    """Each player's qualifying games of S before D, `games_ago` 0 = his newest."""
+    return with_recency(qualifying_games(games_before(player_games, calendar)), "player_lookup")
+
+
+def recent_team_games(team_games: pl.DataFrame, calendar: SlateCalendar, team: str) -> pl.LazyFrame:
+    """Each team's games of S before D (keyed by the `team` column), `games_ago` 0 = newest."""
+    return with_recency(games_before(team_games, calendar), team)
+
+
+def zones_known() -> pl.Expr:
+    """A game with any unknown paint or mid-range figure is left out of every zone sum."""
+    return pl.all_horizontal(pl.col(c).is_not_null() for c in ZONE_FIGURES_REQUIRED)
+
+
+# --- window sums and means ------------------------------------------------------------------
+
+
+def assisted_sums(in_window: pl.Expr, kinds: Sequence[str] = ("assisted",)) -> list[pl.Expr]:
+    """Σ`<kind>_fg_makes` and Σfg_makes over the window's games where the kind is known.
+
+    Named `<kind>_makes` and `<kind>_fg_base`: the two halves of `assisted_rate`.
+    """
+    exprs = []
+    for kind in kinds:
+        known = in_window & pl.col(f"{kind}_fg_makes").is_not_null()
+        exprs += [
+            known_sum(pl.col(f"{kind}_fg_makes").filter(known)).alias(f"{kind}_makes"),
+            known_sum(pl.col("fg_makes").filter(known)).alias(f"{kind}_fg_base"),
+        ]
+    return exprs
+
+
+def assisted_rate(kind: str = "assisted") -> pl.Expr:
+    """`<kind>` makes / makes x 100 over the games where both are known (see assisted_sums)."""
+    return ratio(pl.col(f"{kind}_makes"), pl.col(f"{kind}_fg_base")) * 100.0
+
+
+def window_mean(column: str, in_window: pl.Expr | None = None) -> pl.Expr:
+    """Mean of the known values in the window; NULL when none is known."""
+    values = pl.col(column) if in_window is None else pl.col(column).filter(in_window)
+    return stable_mean(values.cast(pl.Float64))
+
+
+def window_std(column: str, in_window: pl.Expr) -> pl.Expr:
+    """Sample standard deviation (ddof 1) of the known values; NULL under 2 of them."""
+    return stable_std(pl.col(column).filter(in_window).cast(pl.Float64))
+
+
+# --- tiers ----------------------------------------------------------------------------------
+
+
+def tier(value: pl.Expr, ladder: Sequence[tuple[float, str]], below: str) -> pl.Expr:
+    """The label of the first rung `value` reaches (>=), from the top; `below` under all."""
+    (first_at, first_label), *rest = ladder
+    chain: Then | ChainedThen = pl.when(value >= first_at).then(pl.lit(first_label))
+    for at, label in rest:
+        chain = chain.when(value >= at).then(pl.lit(label))
+    return chain.otherwise(pl.lit(below))
+
+
+# --- an upstream's row for D ----------------------------------------------------------------
+
+
+def attach_upstream(
+    rows: pl.LazyFrame,
+    upstream: pl.DataFrame | None,
+    schema: TableSchema,
+    calendar: SlateCalendar,
+    columns: Iterable[pl.Expr | str],
+    found: str,
+    *,
+    rows_key: str | None = None,
+) -> pl.LazyFrame:
+    """Left-joins the upstream's row for D onto each row, with `found` telling a missing row
+    (or a failed upstream, None) from a NULL value.
+
+    The upstream is matched on its first key column, to the column of that name in `rows` or
+    to `rows_key` (a player's opponent, say).
+    """
+    key = schema.key[0]
+    rows_key = rows_key or key
+    partition = schema.empty_frame() if upstream is None else upstream
+    assert schema.partition_column is not None, f"{schema.full_name} has no partition column"
+    matched = (
+        partition.lazy()
+        .filter(pl.col(schema.partition_column) == calendar.analysis_date)
+        .select(pl.col(key).alias(rows_key), *columns, pl.lit(True).alias(found))
+    )
+    return rows.join(matched, on=rows_key, how="left").with_columns(pl.col(found).fill_null(False))
+
+
+def window_tracking(source: str, games: pl.Expr, expected: int) -> dict[str, pl.Expr]:
+    """SPEC 3 source tracking for a window of games: rows found, and found / expected x 100."""
+    return {
+        f"source_{source}_rows_found": games,
+        f"source_{source}_completeness_pct": completeness_pct(games, expected),
+    }
+
+
+def slate_tracking(source: str) -> dict[str, pl.Expr]:
+    """SPEC 3 source tracking for the slate's own context row: always 1 of 1."""
+    return {
+        f"source_{source}_rows_found": pl.lit(1, dtype=pl.Int64),
+        f"source_{source}_completeness_pct": pl.lit(100.0),
+    }
+
+
+def upstream_tracking(source: str, found: str) -> dict[str, pl.Expr]:
+    """SPEC 3 source tracking for an upstream read one row per entity: 1 of 1 found, or 0."""
+    return {
+        f"source_{source}_rows_found": pl.col(found).cast(pl.Int64),
+        f"source_{source}_completeness_pct": pl.col(found).cast(pl.Float64) * 100.0,
+    }
+
+
+# --- placeholders ---------------------------------------------------------------------------
+
+
+def placeholder_nulls(schema: TableSchema, keeps: Iterable[str] = ()) -> tuple[str, ...]:
+    """The columns a placeholder row leaves NULL: every NULLABLE column of the output schema
+    except its reason, its source tracking and the facts in `keeps` (ids, sample counts)."""
+    kept = PLACEHOLDER_KEEPS | set(keeps)
+    return tuple(
+        c.name
+        for c in schema.columns
+        if c.mode == "NULLABLE" and c.name not in kept and not c.name.startswith("source_")
+    )
+
+
+def null_when(is_placeholder: pl.Expr, columns: Iterable[str]) -> list[pl.Expr]:
+    """Each column NULL on placeholder rows, unchanged elsewhere."""
+    return [pl.when(is_placeholder).then(None).otherwise(pl.col(c)).alias(c) for c in columns]
