@@ -8,6 +8,7 @@ from typing import Literal
 
 import polars as pl
 
+from quality.completeness import UpstreamFacts, phase3_inputs, upstream_findings, with_findings
 from quality.schemas import (
     ML_FEATURE_STORE_V2,
     PLAYER_COMPOSITE_FACTORS,
@@ -53,6 +54,7 @@ class SlateFacts:
     is_early_season: bool
     slate_players: int
     season_games_before: int
+    upstream: UpstreamFacts | None = None  # SPEC 9 off-season and SPEC 11 completeness
 
 
 @dataclass(frozen=True)
@@ -71,19 +73,26 @@ class RunLine:
         return asdict(self)
 
 
+def _has_recent_games(facts: SlateFacts) -> bool:
+    """SPEC 9 amended P1/P2 rule: 0 rows fail only while S has games in the 30 days before D."""
+    if facts.upstream is None:
+        return facts.season_games_before > 0
+    return facts.upstream.recent_games > 0
+
+
 def _volume_check(
     processor: str, rows: int, facts: SlateFacts, avg_quality: float | None
 ) -> tuple[Status, str]:
     early = facts.is_early_season
-    has_history = facts.season_games_before > 0
+    has_history = _has_recent_games(facts)
     if processor == TEAM_DEFENSE_ZONE_ANALYSIS.name:
         if rows == 0 and has_history:
-            return "FAIL", "0 teams while the season has games before D"
+            return "FAIL", "0 teams while the season has games in the 30 days before D"
         if rows < MIN_TEAMS and not early:
             return "WARN", f"only {rows} teams (< {MIN_TEAMS})"
     elif processor == PLAYER_SHOT_ZONE_ANALYSIS.name:
         if rows == 0 and has_history:
-            return "FAIL", "0 players while the season has games before D"
+            return "FAIL", "0 players while the season has games in the 30 days before D"
         floor = MIN_PLAYERS_EARLY if early else MIN_PLAYERS
         if rows < floor:
             return "WARN", f"only {rows} players (< {floor})"
@@ -122,7 +131,12 @@ def evaluate(
     if error is not None:
         return "FAIL", error
     assert rows is not None
+    if facts.upstream is not None and facts.upstream.is_off_season:
+        return "NO_GAMES", facts.upstream.off_season_message
     status, message = _volume_check(processor, rows, facts, avg_quality)
+    if facts.upstream is not None:
+        findings = upstream_findings(facts.upstream, processor, phase3_inputs()[processor])
+        status, message = with_findings(status, message, findings)
     if duration_seconds is not None and duration_seconds > time_limit_minutes * 60:
         slow = f"took {duration_seconds / 60:.1f} min (limit {time_limit_minutes:g})"
         if status == "OK":

@@ -19,6 +19,7 @@ from prefect.cache_policies import NO_CACHE
 
 from features.common import Phase3Frames, processed_now, season_of
 from features.nightly import build_outputs, calendar_for
+from quality.completeness import upstream_facts
 from quality.schemas import OUTPUT_TABLES, PROCESSOR_RUNS
 from quality.success import RunLine, SlateFacts, evaluate_output
 from tasks.io import TRANSIENT_RETRIES, read_phase3_frames
@@ -65,7 +66,13 @@ def slate_facts(phase3: Phase3Frames, analysis_date: date) -> SlateFacts:
         (pl.col("season_year") == calendar.season_year) & (pl.col("game_date") < analysis_date)
     )
     slate = phase3.player_context.filter(pl.col("game_date") == analysis_date)
-    return SlateFacts(analysis_date, calendar.is_early_season, slate.height, history.height)
+    return SlateFacts(
+        analysis_date,
+        calendar.is_early_season,
+        slate.height,
+        history.height,
+        upstream_facts(phase3, analysis_date),
+    )
 
 
 def build_date(

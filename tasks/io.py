@@ -15,6 +15,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.task_engine import TaskRunTimeoutError
 
 from features.common import Phase3Frames, SlateCalendar, season_of, slate_calendar
+from quality.completeness import UpstreamFacts, upstream_facts
 from quality.contracts import InputContractError, check_columns, conform_input
 from quality.schemas import (
     OUTPUT_TABLES,
@@ -102,6 +103,7 @@ class RunContext:
     calendar: SlateCalendar
     slate_players: int
     season_games_before: int
+    upstream: UpstreamFacts | None = None
 
 
 def run_context(warehouse: Warehouse, analysis_date: date) -> RunContext:
@@ -121,7 +123,47 @@ def run_context(warehouse: Warehouse, analysis_date: date) -> RunContext:
         slate_calendar(analysis_date, offense, team_context),
         players.height,
         max(offense.height, defense.height),
+        upstream_facts(read_schedule_frames(warehouse, analysis_date), analysis_date),
     )
+
+
+SCHEDULE_COLUMNS = ["game_id", "game_date", "season_year", "team_abbr"]
+
+
+def read_schedule_frames(warehouse: Warehouse, analysis_date: date) -> Phase3Frames:
+    """Only what SPEC 9 and 11 compare: game ids, dates and teams of S up to D.
+
+    A missing table or column reads as empty: the processors reading it fail on the contract.
+    """
+    columns = {
+        t: [c for c in SCHEDULE_COLUMNS if c in s.column_names] for t, s in PHASE3_TABLES.items()
+    }
+    read = {
+        t: _narrow(
+            warehouse, PHASE3_TABLES[t], columns[t], phase3_window(t, analysis_date, analysis_date)
+        )
+        for t in PHASE3_TABLES
+    }
+    return Phase3Frames(
+        player_games=read[PLAYER_GAME_SUMMARY.name],
+        team_defense=read[TEAM_DEFENSE_GAME_SUMMARY.name],
+        team_offense=read[TEAM_OFFENSE_GAME_SUMMARY.name],
+        player_context=read[UPCOMING_PLAYER_GAME_CONTEXT.name],
+        team_context=read[UPCOMING_TEAM_GAME_CONTEXT.name],
+    )
+
+
+def _narrow(
+    warehouse: Warehouse, schema: TableSchema, columns: list[str], where: list[Filter]
+) -> pl.DataFrame:
+    empty = schema.empty_frame().select(columns)
+    stored = warehouse.table_schema(schema.full_name)
+    if stored is None or not set(columns) <= set(stored.names):
+        return empty
+    rows = warehouse.read(schema.full_name, columns, where)
+    frame = rows if isinstance(rows, pl.DataFrame) else pl.from_arrow(rows)
+    assert isinstance(frame, pl.DataFrame)
+    return frame.cast(dict(empty.schema.items()), strict=False)
 
 
 def _dates(warehouse: Warehouse, schema: TableSchema, where: list[Filter]) -> pl.DataFrame:

@@ -106,6 +106,7 @@ def run_lines(
         context.calendar.is_early_season,
         context.slate_players,
         context.season_games_before,
+        context.upstream,
     )
     lines = []
     for table, future in processors.items():
