@@ -43,9 +43,8 @@ PHASE3_KEYWORDS: dict[str, str] = {
     "team_context": UPCOMING_TEAM_GAME_CONTEXT.name,
 }
 # What the calendar and the slate facts are derived from (SPEC sections 0 and 9).
-FACT_INPUTS: dict[str, str] = {
-    k: PHASE3_KEYWORDS[k] for k in ("team_offense", "team_context", "player_context")
-}
+# SPEC 11 compares the schedule with every game summary table, so all five are read.
+FACT_INPUTS: dict[str, str] = dict(PHASE3_KEYWORDS)
 
 
 @dataclass(frozen=True)

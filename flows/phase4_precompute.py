@@ -73,7 +73,7 @@ def phase4_precompute(
             for t in sorted(registry.phase3_tables(selected))
         }
         fact_reads = {k: reads[t] for k, t in registry.FACT_INPUTS.items()}
-        facts = slate_facts_task.submit(day, **fact_reads)
+        facts = slate_facts_task.submit(day, **{k: allow_failure(f) for k, f in fact_reads.items()})
         runs: dict[str, PrefectFuture[Any]] = {}
 
         def upstream(table: str) -> PrefectFuture[Any]:

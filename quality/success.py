@@ -8,7 +8,14 @@ from typing import Literal
 
 import polars as pl
 
-from features.common import SlateCalendar, season_of, slate_calendar
+from features.common import Phase3Frames, SlateCalendar, season_of, slate_calendar
+from quality.completeness import (
+    UpstreamFacts,
+    phase3_inputs,
+    upstream_facts,
+    upstream_findings,
+    with_findings,
+)
 from quality.schemas import (
     ML_FEATURE_STORE_V2,
     PLAYER_COMPOSITE_FACTORS,
@@ -47,6 +54,7 @@ class SlateFacts:
     slate_players: int
     season_games_before: int
     season_start: date | None = None  # None only in facts written by hand (tests)
+    upstream: UpstreamFacts | None = None  # SPEC 9 off-season and SPEC 11 completeness
 
     @property
     def calendar(self) -> SlateCalendar:
@@ -55,13 +63,7 @@ class SlateFacts:
         return SlateCalendar(self.analysis_date, season_of(self.analysis_date), start)
 
 
-def slate_facts(
-    analysis_date: date,
-    *,
-    team_offense: pl.DataFrame,
-    team_context: pl.DataFrame,
-    player_context: pl.DataFrame,
-) -> SlateFacts:
+def slate_facts(analysis_date: date, phase3: Phase3Frames) -> SlateFacts:
     """The facts of D from the Phase 3 frames a run read (frames may hold more dates).
 
     Season games are counted in team_offense_game_summary alone: it is the table SPEC section 0
@@ -69,17 +71,18 @@ def slate_facts(
     broken team_defense_game_summary fails only the processors that read it (the nightly flow
     used max(offense, defense) rows, the backfill offense rows; both only ever compared > 0).
     """
-    calendar = slate_calendar(analysis_date, team_offense, team_context)
-    played = team_offense.filter(
+    calendar = slate_calendar(analysis_date, phase3.team_offense, phase3.team_context)
+    played = phase3.team_offense.filter(
         (pl.col("season_year") == calendar.season_year) & (pl.col("game_date") < analysis_date)
     )
-    slate = player_context.filter(pl.col("game_date") == analysis_date)
+    slate = phase3.player_context.filter(pl.col("game_date") == analysis_date)
     return SlateFacts(
         analysis_date,
         calendar.is_early_season,
         slate.height,
         played["game_id"].n_unique(),
         calendar.season_start,
+        upstream_facts(phase3, analysis_date),
     )
 
 
@@ -99,19 +102,26 @@ class RunLine:
         return asdict(self)
 
 
+def _has_recent_games(facts: SlateFacts) -> bool:
+    """SPEC 9 amended P1/P2 rule: 0 rows fail only while S has games in the 30 days before D."""
+    if facts.upstream is None:
+        return facts.season_games_before > 0
+    return facts.upstream.recent_games > 0
+
+
 def _volume_check(
     processor: str, rows: int, facts: SlateFacts, avg_quality: float | None
 ) -> tuple[Status, str]:
     early = facts.is_early_season
-    has_history = facts.season_games_before > 0
+    has_history = _has_recent_games(facts)
     if processor == TEAM_DEFENSE_ZONE_ANALYSIS.name:
         if rows == 0 and has_history:
-            return "FAIL", "0 teams while the season has games before D"
+            return "FAIL", "0 teams while the season has games in the 30 days before D"
         if rows < MIN_TEAMS and not early:
             return "WARN", f"only {rows} teams (< {MIN_TEAMS})"
     elif processor == PLAYER_SHOT_ZONE_ANALYSIS.name:
         if rows == 0 and has_history:
-            return "FAIL", "0 players while the season has games before D"
+            return "FAIL", "0 players while the season has games in the 30 days before D"
         floor = MIN_PLAYERS_EARLY if early else MIN_PLAYERS
         if rows < floor:
             return "WARN", f"only {rows} players (< {floor})"
@@ -150,7 +160,12 @@ def evaluate(
     if error is not None:
         return "FAIL", error
     assert rows is not None
+    if facts.upstream is not None and facts.upstream.is_off_season:
+        return "NO_GAMES", facts.upstream.off_season_message
     status, message = _volume_check(processor, rows, facts, avg_quality)
+    if facts.upstream is not None:
+        findings = upstream_findings(facts.upstream, processor, phase3_inputs()[processor])
+        status, message = with_findings(status, message, findings)
     if duration_seconds is not None and duration_seconds > time_limit_minutes * 60:
         slow = f"took {duration_seconds / 60:.1f} min (limit {time_limit_minutes:g})"
         if status == "OK":

@@ -63,12 +63,7 @@ def build_date(
     phase3: Phase3Frames, analysis_date: date, processors: Sequence[str], run_id: str
 ) -> tuple[dict[str, pl.DataFrame], list[RunLine]]:
     """All selected processors for one date, timed one by one, with their status lines."""
-    facts = slate_facts(
-        analysis_date,
-        team_offense=phase3.team_offense,
-        team_context=phase3.team_context,
-        player_context=phase3.player_context,
-    )
+    facts = slate_facts(analysis_date, phase3)
     outputs: dict[str, pl.DataFrame] = {}
     lines = []
     for entry in registry.select(processors):

@@ -20,7 +20,8 @@ from prefect.cache_policies import NO_CACHE
 from prefect.context import TaskRunContext
 
 from features import registry
-from features.common import processed_now
+from features.common import Phase3Frames, processed_now
+from quality.schemas import PHASE3_TABLES
 from quality.success import SlateFacts, slate_facts
 from tasks.io import TRANSIENT_RETRIES, write_partition
 from tasks.warehouse import open_warehouse
@@ -56,19 +57,21 @@ def upstream_frame(upstream: object) -> pl.DataFrame | None:
 
 
 @task(name="slate-facts", cache_policy=NO_CACHE)
-def slate_facts_task(
-    analysis_date: date,
-    team_offense: pl.DataFrame,
-    team_context: pl.DataFrame,
-    player_context: pl.DataFrame,
-) -> SlateFacts:
-    """The calendar and slate size of D, from frames the run read anyway."""
-    return slate_facts(
-        analysis_date,
-        team_offense=team_offense,
-        team_context=team_context,
-        player_context=player_context,
+def slate_facts_task(analysis_date: date, **frames: object) -> SlateFacts:
+    """The calendar, slate size and completeness of D, from frames the run read anyway.
+
+    A read that failed its contract arrives as an exception: it counts as an empty table here,
+    and the processors that read it fail on their own.
+    """
+    phase3 = Phase3Frames(
+        **{
+            keyword: frame
+            if isinstance(frame, pl.DataFrame)
+            else PHASE3_TABLES[registry.PHASE3_KEYWORDS[keyword]].empty_frame()
+            for keyword, frame in frames.items()
+        }
     )
+    return slate_facts(analysis_date, phase3)
 
 
 def _commit_guard(stopped: threading.Event, deadline: float, table: str) -> None:

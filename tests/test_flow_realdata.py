@@ -73,12 +73,7 @@ def slate_size(day: date) -> int:
     from tasks.io import read_phase3_frames
 
     frames = read_phase3_frames(open_warehouse(), day, day)
-    return slate_facts(
-        day,
-        team_offense=frames.team_offense,
-        team_context=frames.team_context,
-        player_context=frames.player_context,
-    ).slate_players
+    return slate_facts(day, frames).slate_players
 
 
 @pytest.mark.parametrize("day", [date(2024, 1, 15), date(2024, 3, 1)])

@@ -7,11 +7,15 @@ from dataclasses import replace
 from datetime import date
 from typing import get_args
 
+import polars as pl
 import pytest
 
 from features import registry
+from features.common import Phase3Frames
 from features.registry import PROCESSORS, ProcessorName, processor, select, topological_order
 from quality.schemas import (
+    PLAYER_GAME_SUMMARY,
+    TEAM_DEFENSE_GAME_SUMMARY,
     TEAM_OFFENSE_GAME_SUMMARY,
     UPCOMING_PLAYER_GAME_CONTEXT,
     UPCOMING_TEAM_GAME_CONTEXT,
@@ -126,17 +130,24 @@ def test_slate_facts_from_frames() -> None:
         [{"player_lookup": p, "game_date": D} for p in ("a", "b", "c")]
         + [{"player_lookup": "a", "game_date": date(2024, 11, 6)}],
     )
-    facts = slate_facts(D, team_offense=offense, team_context=schedule, player_context=players)
-    assert facts == SlateFacts(D, True, 3, 2, date(2024, 10, 22))
+
+    def phase3(
+        offense: pl.DataFrame, schedule: pl.DataFrame, players: pl.DataFrame
+    ) -> Phase3Frames:
+        return Phase3Frames(
+            player_games=PLAYER_GAME_SUMMARY.empty_frame(),
+            team_defense=TEAM_DEFENSE_GAME_SUMMARY.empty_frame(),
+            team_offense=offense,
+            player_context=players,
+            team_context=schedule,
+        )
+
+    facts = slate_facts(D, phase3(offense, schedule, players))
+    assert facts == SlateFacts(D, True, 3, 2, date(2024, 10, 22), facts.upstream)
     assert facts.calendar.days_into_season == 14
     assert facts.calendar.season_year == 2024
-    empty = slate_facts(
-        D,
-        team_offense=offense.clear(),
-        team_context=schedule.clear(),
-        player_context=players.clear(),
-    )
-    assert empty == SlateFacts(D, True, 0, 0, D)
+    empty = slate_facts(D, phase3(offense.clear(), schedule.clear(), players.clear()))
+    assert empty == SlateFacts(D, True, 0, 0, D, empty.upstream)
 
 
 def test_the_run_ends_with_one_summary_line() -> None:
