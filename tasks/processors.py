@@ -31,6 +31,7 @@ from quality.schemas import (
     TEAM_DEFENSE_ZONE_ANALYSIS,
 )
 from quality.success import TIME_LIMIT_MINUTES
+from tasks import feature_checks
 from tasks.io import TRANSIENT_RETRIES, RunContext, write_partition
 from tasks.warehouse import open_warehouse
 
@@ -178,12 +179,22 @@ async def ml_feature_store_v2_task(
     }
     missing = tuple(sorted(name for name, frame in upstream.items() if frame is None))
     phase3 = Phase3Frames(player_games, team_defense, team_offense, player_context, team_context)
-    result = await _run_and_write(
-        ML_FEATURE_STORE_V2.name,
-        context,
-        warehouse_url,
-        lambda now: ml_feature_store_v2(phase3, context.calendar, now, **upstream),
+    # SPEC 12 between building and writing: a FAIL raises here, so nothing is written.
+    checked: list[pl.DataFrame] = []
+    run_id = feature_checks.current_run_id()
+
+    def build_and_check(now: datetime) -> pl.DataFrame:
+        frame = ml_feature_store_v2(phase3, context.calendar, now, **upstream)
+        warehouse = open_warehouse(warehouse_url)
+        checked.append(feature_checks.check_partition(warehouse, frame, context.calendar, run_id))
+        return frame
+
+    result = await _run_and_write(ML_FEATURE_STORE_V2.name, context, warehouse_url, build_and_check)
+    day = context.calendar.analysis_date
+    await asyncio.to_thread(
+        feature_checks.write_checks, open_warehouse(warehouse_url), day, checked[-1]
     )
+    await feature_checks.publish_artifact(checked[-1])
     if missing:
         get_run_logger().warning("ml_feature_store_v2 ran without %s", ", ".join(missing))
     return ProcessorResult(
@@ -192,5 +203,8 @@ async def ml_feature_store_v2_task(
         result.started_at,
         result.finished_at,
         result.duration_seconds,
-        tuple(f"upstream missing: {m}" for m in missing),
+        (
+            *(f"upstream missing: {m}" for m in missing),
+            *feature_checks.report_notes(checked[-1]),
+        ),
     )
