@@ -31,7 +31,7 @@ ARTIFACT_KEY = "phase4-feature-checks"
 REFERENCE_COLUMNS = ("player_lookup", "game_date", "data_source", "features", "feature_sources")
 
 
-def _frame(rows: Any) -> pl.DataFrame:
+def as_frame(rows: Any) -> pl.DataFrame:
     """Warehouse.read returns Arrow on older branches and Polars after issue 15."""
     if isinstance(rows, pl.DataFrame):
         return rows
@@ -51,7 +51,7 @@ def read_reference(warehouse: Warehouse, game_date: date) -> pl.DataFrame:
     if warehouse.table_schema(ML_FEATURE_STORE_V2.full_name) is None:
         return empty
     before = [Filter("game_date", "<", game_date)]
-    stamps = _frame(
+    stamps = as_frame(
         warehouse.read(
             ML_FEATURE_STORE_V2.full_name,
             ["game_date", "data_source"],
@@ -61,7 +61,7 @@ def read_reference(warehouse: Warehouse, game_date: date) -> pl.DataFrame:
     dates = reference_dates(stamps, game_date)
     if not dates:
         return empty
-    rows = _frame(
+    rows = as_frame(
         warehouse.read(
             ML_FEATURE_STORE_V2.full_name,
             list(REFERENCE_COLUMNS),
@@ -122,7 +122,7 @@ def feature_checks_of(warehouse: Warehouse, game_date: date) -> pl.DataFrame:
     """The stored checks of D, for `phase4 status`; empty when D has none (or no table)."""
     if warehouse.table_schema(ML_FEATURE_CHECKS.full_name) is None:
         return ML_FEATURE_CHECKS.empty_frame()
-    rows = _frame(
+    rows = as_frame(
         warehouse.read(ML_FEATURE_CHECKS.full_name, None, [Filter("game_date", "=", game_date)])
     )
     return (
