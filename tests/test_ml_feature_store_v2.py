@@ -1118,3 +1118,88 @@ def test_is_quality_ready_rule(
         }
     )
     assert frame.select(is_quality_ready())["is_placeholder"].to_list() == [ready]
+
+
+# --- SPEC 15: the old prediction worker's batch query, verbatim, on the BigQuery emulator -------
+
+WORKER_QUERY = (
+    "SELECT player_lookup, features, feature_names, feature_quality_score, data_source, "
+    "days_rest, is_home, expected_games_count, actual_games_count, completeness_percentage, "
+    "missing_games_count, is_production_ready, data_quality_issues, backfill_bootstrap_mode, "
+    "processing_decision_reason FROM nba_predictions.ml_feature_store_v2 WHERE player_lookup IN "
+    "UNNEST(@player_lookups) AND game_date = @game_date AND feature_version = @feature_version"
+)
+SPEC = Path(__file__).resolve().parents[2] / "shared" / "SPEC.md"
+
+
+def test_the_worker_query_is_the_spec_text_verbatim() -> None:
+    spec = " ".join(SPEC.read_text().split())
+    assert WORKER_QUERY in spec.replace("`", "")
+
+
+def test_the_phase5_worker_query_runs_unchanged_on_the_emulator(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A real 2023-24 partition written through the warehouse, read by the worker's query."""
+    from google.cloud import bigquery
+
+    from features.nightly import build_outputs
+    from tasks.io import ensure_tables, write_partition
+    from tasks.warehouse import open_warehouse
+    from tasks.warehouse.bigquery_warehouse import BigQueryWarehouse
+    from tests.support.bq_emulator import start_emulator
+
+    world = Phase3Frames(
+        _real("player_game_summary"),
+        _real("team_defense_game_summary"),
+        _real("team_offense_game_summary"),
+        _real("upcoming_player_game_context"),
+        _real("upcoming_team_game_context"),
+    )
+    day = date(2024, 1, 15)
+    p5 = {
+        d: build_outputs(world, d, PROCESSED_AT)[ML_FEATURE_STORE_V2.name]
+        for d in (day, day - timedelta(days=1))
+    }
+    slate_players = sorted(p5[day]["player_lookup"])
+    with start_emulator(project="local") as emulator:
+        monkeypatch.setenv("PHASE4_BIGQUERY_ENDPOINT", emulator.endpoint)
+        warehouse = open_warehouse("bigquery://spec15worker")
+        assert isinstance(warehouse, BigQueryWarehouse)
+        ensure_tables(warehouse)
+        for d, frame in p5.items():
+            write_partition(warehouse, ML_FEATURE_STORE_V2.name, d, frame)
+        asked = [*slate_players, "nobody_at_all"]
+        job = warehouse.client.query(
+            WORKER_QUERY,
+            job_config=bigquery.QueryJobConfig(
+                query_parameters=[
+                    bigquery.ArrayQueryParameter("player_lookups", "STRING", asked),
+                    bigquery.ScalarQueryParameter("game_date", "DATE", day),
+                    bigquery.ScalarQueryParameter("feature_version", "STRING", "v1_baseline_25"),
+                ]
+            ),
+        )
+        rows = {row["player_lookup"]: dict(row.items()) for row in job.result()}
+    assert sorted(rows) == slate_players and len(slate_players) > 100
+    columns = (
+        "features",
+        "feature_names",
+        "feature_quality_score",
+        "data_source",
+        "days_rest",
+        "is_home",
+        "expected_games_count",
+        "actual_games_count",
+        "completeness_percentage",
+        "missing_games_count",
+        "is_production_ready",
+        "data_quality_issues",
+        "backfill_bootstrap_mode",
+        "processing_decision_reason",
+    )
+    for expected in p5[day].iter_rows(named=True):
+        got = rows[expected["player_lookup"]]
+        assert {c: got[c] for c in columns} == {c: expected[c] for c in columns}
+    issues = p5[day].filter(pl.col("data_quality_issues").list.len() > 0).height
+    assert issues > 0  # some rows carry issues, so the ARRAY<STRING> round trip is exercised
