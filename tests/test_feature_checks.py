@@ -585,3 +585,63 @@ def test_real_seasons_give_no_feature_check_warn_or_fail(
         day += timedelta(days=1)
     assert checked_dates > 150
     assert drift_checked > 1000
+
+
+# --- the flow: the "done when" on the real 2023-24 season -------------------------------
+
+
+def _rewrite_team_offense(url: str, change: pl.Expr, column: str) -> None:
+    warehouse = open_warehouse(url)
+    table = PHASE3_TABLES["team_offense_game_summary"]
+    rows = as_frame(warehouse.read(table.full_name)).with_columns(change.alias(column))
+    warehouse.replace_table(table.full_name, rows.to_arrow())
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_the_run_warns_on_a_constant_feature_and_fails_on_a_pace_of_500(season_url: str) -> None:
+    from tests.test_flow_realdata import phase4
+
+    code, printed = phase4("run", "--date", str(D))
+    assert code == 0, printed
+    clean = feature_checks_of(open_warehouse(season_url), D)
+    assert clean["status"].to_list() == ["OK"] * 25
+
+    # Every win_flag false: team_win_pct is 0 for the whole slate, a WARN, and P5 is written.
+    _rewrite_team_offense(season_url, pl.lit(False), "win_flag")
+    code, printed = phase4("run", "--date", str(D))
+    assert code == 0, printed
+    warned = feature_checks_of(open_warehouse(season_url), D)
+    slate = warned["rows"][IDX["team_win_pct"]]
+    assert status_of(warned, "team_win_pct") == (
+        "WARN",
+        f"team_win_pct is 0 for all {slate} players",
+    )
+    assert "team_win_pct is 0 for all" in " ".join(printed.split())
+    written = read_p5(season_url)
+    assert (written["features"].list.get(IDX["team_win_pct"]) == 0.0).all()
+
+    # One team's pace at 500: P5 FAILs naming team_pace and a player, D's partitions stay.
+    _rewrite_team_offense(
+        season_url,
+        pl.when(pl.col("team_abbr") == "BOS").then(500.0).otherwise(pl.col("pace")),
+        "pace",
+    )
+    code, printed = phase4("run", "--date", str(D))
+    assert code == 1, printed
+    flat = " ".join(printed.split())
+    assert "team_pace is 500 for" in flat and "outside [80, 120]" in flat
+    assert_frame_equal_exact(read_p5(season_url), written)
+    assert_frame_equal_exact(feature_checks_of(open_warehouse(season_url), D), warned)
+
+
+def read_p5(url: str) -> pl.DataFrame:
+    rows = open_warehouse(url).read(
+        ML_FEATURE_STORE_V2.full_name, None, [Filter("game_date", "=", D)]
+    )
+    return as_frame(rows).sort("player_lookup")
+
+
+def assert_frame_equal_exact(left: pl.DataFrame, right: pl.DataFrame) -> None:
+    from polars.testing import assert_frame_equal
+
+    assert_frame_equal(left, right, check_exact=True)
