@@ -629,7 +629,11 @@ def test_the_run_warns_on_a_constant_feature_and_fails_on_a_pace_of_500(season_u
     code, printed = phase4("run", "--date", str(D))
     assert code == 1, printed
     flat = " ".join(printed.split())
-    assert "team_pace is 500 for" in flat and "outside [80, 120]" in flat
+    boston = sorted(read_p5(season_url).filter(pl.col("team_abbr") == "BOS")["player_lookup"])
+    assert (
+        f"FAIL nothing written: team_pace is 500 for {boston[0]}, outside [80, 120] "
+        f"({len(boston)} rows out of range)"
+    ) in flat.replace("feature checks FAIL, nothing written", "FAIL nothing written")
     assert_frame_equal_exact(read_p5(season_url), written)
     assert_frame_equal_exact(feature_checks_of(open_warehouse(season_url), D), warned)
 
