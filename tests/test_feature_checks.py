@@ -649,3 +649,54 @@ def assert_frame_equal_exact(left: pl.DataFrame, right: pl.DataFrame) -> None:
     from polars.testing import assert_frame_equal
 
     assert_frame_equal(left, right, check_exact=True)
+
+
+def test_a_forced_out_of_range_value_leaves_the_previous_partition_on_the_bigquery_emulator(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The same FAIL path with the reference read through the real client (DATE filters)."""
+    from features.common import SlateCalendar
+    from tasks.warehouse.bigquery_warehouse import BigQueryWarehouse
+    from tests.support.bq_emulator import start_emulator
+
+    calendar = SlateCalendar(D, 2023, date(2023, 10, 24))
+    with start_emulator(project="local") as emulator:
+        monkeypatch.setenv("PHASE4_BIGQUERY_ENDPOINT", emulator.endpoint)
+        warehouse = open_warehouse("bigquery://featurechecks")
+        assert isinstance(warehouse, BigQueryWarehouse)
+        ensure_tables(warehouse)
+        for back in (1, 2, 20):
+            day = D - timedelta(days=back)
+            write_partition(warehouse, ML_FEATURE_STORE_V2.name, day, _stored(day, 20))
+        previous = _stored(D, 20)
+        first = check_partition(warehouse, previous, calendar, "run-1")
+        write_partition(warehouse, ML_FEATURE_STORE_V2.name, D, previous)
+        write_checks(warehouse, D, first)
+        reference = read_reference(warehouse, D)
+        assert sorted(set(reference["game_date"])) == [D - timedelta(days=b) for b in (20, 2, 1)]
+        broken = previous.with_columns(
+            features=pl.when(pl.col("player_lookup") == "p011")
+            .then(
+                pl.col("features").list.eval(
+                    pl.when(pl.int_range(pl.len()) == IDX["injury_risk"])
+                    .then(float("nan"))
+                    .otherwise(pl.element())
+                )
+            )
+            .otherwise(pl.col("features"))
+        )
+        with pytest.raises(
+            FeatureCheckError, match=r"injury_risk is nan for p011, outside \[0, 3\]"
+        ):
+            check_partition(warehouse, broken, calendar, "run-2")
+        kept = as_frame(
+            warehouse.read(
+                ML_FEATURE_STORE_V2.full_name,
+                ["player_lookup", "features"],
+                [Filter("game_date", "=", D)],
+            )
+        ).sort("player_lookup")
+        stored_checks = feature_checks_of(warehouse, D)
+    assert kept["features"].to_list() == previous["features"].to_list()
+    assert stored_checks["run_id"].unique().to_list() == ["run-1"]
+    assert stored_checks.height == 25
