@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -65,8 +65,8 @@ def spread(index: int, i: int, n: int) -> float:
 def p5_rows(
     n: int,
     game_date: date = D,
-    override: dict[str, Callable[[int], float | None]] | None = None,
-    default_where: dict[str, Callable[[int], bool]] | None = None,
+    override: Mapping[str, Callable[[int], float | None]] | None = None,
+    default_where: Mapping[str, Callable[[int], bool]] | None = None,
     players: Callable[[int], str] = lambda i: f"p{i:03d}",
 ) -> pl.DataFrame:
     """n P5 rows: every feature varied and in range, sources 'phase4' unless told 'default'."""
