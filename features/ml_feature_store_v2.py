@@ -27,39 +27,19 @@ from features.common import (
     to_output,
     with_recency,
 )
+from quality.feature_contract import (
+    CALCULATED,
+    CORE_FEATURES,
+    DEFAULT,
+    FEATURE_CONTRACT,
+    FEATURE_COUNT,
+    FEATURE_NAMES,
+    FEATURE_VERSION,
+    PHASE3,
+    PHASE4,
+)
 from quality.schemas import ML_FEATURE_STORE_V2
 
-FEATURE_VERSION = "v1_baseline_25"
-FEATURE_NAMES: tuple[str, ...] = (
-    "points_avg_last_5",
-    "points_avg_last_10",
-    "points_avg_season",
-    "points_std_last_10",
-    "games_in_last_7_days",
-    "fatigue_score",
-    "shot_zone_mismatch_score",
-    "pace_score",
-    "usage_spike_score",
-    "rest_advantage",
-    "injury_risk",
-    "recent_trend",
-    "minutes_change",
-    "opponent_def_rating",
-    "opponent_pace",
-    "home_away",
-    "back_to_back",
-    "playoff_game",
-    "pct_paint",
-    "pct_mid_range",
-    "pct_three",
-    "pct_free_throw",
-    "team_pace",
-    "team_off_rating",
-    "team_win_pct",
-)
-FEATURE_COUNT = len(FEATURE_NAMES)
-
-PHASE4, PHASE3, CALCULATED, DEFAULT = "phase4", "phase3", "calculated", "default"
 SOURCE_WEIGHTS = {PHASE4: 100.0, PHASE3: 75.0, CALCULATED: 100.0, DEFAULT: 40.0}
 
 # Upstream processors, named as in the source-tracking columns of the output schema.
@@ -70,6 +50,17 @@ DAILY_CACHE, COMPOSITE, SHOT_ZONES, TEAM_DEFENSE = (
     "team_defense",
 )
 UPSTREAMS = (DAILY_CACHE, COMPOSITE, SHOT_ZONES, TEAM_DEFENSE)
+# SPEC 15: '<output table>_failed' for each of P1 to P4 that failed for D, in run order.
+UPSTREAMS_IN_RUN_ORDER = (TEAM_DEFENSE, SHOT_ZONES, COMPOSITE, DAILY_CACHE)
+FAILED_ISSUE = {
+    TEAM_DEFENSE: "team_defense_zone_analysis_failed",
+    SHOT_ZONES: "player_shot_zone_analysis_failed",
+    COMPOSITE: "player_composite_factors_failed",
+    DAILY_CACHE: "player_daily_cache_failed",
+}
+QUALITY_READY_SCORE = 70.0
+PRODUCTION_READY_PCT = 90.0
+BOOTSTRAP_DAYS = 30
 
 SHORT_WINDOW = 10
 TREND_GAMES = 5
@@ -297,7 +288,27 @@ def _inputs(
     )
     for name in UPSTREAMS:
         rows = _attach_upstream(rows, upstream[name], UPSTREAM_READS[name], calendar)
-    return rows
+    return rows.join(_team_schedule(phase3, calendar), "team_abbr", "left")
+
+
+def _team_schedule(phase3: Phase3Frames, calendar: SlateCalendar) -> pl.LazyFrame:
+    """Per team: its scheduled games of S before D, and how many have a player box (SPEC 11)."""
+    before = (pl.col("season_year") == calendar.season_year) & (
+        pl.col("game_date") < calendar.analysis_date
+    )
+    boxed = phase3.player_games.lazy().filter(before).select("game_id").unique()
+    return (
+        phase3.team_context.lazy()
+        .filter(before)
+        .select("team_abbr", "game_id")
+        .unique()
+        .join(boxed.with_columns(schedule__boxed=pl.lit(True)), "game_id", "left")
+        .group_by("team_abbr")
+        .agg(
+            pl.len().alias("schedule__expected"),
+            pl.col("schedule__boxed").fill_null(False).sum().alias("schedule__actual"),
+        )
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -378,72 +389,67 @@ def team_win_pct() -> pl.Expr:
     return pl.when(games >= MIN_WIN_PCT_GAMES).then(ratio(pl.col("team__wins"), games))
 
 
+def _candidates() -> dict[str, tuple[tuple[str, pl.Expr], ...]]:
+    """SPEC section 8, row by row: each feature's candidate values in priority order."""
+
+    def tiered(phase4: pl.Expr, phase3: pl.Expr) -> tuple[tuple[str, pl.Expr], ...]:
+        return ((PHASE4, phase4), (PHASE3, phase3))
+
+    def cache(name: str, fallback: pl.Expr | None = None) -> tuple[tuple[str, pl.Expr], ...]:
+        return tiered(_up(DAILY_CACHE, name), _p3(name) if fallback is None else fallback)
+
+    def zone(zone: str) -> tuple[tuple[str, pl.Expr], ...]:
+        return tiered(divide(_up(SHOT_ZONES, f"{zone}_rate_last_10"), 100.0), zone_share(zone))
+
+    composite = {
+        name: ((PHASE4, _up(COMPOSITE, name)),)
+        for name in ("fatigue_score", "shot_zone_mismatch_score", "pace_score", "usage_spike_score")
+    }
+    return {
+        "points_avg_last_5": cache("points_avg_last_5"),
+        "points_avg_last_10": cache("points_avg_last_10"),
+        "points_avg_season": cache("points_avg_season"),
+        "points_std_last_10": cache("points_std_last_10"),
+        "games_in_last_7_days": cache("games_in_last_7_days", pl.col("games_in_last_7_days")),
+        **composite,
+        "rest_advantage": ((CALCULATED, rest_advantage()),),
+        "injury_risk": ((CALCULATED, injury_risk()),),
+        "recent_trend": ((CALCULATED, recent_trend()),),
+        "minutes_change": ((CALCULATED, minutes_change()),),
+        "opponent_def_rating": tiered(
+            _up(TEAM_DEFENSE, "defensive_rating_last_15"), pl.col("opponent__def_rating_last_15")
+        ),
+        "opponent_pace": tiered(
+            _up(TEAM_DEFENSE, "opponent_pace"), pl.col("opponent__pace_last_15")
+        ),
+        "home_away": ((PHASE3, _from_flag(pl.col("home_game"))),),
+        "back_to_back": ((PHASE3, _from_flag(pl.col("back_to_back"))),),
+        "playoff_game": ((PHASE3, _from_flag(pl.col("season_phase") == "playoffs")),),
+        "pct_paint": zone("paint"),
+        "pct_mid_range": zone("mid_range"),
+        "pct_three": zone("three_pt"),
+        "pct_free_throw": ((CALCULATED, pct_free_throw()),),
+        "team_pace": tiered(_up(DAILY_CACHE, "team_pace_last_10"), pl.col("team__pace_last_10")),
+        "team_off_rating": tiered(
+            _up(DAILY_CACHE, "team_off_rating_last_10"), pl.col("team__off_rating_last_10")
+        ),
+        "team_win_pct": ((CALCULATED, team_win_pct()),),
+    }
+
+
 def feature_table() -> tuple[Feature, ...]:
-    """SPEC section 8, row by row: (name, default, candidates in priority order)."""
+    """The contract's features in order, each with its expressions and the contract's default.
 
-    def tiered(name: str, default: float, phase4: pl.Expr, phase3: pl.Expr) -> Feature:
-        return Feature(name, default, ((PHASE4, phase4), (PHASE3, phase3)))
-
-    def only(name: str, default: float, tag: str, expr: pl.Expr) -> Feature:
-        return Feature(name, default, ((tag, expr),))
-
-    def cache(name: str, default: float, fallback: pl.Expr | None = None) -> Feature:
-        return tiered(
-            name, default, _up(DAILY_CACHE, name), _p3(name) if fallback is None else fallback
-        )
-
-    def composite(name: str, default: float) -> Feature:
-        return only(name, default, PHASE4, _up(COMPOSITE, name))
-
-    def zone(name: str, default: float, zone: str) -> Feature:
-        return tiered(
-            name, default, divide(_up(SHOT_ZONES, f"{zone}_rate_last_10"), 100.0), zone_share(zone)
-        )
-
-    return (
-        cache("points_avg_last_5", 10.0),
-        cache("points_avg_last_10", 10.0),
-        cache("points_avg_season", 10.0),
-        cache("points_std_last_10", 5.0),
-        cache("games_in_last_7_days", 3.0, pl.col("games_in_last_7_days")),
-        composite("fatigue_score", 50.0),
-        composite("shot_zone_mismatch_score", 0.0),
-        composite("pace_score", 0.0),
-        composite("usage_spike_score", 0.0),
-        only("rest_advantage", 0.0, CALCULATED, rest_advantage()),
-        only("injury_risk", 0.0, CALCULATED, injury_risk()),
-        only("recent_trend", 0.0, CALCULATED, recent_trend()),
-        only("minutes_change", 0.0, CALCULATED, minutes_change()),
-        tiered(
-            "opponent_def_rating",
-            112.0,
-            _up(TEAM_DEFENSE, "defensive_rating_last_15"),
-            pl.col("opponent__def_rating_last_15"),
-        ),
-        tiered(
-            "opponent_pace",
-            100.0,
-            _up(TEAM_DEFENSE, "opponent_pace"),
-            pl.col("opponent__pace_last_15"),
-        ),
-        only("home_away", 0.5, PHASE3, _from_flag(pl.col("home_game"))),
-        only("back_to_back", 0.0, PHASE3, _from_flag(pl.col("back_to_back"))),
-        only("playoff_game", 0.0, PHASE3, _from_flag(pl.col("season_phase") == "playoffs")),
-        zone("pct_paint", 0.30, "paint"),
-        zone("pct_mid_range", 0.20, "mid_range"),
-        zone("pct_three", 0.35, "three_pt"),
-        only("pct_free_throw", 0.15, CALCULATED, pct_free_throw()),
-        tiered(
-            "team_pace", 100.0, _up(DAILY_CACHE, "team_pace_last_10"), pl.col("team__pace_last_10")
-        ),
-        tiered(
-            "team_off_rating",
-            112.0,
-            _up(DAILY_CACHE, "team_off_rating_last_10"),
-            pl.col("team__off_rating_last_10"),
-        ),
-        only("team_win_pct", 0.5, CALCULATED, team_win_pct()),
-    )
+    The expressions' source tags must be the contract's chain: the two cannot drift apart.
+    """
+    candidates = _candidates()
+    assert set(candidates) == set(FEATURE_NAMES), "P5 and the feature contract disagree"
+    table = []
+    for spec in FEATURE_CONTRACT:
+        tiers = candidates[spec.name]
+        assert (*(tag for tag, _ in tiers), DEFAULT) == spec.chain, spec.name
+        table.append(Feature(spec.name, spec.default, tiers))
+    return tuple(table)
 
 
 FEATURES = feature_table()
@@ -489,6 +495,72 @@ def data_source() -> pl.Expr:
     )
 
 
+def default_feature_count() -> pl.Expr:
+    """Features tagged 'default' (all 25 on a placeholder row)."""
+    return pl.col("feature_sources").list.eval(pl.element() == DEFAULT).list.sum().cast(pl.Int64)
+
+
+def is_quality_ready() -> pl.Expr:
+    """SPEC 12: not a placeholder, quality >= 70 and none of features 0 to 3 on its default."""
+    core_default = pl.any_horizontal(
+        pl.col("feature_sources").list.get(i) == DEFAULT for i in CORE_FEATURES
+    )
+    return (
+        ~pl.col("is_placeholder")
+        & (pl.col("feature_quality_score") >= QUALITY_READY_SCORE)
+        & ~core_default
+    )
+
+
+def completeness_percentage() -> pl.Expr:
+    """Scheduled games of the team with a player box, x 100; 100.0 when none is expected."""
+    expected = pl.col("expected_games_count")
+    return (
+        pl.when(expected == 0)
+        .then(100.0)
+        .otherwise(pl.col("actual_games_count") * 100.0 / expected)
+    )
+
+
+def is_production_ready(failed: Sequence[str]) -> pl.Expr:
+    """SPEC 15: >= 90 % of the team's games boxed, no upstream failed, not a placeholder."""
+    return (
+        (pl.col("completeness_percentage") >= PRODUCTION_READY_PCT)
+        & pl.lit(not failed)
+        & ~pl.col("is_placeholder")
+    )
+
+
+def data_quality_issues(failed: Sequence[str]) -> pl.Expr:
+    """SPEC 15's order: placeholder, phase3_incomplete, failed upstreams, defaulted features."""
+    issues = [
+        pl.when(pl.col("is_placeholder")).then(pl.lit("early_season_placeholder")),
+        pl.when(pl.col("missing_games_count") > 0).then(pl.lit("phase3_incomplete")),
+        *(pl.lit(issue) for issue in failed),
+        *(
+            pl.when(pl.col("feature_sources").list.get(i) == DEFAULT).then(
+                pl.lit(f"default:{name}")
+            )
+            for i, name in enumerate(FEATURE_NAMES)
+        ),
+    ]
+    return pl.concat_list(issues).list.drop_nulls()
+
+
+def processing_decision_reason() -> pl.Expr:
+    """Placeholder, else 'upstream_fallback' when a Phase 4 feature did not take Phase 4."""
+    fell_back = pl.any_horizontal(
+        pl.col("feature_sources").list.get(i) != PHASE4 for i in PHASE4_FEATURES
+    )
+    return (
+        pl.when(pl.col("is_placeholder"))
+        .then(pl.lit("early_season_placeholder"))
+        .when(fell_back)
+        .then(pl.lit("upstream_fallback"))
+        .otherwise(pl.lit("processed"))
+    )
+
+
 def _early_season_placeholders(calendar: SlateCalendar) -> list[pl.Expr]:
     """Early season with over half the slate missing from P4: every row becomes a placeholder.
 
@@ -530,6 +602,7 @@ def ml_feature_store_v2(
         SHOT_ZONES: shot_zones,
         TEAM_DEFENSE: team_defense_zones,
     }
+    failed = tuple(FAILED_ISSUE[name] for name in UPSTREAMS_IN_RUN_ORDER if upstream[name] is None)
     sources = [pl.col(f"source__{n}") for n in FEATURE_NAMES]
     placeholder = pl.col("is_placeholder")
     rows = (
@@ -570,6 +643,22 @@ def ml_feature_store_v2(
             created_at=pl.lit(processed_at),
         )
         .with_columns(*(expr for name in UPSTREAMS for expr in _source_tracking(name)))
+        .with_columns(
+            default_feature_count=default_feature_count(),
+            is_quality_ready=is_quality_ready(),
+            expected_games_count=pl.col("schedule__expected").fill_null(0).cast(pl.Int64),
+            actual_games_count=pl.col("schedule__actual").fill_null(0).cast(pl.Int64),
+        )
+        .with_columns(
+            missing_games_count=pl.col("expected_games_count") - pl.col("actual_games_count"),
+            completeness_percentage=completeness_percentage(),
+            backfill_bootstrap_mode=pl.lit(calendar.days_into_season < BOOTSTRAP_DAYS),
+            processing_decision_reason=processing_decision_reason(),
+        )
+        .with_columns(
+            is_production_ready=is_production_ready(failed),
+            data_quality_issues=data_quality_issues(failed),
+        )
         .sort("player_lookup")
         .collect()
     )

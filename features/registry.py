@@ -58,6 +58,7 @@ class Processor:
     upstream: Mapping[str, str]  # keyword -> upstream processor's table
     time_limit_minutes: float  # SPEC section 9: WARN past it, stopped (FAIL) at twice it
     runs_if_upstream_failed: bool = False  # P5: a failed upstream arrives as None
+    feature_checked: bool = False  # P5: SPEC 12 checks gate the write (quality/feature_checks)
 
     @property
     def table(self) -> str:
@@ -137,6 +138,7 @@ _DECLARED = (
         },
         5,
         runs_if_upstream_failed=True,
+        feature_checked=True,
     ),
 )
 

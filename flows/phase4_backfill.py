@@ -104,8 +104,9 @@ def phase4_backfill(
     def drain(keep: int) -> None:
         while len(in_flight) > keep:
             chunk: ChunkResult = in_flight.pop(0).result()
-            summary.rows_written += write_chunk_task(url, chunk)
-            summary.lines.extend(chunk.lines)
+            written, lines = write_chunk_task(url, chunk)
+            summary.rows_written += written
+            summary.lines.extend(lines)
 
     for dates in date_chunks(start_date, end_date):
         done = set() if force else completed_dates_task(url, dates[0], dates[-1], selected)

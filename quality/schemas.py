@@ -520,6 +520,41 @@ ML_FEATURE_STORE_V2 = TableSchema(
         req("data_source", "STRING", "phase4 | phase3 | mixed | early_season"),
         req("early_season_flag", "BOOL"),
         col("insufficient_data_reason", "STRING"),
+        req("default_feature_count", "INT64", "Features tagged 'default' (25 on a placeholder)"),
+        req(
+            "is_quality_ready",
+            "BOOL",
+            "Not a placeholder, quality >= 70 and none of features 0-3 tagged 'default'",
+        ),
+        req(
+            "expected_games_count",
+            "INT64",
+            "Scheduled games of the player's team in season S before D",
+        ),
+        req("actual_games_count", "INT64", "Of those, games with rows in player_game_summary"),
+        req("missing_games_count", "INT64", "expected_games_count - actual_games_count"),
+        req(
+            "completeness_percentage",
+            "FLOAT64",
+            "actual / expected x 100, 100.0 when nothing is expected",
+        ),
+        req(
+            "is_production_ready",
+            "BOOL",
+            "Completeness >= 90, none of P1-P4 failed for D, not a placeholder",
+        ),
+        Column(
+            "data_quality_issues",
+            "STRING",
+            "REPEATED",
+            "early_season_placeholder, phase3_incomplete, <table>_failed, default:<feature>",
+        ),
+        req("backfill_bootstrap_mode", "BOOL", "days_into_season < 30"),
+        req(
+            "processing_decision_reason",
+            "STRING",
+            "early_season_placeholder | upstream_fallback | processed",
+        ),
         *source_columns("daily_cache", "player_daily_cache"),
         *source_columns("composite", "player_composite_factors"),
         *source_columns("shot_zones", "player_shot_zone_analysis"),
@@ -532,6 +567,31 @@ ML_FEATURE_STORE_V2 = TableSchema(
     clustering=("player_lookup",),
     key=("player_lookup", "game_date"),
     processor_id="P5",
+)
+
+ML_FEATURE_CHECKS = TableSchema(
+    PREDICTIONS_DATASET,
+    "ml_feature_checks",
+    (
+        req("game_date", "DATE", "Slate date D"),
+        req("feature_index", "INT64", "Position in features, 0-24"),
+        req("feature_name", "STRING"),
+        req("rows", "INT64", "P5 rows of D with a value (placeholders excluded)"),
+        req("default_rows", "INT64", "Of those, rows tagged 'default'"),
+        col("min", "FLOAT64", "Smallest value of D"),
+        col("max", "FLOAT64", "Largest value of D"),
+        col("mean", "FLOAT64", "Mean of the values not tagged 'default'"),
+        col("std", "FLOAT64", "Sample std of the values not tagged 'default'"),
+        col("ref_mean", "FLOAT64", "Mean over the 14 previous slates of S (drift features)"),
+        col("ref_std", "FLOAT64", "Sample std over the 14 previous slates of S"),
+        req("status", "STRING", "OK | WARN | FAIL"),
+        col("message", "STRING", "Why the status is not OK"),
+        req("run_id", "STRING", "Flow run that checked D"),
+    ),
+    "SPEC 12 feature checks of P5: one row per slate date and feature",
+    partition_column="game_date",
+    clustering=("feature_name",),
+    key=("game_date", "feature_index"),
 )
 
 PROCESSOR_RUNS = TableSchema(
@@ -571,4 +631,4 @@ PROCESSOR_NAMES: tuple[str, ...] = tuple(OUTPUT_TABLES)
 
 
 def all_tables() -> list[TableSchema]:
-    return [*PHASE3_TABLES.values(), *OUTPUT_TABLES.values(), PROCESSOR_RUNS]
+    return [*PHASE3_TABLES.values(), *OUTPUT_TABLES.values(), ML_FEATURE_CHECKS, PROCESSOR_RUNS]

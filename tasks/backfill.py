@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
 import polars as pl
@@ -19,8 +19,9 @@ from prefect.cache_policies import NO_CACHE
 
 from features import registry
 from features.common import Phase3Frames, processed_now, season_of
-from quality.schemas import OUTPUT_TABLES, PROCESSOR_RUNS
+from quality.schemas import ML_FEATURE_CHECKS, ML_FEATURE_STORE_V2, OUTPUT_TABLES, PROCESSOR_RUNS
 from quality.success import RunLine, evaluate_output, slate_facts
+from tasks import feature_checks
 from tasks.io import TRANSIENT_RETRIES, read_phase3_frames
 from tasks.warehouse import Filter, open_warehouse
 
@@ -145,17 +146,49 @@ def build_chunk_task(
 
 
 @task(name="backfill-write-chunk", cache_policy=NO_CACHE, **TRANSIENT_RETRIES)
-def write_chunk_task(warehouse_url: str, chunk: ChunkResult) -> int:
-    """One transaction per table replaces every date of the chunk, then the run lines."""
+def write_chunk_task(warehouse_url: str, chunk: ChunkResult) -> tuple[int, list[RunLine]]:
+    """SPEC 12 checks on P5, then one transaction per table for every date of the chunk, then
+    the run lines (returned, with the checks' outcomes folded into P5's lines).
+
+    A date whose P5 fails its checks keeps its previous P5 partition, as in the nightly run.
+    """
     warehouse = open_warehouse(warehouse_url)
+    outputs, lines = dict(chunk.outputs), chunk.lines
+    partitions = {table: list(chunk.dates) for table in outputs}
+    p5 = ML_FEATURE_STORE_V2.name
+    if p5 in outputs and chunk.lines:
+        checks, outcomes = feature_checks.check_chunk(
+            warehouse, outputs[p5], chunk.dates, chunk.lines[0].run_id
+        )
+        failed = [d for d, (status, _) in outcomes.items() if status == "FAIL"]
+        outputs[p5] = outputs[p5].filter(~pl.col("game_date").is_in(failed))
+        partitions[p5] = [d for d in chunk.dates if d not in failed]
+        lines = [with_check_outcome(line, outcomes) for line in lines]
+        outputs[ML_FEATURE_CHECKS.name] = checks
+        partitions[ML_FEATURE_CHECKS.name] = partitions[p5]
+    schemas = {**OUTPUT_TABLES, ML_FEATURE_CHECKS.name: ML_FEATURE_CHECKS}
     written = 0
-    for table, frame in chunk.outputs.items():
-        written += warehouse.replace_partitions(OUTPUT_TABLES[table], chunk.dates, frame.to_arrow())
-    lines = pl.DataFrame(
-        [line.as_row() for line in chunk.lines], schema=PROCESSOR_RUNS.polars_schema
-    )
-    warehouse.append(PROCESSOR_RUNS, lines.to_arrow())
-    return written
+    for table, frame in outputs.items():
+        if partitions[table]:
+            written += warehouse.replace_partitions(
+                schemas[table], partitions[table], frame.to_arrow()
+            )
+    rows = pl.DataFrame([line.as_row() for line in lines], schema=PROCESSOR_RUNS.polars_schema)
+    warehouse.append(PROCESSOR_RUNS, rows.to_arrow())
+    return written, lines
+
+
+def with_check_outcome(line: RunLine, outcomes: dict[date, tuple[str, str]]) -> RunLine:
+    """P5's line of a date gains its feature checks' worst status and message (SPEC 12)."""
+    if line.processor != ML_FEATURE_STORE_V2.name or line.analysis_date not in outcomes:
+        return line
+    status, message = outcomes[line.analysis_date]
+    if status == "FAIL":
+        return replace(line, status="FAIL", rows=None, message=message)
+    if status == "WARN":
+        worse = "WARN" if line.status == "OK" else line.status
+        return replace(line, status=worse, message=f"{line.message}; {message}")
+    return line
 
 
 STATUS_ORDER = ("FAIL", "WARN", "SKIPPED", "NO_GAMES", "OK")

@@ -23,6 +23,7 @@ from features import registry
 from features.common import Phase3Frames, processed_now
 from quality.schemas import PHASE3_TABLES
 from quality.success import SlateFacts, slate_facts
+from tasks import feature_checks
 from tasks.io import TRANSIENT_RETRIES, write_partition
 from tasks.warehouse import open_warehouse
 
@@ -99,23 +100,37 @@ async def build_processor(
     frames = {keyword: upstream_frame(value) for keyword, value in upstream.items()}
     missing = tuple(sorted(k for k, frame in frames.items() if frame is None))
 
-    def work() -> ProcessorResult:
+    run_id = feature_checks.current_run_id()
+
+    def work() -> tuple[ProcessorResult, pl.DataFrame | None]:
         started_at, clock = processed_now(), time.perf_counter()
         calendar = facts.calendar
+        warehouse = open_warehouse(warehouse_url)
         frame = registry.compute(entry, calendar, started_at, phase3, frames)
+        # SPEC 12 between building and writing: a FAIL raises here, so nothing is written.
+        checks = (
+            feature_checks.check_partition(warehouse, frame, calendar, run_id)
+            if entry.feature_checked
+            else None
+        )
         write_partition(
-            open_warehouse(warehouse_url),
+            warehouse,
             table,
             calendar.analysis_date,
             frame,
             before_commit=lambda: _commit_guard(stopped, deadline, table),
         )
+        if checks is not None:
+            feature_checks.write_checks(warehouse, calendar.analysis_date, checks)
         duration = time.perf_counter() - clock
-        notes = tuple(f"upstream missing: {m}" for m in missing)
-        return ProcessorResult(table, frame, started_at, processed_now(), duration, notes)
+        notes = (
+            *(f"upstream missing: {m}" for m in missing),
+            *(feature_checks.report_notes(checks) if checks is not None else ()),
+        )
+        return ProcessorResult(table, frame, started_at, processed_now(), duration, notes), checks
 
     try:
-        result = await asyncio.to_thread(work)
+        result, checks = await asyncio.to_thread(work)
     except BaseException:
         stopped.set()  # a timeout cancels this await; the thread must not commit after it
         raise
@@ -129,6 +144,8 @@ async def build_processor(
     )
     if missing:
         logger.warning("%s ran without %s", table, ", ".join(missing))
+    if checks is not None:
+        await feature_checks.publish_artifact(checks)
     return result
 
 

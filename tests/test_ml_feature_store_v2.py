@@ -969,3 +969,237 @@ def test_real_data_2024_01_15_with_every_upstream_failed() -> None:
     assert set(trends) <= {-2.0, -1.0, 0.0, 1.0, 2.0}
     shares = out["features"].list.get(NAME["pct_free_throw"])
     assert shares.min() >= 0.0 and shares.max() <= 0.5
+
+
+# --- SPEC 12 and 15 columns: quality readiness and the Phase 5 reader's completeness ----------
+
+NEW_COLUMNS = (
+    "default_feature_count",
+    "is_quality_ready",
+    "expected_games_count",
+    "actual_games_count",
+    "missing_games_count",
+    "completeness_percentage",
+    "is_production_ready",
+    "data_quality_issues",
+    "backfill_bootstrap_mode",
+    "processing_decision_reason",
+)
+
+
+def new_columns(row: dict[str, Any]) -> tuple[Any, ...]:
+    return tuple(row[c] for c in NEW_COLUMNS)
+
+
+def test_the_feature_table_is_the_contract() -> None:
+    from quality.feature_contract import FEATURE_CONTRACT
+
+    table = feature_table()
+    assert [f.name for f in table] == [f.name for f in FEATURE_CONTRACT]
+    assert [f.default for f in table] == [f.default for f in FEATURE_CONTRACT]
+    assert [(*(t for t, _ in f.tiers), DEF) for f in table] == [f.chain for f in FEATURE_CONTRACT]
+
+
+def test_a_fully_sourced_row_is_ready_and_complete_with_no_schedule() -> None:
+    row = only_row(run())
+    assert new_columns(row) == (0, True, 0, 0, 0, 100.0, True, [], False, "processed")
+
+
+def _schedule(team: str, game_ids: Sequence[str], days_back: Sequence[int]) -> list[dict]:
+    return [
+        {
+            "team_abbr": team,
+            "game_id": game_id,
+            "game_date": D - timedelta(days=back),
+            "season_year": SEASON if D - timedelta(days=back) >= date(2023, 8, 1) else SEASON - 1,
+            "opponent_team_abbr": "ZZZ",
+            "processed_at": UPSTREAM_AT,
+        }
+        for game_id, back in zip(game_ids, days_back, strict=True)
+    ]
+
+
+def test_completeness_counts_the_teams_scheduled_games_with_a_player_box() -> None:
+    """AAA: 4 scheduled games of S before D, 3 with player rows (any player's)."""
+    schedule = (
+        _schedule("AAA", ["p1-20240114", "p1-20240113", "p2-20240110", "X-1"], [1, 2, 5, 6])
+        + _schedule("AAA", ["D-game", "old-season"], [0, 200])  # D itself, season 2022
+        + _schedule("BBB", ["B-1", "B-2"], [1, 2])  # another team
+    )
+    p2_box = games("p2", [10], first_day_back=5)
+    world = phase3(player_rows=games("p1", P3_POINTS) + p2_box, team_context_rows=schedule)
+    row = only_row(run(world))
+    assert new_columns(row)[2:8] == (4, 3, 1, 75.0, False, ["phase3_incomplete"])
+    assert row["processing_decision_reason"] == "processed"
+
+
+def test_ninety_percent_is_production_ready() -> None:
+    ids = [f"p1-{D - timedelta(days=b):%Y%m%d}" for b in range(1, 10)] + ["lost"]
+    world = phase3(team_context_rows=_schedule("AAA", ids, list(range(1, 11))))
+    row = only_row(run(world))
+    assert new_columns(row)[2:8] == (10, 9, 1, 90.0, True, ["phase3_incomplete"])
+
+
+def test_failed_upstreams_and_defaults_are_listed_in_order() -> None:
+    """P1 and P4 failed; p1 has 3 games so recent_trend and pct_free_throw default."""
+    world = phase3(player_rows=games("p1", [20, 22, 24]))
+    row = only_row(run(world, team_defense_zones=None, daily_cache=None))
+    assert row["data_quality_issues"] == [
+        "team_defense_zone_analysis_failed",
+        "player_daily_cache_failed",
+        "default:recent_trend",
+        "default:pct_free_throw",
+    ]
+    assert (row["default_feature_count"], row["is_quality_ready"]) == (2, True)
+    assert (row["is_production_ready"], row["processing_decision_reason"]) == (
+        False,
+        "upstream_fallback",
+    )
+
+
+def test_a_player_without_history_is_not_quality_ready() -> None:
+    world = phase3(contexts=[context(), context("newbie")])
+    row = only_row(run(world, daily_cache=daily_cache(["p1"])), "newbie")
+    assert row["feature_sources"][:4] == [DEF] * 4
+    assert row["is_quality_ready"] is False
+    assert row["data_quality_issues"][:4] == [
+        "default:points_avg_last_5",
+        "default:points_avg_last_10",
+        "default:points_avg_season",
+        "default:points_std_last_10",
+    ]
+    assert row["processing_decision_reason"] == "upstream_fallback"
+
+
+def test_placeholder_rows_are_neither_quality_nor_production_ready() -> None:
+    row = only_row(run(calendar=EARLY, daily_cache=None))
+    assert row["data_source"] == "early_season"
+    assert row["default_feature_count"] == 25
+    assert (row["is_quality_ready"], row["is_production_ready"]) == (False, False)
+    assert row["data_quality_issues"] == [
+        "early_season_placeholder",
+        "player_daily_cache_failed",
+        *(f"default:{n}" for n in FEATURE_NAMES),
+    ]
+    assert (row["backfill_bootstrap_mode"], row["processing_decision_reason"]) == (
+        True,
+        "early_season_placeholder",
+    )
+
+
+@pytest.mark.parametrize(("days", "bootstrap"), [(29, True), (30, False)])
+def test_backfill_bootstrap_mode_is_the_first_30_days(days: int, bootstrap: bool) -> None:
+    calendar = SlateCalendar(D, SEASON, D - timedelta(days=days))
+    assert only_row(run(calendar=calendar))["backfill_bootstrap_mode"] is bootstrap
+
+
+@pytest.mark.parametrize(
+    ("placeholder", "score", "core_default", "ready"),
+    [
+        (False, 70.0, False, True),
+        (False, 69.99, False, False),
+        (False, 97.0, True, False),
+        (True, 97.0, False, False),
+    ],
+)
+def test_is_quality_ready_rule(
+    placeholder: bool, score: float, core_default: bool, ready: bool
+) -> None:
+    from features.ml_feature_store_v2 import is_quality_ready
+
+    sources = [P4] * 25
+    if core_default:
+        sources[3] = DEF
+    frame = pl.DataFrame(
+        {
+            "is_placeholder": [placeholder],
+            "feature_quality_score": [score],
+            "feature_sources": [sources],
+        }
+    )
+    assert frame.select(is_quality_ready())["is_placeholder"].to_list() == [ready]
+
+
+# --- SPEC 15: the old prediction worker's batch query, verbatim, on the BigQuery emulator -------
+
+WORKER_QUERY = (
+    "SELECT player_lookup, features, feature_names, feature_quality_score, data_source, "
+    "days_rest, is_home, expected_games_count, actual_games_count, completeness_percentage, "
+    "missing_games_count, is_production_ready, data_quality_issues, backfill_bootstrap_mode, "
+    "processing_decision_reason FROM nba_predictions.ml_feature_store_v2 WHERE player_lookup IN "
+    "UNNEST(@player_lookups) AND game_date = @game_date AND feature_version = @feature_version"
+)
+SPEC = Path(__file__).resolve().parents[2] / "shared" / "SPEC.md"
+
+
+def test_the_worker_query_is_the_spec_text_verbatim() -> None:
+    spec = " ".join(SPEC.read_text().split())
+    assert WORKER_QUERY in spec.replace("`", "")
+
+
+def test_the_phase5_worker_query_runs_unchanged_on_the_emulator(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A real 2023-24 partition written through the warehouse, read by the worker's query."""
+    from google.cloud import bigquery
+
+    from features.nightly import build_outputs
+    from tasks.io import ensure_tables, write_partition
+    from tasks.warehouse import open_warehouse
+    from tasks.warehouse.bigquery_warehouse import BigQueryWarehouse
+    from tests.support.bq_emulator import start_emulator
+
+    world = Phase3Frames(
+        _real("player_game_summary"),
+        _real("team_defense_game_summary"),
+        _real("team_offense_game_summary"),
+        _real("upcoming_player_game_context"),
+        _real("upcoming_team_game_context"),
+    )
+    day = date(2024, 1, 15)
+    p5 = {
+        d: build_outputs(world, d, PROCESSED_AT)[ML_FEATURE_STORE_V2.name]
+        for d in (day, day - timedelta(days=1))
+    }
+    slate_players = sorted(p5[day]["player_lookup"])
+    with start_emulator(project="local") as emulator:
+        monkeypatch.setenv("PHASE4_BIGQUERY_ENDPOINT", emulator.endpoint)
+        warehouse = open_warehouse("bigquery://spec15worker")
+        assert isinstance(warehouse, BigQueryWarehouse)
+        ensure_tables(warehouse)
+        for d, frame in p5.items():
+            write_partition(warehouse, ML_FEATURE_STORE_V2.name, d, frame)
+        asked = [*slate_players, "nobody_at_all"]
+        job = warehouse.client.query(
+            WORKER_QUERY,
+            job_config=bigquery.QueryJobConfig(
+                query_parameters=[
+                    bigquery.ArrayQueryParameter("player_lookups", "STRING", asked),
+                    bigquery.ScalarQueryParameter("game_date", "DATE", day),
+                    bigquery.ScalarQueryParameter("feature_version", "STRING", "v1_baseline_25"),
+                ]
+            ),
+        )
+        rows = {row["player_lookup"]: dict(row.items()) for row in job.result()}
+    assert sorted(rows) == slate_players and len(slate_players) > 100
+    columns = (
+        "features",
+        "feature_names",
+        "feature_quality_score",
+        "data_source",
+        "days_rest",
+        "is_home",
+        "expected_games_count",
+        "actual_games_count",
+        "completeness_percentage",
+        "missing_games_count",
+        "is_production_ready",
+        "data_quality_issues",
+        "backfill_bootstrap_mode",
+        "processing_decision_reason",
+    )
+    for expected in p5[day].iter_rows(named=True):
+        got = rows[expected["player_lookup"]]
+        assert {c: got[c] for c in columns} == {c: expected[c] for c in columns}
+    issues = p5[day].filter(pl.col("data_quality_issues").list.len() > 0).height
+    assert issues > 0  # some rows carry issues, so the ARRAY<STRING> round trip is exercised
