@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from features.common import Phase3Frames
-from features.nightly import build_outputs, calendar_for
+from features.registry import build_outputs, calendar_for
 from quality.contracts import conform_input
 from quality.feature_checks import (
     FeatureCheckError,
