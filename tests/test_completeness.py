@@ -400,7 +400,7 @@ def run_lines_of(day: date) -> dict[str, tuple[str, str]]:
 
 
 @pytest.mark.usefixtures("prefect_harness", "season_2024_url")
-def test_phase4_run_on_the_day_without_player_context_exits_1_naming_it() -> None:
+def test_phase4_run_on_the_day_without_player_context_and_the_night_after() -> None:
     from tests.test_flow_realdata import phase4
 
     code, printed = phase4("run", "--date", "2025-02-19")
@@ -411,6 +411,19 @@ def test_phase4_run_on_the_day_without_player_context_exits_1_naming_it() -> Non
     for processor in (P3, P4, P5):
         assert lines[processor][0] == "FAIL", lines[processor]
         assert lines[processor][1].startswith("Phase 3 incomplete: no player context"), processor
+    # The night after: P2 and P4 read player_game_summary and FAIL; P5 builds its rows and WARNs.
+    code, printed = phase4("run", "--date", "2025-02-20")
+    assert code == 1, printed
+    lines = run_lines_of(date(2025, 2, 20))
+    none_of = "Phase 3 incomplete: player_game_summary has none of the 1 games of 2025-02-19"
+    assert {p: s for p, (s, _) in lines.items()} == {
+        P1: "OK",
+        P2: "FAIL",
+        P3: "OK",
+        P4: "FAIL",
+        P5: "WARN",
+    }
+    assert all(lines[p][1].startswith(none_of) for p in (P2, P4, P5))
 
 
 @pytest.mark.usefixtures("prefect_harness", "season_url")

@@ -183,7 +183,7 @@ def test_a_file_locked_by_another_process_is_a_transient_one_liner(built: Path) 
                 warehouse.read(TEAM_DEFENSE_ZONE_ANALYSIS.full_name)
             text = one_line(exc)
             assert text.startswith(f"warehouse {built} is locked by another process (")
-            assert f"(PID {holder.pid})" in text
+            assert f"(PID {holder.pid})): wait" in text and "See also" not in text
             assert text.endswith("wait for it to finish, or stop it, then retry")
     finally:
         holder.kill()

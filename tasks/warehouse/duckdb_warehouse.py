@@ -56,9 +56,9 @@ def open_error(path: Path, exc: duckdb.Error) -> WarehouseError:
     text = _first_line(exc)
     lowered = text.lower()
     if "lock" in lowered:
-        holder = (
-            text.split("Conflicting lock is held in", 1)[-1].strip() if "held in" in text else ""
-        )
+        # "... Conflicting lock is held in /usr/bin/python3 (PID 123). See also https://..."
+        holder = text.split("lock is held in", 1)[1] if "lock is held in" in text else ""
+        holder = holder.split(". See also", 1)[0].strip()
         return TransientWarehouseError(
             f"warehouse {path} is locked by another process{f' ({holder})' if holder else ''}: "
             "wait for it to finish, or stop it, then retry"
