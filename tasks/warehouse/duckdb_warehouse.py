@@ -134,17 +134,13 @@ class DuckDBWarehouse(Warehouse):
                 raise WarehouseError(f"reading {full_name}: {exc}") from exc
 
     def _in_transaction(
-        self,
-        con: duckdb.DuckDBPyConnection,
-        statements: Sequence[str],
-        before_commit: Callable[[], None] | None = None,
+        self, con: duckdb.DuckDBPyConnection, statements: Sequence[str | Callable[[], None]]
     ) -> None:
+        """A callable among the statements runs in place (a `before_commit` guard, last)."""
         con.execute("BEGIN TRANSACTION")
         try:
             for statement in statements:
-                con.execute(statement)
-            if before_commit is not None:
-                before_commit()
+                statement() if callable(statement) else con.execute(statement)
             con.execute("COMMIT")
         except Exception:
             con.execute("ROLLBACK")
@@ -169,8 +165,8 @@ class DuckDBWarehouse(Warehouse):
                 [
                     f"DELETE FROM {table} WHERE {schema.partition_column} IN ({days})",
                     f"INSERT INTO {table} BY NAME SELECT * FROM phase4_staged_rows",
+                    *([before_commit] if before_commit else []),
                 ],
-                before_commit,
             )
         return staged.num_rows
 
