@@ -88,7 +88,8 @@ def phase4_precompute(
             runs[entry.table] = processor_task(entry).submit(
                 entry.table, facts, url, {k: reads[t] for k, t in entry.phase3.items()}, ups
             )
-        wait(list(runs.values()))
+        # Reads too: a future's final state is only known locally once waited for.
+        wait([*runs.values(), *reads.values(), facts])
 
     # A processor's own reads first: a failed one names the table the processor needed.
     facts_tables = list(registry.FACT_INPUTS.values())

@@ -141,10 +141,10 @@ def run_lines(
             )
             continue
         failed_reads = [f for f in inputs.get(table, ()) if f.state.is_failed()]
-        if state.is_failed():
-            status, message = "FAIL", _error_of(future)
-        elif failed_reads:
+        if failed_reads:  # it never ran: name the first of its own reads that failed
             status, message = "FAIL", _error_of(failed_reads[0])
+        elif state.is_failed():
+            status, message = "FAIL", _error_of(future)
         else:
             blockers = [
                 u
