@@ -566,6 +566,10 @@ def ml_feature_store_v2(
             feature_count=pl.lit(FEATURE_COUNT),
             feature_version=pl.lit(FEATURE_VERSION),
             quality_tier=quality_tier(pl.col("feature_quality_score")),
+            default_feature_count=pl.col("feature_sources").list.count_matches(DEFAULT),
+            is_quality_ready=(pl.col("data_source") != "early_season")
+            & (pl.col("feature_quality_score") >= 70)
+            & ~pl.col("feature_sources").list.head(4).list.contains(DEFAULT),
             is_home=pl.col("home_game"),
             created_at=pl.lit(processed_at),
         )

@@ -494,6 +494,12 @@ ML_FEATURE_STORE_V2 = TableSchema(
         req("data_source", "STRING", "phase4 | phase3 | mixed | early_season"),
         req("early_season_flag", "BOOL"),
         col("insufficient_data_reason", "STRING"),
+        req("default_feature_count", "INT64", "Features tagged 'default'"),
+        req(
+            "is_quality_ready",
+            "BOOL",
+            "Not a placeholder, feature_quality_score >= 70 and none of features 0-3 defaulted",
+        ),
         *source_columns("daily_cache", "player_daily_cache"),
         *source_columns("composite", "player_composite_factors"),
         *source_columns("shot_zones", "player_shot_zone_analysis"),
