@@ -102,7 +102,8 @@ def training_set_command(
     lines = frame.get_column("points_line").is_not_null().sum()
     console.print(
         f"{out}: {frame.height} rows, {frame.get_column('game_date').n_unique()} dates "
-        f"{first}..{last}, {labelled} played, {lines} with a points line, {seconds:.1f} s"
+        f"{first}..{last}, {labelled} played, {lines} with a points line, {seconds:.1f} s",
+        soft_wrap=True,
     )
 
 
@@ -137,7 +138,7 @@ def features_command(
         assert out is not None
         out.parent.mkdir(parents=True, exist_ok=True)
         slate_features(rows).write_parquet(out)
-        console.print(f"{out}: {rows.height} players")
+        console.print(f"{out}: {rows.height} players", soft_wrap=True)
     elif fmt is FeaturesFormat.json:
         typer.echo(json.dumps(_as_json(rows), indent=2, default=str))
     elif player is not None:
@@ -252,7 +253,8 @@ def export_command(
                 if len(written) < len(mine)
                 else ""
             )
-            + (f", {removed} stale date(s) removed" if removed else "")
+            + (f", {removed} stale date(s) removed" if removed else ""),
+            soft_wrap=True,
         )
 
 
