@@ -51,7 +51,7 @@ def rows_for(schema: TableSchema, day: date, keys: list[str]) -> pl.DataFrame:
             value = _VALUES[column.type]
         columns[column.name] = [value] * len(keys)
     key = schema.key[0]
-    columns[key] = keys
+    columns[key] = list(keys)
     return pl.DataFrame(columns, schema=schema.polars_schema)
 
 

@@ -39,7 +39,7 @@ def p5_rows(players: list[str], **overrides: list[object]) -> pl.DataFrame:
     """Stored P5 rows for D with the columns a training set reads; feature i of row r is r+i/100."""
     n = len(players)
     columns: dict[str, list[object]] = {
-        "player_lookup": players,
+        "player_lookup": list(players),
         "universal_player_id": [f"{p}_1" for p in players],
         "game_date": [D] * n,
         "game_id": ["G1"] * n,
@@ -198,7 +198,9 @@ def independent_join(export: Path, start: date, end: date) -> pl.DataFrame:
         FROM labelled AS p5
         ORDER BY game_date, player_lookup
     """
-    return duckdb.sql(sql).pl()
+    relation = duckdb.sql(sql)
+    assert relation is not None
+    return relation.pl()
 
 
 def test_training_set_equals_an_independent_join_of_the_export(
