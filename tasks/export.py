@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 
 from quality.schemas import OUTPUT_TABLES, TableSchema
 from tasks.readers import as_polars, date_range
-from tasks.warehouse import Warehouse
+from tasks.warehouse import Warehouse, WarehouseError
 
 PART_FILE = "part-0.parquet"
 STAGING_DIR = ".phase4-export-staging"
@@ -105,9 +105,16 @@ def export_range(
     for table in chosen:
         schema = OUTPUT_TABLES[table]
         assert schema.partition_column is not None
-        if warehouse.table_schema(schema.full_name) is None:
+        stored = warehouse.table_schema(schema.full_name)
+        if stored is None:
             frame = schema.empty_frame()
         else:
+            missing = [c for c in schema.column_names if c not in stored.names]
+            if missing:
+                raise WarehouseError(
+                    f"{schema.full_name} has no column {missing[0]} (created by an older "
+                    "version): rebuild the table, then export again"
+                )
             frame = as_polars(
                 warehouse.read(
                     schema.full_name, None, date_range(schema.partition_column, start, end)

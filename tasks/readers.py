@@ -7,6 +7,7 @@ BigQuery alike), never a loop over dates. Nothing here creates or writes the war
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -37,10 +38,7 @@ DERIVABLE = ("default_feature_count", "is_quality_ready")
 
 def open_reader(url: str | None = None) -> Warehouse:
     """The configured warehouse, opened so that reading it never creates or writes a file."""
-    if "read_only" in inspect.signature(open_warehouse).parameters:
-        return open_warehouse(url, read_only=True)  # type: ignore[call-arg]
-    resolved = configured_url(url)
-    parsed = urlparse(resolved)
+    parsed = urlparse(configured_url(url))
     if parsed.scheme == "duckdb":
         path = Path(parsed.netloc + parsed.path if parsed.netloc else parsed.path)
         if not path.is_file():
@@ -48,7 +46,11 @@ def open_reader(url: str | None = None) -> Warehouse:
                 f"no warehouse at {path}: run `phase4 load-phase3` and `phase4 backfill` first, "
                 "or set PHASE4_WAREHOUSE"
             )
-    return open_warehouse(url)
+    # The wh branch adds read_only (never creates or writes a file); use it when present.
+    opener: Callable[..., Warehouse] = open_warehouse
+    if "read_only" in inspect.signature(opener).parameters:
+        return opener(url, read_only=True)
+    return opener(url)
 
 
 def as_polars(rows: Any) -> pl.DataFrame:
