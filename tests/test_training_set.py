@@ -27,7 +27,14 @@ from quality.schemas import (
     PLAYER_GAME_SUMMARY,
     UPCOMING_PLAYER_GAME_CONTEXT,
 )
-from tasks.readers import as_polars, build_training_set, open_reader
+from tasks.readers import (
+    as_polars,
+    build_training_set,
+    default_feature_count,
+    is_quality_ready,
+    open_reader,
+    read_p5,
+)
 from tasks.warehouse import Filter, open_warehouse
 from tests.support.season_2024 import D1, D2, SEASON_2024, backfill, copy_of_week, phase4_cli
 
@@ -315,3 +322,14 @@ def test_bigquery_emulator_gives_the_same_training_set(
     got = build_training_set(D1, D2, all_rows=True, warehouse=bq)
     assert_frame_equal(got, expected)
     assert got["points_line"].is_not_null().sum() > 300
+
+
+def test_stored_quality_columns_follow_their_definitions(week_url: str) -> None:
+    """default_feature_count and is_quality_ready as P5 stores them equal SPEC 12 recomputed."""
+    p5 = read_p5(open_reader(week_url), [Filter("game_date", ">=", D1)])
+    assert p5.height == 524
+    recomputed = p5.select(
+        default_feature_count=default_feature_count(), is_quality_ready=is_quality_ready()
+    )
+    assert_frame_equal(p5.select("default_feature_count", "is_quality_ready"), recomputed)
+    assert p5["default_feature_count"].sum() > 0 and not p5["is_quality_ready"].all()
