@@ -29,7 +29,6 @@ app = typer.Typer(
 )
 warehouse_app = typer.Typer(help="Set up the warehouse.", no_args_is_help=True)
 app.add_typer(warehouse_app, name="warehouse")
-register_data_commands(app)  # training-set, features, export: phase4/data_commands.py
 # Piped output (CI logs, `| less`) gets a wide table rather than folded processor names.
 console = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
@@ -256,6 +255,9 @@ def backfill(
         f"{summary.rows_written} rows written; {len(summary.skipped_dates)} dates skipped"
     )
     raise typer.Exit(EXIT_RUN_FAILED if summary.failed_dates else EXIT_OK)
+
+
+register_data_commands(app)  # training-set, features, export: phase4/data_commands.py
 
 
 def main() -> None:
