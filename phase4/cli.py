@@ -20,6 +20,8 @@ import typer  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
+from phase4.data_commands import register as register_data_commands  # noqa: E402
+
 app = typer.Typer(
     help="Phase 4 precompute: build the nightly fast-query tables from Phase 3.",
     no_args_is_help=True,
@@ -122,28 +124,6 @@ def run(
         if line.status in ("FAIL", "SKIPPED", "WARN"):
             console.print(f"{line.status} {line.processor}: {line.message}", soft_wrap=True)
     raise typer.Exit(EXIT_RUN_FAILED if report.failed else EXIT_OK)
-
-
-@app.command()
-def export(
-    analysis_date: DateOption,
-    out: Annotated[Path, typer.Option(help="Folder to write <dataset>.<table>.parquet into")],
-) -> None:
-    """Write each output partition for D that has rows as <dataset>.<table>.parquet."""
-    from quality.schemas import OUTPUT_TABLES
-    from tasks.io import read_output
-    from tasks.warehouse import open_warehouse
-
-    out.mkdir(parents=True, exist_ok=True)
-    warehouse = open_warehouse()
-    for table, schema in OUTPUT_TABLES.items():
-        frame = read_output(warehouse, table, analysis_date.date())
-        if frame.is_empty():
-            console.print(f"{schema.full_name}: no rows for {analysis_date.date()}, no file")
-            continue
-        target = out / f"{schema.full_name}.parquet"
-        frame.write_parquet(target)
-        console.print(f"{target}: {frame.height} rows")
 
 
 @app.command("demo-data")
@@ -275,6 +255,9 @@ def backfill(
         f"{summary.rows_written} rows written; {len(summary.skipped_dates)} dates skipped"
     )
     raise typer.Exit(EXIT_RUN_FAILED if summary.failed_dates else EXIT_OK)
+
+
+register_data_commands(app)  # training-set, features, export: phase4/data_commands.py
 
 
 def main() -> None:

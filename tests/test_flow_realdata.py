@@ -58,13 +58,14 @@ def test_export_writes_one_parquet_per_output(season_url: str, tmp_path: Path) -
     out = tmp_path / "out"
     code, printed = phase4("export", "--date", str(D), "--out", str(out))
     assert code == 0, printed
-    teams = pl.read_parquet(out / "nba_precompute.team_defense_zone_analysis.parquet")
+    part = f"analysis_date={D}/part-0.parquet"
+    teams = pl.read_parquet(out / "nba_precompute.team_defense_zone_analysis" / part)
     assert teams.height == 30
-    zones = pl.read_parquet(out / "nba_precompute.player_shot_zone_analysis.parquet")
+    zones = pl.read_parquet(out / "nba_precompute.player_shot_zone_analysis" / part)
     assert zones.height == output("player_shot_zone_analysis").height
     assert sorted(p.name for p in out.iterdir()) == [
-        "nba_precompute.player_shot_zone_analysis.parquet",
-        "nba_precompute.team_defense_zone_analysis.parquet",
+        "nba_precompute.player_shot_zone_analysis",
+        "nba_precompute.team_defense_zone_analysis",
     ]
 
 

@@ -1,0 +1,185 @@
+"""Training sets (SPEC 13) and the slate's named features: pure joins over frames, no I/O.
+
+Features come only from stored P5 rows (built from games before their date); labels only from
+the player's box score of that very game. tasks/readers.py reads the frames these functions take.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import polars as pl
+
+# The P5 columns a training set carries besides the features, in output order.
+IDENTITY_COLUMNS = (
+    "player_lookup",
+    "universal_player_id",
+    "game_date",
+    "game_id",
+    "opponent_team_abbr",
+    "is_home",
+)
+QUALITY_COLUMNS = (
+    "feature_quality_score",
+    "quality_tier",
+    "data_source",
+    "default_feature_count",
+    "is_quality_ready",
+    "feature_version",
+)
+LABEL_COLUMNS = ("played", "actual_points", "actual_minutes", "points_line", "over_line")
+# What each input must hold for the join; tasks/readers.py selects exactly these columns.
+P5_COLUMNS = (*IDENTITY_COLUMNS, "features", "feature_names", "feature_sources", *QUALITY_COLUMNS)
+BOX_SCORE_COLUMNS = (
+    "player_lookup",
+    "game_id",
+    "game_date",
+    "is_active",
+    "is_dnp",
+    "minutes_played",
+    "points",
+)
+LINE_COLUMNS = ("player_lookup", "game_date", "current_points_line")
+SOURCE_PREFIX = "source__"
+
+
+class FeatureNamesError(ValueError):
+    """Rows of one frame disagree on feature_names, so named columns would be ambiguous."""
+
+
+def feature_names_of(p5: pl.DataFrame) -> list[str]:
+    """The feature names shared by every row (one feature_version), in feature order."""
+    names = p5.get_column("feature_names").unique(maintain_order=True)
+    if names.len() > 1:
+        versions = sorted(p5.get_column("feature_version").unique().to_list())
+        raise FeatureNamesError(
+            f"ml_feature_store_v2 rows in this range have {names.len()} different feature_names "
+            f"lists (feature_version {', '.join(versions)}); pick a range of one version"
+        )
+    return list(names.item()) if names.len() == 1 else []
+
+
+def named_features(names: Sequence[str]) -> list[pl.Expr]:
+    """One FLOAT64 column per feature, named after it: `features[i]` as `names[i]`."""
+    return [
+        pl.col("features").list.get(i, null_on_oob=True).cast(pl.Float64).alias(name)
+        for i, name in enumerate(names)
+    ]
+
+
+def named_sources(names: Sequence[str]) -> list[pl.Expr]:
+    """Where each feature came from, as `source__<name>` (phase4/phase3/calculated/default)."""
+    return [
+        pl.col("feature_sources").list.get(i, null_on_oob=True).alias(f"{SOURCE_PREFIX}{name}")
+        for i, name in enumerate(names)
+    ]
+
+
+def played(is_active: pl.Expr, is_dnp: pl.Expr, minutes_played: pl.Expr) -> pl.Expr:
+    """A qualifying game (SPEC 0); no box-score row at all is not one either."""
+    return (
+        (is_active.fill_null(False) & ~is_dnp.fill_null(False) & (minutes_played > 0))
+        .fill_null(False)
+        .alias("played")
+    )
+
+
+def actual_points(points: pl.Expr) -> pl.Expr:
+    return pl.when(pl.col("played")).then(points.cast(pl.Int64)).alias("actual_points")
+
+
+def actual_minutes(minutes_played: pl.Expr) -> pl.Expr:
+    return pl.when(pl.col("played")).then(minutes_played.cast(pl.Float64)).alias("actual_minutes")
+
+
+def over_line(points: pl.Expr, line: pl.Expr) -> pl.Expr:
+    """True above the line, False below, NULL on a push (equal) or when either is unknown."""
+    return pl.when(points != line).then(points > line).alias("over_line")
+
+
+def labels(box_scores: pl.DataFrame) -> pl.DataFrame:
+    """played / actual_points / actual_minutes per (player_lookup, game_id, game_date)."""
+    return box_scores.select(
+        "player_lookup",
+        "game_id",
+        "game_date",
+        played(pl.col("is_active"), pl.col("is_dnp"), pl.col("minutes_played")),
+        pl.col("points"),
+        pl.col("minutes_played"),
+    ).select(
+        "player_lookup",
+        "game_id",
+        "game_date",
+        "played",
+        actual_points(pl.col("points")),
+        actual_minutes(pl.col("minutes_played")),
+    )
+
+
+def training_set(
+    p5: pl.DataFrame,
+    box_scores: pl.DataFrame,
+    lines: pl.DataFrame | None,
+    *,
+    all_rows: bool = False,
+) -> pl.DataFrame:
+    """One row per P5 row (only is_quality_ready ones unless all_rows), features and labels.
+
+    `lines` is None when the Phase 3 context has no current_points_line: the line columns are
+    then all NULL. Rows are ordered by game_date, player_lookup.
+    """
+    names = feature_names_of(p5)
+    kept = p5 if all_rows else p5.filter(pl.col("is_quality_ready"))
+    line_rows = (
+        lines.select(LINE_COLUMNS)
+        if lines is not None
+        else pl.DataFrame(schema={"player_lookup": pl.String, "game_date": pl.Date}).with_columns(
+            current_points_line=pl.lit(None, dtype=pl.Float64)
+        )
+    )
+    joined = (
+        kept.lazy()
+        .join(
+            labels(box_scores).lazy(),
+            on=["player_lookup", "game_id", "game_date"],
+            how="left",
+        )
+        .join(
+            line_rows.lazy().cast({"current_points_line": pl.Float64}),
+            on=["player_lookup", "game_date"],
+            how="left",
+        )
+        .with_columns(
+            pl.col("played").fill_null(False),
+            points_line=pl.col("current_points_line"),
+        )
+        .with_columns(over_line(pl.col("actual_points"), pl.col("points_line")))
+        .select(*IDENTITY_COLUMNS, *named_features(names), *QUALITY_COLUMNS, *LABEL_COLUMNS)
+        .sort("game_date", "player_lookup")
+    )
+    return joined.collect()
+
+
+def slate_features(p5: pl.DataFrame) -> pl.DataFrame:
+    """The slate as the predictions read it: identity, 25 named values, their sources, quality."""
+    names = feature_names_of(p5)
+    return p5.select(
+        *IDENTITY_COLUMNS,
+        *QUALITY_COLUMNS,
+        *named_features(names),
+        *named_sources(names),
+    ).sort("player_lookup")
+
+
+def feature_rows(player_row: pl.DataFrame) -> pl.DataFrame:
+    """One player's features long: index, name, value, source (the `features --player` view)."""
+    row = player_row.row(0, named=True)
+    return pl.DataFrame(
+        {
+            "index": list(range(len(row["feature_names"]))),
+            "feature": row["feature_names"],
+            "value": row["features"],
+            "source": row["feature_sources"],
+        },
+        schema={"index": pl.Int64, "feature": pl.String, "value": pl.Float64, "source": pl.String},
+    )

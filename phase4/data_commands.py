@@ -1,0 +1,265 @@
+"""`phase4 training-set`, `phase4 features`, `phase4 export`: reading what the flow wrote.
+
+None of these create or write the warehouse. Exit status: 0 success, 2 bad usage or input
+(a missing table, an empty range, a bad date order), with one line saying what to do.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from datetime import date, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import polars as pl
+import typer
+from rich.console import Console
+from rich.table import Table
+
+console = Console(width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
+EXIT_BAD_INPUT = 2
+
+DayOption = Annotated[
+    datetime | None,
+    typer.Option("--date", formats=["%Y-%m-%d"], help="Slate date D (YYYY-MM-DD)."),
+]
+StartOption = Annotated[
+    datetime | None, typer.Option("--start", formats=["%Y-%m-%d"], help="First slate date")
+]
+EndOption = Annotated[
+    datetime | None, typer.Option("--end", formats=["%Y-%m-%d"], help="Last slate date")
+]
+
+
+class TrainingFormat(StrEnum):
+    parquet = "parquet"
+    csv = "csv"
+
+
+class FeaturesFormat(StrEnum):
+    table = "table"
+    json = "json"
+    parquet = "parquet"
+
+
+def _fail(message: str) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}", soft_wrap=True)
+    return typer.Exit(EXIT_BAD_INPUT)
+
+
+def _range(start: datetime | None, end: datetime | None, day: datetime | None) -> tuple[date, date]:
+    """--start/--end, or --date as a one-date range."""
+    if day is not None and (start is not None or end is not None):
+        raise _fail("give either --date or --start/--end, not both")
+    if day is not None:
+        return day.date(), day.date()
+    if start is None or end is None:
+        raise _fail("give --start and --end (YYYY-MM-DD), or --date for one date")
+    if end < start:
+        raise _fail(f"--end {end.date()} is before --start {start.date()}")
+    return start.date(), end.date()
+
+
+def training_set_command(
+    out: Annotated[Path, typer.Option("--out", help="File to write (.parquet or .csv)")],
+    start: StartOption = None,
+    end: EndOption = None,
+    all_rows: Annotated[
+        bool, typer.Option("--all-rows", help="Keep rows that are not is_quality_ready")
+    ] = False,
+    fmt: Annotated[TrainingFormat, typer.Option("--format", help="parquet or csv")] = (
+        TrainingFormat.parquet
+    ),
+) -> None:
+    """Features of each slate date in START..END joined with what happened (SPEC 13)."""
+    from features.training_set import FeatureNamesError
+    from tasks.readers import build_training_set
+    from tasks.warehouse import WarehouseError
+
+    first, last = _range(start, end, None)
+    clock = time.perf_counter()
+    try:
+        frame = build_training_set(first, last, all_rows=all_rows)
+    except (WarehouseError, FeatureNamesError, ValueError) as exc:
+        raise _fail(str(exc)) from exc
+    if frame.is_empty():
+        raise _fail(
+            f"no {'' if all_rows else 'is_quality_ready '}ml_feature_store_v2 rows between "
+            f"{first} and {last}: run `phase4 backfill --start {first} --end {last}` first"
+            + ("" if all_rows else " or pass --all-rows")
+        )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if fmt is TrainingFormat.csv:
+        frame.write_csv(out)
+    else:
+        frame.write_parquet(out)
+    seconds = time.perf_counter() - clock
+    labelled = frame.filter(pl.col("played")).height
+    lines = frame.get_column("points_line").is_not_null().sum()
+    console.print(
+        f"{out}: {frame.height} rows, {frame.get_column('game_date').n_unique()} dates "
+        f"{first}..{last}, {labelled} played, {lines} with a points line, {seconds:.1f} s",
+        soft_wrap=True,
+    )
+
+
+def features_command(
+    day: DayOption = None,
+    player: Annotated[
+        str | None, typer.Option("--player", help="One player_lookup (default: the slate)")
+    ] = None,
+    fmt: Annotated[
+        FeaturesFormat, typer.Option("--format", help="table, json or parquet")
+    ] = FeaturesFormat.table,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="File for --format parquet (required there)")
+    ] = None,
+) -> None:
+    """D's 25 named features per player with quality, tier and each feature's source."""
+    from features.training_set import feature_rows, slate_features
+    from tasks.readers import open_reader, read_slate
+    from tasks.warehouse import WarehouseError
+
+    if day is None:
+        raise _fail("give --date (YYYY-MM-DD)")
+    if fmt is FeaturesFormat.parquet and out is None:
+        raise _fail("--format parquet needs --out FILE")
+    try:
+        rows = read_slate(open_reader(), day.date(), player)
+    except WarehouseError as exc:
+        raise _fail(str(exc)) from exc
+    if rows.is_empty():
+        raise _fail(_no_rows(day.date(), player))
+    if fmt is FeaturesFormat.parquet:
+        assert out is not None
+        out.parent.mkdir(parents=True, exist_ok=True)
+        slate_features(rows).write_parquet(out)
+        console.print(f"{out}: {rows.height} players", soft_wrap=True)
+    elif fmt is FeaturesFormat.json:
+        typer.echo(json.dumps(_as_json(rows), indent=2, default=str))
+    elif player is not None:
+        _print_player(rows, feature_rows(rows))
+    else:
+        _print_slate(rows)
+
+
+def _no_rows(day: date, player: str | None) -> str:
+    """Say whether the date or the player is the problem, with slate players to pick from."""
+    from tasks.readers import open_reader, read_slate
+
+    slate = read_slate(open_reader(), day) if player else pl.DataFrame()
+    if slate.is_empty():
+        return (
+            f"ml_feature_store_v2 has no rows for {day}: run `phase4 run --date {day}` "
+            "(or a backfill) first, or pick a date with games"
+        )
+    some = ", ".join(slate.get_column("player_lookup").sort().head(5).to_list())
+    return (
+        f"{player} is not on the {day} slate ({slate.height} players, e.g. {some}); "
+        "--player takes a player_lookup"
+    )
+
+
+def _as_json(rows: pl.DataFrame) -> list[dict[str, object]]:
+    """One object per player: identity, quality and {name: {value, source}} in feature order."""
+    players = []
+    for row in rows.sort("player_lookup").iter_rows(named=True):
+        features = {
+            name: {"value": value, "source": source}
+            for name, value, source in zip(
+                row.pop("feature_names"),
+                row.pop("features"),
+                row.pop("feature_sources"),
+                strict=True,
+            )
+        }
+        players.append({**row, "features": features})
+    return players
+
+
+def _print_player(rows: pl.DataFrame, long: pl.DataFrame) -> None:
+    row = rows.row(0, named=True)
+    title = (
+        f"{row['player_lookup']} on {row['game_date']} vs {row['opponent_team_abbr']}: "
+        f"quality {row['feature_quality_score']:.1f} ({row['quality_tier']}), "
+        f"data_source {row['data_source']}, {row['default_feature_count']} default, "
+        f"quality ready {row['is_quality_ready']}"
+    )
+    console.print(title, soft_wrap=True)
+    table = Table()
+    for column in ("#", "feature", "value", "source"):
+        table.add_column(column, justify="right" if column in ("#", "value") else "left")
+    for index, name, value, source in long.iter_rows():
+        table.add_row(str(index), name, "NULL" if value is None else f"{value:.4g}", source)
+    console.print(table)
+
+
+def _print_slate(rows: pl.DataFrame) -> None:
+    table = Table(
+        title=f"ml_feature_store_v2 for {rows.get_column('game_date')[0]}: {rows.height} players"
+    )
+    for column in ("player", "opp", "quality", "tier", "source", "defaults", "ready", "defaulted"):
+        table.add_column(column, overflow="fold")
+    for row in rows.sort("player_lookup").iter_rows(named=True):
+        defaulted = [
+            n
+            for n, s in zip(row["feature_names"], row["feature_sources"], strict=True)
+            if s == "default"
+        ]
+        table.add_row(
+            row["player_lookup"],
+            row["opponent_team_abbr"] or "",
+            f"{row['feature_quality_score']:.1f}",
+            row["quality_tier"],
+            row["data_source"],
+            str(row["default_feature_count"]),
+            "yes" if row["is_quality_ready"] else "no",
+            ", ".join(defaulted),
+        )
+    console.print(table)
+    console.print("one player's 25 values and sources: --player LOOKUP; all of them: --format json")
+
+
+def export_command(
+    out: Annotated[Path, typer.Option("--out", help="Folder for the Hive-partitioned datasets")],
+    start: StartOption = None,
+    end: EndOption = None,
+    day: DayOption = None,
+) -> None:
+    """Every output table as OUT/<dataset>.<table>/<partition>=YYYY-MM-DD/part-0.parquet."""
+    from quality.schemas import OUTPUT_TABLES
+    from tasks.export import export_range
+    from tasks.readers import open_reader
+    from tasks.warehouse import WarehouseError
+
+    first, last = _range(start, end, day)
+    try:
+        results = export_range(open_reader(), first, last, out)
+    except WarehouseError as exc:
+        raise _fail(str(exc)) from exc
+    for table in dict.fromkeys(r.table for r in results):
+        mine = [r for r in results if r.table == table]
+        written = [r for r in mine if r.path is not None]
+        removed = sum(r.removed_stale for r in mine)
+        console.print(
+            f"{out / OUTPUT_TABLES[table].full_name}: {sum(r.rows for r in written)} rows in "
+            f"{len(written)} date(s)"
+            + (
+                f", {len(mine) - len(written)} date(s) without rows"
+                if len(written) < len(mine)
+                else ""
+            )
+            + (f", {removed} stale date(s) removed" if removed else ""),
+            soft_wrap=True,
+        )
+
+
+def register(app: typer.Typer) -> None:
+    """Add the three read commands to the `phase4` app."""
+    app.command("training-set")(training_set_command)
+    app.command("features")(features_command)
+    app.command("export")(export_command)

@@ -1,0 +1,135 @@
+"""Hive-partitioned Parquet exports of the output tables, one directory per date.
+
+Layout: `OUT/<dataset>.<table>/<partition column>=YYYY-MM-DD/part-0.parquet`, readable with
+`polars.scan_parquet(..., hive_partitioning=True)`, DuckDB `read_parquet(..., hive_partitioning
+=true)`, Spark or a BigQuery external table. Each date's file is written to a staging folder
+outside the dataset and renamed into place, so a reader sees the old file or the new one, never
+half of one; a date exported again loses whatever else its directory held, and a date that now
+has no rows loses its directory. Column descriptions and NOT NULL modes of quality/schemas.py
+travel in the Parquet schema (Arrow field metadata `description`, field nullability).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from quality.schemas import OUTPUT_TABLES, TableSchema
+from tasks.readers import as_polars, date_range
+from tasks.warehouse import Warehouse, WarehouseError
+
+PART_FILE = "part-0.parquet"
+STAGING_DIR = ".phase4-export-staging"
+
+
+@dataclass(frozen=True)
+class ExportedDate:
+    """What happened to one table's partition for one date."""
+
+    table: str
+    day: date
+    rows: int
+    path: Path | None  # the file written, or None when the date had no rows
+    removed_stale: bool  # an earlier export's directory for a date with no rows was deleted
+
+
+def described_schema(schema: TableSchema) -> pa.Schema:
+    """The declared Arrow schema with each column's description and NOT NULL mode."""
+    fields = [
+        pa.field(
+            c.name,
+            c.arrow_type,
+            nullable=c.mode != "REQUIRED",
+            metadata={"description": c.description} if c.description else None,
+        )
+        for c in schema.columns
+    ]
+    metadata = {"table": schema.full_name, "description": schema.description}
+    return pa.schema(fields, metadata=metadata)
+
+
+def partition_dir(out: Path, schema: TableSchema, day: date) -> Path:
+    assert schema.partition_column is not None, f"{schema.full_name} is not partitioned"
+    return out / schema.full_name / f"{schema.partition_column}={day.isoformat()}"
+
+
+def to_described_table(frame: pl.DataFrame, schema: TableSchema) -> pa.Table:
+    """Rows in declared order and type; a NULL in a NOT NULL column is refused here."""
+    arrow = frame.select(schema.column_names).cast(dict(schema.polars_schema.items())).to_arrow()
+    target = described_schema(schema)
+    columns = [arrow.column(f.name).cast(f.type) for f in target]
+    for field, column in zip(target, columns, strict=True):
+        if not field.nullable and column.null_count:
+            raise ValueError(f"{schema.full_name}.{field.name}: NULL in a NOT NULL column")
+    return pa.Table.from_arrays(columns, schema=target)
+
+
+def write_date(out: Path, schema: TableSchema, day: date, frame: pl.DataFrame) -> ExportedDate:
+    """Replace the date's directory contents with one file, or remove it when no rows."""
+    target_dir = partition_dir(out, schema, day)
+    if frame.is_empty():
+        existed = target_dir.exists()
+        if existed:
+            shutil.rmtree(target_dir)
+        return ExportedDate(schema.name, day, 0, None, existed)
+    staging = out / STAGING_DIR
+    staging.mkdir(parents=True, exist_ok=True)
+    staged = staging / f"{uuid.uuid4().hex}.parquet"
+    try:
+        pq.write_table(to_described_table(frame, schema), staged)
+        target_dir.mkdir(parents=True, exist_ok=True)
+        os.replace(staged, target_dir / PART_FILE)
+    finally:
+        staged.unlink(missing_ok=True)
+    for stale in target_dir.iterdir():
+        if stale.name != PART_FILE:
+            shutil.rmtree(stale) if stale.is_dir() else stale.unlink()
+    return ExportedDate(schema.name, day, frame.height, target_dir / PART_FILE, False)
+
+
+def export_range(
+    warehouse: Warehouse, start: date, end: date, out: Path, tables: list[str] | None = None
+) -> list[ExportedDate]:
+    """Every output table for every date of [start, end]: one read per table, one file per date."""
+    chosen = tables or list(OUTPUT_TABLES)
+    days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
+    results: list[ExportedDate] = []
+    for table in chosen:
+        schema = OUTPUT_TABLES[table]
+        assert schema.partition_column is not None
+        stored = warehouse.table_schema(schema.full_name)
+        if stored is None:
+            frame = schema.empty_frame()
+        else:
+            missing = [c for c in schema.column_names if c not in stored.names]
+            if missing:
+                raise WarehouseError(
+                    f"{schema.full_name} has no column {missing[0]} (created by an older "
+                    "version): rebuild the table, then export again"
+                )
+            frame = as_polars(
+                warehouse.read(
+                    schema.full_name, None, date_range(schema.partition_column, start, end)
+                )
+            )
+        by_day = {
+            key[0]: part
+            for key, part in frame.partition_by(
+                schema.partition_column, as_dict=True, maintain_order=True
+            ).items()
+        }
+        for day in days:
+            part = by_day.get(day, schema.empty_frame())
+            results.append(write_date(out, schema, day, part))
+    staging = out / STAGING_DIR
+    if staging.is_dir() and not any(staging.iterdir()):
+        staging.rmdir()
+    return results

@@ -1,0 +1,169 @@
+"""Reads for the people and programs downstream of P5: training sets and the slate's features.
+
+Each read is one query per table with the date range pushed into the warehouse's SQL (DuckDB and
+BigQuery alike), never a loop over dates. Nothing here creates or writes the warehouse.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import polars as pl
+
+from features.training_set import (
+    BOX_SCORE_COLUMNS,
+    LINE_COLUMNS,
+    P5_COLUMNS,
+    training_set,
+)
+from quality.schemas import (
+    ML_FEATURE_STORE_V2,
+    PLAYER_GAME_SUMMARY,
+    UPCOMING_PLAYER_GAME_CONTEXT,
+    TableSchema,
+)
+from tasks.warehouse import Filter, TableNotFound, Warehouse, WarehouseError, open_warehouse
+from tasks.warehouse import warehouse_url as configured_url
+
+POINTS_LINE = "current_points_line"
+# Columns P5 gained after some warehouses were created; derived from feature_sources when absent.
+DERIVABLE = ("default_feature_count", "is_quality_ready")
+
+
+def open_reader(url: str | None = None) -> Warehouse:
+    """The configured warehouse, opened so that reading it never creates or writes a file."""
+    parsed = urlparse(configured_url(url))
+    if parsed.scheme == "duckdb":
+        path = Path(parsed.netloc + parsed.path if parsed.netloc else parsed.path)
+        if not path.is_file():
+            raise WarehouseError(
+                f"no warehouse at {path}: run `phase4 load-phase3` and `phase4 backfill` first, "
+                "or set PHASE4_WAREHOUSE"
+            )
+    # The wh branch adds read_only (never creates or writes a file); use it when present.
+    opener: Callable[..., Warehouse] = open_warehouse
+    if "read_only" in inspect.signature(opener).parameters:
+        return opener(url, read_only=True)
+    return opener(url)
+
+
+def as_polars(rows: Any) -> pl.DataFrame:
+    """Warehouse reads return Arrow or Polars depending on the branch of the interface."""
+    frame = rows if isinstance(rows, pl.DataFrame) else pl.from_arrow(rows)
+    assert isinstance(frame, pl.DataFrame)
+    return frame
+
+
+def date_range(column: str, start: date, end: date) -> list[Filter]:
+    if end < start:
+        raise ValueError(f"--end {end} is before --start {start}")
+    return [Filter(column, ">=", start), Filter(column, "<=", end)]
+
+
+def _existing_columns(warehouse: Warehouse, schema: TableSchema, hint: str) -> set[str]:
+    found = warehouse.table_schema(schema.full_name)
+    if found is None:
+        raise TableNotFound(schema.full_name, f"; {hint}")
+    return set(found.names)
+
+
+def default_feature_count() -> pl.Expr:
+    """SPEC 12: features tagged 'default' (for P5 tables created before the column existed)."""
+    return pl.col("feature_sources").list.count_matches("default").cast(pl.Int64)
+
+
+def is_quality_ready() -> pl.Expr:
+    """SPEC 12: not a placeholder, score >= 70, none of features 0-3 defaulted."""
+    return (
+        (pl.col("data_source") != "early_season")
+        & (pl.col("feature_quality_score") >= 70)
+        & ~pl.col("feature_sources").list.head(4).list.contains("default")
+    )
+
+
+def read_p5(warehouse: Warehouse, where: list[Filter]) -> pl.DataFrame:
+    """Stored ml_feature_store_v2 rows matching `where`, with the columns training sets use."""
+    existing = _existing_columns(
+        warehouse, ML_FEATURE_STORE_V2, "run `phase4 backfill` for these dates first"
+    )
+    wanted = [c for c in P5_COLUMNS if c in existing or c not in DERIVABLE]
+    missing = [c for c in wanted if c not in existing]
+    if missing:
+        raise WarehouseError(
+            f"{ML_FEATURE_STORE_V2.full_name} has no column {missing[0]}: "
+            "run `phase4 warehouse init` on a fresh warehouse or rebuild the table"
+        )
+    frame = as_polars(warehouse.read(ML_FEATURE_STORE_V2.full_name, wanted, where))
+    derived = {
+        "default_feature_count": default_feature_count(),
+        "is_quality_ready": is_quality_ready(),
+    }
+    frame = frame.with_columns(
+        *(expr.alias(name) for name, expr in derived.items() if name not in frame.columns)
+    )
+    types = ML_FEATURE_STORE_V2.polars_schema
+    return frame.select(P5_COLUMNS).cast({c: types[c] for c in P5_COLUMNS if c in types})
+
+
+@dataclass(frozen=True)
+class TrainingInputs:
+    """The three reads a training set joins: P5 rows, box scores, and lines when there are any."""
+
+    p5: pl.DataFrame
+    box_scores: pl.DataFrame
+    lines: pl.DataFrame | None
+
+
+def read_training_inputs(warehouse: Warehouse, start: date, end: date) -> TrainingInputs:
+    """One query per table, each with game_date in [start, end] pushed into its SQL."""
+    p5 = read_p5(warehouse, date_range("game_date", start, end))
+    _existing_columns(warehouse, PLAYER_GAME_SUMMARY, "run `phase4 load-phase3` first")
+    box = as_polars(
+        warehouse.read(
+            PLAYER_GAME_SUMMARY.full_name, BOX_SCORE_COLUMNS, date_range("game_date", start, end)
+        )
+    )
+    types = PLAYER_GAME_SUMMARY.polars_schema
+    box = box.cast({c: types[c] for c in BOX_SCORE_COLUMNS})
+    context = warehouse.table_schema(UPCOMING_PLAYER_GAME_CONTEXT.full_name)
+    lines = None
+    if context is not None and POINTS_LINE in context.names:
+        lines = as_polars(
+            warehouse.read(
+                UPCOMING_PLAYER_GAME_CONTEXT.full_name,
+                LINE_COLUMNS,
+                date_range("game_date", start, end),
+            )
+        ).cast({"player_lookup": pl.String, "game_date": pl.Date, POINTS_LINE: pl.Float64})
+    return TrainingInputs(p5, box, lines)
+
+
+def build_training_set(
+    start: date,
+    end: date,
+    *,
+    all_rows: bool = False,
+    warehouse: Warehouse | str | None = None,
+) -> pl.DataFrame:
+    """The SPEC 13 training set for slate dates start..end as a Polars DataFrame.
+
+    `warehouse` is an open Warehouse, a URL, or None for PHASE4_WAREHOUSE. By default only
+    rows with is_quality_ready; `all_rows=True` keeps every stored P5 row.
+    """
+    opened = warehouse if isinstance(warehouse, Warehouse) else open_reader(warehouse)
+    inputs = read_training_inputs(opened, start, end)
+    return training_set(inputs.p5, inputs.box_scores, inputs.lines, all_rows=all_rows)
+
+
+def read_slate(warehouse: Warehouse, day: date, player: str | None = None) -> pl.DataFrame:
+    """D's stored P5 rows (one player's when given), as the 6 AM predictions read them."""
+    where = [Filter("game_date", "=", day)]
+    if player is not None:
+        where.append(Filter("player_lookup", "=", player))
+    return read_p5(warehouse, where)

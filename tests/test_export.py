@@ -1,0 +1,183 @@
+"""`phase4 export`: Hive-partitioned datasets, whole dates only, stale dates replaced or removed."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import polars as pl
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+from features.ml_feature_store_v2 import FEATURE_NAMES
+from phase4.cli import app
+from quality.schemas import (
+    ML_FEATURE_STORE_V2,
+    OUTPUT_TABLES,
+    TEAM_DEFENSE_ZONE_ANALYSIS,
+    TableSchema,
+)
+from tasks.export import STAGING_DIR, export_range, write_date
+from tasks.io import ensure_tables
+from tasks.warehouse import open_warehouse
+
+D = date(2025, 1, 10)
+DAYS = [D - timedelta(days=1), D, D + timedelta(days=1)]
+_VALUES = {
+    "STRING": "x",
+    "INT64": 3,
+    "FLOAT64": 1.5,
+    "BOOL": True,
+    "TIMESTAMP": datetime(2025, 1, 9, 23, 0, tzinfo=UTC),
+}
+
+
+def rows_for(schema: TableSchema, day: date, keys: list[str]) -> pl.DataFrame:
+    """One row per key for `day`; every column holds a fixed value of its type."""
+    columns: dict[str, list[object]] = {}
+    for column in schema.columns:
+        if column.name == schema.partition_column or column.type == "DATE":
+            value: object = day
+        elif column.name == "features":
+            value = [float(i) for i in range(25)]
+        elif column.name == "feature_names":
+            value = list(FEATURE_NAMES)
+        elif column.name == "feature_sources":
+            value = ["phase4"] * 20 + ["default"] * 5
+        elif column.mode == "REPEATED":
+            value = [_VALUES[column.type]]
+        else:
+            value = _VALUES[column.type]
+        columns[column.name] = [value] * len(keys)
+    key = schema.key[0]
+    columns[key] = list(keys)
+    return pl.DataFrame(columns, schema=schema.polars_schema)
+
+
+def seed(url: str, rows_per_day: dict[date, int]) -> None:
+    """P1 and P5 partitions with the given row counts (0: an empty partition)."""
+    warehouse = open_warehouse(url)
+    ensure_tables(warehouse)
+    for schema in (TEAM_DEFENSE_ZONE_ANALYSIS, ML_FEATURE_STORE_V2):
+        frames = [
+            rows_for(schema, day, [f"k{i}" for i in range(n)]) for day, n in rows_per_day.items()
+        ]
+        warehouse.replace_partitions(schema, list(rows_per_day), pl.concat(frames).to_arrow())
+
+
+def phase4(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(app, list(args))
+    return result.exit_code, result.output
+
+
+def dataset(out: Path, schema: TableSchema) -> Path:
+    return out / schema.full_name
+
+
+def test_every_date_is_a_hive_partition_with_descriptions_and_modes(
+    warehouse_url: str, tmp_path: Path
+) -> None:
+    seed(warehouse_url, {DAYS[0]: 2, DAYS[1]: 3, DAYS[2]: 1})
+    out = tmp_path / "out"
+    code, printed = phase4(
+        "export", "--start", str(DAYS[0]), "--end", str(DAYS[2] + timedelta(1)), "--out", str(out)
+    )
+    assert code == 0, printed
+    assert (
+        "nba_predictions.ml_feature_store_v2: 6 rows in 3 date(s), 1 date(s) without rows"
+        in printed
+    )
+    p5 = dataset(out, ML_FEATURE_STORE_V2)
+    assert sorted(p.name for p in p5.iterdir()) == [f"game_date={d}" for d in DAYS]
+    assert sorted(p.name for p in (p5 / f"game_date={D}").iterdir()) == ["part-0.parquet"]
+    assert not (out / STAGING_DIR).exists()
+    read = pl.scan_parquet(p5, hive_partitioning=True).collect()
+    assert read.group_by("game_date").len().sort("game_date").rows() == [
+        (DAYS[0], 2),
+        (DAYS[1], 3),
+        (DAYS[2], 1),
+    ]
+    assert read.schema["game_date"] == pl.Date
+    assert read.schema["features"] == pl.List(pl.Float64)
+    p1 = pl.scan_parquet(dataset(out, TEAM_DEFENSE_ZONE_ANALYSIS), hive_partitioning=True)
+    assert (
+        p1.select(pl.col("analysis_date").unique().sort()).collect().to_series().to_list() == DAYS
+    )
+    schema = pq.read_schema(p5 / f"game_date={D}" / "part-0.parquet")
+    field = schema.field("feature_quality_score")
+    assert field.metadata == {b"description": b"Mean of 100/75/100/40 by source"}
+    assert not field.nullable
+    assert schema.field("insufficient_data_reason").nullable
+    assert (
+        schema.field("is_quality_ready").metadata[b"description"].startswith(b"Not a placeholder")
+    )
+    assert schema.metadata[b"table"] == b"nba_predictions.ml_feature_store_v2"
+    # The other three tables have no rows in the warehouse: no dataset folder at all.
+    assert sorted(p.name for p in out.iterdir()) == [
+        "nba_precompute.team_defense_zone_analysis",
+        "nba_predictions.ml_feature_store_v2",
+    ]
+
+
+def test_reexport_replaces_stale_files_and_removes_dates_that_lost_their_rows(
+    warehouse_url: str, tmp_path: Path
+) -> None:
+    seed(warehouse_url, {DAYS[0]: 2, DAYS[1]: 3})
+    out = tmp_path / "out"
+    assert (
+        phase4("export", "--start", str(DAYS[0]), "--end", str(DAYS[1]), "--out", str(out))[0] == 0
+    )
+    day_dir = dataset(out, ML_FEATURE_STORE_V2) / f"game_date={DAYS[1]}"
+    (day_dir / "part-1.parquet").write_bytes(b"left by an older exporter")
+    seed(warehouse_url, {DAYS[0]: 0, DAYS[1]: 1})
+    code, printed = phase4(
+        "export", "--start", str(DAYS[0]), "--end", str(DAYS[1]), "--out", str(out)
+    )
+    assert code == 0, printed
+    assert "1 stale date(s) removed" in printed
+    assert sorted(p.name for p in day_dir.iterdir()) == ["part-0.parquet"]
+    assert pl.read_parquet(day_dir / "part-0.parquet").height == 1
+    assert not (dataset(out, ML_FEATURE_STORE_V2) / f"game_date={DAYS[0]}").exists()
+    # --date is a one-date range: a date outside it is left as exported before.
+    seed(warehouse_url, {DAYS[0]: 2, DAYS[1]: 1})
+    assert (
+        phase4("export", "--start", str(DAYS[0]), "--end", str(DAYS[1]), "--out", str(out))[0] == 0
+    )
+    seed(warehouse_url, {DAYS[0]: 0, DAYS[1]: 4})
+    assert phase4("export", "--date", str(DAYS[1]), "--out", str(out))[0] == 0
+    read = pl.scan_parquet(dataset(out, ML_FEATURE_STORE_V2), hive_partitioning=True).collect()
+    assert read.group_by("game_date").len().sort("game_date").rows() == [(DAYS[0], 2), (DAYS[1], 4)]
+
+
+def test_a_date_that_cannot_be_written_keeps_its_previous_file(
+    warehouse_url: str, tmp_path: Path
+) -> None:
+    seed(warehouse_url, {D: 2})
+    out = tmp_path / "out"
+    export_range(open_warehouse(warehouse_url), D, D, out)
+    target = dataset(out, ML_FEATURE_STORE_V2) / f"game_date={D}" / "part-0.parquet"
+    before = target.read_bytes()
+    broken = rows_for(ML_FEATURE_STORE_V2, D, ["a", "b"]).with_columns(
+        feature_quality_score=pl.lit(None, dtype=pl.Float64)
+    )
+    with pytest.raises(ValueError, match="feature_quality_score: NULL in a NOT NULL column"):
+        write_date(out, ML_FEATURE_STORE_V2, D, broken)
+    assert target.read_bytes() == before
+    assert not any((out / STAGING_DIR).iterdir())
+
+
+def test_bad_ranges_and_a_missing_warehouse_are_refused_without_creating_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    missing = tmp_path / "nowhere" / "warehouse.duckdb"
+    monkeypatch.setenv("PHASE4_WAREHOUSE", f"duckdb://{missing}")
+    out = tmp_path / "out"
+    code, printed = phase4("export", "--date", str(D), "--out", str(out))
+    assert code == 2 and f"no warehouse at {missing}" in printed
+    assert not missing.parent.exists()
+    code, printed = phase4("export", "--start", str(D), "--end", str(DAYS[0]), "--out", str(out))
+    assert code == 2 and "is before --start" in printed
+    code, printed = phase4("export", "--date", str(D), "--start", str(D), "--out", str(out))
+    assert code == 2 and "either --date or --start/--end" in printed
+    assert set(OUTPUT_TABLES) and not out.exists()
