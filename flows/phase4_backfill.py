@@ -21,12 +21,12 @@ from quality.success import RunLine
 from tasks.backfill import (
     ChunkResult,
     build_chunk_task,
-    completed_dates_task,
     date_chunks,
     date_status,
     read_chunk_task,
     write_chunk_task,
 )
+from tasks.freshness import dates_to_build_task
 from tasks.io import ensure_tables
 from tasks.warehouse import open_warehouse, warehouse_url
 
@@ -59,7 +59,7 @@ class BackfillSummary:
             for d, ls in sorted(by_date.items())
         ]
         rows += [
-            {"date": d.isoformat(), "status": "SKIPPED", "rows": 0, "message": "already complete"}
+            {"date": d.isoformat(), "status": "SKIPPED", "rows": 0, "message": "up to date"}
             for d in self.skipped_dates
         ]
         return sorted(rows, key=lambda r: str(r["date"]))
@@ -92,7 +92,8 @@ def phase4_backfill(
         start_date: First slate date to build.
         end_date: Last slate date to build (inclusive).
         processors: Output tables to build. Empty: all five.
-        force: Rebuild dates whose last run already completed.
+        force: Rebuild every date. Otherwise only dates that are missing, failed or stale
+            for a selected processor (SPEC 14) are built.
     """
     selected = select_processors(list(processors) if processors else None)
     url = warehouse_url()
@@ -109,12 +110,12 @@ def phase4_backfill(
             summary.lines.extend(lines)
 
     for dates in date_chunks(start_date, end_date):
-        done = set() if force else completed_dates_task(url, dates[0], dates[-1], selected)
-        todo = [d for d in dates if d not in done]
-        summary.skipped_dates += sorted(done)
+        # The chunk's Phase 3 rows serve both the freshness check and the build (SPEC 14).
+        frames = read_chunk_task(url, dates[0], dates[-1])
+        todo = dates if force else dates_to_build_task(url, frames, dates, selected)
+        summary.skipped_dates += [d for d in dates if d not in todo]
         if not todo:
             continue
-        frames = read_chunk_task(url, todo[0], todo[-1])
         in_flight.append(build_chunk_task.submit(frames, todo, selected, run_id))
         drain(keep=MAX_CHUNKS_IN_FLIGHT - 1)
     drain(keep=0)

@@ -21,7 +21,7 @@ from features import registry
 from features.registry import ProcessorName
 from tasks.io import ensure_tables, read_output_task, read_phase3_task
 from tasks.processors import processor_task, slate_facts_task
-from tasks.report import RunReport, record_run_task, run_lines
+from tasks.report import RunReport, record_run_task, run_lines, with_fingerprints
 from tasks.warehouse import exclusive, open_warehouse, warehouse_url
 
 SLATE_TIME_ZONE = ZoneInfo("America/New_York")
@@ -98,7 +98,8 @@ def phase4_precompute(
         for p in selected
     }
     run_id = str(flow_run.id or "local")
-    lines = run_lines(run_id, day, facts, runs, inputs)
+    read_ok = {t: f.result() for t, f in reads.items() if f.state.is_completed()}
+    lines = with_fingerprints(run_lines(run_id, day, facts, runs, inputs), read_ok, day)
     report = RunReport(run_id, day, lines, time.monotonic() - started)
     record_run_task(url, report)
     get_run_logger().info(report.summary())

@@ -80,18 +80,30 @@ def load_phase3(
     directory: Annotated[
         Path, typer.Argument(help="Folder of nba_analytics.<table>.parquet files")
     ],
+    check: Annotated[
+        bool, typer.Option("--check", help="Validate every file and report; write nothing")
+    ] = False,
 ) -> None:
-    """Validate and load every nba_analytics.<table>.parquet in DIR, replacing those tables."""
-    from phase4.loading import load_phase3_directory
+    """Validate every nba_analytics.<table>.parquet in DIR, then replace only the seasons
+    (season_year) its files hold, per table; other seasons stay."""
+    from phase4.loading import Phase3LoadError, load_phase3_directory
     from quality.contracts import InputContractError
     from tasks.warehouse import WarehouseError, open_warehouse
 
     try:
-        loaded = load_phase3_directory(open_warehouse(), directory)
-    except (InputContractError, FileNotFoundError, WarehouseError) as exc:
+        try:
+            warehouse = open_warehouse(read_only=check)
+        except WarehouseError:
+            if not check:
+                raise
+            warehouse = None  # checking needs no warehouse: report without its counts
+        loads = load_phase3_directory(warehouse, directory, check=check)
+    except (Phase3LoadError, InputContractError, FileNotFoundError, WarehouseError) as exc:
         raise _fail_input(str(exc)) from exc
-    for table, rows in loaded.items():
-        console.print(f"loaded {table}: {rows} rows")
+    for load in loads:
+        console.print(load.describe(written=not check), soft_wrap=True)
+    if check:
+        console.print(f"{directory}: every file passes the input contract; nothing written")
 
 
 @app.command()
@@ -151,8 +163,8 @@ def demo_data(
             frame.write_parquet(out / f"nba_analytics.{table}.parquet")
             console.print(f"wrote {out / f'nba_analytics.{table}.parquet'}: {frame.height} rows")
         return
-    for table, rows in load_phase3_frames(open_warehouse(), season).items():
-        console.print(f"loaded {table}: {rows} rows")
+    for load in load_phase3_frames(open_warehouse(), season):
+        console.print(load.describe(), soft_wrap=True)
 
 
 @app.command()

@@ -1,18 +1,52 @@
-"""Loading Phase 3 tables into the warehouse: every file is checked before any is written."""
+"""Loading Phase 3 tables into the warehouse: every file is checked before any is written.
+
+A load replaces only the seasons (`season_year`) its files hold, per table, so seasons loaded
+one after the other sit side by side (SPEC 14: a reload marks the dates it changed stale).
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 
-from quality.contracts import check_columns, check_rows
+from quality.contracts import contract_problems
 from quality.schemas import INPUT_DATASET, PHASE3_TABLES, PLAYER_GAME_SUMMARY
 from tasks.warehouse import Warehouse
 
 
-def load_phase3_directory(warehouse: Warehouse, directory: Path) -> dict[str, int]:
-    """Load every `nba_analytics.<table>.parquet` in `directory`, replacing those tables."""
+class Phase3LoadError(ValueError):
+    """Every contract problem of every file, one per line: nothing was written."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__(
+            f"{len(problems)} contract problem(s), nothing loaded:\n" + "\n".join(problems)
+        )
+
+
+@dataclass(frozen=True)
+class SeasonLoad:
+    """What a load did (or, checking, would do) to one table."""
+
+    table: str
+    seasons: tuple[int, ...]
+    rows_before: int  # rows of these seasons before the load
+    rows_after: int  # rows of these seasons after it (the file's rows)
+    rows_kept: int  # rows of other seasons, untouched
+
+    def describe(self, written: bool = True) -> str:
+        verb = "replaced" if written else "would replace"
+        seasons = ", ".join(str(s) for s in self.seasons)
+        return (
+            f"{verb} {self.table} season(s) {seasons}: {self.rows_before} -> "
+            f"{self.rows_after} rows; {self.rows_kept} rows of other seasons kept"
+        )
+
+
+def phase3_files(directory: Path) -> dict[str, Path]:
+    """The `nba_analytics.<table>.parquet` files of DIR, by table."""
     if not directory.is_dir():
         raise FileNotFoundError(f"{directory} is not a folder")
     files = {
@@ -23,19 +57,59 @@ def load_phase3_directory(warehouse: Warehouse, directory: Path) -> dict[str, in
     if not known:
         expected = ", ".join(f"{INPUT_DATASET}.{t}.parquet" for t in PHASE3_TABLES)
         raise FileNotFoundError(f"no Phase 3 files in {directory}; expected some of {expected}")
-    return load_phase3_frames(warehouse, {t: pl.read_parquet(p) for t, p in known.items()})
+    return known
 
 
-def load_phase3_frames(warehouse: Warehouse, frames: dict[str, pl.DataFrame]) -> dict[str, int]:
-    """Validate all frames against the input contract first, so bad input loads nothing."""
-    for table, frame in frames.items():
-        schema = PHASE3_TABLES[table]
-        check_columns(schema, frame.to_arrow().schema, None)
-        check_rows(schema, frame.select(schema.column_names), None)
-    return {
-        table: warehouse.replace_table(PHASE3_TABLES[table].full_name, frame.to_arrow())
+def load_phase3_directory(
+    warehouse: Warehouse | None, directory: Path, *, check: bool = False
+) -> list[SeasonLoad]:
+    """Load every `nba_analytics.<table>.parquet` in `directory`, replacing their seasons."""
+    known = phase3_files(directory)
+    frames = {t: pl.read_parquet(p) for t, p in known.items()}
+    return load_phase3_frames(warehouse, frames, check=check, sources=known)
+
+
+def file_problems(frames: dict[str, pl.DataFrame], sources: dict[str, Path]) -> list[str]:
+    """Every contract problem of every frame, each prefixed with its file."""
+    return [
+        f"{sources.get(table, table)}: {problem}"
         for table, frame in frames.items()
-    }
+        for problem in contract_problems(PHASE3_TABLES[table], frame)
+    ]
+
+
+def season_counts(warehouse: Warehouse | None, full_name: str) -> dict[int, int]:
+    """Rows per season_year now in the table (empty when there is no table yet)."""
+    if warehouse is None or warehouse.table_schema(full_name) is None:
+        return {}
+    counts = warehouse.read(full_name, ["season_year"]).group_by("season_year").len()
+    return {int(s): int(n) for s, n in counts.iter_rows() if s is not None}
+
+
+def load_phase3_frames(
+    warehouse: Warehouse | None,
+    frames: dict[str, pl.DataFrame],
+    *,
+    check: bool = False,
+    sources: dict[str, Path] | None = None,
+) -> list[SeasonLoad]:
+    """Validate all frames first (every problem reported, nothing written on any), then replace
+    each table's seasons in its own transaction. check: validate and report, write nothing."""
+    problems = file_problems(frames, sources or {})
+    if problems:
+        raise Phase3LoadError(problems)
+    loads = []
+    for table, frame in frames.items():
+        full_name = PHASE3_TABLES[table].full_name
+        seasons = tuple(sorted(int(s) for s in frame["season_year"].unique().to_list()))
+        before = season_counts(warehouse, full_name)
+        replaced = sum(n for s, n in before.items() if s in seasons)
+        kept = sum(before.values()) - replaced
+        if not check and frame.height:
+            assert warehouse is not None
+            warehouse.replace_seasons(full_name, seasons, frame.to_arrow())
+        loads.append(SeasonLoad(table, seasons, replaced, frame.height, kept))
+    return loads
 
 
 def has_phase3(warehouse: Warehouse) -> bool:

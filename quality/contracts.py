@@ -6,7 +6,7 @@ operator can go straight to the bad row.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -94,30 +94,50 @@ def _type_matches(expected: BigQueryType, repeated: bool, actual: pa.DataType) -
     return bool(checks[expected](actual))
 
 
+def column_problems(
+    schema: TableSchema, actual: pa.Schema | None, analysis_date: date | None
+) -> list[InputContractError]:
+    """Every missing or mistyped declared column (a missing table is the only problem)."""
+    if actual is None:
+        return [
+            InputContractError(
+                schema.full_name,
+                "table is missing (load Phase 3 first)",
+                analysis_date=analysis_date,
+            )
+        ]
+    problems = []
+    for column in schema.columns:
+        if column.name not in actual.names:
+            problems.append(
+                InputContractError(
+                    schema.full_name,
+                    "required column is missing",
+                    column=column.name,
+                    analysis_date=analysis_date,
+                )
+            )
+            continue
+        found = actual.field(column.name).type
+        if not _type_matches(column.type, column.mode == "REPEATED", found):
+            problems.append(
+                InputContractError(
+                    schema.full_name,
+                    f"wrong type: expected {column.type}, found {found}",
+                    column=column.name,
+                    analysis_date=analysis_date,
+                )
+            )
+    return problems
+
+
 def check_columns(
     schema: TableSchema, actual: pa.Schema | None, analysis_date: date | None
 ) -> None:
-    """Every declared column exists with a compatible type."""
-    if actual is None:
-        raise InputContractError(
-            schema.full_name, "table is missing (load Phase 3 first)", analysis_date=analysis_date
-        )
-    for column in schema.columns:
-        if column.name not in actual.names:
-            raise InputContractError(
-                schema.full_name,
-                "required column is missing",
-                column=column.name,
-                analysis_date=analysis_date,
-            )
-        found = actual.field(column.name).type
-        if not _type_matches(column.type, column.mode == "REPEATED", found):
-            raise InputContractError(
-                schema.full_name,
-                f"wrong type: expected {column.type}, found {found}",
-                column=column.name,
-                analysis_date=analysis_date,
-            )
+    """Every declared column exists with a compatible type (raises the first problem)."""
+    problems = column_problems(schema, actual, analysis_date)
+    if problems:
+        raise problems[0]
 
 
 def _describe_key(frame: pl.DataFrame, key: Sequence[str]) -> str:
@@ -134,11 +154,14 @@ def _first_violation(
     return _describe_key(offenders, schema.key), offenders.height
 
 
-def check_rows(schema: TableSchema, frame: pl.DataFrame, analysis_date: date | None) -> None:
-    """NULL and duplicate keys, required NULLs, negative counts, makes above attempts, ranges."""
+def row_problems(
+    schema: TableSchema, frame: pl.DataFrame, analysis_date: date | None
+) -> Iterator[InputContractError]:
+    """NULL and duplicate keys, required NULLs, negative counts, makes above attempts, ranges:
+    one error per rule broken, in this order (a load reports them all, a read the first)."""
 
-    def fail(rule: str, column: str | None, found: tuple[str, int]) -> None:
-        raise InputContractError(
+    def problem(rule: str, column: str | None, found: tuple[str, int]) -> InputContractError:
+        return InputContractError(
             schema.full_name,
             rule,
             column=column,
@@ -152,26 +175,41 @@ def check_rows(schema: TableSchema, frame: pl.DataFrame, analysis_date: date | N
             found = _first_violation(frame, pl.col(column.name).is_null(), schema)
             if found:
                 rule = "key must not be NULL" if column.name in schema.key else "must not be NULL"
-                fail(rule, column.name, found)
+                yield problem(rule, column.name, found)
     duplicated = frame.select(schema.key).is_duplicated()
     if duplicated.any():
         found = (_describe_key(frame.filter(duplicated), schema.key), int(duplicated.sum()))
-        fail(f"duplicate key ({', '.join(schema.key)})", None, found)
+        yield problem(f"duplicate key ({', '.join(schema.key)})", None, found)
     for column in schema.columns:
         if column.type == "INT64":
             found = _first_violation(frame, pl.col(column.name) < 0, schema)
             if found:
-                fail("counts must not be negative", column.name, found)
+                yield problem("counts must not be negative", column.name, found)
     rules = ROW_RULES.get(schema.name, RowRules())
     for makes, attempts in rules.makes_within_attempts:
         found = _first_violation(frame, pl.col(makes) > pl.col(attempts), schema)
         if found:
-            fail(f"makes above attempts ({makes} > {attempts})", makes, found)
+            yield problem(f"makes above attempts ({makes} > {attempts})", makes, found)
     for column_name, low, high in rules.ranges:
         outside = (pl.col(column_name) < low) | (pl.col(column_name) > high)
         found = _first_violation(frame, outside, schema)
         if found:
-            fail(f"outside {low:g} to {high:g}", column_name, found)
+            yield problem(f"outside {low:g} to {high:g}", column_name, found)
+
+
+def check_rows(schema: TableSchema, frame: pl.DataFrame, analysis_date: date | None) -> None:
+    """The first row rule broken, raised (reads stop there)."""
+    first = next(row_problems(schema, frame, analysis_date), None)
+    if first is not None:
+        raise first
+
+
+def contract_problems(schema: TableSchema, frame: pl.DataFrame) -> list[InputContractError]:
+    """Every problem of one Phase 3 file: its columns, then (when they fit) its rows."""
+    problems = column_problems(schema, frame.to_arrow().schema, None)
+    if problems:
+        return problems
+    return list(row_problems(schema, frame.select(schema.column_names), None))
 
 
 def conform_input(schema: TableSchema, table: pa.Table, analysis_date: date | None) -> pl.DataFrame:

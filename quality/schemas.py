@@ -609,6 +609,11 @@ PROCESSOR_RUNS = TableSchema(
         col("message", "STRING", "Why the status is not OK, or a short summary"),
         col("bytes_processed", "INT64", "BigQuery bytes processed by the processor's jobs"),
         col("bytes_billed", "INT64", "BigQuery bytes billed for the processor's jobs"),
+        col(
+            "input_fingerprint",
+            "STRING",
+            "Digest of the Phase 3 rows the processor read for D (SPEC 14, docs/freshness.md)",
+        ),
     ),
     "One line per processor per run: the success criteria of SPEC section 9",
     partition_column="analysis_date",

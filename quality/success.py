@@ -97,6 +97,7 @@ class RunLine:
     started_at: datetime | None
     finished_at: datetime | None
     message: str
+    input_fingerprint: str | None = None  # SPEC 14: digest of the Phase 3 rows read for D
 
     def as_row(self) -> dict[str, object]:
         return asdict(self)

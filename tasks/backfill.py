@@ -19,14 +19,14 @@ from prefect.cache_policies import NO_CACHE
 
 from features import registry
 from features.common import Phase3Frames, processed_now, season_of
+from quality.freshness import input_fingerprints
 from quality.schemas import ML_FEATURE_CHECKS, ML_FEATURE_STORE_V2, OUTPUT_TABLES, PROCESSOR_RUNS
 from quality.success import RunLine, evaluate_output, slate_facts
 from tasks import feature_checks
 from tasks.io import TRANSIENT_RETRIES, read_phase3_frames
-from tasks.warehouse import Filter, open_warehouse
+from tasks.warehouse import open_warehouse
 
 CHUNK_DAYS = 31
-DONE_STATUSES = frozenset({"OK", "WARN", "NO_GAMES"})
 
 # The CLI's progress bar listens here; the flow and its tasks share the caller's context.
 ProgressListener = Callable[[date, int, str], None]
@@ -94,37 +94,18 @@ def build_date(
     return outputs, lines
 
 
+def fingerprints_by_line(
+    phase3: Phase3Frames, dates: Sequence[date], processors: Sequence[str]
+) -> dict[tuple[date, str], str]:
+    """(date, processor) -> SPEC 14 input fingerprint, for every date of a chunk at once."""
+    frames = {table: getattr(phase3, k) for k, table in registry.PHASE3_KEYWORDS.items()}
+    prints = input_fingerprints(frames, dates, registry.select(processors))
+    return {(d, p): f for d, p, f in prints.iter_rows()}
+
+
 @task(name="backfill-read-phase3", cache_policy=NO_CACHE, **TRANSIENT_RETRIES)
 def read_chunk_task(warehouse_url: str, first: date, last: date) -> Phase3Frames:
     return read_phase3_frames(open_warehouse(warehouse_url), first, last)
-
-
-@task(name="backfill-completed-dates", cache_policy=NO_CACHE, **TRANSIENT_RETRIES)
-def completed_dates_task(
-    warehouse_url: str, first: date, last: date, processors: Sequence[str]
-) -> set[date]:
-    """Dates whose latest run of every selected processor ended OK, WARN or NO_GAMES."""
-    warehouse = open_warehouse(warehouse_url)
-    if warehouse.table_schema(PROCESSOR_RUNS.full_name) is None:
-        return set()
-    runs = warehouse.read(
-        PROCESSOR_RUNS.full_name,
-        ["analysis_date", "processor", "status", "finished_at"],
-        [Filter("analysis_date", ">=", first), Filter("analysis_date", "<=", last)],
-    )
-    latest = (
-        runs.filter(pl.col("processor").is_in(list(processors)))
-        .sort("finished_at", nulls_last=False)
-        .group_by("analysis_date", "processor")
-        .agg(pl.col("status").last())
-        .group_by("analysis_date")
-        .agg(
-            pl.len().alias("processors"),
-            pl.col("status").is_in(list(DONE_STATUSES)).all().alias("done"),
-        )
-        .filter(pl.col("done") & (pl.col("processors") == len(processors)))
-    )
-    return set(latest["analysis_date"].to_list())
 
 
 @task(name="backfill-build-chunk", cache_policy=NO_CACHE)
@@ -134,8 +115,13 @@ def build_chunk_task(
     listener = progress_listener.get()
     per_table: dict[str, list[pl.DataFrame]] = {t: [] for t in processors}
     lines: list[RunLine] = []
+    fingerprints = fingerprints_by_line(phase3, dates, processors)
     for day in dates:
         outputs, day_lines = build_date(phase3, day, processors, run_id)
+        day_lines = [
+            replace(line, input_fingerprint=fingerprints.get((day, line.processor)))
+            for line in day_lines
+        ]
         for table in processors:
             per_table[table].append(outputs[table])
         lines += day_lines

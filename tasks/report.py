@@ -7,7 +7,7 @@ and a `phase4.completed` event that Phase 5 can trigger on.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
@@ -19,6 +19,7 @@ from prefect.events import emit_event
 from prefect.futures import PrefectFuture
 
 from features import registry
+from quality.freshness import fingerprint_tables, input_fingerprints
 from quality.schemas import PROCESSOR_RUNS
 from quality.success import (
     RUN_TIME_LIMIT_MINUTES,
@@ -157,6 +158,21 @@ def run_lines(
             )
         lines.append(RunLine(run_id, table, analysis_date, status, None, None, None, None, message))
     return lines
+
+
+def with_fingerprints(
+    lines: Sequence[RunLine], frames: Mapping[str, pl.DataFrame], analysis_date: date
+) -> list[RunLine]:
+    """Each line gains its processor's input fingerprint (SPEC 14) from the frames the run
+    read for D; a processor one of whose tables could not be read keeps None (it FAILed)."""
+    entries = [
+        registry.PROCESSORS[line.processor]
+        for line in lines
+        if set(fingerprint_tables(registry.PROCESSORS[line.processor])) <= set(frames)
+    ]
+    prints = input_fingerprints(frames, [analysis_date], entries)
+    by_processor = dict(zip(prints["processor"], prints["input_fingerprint"], strict=True))
+    return [replace(line, input_fingerprint=by_processor.get(line.processor)) for line in lines]
 
 
 @task(name="record-run", cache_policy=NO_CACHE, **TRANSIENT_RETRIES)

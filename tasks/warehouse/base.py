@@ -149,6 +149,15 @@ class Warehouse(ABC):
         """Replace a whole table (Phase 3 loads), atomically."""
 
     @abstractmethod
+    def replace_seasons(self, full_name: str, seasons: Sequence[int], rows: Rows) -> int:
+        """Replace the rows of `seasons` (column season_year) with `rows` in one transaction,
+        keeping every other season (Phase 3 loads); rows written.
+
+        The table is created from `rows` when absent; columns `rows` has and the table lacks
+        are added (nullable). Every row must belong to one of `seasons`.
+        """
+
+    @abstractmethod
     def append(self, schema: TableSchema, rows: Rows) -> int:
         """Append rows (run history)."""
 
@@ -212,6 +221,22 @@ def conform(rows: Rows, schema: TableSchema) -> pa.Table:
         return as_arrow(rows).select(schema.column_names).cast(schema.arrow_schema)
     except (pa.ArrowInvalid, KeyError) as exc:
         raise ValueError(f"rows for {schema.full_name} do not fit its schema: {exc}") from exc
+
+
+def check_seasons(full_name: str, seasons: Sequence[int], rows: pa.Table) -> list[int]:
+    """The seasons to replace, sorted; a row outside them would be written unreplaced."""
+    if not seasons:
+        raise ValueError(f"{full_name}: no seasons to replace")
+    if "season_year" not in rows.column_names:
+        raise ValueError(f"{full_name}: rows have no season_year column")
+    allowed = sorted({int(s) for s in seasons})
+    stray = sorted(
+        {s for s in rows.column("season_year").to_pylist() if s is None or s not in allowed},
+        key=str,
+    )
+    if stray:
+        raise ValueError(f"{full_name}: rows of season {stray[0]} outside the seasons replaced")
+    return allowed
 
 
 def check_partitions(schema: TableSchema, partitions: Sequence[date], rows: pa.Table) -> None:

@@ -36,6 +36,7 @@ from tasks.warehouse.base import (
     WarehouseError,
     as_arrow,
     check_partitions,
+    check_seasons,
     conform,
     quote_identifier,
     select_sql,
@@ -385,6 +386,45 @@ class BigQueryWarehouse(Warehouse):
             )
         except gexc.GoogleAPIError as exc:
             raise self._explain(exc, f"loading {full_name}") from exc
+        return staged.num_rows
+
+    def replace_seasons(self, full_name: str, seasons: Sequence[int], rows: Rows) -> int:
+        """A new table is one WRITE_TRUNCATE load; an existing one gets a staging load, then
+        one transaction script (DELETE the seasons, INSERT the staged rows), like
+        replace_partitions. Seasons go in as literals (integers, never user text)."""
+        self._check_writable()
+        staged = as_arrow(rows)
+        years = ", ".join(str(s) for s in check_seasons(full_name, seasons, staged))
+        target = self._table_id(full_name)
+        dataset = full_name.split(".")[0]
+        what = f"replacing seasons {years} of {full_name}"
+        fields = fields_from_arrow(staged.schema)
+        staging = f"{self.project}.{dataset}._staging_{uuid.uuid4().hex[:12]}"
+        try:
+            self.client.create_dataset(f"{self.project}.{dataset}", exists_ok=True)
+            try:
+                existing = self.client.get_table(target)
+            except gexc.NotFound:
+                self._load(staged, target, bigquery.WriteDisposition.WRITE_TRUNCATE, fields)
+                return staged.num_rows
+            known = {f.name for f in existing.schema}
+            added = [f for f in fields if f.name not in known]
+            if added:
+                existing.schema = [*existing.schema, *added]
+                self.client.update_table(existing, ["schema"])
+            columns = ", ".join(quote_identifier(c) for c in staged.column_names)
+            script = (
+                "BEGIN TRANSACTION;\n"
+                f"DELETE FROM `{target}` WHERE season_year IN ({years});\n"
+                f"INSERT INTO `{target}` ({columns}) SELECT {columns} FROM `{staging}`;\n"
+                "COMMIT TRANSACTION;"
+            )
+            self._load(staged, staging, bigquery.WriteDisposition.WRITE_TRUNCATE, fields)
+            self._with_backoff(lambda: self._query(script, []), what)
+        except gexc.GoogleAPIError as exc:
+            raise self._explain(exc, what) from exc
+        finally:
+            self.client.delete_table(staging, not_found_ok=True)
         return staged.num_rows
 
     def append(self, schema: TableSchema, rows: Rows) -> int:

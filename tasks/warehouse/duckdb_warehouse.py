@@ -24,6 +24,7 @@ from tasks.warehouse.base import (
     WarehouseError,
     as_arrow,
     check_partitions,
+    check_seasons,
     conform,
     quote_identifier,
     select_sql,
@@ -198,6 +199,45 @@ class DuckDBWarehouse(Warehouse):
                     "SELECT * FROM phase4_staged_rows",
                 ],
             )
+        return staged.num_rows
+
+    def replace_seasons(self, full_name: str, seasons: Sequence[int], rows: Rows) -> int:
+        self._check_writable()
+        staged = as_arrow(rows)
+        years = ", ".join(str(s) for s in check_seasons(full_name, seasons, staged))
+        dataset, name = (quote_identifier(p) for p in full_name.split("."))
+        table = _table_name(full_name)
+        with self._connect() as con:
+            con.register("phase4_staged_rows", staged)
+            existing = {
+                column
+                for (column,) in con.execute(
+                    "SELECT column_name FROM information_schema.columns "
+                    "WHERE table_schema = ? AND table_name = ?",
+                    [dataset, name],
+                ).fetchall()
+            }
+            if not existing:
+                statements = [
+                    f"CREATE SCHEMA IF NOT EXISTS {dataset}",
+                    f"CREATE TABLE {table} AS SELECT * FROM phase4_staged_rows",
+                ]
+            else:
+                types = dict(
+                    con.execute(
+                        "SELECT column_name, data_type FROM (DESCRIBE phase4_staged_rows)"
+                    ).fetchall()
+                )
+                statements = [
+                    f"ALTER TABLE {table} ADD COLUMN {quote_identifier(c)} {types[c]}"
+                    for c in staged.column_names
+                    if c not in existing
+                ]
+                statements += [
+                    f"DELETE FROM {table} WHERE season_year IN ({years})",
+                    f"INSERT INTO {table} BY NAME SELECT * FROM phase4_staged_rows",
+                ]
+            self._in_transaction(con, statements)
         return staged.num_rows
 
     def append(self, schema: TableSchema, rows: Rows) -> int:
