@@ -5,6 +5,7 @@ Exit status: 0 success (warnings included), 1 the run failed, 2 bad usage or inp
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 
@@ -168,12 +169,48 @@ def demo_data(
 
 
 @app.command()
-def status(analysis_date: DateOption) -> None:
-    """Rows per processor for D, last processed_at and the last run's status mark."""
-    from phase4.status import status_rows
-    from tasks.warehouse import open_warehouse
+def status(
+    analysis_date: Annotated[
+        datetime | None,
+        typer.Option("--date", formats=["%Y-%m-%d"], help="One slate date D: rows per processor"),
+    ] = None,
+    start: Annotated[
+        datetime | None,
+        typer.Option(formats=["%Y-%m-%d"], help="First date of a date x processor grid"),
+    ] = None,
+    end: Annotated[
+        datetime | None, typer.Option(formats=["%Y-%m-%d"], help="Last date of the grid")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts")] = False,
+) -> None:
+    """--date D: rows per processor for D and the last run's status. --start/--end: a date x
+    processor grid, OK / WARN / FAIL / NO_GAMES / STALE / MISSING (SPEC 14). Never writes."""
+    from phase4.status import grid_json, grid_table, status_rows
+    from quality.contracts import InputContractError
+    from tasks.warehouse import WarehouseError, open_warehouse
 
-    rows = status_rows(open_warehouse(), analysis_date.date())
+    if analysis_date is None and (start is None or end is None):
+        raise _fail_input("give --date D, or --start D1 --end D2")
+    try:
+        warehouse = open_warehouse(read_only=True)
+        if analysis_date is None:
+            assert start is not None and end is not None
+            if end < start:
+                raise _fail_input(f"--end {end.date()} is before --start {start.date()}")
+            from tasks.freshness import status_grid
+
+            grid = status_grid(warehouse, start.date(), end.date())
+            if as_json:
+                print(grid_json(grid))
+            else:
+                console.print(grid_table(grid, f"Phase 4 freshness {start.date()}..{end.date()}"))
+            return
+        rows = status_rows(warehouse, analysis_date.date())
+    except (WarehouseError, InputContractError) as exc:
+        raise _fail_input(str(exc)) from exc
+    if as_json:
+        print(json.dumps(rows, default=str, indent=2))
+        return
     table = Table(title=f"Phase 4 status for {analysis_date.date()}")
     for column in ("processor", "rows", "last_processed_at", "status", "message"):
         table.add_column(column, overflow="fold")
@@ -194,7 +231,9 @@ def backfill(
     processors: Annotated[
         str | None, typer.Option(help="Comma-separated output tables (default: all five)")
     ] = None,
-    force: Annotated[bool, typer.Option(help="Rebuild dates that already completed")] = False,
+    force: Annotated[
+        bool, typer.Option(help="Rebuild every date, not only missing, failed or stale ones")
+    ] = False,
 ) -> None:
     """Build every date from START to END in order, with a progress bar and a summary."""
     from rich.progress import (

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date
 
 import polars as pl
+from rich.table import Table
 
+from features import registry
+from quality.freshness import REBUILD_STATES
 from quality.schemas import OUTPUT_TABLES, PROCESSOR_RUNS
 from quality.success import STATUS_MARKS
 from tasks.warehouse import Filter, Warehouse
+
+# The grid's marks; STALE and MISSING are SPEC 14's, the others the run statuses'.
+STATE_MARKS: dict[str, str] = {**STATUS_MARKS, "STALE": "♻️", "MISSING": "·"}
 
 
 def _frame(
@@ -51,3 +58,45 @@ def status_rows(warehouse: Warehouse, day: date) -> list[dict[str, object]]:
             }
         )
     return rows
+
+
+def grid_table(grid: pl.DataFrame, title: str) -> Table:
+    """One row per date, one column per processor (P1..P5), then what needs rebuilding."""
+    table = Table(title=title)
+    table.add_column("date")
+    ids = {p.table: p.id for p in registry.PROCESSORS.values()}
+    for pid in ids.values():
+        table.add_column(pid, header_style="bold")
+    table.add_column("why", overflow="fold")
+    for (day,), rows in grid.group_by("analysis_date", maintain_order=True):
+        cells = {r["processor"]: r for r in rows.iter_rows(named=True)}
+        why = [
+            f"{ids[p]}: {r['reason']}"
+            for p, r in cells.items()
+            if r["state"] in REBUILD_STATES and r["state"] != "MISSING"
+        ]
+        table.add_row(
+            str(day),
+            *(f"{STATE_MARKS[cells[p]['state']]} {cells[p]['state']}" for p in ids),
+            "; ".join(why[:2]),
+        )
+    return table
+
+
+def grid_json(grid: pl.DataFrame) -> str:
+    """{"dates": [{"date", "processors": {table: {"state", "reason"}}, "rebuild"}], "counts"}"""
+    dates = []
+    for (day,), rows in grid.group_by("analysis_date", maintain_order=True):
+        states = {
+            r["processor"]: {"state": r["state"], "reason": r["reason"]}
+            for r in rows.iter_rows(named=True)
+        }
+        dates.append(
+            {
+                "date": str(day),
+                "processors": states,
+                "rebuild": any(s["state"] in REBUILD_STATES for s in states.values()),
+            }
+        )
+    counts = {str(k): int(v) for k, v in grid.group_by("state").len().iter_rows()}
+    return json.dumps({"dates": dates, "counts": counts}, indent=2)

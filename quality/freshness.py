@@ -120,6 +120,7 @@ def windowed_sums(sums: pl.DataFrame, table: str, dates: Sequence[date]) -> pl.D
                 right_on="game_date",
                 by="season_year",
                 strategy="backward",
+                check_sortedness=False,
             )
         )
     return joined.select(

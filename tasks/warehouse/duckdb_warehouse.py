@@ -225,7 +225,7 @@ class DuckDBWarehouse(Warehouse):
             else:
                 types = dict(
                     con.execute(
-                        "SELECT column_name, data_type FROM (DESCRIBE phase4_staged_rows)"
+                        "SELECT column_name, column_type FROM (DESCRIBE phase4_staged_rows)"
                     ).fetchall()
                 )
                 statements = [
