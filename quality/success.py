@@ -97,6 +97,8 @@ class RunLine:
     started_at: datetime | None
     finished_at: datetime | None
     message: str
+    bytes_processed: int | None = None  # BigQuery only: what the processor's own jobs scanned
+    bytes_billed: int | None = None
 
     def as_row(self) -> dict[str, object]:
         return asdict(self)
