@@ -58,9 +58,7 @@ def status_grid_figure(frames: ReportFrames) -> go.Figure:
     n = len(codes)
     # A stepped colour scale: code i fills [i/n, (i+1)/n] with its status colour.
     scale = [
-        [edge / n, color]
-        for i, color in enumerate(STATUS_COLORS.values())
-        for edge in (i, i + 1)
+        [edge / n, color] for i, color in enumerate(STATUS_COLORS.values()) for edge in (i, i + 1)
     ]
     dates = [d.isoformat() for d in _dates(frames.start, frames.end)]
     by_key = {
@@ -103,9 +101,7 @@ def rows_figure(frames: ReportFrames) -> go.Figure:
                 name=processor,
             )
         )
-    figure.update_layout(
-        title="Rows per processor and date", yaxis_title="rows", height=420
-    )
+    figure.update_layout(title="Rows per processor and date", yaxis_title="rows", height=420)
     return figure
 
 
@@ -125,8 +121,8 @@ def quality_figure(frames: ReportFrames) -> go.Figure:
         ),
         secondary_y=True,
     )
-    figure.update_yaxes(title_text="avg feature_quality_score", secondary_y=False)
-    figure.update_yaxes(title_text="% quality-ready", range=[0, 100], secondary_y=True)
+    figure.update_yaxes(title_text="avg feature_quality_score", range=[0, 101], secondary_y=False)
+    figure.update_yaxes(title_text="% quality-ready", range=[0, 101], secondary_y=True)
     figure.update_layout(
         title=f"ml_feature_store_v2: quality per date (ready = {frames.quality_ready_basis})",
         height=420,
@@ -138,7 +134,10 @@ def defaults_figure(frames: ReportFrames) -> go.Figure:
     defaults = frames.feature_defaults
     figure = go.Figure(
         go.Bar(
-            x=[f"{i} {name}" for i, name in zip(defaults["feature_index"], defaults["feature_name"])],
+            x=[
+                f"{i} {name}"
+                for i, name in zip(defaults["feature_index"], defaults["feature_name"], strict=True)
+            ],
             y=(defaults["default_share"] * 100).to_list(),
             hovertemplate="%{x}: %{y:.2f}% default<extra></extra>",
         )
@@ -157,7 +156,10 @@ def checks_figure(checks: pl.DataFrame) -> go.Figure:
         part = checks.filter(pl.col("status") == status)
         figure.add_trace(
             go.Bar(
-                x=[f"{i} {n}" for i, n in zip(part["feature_index"], part["feature_name"])],
+                x=[
+                    f"{i} {n}"
+                    for i, n in zip(part["feature_index"], part["feature_name"], strict=True)
+                ],
                 y=part["dates"].to_list(),
                 name=status,
                 marker_color=STATUS_COLORS[status],
@@ -174,7 +176,7 @@ def checks_figure(checks: pl.DataFrame) -> go.Figure:
 
 def slowest_figure(frames: ReportFrames) -> go.Figure:
     slow = frames.slowest_runs.reverse()  # longest at the top of a horizontal bar chart
-    labels = [f"{d} {p}" for d, p in zip(slow["analysis_date"], slow["processor"])]
+    labels = [f"{d} {p}" for d, p in zip(slow["analysis_date"], slow["processor"], strict=True)]
     figure = go.Figure(
         go.Bar(
             x=slow["duration_seconds"].to_list(),
@@ -206,9 +208,7 @@ def report_data(frames: ReportFrames) -> dict[str, Any]:
         "p5_quality": records(frames.p5_quality),
         "quality_ready_basis": frames.quality_ready_basis,
         "feature_defaults": records(frames.feature_defaults),
-        "check_outcomes": None
-        if frames.check_outcomes is None
-        else records(frames.check_outcomes),
+        "check_outcomes": None if frames.check_outcomes is None else records(frames.check_outcomes),
         "slowest_runs": records(frames.slowest_runs),
     }
 
@@ -312,9 +312,8 @@ def report_markdown(frames: ReportFrames) -> str:
     parts = [
         f"# Phase 4 report {frames.start}..{frames.end}",
         _summary_sentence(frames),
-        "`phase4 report --start {0} --end {1} --out report.html` draws these as charts.".format(
-            frames.start, frames.end
-        ),
+        f"`phase4 report --start {frames.start} --end {frames.end} --out report.html`"
+        " draws these as charts.",
         "## Status per processor (dates)",
         _markdown_table(status_counts(frames)),
         "## Rows per processor and date",

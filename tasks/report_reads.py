@@ -57,7 +57,12 @@ def as_frame(table: pa.Table | pl.DataFrame) -> pl.DataFrame:
 
 
 def _read_range(
-    warehouse: Warehouse, full_name: str, columns: list[str], day_column: str, start: date, end: date
+    warehouse: Warehouse,
+    full_name: str,
+    columns: list[str],
+    day_column: str,
+    start: date,
+    end: date,
 ) -> pl.DataFrame | None:
     """The rows of [start, end], or None when the table does not exist (yet)."""
     if warehouse.table_schema(full_name) is None:
@@ -213,9 +218,7 @@ def _read_p5(warehouse: Warehouse, start: date, end: date) -> pl.DataFrame:
     schema = warehouse.table_schema(ML_FEATURE_STORE_V2.full_name)
     if schema is not None and "is_quality_ready" in schema.names:
         columns.append("is_quality_ready")
-    frame = _read_range(
-        warehouse, ML_FEATURE_STORE_V2.full_name, columns, "game_date", start, end
-    )
+    frame = _read_range(warehouse, ML_FEATURE_STORE_V2.full_name, columns, "game_date", start, end)
     if frame is not None:
         return frame
     return pl.DataFrame(

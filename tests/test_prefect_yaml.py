@@ -283,3 +283,93 @@ def test_entrypoints_load_and_parameters_render_as_pickers() -> None:
     for name in ("start_date", "end_date"):
         assert backfill_schema["properties"][name]["format"] == "date"
         assert backfill_schema["properties"][name]["description"]
+
+
+PREFECT_LOCAL_YAML = REPO_ROOT / "prefect.local.yaml"
+
+
+def load_local() -> dict[str, Any]:
+    return yaml.safe_load(PREFECT_LOCAL_YAML.read_text())
+
+
+def process_variables() -> dict[str, Any]:
+    from prefect.workers.process import ProcessWorker
+
+    return ProcessWorker.get_default_base_job_template()["variables"]
+
+
+def validate_local_yaml(raw: dict[str, Any]) -> StrictPrefectYaml:
+    """prefect.local.yaml: the same strict models; job variables of a *process* pool."""
+    model = StrictPrefectYaml.model_validate(raw)
+    for step_list in (model.build, model.push, model.pull):
+        check_steps(step_list)  # type: ignore[arg-type]
+    for deployment in model.deployments:
+        assert deployment.work_pool is not None
+        unknown = set(deployment.work_pool.job_variables) - set(process_variables()["properties"])
+        if unknown:
+            raise ValueError(f"not process job variables: {sorted(unknown)}")
+    return model
+
+
+def test_prefect_local_yaml_is_valid_and_builds_nothing() -> None:
+    raw = load_local()
+    model = validate_local_yaml(raw)
+    assert [d.name for d in model.deployments] == ["nightly", "backfill"]
+    assert raw["build"] is None and raw["push"] is None  # no Docker
+    assert raw["pull"] == load_raw()["pull"]
+    bad = load_local()
+    deployments(bad)["nightly"]["work_pool"]["job_variables"]["memory"] = "8Gi"
+    with pytest.raises(ValueError, match="memory"):
+        validate_local_yaml(bad)
+
+
+def test_prefect_deploy_reads_the_local_file() -> None:
+    from prefect.cli.deploy._config import _load_deploy_configs_and_actions
+    from rich.console import Console
+
+    console = Console(record=True, width=200)
+    configs, actions = _load_deploy_configs_and_actions(PREFECT_LOCAL_YAML, console=console)
+    assert console.export_text() == ""
+    assert [c["name"] for c in configs] == ["nightly", "backfill"]
+    assert not actions["build"] and not actions["push"] and actions["pull"]
+
+
+def test_local_deployments_equal_the_cloud_run_ones_but_for_the_work_pool() -> None:
+    """One set of deployments, two targets: only work_pool.job_variables may differ."""
+    cloud = deployments(load_raw())
+    local = deployments(load_local())
+    assert set(cloud) == set(local)
+    for name, deployment in local.items():
+        expected = copy.deepcopy(cloud[name])
+        expected["work_pool"]["job_variables"] = {
+            "env": {"PHASE4_WAREHOUSE": "{{ $PHASE4_WAREHOUSE }}"}
+        }
+        assert deployment == expected, name
+
+
+def test_deadline_automation_expects_completion_within_two_hours_of_start() -> None:
+    """01:00 New York is two hours after the 23:00 schedule; the block is the user's."""
+    from uuid import uuid4
+
+    from prefect.events.actions import SendNotification
+    from prefect.events.schemas.automations import Posture
+    from prefect.events.schemas.events import Resource
+
+    from phase4.deadline import DEFAULT_WINDOW_MINUTES, deadline_automation
+
+    (schedule,) = deployments(load_raw())["nightly"]["schedules"]
+    start = datetime(2025, 1, 10, 23, 0, tzinfo=NEW_YORK)
+    assert (schedule["cron"], start + timedelta(minutes=DEFAULT_WINDOW_MINUTES)) == (
+        "0 23 * * *",
+        datetime(2025, 1, 11, 1, 0, tzinfo=NEW_YORK),
+    )
+    deployment_id, block_id = uuid4(), uuid4()
+    automation = deadline_automation(deployment_id, block_id, timedelta(minutes=120))
+    trigger = automation.trigger
+    assert trigger.posture == Posture.Proactive  # type: ignore[union-attr]
+    assert trigger.within == timedelta(hours=2)  # type: ignore[union-attr]
+    assert trigger.for_each == {"prefect.resource.id"}  # type: ignore[union-attr]
+    assert trigger.match.matches(Resource({"prefect.resource.id": "prefect.flow-run.abc"}))  # type: ignore[union-attr]
+    (action,) = automation.actions
+    assert isinstance(action, SendNotification) and action.block_document_id == block_id
+    assert "120 minutes" in action.body and "{{ flow_run.name }}" in action.subject
