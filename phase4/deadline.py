@@ -74,14 +74,20 @@ def deadline_automation(
     )
 
 
-def block_document_id(client: SyncPrefectClient, block: str) -> UUID:
-    """`slack-webhook/phase4-alerts` -> the block document's id, or a one-line error."""
-    block_type, _, name = block.partition("/")
-    if not block_type or not name:
+def parse_block(block: str) -> tuple[str, str]:
+    """`slack-webhook/phase4-alerts` -> (block type slug, block name), or a one-line error."""
+    block_type, _, name = block.strip().partition("/")
+    if not block_type or not name or "/" in name:
         raise ValueError(
             f"PHASE4_DEADLINE_BLOCK={block!r}: write BLOCK_TYPE/NAME, e.g. "
-            "slack-webhook/phase4-alerts (`prefect block ls` lists yours)"
+            "slack-webhook/phase4-alerts (`prefect block ls` lists yours), or none"
         )
+    return block_type, name
+
+
+def block_document_id(client: SyncPrefectClient, block: str) -> UUID:
+    """The named block document's id, or a one-line error saying how to create it."""
+    block_type, name = parse_block(block)
     try:
         document = client.read_block_document_by_name(name, block_type)
     except Exception as exc:  # prefect raises ObjectNotFound; keep the message one line
@@ -134,6 +140,7 @@ def main(
         typer.echo(f"error: PHASE4_DEADLINE_MINUTES={minutes:g} must be positive", err=True)
         raise typer.Exit(EXIT_BAD_INPUT)
     try:
+        parse_block(block)  # before any network call
         automation_id = create_deadline_automation(block, timedelta(minutes=minutes))
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)
