@@ -39,9 +39,12 @@ lint: install
 bench: install
 	$(PY) -m benchmarks.run
 
-## Register the nightly and backfill deployments (see docs/deployment.md).
+## Register the nightly and backfill deployments, then the 01:00 deadline automation
+## (see docs/deployment.md).
 deploy: install
+	@test -n "$$PHASE4_DEADLINE_BLOCK" || { echo "error: PHASE4_DEADLINE_BLOCK is not set: the notification block of the 01:00 deadline, e.g. slack-webhook/phase4-alerts (or none)" >&2; exit 2; }
 	$(VENV)/bin/prefect --no-prompt deploy --all
+	$(PY) -m phase4.deadline
 
 ## Self-hosted Prefect server + process worker, no Docker (docs/deployment.md): both deployments
 ## from prefect.local.yaml, then the 01:00 New York deadline automation (phase4/deadline.py).
