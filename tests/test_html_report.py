@@ -171,10 +171,36 @@ def records(frame: pl.DataFrame) -> list[dict[str, Any]]:
     return json.loads(json.dumps(frame.to_dicts(), default=str))
 
 
+def add_feature_checks(db: Path) -> None:
+    """nba_predictions.ml_feature_checks as SPEC section 12 declares it, with a few outcomes."""
+    with duckdb.connect(str(db)) as con:
+        con.execute(
+            """CREATE TABLE nba_predictions.ml_feature_checks (
+                game_date DATE, feature_index BIGINT, feature_name VARCHAR, rows BIGINT,
+                default_rows BIGINT, min DOUBLE, max DOUBLE, mean DOUBLE, std DOUBLE,
+                ref_mean DOUBLE, ref_std DOUBLE, status VARCHAR, message VARCHAR,
+                run_id VARCHAR)"""
+        )
+        for day, index, name, status in [
+            ("2024-01-10", 0, "points_avg_last_5", "OK"),
+            ("2024-01-11", 0, "points_avg_last_5", "OK"),
+            ("2024-01-12", 0, "points_avg_last_5", "WARN"),
+            ("2024-01-12", 3, "points_std_last_10", "FAIL"),
+            ("2024-01-14", 3, "points_std_last_10", "FAIL"),
+        ]:
+            con.execute(
+                "INSERT INTO nba_predictions.ml_feature_checks (game_date, feature_index,"
+                " feature_name, status, run_id) VALUES (?, ?, ?, ?, 'r')",
+                [day, index, name, status],
+            )
+
+
 @pytest.mark.usefixtures("prefect_harness")
 def test_report_page_matches_the_warehouse(season_url: str, tmp_path: Path) -> None:
     code, printed = phase4("backfill", "--start", "2024-01-10", "--end", "2024-01-13")
     assert code == 0, printed
+    db = Path(season_url.removeprefix("duckdb://"))
+    add_feature_checks(db)
     out = tmp_path / "report.html"
     code, printed = phase4(
         "report", "--start", "2024-01-09", "--end", "2024-01-13", "--out", str(out)
@@ -182,7 +208,6 @@ def test_report_page_matches_the_warehouse(season_url: str, tmp_path: Path) -> N
     assert code == 0, printed
     page = out.read_text(encoding="utf-8")
     data = embedded_data(page)
-    db = Path(season_url.removeprefix("duckdb://"))
     window = "BETWEEN DATE '2024-01-09' AND DATE '2024-01-13'"
 
     # Opens offline: plotly's JS is in the page, nothing is fetched.
@@ -267,6 +292,12 @@ def test_report_page_matches_the_warehouse(season_url: str, tmp_path: Path) -> N
     assert got_defaults["default_share"].to_list() == pytest.approx(
         (defaults["default_rows"] / defaults["rows"]).to_list(), rel=1e-12
     )
+
+    assert data["check_outcomes"] == [
+        {"feature_index": 0, "feature_name": "points_avg_last_5", "status": "OK", "dates": 2},
+        {"feature_index": 0, "feature_name": "points_avg_last_5", "status": "WARN", "dates": 1},
+        {"feature_index": 3, "feature_name": "points_std_last_10", "status": "FAIL", "dates": 1},
+    ]  # 2024-01-14 is outside the range
 
     slowest = sql(
         db,
