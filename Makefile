@@ -14,7 +14,7 @@ export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 90
 PHASE4_WORK_POOL ?= phase4-cloud-run
 export PHASE4_WORK_POOL
 
-.PHONY: install run test lint bench deploy clean
+.PHONY: install run test lint bench deploy deploy-local clean
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -41,9 +41,22 @@ lint: install
 bench: install
 	$(PY) -m benchmarks.run
 
-## Register the nightly and backfill deployments (see docs/deployment.md).
+## Register the nightly and backfill deployments, then the 01:00 deadline automation
+## (see docs/deployment.md).
 deploy: install
+	@test -n "$$PHASE4_DEADLINE_BLOCK" || { echo "error: PHASE4_DEADLINE_BLOCK is not set: the notification block of the 01:00 deadline, e.g. slack-webhook/phase4-alerts (or none)" >&2; exit 2; }
 	$(VENV)/bin/prefect --no-prompt deploy --all
+	$(PY) -m phase4.deadline
+
+## Self-hosted Prefect server + process worker, no Docker (docs/deployment.md): both deployments
+## from prefect.local.yaml, then the 01:00 New York deadline automation (phase4/deadline.py).
+LOCAL_WORK_POOL ?= phase4-local
+deploy-local: install
+	@test -n "$$PHASE4_WAREHOUSE" || { echo "error: PHASE4_WAREHOUSE is not set: the flow runs' warehouse, e.g. duckdb:///srv/phase4/warehouse.duckdb" >&2; exit 2; }
+	@test -n "$$PHASE4_DEADLINE_BLOCK" || { echo "error: PHASE4_DEADLINE_BLOCK is not set: the notification block of the 01:00 deadline, e.g. slack-webhook/phase4-alerts (or none)" >&2; exit 2; }
+	$(VENV)/bin/prefect work-pool inspect "$(LOCAL_WORK_POOL)" >/dev/null 2>&1 || $(VENV)/bin/prefect work-pool create "$(LOCAL_WORK_POOL)" --type process
+	PHASE4_WORK_POOL="$(LOCAL_WORK_POOL)" PHASE4_CODE_DIR="$(CURDIR)" $(VENV)/bin/prefect --no-prompt deploy --all --prefect-file prefect.local.yaml
+	$(PY) -m phase4.deadline
 
 clean:
 	rm -rf $(VENV) .venv-bqemulator .phase4

@@ -28,6 +28,7 @@ from tasks.backfill import (
 )
 from tasks.freshness import dates_to_build_task
 from tasks.io import ensure_tables
+from tasks.report_reads import publish_report_artifact
 from tasks.warehouse import open_warehouse, warehouse_url
 
 MAX_CHUNKS_IN_FLIGHT = 2
@@ -125,6 +126,7 @@ def phase4_backfill(
         table=summary.per_date(),
         description=f"Phase 4 backfill {start_date}..{end_date}: {summary.counts()}",
     )
+    publish_report_artifact(url, start_date, end_date)
     get_run_logger().info("backfill %s..%s: %s", start_date, end_date, summary.counts())
     if summary.failed_dates:
         return Failed(

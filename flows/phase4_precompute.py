@@ -91,12 +91,9 @@ def phase4_precompute(
         # Reads too: a future's final state is only known locally once waited for.
         wait([*runs.values(), *reads.values(), facts])
 
-    # A processor's own reads first: a failed one names the table the processor needed.
-    facts_tables = list(registry.FACT_INPUTS.values())
-    inputs = {
-        p.table: [reads[t] for t in dict.fromkeys([*p.phase3.values(), *facts_tables])]
-        for p in selected
-    }
+    # A processor that never ran names the first of its own reads that failed (the slate
+    # facts count a failed read as an empty table, so they never stop a processor).
+    inputs = {p.table: [reads[t] for t in p.phase3.values()] for p in selected}
     run_id = str(flow_run.id or "local")
     read_ok = {t: f.result() for t, f in reads.items() if f.state.is_completed()}
     lines = with_fingerprints(run_lines(run_id, day, facts, runs, inputs), read_ok, day)

@@ -308,6 +308,24 @@ def backfill(
     raise typer.Exit(EXIT_RUN_FAILED if summary.failed_dates else EXIT_OK)
 
 
+@app.command()
+def report(
+    start: Annotated[datetime, typer.Option(formats=["%Y-%m-%d"], help="First slate date")],
+    end: Annotated[datetime, typer.Option(formats=["%Y-%m-%d"], help="Last slate date")],
+    out: Annotated[Path, typer.Option(help="HTML file to write")] = Path("report.html"),
+) -> None:
+    """One self-contained HTML page (opens offline) with the range's charts."""
+    from phase4.html_report import build_report_html
+    from tasks.report_reads import read_report_frames
+    from tasks.warehouse import open_warehouse
+
+    if end < start:
+        raise _fail_input(f"--end {end.date()} is before --start {start.date()}")
+    frames = read_report_frames(open_warehouse(read_only=True), start.date(), end.date())
+    out.write_text(build_report_html(frames), encoding="utf-8")
+    console.print(f"wrote {out} ({out.stat().st_size // 1024} KiB)")
+
+
 register_data_commands(app)  # training-set, features, export: phase4/data_commands.py
 
 

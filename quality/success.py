@@ -97,6 +97,8 @@ class RunLine:
     started_at: datetime | None
     finished_at: datetime | None
     message: str
+    bytes_processed: int | None = None  # BigQuery only: what the processor's own jobs scanned
+    bytes_billed: int | None = None
     input_fingerprint: str | None = None  # SPEC 14: digest of the Phase 3 rows read for D
 
     def as_row(self) -> dict[str, object]:

@@ -104,7 +104,15 @@ def read_phase3(
 
 @task(name="read-phase3-table", cache_policy=NO_CACHE, **TRANSIENT_RETRIES)
 def read_phase3_task(warehouse_url: str, table: str, analysis_date: date) -> pl.DataFrame:
-    frame = read_phase3(open_warehouse(warehouse_url), table, analysis_date)
+    """Shared by every processor reading the table: its BigQuery jobs say so in their labels."""
+    from prefect.runtime import flow_run
+
+    warehouse = open_warehouse(warehouse_url).with_labels(
+        processor="phase3_read",
+        slate_date=analysis_date.isoformat(),
+        flow_run_id=str(flow_run.get_id() or "local"),
+    )
+    frame = read_phase3(warehouse, table, analysis_date)
     get_run_logger().info("%s: %d rows for %s", table, frame.height, analysis_date)
     return frame
 

@@ -42,6 +42,8 @@ class ProcessorResult:
     finished_at: datetime
     duration_seconds: float
     notes: tuple[str, ...] = ()
+    bytes_processed: int = 0  # BigQuery bytes of this processor's own jobs (0 on DuckDB)
+    bytes_billed: int = 0
 
     @property
     def rows(self) -> int:
@@ -105,7 +107,9 @@ async def build_processor(
     def work() -> tuple[ProcessorResult, pl.DataFrame | None]:
         started_at, clock = processed_now(), time.perf_counter()
         calendar = facts.calendar
-        warehouse = open_warehouse(warehouse_url)
+        warehouse = open_warehouse(warehouse_url).with_labels(
+            processor=table, slate_date=calendar.analysis_date.isoformat(), flow_run_id=run_id
+        )
         frame = registry.compute(entry, calendar, started_at, phase3, frames)
         # SPEC 12 between building and writing: a FAIL raises here, so nothing is written.
         checks = (
@@ -127,7 +131,17 @@ async def build_processor(
             *(f"upstream missing: {m}" for m in missing),
             *(feature_checks.report_notes(checks) if checks is not None else ()),
         )
-        return ProcessorResult(table, frame, started_at, processed_now(), duration, notes), checks
+        result = ProcessorResult(
+            table,
+            frame,
+            started_at,
+            processed_now(),
+            duration,
+            notes,
+            warehouse.bytes_processed,
+            warehouse.bytes_billed,
+        )
+        return result, checks
 
     try:
         result, checks = await asyncio.to_thread(work)

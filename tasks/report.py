@@ -138,6 +138,8 @@ def run_lines(
                     result.started_at,
                     result.finished_at,
                     message,
+                    result.bytes_processed,
+                    result.bytes_billed,
                 )
             )
             continue

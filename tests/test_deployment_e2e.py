@@ -1,16 +1,18 @@
-"""prefect.yaml deployed to a real local Prefect server and run by a process worker.
+"""The repository's deployment files deployed to a real local Prefect server, as a user does.
 
 One server, work pool, deployment and worker for the module (tests/support/prefect_server.py):
 
-- `prefect --no-prompt deploy --all` of this repository's prefect.yaml into a *process* pool.
-  The file is deployed as it is except for its image build and push steps (no Docker here): the
-  Cloud Run job variables (image, region, cpu, memory, timeout) stay and a process pool ignores
-  them; the pull step sets the working directory from PHASE4_CODE_DIR, which the worker's
-  environment points at this checkout, as the image's ENV points it at /opt/phase4.
+- `make deploy-local` exactly as docs/deployment.md tells a team with a self-hosted server:
+  `prefect --no-prompt deploy --all --prefect-file prefect.local.yaml` into a *process* pool (no
+  Docker, nothing edited), then the 01:00 deadline automation (phase4/deadline.py) notifying
+  through a custom-webhook block that posts to a tiny HTTP server of the test.
 - The warehouse is a DuckDB file loaded with the real 2023-24 season by `phase4 load-phase3`,
-  named by PHASE4_WAREHOUSE at deploy time (the deployment's env) and in the worker's env.
+  named by PHASE4_WAREHOUSE at deploy time; the worker is started with no PHASE4_* setting at
+  all: the deployments carry the warehouse and the checkout.
 - `prefect deployment run 'phase4-precompute/nightly' --param analysis_date=... --watch`, then a
-  `phase3.completed` event for another date, each must complete and write all five partitions.
+  `phase3.completed` event for another date, each must complete and write all five partitions
+  (and, finishing inside the deadline window, notify nobody).
+- A run held on its slate lock past the (shortened) deadline window is notified, once.
 """
 
 from __future__ import annotations
@@ -27,7 +29,6 @@ from zoneinfo import ZoneInfo
 
 import duckdb
 import pytest
-import yaml
 from prefect.client.orchestration import SyncPrefectClient
 
 from tests.conftest import SEASON_2023
@@ -35,10 +36,12 @@ from tests.support.prefect_server import (
     REPO_ROOT,
     Background,
     CliError,
+    NotificationSink,
     PrefectServer,
     emit_event_argv,
     prefect_cli,
     run_cli,
+    save_webhook_block_argv,
     start_background,
     venv_bin,
 )
@@ -49,7 +52,11 @@ BACKFILL = "phase4-backfill/backfill"
 RUN_DATE = date(2024, 1, 15)
 EVENT_DATE = date(2024, 3, 1)
 NEW_YORK = ZoneInfo("America/New_York")
+SLOW_DATE = date(2024, 2, 1)
 RUN_TIMEOUT_SECONDS = 600
+# The deadline window, shortened from 120 minutes: longer than a normal run takes here.
+DEADLINE_MINUTES = 2.0
+DEADLINE_BLOCK = "custom-webhook/phase4-e2e-deadline"
 # Each output table and its partition column (SPEC section 1).
 PARTITIONS = {
     "nba_precompute.team_defense_zone_analysis": "analysis_date",
@@ -65,6 +72,7 @@ class Stack:
     server: PrefectServer
     warehouse_path: Path
     log_dir: Path
+    sink: NotificationSink
     worker: Background | None = None
     scheduled_starts: list[datetime] = field(default_factory=list)
     scheduled_read_at: datetime | None = None
@@ -81,16 +89,6 @@ class Stack:
         return "\n".join(parts)
 
 
-def process_pool_prefect_file(directory: Path) -> Path:
-    """This repository's prefect.yaml without the Docker build and push steps."""
-    config = yaml.safe_load((REPO_ROOT / "prefect.yaml").read_text())
-    config["build"] = None
-    config["push"] = None
-    path = directory / "prefect.yaml"
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
-    return path
-
-
 def client_for(api_url: str) -> SyncPrefectClient:
     """A client of that server alone, whatever the test process's own settings say."""
     return SyncPrefectClient(api_url)
@@ -100,37 +98,34 @@ def client_for(api_url: str) -> SyncPrefectClient:
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     root = tmp_path_factory.mktemp("deployment-e2e")
     server = PrefectServer(root / "prefect-home")
-    stack = Stack(server, root / "warehouse.duckdb", root / "logs")
+    stack = Stack(server, root / "warehouse.duckdb", root / "logs", NotificationSink())
     try:
         server.launch()
         # Load the warehouse while the server boots (migrations take a while on 2 cores).
         load_env = server.child_env(PHASE4_WAREHOUSE=stack.warehouse_url)
         run_cli([str(venv_bin("phase4")), "load-phase3", str(SEASON_2023)], env=load_env, cwd=root)
         server.wait_healthy()
-        env = server.child_env(PHASE4_WAREHOUSE=stack.warehouse_url, PHASE4_WORK_POOL=POOL)
-        run_cli(prefect_cli("work-pool", "create", POOL, "--type", "process"), env=env, cwd=root)
+        env = server.child_env()
+        run_cli(
+            save_webhook_block_argv(DEADLINE_BLOCK.split("/")[1], stack.sink.url), env=env, cwd=root
+        )
         deployed = run_cli(
-            prefect_cli(
-                "--no-prompt",
-                "deploy",
-                "--all",
-                "--prefect-file",
-                str(process_pool_prefect_file(root)),
+            ["make", "deploy-local"],
+            env=server.child_env(
+                PHASE4_WAREHOUSE=stack.warehouse_url,
+                LOCAL_WORK_POOL=POOL,
+                PHASE4_DEADLINE_BLOCK=DEADLINE_BLOCK,
+                PHASE4_DEADLINE_MINUTES=f"{DEADLINE_MINUTES:g}",
             ),
-            env=env,
             cwd=REPO_ROOT,
         )
-        stack.notes.append(f"----- prefect deploy output -----\n{deployed.stdout[-2000:]}")
+        stack.notes.append(f"----- make deploy-local output -----\n{deployed.stdout[-3000:]}")
         stack.scheduled_read_at = datetime.now(NEW_YORK)
         stack.scheduled_starts = nightly_scheduled_starts(server.api_url)
         stack.worker = start_background(
             "worker",
-            prefect_cli("worker", "start", "--pool", POOL, "--type", "process"),
-            env=server.child_env(
-                PHASE4_WAREHOUSE=stack.warehouse_url,
-                PHASE4_CODE_DIR=str(REPO_ROOT),
-                PREFECT_WORKER_QUERY_SECONDS="2",
-            ),
+            prefect_cli("worker", "start", "--pool", POOL),
+            env=server.child_env(PREFECT_WORKER_QUERY_SECONDS="2"),
             cwd=root,
             log_dir=stack.log_dir,
         )
@@ -142,6 +137,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         if stack.worker is not None:
             stack.worker.stop()
         server.stop()
+        stack.sink.stop()
 
 
 def nightly_scheduled_starts(api_url: str, wait_seconds: float = 90.0) -> list[datetime]:
@@ -237,40 +233,31 @@ def test_deployments_carry_the_prefect_yaml_settings(stack: Stack) -> None:
     (schedule,) = nightly.schedules
     check(
         stack,
-        (schedule.schedule.cron, schedule.schedule.timezone) == ("0 23 * * *", NEW_YORK.key),
+        (getattr(schedule.schedule, "cron", None), getattr(schedule.schedule, "timezone", None))
+        == ("0 23 * * *", NEW_YORK.key),
         f"nightly schedule {schedule.schedule}",
     )
     check(stack, backfill.schedules == [], f"backfill schedules {backfill.schedules}")
-    required = set(backfill.parameter_openapi_schema.get("required", []))
+    required = set((backfill.parameter_openapi_schema or {}).get("required", []))
     check(stack, required == {"start_date", "end_date"}, f"backfill required {required}")
-    properties = nightly.parameter_openapi_schema["properties"]
+    properties = (nightly.parameter_openapi_schema or {})["properties"]
     date_formats = [s.get("format") for s in properties["analysis_date"]["anyOf"]]
     check(stack, "date" in date_formats, f"analysis_date schema {properties['analysis_date']}")
-    # The Cloud Run job variables ride along untouched; the image placeholder had no build step.
-    job_variables = nightly.job_variables or {}
-    check(
-        stack,
-        {"region", "cpu", "memory", "timeout"} <= set(job_variables),
-        f"nightly job variables {job_variables}",
-    )
-    check(
-        stack,
-        job_variables.get("env", {}).get("PHASE4_WAREHOUSE") == stack.warehouse_url,
-        f"PHASE4_WAREHOUSE in job variables {job_variables.get('env')}",
-    )
-    pull = nightly.pull_steps or []
-    check(
-        stack,
-        pull
-        == [
-            {
-                "prefect.deployments.steps.set_working_directory": {
-                    "directory": "{{ $PHASE4_CODE_DIR }}"
-                }
-            }
-        ],
-        f"nightly pull steps {pull}",
-    )
+    # A process pool's job variables: only the flow runs' environment, read at deploy time.
+    for deployment in (nightly, backfill):
+        job_variables = deployment.job_variables or {}
+        check(
+            stack,
+            job_variables == {"env": {"PHASE4_WAREHOUSE": stack.warehouse_url}},
+            f"{deployment.name} job variables {job_variables}",
+        )
+        pull = deployment.pull_steps or []
+        check(
+            stack,
+            pull
+            == [{"prefect.deployments.steps.set_working_directory": {"directory": str(REPO_ROOT)}}],
+            f"{deployment.name} pull steps {pull}",
+        )
     check(stack, len(automations) == 1, f"automations of nightly: {automations}")
     automation = automations[0]
     check(
@@ -388,3 +375,91 @@ def test_phase3_completed_event_runs_nightly_for_its_date(stack: Stack) -> None:
     )
     rows = partition_rows(stack.warehouse_path, EVENT_DATE)
     check(stack, all(n > 0 for n in rows.values()), f"rows for {EVENT_DATE}: {rows}")
+
+
+def test_the_deadline_automation_watches_nightly_runs(stack: Stack) -> None:
+    from prefect.events.actions import SendNotification
+    from prefect.events.schemas.automations import EventTrigger, Posture
+
+    from phase4.deadline import AUTOMATION_NAME
+
+    with client_for(stack.server.api_url) as client:
+        nightly = client.read_deployment_by_name(NIGHTLY)
+        (automation,) = client.read_automations_by_name(AUTOMATION_NAME)
+        block = client.read_block_document_by_name(
+            DEADLINE_BLOCK.split("/")[1], DEADLINE_BLOCK.split("/")[0]
+        )
+    trigger = automation.trigger
+    check(stack, isinstance(trigger, EventTrigger), f"deadline trigger {trigger}")
+    assert isinstance(trigger, EventTrigger)
+    check(
+        stack,
+        (trigger.posture, trigger.expect, trigger.after, trigger.within)
+        == (
+            Posture.Proactive,
+            {"prefect.flow-run.Completed"},
+            {"prefect.flow-run.Running", "prefect.flow-run.Late"},
+            timedelta(minutes=DEADLINE_MINUTES),
+        ),
+        f"deadline trigger {trigger}",
+    )
+    related = trigger.match_related
+    specs = related if isinstance(related, list) else [related]
+    related_ids = [getattr(spec, "root", spec).get("prefect.resource.id") for spec in specs]
+    check(stack, related_ids == [f"prefect.deployment.{nightly.id}"], f"match_related {related}")
+    (action,) = automation.actions
+    check(
+        stack,
+        isinstance(action, SendNotification) and action.block_document_id == block.id,
+        f"deadline action {action}",
+    )
+
+
+def test_a_run_past_the_deadline_notifies_and_runs_within_it_do_not(stack: Stack) -> None:
+    """Held on its slate lock (the flow's per-date lock), the run outlives the window."""
+    from tasks.warehouse import open_warehouse
+
+    slow_name = f"phase4-{SLOW_DATE.isoformat()}"
+    window = DEADLINE_MINUTES * 60
+    with open_warehouse(stack.warehouse_url).exclusive(f"phase4-slate-{SLOW_DATE}", 60):
+        started = time.time()
+        try:
+            run_cli(
+                prefect_cli(
+                    "deployment",
+                    "run",
+                    NIGHTLY,
+                    "--param",
+                    f"analysis_date={SLOW_DATE.isoformat()}",
+                    "--param",
+                    'processors=["team_defense_zone_analysis"]',
+                ),
+                env=stack.server.child_env(),
+                cwd=stack.log_dir,
+            )
+        except CliError as exc:
+            pytest.fail(f"{exc}\n{stack.diagnostics()}")
+        notified = stack.sink.wait_for(slow_name, timeout=window + 180)
+    check(
+        stack,
+        notified is not None,
+        f"no deadline notification for {slow_name}: {stack.sink.received}",
+    )
+    assert notified is not None
+    elapsed = float(notified["at"]) - started  # type: ignore[arg-type]
+    check(stack, elapsed >= window, f"notified {elapsed:.0f}s after the run, window {window:.0f}s")
+    check(
+        stack,
+        "Current state: Running" in str(notified["body"]),
+        f"notification body {notified['body']}",
+    )
+    # Released, the run completes; the runs that completed inside their windows stay silent.
+    run = wait_for_run(stack.server.api_url, NIGHTLY, SLOW_DATE, RUN_TIMEOUT_SECONDS)
+    check(stack, run.state.is_completed(), f"{run.name}: {run.state}")
+    time.sleep(10)  # a second firing for the same run would come at the next evaluation
+    subjects = [str(message["subject"]) for message in stack.sink.received]
+    check(
+        stack,
+        subjects == [f"Phase 4 deadline missed: {slow_name}"],
+        f"notifications: {stack.sink.received}",
+    )

@@ -28,6 +28,7 @@ from prefect.cli.deploy._models import (
     WorkPoolConfig,
 )
 from prefect.events.schemas.deployment_triggers import DeploymentEventTrigger
+from prefect.events.schemas.events import ResourceSpecification
 from pydantic import ConfigDict, Field, ValidationError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -48,7 +49,7 @@ class StrictDeployment(DeploymentConfig):
     model_config = ConfigDict(extra="forbid")
 
     work_pool: StrictWorkPool | None = None
-    schedules: list[RawScheduleConfig] | None = None
+    schedules: list[RawScheduleConfig] | None = None  # type: ignore[assignment]
     triggers: list[StrictTrigger] | None = None  # type: ignore[assignment]
 
 
@@ -231,6 +232,7 @@ def test_phase3_completed_event_maps_its_date_to_analysis_date() -> None:
     assert parsed.expect == {"phase3.completed"}
     assert parsed.enabled
     # Shaped like the flow's own phase4.completed event (resource phase4.slate.<date>).
+    assert isinstance(parsed.match, ResourceSpecification)
     assert parsed.match.matches(Resource({"prefect.resource.id": "phase3.slate.2024-03-01"}))
     assert not parsed.match.matches(Resource({"prefect.resource.id": "phase4.slate.2024-03-01"}))
     assert set(parsed.parameters or {}) == {"analysis_date"}
@@ -267,8 +269,8 @@ def test_entrypoints_load_and_parameters_render_as_pickers() -> None:
     from prefect.utilities.callables import parameter_schema
 
     entrypoints = {d["name"]: d["entrypoint"] for d in load_raw()["deployments"]}
-    nightly = load_flow_from_entrypoint(str(REPO_ROOT / entrypoints["nightly"]))
-    backfill = load_flow_from_entrypoint(str(REPO_ROOT / entrypoints["backfill"]))
+    nightly: Any = load_flow_from_entrypoint(str(REPO_ROOT / entrypoints["nightly"]))
+    backfill: Any = load_flow_from_entrypoint(str(REPO_ROOT / entrypoints["backfill"]))
     assert (nightly.name, backfill.name) == ("phase4-precompute", "phase4-backfill")
 
     properties = parameter_schema(nightly).model_dump()["properties"]
@@ -283,3 +285,132 @@ def test_entrypoints_load_and_parameters_render_as_pickers() -> None:
     for name in ("start_date", "end_date"):
         assert backfill_schema["properties"][name]["format"] == "date"
         assert backfill_schema["properties"][name]["description"]
+
+
+PREFECT_LOCAL_YAML = REPO_ROOT / "prefect.local.yaml"
+
+
+def load_local() -> dict[str, Any]:
+    return yaml.safe_load(PREFECT_LOCAL_YAML.read_text())
+
+
+def process_variables() -> dict[str, Any]:
+    from prefect.workers.process import ProcessWorker
+
+    return ProcessWorker.get_default_base_job_template()["variables"]
+
+
+def validate_local_yaml(raw: dict[str, Any]) -> StrictPrefectYaml:
+    """prefect.local.yaml: the same strict models; job variables of a *process* pool."""
+    model = StrictPrefectYaml.model_validate(raw)
+    for step_list in (model.build, model.push, model.pull):
+        check_steps(step_list)  # type: ignore[arg-type]
+    for deployment in model.deployments:
+        assert deployment.work_pool is not None
+        unknown = set(deployment.work_pool.job_variables) - set(process_variables()["properties"])
+        if unknown:
+            raise ValueError(f"not process job variables: {sorted(unknown)}")
+    return model
+
+
+def test_prefect_local_yaml_is_valid_and_builds_nothing() -> None:
+    raw = load_local()
+    model = validate_local_yaml(raw)
+    assert [d.name for d in model.deployments] == ["nightly", "backfill"]
+    assert raw["build"] is None and raw["push"] is None  # no Docker
+    assert raw["pull"] == load_raw()["pull"]
+    bad = load_local()
+    deployments(bad)["nightly"]["work_pool"]["job_variables"]["memory"] = "8Gi"
+    with pytest.raises(ValueError, match="memory"):
+        validate_local_yaml(bad)
+
+
+def test_prefect_deploy_reads_the_local_file() -> None:
+    from prefect.cli.deploy._config import _load_deploy_configs_and_actions
+    from rich.console import Console
+
+    console = Console(record=True, width=200)
+    configs, actions = _load_deploy_configs_and_actions(PREFECT_LOCAL_YAML, console=console)
+    assert console.export_text() == ""
+    assert [c["name"] for c in configs] == ["nightly", "backfill"]
+    assert not actions["build"] and not actions["push"] and actions["pull"]
+
+
+def test_local_deployments_equal_the_cloud_run_ones_but_for_the_work_pool() -> None:
+    """One set of deployments, two targets: only work_pool.job_variables may differ."""
+    cloud = deployments(load_raw())
+    local = deployments(load_local())
+    assert set(cloud) == set(local)
+    for name, deployment in local.items():
+        expected = copy.deepcopy(cloud[name])
+        expected["work_pool"]["job_variables"] = {
+            "env": {"PHASE4_WAREHOUSE": "{{ $PHASE4_WAREHOUSE }}"}
+        }
+        assert deployment == expected, name
+
+
+def test_deadline_automation_expects_completion_within_two_hours_of_start() -> None:
+    """01:00 New York is two hours after the 23:00 schedule; the block is the user's."""
+    from uuid import uuid4
+
+    from prefect.events.actions import SendNotification
+    from prefect.events.schemas.automations import EventTrigger, Posture
+    from prefect.events.schemas.events import Resource
+
+    from phase4.deadline import DEFAULT_WINDOW_MINUTES, deadline_automation
+
+    (schedule,) = deployments(load_raw())["nightly"]["schedules"]
+    start = datetime(2025, 1, 10, 23, 0, tzinfo=NEW_YORK)
+    assert (schedule["cron"], start + timedelta(minutes=DEFAULT_WINDOW_MINUTES)) == (
+        "0 23 * * *",
+        datetime(2025, 1, 11, 1, 0, tzinfo=NEW_YORK),
+    )
+    deployment_id, block_id = uuid4(), uuid4()
+    automation = deadline_automation(deployment_id, block_id, timedelta(minutes=120))
+    trigger = automation.trigger
+    assert isinstance(trigger, EventTrigger)
+    assert trigger.posture == Posture.Proactive
+    assert trigger.within == timedelta(hours=2)
+    assert trigger.for_each == {"prefect.resource.id"}
+    assert isinstance(trigger, EventTrigger) and isinstance(trigger.match, ResourceSpecification)
+    assert trigger.match.matches(Resource({"prefect.resource.id": "prefect.flow-run.abc"}))
+    (action,) = automation.actions
+    assert isinstance(action, SendNotification) and action.block_document_id == block_id
+    assert "120 minutes" in action.body and "{{ flow_run.name }}" in action.subject
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--block", "phase4-alerts"], "write BLOCK_TYPE/NAME, e.g. slack-webhook/phase4-alerts"),
+        (["--block", "slack-webhook/a", "--minutes", "0"], "PHASE4_DEADLINE_MINUTES=0 must be"),
+    ],
+)
+def test_deadline_command_rejects_bad_settings_in_one_line(argv: list[str], message: str) -> None:
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "phase4.deadline", *argv],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        timeout=120,
+    )
+    assert result.returncode == 2, result
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_deadline_command_with_none_creates_nothing() -> None:
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "phase4.deadline", "--block", "none"],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        timeout=120,
+    )
+    assert result.returncode == 0, result
+    assert result.stdout.strip() == "PHASE4_DEADLINE_BLOCK=none: no deadline automation"

@@ -289,3 +289,67 @@ def emit_event_argv(
         json.dumps(dict(resource)),
         json.dumps(dict(payload)),
     ]
+
+
+class NotificationSink:
+    """A tiny HTTP server on 127.0.0.1 that records every POSTed JSON body.
+
+    The target of a custom-webhook notification block, so a test sees what an automation sent
+    exactly as Slack would receive it. Runs in a daemon thread of the test process.
+    """
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        received: list[dict[str, object]] = []
+        self.received = received
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - the http.server hook name
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length).decode(errors="replace")
+                try:
+                    parsed = json.loads(body)
+                except json.JSONDecodeError:
+                    parsed = {"raw": body}
+                received.append({"at": time.time(), **parsed})
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+                """Quiet: the test reports what it received."""
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/notify"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def wait_for(self, text: str, timeout: float) -> dict[str, object] | None:
+        """The first notification whose subject or body contains `text`, or None."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for message in list(self.received):
+                if text in f"{message.get('subject')} {message.get('body')}":
+                    return message
+            time.sleep(1)
+        return None
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def save_webhook_block_argv(name: str, url: str) -> list[str]:
+    """A `python -c` that saves a custom-webhook notification block posting subject and body.
+
+    As a user creates a Slack or email block before deploying (`prefect block create` / UI).
+    """
+    code = (
+        "import sys\n"
+        "from prefect.blocks.notifications import CustomWebhookNotificationBlock\n"
+        "CustomWebhookNotificationBlock(name='phase4', url=sys.argv[2],"
+        " json_data={'subject': '{{subject}}', 'body': '{{body}}'}).save(sys.argv[1],"
+        " overwrite=True)\n"
+    )
+    return [sys.executable, "-c", code, name, url]

@@ -1,0 +1,336 @@
+"""`phase4 report`: one self-contained HTML page of a date range, and its markdown twin.
+
+Pure: frames in (tasks/report_reads.py reads them), text out. The page embeds plotly's JS, so it
+opens offline, and its data as JSON in a `<script id="phase4-report-data">` tag, so scripts and
+tests can read exactly what the charts draw.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from datetime import date, timedelta
+from typing import Any
+
+import plotly.graph_objects as go
+import polars as pl
+from plotly.subplots import make_subplots
+
+from quality.schemas import PROCESSOR_NAMES
+from tasks.report_reads import ReportFrames
+
+DATA_SCRIPT_ID = "phase4-report-data"
+# Grid statuses in display order; MISSING: the date has no processor_runs line for that processor.
+STATUS_COLORS: dict[str, str] = {
+    "OK": "#2e7d32",
+    "WARN": "#f9a825",
+    "FAIL": "#c62828",
+    "NO_GAMES": "#90a4ae",
+    "SKIPPED": "#64b5f6",
+    "STALE": "#8e24aa",
+    "MISSING": "#eeeeee",
+}
+
+
+def _dates(start: date, end: date) -> list[date]:
+    return [start + timedelta(days=i) for i in range((end - start).days + 1)]
+
+
+def full_status_grid(frames: ReportFrames) -> pl.DataFrame:
+    """Every date × processor of the range; no processor_runs line reads MISSING."""
+    grid = pl.DataFrame(
+        {
+            "analysis_date": [d for d in _dates(frames.start, frames.end) for _ in PROCESSOR_NAMES],
+            "processor": [p for _ in _dates(frames.start, frames.end) for p in PROCESSOR_NAMES],
+        },
+        schema={"analysis_date": pl.Date, "processor": pl.Utf8},
+    )
+    return grid.join(
+        frames.status_grid.select("analysis_date", "processor", "status"),
+        on=["analysis_date", "processor"],
+        how="left",
+    ).with_columns(pl.col("status").fill_null("MISSING"))
+
+
+def status_grid_figure(frames: ReportFrames) -> go.Figure:
+    grid = full_status_grid(frames)
+    codes = {status: i for i, status in enumerate(STATUS_COLORS)}
+    n = len(codes)
+    # A stepped colour scale: code i fills [i/n, (i+1)/n] with its status colour.
+    scale = [
+        [edge / n, color] for i, color in enumerate(STATUS_COLORS.values()) for edge in (i, i + 1)
+    ]
+    dates = [d.isoformat() for d in _dates(frames.start, frames.end)]
+    by_key = {
+        (row["processor"], row["analysis_date"].isoformat()): row["status"]
+        for row in grid.iter_rows(named=True)
+    }
+    text = [[by_key[(p, d)] for d in dates] for p in PROCESSOR_NAMES]
+    figure = go.Figure(
+        go.Heatmap(
+            x=dates,
+            y=list(PROCESSOR_NAMES),
+            z=[[codes[s] + 0.5 for s in row] for row in text],
+            text=text,
+            hovertemplate="%{x} %{y}: %{text}<extra></extra>",
+            colorscale=scale,
+            zmin=0,
+            zmax=n,
+            xgap=1,
+            ygap=1,
+            colorbar={
+                "tickvals": [i + 0.5 for i in range(n)],
+                "ticktext": list(STATUS_COLORS),
+                "title": "status",
+            },
+        )
+    )
+    figure.update_layout(title="Status of the latest run per date and processor", height=360)
+    return figure
+
+
+def rows_figure(frames: ReportFrames) -> go.Figure:
+    figure = go.Figure()
+    for processor in PROCESSOR_NAMES:
+        part = frames.rows_per_processor.filter(pl.col("processor") == processor)
+        figure.add_trace(
+            go.Scatter(
+                x=[d.isoformat() for d in part["date"]],
+                y=part["rows"].to_list(),
+                mode="lines+markers",
+                name=processor,
+            )
+        )
+    figure.update_layout(title="Rows per processor and date", yaxis_title="rows", height=420)
+    return figure
+
+
+def quality_figure(frames: ReportFrames) -> go.Figure:
+    quality = frames.p5_quality
+    dates = [d.isoformat() for d in quality["game_date"]]
+    figure = make_subplots(specs=[[{"secondary_y": True}]])
+    figure.add_trace(
+        go.Scatter(x=dates, y=quality["avg_quality"].to_list(), name="avg feature_quality_score"),
+        secondary_y=False,
+    )
+    figure.add_trace(
+        go.Scatter(
+            x=dates,
+            y=(quality["quality_ready_share"] * 100).to_list(),
+            name="quality-ready rows (%)",
+        ),
+        secondary_y=True,
+    )
+    figure.update_yaxes(title_text="avg feature_quality_score", range=[0, 101], secondary_y=False)
+    figure.update_yaxes(title_text="% quality-ready", range=[0, 101], secondary_y=True)
+    figure.update_layout(
+        title=f"ml_feature_store_v2: quality per date (ready = {frames.quality_ready_basis})",
+        height=420,
+    )
+    return figure
+
+
+def defaults_figure(frames: ReportFrames) -> go.Figure:
+    defaults = frames.feature_defaults
+    figure = go.Figure(
+        go.Bar(
+            x=[
+                f"{i} {name}"
+                for i, name in zip(defaults["feature_index"], defaults["feature_name"], strict=True)
+            ],
+            y=(defaults["default_share"] * 100).to_list(),
+            hovertemplate="%{x}: %{y:.2f}% default<extra></extra>",
+        )
+    )
+    figure.update_layout(
+        title="Share of ml_feature_store_v2 rows with each feature at its default",
+        yaxis_title="% of rows",
+        height=460,
+    )
+    return figure
+
+
+def checks_figure(checks: pl.DataFrame) -> go.Figure:
+    figure = go.Figure()
+    for status in ("OK", "WARN", "FAIL"):
+        part = checks.filter(pl.col("status") == status)
+        figure.add_trace(
+            go.Bar(
+                x=[
+                    f"{i} {n}"
+                    for i, n in zip(part["feature_index"], part["feature_name"], strict=True)
+                ],
+                y=part["dates"].to_list(),
+                name=status,
+                marker_color=STATUS_COLORS[status],
+            )
+        )
+    figure.update_layout(
+        barmode="stack",
+        title="Feature checks (nba_predictions.ml_feature_checks): dates per outcome",
+        yaxis_title="dates",
+        height=460,
+    )
+    return figure
+
+
+def slowest_figure(frames: ReportFrames) -> go.Figure:
+    slow = frames.slowest_runs.reverse()  # longest at the top of a horizontal bar chart
+    labels = [f"{d} {p}" for d, p in zip(slow["analysis_date"], slow["processor"], strict=True)]
+    figure = go.Figure(
+        go.Bar(
+            x=slow["duration_seconds"].to_list(),
+            y=labels,
+            orientation="h",
+            text=slow["status"].to_list(),
+            hovertemplate="%{y}: %{x:.2f} s (%{text})<extra></extra>",
+        )
+    )
+    figure.update_layout(
+        title="Slowest processor runs (latest run per date)",
+        xaxis_title="seconds",
+        height=120 + 30 * max(slow.height, 1),
+    )
+    return figure
+
+
+def report_data(frames: ReportFrames) -> dict[str, Any]:
+    """What the page draws, as plain JSON values (dates as ISO strings)."""
+
+    def records(frame: pl.DataFrame) -> list[dict[str, Any]]:
+        return json.loads(json.dumps(frame.to_dicts(), default=str))
+
+    return {
+        "start": frames.start.isoformat(),
+        "end": frames.end.isoformat(),
+        "status_grid": records(full_status_grid(frames)),
+        "rows_per_processor": records(frames.rows_per_processor),
+        "p5_quality": records(frames.p5_quality),
+        "quality_ready_basis": frames.quality_ready_basis,
+        "feature_defaults": records(frames.feature_defaults),
+        "check_outcomes": None if frames.check_outcomes is None else records(frames.check_outcomes),
+        "slowest_runs": records(frames.slowest_runs),
+    }
+
+
+def _section(title: str, body: str) -> str:
+    return f"<section><h2>{html.escape(title)}</h2>\n{body}\n</section>"
+
+
+def build_report_html(frames: ReportFrames) -> str:
+    """The whole page: plotly's JS once (first chart), the data once, six sections."""
+    figures: list[tuple[str, go.Figure | None, str]] = [
+        ("Status grid", status_grid_figure(frames), ""),
+        ("Rows per processor", rows_figure(frames), ""),
+        (
+            "Feature store quality",
+            quality_figure(frames),
+            f"Quality-ready share computed from {html.escape(frames.quality_ready_basis)}.",
+        ),
+        ("Default features", defaults_figure(frames), ""),
+        (
+            "Feature checks",
+            None if frames.check_outcomes is None else checks_figure(frames.check_outcomes),
+            "No nba_predictions.ml_feature_checks table in this warehouse."
+            if frames.check_outcomes is None
+            else "",
+        ),
+        ("Slowest runs", slowest_figure(frames), ""),
+    ]
+    sections = []
+    plotly_js_included = False
+    for title, figure, note in figures:
+        body = f"<p>{note}</p>" if note else ""
+        if figure is not None:
+            body += figure.to_html(
+                full_html=False,
+                include_plotlyjs=not plotly_js_included,
+                config={"displaylogo": False},
+            )
+            plotly_js_included = True
+        sections.append(_section(title, body))
+    data = json.dumps(report_data(frames), sort_keys=True).replace("</", "<\\/")
+    title = f"Phase 4 report {frames.start}..{frames.end}"
+    return "\n".join(
+        [
+            "<!DOCTYPE html>",
+            '<html lang="en"><head><meta charset="utf-8">',
+            f"<title>{html.escape(title)}</title>",
+            "<style>body{font-family:sans-serif;margin:1.5em;max-width:1400px}"
+            "h2{border-bottom:1px solid #ccc}</style>",
+            "</head><body>",
+            f"<h1>{html.escape(title)}</h1>",
+            f"<p>{_summary_sentence(frames)}</p>",
+            *sections,
+            f'<script type="application/json" id="{DATA_SCRIPT_ID}">{data}</script>',
+            "</body></html>",
+        ]
+    )
+
+
+def status_counts(frames: ReportFrames) -> pl.DataFrame:
+    """Per processor: how many dates are in each status (MISSING included)."""
+    return (
+        full_status_grid(frames)
+        .group_by("processor", "status")
+        .len(name="dates")
+        .pivot(on="status", index="processor", values="dates")
+        .fill_null(0)
+        .sort("processor")
+    )
+
+
+def _summary_sentence(frames: ReportFrames) -> str:
+    grid = full_status_grid(frames)
+    counts = dict(grid.group_by("status").len().iter_rows())
+    parts = ", ".join(f"{counts[s]} {s}" for s in STATUS_COLORS if s in counts)
+    return html.escape(
+        f"{grid['analysis_date'].n_unique()} dates × {len(PROCESSOR_NAMES)} processors: {parts}."
+    )
+
+
+def _markdown_table(frame: pl.DataFrame) -> str:
+    def cell(value: object) -> str:
+        if isinstance(value, float):
+            return f"{value:.2f}"
+        return "" if value is None else str(value)
+
+    header = "| " + " | ".join(frame.columns) + " |"
+    rule = "|" + "---|" * len(frame.columns)
+    rows = ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.iter_rows()]
+    return "\n".join([header, rule, *rows])
+
+
+def report_markdown(frames: ReportFrames) -> str:
+    """The same figures as the HTML page, as markdown tables for a Prefect artifact."""
+    quality = frames.p5_quality.with_columns(
+        (pl.col("quality_ready_share") * 100).alias("quality_ready_pct")
+    ).drop("quality_ready_share")
+    defaults = frames.feature_defaults.with_columns(
+        (pl.col("default_share") * 100).alias("default_pct")
+    ).drop("default_share")
+    parts = [
+        f"# Phase 4 report {frames.start}..{frames.end}",
+        _summary_sentence(frames),
+        f"`phase4 report --start {frames.start} --end {frames.end} --out report.html`"
+        " draws these as charts.",
+        "## Status per processor (dates)",
+        _markdown_table(status_counts(frames)),
+        "## Rows per processor and date",
+        _markdown_table(
+            frames.rows_per_processor.pivot(on="processor", index="date", values="rows")
+        )
+        if not frames.rows_per_processor.is_empty()
+        else "no rows",
+        f"## Feature store quality (ready = {frames.quality_ready_basis})",
+        _markdown_table(quality),
+        "## Default share per feature",
+        _markdown_table(defaults),
+        "## Feature checks",
+        "no nba_predictions.ml_feature_checks table"
+        if frames.check_outcomes is None
+        else _markdown_table(frames.check_outcomes),
+        "## Slowest runs",
+        _markdown_table(frames.slowest_runs),
+    ]
+    return "\n\n".join(parts)

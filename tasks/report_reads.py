@@ -1,0 +1,262 @@
+"""The warehouse reads behind `phase4 report` and the backfill's report artifact.
+
+Everything the HTML page and the markdown artifact show is computed here as small frames, so
+the page builder (phase4/html_report.py) stays pure: frames in, HTML out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import polars as pl
+import pyarrow as pa
+
+from quality.schemas import ML_FEATURE_STORE_V2, OUTPUT_TABLES, PROCESSOR_RUNS
+from tasks.warehouse import Filter, Warehouse
+
+FEATURE_CHECKS = "nba_predictions.ml_feature_checks"
+QUALITY_READY_SCORE = 70.0
+SLOWEST_RUNS = 10
+RUN_COLUMNS = [
+    "run_id",
+    "processor",
+    "analysis_date",
+    "status",
+    "rows",
+    "duration_seconds",
+    "started_at",
+    "finished_at",
+    "message",
+]
+
+
+@dataclass(frozen=True)
+class ReportFrames:
+    """The figures of one report, each a small frame sorted for display."""
+
+    start: date
+    end: date
+    status_grid: pl.DataFrame  # analysis_date, processor, status, rows, duration_seconds, message
+    rows_per_processor: pl.DataFrame  # date, processor, rows (counted in the output tables)
+    p5_quality: pl.DataFrame  # game_date, rows, avg_quality, quality_ready_share
+    quality_ready_basis: str  # the P5 column or rule the share comes from
+    feature_defaults: pl.DataFrame  # feature_index, feature_name, rows, default_rows, share
+    check_outcomes: pl.DataFrame | None  # feature_name, status, dates; None: no checks table
+    slowest_runs: pl.DataFrame  # the latest lines with the longest duration_seconds
+
+
+def as_frame(table: pa.Table | pl.DataFrame) -> pl.DataFrame:
+    """Warehouse.read returns Arrow today and Polars on the warehouse branch: accept both."""
+    if isinstance(table, pl.DataFrame):
+        return table
+    frame = pl.from_arrow(table)
+    assert isinstance(frame, pl.DataFrame)
+    return frame
+
+
+def _read_range(
+    warehouse: Warehouse,
+    full_name: str,
+    columns: list[str],
+    day_column: str,
+    start: date,
+    end: date,
+) -> pl.DataFrame | None:
+    """The rows of [start, end], or None when the table does not exist (yet)."""
+    if warehouse.table_schema(full_name) is None:
+        return None
+    where = [Filter(day_column, ">=", start), Filter(day_column, "<=", end)]
+    return as_frame(warehouse.read(full_name, columns, where))
+
+
+def latest_lines(runs: pl.DataFrame) -> pl.DataFrame:
+    """The latest processor_runs line per (date, processor): what the date's status is now."""
+    return (
+        runs.sort(pl.coalesce("finished_at", "started_at"), "run_id", nulls_last=False)
+        .group_by("analysis_date", "processor", maintain_order=True)
+        .last()
+        .sort("analysis_date", "processor")
+    )
+
+
+def rows_per_processor(counts: dict[str, pl.DataFrame]) -> pl.DataFrame:
+    """Rows of each processor's output partition per date (dates without rows are absent)."""
+    frames = [
+        frame.group_by(frame.columns[0])
+        .len(name="rows")
+        .select(
+            pl.col(frame.columns[0]).alias("date"),
+            pl.lit(table).alias("processor"),
+            pl.col("rows").cast(pl.Int64),
+        )
+        for table, frame in counts.items()
+    ]
+    if not frames:
+        return pl.DataFrame(schema={"date": pl.Date, "processor": pl.Utf8, "rows": pl.Int64})
+    return pl.concat(frames).sort("date", "processor")
+
+
+def quality_ready(p5: pl.DataFrame) -> tuple[pl.Expr, str]:
+    """P5's own is_quality_ready when the column exists, else the score rule alone (said so)."""
+    if "is_quality_ready" in p5.columns:
+        return pl.col("is_quality_ready").fill_null(False), "is_quality_ready"
+    rule = f"feature_quality_score >= {QUALITY_READY_SCORE:g} (no is_quality_ready column)"
+    return pl.col("feature_quality_score") >= QUALITY_READY_SCORE, rule
+
+
+def p5_quality(p5: pl.DataFrame) -> tuple[pl.DataFrame, str]:
+    """Per game_date: rows, mean feature_quality_score and the share of quality-ready rows."""
+    ready, basis = quality_ready(p5)
+    frame = (
+        p5.group_by("game_date")
+        .agg(
+            pl.len().cast(pl.Int64).alias("rows"),
+            pl.col("feature_quality_score").mean().alias("avg_quality"),
+            ready.cast(pl.Float64).mean().alias("quality_ready_share"),
+        )
+        .sort("game_date")
+    )
+    return frame, basis
+
+
+def feature_defaults(p5: pl.DataFrame) -> pl.DataFrame:
+    """Per feature: the share of P5 rows whose source for it is 'default'."""
+    exploded = (
+        p5.select("feature_names", "feature_sources")
+        .filter(pl.col("feature_sources").list.len() > 0)
+        .with_columns(pl.int_ranges(pl.col("feature_sources").list.len()).alias("feature_index"))
+        .explode("feature_names", "feature_sources", "feature_index")
+    )
+    return (
+        exploded.group_by("feature_index")
+        .agg(
+            pl.col("feature_names").first().alias("feature_name"),
+            pl.len().cast(pl.Int64).alias("rows"),
+            (pl.col("feature_sources") == "default").sum().cast(pl.Int64).alias("default_rows"),
+        )
+        .with_columns((pl.col("default_rows") / pl.col("rows")).alias("default_share"))
+        .with_columns(pl.col("feature_index").cast(pl.Int64))
+        .sort("feature_index")
+    )
+
+
+def check_outcomes(checks: pl.DataFrame) -> pl.DataFrame:
+    """Per feature and status: on how many dates the feature check ended that way."""
+    return (
+        checks.group_by("feature_index", "feature_name", "status")
+        .agg(pl.col("game_date").n_unique().cast(pl.Int64).alias("dates"))
+        .with_columns(pl.col("feature_index").cast(pl.Int64))
+        .sort("feature_index", "status")
+    )
+
+
+def slowest_runs(lines: pl.DataFrame, n: int = SLOWEST_RUNS) -> pl.DataFrame:
+    """The n latest lines that took longest (ties: earlier date, then processor)."""
+    return (
+        lines.filter(pl.col("duration_seconds").is_not_null())
+        .sort(
+            ["duration_seconds", "analysis_date", "processor"],
+            descending=[True, False, False],
+        )
+        .head(n)
+        .select("analysis_date", "processor", "status", "duration_seconds", "rows", "run_id")
+    )
+
+
+def read_report_frames(warehouse: Warehouse, start: date, end: date) -> ReportFrames:
+    """Every figure of the report for slate dates [start, end], read once each."""
+    runs = _read_range(
+        warehouse, PROCESSOR_RUNS.full_name, RUN_COLUMNS, "analysis_date", start, end
+    )
+    lines = latest_lines(runs) if runs is not None else _empty_runs()
+    counts: dict[str, pl.DataFrame] = {}
+    for table, schema in OUTPUT_TABLES.items():
+        assert schema.partition_column is not None
+        frame = _read_range(
+            warehouse,
+            schema.full_name,
+            [schema.partition_column],
+            schema.partition_column,
+            start,
+            end,
+        )
+        if frame is not None:
+            counts[table] = frame
+    p5 = _read_p5(warehouse, start, end)
+    quality, basis = p5_quality(p5)
+    checks_schema = warehouse.table_schema(FEATURE_CHECKS)
+    checks = None
+    if checks_schema is not None:
+        raw = _read_range(
+            warehouse,
+            FEATURE_CHECKS,
+            ["game_date", "feature_index", "feature_name", "status"],
+            "game_date",
+            start,
+            end,
+        )
+        checks = check_outcomes(raw) if raw is not None else None
+    return ReportFrames(
+        start=start,
+        end=end,
+        status_grid=lines.select(
+            "analysis_date", "processor", "status", "rows", "duration_seconds", "message"
+        ),
+        rows_per_processor=rows_per_processor(counts),
+        p5_quality=quality,
+        quality_ready_basis=basis,
+        feature_defaults=feature_defaults(p5),
+        check_outcomes=checks,
+        slowest_runs=slowest_runs(lines),
+    )
+
+
+def _read_p5(warehouse: Warehouse, start: date, end: date) -> pl.DataFrame:
+    columns = ["game_date", "feature_quality_score", "feature_names", "feature_sources"]
+    schema = warehouse.table_schema(ML_FEATURE_STORE_V2.full_name)
+    if schema is not None and "is_quality_ready" in schema.names:
+        columns.append("is_quality_ready")
+    frame = _read_range(warehouse, ML_FEATURE_STORE_V2.full_name, columns, "game_date", start, end)
+    if frame is not None:
+        return frame
+    return pl.DataFrame(
+        schema={
+            "game_date": pl.Date,
+            "feature_quality_score": pl.Float64,
+            "feature_names": pl.List(pl.Utf8),
+            "feature_sources": pl.List(pl.Utf8),
+        }
+    )
+
+
+def _empty_runs() -> pl.DataFrame:
+    return pl.DataFrame(
+        schema={
+            "run_id": pl.Utf8,
+            "processor": pl.Utf8,
+            "analysis_date": pl.Date,
+            "status": pl.Utf8,
+            "rows": pl.Int64,
+            "duration_seconds": pl.Float64,
+            "started_at": pl.Datetime("us", "UTC"),
+            "finished_at": pl.Datetime("us", "UTC"),
+            "message": pl.Utf8,
+        }
+    )
+
+
+def publish_report_artifact(url: str, start: date, end: date) -> Any:
+    """The report's figures as a markdown artifact on the current flow run (backfill)."""
+    from prefect.artifacts import create_markdown_artifact
+
+    from phase4.html_report import report_markdown
+    from tasks.warehouse import open_warehouse
+
+    frames = read_report_frames(open_warehouse(url), start, end)
+    return create_markdown_artifact(
+        key="phase4-report",
+        markdown=report_markdown(frames),
+        description=f"Phase 4 report {start}..{end} (`phase4 report` draws the same figures)",
+    )

@@ -1,0 +1,342 @@
+"""`phase4 report`: the figures on hand-made frames, then the page against the real warehouse.
+
+The end-to-end test backfills four dates of the real 2023-24 season, writes the page with the
+CLI, and compares the JSON embedded in the page with the same figures computed in SQL straight
+from the DuckDB file (an independent implementation of every figure).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from phase4.html_report import DATA_SCRIPT_ID, build_report_html, full_status_grid
+from tasks.report_reads import (
+    ReportFrames,
+    check_outcomes,
+    feature_defaults,
+    latest_lines,
+    p5_quality,
+    slowest_runs,
+)
+from tests.test_flow_realdata import phase4
+
+D1, D2 = date(2024, 1, 1), date(2024, 1, 2)
+
+
+def p5_rows(with_ready: bool) -> pl.DataFrame:
+    rows: dict[str, Any] = {
+        "game_date": [D1, D1, D2],
+        "feature_quality_score": [80.0, 60.0, 75.0],
+        "feature_names": [["a", "b", "c"]] * 3,
+        "feature_sources": [
+            ["phase4", "default", "default"],
+            ["default", "default", "phase3"],
+            ["phase4", "phase4", "phase4"],
+        ],
+    }
+    if with_ready:
+        rows["is_quality_ready"] = [True, False, False]  # D2's row: an early-season placeholder
+    return pl.DataFrame(rows)
+
+
+def test_quality_share_uses_is_quality_ready_when_present_else_the_score_rule() -> None:
+    quality, basis = p5_quality(p5_rows(with_ready=True))
+    assert basis == "is_quality_ready"
+    assert quality.to_dicts() == [
+        {"game_date": D1, "rows": 2, "avg_quality": 70.0, "quality_ready_share": 0.5},
+        {"game_date": D2, "rows": 1, "avg_quality": 75.0, "quality_ready_share": 0.0},
+    ]
+    quality, basis = p5_quality(p5_rows(with_ready=False))
+    assert basis == "feature_quality_score >= 70 (no is_quality_ready column)"
+    assert quality["quality_ready_share"].to_list() == [0.5, 1.0]
+
+
+def test_default_share_per_feature() -> None:
+    defaults = feature_defaults(p5_rows(with_ready=False))
+    assert defaults.to_dicts() == [
+        {"feature_index": 0, "feature_name": "a", "rows": 3, "default_rows": 1,
+         "default_share": 1 / 3},
+        {"feature_index": 1, "feature_name": "b", "rows": 3, "default_rows": 2,
+         "default_share": 2 / 3},
+        {"feature_index": 2, "feature_name": "c", "rows": 3, "default_rows": 1,
+         "default_share": 1 / 3},
+    ]  # fmt: skip
+
+
+def runs_frame() -> pl.DataFrame:
+    def at(minute: int) -> datetime:
+        return datetime(2024, 1, 3, 4, minute, tzinfo=UTC)
+
+    return pl.DataFrame(
+        {
+            "run_id": ["r1", "r2", "r1", "r3"],
+            "processor": ["team_defense_zone_analysis"] * 2 + ["player_daily_cache"] * 2,
+            "analysis_date": [D1, D1, D1, D2],
+            "status": ["FAIL", "OK", "WARN", "OK"],
+            "rows": [0, 30, 400, 410],
+            "duration_seconds": [1.5, 2.0, 9.0, None],
+            "started_at": [at(0), at(10), at(0), at(20)],
+            "finished_at": [at(1), at(11), at(2), None],
+            "message": ["boom", "", "slow", ""],
+        }
+    )
+
+
+def test_latest_line_per_date_and_processor_and_the_slowest_runs() -> None:
+    lines = latest_lines(runs_frame())
+    assert lines.select("analysis_date", "processor", "status", "run_id").rows() == [
+        (D1, "player_daily_cache", "WARN", "r1"),
+        (D1, "team_defense_zone_analysis", "OK", "r2"),  # the rerun replaced the FAIL
+        (D2, "player_daily_cache", "OK", "r3"),
+    ]
+    slow = slowest_runs(lines)
+    assert slow.select("processor", "duration_seconds").rows() == [
+        ("player_daily_cache", 9.0),
+        ("team_defense_zone_analysis", 2.0),
+    ]  # r3 has no duration; r1's FAIL line is not the latest
+
+
+def test_grid_fills_missing_lines_and_the_page_embeds_its_data() -> None:
+    lines = latest_lines(runs_frame())
+    checks = check_outcomes(
+        pl.DataFrame(
+            {
+                "game_date": [D1, D2, D1],
+                "feature_index": [0, 0, 1],
+                "feature_name": ["a", "a", "b"],
+                "status": ["OK", "OK", "WARN"],
+            }
+        )
+    )
+    assert checks.rows() == [(0, "a", "OK", 2), (1, "b", "WARN", 1)]
+    quality, basis = p5_quality(p5_rows(with_ready=True))
+    frames = ReportFrames(
+        start=D1,
+        end=D2,
+        status_grid=lines.select(
+            "analysis_date", "processor", "status", "rows", "duration_seconds", "message"
+        ),
+        rows_per_processor=pl.DataFrame(
+            {"date": [D1], "processor": ["player_daily_cache"], "rows": [400]}
+        ),
+        p5_quality=quality,
+        quality_ready_basis=basis,
+        feature_defaults=feature_defaults(p5_rows(with_ready=True)),
+        check_outcomes=checks,
+        slowest_runs=slowest_runs(lines),
+    )
+    grid = full_status_grid(frames)
+    assert grid.height == 10  # 2 dates × 5 processors
+    assert grid["status"].value_counts(sort=True).rows() == [("MISSING", 7), ("OK", 2), ("WARN", 1)]
+    page = build_report_html(frames)
+    data = embedded_data(page)
+    assert data["check_outcomes"] == [
+        {"feature_index": 0, "feature_name": "a", "status": "OK", "dates": 2},
+        {"feature_index": 1, "feature_name": "b", "status": "WARN", "dates": 1},
+    ]
+    assert data["p5_quality"][0] == {
+        "game_date": "2024-01-01",
+        "rows": 2,
+        "avg_quality": 70.0,
+        "quality_ready_share": 0.5,
+    }
+    assert page.count('class="plotly-graph-div"') == 6  # every chart, checks included
+
+
+def embedded_data(page: str) -> dict[str, Any]:
+    match = re.search(
+        rf'<script type="application/json" id="{DATA_SCRIPT_ID}">(.*?)</script>', page, re.S
+    )
+    assert match is not None, "no embedded data"
+    return json.loads(match.group(1))
+
+
+def sql(path: Path, query: str) -> pl.DataFrame:
+    with duckdb.connect(str(path), read_only=True) as con:
+        frame = pl.from_arrow(con.sql(query).to_arrow_table())
+    assert isinstance(frame, pl.DataFrame)
+    return frame
+
+
+def records(frame: pl.DataFrame) -> list[dict[str, Any]]:
+    return json.loads(json.dumps(frame.to_dicts(), default=str))
+
+
+def add_feature_checks(db: Path) -> None:
+    """nba_predictions.ml_feature_checks as SPEC section 12 declares it, with a few outcomes."""
+    with duckdb.connect(str(db)) as con:
+        con.execute(
+            """CREATE TABLE nba_predictions.ml_feature_checks (
+                game_date DATE, feature_index BIGINT, feature_name VARCHAR, rows BIGINT,
+                default_rows BIGINT, min DOUBLE, max DOUBLE, mean DOUBLE, std DOUBLE,
+                ref_mean DOUBLE, ref_std DOUBLE, status VARCHAR, message VARCHAR,
+                run_id VARCHAR)"""
+        )
+        for day, index, name, status in [
+            ("2024-01-10", 0, "points_avg_last_5", "OK"),
+            ("2024-01-11", 0, "points_avg_last_5", "OK"),
+            ("2024-01-12", 0, "points_avg_last_5", "WARN"),
+            ("2024-01-12", 3, "points_std_last_10", "FAIL"),
+            ("2024-01-14", 3, "points_std_last_10", "FAIL"),
+        ]:
+            con.execute(
+                "INSERT INTO nba_predictions.ml_feature_checks (game_date, feature_index,"
+                " feature_name, status, run_id) VALUES (?, ?, ?, ?, 'r')",
+                [day, index, name, status],
+            )
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_report_page_matches_the_warehouse(season_url: str, tmp_path: Path) -> None:
+    code, printed = phase4("backfill", "--start", "2024-01-10", "--end", "2024-01-13")
+    assert code == 0, printed
+    db = Path(season_url.removeprefix("duckdb://"))
+    add_feature_checks(db)
+    out = tmp_path / "report.html"
+    code, printed = phase4(
+        "report", "--start", "2024-01-09", "--end", "2024-01-13", "--out", str(out)
+    )
+    assert code == 0, printed
+    page = out.read_text(encoding="utf-8")
+    data = embedded_data(page)
+    window = "BETWEEN DATE '2024-01-09' AND DATE '2024-01-13'"
+
+    # Opens offline: plotly's JS is in the page, nothing is fetched.
+    assert re.search(r"<script[^>]+src=", page) is None
+    assert "plotly.js v" in page and len(page) > 3_000_000
+
+    latest = sql(
+        db,
+        f"""SELECT analysis_date, processor, status FROM nba_precompute.processor_runs
+        WHERE analysis_date {window}
+        QUALIFY row_number() OVER (PARTITION BY analysis_date, processor
+                                   ORDER BY coalesce(finished_at, started_at) DESC) = 1""",
+    )
+    grid = {(r["analysis_date"], r["processor"]): r["status"] for r in data["status_grid"]}
+    assert len(grid) == 25
+    assert {k: v for k, v in grid.items() if k[0] == "2024-01-09"} == {
+        ("2024-01-09", p): "MISSING"
+        for p in (
+            "team_defense_zone_analysis",
+            "player_shot_zone_analysis",
+            "player_composite_factors",
+            "player_daily_cache",
+            "ml_feature_store_v2",
+        )
+    }
+    assert latest.height == 20
+    for row in latest.iter_rows(named=True):
+        assert grid[(row["analysis_date"].isoformat(), row["processor"])] == row["status"]
+
+    counts = sql(
+        db,
+        f"""
+        SELECT analysis_date AS date, 'team_defense_zone_analysis' AS processor, count(*) AS rows
+          FROM nba_precompute.team_defense_zone_analysis WHERE analysis_date {window} GROUP BY 1
+        UNION ALL SELECT analysis_date, 'player_shot_zone_analysis', count(*)
+          FROM nba_precompute.player_shot_zone_analysis WHERE analysis_date {window} GROUP BY 1
+        UNION ALL SELECT game_date, 'player_composite_factors', count(*)
+          FROM nba_precompute.player_composite_factors WHERE game_date {window} GROUP BY 1
+        UNION ALL SELECT cache_date, 'player_daily_cache', count(*)
+          FROM nba_precompute.player_daily_cache WHERE cache_date {window} GROUP BY 1
+        UNION ALL SELECT game_date, 'ml_feature_store_v2', count(*)
+          FROM nba_predictions.ml_feature_store_v2 WHERE game_date {window} GROUP BY 1
+        ORDER BY 1, 2""",
+    )
+    assert counts.height == 20
+    assert data["rows_per_processor"] == records(counts)
+    tdza = [r["rows"] for r in data["rows_per_processor"] if r["processor"].startswith("team_d")]
+    assert tdza == [30, 30, 30, 30]  # the 30 teams, every date
+
+    p5_columns = sql(db, "DESCRIBE nba_predictions.ml_feature_store_v2")["column_name"].to_list()
+    ready = (
+        "is_quality_ready::INT"
+        if "is_quality_ready" in p5_columns
+        else "(feature_quality_score >= 70)::INT"
+    )
+    quality = sql(
+        db,
+        f"""SELECT game_date, count(*) AS rows, avg(feature_quality_score) AS avg_quality,
+                   avg({ready}) AS quality_ready_share
+            FROM nba_predictions.ml_feature_store_v2 WHERE game_date {window}
+            GROUP BY 1 ORDER BY 1""",
+    )
+    assert quality.height == 4
+    got = pl.DataFrame(data["p5_quality"]).with_columns(pl.col("game_date").str.to_date())
+    assert_frame_equal(got.select(quality.columns), quality, check_dtypes=False, rel_tol=1e-12)
+    assert data["quality_ready_basis"].startswith(
+        "is_quality_ready" if "is_quality_ready" in p5_columns else "feature_quality_score >= 70"
+    )
+
+    defaults = sql(
+        db,
+        f"""SELECT i - 1 AS feature_index, any_value(feature_names[i]) AS feature_name,
+                   count(*) AS rows, count(*) FILTER (feature_sources[i] = 'default')
+                     AS default_rows
+            FROM nba_predictions.ml_feature_store_v2,
+                 range(1, len(feature_sources) + 1) AS t(i)
+            WHERE game_date {window} GROUP BY 1 ORDER BY 1""",
+    )
+    assert defaults.height == 25
+    got_defaults = pl.DataFrame(data["feature_defaults"])
+    assert_frame_equal(got_defaults.select(defaults.columns), defaults, check_dtypes=False)
+    assert got_defaults["default_share"].to_list() == pytest.approx(
+        (defaults["default_rows"] / defaults["rows"]).to_list(), rel=1e-12
+    )
+
+    assert data["check_outcomes"] == [
+        {"feature_index": 0, "feature_name": "points_avg_last_5", "status": "OK", "dates": 2},
+        {"feature_index": 0, "feature_name": "points_avg_last_5", "status": "WARN", "dates": 1},
+        {"feature_index": 3, "feature_name": "points_std_last_10", "status": "FAIL", "dates": 1},
+    ]  # 2024-01-14 is outside the range
+
+    slowest = sql(
+        db,
+        f"""SELECT analysis_date, processor, duration_seconds FROM (
+              SELECT * FROM nba_precompute.processor_runs WHERE analysis_date {window}
+              QUALIFY row_number() OVER (PARTITION BY analysis_date, processor
+                                         ORDER BY coalesce(finished_at, started_at) DESC) = 1)
+            ORDER BY duration_seconds DESC, analysis_date, processor LIMIT 10""",
+    )
+    assert [
+        (r["analysis_date"], r["processor"], r["duration_seconds"]) for r in data["slowest_runs"]
+    ] == [(d.isoformat(), p, s) for d, p, s in slowest.rows()]
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_backfill_publishes_the_figures_as_a_markdown_artifact(season_url: str) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    code, printed = phase4("backfill", "--start", "2024-01-10", "--end", "2024-01-11")
+    assert code == 0, printed
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["phase4-report"]))
+        )
+    assert artifacts, "no phase4-report artifact"
+    latest = max(artifacts, key=lambda a: a.created or datetime.min.replace(tzinfo=UTC))
+    markdown = str(latest.data)
+    assert latest.type == "markdown"
+    assert markdown.startswith("# Phase 4 report 2024-01-10..2024-01-11")
+    # Status counts per processor: both dates OK or WARN for the 30-team P1, none MISSING.
+    assert "| team_defense_zone_analysis |" in markdown
+    assert "MISSING" not in markdown
+    assert "## Slowest runs" in markdown and "## Default share per feature" in markdown
+
+
+def test_report_rejects_an_inverted_range(tmp_path: Path) -> None:
+    code, printed = phase4(
+        "report", "--start", "2024-01-13", "--end", "2024-01-09", "--out", str(tmp_path / "r")
+    )
+    assert code == 2
+    assert "--end 2024-01-09 is before --start 2024-01-13" in printed
