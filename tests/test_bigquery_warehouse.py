@@ -24,7 +24,7 @@ from quality.schemas import DATASETS, OUTPUT_TABLES, PROCESSOR_RUNS, TEAM_DEFENS
 from tasks.io import ensure_tables, is_transient, read_output
 from tasks.warehouse import Filter, TransientWarehouseError, WarehouseError, open_warehouse
 from tasks.warehouse.bigquery_warehouse import BigQueryWarehouse
-from tests.conftest import SEASON_2023
+from tests.conftest import SEASON_2023, SEASON_2024
 from tests.support.bq_emulator import EmulatorProcess, start_emulator
 from tests.test_duckdb_warehouse import p1_rows
 from tests.test_flow_realdata import PHASE4_SOURCE_STAMPS, phase4
@@ -94,6 +94,26 @@ def test_phase3_loads_round_trip(loaded_bq: str) -> None:
     assert rows.height == expected.height
     assert rows.to_arrow().schema.field("game_date").type == pa.date32()
     assert sum(rows["points"].to_list()) == expected["points"].sum()
+
+
+def test_replace_seasons_keeps_the_other_seasons_in_one_script(loaded_bq: str) -> None:
+    """A second season loads beside the first; reloading a season replaces only its rows."""
+    table = "nba_analytics.team_offense_game_summary"
+    second = pl.read_parquet(SEASON_2024 / "nba_analytics.team_offense_game_summary.parquet")
+    warehouse = bq()
+    assert warehouse.replace_seasons(table, [2024], second) == 2460
+    counts = dict(warehouse.read(table, ["season_year"])["season_year"].value_counts().iter_rows())
+    assert counts == {2023: 2460, 2024: 2460}
+    fewer = second.filter(pl.col("game_date") < date(2024, 11, 1))
+    assert warehouse.replace_seasons(table, [2024], fewer) == fewer.height
+    counts = dict(warehouse.read(table, ["season_year"])["season_year"].value_counts().iter_rows())
+    assert counts == {2023: 2460, 2024: fewer.height}
+    with pytest.raises(ValueError, match="season 2024 outside the seasons replaced"):
+        warehouse.replace_seasons(table, [2023], second)
+    staging = [
+        t.table_id for t in warehouse.client.list_tables(f"{warehouse.project}.nba_analytics")
+    ]
+    assert not [t for t in staging if t.startswith("_staging")]
 
 
 def test_replace_partition_replaces_and_drops_its_staging_table(bq_url: str) -> None:
