@@ -70,15 +70,14 @@ def grid_table(grid: pl.DataFrame, title: str) -> Table:
     table.add_column("why", overflow="fold")
     for (day,), rows in grid.group_by("analysis_date", maintain_order=True):
         cells = {r["processor"]: r for r in rows.iter_rows(named=True)}
-        why = [
-            f"{ids[p]}: {r['reason']}"
-            for p, r in cells.items()
-            if r["state"] in REBUILD_STATES and r["state"] != "MISSING"
-        ]
+        why: dict[str, list[str]] = {}
+        for p, r in cells.items():
+            if r["state"] in REBUILD_STATES and r["state"] != "MISSING":
+                why.setdefault(r["reason"], []).append(ids[p])
         table.add_row(
             str(day),
             *(f"{STATE_MARKS[cells[p]['state']]} {cells[p]['state']}" for p in ids),
-            "; ".join(why[:2]),
+            "; ".join(f"{','.join(who)}: {reason}" for reason, who in why.items()),
         )
     return table
 
