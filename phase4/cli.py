@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
@@ -295,10 +295,10 @@ def run(
     """Run the phase4-precompute flow for one date and print the run report."""
     chosen = parse_processors(processors)
     _announce_warehouse()
+    _use_prefect_server()  # before anything imports Prefect: its settings are read at import
     from tasks.io import ensure_tables
 
     ensure_tables(_open_warehouse())  # a bad warehouse is one line here, not a failed flow
-    _use_prefect_server()
     from flows.phase4_precompute import next_slate_date, phase4_precompute
     from tasks.report import RunReport
 
@@ -320,7 +320,7 @@ def run(
     raise typer.Exit(EXIT_RUN_FAILED if report.failed else EXIT_OK)
 
 
-def _flow_failed(what: str, message: str | None, result: object) -> typer.Exit:
+def _flow_failed(what: str, message: str | None, result: object) -> NoReturn:
     """A flow that raised: bad input is one line and exit 2, anything else exit 1."""
     if isinstance(result, BaseException) and isinstance(result, _bad_input_types()):
         raise _fail_input(str(result))
@@ -448,10 +448,10 @@ def backfill(
     if end < start:
         raise _fail_input(f"--end {end.date()} is before --start {start.date()}")
     _announce_warehouse()
+    _use_prefect_server()
     from tasks.io import ensure_tables
 
     ensure_tables(_open_warehouse())
-    _use_prefect_server()
     from flows.phase4_backfill import BackfillSummary, phase4_backfill
     from tasks.backfill import progress_listener
 
@@ -485,8 +485,6 @@ def backfill(
             done = progress.tasks[bar].completed + 1
             rate = f"{done / elapsed:.1f} dates/s" if elapsed else ""
             progress.update(bar, advance=1, rows=written.rows, rate=rate)
-            if interrupt.pending:  # Ctrl-C came during this write: stop now that it committed
-                raise KeyboardInterrupt
 
         token = progress_listener.set(advance)
         try:
@@ -557,6 +555,14 @@ def _interrupts(what: str, on_deadline: Callable[[], None] | None = None) -> Ite
     import threading
 
     state = Interrupt()
+    main_thread = threading.main_thread()
+
+    def redeliver_after_write() -> None:
+        """Poll until the main thread has left the write, then interrupt it again."""
+        assert main_thread.ident is not None
+        while _inside_write(sys._current_frames().get(main_thread.ident)):
+            time.sleep(0.02)
+        signal.pthread_kill(main_thread.ident, signal.SIGINT)
 
     def watchdog() -> None:
         time.sleep(INTERRUPT_DEADLINE_SECONDS)
@@ -569,6 +575,9 @@ def _interrupts(what: str, on_deadline: Callable[[], None] | None = None) -> Ite
             os._exit(EXIT_INTERRUPTED)
 
     def handler(signum: int, frame: Any) -> None:
+        if state.pending and not _inside_write(frame):
+            state.pending = False  # our own re-delivery: the write has committed
+            raise KeyboardInterrupt
         state.count += 1
         if state.count > 1:
             err.print("second interrupt: exiting now", highlight=False)
@@ -582,6 +591,7 @@ def _interrupts(what: str, on_deadline: Callable[[], None] | None = None) -> Ite
         )
         if _inside_write(frame):
             state.pending = True
+            threading.Thread(target=redeliver_after_write, daemon=True).start()
             return
         raise KeyboardInterrupt
 
@@ -620,7 +630,7 @@ def _cancel_flow_run(state: Interrupt) -> None:
         err.print(f"could not mark flow run {state.flow_run_id} cancelled: {exc}")
 
 
-def _stop_interrupted(state: Interrupt, summary: str) -> None:
+def _stop_interrupted(state: Interrupt, summary: str) -> NoReturn:
     state.finished = True
     _cancel_flow_run(state)
     err.print(summary, highlight=False, soft_wrap=True)

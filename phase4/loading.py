@@ -17,6 +17,11 @@ class Phase3FileError(ValueError):
 
 def read_phase3_file(path: Path) -> pl.DataFrame:
     """Read one Parquet file; a corrupted or unreadable file names itself, not a traceback."""
+    if not path.is_file():
+        raise Phase3FileError(
+            f"{path}: not a readable file (a folder or a broken link); replace it with the "
+            "table's Parquet export or remove it from the folder"
+        )
     try:
         return pl.read_parquet(path)
     except PermissionError as exc:

@@ -16,7 +16,9 @@ def _frame(
 ) -> pl.DataFrame | None:
     if warehouse.table_schema(table) is None:
         return None
-    frame = pl.from_arrow(warehouse.read(table, columns, [Filter(day_column, "=", day)]))
+    read = warehouse.read(table, columns, [Filter(day_column, "=", day)])
+    # The warehouse returns Polars frames (agreed interface) or, before that change, Arrow.
+    frame = read if isinstance(read, pl.DataFrame) else pl.from_arrow(read)
     assert isinstance(frame, pl.DataFrame)
     return frame
 
