@@ -188,7 +188,13 @@ def _open_warehouse(*, read_only: bool = False) -> Warehouse:
 
 def _use_prefect_server() -> None:
     """Point this process at the managed server (started on first use) unless told otherwise."""
-    from phase4.server import api_url, managed_server_wanted, server_status, start_server
+    from phase4.server import (
+        api_url,
+        managed_server_wanted,
+        server_status,
+        start_runner,
+        start_server,
+    )
 
     if not managed_server_wanted():
         return
@@ -198,6 +204,7 @@ def _use_prefect_server() -> None:
             err.print(f"starting the managed Prefect server ({current.home}) ...", highlight=False)
         current = start_server()
     assert current.port is not None
+    start_runner(current.home, current.port)  # the next command skips the imports
     os.environ["PREFECT_API_URL"] = api_url(current.port)
 
 
@@ -679,7 +686,39 @@ def server_status_command() -> None:
 
 
 def main() -> None:
+    argv = sys.argv[1:]
+    command = next((a for a in argv if not a.startswith("-")), None)
+    if command in ("run", "backfill") and "--help" not in argv:
+        code = _run_warm(argv)
+        if code is not None:
+            raise SystemExit(code)
     app()
+
+
+def _run_warm(argv: list[str]) -> int | None:
+    """Hand the command to the managed server's warm runner; None: run it here instead."""
+    from phase4.server import managed_server_wanted, server_home, server_status
+
+    if not managed_server_wanted() or not server_status().healthy:
+        return None
+    from phase4.runner import LOST, run_in_runner
+
+    child: list[int] = []
+    interrupts: list[int] = []
+
+    def forward(signum: int, frame: Any) -> None:
+        interrupts.append(signum)
+        if child:
+            os.kill(child[0], signal.SIGINT)  # the child stops after its write, like here
+
+    previous = signal.signal(signal.SIGINT, forward)
+    try:
+        code = run_in_runner(server_home(), argv, child.append)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if code == LOST:
+        return EXIT_INTERRUPTED if interrupts else EXIT_RUN_FAILED
+    return code
 
 
 if __name__ == "__main__":

@@ -53,9 +53,19 @@ def frame(url: str, sql: str) -> pl.DataFrame:
         return pl.from_arrow(con.sql(sql).to_arrow_table())  # type: ignore[return-value]
 
 
+@pytest.mark.parametrize("warm", [False, True], ids=["first-command", "warm-runner"])
 def test_ctrl_c_mid_backfill_stops_within_10_s_and_the_rerun_resumes(
-    season_url: str, cli_folder: Path
+    season_url: str, cli_folder: Path, warm: bool
 ) -> None:
+    if warm:  # the server and its warm runner already run: the CLI forwards Ctrl-C to its fork
+        started = subprocess.run(
+            [PHASE4, "server", "start"], cwd=cli_folder, env=cli_env(season_url), timeout=300
+        )
+        assert started.returncode == 0
+        deadline = time.monotonic() + 300
+        while not (server_home(cli_folder) / "runner.sock").exists():
+            assert time.monotonic() < deadline, "the warm runner did not start"
+            time.sleep(0.2)
     process = subprocess.Popen(
         [PHASE4, "backfill", "--start", str(START), "--end", str(END)],
         cwd=cli_folder,
@@ -77,7 +87,10 @@ def test_ctrl_c_mid_backfill_stops_within_10_s_and_the_rerun_resumes(
 
     reader = threading.Thread(target=read_stderr, daemon=True)
     reader.start()
-    assert first_write.wait(timeout=600), "".join(stderr_lines[-20:])
+    deadline = time.monotonic() + 600
+    while not first_write.wait(timeout=0.5):
+        assert process.poll() is None, "ended before a write:\n" + "".join(stderr_lines[-20:])
+        assert time.monotonic() < deadline, "no write in 600 s:\n" + "".join(stderr_lines[-20:])
     assert process.poll() is None, "the backfill ended before the interrupt"
 
     interrupted_at = time.monotonic()
