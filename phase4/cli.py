@@ -591,6 +591,7 @@ def _interrupts(what: str, on_deadline: Callable[[], None] | None = None) -> Ite
             os._exit(EXIT_INTERRUPTED)
         state.flow_run_id = _current_flow_run_id()
         threading.Thread(target=watchdog, daemon=True).start()
+        _silence_prefect_console()
         err.print(
             f"interrupt: stopping the {what} after the write in progress "
             "(Ctrl-C again to quit at once)",
@@ -610,6 +611,14 @@ def _interrupts(what: str, on_deadline: Callable[[], None] | None = None) -> Ite
             raise
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def _silence_prefect_console() -> None:
+    """After Ctrl-C, Prefect's crash reports (with tracebacks) would bury our summary."""
+    import logging
+
+    for name in ("prefect", "prefect.extra", "prefect.client", "prefect._internal"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
 def _current_flow_run_id() -> str | None:
