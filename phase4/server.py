@@ -80,10 +80,35 @@ def api_url(port: int) -> str:
 
 
 def managed_server_wanted() -> bool:
-    """The CLI manages a server unless PREFECT_API_URL is set or PHASE4_SERVER=off."""
-    if os.environ.get("PREFECT_API_URL", "").strip():
+    """The CLI manages a server unless an API URL is configured or PHASE4_SERVER=off.
+
+    Configured means: PREFECT_API_URL in the environment, in the active Prefect profile, or in
+    the settings of an already imported Prefect (a test harness, a caller's own context).
+    """
+    if os.environ.get(SERVER_ENV, "").strip().lower() in ("off", "0", "false", "no"):
         return False
-    return os.environ.get(SERVER_ENV, "").strip().lower() not in ("off", "0", "false", "no")
+    if os.environ.get("PREFECT_API_URL", "").strip() or _profile_api_url():
+        return False
+    if "prefect.settings" in sys.modules:
+        from prefect.settings import get_current_settings
+
+        return not get_current_settings().api.url
+    return True
+
+
+def _profile_api_url() -> str | None:
+    """PREFECT_API_URL of the active profile in profiles.toml, read without importing Prefect."""
+    import tomllib
+
+    home = Path(os.environ.get("PREFECT_HOME", "~/.prefect")).expanduser()
+    path = Path(os.environ.get("PREFECT_PROFILES_PATH", home / "profiles.toml")).expanduser()
+    try:
+        profiles = tomllib.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    active = os.environ.get("PREFECT_PROFILE") or profiles.get("active", "ephemeral")
+    url = profiles.get("profiles", {}).get(active, {}).get("PREFECT_API_URL")
+    return str(url) if url else None
 
 
 def _read_int(path: Path) -> int | None:
