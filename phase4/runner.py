@@ -74,9 +74,9 @@ def serve(home: Path, api_url: str) -> None:
             conn.close()
             continue
         if _source_stamp() != stamp:
+            path.unlink(missing_ok=True)  # first, so no later command reaches a stale runner
             conn.sendall(struct.pack("!i", STALE))
             conn.close()
-            path.unlink(missing_ok=True)
             return
         if os.fork() == 0:
             server.close()
