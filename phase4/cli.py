@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
@@ -312,10 +312,16 @@ def run(
     day = analysis_date.date() if analysis_date else next_slate_date()
     if analysis_date is None and not options.quiet:
         console.print(f"no --date: building the next slate, {day}", highlight=False)
+    started = datetime.now(UTC)
     with _interrupts(f"run for {day}") as interrupt:
         state = phase4_precompute(analysis_date=day, processors=chosen, return_state=True)
     if interrupt.count:
-        _stop_interrupted(interrupt, f"run for {day}: stopped; re-run to build it")
+        written = _tables_written_since(day, started)
+        _stop_interrupted(
+            interrupt,
+            f"run for {day} interrupted; written: {', '.join(written) or 'nothing'}"
+            " (each partition whole). Re-run the same command to build it.",
+        )
     report = state.result(raise_on_failure=False)
     if not isinstance(report, RunReport):
         _flow_failed("run", state.message, report)
@@ -325,6 +331,21 @@ def run(
         if line.status in ("FAIL", "SKIPPED", "WARN"):
             console.print(f"{line.status} {line.processor}: {line.message}", soft_wrap=True)
     raise typer.Exit(EXIT_RUN_FAILED if report.failed else EXIT_OK)
+
+
+def _tables_written_since(day: date, started: datetime) -> list[str]:
+    """The output partitions for D this interrupted run replaced (they commit one by one)."""
+    from phase4.status import status_rows
+
+    try:
+        rows = status_rows(_open_warehouse(read_only=True), day)
+    except Exception:  # noqa: BLE001 - the summary must not keep the user waiting
+        return ["unknown (see `phase4 status`)"]
+    return [
+        str(row["processor"])
+        for row in rows
+        if isinstance(row["last_processed_at"], datetime) and row["last_processed_at"] >= started
+    ]
 
 
 def _flow_failed(what: str, message: str | None, result: object) -> NoReturn:
