@@ -389,22 +389,41 @@ def demo_data(
 @app.command()
 @clean_errors
 def status(analysis_date: DateOption) -> None:
-    """Rows per processor for D, last processed_at and the last run's status mark."""
+    """Rows per processor for D, last processed_at, the last run's status mark and the feature
+    checks of D (SPEC 12); BigQuery bytes billed when the run recorded them."""
     from phase4.status import status_rows
+    from tasks.feature_checks import feature_checks_of
 
     _announce_warehouse()
-    rows = status_rows(_open_warehouse(read_only=True), analysis_date.date())
-    table = Table(title=f"Phase 4 status for {analysis_date.date()}")
-    for column in ("processor", "rows", "last_processed_at", "status", "message"):
+    warehouse = _open_warehouse(read_only=True)
+    day = analysis_date.date()
+    rows = status_rows(warehouse, day)
+    columns = ["processor", "rows", "last_processed_at", "status", "message"]
+    if any(row["bytes_billed"] is not None for row in rows):
+        columns.insert(3, "bytes_billed")
+    table = Table(title=f"Phase 4 status for {day}")
+    for column in columns:
         table.add_column(column, overflow="fold")
     for row in rows:
-        table.add_row(
-            *(
-                str(row[c] if row[c] is not None else "")
-                for c in ("processor", "rows", "last_processed_at", "status", "message")
-            )
-        )
+        table.add_row(*(str(row[c] if row[c] is not None else "") for c in columns))
     console.print(table)
+    checks = feature_checks_of(warehouse, day)
+    if checks.is_empty():
+        console.print(f"feature checks: none stored for {day}")
+        return
+    shown = ["feature_index", "feature_name", "rows", "default_rows", "mean", "ref_mean", "status"]
+    check_table = Table(title=f"Feature checks for {day} (SPEC 12)")
+    for column in [*shown, "message"]:
+        check_table.add_column(column, overflow="fold")
+    for check in checks.iter_rows(named=True):
+        check_table.add_row(
+            *(_cell(check[c]) for c in shown), str(check["message"] or ""), style=None
+        )
+    console.print(check_table)
+
+
+def _cell(value: object) -> str:
+    return "" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
 @dataclass
