@@ -60,22 +60,23 @@ def naive_shot_zones(warehouse: Warehouse, day: date) -> list[dict]:
         mid = sum(g["mid_range_attempts"] for g in last_10)
         three = sum(g["three_pt_attempts"] for g in last_10)
         total = paint + mid + three
-        rates = [100 * x / total if total else None for x in (paint, mid, three)]
-        zone = None
+        paint_rate: float | None = None
+        zone: str | None = None
         if total:
+            paint_rate, mid_rate, three_rate = (100 * x / total for x in (paint, mid, three))
             zone = (
                 "paint"
-                if rates[0] >= 40
+                if paint_rate >= 40
                 else "perimeter"
-                if rates[2] >= 40
+                if three_rate >= 40
                 else "mid_range"
-                if rates[1] >= 35
+                if mid_rate >= 35
                 else "balanced"
             )
         out.append(
             {
                 "player_lookup": player,
-                "paint_rate_last_10": rates[0],
+                "paint_rate_last_10": paint_rate,
                 "primary_scoring_zone": zone,
                 "games": len(games[:10]),
             }

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypedDict, Unpack
 
 import polars as pl
 
@@ -104,6 +105,15 @@ class Feature:
 # ---------------------------------------------------------------------------------------------
 # Inputs as frames: upstream rows for D and Phase 3 history, all joined onto the slate.
 # ---------------------------------------------------------------------------------------------
+
+
+class UpstreamFrames(TypedDict):
+    """P5's upstream outputs by keyword (the registry's `upstream` names); None: it failed."""
+
+    team_defense_zones: pl.DataFrame | None
+    shot_zones: pl.DataFrame | None
+    composite_factors: pl.DataFrame | None
+    daily_cache: pl.DataFrame | None
 
 
 @dataclass(frozen=True)
@@ -589,18 +599,14 @@ def ml_feature_store_v2(
     phase3: Phase3Frames,
     calendar: SlateCalendar,
     processed_at: datetime,
-    *,
-    team_defense_zones: pl.DataFrame | None,
-    shot_zones: pl.DataFrame | None,
-    composite_factors: pl.DataFrame | None,
-    daily_cache: pl.DataFrame | None,
+    **frames: Unpack[UpstreamFrames],
 ) -> pl.DataFrame:
     """One row per slate player, whatever upstream failed; None means that processor failed."""
     upstream = {
-        DAILY_CACHE: daily_cache,
-        COMPOSITE: composite_factors,
-        SHOT_ZONES: shot_zones,
-        TEAM_DEFENSE: team_defense_zones,
+        DAILY_CACHE: frames["daily_cache"],
+        COMPOSITE: frames["composite_factors"],
+        SHOT_ZONES: frames["shot_zones"],
+        TEAM_DEFENSE: frames["team_defense_zones"],
     }
     failed = tuple(FAILED_ISSUE[name] for name in UPSTREAMS_IN_RUN_ORDER if upstream[name] is None)
     sources = [pl.col(f"source__{n}") for n in FEATURE_NAMES]

@@ -124,8 +124,15 @@ def test_replace_partition_replaces_and_drops_its_staging_table(bq_url: str) -> 
 class BrokenStaging(BigQueryWarehouse):
     """Loads a staging table without one column: the INSERT fails after the DELETE ran."""
 
-    def _load(self, rows, table_id, disposition, fields):  # type: ignore[no-untyped-def]
+    def _load(
+        self,
+        rows: pa.Table,
+        table_id: str,
+        disposition: str,
+        fields: list[bigquery.SchemaField] | None,
+    ) -> None:
         if "_staging_" in table_id:
+            assert fields is not None, "staging tables are loaded with an explicit schema"
             rows = rows.drop_columns(["defensive_rating_last_15"])
             fields = [f for f in fields if f.name != "defensive_rating_last_15"]
         super()._load(rows, table_id, disposition, fields)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+import duckdb
 import polars as pl
 import pyarrow as pa
 import pytest
@@ -12,6 +14,7 @@ import pytest
 from quality.schemas import OUTPUT_TABLES, PROCESSOR_RUNS, TEAM_DEFENSE_ZONE_ANALYSIS
 from tasks.io import ensure_tables
 from tasks.warehouse import Filter, WarehouseError, open_warehouse, warehouse_url
+from tasks.warehouse.base import BeforeCommit
 from tasks.warehouse.duckdb_warehouse import DuckDBWarehouse
 
 D1, D2 = date(2025, 1, 14), date(2025, 1, 15)
@@ -93,7 +96,12 @@ def test_replace_partition_replaces_only_that_date(warehouse: DuckDBWarehouse) -
 class FailsAfterDelete(DuckDBWarehouse):
     """Injects a real DuckDB error between the DELETE and the INSERT of the transaction."""
 
-    def _in_transaction(self, con, statements, before_commit=None):  # type: ignore[no-untyped-def]
+    def _in_transaction(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        statements: Sequence[str],
+        before_commit: BeforeCommit | None = None,
+    ) -> None:
         forced = [statements[0], "SELECT error('forced failure mid-write')", *statements[1:]]
         super()._in_transaction(con, forced, before_commit)
 
