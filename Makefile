@@ -27,7 +27,9 @@ install: $(VENV)/.installed
 ## Load demo data when the warehouse is empty, run the flow for the demo date, print the report.
 run: install
 	$(PHASE4) demo-data --if-empty
-	$(PHASE4) run --date $(DEMO_DATE)
+	$(PHASE4) --quiet run --date $(DEMO_DATE)
+	@echo "Data: a synthetic Phase 3 season (phase4 demo-data, unless the warehouse already held Phase 3 data) and its Phase 4 tables, in $${PHASE4_WAREHOUSE:-duckdb://$(CURDIR)/.phase4/warehouse.duckdb}"
+	@echo "Next: $(PHASE4) status --date $(DEMO_DATE); $(PHASE4) export --date $(DEMO_DATE) --out out/; $(PHASE4) training-set --start 2024-12-01 --end $(DEMO_DATE) --out ts.parquet; $(PHASE4) server stop"
 
 test: install
 	$(PY) -m pytest -q

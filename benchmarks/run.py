@@ -26,6 +26,8 @@ from pathlib import Path
 
 import polars as pl
 
+from benchmarks.cli_times import TARGETS as CLI_TARGETS
+from benchmarks.cli_times import cli_times
 from benchmarks.naive import naive_daily_cache, naive_shot_zones
 from features.common import Phase3Frames
 from features.player_daily_cache import player_daily_cache
@@ -222,12 +224,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="phase4-bench-") as work:
         figures.update(bench_baseline(frames, Path(work)))
         figures.update(bench_end_to_end(Path(work)))
+    figures.update({f"cli_{k}_s": v for k, v in cli_times().items()})
     checks = {
         "(a) compute <= 150 ms": figures["compute_ms"] <= TARGETS["compute_ms"],
         "(c) backfill <= 30 s": figures["backfill_s"] <= TARGETS["backfill_s"],
         "(c) peak <= 1.5 GB": figures["backfill_peak_mb"] <= TARGETS["backfill_peak_mb"],
         "(e) P2 >= 100x": figures["p2_speedup"] >= TARGETS["speedup"],
         "(e) P4 >= 100x": figures["p4_speedup"] >= TARGETS["speedup"],
+        "(cli) 2nd command <= 3 s": figures["cli_second_s"] <= CLI_TARGETS["second"],
+        "(cli) against a running server <= 1.5 s": figures["cli_third_s"] <= CLI_TARGETS["third"],
     }
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     result = {

@@ -1,26 +1,36 @@
 """`phase4`: load Phase 3, run the flow, inspect and export what it wrote.
 
-Exit status: 0 success (warnings included), 1 the run failed, 2 bad usage or input.
+Exit status: 0 success (warnings included), 1 the run failed, 2 bad usage or input, 130
+interrupted. Heavy libraries (Prefect, Polars) are imported inside the commands that need them,
+so `--help`, `--version` and the error paths answer at once.
 """
 
 from __future__ import annotations
 
+import functools
 import os
+import signal
 import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
-# A local run starts Prefect's temporary server; give it time on small machines, no telemetry.
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from phase4.data_commands import register as register_data_commands
+
+if TYPE_CHECKING:
+    from tasks.warehouse import Warehouse
+
+# Prefect's temporary server (PHASE4_SERVER=off) needs time on small machines; no telemetry.
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-
-from datetime import date, datetime  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Annotated  # noqa: E402
-
-import typer  # noqa: E402
-from rich.console import Console  # noqa: E402
-from rich.table import Table  # noqa: E402
-
-from phase4.data_commands import register as register_data_commands  # noqa: E402
 
 app = typer.Typer(
     help="Phase 4 precompute: build the nightly fast-query tables from Phase 3.",
@@ -29,19 +39,192 @@ app = typer.Typer(
 )
 warehouse_app = typer.Typer(help="Set up the warehouse.", no_args_is_help=True)
 app.add_typer(warehouse_app, name="warehouse")
+server_app = typer.Typer(
+    help="The managed local Prefect server the CLI uses when PREFECT_API_URL is unset.",
+    no_args_is_help=True,
+)
+app.add_typer(server_app, name="server")
 # Piped output (CI logs, `| less`) gets a wide table rather than folded processor names.
 console = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
-EXIT_OK, EXIT_RUN_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_OK, EXIT_RUN_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 DateOption = Annotated[
     datetime, typer.Option("--date", formats=["%Y-%m-%d"], help="Slate date D (YYYY-MM-DD).")
 ]
+# Until the registry (features/registry.py) is merged: README ids -> output tables, in run order.
+PROCESSOR_IDS = {
+    "P1": "team_defense_zone_analysis",
+    "P2": "player_shot_zone_analysis",
+    "P3": "player_composite_factors",
+    "P4": "player_daily_cache",
+    "P5": "ml_feature_store_v2",
+}
+
+
+@dataclass
+class Options:
+    """The global options, set once by the callback for every command."""
+
+    quiet: bool = False
+    warehouse: str | None = None
+    announced: bool = field(default=False)
+
+
+options = Options()
+
+
+def _version() -> str:
+    from importlib.metadata import version
+
+    return (
+        f"phase4 {version('phase4-precompute')} (prefect {version('prefect')}, "
+        f"polars {version('polars')}, duckdb {version('duckdb')}, python {sys.version.split()[0]})"
+    )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        console.print(_version(), highlight=False)
+        raise typer.Exit(EXIT_OK)
+
+
+@app.callback()
+def main_options(
+    quiet: Annotated[
+        bool,
+        typer.Option(
+            "--quiet", "-q", help="Only the results: no warehouse line, no Prefect INFO logs."
+        ),
+    ] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print versions and exit."
+        ),
+    ] = False,
+) -> None:
+    """Phase 4 precompute: build the nightly fast-query tables from Phase 3."""
+    options.quiet, options.warehouse, options.announced = quiet, None, False
+    if quiet:
+        # Read by Prefect's logging configuration when Prefect is first imported.
+        os.environ["PREFECT_LOGGING_LEVEL"] = "WARNING"
+
+
+def _announce_warehouse() -> str:
+    """Print `warehouse: URL` first (not with --quiet); errors name it either way."""
+    from tasks.warehouse import warehouse_url
+
+    url = warehouse_url()
+    options.warehouse = url
+    if not options.quiet and not options.announced:
+        console.print(f"warehouse: {url}", highlight=False, soft_wrap=True)
+        options.announced = True
+    return url
+
+
+def _one_line(message: str) -> str:
+    text = " ".join(str(message).split())
+    if options.warehouse and options.quiet and options.warehouse not in text:
+        text += f" (warehouse {options.warehouse})"
+    return text
 
 
 def _fail_input(message: str) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}")
+    err.print(f"[red]error:[/red] {_one_line(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(EXIT_BAD_INPUT)
+
+
+def _bad_input_types() -> tuple[type[BaseException], ...]:
+    """What the CLI reports as one line and exit 2: problems the operator can fix."""
+    import duckdb
+
+    from phase4.loading import Phase3FileError
+    from quality.contracts import InputContractError
+    from tasks.warehouse import WarehouseError
+
+    # duckdb.IOException/PermissionError: file-level problems not (yet) wrapped by the warehouse.
+    return (
+        WarehouseError,
+        InputContractError,
+        Phase3FileError,
+        duckdb.IOException,
+        PermissionError,
+    )
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def clean_errors(command: F) -> F:
+    """Bad input becomes `error: <one line>` and exit 2, never a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except typer.Exit:
+            raise
+        except Exception as exc:
+            if isinstance(exc, _bad_input_types()):
+                raise _fail_input(str(exc)) from exc
+            from phase4.server import ServerStartError
+
+            if isinstance(exc, ServerStartError):
+                err.print(f"[red]error:[/red] {_one_line(str(exc))}", highlight=False)
+                raise typer.Exit(EXIT_RUN_FAILED) from exc
+            raise
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _open_warehouse(*, read_only: bool = False) -> Warehouse:
+    """Open the configured warehouse; read commands never create or write it."""
+    from tasks.warehouse import open_warehouse
+
+    return open_warehouse(read_only=read_only)
+
+
+def _use_prefect_server() -> None:
+    """Point this process at the managed server (started on first use) unless told otherwise."""
+    from phase4.server import (
+        api_url,
+        managed_server_wanted,
+        server_status,
+        start_runner,
+        start_server,
+    )
+
+    if not managed_server_wanted():
+        return
+    current = server_status()
+    if not current.healthy:
+        if not options.quiet:
+            err.print(f"starting the managed Prefect server ({current.home}) ...", highlight=False)
+        current = start_server()
+    assert current.port is not None
+    start_runner(current.home, current.port)  # the next command skips the imports
+    os.environ["PREFECT_API_URL"] = api_url(current.port)
+
+
+def parse_processors(text: str | None) -> list[str] | None:
+    """`P1,P3` or table names, in any mix; None means all five."""
+    if not text:
+        return None
+    by_id = {key.lower(): table for key, table in PROCESSOR_IDS.items()}
+    chosen = []
+    for raw in (part.strip() for part in text.split(",")):
+        if not raw:
+            continue
+        table = by_id.get(
+            raw.lower(), raw.removeprefix("nba_precompute.").removeprefix("nba_predictions.")
+        )
+        if table not in PROCESSOR_IDS.values():
+            known = ", ".join(f"{k} ({t})" for k, t in PROCESSOR_IDS.items())
+            raise _fail_input(f"--processors: unknown processor {raw!r}; choose from {known}")
+        if table not in chosen:
+            chosen.append(table)
+    return [t for t in PROCESSOR_IDS.values() if t in chosen] or None
 
 
 def _print_lines(title: str, rows: list[dict[str, str]]) -> None:
@@ -55,17 +238,22 @@ def _print_lines(title: str, rows: list[dict[str, str]]) -> None:
     console.print(table)
 
 
+def human_counts(counts: dict[str, int]) -> str:
+    """`{'OK': 150, 'NO_GAMES': 12}` -> `150 OK, 12 NO_GAMES` (worst first)."""
+    order = ("FAIL", "WARN", "SKIPPED", "NO_GAMES", "OK")
+    keys = sorted(counts, key=lambda k: order.index(k) if k in order else -1)
+    return ", ".join(f"{counts[k]} {k}" for k in keys) or "nothing to do"
+
+
 @warehouse_app.command("init")
+@clean_errors
 def warehouse_init() -> None:
     """Create the datasets and every Phase 4 table (partitioning, clustering); idempotent."""
     from tasks.io import ensure_tables
-    from tasks.warehouse import WarehouseError, open_warehouse
 
-    try:
-        warehouse = open_warehouse()
-        changes = ensure_tables(warehouse)
-    except WarehouseError as exc:
-        raise _fail_input(str(exc)) from exc
+    _announce_warehouse()
+    warehouse = _open_warehouse()
+    changes = ensure_tables(warehouse)
     for change in changes:
         console.print(change)
     console.print(
@@ -76,6 +264,7 @@ def warehouse_init() -> None:
 
 
 @app.command("load-phase3")
+@clean_errors
 def load_phase3(
     directory: Annotated[
         Path, typer.Argument(help="Folder of nba_analytics.<table>.parquet files")
@@ -83,41 +272,58 @@ def load_phase3(
 ) -> None:
     """Validate and load every nba_analytics.<table>.parquet in DIR, replacing those tables."""
     from phase4.loading import load_phase3_directory
-    from quality.contracts import InputContractError
-    from tasks.warehouse import WarehouseError, open_warehouse
 
+    _announce_warehouse()
     try:
-        loaded = load_phase3_directory(open_warehouse(), directory)
-    except (InputContractError, FileNotFoundError, WarehouseError) as exc:
+        loaded = load_phase3_directory(_open_warehouse(), directory)
+    except FileNotFoundError as exc:
         raise _fail_input(str(exc)) from exc
     for table, rows in loaded.items():
         console.print(f"loaded {table}: {rows} rows")
 
 
 @app.command()
+@clean_errors
 def run(
-    analysis_date: DateOption,
+    analysis_date: Annotated[
+        datetime | None,
+        typer.Option(
+            "--date",
+            formats=["%Y-%m-%d"],
+            help="Slate date D (YYYY-MM-DD). Default: the next slate, like the nightly run.",
+        ),
+    ] = None,
     processors: Annotated[
         str | None,
-        typer.Option(help="Comma-separated output tables to build (default: all five)."),
+        typer.Option(help="Comma-separated P1..P5 or output tables (default: all five)."),
     ] = None,
 ) -> None:
     """Run the phase4-precompute flow for one date and print the run report."""
-    from flows.phase4_precompute import phase4_precompute, select_processors
+    chosen = parse_processors(processors)
+    _announce_warehouse()
+    _use_prefect_server()  # before anything imports Prefect: its settings are read at import
+    from tasks.io import ensure_tables
+
+    ensure_tables(_open_warehouse())  # a bad warehouse is one line here, not a failed flow
+    from flows.phase4_precompute import next_slate_date, phase4_precompute
     from tasks.report import RunReport
 
-    chosen = [p.strip() for p in processors.split(",") if p.strip()] if processors else None
-    try:
-        select_processors(chosen)
-    except ValueError as exc:
-        raise _fail_input(str(exc)) from exc
-    state = phase4_precompute(
-        analysis_date=analysis_date.date(), processors=chosen, return_state=True
-    )
+    day = analysis_date.date() if analysis_date else next_slate_date()
+    if analysis_date is None and not options.quiet:
+        console.print(f"no --date: building the next slate, {day}", highlight=False)
+    started = datetime.now(UTC)
+    with _interrupts(f"run for {day}") as interrupt:
+        state = phase4_precompute(analysis_date=day, processors=chosen, return_state=True)
+    if interrupt.count:
+        written = _tables_written_since(day, started)
+        _stop_interrupted(
+            interrupt,
+            f"run for {day} interrupted; written: {', '.join(written) or 'nothing'}"
+            " (each partition whole). Re-run the same command to build it.",
+        )
     report = state.result(raise_on_failure=False)
     if not isinstance(report, RunReport):
-        err.print(f"[red]run failed:[/red] {state.message}\n{report}")
-        raise typer.Exit(EXIT_RUN_FAILED)
+        _flow_failed("run", state.message, report)
     _print_lines(f"Phase 4 run for {report.analysis_date}: {report.status}", report.table_rows())
     # Problems in full, one per line, so an operator can copy the table, column and key.
     for line in report.lines:
@@ -126,7 +332,31 @@ def run(
     raise typer.Exit(EXIT_RUN_FAILED if report.failed else EXIT_OK)
 
 
+def _tables_written_since(day: date, started: datetime) -> list[str]:
+    """The output partitions for D this interrupted run replaced (they commit one by one)."""
+    from phase4.status import status_rows
+
+    try:
+        rows = status_rows(_open_warehouse(read_only=True), day)
+    except Exception:  # noqa: BLE001 - the summary must not keep the user waiting
+        return ["unknown (see `phase4 status`)"]
+    return [
+        str(row["processor"])
+        for row in rows
+        if isinstance(row["last_processed_at"], datetime) and row["last_processed_at"] >= started
+    ]
+
+
+def _flow_failed(what: str, message: str | None, result: object) -> NoReturn:
+    """A flow that raised: bad input is one line and exit 2, anything else exit 1."""
+    if isinstance(result, BaseException) and isinstance(result, _bad_input_types()):
+        raise _fail_input(str(result))
+    err.print(f"[red]{what} failed:[/red] {_one_line(message or '')}: {result}", soft_wrap=True)
+    raise typer.Exit(EXIT_RUN_FAILED)
+
+
 @app.command("demo-data")
+@clean_errors
 def demo_data(
     seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same season")] = 7,
     out: Annotated[
@@ -139,9 +369,10 @@ def demo_data(
     """Generate a synthetic Phase 3 season and load it (or write it to --out)."""
     from phase4.demo_data import generate_season
     from phase4.loading import has_phase3, load_phase3_frames
-    from tasks.warehouse import open_warehouse
 
-    if out is None and if_empty and has_phase3(open_warehouse()):
+    if out is None:
+        _announce_warehouse()
+    if out is None and if_empty and has_phase3(_open_warehouse()):
         console.print("warehouse already holds Phase 3 data; demo data not loaded")
         return
     season = generate_season(seed=seed)
@@ -151,40 +382,83 @@ def demo_data(
             frame.write_parquet(out / f"nba_analytics.{table}.parquet")
             console.print(f"wrote {out / f'nba_analytics.{table}.parquet'}: {frame.height} rows")
         return
-    for table, rows in load_phase3_frames(open_warehouse(), season).items():
+    for table, rows in load_phase3_frames(_open_warehouse(), season).items():
         console.print(f"loaded {table}: {rows} rows")
 
 
 @app.command()
+@clean_errors
 def status(analysis_date: DateOption) -> None:
-    """Rows per processor for D, last processed_at and the last run's status mark."""
+    """Rows per processor for D, last processed_at, the last run's status mark and the feature
+    checks of D (SPEC 12); BigQuery bytes billed when the run recorded them."""
     from phase4.status import status_rows
-    from tasks.warehouse import open_warehouse
+    from tasks.feature_checks import feature_checks_of
 
-    rows = status_rows(open_warehouse(), analysis_date.date())
-    table = Table(title=f"Phase 4 status for {analysis_date.date()}")
-    for column in ("processor", "rows", "last_processed_at", "status", "message"):
+    _announce_warehouse()
+    warehouse = _open_warehouse(read_only=True)
+    day = analysis_date.date()
+    rows = status_rows(warehouse, day)
+    columns = ["processor", "rows", "last_processed_at", "status", "message"]
+    if any(row["bytes_billed"] is not None for row in rows):
+        columns.insert(3, "bytes_billed")
+    table = Table(title=f"Phase 4 status for {day}")
+    for column in columns:
         table.add_column(column, overflow="fold")
     for row in rows:
-        table.add_row(
-            *(
-                str(row[c] if row[c] is not None else "")
-                for c in ("processor", "rows", "last_processed_at", "status", "message")
-            )
-        )
+        table.add_row(*(str(row[c] if row[c] is not None else "") for c in columns))
     console.print(table)
+    checks = feature_checks_of(warehouse, day)
+    if checks.is_empty():
+        console.print(f"feature checks: none stored for {day}")
+        return
+    shown = ["feature_index", "feature_name", "rows", "default_rows", "mean", "ref_mean", "status"]
+    check_table = Table(title=f"Feature checks for {day} (SPEC 12)")
+    for column in [*shown, "message"]:
+        check_table.add_column(column, overflow="fold")
+    for check in checks.iter_rows(named=True):
+        check_table.add_row(
+            *(_cell(check[c]) for c in shown), str(check["message"] or ""), style=None
+        )
+    console.print(check_table)
+
+
+def _cell(value: object) -> str:
+    return "" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+@dataclass
+class Written:
+    """What a backfill has committed so far, told by the flow after each chunk's writes."""
+
+    dates: list[date] = field(default_factory=list)
+    rows: int = 0
+
+    def describe(self, tables: list[str]) -> str:
+        if not self.dates:
+            return "nothing written"
+        days = sorted(self.dates)
+        span = f"{days[0]}" if len(days) == 1 else f"{days[0]}..{days[-1]}"
+        return (
+            f"written: {len(days)} date(s) {span}, {self.rows} rows, to "
+            f"{', '.join(tables)} and processor_runs; each partition whole"
+        )
 
 
 @app.command()
+@clean_errors
 def backfill(
     start: Annotated[datetime, typer.Option(formats=["%Y-%m-%d"], help="First slate date")],
     end: Annotated[datetime, typer.Option(formats=["%Y-%m-%d"], help="Last slate date")],
     processors: Annotated[
-        str | None, typer.Option(help="Comma-separated output tables (default: all five)")
+        str | None,
+        typer.Option(help="Comma-separated P1..P5 or output tables (default: all five)"),
     ] = None,
     force: Annotated[bool, typer.Option(help="Rebuild dates that already completed")] = False,
 ) -> None:
-    """Build every date from START to END in order, with a progress bar and a summary."""
+    """Build every date from START to END in order, with a progress bar and a summary.
+
+    Ctrl-C stops after the write in progress; a re-run resumes where it stopped.
+    """
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -194,40 +468,47 @@ def backfill(
         TimeRemainingColumn,
     )
 
-    from flows.phase4_backfill import BackfillSummary, phase4_backfill
-    from flows.phase4_precompute import select_processors
-    from tasks.backfill import progress_listener
-
-    chosen = [p.strip() for p in processors.split(",") if p.strip()] if processors else None
+    chosen = parse_processors(processors)
     if end < start:
         raise _fail_input(f"--end {end.date()} is before --start {start.date()}")
-    try:
-        select_processors(chosen)
-    except ValueError as exc:
-        raise _fail_input(str(exc)) from exc
+    _announce_warehouse()
+    _use_prefect_server()
+    from tasks.io import ensure_tables
+
+    ensure_tables(_open_warehouse())
+    from flows.phase4_backfill import BackfillSummary, phase4_backfill
+    from tasks.backfill import progress_listener
+
+    tables = chosen or list(PROCESSOR_IDS.values())
     total_days = (end - start).days + 1
-    rows_written = 0
-    with Progress(
-        TextColumn("[bold]backfill"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[rows]} rows"),
-        TextColumn("{task.fields[rate]}"),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-        console=console,
-        transient=False,
-    ) as progress:
+    written = Written()
+    with (
+        Progress(
+            TextColumn("[bold]backfill (dates written)"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rows]} rows"),
+            TextColumn("{task.fields[rate]}"),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=console,
+            transient=False,
+            disable=options.quiet,
+        ) as progress,
+        _interrupts(
+            "backfill", on_deadline=lambda: err.print(written.describe(tables), soft_wrap=True)
+        ) as interrupt,
+    ):
         bar = progress.add_task("dates", total=total_days, rows=0, rate="")
 
         def advance(day: date, rows: int, status: str) -> None:
-            nonlocal rows_written
-            rows_written += rows
+            written.dates.append(day)
+            written.rows += rows
             elapsed = progress.tasks[bar].elapsed or 0.0
             done = progress.tasks[bar].completed + 1
             rate = f"{done / elapsed:.1f} dates/s" if elapsed else ""
-            progress.update(bar, advance=1, rows=rows_written, rate=rate)
+            progress.update(bar, advance=1, rows=written.rows, rate=rate)
 
         token = progress_listener.set(advance)
         try:
@@ -240,24 +521,198 @@ def backfill(
             )
         finally:
             progress_listener.reset(token)
-        progress.update(bar, completed=total_days)
+        if not interrupt.count:
+            progress.update(bar, completed=total_days)
+    if interrupt.count:
+        _stop_interrupted(
+            interrupt,
+            f"backfill {start.date()}..{end.date()} interrupted; {written.describe(tables)}. "
+            "Re-run the same command to resume.",
+        )
     summary = state.result(raise_on_failure=False)
     if not isinstance(summary, BackfillSummary):
-        err.print(f"[red]backfill failed:[/red] {state.message}\n{summary}")
-        raise typer.Exit(EXIT_RUN_FAILED)
-    table = Table(title=f"Backfill {start.date()}..{end.date()}: {summary.counts()}")
+        _flow_failed("backfill", state.message, summary)
+    table = Table(title=f"Backfill {start.date()}..{end.date()}: {human_counts(summary.counts())}")
     for column in ("date", "status", "rows", "message"):
         table.add_column(column, overflow="fold")
     for row in summary.per_date():
         table.add_row(*(str(row[c]) for c in ("date", "status", "rows", "message")))
     console.print(table)
     console.print(
-        f"{summary.rows_written} rows written; {len(summary.skipped_dates)} dates skipped"
+        f"{summary.rows_written} rows written; {len(summary.skipped_dates)} dates skipped "
+        "(already complete)"
     )
     raise typer.Exit(EXIT_RUN_FAILED if summary.failed_dates else EXIT_OK)
 
 
+INTERRUPT_DEADLINE_SECONDS = 8.0
+
+
+@dataclass
+class Interrupt:
+    count: int = 0
+    pending: bool = False
+    flow_run_id: str | None = None
+    finished: bool = False
+
+
+# Frames inside which an interrupt waits for the write to commit (the backfill's writes run
+# in the flow's own thread; the nightly's run in task threads and are never interrupted).
+_WRITE_FRAMES = frozenset({"write_chunk_task"})
+
+
+def _inside_write(frame: Any) -> bool:
+    while frame is not None:
+        if frame.f_code.co_name in _WRITE_FRAMES:
+            return True
+        frame = frame.f_back
+    return False
+
+
+@contextmanager
+def _interrupts(what: str, on_deadline: Callable[[], None] | None = None) -> Iterator[Interrupt]:
+    """First Ctrl-C: stop the flow (after the write in progress), second: exit at once.
+
+    A watchdog exits 130 INTERRUPT_DEADLINE_SECONDS after the first Ctrl-C whatever is still
+    running: only builds in memory can still be running then, never a half-done write.
+    """
+    import threading
+
+    state = Interrupt()
+    main_thread = threading.main_thread()
+
+    def redeliver_after_write() -> None:
+        """Poll until the main thread has left the write, then interrupt it again."""
+        assert main_thread.ident is not None
+        while _inside_write(sys._current_frames().get(main_thread.ident)):
+            time.sleep(0.02)
+        signal.pthread_kill(main_thread.ident, signal.SIGINT)
+
+    def watchdog() -> None:
+        time.sleep(INTERRUPT_DEADLINE_SECONDS)
+        if not state.finished:
+            if on_deadline:
+                on_deadline()
+            _cancel_flow_run(state)
+            err.print(f"{what}: stopped, builds in progress discarded", highlight=False)
+            sys.stdout.flush()
+            os._exit(EXIT_INTERRUPTED)
+
+    def handler(signum: int, frame: Any) -> None:
+        if state.pending and not _inside_write(frame):
+            state.pending = False  # our own re-delivery: the write has committed
+            raise KeyboardInterrupt
+        state.count += 1
+        if state.count > 1:
+            err.print("second interrupt: exiting now", highlight=False)
+            os._exit(EXIT_INTERRUPTED)
+        state.flow_run_id = _current_flow_run_id()
+        threading.Thread(target=watchdog, daemon=True).start()
+        _silence_prefect_console()
+        err.print(
+            f"interrupt: stopping the {what} after the write in progress "
+            "(Ctrl-C again to quit at once)",
+            highlight=False,
+        )
+        if _inside_write(frame):
+            state.pending = True
+            threading.Thread(target=redeliver_after_write, daemon=True).start()
+            return
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield state
+    except KeyboardInterrupt:
+        if not state.count:
+            raise
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _silence_prefect_console() -> None:
+    """After Ctrl-C, Prefect's crash reports (with tracebacks) would bury our summary."""
+    import logging
+
+    for name in ("prefect", "prefect.extra", "prefect.client", "prefect._internal"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+
+
+def _current_flow_run_id() -> str | None:
+    if "prefect.context" not in sys.modules:
+        return None
+    from prefect.context import FlowRunContext
+
+    context = FlowRunContext.get()
+    return str(context.flow_run.id) if context and context.flow_run else None
+
+
+def _cancel_flow_run(state: Interrupt) -> None:
+    """Mark the interrupted flow run Cancelled (Prefect marked it Crashed)."""
+    if not state.flow_run_id:
+        return
+    try:
+        from prefect import get_client
+        from prefect.states import Cancelled
+
+        with get_client(sync_client=True) as client:
+            client.set_flow_run_state(
+                state.flow_run_id, Cancelled(message="cancelled by Ctrl-C"), force=True
+            )
+    except Exception as exc:  # the exit must not wait for an unreachable API
+        err.print(f"could not mark flow run {state.flow_run_id} cancelled: {exc}")
+
+
+def _stop_interrupted(state: Interrupt, summary: str) -> NoReturn:
+    state.finished = True
+    _cancel_flow_run(state)
+    err.print(summary, highlight=False, soft_wrap=True)
+    raise typer.Exit(EXIT_INTERRUPTED)
+
+
+@server_app.command("start")
+@clean_errors
+def server_start() -> None:
+    """Start the managed server in the background (no-op when it runs) and wait until healthy."""
+    from phase4.server import start_server
+
+    console.print(start_server().describe(), highlight=False, soft_wrap=True)
+
+
+@server_app.command("stop")
+def server_stop() -> None:
+    """Stop the managed server (its whole process group)."""
+    from phase4.server import server_home, stop_server
+
+    stopped = stop_server()
+    console.print(
+        "managed Prefect server stopped"
+        if stopped
+        else f"no managed Prefect server was running ({server_home()})",
+        highlight=False,
+    )
+
+
+@server_app.command("status")
+def server_status_command() -> None:
+    """Say whether the managed server runs, where, and whether the CLI will use it."""
+    from phase4.server import managed_server_wanted, server_status
+
+    current = server_status()
+    console.print(current.describe(), highlight=False, soft_wrap=True)
+    if not managed_server_wanted():
+        api = os.environ.get("PREFECT_API_URL", "").strip()
+        console.print(
+            f"the CLI uses PREFECT_API_URL={api}"
+            if api
+            else "PHASE4_SERVER=off: the CLI starts Prefect's temporary server per command",
+            highlight=False,
+        )
+    raise typer.Exit(EXIT_OK if current.healthy or not current.running else EXIT_RUN_FAILED)
+
+
 @app.command()
+@clean_errors
 def report(
     start: Annotated[datetime, typer.Option(formats=["%Y-%m-%d"], help="First slate date")],
     end: Annotated[datetime, typer.Option(formats=["%Y-%m-%d"], help="Last slate date")],
@@ -266,20 +721,64 @@ def report(
     """One self-contained HTML page (opens offline) with the range's charts."""
     from phase4.html_report import build_report_html
     from tasks.report_reads import read_report_frames
-    from tasks.warehouse import open_warehouse
 
     if end < start:
         raise _fail_input(f"--end {end.date()} is before --start {start.date()}")
-    frames = read_report_frames(open_warehouse(read_only=True), start.date(), end.date())
+    _announce_warehouse()
+    frames = read_report_frames(_open_warehouse(read_only=True), start.date(), end.date())
     out.write_text(build_report_html(frames), encoding="utf-8")
     console.print(f"wrote {out} ({out.stat().st_size // 1024} KiB)")
 
 
-register_data_commands(app)  # training-set, features, export: phase4/data_commands.py
+def announcing_warehouse(command: F) -> F:
+    """A read command prints the warehouse line first, like every other command."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        _announce_warehouse()
+        return command(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+# training-set, features, export: phase4/data_commands.py
+register_data_commands(app, wrap=lambda command: clean_errors(announcing_warehouse(command)))
 
 
 def main() -> None:
+    argv = sys.argv[1:]
+    command = next((a for a in argv if not a.startswith("-")), None)
+    if command in ("run", "backfill") and "--help" not in argv:
+        code = _run_warm(argv)
+        if code is not None:
+            raise SystemExit(code)
     app()
+
+
+def _run_warm(argv: list[str]) -> int | None:
+    """Hand the command to the managed server's warm runner; None: run it here instead."""
+    from phase4.server import managed_server_wanted, server_home, server_status
+
+    if not managed_server_wanted() or not server_status().healthy:
+        return None
+    from phase4.runner import LOST, run_in_runner
+
+    child: list[int] = []
+    interrupts: list[int] = []
+
+    def forward(signum: int, frame: Any) -> None:
+        interrupts.append(signum)
+        if child:
+            os.kill(child[0], signal.SIGINT)  # the child stops after its write, like here
+
+    previous = signal.signal(signal.SIGINT, forward)
+    try:
+        code = run_in_runner(server_home(), argv, child.append)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if code == LOST:
+        return EXIT_INTERRUPTED if interrupts else EXIT_RUN_FAILED
+    return code
 
 
 if __name__ == "__main__":

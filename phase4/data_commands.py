@@ -9,10 +9,11 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Callable
 from datetime import date, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 import polars as pl
 import typer
@@ -22,6 +23,7 @@ from rich.table import Table
 console = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 EXIT_BAD_INPUT = 2
+F = TypeVar("F", bound=Callable[..., Any])
 
 DayOption = Annotated[
     datetime | None,
@@ -258,8 +260,9 @@ def export_command(
         )
 
 
-def register(app: typer.Typer) -> None:
-    """Add the three read commands to the `phase4` app."""
-    app.command("training-set")(training_set_command)
-    app.command("features")(features_command)
-    app.command("export")(export_command)
+def register(app: typer.Typer, wrap: Callable[[F], F] = lambda command: command) -> None:
+    """Add the three read commands to the `phase4` app, each through the CLI's `wrap`
+    (it prints the warehouse line and turns bad input into one line and exit 2)."""
+    app.command("training-set")(wrap(training_set_command))
+    app.command("features")(wrap(features_command))
+    app.command("export")(wrap(export_command))

@@ -11,6 +11,31 @@ from quality.schemas import INPUT_DATASET, PHASE3_TABLES, PLAYER_GAME_SUMMARY
 from tasks.warehouse import Warehouse
 
 
+class Phase3FileError(ValueError):
+    """A Phase 3 file that cannot be read: one line naming it and what to do."""
+
+
+def read_phase3_file(path: Path) -> pl.DataFrame:
+    """Read one Parquet file; a corrupted or unreadable file names itself, not a traceback."""
+    if not path.is_file():
+        raise Phase3FileError(
+            f"{path}: not a readable file (a folder or a broken link); replace it with the "
+            "table's Parquet export or remove it from the folder"
+        )
+    try:
+        return pl.read_parquet(path)
+    except PermissionError as exc:
+        raise Phase3FileError(
+            f"{path}: permission denied; make it readable by this user (chmod a+r) and re-run"
+        ) from exc
+    except (OSError, pl.exceptions.PolarsError) as exc:
+        reason = " ".join(str(exc).split())[:160]
+        raise Phase3FileError(
+            f"{path}: not a readable Parquet file ({reason}); re-export it from Phase 3 "
+            "or remove it from the folder"
+        ) from exc
+
+
 def load_phase3_directory(warehouse: Warehouse, directory: Path) -> dict[str, int]:
     """Load every `nba_analytics.<table>.parquet` in `directory`, replacing those tables."""
     if not directory.is_dir():
@@ -23,7 +48,7 @@ def load_phase3_directory(warehouse: Warehouse, directory: Path) -> dict[str, in
     if not known:
         expected = ", ".join(f"{INPUT_DATASET}.{t}.parquet" for t in PHASE3_TABLES)
         raise FileNotFoundError(f"no Phase 3 files in {directory}; expected some of {expected}")
-    return load_phase3_frames(warehouse, {t: pl.read_parquet(p) for t, p in known.items()})
+    return load_phase3_frames(warehouse, {t: read_phase3_file(p) for t, p in known.items()})
 
 
 def load_phase3_frames(warehouse: Warehouse, frames: dict[str, pl.DataFrame]) -> dict[str, int]:

@@ -24,7 +24,16 @@ def status_rows(warehouse: Warehouse, day: date) -> list[dict[str, object]]:
     runs = _frame(
         warehouse,
         PROCESSOR_RUNS.full_name,
-        ["processor", "status", "message", "started_at", "finished_at", "run_id"],
+        [
+            "processor",
+            "status",
+            "message",
+            "started_at",
+            "finished_at",
+            "run_id",
+            "bytes_processed",
+            "bytes_billed",
+        ],
         "analysis_date",
         day,
     )
@@ -48,6 +57,7 @@ def status_rows(warehouse: Warehouse, day: date) -> list[dict[str, object]]:
                 else partition[stamp].max(),
                 "status": f"{STATUS_MARKS[status]} {status}" if status else "— never run",
                 "message": run.get("message"),
+                "bytes_billed": run.get("bytes_billed"),  # BigQuery only
             }
         )
     return rows

@@ -131,7 +131,6 @@ def completed_dates_task(
 def build_chunk_task(
     phase3: Phase3Frames, dates: list[date], processors: list[str], run_id: str
 ) -> ChunkResult:
-    listener = progress_listener.get()
     per_table: dict[str, list[pl.DataFrame]] = {t: [] for t in processors}
     lines: list[RunLine] = []
     for day in dates:
@@ -139,9 +138,6 @@ def build_chunk_task(
         for table in processors:
             per_table[table].append(outputs[table])
         lines += day_lines
-        if listener:
-            worst = date_status(day_lines)
-            listener(day, sum(f.height for f in outputs.values()), worst)
     return ChunkResult(dates, {t: pl.concat(fs) for t, fs in per_table.items()}, lines)
 
 
@@ -175,6 +171,10 @@ def write_chunk_task(warehouse_url: str, chunk: ChunkResult) -> tuple[int, list[
             )
     rows = pl.DataFrame([line.as_row() for line in lines], schema=PROCESSOR_RUNS.polars_schema)
     warehouse.append(PROCESSOR_RUNS, rows.to_arrow())
+    if listener := progress_listener.get():  # the CLI's bar counts dates written, not built
+        for day in chunk.dates:
+            day_lines = [line for line in lines if line.analysis_date == day]
+            listener(day, sum(line.rows or 0 for line in day_lines), date_status(day_lines))
     return written, lines
 
 

@@ -42,8 +42,8 @@ class ProcessorResult:
     finished_at: datetime
     duration_seconds: float
     notes: tuple[str, ...] = ()
-    bytes_processed: int = 0  # BigQuery bytes of this processor's own jobs (0 on DuckDB)
-    bytes_billed: int = 0
+    bytes_processed: int | None = None  # BigQuery bytes of this processor's own jobs
+    bytes_billed: int | None = None
 
     @property
     def rows(self) -> int:
@@ -138,8 +138,8 @@ async def build_processor(
             processed_now(),
             duration,
             notes,
-            warehouse.bytes_processed,
-            warehouse.bytes_billed,
+            warehouse.bytes_processed if warehouse.bills_bytes else None,
+            warehouse.bytes_billed if warehouse.bills_bytes else None,
         )
         return result, checks
 

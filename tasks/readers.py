@@ -6,13 +6,9 @@ BigQuery alike), never a loop over dates. Nothing here creates or writes the war
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import polars as pl
 
@@ -29,7 +25,6 @@ from quality.schemas import (
     TableSchema,
 )
 from tasks.warehouse import Filter, TableNotFound, Warehouse, WarehouseError, open_warehouse
-from tasks.warehouse import warehouse_url as configured_url
 
 POINTS_LINE = "current_points_line"
 # Columns P5 gained after some warehouses were created; derived from feature_sources when absent.
@@ -38,19 +33,7 @@ DERIVABLE = ("default_feature_count", "is_quality_ready")
 
 def open_reader(url: str | None = None) -> Warehouse:
     """The configured warehouse, opened so that reading it never creates or writes a file."""
-    parsed = urlparse(configured_url(url))
-    if parsed.scheme == "duckdb":
-        path = Path(parsed.netloc + parsed.path if parsed.netloc else parsed.path)
-        if not path.is_file():
-            raise WarehouseError(
-                f"no warehouse at {path}: run `phase4 load-phase3` and `phase4 backfill` first, "
-                "or set PHASE4_WAREHOUSE"
-            )
-    # The wh branch adds read_only (never creates or writes a file); use it when present.
-    opener: Callable[..., Warehouse] = open_warehouse
-    if "read_only" in inspect.signature(opener).parameters:
-        return opener(url, read_only=True)
-    return opener(url)
+    return open_warehouse(url, read_only=True)
 
 
 def as_polars(rows: Any) -> pl.DataFrame:

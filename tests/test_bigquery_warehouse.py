@@ -165,9 +165,19 @@ def test_a_full_run_matches_the_duckdb_run_row_for_row(
     code, printed = phase4("run", "--date", str(D))
     assert code == 0, printed
     from_bigquery = {t: read_output(bq(), t, D) for t in OUTPUT_TABLES}
+    # The run report records what each processor's own jobs scanned and billed (issue 15); the
+    # emulator reports 0 bytes, so the figures are present and zero; DuckDB records none.
+    billed = bq().read(
+        PROCESSOR_RUNS.full_name, ["processor", "bytes_processed", "bytes_billed"], []
+    )
+    assert sorted(billed["processor"].to_list()) == sorted(OUTPUT_TABLES)
+    assert billed["bytes_processed"].to_list() == [0] * len(OUTPUT_TABLES)
+    assert billed["bytes_billed"].to_list() == [0] * len(OUTPUT_TABLES)
     monkeypatch.setenv("PHASE4_WAREHOUSE", season_url)
     code, printed = phase4("run", "--date", str(D))
     assert code == 0, printed
+    local = open_warehouse().read(PROCESSOR_RUNS.full_name, ["bytes_processed", "bytes_billed"])
+    assert local.null_count().row(0) == (len(OUTPUT_TABLES), len(OUTPUT_TABLES))
     for table, schema in OUTPUT_TABLES.items():
         from_duckdb = read_output(open_warehouse(), table, D)
         stamp = "created_at" if "created_at" in schema.column_names else "processed_at"

@@ -61,6 +61,7 @@ class Warehouse(ABC):
 
     url: str
     read_only: bool = False
+    bills_bytes: bool = False  # True where queries are billed by bytes (BigQuery)
     labels: dict[str, str]
     bytes_processed: int
     bytes_billed: int

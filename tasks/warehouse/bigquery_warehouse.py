@@ -206,6 +206,8 @@ def _warn(message: str) -> None:
 
 
 class BigQueryWarehouse(Warehouse):
+    bills_bytes = True
+
     def __init__(
         self,
         client: bigquery.Client,

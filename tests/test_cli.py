@@ -1,0 +1,118 @@
+"""The CLI's manners: the warehouse line, --quiet, --version, P1-P5, the next slate, summaries,
+and the managed Prefect server (a real one, started and stopped)."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+import phase4.runner as runner_module
+from phase4.cli import app, human_counts, parse_processors
+from phase4.runner import run_in_runner, runner_socket
+from phase4.server import server_home, server_status, start_server, stop_server
+
+
+def invoke(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(app, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_version_names_the_package_and_its_engines() -> None:
+    code, out, _ = invoke("--version")
+    assert code == 0
+    assert out.startswith("phase4 0.1.0 (prefect 3.9.1, polars 2.1.0, duckdb 2.0.1, python 3.11")
+
+
+def test_processors_accept_ids_and_table_names_in_run_order() -> None:
+    assert parse_processors("P3,p1") == ["team_defense_zone_analysis", "player_composite_factors"]
+    assert parse_processors("player_daily_cache, P2,P4") == [
+        "player_shot_zone_analysis",
+        "player_daily_cache",
+    ]
+    assert parse_processors("nba_predictions.ml_feature_store_v2") == ["ml_feature_store_v2"]
+    assert parse_processors(None) is None and parse_processors(" , ") is None
+
+
+def test_an_unknown_processor_is_one_line_and_starts_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, out, err = invoke("run", "--date", "2024-01-15", "--processors", "P1,P9")
+    assert code == 2 and out == ""
+    assert err.strip().splitlines() == [
+        "error: --processors: unknown processor 'P9'; choose from P1 (team_defense_zone_analysis), "
+        "P2 (player_shot_zone_analysis), P3 (player_composite_factors), P4 (player_daily_cache), "
+        "P5 (ml_feature_store_v2)"
+    ]
+    assert not (tmp_path / ".phase4").exists()  # no server, no warehouse
+
+
+def test_backfill_counts_read_as_words_worst_first() -> None:
+    assert human_counts({"OK": 150, "NO_GAMES": 12, "WARN": 1}) == "1 WARN, 12 NO_GAMES, 150 OK"
+    assert human_counts({}) == "nothing to do"
+
+
+def test_the_warehouse_is_the_first_line_and_quiet_drops_it(season_url: str) -> None:
+    code, out, _ = invoke("status", "--date", "2024-01-15")
+    assert code == 0
+    assert out.splitlines()[0] == f"warehouse: {season_url}"
+    code, out, _ = invoke("--quiet", "status", "--date", "2024-01-15")
+    assert code == 0 and "warehouse:" not in out
+    assert "Phase 4 status for 2024-01-15" in out
+
+
+def test_run_without_a_date_builds_the_next_slate(
+    season_url: str, prefect_harness: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flows.phase4_precompute import next_slate_date
+
+    monkeypatch.setenv("PHASE4_SERVER", "off")  # the session's test harness serves Prefect
+    code, out, err = invoke("run", "--processors", "P1")
+    day = next_slate_date()
+    assert code == 0, out + err
+    assert f"no --date: building the next slate, {day}" in out
+    assert f"Phase 4 run for {day}" in out
+
+
+def test_the_managed_server_starts_once_serves_its_ui_on_its_port_and_stops(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    home = server_home(tmp_path)
+    try:
+        started = start_server(home)
+        assert started.healthy and started.pid and started.port
+        again = start_server(home)  # the second command reuses it
+        assert (again.pid, again.port) == (started.pid, started.port)
+        environ = dict(
+            item.split("=", 1)
+            for item in Path(f"/proc/{started.pid}/environ").read_text().split("\0")
+            if "=" in item
+        )
+        api = f"http://127.0.0.1:{started.port}/api"
+        assert environ["PREFECT_API_URL"] == api and environ["PREFECT_UI_API_URL"] == api
+        assert environ["PREFECT_HOME"] == str(home)
+        assert os.getsid(started.pid) == started.pid  # its own session: Ctrl-C never reaches it
+        assert (home / "server.log").is_file()
+
+        # The warm runner answers commands with the caller's terminal, until a source changes.
+        deadline = time.monotonic() + 300
+        while not runner_socket(home).exists():
+            assert time.monotonic() < deadline, (home / "runner.log").read_text()
+            time.sleep(0.2)
+        pids: list[int] = []
+        assert run_in_runner(home, ["--version"], pids.append) == 0
+        assert pids and pids[0] != os.getpid()
+        assert capfd.readouterr().out.startswith("phase4 0.1.0 (prefect 3.9.1")
+        source = Path(runner_module.__file__)
+        os.utime(source, (source.stat().st_atime, source.stat().st_mtime + 1))
+        assert run_in_runner(home, ["--version"], pids.append) is None  # stale: run it yourself
+        assert not runner_socket(home).exists()
+    finally:
+        assert stop_server(home)
+    assert not server_status(home).running
+    assert not (home / "server.pid").exists()
+    assert not stop_server(home)

@@ -1,0 +1,159 @@
+"""Ctrl-C mid-backfill: a real SIGINT to a real `phase4 backfill` process group.
+
+The CLI starts its managed Prefect server on first use (in the test's folder) and the SIGINT
+goes to the CLI's own process group, as a terminal sends it; the server, in its own session,
+survives it. Expected: exit 130 within 10 s, a summary of what was written, every written
+partition whole (its rows are the rows its run line reports), and a re-run that resumes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from datetime import date, timedelta
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from phase4.server import server_home, stop_server
+from quality.schemas import OUTPUT_TABLES
+
+PHASE4 = str(Path(sys.executable).parent / "phase4")
+START, END = date(2023, 10, 24), date(2024, 4, 14)
+WRITTEN = re.compile(r"interrupted; written: (\d+) date\(s\) (\S+)\.\.(\S+), (\d+) rows")
+
+
+@pytest.fixture
+def cli_folder(tmp_path: Path) -> Iterator[Path]:
+    """The CLI's working folder: its managed server lives in .phase4/prefect/ here."""
+    yield tmp_path
+    stop_server(server_home(tmp_path))
+
+
+def cli_env(season_url: str) -> dict[str, str]:
+    env = {**os.environ, "PHASE4_WAREHOUSE": season_url, "PREFECT_LOGGING_LEVEL": "INFO"}
+    env.pop("PREFECT_API_URL", None)
+    env.pop("PHASE4_SERVER", None)
+    return env
+
+
+def frame(url: str, sql: str) -> pl.DataFrame:
+    import duckdb
+
+    with duckdb.connect(url.removeprefix("duckdb://"), read_only=True) as con:
+        return pl.from_arrow(con.sql(sql).to_arrow_table())  # type: ignore[return-value]
+
+
+@pytest.mark.parametrize("warm", [False, True], ids=["first-command", "warm-runner"])
+def test_ctrl_c_mid_backfill_stops_within_10_s_and_the_rerun_resumes(
+    season_url: str, cli_folder: Path, warm: bool
+) -> None:
+    if warm:  # the server and its warm runner already run: the CLI forwards Ctrl-C to its fork
+        started = subprocess.run(
+            [PHASE4, "server", "start"], cwd=cli_folder, env=cli_env(season_url), timeout=300
+        )
+        assert started.returncode == 0
+        deadline = time.monotonic() + 300
+        while not (server_home(cli_folder) / "runner.sock").exists():
+            assert time.monotonic() < deadline, "the warm runner did not start"
+            time.sleep(0.2)
+    process = subprocess.Popen(
+        [PHASE4, "backfill", "--start", str(START), "--end", str(END)],
+        cwd=cli_folder,
+        env=cli_env(season_url),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, like a shell job
+    )
+    stderr_lines: list[str] = []
+    first_write = threading.Event()
+
+    def read_stderr() -> None:
+        assert process.stderr is not None
+        for line in process.stderr:
+            stderr_lines.append(line)
+            if "backfill-write-chunk" in line and "Completed" in line:
+                first_write.set()
+
+    reader = threading.Thread(target=read_stderr, daemon=True)
+    reader.start()
+    deadline = time.monotonic() + 600
+    while not first_write.wait(timeout=0.5):
+        assert process.poll() is None, "ended before a write:\n" + "".join(stderr_lines[-20:])
+        assert time.monotonic() < deadline, "no write in 600 s:\n" + "".join(stderr_lines[-20:])
+    assert process.poll() is None, "the backfill ended before the interrupt"
+
+    interrupted_at = time.monotonic()
+    os.killpg(process.pid, signal.SIGINT)
+    stdout, _ = process.communicate(timeout=30)
+    elapsed = time.monotonic() - interrupted_at
+    reader.join(timeout=5)
+    stderr = "".join(stderr_lines)
+
+    assert process.returncode == 130, (process.returncode, stdout, stderr[-2000:])
+    assert elapsed < 10.0, elapsed
+    assert "Traceback" not in stdout + stderr
+    match = WRITTEN.search(stderr)
+    assert match, stderr[-2000:]
+    count, first, last = int(match[1]), date.fromisoformat(match[2]), date.fromisoformat(match[3])
+    assert first == START and count == (last - first).days + 1
+    assert 1 <= count < (END - START).days + 1
+
+    # What the summary says was written is exactly what the run lines record ...
+    runs = frame(
+        season_url,
+        "SELECT analysis_date, processor, status, rows FROM nba_precompute.processor_runs",
+    )
+    run_dates = set(runs["analysis_date"].to_list())
+    assert run_dates == {first + timedelta(days=i) for i in range(count)}
+    assert set(runs["status"].to_list()) <= {"OK", "WARN", "NO_GAMES"}
+    # ... and every partition holds exactly the rows of its run line: nothing half-written,
+    # nothing written beyond what was reported.
+    for processor, schema in OUTPUT_TABLES.items():
+        column = schema.partition_column
+        stored = frame(
+            season_url, f"SELECT {column} AS d, count(*) AS n FROM {schema.full_name} GROUP BY 1"
+        )
+        expected = runs.filter(pl.col("processor") == processor)
+        assert set(stored["d"].to_list()) <= run_dates, processor
+        by_date = dict(zip(stored["d"].to_list(), stored["n"].to_list(), strict=True))
+        for day, rows in zip(expected["analysis_date"], expected["rows"], strict=True):
+            assert by_date.get(day, 0) == rows, (processor, day)
+
+    # The flow run is marked Cancelled on the managed server, which survived the Ctrl-C.
+    port = int((server_home(cli_folder) / "server.port").read_text())
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/api/flow_runs/filter",
+        data=json.dumps({"sort": "START_TIME_ASC"}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        states = [run["state_type"] for run in json.loads(response.read())]
+    assert states == ["CANCELLED"]
+
+    # The re-run resumes: the dates written are skipped, the rest is built.
+    rerun = subprocess.run(
+        [PHASE4, "--quiet", "backfill", "--start", str(START), "--end", str(END)],
+        cwd=cli_folder,
+        env=cli_env(season_url),
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert f"{count} dates skipped" in rerun.stdout
+    total = (END - START).days + 1
+    done = frame(
+        season_url, "SELECT count(DISTINCT analysis_date) AS n FROM nba_precompute.processor_runs"
+    )
+    assert done["n"][0] == total
