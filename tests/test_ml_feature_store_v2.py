@@ -36,6 +36,7 @@ from quality.schemas import (
     UPCOMING_TEAM_GAME_CONTEXT,
     TableSchema,
 )
+from tests.builders import number
 
 D = date(2024, 1, 15)
 SEASON = 2023
@@ -295,12 +296,6 @@ def only_row(out: pl.DataFrame, player: str = "p1") -> dict[str, Any]:
 
 def feature(row: dict[str, Any], name: str) -> tuple[float | None, str]:
     return row["features"][NAME[name]], row["feature_sources"][NAME[name]]
-
-
-def number(value: object) -> float:
-    """A Series min/max as a float (polars types them as any Python literal)."""
-    assert isinstance(value, int | float), value
-    return float(value)
 
 
 def expected_score(sources: Sequence[str]) -> float:
