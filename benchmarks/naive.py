@@ -33,19 +33,20 @@ def _player_games(warehouse: Warehouse, player: str, day: date) -> list[dict]:
     return sorted(games, key=lambda r: (r["game_date"], r["game_id"]), reverse=True)
 
 
+def _players(warehouse: Warehouse, table: str, filters: list[Filter]) -> list[str]:
+    """The players to loop over: one query, each player once, in the order first read."""
+    rows = warehouse.read(table, ["player_lookup"], filters)
+    return rows.get_column("player_lookup").unique(maintain_order=True).to_list()
+
+
 def naive_shot_zones(warehouse: Warehouse, day: date) -> list[dict]:
     """P2's zone rates and primary zone, player by player."""
     out = []
     cutoff = day - timedelta(days=30)
-    players = (
-        warehouse.read(
-            PLAYER_GAME_SUMMARY.full_name,
-            ["player_lookup"],
-            [Filter("season_year", "=", season_of(day)), Filter("game_date", "<", day)],
-        )
-        .get_column("player_lookup")
-        .unique(maintain_order=True)
-        .to_list()
+    players = _players(
+        warehouse,
+        PLAYER_GAME_SUMMARY.full_name,
+        [Filter("season_year", "=", season_of(day)), Filter("game_date", "<", day)],
     )
     for player in players:
         games = _player_games(warehouse, player, day)
@@ -88,14 +89,8 @@ def naive_daily_cache(warehouse: Warehouse, day: date) -> list[dict]:
     """P4's points and minutes aggregates, player by player."""
     out = []
     cutoff = day - timedelta(days=30)
-    slate = (
-        warehouse.read(
-            UPCOMING_PLAYER_GAME_CONTEXT.full_name,
-            ["player_lookup"],
-            [Filter("game_date", "=", day)],
-        )
-        .get_column("player_lookup")
-        .to_list()
+    slate = _players(
+        warehouse, UPCOMING_PLAYER_GAME_CONTEXT.full_name, [Filter("game_date", "=", day)]
     )
     for player in slate:
         games = _player_games(warehouse, player, day)
