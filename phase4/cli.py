@@ -111,14 +111,15 @@ def main_options(
         os.environ["PREFECT_LOGGING_LEVEL"] = "WARNING"
 
 
-def _announce_warehouse() -> str:
-    """Print `warehouse: URL` first (not with --quiet); errors name it either way."""
+def _announce_warehouse(*, to_stderr: bool = False) -> str:
+    """Print `warehouse: URL` first (not with --quiet); errors name it either way. A command
+    whose standard output is data (JSON) prints it on standard error instead."""
     from tasks.warehouse import warehouse_url
 
     url = warehouse_url()
     options.warehouse = url
     if not options.quiet and not options.announced:
-        console.print(f"warehouse: {url}", highlight=False, soft_wrap=True)
+        (err if to_stderr else console).print(f"warehouse: {url}", highlight=False, soft_wrap=True)
         options.announced = True
     return url
 
@@ -735,7 +736,7 @@ def announcing_warehouse(command: F) -> F:
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        _announce_warehouse()
+        _announce_warehouse(to_stderr=str(kwargs.get("fmt", "")) == "json")
         return command(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]

@@ -28,7 +28,8 @@ from phase4.server import server_home, stop_server
 from quality.schemas import OUTPUT_TABLES
 
 PHASE4 = str(Path(sys.executable).parent / "phase4")
-START, END = date(2023, 10, 24), date(2024, 4, 14)
+# The player box of 2023-24 ends on 2024-04-07: later dates FAIL SPEC 11 (last night missing).
+START, END = date(2023, 10, 24), date(2024, 4, 7)
 WRITTEN = re.compile(r"interrupted; written: (\d+) date\(s\) (\S+)\.\.(\S+), (\d+) rows")
 
 

@@ -25,6 +25,12 @@ def phase4(*args: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
+def phase4_json(*args: str) -> tuple[int, str]:
+    """Standard output alone: what a script piping `--format json` reads."""
+    result = CliRunner().invoke(app, list(args))
+    return result.exit_code, result.stdout
+
+
 @pytest.fixture
 def slate(warehouse_url: str) -> str:
     """Two players on D: `ann` all Phase 4, `bob` with features 0 and 21 defaulted."""
@@ -75,7 +81,7 @@ def test_one_player_prints_his_25_features_and_sources(slate: str) -> None:
 
 
 def test_the_slate_as_json_and_parquet(slate: str, tmp_path: Path) -> None:
-    code, printed = phase4("features", "--date", str(D), "--format", "json")
+    code, printed = phase4_json("features", "--date", str(D), "--format", "json")
     assert code == 0, printed
     players = json.loads(printed)
     assert [p["player_lookup"] for p in players] == ["ann", "bob"]
@@ -134,7 +140,7 @@ def test_a_real_slate_player_reads_as_in_the_training_set(
 ) -> None:
     url = copy_of_week(tmp_path / "week.duckdb")
     monkeypatch.setenv("PHASE4_WAREHOUSE", url)
-    code, printed = phase4(
+    code, printed = phase4_json(
         "features", "--date", "2024-12-13", "--player", "trendonwatford", "--format", "json"
     )
     assert code == 0, printed

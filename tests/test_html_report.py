@@ -172,15 +172,9 @@ def records(frame: pl.DataFrame) -> list[dict[str, Any]]:
 
 
 def add_feature_checks(db: Path) -> None:
-    """nba_predictions.ml_feature_checks as SPEC section 12 declares it, with a few outcomes."""
+    """nba_predictions.ml_feature_checks (created by the run) with a few chosen outcomes."""
     with duckdb.connect(str(db)) as con:
-        con.execute(
-            """CREATE TABLE nba_predictions.ml_feature_checks (
-                game_date DATE, feature_index BIGINT, feature_name VARCHAR, rows BIGINT,
-                default_rows BIGINT, min DOUBLE, max DOUBLE, mean DOUBLE, std DOUBLE,
-                ref_mean DOUBLE, ref_std DOUBLE, status VARCHAR, message VARCHAR,
-                run_id VARCHAR)"""
-        )
+        con.execute("DELETE FROM nba_predictions.ml_feature_checks")
         for day, index, name, status in [
             ("2024-01-10", 0, "points_avg_last_5", "OK"),
             ("2024-01-11", 0, "points_avg_last_5", "OK"),
