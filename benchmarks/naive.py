@@ -33,19 +33,20 @@ def _player_games(warehouse: Warehouse, player: str, day: date) -> list[dict]:
     return sorted(games, key=lambda r: (r["game_date"], r["game_id"]), reverse=True)
 
 
+def _players(warehouse: Warehouse, table: str, filters: list[Filter]) -> list[str]:
+    """The players to loop over: one query, each player once, in the order first read."""
+    rows = warehouse.read(table, ["player_lookup"], filters)
+    return rows.get_column("player_lookup").unique(maintain_order=True).to_list()
+
+
 def naive_shot_zones(warehouse: Warehouse, day: date) -> list[dict]:
     """P2's zone rates and primary zone, player by player."""
     out = []
     cutoff = day - timedelta(days=30)
-    players = (
-        warehouse.read(
-            PLAYER_GAME_SUMMARY.full_name,
-            ["player_lookup"],
-            [Filter("season_year", "=", season_of(day)), Filter("game_date", "<", day)],
-        )
-        .get_column("player_lookup")
-        .unique(maintain_order=True)
-        .to_list()
+    players = _players(
+        warehouse,
+        PLAYER_GAME_SUMMARY.full_name,
+        [Filter("season_year", "=", season_of(day)), Filter("game_date", "<", day)],
     )
     for player in players:
         games = _player_games(warehouse, player, day)
@@ -60,22 +61,23 @@ def naive_shot_zones(warehouse: Warehouse, day: date) -> list[dict]:
         mid = sum(g["mid_range_attempts"] for g in last_10)
         three = sum(g["three_pt_attempts"] for g in last_10)
         total = paint + mid + three
-        rates = [100 * x / total if total else None for x in (paint, mid, three)]
-        zone = None
+        paint_rate: float | None = None
+        zone: str | None = None
         if total:
+            paint_rate, mid_rate, three_rate = (100 * x / total for x in (paint, mid, three))
             zone = (
                 "paint"
-                if rates[0] >= 40
+                if paint_rate >= 40
                 else "perimeter"
-                if rates[2] >= 40
+                if three_rate >= 40
                 else "mid_range"
-                if rates[1] >= 35
+                if mid_rate >= 35
                 else "balanced"
             )
         out.append(
             {
                 "player_lookup": player,
-                "paint_rate_last_10": rates[0],
+                "paint_rate_last_10": paint_rate,
                 "primary_scoring_zone": zone,
                 "games": len(games[:10]),
             }
@@ -87,14 +89,8 @@ def naive_daily_cache(warehouse: Warehouse, day: date) -> list[dict]:
     """P4's points and minutes aggregates, player by player."""
     out = []
     cutoff = day - timedelta(days=30)
-    slate = (
-        warehouse.read(
-            UPCOMING_PLAYER_GAME_CONTEXT.full_name,
-            ["player_lookup"],
-            [Filter("game_date", "=", day)],
-        )
-        .get_column("player_lookup")
-        .to_list()
+    slate = _players(
+        warehouse, UPCOMING_PLAYER_GAME_CONTEXT.full_name, [Filter("game_date", "=", day)]
     )
     for player in slate:
         games = _player_games(warehouse, player, day)

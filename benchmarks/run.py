@@ -19,7 +19,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -56,7 +56,7 @@ def read_realdata() -> Phase3Frames:
     )
 
 
-def median_ms(fn, repeats: int) -> float:  # type: ignore[no-untyped-def]
+def median_ms(fn: Callable[[], object], repeats: int) -> float:
     fn()  # warm-up
     times = []
     for _ in range(repeats):

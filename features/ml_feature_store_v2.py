@@ -10,22 +10,21 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypedDict, Unpack
 
 import polars as pl
 
-from features.common import (
-    Phase3Frames,
-    SlateCalendar,
-    divide,
-    games_before,
-    known_sum,
-    qualifying_games,
-    ratio,
-    slate,
-    stable_mean,
-    stable_std,
-    to_output,
-    with_recency,
+from features.common import Phase3Frames, SlateCalendar, divide, known_sum, ratio, slate, to_table
+from features.windows import (
+    ZONES,
+    attach_upstream,
+    recent_player_games,
+    recent_team_games,
+    tier,
+    upstream_tracking,
+    window_mean,
+    window_std,
+    zones_known,
 )
 from quality.feature_contract import (
     CALCULATED,
@@ -38,9 +37,17 @@ from quality.feature_contract import (
     PHASE3,
     PHASE4,
 )
-from quality.schemas import ML_FEATURE_STORE_V2
+from quality.schemas import (
+    ML_FEATURE_STORE_V2,
+    PLAYER_COMPOSITE_FACTORS,
+    PLAYER_DAILY_CACHE,
+    PLAYER_SHOT_ZONE_ANALYSIS,
+    TEAM_DEFENSE_ZONE_ANALYSIS,
+    TableSchema,
+)
 
 SOURCE_WEIGHTS = {PHASE4: 100.0, PHASE3: 75.0, CALCULATED: 100.0, DEFAULT: 40.0}
+QUALITY_TIERS = ((95.0, "excellent"), (85.0, "good"), (70.0, "medium"))
 
 # Upstream processors, named as in the source-tracking columns of the output schema.
 DAILY_CACHE, COMPOSITE, SHOT_ZONES, TEAM_DEFENSE = (
@@ -67,14 +74,12 @@ TREND_GAMES = 5
 TREND_RECENT_GAMES = 2
 TEAM_WINDOW = 10
 OPPONENT_WINDOW = 15
-MIN_STD_GAMES = 2
 MIN_FREE_THROW_GAMES = 5
 MIN_WIN_PCT_GAMES = 5
 MAX_FREE_THROW_SHARE = 0.5
 MAX_REST_ADVANTAGE = 2.0
 # Band edges are compared at 1e-9 so float noise cannot move a value off an exact edge.
 BAND_DECIMALS = 9
-ZONES = ("paint", "mid_range", "three_pt")
 INJURY_RISK = {"available": 0.0, "probable": 1.0, "questionable": 2.0, "doubtful": 3.0, "out": 3.0}
 
 
@@ -106,14 +111,22 @@ class Feature:
 # ---------------------------------------------------------------------------------------------
 
 
+class UpstreamFrames(TypedDict):
+    """P5's upstream outputs by keyword (the registry's `upstream` names); None: it failed."""
+
+    team_defense_zones: pl.DataFrame | None
+    shot_zones: pl.DataFrame | None
+    composite_factors: pl.DataFrame | None
+    daily_cache: pl.DataFrame | None
+
+
 @dataclass(frozen=True)
 class Upstream:
     """How one upstream output is found for a slate row and which of its columns are read."""
 
     name: str
-    key: str  # the upstream key column
+    schema: TableSchema  # matched on its first key column, for D's partition
     slate_key: str  # the slate column it matches
-    date_column: str
     columns: tuple[str, ...]
     # P4 has no placeholders (SPEC 7: under 5 games there is no row); its
     # insufficient_data_reason only explains early_season_flag and its values are real.
@@ -123,9 +136,8 @@ class Upstream:
 UPSTREAM_READS = {
     DAILY_CACHE: Upstream(
         DAILY_CACHE,
+        PLAYER_DAILY_CACHE,
         "player_lookup",
-        "player_lookup",
-        "cache_date",
         (
             "points_avg_last_5",
             "points_avg_last_10",
@@ -140,23 +152,20 @@ UPSTREAM_READS = {
     ),
     COMPOSITE: Upstream(
         COMPOSITE,
+        PLAYER_COMPOSITE_FACTORS,
         "player_lookup",
-        "player_lookup",
-        "game_date",
         ("fatigue_score", "shot_zone_mismatch_score", "pace_score", "usage_spike_score"),
     ),
     SHOT_ZONES: Upstream(
         SHOT_ZONES,
+        PLAYER_SHOT_ZONE_ANALYSIS,
         "player_lookup",
-        "player_lookup",
-        "analysis_date",
         tuple(f"{z}_rate_last_10" for z in ZONES),
     ),
     TEAM_DEFENSE: Upstream(
         TEAM_DEFENSE,
-        "team_abbr",
+        TEAM_DEFENSE_ZONE_ANALYSIS,
         "opponent_team_abbr",
-        "analysis_date",
         ("defensive_rating_last_15", "opponent_pace"),
     ),
 }
@@ -166,65 +175,43 @@ def _attach_upstream(
     rows: pl.LazyFrame, upstream: pl.DataFrame | None, read: Upstream, calendar: SlateCalendar
 ) -> pl.LazyFrame:
     """Adds `<name>__found`, `<name>__processed_at` and `<name>__<column>` (NULL if unusable)."""
-    found, stamp = f"{read.name}__found", f"{read.name}__processed_at"
-    values = [f"{read.name}__{c}" for c in read.columns]
-    if upstream is None:
-        return rows.with_columns(
-            pl.lit(False).alias(found),
-            pl.lit(None, dtype=pl.Datetime("us", "UTC")).alias(stamp),
-            *(pl.lit(None, dtype=pl.Float64).alias(v) for v in values),
-        )
     usable = (
         pl.col("insufficient_data_reason").is_null()
         if read.reason_marks_placeholder
         else pl.lit(True)
     )
-    matched = (
-        upstream.lazy()
-        .filter(pl.col(read.date_column) == calendar.analysis_date)
-        .select(
-            pl.col(read.key).alias(read.slate_key),
-            pl.lit(True).alias(found),
-            pl.col("processed_at").alias(stamp),
-            *(
-                pl.when(usable).then(pl.col(c).cast(pl.Float64)).alias(v)
-                for c, v in zip(read.columns, values, strict=True)
-            ),
-        )
+    values = (
+        pl.when(usable).then(pl.col(c).cast(pl.Float64)).alias(f"{read.name}__{c}")
+        for c in read.columns
     )
-    return rows.join(matched, on=read.slate_key, how="left").with_columns(
-        pl.col(found).fill_null(False)
-    )
-
-
-def _zones_known() -> pl.Expr:
-    """As in P2: a game with any unknown paint or mid-range figure is left out of zone sums."""
-    return pl.all_horizontal(
-        pl.col(c).is_not_null()
-        for c in ("paint_attempts", "paint_makes", "mid_range_attempts", "mid_range_makes")
+    return attach_upstream(
+        rows,
+        upstream,
+        read.schema,
+        calendar,
+        [pl.col("processed_at").alias(f"{read.name}__processed_at"), *values],
+        f"{read.name}__found",
+        rows_key=read.slate_key,
     )
 
 
 def _player_history(player_games: pl.LazyFrame, calendar: SlateCalendar) -> pl.LazyFrame:
     """Phase 3 fallbacks per player: P4/P2 windows with no minimum and no 30-day cut."""
-    games = with_recency(qualifying_games(games_before(player_games, calendar)), "player_lookup")
+    games = recent_player_games(player_games, calendar)
     ago = pl.col("games_ago")
     last_5, last_10 = ago < TREND_GAMES, ago < SHORT_WINDOW
-    points, minutes = pl.col("points").cast(pl.Float64), pl.col("minutes_played")
-    zone_games = last_10 & _zones_known()
+    zone_games = last_10 & zones_known()
     return games.group_by("player_lookup").agg(
-        stable_mean(points.filter(last_5)).alias("p3__points_avg_last_5"),
-        stable_mean(points.filter(last_10)).alias("p3__points_avg_last_10"),
-        stable_mean(points).alias("p3__points_avg_season"),
-        pl.when(points.filter(last_10).count() >= MIN_STD_GAMES)
-        .then(stable_std(points.filter(last_10)))
-        .alias("p3__points_std_last_10"),
-        stable_mean(minutes.filter(last_10)).alias("p3__minutes_avg_last_10"),
-        stable_mean(minutes).alias("p3__minutes_avg_season"),
+        window_mean("points", last_5).alias("p3__points_avg_last_5"),
+        window_mean("points", last_10).alias("p3__points_avg_last_10"),
+        window_mean("points").alias("p3__points_avg_season"),
+        window_std("points", last_10).alias("p3__points_std_last_10"),
+        window_mean("minutes_played", last_10).alias("p3__minutes_avg_last_10"),
+        window_mean("minutes_played").alias("p3__minutes_avg_season"),
         last_5.sum().alias("p3__games_last_5"),
         last_10.sum().alias("p3__games_last_10"),
-        stable_mean(points.filter(ago < TREND_RECENT_GAMES)).alias("p3__points_newest"),
-        stable_mean(points.filter((ago >= TREND_RECENT_GAMES) & last_5)).alias("p3__points_before"),
+        window_mean("points", ago < TREND_RECENT_GAMES).alias("p3__points_newest"),
+        window_mean("points", (ago >= TREND_RECENT_GAMES) & last_5).alias("p3__points_before"),
         *(
             known_sum(pl.col(f"{z}_attempts").filter(zone_games)).alias(f"p3__{z}_attempts")
             for z in ZONES
@@ -236,11 +223,11 @@ def _player_history(player_games: pl.LazyFrame, calendar: SlateCalendar) -> pl.L
 
 def _team_history(team_offense: pl.DataFrame, calendar: SlateCalendar) -> pl.LazyFrame:
     """The context team's last 10 games (pace, rating) and its season record."""
-    games = with_recency(games_before(team_offense, calendar), "team_abbr")
+    games = recent_team_games(team_offense, calendar, "team_abbr")
     last_10 = pl.col("games_ago") < TEAM_WINDOW
     return games.group_by("team_abbr").agg(
-        stable_mean(pl.col("pace").filter(last_10)).alias("team__pace_last_10"),
-        stable_mean(pl.col("offensive_rating").filter(last_10)).alias("team__off_rating_last_10"),
+        window_mean("pace", last_10).alias("team__pace_last_10"),
+        window_mean("offensive_rating", last_10).alias("team__off_rating_last_10"),
         pl.len().alias("team__games"),
         # A NULL win_flag is a game played but not a win.
         pl.col("win_flag").fill_null(False).sum().alias("team__wins"),
@@ -249,13 +236,13 @@ def _team_history(team_offense: pl.DataFrame, calendar: SlateCalendar) -> pl.Laz
 
 def _opponent_history(team_defense: pl.DataFrame, calendar: SlateCalendar) -> pl.LazyFrame:
     """The opponent's last 15 games as the defending team."""
-    games = with_recency(games_before(team_defense, calendar), "defending_team_abbr")
+    games = recent_team_games(team_defense, calendar, "defending_team_abbr")
     return (
         games.filter(pl.col("games_ago") < OPPONENT_WINDOW)
         .group_by("defending_team_abbr")
         .agg(
-            stable_mean(pl.col("defensive_rating")).alias("opponent__def_rating_last_15"),
-            stable_mean(pl.col("opponent_pace")).alias("opponent__pace_last_15"),
+            window_mean("defensive_rating").alias("opponent__def_rating_last_15"),
+            window_mean("opponent_pace").alias("opponent__pace_last_15"),
         )
         .rename({"defending_team_abbr": "opponent_team_abbr"})
     )
@@ -472,15 +459,7 @@ def feature_quality_score(sources: Sequence[pl.Expr]) -> pl.Expr:
 
 
 def quality_tier(score: pl.Expr) -> pl.Expr:
-    return (
-        pl.when(score >= 95)
-        .then(pl.lit("excellent"))
-        .when(score >= 85)
-        .then(pl.lit("good"))
-        .when(score >= 70)
-        .then(pl.lit("medium"))
-        .otherwise(pl.lit("low"))
-    )
+    return tier(score, QUALITY_TIERS, "low")
 
 
 def data_source() -> pl.Expr:
@@ -577,11 +556,10 @@ def _early_season_placeholders(calendar: SlateCalendar) -> list[pl.Expr]:
 
 def _source_tracking(name: str) -> list[pl.Expr]:
     """One upstream row per slate row at most: found is 1 row of 1 expected, or 0."""
-    found = pl.col(f"{name}__found")
+    tracking = upstream_tracking(name, f"{name}__found")
     return [
         pl.col(f"{name}__processed_at").alias(f"source_{name}_last_updated"),
-        found.cast(pl.Int64).alias(f"source_{name}_rows_found"),
-        pl.when(found).then(100.0).otherwise(0.0).alias(f"source_{name}_completeness_pct"),
+        *(expr.alias(column) for column, expr in tracking.items()),
     ]
 
 
@@ -589,18 +567,14 @@ def ml_feature_store_v2(
     phase3: Phase3Frames,
     calendar: SlateCalendar,
     processed_at: datetime,
-    *,
-    team_defense_zones: pl.DataFrame | None,
-    shot_zones: pl.DataFrame | None,
-    composite_factors: pl.DataFrame | None,
-    daily_cache: pl.DataFrame | None,
+    **frames: Unpack[UpstreamFrames],
 ) -> pl.DataFrame:
     """One row per slate player, whatever upstream failed; None means that processor failed."""
     upstream = {
-        DAILY_CACHE: daily_cache,
-        COMPOSITE: composite_factors,
-        SHOT_ZONES: shot_zones,
-        TEAM_DEFENSE: team_defense_zones,
+        DAILY_CACHE: frames["daily_cache"],
+        COMPOSITE: frames["composite_factors"],
+        SHOT_ZONES: frames["shot_zones"],
+        TEAM_DEFENSE: frames["team_defense_zones"],
     }
     failed = tuple(FAILED_ISSUE[name] for name in UPSTREAMS_IN_RUN_ORDER if upstream[name] is None)
     sources = [pl.col(f"source__{n}") for n in FEATURE_NAMES]
@@ -659,7 +633,5 @@ def ml_feature_store_v2(
             is_production_ready=is_production_ready(failed),
             data_quality_issues=data_quality_issues(failed),
         )
-        .sort("player_lookup")
-        .collect()
     )
-    return to_output(rows, ML_FEATURE_STORE_V2)
+    return to_table(rows, ML_FEATURE_STORE_V2)

@@ -10,12 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, Unpack
 
 import polars as pl
 
 from features.common import Phase3Frames, SlateCalendar, slate_calendar
-from features.ml_feature_store_v2 import ml_feature_store_v2
+from features.ml_feature_store_v2 import UpstreamFrames, ml_feature_store_v2
 from features.player_composite_factors import player_composite_factors
 from features.player_daily_cache import player_daily_cache
 from features.player_shot_zone_analysis import player_shot_zone_analysis
@@ -82,11 +82,11 @@ def _ml_feature_store_v2(
     team_context: pl.DataFrame,
     calendar: SlateCalendar,
     processed_at: datetime,
-    **upstream: pl.DataFrame | None,
+    **upstream: Unpack[UpstreamFrames],
 ) -> pl.DataFrame:
     """P5 takes its Phase 3 inputs as one Phase3Frames; the graph passes them by keyword."""
     phase3 = Phase3Frames(player_games, team_defense, team_offense, player_context, team_context)
-    return ml_feature_store_v2(phase3, calendar, processed_at, **upstream)  # type: ignore[arg-type]
+    return ml_feature_store_v2(phase3, calendar, processed_at, **upstream)
 
 
 _DECLARED = (

@@ -35,12 +35,16 @@ PLACEHOLDER_KEEPS = frozenset({"insufficient_data_reason"})
 # --- which games count ----------------------------------------------------------------------
 
 
-def recent_player_games(player_games: pl.DataFrame, calendar: SlateCalendar) -> pl.LazyFrame:
+def recent_player_games(
+    player_games: pl.DataFrame | pl.LazyFrame, calendar: SlateCalendar
+) -> pl.LazyFrame:
     """Each player's qualifying games of S before D, `games_ago` 0 = his newest."""
     return with_recency(qualifying_games(games_before(player_games, calendar)), "player_lookup")
 
 
-def recent_team_games(team_games: pl.DataFrame, calendar: SlateCalendar, team: str) -> pl.LazyFrame:
+def recent_team_games(
+    team_games: pl.DataFrame | pl.LazyFrame, calendar: SlateCalendar, team: str
+) -> pl.LazyFrame:
     """Each team's games of S before D (keyed by the `team` column), `games_ago` 0 = newest."""
     return with_recency(games_before(team_games, calendar), team)
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import date, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import polars as pl
 import typer
@@ -23,7 +23,6 @@ from rich.table import Table
 console = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 EXIT_BAD_INPUT = 2
-F = TypeVar("F", bound=Callable[..., Any])
 
 DayOption = Annotated[
     datetime | None,
@@ -260,7 +259,11 @@ def export_command(
         )
 
 
-def register(app: typer.Typer, wrap: Callable[[F], F] = lambda command: command) -> None:
+# What the CLI wraps each command in; typer only needs the result to be a callable.
+Command = Callable[..., Any]
+
+
+def register(app: typer.Typer, wrap: Callable[[Command], Command] = lambda c: c) -> None:
     """Add the three read commands to the `phase4` app, each through the CLI's `wrap`
     (it prints the warehouse line and turns bad input into one line and exit 2)."""
     app.command("training-set")(wrap(training_set_command))

@@ -12,9 +12,10 @@ import json
 from datetime import date, timedelta
 from typing import Any
 
-import plotly.graph_objects as go
+# plotly ships neither py.typed nor stubs (no types-plotly either).
+import plotly.graph_objects as go  # type: ignore[import-untyped]
 import polars as pl
-from plotly.subplots import make_subplots
+from plotly.subplots import make_subplots  # type: ignore[import-untyped]
 
 from quality.schemas import PROCESSOR_NAMES
 from tasks.report_reads import ReportFrames

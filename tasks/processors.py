@@ -83,7 +83,7 @@ def _commit_guard(stopped: threading.Event, deadline: float, table: str) -> None
         raise DeadlinePassed(f"{table}: stopped by its time limit; the write was rolled back")
 
 
-@task(name="build-processor", cache_policy=NO_CACHE, **TRANSIENT_RETRIES)  # type: ignore[call-overload]
+@task(name="build-processor", cache_policy=NO_CACHE, **TRANSIENT_RETRIES)
 async def build_processor(
     table: str,
     facts: SlateFacts,

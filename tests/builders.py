@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+import pyarrow as pa
 
 from features.common import SlateCalendar
-from quality.schemas import PHASE3_TABLES, TableSchema
+from quality.schemas import PHASE3_TABLES, TEAM_DEFENSE_ZONE_ANALYSIS, TableSchema
 
 PROCESSED_AT = datetime(2025, 1, 20, 12, 0, tzinfo=UTC)
 # The slate date of the hand-computed cases, in a season that opened on 2024-10-22.
@@ -52,6 +53,28 @@ def frame(schema: TableSchema, rows: list[dict[str, Any]]) -> pl.DataFrame:
     """Rows with every declared column (missing ones NULL), typed as declared."""
     full = [{c: row.get(c) for c in schema.column_names} for row in rows]
     return pl.DataFrame(full, schema=schema.polars_schema)
+
+
+def p1_rows(day: date, teams: list[str], rating: float = 110.0) -> pa.Table:
+    """Schema-complete P1 output rows for the warehouse tests, one per team."""
+    rows = [
+        {
+            "team_abbr": team,
+            "analysis_date": day,
+            "season_year": 2024,
+            "games_in_sample": 15,
+            "league_paint_pct": 0.58,
+            "league_mid_range_pct": 0.41,
+            "league_three_pt_pct": 0.355,
+            "defensive_rating_last_15": rating,
+            "data_quality_tier": "high",
+            "early_season_flag": False,
+            "data_hash": "0" * 16,
+            "processed_at": datetime(2025, 1, 1, tzinfo=UTC),
+        }
+        for team in teams
+    ]
+    return frame(TEAM_DEFENSE_ZONE_ANALYSIS, rows).to_arrow()
 
 
 def number(value: object) -> float:

@@ -8,6 +8,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 if "PREFECT_HOME" not in os.environ:
     _home = tempfile.mkdtemp(prefix="phase4-prefect-home-")
@@ -18,6 +19,9 @@ os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
 import pytest  # noqa: E402
+
+if TYPE_CHECKING:
+    from tasks.warehouse.duckdb_warehouse import DuckDBWarehouse
 
 REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata"
 SEASON_2023 = REALDATA / "season_2023_24"
@@ -56,3 +60,16 @@ def loaded_season(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def season_url(loaded_season: Path, warehouse_url: str) -> str:
     shutil.copy(loaded_season, warehouse_url.removeprefix("duckdb://"))
     return warehouse_url
+
+
+@pytest.fixture
+def warehouse(tmp_path: Path) -> DuckDBWarehouse:
+    """An empty DuckDB warehouse of its own with every output table created."""
+    from tasks.io import ensure_tables
+    from tasks.warehouse import open_warehouse
+    from tasks.warehouse.duckdb_warehouse import DuckDBWarehouse
+
+    w = open_warehouse(f"duckdb://{tmp_path / 'w.duckdb'}")
+    assert isinstance(w, DuckDBWarehouse)
+    ensure_tables(w)
+    return w

@@ -133,22 +133,27 @@ def test_replace_partition_replaces_and_drops_its_staging_table(bq_url: str) -> 
         schema.full_name, ["team_abbr"], [Filter("analysis_date", "=", date(2024, 1, 16))]
     )
     assert other["team_abbr"].to_list() == ["MIA"]
-    leftovers = [
+    assert staging_leftovers(warehouse) == []
+
+
+def staging_leftovers(warehouse: BigQueryWarehouse) -> list[str]:
+    """The staging tables a replace left behind in the output dataset (none, normally)."""
+    return [
         t.table_id
         for t in warehouse.client.list_tables(f"{warehouse.project}.nba_precompute")
         if t.table_id.startswith("_staging_")
     ]
-    assert leftovers == []
 
 
 class BrokenStaging(BigQueryWarehouse):
     """Loads a staging table without one column: the INSERT fails after the DELETE ran."""
 
-    def _load(self, rows, table_id, disposition, fields):  # type: ignore[no-untyped-def]
+    def _load(self, rows: pa.Table, table_id: str, *args: Any, **kw: Any) -> None:
         if "_staging_" in table_id:
+            disposition, fields = args  # replace_partitions passes both positionally
             rows = rows.drop_columns(["defensive_rating_last_15"])
-            fields = [f for f in fields if f.name != "defensive_rating_last_15"]
-        super()._load(rows, table_id, disposition, fields)
+            args = (disposition, [f for f in fields if f.name != "defensive_rating_last_15"])
+        super()._load(rows, table_id, *args, **kw)
 
 
 def test_a_failure_inside_the_transaction_leaves_the_old_partition(bq_url: str) -> None:
@@ -161,12 +166,7 @@ def test_a_failure_inside_the_transaction_leaves_the_old_partition(bq_url: str) 
         broken.replace_partition(schema, D, p1_rows(D, ["NYK"]))
     table = warehouse.read(schema.full_name, ["team_abbr"], [Filter("analysis_date", "=", D)])
     assert sorted(table["team_abbr"].to_list()) == ["BOS", "LAL"]
-    leftovers = [
-        t.table_id
-        for t in warehouse.client.list_tables(f"{warehouse.project}.nba_precompute")
-        if t.table_id.startswith("_staging_")
-    ]
-    assert leftovers == []
+    assert staging_leftovers(warehouse) == []
 
 
 @pytest.mark.usefixtures("prefect_harness")
@@ -487,12 +487,18 @@ class AbortedTransactions(BigQueryWarehouse):
         return super()._query(sql, params)
 
 
-def test_an_aborted_transaction_is_retried_with_backoff(bq_url: str) -> None:
+def aborting(aborts: int) -> tuple[BigQueryWarehouse, AbortedTransactions]:
+    """D holds BOS; the second warehouse's first `aborts` transactions are aborted."""
     opened = bq()
     ensure_tables(opened)
     opened.replace_partition(TEAM_DEFENSE_ZONE_ANALYSIS, D, p1_rows(D, ["BOS"]))
-    retried = AbortedTransactions(opened.client, opened.project, read_api="rest", aborts=1)
-    retried.abort_backoff_seconds = (0.05, 0.05)
+    wrapped = AbortedTransactions(opened.client, opened.project, read_api="rest", aborts=aborts)
+    wrapped.abort_backoff_seconds = (0.05, 0.05)
+    return opened, wrapped
+
+
+def test_an_aborted_transaction_is_retried_with_backoff(bq_url: str) -> None:
+    opened, retried = aborting(1)
     assert retried.replace_partition(TEAM_DEFENSE_ZONE_ANALYSIS, D, p1_rows(D, ["LAL"])) == 1
     assert retried.scripts == 2
     frame = opened.read(TEAM_DEFENSE_ZONE_ANALYSIS.full_name, ["team_abbr"])
@@ -500,11 +506,7 @@ def test_an_aborted_transaction_is_retried_with_backoff(bq_url: str) -> None:
 
 
 def test_a_transaction_aborted_every_time_is_a_transient_error(bq_url: str) -> None:
-    opened = bq()
-    ensure_tables(opened)
-    opened.replace_partition(TEAM_DEFENSE_ZONE_ANALYSIS, D, p1_rows(D, ["BOS"]))
-    stuck = AbortedTransactions(opened.client, opened.project, read_api="rest", aborts=99)
-    stuck.abort_backoff_seconds = (0.05, 0.05)
+    opened, stuck = aborting(99)
     with pytest.raises(TransientWarehouseError) as exc:
         stuck.replace_partition(TEAM_DEFENSE_ZONE_ANALYSIS, D, p1_rows(D, ["LAL"]))
     assert stuck.scripts == 3  # the first try and two waits
@@ -516,12 +518,7 @@ def test_a_transaction_aborted_every_time_is_a_transient_error(bq_url: str) -> N
     assert is_transient(exc.value)
     frame = opened.read(TEAM_DEFENSE_ZONE_ANALYSIS.full_name, ["team_abbr"])
     assert frame["team_abbr"].to_list() == ["BOS"]
-    leftovers = [
-        t.table_id
-        for t in opened.client.list_tables(f"{opened.project}.nba_precompute")
-        if t.table_id.startswith("_staging_")
-    ]
-    assert leftovers == []
+    assert staging_leftovers(opened) == []
 
 
 def test_before_commit_raising_submits_no_transaction(bq_url: str) -> None:

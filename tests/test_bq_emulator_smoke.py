@@ -505,29 +505,30 @@ def test_transaction_rolls_back_when_a_statement_fails(
 ) -> None:
     staging, _ = staged_partition_replace(client, dataset, player_table)
     before = players_by_day(client, player_table)
-    with pytest.raises(gexc.BadRequest, match="Could not convert string 'oops' to DOUBLE"):
-        run(
-            client,
-            f"""
-            BEGIN TRANSACTION;
-            DELETE FROM `{player_table}` WHERE game_date = DATE '2025-01-15';
-            INSERT INTO `{player_table}` (player_lookup, game_date, avg_points)
-              SELECT player_lookup, game_date, CAST('oops' AS FLOAT64) FROM `{staging}`;
-            COMMIT TRANSACTION;
-            """,
-        )
-    assert players_by_day(client, player_table) == before
-    with pytest.raises(gexc.NotFound, match="Not found: Table local.ds_.*missing was not found"):
-        run(
-            client,
-            f"""
-            BEGIN TRANSACTION;
-            DELETE FROM `{player_table}` WHERE game_date = DATE '2025-01-15';
-            INSERT INTO `{PROJECT}.{dataset}.missing` SELECT * FROM `{staging}`;
-            COMMIT TRANSACTION;
-            """,
-        )
-    assert players_by_day(client, player_table) == before
+    failing_inserts = [
+        # (INSERT that fails inside the transaction, the error BigQuery reports)
+        (
+            f"INSERT INTO `{player_table}` (player_lookup, game_date, avg_points) "
+            f"SELECT player_lookup, game_date, CAST('oops' AS FLOAT64) FROM `{staging}`",
+            (gexc.BadRequest, "Could not convert string 'oops' to DOUBLE"),
+        ),
+        (
+            f"INSERT INTO `{PROJECT}.{dataset}.missing` SELECT * FROM `{staging}`",
+            (gexc.NotFound, "Not found: Table local.ds_.*missing was not found"),
+        ),
+    ]
+    for insert, (error, message) in failing_inserts:
+        with pytest.raises(error, match=message):
+            run(
+                client,
+                f"""
+                BEGIN TRANSACTION;
+                DELETE FROM `{player_table}` WHERE game_date = DATE '2025-01-15';
+                {insert};
+                COMMIT TRANSACTION;
+                """,
+            )
+        assert players_by_day(client, player_table) == before
     run(
         client,
         f"BEGIN TRANSACTION; DELETE FROM `{player_table}` WHERE TRUE; ROLLBACK TRANSACTION;",

@@ -2,41 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 
 import polars as pl
-import pyarrow as pa
 import pytest
 
 from quality.schemas import TEAM_DEFENSE_ZONE_ANALYSIS
 from tasks.io import ensure_tables, read_output
 from tasks.processors import DeadlinePassed
 from tasks.warehouse import Warehouse, open_warehouse
-from tests.builders import frame
+from tests.builders import p1_rows
 
 D1 = date(2025, 1, 14)
-
-
-def p1_rows(day: date, teams: list[str], rating: float = 110.0) -> pa.Table:
-    rows = [
-        {
-            "team_abbr": team,
-            "analysis_date": day,
-            "season_year": 2024,
-            "games_in_sample": 15,
-            "league_paint_pct": 0.58,
-            "league_mid_range_pct": 0.41,
-            "league_three_pt_pct": 0.355,
-            "defensive_rating_last_15": rating,
-            "data_quality_tier": "high",
-            "early_season_flag": False,
-            "data_hash": "0" * 16,
-            "processed_at": datetime(2025, 1, 1, tzinfo=UTC),
-        }
-        for team in teams
-    ]
-    return frame(TEAM_DEFENSE_ZONE_ANALYSIS, rows).to_arrow()
 
 
 def read_p1(warehouse: Warehouse, day: date) -> pl.DataFrame:

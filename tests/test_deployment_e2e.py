@@ -30,6 +30,7 @@ from zoneinfo import ZoneInfo
 import duckdb
 import pytest
 from prefect.client.orchestration import SyncPrefectClient
+from prefect.events.schemas.events import ReceivedEvent
 
 from tests.conftest import SEASON_2023
 from tests.support.prefect_server import (
@@ -325,7 +326,7 @@ def test_nightly_run_for_a_date_completes_and_writes_five_partitions(stack: Stac
     check(stack, len(payload["processors"]) == 5, f"phase4.completed payload {payload}")
 
 
-def phase4_completed_events(api_url: str, day: date) -> list:  # type: ignore[type-arg]
+def phase4_completed_events(api_url: str, day: date) -> list[ReceivedEvent]:
     """The events Phase 5 would trigger on: `phase4.completed` for resource phase4.slate.D."""
     from prefect.events.filters import EventFilter, EventNameFilter, EventResourceFilter
 
@@ -417,11 +418,11 @@ def test_the_deadline_automation_watches_nightly_runs(stack: Stack) -> None:
 
 def test_a_run_past_the_deadline_notifies_and_runs_within_it_do_not(stack: Stack) -> None:
     """Held on its slate lock (the flow's per-date lock), the run outlives the window."""
-    from tasks.warehouse import open_warehouse
+    from tasks.warehouse import exclusive, open_warehouse
 
     slow_name = f"phase4-{SLOW_DATE.isoformat()}"
     window = DEADLINE_MINUTES * 60
-    with open_warehouse(stack.warehouse_url).exclusive(f"phase4-slate-{SLOW_DATE}", 60):
+    with exclusive(open_warehouse(stack.warehouse_url), f"phase4-slate-{SLOW_DATE}", 60):
         started = time.time()
         try:
             run_cli(

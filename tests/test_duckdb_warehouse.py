@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from collections.abc import Sequence
+from datetime import date
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pyarrow as pa
@@ -13,39 +15,9 @@ from quality.schemas import OUTPUT_TABLES, PROCESSOR_RUNS, TEAM_DEFENSE_ZONE_ANA
 from tasks.io import ensure_tables
 from tasks.warehouse import Filter, WarehouseError, open_warehouse, warehouse_url
 from tasks.warehouse.duckdb_warehouse import DuckDBWarehouse
+from tests.builders import p1_rows
 
 D1, D2 = date(2025, 1, 14), date(2025, 1, 15)
-
-
-def p1_rows(day: date, teams: list[str], rating: float = 110.0) -> pa.Table:
-    schema = TEAM_DEFENSE_ZONE_ANALYSIS
-    rows = [
-        {
-            "team_abbr": team,
-            "analysis_date": day,
-            "season_year": 2024,
-            "games_in_sample": 15,
-            "league_paint_pct": 0.58,
-            "league_mid_range_pct": 0.41,
-            "league_three_pt_pct": 0.355,
-            "defensive_rating_last_15": rating,
-            "data_quality_tier": "high",
-            "early_season_flag": False,
-            "data_hash": "0" * 16,
-            "processed_at": datetime(2025, 1, 1, tzinfo=UTC),
-        }
-        for team in teams
-    ]
-    full = [{c: r.get(c) for c in schema.column_names} for r in rows]
-    return pl.DataFrame(full, schema=schema.polars_schema).to_arrow()
-
-
-@pytest.fixture
-def warehouse(tmp_path: Path) -> DuckDBWarehouse:
-    w = open_warehouse(f"duckdb://{tmp_path / 'w.duckdb'}")
-    assert isinstance(w, DuckDBWarehouse)
-    ensure_tables(w)
-    return w
 
 
 def read_p1(warehouse: DuckDBWarehouse, day: date) -> pl.DataFrame:
@@ -93,9 +65,9 @@ def test_replace_partition_replaces_only_that_date(warehouse: DuckDBWarehouse) -
 class FailsAfterDelete(DuckDBWarehouse):
     """Injects a real DuckDB error between the DELETE and the INSERT of the transaction."""
 
-    def _in_transaction(self, con, statements, before_commit=None):  # type: ignore[no-untyped-def]
+    def _in_transaction(self, con: Any, statements: Sequence[str], *args: Any, **kw: Any) -> None:
         forced = [statements[0], "SELECT error('forced failure mid-write')", *statements[1:]]
-        super()._in_transaction(con, forced, before_commit)
+        super()._in_transaction(con, forced, *args, **kw)
 
 
 def test_a_failure_in_the_middle_of_a_write_keeps_the_old_partition(

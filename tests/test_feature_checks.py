@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -13,7 +13,7 @@ import polars as pl
 import pyarrow.parquet as pq
 import pytest
 
-from features.common import Phase3Frames
+from features.common import Phase3Frames, SlateCalendar
 from features.registry import build_outputs, calendar_for
 from quality.contracts import conform_input
 from quality.feature_checks import (
@@ -43,7 +43,7 @@ from tasks.feature_checks import (
     write_checks,
 )
 from tasks.io import ensure_tables, write_partition
-from tasks.warehouse import Filter, open_warehouse
+from tasks.warehouse import Filter, Warehouse, open_warehouse
 from tests.conftest import SEASON_2023, SEASON_2024
 
 D = date(2024, 1, 15)
@@ -490,22 +490,10 @@ def _filler(kind: str) -> Any:
 def test_a_forced_out_of_range_value_leaves_the_previous_partition_on_duckdb(
     warehouse_url: str,
 ) -> None:
-    from features.common import SlateCalendar
-
     warehouse = open_warehouse(warehouse_url)
     ensure_tables(warehouse)
     calendar = SlateCalendar(D, 2023, date(2023, 10, 24))
-    for back in range(1, 4):
-        write_partition(
-            warehouse,
-            ML_FEATURE_STORE_V2.name,
-            D - timedelta(days=back),
-            _stored(D - timedelta(days=back), 30),
-        )
-    previous = _stored(D, 30)
-    first = check_partition(warehouse, previous, calendar, "run-1")
-    write_partition(warehouse, ML_FEATURE_STORE_V2.name, D, previous)
-    write_checks(warehouse, D, first)
+    previous = checked_partition_after(warehouse, calendar, (1, 2, 3), players=30)
     reference = read_reference(warehouse, D)
     assert sorted(set(reference["game_date"])) == [D - timedelta(days=b) for b in (3, 2, 1)]
     assert reference.height == 90
@@ -521,13 +509,7 @@ def test_a_forced_out_of_range_value_leaves_the_previous_partition_on_duckdb(
     )
     with pytest.raises(FeatureCheckError, match="team_pace is 500 for p004, outside \\[80, 120\\]"):
         check_partition(warehouse, broken, calendar, "run-2")
-    kept = as_frame(
-        warehouse.read(
-            ML_FEATURE_STORE_V2.full_name,
-            ["player_lookup", "features"],
-            [Filter("game_date", "=", D)],
-        )
-    ).sort("player_lookup")
+    kept = stored_features(warehouse)
     assert kept["features"].to_list() == previous["features"].to_list()
     stored_checks = feature_checks_of(warehouse, D)
     assert stored_checks["run_id"].unique().to_list() == ["run-1"]
@@ -638,6 +620,28 @@ def test_the_run_warns_on_a_constant_feature_and_fails_on_a_pace_of_500(season_u
     assert_frame_equal_exact(feature_checks_of(open_warehouse(season_url), D), warned)
 
 
+def checked_partition_after(
+    warehouse: Warehouse, calendar: SlateCalendar, days_back: Sequence[int], players: int
+) -> pl.DataFrame:
+    """Stored P5 partitions `days_back` days before D, then D's checked and written (run-1)."""
+    for back in days_back:
+        day = D - timedelta(days=back)
+        write_partition(warehouse, ML_FEATURE_STORE_V2.name, day, _stored(day, players))
+    previous = _stored(D, players)
+    first = check_partition(warehouse, previous, calendar, "run-1")
+    write_partition(warehouse, ML_FEATURE_STORE_V2.name, D, previous)
+    write_checks(warehouse, D, first)
+    return previous
+
+
+def stored_features(warehouse: Warehouse) -> pl.DataFrame:
+    """D's stored P5 feature vectors, by player."""
+    rows = warehouse.read(
+        ML_FEATURE_STORE_V2.full_name, ["player_lookup", "features"], [Filter("game_date", "=", D)]
+    )
+    return as_frame(rows).sort("player_lookup")
+
+
 def read_p5(url: str) -> pl.DataFrame:
     rows = open_warehouse(url).read(
         ML_FEATURE_STORE_V2.full_name, None, [Filter("game_date", "=", D)]
@@ -655,7 +659,6 @@ def test_a_forced_out_of_range_value_leaves_the_previous_partition_on_the_bigque
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The same FAIL path with the reference read through the real client (DATE filters)."""
-    from features.common import SlateCalendar
     from tasks.warehouse.bigquery_warehouse import BigQueryWarehouse
     from tests.support.bq_emulator import start_emulator
 
@@ -665,13 +668,7 @@ def test_a_forced_out_of_range_value_leaves_the_previous_partition_on_the_bigque
         warehouse = open_warehouse("bigquery://featurechecks")
         assert isinstance(warehouse, BigQueryWarehouse)
         ensure_tables(warehouse)
-        for back in (1, 2, 20):
-            day = D - timedelta(days=back)
-            write_partition(warehouse, ML_FEATURE_STORE_V2.name, day, _stored(day, 20))
-        previous = _stored(D, 20)
-        first = check_partition(warehouse, previous, calendar, "run-1")
-        write_partition(warehouse, ML_FEATURE_STORE_V2.name, D, previous)
-        write_checks(warehouse, D, first)
+        previous = checked_partition_after(warehouse, calendar, (1, 2, 20), players=20)
         reference = read_reference(warehouse, D)
         assert sorted(set(reference["game_date"])) == [D - timedelta(days=b) for b in (20, 2, 1)]
         broken = previous.with_columns(
@@ -689,13 +686,7 @@ def test_a_forced_out_of_range_value_leaves_the_previous_partition_on_the_bigque
             FeatureCheckError, match=r"injury_risk is nan for p011, outside \[0, 3\]"
         ):
             check_partition(warehouse, broken, calendar, "run-2")
-        kept = as_frame(
-            warehouse.read(
-                ML_FEATURE_STORE_V2.full_name,
-                ["player_lookup", "features"],
-                [Filter("game_date", "=", D)],
-            )
-        ).sort("player_lookup")
+        kept = stored_features(warehouse)
         stored_checks = feature_checks_of(warehouse, D)
     assert kept["features"].to_list() == previous["features"].to_list()
     assert stored_checks["run_id"].unique().to_list() == ["run-1"]

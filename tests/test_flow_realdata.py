@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
@@ -161,7 +160,7 @@ def test_a_failing_daily_cache_still_gives_every_slate_player_a_feature_row(
 
     from features.registry import PROCESSORS
 
-    def broken_daily_cache(*args: object, **kwargs: object) -> Callable[..., object]:
+    def broken_daily_cache(*args: object, **kwargs: object) -> pl.DataFrame:
         raise RuntimeError("daily cache exploded (forced by the test)")
 
     assert phase4("run", "--date", str(D))[0] == 0

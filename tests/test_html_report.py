@@ -184,7 +184,8 @@ def add_feature_checks(db: Path) -> None:
         ]:
             con.execute(
                 "INSERT INTO nba_predictions.ml_feature_checks (game_date, feature_index,"
-                " feature_name, status, run_id) VALUES (?, ?, ?, ?, 'r')",
+                " feature_name, rows, default_rows, status, run_id)"
+                " VALUES (?, ?, ?, 0, 0, ?, 'r')",
                 [day, index, name, status],
             )
 

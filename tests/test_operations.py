@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import threading
+from datetime import date, datetime
+from uuid import UUID
 
 import duckdb
 import polars as pl
@@ -13,8 +15,8 @@ from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 from flows.phase4_precompute import phase4_precompute
 from quality.schemas import OUTPUT_TABLES, PROCESSOR_RUNS
 from tasks.io import read_output
-from tasks.report import RunReport
-from tasks.warehouse import Filter, open_warehouse
+from tasks.warehouse import Filter, Warehouse, open_warehouse
+from tests.support.reports import report_of
 from tests.test_flow_realdata import PHASE4_SOURCE_STAMPS, D, phase4
 
 pytestmark = pytest.mark.usefixtures("prefect_harness", "season_url")
@@ -46,8 +48,7 @@ def run_lines(run_id: str) -> pl.DataFrame:
 def test_a_run_records_five_lines_an_artifact_and_a_completed_event() -> None:
     state = phase4_precompute(analysis_date=D, return_state=True)
     assert state.is_completed()
-    report = state.result()
-    assert isinstance(report, RunReport)
+    report = report_of(state)
     lines = run_lines(report.run_id)
     assert sorted(lines["processor"].to_list()) == sorted(OUTPUT_TABLES)
     assert set(lines["status"].to_list()) <= {"OK", "WARN"}
@@ -61,7 +62,9 @@ def test_a_run_records_five_lines_an_artifact_and_a_completed_event() -> None:
     assert mine[0].type == "table"
     import json
 
-    data = json.loads(mine[0].data) if isinstance(mine[0].data, str) else mine[0].data
+    raw = mine[0].data
+    data = json.loads(raw) if isinstance(raw, str) else raw
+    assert isinstance(data, list), data
     assert [row["processor"] for row in data] == list(OUTPUT_TABLES)
 
 
@@ -149,7 +152,7 @@ def test_processors_behind_a_bad_input_are_reported_not_run(season_url: str) -> 
     sql(season_url, "DROP TABLE nba_analytics.team_defense_game_summary")
     state = phase4_precompute(analysis_date=D, return_state=True)
     assert state.is_failed()
-    report = state.result(raise_on_failure=False)
+    report = report_of(state, raise_on_failure=False)
     statuses = {line.processor: line.status for line in report.lines}
     assert statuses["team_defense_zone_analysis"] == "FAIL"
     assert statuses["player_composite_factors"] == "SKIPPED"
@@ -207,8 +210,10 @@ def test_two_runs_for_the_same_date_do_not_interleave() -> None:
     assert [s.is_completed() for s in states] == [True, True]
     spans = []
     for state in states:
-        lines = run_lines(state.result().run_id)
-        spans.append((lines["started_at"].min(), lines["finished_at"].max()))
+        lines = run_lines(report_of(state).run_id)
+        started, finished = lines["started_at"].min(), lines["finished_at"].max()
+        assert isinstance(started, datetime) and isinstance(finished, datetime), lines
+        spans.append((started, finished))
     first, second = sorted(spans)
     assert first[1] <= second[0], f"runs overlapped: {spans}"
 
@@ -218,7 +223,7 @@ def _read_task_runs(flow_run_id: str) -> list[tuple[str, int]]:
 
     with get_client(sync_client=True) as client:
         runs = client.read_task_runs(
-            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[UUID(flow_run_id)]))
         )
     return [(run.name, run.run_count) for run in runs]
 
@@ -228,7 +233,9 @@ def test_a_transient_warehouse_error_is_retried(monkeypatch: pytest.MonkeyPatch)
 
     real_read, calls = tasks.io.read_phase3, []
 
-    def flaky_read(warehouse, table, first_date, last_date=None):  # type: ignore[no-untyped-def]
+    def flaky_read(
+        warehouse: Warehouse, table: str, first_date: date, last_date: date | None = None
+    ) -> pl.DataFrame:
         calls.append(table)
         if table == "team_defense_game_summary" and calls.count(table) == 1:
             raise ConnectionError("connection reset by peer (forced by the test)")
@@ -240,7 +247,7 @@ def test_a_transient_warehouse_error_is_retried(monkeypatch: pytest.MonkeyPatch)
     )
     assert state.is_completed()
     assert calls.count("team_defense_game_summary") == 2
-    runs = dict(_read_task_runs(state.result().run_id))
+    runs = dict(_read_task_runs(report_of(state).run_id))
     reads = [c for name, c in runs.items() if name.startswith("read-team_defense_game_summary")]
     assert max(reads) == 2
 
@@ -251,7 +258,7 @@ def test_bad_input_is_not_retried(season_url: str) -> None:
         analysis_date=D, processors=["team_defense_zone_analysis"], return_state=True
     )
     assert state.is_failed()
-    runs = _read_task_runs(state.result(raise_on_failure=False).run_id)
+    runs = _read_task_runs(report_of(state, raise_on_failure=False).run_id)
     assert [count for name, count in runs if name.startswith("read-team_defense_game")] == [1]
 
 
@@ -286,10 +293,10 @@ def test_a_processor_past_its_timeout_is_stopped_and_its_write_rolled_back(
         analysis_date=D, processors=["team_defense_zone_analysis"], return_state=True
     )
     assert state.is_failed()
-    line = state.result(raise_on_failure=False).lines[0]
+    line = report_of(state, raise_on_failure=False).lines[0]
     assert (line.processor, line.status) == ("team_defense_zone_analysis", "FAIL")
     assert "Timeout" in line.message or "timed out" in line.message.lower()
-    runs = _read_task_runs(state.result(raise_on_failure=False).run_id)
+    runs = _read_task_runs(report_of(state, raise_on_failure=False).run_id)
     assert [n for name, n in runs if name.startswith("build-team_defense_zone_analysis")] == [1]
     time.sleep(4)  # the abandoned computation finishes and tries to write: it must roll back
     assert reached_write == [True]

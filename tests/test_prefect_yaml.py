@@ -98,7 +98,8 @@ def check_steps(steps: list[dict[str, Any]] | None) -> None:
 
 
 def cloud_run_v2_variables() -> dict[str, Any]:
-    from prefect_gcp.workers.cloud_run_v2 import CloudRunWorkerV2
+    # prefect-gcp ships neither py.typed nor stubs.
+    from prefect_gcp.workers.cloud_run_v2 import CloudRunWorkerV2  # type: ignore[import-untyped]
 
     return CloudRunWorkerV2.get_default_base_job_template()["variables"]
 

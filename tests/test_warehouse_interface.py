@@ -24,7 +24,7 @@ from quality.schemas import (
     TableSchema,
     bigquery_type_of_arrow,
 )
-from tasks.io import TRANSIENT_RETRIES, RetryOptions, ensure_tables, is_transient
+from tasks.io import TRANSIENT_RETRIES, RetryOptions, is_transient
 from tasks.warehouse import (
     TableNotFound,
     TransientWarehouseError,
@@ -35,14 +35,6 @@ from tasks.warehouse import (
 from tasks.warehouse.duckdb_warehouse import DuckDBWarehouse, create_table_sql
 from tasks.warehouse.locks import lock_file
 from tests.test_duckdb_warehouse import D1, D2, p1_rows, read_p1
-
-
-@pytest.fixture
-def warehouse(tmp_path: Path) -> DuckDBWarehouse:
-    w = open_warehouse(f"duckdb://{tmp_path / 'w.duckdb'}")
-    assert isinstance(w, DuckDBWarehouse)
-    ensure_tables(w)
-    return w
 
 
 def test_a_missing_table_reads_as_an_empty_declared_frame_only_when_asked(

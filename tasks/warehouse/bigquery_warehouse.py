@@ -533,7 +533,8 @@ def make_client(project: str, location: str | None) -> tuple[bigquery.Client, bo
         return client, False
     block = os.environ.get(CREDENTIALS_BLOCK_ENV, "").strip()
     if block:
-        from prefect_gcp import GcpCredentials
+        # prefect-gcp ships neither py.typed nor stubs.
+        from prefect_gcp import GcpCredentials  # type: ignore[import-untyped]
 
         credentials = GcpCredentials.load(block)
         return credentials.get_bigquery_client(project=project, location=location), True

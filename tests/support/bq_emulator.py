@@ -379,7 +379,7 @@ class EmulatorProcess:
         return bigquery.Client(
             project=project or self.project,
             client_options={"api_endpoint": self.endpoint},
-            credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
+            credentials=AnonymousCredentials(),
         )
 
     def bqstorage_client(self) -> BigQueryReadClient:

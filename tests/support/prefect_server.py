@@ -35,6 +35,7 @@ import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import TypedDict
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SERVER_STARTUP_SECONDS = 180.0
@@ -113,13 +114,7 @@ def start_background(
     log_path = log_dir / f"{name}.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            list(argv),
-            cwd=cwd,
-            env=dict(env),
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+            list(argv), **_detached(env, cwd), stdout=log, stderr=subprocess.STDOUT
         )
     return Background(name, process, log_path)
 
@@ -139,14 +134,7 @@ def run_cli(
     """Run a command to completion, output captured; raise CliError with it on failure."""
     try:
         result = subprocess.run(
-            list(argv),
-            cwd=cwd,
-            env=dict(env),
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            start_new_session=True,
+            list(argv), **_detached(env, cwd), capture_output=True, text=True, timeout=timeout
         )
     except subprocess.TimeoutExpired as exc:
         raise CliError(
@@ -159,6 +147,18 @@ def run_cli(
             f"\n--- stderr ---\n{result.stderr}"
         )
     return result
+
+
+class _Detached(TypedDict):
+    cwd: Path
+    env: dict[str, str]
+    stdin: int
+    start_new_session: bool
+
+
+def _detached(env: Mapping[str, str], cwd: Path) -> _Detached:
+    """How every child starts: its own session (killed as a group), no stdin from ours."""
+    return {"cwd": cwd, "env": dict(env), "stdin": subprocess.DEVNULL, "start_new_session": True}
 
 
 def _text(value: bytes | str | None) -> str:
