@@ -112,3 +112,26 @@ def test_reading_a_missing_table_names_it(warehouse: DuckDBWarehouse) -> None:
 def test_identifiers_are_validated(warehouse: DuckDBWarehouse) -> None:
     with pytest.raises(WarehouseError, match="invalid identifier"):
         warehouse.read(TEAM_DEFENSE_ZONE_ANALYSIS.full_name, ["team_abbr; DROP TABLE x"])
+
+
+def test_replace_seasons_keeps_other_seasons_adds_columns_and_refuses_strays(
+    warehouse_url: str,
+) -> None:
+    warehouse = open_warehouse()
+    table = "nba_analytics.team_offense_game_summary"
+    rows = pl.DataFrame(
+        {"season_year": [2023, 2023, 2024], "game_id": ["a", "b", "c"], "points_scored": [1, 2, 3]}
+    )
+    assert warehouse.replace_seasons(table, [2023, 2024], rows) == 3  # creates the table
+    newer = pl.DataFrame({"season_year": [2024, 2024], "game_id": ["d", "e"], "pace": [99.5, 1.0]})
+    assert warehouse.replace_seasons(table, [2024], newer) == 2
+    stored = warehouse.read(table).sort("game_id")
+    assert stored.rows() == [
+        (2023, "a", 1, None),
+        (2023, "b", 2, None),
+        (2024, "d", None, 99.5),
+        (2024, "e", None, 1.0),
+    ]
+    with pytest.raises(ValueError, match="season 2024 outside the seasons replaced"):
+        warehouse.replace_seasons(table, [2023], newer)
+    assert warehouse.read(table).height == 4
