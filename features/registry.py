@@ -170,9 +170,9 @@ else:
 
 
 def processor(name: str) -> Processor:
-    """Look a processor up by id ('P3') or table name ('player_composite_factors')."""
+    """Look a processor up by id ('P3', 'p3') or table name ('player_composite_factors')."""
     for entry in PROCESSORS.values():
-        if name in (entry.id, entry.table):
+        if name in (entry.id, entry.table) or name.upper() == entry.id:
             return entry
     raise KeyError(
         f"unknown processor {name!r}; choose from "

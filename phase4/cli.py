@@ -54,13 +54,6 @@ DateOption = Annotated[
     datetime, typer.Option("--date", formats=["%Y-%m-%d"], help="Slate date D (YYYY-MM-DD).")
 ]
 # Until the registry (features/registry.py) is merged: README ids -> output tables, in run order.
-PROCESSOR_IDS = {
-    "P1": "team_defense_zone_analysis",
-    "P2": "player_shot_zone_analysis",
-    "P3": "player_composite_factors",
-    "P4": "player_daily_cache",
-    "P5": "ml_feature_store_v2",
-}
 
 
 @dataclass
@@ -210,23 +203,22 @@ def _use_prefect_server() -> None:
 
 
 def parse_processors(text: str | None) -> list[str] | None:
-    """`P1,P3` or table names, in any mix; None means all five."""
+    """`P1,P3` or table names (ids in any case), in any mix; None means all of them."""
     if not text:
         return None
-    by_id = {key.lower(): table for key, table in PROCESSOR_IDS.items()}
-    chosen = []
+    from features import registry
+
+    chosen: list[str] = []
     for raw in (part.strip() for part in text.split(",")):
         if not raw:
             continue
-        table = by_id.get(
-            raw.lower(), raw.removeprefix("nba_precompute.").removeprefix("nba_predictions.")
-        )
-        if table not in PROCESSOR_IDS.values():
-            known = ", ".join(f"{k} ({t})" for k, t in PROCESSOR_IDS.items())
-            raise _fail_input(f"--processors: unknown processor {raw!r}; choose from {known}")
-        if table not in chosen:
-            chosen.append(table)
-    return [t for t in PROCESSOR_IDS.values() if t in chosen] or None
+        name = raw.removeprefix("nba_precompute.").removeprefix("nba_predictions.")
+        try:
+            entry = registry.processor(name)
+        except KeyError as exc:
+            raise _fail_input(f"--processors: {exc.args[0]}") from exc
+        chosen.append(entry.table)
+    return [p.table for p in registry.select(chosen)] if chosen else None
 
 
 def _print_lines(title: str, rows: list[dict[str, str]]) -> None:
@@ -531,10 +523,11 @@ def backfill(
     from tasks.io import ensure_tables
 
     ensure_tables(_open_warehouse())
+    from features import registry
     from flows.phase4_backfill import BackfillSummary, phase4_backfill
     from tasks.backfill import progress_listener
 
-    tables = chosen or list(PROCESSOR_IDS.values())
+    tables = [p.table for p in registry.select(chosen)]
     total_days = (end - start).days + 1
     written = Written()
     with (

@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from quality.schemas import OUTPUT_TABLES, TableSchema
-from tasks.readers import as_polars, date_range
+from tasks.readers import date_range
 from tasks.warehouse import Warehouse, WarehouseError
 
 PART_FILE = "part-0.parquet"
@@ -115,10 +115,8 @@ def export_range(
                     f"{schema.full_name} has no column {missing[0]} (created by an older "
                     "version): rebuild the table, then export again"
                 )
-            frame = as_polars(
-                warehouse.read(
-                    schema.full_name, None, date_range(schema.partition_column, start, end)
-                )
+            frame = warehouse.read(
+                schema.full_name, None, date_range(schema.partition_column, start, end)
             )
         by_day = {
             key[0]: part

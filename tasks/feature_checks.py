@@ -9,10 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date
-from typing import Any
 
 import polars as pl
-import pyarrow as pa
 
 from features.common import SlateCalendar
 from quality.feature_checks import (
@@ -35,16 +33,6 @@ ARTIFACT_KEY = "phase4-feature-checks"
 REFERENCE_COLUMNS = ("player_lookup", "game_date", "data_source", "features", "feature_sources")
 
 
-def as_frame(rows: Any) -> pl.DataFrame:
-    """Warehouse.read returns Arrow on older branches and Polars after issue 15."""
-    if isinstance(rows, pl.DataFrame):
-        return rows
-    assert isinstance(rows, pa.Table)
-    frame = pl.from_arrow(rows)
-    assert isinstance(frame, pl.DataFrame)
-    return frame
-
-
 def read_reference(warehouse: Warehouse, game_date: date) -> pl.DataFrame:
     """Stored, non-placeholder P5 rows of the 14 most recent earlier slates of D's season.
 
@@ -55,22 +43,18 @@ def read_reference(warehouse: Warehouse, game_date: date) -> pl.DataFrame:
     if warehouse.table_schema(ML_FEATURE_STORE_V2.full_name) is None:
         return empty
     before = [Filter("game_date", "<", game_date)]
-    stamps = as_frame(
-        warehouse.read(
-            ML_FEATURE_STORE_V2.full_name,
-            ["game_date", "data_source"],
-            [Filter("game_date", ">=", season_start(game_date)), *before],
-        )
+    stamps = warehouse.read(
+        ML_FEATURE_STORE_V2.full_name,
+        ["game_date", "data_source"],
+        [Filter("game_date", ">=", season_start(game_date)), *before],
     )
     dates = reference_dates(stamps, game_date)
     if not dates:
         return empty
-    rows = as_frame(
-        warehouse.read(
-            ML_FEATURE_STORE_V2.full_name,
-            list(REFERENCE_COLUMNS),
-            [Filter("game_date", ">=", dates[0]), *before],
-        )
+    rows = warehouse.read(
+        ML_FEATURE_STORE_V2.full_name,
+        list(REFERENCE_COLUMNS),
+        [Filter("game_date", ">=", dates[0]), *before],
     )
     return rows.filter(
         pl.col("game_date").is_in(dates) & (pl.col("data_source") != PLACEHOLDER_SOURCE)
@@ -126,9 +110,7 @@ def feature_checks_of(warehouse: Warehouse, game_date: date) -> pl.DataFrame:
     """The stored checks of D, for `phase4 status`; empty when D has none (or no table)."""
     if warehouse.table_schema(ML_FEATURE_CHECKS.full_name) is None:
         return ML_FEATURE_CHECKS.empty_frame()
-    rows = as_frame(
-        warehouse.read(ML_FEATURE_CHECKS.full_name, None, [Filter("game_date", "=", game_date)])
-    )
+    rows = warehouse.read(ML_FEATURE_CHECKS.full_name, None, [Filter("game_date", "=", game_date)])
     return (
         rows.select(ML_FEATURE_CHECKS.column_names)
         .cast(dict(ML_FEATURE_CHECKS.polars_schema.items()))

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
 
 import polars as pl
 
@@ -34,13 +33,6 @@ DERIVABLE = ("default_feature_count", "is_quality_ready")
 def open_reader(url: str | None = None) -> Warehouse:
     """The configured warehouse, opened so that reading it never creates or writes a file."""
     return open_warehouse(url, read_only=True)
-
-
-def as_polars(rows: Any) -> pl.DataFrame:
-    """Warehouse reads return Arrow or Polars depending on the branch of the interface."""
-    frame = rows if isinstance(rows, pl.DataFrame) else pl.from_arrow(rows)
-    assert isinstance(frame, pl.DataFrame)
-    return frame
 
 
 def date_range(column: str, start: date, end: date) -> list[Filter]:
@@ -82,7 +74,7 @@ def read_p5(warehouse: Warehouse, where: list[Filter]) -> pl.DataFrame:
             f"{ML_FEATURE_STORE_V2.full_name} has no column {missing[0]}: "
             "run `phase4 warehouse init` on a fresh warehouse or rebuild the table"
         )
-    frame = as_polars(warehouse.read(ML_FEATURE_STORE_V2.full_name, wanted, where))
+    frame = warehouse.read(ML_FEATURE_STORE_V2.full_name, wanted, where)
     derived = {
         "default_feature_count": default_feature_count(),
         "is_quality_ready": is_quality_ready(),
@@ -107,17 +99,15 @@ def read_training_inputs(warehouse: Warehouse, start: date, end: date) -> Traini
     """One query per table, each with game_date in [start, end] pushed into its SQL."""
     p5 = read_p5(warehouse, date_range("game_date", start, end))
     _existing_columns(warehouse, PLAYER_GAME_SUMMARY, "run `phase4 load-phase3` first")
-    box = as_polars(
-        warehouse.read(
-            PLAYER_GAME_SUMMARY.full_name, BOX_SCORE_COLUMNS, date_range("game_date", start, end)
-        )
+    box = warehouse.read(
+        PLAYER_GAME_SUMMARY.full_name, BOX_SCORE_COLUMNS, date_range("game_date", start, end)
     )
     types = PLAYER_GAME_SUMMARY.polars_schema
     box = box.cast({c: types[c] for c in BOX_SCORE_COLUMNS})
     context = warehouse.table_schema(UPCOMING_PLAYER_GAME_CONTEXT.full_name)
     lines = None
     if context is not None and POINTS_LINE in context.names:
-        lines = as_polars(
+        lines = (
             warehouse.read(
                 UPCOMING_PLAYER_GAME_CONTEXT.full_name,
                 LINE_COLUMNS,

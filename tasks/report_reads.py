@@ -11,7 +11,6 @@ from datetime import date
 from typing import Any
 
 import polars as pl
-import pyarrow as pa
 
 from quality.schemas import ML_FEATURE_STORE_V2, OUTPUT_TABLES, PROCESSOR_RUNS
 from tasks.warehouse import Filter, Warehouse
@@ -47,15 +46,6 @@ class ReportFrames:
     slowest_runs: pl.DataFrame  # the latest lines with the longest duration_seconds
 
 
-def as_frame(table: pa.Table | pl.DataFrame) -> pl.DataFrame:
-    """Warehouse.read returns Arrow today and Polars on the warehouse branch: accept both."""
-    if isinstance(table, pl.DataFrame):
-        return table
-    frame = pl.from_arrow(table)
-    assert isinstance(frame, pl.DataFrame)
-    return frame
-
-
 def _read_range(
     warehouse: Warehouse,
     full_name: str,
@@ -68,7 +58,7 @@ def _read_range(
     if warehouse.table_schema(full_name) is None:
         return None
     where = [Filter(day_column, ">=", start), Filter(day_column, "<=", end)]
-    return as_frame(warehouse.read(full_name, columns, where))
+    return warehouse.read(full_name, columns, where)
 
 
 def latest_lines(runs: pl.DataFrame) -> pl.DataFrame:

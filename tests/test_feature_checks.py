@@ -35,7 +35,6 @@ from quality.feature_contract import (
 )
 from quality.schemas import ML_FEATURE_CHECKS, ML_FEATURE_STORE_V2, PHASE3_TABLES, all_tables
 from tasks.feature_checks import (
-    as_frame,
     check_partition,
     feature_checks_of,
     read_reference,
@@ -575,7 +574,7 @@ def test_real_seasons_give_no_feature_check_warn_or_fail(
 def _rewrite_team_offense(url: str, change: pl.Expr, column: str) -> None:
     warehouse = open_warehouse(url)
     table = PHASE3_TABLES["team_offense_game_summary"]
-    rows = as_frame(warehouse.read(table.full_name)).with_columns(change.alias(column))
+    rows = (warehouse.read(table.full_name)).with_columns(change.alias(column))
     warehouse.replace_table(table.full_name, rows.to_arrow())
 
 
@@ -639,14 +638,14 @@ def stored_features(warehouse: Warehouse) -> pl.DataFrame:
     rows = warehouse.read(
         ML_FEATURE_STORE_V2.full_name, ["player_lookup", "features"], [Filter("game_date", "=", D)]
     )
-    return as_frame(rows).sort("player_lookup")
+    return rows.sort("player_lookup")
 
 
 def read_p5(url: str) -> pl.DataFrame:
     rows = open_warehouse(url).read(
         ML_FEATURE_STORE_V2.full_name, None, [Filter("game_date", "=", D)]
     )
-    return as_frame(rows).sort("player_lookup")
+    return rows.sort("player_lookup")
 
 
 def assert_frame_equal_exact(left: pl.DataFrame, right: pl.DataFrame) -> None:

@@ -28,7 +28,6 @@ from quality.schemas import (
     UPCOMING_PLAYER_GAME_CONTEXT,
 )
 from tasks.readers import (
-    as_polars,
     build_training_set,
     default_feature_count,
     is_quality_ready,
@@ -277,7 +276,7 @@ def test_later_games_do_not_change_the_training_set(week_url: str) -> None:
         (PLAYER_GAME_SUMMARY, {"points": pl.col("points") * 2 + 7, "minutes_played": 47.0}),
         (UPCOMING_PLAYER_GAME_CONTEXT, {"current_points_line": pl.lit(99.5)}),
     ):
-        table = as_polars(warehouse.read(schema.full_name))
+        table = warehouse.read(schema.full_name)
         later = pl.col("game_date") > D2
         changed = table.with_columns(
             **{
@@ -314,9 +313,9 @@ def test_bigquery_emulator_gives_the_same_training_set(
     ensure_tables(bq)
     in_range = [Filter("game_date", ">=", D1), Filter("game_date", "<=", D2)]
     for schema in (PLAYER_GAME_SUMMARY, UPCOMING_PLAYER_GAME_CONTEXT):
-        rows = as_polars(duck.read(schema.full_name, None, in_range))
+        rows = duck.read(schema.full_name, None, in_range)
         bq.replace_table(schema.full_name, rows.to_arrow())
-    p5 = as_polars(duck.read(ML_FEATURE_STORE_V2.full_name, None, in_range))
+    p5 = duck.read(ML_FEATURE_STORE_V2.full_name, None, in_range)
     days = sorted(p5["game_date"].unique())
     bq.replace_partitions(ML_FEATURE_STORE_V2, days, p5.to_arrow())
     got = build_training_set(D1, D2, all_rows=True, warehouse=bq)
