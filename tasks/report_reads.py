@@ -13,6 +13,7 @@ from typing import Any
 import polars as pl
 
 from quality.schemas import ML_FEATURE_STORE_V2, OUTPUT_TABLES, PROCESSOR_RUNS
+from tasks.freshness import status_grid
 from tasks.warehouse import Filter, Warehouse
 
 FEATURE_CHECKS = "nba_predictions.ml_feature_checks"
@@ -155,6 +156,21 @@ def slowest_runs(lines: pl.DataFrame, n: int = SLOWEST_RUNS) -> pl.DataFrame:
     )
 
 
+def with_stale(lines: pl.DataFrame, freshness: pl.DataFrame) -> pl.DataFrame:
+    """A stored line whose inputs changed since it was built shows STALE (SPEC 14), as in
+    `phase4 status --start/--end`."""
+    stale = freshness.filter(pl.col("state") == "STALE").select(
+        "analysis_date", "processor", pl.lit(True).alias("stale")
+    )
+    return (
+        lines.join(stale, on=["analysis_date", "processor"], how="left")
+        .with_columns(
+            status=pl.when(pl.col("stale")).then(pl.lit("STALE")).otherwise(pl.col("status"))
+        )
+        .drop("stale")
+    )
+
+
 def read_report_frames(warehouse: Warehouse, start: date, end: date) -> ReportFrames:
     """Every figure of the report for slate dates [start, end], read once each."""
     runs = _read_range(
@@ -191,8 +207,11 @@ def read_report_frames(warehouse: Warehouse, start: date, end: date) -> ReportFr
     return ReportFrames(
         start=start,
         end=end,
-        status_grid=lines.select(
-            "analysis_date", "processor", "status", "rows", "duration_seconds", "message"
+        status_grid=with_stale(
+            lines.select(
+                "analysis_date", "processor", "status", "rows", "duration_seconds", "message"
+            ),
+            status_grid(warehouse, start, end),
         ),
         rows_per_processor=rows_per_processor(counts),
         p5_quality=quality,

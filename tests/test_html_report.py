@@ -335,3 +335,29 @@ def test_report_rejects_an_inverted_range(tmp_path: Path) -> None:
     )
     assert code == 2
     assert "--end 2024-01-09 is before --start 2024-01-13" in printed
+
+
+def test_a_line_whose_inputs_changed_shows_stale_in_the_grid() -> None:
+    from tasks.report_reads import with_stale
+
+    lines = pl.DataFrame(
+        {
+            "analysis_date": [D1, D1, D2],
+            "processor": ["player_shot_zone_analysis", "team_defense_zone_analysis"] * 1
+            + ["player_shot_zone_analysis"],
+            "status": ["OK", "WARN", "FAIL"],
+        }
+    )
+    freshness = pl.DataFrame(
+        {
+            "analysis_date": [D1, D1, D2],
+            "processor": [
+                "player_shot_zone_analysis",
+                "team_defense_zone_analysis",
+                "player_shot_zone_analysis",
+            ],
+            "state": ["STALE", "WARN", "FAIL"],
+            "reason": ["inputs changed", "", ""],
+        }
+    )
+    assert with_stale(lines, freshness)["status"].to_list() == ["STALE", "WARN", "FAIL"]
