@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import html
 import json
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 # plotly ships neither py.typed nor stubs (no types-plotly either).
@@ -103,6 +103,21 @@ def rows_figure(frames: ReportFrames) -> go.Figure:
             )
         )
     figure.update_layout(title="Rows per processor and date", yaxis_title="rows", height=420)
+    return over_the_range(figure, frames)
+
+
+def over_the_range(figure: go.Figure, frames: ReportFrames) -> go.Figure:
+    """Dates on the x axis span the whole requested range, whatever has data (one date alone
+    would otherwise be drawn on a sub-second axis)."""
+    half_day = timedelta(hours=12)
+    figure.update_xaxes(
+        type="date",
+        range=[
+            (datetime.combine(frames.start, time()) - half_day).isoformat(),
+            (datetime.combine(frames.end, time()) + half_day).isoformat(),
+        ],
+        tickformat="%b %d\n%Y",
+    )
     return figure
 
 
@@ -128,7 +143,7 @@ def quality_figure(frames: ReportFrames) -> go.Figure:
         title=f"ml_feature_store_v2: quality per date (ready = {frames.quality_ready_basis})",
         height=420,
     )
-    return figure
+    return over_the_range(figure, frames)
 
 
 def defaults_figure(frames: ReportFrames) -> go.Figure:
