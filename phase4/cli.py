@@ -326,16 +326,17 @@ def run(
     started = datetime.now(UTC)
     with _interrupts(f"run for {day}") as interrupt:
         state = phase4_precompute(analysis_date=day, processors=chosen, return_state=True)
-    if interrupt.count:
-        written = _tables_written_since(day, started)
-        _stop_interrupted(
-            interrupt,
-            f"run for {day} interrupted; written: {', '.join(written) or 'nothing'}"
-            " (each partition whole). Re-run the same command to build it.",
-        )
-    report = state.result(raise_on_failure=False)
-    if not isinstance(report, RunReport):
-        _flow_failed("run", state.message, report)
+    report = _flow_result(
+        lambda: state,
+        interrupt,
+        RunReport,
+        "run",
+        lambda: (
+            f"run for {day} interrupted; written: "
+            f"{', '.join(_tables_written_since(day, started)) or 'nothing'}"
+            " (each partition whole). Re-run the same command to build it."
+        ),
+    )
     _print_lines(f"Phase 4 run for {report.analysis_date}: {report.status}", report.table_rows())
     # Problems in full, one per line, so an operator can copy the table, column and key.
     for line in report.lines:
@@ -357,6 +358,27 @@ def _tables_written_since(day: date, started: datetime) -> list[str]:
         for row in rows
         if isinstance(row["last_processed_at"], datetime) and row["last_processed_at"] >= started
     ]
+
+
+R = TypeVar("R")
+
+
+def _flow_result(
+    final_state: Callable[[], Any],
+    interrupt: Interrupt,
+    kind: type[R],
+    what: str,
+    interrupted: Callable[[], str],
+) -> R:
+    """The flow's result: after a Ctrl-C, say what was written and exit 130 (the flow may
+    have left no state); a flow that raised, one line (exit 2 for bad input, else 1)."""
+    if interrupt.count:
+        _stop_interrupted(interrupt, interrupted())
+    state = final_state()
+    result = state.result(raise_on_failure=False)
+    if not isinstance(result, kind):
+        _flow_failed(what, state.message, result)
+    return result
 
 
 def _flow_failed(what: str, message: str | None, result: object) -> NoReturn:
@@ -571,15 +593,16 @@ def backfill(
             progress_listener.reset(token)
         if not interrupt.count:
             progress.update(bar, completed=total_days)
-    if interrupt.count:
-        _stop_interrupted(
-            interrupt,
+    summary = _flow_result(
+        lambda: state,
+        interrupt,
+        BackfillSummary,
+        "backfill",
+        lambda: (
             f"backfill {start.date()}..{end.date()} interrupted; {written.describe(tables)}. "
-            "Re-run the same command to resume.",
-        )
-    summary = state.result(raise_on_failure=False)
-    if not isinstance(summary, BackfillSummary):
-        _flow_failed("backfill", state.message, summary)
+            "Re-run the same command to resume."
+        ),
+    )
     table = Table(title=f"Backfill {start.date()}..{end.date()}: {human_counts(summary.counts())}")
     for column in ("date", "status", "rows", "message"):
         table.add_column(column, overflow="fold")

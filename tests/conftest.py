@@ -44,22 +44,42 @@ def warehouse_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     return url
 
 
-@pytest.fixture(scope="session")
-def loaded_season(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The real 2023-24 season loaded once; tests work on their own copy of the file."""
+def load_season_file(tmp_path_factory: pytest.TempPathFactory, season: Path) -> Path:
+    """A real season loaded once into its own DuckDB file; tests work on copies of it."""
     from phase4.loading import load_phase3_directory
     from tasks.warehouse import open_warehouse
 
-    assert SEASON_2023.is_dir(), f"real data not found at {SEASON_2023}: clone beside ../shared"
-    path = tmp_path_factory.mktemp("season") / "season_2023_24.duckdb"
-    load_phase3_directory(open_warehouse(f"duckdb://{path}"), SEASON_2023)
+    assert season.is_dir(), f"real data not found at {season}: clone beside ../shared"
+    path = tmp_path_factory.mktemp("season") / f"{season.name}.duckdb"
+    load_phase3_directory(open_warehouse(f"duckdb://{path}"), season)
     return path
+
+
+def copy_into(loaded: Path, warehouse_url: str) -> str:
+    shutil.copy(loaded, warehouse_url.removeprefix("duckdb://"))
+    return warehouse_url
+
+
+@pytest.fixture(scope="session")
+def loaded_season(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The real 2023-24 season, loaded once per session."""
+    return load_season_file(tmp_path_factory, SEASON_2023)
+
+
+@pytest.fixture(scope="session")
+def loaded_season_2024(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The real 2024-25 season, loaded once per session."""
+    return load_season_file(tmp_path_factory, SEASON_2024)
 
 
 @pytest.fixture
 def season_url(loaded_season: Path, warehouse_url: str) -> str:
-    shutil.copy(loaded_season, warehouse_url.removeprefix("duckdb://"))
-    return warehouse_url
+    return copy_into(loaded_season, warehouse_url)
+
+
+@pytest.fixture
+def season_2024_url(loaded_season_2024: Path, warehouse_url: str) -> str:
+    return copy_into(loaded_season_2024, warehouse_url)
 
 
 @pytest.fixture

@@ -4,8 +4,6 @@ games without a player box; 2023-24 has none up to 2024-04-07)."""
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -370,22 +368,6 @@ def test_the_2023_24_season_has_no_completeness_finding_up_to_april_7() -> None:
         found = {p: upstream_findings(facts, p, phase3_inputs()[p]) for p in ALL}
         assert found == dict.fromkeys(ALL, []), day
         day += timedelta(days=1)
-
-
-@pytest.fixture(scope="module")
-def loaded_2024(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from phase4.loading import load_phase3_directory
-    from tasks.warehouse import open_warehouse
-
-    path = tmp_path_factory.mktemp("season") / "season_2024_25.duckdb"
-    load_phase3_directory(open_warehouse(f"duckdb://{path}"), SEASON_2024)
-    return path
-
-
-@pytest.fixture
-def season_2024_url(loaded_2024: Path, warehouse_url: str) -> Iterator[str]:
-    shutil.copy(loaded_2024, warehouse_url.removeprefix("duckdb://"))
-    yield warehouse_url
 
 
 def run_lines_of(day: date) -> dict[str, tuple[str, str]]:

@@ -92,15 +92,7 @@ def test_fingerprints_ignore_row_order_and_see_one_changed_value() -> None:
 
     games = frames["player_game_summary"]
     first = games.filter(pl.col("game_date") == date(2025, 1, 14)).row(0, named=True)
-    corrected = games.with_columns(
-        pl.when(
-            (pl.col("player_lookup") == first["player_lookup"])
-            & (pl.col("game_id") == first["game_id"])
-        )
-        .then(pl.col("points") + 1)
-        .otherwise(pl.col("points"))
-        .alias("points")
-    )
+    corrected = with_points_added(games, first, 1)
     changed = input_fingerprints({**frames, "player_game_summary": corrected}, days, PROCESSORS)
     differs = ordered.join(changed, on=["analysis_date", "processor"]).filter(
         pl.col("input_fingerprint") != pl.col("input_fingerprint_right")
@@ -256,19 +248,6 @@ def test_check_writes_nothing_and_every_problem_of_every_file_is_reported(
 DAY = date(2025, 1, 15)
 
 
-@pytest.fixture(scope="module")
-def loaded_2024(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("season2024") / "season_2024_25.duckdb"
-    load_phase3_directory(open_warehouse(f"duckdb://{path}"), SEASON_2024)
-    return path
-
-
-@pytest.fixture
-def url_2024(loaded_2024: Path, warehouse_url: str) -> str:
-    shutil.copy(loaded_2024, warehouse_url.removeprefix("duckdb://"))
-    return warehouse_url
-
-
 def grid_states(first: date, last: date) -> dict[tuple[date, str], str]:
     grid = status_grid(open_warehouse(read_only=True), first, last)
     return {(d, p): s for d, p, s, _ in grid.rows()}
@@ -316,9 +295,17 @@ def _outputs(first: date, last: date) -> dict[str, pl.DataFrame]:
     return frames
 
 
+def with_points_added(games: pl.DataFrame, row: dict[str, object], points: int) -> pl.DataFrame:
+    """A box score corrected after the fact: `points` more for one player's game."""
+    game = (pl.col("player_lookup") == row["player_lookup"]) & (pl.col("game_id") == row["game_id"])
+    return games.with_columns(
+        pl.when(game).then(pl.col("points") + points).otherwise(pl.col("points")).alias("points")
+    )
+
+
 @pytest.mark.usefixtures("prefect_harness")
 def test_a_corrected_points_value_marks_exactly_the_later_dates_stale(
-    url_2024: str, tmp_path: Path
+    season_2024_url: str, tmp_path: Path
 ) -> None:
     first, last, corrected_day = date(2025, 1, 12), date(2025, 1, 17), date(2025, 1, 14)
     assert phase4("backfill", "--start", str(first), "--end", str(last))[0] == 0
@@ -326,15 +313,7 @@ def test_a_corrected_points_value_marks_exactly_the_later_dates_stale(
     target = player_games.filter(
         (pl.col("game_date") == corrected_day) & (pl.col("points") > 10)
     ).row(0, named=True)
-    fixed = player_games.with_columns(
-        pl.when(
-            (pl.col("player_lookup") == target["player_lookup"])
-            & (pl.col("game_id") == target["game_id"])
-        )
-        .then(pl.col("points") + 3)
-        .otherwise(pl.col("points"))
-        .alias("points")
-    )
+    fixed = with_points_added(player_games, target, 3)
     load_phase3_frames(open_warehouse(), {"player_game_summary": fixed})
 
     states = grid_states(first, last)

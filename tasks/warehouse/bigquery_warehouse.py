@@ -349,21 +349,40 @@ class BigQueryWarehouse(Warehouse):
         check_partitions(schema, partitions, staged)
         target = self._table_id(schema.full_name)
         staging = f"{self.project}.{schema.dataset}._staging_{schema.name}_{uuid.uuid4().hex[:12]}"
-        columns = ", ".join(schema.column_names)
-        what = f"replacing partitions of {schema.full_name}"
         # Dates go in as literals: scripts take no query parameters on every backend
         # (the emulator refuses them), and they are date objects, never user text.
         days = ", ".join(f"DATE '{d.isoformat()}'" for d in sorted(set(partitions)))
+        return self._replace_where(
+            staged,
+            staging,
+            schema_fields(schema),
+            target,
+            f"{schema.partition_column} IN ({days})",
+            f"replacing partitions of {schema.full_name}",
+            before_commit,
+        )
+
+    def _replace_where(
+        self,
+        staged: pa.Table,
+        staging: str,
+        fields: list[bigquery.SchemaField],
+        target: str,
+        where: str,
+        what: str,
+        before_commit: BeforeCommit | None = None,
+    ) -> int:
+        """Load `staged` into `staging`, then DELETE the rows matching `where` and INSERT the
+        staged ones in one transaction script; the staging table is dropped whatever happens."""
+        columns = ", ".join(quote_identifier(c) for c in staged.column_names)
         script = (
             "BEGIN TRANSACTION;\n"
-            f"DELETE FROM `{target}` WHERE {schema.partition_column} IN ({days});\n"
+            f"DELETE FROM `{target}` WHERE {where};\n"
             f"INSERT INTO `{target}` ({columns}) SELECT {columns} FROM `{staging}`;\n"
             "COMMIT TRANSACTION;"
         )
         try:
-            self._load(
-                staged, staging, bigquery.WriteDisposition.WRITE_TRUNCATE, schema_fields(schema)
-            )
+            self._load(staged, staging, bigquery.WriteDisposition.WRITE_TRUNCATE, fields)
             if before_commit is not None:
                 before_commit()
             self._with_backoff(lambda: self._query(script, []), what)
@@ -414,20 +433,11 @@ class BigQueryWarehouse(Warehouse):
             if added:
                 existing.schema = [*existing.schema, *added]
                 self.client.update_table(existing, ["schema"])
-            columns = ", ".join(quote_identifier(c) for c in staged.column_names)
-            script = (
-                "BEGIN TRANSACTION;\n"
-                f"DELETE FROM `{target}` WHERE season_year IN ({years});\n"
-                f"INSERT INTO `{target}` ({columns}) SELECT {columns} FROM `{staging}`;\n"
-                "COMMIT TRANSACTION;"
-            )
-            self._load(staged, staging, bigquery.WriteDisposition.WRITE_TRUNCATE, fields)
-            self._with_backoff(lambda: self._query(script, []), what)
         except gexc.GoogleAPIError as exc:
             raise self._explain(exc, what) from exc
-        finally:
-            self.client.delete_table(staging, not_found_ok=True)
-        return staged.num_rows
+        return self._replace_where(
+            staged, staging, fields, target, f"season_year IN ({years})", what
+        )
 
     def append(self, schema: TableSchema, rows: Rows) -> int:
         self._check_writable()
