@@ -42,6 +42,13 @@ PHASE3_KEYWORDS: dict[str, str] = {
     "player_context": UPCOMING_PLAYER_GAME_CONTEXT.name,
     "team_context": UPCOMING_TEAM_GAME_CONTEXT.name,
 }
+
+
+def frames_by_table(phase3: Phase3Frames) -> dict[str, pl.DataFrame]:
+    """The Phase 3 frames keyed by table name (what the fingerprints of SPEC 14 hash)."""
+    return {table: getattr(phase3, k) for k, table in PHASE3_KEYWORDS.items()}
+
+
 # What the calendar and the slate facts are derived from (SPEC sections 0 and 9).
 # SPEC 11 compares the schedule with every game summary table, so all five are read.
 FACT_INPUTS: dict[str, str] = dict(PHASE3_KEYWORDS)

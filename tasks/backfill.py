@@ -98,8 +98,9 @@ def fingerprints_by_line(
     phase3: Phase3Frames, dates: Sequence[date], processors: Sequence[str]
 ) -> dict[tuple[date, str], str]:
     """(date, processor) -> SPEC 14 input fingerprint, for every date of a chunk at once."""
-    frames = {table: getattr(phase3, k) for k, table in registry.PHASE3_KEYWORDS.items()}
-    prints = input_fingerprints(frames, dates, registry.select(processors))
+    prints = input_fingerprints(
+        registry.frames_by_table(phase3), dates, registry.select(processors)
+    )
     return {(d, p): f for d, p, f in prints.iter_rows()}
 
 

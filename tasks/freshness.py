@@ -31,10 +31,6 @@ RUN_COLUMNS = [
 ]
 
 
-def phase3_frames_by_table(phase3: Phase3Frames) -> dict[str, pl.DataFrame]:
-    return {table: getattr(phase3, k) for k, table in registry.PHASE3_KEYWORDS.items()}
-
-
 def read_runs(warehouse: Warehouse, first: date, last: date) -> pl.DataFrame:
     """processor_runs lines of the range; none (typed) when the table does not exist yet."""
     schema = warehouse.table_schema(PROCESSOR_RUNS.full_name)
@@ -93,7 +89,7 @@ def dates_to_build_task(
     fingerprints come from the frames the chunk read for its build anyway."""
     warehouse = open_warehouse(warehouse_url)
     current = input_fingerprints(
-        phase3_frames_by_table(phase3), dates, registry.PROCESSORS.values()
+        registry.frames_by_table(phase3), dates, registry.PROCESSORS.values()
     )
     runs = read_runs(warehouse, dates[0], dates[-1])
     grid = freshness_grid(runs, current, dates, list(registry.PROCESSORS.values()))
