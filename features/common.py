@@ -58,6 +58,40 @@ def slate_calendar(
     return SlateCalendar(analysis_date, season, min(starts) if starts else analysis_date)
 
 
+# One row per slate date D: where D sits in its season, as columns the processors join on.
+CALENDAR_SCHEMA: dict[str, pl.DataType] = {
+    "analysis_date": pl.Date(),
+    "season_year": pl.Int64(),
+    "season_start": pl.Date(),
+    "days_into_season": pl.Int64(),
+    "early_season_flag": pl.Boolean(),
+    "recent_cutoff": pl.Date(),
+}
+# What every processor takes: one date's calendar, or a frame of them (CALENDAR_SCHEMA).
+Calendars = SlateCalendar | Sequence[SlateCalendar] | pl.DataFrame
+
+
+def calendar_frame(calendars: Calendars) -> pl.DataFrame:
+    """The calendars as one frame, a row per date, sorted by date (the many-date engine's input).
+
+    A single date is a one-row frame, so the nightly run and a backfill run the same code.
+    """
+    if isinstance(calendars, pl.DataFrame):
+        return calendars
+    rows = [calendars] if isinstance(calendars, SlateCalendar) else list(calendars)
+    return pl.DataFrame(
+        {
+            "analysis_date": [c.analysis_date for c in rows],
+            "season_year": [c.season_year for c in rows],
+            "season_start": [c.season_start for c in rows],
+            "days_into_season": [c.days_into_season for c in rows],
+            "early_season_flag": [c.is_early_season for c in rows],
+            "recent_cutoff": [c.recent_cutoff for c in rows],
+        },
+        schema=CALENDAR_SCHEMA,
+    ).sort("analysis_date")
+
+
 def games_before(frame: pl.DataFrame | pl.LazyFrame, calendar: SlateCalendar) -> pl.LazyFrame:
     """Point in time: only season-S games dated strictly before D."""
     return frame.lazy().filter(
@@ -162,8 +196,12 @@ def to_output(frame: pl.DataFrame, schema: TableSchema) -> pl.DataFrame:
 
 
 def to_table(rows: pl.LazyFrame, schema: TableSchema) -> pl.DataFrame:
-    """The output: rows sorted by the schema's first key column, then `to_output`."""
-    return to_output(rows.sort(schema.key[0]).collect(), schema)
+    """The output: rows sorted by date, then the schema's first key column, then `to_output`.
+
+    A date's rows come out in the same order whichever other dates are built with it.
+    """
+    order = [c for c in (schema.partition_column, schema.key[0]) if c is not None]
+    return to_output(rows.sort(order).collect(), schema)
 
 
 def processed_now() -> datetime:
@@ -184,6 +222,15 @@ class Phase3Frames:
     team_context: pl.DataFrame
 
 
-def slate(player_context: pl.DataFrame | pl.LazyFrame, calendar: SlateCalendar) -> pl.LazyFrame:
-    """The players with a context row for D: the population of P3 and P5."""
-    return player_context.lazy().filter(pl.col("game_date") == calendar.analysis_date)
+def slate(player_context: pl.DataFrame | pl.LazyFrame, calendars: Calendars) -> pl.LazyFrame:
+    """The players with a context row for a date D built: the population of P3 and P5.
+
+    Each row carries D's calendar columns (analysis_date, season_year of D, early_season_flag..).
+    """
+    dates = calendar_frame(calendars).lazy()
+    return (
+        player_context.lazy()
+        .drop("season_year", strict=False)
+        .join(dates, left_on="game_date", right_on="analysis_date", how="inner")
+        .with_columns(analysis_date=pl.col("game_date"))
+    )

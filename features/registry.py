@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Literal, Unpack
 
 import polars as pl
 
-from features.common import Phase3Frames, SlateCalendar, slate_calendar
+from features.common import Calendars, Phase3Frames, SlateCalendar, calendar_frame, slate_calendar
 from features.ml_feature_store_v2 import UpstreamFrames, ml_feature_store_v2
 from features.player_composite_factors import player_composite_factors
 from features.player_daily_cache import player_daily_cache
@@ -66,6 +66,7 @@ class Processor:
     time_limit_minutes: float  # SPEC section 9: WARN past it, stopped (FAIL) at twice it
     runs_if_upstream_failed: bool = False  # P5: a failed upstream arrives as None
     feature_checked: bool = False  # P5: SPEC 12 checks gate the write (quality/feature_checks)
+    many_dates: bool = True  # TRANSITION: False = compute takes one SlateCalendar at a time
 
     @property
     def table(self) -> str:
@@ -112,6 +113,7 @@ _DECLARED = (
         _phase3("player_games"),
         {},
         15,
+        many_dates=False,
     ),
     Processor(
         "P3",
@@ -123,6 +125,7 @@ _DECLARED = (
             "team_defense_zones": TEAM_DEFENSE_ZONE_ANALYSIS.name,
         },
         20,
+        many_dates=False,
     ),
     Processor(
         "P4",
@@ -131,6 +134,7 @@ _DECLARED = (
         _phase3("player_games", "team_offense", "player_context"),
         {"shot_zones": PLAYER_SHOT_ZONE_ANALYSIS.name},
         15,
+        many_dates=False,
     ),
     Processor(
         "P5",
@@ -146,6 +150,7 @@ _DECLARED = (
         5,
         runs_if_upstream_failed=True,
         feature_checked=True,
+        many_dates=False,
     ),
 )
 
@@ -218,37 +223,53 @@ def phase3_inputs(entry: Processor, phase3: Phase3Frames) -> dict[str, pl.DataFr
 
 def compute(
     entry: Processor,
-    calendar: SlateCalendar,
+    calendar: Calendars,
     processed_at: datetime,
     phase3: Mapping[str, pl.DataFrame],
     upstream: Mapping[str, pl.DataFrame | None],
 ) -> pl.DataFrame:
-    """Run one processor; `phase3` and `upstream` are keyed by the entry's keywords.
+    """Run one processor for every date of `calendar` in one pass (the nightly run is a set
+    of one date); `phase3` and `upstream` are keyed by the entry's keywords.
 
     An upstream that did not run is None (P5 falls back per feature; the flow never starts
     the others without their upstreams).
     """
-    return entry.compute(
-        calendar=calendar,
-        processed_at=processed_at,
+    inputs = {
         **{k: phase3[k] for k in entry.phase3},
         **{k: upstream.get(k) for k in entry.upstream},
-    )
+    }
+    if not entry.many_dates:  # TRANSITION: one date at a time until the processor is converted
+        frame = calendar_frame(calendar)
+        days = [
+            SlateCalendar(r["analysis_date"], r["season_year"], r["season_start"])
+            for r in frame.iter_rows(named=True)
+        ]
+        return pl.concat(
+            [entry.compute(calendar=c, processed_at=processed_at, **inputs) for c in days]
+        )
+    return entry.compute(calendar=calendar, processed_at=processed_at, **inputs)
 
 
 def calendar_for(phase3: Phase3Frames, analysis_date: date) -> SlateCalendar:
     return slate_calendar(analysis_date, phase3.team_offense, phase3.team_context)
 
 
+def calendars_for(phase3: Phase3Frames, dates: date | Iterable[date]) -> pl.DataFrame:
+    """The calendar frame of the dates (one row each), what `compute` takes."""
+    days = [dates] if isinstance(dates, date) else sorted(set(dates))
+    return calendar_frame([calendar_for(phase3, d) for d in days])
+
+
 def build_outputs(
     phase3: Phase3Frames,
-    analysis_date: date,
+    dates: date | Iterable[date],
     processed_at: datetime,
     processors: Iterable[str] | None = None,
     upstream: Mapping[str, pl.DataFrame] | None = None,
 ) -> dict[str, pl.DataFrame]:
-    """The output frames for D, chained in memory; `upstream` supplies unselected partitions."""
-    calendar = calendar_for(phase3, analysis_date)
+    """The output frames for one date or many, chained in memory, every date in one pass;
+    `upstream` supplies unselected processors' partitions of the same dates."""
+    calendar = calendars_for(phase3, dates)
     selected = select(processors)
     outputs: dict[str, pl.DataFrame] = dict(upstream or {})
     for entry in selected:

@@ -12,21 +12,23 @@ from datetime import datetime
 import polars as pl
 
 from features.common import (
-    SlateCalendar,
-    games_before,
+    Calendars,
+    calendar_frame,
     insufficient_reason,
-    known_sum,
     ratio,
     stable_mean,
     to_table,
 )
 from features.windows import (
+    GAME_NUMBER,
     ZONES,
+    Window,
+    as_of,
+    entity_dates,
+    game_sequence,
     null_when,
     placeholder_nulls,
-    recent_team_games,
     tier,
-    window_mean,
     window_tracking,
 )
 from quality.schemas import TEAM_DEFENSE_ZONE_ANALYSIS
@@ -46,18 +48,26 @@ NO_ATTEMPT_NOTES = {
 # What a placeholder (under MIN_GAMES) leaves NULL: the schema's nullable columns.
 PLACEHOLDER_NULLS = placeholder_nulls(TEAM_DEFENSE_ZONE_ANALYSIS)
 GAMES = pl.col("games_in_sample")
+TEAM = "defending_team_abbr"
 
 
 # --- inputs and windowed sums ---------------------------------------------------------------
 
 
-def league_zone_pct(team_defense: pl.DataFrame, calendar: SlateCalendar) -> dict[str, float]:
-    """Plain mean over teams with 10+ games in the 30 days before D; defaults below 10 teams."""
-    recent = games_before(team_defense, calendar).filter(
-        pl.col("game_date") >= calendar.recent_cutoff
+def league_zone_pct(team_defense: pl.DataFrame, calendars: Calendars) -> pl.LazyFrame:
+    """Per D, `league_<zone>_pct`: the plain mean over the teams with 10+ games in the 30 days
+    before D (teams in name order); the defaults when fewer than 10 teams qualify."""
+    dates = calendar_frame(calendars).lazy()
+    recent = (
+        dates.select("analysis_date", "season_year", "recent_cutoff")
+        .join(team_defense.lazy(), on="season_year", how="inner")
+        .filter(
+            (pl.col("game_date") < pl.col("analysis_date"))
+            & (pl.col("game_date") >= pl.col("recent_cutoff"))
+        )
     )
     per_team = (
-        recent.group_by("defending_team_abbr")
+        recent.group_by("analysis_date", TEAM)
         .agg(
             pl.len().alias("games"),
             *(
@@ -66,33 +76,50 @@ def league_zone_pct(team_defense: pl.DataFrame, calendar: SlateCalendar) -> dict
             ),
         )
         .filter(pl.col("games") >= LEAGUE_MIN_TEAM_GAMES)
-        .collect()
     )
-    if per_team.height < LEAGUE_MIN_TEAMS:
-        return dict(DEFAULT_LEAGUE_PCT)
-    league = per_team.select(stable_mean(pl.col(z)).alias(z) for z in ZONES)
-    return {z: float(league[z][0]) for z in ZONES}
+    league = per_team.group_by("analysis_date").agg(
+        pl.len().alias("league_teams"), *(stable_mean(pl.col(z)).alias(z) for z in ZONES)
+    )
+    enough = pl.col("league_teams").fill_null(0) >= LEAGUE_MIN_TEAMS
+    return (
+        dates.select("analysis_date")
+        .join(league, on="analysis_date", how="left")
+        .select(
+            "analysis_date",
+            *(
+                pl.when(enough)
+                .then(pl.col(z))
+                .otherwise(pl.lit(DEFAULT_LEAGUE_PCT[z]))
+                .alias(f"league_{z}_pct")
+                for z in ZONES
+            ),
+        )
+    )
 
 
-def _window_sums(team_defense: pl.DataFrame, calendar: SlateCalendar) -> pl.LazyFrame:
-    """Per team, sums over its last 15 games of S before D (G = games_in_sample)."""
-    window = recent_team_games(team_defense, calendar, "defending_team_abbr").filter(
-        pl.col("games_ago") < WINDOW_GAMES
-    )
-    return window.group_by("defending_team_abbr").agg(
-        pl.len().alias("games_in_sample"),
+def _window_sums(team_defense: pl.DataFrame, calendars: Calendars) -> pl.LazyFrame:
+    """Per team and D, sums over its last 15 games of S before D (G = games_in_sample)."""
+    last_15 = Window(WINDOW_GAMES)
+    windows = game_sequence(team_defense, TEAM).select(
+        TEAM,
+        "season_year",
+        "game_date",
+        GAME_NUMBER,
+        last_15.count().alias("games_in_sample"),
         *(
-            known_sum(pl.col(f"opp_{z}_{kind}")).alias(f"{z}_{kind}")
+            last_15.sum(pl.col(f"opp_{z}_{kind}")).alias(f"{z}_{kind}")
             for z in ZONES
             for kind in ("makes", "attempts")
         ),
-        *(known_sum(pl.col(f"blocks_{z}")).alias(f"{z}_blocks") for z in ZONES),
-        known_sum(pl.col("points_in_paint_allowed")).alias("paint_points"),
-        known_sum(pl.col("points_allowed")).alias("points_allowed"),
-        defensive_rating_last_15=window_mean("defensive_rating"),
-        opponent_pace=window_mean("opponent_pace"),
-        source_team_defense_last_updated=pl.col("processed_at").max(),
+        *(last_15.sum(pl.col(f"blocks_{z}")).alias(f"{z}_blocks") for z in ZONES),
+        last_15.sum(pl.col("points_in_paint_allowed")).alias("paint_points"),
+        last_15.sum(pl.col("points_allowed")).alias("points_allowed"),
+        last_15.mean(pl.col("defensive_rating")).alias("defensive_rating_last_15"),
+        last_15.mean(pl.col("opponent_pace")).alias("opponent_pace"),
+        last_15.max(pl.col("processed_at")).alias("source_team_defense_last_updated"),
     )
+    dates = calendar_frame(calendars)
+    return as_of(entity_dates(team_defense, TEAM, dates), windows, TEAM)
 
 
 # --- metrics --------------------------------------------------------------------------------
@@ -110,9 +137,9 @@ def z_blocks_per_game(z: str) -> pl.Expr:
     return ratio(pl.col(f"{z}_blocks"), GAMES)
 
 
-def z_defense_vs_league_avg(z: str, league_pct: float) -> pl.Expr:
+def z_defense_vs_league_avg(z: str) -> pl.Expr:
     """Percentage points above the league; negative is better defence."""
-    return (pl.col(f"{z}_pct_allowed_last_15") - league_pct) * 100.0
+    return (pl.col(f"{z}_pct_allowed_last_15") - pl.col(f"league_{z}_pct")) * 100.0
 
 
 def paint_points_allowed_per_game() -> pl.Expr:
@@ -187,12 +214,13 @@ def insufficient_data_reason() -> pl.Expr:
 
 
 def team_defense_zone_analysis(
-    team_defense: pl.DataFrame, calendar: SlateCalendar, processed_at: datetime
+    team_defense: pl.DataFrame, calendar: Calendars, processed_at: datetime
 ) -> pl.DataFrame:
-    """One row per team with a season-S game before D; placeholders under 10 games."""
-    league = league_zone_pct(team_defense, calendar)
+    """One row per team with a season-S game before D, for every date D of `calendar`;
+    placeholders under 10 games."""
     rows = (
         _window_sums(team_defense, calendar)
+        .join(league_zone_pct(team_defense, calendar), on="analysis_date", how="left")
         .with_columns(
             **{f"{z}_pct_allowed_last_15": z_pct_allowed_last_15(z) for z in ZONES},
             **{f"{z}_attempts_allowed_per_game": z_attempts_allowed_per_game(z) for z in ZONES},
@@ -200,9 +228,7 @@ def team_defense_zone_analysis(
             paint_points_allowed_per_game=paint_points_allowed_per_game(),
             opponent_points_per_game=opponent_points_per_game(),
         )
-        .with_columns(
-            **{f"{z}_defense_vs_league_avg": z_defense_vs_league_avg(z, league[z]) for z in ZONES}
-        )
+        .with_columns(**{f"{z}_defense_vs_league_avg": z_defense_vs_league_avg(z) for z in ZONES})
         .with_columns(
             strongest_zone=strongest_zone(),
             weakest_zone=weakest_zone(),
@@ -210,14 +236,8 @@ def team_defense_zone_analysis(
         )
         .with_columns(null_when(is_placeholder(), PLACEHOLDER_NULLS))
         .with_columns(
-            team_abbr=pl.col("defending_team_abbr"),
-            analysis_date=pl.lit(calendar.analysis_date),
-            season_year=pl.lit(calendar.season_year),
-            league_paint_pct=pl.lit(league["paint"]),
-            league_mid_range_pct=pl.lit(league["mid_range"]),
-            league_three_pt_pct=pl.lit(league["three_pt"]),
+            team_abbr=pl.col(TEAM),
             data_quality_tier=data_quality_tier(),
-            early_season_flag=pl.lit(calendar.is_early_season),
             insufficient_data_reason=insufficient_data_reason(),
             **window_tracking("team_defense", GAMES, WINDOW_GAMES),
             processed_at=pl.lit(processed_at),

@@ -7,7 +7,7 @@ bits: means and sums go through the order-independent `stable_mean`/`stable_sum`
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import polars as pl
 from polars.expr.whenthen import ChainedThen, Then
@@ -30,6 +30,141 @@ ZONES = ("paint", "mid_range", "three_pt")
 ZONE_FIGURES_REQUIRED = ("paint_attempts", "paint_makes", "mid_range_attempts", "mid_range_makes")
 # Besides its source tracking, a placeholder keeps the reason it is one.
 PLACEHOLDER_KEEPS = frozenset({"insufficient_data_reason"})
+
+
+# --- many dates in one pass: each entity's game sequence -----------------------------------
+#
+# Every window "as of D" is a window ending at the entity's last game before D. So the engine
+# computes, once per game of each entity's season, the windows ending at that game (lagged
+# columns folded left to right, or a running sum for the season so far), then gives every
+# (entity, D) pair the row of its last game before D with an as-of join. A date's rows depend
+# only on the entity's own games before D, never on which other dates are built, and the
+# float folds run in one fixed order (newest game first), so any chunking gives the same bits.
+
+SEQUENCE = "sequence_id"  # one id per (entity, season)
+GAME_NUMBER = "game_number"  # 0 = the entity's first game of the season
+
+
+def game_sequence(games: pl.DataFrame | pl.LazyFrame, entity: str) -> pl.LazyFrame:
+    """Each entity's games of each season, oldest first (ties on a date: lower game_id first)."""
+    return (
+        games.lazy()
+        .sort([entity, "season_year", "game_date", "game_id"])
+        .with_columns(
+            pl.int_range(pl.len()).over([entity, "season_year"]).alias(GAME_NUMBER),
+        )
+        .with_columns((pl.col(GAME_NUMBER) == 0).cum_sum().alias(SEQUENCE))
+    )
+
+
+def games_ago(expr: pl.Expr, ago: int) -> pl.Expr:
+    """`expr` of the entity's game `ago` games before this one; NULL before its first game."""
+    return pl.when(pl.col(GAME_NUMBER) >= ago).then(expr.shift(ago))
+
+
+class Window:
+    """The games from `start` to `stop - 1` ago as of a row of a `game_sequence` (0 = that
+    game itself, the newest before D); `stop` None means the whole season so far.
+
+    Every aggregate skips NULLs; `where` leaves a game out (a NULL condition counts as False).
+    """
+
+    def __init__(self, stop: int | None, start: int = 0) -> None:
+        if stop is None and start:
+            raise ValueError("a season-long window starts at the newest game")
+        self.start, self.stop = start, stop
+
+    def _values(self, expr: pl.Expr, where: pl.Expr | None) -> pl.Expr:
+        return expr if where is None else pl.when(where.fill_null(False)).then(expr)
+
+    def _lags(self, expr: pl.Expr) -> list[pl.Expr]:
+        assert self.stop is not None
+        return [games_ago(expr, ago) for ago in range(self.start, self.stop)]
+
+    def _running(self, expr: pl.Expr) -> pl.Expr:
+        return expr.cum_sum().over(SEQUENCE)
+
+    def count(self, where: pl.Expr | None = None) -> pl.Expr:
+        """Games in the window (meeting `where`)."""
+        game = pl.col(GAME_NUMBER)  # a column, not a literal: a literal would not shift
+        return self.known(game if where is None else pl.when(where.fill_null(False)).then(game))
+
+    def known(self, expr: pl.Expr, where: pl.Expr | None = None) -> pl.Expr:
+        """How many games of the window have `expr` known (and meet `where`)."""
+        known = self._values(expr, where).is_not_null().cast(pl.Int64)
+        if self.stop is None:
+            return self._running(known)
+        return pl.sum_horizontal(self._lags(known))
+
+    def sum(self, expr: pl.Expr, where: pl.Expr | None = None) -> pl.Expr:
+        """Sum of the known values, newest game first; NULL when none is known."""
+        values = self._values(expr, where)
+        if self.stop is None:
+            total = self._running(values.fill_null(0))
+        else:
+            total = pl.sum_horizontal(self._lags(values))
+        return pl.when(self.known(expr, where) > 0).then(total)
+
+    def _each(
+        self, agg: Callable[[pl.Expr], pl.Expr], expr: pl.Expr, where: pl.Expr | None
+    ) -> pl.Expr:
+        """`agg` over the window's values as one list per row (the same bits as over a group)."""
+        values = self._values(expr.cast(pl.Float64), where)
+        if self.stop is None:
+            return values.cumulative_eval(agg(pl.element())).over(SEQUENCE)
+        return pl.concat_list(self._lags(values)).list.eval(agg(pl.element())).list.first()
+
+    def mean(self, expr: pl.Expr, where: pl.Expr | None = None) -> pl.Expr:
+        """Mean of the known values (as Float64), order-independent; NULL when none is known."""
+        return self._each(stable_mean, expr, where)
+
+    def std(self, expr: pl.Expr, where: pl.Expr | None = None) -> pl.Expr:
+        """Sample standard deviation (ddof 1) of the known values; NULL under 2 of them."""
+        return self._each(stable_std, expr, where)
+
+    def max(self, expr: pl.Expr, where: pl.Expr | None = None) -> pl.Expr:
+        """Largest known value; NULL when none is known."""
+        values = self._values(expr, where)
+        if self.stop is None:
+            return values.cum_max().over(SEQUENCE).forward_fill().over(SEQUENCE)
+        return pl.max_horizontal(self._lags(values))
+
+
+def as_of(
+    pairs: pl.LazyFrame, sequence: pl.LazyFrame, entity: str, *, key: str | None = None
+) -> pl.LazyFrame:
+    """Each (entity, analysis_date, season_year) pair of `pairs` gets the `sequence` row of the
+    entity's last game of that season strictly before D (point in time); NULLs without one.
+
+    `key` names the entity's column in `pairs` when it differs (a player's opponent, say).
+    Only the last game of each entity's date is kept, so games on one date are one step.
+    """
+    key = key or entity
+    last_of_date = sequence.filter(
+        pl.col(GAME_NUMBER) == pl.col(GAME_NUMBER).max().over([entity, "season_year", "game_date"])
+    ).rename({entity: key} if key != entity else {})
+    return pairs.sort("analysis_date").join_asof(
+        last_of_date.sort("game_date"),
+        left_on="analysis_date",
+        right_on="game_date",
+        by=[key, "season_year"],
+        strategy="backward",
+        allow_exact_matches=False,
+        check_sortedness=False,
+    )
+
+
+def entity_dates(
+    games: pl.DataFrame | pl.LazyFrame, entity: str, calendars: pl.DataFrame
+) -> pl.LazyFrame:
+    """Every (entity, D) pair where the entity has a game of D's season before D."""
+    first_game = games.lazy().group_by(entity, "season_year").agg(pl.col("game_date").min())
+    return (
+        calendars.lazy()
+        .join(first_game, on="season_year", how="inner")
+        .filter(pl.col("game_date") < pl.col("analysis_date"))
+        .drop("game_date")
+    )
 
 
 # --- which games count ----------------------------------------------------------------------
