@@ -266,6 +266,32 @@ def attach_upstream(
     return rows.join(matched, on=rows_key, how="left").with_columns(pl.col(found).fill_null(False))
 
 
+def attach_upstream_by_date(
+    rows: pl.LazyFrame,
+    upstream: pl.DataFrame | None,
+    schema: TableSchema,
+    columns: Iterable[pl.Expr | str],
+    found: str,
+    *,
+    rows_key: str | None = None,
+) -> pl.LazyFrame:
+    """The many-date `attach_upstream`: each row (keyed by `analysis_date`) gets the upstream's
+    row of its own date, with `found` telling a missing row (or a failed upstream) from NULL."""
+    key = schema.key[0]
+    rows_key = rows_key or key
+    partition = schema.empty_frame() if upstream is None else upstream
+    assert schema.partition_column is not None, f"{schema.full_name} has no partition column"
+    matched = partition.lazy().select(
+        pl.col(key).alias(rows_key),
+        pl.col(schema.partition_column).alias("analysis_date"),
+        *columns,
+        pl.lit(True).alias(found),
+    )
+    return rows.join(matched, on=[rows_key, "analysis_date"], how="left").with_columns(
+        pl.col(found).fill_null(False)
+    )
+
+
 def window_tracking(source: str, games: pl.Expr, expected: int) -> dict[str, pl.Expr]:
     """SPEC 3 source tracking for a window of games: rows found, and found / expected x 100."""
     return {
