@@ -12,20 +12,25 @@ from datetime import datetime
 import polars as pl
 
 from features.common import (
-    SlateCalendar,
+    Calendars,
+    calendar_frame,
     insufficient_reason,
-    known_sum,
+    qualifying_games,
     ratio,
     to_table,
 )
 from features.windows import (
+    GAME_NUMBER,
     ZONES,
+    Window,
+    as_of,
     assisted_rate,
-    assisted_sums,
+    entity_dates,
+    game_sequence,
     null_when,
     placeholder_nulls,
-    recent_player_games,
     tier,
+    window_assisted_sums,
     window_tracking,
     zones_known,
 )
@@ -41,43 +46,44 @@ PLACEHOLDER_NULLS = placeholder_nulls(
     PLAYER_SHOT_ZONE_ANALYSIS, keeps=("universal_player_id", "games_missing_zones")
 )
 G10, G20 = pl.col("games_in_sample_10"), pl.col("games_in_sample_20")
+PLAYER = "player_lookup"
 
 
 # --- inputs and windowed sums ---------------------------------------------------------------
 
 
-def _zone_sums(in_window: pl.Expr, suffix: str) -> list[pl.Expr]:
+def _zone_sums(window: Window, suffix: str) -> list[pl.Expr]:
     """Σ`<zone>_attempts`/`_makes` over the window's games with known zones, and their count."""
-    counted = in_window & pl.col("zones_known")
+    known = pl.col("zones_known")
     exprs = [
-        known_sum(pl.col(f"{z}_{kind}").filter(counted)).alias(f"{z}_{kind}_{suffix}")
+        window.sum(pl.col(f"{z}_{kind}"), known).alias(f"{z}_{kind}_{suffix}")
         for z in ZONES
         for kind in ("attempts", "makes")
     ]
-    return exprs + [counted.sum().alias(f"known_zone_games_{suffix}")]
+    return exprs + [window.count(known).alias(f"known_zone_games_{suffix}")]
 
 
-def _window_sums(player_games: pl.DataFrame, calendar: SlateCalendar) -> pl.LazyFrame:
-    """Per player, sums over his last 10 and 20 qualifying games of S before D."""
-    games = recent_player_games(player_games, calendar)
-    in_10 = pl.col("games_ago") < SHORT_WINDOW
-    in_20 = pl.col("games_ago") < LONG_WINDOW
-    return (
-        games.filter(in_20)
-        .with_columns(zones_known=zones_known())
-        .group_by("player_lookup")
-        .agg(
-            pl.col("universal_player_id").first(),
-            pl.col("game_date").max().alias("latest_game"),
-            in_10.sum().alias("games_in_sample_10"),
-            in_20.sum().alias("games_in_sample_20"),
-            (in_10 & ~pl.col("zones_known")).sum().alias("games_missing_zones"),
-            *_zone_sums(in_10, "10"),
-            *_zone_sums(in_20, "20"),
-            *assisted_sums(in_10, ("assisted", "unassisted")),
-            pl.col("processed_at").filter(in_10).max().alias("source_player_game_last_updated"),
-        )
+def _window_sums(player_games: pl.DataFrame, calendars: Calendars) -> pl.LazyFrame:
+    """Per player and D, sums over his last 10 and 20 qualifying games of S before D."""
+    games = qualifying_games(player_games.lazy()).with_columns(zones_known=zones_known())
+    last_10, last_20 = Window(SHORT_WINDOW), Window(LONG_WINDOW)
+    windows = game_sequence(games, PLAYER).select(
+        PLAYER,
+        "season_year",
+        "game_date",
+        GAME_NUMBER,
+        "universal_player_id",  # as of his newest game
+        pl.col("game_date").alias("latest_game"),
+        last_10.count().alias("games_in_sample_10"),
+        last_20.count().alias("games_in_sample_20"),
+        last_10.count(~pl.col("zones_known")).alias("games_missing_zones"),
+        *_zone_sums(last_10, "10"),
+        *_zone_sums(last_20, "20"),
+        *window_assisted_sums(last_10, ("assisted", "unassisted")),
+        last_10.max(pl.col("processed_at")).alias("source_player_game_last_updated"),
     )
+    dates = calendar_frame(calendars)
+    return as_of(entity_dates(games, PLAYER, dates), windows, PLAYER)
 
 
 # --- metrics --------------------------------------------------------------------------------
@@ -175,12 +181,13 @@ def insufficient_data_reason() -> pl.Expr:
 
 
 def player_shot_zone_analysis(
-    player_games: pl.DataFrame, calendar: SlateCalendar, processed_at: datetime
+    player_games: pl.DataFrame, calendar: Calendars, processed_at: datetime
 ) -> pl.DataFrame:
-    """One row per player whose latest qualifying game of S is within 30 days of D."""
+    """One row per player whose latest qualifying game of S is within 30 days of D, for every
+    date D of `calendar`."""
     rows = (
         _window_sums(player_games, calendar)
-        .filter(pl.col("latest_game") >= calendar.recent_cutoff)
+        .filter(pl.col("latest_game") >= pl.col("recent_cutoff"))
         .with_columns(total_shots_last_10=total_shots_last_10())
         .with_columns(
             **{f"{z}_rate_last_10": z_rate_last_10(z) for z in ZONES},
@@ -194,12 +201,9 @@ def player_shot_zone_analysis(
         .with_columns(primary_scoring_zone=primary_scoring_zone())
         .with_columns(null_when(is_placeholder(), PLACEHOLDER_NULLS))
         .with_columns(
-            analysis_date=pl.lit(calendar.analysis_date),
-            season_year=pl.lit(calendar.season_year),
             sample_quality_10=sample_quality_10(),
             sample_quality_20=sample_quality_20(),
             data_quality_tier=data_quality_tier(),
-            early_season_flag=pl.lit(calendar.is_early_season),
             insufficient_data_reason=insufficient_data_reason(),
             **window_tracking("player_game", G10, SHORT_WINDOW),
             processed_at=pl.lit(processed_at),

@@ -113,7 +113,6 @@ _DECLARED = (
         _phase3("player_games"),
         {},
         15,
-        many_dates=False,
     ),
     Processor(
         "P3",

@@ -89,21 +89,31 @@ class Window:
         game = pl.col(GAME_NUMBER)  # a column, not a literal: a literal would not shift
         return self.known(game if where is None else pl.when(where.fill_null(False)).then(game))
 
+    def _over_window(self, per_game: pl.Expr) -> pl.Expr:
+        """Σ`per_game` over the window, exact for integers: the difference of two running sums
+        (the sum through `start` games ago less the sum through `stop` games ago)."""
+        running = self._running(per_game.fill_null(0))
+        if self.stop is None:
+            return running
+        before = games_ago(running, self.stop).fill_null(0)
+        return games_ago(running, self.start).fill_null(0) - before
+
     def known(self, expr: pl.Expr, where: pl.Expr | None = None) -> pl.Expr:
         """How many games of the window have `expr` known (and meet `where`)."""
-        known = self._values(expr, where).is_not_null().cast(pl.Int64)
-        if self.stop is None:
-            return self._running(known)
-        return pl.sum_horizontal(self._lags(known))
+        return self._over_window(self._values(expr, where).is_not_null().cast(pl.Int64))
 
     def sum(self, expr: pl.Expr, where: pl.Expr | None = None) -> pl.Expr:
-        """Sum of the known values, newest game first; NULL when none is known."""
+        """Sum of the known values (integer columns: exact in any order); NULL when none is
+        known. Float columns go through `mean`, which keeps today's order-independent bits."""
+        values = self._values(expr, where)
+        return pl.when(self.known(expr, where) > 0).then(self._over_window(values))
+
+    def max(self, expr: pl.Expr, where: pl.Expr | None = None) -> pl.Expr:
+        """Largest known value; NULL when none is known."""
         values = self._values(expr, where)
         if self.stop is None:
-            total = self._running(values.fill_null(0))
-        else:
-            total = pl.sum_horizontal(self._lags(values))
-        return pl.when(self.known(expr, where) > 0).then(total)
+            return values.cum_max().over(SEQUENCE).forward_fill().over(SEQUENCE)
+        return pl.max_horizontal(self._lags(values))
 
     def _each(
         self, agg: Callable[[pl.Expr], pl.Expr], expr: pl.Expr, where: pl.Expr | None
@@ -121,13 +131,6 @@ class Window:
     def std(self, expr: pl.Expr, where: pl.Expr | None = None) -> pl.Expr:
         """Sample standard deviation (ddof 1) of the known values; NULL under 2 of them."""
         return self._each(stable_std, expr, where)
-
-    def max(self, expr: pl.Expr, where: pl.Expr | None = None) -> pl.Expr:
-        """Largest known value; NULL when none is known."""
-        values = self._values(expr, where)
-        if self.stop is None:
-            return values.cum_max().over(SEQUENCE).forward_fill().over(SEQUENCE)
-        return pl.max_horizontal(self._lags(values))
 
 
 def as_of(
@@ -203,6 +206,18 @@ def assisted_sums(in_window: pl.Expr, kinds: Sequence[str] = ("assisted",)) -> l
         exprs += [
             known_sum(pl.col(f"{kind}_fg_makes").filter(known)).alias(f"{kind}_makes"),
             known_sum(pl.col("fg_makes").filter(known)).alias(f"{kind}_fg_base"),
+        ]
+    return exprs
+
+
+def window_assisted_sums(window: Window, kinds: Sequence[str] = ("assisted",)) -> list[pl.Expr]:
+    """`assisted_sums` over a `Window` of a game sequence (the many-date engine's form)."""
+    exprs = []
+    for kind in kinds:
+        known = pl.col(f"{kind}_fg_makes").is_not_null()
+        exprs += [
+            window.sum(pl.col(f"{kind}_fg_makes"), known).alias(f"{kind}_makes"),
+            window.sum(pl.col("fg_makes"), known).alias(f"{kind}_fg_base"),
         ]
     return exprs
 
