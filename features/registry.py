@@ -134,7 +134,6 @@ _DECLARED = (
         _phase3("player_games", "team_offense", "player_context"),
         {"shot_zones": PLAYER_SHOT_ZONE_ANALYSIS.name},
         15,
-        many_dates=False,
     ),
     Processor(
         "P5",
