@@ -125,7 +125,6 @@ _DECLARED = (
             "team_defense_zones": TEAM_DEFENSE_ZONE_ANALYSIS.name,
         },
         20,
-        many_dates=False,
     ),
     Processor(
         "P4",
