@@ -13,8 +13,8 @@ from datetime import datetime
 import polars as pl
 from polars.expr.whenthen import ChainedThen, Then
 
-from features.common import SlateCalendar, clamp, slate, to_table
-from features.windows import ZONES, attach_upstream, slate_tracking, upstream_tracking
+from features.common import Calendars, clamp, slate, to_table
+from features.windows import ZONES, attach_upstream_by_date, slate_tracking, upstream_tracking
 from quality.schemas import (
     PLAYER_COMPOSITE_FACTORS,
     PLAYER_SHOT_ZONE_ANALYSIS,
@@ -90,10 +90,9 @@ def _attach_upstreams(
     rows: pl.LazyFrame,
     shot_zones: pl.DataFrame,
     team_defense_zones: pl.DataFrame,
-    calendar: SlateCalendar,
 ) -> pl.LazyFrame:
-    """The player's P2 row and his opponent's P1 row for D, with markers so a missing row is
-    told from a NULL value."""
+    """The player's P2 row and his opponent's P1 row of the row's own date D, with markers so
+    a missing row is told from a NULL value."""
     zone_columns: tuple[str | pl.Expr, ...] = (
         "primary_scoring_zone",
         *(f"{z}_rate_last_10" for z in ZONES),
@@ -105,13 +104,12 @@ def _attach_upstreams(
         pl.col("insufficient_data_reason").alias("defense_placeholder_reason"),
         pl.col("processed_at").alias("source_team_defense_last_updated"),
     )
-    return attach_upstream(
-        rows, shot_zones, PLAYER_SHOT_ZONE_ANALYSIS, calendar, zone_columns, "zone_row_found"
+    return attach_upstream_by_date(
+        rows, shot_zones, PLAYER_SHOT_ZONE_ANALYSIS, zone_columns, "zone_row_found"
     ).pipe(
-        attach_upstream,
+        attach_upstream_by_date,
         team_defense_zones,
         TEAM_DEFENSE_ZONE_ANALYSIS,
-        calendar,
         defense_columns,
         "defense_row_found",
         rows_key="opponent_team_abbr",
@@ -324,17 +322,18 @@ def player_composite_factors(
     player_context: pl.DataFrame,
     shot_zones: pl.DataFrame,
     team_defense_zones: pl.DataFrame,
-    calendar: SlateCalendar,
+    calendar: Calendars,
     processed_at: datetime,
 ) -> pl.DataFrame:
-    """One row per slate player; a missing P2/P1 row scores the matchup 0.0 and warns."""
+    """One row per slate player, for every date D of `calendar`; a missing P2/P1 row scores
+    the matchup 0.0 and warns."""
     penalties = fatigue_penalties()
     usable = pl.col("has_zone_data")
     raw_mismatch = pl.col("raw_zone_mismatch")
     rows = (
         slate(player_context, calendar)
         .rename({"processed_at": "source_player_context_last_updated"})
-        .pipe(_attach_upstreams, shot_zones, team_defense_zones, calendar)
+        .pipe(_attach_upstreams, shot_zones, team_defense_zones)
         .with_columns(has_zone_data=has_zone_data(), raw_zone_mismatch=raw_zone_mismatch())
         .with_columns(
             fatigue_score=fatigue_score(penalties),
@@ -361,7 +360,7 @@ def player_composite_factors(
             pace_context=pace_context(),
             usage_context=usage_context(),
             calculation_version=pl.lit(CALCULATION_VERSION),
-            early_season_flag=pl.lit(calendar.is_early_season),
+            early_season_flag=pl.col("early_season_flag"),
             insufficient_data_reason=pl.lit(None, dtype=pl.String),
             **slate_tracking("player_context"),
             **upstream_tracking("player_shot_zone", "zone_row_found"),

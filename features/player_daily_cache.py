@@ -11,17 +11,16 @@ from datetime import datetime
 
 import polars as pl
 
-from features.common import SlateCalendar, slate, to_table
+from features.common import Calendars, qualifying_games, slate, to_table
 from features.windows import (
+    GAME_NUMBER,
+    Window,
+    as_of,
     assisted_rate,
-    assisted_sums,
-    attach_upstream,
-    recent_player_games,
-    recent_team_games,
+    attach_upstream_by_date,
+    game_sequence,
     slate_tracking,
     upstream_tracking,
-    window_mean,
-    window_std,
     window_tracking,
 )
 from quality.schemas import PLAYER_DAILY_CACHE, PLAYER_SHOT_ZONE_ANALYSIS
@@ -43,72 +42,95 @@ CONTEXT_COPIES = (
     "player_age",
 )
 SHOT_ZONE_COPIES = ("primary_scoring_zone", "paint_rate_last_10", "three_pt_rate_last_10")
+PLAYER = "player_lookup"
+TEAM = "team_abbr"
 
 
-def _slate_players(player_context: pl.DataFrame, calendar: SlateCalendar) -> pl.LazyFrame:
-    """The context row for D decides the player's team (a traded player takes his new one)."""
+def _slate_players(player_context: pl.DataFrame, calendar: Calendars) -> pl.LazyFrame:
+    """The context row for D decides the player's team (a traded player takes his new one).
+
+    The calendar's early_season_flag is left out: P4's own is games-based.
+    """
     return slate(player_context, calendar).select(
-        "player_lookup",
+        "analysis_date",
+        "season_year",
+        "recent_cutoff",
+        PLAYER,
         "universal_player_id",
-        "team_abbr",
+        TEAM,
         *CONTEXT_COPIES,
         pl.col("processed_at").alias("source_upcoming_context_last_updated"),
     )
 
 
-def _player_history(player_games: pl.DataFrame, calendar: SlateCalendar) -> pl.LazyFrame:
-    """Season-S qualifying games before D, summarised per player (means of known values)."""
-    games = recent_player_games(player_games, calendar)
-    last_5 = pl.col("games_ago") < SHORT_WINDOW
-    last_10 = pl.col("games_ago") < LONG_WINDOW
-    return games.group_by("player_lookup").agg(
-        pl.col("universal_player_id").sort_by("games_ago").first().alias("history_player_id"),
-        pl.col("game_date").max().alias("latest_game"),
-        pl.len().cast(pl.Int64).alias("games_played_season"),
-        window_mean("points", last_5).alias("points_avg_last_5"),
-        window_mean("points", last_10).alias("points_avg_last_10"),
-        window_mean("points").alias("points_avg_season"),
-        window_std("points", last_10).alias("points_std_last_10"),
-        window_mean("minutes_played", last_10).alias("minutes_avg_last_10"),
-        window_mean("usage_rate", last_10).alias("usage_rate_last_10"),
-        window_mean("ts_pct", last_10).alias("ts_pct_last_10"),
-        window_mean("usage_rate").alias("player_usage_rate_season"),
-        *assisted_sums(last_10),
-        pl.col("processed_at").max().alias("source_player_game_last_updated"),
+def _assisted_sums() -> list[pl.Expr]:
+    """Σassisted_fg_makes and Σfg_makes over the last 10 games where assisted makes are known:
+    the two halves of `assisted_rate`."""
+    last_10 = Window(LONG_WINDOW)
+    known = pl.col("assisted_fg_makes").is_not_null()
+    return [
+        last_10.sum(pl.col("assisted_fg_makes"), known).alias("assisted_makes"),
+        last_10.sum(pl.col("fg_makes"), known).alias("assisted_fg_base"),
+    ]
+
+
+def _player_history(player_games: pl.DataFrame) -> pl.LazyFrame:
+    """Per player and game of S, his qualifying games up to it summarised (means of known
+    values): the row of his last game before D is his history as of D."""
+    season, last_5, last_10 = Window(None), Window(SHORT_WINDOW), Window(LONG_WINDOW)
+    points, usage = pl.col("points"), pl.col("usage_rate")
+    return game_sequence(qualifying_games(player_games.lazy()), PLAYER).select(
+        PLAYER,
+        "season_year",
+        "game_date",
+        GAME_NUMBER,
+        pl.col("universal_player_id").alias("history_player_id"),
+        pl.col("game_date").alias("latest_game"),
+        season.count().alias("games_played_season"),
+        last_5.mean(points).alias("points_avg_last_5"),
+        last_10.mean(points).alias("points_avg_last_10"),
+        season.mean(points).alias("points_avg_season"),
+        last_10.std(points).alias("points_std_last_10"),
+        last_10.mean(pl.col("minutes_played")).alias("minutes_avg_last_10"),
+        last_10.mean(usage).alias("usage_rate_last_10"),
+        last_10.mean(pl.col("ts_pct")).alias("ts_pct_last_10"),
+        season.mean(usage).alias("player_usage_rate_season"),
+        *_assisted_sums(),
+        season.max(pl.col("processed_at")).alias("source_player_game_last_updated"),
     )
 
 
-def _team_recent(team_offense: pl.DataFrame, calendar: SlateCalendar) -> pl.LazyFrame:
-    """Each team's last 10 offense games of S before D."""
-    window = recent_team_games(team_offense, calendar, "team_abbr").filter(
-        pl.col("games_ago") < TEAM_WINDOW
-    )
-    return window.group_by("team_abbr").agg(
-        window_mean("pace").alias("team_pace_last_10"),
-        window_mean("offensive_rating").alias("team_off_rating_last_10"),
-        pl.len().cast(pl.Int64).alias("source_team_offense_rows_found"),
-        pl.col("processed_at").max().alias("source_team_offense_last_updated"),
+def _team_recent(team_offense: pl.DataFrame) -> pl.LazyFrame:
+    """Per team and game of S, its last 10 offense games up to it."""
+    last_10 = Window(TEAM_WINDOW)
+    return game_sequence(team_offense, TEAM).select(
+        TEAM,
+        "season_year",
+        "game_date",
+        GAME_NUMBER,
+        last_10.mean(pl.col("pace")).alias("team_pace_last_10"),
+        last_10.mean(pl.col("offensive_rating")).alias("team_off_rating_last_10"),
+        last_10.count().alias("source_team_offense_rows_found"),
+        last_10.max(pl.col("processed_at")).alias("source_team_offense_last_updated"),
     )
 
 
-def _attach_shot_zones(
-    rows: pl.LazyFrame, shot_zones: pl.DataFrame | None, calendar: SlateCalendar
-) -> pl.LazyFrame:
+def _attach_shot_zones(rows: pl.LazyFrame, shot_zones: pl.DataFrame | None) -> pl.LazyFrame:
     """The player's P2 figures for D; a placeholder row copies NULLs, a failed P2 none at all."""
     is_placeholder = pl.col("insufficient_data_reason").is_not_null()
     copies = (
         *(pl.when(~is_placeholder).then(pl.col(c)).alias(c) for c in SHOT_ZONE_COPIES),
         pl.col("processed_at").alias("source_shot_zone_last_updated"),
     )
-    return attach_upstream(
-        rows, shot_zones, PLAYER_SHOT_ZONE_ANALYSIS, calendar, copies, "shot_zone_row_found"
+    return attach_upstream_by_date(
+        rows, shot_zones, PLAYER_SHOT_ZONE_ANALYSIS, copies, "shot_zone_row_found"
     )
 
 
-def has_recent_history(calendar: SlateCalendar) -> pl.Expr:
+def has_recent_history() -> pl.Expr:
     """Population rule: 5+ qualifying games in S, the latest within 30 days of D."""
     return (pl.col("games_played_season") >= MIN_GAMES) & (
-        pl.col("latest_game") >= calendar.recent_cutoff
+        pl.col("latest_game") >= pl.col("recent_cutoff")
     )
 
 
@@ -139,21 +161,22 @@ def player_daily_cache(
     team_offense: pl.DataFrame,
     player_context: pl.DataFrame,
     shot_zones: pl.DataFrame | None,
-    calendar: SlateCalendar,
+    calendar: Calendars,
     processed_at: datetime,
 ) -> pl.DataFrame:
-    """One row per slate player with a recent history; `shot_zones` None means P2 failed."""
+    """One row per slate player with a recent history, for every date D of `calendar`;
+    `shot_zones` None means P2 failed."""
     games = pl.col("games_played_season")
     team_rows = pl.col("source_team_offense_rows_found").fill_null(0)
     rows = (
-        _slate_players(player_context, calendar)
-        .join(_player_history(player_games, calendar), on="player_lookup", how="inner")
-        .filter(has_recent_history(calendar))
-        .join(_team_recent(team_offense, calendar), on="team_abbr", how="left")
-        .pipe(_attach_shot_zones, shot_zones, calendar)
+        as_of(_slate_players(player_context, calendar), _player_history(player_games), PLAYER)
+        .drop("game_date", GAME_NUMBER)
+        .filter(has_recent_history())
+        .pipe(as_of, _team_recent(team_offense), TEAM)
+        .pipe(_attach_shot_zones, shot_zones)
         .with_columns(
             universal_player_id=pl.coalesce("universal_player_id", "history_player_id"),
-            cache_date=pl.lit(calendar.analysis_date),
+            cache_date=pl.col("analysis_date"),
             assisted_rate_last_10=assisted_rate_last_10(),
             early_season_flag=early_season_flag(),
             insufficient_data_reason=early_season_reason(),

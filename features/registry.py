@@ -124,7 +124,6 @@ _DECLARED = (
             "team_defense_zones": TEAM_DEFENSE_ZONE_ANALYSIS.name,
         },
         20,
-        many_dates=False,
     ),
     Processor(
         "P4",
@@ -133,7 +132,6 @@ _DECLARED = (
         _phase3("player_games", "team_offense", "player_context"),
         {"shot_zones": PLAYER_SHOT_ZONE_ANALYSIS.name},
         15,
-        many_dates=False,
     ),
     Processor(
         "P5",
