@@ -150,7 +150,6 @@ _DECLARED = (
         5,
         runs_if_upstream_failed=True,
         feature_checked=True,
-        many_dates=False,
     ),
 )
 
