@@ -513,6 +513,15 @@ PHASE4_FEATURES: tuple[int, ...] = tuple(i for i, f in enumerate(FEATURES) if f.
 # ---------------------------------------------------------------------------------------------
 
 
+def row_list(columns: Sequence[pl.Expr]) -> pl.Expr:
+    """The columns of each row as one list, in order (same values as `pl.concat_list`).
+
+    Built as a fixed-size array first: Polars' `concat_list` costs ~20x more per row, which
+    over a season of slates was a quarter of P5's time.
+    """
+    return pl.concat_arr(columns).arr.to_list()
+
+
 def _source_col(i: int) -> pl.Expr:
     return pl.col(f"source__{FEATURE_NAMES[i]}")
 
@@ -588,7 +597,7 @@ def data_quality_issues(failed: Sequence[str]) -> pl.Expr:
             for i, name in enumerate(FEATURE_NAMES)
         ),
     ]
-    return pl.concat_list(issues).list.drop_nulls()
+    return row_list(issues).list.drop_nulls()
 
 
 def processing_decision_reason() -> pl.Expr:
@@ -655,8 +664,8 @@ def ml_feature_store_v2(
             *_early_season_placeholders(),
         )
         .with_columns(
-            features=pl.concat_list([pl.col(f"value__{n}") for n in FEATURE_NAMES]),
-            feature_sources=pl.concat_list(sources),
+            features=row_list([pl.col(f"value__{n}") for n in FEATURE_NAMES]),
+            feature_sources=row_list(sources),
             feature_quality_score=feature_quality_score(sources),
             data_source=data_source(),
         )
