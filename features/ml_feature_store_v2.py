@@ -14,16 +14,24 @@ from typing import TypedDict, Unpack
 
 import polars as pl
 
-from features.common import Phase3Frames, SlateCalendar, divide, known_sum, ratio, slate, to_table
+from features.common import (
+    Calendars,
+    Phase3Frames,
+    divide,
+    qualifying_games,
+    ratio,
+    slate,
+    to_table,
+)
 from features.windows import (
+    GAME_NUMBER,
     ZONES,
-    attach_upstream,
-    recent_player_games,
-    recent_team_games,
+    Window,
+    as_of,
+    attach_upstream_by_date,
+    game_sequence,
     tier,
     upstream_tracking,
-    window_mean,
-    window_std,
     zones_known,
 )
 from quality.feature_contract import (
@@ -172,9 +180,10 @@ UPSTREAM_READS = {
 
 
 def _attach_upstream(
-    rows: pl.LazyFrame, upstream: pl.DataFrame | None, read: Upstream, calendar: SlateCalendar
+    rows: pl.LazyFrame, upstream: pl.DataFrame | None, read: Upstream
 ) -> pl.LazyFrame:
-    """Adds `<name>__found`, `<name>__processed_at` and `<name>__<column>` (NULL if unusable)."""
+    """Adds `<name>__found`, `<name>__processed_at` and `<name>__<column>` (NULL if unusable)
+    from the upstream's row of each slate row's own date."""
     usable = (
         pl.col("insufficient_data_reason").is_null()
         if read.reason_marks_placeholder
@@ -184,117 +193,173 @@ def _attach_upstream(
         pl.when(usable).then(pl.col(c).cast(pl.Float64)).alias(f"{read.name}__{c}")
         for c in read.columns
     )
-    return attach_upstream(
+    return attach_upstream_by_date(
         rows,
         upstream,
         read.schema,
-        calendar,
         [pl.col("processed_at").alias(f"{read.name}__processed_at"), *values],
         f"{read.name}__found",
         rows_key=read.slate_key,
     )
 
 
-def _player_history(player_games: pl.LazyFrame, calendar: SlateCalendar) -> pl.LazyFrame:
-    """Phase 3 fallbacks per player: P4/P2 windows with no minimum and no 30-day cut."""
-    games = recent_player_games(player_games, calendar)
-    ago = pl.col("games_ago")
-    last_5, last_10 = ago < TREND_GAMES, ago < SHORT_WINDOW
-    zone_games = last_10 & zones_known()
-    return games.group_by("player_lookup").agg(
-        window_mean("points", last_5).alias("p3__points_avg_last_5"),
-        window_mean("points", last_10).alias("p3__points_avg_last_10"),
-        window_mean("points").alias("p3__points_avg_season"),
-        window_std("points", last_10).alias("p3__points_std_last_10"),
-        window_mean("minutes_played", last_10).alias("p3__minutes_avg_last_10"),
-        window_mean("minutes_played").alias("p3__minutes_avg_season"),
-        last_5.sum().alias("p3__games_last_5"),
-        last_10.sum().alias("p3__games_last_10"),
-        window_mean("points", ago < TREND_RECENT_GAMES).alias("p3__points_newest"),
-        window_mean("points", (ago >= TREND_RECENT_GAMES) & last_5).alias("p3__points_before"),
+def _pairs(players: pl.LazyFrame, key: str) -> pl.LazyFrame:
+    """The distinct (key, analysis_date, season_year) of the slate rows: what `as_of` reads."""
+    return players.select(key, "analysis_date", "season_year").unique()
+
+
+def _as_of_slate(
+    players: pl.LazyFrame, sequence: pl.LazyFrame, entity: str, key: str, columns: list[str]
+) -> pl.LazyFrame:
+    """`columns` of the entity's last sequence row before D, per (key, analysis_date) of the
+    slate rows (the sequence keeps only what `as_of` needs, so no name clashes)."""
+    windows = sequence.select(entity, "season_year", "game_date", GAME_NUMBER, *columns)
+    return as_of(_pairs(players, key), windows, entity, key=key).select(
+        key, "analysis_date", *columns
+    )
+
+
+def _player_history(player_games: pl.LazyFrame, players: pl.LazyFrame) -> pl.LazyFrame:
+    """Phase 3 fallbacks per player and D: P4/P2 windows with no minimum and no 30-day cut."""
+    last_5, last_10, season = Window(TREND_GAMES), Window(SHORT_WINDOW), Window(None)
+    points, minutes = pl.col("points"), pl.col("minutes_played")
+    windows = game_sequence(qualifying_games(player_games), "player_lookup").with_columns(
+        last_5.mean(points).alias("p3__points_avg_last_5"),
+        last_10.mean(points).alias("p3__points_avg_last_10"),
+        season.mean(points).alias("p3__points_avg_season"),
+        last_10.std(points).alias("p3__points_std_last_10"),
+        last_10.mean(minutes).alias("p3__minutes_avg_last_10"),
+        season.mean(minutes).alias("p3__minutes_avg_season"),
+        last_5.count().alias("p3__games_last_5"),
+        last_10.count().alias("p3__games_last_10"),
+        Window(TREND_RECENT_GAMES).mean(points).alias("p3__points_newest"),
+        Window(TREND_GAMES, TREND_RECENT_GAMES).mean(points).alias("p3__points_before"),
         *(
-            known_sum(pl.col(f"{z}_attempts").filter(zone_games)).alias(f"p3__{z}_attempts")
+            last_10.sum(pl.col(f"{z}_attempts"), zones_known()).alias(f"p3__{z}_attempts")
             for z in ZONES
         ),
-        known_sum(pl.col("ft_makes").filter(last_10)).alias("p3__ft_makes_last_10"),
-        known_sum(pl.col("points").filter(last_10)).alias("p3__points_last_10"),
+        last_10.sum(pl.col("ft_makes")).alias("p3__ft_makes_last_10"),
+        last_10.sum(points).alias("p3__points_last_10"),
     )
+    columns = [c for c in windows.collect_schema().names() if c.startswith("p3__")]
+    return _as_of_slate(players, windows, "player_lookup", "player_lookup", columns)
 
 
-def _team_history(team_offense: pl.DataFrame, calendar: SlateCalendar) -> pl.LazyFrame:
-    """The context team's last 10 games (pace, rating) and its season record."""
-    games = recent_team_games(team_offense, calendar, "team_abbr")
-    last_10 = pl.col("games_ago") < TEAM_WINDOW
-    return games.group_by("team_abbr").agg(
-        window_mean("pace", last_10).alias("team__pace_last_10"),
-        window_mean("offensive_rating", last_10).alias("team__off_rating_last_10"),
-        pl.len().alias("team__games"),
+def _team_history(team_offense: pl.DataFrame, players: pl.LazyFrame) -> pl.LazyFrame:
+    """The context team's last 10 games (pace, rating) and its season record, per D."""
+    last_10, season = Window(TEAM_WINDOW), Window(None)
+    windows = game_sequence(team_offense, "team_abbr").with_columns(
+        last_10.mean(pl.col("pace")).alias("team__pace_last_10"),
+        last_10.mean(pl.col("offensive_rating")).alias("team__off_rating_last_10"),
+        season.count().alias("team__games"),
         # A NULL win_flag is a game played but not a win.
-        pl.col("win_flag").fill_null(False).sum().alias("team__wins"),
+        season.sum(pl.col("win_flag").fill_null(False).cast(pl.Int64)).alias("team__wins"),
     )
+    columns = ["team__pace_last_10", "team__off_rating_last_10", "team__games", "team__wins"]
+    return _as_of_slate(players, windows, "team_abbr", "team_abbr", columns)
 
 
-def _opponent_history(team_defense: pl.DataFrame, calendar: SlateCalendar) -> pl.LazyFrame:
-    """The opponent's last 15 games as the defending team."""
-    games = recent_team_games(team_defense, calendar, "defending_team_abbr")
-    return (
-        games.filter(pl.col("games_ago") < OPPONENT_WINDOW)
-        .group_by("defending_team_abbr")
-        .agg(
-            window_mean("defensive_rating").alias("opponent__def_rating_last_15"),
-            window_mean("opponent_pace").alias("opponent__pace_last_15"),
-        )
-        .rename({"defending_team_abbr": "opponent_team_abbr"})
+def _opponent_history(team_defense: pl.DataFrame, players: pl.LazyFrame) -> pl.LazyFrame:
+    """The opponent's last 15 games as the defending team, per D."""
+    last_15 = Window(OPPONENT_WINDOW)
+    windows = game_sequence(team_defense, "defending_team_abbr").with_columns(
+        last_15.mean(pl.col("defensive_rating")).alias("opponent__def_rating_last_15"),
+        last_15.mean(pl.col("opponent_pace")).alias("opponent__pace_last_15"),
     )
+    columns = ["opponent__def_rating_last_15", "opponent__pace_last_15"]
+    return _as_of_slate(players, windows, "defending_team_abbr", "opponent_team_abbr", columns)
 
 
-def _opponent_rest(team_context: pl.DataFrame, calendar: SlateCalendar) -> pl.LazyFrame:
-    return (
-        team_context.lazy()
-        .filter(pl.col("game_date") == calendar.analysis_date)
-        .select(
-            pl.col("team_abbr").alias("opponent_team_abbr"),
-            pl.col("team_days_rest").alias("opponent__team_days_rest"),
-        )
+def _opponent_rest(team_context: pl.DataFrame) -> pl.LazyFrame:
+    """Each team's context row of D, as the opponent's."""
+    return team_context.lazy().select(
+        pl.col("team_abbr").alias("opponent_team_abbr"),
+        pl.col("game_date").alias("analysis_date"),
+        pl.col("team_days_rest").alias("opponent__team_days_rest"),
     )
 
 
 def _inputs(
-    phase3: Phase3Frames, calendar: SlateCalendar, upstream: dict[str, pl.DataFrame | None]
+    phase3: Phase3Frames, calendars: Calendars, upstream: dict[str, pl.DataFrame | None]
 ) -> pl.LazyFrame:
-    """The slate with every input a feature needs as columns, one row per slate player."""
-    players = slate(phase3.player_context, calendar)
+    """The slates with every input a feature needs as columns, one row per slate player and D."""
+    players = slate(phase3.player_context, calendars)
     slate_games = phase3.player_games.lazy().join(
-        players.select("player_lookup"), on="player_lookup", how="semi"
+        players.select("player_lookup").unique(), on="player_lookup", how="semi"
     )
+    by_date = ["analysis_date"]
     rows = (
-        players.join(_player_history(slate_games, calendar), "player_lookup", "left")
-        .join(_team_history(phase3.team_offense, calendar), "team_abbr", "left")
-        .join(_opponent_history(phase3.team_defense, calendar), "opponent_team_abbr", "left")
-        .join(_opponent_rest(phase3.team_context, calendar), "opponent_team_abbr", "left")
+        players.join(_player_history(slate_games, players), ["player_lookup", *by_date], "left")
+        .join(_team_history(phase3.team_offense, players), ["team_abbr", *by_date], "left")
+        .join(
+            _opponent_history(phase3.team_defense, players),
+            ["opponent_team_abbr", *by_date],
+            "left",
+        )
+        .join(_opponent_rest(phase3.team_context), ["opponent_team_abbr", *by_date], "left")
     )
     for name in UPSTREAMS:
-        rows = _attach_upstream(rows, upstream[name], UPSTREAM_READS[name], calendar)
-    return rows.join(_team_schedule(phase3, calendar), "team_abbr", "left")
+        rows = _attach_upstream(rows, upstream[name], UPSTREAM_READS[name])
+    return rows.join(_team_schedule(phase3, players), ["team_abbr", *by_date], "left")
 
 
-def _team_schedule(phase3: Phase3Frames, calendar: SlateCalendar) -> pl.LazyFrame:
-    """Per team: its scheduled games of S before D, and how many have a player box (SPEC 11)."""
-    before = (pl.col("season_year") == calendar.season_year) & (
-        pl.col("game_date") < calendar.analysis_date
+def _team_schedule(phase3: Phase3Frames, players: pl.LazyFrame) -> pl.LazyFrame:
+    """Per team and D: its scheduled games of S before D, and how many have a player box
+    (SPEC 11). A game counts from its first scheduled date, and as boxed from the later of
+    that date and its first box score's: running counts per team, as of D."""
+    first_box = (
+        phase3.player_games.lazy()
+        .group_by("game_id", "season_year")
+        .agg(pl.col("game_date").min().alias("box_date"))
     )
-    boxed = phase3.player_games.lazy().filter(before).select("game_id").unique()
-    return (
+    scheduled = (
         phase3.team_context.lazy()
-        .filter(before)
-        .select("team_abbr", "game_id")
-        .unique()
-        .join(boxed.with_columns(schedule__boxed=pl.lit(True)), "game_id", "left")
-        .group_by("team_abbr")
-        .agg(
-            pl.len().alias("schedule__expected"),
-            pl.col("schedule__boxed").fill_null(False).sum().alias("schedule__actual"),
+        .group_by("team_abbr", "game_id", "season_year")
+        .agg(pl.col("game_date").min())
+        .join(first_box, ["game_id", "season_year"], "left")
+    )
+    events = pl.concat(
+        [
+            scheduled.select(
+                "team_abbr", "season_year", "game_date", expected=pl.lit(1), actual=pl.lit(0)
+            ),
+            scheduled.filter(pl.col("box_date").is_not_null()).select(
+                "team_abbr",
+                "season_year",
+                pl.max_horizontal("game_date", "box_date").alias("game_date"),
+                expected=pl.lit(0),
+                actual=pl.lit(1),
+            ),
+        ]
+    )
+    running = (
+        events.group_by("team_abbr", "season_year", "game_date")
+        .agg(pl.col("expected").sum(), pl.col("actual").sum())
+        .sort("team_abbr", "season_year", "game_date")
+        .select(
+            "team_abbr",
+            "season_year",
+            "game_date",
+            pl.col("expected")
+            .cum_sum()
+            .over("team_abbr", "season_year")
+            .alias("schedule__expected"),
+            pl.col("actual").cum_sum().over("team_abbr", "season_year").alias("schedule__actual"),
         )
+    )
+    return (
+        _pairs(players, "team_abbr")
+        .sort("analysis_date")
+        .join_asof(
+            running.sort("game_date"),
+            left_on="analysis_date",
+            right_on="game_date",
+            by=["team_abbr", "season_year"],
+            strategy="backward",
+            allow_exact_matches=False,
+            check_sortedness=False,
+        )
+        .select("team_abbr", "analysis_date", "schedule__expected", "schedule__actual")
     )
 
 
@@ -448,6 +513,15 @@ PHASE4_FEATURES: tuple[int, ...] = tuple(i for i, f in enumerate(FEATURES) if f.
 # ---------------------------------------------------------------------------------------------
 
 
+def row_list(columns: Sequence[pl.Expr]) -> pl.Expr:
+    """The columns of each row as one list, in order (same values as `pl.concat_list`).
+
+    Built as a fixed-size array first: Polars' `concat_list` costs ~20x more per row, which
+    over a season of slates was a quarter of P5's time.
+    """
+    return pl.concat_arr(columns).arr.to_list()
+
+
 def _source_col(i: int) -> pl.Expr:
     return pl.col(f"source__{FEATURE_NAMES[i]}")
 
@@ -523,7 +597,7 @@ def data_quality_issues(failed: Sequence[str]) -> pl.Expr:
             for i, name in enumerate(FEATURE_NAMES)
         ),
     ]
-    return pl.concat_list(issues).list.drop_nulls()
+    return row_list(issues).list.drop_nulls()
 
 
 def processing_decision_reason() -> pl.Expr:
@@ -540,15 +614,17 @@ def processing_decision_reason() -> pl.Expr:
     )
 
 
-def _early_season_placeholders(calendar: SlateCalendar) -> list[pl.Expr]:
-    """Early season with over half the slate missing from P4: every row becomes a placeholder.
+def _early_season_placeholders() -> list[pl.Expr]:
+    """Early season with over half of D's slate missing from P4: every row of D becomes a
+    placeholder.
 
-    The counts are aggregates over the whole slate, broadcast onto every row.
+    The counts are aggregates over each date's slate, broadcast onto its rows.
     """
-    lacking = (~pl.col(f"{DAILY_CACHE}__found")).cast(pl.Int64).sum()
+    lacking = (~pl.col(f"{DAILY_CACHE}__found")).cast(pl.Int64).sum().over("analysis_date")
+    players = pl.len().over("analysis_date")
     return [
-        (pl.lit(calendar.is_early_season) & (lacking * 2 > pl.len())).alias("is_placeholder"),
-        pl.format("Early season: {}/{} players lack history", lacking, pl.len()).alias(
+        (pl.col("early_season_flag") & (lacking * 2 > players)).alias("is_placeholder"),
+        pl.format("Early season: {}/{} players lack history", lacking, players).alias(
             "placeholder_reason"
         ),
     ]
@@ -565,11 +641,12 @@ def _source_tracking(name: str) -> list[pl.Expr]:
 
 def ml_feature_store_v2(
     phase3: Phase3Frames,
-    calendar: SlateCalendar,
+    calendar: Calendars,
     processed_at: datetime,
     **frames: Unpack[UpstreamFrames],
 ) -> pl.DataFrame:
-    """One row per slate player, whatever upstream failed; None means that processor failed."""
+    """One row per slate player of every date D of `calendar`, whatever upstream failed;
+    None means that processor failed (for every date)."""
     upstream = {
         DAILY_CACHE: frames["daily_cache"],
         COMPOSITE: frames["composite_factors"],
@@ -584,11 +661,11 @@ def ml_feature_store_v2(
         .with_columns(
             *(f.value().alias(f"value__{f.name}") for f in FEATURES),
             *(f.source().alias(f"source__{f.name}") for f in FEATURES),
-            *_early_season_placeholders(calendar),
+            *_early_season_placeholders(),
         )
         .with_columns(
-            features=pl.concat_list([pl.col(f"value__{n}") for n in FEATURE_NAMES]),
-            feature_sources=pl.concat_list(sources),
+            features=row_list([pl.col(f"value__{n}") for n in FEATURE_NAMES]),
+            feature_sources=row_list(sources),
             feature_quality_score=feature_quality_score(sources),
             data_source=data_source(),
         )
@@ -605,7 +682,6 @@ def ml_feature_store_v2(
             data_source=pl.when(placeholder)
             .then(pl.lit("early_season"))
             .otherwise(pl.col("data_source")),
-            early_season_flag=pl.lit(calendar.is_early_season),
             insufficient_data_reason=pl.when(placeholder).then(pl.col("placeholder_reason")),
         )
         .with_columns(
@@ -626,7 +702,7 @@ def ml_feature_store_v2(
         .with_columns(
             missing_games_count=pl.col("expected_games_count") - pl.col("actual_games_count"),
             completeness_percentage=completeness_percentage(),
-            backfill_bootstrap_mode=pl.lit(calendar.days_into_season < BOOTSTRAP_DAYS),
+            backfill_bootstrap_mode=pl.col("days_into_season") < BOOTSTRAP_DAYS,
             processing_decision_reason=processing_decision_reason(),
         )
         .with_columns(

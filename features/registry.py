@@ -147,7 +147,6 @@ _DECLARED = (
         5,
         runs_if_upstream_failed=True,
         feature_checked=True,
-        many_dates=False,
     ),
 )
 
