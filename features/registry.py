@@ -66,7 +66,6 @@ class Processor:
     time_limit_minutes: float  # SPEC section 9: WARN past it, stopped (FAIL) at twice it
     runs_if_upstream_failed: bool = False  # P5: a failed upstream arrives as None
     feature_checked: bool = False  # P5: SPEC 12 checks gate the write (quality/feature_checks)
-    many_dates: bool = True  # TRANSITION: False = compute takes one SlateCalendar at a time
 
     @property
     def table(self) -> str:
@@ -88,7 +87,7 @@ def _ml_feature_store_v2(
     team_offense: pl.DataFrame,
     player_context: pl.DataFrame,
     team_context: pl.DataFrame,
-    calendar: SlateCalendar,
+    calendar: Calendars,
     processed_at: datetime,
     **upstream: Unpack[UpstreamFrames],
 ) -> pl.DataFrame:
@@ -234,15 +233,6 @@ def compute(
         **{k: phase3[k] for k in entry.phase3},
         **{k: upstream.get(k) for k in entry.upstream},
     }
-    if not entry.many_dates:  # TRANSITION: one date at a time until the processor is converted
-        frame = calendar_frame(calendar)
-        days = [
-            SlateCalendar(r["analysis_date"], r["season_year"], r["season_start"])
-            for r in frame.iter_rows(named=True)
-        ]
-        return pl.concat(
-            [entry.compute(calendar=c, processed_at=processed_at, **inputs) for c in days]
-        )
     return entry.compute(calendar=calendar, processed_at=processed_at, **inputs)
 
 

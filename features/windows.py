@@ -118,18 +118,25 @@ class Window:
     def _each(
         self, agg: Callable[[pl.Expr], pl.Expr], expr: pl.Expr, where: pl.Expr | None
     ) -> pl.Expr:
-        """`agg` over the window's values as one list per row (the same bits as over a group)."""
+        """`agg` over the window's values as one list per row (the same bits as over a group).
+
+        The list is built as a fixed-size array first: far cheaper than `concat_list`.
+        """
         values = self._values(expr.cast(pl.Float64), where)
         if self.stop is None:
             return values.cumulative_eval(agg(pl.element())).over(SEQUENCE)
-        return pl.concat_list(self._lags(values)).list.eval(agg(pl.element())).list.first()
+        window = pl.concat_arr(self._lags(values)).arr.to_list()
+        return window.list.eval(agg(pl.element())).list.first()
 
     def mean(self, expr: pl.Expr, where: pl.Expr | None = None) -> pl.Expr:
-        """Mean of the known values (as Float64), order-independent; NULL when none is known."""
+        """Mean of the known values (as Float64) with the bits of `stable_mean` (sorted, then
+        added one after the other), whatever the games' order; NULL when none is known."""
         return self._each(stable_mean, expr, where)
 
     def std(self, expr: pl.Expr, where: pl.Expr | None = None) -> pl.Expr:
-        """Sample standard deviation (ddof 1) of the known values; NULL under 2 of them."""
+        """Sample standard deviation (ddof 1) of the known values, with the bits of
+        `stable_std`; NULL under 2 of them."""
+        assert self.stop is not None, "a season-long standard deviation is not needed"
         return self._each(stable_std, expr, where)
 
 
