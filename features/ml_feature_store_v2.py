@@ -223,17 +223,18 @@ def _player_history(player_games: pl.LazyFrame, players: pl.LazyFrame) -> pl.Laz
     """Phase 3 fallbacks per player and D: P4/P2 windows with no minimum and no 30-day cut."""
     last_5, last_10, season = Window(TREND_GAMES), Window(SHORT_WINDOW), Window(None)
     points, minutes = pl.col("points"), pl.col("minutes_played")
-    windows = game_sequence(qualifying_games(player_games), "player_lookup").with_columns(
-        last_5.mean(points).alias("p3__points_avg_last_5"),
-        last_10.mean(points).alias("p3__points_avg_last_10"),
-        season.mean(points).alias("p3__points_avg_season"),
+    games = qualifying_games(player_games)
+    windows = game_sequence(games, "player_lookup", _pairs(players, "player_lookup")).with_columns(
+        last_5.integer_mean(points).alias("p3__points_avg_last_5"),
+        last_10.integer_mean(points).alias("p3__points_avg_last_10"),
+        season.integer_mean(points).alias("p3__points_avg_season"),
         last_10.std(points).alias("p3__points_std_last_10"),
         last_10.mean(minutes).alias("p3__minutes_avg_last_10"),
         season.mean(minutes).alias("p3__minutes_avg_season"),
         last_5.count().alias("p3__games_last_5"),
         last_10.count().alias("p3__games_last_10"),
-        Window(TREND_RECENT_GAMES).mean(points).alias("p3__points_newest"),
-        Window(TREND_GAMES, TREND_RECENT_GAMES).mean(points).alias("p3__points_before"),
+        Window(TREND_RECENT_GAMES).integer_mean(points).alias("p3__points_newest"),
+        Window(TREND_GAMES, TREND_RECENT_GAMES).integer_mean(points).alias("p3__points_before"),
         *(
             last_10.sum(pl.col(f"{z}_attempts"), zones_known()).alias(f"p3__{z}_attempts")
             for z in ZONES
@@ -248,7 +249,7 @@ def _player_history(player_games: pl.LazyFrame, players: pl.LazyFrame) -> pl.Laz
 def _team_history(team_offense: pl.DataFrame, players: pl.LazyFrame) -> pl.LazyFrame:
     """The context team's last 10 games (pace, rating) and its season record, per D."""
     last_10, season = Window(TEAM_WINDOW), Window(None)
-    windows = game_sequence(team_offense, "team_abbr").with_columns(
+    windows = game_sequence(team_offense, "team_abbr", _pairs(players, "team_abbr")).with_columns(
         last_10.mean(pl.col("pace")).alias("team__pace_last_10"),
         last_10.mean(pl.col("offensive_rating")).alias("team__off_rating_last_10"),
         season.count().alias("team__games"),
@@ -262,7 +263,8 @@ def _team_history(team_offense: pl.DataFrame, players: pl.LazyFrame) -> pl.LazyF
 def _opponent_history(team_defense: pl.DataFrame, players: pl.LazyFrame) -> pl.LazyFrame:
     """The opponent's last 15 games as the defending team, per D."""
     last_15 = Window(OPPONENT_WINDOW)
-    windows = game_sequence(team_defense, "defending_team_abbr").with_columns(
+    dates = _pairs(players, "opponent_team_abbr")
+    windows = game_sequence(team_defense, "defending_team_abbr", dates).with_columns(
         last_15.mean(pl.col("defensive_rating")).alias("opponent__def_rating_last_15"),
         last_15.mean(pl.col("opponent_pace")).alias("opponent__pace_last_15"),
     )

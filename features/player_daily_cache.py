@@ -11,7 +11,7 @@ from datetime import datetime
 
 import polars as pl
 
-from features.common import Calendars, qualifying_games, slate, to_table
+from features.common import Calendars, calendar_frame, qualifying_games, slate, to_table
 from features.windows import (
     GAME_NUMBER,
     Window,
@@ -74,12 +74,13 @@ def _assisted_sums() -> list[pl.Expr]:
     ]
 
 
-def _player_history(player_games: pl.DataFrame) -> pl.LazyFrame:
+def _player_history(player_games: pl.DataFrame, calendar: Calendars) -> pl.LazyFrame:
     """Per player and game of S, his qualifying games up to it summarised (means of known
     values): the row of his last game before D is his history as of D."""
     season, last_5, last_10 = Window(None), Window(SHORT_WINDOW), Window(LONG_WINDOW)
     points, usage = pl.col("points"), pl.col("usage_rate")
-    return game_sequence(qualifying_games(player_games.lazy()), PLAYER).select(
+    dates = calendar_frame(calendar)
+    return game_sequence(qualifying_games(player_games.lazy()), PLAYER, dates).select(
         PLAYER,
         "season_year",
         "game_date",
@@ -87,9 +88,9 @@ def _player_history(player_games: pl.DataFrame) -> pl.LazyFrame:
         pl.col("universal_player_id").alias("history_player_id"),
         pl.col("game_date").alias("latest_game"),
         season.count().alias("games_played_season"),
-        last_5.mean(points).alias("points_avg_last_5"),
-        last_10.mean(points).alias("points_avg_last_10"),
-        season.mean(points).alias("points_avg_season"),
+        last_5.integer_mean(points).alias("points_avg_last_5"),
+        last_10.integer_mean(points).alias("points_avg_last_10"),
+        season.integer_mean(points).alias("points_avg_season"),
         last_10.std(points).alias("points_std_last_10"),
         last_10.mean(pl.col("minutes_played")).alias("minutes_avg_last_10"),
         last_10.mean(usage).alias("usage_rate_last_10"),
@@ -100,10 +101,10 @@ def _player_history(player_games: pl.DataFrame) -> pl.LazyFrame:
     )
 
 
-def _team_recent(team_offense: pl.DataFrame) -> pl.LazyFrame:
+def _team_recent(team_offense: pl.DataFrame, calendar: Calendars) -> pl.LazyFrame:
     """Per team and game of S, its last 10 offense games up to it."""
     last_10 = Window(TEAM_WINDOW)
-    return game_sequence(team_offense, TEAM).select(
+    return game_sequence(team_offense, TEAM, calendar_frame(calendar)).select(
         TEAM,
         "season_year",
         "game_date",
@@ -169,10 +170,14 @@ def player_daily_cache(
     games = pl.col("games_played_season")
     team_rows = pl.col("source_team_offense_rows_found").fill_null(0)
     rows = (
-        as_of(_slate_players(player_context, calendar), _player_history(player_games), PLAYER)
+        as_of(
+            _slate_players(player_context, calendar),
+            _player_history(player_games, calendar),
+            PLAYER,
+        )
         .drop("game_date", GAME_NUMBER)
         .filter(has_recent_history())
-        .pipe(as_of, _team_recent(team_offense), TEAM)
+        .pipe(as_of, _team_recent(team_offense, calendar), TEAM)
         .pipe(_attach_shot_zones, shot_zones)
         .with_columns(
             universal_player_id=pl.coalesce("universal_player_id", "history_player_id"),

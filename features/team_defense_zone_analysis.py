@@ -100,7 +100,8 @@ def league_zone_pct(team_defense: pl.DataFrame, calendars: Calendars) -> pl.Lazy
 def _window_sums(team_defense: pl.DataFrame, calendars: Calendars) -> pl.LazyFrame:
     """Per team and D, sums over its last 15 games of S before D (G = games_in_sample)."""
     last_15 = Window(WINDOW_GAMES)
-    windows = game_sequence(team_defense, TEAM).select(
+    dates = calendar_frame(calendars)
+    windows = game_sequence(team_defense, TEAM, dates).select(
         TEAM,
         "season_year",
         "game_date",
@@ -118,7 +119,6 @@ def _window_sums(team_defense: pl.DataFrame, calendars: Calendars) -> pl.LazyFra
         last_15.mean(pl.col("opponent_pace")).alias("opponent_pace"),
         last_15.max(pl.col("processed_at")).alias("source_team_defense_last_updated"),
     )
-    dates = calendar_frame(calendars)
     return as_of(entity_dates(team_defense, TEAM, dates), windows, TEAM)
 
 

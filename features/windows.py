@@ -45,15 +45,56 @@ SEQUENCE = "sequence_id"  # one id per (entity, season)
 GAME_NUMBER = "game_number"  # 0 = the entity's first game of the season
 
 
-def game_sequence(games: pl.DataFrame | pl.LazyFrame, entity: str) -> pl.LazyFrame:
-    """Each entity's games of each season, oldest first (ties on a date: lower game_id first)."""
-    return (
+TARGET = "as_of_target"  # the entity's last game before some D being built
+
+
+def game_sequence(
+    games: pl.DataFrame | pl.LazyFrame,
+    entity: str,
+    dates: pl.DataFrame | pl.LazyFrame | None = None,
+) -> pl.LazyFrame:
+    """Each entity's games of each season, oldest first (ties on a date: lower game_id first).
+
+    With `dates` (a calendar frame), `as_of_target` marks the games that are some entity's
+    last game before a D of `dates`: only those rows are ever read by `as_of`, so the costly
+    window aggregates (float means and deviations) are computed for them alone. A nightly run
+    of one date touches a few hundred rows, not the season's.
+    """
+    ordered = (
         games.lazy()
         .sort([entity, "season_year", "game_date", "game_id"])
-        .with_columns(
-            pl.int_range(pl.len()).over([entity, "season_year"]).alias(GAME_NUMBER),
-        )
+        .with_columns(pl.int_range(pl.len()).over([entity, "season_year"]).alias(GAME_NUMBER))
         .with_columns((pl.col(GAME_NUMBER) == 0).cum_sum().alias(SEQUENCE))
+    )
+    if dates is None:
+        return ordered.with_columns(pl.lit(True).alias(TARGET))
+    next_game = pl.col("game_date").shift(-1).over(SEQUENCE)
+    first_date_after = (
+        dates.lazy()
+        .select(pl.col("analysis_date").alias("next_slate"), "season_year")
+        .unique()
+        .sort("next_slate")
+    )
+    return (
+        ordered.with_columns(next_game.alias("next_game"))
+        .sort("game_date")
+        .join_asof(
+            first_date_after,
+            left_on="game_date",
+            right_on="next_slate",
+            by="season_year",
+            strategy="forward",
+            allow_exact_matches=False,
+            check_sortedness=False,
+        )
+        .with_columns(
+            (
+                pl.col("next_slate").is_not_null()
+                & (pl.col("next_game").is_null() | (pl.col("next_slate") <= pl.col("next_game")))
+            ).alias(TARGET)
+        )
+        .drop("next_game", "next_slate")
+        .sort(SEQUENCE, GAME_NUMBER)
     )
 
 
@@ -118,15 +159,24 @@ class Window:
     def _each(
         self, agg: Callable[[pl.Expr], pl.Expr], expr: pl.Expr, where: pl.Expr | None
     ) -> pl.Expr:
-        """`agg` over the window's values as one list per row (the same bits as over a group).
+        """`agg` over the window's values as one list per row (the same bits as over a group),
+        on the `as_of_target` rows only (NULL elsewhere; nothing reads them).
 
-        The list is built as a fixed-size array first: far cheaper than `concat_list`.
+        A fixed window's list is built as a fixed-size array first (far cheaper than
+        `concat_list`); the season's is the sequence's values up to the row.
         """
         values = self._values(expr.cast(pl.Float64), where)
         if self.stop is None:
-            return values.cumulative_eval(agg(pl.element())).over(SEQUENCE)
-        window = pl.concat_arr(self._lags(values)).arr.to_list()
-        return window.list.eval(agg(pl.element())).list.first()
+            window = values.implode().over(SEQUENCE).list.head(pl.col(GAME_NUMBER) + 1)
+        else:
+            window = pl.concat_arr(self._lags(values)).arr.to_list()
+        targeted = pl.when(pl.col(TARGET)).then(window)
+        return targeted.list.eval(agg(pl.element())).list.first()
+
+    def integer_mean(self, expr: pl.Expr, where: pl.Expr | None = None) -> pl.Expr:
+        """`mean` of an integer column from its exact sum: the same bits as `stable_mean`
+        (every partial sum of integers is exact), at the cost of two running sums."""
+        return self.sum(expr, where).cast(pl.Float64) / self.known(expr, where)
 
     def mean(self, expr: pl.Expr, where: pl.Expr | None = None) -> pl.Expr:
         """Mean of the known values (as Float64) with the bits of `stable_mean` (sorted, then
