@@ -26,7 +26,7 @@ from tasks.backfill import (
     read_chunk_task,
     write_chunk_task,
 )
-from tasks.freshness import dates_to_build_task
+from tasks.freshness import chunk_fingerprints, dates_to_build_task
 from tasks.io import ensure_tables
 from tasks.report_reads import publish_report_artifact
 from tasks.warehouse import open_warehouse, warehouse_url
@@ -113,11 +113,12 @@ def phase4_backfill(
     for dates in date_chunks(start_date, end_date):
         # The chunk's Phase 3 rows serve both the freshness check and the build (SPEC 14).
         frames = read_chunk_task(url, dates[0], dates[-1])
-        todo = dates if force else dates_to_build_task(url, frames, dates, selected)
+        prints = chunk_fingerprints(frames, dates)  # once: picks the dates, then their lines
+        todo = dates if force else dates_to_build_task(url, prints, dates, selected)
         summary.skipped_dates += [d for d in dates if d not in todo]
         if not todo:
             continue
-        in_flight.append(build_chunk_task.submit(frames, todo, selected, run_id))
+        in_flight.append(build_chunk_task.submit(frames, todo, selected, run_id, prints))
         drain(keep=MAX_CHUNKS_IN_FLIGHT - 1)
     drain(keep=0)
 
