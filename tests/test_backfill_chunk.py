@@ -39,7 +39,7 @@ def test_a_chunks_lines_and_rows_per_date_equal_the_per_date_build() -> None:
             status, message = evaluate_output(table, facts, frame, 0.0, entry.time_limit_minutes)
             line = got[(day, table)]
             assert (line.status, line.rows, line.message) == (status, frame.height, message)
-            column = entry.schema.partition_column
+            column = entry.schema.partition_column or ""
             assert chunk.outputs[table].filter(pl.col(column) == day).height == frame.height
             assert line.input_fingerprint is not None
             statuses.add(status)
