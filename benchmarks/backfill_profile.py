@@ -32,9 +32,10 @@ def backfill_profile(url: str, first: date, last: date) -> dict[str, float]:
     spent: dict[str, float] = defaultdict(float)
 
     def timed(step: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        clock = time.perf_counter()
+        clock, cpu = time.perf_counter(), time.process_time()
         out = fn(*args, **kwargs)
         spent[step] += time.perf_counter() - clock
+        spent[f"{step} (cpu)"] += time.process_time() - cpu
         return out
 
     warehouse = open_warehouse(url)
@@ -62,14 +63,21 @@ def backfill_profile(url: str, first: date, last: date) -> dict[str, float]:
         registry.compute = compute
         feature_checks.check_chunk = check_chunk
         backfill.slate_facts_of = facts_of
-    spent["compute (all)"] = sum(v for k, v in spent.items() if k.startswith("compute P"))
-    spent["lines"] = spent["build (all)"] - spent["compute (all)"] - spent["slate facts"]
-    spent["writes"] = spent["write (all)"] - spent["feature checks"]
+    for cpu in ("", " (cpu)"):
+        ids = [entry.id for entry in registry.PROCESSORS.values()]
+        spent[f"compute (all){cpu}"] = sum(spent[f"compute {p}{cpu}"] for p in ids)
+        spent[f"lines{cpu}"] = (
+            spent[f"build (all){cpu}"] - spent[f"compute (all){cpu}"] - spent[f"slate facts{cpu}"]
+        )
+        spent[f"writes{cpu}"] = spent[f"write (all){cpu}"] - spent[f"feature checks{cpu}"]
     return dict(spent)
 
 
 if __name__ == "__main__":
     from tasks.warehouse import warehouse_url
 
-    for step, seconds in backfill_profile(warehouse_url(), *SEASON).items():
-        print(f"{step:18} {seconds:7.2f} s")
+    spent = backfill_profile(warehouse_url(), *SEASON)
+    print(f"{'step':18} {'wall':>8} {'cpu':>8}")
+    for step, seconds in spent.items():
+        if not step.endswith(" (cpu)"):
+            print(f"{step:18} {seconds:7.2f}s {spent[step + ' (cpu)']:7.2f}s")
