@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from contextvars import ContextVar
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from datetime import date, timedelta
 
 import polars as pl
@@ -129,9 +129,22 @@ def by_partition(frame: pl.DataFrame, column: str) -> dict[date, pl.DataFrame]:
     return {key[0]: part for key, part in parts.items()}
 
 
+FACT_COLUMNS = ("game_id", "game_date", "season_year", "team_abbr")
+
+
 def slate_facts_of(dates: Sequence[date], phase3: Phase3Frames) -> dict[date, SlateFacts]:
-    """Each date's slate facts (SPEC 9, 11), from frames narrowed to the chunk's season once."""
-    return {day: slate_facts(day, phase3) for day in dates}
+    """Each date's slate facts (SPEC 9, 11). The frames are narrowed once to the columns the
+    facts read (docs/completeness.md) and to the chunk's seasons, so the per-date filters of
+    `slate_facts` copy a few columns of one season instead of every column of every row."""
+    seasons = sorted({season_of(d) for d in dates})
+
+    def narrow(frame: pl.DataFrame) -> pl.DataFrame:
+        return frame.select(c for c in FACT_COLUMNS if c in frame.columns).filter(
+            pl.col("season_year").is_in(seasons)
+        )
+
+    narrowed = Phase3Frames(*(narrow(getattr(phase3, f.name)) for f in fields(Phase3Frames)))
+    return {day: slate_facts(day, narrowed) for day in dates}
 
 
 @task(name="backfill-read-phase3", cache_policy=NO_CACHE, **TRANSIENT_RETRIES)
