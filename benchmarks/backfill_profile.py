@@ -1,11 +1,12 @@
 """Where a season's backfill spends its time, step by step, without Prefect.
 
-`backfill_profile(url, first, last)` runs the backfill's steps in this process, in the flow's
-order, chunk by chunk, and times each: Phase 3 reads, SPEC 14 fingerprints, the freshness
-choice of dates, slate facts, each processor's compute, the per-date lines, SPEC 12 feature
-checks and the writes. The flow's wall time minus their sum is the Prefect overhead (tasks,
-threads, API calls). `python -m benchmarks.backfill_profile` prints it for the real season in
-the warehouse PHASE4_WAREHOUSE names.
+`backfill_profile(url, first, last)` runs the backfill's steps in this process in the flow's
+order (one read and one fingerprint pass per season, then chunk by chunk) and times each, wall
+and CPU: Phase 3 reads, SPEC 14 fingerprints, the freshness choice of dates, slate facts, each
+processor's compute, the per-date lines, SPEC 12 feature checks and the writes. The flow's wall
+time minus their sum is the Prefect overhead (tasks, threads, API calls).
+`python -m benchmarks.backfill_profile` prints it for the real season in the warehouse that
+PHASE4_WAREHOUSE names.
 """
 
 from __future__ import annotations
@@ -17,7 +18,10 @@ from datetime import date
 from functools import partial
 from typing import Any, TypeVar
 
+import polars as pl
+
 from features import registry
+from flows.phase4_backfill import seasons_of
 from tasks import backfill, feature_checks
 from tasks.freshness import chunk_fingerprints, dates_to_build_task
 from tasks.io import ensure_tables, read_phase3_frames
@@ -53,12 +57,17 @@ def backfill_profile(url: str, first: date, last: date) -> dict[str, float]:
     feature_checks.check_chunk = partial(timed, "feature checks", check_chunk)
     backfill.slate_facts_of = partial(timed, "slate facts", facts_of)
     try:
-        for dates in backfill.date_chunks(first, last):
-            frames = timed("read phase 3", read_phase3_frames, warehouse, dates[0], dates[-1])
-            prints = timed("fingerprints", chunk_fingerprints, frames, dates)
-            timed("dates to build", dates_to_build_task.fn, url, prints, dates, [])
-            chunk = timed("build (all)", backfill.build_chunk, frames, dates, [], "bench", prints)
-            timed("write (all)", backfill.write_chunk_task.fn, url, chunk)
+        for season in seasons_of(backfill.date_chunks(first, last)):
+            frames = timed(
+                "read phase 3", read_phase3_frames, warehouse, season[0][0], season[-1][-1]
+            )
+            every = [d for dates in season for d in dates]
+            season_prints = timed("fingerprints", chunk_fingerprints, frames, every)
+            for dates in season:
+                prints = season_prints.filter(pl.col("analysis_date").is_in(dates))
+                timed("dates to build", dates_to_build_task.fn, url, prints, dates, [])
+                chunk = timed("build (all)", backfill.build_chunk, frames, dates, [], "b", prints)
+                timed("write (all)", backfill.write_chunk_task.fn, url, chunk)
     finally:
         registry.compute = compute
         feature_checks.check_chunk = check_chunk
