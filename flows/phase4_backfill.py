@@ -1,7 +1,9 @@
 """Backfill: every date of a range, in order, each strictly point in time.
 
-Chunks of dates are read once and built concurrently (two at a time: the machine's cores);
-writes stay in date order, one transaction per table per chunk.
+Each Phase 3 table is read once per season and its rows fingerprinted once (SPEC 14); the
+season's chunks of dates are built concurrently (two at a time: the machine's cores), each in
+one pass of the many-date engine; writes stay in date order, one transaction per table per
+chunk.
 """
 
 from __future__ import annotations
@@ -9,12 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
+import polars as pl
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
 from prefect.futures import PrefectFuture
 from prefect.runtime import flow_run
 from prefect.states import Failed, State
 
+from features.common import season_of
 from features.registry import ProcessorName
 from flows.phase4_precompute import select_processors
 from quality.success import RunLine
@@ -26,7 +30,7 @@ from tasks.backfill import (
     read_chunk_task,
     write_chunk_task,
 )
-from tasks.freshness import dates_to_build_task
+from tasks.freshness import chunk_fingerprints, dates_to_build_task
 from tasks.io import ensure_tables
 from tasks.report_reads import publish_report_artifact
 from tasks.warehouse import open_warehouse, warehouse_url
@@ -76,6 +80,17 @@ class BackfillSummary:
         return counts
 
 
+def seasons_of(chunks: list[list[date]]) -> list[list[list[date]]]:
+    """The chunks grouped by season (`date_chunks` never lets a chunk straddle two)."""
+    seasons: list[list[list[date]]] = []
+    for chunk in chunks:
+        if seasons and season_of(seasons[-1][0][0]) == season_of(chunk[0]):
+            seasons[-1].append(chunk)
+        else:
+            seasons.append([chunk])
+    return seasons
+
+
 @flow(
     name="phase4-backfill",
     description="Rebuild the Phase 4 tables for every date of a range, point in time.",
@@ -110,15 +125,19 @@ def phase4_backfill(
             summary.rows_written += written
             summary.lines.extend(lines)
 
-    for dates in date_chunks(start_date, end_date):
-        # The chunk's Phase 3 rows serve both the freshness check and the build (SPEC 14).
-        frames = read_chunk_task(url, dates[0], dates[-1])
-        todo = dates if force else dates_to_build_task(url, frames, dates, selected)
-        summary.skipped_dates += [d for d in dates if d not in todo]
-        if not todo:
-            continue
-        in_flight.append(build_chunk_task.submit(frames, todo, selected, run_id))
-        drain(keep=MAX_CHUNKS_IN_FLIGHT - 1)
+    for season in seasons_of(date_chunks(start_date, end_date)):
+        # Each Phase 3 table read once per season; its rows and their SPEC 14 fingerprints
+        # (hashed once) serve the freshness check and the build of every chunk of the season.
+        frames = read_chunk_task(url, season[0][0], season[-1][-1])
+        season_prints = chunk_fingerprints(frames, [d for dates in season for d in dates])
+        for dates in season:
+            prints = season_prints.filter(pl.col("analysis_date").is_in(dates))
+            todo = dates if force else dates_to_build_task(url, prints, dates, selected)
+            summary.skipped_dates += [d for d in dates if d not in todo]
+            if not todo:
+                continue
+            in_flight.append(build_chunk_task.submit(frames, todo, selected, run_id, prints))
+            drain(keep=MAX_CHUNKS_IN_FLIGHT - 1)
     drain(keep=0)
 
     create_table_artifact(

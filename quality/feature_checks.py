@@ -171,15 +171,20 @@ def check_features(
     *,
     early_season: bool,
     run_id: str,
+    reference_values: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """One row per feature of D shaped as ml_feature_checks; empty when P5 has no rows.
 
-    `reference` holds the stored P5 rows of the previous slates (see `reference_rows`).
+    `reference` holds the stored P5 rows of the previous slates (see `reference_rows`);
+    `reference_values`, when given, is `feature_values(reference)` already computed (a backfill
+    chunk explodes its history once instead of once per date).
     """
     if p5.is_empty():
         return ML_FEATURE_CHECKS.empty_frame()
     values = feature_values(p5)
-    ref = _reference_statistics(feature_values(reference))
+    if reference_values is None:
+        reference_values = feature_values(reference)
+    ref = _reference_statistics(reference_values)
     drift = {f.index for f in FEATURE_CONTRACT if f.drift_check}
     figures = (
         _contract_frame()
@@ -227,6 +232,33 @@ def reference_dates(
         .head(slates)
     )
     return sorted(dates["game_date"].to_list())
+
+
+def dated_feature_values(p5: pl.DataFrame) -> pl.DataFrame:
+    """`feature_values` keeping each row's game_date and data_source, to be filtered later:
+    filtering these by date gives the same rows in the same order as exploding the filtered
+    P5 rows (`reference_values`)."""
+    return (
+        p5.select(
+            "game_date",
+            "data_source",
+            "player_lookup",
+            pl.col("features").alias("value"),
+            pl.col("feature_sources").alias("source"),
+            pl.int_ranges(pl.col("features").list.len()).alias("feature_index"),
+        )
+        .explode("value", "source", "feature_index")
+        .filter(pl.col("value").is_not_null())
+        .with_columns(pl.col("feature_index").cast(pl.Int64))
+    )
+
+
+def reference_values(dated: pl.DataFrame, game_date: date) -> pl.DataFrame:
+    """`feature_values(reference_rows(stored, D))` from `dated_feature_values(stored)`."""
+    dates = reference_dates(dated, game_date)
+    return dated.filter(
+        pl.col("game_date").is_in(dates) & (pl.col("data_source") != PLACEHOLDER_SOURCE)
+    ).select("player_lookup", "value", "source", "feature_index")
 
 
 def reference_rows(stored: pl.DataFrame, game_date: date) -> pl.DataFrame:

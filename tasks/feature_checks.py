@@ -19,10 +19,11 @@ from quality.feature_checks import (
     PLACEHOLDER_SOURCE,
     check_features,
     checks_markdown,
+    dated_feature_values,
     failures,
     raise_on_failure,
     reference_dates,
-    reference_rows,
+    reference_values,
     season_start,
     summary,
 )
@@ -128,18 +129,21 @@ def check_chunk(
     dates that have P5 rows and each such date's worst status and message.
     """
     history = read_reference(warehouse, min(dates))
+    dated = dated_feature_values(history)  # exploded once; each date filters its reference
     checked: list[pl.DataFrame] = []
     outcomes: dict[date, tuple[str, str]] = {}
+    by_date = p5.partition_by("game_date", as_dict=True) if p5.height else {}
     for day in sorted(dates):
-        rows = p5.filter(pl.col("game_date") == day)
-        if rows.is_empty():
+        rows = by_date.get((day,))
+        if rows is None or rows.is_empty():
             continue
         checks = check_features(
             rows,
-            reference_rows(history, day),
+            history.clear(),
             day,
             early_season=bool(rows["early_season_flag"].any()),
             run_id=run_id,
+            reference_values=reference_values(dated, day),
         )
         failed = failures(checks)
         if failed:
@@ -147,7 +151,6 @@ def check_chunk(
             continue
         outcomes[day] = summary(checks)
         checked.append(checks)
-        history = pl.concat(
-            [history, rows.select(REFERENCE_COLUMNS).cast(dict(history.schema.items()))]
-        )
+        passed = rows.select(REFERENCE_COLUMNS).cast(dict(history.schema.items()))
+        dated = pl.concat([dated, dated_feature_values(passed)])
     return (pl.concat(checked) if checked else ML_FEATURE_CHECKS.empty_frame()), outcomes

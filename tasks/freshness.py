@@ -83,14 +83,17 @@ def status_grid(warehouse: Warehouse, first: date, last: date) -> pl.DataFrame:
 
 @task(name="backfill-dates-to-build", cache_policy=NO_CACHE, **TRANSIENT_RETRIES)
 def dates_to_build_task(
-    warehouse_url: str, phase3: Phase3Frames, dates: list[date], processors: Sequence[str]
+    warehouse_url: str, current: pl.DataFrame, dates: list[date], processors: Sequence[str]
 ) -> list[date]:
     """The chunk's dates where a selected processor is missing, failed or stale (SPEC 14);
-    fingerprints come from the frames the chunk read for its build anyway."""
-    warehouse = open_warehouse(warehouse_url)
-    current = input_fingerprints(
-        registry.frames_by_table(phase3), dates, registry.PROCESSORS.values()
-    )
-    runs = read_runs(warehouse, dates[0], dates[-1])
+    `current` holds every processor's fingerprints of the chunk's dates, computed once by the
+    backfill from the frames it read for the build (`chunk_fingerprints`), and its run lines
+    reuse them."""
+    runs = read_runs(open_warehouse(warehouse_url), dates[0], dates[-1])
     grid = freshness_grid(runs, current, dates, list(registry.PROCESSORS.values()))
     return dates_to_build(grid, processors)
+
+
+def chunk_fingerprints(phase3: Phase3Frames, dates: Sequence[date]) -> pl.DataFrame:
+    """SPEC 14 fingerprints of every processor for every date of a chunk, from its frames."""
+    return input_fingerprints(registry.frames_by_table(phase3), dates, registry.PROCESSORS.values())
