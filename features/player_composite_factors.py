@@ -13,7 +13,7 @@ from datetime import datetime
 import polars as pl
 from polars.expr.whenthen import ChainedThen, Then
 
-from features.common import Calendars, clamp, slate, to_table
+from features.common import Calendars, added_in_order, clamp, slate, to_table
 from features.windows import ZONES, attach_upstream_by_date, slate_tracking, upstream_tracking
 from quality.schemas import (
     PLAYER_COMPOSITE_FACTORS,
@@ -292,7 +292,7 @@ def usage_context() -> pl.Expr:
 
 def total_composite_adjustment() -> pl.Expr:
     adjustments = [f"{s}_adjustment" for s in SCORES] + list(DEFERRED_ADJUSTMENTS)
-    return pl.sum_horizontal([pl.col(c) for c in adjustments])
+    return added_in_order(pl.col(c) for c in adjustments)
 
 
 def data_completeness_pct(usable_zones: pl.Expr) -> pl.Expr:

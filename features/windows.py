@@ -123,7 +123,11 @@ class Window:
         return [games_ago(expr, ago) for ago in range(self.start, self.stop)]
 
     def _running(self, expr: pl.Expr) -> pl.Expr:
-        return expr.cum_sum().over(SEQUENCE)
+        """Σ`expr` over the entity's season up to each game: the frame's running sum less its
+        value before the sequence's first game (no per-group pass; exact on integers)."""
+        total = expr.cum_sum()
+        before_first = pl.when(pl.col(GAME_NUMBER) == 0).then(total - expr).forward_fill()
+        return total - before_first
 
     def count(self, where: pl.Expr | None = None) -> pl.Expr:
         """Games in the window (meeting `where`)."""
