@@ -98,23 +98,6 @@ def calendar_frame(calendars: Calendars) -> pl.DataFrame:
     ).sort("analysis_date")
 
 
-def games_before(frame: pl.DataFrame | pl.LazyFrame, calendar: SlateCalendar) -> pl.LazyFrame:
-    """Point in time: only season-S games dated strictly before D."""
-    return frame.lazy().filter(
-        (pl.col("season_year") == calendar.season_year)
-        & (pl.col("game_date") < calendar.analysis_date)
-    )
-
-
-def with_recency(frame: pl.LazyFrame, entity: str | Sequence[str]) -> pl.LazyFrame:
-    """Adds `games_ago` (0 = newest) per entity; ties on a date go to the higher game_id."""
-    keys = [entity] if isinstance(entity, str) else list(entity)
-    newest_first = [False] * len(keys) + [True, True]
-    return frame.sort([*keys, "game_date", "game_id"], descending=newest_first).with_columns(
-        games_ago=pl.int_range(pl.len()).over(keys)
-    )
-
-
 def qualifying_games(player_games: pl.LazyFrame) -> pl.LazyFrame:
     """A game counts when the player was active, not DNP and played minutes."""
     return player_games.filter(
@@ -142,11 +125,6 @@ def divide(numerator: pl.Expr, constant: float) -> pl.Expr:
     rounding everywhere (70 / 100 gives 0.7000000000000001, always).
     """
     return numerator.cast(pl.Float64) * (1.0 / constant)
-
-
-def known_sum(column: pl.Expr) -> pl.Expr:
-    """Sum of the known values; NULL when every value in the window is NULL."""
-    return pl.when(column.count() > 0).then(column.sum()).otherwise(None)
 
 
 def stable_mean(column: pl.Expr) -> pl.Expr:

@@ -1,8 +1,10 @@
-"""Window helpers the processors share: which games count, window sums and means, tier
-ladders, an upstream's row for D, and a placeholder's NULL columns.
+"""The many-date engine and the helpers the processors share: each entity's game sequence
+with its windows (`game_sequence`, `Window`, `as_of`), tier ladders, an upstream's row for D,
+and a placeholder's NULL columns.
 
-Each helper exists once so the processors compute the same thing the same way (and the same
-bits: means and sums go through the order-independent `stable_mean`/`stable_sum`).
+Each helper exists once so the processors compute the same thing the same way, and the same
+bits: integer sums are exact, float means and deviations go through the order-independent
+`stable_mean`/`stable_std` (see docs/engine.md).
 """
 
 from __future__ import annotations
@@ -13,15 +15,10 @@ import polars as pl
 from polars.expr.whenthen import ChainedThen, Then
 
 from features.common import (
-    SlateCalendar,
     completeness_pct,
-    games_before,
-    known_sum,
-    qualifying_games,
     ratio,
     stable_mean,
     stable_std,
-    with_recency,
 )
 from quality.schemas import TableSchema
 
@@ -234,41 +231,12 @@ def entity_dates(
 # --- which games count ----------------------------------------------------------------------
 
 
-def recent_player_games(
-    player_games: pl.DataFrame | pl.LazyFrame, calendar: SlateCalendar
-) -> pl.LazyFrame:
-    """Each player's qualifying games of S before D, `games_ago` 0 = his newest."""
-    return with_recency(qualifying_games(games_before(player_games, calendar)), "player_lookup")
-
-
-def recent_team_games(
-    team_games: pl.DataFrame | pl.LazyFrame, calendar: SlateCalendar, team: str
-) -> pl.LazyFrame:
-    """Each team's games of S before D (keyed by the `team` column), `games_ago` 0 = newest."""
-    return with_recency(games_before(team_games, calendar), team)
-
-
 def zones_known() -> pl.Expr:
     """A game with any unknown paint or mid-range figure is left out of every zone sum."""
     return pl.all_horizontal(pl.col(c).is_not_null() for c in ZONE_FIGURES_REQUIRED)
 
 
 # --- window sums and means ------------------------------------------------------------------
-
-
-def assisted_sums(in_window: pl.Expr, kinds: Sequence[str] = ("assisted",)) -> list[pl.Expr]:
-    """Σ`<kind>_fg_makes` and Σfg_makes over the window's games where the kind is known.
-
-    Named `<kind>_makes` and `<kind>_fg_base`: the two halves of `assisted_rate`.
-    """
-    exprs = []
-    for kind in kinds:
-        known = in_window & pl.col(f"{kind}_fg_makes").is_not_null()
-        exprs += [
-            known_sum(pl.col(f"{kind}_fg_makes").filter(known)).alias(f"{kind}_makes"),
-            known_sum(pl.col("fg_makes").filter(known)).alias(f"{kind}_fg_base"),
-        ]
-    return exprs
 
 
 def window_assisted_sums(window: Window, kinds: Sequence[str] = ("assisted",)) -> list[pl.Expr]:
@@ -288,17 +256,6 @@ def assisted_rate(kind: str = "assisted") -> pl.Expr:
     return ratio(pl.col(f"{kind}_makes"), pl.col(f"{kind}_fg_base")) * 100.0
 
 
-def window_mean(column: str, in_window: pl.Expr | None = None) -> pl.Expr:
-    """Mean of the known values in the window; NULL when none is known."""
-    values = pl.col(column) if in_window is None else pl.col(column).filter(in_window)
-    return stable_mean(values.cast(pl.Float64))
-
-
-def window_std(column: str, in_window: pl.Expr) -> pl.Expr:
-    """Sample standard deviation (ddof 1) of the known values; NULL under 2 of them."""
-    return stable_std(pl.col(column).filter(in_window).cast(pl.Float64))
-
-
 # --- tiers ----------------------------------------------------------------------------------
 
 
@@ -312,34 +269,6 @@ def tier(value: pl.Expr, ladder: Sequence[tuple[float, str]], below: str) -> pl.
 
 
 # --- an upstream's row for D ----------------------------------------------------------------
-
-
-def attach_upstream(
-    rows: pl.LazyFrame,
-    upstream: pl.DataFrame | None,
-    schema: TableSchema,
-    calendar: SlateCalendar,
-    columns: Iterable[pl.Expr | str],
-    found: str,
-    *,
-    rows_key: str | None = None,
-) -> pl.LazyFrame:
-    """Left-joins the upstream's row for D onto each row, with `found` telling a missing row
-    (or a failed upstream, None) from a NULL value.
-
-    The upstream is matched on its first key column, to the column of that name in `rows` or
-    to `rows_key` (a player's opponent, say).
-    """
-    key = schema.key[0]
-    rows_key = rows_key or key
-    partition = schema.empty_frame() if upstream is None else upstream
-    assert schema.partition_column is not None, f"{schema.full_name} has no partition column"
-    matched = (
-        partition.lazy()
-        .filter(pl.col(schema.partition_column) == calendar.analysis_date)
-        .select(pl.col(key).alias(rows_key), *columns, pl.lit(True).alias(found))
-    )
-    return rows.join(matched, on=rows_key, how="left").with_columns(pl.col(found).fill_null(False))
 
 
 def attach_upstream_by_date(
