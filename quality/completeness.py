@@ -137,6 +137,7 @@ def dated_facts(phase3: Phase3Frames, dates: Sequence[date]) -> pl.DataFrame:
     known = pl.coalesce(
         pl.when(pl.col(c) < day).then(pl.col(c)) for c in (SCHEDULED, *FIRST_DATES.values())
     )
+    recent = pl.col("known").is_between(day - pl.duration(days=RECENT_DAYS), day, "left")
     last = pl.col("last_date")
     in_last = scheduled == last
     in_older = (scheduled >= last - pl.duration(days=RECENT_DAYS)) & (scheduled < last)
@@ -152,21 +153,19 @@ def dated_facts(phase3: Phase3Frames, dates: Sequence[date]) -> pl.DataFrame:
         {"analysis_date": every, "season_year": [season_of(d) for d in every]},
         schema={"analysis_date": pl.Date, "season_year": pl.Int64},
     )
+    games = season_games(phase3).sort(SCHEDULED, "game_id", nulls_last=True)
     return (
-        days.join(season_games(phase3), on="season_year", how="left")
+        days.join(games, on="season_year", how="left", maintain_order="left_right")
         .with_columns(
             known=known,
             last_date=scheduled.filter(scheduled < day).max().over("analysis_date"),
         )
-        .sort("analysis_date", SCHEDULED, "game_id", nulls_last=True)
         .group_by("analysis_date", maintain_order=True)
         .agg(
             pl.col("season_year").first(),
             scheduled_games=ids.filter(on_d),
-            recent_games=known.is_between(day - pl.duration(days=RECENT_DAYS), day, "left")
-            .sum()
-            .cast(pl.Int64),
-            season_has_games=known.is_not_null().any() | on_d.any(),
+            recent_games=recent.sum().cast(pl.Int64),
+            season_has_games=pl.col("known").is_not_null().any() | on_d.any(),
             last_date=last.first(),
             last_games=ids.filter(in_last),
             **{f"last:{t}": ids.filter(in_last & missing(c)) for t, c in FIRST_DATES.items()},
