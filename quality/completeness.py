@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from typing import Literal
 
 import polars as pl
@@ -91,82 +91,146 @@ def phase3_inputs() -> Mapping[str, tuple[str, ...]]:
     return {table: tuple(p.phase3.values()) for table, p in PROCESSORS.items()}
 
 
-def schedule_of(team_context: pl.DataFrame, season_year: int, last: date) -> pl.DataFrame:
-    """One row per scheduled game of the season dated `last` or before: game_id, game_date."""
+# Each game's first date in the schedule and in each game summary table (null: no row of it).
+SCHEDULED = "scheduled_on"
+FIRST_DATES = {
+    PLAYER_GAME_SUMMARY.name: "player_games_on",
+    TEAM_DEFENSE_GAME_SUMMARY.name: "team_defense_on",
+    TEAM_OFFENSE_GAME_SUMMARY.name: "team_offense_on",
+}
+
+
+def first_dates(frame: pl.DataFrame, column: str) -> pl.LazyFrame:
+    """season_year, game_id and the game's earliest game_date among the frame's rows."""
     return (
-        team_context.filter((pl.col("season_year") == season_year) & (pl.col("game_date") <= last))
-        .group_by("game_id")
-        .agg(pl.col("game_date").min())
+        frame.lazy()
+        .select("season_year", "game_id", "game_date")
+        .drop_nulls(["season_year", "game_date"])
+        .group_by("season_year", "game_id")
+        .agg(pl.col("game_date").min().alias(column))
     )
 
 
-def games_played(summary: pl.DataFrame, season_year: int, before: date) -> pl.DataFrame:
-    """Games with at least one row in a game summary table, dated before D: game_id, game_date."""
+def season_games(phase3: Phase3Frames) -> pl.LazyFrame:
+    """Every game of every season, dated once per table: season_year, game_id, SCHEDULED and
+    FIRST_DATES's columns. A game is scheduled before D when SCHEDULED < D, a table holds it
+    before D when its column is < D (what the per-date filters of `game_date < D` found)."""
+    games = first_dates(phase3.team_context, SCHEDULED)
+    summaries = (phase3.player_games, phase3.team_defense, phase3.team_offense)
+    for frame, column in zip(summaries, FIRST_DATES.values(), strict=True):
+        games = games.join(
+            first_dates(frame, column), on=["season_year", "game_id"], how="full", coalesce=True
+        )
+    return games
+
+
+def dated_facts(phase3: Phase3Frames, dates: Sequence[date]) -> pl.DataFrame:
+    """One row per date D with the game facts of its season S, vectorised over dates x games.
+
+    A game's date as D knows it is the schedule's if it is scheduled before D, else the first
+    game summary table's (player, defense, offense) that holds it before D: the rows the
+    per-date code concatenated in that order and kept the first of.
+    Lists are in (scheduled date, game_id) order.
+    """
+    day = pl.col("analysis_date")
+    scheduled = pl.col(SCHEDULED)
+    known = pl.coalesce(
+        pl.when(pl.col(c) < day).then(pl.col(c)) for c in (SCHEDULED, *FIRST_DATES.values())
+    )
+    recent = pl.col("known").is_between(day - pl.duration(days=RECENT_DAYS), day, "left")
+    last = pl.col("last_date")
+    in_last = scheduled == last
+    in_older = (scheduled >= last - pl.duration(days=RECENT_DAYS)) & (scheduled < last)
+    on_d = scheduled == day
+    offense = pl.col(FIRST_DATES[TEAM_OFFENSE_GAME_SUMMARY.name])
+    ids = pl.col("game_id")
+
+    def missing(column: str) -> pl.Expr:
+        return pl.col(column).is_null() | (pl.col(column) >= day)
+
+    every = sorted(set(dates))
+    days = pl.LazyFrame(
+        {"analysis_date": every, "season_year": [season_of(d) for d in every]},
+        schema={"analysis_date": pl.Date, "season_year": pl.Int64},
+    )
+    games = season_games(phase3).sort(SCHEDULED, "game_id", nulls_last=True)
     return (
-        summary.filter((pl.col("season_year") == season_year) & (pl.col("game_date") < before))
-        .group_by("game_id")
-        .agg(pl.col("game_date").min())
+        days.join(games, on="season_year", how="left", maintain_order="left_right")
+        .with_columns(
+            known=known,
+            last_date=scheduled.filter(scheduled < day).max().over("analysis_date"),
+        )
+        .group_by("analysis_date", maintain_order=True)
+        .agg(
+            pl.col("season_year").first(),
+            scheduled_games=ids.filter(on_d),
+            recent_games=recent.sum().cast(pl.Int64),
+            season_has_games=pl.col("known").is_not_null().any() | on_d.any(),
+            last_date=last.first(),
+            last_games=ids.filter(in_last),
+            **{f"last:{t}": ids.filter(in_last & missing(c)) for t, c in FIRST_DATES.items()},
+            **{f"older:{t}": ids.filter(in_older & missing(c)) for t, c in FIRST_DATES.items()},
+            season_games_before=(offense < day).sum().cast(pl.Int64),
+            offense_start=offense.filter(offense < day).min(),
+            schedule_start=scheduled.filter(scheduled <= day).min(),
+        )
+        .collect()
     )
 
 
-def games_between(games: pl.DataFrame, first: date, before: date) -> pl.DataFrame:
-    """Games dated first <= game_date < before."""
-    return games.filter((pl.col("game_date") >= first) & (pl.col("game_date") < before))
+def slate_teams(
+    team_context: pl.DataFrame, player_context: pl.DataFrame, dates: Sequence[date]
+) -> tuple[dict[date, int], dict[date, tuple[str, ...]]]:
+    """Per date: the player context rows dated D, and the teams scheduled on D (team context)
+    without a player context row for D, sorted. Every season's rows count, as for one date."""
+    days = sorted(set(dates))
+    slate = player_context.select("game_date", "team_abbr").filter(pl.col("game_date").is_in(days))
+    players = dict(slate.group_by("game_date").len().iter_rows())
+    lacking = (
+        team_context.select("game_date", "team_abbr")
+        .filter(pl.col("game_date").is_in(days))
+        .join(slate.unique(), on=["game_date", "team_abbr"], how="anti")
+        .group_by("game_date")
+        .agg(pl.col("team_abbr").unique().sort())
+    )
+    teams = {day: tuple(abbrs) for day, abbrs in lacking.iter_rows()}
+    return players, teams
 
 
-def missing_games(expected: pl.DataFrame, present: pl.DataFrame) -> tuple[str, ...]:
-    """game_ids of `expected` without a row in `present`, oldest first."""
-    missing = expected.join(present.select("game_id"), on="game_id", how="anti")
-    return tuple(missing.sort("game_date", "game_id")["game_id"].to_list())
+def upstream_facts_of(
+    phase3: Phase3Frames, dates: Sequence[date], dated: pl.DataFrame | None = None
+) -> dict[date, UpstreamFacts]:
+    """The facts the completeness and off-season rules need about each date, in one pass:
+    each season's games are dated once per table, then every date's facts are read from those
+    (`dated_facts`, computed here unless given).
 
-
-def teams_without_context(
-    team_context: pl.DataFrame, player_context: pl.DataFrame, analysis_date: date
-) -> tuple[str, ...]:
-    """Teams scheduled on D that have no player context row for D."""
-    scheduled = team_context.filter(pl.col("game_date") == analysis_date).select("team_abbr")
-    covered = player_context.filter(pl.col("game_date") == analysis_date).select("team_abbr")
-    lacking = scheduled.join(covered.unique(), on="team_abbr", how="anti")
-    return tuple(sorted(lacking["team_abbr"].unique().to_list()))
+    Frames may hold more dates than the dates need (backfill chunks): everything is filtered here.
+    """
+    if dated is None:
+        dated = dated_facts(phase3, dates)
+    players, teams = slate_teams(phase3.team_context, phase3.player_context, dates)
+    facts: dict[date, UpstreamFacts] = {}
+    for row in dated.iter_rows(named=True):
+        day = row["analysis_date"]
+        facts[day] = UpstreamFacts(
+            analysis_date=day,
+            season_year=row["season_year"],
+            scheduled_games=tuple(row["scheduled_games"]),
+            teams_without_context=teams.get(day, ()),
+            slate_players=players.get(day, 0),
+            recent_games=row["recent_games"],
+            season_has_games=row["season_has_games"],
+            last_date=row["last_date"],
+            last_games=tuple(row["last_games"]),
+            missing_last={t: tuple(row[f"last:{t}"]) for t in GAME_SUMMARY_TABLES},
+            missing_older={t: tuple(row[f"older:{t}"]) for t in GAME_SUMMARY_TABLES},
+        )
+    return facts
 
 
 def upstream_facts(phase3: Phase3Frames, analysis_date: date) -> UpstreamFacts:
-    """The facts the completeness and off-season rules need about D, from the Phase 3 frames.
-
-    Frames may hold more dates than D needs (backfill chunks): everything is filtered here.
-    """
-    season = season_of(analysis_date)
-    schedule = schedule_of(phase3.team_context, season, analysis_date)
-    before = schedule.filter(pl.col("game_date") < analysis_date)
-    on_d = schedule.filter(pl.col("game_date") == analysis_date)
-    played = {
-        PLAYER_GAME_SUMMARY.name: games_played(phase3.player_games, season, analysis_date),
-        TEAM_DEFENSE_GAME_SUMMARY.name: games_played(phase3.team_defense, season, analysis_date),
-        TEAM_OFFENSE_GAME_SUMMARY.name: games_played(phase3.team_offense, season, analysis_date),
-    }
-    known = pl.concat([before, *played.values()]).unique("game_id")
-    recent_first = analysis_date - timedelta(days=RECENT_DAYS)
-    last_date: date | None = before["game_date"].max()  # type: ignore[assignment]
-    if last_date is None:
-        last = older = before.clear()
-    else:
-        last = before.filter(pl.col("game_date") == last_date)
-        older = games_between(before, last_date - timedelta(days=RECENT_DAYS), last_date)
-    return UpstreamFacts(
-        analysis_date=analysis_date,
-        season_year=season,
-        scheduled_games=tuple(sorted(on_d["game_id"].to_list())),
-        teams_without_context=teams_without_context(
-            phase3.team_context, phase3.player_context, analysis_date
-        ),
-        slate_players=phase3.player_context.filter(pl.col("game_date") == analysis_date).height,
-        recent_games=games_between(known, recent_first, analysis_date).height,
-        season_has_games=known.height > 0 or on_d.height > 0,
-        last_date=last_date,
-        last_games=tuple(sorted(last["game_id"].to_list())),
-        missing_last={t: missing_games(last, games) for t, games in played.items()},
-        missing_older={t: missing_games(older, games) for t, games in played.items()},
-    )
+    """The facts of one date D: `upstream_facts_of` with that date alone (the nightly run)."""
+    return upstream_facts_of(phase3, [analysis_date])[analysis_date]
 
 
 def listed(game_ids: Sequence[str], limit: int | None = None) -> str:

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from typing import Literal
 
 import polars as pl
 
-from features.common import Phase3Frames, SlateCalendar, season_of, slate_calendar
+from features.common import Phase3Frames, SlateCalendar, season_of
 from quality.completeness import (
     UpstreamFacts,
+    dated_facts,
     phase3_inputs,
-    upstream_facts,
+    upstream_facts_of,
     upstream_findings,
     with_findings,
 )
@@ -63,27 +65,39 @@ class SlateFacts:
         return SlateCalendar(self.analysis_date, season_of(self.analysis_date), start)
 
 
-def slate_facts(analysis_date: date, phase3: Phase3Frames) -> SlateFacts:
-    """The facts of D from the Phase 3 frames a run read (frames may hold more dates).
+def slate_facts_of(dates: Sequence[date], phase3: Phase3Frames) -> dict[date, SlateFacts]:
+    """The facts of each date from the Phase 3 frames a run read (frames may hold more dates),
+    in one pass: each season's games are dated once per table, then every date's facts are read
+    from those (`dated_facts`).
 
     Season games are counted in team_offense_game_summary alone: it is the table SPEC section 0
     dates the season by, so "season S has games before D" and the season start agree, and a
     broken team_defense_game_summary fails only the processors that read it (the nightly flow
     used max(offense, defense) rows, the backfill offense rows; both only ever compared > 0).
+    The season start is `slate_calendar`'s: the earliest game of S in team offense before D or
+    in team context up to D, else D.
     """
-    calendar = slate_calendar(analysis_date, phase3.team_offense, phase3.team_context)
-    played = phase3.team_offense.filter(
-        (pl.col("season_year") == calendar.season_year) & (pl.col("game_date") < analysis_date)
-    )
-    slate = phase3.player_context.filter(pl.col("game_date") == analysis_date)
-    return SlateFacts(
-        analysis_date,
-        calendar.is_early_season,
-        slate.height,
-        played["game_id"].n_unique(),
-        calendar.season_start,
-        upstream_facts(phase3, analysis_date),
-    )
+    dated = dated_facts(phase3, dates)
+    upstream = upstream_facts_of(phase3, dates, dated)
+    facts: dict[date, SlateFacts] = {}
+    for day, played, *starts in dated.select(
+        "analysis_date", "season_games_before", "offense_start", "schedule_start"
+    ).iter_rows():
+        start = min((d for d in starts if d is not None), default=day)
+        facts[day] = SlateFacts(
+            day,
+            SlateCalendar(day, season_of(day), start).is_early_season,
+            upstream[day].slate_players,
+            played,
+            start,
+            upstream[day],
+        )
+    return facts
+
+
+def slate_facts(analysis_date: date, phase3: Phase3Frames) -> SlateFacts:
+    """The facts of one date D: `slate_facts_of` with that date alone (the nightly run)."""
+    return slate_facts_of([analysis_date], phase3)[analysis_date]
 
 
 @dataclass(frozen=True)
