@@ -64,41 +64,46 @@ def phase4_precompute(
     day = analysis_date or next_slate_date()
     selected = registry.select(list(processors) if processors else None)
     url = warehouse_url()
-    ensure_tables(open_warehouse(url))
+    warehouse = open_warehouse(url)
+    # One open warehouse for the run's few dozen short operations, in every task thread.
+    with warehouse.held_open():
+        ensure_tables(warehouse)
 
-    # One run per slate date at a time: a second run waits rather than interleave writes.
-    with exclusive(open_warehouse(url), f"phase4-slate-{day.isoformat()}", SLATE_LOCK_SECONDS):
-        reads = {
-            t: read_phase3_task.with_options(name=f"read-{t}").submit(url, t, day)
-            for t in sorted(registry.phase3_tables(selected))
-        }
-        fact_reads = {k: reads[t] for k, t in registry.FACT_INPUTS.items()}
-        facts = slate_facts_task.submit(day, **{k: allow_failure(f) for k, f in fact_reads.items()})
-        runs: dict[str, PrefectFuture[Any]] = {}
-
-        def upstream(table: str) -> PrefectFuture[Any]:
-            if table in runs:
-                return runs[table]
-            return read_output_task.with_options(name=f"read-{table}").submit(url, table, day)
-
-        for entry in selected:
-            ups: dict[str, Any] = {k: upstream(t) for k, t in entry.upstream.items()}
-            if entry.runs_if_upstream_failed:
-                ups = {k: allow_failure(f) for k, f in ups.items()}
-            runs[entry.table] = processor_task(entry).submit(
-                entry.table, facts, url, {k: reads[t] for k, t in entry.phase3.items()}, ups
+        # One run per slate date at a time: a second run waits rather than interleave writes.
+        with exclusive(warehouse, f"phase4-slate-{day.isoformat()}", SLATE_LOCK_SECONDS):
+            reads = {
+                t: read_phase3_task.with_options(name=f"read-{t}").submit(url, t, day)
+                for t in sorted(registry.phase3_tables(selected))
+            }
+            fact_reads = {k: reads[t] for k, t in registry.FACT_INPUTS.items()}
+            facts = slate_facts_task.submit(
+                day, **{k: allow_failure(f) for k, f in fact_reads.items()}
             )
-        # Reads too: a future's final state is only known locally once waited for.
-        wait([*runs.values(), *reads.values(), facts])
+            runs: dict[str, PrefectFuture[Any]] = {}
 
-    # A processor that never ran names the first of its own reads that failed (the slate
-    # facts count a failed read as an empty table, so they never stop a processor).
-    inputs = {p.table: [reads[t] for t in p.phase3.values()] for p in selected}
-    run_id = str(flow_run.id or "local")
-    read_ok = {t: f.result() for t, f in reads.items() if f.state.is_completed()}
-    lines = with_fingerprints(run_lines(run_id, day, facts, runs, inputs), read_ok, day)
-    report = RunReport(run_id, day, lines, time.monotonic() - started)
-    record_run_task(url, report)
+            def upstream(table: str) -> PrefectFuture[Any]:
+                if table in runs:
+                    return runs[table]
+                return read_output_task.with_options(name=f"read-{table}").submit(url, table, day)
+
+            for entry in selected:
+                ups: dict[str, Any] = {k: upstream(t) for k, t in entry.upstream.items()}
+                if entry.runs_if_upstream_failed:
+                    ups = {k: allow_failure(f) for k, f in ups.items()}
+                runs[entry.table] = processor_task(entry).submit(
+                    entry.table, facts, url, {k: reads[t] for k, t in entry.phase3.items()}, ups
+                )
+            # Reads too: a future's final state is only known locally once waited for.
+            wait([*runs.values(), *reads.values(), facts])
+
+        # A processor that never ran names the first of its own reads that failed (the slate
+        # facts count a failed read as an empty table, so they never stop a processor).
+        inputs = {p.table: [reads[t] for t in p.phase3.values()] for p in selected}
+        run_id = str(flow_run.id or "local")
+        read_ok = {t: f.result() for t, f in reads.items() if f.state.is_completed()}
+        lines = with_fingerprints(run_lines(run_id, day, facts, runs, inputs), read_ok, day)
+        report = RunReport(run_id, day, lines, time.monotonic() - started)
+        record_run_task(url, report)
     get_run_logger().info(report.summary())
     if report.failed:
         failed = [line.processor for line in report.lines if line.status == "FAIL"]
