@@ -11,6 +11,7 @@ started refuses (the CLI then runs the command itself) and exits, so edits are n
 from __future__ import annotations
 
 import array
+import importlib
 import json
 import os
 import signal
@@ -21,6 +22,25 @@ from collections.abc import Callable
 from pathlib import Path
 
 PACKAGES = ("flows", "tasks", "features", "quality", "phase4")
+# Modules a command imports on first use (Prefect's flow engine, fastapi's encoder for the
+# flow parameters, pyarrow.compute, ...): imported once here instead of in every fork.
+WARM_MODULES = (
+    "_strptime",
+    "anyio._backends._asyncio",
+    "encodings.idna",
+    "fastapi.encoders",
+    "filelock",
+    "http.cookies",
+    "phase4.server",
+    "prefect.engine",
+    "prefect.flow_engine",
+    "prefect.utilities.visualization",
+    "pyarrow.compute",
+    "rich._emoji_codes",
+    "tasks.warehouse.duckdb_warehouse",
+    "typer._adapters",
+    "typer._click.decorators",
+)
 STALE = 257  # not an exit status: "run it yourself"
 LOST = -1  # the command's process ended without an exit status (killed, os._exit)
 
@@ -59,6 +79,11 @@ def serve(home: Path, api_url: str) -> None:
     import phase4.cli  # noqa: F401
     import tasks.io  # noqa: F401
 
+    for module in WARM_MODULES:
+        importlib.import_module(module)
+    from rich._unicode_data import load
+
+    load()  # the table of character widths the report's table is measured with
     stamp = _source_stamp()
     path = runner_socket(home)
     path.unlink(missing_ok=True)
