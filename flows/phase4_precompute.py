@@ -91,7 +91,11 @@ def phase4_precompute(
                 if entry.runs_if_upstream_failed:
                     ups = {k: allow_failure(f) for k, f in ups.items()}
                 runs[entry.table] = processor_task(entry).submit(
-                    entry.table, facts, url, {k: reads[t] for k, t in entry.phase3.items()}, ups
+                    entry.table,
+                    {"facts": facts},
+                    url,
+                    {k: reads[t] for k, t in entry.phase3.items()},
+                    ups,
                 )
             # Reads too: a future's final state is only known locally once waited for.
             wait([*runs.values(), *reads.values(), facts])

@@ -86,14 +86,20 @@ def _commit_guard(stopped: threading.Event, deadline: float, table: str) -> None
 @task(name="build-processor", cache_policy=NO_CACHE, **TRANSIENT_RETRIES)
 async def build_processor(
     table: str,
-    facts: SlateFacts,
+    slate: dict[str, SlateFacts],
     warehouse_url: str,
     phase3: dict[str, pl.DataFrame],
     upstream: dict[str, Any],
 ) -> ProcessorResult:
     """Compute and write in one worker thread the task awaits, so Prefect's timeout can stop
     the task; the thread cannot be stopped, so its commit checks the deadline and rolls back.
+
+    `slate` is {"facts": the slate facts}: the flow passes that future inside a dict, as it
+    passes the others. Prefect resolves it and records the dependency all the same, but a
+    future given as a parameter of its own costs a GET of that task run, with a new API
+    client, in every processor's thread before it starts.
     """
+    facts = slate["facts"]
     entry = registry.PROCESSORS[table]
     context = TaskRunContext.get()
     timeout = context.task.timeout_seconds if context and context.task.timeout_seconds else None
