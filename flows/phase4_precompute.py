@@ -12,20 +12,35 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from prefect import allow_failure, flow, get_run_logger
+from prefect import Task, allow_failure, flow, get_run_logger
 from prefect.futures import PrefectFuture, wait
 from prefect.runtime import flow_run
 from prefect.states import Failed, State
 
 from features import registry
 from features.registry import ProcessorName
+from quality.schemas import PHASE3_TABLES
 from tasks.io import ensure_tables, read_output_task, read_phase3_task
-from tasks.processors import processor_task, slate_facts_task
+from tasks.processors import named_task, processor_task, slate_facts_task
 from tasks.report import RunReport, record_run_task, run_lines, with_fingerprints
 from tasks.warehouse import exclusive, open_warehouse, warehouse_url
 
 SLATE_TIME_ZONE = ZoneInfo("America/New_York")
 SLATE_LOCK_SECONDS = 2 * 60 * 60
+
+
+def _read_task(table: str) -> Task[..., Any]:
+    """The read of a Phase 3 table or of a Phase 4 partition, named after the table."""
+    task = read_phase3_task if table in PHASE3_TABLES else read_output_task
+    return named_task(task, f"read-{table}")
+
+
+# Every task copy a run can use, made at import: a warm runner's commands then reuse them.
+for _entry in registry.PROCESSORS.values():
+    processor_task(_entry)
+    _read_task(_entry.table)
+for _table in PHASE3_TABLES:
+    _read_task(_table)
 
 
 def next_slate_date(now: datetime | None = None) -> date:
@@ -72,7 +87,7 @@ def phase4_precompute(
         # One run per slate date at a time: a second run waits rather than interleave writes.
         with exclusive(warehouse, f"phase4-slate-{day.isoformat()}", SLATE_LOCK_SECONDS):
             reads = {
-                t: read_phase3_task.with_options(name=f"read-{t}").submit(url, t, day)
+                t: _read_task(t).submit(url, t, day)
                 for t in sorted(registry.phase3_tables(selected))
             }
             fact_reads = {k: reads[t] for k, t in registry.FACT_INPUTS.items()}
@@ -84,7 +99,7 @@ def phase4_precompute(
             def upstream(table: str) -> PrefectFuture[Any]:
                 if table in runs:
                     return runs[table]
-                return read_output_task.with_options(name=f"read-{table}").submit(url, table, day)
+                return _read_task(table).submit(url, table, day)
 
             for entry in selected:
                 ups: dict[str, Any] = {k: upstream(t) for k, t in entry.upstream.items()}

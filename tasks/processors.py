@@ -8,6 +8,7 @@ memory through its future; a dependent run alone reads the partition from the wa
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 import time
 from dataclasses import dataclass
@@ -171,6 +172,16 @@ async def build_processor(
 
 def processor_task(entry: registry.Processor) -> Task[..., Any]:
     """The generic task named after the table and stopped at twice its SPEC limit."""
-    return build_processor.with_options(
-        name=f"build-{entry.table}", timeout_seconds=entry.timeout_seconds
-    )
+    return _named_task(build_processor, f"build-{entry.table}", entry.timeout_seconds)
+
+
+@functools.cache
+def _named_task(task: Task[..., Any], name: str, timeout_seconds: float | None) -> Task[..., Any]:
+    """`task.with_options(name=..., timeout_seconds=...)`, made once per process: each copy
+    reads its function's source for its key (~5-10 ms), and a warm runner's commands reuse it."""
+    return task.with_options(name=name, timeout_seconds=timeout_seconds)
+
+
+def named_task(task: Task[..., Any], name: str) -> Task[..., Any]:
+    """The task under another name in the UI (one copy per name and process)."""
+    return _named_task(task, name, task.timeout_seconds)
