@@ -62,6 +62,22 @@ def _source_stamp() -> dict[str, float]:
     }
 
 
+def _warm_up() -> None:
+    """Import WARM_MODULES; some are private modules of a dependency, so one that a new
+    version dropped costs its fork the import again, never the runner."""
+    for module in WARM_MODULES:
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            continue
+    try:
+        from rich._unicode_data import load
+
+        load()  # the table of character widths the report's table is measured with
+    except (ImportError, AttributeError):
+        pass
+
+
 def _recv_request(conn: socket.socket) -> tuple[dict[str, object], list[int]]:
     fds = array.array("i")
     data, ancdata, _, _ = conn.recvmsg(1 << 20, socket.CMSG_SPACE(3 * fds.itemsize))
@@ -79,11 +95,7 @@ def serve(home: Path, api_url: str) -> None:
     import phase4.cli  # noqa: F401
     import tasks.io  # noqa: F401
 
-    for module in WARM_MODULES:
-        importlib.import_module(module)
-    from rich._unicode_data import load
-
-    load()  # the table of character widths the report's table is measured with
+    _warm_up()
     stamp = _source_stamp()
     path = runner_socket(home)
     path.unlink(missing_ok=True)
