@@ -5,6 +5,8 @@ real processes in a fresh folder with no PREFECT_API_URL:
 - `first`: the first command, which starts the managed Prefect server and waits for it;
 - `second`, `third`: the next commands, which find the managed server and its warm runner
   (`runner_ready_after_first`: how long after the first command the runner took commands);
+- `warm_best_of_5`: the fastest of five more such commands, the figure least disturbed by
+  other work on the machine (the script prints the 1-minute load average beside it);
 - `running_server_in_process`: PREFECT_API_URL set to that server, so the command imports
   Prefect and runs in its own process (what the warm runner saves);
 - `temporary_server`: with PHASE4_SERVER=off, Prefect's temporary server per command (before);
@@ -26,7 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 SEASON = REPO.parent / "shared" / "realdata" / "season_2023_24"
 BIN = Path(sys.executable).parent
 DAY = "2024-01-15"
-TARGETS = {"second": 3.0, "third": 1.5}
+TARGETS = {"second": 3.0, "third": 1.5, "warm_best_of_5": 1.5}
 IMPORTS = {
     "python": "pass",
     "cli": "import phase4.cli",
@@ -70,6 +72,7 @@ def cli_times(day: str = DAY) -> dict[str, float]:
             times["runner_ready_after_first"] = _wait_for_runner(server_home(cwd))
             times["second"] = _timed(run, cwd, env)
             times["third"] = _timed(run, cwd, env)
+            times["warm_best_of_5"] = min(_timed(run, cwd, env) for _ in range(5))
             port = server_status(server_home(cwd)).port
             assert port is not None, "the managed server is not running after two commands"
             # In-process against the running server: what the warm runner saves.
@@ -100,4 +103,5 @@ def _wait_for_runner(home: Path, timeout: float = 120.0) -> float:
 if __name__ == "__main__":
     for name, seconds in cli_times().items():
         target = TARGETS.get(name)
-        print(f"{name:18} {seconds:6.2f} s" + (f"  (target <= {target} s)" if target else ""))
+        print(f"{name:24} {seconds:6.2f} s" + (f"  (target <= {target} s)" if target else ""))
+    print(f"load average (1 min) {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")

@@ -314,18 +314,28 @@ def run(
     chosen = parse_processors(processors)
     _announce_warehouse()
     _use_prefect_server()  # before anything imports Prefect: its settings are read at import
-    from tasks.io import ensure_tables
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
-    ensure_tables(_open_warehouse())  # a bad warehouse is one line here, not a failed flow
     from flows.phase4_precompute import next_slate_date, phase4_precompute
+    from tasks.io import ensure_tables
     from tasks.report import RunReport
 
-    day = analysis_date.date() if analysis_date else next_slate_date()
-    if analysis_date is None and not options.quiet:
-        console.print(f"no --date: building the next slate, {day}", highlight=False)
-    started = datetime.now(UTC)
-    with _interrupts(f"run for {day}") as interrupt:
-        state = phase4_precompute(analysis_date=day, processors=chosen, return_state=True)
+    warehouse = _open_warehouse()
+    # Opened once for the command: the flow's operations take cursors of this connection.
+    with warehouse.held_open():
+        ensure_tables(warehouse)  # a bad warehouse is one line here, not a failed flow
+        day = analysis_date.date() if analysis_date else next_slate_date()
+        if analysis_date is None and not options.quiet:
+            console.print(f"no --date: building the next slate, {day}", highlight=False)
+        started = datetime.now(UTC)
+        # No heartbeats: one date takes seconds, under one interval (180 s), and the heartbeat
+        # thread, which sleeps in 1-s steps and is joined at the end, held the flow's end up
+        # to 1 s. The flow run's states and the task runs still reach the server.
+        with (
+            _interrupts(f"run for {day}") as interrupt,
+            temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}),
+        ):
+            state = phase4_precompute(analysis_date=day, processors=chosen, return_state=True)
     report = _flow_result(
         lambda: state,
         interrupt,

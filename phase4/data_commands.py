@@ -13,12 +13,14 @@ from collections.abc import Callable
 from datetime import date, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import polars as pl
 import typer
 from rich.console import Console
 from rich.table import Table
+
+if TYPE_CHECKING:  # imported where used: `phase4 run` hands over to the warm runner sooner
+    import polars as pl
 
 console = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
@@ -77,6 +79,8 @@ def training_set_command(
     ),
 ) -> None:
     """Features of each slate date in START..END joined with what happened (SPEC 13)."""
+    import polars as pl
+
     from features.training_set import FeatureNamesError
     from tasks.readers import build_training_set
     from tasks.warehouse import WarehouseError
@@ -150,6 +154,8 @@ def features_command(
 
 def _no_rows(day: date, player: str | None) -> str:
     """Say whether the date or the player is the problem, with slate players to pick from."""
+    import polars as pl
+
     from tasks.readers import open_reader, read_slate
 
     slate = read_slate(open_reader(), day) if player else pl.DataFrame()

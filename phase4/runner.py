@@ -11,6 +11,7 @@ started refuses (the CLI then runs the command itself) and exits, so edits are n
 from __future__ import annotations
 
 import array
+import importlib
 import json
 import os
 import signal
@@ -21,6 +22,25 @@ from collections.abc import Callable
 from pathlib import Path
 
 PACKAGES = ("flows", "tasks", "features", "quality", "phase4")
+# Modules a command imports on first use (Prefect's flow engine, fastapi's encoder for the
+# flow parameters, pyarrow.compute, ...): imported once here instead of in every fork.
+WARM_MODULES = (
+    "_strptime",
+    "anyio._backends._asyncio",
+    "encodings.idna",
+    "fastapi.encoders",
+    "filelock",
+    "http.cookies",
+    "phase4.server",
+    "prefect.engine",
+    "prefect.flow_engine",
+    "prefect.utilities.visualization",
+    "pyarrow.compute",
+    "rich._emoji_codes",
+    "tasks.warehouse.duckdb_warehouse",
+    "typer._adapters",
+    "typer._click.decorators",
+)
 STALE = 257  # not an exit status: "run it yourself"
 LOST = -1  # the command's process ended without an exit status (killed, os._exit)
 
@@ -42,6 +62,22 @@ def _source_stamp() -> dict[str, float]:
     }
 
 
+def _warm_up() -> None:
+    """Import WARM_MODULES; some are private modules of a dependency, so one that a new
+    version dropped costs its fork the import again, never the runner."""
+    for module in WARM_MODULES:
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            continue
+    try:
+        from rich._unicode_data import load
+
+        load()  # the table of character widths the report's table is measured with
+    except (ImportError, AttributeError):
+        pass
+
+
 def _recv_request(conn: socket.socket) -> tuple[dict[str, object], list[int]]:
     fds = array.array("i")
     data, ancdata, _, _ = conn.recvmsg(1 << 20, socket.CMSG_SPACE(3 * fds.itemsize))
@@ -59,6 +95,7 @@ def serve(home: Path, api_url: str) -> None:
     import phase4.cli  # noqa: F401
     import tasks.io  # noqa: F401
 
+    _warm_up()
     stamp = _source_stamp()
     path = runner_socket(home)
     path.unlink(missing_ok=True)

@@ -8,6 +8,7 @@ memory through its future; a dependent run alone reads the partition from the wa
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 import time
 from dataclasses import dataclass
@@ -86,14 +87,20 @@ def _commit_guard(stopped: threading.Event, deadline: float, table: str) -> None
 @task(name="build-processor", cache_policy=NO_CACHE, **TRANSIENT_RETRIES)
 async def build_processor(
     table: str,
-    facts: SlateFacts,
+    slate: dict[str, SlateFacts],
     warehouse_url: str,
     phase3: dict[str, pl.DataFrame],
     upstream: dict[str, Any],
 ) -> ProcessorResult:
     """Compute and write in one worker thread the task awaits, so Prefect's timeout can stop
     the task; the thread cannot be stopped, so its commit checks the deadline and rolls back.
+
+    `slate` is {"facts": the slate facts}: the flow passes that future inside a dict, as it
+    passes the others. Prefect resolves it and records the dependency all the same, but a
+    future given as a parameter of its own costs a GET of that task run, with a new API
+    client, in every processor's thread before it starts.
     """
+    facts = slate["facts"]
     entry = registry.PROCESSORS[table]
     context = TaskRunContext.get()
     timeout = context.task.timeout_seconds if context and context.task.timeout_seconds else None
@@ -165,6 +172,16 @@ async def build_processor(
 
 def processor_task(entry: registry.Processor) -> Task[..., Any]:
     """The generic task named after the table and stopped at twice its SPEC limit."""
-    return build_processor.with_options(
-        name=f"build-{entry.table}", timeout_seconds=entry.timeout_seconds
-    )
+    return _named_task(build_processor, f"build-{entry.table}", entry.timeout_seconds)
+
+
+@functools.cache
+def _named_task(task: Task[..., Any], name: str, timeout_seconds: float | None) -> Task[..., Any]:
+    """`task.with_options(name=..., timeout_seconds=...)`, made once per process: each copy
+    reads its function's source for its key (~5-10 ms), and a warm runner's commands reuse it."""
+    return task.with_options(name=name, timeout_seconds=timeout_seconds)
+
+
+def named_task(task: Task[..., Any], name: str) -> Task[..., Any]:
+    """The task under another name in the UI (one copy per name and process)."""
+    return _named_task(task, name, task.timeout_seconds)

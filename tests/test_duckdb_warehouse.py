@@ -135,3 +135,44 @@ def test_replace_seasons_keeps_other_seasons_adds_columns_and_refuses_strays(
     with pytest.raises(ValueError, match="season 2024 outside the seasons replaced"):
         warehouse.replace_seasons(table, [2023], newer)
     assert warehouse.read(table).height == 4
+
+
+def test_held_open_shares_one_connection_across_threads_and_releases_the_file(
+    warehouse: DuckDBWarehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    import duckdb
+
+    opened: list[str] = []
+    connect = duckdb.connect
+
+    def counting(*args: Any, **kwargs: Any) -> duckdb.DuckDBPyConnection:
+        opened.append(str(args[0]))
+        return connect(*args, **kwargs)
+
+    monkeypatch.setattr(duckdb, "connect", counting)
+    schema = TEAM_DEFENSE_ZONE_ANALYSIS
+    reader = open_warehouse(f"duckdb://{warehouse.path}", read_only=True)
+    with warehouse.held_open(), warehouse.held_open():  # nested: the outer one keeps it
+        writers = [
+            threading.Thread(
+                target=warehouse.replace_partition, args=(schema, day, p1_rows(day, ["BOS"]))
+            )
+            for day in (D1, D2)
+        ]
+        for thread in writers:
+            thread.start()
+        for thread in writers:
+            thread.join()
+        failing = FailsAfterDelete(warehouse.path)
+        with pytest.raises(Exception, match="forced failure mid-write"):
+            failing.replace_partition(schema, D2, p1_rows(D2, ["NYK"]))
+        assert read_p1(warehouse, D2)["team_abbr"].to_list() == ["BOS"]  # rolled back
+        assert reader.table_schema(schema.full_name) is not None  # reads through the kept one
+        with pytest.raises(WarehouseError, match="read-only"):
+            reader.replace_partition(schema, D1, p1_rows(D1, ["LAL"]))
+    assert opened == [str(warehouse.path)]
+    # Released: the file opens with another configuration, as another process would need.
+    duckdb.connect(str(warehouse.path), read_only=True).close()
+    assert read_p1(warehouse, D1)["team_abbr"].to_list() == ["BOS"]

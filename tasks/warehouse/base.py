@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, Literal, TypeAlias
@@ -82,6 +83,11 @@ class Warehouse(ABC):
         labelled.bytes_processed = 0
         labelled.bytes_billed = 0
         return labelled
+
+    def held_open(self) -> AbstractContextManager[None]:
+        """A block during which this process keeps its connection to the warehouse, for runs
+        made of many short operations; nothing to keep by default (BigQuery is stateless)."""
+        return nullcontext()
 
     @abstractmethod
     def table_schema(self, full_name: str) -> pa.Schema | None:
