@@ -113,6 +113,16 @@ def phase4_backfill(
     """
     selected = select_processors(list(processors) if processors else None)
     url = warehouse_url()
+    warehouse = open_warehouse(url)
+    # One open warehouse for the backfill's reads and writes, in every task thread (each
+    # DuckDB open costs 30-100 ms; see DuckDBWarehouse.held_open).
+    with warehouse.held_open():
+        return _backfill(url, start_date, end_date, selected, force)
+
+
+def _backfill(
+    url: str, start_date: date, end_date: date, selected: list[str], force: bool
+) -> BackfillSummary | State:
     ensure_tables(open_warehouse(url))
     run_id = str(flow_run.id or "local")
     summary = BackfillSummary(start_date, end_date)
