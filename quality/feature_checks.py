@@ -13,7 +13,7 @@ from datetime import date
 
 import polars as pl
 
-from features.common import season_of
+from features.common import season_of, stable_mean, stable_std
 from quality.feature_contract import DEFAULT, FEATURE_CONTRACT, FeatureSpec
 from quality.schemas import ML_FEATURE_CHECKS
 
@@ -77,19 +77,23 @@ def _contract_frame() -> pl.DataFrame:
     )
 
 
-def _statistics(values: pl.DataFrame) -> pl.DataFrame:
-    """Figures of D per feature: mean and std over the values not tagged 'default'."""
+def _statistics(values: pl.DataFrame, by: Sequence[str] = ("feature_index",)) -> pl.DataFrame:
+    """Figures per feature (and per `by`): mean and std over the values not tagged 'default'.
+
+    Means and deviations are order-independent (`stable_mean`), so a date's figures are the
+    same bits checked alone (the nightly run) or with its backfill chunk.
+    """
     real = pl.col("value").filter(pl.col("source") != DEFAULT)
-    return values.group_by("feature_index").agg(
+    return values.group_by(*by).agg(
         pl.len().cast(pl.Int64).alias("rows"),
         (pl.col("source") == DEFAULT).sum().cast(pl.Int64).alias("default_rows"),
         pl.col("value").min().alias("min"),
         pl.col("value").max().alias("max"),
-        real.mean().alias("mean"),
-        real.std().alias("std"),
+        stable_mean(real).alias("mean"),
+        stable_std(real).alias("std"),
         real.count().cast(pl.Int64).alias("real_rows"),
         real.n_unique().cast(pl.Int64).alias("real_distinct"),
-        real.first().alias("real_first"),
+        real.first().alias("real_first"),  # read only when every value is the same
     )
 
 
@@ -102,10 +106,10 @@ def _reference_statistics(reference: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _violations(values: pl.DataFrame) -> pl.DataFrame:
-    """Per feature: rows out of range, and the first (by player) as the example."""
-    bad = values.filter(~in_range()).sort("feature_index", "player_lookup")
-    return bad.group_by("feature_index").agg(
+def _violations(values: pl.DataFrame, by: Sequence[str] = ("feature_index",)) -> pl.DataFrame:
+    """Per feature (and per `by`): rows out of range, and the first (by player) as the example."""
+    bad = values.filter(~in_range()).sort(*by, "player_lookup")
+    return bad.group_by(*by).agg(
         pl.len().cast(pl.Int64).alias("bad_rows"),
         pl.col("player_lookup").first().alias("bad_player"),
         pl.col("value").first().alias("bad_value"),
@@ -172,25 +176,30 @@ def check_features(
     early_season: bool,
     run_id: str,
     reference_values: pl.DataFrame | None = None,
+    figures_of_d: tuple[pl.DataFrame, pl.DataFrame] | None = None,
 ) -> pl.DataFrame:
     """One row per feature of D shaped as ml_feature_checks; empty when P5 has no rows.
 
     `reference` holds the stored P5 rows of the previous slates (see `reference_rows`);
     `reference_values`, when given, is `feature_values(reference)` already computed (a backfill
-    chunk explodes its history once instead of once per date).
+    chunk explodes its history once instead of once per date); `figures_of_d`, D's
+    `_statistics` and `_violations` already computed (a chunk computes every date's at once).
     """
     if p5.is_empty():
         return ML_FEATURE_CHECKS.empty_frame()
-    values = feature_values(p5)
+    if figures_of_d is None:
+        values = feature_values(p5)
+        figures_of_d = (_statistics(values), _violations(values))
+    statistics, violations = figures_of_d
     if reference_values is None:
         reference_values = feature_values(reference)
     ref = _reference_statistics(reference_values)
     drift = {f.index for f in FEATURE_CONTRACT if f.drift_check}
     figures = (
         _contract_frame()
-        .join(_statistics(values), "feature_index", "left")
+        .join(statistics, "feature_index", "left")
         .join(ref, "feature_index", "left")
-        .join(_violations(values), "feature_index", "left")
+        .join(violations, "feature_index", "left")
         .with_columns(
             pl.col("rows", "default_rows", "real_rows", "bad_rows").fill_null(0),
             # Reference figures are reported for the drift features only.
@@ -232,6 +241,16 @@ def reference_dates(
         .head(slates)
     )
     return sorted(dates["game_date"].to_list())
+
+
+def figures_by_date(dated: pl.DataFrame) -> dict[date, tuple[pl.DataFrame, pl.DataFrame]]:
+    """Every date's `_statistics` and `_violations` from `dated_feature_values`, in one pass
+    each (they do not depend on the reference, unlike the drift figures)."""
+    by = ("game_date", "feature_index")
+    statistics = _statistics(dated, by).partition_by("game_date", as_dict=True, include_key=False)
+    violations = _violations(dated, by).partition_by("game_date", as_dict=True, include_key=False)
+    empty = _violations(dated.clear())
+    return {day: (frame, violations.get((day,), empty)) for (day,), frame in statistics.items()}
 
 
 def dated_feature_values(p5: pl.DataFrame) -> pl.DataFrame:

@@ -17,13 +17,14 @@ from quality.feature_checks import (
     FAIL,
     OK,
     PLACEHOLDER_SOURCE,
+    REFERENCE_SLATES,
     check_features,
     checks_markdown,
     dated_feature_values,
     failures,
+    figures_by_date,
     raise_on_failure,
     reference_dates,
-    reference_values,
     season_start,
     summary,
 )
@@ -32,6 +33,7 @@ from tasks.warehouse import Filter, Warehouse
 
 ARTIFACT_KEY = "phase4-feature-checks"
 REFERENCE_COLUMNS = ("player_lookup", "game_date", "data_source", "features", "feature_sources")
+VALUE_COLUMNS = ("player_lookup", "value", "source", "feature_index")
 
 
 def read_reference(warehouse: Warehouse, game_date: date) -> pl.DataFrame:
@@ -129,12 +131,17 @@ def check_chunk(
     dates that have P5 rows and each such date's worst status and message.
     """
     history = read_reference(warehouse, min(dates))
-    dated = dated_feature_values(history)  # exploded once; each date filters its reference
+    # Exploded once: the stored history, and the chunk (whose figures of D do not depend on
+    # the reference, so every date's are computed in one pass).
+    dated = split_by_date(dated_feature_values(history))
+    chunk_values = dated_feature_values(p5.select(REFERENCE_COLUMNS))
+    figures = figures_by_date(chunk_values)
+    by_date = split_by_date(chunk_values)
     checked: list[pl.DataFrame] = []
     outcomes: dict[date, tuple[str, str]] = {}
-    by_date = p5.partition_by("game_date", as_dict=True) if p5.height else {}
+    rows_by_date = p5.partition_by("game_date", as_dict=True) if p5.height else {}
     for day in sorted(dates):
-        rows = by_date.get((day,))
+        rows = rows_by_date.get((day,))
         if rows is None or rows.is_empty():
             continue
         checks = check_features(
@@ -143,7 +150,8 @@ def check_chunk(
             day,
             early_season=bool(rows["early_season_flag"].any()),
             run_id=run_id,
-            reference_values=reference_values(dated, day),
+            reference_values=reference_of(dated, day),
+            figures_of_d=figures[day],
         )
         failed = failures(checks)
         if failed:
@@ -151,6 +159,24 @@ def check_chunk(
             continue
         outcomes[day] = summary(checks)
         checked.append(checks)
-        passed = rows.select(REFERENCE_COLUMNS).cast(dict(history.schema.items()))
-        dated = pl.concat([dated, dated_feature_values(passed)])
+        if day in by_date:  # a passed date joins the reference of the later ones
+            dated[day] = by_date[day]
     return (pl.concat(checked) if checked else ML_FEATURE_CHECKS.empty_frame()), outcomes
+
+
+def split_by_date(dated: pl.DataFrame) -> dict[date, pl.DataFrame]:
+    """The non-placeholder `dated_feature_values` rows per game_date, in their order (what a
+    later date's drift reference is made of); dates without any are left out."""
+    real = dated.filter(pl.col("data_source") != PLACEHOLDER_SOURCE)
+    return {d: f for (d,), f in real.partition_by("game_date", as_dict=True).items()}
+
+
+def reference_of(dated: dict[date, pl.DataFrame], game_date: date) -> pl.DataFrame:
+    """`reference_values` from the values kept per date (`split_by_date`): the values of the
+    14 most recent earlier dates of D's season, oldest first."""
+    earlier = sorted(d for d in dated if season_start(game_date) <= d < game_date)
+    chosen = earlier[-REFERENCE_SLATES:]
+    if not chosen:
+        empty = ML_FEATURE_STORE_V2.empty_frame().select(REFERENCE_COLUMNS)
+        return dated_feature_values(empty).select(VALUE_COLUMNS)
+    return pl.concat([dated[d] for d in chosen]).select(VALUE_COLUMNS)
