@@ -35,6 +35,7 @@ from quality.feature_contract import (
 )
 from quality.schemas import ML_FEATURE_CHECKS, ML_FEATURE_STORE_V2, PHASE3_TABLES, all_tables
 from tasks.feature_checks import (
+    check_chunk,
     check_partition,
     feature_checks_of,
     read_reference,
@@ -693,3 +694,24 @@ def test_a_forced_out_of_range_value_leaves_the_previous_partition_on_the_bigque
     assert kept["features"].to_list() == previous["features"].to_list()
     assert stored_checks["run_id"].unique().to_list() == ["run-1"]
     assert stored_checks.height == 25
+
+
+def test_a_chunk_whose_first_dates_are_all_placeholders_is_checked_date_by_date(
+    tmp_path: Path,
+) -> None:
+    """The season opener's P5 rows are all early-season placeholders (no feature values): the
+    chunk's checks skip their figures instead of failing, and the later dates are checked."""
+    first = date(2023, 10, 24)
+    days = [first + timedelta(days=i) for i in range(10)]
+    p5 = build_outputs(_season(SEASON_2023, first), days, datetime(2026, 1, 1, tzinfo=UTC))[
+        ML_FEATURE_STORE_V2.name
+    ]
+    opener = p5.filter(pl.col("game_date") == first)
+    assert opener.height > 0
+    assert opener.select(pl.col("features").explode().is_null().all()).item()
+    warehouse = open_warehouse(f"duckdb://{tmp_path / 'w.duckdb'}")
+    ensure_tables(warehouse)
+    checks, outcomes = check_chunk(warehouse, p5, days, "chunk")
+    assert outcomes[first][0] == "OK"
+    assert set(outcomes) == set(p5["game_date"].unique().to_list())
+    assert checks.filter(pl.col("game_date") == first).height == 25
