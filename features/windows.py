@@ -9,7 +9,7 @@ bits: integer sums are exact, float means and deviations go through the order-in
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import polars as pl
 from polars.expr.whenthen import ChainedThen, Then
@@ -17,7 +17,6 @@ from polars.expr.whenthen import ChainedThen, Then
 from features.common import (
     completeness_pct,
     ratio,
-    stable_mean,
     stable_std,
 )
 from quality.schemas import TableSchema
@@ -157,22 +156,17 @@ class Window:
             return values.cum_max().over(SEQUENCE).forward_fill().over(SEQUENCE)
         return pl.max_horizontal(self._lags(values))
 
-    def _each(
-        self, agg: Callable[[pl.Expr], pl.Expr], expr: pl.Expr, where: pl.Expr | None
-    ) -> pl.Expr:
-        """`agg` over the window's values as one list per row (the same bits as over a group),
-        on the `as_of_target` rows only (NULL elsewhere; nothing reads them).
-
-        A fixed window's list is built as a fixed-size array first (far cheaper than
-        `concat_list`); the season's is the sequence's values up to the row.
-        """
+    def _sorted_known(self, expr: pl.Expr, where: pl.Expr | None) -> pl.Expr:
+        """The window's known values, ascending, as one list per row, on the `as_of_target`
+        rows only (NULL elsewhere; nothing reads them). A fixed window's list is built as a
+        fixed-size array first (far cheaper than `concat_list`); the season's is the
+        sequence's values up to the row."""
         values = self._values(expr.cast(pl.Float64), where)
         if self.stop is None:
             window = values.implode().over(SEQUENCE).list.head(pl.col(GAME_NUMBER) + 1)
         else:
             window = pl.concat_arr(self._lags(values)).arr.to_list()
-        targeted = pl.when(pl.col(TARGET)).then(window)
-        return targeted.list.eval(agg(pl.element())).list.first()
+        return pl.when(pl.col(TARGET)).then(window).list.drop_nulls().list.sort()
 
     def integer_mean(self, expr: pl.Expr, where: pl.Expr | None = None) -> pl.Expr:
         """`mean` of an integer column from its exact sum: the same bits as `stable_mean`
@@ -180,15 +174,16 @@ class Window:
         return self.sum(expr, where).cast(pl.Float64) / self.known(expr, where)
 
     def mean(self, expr: pl.Expr, where: pl.Expr | None = None) -> pl.Expr:
-        """Mean of the known values (as Float64) with the bits of `stable_mean` (sorted, then
-        added one after the other), whatever the games' order; NULL when none is known."""
-        return self._each(stable_mean, expr, where)
+        """Mean of the known values (as Float64) with the bits of `stable_mean`: `list.mean`
+        of the sorted values adds them in order (checked bit for bit against `stable_mean` on
+        every day of both seasons); NULL when none is known."""
+        return self._sorted_known(expr, where).list.mean()
 
     def std(self, expr: pl.Expr, where: pl.Expr | None = None) -> pl.Expr:
         """Sample standard deviation (ddof 1) of the known values, with the bits of
         `stable_std`; NULL under 2 of them."""
-        assert self.stop is not None, "a season-long standard deviation is not needed"
-        return self._each(stable_std, expr, where)
+        ascending = self._sorted_known(expr, where)
+        return ascending.list.eval(stable_std(pl.element())).list.first()
 
 
 def as_of(
