@@ -5,19 +5,21 @@ real processes in a fresh folder with no PREFECT_API_URL:
 - `first`: the first command, which starts the managed Prefect server and waits for it;
 - `second`, `third`: the next commands, which find the managed server and its warm runner
   (`runner_ready_after_first`: how long after the first command the runner took commands);
-- `warm_best_of_5`: the fastest of five more such commands, the figure least disturbed by
-  other work on the machine (the script prints the 1-minute load average beside it);
+- `warm_median_of_5`, `warm_best_of_5`: the median and the fastest of five more such commands
+  (the script prints the 1-minute load average beside them);
 - `running_server_in_process`: PREFECT_API_URL set to that server, so the command imports
   Prefect and runs in its own process (what the warm runner saves);
 - `temporary_server`: with PHASE4_SERVER=off, Prefect's temporary server per command (before);
 and the import times that make up a command's floor (`import_*`, each in a fresh interpreter).
 Targets (issue 13): <= 3 s from the second command on, <= 1.5 s against a running server
-(the third command: server and warm runner up).
+(judged on the median of the five warm commands: server and warm runner up; one command
+alone moves by a tenth of a second from run to run).
 """
 
 from __future__ import annotations
 
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -28,7 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 SEASON = REPO.parent / "shared" / "realdata" / "season_2023_24"
 BIN = Path(sys.executable).parent
 DAY = "2024-01-15"
-TARGETS = {"second": 3.0, "third": 1.5, "warm_best_of_5": 1.5}
+TARGETS = {"second": 3.0, "third": 1.5, "warm_median_of_5": 1.5}
 IMPORTS = {
     "python": "pass",
     "cli": "import phase4.cli",
@@ -72,7 +74,9 @@ def cli_times(day: str = DAY) -> dict[str, float]:
             times["runner_ready_after_first"] = _wait_for_runner(server_home(cwd))
             times["second"] = _timed(run, cwd, env)
             times["third"] = _timed(run, cwd, env)
-            times["warm_best_of_5"] = min(_timed(run, cwd, env) for _ in range(5))
+            warm = [_timed(run, cwd, env) for _ in range(5)]
+            times["warm_best_of_5"] = min(warm)
+            times["warm_median_of_5"] = statistics.median(warm)
             port = server_status(server_home(cwd)).port
             assert port is not None, "the managed server is not running after two commands"
             # In-process against the running server: what the warm runner saves.

@@ -266,8 +266,10 @@ def main() -> None:
         "peak RSS <= 1 GB": figures["peak_rss_mb"] <= TARGETS["peak_rss_mb"],
         ">= 10x the one-date-at-a-time path": figures["speedup"] >= TARGETS["speedup"],
         "(issue 13) 2nd command <= 3 s": figures["cli_second_s"] <= CLI_TARGETS["second"],
-        "(issue 13) against a running server <= 1.5 s": figures["cli_third_s"]
-        <= CLI_TARGETS["third"],
+        "(issue 13) against a running server <= 1.5 s (median of 5 warm commands)": figures[
+            "cli_warm_median_of_5_s"
+        ]
+        <= CLI_TARGETS["warm_median_of_5"],
     }
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     result = {
