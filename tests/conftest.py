@@ -7,6 +7,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
+from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,7 +19,10 @@ os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
+import polars as pl  # noqa: E402
 import pytest  # noqa: E402
+
+from features.common import Phase3Frames  # noqa: E402
 
 if TYPE_CHECKING:
     from tasks.warehouse.duckdb_warehouse import DuckDBWarehouse
@@ -93,3 +97,23 @@ def warehouse(tmp_path: Path) -> DuckDBWarehouse:
     assert isinstance(w, DuckDBWarehouse)
     ensure_tables(w)
     return w
+
+
+def season_frames(folder: Path) -> tuple[Phase3Frames, list[date]]:
+    """A real season's Phase 3 files as frames, and its days: from a week before the opener
+    (no games yet) to two days after the last scheduled game."""
+
+    def read(table: str) -> pl.DataFrame:
+        return pl.read_parquet(folder / f"nba_analytics.{table}.parquet")
+
+    frames = Phase3Frames(
+        read("player_game_summary"),
+        read("team_defense_game_summary"),
+        read("team_offense_game_summary"),
+        read("upcoming_player_game_context"),
+        read("upcoming_team_game_context"),
+    )
+    first, last = frames.team_context["game_date"].min(), frames.team_context["game_date"].max()
+    assert isinstance(first, date) and isinstance(last, date)
+    start = first - timedelta(days=7)
+    return frames, [start + timedelta(days=i) for i in range((last - start).days + 3)]

@@ -23,7 +23,7 @@ from quality.schemas import (
 )
 from quality.success import SlateFacts, slate_facts, slate_facts_of
 from tasks import backfill
-from tests.conftest import SEASON_2023, SEASON_2024
+from tests.conftest import SEASON_2023, SEASON_2024, season_frames
 
 # --- the per-date reference ----------------------------------------------------------------------
 
@@ -121,27 +121,9 @@ def assert_same(new: object, old: object) -> None:
 # --- the real seasons ----------------------------------------------------------------------------
 
 
-def _season(folder: Path) -> tuple[Phase3Frames, list[date]]:
-    def read(table: str) -> pl.DataFrame:
-        return pl.read_parquet(folder / f"nba_analytics.{table}.parquet")
-
-    frames = Phase3Frames(
-        read("player_game_summary"),
-        read("team_defense_game_summary"),
-        read("team_offense_game_summary"),
-        read("upcoming_player_game_context"),
-        read("upcoming_team_game_context"),
-    )
-    first, last = frames.team_context["game_date"].min(), frames.team_context["game_date"].max()
-    assert isinstance(first, date) and isinstance(last, date)
-    # From a week before the opener (no games yet) to two days after the last scheduled game.
-    start = first - timedelta(days=7)
-    return frames, [start + timedelta(days=i) for i in range((last - start).days + 3)]
-
-
 @pytest.mark.parametrize("folder", [SEASON_2023, SEASON_2024], ids=["2023-24", "2024-25"])
 def test_every_day_of_a_season_in_one_pass_equals_the_per_date_facts(folder: Path) -> None:
-    frames, days = _season(folder)
+    frames, days = season_frames(folder)
     together = slate_facts_of(days, frames)
     chunked = backfill.slate_facts_of(days, frames)
     upstream = upstream_facts_of(frames, days)
@@ -160,7 +142,7 @@ def test_every_day_of_a_season_in_one_pass_equals_the_per_date_facts(folder: Pat
 
 def test_two_seasons_in_one_call() -> None:
     """Frames of two seasons, dates of both in one call: each date sees its own season only."""
-    (a, days_a), (b, days_b) = _season(SEASON_2023), _season(SEASON_2024)
+    (a, days_a), (b, days_b) = season_frames(SEASON_2023), season_frames(SEASON_2024)
 
     def both(field: str) -> pl.DataFrame:
         return pl.concat([getattr(a, field), getattr(b, field)])

@@ -7,36 +7,17 @@ bit (data_hash included); and any split of the season into chunks gives the same
 from __future__ import annotations
 
 import random
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from features.common import Phase3Frames
 from features.registry import PROCESSORS, build_outputs
-from tests.conftest import SEASON_2023, SEASON_2024
+from tests.conftest import SEASON_2023, SEASON_2024, season_frames
 
 BUILT_AT = datetime(2026, 1, 1, tzinfo=UTC)
-
-
-def _season(folder: Path) -> tuple[Phase3Frames, list[date]]:
-    def read(table: str) -> pl.DataFrame:
-        return pl.read_parquet(folder / f"nba_analytics.{table}.parquet")
-
-    frames = Phase3Frames(
-        read("player_game_summary"),
-        read("team_defense_game_summary"),
-        read("team_offense_game_summary"),
-        read("upcoming_player_game_context"),
-        read("upcoming_team_game_context"),
-    )
-    first, last = frames.team_context["game_date"].min(), frames.team_context["game_date"].max()
-    assert isinstance(first, date) and isinstance(last, date)
-    # From a week before the opener (no games yet) to two days after the last scheduled game.
-    start = first - timedelta(days=7)
-    return frames, [start + timedelta(days=i) for i in range((last - start).days + 3)]
 
 
 def _by_date(outputs: dict[str, pl.DataFrame], day: date) -> dict[str, pl.DataFrame]:
@@ -48,7 +29,7 @@ def _by_date(outputs: dict[str, pl.DataFrame], day: date) -> dict[str, pl.DataFr
 
 @pytest.mark.parametrize("folder", [SEASON_2023, SEASON_2024], ids=["2023-24", "2024-25"])
 def test_every_date_built_with_the_season_equals_the_date_built_alone(folder: Path) -> None:
-    frames, days = _season(folder)
+    frames, days = season_frames(folder)
     together = build_outputs(frames, days, BUILT_AT)
     rows = 0
     for day in days:
@@ -61,7 +42,7 @@ def test_every_date_built_with_the_season_equals_the_date_built_alone(folder: Pa
 
 
 def test_any_chunking_of_the_season_gives_the_same_rows() -> None:
-    frames, days = _season(SEASON_2023)
+    frames, days = season_frames(SEASON_2023)
     whole = build_outputs(frames, days, BUILT_AT)
     cuts = sorted(random.Random(14).sample(range(1, len(days)), 9))
     chunks = [days[a:b] for a, b in zip([0, *cuts], [*cuts, len(days)], strict=True)]
