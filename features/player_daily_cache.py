@@ -17,6 +17,7 @@ from features.windows import (
     Window,
     as_of,
     assisted_rate,
+    assisted_sums,
     attach_upstream_by_date,
     game_sequence,
     slate_tracking,
@@ -63,17 +64,6 @@ def _slate_players(player_context: pl.DataFrame, calendar: Calendars) -> pl.Lazy
     )
 
 
-def _assisted_sums() -> list[pl.Expr]:
-    """Σassisted_fg_makes and Σfg_makes over the last 10 games where assisted makes are known:
-    the two halves of `assisted_rate`."""
-    last_10 = Window(LONG_WINDOW)
-    known = pl.col("assisted_fg_makes").is_not_null()
-    return [
-        last_10.sum(pl.col("assisted_fg_makes"), known).alias("assisted_makes"),
-        last_10.sum(pl.col("fg_makes"), known).alias("assisted_fg_base"),
-    ]
-
-
 def _player_history(player_games: pl.DataFrame, calendar: Calendars) -> pl.LazyFrame:
     """Per player and game of S, his qualifying games up to it summarised (means of known
     values): the row of his last game before D is his history as of D."""
@@ -96,7 +86,7 @@ def _player_history(player_games: pl.DataFrame, calendar: Calendars) -> pl.LazyF
         last_10.mean(usage).alias("usage_rate_last_10"),
         last_10.mean(pl.col("ts_pct")).alias("ts_pct_last_10"),
         season.mean(usage).alias("player_usage_rate_season"),
-        *_assisted_sums(),
+        *assisted_sums(last_10),
         season.max(pl.col("processed_at")).alias("source_player_game_last_updated"),
     )
 

@@ -25,12 +25,12 @@ from features.windows import (
     Window,
     as_of,
     assisted_rate,
+    assisted_sums,
     entity_dates,
     game_sequence,
     null_when,
     placeholder_nulls,
     tier,
-    window_assisted_sums,
     window_tracking,
     zones_known,
 )
@@ -79,7 +79,7 @@ def _window_sums(player_games: pl.DataFrame, calendars: Calendars) -> pl.LazyFra
         last_10.count(~pl.col("zones_known")).alias("games_missing_zones"),
         *_zone_sums(last_10, "10"),
         *_zone_sums(last_20, "20"),
-        *window_assisted_sums(last_10, ("assisted", "unassisted")),
+        *assisted_sums(last_10, ("assisted", "unassisted")),
         last_10.max(pl.col("processed_at")).alias("source_player_game_last_updated"),
     )
     dates = calendar_frame(calendars)

@@ -31,16 +31,14 @@ PLACEHOLDER_KEEPS = frozenset({"insufficient_data_reason"})
 # --- many dates in one pass: each entity's game sequence -----------------------------------
 #
 # Every window "as of D" is a window ending at the entity's last game before D. So the engine
-# computes, once per game of each entity's season, the windows ending at that game (lagged
-# columns folded left to right, or a running sum for the season so far), then gives every
-# (entity, D) pair the row of its last game before D with an as-of join. A date's rows depend
-# only on the entity's own games before D, never on which other dates are built, and the
-# float folds run in one fixed order (newest game first), so any chunking gives the same bits.
+# computes, once per game of each entity's season, the windows ending at that game (integer
+# sums as differences of running sums, float means over the window's sorted values), then
+# gives every (entity, D) pair the row of its last game before D with an as-of join. A date's
+# rows depend only on the entity's own games before D, never on which other dates are built
+# or in which order the rows came, so any chunking gives the same bits (docs/engine.md).
 
 SEQUENCE = "sequence_id"  # one id per (entity, season)
 GAME_NUMBER = "game_number"  # 0 = the entity's first game of the season
-
-
 TARGET = "as_of_target"  # the entity's last game before some D being built
 
 
@@ -234,8 +232,9 @@ def zones_known() -> pl.Expr:
 # --- window sums and means ------------------------------------------------------------------
 
 
-def window_assisted_sums(window: Window, kinds: Sequence[str] = ("assisted",)) -> list[pl.Expr]:
-    """`assisted_sums` over a `Window` of a game sequence (the many-date engine's form)."""
+def assisted_sums(window: Window, kinds: Sequence[str] = ("assisted",)) -> list[pl.Expr]:
+    """Σ`<kind>_fg_makes` and Σfg_makes over the window's games where the kind is known,
+    named `<kind>_makes` and `<kind>_fg_base`: the two halves of `assisted_rate`."""
     exprs = []
     for kind in kinds:
         known = pl.col(f"{kind}_fg_makes").is_not_null()

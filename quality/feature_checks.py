@@ -8,7 +8,7 @@ of the rows on defaults, a silent shift of a distribution) show up as WARNs the 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import date
 
 import polars as pl
@@ -34,10 +34,12 @@ class FeatureCheckError(ValueError):
     """P5 of D has values out of range: nothing is written, the previous partition stays."""
 
 
-def feature_values(p5: pl.DataFrame) -> pl.DataFrame:
-    """One row per (player, feature) with a value; placeholder rows (NULL features) drop out."""
+def feature_values(p5: pl.DataFrame, keep: Sequence[str] = ()) -> pl.DataFrame:
+    """One row per (player, feature) with a value; placeholder rows (NULL features) drop out.
+    `keep` names P5 columns carried along in front (a date, a data source)."""
     return (
         p5.select(
+            *keep,
             "player_lookup",
             pl.col("features").alias("value"),
             pl.col("feature_sources").alias("source"),
@@ -227,20 +229,21 @@ def season_start(game_date: date) -> date:
     return date(season_of(game_date), 8, 1)
 
 
+def reference_slates(
+    dates: Iterable[date], game_date: date, slates: int = REFERENCE_SLATES
+) -> list[date]:
+    """Of `dates` (slates with non-placeholder P5 rows), the `slates` most recent earlier ones
+    of D's season, oldest first: the dates D's drift reference is taken from."""
+    earlier = sorted({d for d in dates if season_start(game_date) <= d < game_date})
+    return earlier[-slates:] if slates else []
+
+
 def reference_dates(
     stored: pl.DataFrame, game_date: date, slates: int = REFERENCE_SLATES
 ) -> list[date]:
     """The most recent earlier dates of D's season with non-placeholder P5 rows."""
-    dates = (
-        stored.filter(
-            pl.col("game_date").is_between(season_start(game_date), game_date, closed="left")
-            & (pl.col("data_source") != PLACEHOLDER_SOURCE)
-        )
-        .select(pl.col("game_date").unique())
-        .sort("game_date", descending=True)
-        .head(slates)
-    )
-    return sorted(dates["game_date"].to_list())
+    real = stored.filter(pl.col("data_source") != PLACEHOLDER_SOURCE)["game_date"]
+    return reference_slates(real.unique().to_list(), game_date, slates)
 
 
 def figures_by_date(dated: pl.DataFrame) -> dict[date, tuple[pl.DataFrame, pl.DataFrame]]:
@@ -254,30 +257,9 @@ def figures_by_date(dated: pl.DataFrame) -> dict[date, tuple[pl.DataFrame, pl.Da
 
 
 def dated_feature_values(p5: pl.DataFrame) -> pl.DataFrame:
-    """`feature_values` keeping each row's game_date and data_source, to be filtered later:
-    filtering these by date gives the same rows in the same order as exploding the filtered
-    P5 rows (`reference_values`)."""
-    return (
-        p5.select(
-            "game_date",
-            "data_source",
-            "player_lookup",
-            pl.col("features").alias("value"),
-            pl.col("feature_sources").alias("source"),
-            pl.int_ranges(pl.col("features").list.len()).alias("feature_index"),
-        )
-        .explode("value", "source", "feature_index")
-        .filter(pl.col("value").is_not_null())
-        .with_columns(pl.col("feature_index").cast(pl.Int64))
-    )
-
-
-def reference_values(dated: pl.DataFrame, game_date: date) -> pl.DataFrame:
-    """`feature_values(reference_rows(stored, D))` from `dated_feature_values(stored)`."""
-    dates = reference_dates(dated, game_date)
-    return dated.filter(
-        pl.col("game_date").is_in(dates) & (pl.col("data_source") != PLACEHOLDER_SOURCE)
-    ).select("player_lookup", "value", "source", "feature_index")
+    """`feature_values` keeping each row's game_date and data_source, to be split by date
+    later (a backfill chunk explodes its history once, not once per date)."""
+    return feature_values(p5, ("game_date", "data_source"))
 
 
 def reference_rows(stored: pl.DataFrame, game_date: date) -> pl.DataFrame:

@@ -17,7 +17,6 @@ from quality.feature_checks import (
     FAIL,
     OK,
     PLACEHOLDER_SOURCE,
-    REFERENCE_SLATES,
     check_features,
     checks_markdown,
     dated_feature_values,
@@ -25,6 +24,7 @@ from quality.feature_checks import (
     figures_by_date,
     raise_on_failure,
     reference_dates,
+    reference_slates,
     season_start,
     summary,
 )
@@ -172,10 +172,9 @@ def split_by_date(dated: pl.DataFrame) -> dict[date, pl.DataFrame]:
 
 
 def reference_of(dated: dict[date, pl.DataFrame], game_date: date) -> pl.DataFrame:
-    """`reference_values` from the values kept per date (`split_by_date`): the values of the
-    14 most recent earlier dates of D's season, oldest first."""
-    earlier = sorted(d for d in dated if season_start(game_date) <= d < game_date)
-    chosen = earlier[-REFERENCE_SLATES:]
+    """D's drift reference from the values kept per date (`split_by_date`): the values of its
+    `reference_slates`, oldest first."""
+    chosen = reference_slates(dated, game_date)
     if not chosen:
         empty = ML_FEATURE_STORE_V2.empty_frame().select(REFERENCE_COLUMNS)
         return dated_feature_values(empty).select(VALUE_COLUMNS)

@@ -37,6 +37,7 @@ from quality.schemas import (
     TableSchema,
 )
 from tests.builders import number
+from tests.conftest import SEASON_2023, season_frames
 
 D = date(2024, 1, 15)
 SEASON = 2023
@@ -44,7 +45,6 @@ CALENDAR = SlateCalendar(D, SEASON, date(2023, 10, 24))
 EARLY = SlateCalendar(D, SEASON, D - timedelta(days=10))
 UPSTREAM_AT = datetime(2024, 1, 15, 6, 0, tzinfo=UTC)
 PROCESSED_AT = datetime(2024, 1, 15, 7, 0, tzinfo=UTC)
-REAL_2023 = Path(__file__).resolve().parents[2] / "shared" / "realdata" / "season_2023_24"
 NAME = {n: i for i, n in enumerate(FEATURE_NAMES)}
 
 
@@ -954,18 +954,8 @@ def test_an_empty_slate_gives_no_rows() -> None:
 # --- real data ------------------------------------------------------------------------------------
 
 
-def _real(table: str) -> pl.DataFrame:
-    return pl.read_parquet(REAL_2023 / f"nba_analytics.{table}.parquet")
-
-
 def test_real_data_2024_01_15_with_every_upstream_failed() -> None:
-    world = Phase3Frames(
-        _real("player_game_summary"),
-        _real("team_defense_game_summary"),
-        _real("team_offense_game_summary"),
-        _real("upcoming_player_game_context"),
-        _real("upcoming_team_game_context"),
-    )
+    world, _ = season_frames(SEASON_2023)
     day = date(2024, 1, 15)
     calendar = slate_calendar(day, world.team_offense, world.team_context)
     out = ml_feature_store_v2(world, calendar, PROCESSED_AT, **NO_UPSTREAM)
@@ -1166,13 +1156,7 @@ def test_the_phase5_worker_query_runs_unchanged_on_the_emulator(
     from tasks.warehouse.bigquery_warehouse import BigQueryWarehouse
     from tests.support.bq_emulator import start_emulator
 
-    world = Phase3Frames(
-        _real("player_game_summary"),
-        _real("team_defense_game_summary"),
-        _real("team_offense_game_summary"),
-        _real("upcoming_player_game_context"),
-        _real("upcoming_team_game_context"),
-    )
+    world, _ = season_frames(SEASON_2023)
     day = date(2024, 1, 15)
     p5 = {
         d: build_outputs(world, d, PROCESSED_AT)[ML_FEATURE_STORE_V2.name]
