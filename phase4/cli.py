@@ -632,7 +632,8 @@ INTERRUPT_DEADLINE_SECONDS = 8.0
 @dataclass
 class Interrupt:
     count: int = 0
-    pending: bool = False
+    pending: bool = False  # interrupted inside a write: stop once it has committed
+    redelivered: bool = False  # the SIGINT in flight is our own, sent after the commit
     flow_run_id: str | None = None
     finished: bool = False
 
@@ -667,6 +668,7 @@ def _interrupts(what: str, on_deadline: Callable[[], None] | None = None) -> Ite
         assert main_thread.ident is not None
         while _inside_write(sys._current_frames().get(main_thread.ident)):
             time.sleep(0.02)
+        state.redelivered = True
         signal.pthread_kill(main_thread.ident, signal.SIGINT)
 
     def watchdog() -> None:
@@ -680,8 +682,12 @@ def _interrupts(what: str, on_deadline: Callable[[], None] | None = None) -> Ite
             os._exit(EXIT_INTERRUPTED)
 
     def handler(signum: int, frame: Any) -> None:
-        if state.pending and not _inside_write(frame):
-            state.pending = False  # our own re-delivery: the write has committed
+        if state.pending and (state.redelivered or not _inside_write(frame)):
+            state.redelivered = False  # our own re-delivery: the write has committed ...
+            if _inside_write(frame):  # ... but the next one began before the signal landed
+                threading.Thread(target=redeliver_after_write, daemon=True).start()
+                return
+            state.pending = False
             raise KeyboardInterrupt
         state.count += 1
         if state.count > 1:

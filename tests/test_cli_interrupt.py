@@ -86,8 +86,16 @@ def test_ctrl_c_mid_backfill_stops_within_10_s_and_the_rerun_resumes(
             if "backfill-write-chunk" in line and "Completed" in line:
                 first_write.set()
 
-    reader = threading.Thread(target=read_stderr, daemon=True)
-    reader.start()
+    stdout_lines: list[str] = []
+
+    def read_stdout() -> None:
+        assert process.stdout is not None
+        stdout_lines.extend(process.stdout)
+
+    # One reader per pipe: `communicate` would read stderr too and take lines from this reader.
+    readers = [threading.Thread(target=read, daemon=True) for read in (read_stderr, read_stdout)]
+    for reader in readers:
+        reader.start()
     deadline = time.monotonic() + 600
     while not first_write.wait(timeout=0.5):
         assert process.poll() is None, "ended before a write:\n" + "".join(stderr_lines[-20:])
@@ -96,10 +104,11 @@ def test_ctrl_c_mid_backfill_stops_within_10_s_and_the_rerun_resumes(
 
     interrupted_at = time.monotonic()
     os.killpg(process.pid, signal.SIGINT)
-    stdout, _ = process.communicate(timeout=30)
+    process.wait(timeout=30)
     elapsed = time.monotonic() - interrupted_at
-    reader.join(timeout=5)
-    stderr = "".join(stderr_lines)
+    for reader in readers:
+        reader.join(timeout=5)
+    stdout, stderr = "".join(stdout_lines), "".join(stderr_lines)
 
     assert process.returncode == 130, (process.returncode, stdout, stderr[-2000:])
     assert elapsed < 10.0, elapsed
