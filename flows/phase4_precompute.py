@@ -22,7 +22,13 @@ from features.registry import ProcessorName
 from quality.schemas import PHASE3_TABLES
 from tasks.io import ensure_tables, read_output_task, read_phase3_task
 from tasks.processors import named_task, processor_task, slate_facts_task
-from tasks.report import RunReport, record_run_task, run_lines, with_fingerprints
+from tasks.report import (
+    RunReport,
+    fingerprints_of,
+    record_run_task,
+    run_lines,
+    with_fingerprints,
+)
 from tasks.warehouse import exclusive, open_warehouse, warehouse_url
 
 SLATE_TIME_ZONE = ZoneInfo("America/New_York")
@@ -112,15 +118,18 @@ def phase4_precompute(
                     {k: reads[t] for k, t in entry.phase3.items()},
                     ups,
                 )
-            # Reads too: a future's final state is only known locally once waited for.
-            wait([*runs.values(), *reads.values(), facts])
+            # The input fingerprints (SPEC 14) hash every row read: computed here while the
+            # processors run. Reads too: a future's final state is only known once waited for.
+            wait(list(reads.values()))
+            read_ok = {t: f.result() for t, f in reads.items() if f.state.is_completed()}
+            prints = fingerprints_of(read_ok, day)
+            wait([*runs.values(), facts])
 
         # A processor that never ran names the first of its own reads that failed (the slate
         # facts count a failed read as an empty table, so they never stop a processor).
         inputs = {p.table: [reads[t] for t in p.phase3.values()] for p in selected}
         run_id = str(flow_run.id or "local")
-        read_ok = {t: f.result() for t, f in reads.items() if f.state.is_completed()}
-        lines = with_fingerprints(run_lines(run_id, day, facts, runs, inputs), read_ok, day)
+        lines = with_fingerprints(run_lines(run_id, day, facts, runs, inputs), prints)
         report = RunReport(run_id, day, lines, time.monotonic() - started)
         record_run_task(url, report)
     get_run_logger().info(report.summary())

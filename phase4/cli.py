@@ -25,6 +25,7 @@ from rich.console import Console
 from rich.table import Table
 
 from phase4.data_commands import register as register_data_commands
+from phase4.launch import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_OK, EXIT_RUN_FAILED
 
 if TYPE_CHECKING:
     from tasks.warehouse import Warehouse
@@ -49,7 +50,6 @@ app.add_typer(server_app, name="server")
 console = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
-EXIT_OK, EXIT_RUN_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 DateOption = Annotated[
     datetime, typer.Option("--date", formats=["%Y-%m-%d"], help="Slate date D (YYYY-MM-DD).")
 ]
@@ -183,7 +183,7 @@ def _open_warehouse(*, read_only: bool = False) -> Warehouse:
 def _use_prefect_server() -> None:
     """Point this process at the managed server (started on first use) unless told otherwise."""
     from phase4.server import (
-        api_url,
+        client_environment,
         managed_server_wanted,
         server_status,
         start_runner,
@@ -199,7 +199,7 @@ def _use_prefect_server() -> None:
         current = start_server()
     assert current.port is not None
     start_runner(current.home, current.port)  # the next command skips the imports
-    os.environ["PREFECT_API_URL"] = api_url(current.port)
+    os.environ.update(client_environment(current.port))
 
 
 def parse_processors(text: str | None) -> list[str] | None:
@@ -314,8 +314,6 @@ def run(
     chosen = parse_processors(processors)
     _announce_warehouse()
     _use_prefect_server()  # before anything imports Prefect: its settings are read at import
-    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
-
     from flows.phase4_precompute import next_slate_date, phase4_precompute
     from tasks.io import ensure_tables
     from tasks.report import RunReport
@@ -333,7 +331,7 @@ def run(
         # to 1 s. The flow run's states and the task runs still reach the server.
         with (
             _interrupts(f"run for {day}") as interrupt,
-            temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}),
+            without_heartbeats(),
         ):
             state = phase4_precompute(analysis_date=day, processors=chosen, return_state=True)
     report = _flow_result(
@@ -353,6 +351,28 @@ def run(
         if line.status in ("FAIL", "SKIPPED", "WARN"):
             console.print(f"{line.status} {line.processor}: {line.message}", soft_wrap=True)
     raise typer.Exit(EXIT_RUN_FAILED if report.failed else EXIT_OK)
+
+
+_NO_HEARTBEATS: dict[int, Any] = {}  # id(settings) -> (settings, the same without heartbeats)
+
+
+@contextmanager
+def without_heartbeats() -> Iterator[None]:
+    """Prefect's `temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None})`, with
+    the new settings built once per process (~50 ms each time; the warm runner builds them
+    before it forks)."""
+    from prefect.context import SettingsContext, get_settings_context
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY
+
+    context = get_settings_context()
+    kept = _NO_HEARTBEATS.get(id(context.settings))
+    if kept is None or kept[0] is not context.settings:
+        updated = context.settings.copy_with_update(
+            updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
+        )
+        kept = _NO_HEARTBEATS[id(context.settings)] = (context.settings, updated)
+    with SettingsContext(profile=context.profile, settings=kept[1]):
+        yield
 
 
 def _tables_written_since(day: date, started: datetime) -> list[str]:
@@ -832,44 +852,8 @@ def announcing_warehouse(command: F) -> F:
 register_data_commands(app, wrap=lambda command: clean_errors(announcing_warehouse(command)))
 
 
-def main() -> None:
-    argv = sys.argv[1:]
-    command = next((a for a in argv if not a.startswith("-")), None)
-    if command in ("run", "backfill") and "--help" not in argv:
-        code = _run_warm(argv)
-        if code is not None:
-            raise SystemExit(code)
-    app()
-
-
-def _run_warm(argv: list[str]) -> int | None:
-    """Hand the command to the managed server's warm runner; None: run it here instead."""
-    from phase4.server import managed_server_wanted, server_home, server_status
-
-    if not managed_server_wanted() or not server_status().healthy:
-        return None
-    from phase4.runner import LOST, run_in_runner
-
-    child: list[int] = []
-    interrupts: list[int] = []
-
-    def forward(signum: int, frame: Any) -> None:
-        interrupts.append(signum)
-        if child:
-            os.kill(child[0], signal.SIGINT)  # the child stops after its write, like here
-
-    previous = signal.signal(signal.SIGINT, forward)
-    try:
-        code = run_in_runner(server_home(), argv, child.append)
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    if code == LOST:
-        return EXIT_INTERRUPTED if interrupts else EXIT_RUN_FAILED
-    return code
-
-
 if __name__ == "__main__":
-    main()
+    app()
 
 
 __all__ = ["app", "date"]

@@ -19,12 +19,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from phase4.launch import EXIT_BAD_INPUT
+
 if TYPE_CHECKING:  # imported where used: `phase4 run` hands over to the warm runner sooner
     import polars as pl
 
 console = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
-EXIT_BAD_INPUT = 2
 
 DayOption = Annotated[
     datetime | None,

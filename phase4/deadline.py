@@ -24,11 +24,12 @@ from prefect.client.orchestration import SyncPrefectClient, get_client
 from prefect.events.actions import SendNotification
 from prefect.events.schemas.automations import AutomationCore, EventTrigger, Posture
 
+from phase4.launch import EXIT_BAD_INPUT
+
 AUTOMATION_NAME = "phase4-nightly-deadline"
 NIGHTLY_DEPLOYMENT = "phase4-precompute/nightly"
 DEFAULT_WINDOW_MINUTES = 120  # 23:00 start -> 01:00 America/New_York
 NO_BLOCK = "none"
-EXIT_BAD_INPUT = 2
 SUBJECT = "Phase 4 deadline missed: {{ flow_run.name }}"
 BODY = (
     "Phase 4 nightly run {{ flow_run.name }} has not completed {minutes} minutes after it"

@@ -87,15 +87,20 @@ def _recv_request(conn: socket.socket) -> tuple[dict[str, object], list[int]]:
     return json.loads(data.decode()), list(fds)
 
 
-def serve(home: Path, api_url: str) -> None:
+def serve(home: Path, port: int) -> None:
     """The runner's main loop: warm imports, then one fork per command."""
-    os.environ["PREFECT_API_URL"] = api_url
+    from phase4.server import client_environment
+
+    client = client_environment(port)
+    os.environ.update(client)
     import flows.phase4_backfill  # noqa: F401
     import flows.phase4_precompute  # noqa: F401
-    import phase4.cli  # noqa: F401
+    import phase4.cli
     import tasks.io  # noqa: F401
 
     _warm_up()
+    with phase4.cli.without_heartbeats():  # builds the settings `run` uses, once
+        pass
     stamp = _source_stamp()
     path = runner_socket(home)
     path.unlink(missing_ok=True)
@@ -117,13 +122,15 @@ def serve(home: Path, api_url: str) -> None:
             return
         if os.fork() == 0:
             server.close()
-            _child(conn, request, fds)
+            _child(conn, request, fds, client)
         for fd in fds:
             os.close(fd)
         conn.close()
 
 
-def _child(conn: socket.socket, request: dict[str, object], fds: list[int]) -> None:
+def _child(
+    conn: socket.socket, request: dict[str, object], fds: list[int], client: dict[str, str]
+) -> None:
     """Run one command with the caller's terminal, folder and environment; never returns."""
     code = 1
     try:
@@ -133,9 +140,8 @@ def _child(conn: socket.socket, request: dict[str, object], fds: list[int]) -> N
             os.dup2(fd, target)
             os.close(fd)
         env = dict(request["env"])  # type: ignore[call-overload]
-        api_url = os.environ["PREFECT_API_URL"]
         os.environ.clear()
-        os.environ.update(env, PREFECT_API_URL=api_url)
+        os.environ.update(env, **client)
         os.chdir(str(request["cwd"]))
         conn.sendall(struct.pack("!i", os.getpid()))
         code = _run_cli([str(a) for a in request["argv"]])  # type: ignore[attr-defined]
@@ -210,4 +216,4 @@ def _recv_int(conn: socket.socket) -> int | None:
 
 
 if __name__ == "__main__":
-    serve(Path(sys.argv[1]), sys.argv[2])
+    serve(Path(sys.argv[1]), int(sys.argv[2]))

@@ -12,10 +12,8 @@ import json
 import os
 import signal
 import socket
-import subprocess
 import sys
 import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -135,11 +133,17 @@ def _alive(pid: int) -> bool:
 
 def healthy(port: int, timeout: float = 3.0) -> bool:
     """GET /api/health answers `true` once the server serves the API."""
+    import http.client  # not urllib.request: every command asks, and it imports in half the time
+
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
-        with urllib.request.urlopen(f"{api_url(port)}/health", timeout=timeout) as response:
-            return bool(json.loads(response.read() or b"false"))
-    except (OSError, ValueError):
+        connection.request("GET", "/api/health")
+        response = connection.getresponse()
+        return response.status == 200 and bool(json.loads(response.read() or b"false"))
+    except (OSError, ValueError, http.client.HTTPException):
         return False
+    finally:
+        connection.close()
 
 
 def server_status(home: Path | None = None) -> ServerStatus:
@@ -165,6 +169,16 @@ def _free_port(preferred: int = DEFAULT_PORT) -> int:
                 continue
             return int(probe.getsockname()[1])
     raise OSError("no free TCP port on 127.0.0.1")
+
+
+def client_environment(port: int) -> dict[str, str]:
+    """What a command using the managed server sets before importing Prefect: the API URL,
+    and no API version check (the server is this installation's own `prefect`, so the check
+    can find nothing; it costs each command a TLS context, ~30 ms, and a round trip)."""
+    return {
+        "PREFECT_API_URL": api_url(port),
+        "PREFECT_CLIENT_SERVER_VERSION_CHECK_ENABLED": "false",
+    }
 
 
 def server_environment(home: Path, port: int) -> dict[str, str]:
@@ -194,6 +208,8 @@ class ServerStartError(RuntimeError):
 
 def start_server(home: Path | None = None, timeout: float = START_TIMEOUT_SECONDS) -> ServerStatus:
     """Start the server in the background unless it already runs; wait until it is healthy."""
+    import subprocess
+
     from filelock import FileLock
 
     files = ServerFiles(home or server_home())
@@ -226,6 +242,8 @@ def start_server(home: Path | None = None, timeout: float = START_TIMEOUT_SECOND
 
 def start_runner(home: Path, port: int) -> None:
     """Start the warm runner (phase4/runner.py) in its own session unless it runs."""
+    import subprocess
+
     from phase4.runner import runner_pid
 
     pid = _read_int(runner_pid(home))
@@ -233,7 +251,7 @@ def start_runner(home: Path, port: int) -> None:
         return
     with open(home / "runner.log", "ab") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "phase4.runner", str(home), api_url(port)],
+            [sys.executable, "-m", "phase4.runner", str(home), str(port)],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -91,11 +91,11 @@ def report_notes(checks: pl.DataFrame) -> tuple[str, ...]:
     return () if status == OK else (message,)
 
 
-async def publish_artifact(checks: pl.DataFrame) -> None:
+def publish_artifact(checks: pl.DataFrame) -> None:
     """The Prefect markdown artifact listing every feature's figures for D."""
-    from prefect.artifacts import acreate_markdown_artifact
+    from prefect.artifacts import create_markdown_artifact
 
-    await acreate_markdown_artifact(
+    create_markdown_artifact(
         key=ARTIFACT_KEY,
         markdown=checks_markdown(checks),
         description="SPEC 12 feature checks of ml_feature_store_v2",

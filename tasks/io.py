@@ -42,9 +42,13 @@ GAME_TABLES = {
 }
 
 
+class ProcessorTimeout(TimeoutError):
+    """A processor ran past twice its SPEC limit: Prefect records the task run as TimedOut."""
+
+
 def is_transient(exc: BaseException) -> bool:
     """Retry warehouse hiccups, never bad input, logic errors or a processor's own timeout."""
-    if isinstance(exc, TaskRunTimeoutError):
+    if isinstance(exc, ProcessorTimeout | TaskRunTimeoutError):
         return False  # a processor past twice its limit is stopped, not started again
     if isinstance(exc, InputContractError | ValueError | KeyError | TypeError | AssertionError):
         return False

@@ -7,25 +7,25 @@ memory through its future; a dependent run alone reads the partition from the wa
 
 from __future__ import annotations
 
-import asyncio
+import contextvars
 import functools
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import polars as pl
 from prefect import Task, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
-from prefect.context import TaskRunContext
 
 from features import registry
 from features.common import Phase3Frames, processed_now
 from quality.schemas import PHASE3_TABLES
 from quality.success import SlateFacts, slate_facts
 from tasks import feature_checks
-from tasks.io import TRANSIENT_RETRIES, write_partition
+from tasks.io import TRANSIENT_RETRIES, ProcessorTimeout, write_partition
 from tasks.warehouse import open_warehouse
 
 
@@ -85,26 +85,28 @@ def _commit_guard(stopped: threading.Event, deadline: float, table: str) -> None
 
 
 @task(name="build-processor", cache_policy=NO_CACHE, **TRANSIENT_RETRIES)
-async def build_processor(
+def build_processor(
     table: str,
     slate: dict[str, SlateFacts],
     warehouse_url: str,
     phase3: dict[str, pl.DataFrame],
     upstream: dict[str, Any],
 ) -> ProcessorResult:
-    """Compute and write in one worker thread the task awaits, so Prefect's timeout can stop
-    the task; the thread cannot be stopped, so its commit checks the deadline and rolls back.
+    """Compute and write in a worker thread the task waits for until the processor's deadline
+    (twice its SPEC limit); the thread cannot be stopped, so its commit checks the deadline
+    and rolls back.
 
-    `slate` is {"facts": the slate facts}: the flow passes that future inside a dict, as it
-    passes the others. Prefect resolves it and records the dependency all the same, but a
-    future given as a parameter of its own costs a GET of that task run, with a new API
-    client, in every processor's thread before it starts.
+    A sync task with its own deadline rather than Prefect's `timeout_seconds`: Prefect stops
+    only async tasks reliably, and each async task run opens its own API client (~30 ms of
+    TLS setup each, 5 per run). `slate` is {"facts": the slate facts}: the flow passes that
+    future inside a dict, as it passes the others. Prefect resolves it and records the
+    dependency all the same, but a future given as a parameter of its own costs a GET of that
+    task run in every processor's thread before it starts.
     """
     facts = slate["facts"]
     entry = registry.PROCESSORS[table]
-    context = TaskRunContext.get()
-    timeout = context.task.timeout_seconds if context and context.task.timeout_seconds else None
-    deadline = time.monotonic() + (timeout or float("inf"))
+    timeout = entry.timeout_seconds
+    deadline = time.monotonic() + timeout
     stopped = threading.Event()
     frames = {keyword: upstream_frame(value) for keyword, value in upstream.items()}
     missing = tuple(sorted(k for k, frame in frames.items() if frame is None))
@@ -151,9 +153,9 @@ async def build_processor(
         return result, checks
 
     try:
-        result, checks = await asyncio.to_thread(work)
+        result, checks = _within(work, timeout, f"build-{table}")
     except BaseException:
-        stopped.set()  # a timeout cancels this await; the thread must not commit after it
+        stopped.set()  # past the deadline (or interrupted): the thread must not commit after it
         raise
     logger = get_run_logger()
     logger.info(
@@ -166,22 +168,45 @@ async def build_processor(
     if missing:
         logger.warning("%s ran without %s", table, ", ".join(missing))
     if checks is not None:
-        await feature_checks.publish_artifact(checks)
+        feature_checks.publish_artifact(checks)
     return result
 
 
+W = TypeVar("W")
+
+
+def _within(work: Callable[[], W], timeout: float, name: str) -> W:
+    """`work()` in a daemon thread (with this thread's context: run logger, warehouse labels);
+    ProcessorTimeout if it has not returned after `timeout` seconds. The thread is abandoned
+    then, never joined: a stuck computation cannot hold the flow or the process's exit."""
+    done = threading.Event()
+    outcome: list[Any] = []
+    context = contextvars.copy_context()
+
+    def target() -> None:
+        try:
+            outcome.append((True, context.run(work)))
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiting task as is
+            outcome.append((False, exc))
+        finally:
+            done.set()
+
+    threading.Thread(target=target, name=name, daemon=True).start()
+    if not done.wait(timeout):
+        raise ProcessorTimeout(f"{name} timed out after {timeout:g} s (twice its SPEC limit)")
+    ok, value = outcome[0]
+    if not ok:
+        raise value
+    return cast(W, value)
+
+
 def processor_task(entry: registry.Processor) -> Task[..., Any]:
-    """The generic task named after the table and stopped at twice its SPEC limit."""
-    return _named_task(build_processor, f"build-{entry.table}", entry.timeout_seconds)
+    """The generic task named after the table (it stops itself at twice the SPEC limit)."""
+    return named_task(build_processor, f"build-{entry.table}")
 
 
 @functools.cache
-def _named_task(task: Task[..., Any], name: str, timeout_seconds: float | None) -> Task[..., Any]:
-    """`task.with_options(name=..., timeout_seconds=...)`, made once per process: each copy
-    reads its function's source for its key (~5-10 ms), and a warm runner's commands reuse it."""
-    return task.with_options(name=name, timeout_seconds=timeout_seconds)
-
-
 def named_task(task: Task[..., Any], name: str) -> Task[..., Any]:
-    """The task under another name in the UI (one copy per name and process)."""
-    return _named_task(task, name, task.timeout_seconds)
+    """The task under another name in the UI, made once per process: each copy reads its
+    function's source for its key (~5-10 ms), and a warm runner's commands reuse it."""
+    return task.with_options(name=name)

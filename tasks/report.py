@@ -162,19 +162,20 @@ def run_lines(
     return lines
 
 
-def with_fingerprints(
-    lines: Sequence[RunLine], frames: Mapping[str, pl.DataFrame], analysis_date: date
-) -> list[RunLine]:
-    """Each line gains its processor's input fingerprint (SPEC 14) from the frames the run
-    read for D; a processor one of whose tables could not be read keeps None (it FAILed)."""
+def fingerprints_of(frames: Mapping[str, pl.DataFrame], analysis_date: date) -> dict[str, str]:
+    """Each processor's input fingerprint (SPEC 14) from the frames the run read for D; a
+    processor one of whose tables could not be read has none (it FAILs)."""
     entries = [
-        registry.PROCESSORS[line.processor]
-        for line in lines
-        if set(fingerprint_tables(registry.PROCESSORS[line.processor])) <= set(frames)
+        entry
+        for entry in registry.PROCESSORS.values()
+        if set(fingerprint_tables(entry)) <= set(frames)
     ]
     prints = input_fingerprints(frames, [analysis_date], entries)
-    by_processor = dict(zip(prints["processor"], prints["input_fingerprint"], strict=True))
-    return [replace(line, input_fingerprint=by_processor.get(line.processor)) for line in lines]
+    return dict(zip(prints["processor"], prints["input_fingerprint"], strict=True))
+
+
+def with_fingerprints(lines: Sequence[RunLine], prints: Mapping[str, str]) -> list[RunLine]:
+    return [replace(line, input_fingerprint=prints.get(line.processor)) for line in lines]
 
 
 @task(name="record-run", cache_policy=NO_CACHE, **TRANSIENT_RETRIES)

@@ -124,6 +124,23 @@ class DuckDBWarehouse(Warehouse):
             yield con
 
     @contextmanager
+    def _reading(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """Reads of a kept connection run side by side (each on its own cursor, a snapshot);
+        writes and file opens still go one at a time."""
+        with _IN_PROCESS:
+            held = _HELD.get(self.path)
+            cursor = held.cursor() if held is not None else None
+        if cursor is None:
+            with self._connect() as con:
+                yield con
+            return
+        try:
+            cursor.execute("SET TimeZone = 'UTC'")
+            yield cursor
+        finally:
+            cursor.close()
+
+    @contextmanager
     def _open(self) -> Iterator[duckdb.DuckDBPyConnection]:
         held = _HELD.get(self.path)
         # A read-only warehouse reads through a kept read-write connection too: DuckDB refuses
@@ -152,7 +169,7 @@ class DuckDBWarehouse(Warehouse):
                 time.sleep(0.2)
 
     def table_schema(self, full_name: str) -> pa.Schema | None:
-        with self._connect() as con:
+        with self._reading() as con:
             try:
                 return (
                     con.sql(f"SELECT * FROM {_table_name(full_name)} LIMIT 0")
@@ -166,7 +183,7 @@ class DuckDBWarehouse(Warehouse):
         self, full_name: str, columns: Sequence[str] | None, where: Sequence[Filter]
     ) -> pa.Table:
         query, params = select_sql(_table_name(full_name), columns, where, "$")
-        with self._connect() as con:
+        with self._reading() as con:
             try:
                 return con.sql(query, params=params or None).to_arrow_table()
             except duckdb.CatalogException as exc:
