@@ -122,7 +122,7 @@ def phase4_precompute(
             # processors run. Reads too: a future's final state is only known once waited for.
             wait(list(reads.values()))
             read_ok = {t: f.result() for t, f in reads.items() if f.state.is_completed()}
-            prints = fingerprints_of(read_ok, day)
+            prints = fingerprints_of(read_ok, day, selected)
             wait([*runs.values(), facts])
 
         # A processor that never ran names the first of its own reads that failed (the slate

@@ -353,7 +353,7 @@ def run(
     raise typer.Exit(EXIT_RUN_FAILED if report.failed else EXIT_OK)
 
 
-_NO_HEARTBEATS: dict[int, Any] = {}  # id(settings) -> (settings, the same without heartbeats)
+_NO_HEARTBEATS: list[Any] = []  # [(settings, the same settings without heartbeats)]
 
 
 @contextmanager
@@ -365,13 +365,12 @@ def without_heartbeats() -> Iterator[None]:
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY
 
     context = get_settings_context()
-    kept = _NO_HEARTBEATS.get(id(context.settings))
-    if kept is None or kept[0] is not context.settings:
+    if not _NO_HEARTBEATS or _NO_HEARTBEATS[0][0] is not context.settings:
         updated = context.settings.copy_with_update(
             updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
         )
-        kept = _NO_HEARTBEATS[id(context.settings)] = (context.settings, updated)
-    with SettingsContext(profile=context.profile, settings=kept[1]):
+        _NO_HEARTBEATS[:] = [(context.settings, updated)]
+    with SettingsContext(profile=context.profile, settings=_NO_HEARTBEATS[0][1]):
         yield
 
 

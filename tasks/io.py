@@ -13,7 +13,6 @@ from typing import Any, TypedDict
 import polars as pl
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
-from prefect.task_engine import TaskRunTimeoutError
 
 from features.common import Phase3Frames, season_of
 from quality.contracts import InputContractError, check_columns, conform_input
@@ -48,7 +47,7 @@ class ProcessorTimeout(TimeoutError):
 
 def is_transient(exc: BaseException) -> bool:
     """Retry warehouse hiccups, never bad input, logic errors or a processor's own timeout."""
-    if isinstance(exc, ProcessorTimeout | TaskRunTimeoutError):
+    if isinstance(exc, ProcessorTimeout):
         return False  # a processor past twice its limit is stopped, not started again
     if isinstance(exc, InputContractError | ValueError | KeyError | TypeError | AssertionError):
         return False

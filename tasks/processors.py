@@ -12,9 +12,11 @@ import functools
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 import polars as pl
 from prefect import Task, get_run_logger, task
@@ -179,25 +181,24 @@ def _within(work: Callable[[], W], timeout: float, name: str) -> W:
     """`work()` in a daemon thread (with this thread's context: run logger, warehouse labels);
     ProcessorTimeout if it has not returned after `timeout` seconds. The thread is abandoned
     then, never joined: a stuck computation cannot hold the flow or the process's exit."""
-    done = threading.Event()
-    outcome: list[Any] = []
+    outcome: Future[W] = Future()
     context = contextvars.copy_context()
 
     def target() -> None:
         try:
-            outcome.append((True, context.run(work)))
+            outcome.set_result(context.run(work))
         except BaseException as exc:  # noqa: BLE001 - handed to the waiting task as is
-            outcome.append((False, exc))
-        finally:
-            done.set()
+            outcome.set_exception(exc)
 
     threading.Thread(target=target, name=name, daemon=True).start()
-    if not done.wait(timeout):
-        raise ProcessorTimeout(f"{name} timed out after {timeout:g} s (twice its SPEC limit)")
-    ok, value = outcome[0]
-    if not ok:
-        raise value
-    return cast(W, value)
+    try:
+        return outcome.result(timeout)
+    except FutureTimeout:
+        if outcome.done():  # the work itself raised a TimeoutError
+            raise
+        raise ProcessorTimeout(
+            f"{name} timed out after {timeout:g} s (twice its SPEC limit)"
+        ) from None
 
 
 def processor_task(entry: registry.Processor) -> Task[..., Any]:

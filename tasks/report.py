@@ -6,7 +6,7 @@ and a `phase4.completed` event that Phase 5 can trigger on.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
@@ -19,6 +19,7 @@ from prefect.events import emit_event
 from prefect.futures import PrefectFuture
 
 from features import registry
+from features.registry import Processor
 from quality.freshness import fingerprint_tables, input_fingerprints
 from quality.schemas import PROCESSOR_RUNS
 from quality.success import (
@@ -162,14 +163,12 @@ def run_lines(
     return lines
 
 
-def fingerprints_of(frames: Mapping[str, pl.DataFrame], analysis_date: date) -> dict[str, str]:
+def fingerprints_of(
+    frames: Mapping[str, pl.DataFrame], analysis_date: date, processors: Iterable[Processor]
+) -> dict[str, str]:
     """Each processor's input fingerprint (SPEC 14) from the frames the run read for D; a
     processor one of whose tables could not be read has none (it FAILs)."""
-    entries = [
-        entry
-        for entry in registry.PROCESSORS.values()
-        if set(fingerprint_tables(entry)) <= set(frames)
-    ]
+    entries = [entry for entry in processors if set(fingerprint_tables(entry)) <= set(frames)]
     prints = input_fingerprints(frames, [analysis_date], entries)
     return dict(zip(prints["processor"], prints["input_fingerprint"], strict=True))
 

@@ -78,6 +78,16 @@ def open_error(path: Path, exc: duckdb.Error) -> WarehouseError:
     )
 
 
+@contextmanager
+def _session(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """One operation's connection or cursor: timestamps in UTC, closed afterwards."""
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        yield con
+    finally:
+        con.close()
+
+
 class DuckDBWarehouse(Warehouse):
     """Opens the file per operation so other processes (status, export) can read between runs.
 
@@ -134,11 +144,8 @@ class DuckDBWarehouse(Warehouse):
             with self._connect() as con:
                 yield con
             return
-        try:
-            cursor.execute("SET TimeZone = 'UTC'")
-            yield cursor
-        finally:
-            cursor.close()
+        with _session(cursor) as con:
+            yield con
 
     @contextmanager
     def _open(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -146,11 +153,8 @@ class DuckDBWarehouse(Warehouse):
         # A read-only warehouse reads through a kept read-write connection too: DuckDB refuses
         # a second configuration of one file in one process, and _check_writable still guards.
         con = held.cursor() if held is not None else self._connect_file(read_only=self.read_only)
-        try:
-            con.execute("SET TimeZone = 'UTC'")
-            yield con
-        finally:
-            con.close()
+        with _session(con) as session:
+            yield session
 
     def _connect_file(self, *, read_only: bool) -> duckdb.DuckDBPyConnection:
         if read_only and not self.path.exists():
