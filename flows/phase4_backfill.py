@@ -1,9 +1,9 @@
 """Backfill: every date of a range, in order, each strictly point in time.
 
-Each Phase 3 table is read once per season and its rows fingerprinted once (SPEC 14); the
-season's chunks of dates are built concurrently (two at a time: the machine's cores), each in
-one pass of the many-date engine; writes stay in date order, one transaction per table per
-chunk.
+Each Phase 3 table is read once per season and its rows fingerprinted once (SPEC 14); each
+chunk of dates goes through the run core as the nightly's date does (the same processor
+tasks, each processor once for all the chunk's dates), then commits at once: every table's
+partitions with every line, one transaction.
 """
 
 from __future__ import annotations
@@ -14,28 +14,21 @@ from datetime import date
 import polars as pl
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
-from prefect.futures import PrefectFuture
+from prefect.futures import wait
 from prefect.runtime import flow_run
 from prefect.states import Failed, State
 
-from features.common import season_of
-from features.registry import ProcessorName
-from flows.phase4_precompute import select_processors
+from features import registry
+from features.common import Phase3Frames, season_of
+from features.registry import Processor, ProcessorName
 from quality.success import RunLine
-from tasks.backfill import (
-    ChunkResult,
-    build_chunk_task,
-    date_chunks,
-    date_status,
-    read_chunk_task,
-    write_chunk_task,
-)
-from tasks.freshness import chunk_fingerprints, dates_to_build_task
+from tasks.backfill import date_status, read_chunk_task, write_chunk_task
+from tasks.freshness import chunk_fingerprints, date_chunks, dates_to_build_task
 from tasks.io import ensure_tables
+from tasks.processors import STOP, prepare_run_task, submit_processors
+from tasks.report import run_lines
 from tasks.report_reads import publish_report_artifact
 from tasks.warehouse import open_warehouse, warehouse_url
-
-MAX_CHUNKS_IN_FLIGHT = 2
 
 
 @dataclass
@@ -111,7 +104,7 @@ def phase4_backfill(
         force: Rebuild every date. Otherwise only dates that are missing, failed or stale
             for a selected processor (SPEC 14) are built.
     """
-    selected = select_processors(list(processors) if processors else None)
+    selected = registry.select(list(processors) if processors else None)
     url = warehouse_url()
     warehouse = open_warehouse(url)
     # One open warehouse for the backfill's reads and writes, in every task thread (each
@@ -121,41 +114,36 @@ def phase4_backfill(
 
 
 def _backfill(
-    url: str, start_date: date, end_date: date, selected: list[str], force: bool
+    url: str, start_date: date, end_date: date, selected: list[Processor], force: bool
 ) -> BackfillSummary | State:
     ensure_tables(open_warehouse(url))
     run_id = str(flow_run.id or "local")
     summary = BackfillSummary(start_date, end_date)
-    in_flight: list[PrefectFuture] = []
-
-    def drain(keep: int) -> None:
-        while len(in_flight) > keep:
-            chunk: ChunkResult = in_flight.pop(0).result()
-            written, lines = write_chunk_task(url, chunk)
-            summary.rows_written += written
-            summary.lines.extend(lines)
-
+    tables = [p.table for p in selected]
+    prints: list[pl.DataFrame] = []
     for season in seasons_of(date_chunks(start_date, end_date)):
         # Each Phase 3 table read once per season; its rows and their SPEC 14 fingerprints
-        # (hashed once) serve the freshness check and the build of every chunk of the season.
-        frames = read_chunk_task(url, season[0][0], season[-1][-1])
-        season_prints = chunk_fingerprints(frames, [d for dates in season for d in dates])
+        # (hashed once) serve the freshness check, the build of every chunk and the report.
+        frames = read_chunk_task(
+            url, season[0][0], season[-1][-1], sorted(registry.phase3_tables(selected))
+        )
+        prints.append(chunk_fingerprints(frames, [d for dates in season for d in dates]))
         for dates in season:
-            prints = season_prints.filter(pl.col("analysis_date").is_in(dates))
-            todo = dates if force else dates_to_build_task(url, prints, dates, selected)
+            if STOP.is_set():  # Ctrl-C: nothing more is built or written
+                break
+            chunk_prints = prints[-1].filter(pl.col("analysis_date").is_in(dates))
+            todo = dates if force else dates_to_build_task(url, chunk_prints, dates, tables)
             summary.skipped_dates += [d for d in dates if d not in todo]
-            if not todo:
-                continue
-            in_flight.append(build_chunk_task.submit(frames, todo, selected, run_id, prints))
-            drain(keep=MAX_CHUNKS_IN_FLIGHT - 1)
-    drain(keep=0)
+            if todo:
+                summary.lines += _chunk(url, frames, todo, selected, run_id, chunk_prints)
 
     create_table_artifact(
         key="phase4-backfill-report",
         table=summary.per_date(),
         description=f"Phase 4 backfill {start_date}..{end_date}: {summary.counts()}",
     )
-    publish_report_artifact(url, start_date, end_date)
+    if not STOP.is_set():
+        publish_report_artifact(url, start_date, end_date, pl.concat(prints))
     get_run_logger().info("backfill %s..%s: %s", start_date, end_date, summary.counts())
     if summary.failed_dates:
         return Failed(
@@ -164,3 +152,21 @@ def _backfill(
             data=summary,
         )
     return summary
+
+
+def _chunk(
+    url: str,
+    frames: Phase3Frames,
+    dates: list[date],
+    selected: list[Processor],
+    run_id: str,
+    prints: pl.DataFrame,
+) -> list[RunLine]:
+    """The nightly's processor tasks over the chunk's dates, then one commit of it all."""
+    ctx = prepare_run_task.submit(url, frames, dates, [p.table for p in selected], run_id, prints)
+    runs = submit_processors(ctx, selected, {}, None)
+    wait(list(runs.values()))
+    lines = run_lines(run_id, dates, runs, {p.table: [ctx] for p in selected})
+    built = [f.result() for f in runs.values() if f.state.is_completed()]
+    write_chunk_task(url, built, lines)
+    return lines

@@ -1,8 +1,8 @@
-"""The nightly Phase 4 flow: the registry's processors as concurrent tasks ordered by futures.
+"""The nightly Phase 4 flow: the run core over a set of one date.
 
-Each processor starts when its upstreams are done (features/registry.py declares the graph);
-P5 runs even when some of them failed. A processor left out of `processors` is replaced by a
-read of its partition for D.
+The Phase 3 reads, then the run's context (slate facts, fingerprints, unselected upstreams as
+stored, SPEC 17), then one task per processor in the core's order (P1 and P2, then P3 and P4,
+P5 last, even when some failed), each committing its partition with its run line.
 """
 
 from __future__ import annotations
@@ -13,22 +13,15 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from prefect import Task, allow_failure, flow, get_run_logger
-from prefect.futures import PrefectFuture, wait
+from prefect.futures import wait
 from prefect.runtime import flow_run
 from prefect.states import Failed, State
 
 from features import registry
 from features.registry import ProcessorName
-from quality.schemas import PHASE3_TABLES
-from tasks.io import ensure_tables, read_output_task, read_phase3_task
-from tasks.processors import named_task, processor_task, slate_facts_task
-from tasks.report import (
-    RunReport,
-    fingerprints_of,
-    record_run_task,
-    run_lines,
-    with_fingerprints,
-)
+from tasks.io import ensure_tables, read_phase3_task
+from tasks.processors import STOP, named_task, prepare_run_task, submit_processors
+from tasks.report import RunReport, record_run_task, run_lines
 from tasks.warehouse import exclusive, open_warehouse, warehouse_url
 
 SLATE_TIME_ZONE = ZoneInfo("America/New_York")
@@ -36,17 +29,8 @@ SLATE_LOCK_SECONDS = 2 * 60 * 60
 
 
 def _read_task(table: str) -> Task[..., Any]:
-    """The read of a Phase 3 table or of a Phase 4 partition, named after the table."""
-    task = read_phase3_task if table in PHASE3_TABLES else read_output_task
-    return named_task(task, f"read-{table}")
-
-
-# Every task copy a run can use, made at import: a warm runner's commands then reuse them.
-for _entry in registry.PROCESSORS.values():
-    processor_task(_entry)
-    _read_task(_entry.table)
-for _table in PHASE3_TABLES:
-    _read_task(_table)
+    """The read of a Phase 3 table, named after the table."""
+    return named_task(read_phase3_task, f"read-{table}")
 
 
 def next_slate_date(now: datetime | None = None) -> date:
@@ -55,14 +39,14 @@ def next_slate_date(now: datetime | None = None) -> date:
     return current.date() + timedelta(days=1)
 
 
-def select_processors(processors: list[str] | None) -> list[str]:
-    """Table names in run order; ids ('P3') are accepted too."""
-    return [p.table for p in registry.select(processors)]
+def slate_date(analysis_date: date | None) -> date:
+    """The date a run builds: the one given, else the next slate (the one default)."""
+    return analysis_date or next_slate_date()
 
 
 def run_name() -> str:
     """Scheduled runs carry no date: name them after the slate they will build."""
-    day = flow_run.parameters.get("analysis_date") or next_slate_date()
+    day = slate_date(flow_run.parameters.get("analysis_date"))
     return f"phase4-{day}"
 
 
@@ -82,10 +66,11 @@ def phase4_precompute(
         processors: Output tables to build. Empty: all of them, in dependency order.
     """
     started = time.monotonic()
-    day = analysis_date or next_slate_date()
+    day = slate_date(analysis_date)
     selected = registry.select(list(processors) if processors else None)
     url = warehouse_url()
     warehouse = open_warehouse(url)
+    run_id = str(flow_run.id or "local")
     # One open warehouse for the run's few dozen short operations, in every task thread.
     with warehouse.held_open():
         ensure_tables(warehouse)
@@ -96,42 +81,23 @@ def phase4_precompute(
                 t: _read_task(t).submit(url, t, day)
                 for t in sorted(registry.phase3_tables(selected))
             }
-            fact_reads = {k: reads[t] for k, t in registry.FACT_INPUTS.items()}
-            facts = slate_facts_task.submit(
-                day, **{k: allow_failure(f) for k, f in fact_reads.items()}
+            ctx = prepare_run_task.submit(
+                url,
+                {t: allow_failure(f) for t, f in reads.items()},
+                [day],
+                [p.table for p in selected],
+                run_id,
             )
-            runs: dict[str, PrefectFuture[Any]] = {}
+            # Each processor commits its partition with its line from its own task.
+            runs = submit_processors(ctx, selected, reads, url)
+            wait(list(runs.values()))
 
-            def upstream(table: str) -> PrefectFuture[Any]:
-                if table in runs:
-                    return runs[table]
-                return _read_task(table).submit(url, table, day)
-
-            for entry in selected:
-                ups: dict[str, Any] = {k: upstream(t) for k, t in entry.upstream.items()}
-                if entry.runs_if_upstream_failed:
-                    ups = {k: allow_failure(f) for k, f in ups.items()}
-                runs[entry.table] = processor_task(entry).submit(
-                    entry.table,
-                    {"facts": facts},
-                    url,
-                    {k: reads[t] for k, t in entry.phase3.items()},
-                    ups,
-                )
-            # The input fingerprints (SPEC 14) hash every row read: computed here while the
-            # processors run. Reads too: a future's final state is only known once waited for.
-            wait(list(reads.values()))
-            read_ok = {t: f.result() for t, f in reads.items() if f.state.is_completed()}
-            prints = fingerprints_of(read_ok, day, selected)
-            wait([*runs.values(), facts])
-
-        # A processor that never ran names the first of its own reads that failed (the slate
-        # facts count a failed read as an empty table, so they never stop a processor).
-        inputs = {p.table: [reads[t] for t in p.phase3.values()] for p in selected}
-        run_id = str(flow_run.id or "local")
-        lines = with_fingerprints(run_lines(run_id, day, facts, runs, inputs), prints)
+        inputs = {p.table: [*(reads[t] for t in p.phase3.values()), ctx] for p in selected}
+        lines = run_lines(run_id, [day], runs, inputs)
         report = RunReport(run_id, day, lines, time.monotonic() - started)
-        record_run_task(url, report)
+        unrecorded = [line for line in lines if line.started_at is None]
+        if not STOP.is_set():  # after Ctrl-C nothing more is written
+            record_run_task(url, report, unrecorded)
     get_run_logger().info(report.summary())
     if report.failed:
         failed = [line.processor for line in report.lines if line.status == "FAIL"]

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
@@ -24,8 +24,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from phase4 import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_OK, EXIT_RUN_FAILED
 from phase4.data_commands import register as register_data_commands
-from phase4.launch import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_OK, EXIT_RUN_FAILED
 
 if TYPE_CHECKING:
     from tasks.warehouse import Warehouse
@@ -182,13 +182,7 @@ def _open_warehouse(*, read_only: bool = False) -> Warehouse:
 
 def _use_prefect_server() -> None:
     """Point this process at the managed server (started on first use) unless told otherwise."""
-    from phase4.server import (
-        client_environment,
-        managed_server_wanted,
-        server_status,
-        start_runner,
-        start_server,
-    )
+    from phase4.server import client_environment, managed_server_wanted, server_status, start_server
 
     if not managed_server_wanted():
         return
@@ -198,27 +192,25 @@ def _use_prefect_server() -> None:
             err.print(f"starting the managed Prefect server ({current.home}) ...", highlight=False)
         current = start_server()
     assert current.port is not None
-    start_runner(current.home, current.port)  # the next command skips the imports
     os.environ.update(client_environment(current.port))
 
 
 def parse_processors(text: str | None) -> list[str] | None:
-    """`P1,P3` or table names (ids in any case), in any mix; None means all of them."""
-    if not text:
+    """`P1,P3` or table names (ids in any case, dataset prefix allowed), in any mix; None
+    means all of them."""
+    names = [
+        name.strip().removeprefix("nba_precompute.").removeprefix("nba_predictions.")
+        for name in (text or "").split(",")
+        if name.strip()
+    ]
+    if not names:
         return None
     from features import registry
 
-    chosen: list[str] = []
-    for raw in (part.strip() for part in text.split(",")):
-        if not raw:
-            continue
-        name = raw.removeprefix("nba_precompute.").removeprefix("nba_predictions.")
-        try:
-            entry = registry.processor(name)
-        except KeyError as exc:
-            raise _fail_input(f"--processors: {exc.args[0]}") from exc
-        chosen.append(entry.table)
-    return [p.table for p in registry.select(chosen)] if chosen else None
+    try:
+        return [p.table for p in registry.select(names)]
+    except ValueError as exc:
+        raise _fail_input(f"--processors: {exc}") from exc
 
 
 def _print_lines(title: str, rows: list[dict[str, str]]) -> None:
@@ -314,7 +306,7 @@ def run(
     chosen = parse_processors(processors)
     _announce_warehouse()
     _use_prefect_server()  # before anything imports Prefect: its settings are read at import
-    from flows.phase4_precompute import next_slate_date, phase4_precompute
+    from flows.phase4_precompute import phase4_precompute, slate_date
     from tasks.io import ensure_tables
     from tasks.report import RunReport
 
@@ -322,27 +314,23 @@ def run(
     # Opened once for the command: the flow's operations take cursors of this connection.
     with warehouse.held_open():
         ensure_tables(warehouse)  # a bad warehouse is one line here, not a failed flow
-        day = analysis_date.date() if analysis_date else next_slate_date()
+        day = slate_date(analysis_date.date() if analysis_date else None)
         if analysis_date is None and not options.quiet:
             console.print(f"no --date: building the next slate, {day}", highlight=False)
-        started = datetime.now(UTC)
         # No heartbeats: one date takes seconds, under one interval (180 s), and the heartbeat
         # thread, which sleeps in 1-s steps and is joined at the end, held the flow's end up
         # to 1 s. The flow run's states and the task runs still reach the server.
-        with (
-            _interrupts(f"run for {day}") as interrupt,
-            without_heartbeats(),
-        ):
+        with _interrupts(f"run for {day}") as interrupt, without_heartbeats():
             state = phase4_precompute(analysis_date=day, processors=chosen, return_state=True)
     report = _flow_result(
-        lambda: state,
+        state,
         interrupt,
         RunReport,
         "run",
         lambda: (
             f"run for {day} interrupted; written: "
-            f"{', '.join(_tables_written_since(day, started)) or 'nothing'}"
-            " (each partition whole). Re-run the same command to build it."
+            f"{', '.join(interrupt.tables()) or 'nothing'}"
+            " (each partition with its run line). Re-run the same command to build it."
         ),
     )
     _print_lines(f"Phase 4 run for {report.analysis_date}: {report.status}", report.table_rows())
@@ -353,57 +341,29 @@ def run(
     raise typer.Exit(EXIT_RUN_FAILED if report.failed else EXIT_OK)
 
 
-_NO_HEARTBEATS: list[Any] = []  # [(settings, the same settings without heartbeats)]
-
-
 @contextmanager
 def without_heartbeats() -> Iterator[None]:
-    """Prefect's `temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None})`, with
-    the new settings built once per process (~50 ms each time; the warm runner builds them
-    before it forks)."""
-    from prefect.context import SettingsContext, get_settings_context
-    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY
+    """No heartbeat thread for the command's flow run (see `run`)."""
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
-    context = get_settings_context()
-    if not _NO_HEARTBEATS or _NO_HEARTBEATS[0][0] is not context.settings:
-        updated = context.settings.copy_with_update(
-            updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
-        )
-        _NO_HEARTBEATS[:] = [(context.settings, updated)]
-    with SettingsContext(profile=context.profile, settings=_NO_HEARTBEATS[0][1]):
+    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
         yield
-
-
-def _tables_written_since(day: date, started: datetime) -> list[str]:
-    """The output partitions for D this interrupted run replaced (they commit one by one)."""
-    from phase4.status import status_rows
-
-    try:
-        rows = status_rows(_open_warehouse(read_only=True), day)
-    except Exception:  # noqa: BLE001 - the summary must not keep the user waiting
-        return ["unknown (see `phase4 status`)"]
-    return [
-        str(row["processor"])
-        for row in rows
-        if isinstance(row["last_processed_at"], datetime) and row["last_processed_at"] >= started
-    ]
 
 
 R = TypeVar("R")
 
 
 def _flow_result(
-    final_state: Callable[[], Any],
+    state: Any,
     interrupt: Interrupt,
     kind: type[R],
     what: str,
     interrupted: Callable[[], str],
 ) -> R:
-    """The flow's result: after a Ctrl-C, say what was written and exit 130 (the flow may
-    have left no state); a flow that raised, one line (exit 2 for bad input, else 1)."""
+    """The flow's result: after a Ctrl-C, say what was written and exit 130; a flow that
+    raised, one line (exit 2 for bad input, else 1)."""
     if interrupt.count:
         _stop_interrupted(interrupt, interrupted())
-    state = final_state()
     result = state.result(raise_on_failure=False)
     if not isinstance(result, kind):
         _flow_failed(what, state.message, result)
@@ -522,24 +482,6 @@ def _cell(value: object) -> str:
     return "" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
-@dataclass
-class Written:
-    """What a backfill has committed so far, told by the flow after each chunk's writes."""
-
-    dates: list[date] = field(default_factory=list)
-    rows: int = 0
-
-    def describe(self, tables: list[str]) -> str:
-        if not self.dates:
-            return "nothing written"
-        days = sorted(self.dates)
-        span = f"{days[0]}" if len(days) == 1 else f"{days[0]}..{days[-1]}"
-        return (
-            f"written: {len(days)} date(s) {span}, {self.rows} rows, to "
-            f"{', '.join(tables)} and processor_runs; each partition whole"
-        )
-
-
 @app.command()
 @clean_errors
 def backfill(
@@ -555,7 +497,7 @@ def backfill(
 ) -> None:
     """Build every date from START to END in order, with a progress bar and a summary.
 
-    Ctrl-C stops after the write in progress; a re-run resumes where it stopped.
+    Ctrl-C stops before the next commit; a re-run resumes where it stopped.
     """
     from rich.progress import (
         BarColumn,
@@ -574,13 +516,10 @@ def backfill(
     from tasks.io import ensure_tables
 
     ensure_tables(_open_warehouse())
-    from features import registry
     from flows.phase4_backfill import BackfillSummary, phase4_backfill
     from tasks.backfill import progress_listener
 
-    tables = [p.table for p in registry.select(chosen)]
     total_days = (end - start).days + 1
-    written = Written()
     with (
         Progress(
             TextColumn("[bold]backfill (dates written)"),
@@ -595,19 +534,16 @@ def backfill(
             transient=False,
             disable=options.quiet,
         ) as progress,
-        _interrupts(
-            "backfill", on_deadline=lambda: err.print(written.describe(tables), soft_wrap=True)
-        ) as interrupt,
+        _interrupts("backfill") as interrupt,
     ):
         bar = progress.add_task("dates", total=total_days, rows=0, rate="")
 
         def advance(day: date, rows: int, status: str) -> None:
-            written.dates.append(day)
-            written.rows += rows
             elapsed = progress.tasks[bar].elapsed or 0.0
             done = progress.tasks[bar].completed + 1
             rate = f"{done / elapsed:.1f} dates/s" if elapsed else ""
-            progress.update(bar, advance=1, rows=written.rows, rate=rate)
+            total = progress.tasks[bar].fields["rows"] + rows
+            progress.update(bar, advance=1, rows=total, rate=rate)
 
         token = progress_listener.set(advance)
         try:
@@ -623,12 +559,12 @@ def backfill(
         if not interrupt.count:
             progress.update(bar, completed=total_days)
     summary = _flow_result(
-        lambda: state,
+        state,
         interrupt,
         BackfillSummary,
         "backfill",
         lambda: (
-            f"backfill {start.date()}..{end.date()} interrupted; {written.describe(tables)}. "
+            f"backfill {start.date()}..{end.date()} interrupted; {interrupt.describe()}. "
             "Re-run the same command to resume."
         ),
     )
@@ -650,89 +586,73 @@ INTERRUPT_DEADLINE_SECONDS = 8.0
 
 @dataclass
 class Interrupt:
+    """Ctrl-C presses, and the run lines the core committed (each with its partitions)."""
+
     count: int = 0
-    pending: bool = False  # interrupted inside a write: stop once it has committed
-    redelivered: bool = False  # the SIGINT in flight is our own, sent after the commit
     flow_run_id: str | None = None
     finished: bool = False
+    committed: list[Any] = field(default_factory=list)  # RunLine
 
+    def tables(self) -> list[str]:
+        return list(dict.fromkeys(line.processor for line in self.committed))
 
-# Frames inside which an interrupt waits for the write to commit (the backfill's writes run
-# in the flow's own thread; the nightly's run in task threads and are never interrupted).
-_WRITE_FRAMES = frozenset({"write_chunk_task"})
-
-
-def _inside_write(frame: Any) -> bool:
-    while frame is not None:
-        if frame.f_code.co_name in _WRITE_FRAMES:
-            return True
-        frame = frame.f_back
-    return False
+    def describe(self) -> str:
+        written = [line for line in self.committed if line.rows is not None]
+        if not written:
+            return "nothing written"
+        days = sorted({line.analysis_date for line in written})
+        span = f"{days[0]}" if len(days) == 1 else f"{days[0]}..{days[-1]}"
+        return (
+            f"written: {len(days)} date(s) {span}, {sum(line.rows for line in written)} rows, "
+            f"to {', '.join(self.tables())} and processor_runs; each partition with its line"
+        )
 
 
 @contextmanager
-def _interrupts(what: str, on_deadline: Callable[[], None] | None = None) -> Iterator[Interrupt]:
-    """First Ctrl-C: stop the flow (after the write in progress), second: exit at once.
+def _interrupts(what: str) -> Iterator[Interrupt]:
+    """First Ctrl-C: nothing commits any more (the commit under way completes or rolls back
+    whole) and the run ends at its next step; second: exit at once.
 
     A watchdog exits 130 INTERRUPT_DEADLINE_SECONDS after the first Ctrl-C whatever is still
-    running: only builds in memory can still be running then, never a half-done write.
+    running: a commit cut there rolls back, so the warehouse holds old or new, never half.
     """
     import threading
 
-    state = Interrupt()
-    main_thread = threading.main_thread()
+    from tasks.processors import STOP, committed_listener
 
-    def redeliver_after_write() -> None:
-        """Poll until the main thread has left the write, then interrupt it again."""
-        assert main_thread.ident is not None
-        while _inside_write(sys._current_frames().get(main_thread.ident)):
-            time.sleep(0.02)
-        state.redelivered = True
-        signal.pthread_kill(main_thread.ident, signal.SIGINT)
+    state = Interrupt()
+    STOP.clear()
 
     def watchdog() -> None:
         time.sleep(INTERRUPT_DEADLINE_SECONDS)
         if not state.finished:
-            if on_deadline:
-                on_deadline()
+            err.print(f"{what} interrupted; {state.describe()}", highlight=False, soft_wrap=True)
             _cancel_flow_run(state)
             err.print(f"{what}: stopped, builds in progress discarded", highlight=False)
             sys.stdout.flush()
             os._exit(EXIT_INTERRUPTED)
 
     def handler(signum: int, frame: Any) -> None:
-        if state.pending and (state.redelivered or not _inside_write(frame)):
-            state.redelivered = False  # our own re-delivery: the write has committed ...
-            if _inside_write(frame):  # ... but the next one began before the signal landed
-                threading.Thread(target=redeliver_after_write, daemon=True).start()
-                return
-            state.pending = False
-            raise KeyboardInterrupt
         state.count += 1
         if state.count > 1:
             err.print("second interrupt: exiting now", highlight=False)
             os._exit(EXIT_INTERRUPTED)
+        STOP.set()
         state.flow_run_id = _current_flow_run_id()
         threading.Thread(target=watchdog, daemon=True).start()
         _silence_prefect_console()
         err.print(
-            f"interrupt: stopping the {what} after the write in progress "
+            f"interrupt: stopping the {what}; nothing more is written "
             "(Ctrl-C again to quit at once)",
             highlight=False,
         )
-        if _inside_write(frame):
-            state.pending = True
-            threading.Thread(target=redeliver_after_write, daemon=True).start()
-            return
-        raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGINT, handler)
+    token = committed_listener.set(state.committed.extend)
     try:
         yield state
-    except KeyboardInterrupt:
-        if not state.count:
-            raise
     finally:
+        committed_listener.reset(token)
         signal.signal(signal.SIGINT, previous)
 
 
@@ -754,7 +674,7 @@ def _current_flow_run_id() -> str | None:
 
 
 def _cancel_flow_run(state: Interrupt) -> None:
-    """Mark the interrupted flow run Cancelled (Prefect marked it Crashed)."""
+    """Mark the interrupted flow run Cancelled (it ended Failed: its commits were refused)."""
     if not state.flow_run_id:
         return
     try:
@@ -851,8 +771,13 @@ def announcing_warehouse(command: F) -> F:
 register_data_commands(app, wrap=lambda command: clean_errors(announcing_warehouse(command)))
 
 
-if __name__ == "__main__":
+def main() -> None:
+    """The `phase4` command."""
     app()
 
 
-__all__ = ["app", "date"]
+if __name__ == "__main__":
+    main()
+
+
+__all__ = ["app", "date", "main"]

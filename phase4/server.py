@@ -65,11 +65,9 @@ class ServerStatus:
         if not self.running:
             return f"no managed Prefect server (home {self.home})"
         state = "healthy" if self.healthy else "starting or unhealthy"
-        runner = "ready" if (self.home / "runner.sock").exists() else "not running"
         return (
             f"managed Prefect server pid {self.pid}, {state}, API {self.api_url}, "
-            f"UI http://127.0.0.1:{self.port}, log {ServerFiles(self.home).log}; "
-            f"warm runner {runner}"
+            f"UI http://127.0.0.1:{self.port}, log {ServerFiles(self.home).log}"
         )
 
 
@@ -218,9 +216,7 @@ def start_server(home: Path | None = None, timeout: float = START_TIMEOUT_SECOND
     with FileLock(str(files.lock), timeout=timeout):
         current = server_status(files.home)
         if current.running and current.port is not None:
-            status = _wait_healthy(files, current.pid or 0, current.port, timeout)
-            start_runner(files.home, current.port)
-            return status
+            return _wait_healthy(files, current.pid or 0, current.port, timeout)
         port = _free_port()
         with open(files.log, "ab") as log:
             process = subprocess.Popen(
@@ -235,29 +231,7 @@ def start_server(home: Path | None = None, timeout: float = START_TIMEOUT_SECOND
             )
         files.pid.write_text(f"{process.pid}\n")
         files.port.write_text(f"{port}\n")
-        status = _wait_healthy(files, process.pid, port, timeout)
-        start_runner(files.home, port)
-        return status
-
-
-def start_runner(home: Path, port: int) -> None:
-    """Start the warm runner (phase4/runner.py) in its own session unless it runs."""
-    import subprocess
-
-    from phase4.runner import runner_pid
-
-    pid = _read_int(runner_pid(home))
-    if pid is not None and _alive(pid):
-        return
-    with open(home / "runner.log", "ab") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "phase4.runner", str(home), str(port)],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    runner_pid(home).write_text(f"{process.pid}\n")
+        return _wait_healthy(files, process.pid, port, timeout)
 
 
 def _wait_healthy(files: ServerFiles, pid: int, port: int, timeout: float) -> ServerStatus:
@@ -277,14 +251,7 @@ def _wait_healthy(files: ServerFiles, pid: int, port: int, timeout: float) -> Se
 
 def stop_server(home: Path | None = None, timeout: float = STOP_TIMEOUT_SECONDS) -> bool:
     """SIGTERM the server's process group, SIGKILL it after `timeout`; False if none ran."""
-    from phase4.runner import runner_pid, runner_socket
-
     files = ServerFiles(home or server_home())
-    runner = _read_int(runner_pid(files.home))
-    if runner is not None and _alive(runner):
-        _signal_group(runner, signal.SIGTERM)
-    for path in (runner_pid(files.home), runner_socket(files.home)):
-        path.unlink(missing_ok=True)
     pid = _read_int(files.pid)
     was_running = pid is not None and _alive(pid)
     if pid is not None and was_running:

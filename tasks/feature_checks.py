@@ -1,8 +1,6 @@
-"""SPEC 12 in the run: read the drift reference, check P5 of D, write P5 with its checks.
-
-Called by the P5 task between building the frame and writing it. On a FAIL nothing is written
-(the previous partition of D stays, in both tables); otherwise P5's partition and the checks'
-partition for D are replaced, and the worst status goes into P5's report line.
+"""SPEC 12's reads and writes: the stored drift reference, the checks of a stored date, the
+artifact. The checks themselves run in the run core (features/core.py: `check_dates`); a
+FAIL keeps the previous partition of D in both tables.
 """
 
 from __future__ import annotations
@@ -13,18 +11,14 @@ from datetime import date
 import polars as pl
 
 from features.common import SlateCalendar
+from features.core import REFERENCE_COLUMNS, check_dates
 from quality.feature_checks import (
-    FAIL,
     OK,
     PLACEHOLDER_SOURCE,
     check_features,
     checks_markdown,
-    dated_feature_values,
-    failures,
-    figures_by_date,
     raise_on_failure,
     reference_dates,
-    reference_slates,
     season_start,
     summary,
 )
@@ -32,8 +26,6 @@ from quality.schemas import ML_FEATURE_CHECKS, ML_FEATURE_STORE_V2
 from tasks.warehouse import Filter, Warehouse
 
 ARTIFACT_KEY = "phase4-feature-checks"
-REFERENCE_COLUMNS = ("player_lookup", "game_date", "data_source", "features", "feature_sources")
-VALUE_COLUMNS = ("player_lookup", "value", "source", "feature_index")
 
 
 def read_reference(warehouse: Warehouse, game_date: date) -> pl.DataFrame:
@@ -124,58 +116,6 @@ def feature_checks_of(warehouse: Warehouse, game_date: date) -> pl.DataFrame:
 def check_chunk(
     warehouse: Warehouse, p5: pl.DataFrame, dates: Sequence[date], run_id: str
 ) -> tuple[pl.DataFrame, dict[date, tuple[str, str]]]:
-    """SPEC 12 for every date of a backfill chunk, in date order, as the nightly run checks D.
-
-    Each date's drift reference is the stored P5 rows before the chunk plus the chunk's own
-    earlier dates that passed (they are written together with it). Returns the checks of the
-    dates that have P5 rows and each such date's worst status and message.
-    """
-    history = read_reference(warehouse, min(dates))
-    # Exploded once: the stored history, and the chunk (whose figures of D do not depend on
-    # the reference, so every date's are computed in one pass).
-    dated = split_by_date(dated_feature_values(history))
-    chunk_values = dated_feature_values(p5.select(REFERENCE_COLUMNS))
-    figures = figures_by_date(chunk_values)
-    by_date = split_by_date(chunk_values)
-    checked: list[pl.DataFrame] = []
-    outcomes: dict[date, tuple[str, str]] = {}
-    rows_by_date = p5.partition_by("game_date", as_dict=True) if p5.height else {}
-    for day in sorted(dates):
-        rows = rows_by_date.get((day,))
-        if rows is None or rows.is_empty():
-            continue
-        checks = check_features(
-            rows,
-            history.clear(),
-            day,
-            early_season=bool(rows["early_season_flag"].any()),
-            run_id=run_id,
-            reference_values=reference_of(dated, day),
-            figures_of_d=figures.get(day),  # None: no value (all placeholders)
-        )
-        failed = failures(checks)
-        if failed:
-            outcomes[day] = (FAIL, "feature checks FAIL, nothing written: " + "; ".join(failed))
-            continue
-        outcomes[day] = summary(checks)
-        checked.append(checks)
-        if day in by_date:  # a passed date joins the reference of the later ones
-            dated[day] = by_date[day]
-    return (pl.concat(checked) if checked else ML_FEATURE_CHECKS.empty_frame()), outcomes
-
-
-def split_by_date(dated: pl.DataFrame) -> dict[date, pl.DataFrame]:
-    """The non-placeholder `dated_feature_values` rows per game_date, in their order (what a
-    later date's drift reference is made of); dates without any are left out."""
-    real = dated.filter(pl.col("data_source") != PLACEHOLDER_SOURCE)
-    return {d: f for (d,), f in real.partition_by("game_date", as_dict=True).items()}
-
-
-def reference_of(dated: dict[date, pl.DataFrame], game_date: date) -> pl.DataFrame:
-    """D's drift reference from the values kept per date (`split_by_date`): the values of its
-    `reference_slates`, oldest first."""
-    chosen = reference_slates(dated, game_date)
-    if not chosen:
-        empty = ML_FEATURE_STORE_V2.empty_frame().select(REFERENCE_COLUMNS)
-        return dated_feature_values(empty).select(VALUE_COLUMNS)
-    return pl.concat([dated[d] for d in chosen]).select(VALUE_COLUMNS)
+    """SPEC 12 for every date of a backfill chunk against the stored reference before it
+    (`features.core.check_dates`, what the run core does)."""
+    return check_dates(p5, dates, read_reference(warehouse, min(dates)), run_id)

@@ -1,25 +1,30 @@
-"""The reads behind SPEC 14 freshness: run history and the Phase 3 rows of a date range.
+"""The reads behind SPEC 14 freshness and SPEC 17 subsets: run history, the Phase 3 rows of a
+date range, and everything a run of some dates reads besides Phase 3 (`run_inputs`).
 
-`phase4 status --start/--end` and the backfill's choice of dates both come from here; the
-logic (fingerprints, states) is pure, in quality/freshness.py.
+`phase4 status --start/--end`, the backfill's choice of dates and the states of unselected
+upstreams all come from here; the logic (fingerprints, states) is pure, in quality/freshness.py.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, timedelta
 
 import polars as pl
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from features import registry
-from features.common import Phase3Frames
+from features.common import Phase3Frames, season_of
+from features.core import RunInputs
+from features.registry import Processor
 from quality.freshness import dates_to_build, freshness_grid, input_fingerprints
 from quality.schemas import PHASE3_TABLES, PROCESSOR_RUNS
-from tasks.backfill import date_chunks
-from tasks.io import TRANSIENT_RETRIES, read_phase3
+from tasks.feature_checks import read_reference
+from tasks.io import TRANSIENT_RETRIES, read_output, read_phase3
 from tasks.warehouse import Filter, Warehouse, open_warehouse
+
+CHUNK_DAYS = 31
 
 RUN_COLUMNS = [
     "analysis_date",
@@ -29,6 +34,24 @@ RUN_COLUMNS = [
     "finished_at",
     "input_fingerprint",
 ]
+
+
+def date_chunks(start: date, end: date, chunk_days: int = CHUNK_DAYS) -> list[list[date]]:
+    """Consecutive dates, split where the season changes and every `chunk_days` dates."""
+    if end < start:
+        raise ValueError(f"end date {end} is before start date {start}")
+    chunks: list[list[date]] = []
+    day = start
+    while day <= end:
+        if (
+            not chunks
+            or len(chunks[-1]) >= chunk_days
+            or season_of(chunks[-1][0]) != season_of(day)
+        ):
+            chunks.append([])
+        chunks[-1].append(day)
+        day += timedelta(days=1)
+    return chunks
 
 
 def read_runs(warehouse: Warehouse, first: date, last: date) -> pl.DataFrame:
@@ -71,11 +94,16 @@ def dates_between(first: date, last: date) -> list[date]:
     return [d for chunk in date_chunks(first, last) for d in chunk]
 
 
-def status_grid(warehouse: Warehouse, first: date, last: date) -> pl.DataFrame:
-    """analysis_date, processor, state, reason for every date of the range (read-only)."""
+def status_grid(
+    warehouse: Warehouse, first: date, last: date, fingerprints: pl.DataFrame | None = None
+) -> pl.DataFrame:
+    """analysis_date, processor, state, reason for every date of the range (read-only);
+    `fingerprints` of every processor and date, when the caller hashed them already."""
+    if fingerprints is None:
+        fingerprints = current_fingerprints(warehouse, first, last)
     return freshness_grid(
         read_runs(warehouse, first, last),
-        current_fingerprints(warehouse, first, last),
+        fingerprints,
         dates_between(first, last),
         list(registry.PROCESSORS.values()),
     )
@@ -97,3 +125,57 @@ def dates_to_build_task(
 def chunk_fingerprints(phase3: Phase3Frames, dates: Sequence[date]) -> pl.DataFrame:
     """SPEC 14 fingerprints of every processor for every date of a chunk, from its frames."""
     return input_fingerprints(registry.frames_by_table(phase3), dates, registry.PROCESSORS.values())
+
+
+def upstream_closure(selected: Sequence[Processor]) -> list[Processor]:
+    """The processors upstream of the selection and not in it, in run order: what SPEC 17
+    judges before reading their partitions (an upstream's state depends on its own)."""
+    chosen = {p.table for p in selected}
+    found: set[str] = set()
+    pending = [u for p in selected for u in p.upstream.values()]
+    while pending:
+        table = pending.pop()
+        if table not in chosen and table not in found:
+            found.add(table)
+            pending += registry.PROCESSORS[table].upstream.values()
+    return [p for p in registry.PROCESSORS.values() if p.table in found]
+
+
+def run_inputs(
+    warehouse: Warehouse,
+    phase3: Phase3Frames,
+    dates: Sequence[date],
+    selected: Sequence[Processor],
+    run_id: str,
+    fingerprints: pl.DataFrame | None = None,
+) -> RunInputs:
+    """What a run of `dates` reads besides Phase 3 (SPEC 17): the stored partitions of the
+    unselected upstreams with their state per date, the P5 drift reference (SPEC 12), and the
+    input fingerprints (SPEC 14; computed here from `phase3` unless given)."""
+    days = sorted(dates)
+    judged = upstream_closure(selected)
+    if fingerprints is None:
+        frames = registry.frames_by_table(phase3)
+        fingerprints = input_fingerprints(frames, days, [*selected, *judged])
+    stored, states = {}, {}
+    if judged:
+        grid = freshness_grid(read_runs(warehouse, days[0], days[-1]), fingerprints, days, judged)
+        chosen = {p.table for p in selected}
+        for table in {u for p in selected for u in p.upstream.values()} - chosen:
+            column = registry.PROCESSORS[table].schema.partition_column
+            assert column is not None, table
+            rows = read_output(warehouse, table, days[0], days[-1])
+            stored[table] = rows.filter(pl.col(column).is_in(days))
+            own = grid.filter(pl.col("processor") == table)
+            states[table] = dict(zip(own["analysis_date"], own["state"], strict=True))
+    return RunInputs(
+        phase3=phase3,
+        dates=tuple(days),
+        run_id=run_id,
+        stored=stored,
+        upstream_states=states,
+        reference=read_reference(warehouse, days[0])
+        if any(p.feature_checked for p in selected)
+        else None,
+        fingerprints={(d, p): f for d, p, f in fingerprints.iter_rows()},
+    )

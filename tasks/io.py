@@ -6,7 +6,7 @@ leave it, and every Phase 3 read is checked against the input contract before us
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date
 from typing import Any, TypedDict
 
@@ -15,6 +15,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from features.common import Phase3Frames, season_of
+from features.registry import PHASE3_KEYWORDS
 from quality.contracts import InputContractError, check_columns, conform_input
 from quality.schemas import (
     OUTPUT_TABLES,
@@ -120,50 +121,49 @@ def read_phase3_task(warehouse_url: str, table: str, analysis_date: date) -> pl.
     return frame
 
 
-def read_output(warehouse: Warehouse, table: str, analysis_date: date) -> pl.DataFrame:
-    """A Phase 4 partition for D, for a processor run without its upstream in the same run."""
+def read_output(
+    warehouse: Warehouse, table: str, first_date: date, last_date: date | None = None
+) -> pl.DataFrame:
+    """A Phase 4 table's stored partitions first_date..last_date (an unselected upstream)."""
     schema = OUTPUT_TABLES[table]
     assert schema.partition_column is not None
     if warehouse.table_schema(schema.full_name) is None:
         return schema.empty_frame()
-    frame = warehouse.read(
-        schema.full_name, None, [Filter(schema.partition_column, "=", analysis_date)]
-    )
+    column = schema.partition_column
+    where = [Filter(column, ">=", first_date), Filter(column, "<=", last_date or first_date)]
+    frame = warehouse.read(schema.full_name, None, where)
     return frame.select(schema.column_names).cast(dict(schema.polars_schema.items()))
 
 
-@task(name="read-phase4", cache_policy=NO_CACHE, **TRANSIENT_RETRIES)
-def read_output_task(warehouse_url: str, table: str, analysis_date: date) -> pl.DataFrame:
-    return read_output(open_warehouse(warehouse_url), table, analysis_date)
-
-
-def write_partition(
-    warehouse: Warehouse,
-    table: str,
-    analysis_date: date,
-    frame: pl.DataFrame,
-    before_commit: Callable[[], None] | None = None,
-) -> int:
-    """Replace D's partition; `before_commit` raising rolls the transaction back."""
-    schema = OUTPUT_TABLES[table]
-    return warehouse.replace_partitions(
-        schema, [analysis_date], frame.to_arrow(), before_commit=before_commit
-    )
+def write_partition(warehouse: Warehouse, table: str, day: date, frame: pl.DataFrame) -> int:
+    """Replace one partition outside a run (tests seed stored partitions with it)."""
+    return warehouse.replace_partitions(OUTPUT_TABLES[table], [day], frame.to_arrow())
 
 
 def ensure_tables(warehouse: Warehouse) -> list[str]:
     return warehouse.ensure_tables([t for t in all_tables() if t.name not in PHASE3_TABLES])
 
 
-def read_phase3_frames(warehouse: Warehouse, first_date: date, last_date: date) -> Phase3Frames:
-    """All five inputs for a range of slate dates in one season: one read per table."""
-    read = {t: read_phase3(warehouse, t, first_date, last_date) for t in PHASE3_TABLES}
+def read_phase3_frames(
+    warehouse: Warehouse, first_date: date, last_date: date, tables: Iterable[str] | None = None
+) -> Phase3Frames:
+    """The inputs of a range of slate dates in one season, one read per table; a table not
+    among `tables` (None: all five) is left empty."""
+    wanted = set(PHASE3_TABLES if tables is None else tables)
+    return phase3_frames(
+        {t: read_phase3(warehouse, t, first_date, last_date) for t in PHASE3_TABLES if t in wanted}
+    )
+
+
+def phase3_frames(frames: Mapping[str, object]) -> Phase3Frames:
+    """Frames by table name as Phase3Frames; anything else (absent, a failed read) is empty."""
     return Phase3Frames(
-        player_games=read[PLAYER_GAME_SUMMARY.name],
-        team_defense=read[TEAM_DEFENSE_GAME_SUMMARY.name],
-        team_offense=read[TEAM_OFFENSE_GAME_SUMMARY.name],
-        player_context=read[UPCOMING_PLAYER_GAME_CONTEXT.name],
-        team_context=read[UPCOMING_TEAM_GAME_CONTEXT.name],
+        **{
+            keyword: frame
+            if isinstance(frame := frames.get(table), pl.DataFrame)
+            else PHASE3_TABLES[table].empty_frame()
+            for keyword, table in PHASE3_KEYWORDS.items()
+        }
     )
 
 

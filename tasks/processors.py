@@ -1,8 +1,9 @@
-"""One Prefect task runs any processor of the registry: compute in Polars, replace D's partition.
+"""One Prefect task runs any processor of the registry through the run core, and one
+operation commits what the core built: partitions, feature checks and run lines together.
 
-The flow configures it per processor (`processor_task`): the task run is named
-`build-<table>` and stopped at twice the SPEC limit. Each run hands its frame to dependents in
-memory through its future; a dependent run alone reads the partition from the warehouse.
+The nightly flow and every backfill chunk submit the same task (`build-<table>`) in the
+order of `features.core.schedule`; the nightly commits each processor from its task, within
+the processor's deadline, a backfill commits a chunk at once.
 """
 
 from __future__ import annotations
@@ -11,176 +12,158 @@ import contextvars
 import functools
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass
-from datetime import date, datetime
+from contextvars import ContextVar
+from dataclasses import replace
+from datetime import date
 from typing import Any, TypeVar
 
 import polars as pl
-from prefect import Task, get_run_logger, task
+from prefect import Task, allow_failure, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.futures import PrefectFuture
 
-from features import registry
-from features.common import Phase3Frames, processed_now
-from quality.schemas import PHASE3_TABLES
-from quality.success import SlateFacts, slate_facts
+from features import core, registry
+from features.common import Phase3Frames
+from quality.schemas import ML_FEATURE_CHECKS, OUTPUT_TABLES, PROCESSOR_RUNS
+from quality.success import RunLine
 from tasks import feature_checks
-from tasks.io import TRANSIENT_RETRIES, ProcessorTimeout, write_partition
-from tasks.warehouse import open_warehouse
+from tasks.freshness import run_inputs
+from tasks.io import TRANSIENT_RETRIES, ProcessorTimeout, phase3_frames
+from tasks.warehouse import Warehouse, open_warehouse
+from tasks.warehouse.base import Replacement
+
+# Set by the CLI's Ctrl-C: from then on nothing commits (the commit in progress completes or
+# rolls back whole), and the CLI reports what `committed_listener` heard.
+STOP = threading.Event()
+CommitListener = Callable[[Sequence[RunLine]], None]
+committed_listener: ContextVar[CommitListener | None] = ContextVar("phase4_committed", default=None)
 
 
 class DeadlinePassed(RuntimeError):
-    """Raised inside the write transaction of a processor already stopped: it rolls back."""
+    """Raised right before the commit of a processor already stopped: nothing is written."""
 
 
-@dataclass(frozen=True)
-class ProcessorResult:
-    """What a processor produced for D: its frame for dependents and figures for the report."""
-
-    table: str
-    frame: pl.DataFrame
-    started_at: datetime
-    finished_at: datetime
-    duration_seconds: float
-    notes: tuple[str, ...] = ()
-    bytes_processed: int | None = None  # BigQuery bytes of this processor's own jobs
-    bytes_billed: int | None = None
-
-    @property
-    def rows(self) -> int:
-        return self.frame.height
+class Interrupted(RuntimeError):
+    """Raised right before a commit once Ctrl-C was pressed: nothing more is written."""
 
 
-def upstream_frame(upstream: object) -> pl.DataFrame | None:
-    """A dependent receives a result, a frame read from the warehouse, or (P5) a failure."""
-    if isinstance(upstream, ProcessorResult):
-        return upstream.frame
-    if isinstance(upstream, pl.DataFrame):
-        return upstream
-    return None
+def commit_built(
+    warehouse: Warehouse,
+    built: Sequence[core.Built],
+    lines: Sequence[RunLine],
+    before_commit: Callable[[], None] | None = None,
+) -> int:
+    """ONE transaction: every built processor's partitions (P5's feature checks with them) and
+    `lines`, so a partition never exists without its run line. Returns the rows written."""
+    replacements = []
+    for b in built:
+        if not b.write_dates:
+            continue
+        replacements.append(Replacement(OUTPUT_TABLES[b.table], b.write_dates, b.rows_to_write()))
+        if b.checks is not None:
+            replacements.append(Replacement(ML_FEATURE_CHECKS, b.write_dates, b.checks))
+    rows = pl.DataFrame([line.as_row() for line in lines], schema=PROCESSOR_RUNS.polars_schema)
 
+    def guard() -> None:
+        if STOP.is_set():
+            raise Interrupted("interrupted: nothing more is written")
+        if before_commit is not None:
+            before_commit()
 
-@task(name="slate-facts", cache_policy=NO_CACHE)
-def slate_facts_task(analysis_date: date, **frames: object) -> SlateFacts:
-    """The calendar, slate size and completeness of D, from frames the run read anyway.
-
-    A read that failed its contract arrives as an exception: it counts as an empty table here,
-    and the processors that read it fail on their own.
-    """
-    phase3 = Phase3Frames(
-        **{
-            keyword: frame
-            if isinstance(frame, pl.DataFrame)
-            else PHASE3_TABLES[registry.PHASE3_KEYWORDS[keyword]].empty_frame()
-            for keyword, frame in frames.items()
-        }
-    )
-    return slate_facts(analysis_date, phase3)
-
-
-def _commit_guard(stopped: threading.Event, deadline: float, table: str) -> None:
-    """Refuse to commit once the task was stopped or its timeout is due."""
-    if stopped.is_set() or time.monotonic() >= deadline:
-        raise DeadlinePassed(f"{table}: stopped by its time limit; the write was rolled back")
+    written = warehouse.commit(replacements, [(PROCESSOR_RUNS, rows)], before_commit=guard)
+    if listener := committed_listener.get():
+        listener(lines)
+    return written
 
 
 @task(name="build-processor", cache_policy=NO_CACHE, **TRANSIENT_RETRIES)
 def build_processor(
     table: str,
-    slate: dict[str, SlateFacts],
-    warehouse_url: str,
-    phase3: dict[str, pl.DataFrame],
+    run: dict[str, core.Context],
+    phase3: dict[str, Any],
     upstream: dict[str, Any],
-) -> ProcessorResult:
-    """Compute and write in a worker thread the task waits for until the processor's deadline
-    (twice its SPEC limit); the thread cannot be stopped, so its commit checks the deadline
-    and rolls back.
+    warehouse_url: str | None = None,
+) -> core.Built:
+    """`core.build` in a worker thread the task waits for until the processor's deadline
+    (twice its SPEC limit per date), then, with `warehouse_url` (the nightly), the commit of
+    its partitions and lines from the same thread.
 
-    A sync task with its own deadline rather than Prefect's `timeout_seconds`: Prefect stops
-    only async tasks reliably, and each async task run opens its own API client (~30 ms of
-    TLS setup each, 5 per run). `slate` is {"facts": the slate facts}: the flow passes that
-    future inside a dict, as it passes the others. Prefect resolves it and records the
-    dependency all the same, but a future given as a parameter of its own costs a GET of that
-    task run in every processor's thread before it starts.
+    The thread cannot be stopped: past the deadline the task FAILs and the commit refuses. A
+    commit already submitted when the deadline passes is waited for and its line says it
+    committed late (WARN): never a FAIL line over written rows. A sync task with its own
+    deadline rather than Prefect's `timeout_seconds`, which stops only async tasks reliably.
+    `run` is {"ctx": the run's context} and `phase3` the entry's reads: Prefect resolves the
+    futures inside and records them as dependencies (a read that failed stops the task).
     """
-    facts = slate["facts"]
+    ctx = run["ctx"]
     entry = registry.PROCESSORS[table]
-    timeout = entry.timeout_seconds
+    timeout = entry.timeout_seconds * len(ctx.dates)
     deadline = time.monotonic() + timeout
-    stopped = threading.Event()
-    frames = {keyword: upstream_frame(value) for keyword, value in upstream.items()}
-    missing = tuple(sorted(k for k, frame in frames.items() if frame is None))
+    gate = threading.Lock()
+    state = {"stopped": False, "committing": False}
+    ran = {t: u if isinstance(u, core.Built) else None for t, u in upstream.items()}
 
-    run_id = feature_checks.current_run_id()
+    def guard() -> None:
+        with gate:
+            if state["stopped"] or time.monotonic() >= deadline:
+                raise DeadlinePassed(f"{table}: stopped by its time limit; nothing written")
+            state["committing"] = True
 
-    def work() -> tuple[ProcessorResult, pl.DataFrame | None]:
-        started_at, clock = processed_now(), time.perf_counter()
-        calendar = facts.calendar
+    def work() -> core.Built:
+        built = core.build(entry, ctx, ran)
+        if warehouse_url is None:
+            return built
         warehouse = open_warehouse(warehouse_url).with_labels(
-            processor=table, slate_date=calendar.analysis_date.isoformat(), flow_run_id=run_id
+            processor=table, slate_date=ctx.dates[0].isoformat(), flow_run_id=ctx.inputs.run_id
         )
-        frame = registry.compute(entry, calendar, started_at, phase3, frames)
-        # SPEC 12 between building and writing: a FAIL raises here, so nothing is written.
-        checks = (
-            feature_checks.check_partition(warehouse, frame, calendar, run_id)
-            if entry.feature_checked
-            else None
-        )
-        write_partition(
-            warehouse,
-            table,
-            calendar.analysis_date,
-            frame,
-            before_commit=lambda: _commit_guard(stopped, deadline, table),
-        )
-        if checks is not None:
-            feature_checks.write_checks(warehouse, calendar.analysis_date, checks)
-        duration = time.perf_counter() - clock
-        notes = (
-            *(f"upstream missing: {m}" for m in missing),
-            *(feature_checks.report_notes(checks) if checks is not None else ()),
-        )
-        result = ProcessorResult(
-            table,
-            frame,
-            started_at,
-            processed_now(),
-            duration,
-            notes,
-            warehouse.bytes_processed if warehouse.bills_bytes else None,
-            warehouse.bytes_billed if warehouse.bills_bytes else None,
-        )
-        return result, checks
+        lines = [_with_bytes(line, warehouse) for line in built.lines]
+        commit_built(warehouse, [built], lines, guard)
+        late = time.monotonic() - deadline
+        if late > 0:  # the commit job returned after the deadline: say so, never FAIL
+            message = f"committed {late:.1f} s after its deadline (twice the SPEC limit)"
+            lines = [_late(line, message) for line in lines]
+            warehouse.append(PROCESSOR_RUNS, pl.DataFrame([line.as_row() for line in lines]))
+        return replace(built, lines=tuple(lines))
 
-    try:
-        result, checks = _within(work, timeout, f"build-{table}")
-    except BaseException:
-        stopped.set()  # past the deadline (or interrupted): the thread must not commit after it
-        raise
+    def stop() -> bool:
+        """At the deadline: stop the thread's commit unless it was already submitted."""
+        with gate:
+            state["stopped"] = True
+            return state["committing"]
+
+    built = _within(work, timeout, f"build-{table}", stop)
+    if built.checks is not None and len(ctx.dates) == 1:
+        feature_checks.publish_artifact(built.checks)
     logger = get_run_logger()
-    logger.info(
-        "%s: %d rows for %s in %.2fs",
-        table,
-        result.rows,
-        facts.analysis_date,
-        result.duration_seconds,
+    for line in built.lines:
+        logger.info("%s %s: %s %s", table, line.analysis_date, line.status, line.message)
+    return built
+
+
+def _with_bytes(line: RunLine, warehouse: Warehouse) -> RunLine:
+    if not warehouse.bills_bytes:
+        return line
+    return replace(
+        line, bytes_processed=warehouse.bytes_processed, bytes_billed=warehouse.bytes_billed
     )
-    if missing:
-        logger.warning("%s ran without %s", table, ", ".join(missing))
-    if checks is not None:
-        feature_checks.publish_artifact(checks)
-    return result
+
+
+def _late(line: RunLine, message: str) -> RunLine:
+    status = "WARN" if line.status == "OK" else line.status
+    return replace(line, status=status, message=f"{line.message}; {message}")
 
 
 W = TypeVar("W")
 
 
-def _within(work: Callable[[], W], timeout: float, name: str) -> W:
-    """`work()` in a daemon thread (with this thread's context: run logger, warehouse labels);
-    ProcessorTimeout if it has not returned after `timeout` seconds. The thread is abandoned
-    then, never joined: a stuck computation cannot hold the flow or the process's exit."""
+def _within(work: Callable[[], W], timeout: float, name: str, stop: Callable[[], bool]) -> W:
+    """`work()` in a daemon thread (with this thread's context: run logger, listeners);
+    ProcessorTimeout if it has not returned after `timeout` seconds, unless `stop()` says its
+    commit is already under way (then its outcome is waited for). An abandoned thread is never
+    joined: a stuck computation cannot hold the flow or the process's exit."""
     outcome: Future[W] = Future()
     context = contextvars.copy_context()
 
@@ -196,9 +179,47 @@ def _within(work: Callable[[], W], timeout: float, name: str) -> W:
     except FutureTimeout:
         if outcome.done():  # the work itself raised a TimeoutError
             raise
+        if stop():
+            return outcome.result()
         raise ProcessorTimeout(
             f"{name} timed out after {timeout:g} s (twice its SPEC limit)"
         ) from None
+
+
+@task(name="prepare-run", cache_policy=NO_CACHE, **TRANSIENT_RETRIES)
+def prepare_run_task(
+    warehouse_url: str,
+    phase3: Phase3Frames | dict[str, Any],
+    dates: list[date],
+    processors: list[str],
+    run_id: str,
+    fingerprints: pl.DataFrame | None = None,
+) -> core.Context:
+    """The run's context: slate facts, fingerprints, unselected upstreams as stored and their
+    states, P5's drift reference. `phase3` by table may hold failed reads (empty here: the
+    processors reading them fail on their own)."""
+    frames = phase3 if isinstance(phase3, Phase3Frames) else phase3_frames(phase3)
+    selected = registry.select(processors)
+    warehouse = open_warehouse(warehouse_url)
+    return core.prepare(run_inputs(warehouse, frames, dates, selected, run_id, fingerprints))
+
+
+def submit_processors(
+    ctx: Any, selected: Sequence[registry.Processor], reads: Mapping[str, Any], url: str | None
+) -> dict[str, PrefectFuture[core.Built]]:
+    """Every selected processor as a task in the core's order (`core.schedule`); P5 waits
+    for failed upstreams too (SPEC 8). `url`: each task commits its own (the nightly)."""
+
+    def submit(
+        entry: registry.Processor, ups: dict[str, PrefectFuture[core.Built]]
+    ) -> PrefectFuture[core.Built]:
+        upstream: dict[str, Any] = dict(ups)
+        if entry.runs_if_upstream_failed:
+            upstream = {t: allow_failure(f) for t, f in ups.items()}
+        own = {k: reads[t] for k, t in entry.phase3.items() if t in reads}
+        return processor_task(entry).submit(entry.table, {"ctx": ctx}, own, upstream, url)
+
+    return core.schedule(selected, submit)
 
 
 def processor_task(entry: registry.Processor) -> Task[..., Any]:
@@ -208,6 +229,6 @@ def processor_task(entry: registry.Processor) -> Task[..., Any]:
 
 @functools.cache
 def named_task(task: Task[..., Any], name: str) -> Task[..., Any]:
-    """The task under another name in the UI, made once per process: each copy reads its
-    function's source for its key (~5-10 ms), and a warm runner's commands reuse it."""
+    """The task under another name in the UI, made once per process (each copy reads its
+    function's source for its key, ~5-10 ms)."""
     return task.with_options(name=name)

@@ -6,8 +6,8 @@ and a `phase4.completed` event that Phase 5 can trigger on.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -19,20 +19,16 @@ from prefect.events import emit_event
 from prefect.futures import PrefectFuture
 
 from features import registry
-from features.registry import Processor
-from quality.freshness import fingerprint_tables, input_fingerprints
+from features.core import Built
 from quality.schemas import PROCESSOR_RUNS
 from quality.success import (
     RUN_TIME_LIMIT_MINUTES,
     SLATE_PROCESSORS,
     STATUS_MARKS,
     RunLine,
-    SlateFacts,
-    evaluate_output,
     run_failed,
 )
 from tasks.io import TRANSIENT_RETRIES
-from tasks.processors import ProcessorResult
 from tasks.warehouse import open_warehouse
 
 COMPLETED_EVENT = "phase4.completed"
@@ -105,48 +101,24 @@ def _error_of(future: PrefectFuture) -> str:
 
 def run_lines(
     run_id: str,
-    analysis_date: date,
-    facts: PrefectFuture[SlateFacts],
+    dates: Sequence[date],
     processors: Mapping[str, PrefectFuture[Any]],
     inputs: Mapping[str, Sequence[PrefectFuture[Any]]],
 ) -> list[RunLine]:
-    """One line per processor submitted, from its final state.
-
-    A processor that never ran FAILs when one of its own Phase 3 reads failed (the input
-    contract names table, column and rule) and is SKIPPED when an upstream processor failed.
-    """
-    lines = []
+    """The lines of every processor submitted, date by date: a processor that ran brings its
+    own (judged by the core); one that did not FAILs when one of its own inputs failed (the
+    input contract names table, column and rule) or it raised, and is SKIPPED when an
+    upstream processor failed."""
+    lines: list[RunLine] = []
     for table, future in processors.items():
         state = future.state
-        result = state.result() if state.is_completed() else None
-        if isinstance(result, ProcessorResult):
-            known: SlateFacts = facts.result()  # a processor ran, so its facts were derived
-            limit = registry.PROCESSORS[table].time_limit_minutes
-            status, message = evaluate_output(
-                table, known, result.frame, result.duration_seconds, limit
-            )
-            if result.notes:
-                message = "; ".join([message, *result.notes])
-                status = "WARN" if status == "OK" else status
-            lines.append(
-                RunLine(
-                    run_id,
-                    table,
-                    analysis_date,
-                    status,
-                    result.rows,
-                    result.duration_seconds,
-                    result.started_at,
-                    result.finished_at,
-                    message,
-                    result.bytes_processed,
-                    result.bytes_billed,
-                )
-            )
+        result = state.result(raise_on_failure=False) if state.is_completed() else None
+        if isinstance(result, Built):
+            lines += result.lines
             continue
-        failed_reads = [f for f in inputs.get(table, ()) if f.state.is_failed()]
-        if failed_reads:  # it never ran: name the first of its own reads that failed
-            status, message = "FAIL", _error_of(failed_reads[0])
+        failed_inputs = [f for f in inputs.get(table, ()) if f.state.is_failed()]
+        if failed_inputs:  # it never ran: name the first of its own inputs that failed
+            status, message = "FAIL", _error_of(failed_inputs[0])
         elif state.is_failed():
             status, message = "FAIL", _error_of(future)
         else:
@@ -155,34 +127,35 @@ def run_lines(
                 for u in registry.PROCESSORS[table].upstream.values()
                 if u in processors and not processors[u].state.is_completed()
             ]
-            status, message = (
-                "SKIPPED",
-                f"not run: upstream {', '.join(blockers) or 'input'} failed",
+            status = "SKIPPED"
+            message = f"not run: upstream {', '.join(blockers) or 'input'} failed"
+        lines += [
+            RunLine(
+                run_id=run_id,
+                processor=table,
+                analysis_date=day,
+                status=status,  # type: ignore[arg-type]
+                rows=None,
+                duration_seconds=None,
+                started_at=None,
+                finished_at=None,
+                message=message,
             )
-        lines.append(RunLine(run_id, table, analysis_date, status, None, None, None, None, message))
-    return lines
-
-
-def fingerprints_of(
-    frames: Mapping[str, pl.DataFrame], analysis_date: date, processors: Iterable[Processor]
-) -> dict[str, str]:
-    """Each processor's input fingerprint (SPEC 14) from the frames the run read for D; a
-    processor one of whose tables could not be read has none (it FAILs)."""
-    entries = [entry for entry in processors if set(fingerprint_tables(entry)) <= set(frames)]
-    prints = input_fingerprints(frames, [analysis_date], entries)
-    return dict(zip(prints["processor"], prints["input_fingerprint"], strict=True))
-
-
-def with_fingerprints(lines: Sequence[RunLine], prints: Mapping[str, str]) -> list[RunLine]:
-    return [replace(line, input_fingerprint=prints.get(line.processor)) for line in lines]
+            for day in dates
+        ]
+    return sorted(lines, key=lambda line: line.analysis_date)  # stable: run order within a date
 
 
 @task(name="record-run", cache_policy=NO_CACHE, **TRANSIENT_RETRIES)
-def record_run_task(warehouse_url: str, report: RunReport) -> None:
-    """Append the lines to processor_runs, create the artifact, emit the completion event."""
+def record_run_task(warehouse_url: str, report: RunReport, unrecorded: list[RunLine]) -> None:
+    """Append the lines no commit carried (processors that never ran), create the artifact,
+    emit the completion event."""
     logger = get_run_logger()
-    rows = pl.DataFrame(report.as_rows(), schema=PROCESSOR_RUNS.polars_schema)
-    open_warehouse(warehouse_url).append(PROCESSOR_RUNS, rows.to_arrow())
+    if unrecorded:
+        rows = pl.DataFrame(
+            [line.as_row() for line in unrecorded], schema=PROCESSOR_RUNS.polars_schema
+        )
+        open_warehouse(warehouse_url).append(PROCESSOR_RUNS, rows.to_arrow())
     create_table_artifact(
         key="phase4-run-report",
         table=report.table_rows(),

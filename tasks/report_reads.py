@@ -171,8 +171,11 @@ def with_stale(lines: pl.DataFrame, freshness: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def read_report_frames(warehouse: Warehouse, start: date, end: date) -> ReportFrames:
-    """Every figure of the report for slate dates [start, end], read once each."""
+def read_report_frames(
+    warehouse: Warehouse, start: date, end: date, fingerprints: pl.DataFrame | None = None
+) -> ReportFrames:
+    """Every figure of the report for slate dates [start, end], read once each (`fingerprints`
+    of the range's Phase 3 rows, when the caller has them, spare their read)."""
     runs = _read_range(
         warehouse, PROCESSOR_RUNS.full_name, RUN_COLUMNS, "analysis_date", start, end
     )
@@ -211,7 +214,7 @@ def read_report_frames(warehouse: Warehouse, start: date, end: date) -> ReportFr
             lines.select(
                 "analysis_date", "processor", "status", "rows", "duration_seconds", "message"
             ),
-            status_grid(warehouse, start, end),
+            status_grid(warehouse, start, end, fingerprints),
         ),
         rows_per_processor=rows_per_processor(counts),
         p5_quality=quality,
@@ -256,14 +259,17 @@ def _empty_runs() -> pl.DataFrame:
     )
 
 
-def publish_report_artifact(url: str, start: date, end: date) -> Any:
-    """The report's figures as a markdown artifact on the current flow run (backfill)."""
+def publish_report_artifact(
+    url: str, start: date, end: date, fingerprints: pl.DataFrame | None = None
+) -> Any:
+    """The report's figures as a markdown artifact on the current flow run (backfill); the
+    backfill passes the fingerprints it hashed, so Phase 3 is not read again."""
     from prefect.artifacts import create_markdown_artifact
 
     from phase4.html_report import report_markdown
     from tasks.warehouse import open_warehouse
 
-    frames = read_report_frames(open_warehouse(url), start, end)
+    frames = read_report_frames(open_warehouse(url), start, end, fingerprints)
     return create_markdown_artifact(
         key="phase4-report",
         markdown=report_markdown(frames),

@@ -9,9 +9,9 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from features.common import Phase3Frames
-from features.registry import build_outputs
+from features.core import build_outputs
 from quality.schemas import OUTPUT_TABLES
-from tasks.backfill import date_chunks
+from tasks.freshness import date_chunks
 from tasks.io import read_output, read_phase3_frames
 from tasks.warehouse import open_warehouse
 from tests.test_flow_realdata import PHASE4_SOURCE_STAMPS, phase4

@@ -22,7 +22,6 @@ from quality.schemas import (
     TEAM_OFFENSE_GAME_SUMMARY,
 )
 from quality.success import SlateFacts, slate_facts, slate_facts_of
-from tasks import backfill
 from tests.conftest import SEASON_2023, SEASON_2024, season_frames
 
 # --- the per-date reference ----------------------------------------------------------------------
@@ -125,13 +124,11 @@ def assert_same(new: object, old: object) -> None:
 def test_every_day_of_a_season_in_one_pass_equals_the_per_date_facts(folder: Path) -> None:
     frames, days = season_frames(folder)
     together = slate_facts_of(days, frames)
-    chunked = backfill.slate_facts_of(days, frames)
     upstream = upstream_facts_of(frames, days)
     assert list(together) == days
     for day in days:
         old = per_date_slate_facts(day, frames)
         assert_same(together[day], old)
-        assert_same(chunked[day], old)
         assert_same(upstream[day], old.upstream)
         assert_same(slate_facts(day, frames), old)
         assert_same(upstream_facts(frames, day), old.upstream)

@@ -14,7 +14,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from features.common import Phase3Frames, SlateCalendar
-from features.registry import build_outputs, calendar_for
+from features.core import build_outputs
+from features.registry import calendar_for
 from quality.contracts import conform_input
 from quality.feature_checks import (
     FeatureCheckError,

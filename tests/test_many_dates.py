@@ -14,7 +14,8 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from features.registry import PROCESSORS, build_outputs
+from features.core import build_outputs
+from features.registry import PROCESSORS
 from tests.conftest import SEASON_2023, SEASON_2024, season_frames
 
 BUILT_AT = datetime(2026, 1, 1, tzinfo=UTC)

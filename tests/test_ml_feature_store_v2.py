@@ -1150,7 +1150,7 @@ def test_the_phase5_worker_query_runs_unchanged_on_the_emulator(
     """A real 2023-24 partition written through the warehouse, read by the worker's query."""
     from google.cloud import bigquery
 
-    from features.registry import build_outputs
+    from features.core import build_outputs
     from tasks.io import ensure_tables, write_partition
     from tasks.warehouse import open_warehouse
     from tasks.warehouse.bigquery_warehouse import BigQueryWarehouse

@@ -53,6 +53,15 @@ class TableNotFound(WarehouseError):
         super().__init__(f"table {full_name} does not exist{hint}")
 
 
+@dataclass(frozen=True)
+class Replacement:
+    """The new rows of some partitions of one table (a commit holds several)."""
+
+    schema: TableSchema
+    partitions: Sequence[date]
+    rows: Rows
+
+
 class Warehouse(ABC):
     """Reads tables as Polars frames and replaces date partitions atomically.
 
@@ -133,7 +142,6 @@ class Warehouse(ABC):
         """One date: shorthand for replace_partitions."""
         return self.replace_partitions(schema, [partition], rows, before_commit=before_commit)
 
-    @abstractmethod
     def replace_partitions(
         self,
         schema: TableSchema,
@@ -142,13 +150,25 @@ class Warehouse(ABC):
         *,
         before_commit: BeforeCommit | None = None,
     ) -> int:
-        """Replace every row of `partitions` with `rows` in one transaction; rows written.
+        """One table's partitions: shorthand for commit."""
+        return self.commit([Replacement(schema, partitions, rows)], before_commit=before_commit)
 
-        Readers see the old partitions or the new ones, never a mix or an empty window. Every
-        row must belong to one of `partitions`; a partition without rows ends up empty.
-        `before_commit` runs inside the transaction right before COMMIT: if it raises, the
-        transaction rolls back and the exception propagates (a timed-out processor never
-        commits).
+    @abstractmethod
+    def commit(
+        self,
+        replacements: Sequence[Replacement],
+        appends: Sequence[tuple[TableSchema, Rows]] = (),
+        *,
+        before_commit: BeforeCommit | None = None,
+    ) -> int:
+        """Replace every replacement's partitions and append `appends` (run lines) in ONE
+        transaction; returns the rows the replacements wrote.
+
+        Readers see the old partitions and lines or the new ones, never a mix, an empty window
+        or a partition without its line. Every row must belong to one of its replacement's
+        partitions; a partition without rows ends up empty. `before_commit` runs right before
+        the commit: if it raises, nothing is committed and the exception propagates (a
+        timed-out or interrupted run never commits).
         """
 
     @abstractmethod

@@ -17,7 +17,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from datetime import date
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, TypeVar, cast
 
 import pyarrow as pa
@@ -29,6 +29,7 @@ from quality.schemas import BIGQUERY_ALIASES, TYPES, Column, TableSchema, bigque
 from tasks.warehouse.base import (
     BeforeCommit,
     Filter,
+    Replacement,
     Rows,
     TableNotFound,
     TransientWarehouseError,
@@ -50,6 +51,8 @@ MAX_BYTES_BILLED_ENV = "PHASE4_BIGQUERY_MAX_BYTES_BILLED"
 # logical bytes, its largest table 5.1 MiB: 1 GiB per query leaves ~90x for several seasons of
 # history in unpruned tables, and bounds a runaway query at well under a cent.
 DEFAULT_MAX_BYTES_BILLED = 1 << 30
+# A staging table outlives its commit only when the process dies before dropping it.
+STAGING_EXPIRY = timedelta(hours=1)
 READ_SESSION_ROLE = "roles/bigquery.readSessionUser"
 # Waits between attempts of a transaction BigQuery aborted for a concurrent update; after the
 # last one the error goes up as TransientWarehouseError and the task's own retries take over.
@@ -333,34 +336,61 @@ class BigQueryWarehouse(Warehouse):
                 _warn(f"{error}; next attempt in {waits[0]:g} s")
                 time.sleep(waits.pop(0))
 
-    def replace_partitions(
+    def commit(
         self,
-        schema: TableSchema,
-        partitions: Sequence[date],
-        rows: Rows,
+        replacements: Sequence[Replacement],
+        appends: Sequence[tuple[TableSchema, Rows]] = (),
         *,
         before_commit: BeforeCommit | None = None,
     ) -> int:
-        """Staging load, then one transaction script. The script is one atomic job, so
-        before_commit runs after staging and right before the script is submitted: if it
-        raises, nothing is submitted and the staging table is dropped."""
+        """Every table's rows loaded into a staging table first (expiring after an hour, in
+        case the drop below never runs), then ONE transaction script: DELETE + INSERT per
+        replacement, INSERT per append. before_commit runs right before the script is
+        submitted (the script is one atomic job): if it raises, nothing is submitted. The
+        staging tables are dropped whatever happens."""
         self._check_writable()
-        staged = conform(rows, schema)
-        check_partitions(schema, partitions, staged)
-        target = self._table_id(schema.full_name)
+        parts: list[tuple[TableSchema, pa.Table, str | None]] = []
+        for r in replacements:
+            staged = conform(r.rows, r.schema)
+            check_partitions(r.schema, r.partitions, staged)
+            # Dates go in as literals: scripts take no query parameters on every backend
+            # (the emulator refuses them), and they are date objects, never user text.
+            days = ", ".join(f"DATE '{d.isoformat()}'" for d in sorted(set(r.partitions)))
+            parts.append((r.schema, staged, f"{r.schema.partition_column} IN ({days})"))
+        parts += [(schema, conform(rows, schema), None) for schema, rows in appends]
+        what = "committing " + ", ".join(sorted({schema.full_name for schema, _, _ in parts}))
+        script, stagings = ["BEGIN TRANSACTION;"], []
+        try:
+            for schema, staged, where in parts:
+                target = self._table_id(schema.full_name)
+                if where is not None:
+                    script.append(f"DELETE FROM `{target}` WHERE {where};")
+                if staged.num_rows:
+                    staging = self._stage(schema, staged)
+                    stagings.append(staging)
+                    columns = ", ".join(quote_identifier(c) for c in staged.column_names)
+                    script.append(
+                        f"INSERT INTO `{target}` ({columns}) SELECT {columns} FROM `{staging}`;"
+                    )
+            script.append("COMMIT TRANSACTION;")
+            if before_commit is not None:
+                before_commit()
+            self._with_backoff(lambda: self._query("\n".join(script), []), what)
+        except gexc.GoogleAPIError as exc:
+            raise self._explain(exc, what) from exc
+        finally:
+            for staging in stagings:
+                self.client.delete_table(staging, not_found_ok=True)
+        return sum(staged.num_rows for _, staged, where in parts if where is not None)
+
+    def _stage(self, schema: TableSchema, rows: pa.Table) -> str:
+        """A staging table of `rows` beside the target, expiring in STAGING_EXPIRY."""
         staging = f"{self.project}.{schema.dataset}._staging_{schema.name}_{uuid.uuid4().hex[:12]}"
-        # Dates go in as literals: scripts take no query parameters on every backend
-        # (the emulator refuses them), and they are date objects, never user text.
-        days = ", ".join(f"DATE '{d.isoformat()}'" for d in sorted(set(partitions)))
-        return self._replace_where(
-            staged,
-            staging,
-            schema_fields(schema),
-            target,
-            f"{schema.partition_column} IN ({days})",
-            f"replacing partitions of {schema.full_name}",
-            before_commit,
-        )
+        table = bigquery.Table(staging, schema=schema_fields(schema))
+        table.expires = datetime.now(UTC) + STAGING_EXPIRY
+        self.client.create_table(table)
+        self._load(rows, staging, bigquery.WriteDisposition.WRITE_APPEND, schema_fields(schema))
+        return staging
 
     def _replace_where(
         self,

@@ -7,7 +7,6 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from datetime import date
 from pathlib import Path
 
 import duckdb
@@ -17,6 +16,7 @@ from quality.schemas import TableSchema
 from tasks.warehouse.base import (
     BeforeCommit,
     Filter,
+    Replacement,
     Rows,
     TableNotFound,
     TransientWarehouseError,
@@ -212,30 +212,40 @@ class DuckDBWarehouse(Warehouse):
             con.execute("ROLLBACK")
             raise
 
-    def replace_partitions(
+    def commit(
         self,
-        schema: TableSchema,
-        partitions: Sequence[date],
-        rows: Rows,
+        replacements: Sequence[Replacement],
+        appends: Sequence[tuple[TableSchema, Rows]] = (),
         *,
         before_commit: BeforeCommit | None = None,
     ) -> int:
         self._check_writable()
-        staged = conform(rows, schema)
-        check_partitions(schema, partitions, staged)
-        table = _table_name(schema.full_name)
-        days = ", ".join(f"DATE {_sql_literal(d.isoformat())}" for d in sorted(set(partitions)))
+        staged = [conform(r.rows, r.schema) for r in replacements]
+        for replacement, rows in zip(replacements, staged, strict=True):
+            check_partitions(replacement.schema, replacement.partitions, rows)
+        statements = []
         with self._connect() as con:
-            con.register("phase4_staged_rows", staged)
-            self._in_transaction(
-                con,
-                [
-                    f"DELETE FROM {table} WHERE {schema.partition_column} IN ({days})",
-                    f"INSERT INTO {table} BY NAME SELECT * FROM phase4_staged_rows",
-                ],
-                before_commit,
-            )
-        return staged.num_rows
+            for i, (replacement, rows) in enumerate(zip(replacements, staged, strict=True)):
+                table = _table_name(replacement.schema.full_name)
+                days = ", ".join(
+                    f"DATE {_sql_literal(d.isoformat())}"
+                    for d in sorted(set(replacement.partitions))
+                )
+                column = replacement.schema.partition_column
+                statements.append(f"DELETE FROM {table} WHERE {column} IN ({days})")
+                if rows.num_rows:
+                    con.register(f"phase4_staged_{i}", rows)
+                    statements.append(
+                        f"INSERT INTO {table} BY NAME SELECT * FROM phase4_staged_{i}"
+                    )
+            for i, (schema, rows) in enumerate(appends):
+                con.register(f"phase4_appended_{i}", conform(rows, schema))
+                statements.append(
+                    f"INSERT INTO {_table_name(schema.full_name)} BY NAME "
+                    f"SELECT * FROM phase4_appended_{i}"
+                )
+            self._in_transaction(con, statements, before_commit)
+        return sum(rows.num_rows for rows in staged)
 
     def replace_table(self, full_name: str, rows: Rows) -> int:
         self._check_writable()

@@ -1,0 +1,351 @@
+"""The run core: build any set of dates for the selected processors, judge each (date,
+processor) line and say what to write. Pure Polars, no I/O.
+
+The nightly flow (a set of one date), every backfill chunk and the bench all come here: the
+flow and the backfill submit `build` as one Prefect task per processor, `build_outputs` calls it
+in threads. A processor left out of the selection is an input, never an output (SPEC 17): its
+stored partitions arrive in `RunInputs.stored`, judged by their state in processor_runs.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
+from typing import Any, Protocol, TypeVar
+
+import polars as pl
+
+from features.common import Phase3Frames, calendar_frame, processed_now
+from features.registry import PROCESSORS, Processor, phase3_inputs, select
+from quality.feature_checks import (
+    FAIL,
+    PLACEHOLDER_SOURCE,
+    check_features,
+    dated_feature_values,
+    failures,
+    figures_by_date,
+    reference_slates,
+    summary,
+)
+from quality.schemas import ML_FEATURE_CHECKS, ML_FEATURE_STORE_V2
+from quality.success import RunLine, SlateFacts, Status, evaluate_output, slate_facts_of
+
+# An unselected upstream's state for D (SPEC 14 as `phase4 status` shows it): these are read
+# as stored; MISSING and FAIL mean "not built".
+BUILT_STATES = frozenset({"OK", "WARN", "NO_GAMES", "STALE"})
+REFERENCE_COLUMNS = ("player_lookup", "game_date", "data_source", "features", "feature_sources")
+
+
+@dataclass(frozen=True)
+class RunInputs:
+    """Everything a run of some dates reads, already read.
+
+    stored: an unselected upstream's rows of the dates, as stored; upstream_states: its state
+    per date (OK, WARN, NO_GAMES, STALE, FAIL, MISSING). An upstream in `stored` without states
+    counts as current (the in-memory entry point). reference: the stored P5 rows before the
+    first date (REFERENCE_COLUMNS), the SPEC 12 drift reference. fingerprints: SPEC 14, per
+    (date, table), copied onto the lines.
+    """
+
+    phase3: Phase3Frames
+    dates: tuple[date, ...]
+    run_id: str = "local"
+    stored: Mapping[str, pl.DataFrame] = field(default_factory=dict)
+    upstream_states: Mapping[str, Mapping[date, str]] = field(default_factory=dict)
+    reference: pl.DataFrame | None = None
+    fingerprints: Mapping[tuple[date, str], str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Context:
+    """The inputs with what every processor needs derived once: each date's slate facts."""
+
+    inputs: RunInputs
+    facts: Mapping[date, SlateFacts]
+
+    @property
+    def dates(self) -> tuple[date, ...]:
+        return self.inputs.dates
+
+    def calendar(self, dates: Iterable[date]) -> pl.DataFrame:
+        return calendar_frame([self.facts[d].calendar for d in sorted(dates)])
+
+
+def prepare(inputs: RunInputs) -> Context:
+    days = tuple(sorted(set(inputs.dates)))
+    return Context(replace(inputs, dates=days), slate_facts_of(days, inputs.phase3))
+
+
+@dataclass(frozen=True)
+class Built:
+    """One processor over the run's dates: every row built (what dependents read), a line per
+    date, and the partitions to replace (dates whose line allows a write)."""
+
+    table: str
+    frame: pl.DataFrame
+    lines: tuple[RunLine, ...]
+    write_dates: tuple[date, ...]
+    checks: pl.DataFrame | None = None  # P5: ml_feature_checks rows of write_dates
+
+    def rows_to_write(self) -> pl.DataFrame:
+        column = PROCESSORS[self.table].schema.partition_column
+        assert column is not None, self.table
+        return self.frame.filter(pl.col(column).is_in(list(self.write_dates)))
+
+
+def _upstream_gaps(
+    entry: Processor, ctx: Context, ran: Mapping[str, Built | None]
+) -> tuple[dict[str, pl.DataFrame | None], dict[date, list[str]], dict[date, list[str]]]:
+    """The entry's upstream frames by keyword, and per date the upstream tables not built for
+    it (an unselected one MISSING or FAIL, a selected one that errored) and those STALE."""
+    frames: dict[str, pl.DataFrame | None] = {}
+    missing: dict[date, list[str]] = {d: [] for d in ctx.dates}
+    stale: dict[date, list[str]] = {d: [] for d in ctx.dates}
+    for keyword, table in entry.upstream.items():
+        if table in ran:
+            built = ran[table]
+            frames[keyword] = None if built is None else built.frame
+            done = set(built.write_dates) if built is not None else set()
+            states: Mapping[date, str] = {d: "OK" if d in done else "FAIL" for d in ctx.dates}
+        else:
+            frames[keyword] = ctx.inputs.stored.get(table)
+            given = ctx.inputs.upstream_states.get(table)
+            current = "OK" if frames[keyword] is not None else "MISSING"
+            states = given if given is not None else dict.fromkeys(ctx.dates, current)
+        for day in ctx.dates:
+            state = states.get(day, "MISSING")
+            if state not in BUILT_STATES:
+                missing[day].append(table)
+            elif state == "STALE":
+                stale[day].append(table)
+    return frames, missing, stale
+
+
+def build(
+    entry: Processor,
+    ctx: Context,
+    ran: Mapping[str, Built | None],
+    processed_at: datetime | None = None,
+) -> Built:
+    """Compute one processor for every date of the run in one pass and judge each date.
+
+    `ran`: the upstreams built in this run (None: it errored); the others come from
+    `ctx.inputs.stored`. A date whose upstream is not built FAILs for P3/P4 (nothing written);
+    P5 builds it with that upstream as failed and WARNs (SPEC 8, 17).
+    """
+    started, clock = processed_now(), time.perf_counter()
+    frames, missing, stale = _upstream_gaps(entry, ctx, ran)
+    groups: dict[tuple[str, ...], list[date]] = {}
+    for day in ctx.dates:
+        if entry.runs_if_upstream_failed or not missing[day]:
+            groups.setdefault(tuple(missing[day]), []).append(day)
+    parts = []
+    for absent, days in groups.items():  # one pass per pattern of absent upstreams (usually 1)
+        given = {k: None if t in absent else frames[k] for k, t in entry.upstream.items()}
+        parts.append(
+            entry.compute(
+                calendar=ctx.calendar(days),
+                processed_at=processed_at or started,
+                **phase3_inputs(entry, ctx.inputs.phase3),
+                **given,
+            )
+        )
+    column = entry.schema.partition_column
+    assert column is not None, entry.table
+    frame = (
+        pl.concat(parts) if len(parts) > 1 else parts[0] if parts else entry.schema.empty_frame()
+    )
+    share = (time.perf_counter() - clock) / len(ctx.dates)
+    by_date = _by_partition(frame, column)
+    finished = processed_now()
+    lines = []
+    for day in ctx.dates:
+        notes = [f"upstream {t} not built for {day}" for t in missing[day]]
+        notes += [f"upstream {t} stale for {day}" for t in stale[day]]
+        if missing[day] and not entry.runs_if_upstream_failed:
+            status: Status = "FAIL"
+            message, rows = "; ".join(notes), None
+        else:
+            part = by_date.get(day, frame.clear())
+            status, message = evaluate_output(
+                entry.table, ctx.facts[day], part, share, entry.time_limit_minutes
+            )
+            status, message = _with_notes(status, message, notes)
+            rows = part.height
+        lines.append(
+            RunLine(
+                run_id=ctx.inputs.run_id,
+                processor=entry.table,
+                analysis_date=day,
+                status=status,
+                rows=rows,
+                duration_seconds=share,
+                started_at=started,
+                finished_at=finished,
+                message=message,
+                input_fingerprint=ctx.inputs.fingerprints.get((day, entry.table)),
+            )
+        )
+    built = Built(
+        entry.table,
+        frame,
+        tuple(lines),
+        tuple(line.analysis_date for line in lines if line.rows is not None),
+    )
+    return _feature_checked(built, ctx) if entry.feature_checked else built
+
+
+def _with_notes(status: Status, message: str, notes: Sequence[str]) -> tuple[Status, str]:
+    """Notes make an OK line WARN and go after its message."""
+    if not notes:
+        return status, message
+    return ("WARN" if status == "OK" else status), "; ".join([message, *notes])
+
+
+def _by_partition(frame: pl.DataFrame, column: str) -> dict[date, pl.DataFrame]:
+    """A many-date output split into each date's rows (one pass)."""
+    if frame.is_empty():
+        return {}
+    parts = frame.partition_by(column, as_dict=True, maintain_order=True)
+    return {key[0]: part for key, part in parts.items()}
+
+
+def _feature_checked(built: Built, ctx: Context) -> Built:
+    """SPEC 12 on P5's dates: a FAIL keeps the date's previous partition, a WARN is noted."""
+    p5 = built.frame.filter(pl.col("game_date").is_in(list(built.write_dates)))
+    history = ctx.inputs.reference
+    if history is None:
+        history = ML_FEATURE_STORE_V2.empty_frame().select(REFERENCE_COLUMNS)
+    checks, outcomes = check_dates(p5, built.write_dates, history, ctx.inputs.run_id, ctx.facts)
+    lines = []
+    for line in built.lines:
+        if line.analysis_date not in outcomes:
+            lines.append(line)
+            continue
+        status, message = outcomes[line.analysis_date]
+        if status == FAIL:
+            lines.append(replace(line, status="FAIL", rows=None, message=message))
+        elif status == "WARN":
+            worse: Status = "WARN" if line.status == "OK" else line.status
+            lines.append(replace(line, status=worse, message=f"{line.message}; {message}"))
+        else:
+            lines.append(line)
+    written = tuple(line.analysis_date for line in lines if line.rows is not None)
+    checks = checks.filter(pl.col("game_date").is_in(list(written)))
+    return replace(built, lines=tuple(lines), write_dates=written, checks=checks)
+
+
+def check_dates(
+    p5: pl.DataFrame,
+    dates: Sequence[date],
+    history: pl.DataFrame,
+    run_id: str,
+    facts: Mapping[date, SlateFacts] | None = None,
+) -> tuple[pl.DataFrame, dict[date, tuple[str, str]]]:
+    """SPEC 12 for every date with P5 rows, in date order, each as the nightly run checks D.
+
+    A date's drift reference is `history` (stored P5 rows before the dates) plus the earlier
+    dates here that passed (they are written with it). Returns the checks of the dates that
+    passed and every checked date's worst status and message.
+    """
+    dated = _split_by_date(dated_feature_values(history.select(REFERENCE_COLUMNS)))
+    values = dated_feature_values(p5.select(REFERENCE_COLUMNS))
+    figures = figures_by_date(values)  # D's own figures do not depend on the reference
+    by_date = _split_by_date(values)
+    rows_by_date = _by_partition(p5, "game_date")
+    checked: list[pl.DataFrame] = []
+    outcomes: dict[date, tuple[str, str]] = {}
+    for day in sorted(dates):
+        rows = rows_by_date.get(day)
+        if rows is None:
+            continue
+        early = facts[day].is_early_season if facts else bool(rows["early_season_flag"].any())
+        checks = check_features(
+            rows,
+            history.clear(),
+            day,
+            early_season=early,
+            run_id=run_id,
+            reference_values=_reference_of(dated, day),
+            figures_of_d=figures.get(day),  # None: no value (all placeholders)
+        )
+        failed = failures(checks)
+        if failed:
+            outcomes[day] = (FAIL, "feature checks FAIL, nothing written: " + "; ".join(failed))
+            continue
+        outcomes[day] = summary(checks)
+        checked.append(checks)
+        if day in by_date:  # a passed date joins the reference of the later ones
+            dated[day] = by_date[day]
+    return (pl.concat(checked) if checked else ML_FEATURE_CHECKS.empty_frame()), outcomes
+
+
+def _split_by_date(dated: pl.DataFrame) -> dict[date, pl.DataFrame]:
+    real = dated.filter(pl.col("data_source") != PLACEHOLDER_SOURCE)
+    return {d: f for (d,), f in real.partition_by("game_date", as_dict=True).items()}
+
+
+def _reference_of(dated: dict[date, pl.DataFrame], game_date: date) -> pl.DataFrame:
+    """D's drift reference: the values of its `reference_slates`, oldest first."""
+    columns = ("player_lookup", "value", "source", "feature_index")
+    chosen = reference_slates(dated, game_date)
+    if not chosen:
+        empty = ML_FEATURE_STORE_V2.empty_frame().select(REFERENCE_COLUMNS)
+        return dated_feature_values(empty).select(columns)
+    return pl.concat([dated[d] for d in chosen]).select(columns)
+
+
+class Waitable(Protocol):
+    def result(self) -> Any: ...
+
+
+F = TypeVar("F", bound=Waitable)
+
+
+def schedule(
+    selected: Sequence[Processor], submit: Callable[[Processor, dict[str, F]], F]
+) -> dict[str, F]:
+    """Submit every selected processor in run order with the futures of its selected
+    upstreams: each starts when they are done (P1 with P2, P3 with P4, P5 last). The one
+    scheduler of the graph: threads here, Prefect tasks in the flows."""
+    futures: dict[str, F] = {}
+    for entry in selected:
+        futures[entry.table] = submit(
+            entry, {t: futures[t] for t in entry.upstream.values() if t in futures}
+        )
+    return futures
+
+
+def run(
+    inputs: RunInputs,
+    processors: Iterable[str] | None = None,
+    processed_at: datetime | None = None,
+) -> dict[str, Built]:
+    """The whole run in memory, two processors at a time (Polars releases the GIL)."""
+    ctx = prepare(inputs)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+
+        def submit(entry: Processor, ups: dict[str, Future[Built]]) -> Future[Built]:
+            return pool.submit(
+                lambda: build(entry, ctx, {t: f.result() for t, f in ups.items()}, processed_at)
+            )
+
+        futures = schedule(select(processors), submit)
+        return {table: future.result() for table, future in futures.items()}
+
+
+def build_outputs(
+    phase3: Phase3Frames,
+    dates: date | Iterable[date],
+    processed_at: datetime,
+    processors: Iterable[str] | None = None,
+    upstream: Mapping[str, pl.DataFrame] | None = None,
+) -> dict[str, pl.DataFrame]:
+    """Every row of the selected processors for one date or many, in memory (`upstream`:
+    unselected processors' rows of the same dates, taken as current)."""
+    days = (dates,) if isinstance(dates, date) else tuple(dates)
+    inputs = RunInputs(phase3, days, stored=dict(upstream or {}))
+    return {t: built.frame for t, built in run(inputs, processors, processed_at).items()}
