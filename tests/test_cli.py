@@ -41,8 +41,9 @@ def test_an_unknown_processor_is_one_line_and_starts_nothing(
     code, out, err = invoke("run", "--date", "2024-01-15", "--processors", "P1,P9")
     assert code == 2 and out == ""
     assert err.strip().splitlines() == [
-        "error: --processors: unknown processor(s) P9; choose from P1 (team_defense_zone_analysis), "
-        "P2 (player_shot_zone_analysis), P3 (player_composite_factors), P4 (player_daily_cache), "
+        "error: --processors: unknown processor(s) P9; choose from "
+        "P1 (team_defense_zone_analysis), P2 (player_shot_zone_analysis), "
+        "P3 (player_composite_factors), P4 (player_daily_cache), "
         "P5 (ml_feature_store_v2)"
     ]
     assert not (tmp_path / ".phase4").exists()  # no server, no warehouse
