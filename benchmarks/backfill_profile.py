@@ -1,10 +1,11 @@
 """Where a season's backfill spends its time, step by step, without Prefect.
 
 `backfill_profile(url, first, last)` runs the backfill's steps in this process in the flow's
-order (one read and one fingerprint pass per season, then chunk by chunk) and times each, wall
-and CPU: Phase 3 reads, SPEC 14 fingerprints, the freshness choice of dates, slate facts, each
-processor's compute, the per-date lines, SPEC 12 feature checks and the writes. The flow's wall
-time minus their sum is the Prefect overhead (tasks, threads, API calls).
+order (one read and one fingerprint pass per season, then chunk by chunk through the run core)
+and times each, wall and CPU: Phase 3 reads, SPEC 14 fingerprints, the freshness choice of
+dates, the stored inputs (SPEC 17, the drift reference), slate facts, each processor's build
+(its lines included; P5's SPEC 12 checks also apart) and the commit. The flow's wall time minus
+their sum is the Prefect overhead (tasks, threads, API calls).
 `python -m benchmarks.backfill_profile` prints it for the real season in the warehouse that
 PHASE4_WAREHOUSE names.
 """
@@ -20,10 +21,10 @@ from typing import Any, TypeVar
 
 import polars as pl
 
-from features import registry
+from features import core, registry
 from flows.phase4_backfill import seasons_of
-from tasks import backfill, feature_checks
-from tasks.freshness import chunk_fingerprints, dates_to_build_task
+from tasks.backfill import write_chunk_task
+from tasks.freshness import chunk_fingerprints, date_chunks, dates_to_build_task, run_inputs
 from tasks.io import ensure_tables, read_phase3_frames
 from tasks.warehouse import open_warehouse
 
@@ -44,20 +45,17 @@ def backfill_profile(url: str, first: date, last: date) -> dict[str, float]:
 
     warehouse = open_warehouse(url)
     ensure_tables(warehouse)
-    compute, check_chunk, facts_of = (
-        registry.compute,
-        feature_checks.check_chunk,
-        backfill.slate_facts_of,
-    )
+    selected = list(registry.PROCESSORS.values())
+    build, check_dates, facts_of = core.build, core.check_dates, core.slate_facts_of
 
-    def timed_compute(entry: registry.Processor, *args: Any, **kwargs: Any) -> Any:
-        return timed(f"compute {entry.id}", compute, entry, *args, **kwargs)
+    def timed_build(entry: registry.Processor, *args: Any, **kwargs: Any) -> Any:
+        return timed(f"build {entry.id}", build, entry, *args, **kwargs)
 
-    registry.compute = timed_compute
-    feature_checks.check_chunk = partial(timed, "feature checks", check_chunk)
-    backfill.slate_facts_of = partial(timed, "slate facts", facts_of)
+    core.build = timed_build
+    core.check_dates = partial(timed, "feature checks", check_dates)
+    core.slate_facts_of = partial(timed, "slate facts", facts_of)
     try:
-        for season in seasons_of(backfill.date_chunks(first, last)):
+        for season in seasons_of(date_chunks(first, last)):
             frames = timed(
                 "read phase 3", read_phase3_frames, warehouse, season[0][0], season[-1][-1]
             )
@@ -66,19 +64,17 @@ def backfill_profile(url: str, first: date, last: date) -> dict[str, float]:
             for dates in season:
                 prints = season_prints.filter(pl.col("analysis_date").is_in(dates))
                 timed("dates to build", dates_to_build_task.fn, url, prints, dates, [])
-                chunk = timed("build (all)", backfill.build_chunk, frames, dates, [], "b", prints)
-                timed("write (all)", backfill.write_chunk_task.fn, url, chunk)
+                inputs = timed(
+                    "stored inputs", run_inputs, warehouse, frames, dates, selected, "b", prints
+                )
+                built = timed("core (all)", core.run, inputs)
+                lines = sorted(
+                    (line for b in built.values() for line in b.lines),
+                    key=lambda line: line.analysis_date,
+                )
+                timed("commit", write_chunk_task.fn, url, list(built.values()), lines)
     finally:
-        registry.compute = compute
-        feature_checks.check_chunk = check_chunk
-        backfill.slate_facts_of = facts_of
-    for cpu in ("", " (cpu)"):
-        ids = [entry.id for entry in registry.PROCESSORS.values()]
-        spent[f"compute (all){cpu}"] = sum(spent[f"compute {p}{cpu}"] for p in ids)
-        spent[f"lines{cpu}"] = (
-            spent[f"build (all){cpu}"] - spent[f"compute (all){cpu}"] - spent[f"slate facts{cpu}"]
-        )
-        spent[f"writes{cpu}"] = spent[f"write (all){cpu}"] - spent[f"feature checks{cpu}"]
+        core.build, core.check_dates, core.slate_facts_of = build, check_dates, facts_of
     return dict(spent)
 
 

@@ -74,6 +74,17 @@ class Context:
         return calendar_frame([self.facts[d].calendar for d in sorted(dates)])
 
 
+def with_history(ctx: Context, earlier: Built) -> Context:
+    """The context with an earlier run's written P5 rows in its drift reference, whether or
+    not their commit has landed yet (a backfill checks a chunk while the previous one commits)."""
+    written = earlier.rows_to_write().select(REFERENCE_COLUMNS)
+    stored = ctx.inputs.reference
+    if stored is not None:
+        stored = stored.filter(~pl.col("game_date").is_in(list(earlier.write_dates)))
+        written = pl.concat([stored.cast(written.schema), written])
+    return replace(ctx, inputs=replace(ctx.inputs, reference=written))
+
+
 def prepare(inputs: RunInputs) -> Context:
     days = tuple(sorted(set(inputs.dates)))
     return Context(replace(inputs, dates=days), slate_facts_of(days, inputs.phase3))

@@ -3,7 +3,8 @@
 Each Phase 3 table is read once per season and its rows fingerprinted once (SPEC 14); each
 chunk of dates goes through the run core as the nightly's date does (the same processor
 tasks, each processor once for all the chunk's dates), then commits at once: every table's
-partitions with every line, one transaction.
+partitions with every line, one transaction. The next chunk is built while a chunk commits
+(two in flight: the machine's cores); commits stay in date order.
 """
 
 from __future__ import annotations
@@ -14,13 +15,15 @@ from datetime import date
 import polars as pl
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
-from prefect.futures import wait
+from prefect.futures import PrefectFuture, wait
 from prefect.runtime import flow_run
 from prefect.states import Failed, State
 
 from features import registry
-from features.common import Phase3Frames, season_of
+from features.common import season_of
+from features.core import Built, Context
 from features.registry import Processor, ProcessorName
+from quality.schemas import ML_FEATURE_STORE_V2
 from quality.success import RunLine
 from tasks.backfill import date_status, read_chunk_task, write_chunk_task
 from tasks.freshness import chunk_fingerprints, date_chunks, dates_to_build_task
@@ -121,21 +124,30 @@ def _backfill(
     summary = BackfillSummary(start_date, end_date)
     tables = [p.table for p in selected]
     prints: list[pl.DataFrame] = []
+    in_flight: Chunk | None = None  # built while the previous chunk commits
     for season in seasons_of(date_chunks(start_date, end_date)):
         # Each Phase 3 table read once per season; its rows and their SPEC 14 fingerprints
-        # (hashed once) serve the freshness check, the build of every chunk and the report.
+        # (hashed once) serve the choice of dates, the build of every chunk and the report.
         frames = read_chunk_task(
             url, season[0][0], season[-1][-1], sorted(registry.phase3_tables(selected))
         )
-        prints.append(chunk_fingerprints(frames, [d for dates in season for d in dates]))
+        every = [d for dates in season for d in dates]
+        prints.append(chunk_fingerprints(frames, every))
+        todo = set(every if force else dates_to_build_task(url, prints[-1], every, tables))
+        summary.skipped_dates += [d for d in every if d not in todo]
         for dates in season:
-            if STOP.is_set():  # Ctrl-C: nothing more is built or written
-                break
-            chunk_prints = prints[-1].filter(pl.col("analysis_date").is_in(dates))
-            todo = dates if force else dates_to_build_task(url, chunk_prints, dates, tables)
-            summary.skipped_dates += [d for d in dates if d not in todo]
-            if todo:
-                summary.lines += _chunk(url, frames, todo, selected, run_id, chunk_prints)
+            chosen = [d for d in dates if d in todo]
+            if not chosen or STOP.is_set():  # Ctrl-C: nothing more is built or written
+                continue
+            chunk_prints = prints[-1].filter(pl.col("analysis_date").is_in(chosen))
+            ctx = prepare_run_task.submit(url, frames, chosen, tables, run_id, chunk_prints)
+            earlier = in_flight.runs.get(ML_FEATURE_STORE_V2.name) if in_flight else None
+            runs = submit_processors(ctx, selected, {}, None, earlier)
+            if in_flight:
+                summary.lines += in_flight.commit(url, run_id)
+            in_flight = Chunk(chosen, ctx, runs)
+    if in_flight:
+        summary.lines += in_flight.commit(url, run_id)
 
     create_table_artifact(
         key="phase4-backfill-report",
@@ -154,19 +166,18 @@ def _backfill(
     return summary
 
 
-def _chunk(
-    url: str,
-    frames: Phase3Frames,
-    dates: list[date],
-    selected: list[Processor],
-    run_id: str,
-    prints: pl.DataFrame,
-) -> list[RunLine]:
-    """The nightly's processor tasks over the chunk's dates, then one commit of it all."""
-    ctx = prepare_run_task.submit(url, frames, dates, [p.table for p in selected], run_id, prints)
-    runs = submit_processors(ctx, selected, {}, None)
-    wait(list(runs.values()))
-    lines = run_lines(run_id, dates, runs, {p.table: [ctx] for p in selected})
-    built = [f.result() for f in runs.values() if f.state.is_completed()]
-    write_chunk_task(url, built, lines)
-    return lines
+@dataclass
+class Chunk:
+    """A chunk's processor tasks, submitted; `commit` waits for them and writes it all."""
+
+    dates: list[date]
+    ctx: PrefectFuture[Context]
+    runs: dict[str, PrefectFuture[Built]]
+
+    def commit(self, url: str, run_id: str) -> list[RunLine]:
+        wait(list(self.runs.values()))
+        selected = list(self.runs)
+        lines = run_lines(run_id, self.dates, self.runs, {t: [self.ctx] for t in selected})
+        built = [f.result() for f in self.runs.values() if f.state.is_completed()]
+        write_chunk_task(url, built, lines)
+        return lines

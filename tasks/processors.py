@@ -82,7 +82,7 @@ def commit_built(
 @task(name="build-processor", cache_policy=NO_CACHE, **TRANSIENT_RETRIES)
 def build_processor(
     table: str,
-    run: dict[str, core.Context],
+    run: dict[str, Any],
     phase3: dict[str, Any],
     upstream: dict[str, Any],
     warehouse_url: str | None = None,
@@ -95,10 +95,13 @@ def build_processor(
     commit already submitted when the deadline passes is waited for and its line says it
     committed late (WARN): never a FAIL line over written rows. A sync task with its own
     deadline rather than Prefect's `timeout_seconds`, which stops only async tasks reliably.
-    `run` is {"ctx": the run's context} and `phase3` the entry's reads: Prefect resolves the
-    futures inside and records them as dependencies (a read that failed stops the task).
+    `run` is {"ctx": the run's context, "earlier": a backfill's previous P5 chunk, if any} and
+    `phase3` the entry's reads: Prefect resolves the futures inside and records them as
+    dependencies (a read that failed stops the task).
     """
     ctx = run["ctx"]
+    if isinstance(earlier := run.get("earlier"), core.Built):  # the previous chunk's P5
+        ctx = core.with_history(ctx, earlier)
     entry = registry.PROCESSORS[table]
     timeout = entry.timeout_seconds * len(ctx.dates)
     deadline = time.monotonic() + timeout
@@ -205,10 +208,15 @@ def prepare_run_task(
 
 
 def submit_processors(
-    ctx: Any, selected: Sequence[registry.Processor], reads: Mapping[str, Any], url: str | None
+    ctx: Any,
+    selected: Sequence[registry.Processor],
+    reads: Mapping[str, Any],
+    url: str | None,
+    earlier: PrefectFuture[core.Built] | None = None,
 ) -> dict[str, PrefectFuture[core.Built]]:
     """Every selected processor as a task in the core's order (`core.schedule`); P5 waits
-    for failed upstreams too (SPEC 8). `url`: each task commits its own (the nightly)."""
+    for failed upstreams too (SPEC 8). `url`: each task commits its own (the nightly).
+    `earlier`: the previous chunk's P5, whose rows join this chunk's drift reference."""
 
     def submit(
         entry: registry.Processor, ups: dict[str, PrefectFuture[core.Built]]
@@ -217,7 +225,10 @@ def submit_processors(
         if entry.runs_if_upstream_failed:
             upstream = {t: allow_failure(f) for t, f in ups.items()}
         own = {k: reads[t] for k, t in entry.phase3.items() if t in reads}
-        return processor_task(entry).submit(entry.table, {"ctx": ctx}, own, upstream, url)
+        run = {"ctx": ctx}
+        if entry.feature_checked and earlier is not None:
+            run["earlier"] = allow_failure(earlier)
+        return processor_task(entry).submit(entry.table, run, own, upstream, url)
 
     return core.schedule(selected, submit)
 

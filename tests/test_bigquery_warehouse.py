@@ -9,7 +9,8 @@ from __future__ import annotations
 import itertools
 import shutil
 from collections.abc import Iterator
-from datetime import date
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +21,17 @@ from google.api_core import exceptions as gexc
 from google.cloud import bigquery
 
 from phase4.loading import load_phase3_directory
-from quality.schemas import DATASETS, OUTPUT_TABLES, PROCESSOR_RUNS, TEAM_DEFENSE_ZONE_ANALYSIS
+from quality.schemas import (
+    DATASETS,
+    OUTPUT_TABLES,
+    PROCESSOR_RUNS,
+    TEAM_DEFENSE_ZONE_ANALYSIS,
+    TableSchema,
+)
+from quality.success import RunLine
 from tasks.io import ensure_tables, is_transient, read_output
 from tasks.warehouse import Filter, TransientWarehouseError, WarehouseError, open_warehouse
+from tasks.warehouse.base import Replacement
 from tasks.warehouse.bigquery_warehouse import BigQueryWarehouse
 from tests.conftest import SEASON_2023, SEASON_2024
 from tests.support.bq_emulator import EmulatorProcess, start_emulator
@@ -146,14 +155,16 @@ def staging_leftovers(warehouse: BigQueryWarehouse) -> list[str]:
 
 
 class BrokenStaging(BigQueryWarehouse):
-    """Loads a staging table without one column: the INSERT fails after the DELETE ran."""
+    """Stages P1's rows without one column: the INSERT fails after the DELETE ran."""
 
-    def _load(self, rows: pa.Table, table_id: str, *args: Any, **kw: Any) -> None:
-        if "_staging_" in table_id:
-            disposition, fields = args  # replace_partitions passes both positionally
-            rows = rows.drop_columns(["defensive_rating_last_15"])
-            args = (disposition, [f for f in fields if f.name != "defensive_rating_last_15"])
-        super()._load(rows, table_id, *args, **kw)
+    def _stage(self, schema: TableSchema, rows: pa.Table) -> str:
+        if schema.name != TEAM_DEFENSE_ZONE_ANALYSIS.name:
+            return super()._stage(schema, rows)
+        kept = tuple(c for c in schema.columns if c.name != "defensive_rating_last_15")
+        return super()._stage(replace(schema, columns=kept), rows.drop_columns([DROPPED]))
+
+
+DROPPED = "defensive_rating_last_15"
 
 
 def test_a_failure_inside_the_transaction_leaves_the_old_partition(bq_url: str) -> None:
@@ -162,10 +173,64 @@ def test_a_failure_inside_the_transaction_leaves_the_old_partition(bq_url: str) 
     schema = TEAM_DEFENSE_ZONE_ANALYSIS
     warehouse.replace_partition(schema, D, p1_rows(D, ["BOS", "LAL"]))
     broken = BrokenStaging(warehouse.client, warehouse.project, read_api="rest")
-    with pytest.raises(WarehouseError, match="replacing partitions of"):
+    with pytest.raises(WarehouseError, match="committing nba_precompute.team_defense_zone"):
         broken.replace_partition(schema, D, p1_rows(D, ["NYK"]))
     table = warehouse.read(schema.full_name, ["team_abbr"], [Filter("analysis_date", "=", D)])
     assert sorted(table["team_abbr"].to_list()) == ["BOS", "LAL"]
+    assert staging_leftovers(warehouse) == []
+
+
+def run_line(rows: int) -> pl.DataFrame:
+    line = RunLine(
+        run_id="r",
+        processor=TEAM_DEFENSE_ZONE_ANALYSIS.name,
+        analysis_date=D,
+        status="OK",
+        rows=rows,
+        duration_seconds=1.0,
+        started_at=None,
+        finished_at=None,
+        message=f"{rows} rows",
+    )
+    return pl.DataFrame([line.as_row()], schema=PROCESSOR_RUNS.polars_schema)
+
+
+def test_a_commit_writes_partitions_and_lines_in_one_script_or_nothing(
+    bq_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    warehouse = bq()
+    ensure_tables(warehouse)
+    counting = AbortedTransactions(warehouse.client, warehouse.project, read_api="rest", aborts=0)
+    # The emulator does not keep a table's expiration: what the request asks for is checked.
+    expiries = []
+    update_table = counting.client.update_table
+
+    def recording(table: bigquery.Table, fields: list[str], **kwargs: Any) -> bigquery.Table:
+        if table.table_id.startswith("_staging_") and "expires" in fields:
+            expiries.append(table.expires)
+        return update_table(table, fields, **kwargs)
+
+    monkeypatch.setattr(counting.client, "update_table", recording)
+    p1 = Replacement(TEAM_DEFENSE_ZONE_ANALYSIS, [D], p1_rows(D, ["BOS", "LAL"]))
+    staged_at = datetime.now(UTC)
+    assert counting.commit([p1], [(PROCESSOR_RUNS, run_line(2))]) == 2
+    assert counting.scripts == 1  # partitions and lines: one transaction
+    assert len(expiries) == 2  # a staging table per table, each expiring in an hour
+    for expires in expiries:
+        assert timedelta(minutes=59) < expires - staged_at < timedelta(minutes=61)
+    runs = warehouse.read(PROCESSOR_RUNS.full_name, ["rows"], [Filter("analysis_date", "=", D)])
+    assert runs["rows"].to_list() == [2]
+
+    broken = BrokenStaging(warehouse.client, warehouse.project, read_api="rest")
+    nyk = Replacement(TEAM_DEFENSE_ZONE_ANALYSIS, [D], p1_rows(D, ["NYK"]))
+    with pytest.raises(WarehouseError):
+        broken.commit([nyk], [(PROCESSOR_RUNS, run_line(1))])
+    table = warehouse.read(
+        TEAM_DEFENSE_ZONE_ANALYSIS.full_name, ["team_abbr"], [Filter("analysis_date", "=", D)]
+    )
+    assert sorted(table["team_abbr"].to_list()) == ["BOS", "LAL"]  # neither partition ...
+    runs = warehouse.read(PROCESSOR_RUNS.full_name, ["rows"], [Filter("analysis_date", "=", D)])
+    assert runs["rows"].to_list() == [2]  # ... nor line
     assert staging_leftovers(warehouse) == []
 
 
@@ -512,7 +577,7 @@ def test_a_transaction_aborted_every_time_is_a_transient_error(bq_url: str) -> N
     assert stuck.scripts == 3  # the first try and two waits
     assert isinstance(exc.value.__cause__, gexc.BadRequest)
     assert str(exc.value).startswith(
-        "BigQuery aborted a transaction replacing partitions of "
+        "BigQuery aborted a transaction committing "
         f"nba_precompute.team_defense_zone_analysis in project {opened.project}"
     )
     assert is_transient(exc.value)

@@ -384,12 +384,14 @@ class BigQueryWarehouse(Warehouse):
         return sum(staged.num_rows for _, staged, where in parts if where is not None)
 
     def _stage(self, schema: TableSchema, rows: pa.Table) -> str:
-        """A staging table of `rows` beside the target, expiring in STAGING_EXPIRY."""
+        """A staging table of `rows` beside the target, expiring in STAGING_EXPIRY. Loaded
+        first (a load into a missing dataset says so), then given its expiration."""
         staging = f"{self.project}.{schema.dataset}._staging_{schema.name}_{uuid.uuid4().hex[:12]}"
-        table = bigquery.Table(staging, schema=schema_fields(schema))
+        fields = schema_fields(schema)
+        self._load(rows, staging, bigquery.WriteDisposition.WRITE_TRUNCATE, fields)
+        table = bigquery.Table(staging)
         table.expires = datetime.now(UTC) + STAGING_EXPIRY
-        self.client.create_table(table)
-        self._load(rows, staging, bigquery.WriteDisposition.WRITE_APPEND, schema_fields(schema))
+        self.client.update_table(table, ["expires"])
         return staging
 
     def _replace_where(
