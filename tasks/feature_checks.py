@@ -94,13 +94,6 @@ def publish_artifact(checks: pl.DataFrame) -> None:
     )
 
 
-def current_run_id() -> str:
-    from prefect.runtime import flow_run
-
-    run_id = flow_run.get_id()
-    return str(run_id) if run_id else "local"
-
-
 def feature_checks_of(warehouse: Warehouse, game_date: date) -> pl.DataFrame:
     """The stored checks of D, for `phase4 status`; empty when D has none (or no table)."""
     if warehouse.table_schema(ML_FEATURE_CHECKS.full_name) is None:

@@ -71,9 +71,6 @@ class RunReport:
             f"{rows:,} rows in {self.duration_seconds:.1f} s"
         )
 
-    def as_rows(self) -> list[dict[str, object]]:
-        return [line.as_row() for line in self.lines]
-
     def table_rows(self) -> list[dict[str, str]]:
         """Display rows for the artifact, the CLI and `phase4 status`."""
         return [
