@@ -18,8 +18,9 @@ from typing import Any, Protocol, TypeVar
 
 import polars as pl
 
-from features.common import Phase3Frames, calendar_frame, processed_now
+from features.common import processed_now
 from features.registry import PROCESSORS, Processor, phase3_inputs, select
+from nba_calendar import calendar_frame
 from quality.feature_checks import (
     FAIL,
     PLACEHOLDER_SOURCE,
@@ -30,7 +31,7 @@ from quality.feature_checks import (
     reference_slates,
     summary,
 )
-from quality.schemas import ML_FEATURE_CHECKS, ML_FEATURE_STORE_V2
+from quality.schemas import ML_FEATURE_CHECKS, ML_FEATURE_STORE_V2, Phase3Frames
 from quality.success import RunLine, SlateFacts, Status, evaluate_output, slate_facts_of
 
 # An unselected upstream's state for D (SPEC 14 as `phase4 status` shows it): these are read
@@ -181,9 +182,7 @@ def build(
             message, rows = "; ".join(notes), None
         else:
             part = by_date.get(day, frame.clear())
-            status, message = evaluate_output(
-                entry.table, ctx.facts[day], part, share, entry.time_limit_minutes
-            )
+            status, message = evaluate_output(entry, ctx.facts[day], part, share)
             status, message = _with_notes(status, message, notes)
             rows = part.height
         lines.append(

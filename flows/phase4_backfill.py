@@ -20,9 +20,9 @@ from prefect.runtime import flow_run
 from prefect.states import Failed, State
 
 from features import registry
-from features.common import season_of
 from features.core import Built, Context
 from features.registry import Processor, ProcessorName
+from nba_calendar import season_of
 from quality.schemas import ML_FEATURE_STORE_V2
 from quality.success import RunLine
 from tasks.backfill import date_status, read_chunk_task, write_chunk_task

@@ -15,8 +15,8 @@ from datetime import date
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from features.common import Phase3Frames
 from features.core import Built
+from quality.schemas import Phase3Frames
 from quality.success import RunLine
 from tasks.io import TRANSIENT_RETRIES, read_phase3_frames
 from tasks.processors import commit_built

@@ -10,8 +10,8 @@ from datetime import date
 
 import polars as pl
 
-from features.common import SlateCalendar
 from features.core import REFERENCE_COLUMNS, check_dates
+from nba_calendar import SlateCalendar, season_first_day
 from quality.feature_checks import (
     OK,
     PLACEHOLDER_SOURCE,
@@ -19,7 +19,6 @@ from quality.feature_checks import (
     checks_markdown,
     raise_on_failure,
     reference_dates,
-    season_start,
     summary,
 )
 from quality.schemas import ML_FEATURE_CHECKS, ML_FEATURE_STORE_V2
@@ -41,7 +40,7 @@ def read_reference(warehouse: Warehouse, game_date: date) -> pl.DataFrame:
     stamps = warehouse.read(
         ML_FEATURE_STORE_V2.full_name,
         ["game_date", "data_source"],
-        [Filter("game_date", ">=", season_start(game_date)), *before],
+        [Filter("game_date", ">=", season_first_day(game_date)), *before],
     )
     dates = reference_dates(stamps, game_date)
     if not dates:

@@ -15,11 +15,11 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from features import registry
-from features.common import Phase3Frames, season_of
 from features.core import RunInputs
 from features.registry import Processor
+from nba_calendar import season_of
 from quality.freshness import dates_to_build, freshness_grid, input_fingerprints
-from quality.schemas import PHASE3_TABLES, PROCESSOR_RUNS
+from quality.schemas import PHASE3_TABLES, PROCESSOR_RUNS, Phase3Frames
 from tasks.feature_checks import read_reference
 from tasks.io import TRANSIENT_RETRIES, read_output, read_phase3
 from tasks.warehouse import Filter, Warehouse, open_warehouse
@@ -124,7 +124,7 @@ def dates_to_build_task(
 
 def chunk_fingerprints(phase3: Phase3Frames, dates: Sequence[date]) -> pl.DataFrame:
     """SPEC 14 fingerprints of every processor for every date of a chunk, from its frames."""
-    return input_fingerprints(registry.frames_by_table(phase3), dates, registry.PROCESSORS.values())
+    return input_fingerprints(phase3.by_table(), dates, registry.PROCESSORS.values())
 
 
 def upstream_closure(selected: Sequence[Processor]) -> list[Processor]:
@@ -155,7 +155,7 @@ def run_inputs(
     days = sorted(dates)
     judged = upstream_closure(selected)
     if fingerprints is None:
-        frames = registry.frames_by_table(phase3)
+        frames = phase3.by_table()
         fingerprints = input_fingerprints(frames, days, [*selected, *judged])
     stored, states = {}, {}
     if judged:

@@ -26,8 +26,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture
 
 from features import core, registry
-from features.common import Phase3Frames
-from quality.schemas import ML_FEATURE_CHECKS, OUTPUT_TABLES, PROCESSOR_RUNS
+from quality.schemas import ML_FEATURE_CHECKS, OUTPUT_TABLES, PROCESSOR_RUNS, Phase3Frames
 from quality.success import RunLine
 from tasks import feature_checks
 from tasks.freshness import run_inputs
