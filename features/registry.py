@@ -38,7 +38,7 @@ FACT_INPUTS: dict[str, str] = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Processor:
     """One Phase 4 processor: its table, its formula and its place in the graph."""
 
@@ -82,52 +82,52 @@ def _ml_feature_store_v2(
 
 _DECLARED = (
     Processor(
-        "P1",
-        TEAM_DEFENSE_ZONE_ANALYSIS,
-        team_defense_zone_analysis,
-        _phase3("team_defense"),
-        {},
-        5,
+        id="P1",
+        schema=TEAM_DEFENSE_ZONE_ANALYSIS,
+        compute=team_defense_zone_analysis,
+        phase3=_phase3("team_defense"),
+        upstream={},
+        time_limit_minutes=5,
     ),
     Processor(
-        "P2",
-        PLAYER_SHOT_ZONE_ANALYSIS,
-        player_shot_zone_analysis,
-        _phase3("player_games"),
-        {},
-        15,
+        id="P2",
+        schema=PLAYER_SHOT_ZONE_ANALYSIS,
+        compute=player_shot_zone_analysis,
+        phase3=_phase3("player_games"),
+        upstream={},
+        time_limit_minutes=15,
     ),
     Processor(
-        "P3",
-        PLAYER_COMPOSITE_FACTORS,
-        player_composite_factors,
-        _phase3("player_context"),
-        {
+        id="P3",
+        schema=PLAYER_COMPOSITE_FACTORS,
+        compute=player_composite_factors,
+        phase3=_phase3("player_context"),
+        upstream={
             "shot_zones": PLAYER_SHOT_ZONE_ANALYSIS.name,
             "team_defense_zones": TEAM_DEFENSE_ZONE_ANALYSIS.name,
         },
-        20,
+        time_limit_minutes=20,
     ),
     Processor(
-        "P4",
-        PLAYER_DAILY_CACHE,
-        player_daily_cache,
-        _phase3("player_games", "team_offense", "player_context"),
-        {"shot_zones": PLAYER_SHOT_ZONE_ANALYSIS.name},
-        15,
+        id="P4",
+        schema=PLAYER_DAILY_CACHE,
+        compute=player_daily_cache,
+        phase3=_phase3("player_games", "team_offense", "player_context"),
+        upstream={"shot_zones": PLAYER_SHOT_ZONE_ANALYSIS.name},
+        time_limit_minutes=15,
     ),
     Processor(
-        "P5",
-        ML_FEATURE_STORE_V2,
-        _ml_feature_store_v2,
-        _phase3(*PHASE3_KEYWORDS),
-        {
+        id="P5",
+        schema=ML_FEATURE_STORE_V2,
+        compute=_ml_feature_store_v2,
+        phase3=_phase3(*PHASE3_KEYWORDS),
+        upstream={
             "team_defense_zones": TEAM_DEFENSE_ZONE_ANALYSIS.name,
             "shot_zones": PLAYER_SHOT_ZONE_ANALYSIS.name,
             "composite_factors": PLAYER_COMPOSITE_FACTORS.name,
             "daily_cache": PLAYER_DAILY_CACHE.name,
         },
-        5,
+        time_limit_minutes=5,
         runs_if_upstream_failed=True,
         feature_checked=True,
     ),

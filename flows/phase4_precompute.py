@@ -94,7 +94,12 @@ def phase4_precompute(
 
         inputs = {p.table: [*(reads[t] for t in p.phase3.values()), ctx] for p in selected}
         lines = run_lines(run_id, [day], runs, inputs)
-        report = RunReport(run_id, day, lines, time.monotonic() - started)
+        report = RunReport(
+            run_id=run_id,
+            analysis_date=day,
+            lines=lines,
+            duration_seconds=time.monotonic() - started,
+        )
         unrecorded = [line for line in lines if line.started_at is None]
         if not STOP.is_set():  # after Ctrl-C nothing more is written
             record_run_task(url, report, unrecorded)

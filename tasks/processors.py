@@ -26,6 +26,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture
 
 from features import core, registry
+from features.common import processed_now
 from quality.schemas import ML_FEATURE_CHECKS, OUTPUT_TABLES, PROCESSOR_RUNS, Phase3Frames
 from quality.success import RunLine
 from tasks import feature_checks
@@ -127,7 +128,10 @@ def build_processor(
         if late > 0:  # the commit job returned after the deadline: say so, never FAIL
             message = f"committed {late:.1f} s after its deadline (twice the SPEC limit)"
             lines = [_late(line, message) for line in lines]
-            warehouse.append(PROCESSOR_RUNS, pl.DataFrame([line.as_row() for line in lines]))
+            rows = [line.as_row() for line in lines]
+            warehouse.append(
+                PROCESSOR_RUNS, pl.DataFrame(rows, schema=PROCESSOR_RUNS.polars_schema)
+            )
         return replace(built, lines=tuple(lines))
 
     def stop() -> bool:
@@ -154,8 +158,10 @@ def _with_bytes(line: RunLine, warehouse: Warehouse) -> RunLine:
 
 
 def _late(line: RunLine, message: str) -> RunLine:
+    """The line that follows a late commit's own (finished later, so it is the latest)."""
     status = "WARN" if line.status == "OK" else line.status
-    return replace(line, status=status, message=f"{line.message}; {message}")
+    message = f"{line.message}; {message}"
+    return replace(line, status=status, message=message, finished_at=processed_now())
 
 
 W = TypeVar("W")

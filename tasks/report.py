@@ -34,7 +34,7 @@ from tasks.warehouse import open_warehouse
 COMPLETED_EVENT = "phase4.completed"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RunReport:
     run_id: str
     analysis_date: date

@@ -155,16 +155,16 @@ def test_the_run_ends_with_one_summary_line() -> None:
         return RunLine("r", processor, D, status, rows, None, None, None, "")  # type: ignore[arg-type]
 
     report = RunReport(
-        "r",
-        D,
-        [
+        run_id="r",
+        analysis_date=D,
+        lines=[
             line("team_defense_zone_analysis", "OK", 30),
             line("player_shot_zone_analysis", "WARN", 1_050),
             line("player_composite_factors", "FAIL", None),
             line("player_daily_cache", "SKIPPED", None),
             line("ml_feature_store_v2", "OK", 18),
         ],
-        3.14,
+        duration_seconds=3.14,
     )
     assert report.summary() == (
         "phase4 2024-11-05: 2 OK, 1 WARN, 1 FAIL, 1 SKIPPED; 1,098 rows in 3.1 s"
