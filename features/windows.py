@@ -9,7 +9,7 @@ bits: integer sums are exact, float means and deviations go through the order-in
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import polars as pl
 from polars.expr.whenthen import ChainedThen, Then
@@ -40,6 +40,12 @@ PLACEHOLDER_KEEPS = frozenset({"insufficient_data_reason"})
 SEQUENCE = "sequence_id"  # one id per (entity, season)
 GAME_NUMBER = "game_number"  # 0 = the entity's first game of the season
 TARGET = "as_of_target"  # the entity's last game before some D being built
+# A game's place in the whole frame, increasing: sequence x stride + game number. A window of
+# n games is then the index range (i - n, i], which never reaches another sequence's games, so
+# Polars' rolling groups (slices of the sorted frame) are every game's windows at once.
+WINDOW_INDEX = "window_index"
+_STRIDE = 1 << 20
+_SEASON_GAMES = 1 << 19  # "the season so far": more games than a season has, under the stride
 
 
 def game_sequence(
@@ -59,6 +65,9 @@ def game_sequence(
         .sort([entity, "season_year", "game_date", "game_id"])
         .with_columns(pl.int_range(pl.len()).over([entity, "season_year"]).alias(GAME_NUMBER))
         .with_columns((pl.col(GAME_NUMBER) == 0).cum_sum().alias(SEQUENCE))
+        .with_columns(
+            (pl.col(SEQUENCE).cast(pl.Int64) * _STRIDE + pl.col(GAME_NUMBER)).alias(WINDOW_INDEX)
+        )
     )
     if dates is None:
         return ordered.with_columns(pl.lit(True).alias(TARGET))
@@ -81,11 +90,12 @@ def game_sequence(
             allow_exact_matches=False,
             check_sortedness=False,
         )
+        # A game on or after the last date built is in no window read: left out.
+        .filter(pl.col("next_slate").is_not_null())
         .with_columns(
-            (
-                pl.col("next_slate").is_not_null()
-                & (pl.col("next_game").is_null() | (pl.col("next_slate") <= pl.col("next_game")))
-            ).alias(TARGET)
+            (pl.col("next_game").is_null() | (pl.col("next_slate") <= pl.col("next_game"))).alias(
+                TARGET
+            )
         )
         .drop("next_game", "next_slate")
         .sort(SEQUENCE, GAME_NUMBER)
@@ -182,6 +192,83 @@ class Window:
         `stable_std`; NULL under 2 of them."""
         ascending = self._sorted_known(expr, where)
         return ascending.list.eval(stable_std(pl.element())).list.first()
+
+    # --- the same aggregates over rolling groups ------------------------------------------
+    #
+    # Each row expression above is some twenty Polars steps over the whole frame (running
+    # sums, lags, masks), and a processor has dozens of them: that, not the rows, was the
+    # price of a pass. The `agg_*` twins below are aggregations of one `rolling` group-by over
+    # WINDOW_INDEX (`Window.over`, `windowed`): one kernel pass over slices each, the same
+    # values and bits (integer sums are exact; float means sort the same values into the same
+    # list and take `list.mean`, as `mean` does).
+
+    def _rolling(self) -> dict[str, str]:
+        """The window as a `rolling` range of WINDOW_INDEX: (i - stop, i - start]."""
+        if self.stop is None:
+            return {"period": f"{_SEASON_GAMES}i", "offset": f"-{_SEASON_GAMES}i"}
+        return {"period": f"{self.stop - self.start}i", "offset": f"-{self.stop}i"}
+
+    def agg_known(self, expr: pl.Expr, where: pl.Expr | None = None) -> pl.Expr:
+        """`known` as an aggregation of `over`."""
+        return self._values(expr, where).count().cast(pl.Int64)
+
+    def agg_count(self, where: pl.Expr | None = None) -> pl.Expr:
+        """`count` as an aggregation of `over`."""
+        return self.agg_known(pl.col(GAME_NUMBER), where)
+
+    def agg_sum(self, expr: pl.Expr, where: pl.Expr | None = None) -> pl.Expr:
+        """`sum` as an aggregation of `over` (integer columns: exact)."""
+        values = self._values(expr, where)
+        return pl.when(self.agg_known(expr, where) > 0).then(values.sum())
+
+    def agg_max(self, expr: pl.Expr, where: pl.Expr | None = None) -> pl.Expr:
+        """`max` as an aggregation of `over`."""
+        return self._values(expr, where).max()
+
+    def agg_integer_mean(self, expr: pl.Expr, where: pl.Expr | None = None) -> pl.Expr:
+        """`integer_mean` as an aggregation of `over`."""
+        return self.agg_sum(expr, where).cast(pl.Float64) / self.agg_known(expr, where)
+
+    def _agg_sorted_known(self, expr: pl.Expr, where: pl.Expr | None) -> pl.Expr:
+        return self._values(expr.cast(pl.Float64), where).drop_nulls().sort().implode()
+
+    def agg_mean(self, expr: pl.Expr, where: pl.Expr | None = None) -> pl.Expr:
+        """`mean` as an aggregation of `over`: the same sorted list, the same `list.mean`."""
+        return self._agg_sorted_known(expr, where).list.mean()
+
+    def agg_std(self, expr: pl.Expr, where: pl.Expr | None = None) -> pl.Expr:
+        """`std` as an aggregation of `over`."""
+        ascending = self._agg_sorted_known(expr, where)
+        return ascending.list.eval(stable_std(pl.element())).list.first()
+
+    def over(self, sequence: pl.LazyFrame, aggregates: Sequence[pl.Expr]) -> pl.LazyFrame:
+        """The `agg_*` `aggregates` over this window, keyed by WINDOW_INDEX, for the rows of
+        a `game_sequence` from which an `as_of_target` row's window is in reach (the values
+        of the target rows, the only ones `as_of` reads, are those of the whole sequence).
+
+        Only the games some target's window holds go into the rolling groups: a nightly date
+        aggregates a few thousand games, not the season's.
+        """
+        next_target = pl.when(pl.col(TARGET)).then(pl.col(WINDOW_INDEX)).backward_fill()
+        reach = _SEASON_GAMES if self.stop is None else self.stop
+        return (
+            sequence.filter((next_target - pl.col(WINDOW_INDEX)) < reach)
+            .rolling(index_column=WINDOW_INDEX, **self._rolling())
+            .agg(*aggregates)
+        )
+
+
+def windowed(
+    sequence: pl.LazyFrame,
+    columns: Sequence[str | pl.Expr],
+    aggregates: Mapping[Window, Sequence[pl.Expr]],
+) -> pl.LazyFrame:
+    """The `as_of_target` rows of a `game_sequence` with `columns` (row expressions of the
+    sequence) and each window's `agg_*` aggregates (`Window.over`): what `as_of` reads."""
+    rows = sequence.filter(pl.col(TARGET)).select(WINDOW_INDEX, *columns)
+    for window, exprs in aggregates.items():
+        rows = rows.join(window.over(sequence, exprs), on=WINDOW_INDEX, how="left")
+    return rows.drop(WINDOW_INDEX)
 
 
 def as_of(
