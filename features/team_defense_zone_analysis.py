@@ -119,7 +119,7 @@ def _window_sums(team_defense: pl.DataFrame, calendars: Calendars) -> pl.LazyFra
     windows = windowed(
         game_sequence(team_defense, TEAM, dates),
         (TEAM, "season_year", "game_date", GAME_NUMBER),
-        {last_15: sums},
+        sums,
     )
     return as_of(entity_dates(team_defense, TEAM, dates), windows, TEAM)
 

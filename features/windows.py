@@ -9,7 +9,8 @@ bits: integer sums are exact, float means and deviations go through the order-in
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
 
 import polars as pl
 from polars.expr.whenthen import ChainedThen, Then
@@ -198,77 +199,109 @@ class Window:
     # Each row expression above is some twenty Polars steps over the whole frame (running
     # sums, lags, masks), and a processor has dozens of them: that, not the rows, was the
     # price of a pass. The `agg_*` twins below are aggregations of one `rolling` group-by over
-    # WINDOW_INDEX (`Window.over`, `windowed`): one kernel pass over slices each, the same
-    # values and bits (integer sums are exact; float means sort the same values into the same
-    # list and take `list.mean`, as `mean` does).
+    # WINDOW_INDEX (`windowed`): one kernel pass over slices each, with the same values and
+    # bits (integer sums are exact; a float mean sorts the same values into the same list and
+    # takes its `list.mean`, on the target rows only, as `mean` does).
 
-    def _rolling(self) -> dict[str, str]:
-        """The window as a `rolling` range of WINDOW_INDEX: (i - stop, i - start]."""
+    def rolling(self) -> tuple[str, str]:
+        """The window as a `rolling` range of WINDOW_INDEX, (i - stop, i - start]: its
+        period and offset."""
         if self.stop is None:
-            return {"period": f"{_SEASON_GAMES}i", "offset": f"-{_SEASON_GAMES}i"}
-        return {"period": f"{self.stop - self.start}i", "offset": f"-{self.stop}i"}
+            return f"{_SEASON_GAMES}i", f"-{_SEASON_GAMES}i"
+        return f"{self.stop - self.start}i", f"-{self.stop}i"
 
-    def agg_known(self, expr: pl.Expr, where: pl.Expr | None = None) -> pl.Expr:
-        """`known` as an aggregation of `over`."""
+    def reach(self) -> int:
+        """How many games before a target row its window reaches back (itself included)."""
+        return _SEASON_GAMES if self.stop is None else self.stop
+
+    def _known_in_window(self, expr: pl.Expr, where: pl.Expr | None) -> pl.Expr:
         return self._values(expr, where).count().cast(pl.Int64)
 
-    def agg_count(self, where: pl.Expr | None = None) -> pl.Expr:
-        """`count` as an aggregation of `over`."""
+    def _sum_in_window(self, expr: pl.Expr, where: pl.Expr | None) -> pl.Expr:
+        values = self._values(expr, where)
+        return pl.when(self._known_in_window(expr, where) > 0).then(values.sum())
+
+    def agg_known(self, expr: pl.Expr, where: pl.Expr | None = None) -> Aggregate:
+        """`known` as an aggregate of `windowed`."""
+        return Aggregate(self, self._known_in_window(expr, where))
+
+    def agg_count(self, where: pl.Expr | None = None) -> Aggregate:
+        """`count` as an aggregate of `windowed`."""
         return self.agg_known(pl.col(GAME_NUMBER), where)
 
-    def agg_sum(self, expr: pl.Expr, where: pl.Expr | None = None) -> pl.Expr:
-        """`sum` as an aggregation of `over` (integer columns: exact)."""
-        values = self._values(expr, where)
-        return pl.when(self.agg_known(expr, where) > 0).then(values.sum())
+    def agg_sum(self, expr: pl.Expr, where: pl.Expr | None = None) -> Aggregate:
+        """`sum` as an aggregate of `windowed` (integer columns: exact)."""
+        return Aggregate(self, self._sum_in_window(expr, where))
 
-    def agg_max(self, expr: pl.Expr, where: pl.Expr | None = None) -> pl.Expr:
-        """`max` as an aggregation of `over`."""
-        return self._values(expr, where).max()
+    def agg_max(self, expr: pl.Expr, where: pl.Expr | None = None) -> Aggregate:
+        """`max` as an aggregate of `windowed`."""
+        return Aggregate(self, self._values(expr, where).max())
 
-    def agg_integer_mean(self, expr: pl.Expr, where: pl.Expr | None = None) -> pl.Expr:
-        """`integer_mean` as an aggregation of `over`."""
-        return self.agg_sum(expr, where).cast(pl.Float64) / self.agg_known(expr, where)
+    def agg_integer_mean(self, expr: pl.Expr, where: pl.Expr | None = None) -> Aggregate:
+        """`integer_mean` as an aggregate of `windowed`."""
+        known = self._known_in_window(expr, where)
+        return Aggregate(self, self._sum_in_window(expr, where).cast(pl.Float64) / known)
 
-    def _agg_sorted_known(self, expr: pl.Expr, where: pl.Expr | None) -> pl.Expr:
+    def _sorted_in_window(self, expr: pl.Expr, where: pl.Expr | None) -> pl.Expr:
         return self._values(expr.cast(pl.Float64), where).drop_nulls().sort().implode()
 
-    def agg_mean(self, expr: pl.Expr, where: pl.Expr | None = None) -> pl.Expr:
-        """`mean` as an aggregation of `over`: the same sorted list, the same `list.mean`."""
-        return self._agg_sorted_known(expr, where).list.mean()
+    def agg_mean(self, expr: pl.Expr, where: pl.Expr | None = None) -> Aggregate:
+        """`mean` as an aggregate of `windowed`: the same sorted list, the same `list.mean`."""
+        return Aggregate(self, self._sorted_in_window(expr, where), lambda s: s.list.mean())
 
-    def agg_std(self, expr: pl.Expr, where: pl.Expr | None = None) -> pl.Expr:
-        """`std` as an aggregation of `over`."""
-        ascending = self._agg_sorted_known(expr, where)
-        return ascending.list.eval(stable_std(pl.element())).list.first()
-
-    def over(self, sequence: pl.LazyFrame, aggregates: Sequence[pl.Expr]) -> pl.LazyFrame:
-        """The `agg_*` `aggregates` over this window, keyed by WINDOW_INDEX, for the rows of
-        a `game_sequence` from which an `as_of_target` row's window is in reach (the values
-        of the target rows, the only ones `as_of` reads, are those of the whole sequence).
-
-        Only the games some target's window holds go into the rolling groups: a nightly date
-        aggregates a few thousand games, not the season's.
-        """
-        next_target = pl.when(pl.col(TARGET)).then(pl.col(WINDOW_INDEX)).backward_fill()
-        reach = _SEASON_GAMES if self.stop is None else self.stop
-        return (
-            sequence.filter((next_target - pl.col(WINDOW_INDEX)) < reach)
-            .rolling(index_column=WINDOW_INDEX, **self._rolling())
-            .agg(*aggregates)
+    def agg_std(self, expr: pl.Expr, where: pl.Expr | None = None) -> Aggregate:
+        """`std` as an aggregate of `windowed`: `stable_std` of the same sorted list."""
+        return Aggregate(
+            self,
+            self._sorted_in_window(expr, where),
+            lambda s: s.list.eval(stable_std(pl.element())).list.first(),
         )
 
 
+@dataclass(frozen=True)
+class Aggregate:
+    """One column of `windowed`: `per_window` aggregates each window's games (in a rolling
+    group-by over WINDOW_INDEX); `on_target`, if any, then turns that into the value on the
+    target rows alone (a sorted list into its mean: the costly part, for a few rows)."""
+
+    window: Window
+    per_window: pl.Expr
+    on_target: Callable[[pl.Expr], pl.Expr] | None = None
+    name: str | None = None
+
+    def alias(self, name: str) -> Aggregate:
+        return replace(self, name=name)
+
+    def value(self) -> pl.Expr:
+        """The column on the target rows, once joined to them."""
+        assert self.name is not None, "name every aggregate of windowed (alias)"
+        column = pl.col(self.name)
+        return column if self.on_target is None else self.on_target(column).alias(self.name)
+
+
 def windowed(
-    sequence: pl.LazyFrame,
-    columns: Sequence[str | pl.Expr],
-    aggregates: Mapping[Window, Sequence[pl.Expr]],
+    sequence: pl.LazyFrame, columns: Sequence[str | pl.Expr], aggregates: Sequence[Aggregate]
 ) -> pl.LazyFrame:
-    """The `as_of_target` rows of a `game_sequence` with `columns` (row expressions of the
-    sequence) and each window's `agg_*` aggregates (`Window.over`): what `as_of` reads."""
+    """The `as_of_target` rows of a `game_sequence` (what `as_of` reads) with `columns` (row
+    expressions of the sequence) and the `aggregates`, one rolling group-by per window.
+
+    A window's group-by holds only the games some target's window reaches: a nightly date
+    aggregates a few thousand games, not the season's.
+    """
+    sequence = sequence.cache()  # one sequence for the target rows and every window
     rows = sequence.filter(pl.col(TARGET)).select(WINDOW_INDEX, *columns)
-    for window, exprs in aggregates.items():
-        rows = rows.join(window.over(sequence, exprs), on=WINDOW_INDEX, how="left")
-    return rows.drop(WINDOW_INDEX)
+    next_target = pl.when(pl.col(TARGET)).then(pl.col(WINDOW_INDEX)).backward_fill()
+    windows = {a.window: [b for b in aggregates if b.window == a.window] for a in aggregates}
+    for window, of_window in windows.items():
+        period, offset = window.rolling()
+        per_window = (
+            sequence.filter((next_target - pl.col(WINDOW_INDEX)) < window.reach())
+            .rolling(WINDOW_INDEX, period=period, offset=offset)
+            .agg(a.per_window.alias(a.name or "") for a in of_window)
+        )
+        rows = rows.join(per_window, on=WINDOW_INDEX, how="left")
+    finished = (a.value() for a in aggregates if a.on_target is not None)
+    return rows.with_columns(*finished).drop(WINDOW_INDEX)
 
 
 def as_of(
@@ -319,15 +352,16 @@ def zones_known() -> pl.Expr:
 # --- window sums and means ------------------------------------------------------------------
 
 
-def assisted_sums(window: Window, kinds: Sequence[str] = ("assisted",)) -> list[pl.Expr]:
+def assisted_sums(window: Window, kinds: Sequence[str] = ("assisted",)) -> list[Aggregate]:
     """Σ`<kind>_fg_makes` and Σfg_makes over the window's games where the kind is known,
-    named `<kind>_makes` and `<kind>_fg_base`: the two halves of `assisted_rate`."""
-    exprs = []
+    named `<kind>_makes` and `<kind>_fg_base`: the two halves of `assisted_rate` (aggregations
+    of `Window.over`)."""
+    exprs: list[Aggregate] = []
     for kind in kinds:
         known = pl.col(f"{kind}_fg_makes").is_not_null()
         exprs += [
-            window.sum(pl.col(f"{kind}_fg_makes"), known).alias(f"{kind}_makes"),
-            window.sum(pl.col("fg_makes"), known).alias(f"{kind}_fg_base"),
+            window.agg_sum(pl.col(f"{kind}_fg_makes"), known).alias(f"{kind}_makes"),
+            window.agg_sum(pl.col("fg_makes"), known).alias(f"{kind}_fg_base"),
         ]
     return exprs
 
