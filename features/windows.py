@@ -57,30 +57,24 @@ def game_sequence(
     """Each entity's games of each season, oldest first (ties on a date: lower game_id first).
 
     With `dates` (a calendar frame), `as_of_target` marks the games that are some entity's
-    last game before a D of `dates`: only those rows are ever read by `as_of`, so the costly
-    window aggregates (float means and deviations) are computed for them alone. A nightly run
-    of one date touches a few hundred rows, not the season's.
+    last game before a D of `dates`: only those rows are ever read by `as_of`, so the window
+    aggregates are needed for them alone (`windowed`). Games on or after the last date of
+    their season in `dates` are in no window read, and are left out: a nightly date early in
+    the season sequences a few hundred games, not the season's.
     """
-    ordered = (
-        games.lazy()
-        .sort([entity, "season_year", "game_date", "game_id"])
-        .with_columns(pl.int_range(pl.len()).over([entity, "season_year"]).alias(GAME_NUMBER))
-        .with_columns((pl.col(GAME_NUMBER) == 0).cum_sum().alias(SEQUENCE))
-        .with_columns(
-            (pl.col(SEQUENCE).cast(pl.Int64) * _STRIDE + pl.col(GAME_NUMBER)).alias(WINDOW_INDEX)
-        )
-    )
     if dates is None:
-        return ordered.with_columns(pl.lit(True).alias(TARGET))
-    next_game = pl.col("game_date").shift(-1).over(SEQUENCE)
+        return _numbered(games.lazy(), entity).with_columns(pl.lit(True).alias(TARGET))
+    # The first date built after each game date of a season (NULL: none, the game is left out).
     first_date_after = (
         dates.lazy()
         .select(pl.col("analysis_date").alias("next_slate"), "season_year")
         .unique()
         .sort("next_slate")
     )
-    return (
-        ordered.with_columns(next_game.alias("next_game"))
+    slate_after = (
+        games.lazy()
+        .select("game_date", "season_year")
+        .unique()
         .sort("game_date")
         .join_asof(
             first_date_after,
@@ -91,15 +85,34 @@ def game_sequence(
             allow_exact_matches=False,
             check_sortedness=False,
         )
-        # A game on or after the last date built is in no window read: left out.
         .filter(pl.col("next_slate").is_not_null())
+    )
+    same_sequence = pl.col(SEQUENCE).shift(-1) == pl.col(SEQUENCE)
+    next_game = pl.when(same_sequence).then(pl.col("game_date").shift(-1))
+    return (
+        _numbered(games.lazy().join(slate_after, on=["game_date", "season_year"]), entity)
+        .with_columns((next_game.is_null() | (pl.col("next_slate") <= next_game)).alias(TARGET))
+        .drop("next_slate")
+    )
+
+
+def _numbered(games: pl.LazyFrame, entity: str) -> pl.LazyFrame:
+    """The games sorted into sequences, with SEQUENCE, GAME_NUMBER and WINDOW_INDEX: a new
+    sequence where the entity or the season changes (no per-group pass)."""
+    row = pl.int_range(pl.len(), dtype=pl.Int64)
+    starts = (
+        (pl.col(entity) != pl.col(entity).shift(1))
+        | (pl.col("season_year") != pl.col("season_year").shift(1))
+    ).fill_null(True)
+    return (
+        games.sort([entity, "season_year", "game_date", "game_id"])
         .with_columns(
-            (pl.col("next_game").is_null() | (pl.col("next_slate") <= pl.col("next_game"))).alias(
-                TARGET
-            )
+            starts.cum_sum().alias(SEQUENCE),
+            (row - pl.when(starts).then(row).forward_fill()).alias(GAME_NUMBER),
         )
-        .drop("next_game", "next_slate")
-        .sort(SEQUENCE, GAME_NUMBER)
+        .with_columns(
+            (pl.col(SEQUENCE).cast(pl.Int64) * _STRIDE + pl.col(GAME_NUMBER)).alias(WINDOW_INDEX)
+        )
     )
 
 
