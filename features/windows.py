@@ -255,20 +255,28 @@ class Window:
         known = self._known_in_window(expr, where)
         return Aggregate(self, self._sum_in_window(expr, where).cast(pl.Float64) / known)
 
-    def _sorted_in_window(self, expr: pl.Expr, where: pl.Expr | None) -> pl.Expr:
-        return self._values(expr.cast(pl.Float64), where).drop_nulls().sort().implode()
+    def _known_in_list(self, expr: pl.Expr, where: pl.Expr | None) -> pl.Expr:
+        """The window's values as a list per row (sorted later, on the target rows alone)."""
+        return self._values(expr.cast(pl.Float64), where)
 
     def agg_mean(self, expr: pl.Expr, where: pl.Expr | None = None) -> Aggregate:
         """`mean` as an aggregate of `windowed`: the same sorted list, the same `list.mean`."""
-        return Aggregate(self, self._sorted_in_window(expr, where), lambda s: s.list.mean())
+        return Aggregate(
+            self, self._known_in_list(expr, where), lambda s: _ascending(s).list.mean()
+        )
 
     def agg_std(self, expr: pl.Expr, where: pl.Expr | None = None) -> Aggregate:
         """`std` as an aggregate of `windowed`: `stable_std` of the same sorted list."""
         return Aggregate(
             self,
-            self._sorted_in_window(expr, where),
-            lambda s: s.list.eval(stable_std(pl.element())).list.first(),
+            self._known_in_list(expr, where),
+            lambda s: _ascending(s).list.eval(stable_std(pl.element())).list.first(),
         )
+
+
+def _ascending(values: pl.Expr) -> pl.Expr:
+    """A list column's known values, ascending (what `Window.mean` adds in order)."""
+    return values.list.drop_nulls().list.sort()
 
 
 @dataclass(frozen=True)
