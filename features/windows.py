@@ -29,9 +29,10 @@ PLACEHOLDER_KEEPS = frozenset({"insufficient_data_reason"})
 # --- many dates in one pass: each entity's game sequence -----------------------------------
 #
 # Every window "as of D" is a window ending at the entity's last game before D. So the engine
-# computes, once per game of each entity's season, the windows ending at that game (integer
-# sums as differences of running sums, float means over the window's sorted values), then
-# gives every (entity, D) pair the row of its last game before D with an as-of join. A date's
+# computes, for each entity's games that are its last before some D built (the target rows),
+# the windows ending at that game (`windowed`: one rolling group-by per window; or the row
+# expressions of `Window`), then gives every (entity, D) pair the row of its last game before
+# D with an as-of join. A date's
 # rows depend only on the entity's own games before D, never on which other dates are built
 # or in which order the rows came, so any chunking gives the same bits (docs/engine.md).
 
@@ -290,11 +291,15 @@ class Aggregate:
     def alias(self, name: str) -> Aggregate:
         return replace(self, name=name)
 
+    @property
+    def column(self) -> str:
+        assert self.name is not None, "every aggregate of windowed is named (alias)"
+        return self.name
+
     def value(self) -> pl.Expr:
         """The column on the target rows, once joined to them."""
-        assert self.name is not None, "name every aggregate of windowed (alias)"
-        column = pl.col(self.name)
-        return column if self.on_target is None else self.on_target(column).alias(self.name)
+        column = pl.col(self.column)
+        return column if self.on_target is None else self.on_target(column).alias(self.column)
 
 
 def windowed(
@@ -315,7 +320,7 @@ def windowed(
         per_window = (
             sequence.filter((next_target - pl.col(WINDOW_INDEX)) < window.reach())
             .rolling(WINDOW_INDEX, period=period, offset=offset)
-            .agg(a.per_window.alias(a.name or "") for a in of_window)
+            .agg(a.per_window.alias(a.column) for a in of_window)
         )
         rows = rows.join(per_window, on=WINDOW_INDEX, how="left")
     finished = (a.value() for a in aggregates if a.on_target is not None)
