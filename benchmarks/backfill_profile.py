@@ -26,7 +26,7 @@ from flows.phase4_backfill import seasons_of
 from tasks.backfill import write_chunk_task
 from tasks.freshness import chunk_fingerprints, date_chunks, dates_to_build_task, run_inputs
 from tasks.io import ensure_tables, read_phase3_frames
-from tasks.warehouse import open_warehouse
+from tasks.warehouse import Warehouse, open_warehouse
 
 T = TypeVar("T")
 SEASON = (date(2023, 10, 24), date(2024, 4, 7))
@@ -55,27 +55,38 @@ def backfill_profile(url: str, first: date, last: date) -> dict[str, float]:
     core.check_dates = partial(timed, "feature checks", check_dates)
     core.slate_facts_of = partial(timed, "slate facts", facts_of)
     try:
-        for season in seasons_of(date_chunks(first, last)):
-            frames = timed(
-                "read phase 3", read_phase3_frames, warehouse, season[0][0], season[-1][-1]
-            )
-            every = [d for dates in season for d in dates]
-            season_prints = timed("fingerprints", chunk_fingerprints, frames, every)
-            for dates in season:
-                prints = season_prints.filter(pl.col("analysis_date").is_in(dates))
-                timed("dates to build", dates_to_build_task.fn, url, prints, dates, [])
-                inputs = timed(
-                    "stored inputs", run_inputs, warehouse, frames, dates, selected, "b", prints
-                )
-                built = timed("core (all)", core.run, inputs)
-                lines = sorted(
-                    (line for b in built.values() for line in b.lines),
-                    key=lambda line: line.analysis_date,
-                )
-                timed("commit", write_chunk_task.fn, url, list(built.values()), lines)
+        with warehouse.held_open():  # as the flow does: one open file for the whole backfill
+            _chunks(url, warehouse, first, last, selected, timed)
     finally:
         core.build, core.check_dates, core.slate_facts_of = build, check_dates, facts_of
     return dict(spent)
+
+
+def _chunks(
+    url: str,
+    warehouse: Warehouse,
+    first: date,
+    last: date,
+    selected: list[registry.Processor],
+    timed: Callable[..., Any],
+) -> None:
+    """The flow's steps, one chunk after the other (the flow overlaps two)."""
+    for season in seasons_of(date_chunks(first, last)):
+        frames = timed("read phase 3", read_phase3_frames, warehouse, season[0][0], season[-1][-1])
+        every = [d for dates in season for d in dates]
+        season_prints = timed("fingerprints", chunk_fingerprints, frames, every)
+        for dates in season:
+            prints = season_prints.filter(pl.col("analysis_date").is_in(dates))
+            timed("dates to build", dates_to_build_task.fn, url, prints, dates, [])
+            inputs = timed(
+                "stored inputs", run_inputs, warehouse, frames, dates, selected, "b", prints
+            )
+            built = timed("core (all)", core.run, inputs)
+            lines = sorted(
+                (line for b in built.values() for line in b.lines),
+                key=lambda line: line.analysis_date,
+            )
+            timed("commit", write_chunk_task.fn, url, list(built.values()), lines)
 
 
 if __name__ == "__main__":
