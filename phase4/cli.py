@@ -531,7 +531,7 @@ def status(
     the feature checks of D (SPEC 12); BigQuery bytes billed when the run recorded them.
     --start/--end: a date x processor grid, OK / WARN / FAIL / NO_GAMES / STALE / MISSING
     (SPEC 14). Never writes."""
-    from phase4 import checks
+    from phase4 import checks as inputs
     from phase4.status import grid_json, grid_table, status_rows
     from tasks.feature_checks import feature_checks_of
 
@@ -541,21 +541,21 @@ def status(
         raise _fail_input("give --date D, or --start D1 --end D2")
     if analysis_date is None:
         assert start is not None and end is not None
-        first, last = checks.ordered(start, end)
+        first, last = inputs.ordered(start, end)
     if not as_json:  # JSON output stays parseable
         _announce_warehouse()
     warehouse = _open_warehouse(read_only=True)
     if analysis_date is None:
         from tasks.freshness import status_grid
 
-        checks.within_seasons(warehouse, first, last)
+        inputs.within_seasons(warehouse, first, last)
         grid = status_grid(warehouse, first, last)
         if as_json:
             print(grid_json(grid))
         else:
             console.print(grid_table(grid, f"Phase 4 freshness {first}..{last}"))
         return
-    day = checks.day(analysis_date)
+    day = inputs.day(analysis_date)
     rows = status_rows(warehouse, day)
     if as_json:
         print(json.dumps(rows, default=str, indent=2))
