@@ -244,7 +244,7 @@ def _use_prefect_server() -> None:
         current = start_server()
     assert current.port is not None
     start_runner(current.home, current.port)  # the next command skips the imports
-    os.environ.update(client_environment(current.port))
+    os.environ.update(client_environment(current.port, current.home))
 
 
 def parse_processors(text: str | None) -> list[str] | None:
@@ -860,7 +860,7 @@ def server_stop() -> None:
     """Stop the managed server (its whole process group)."""
     from phase4.server import server_home, stop_server
 
-    stopped = stop_server()
+    stopped = stop_server(on_stale=lambda line: console.print(line, soft_wrap=True))
     console.print(
         "managed Prefect server stopped"
         if stopped
