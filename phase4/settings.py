@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 from collections.abc import Mapping
 
 
@@ -50,11 +49,3 @@ def choice(name: str, default: str, allowed: Mapping[str, str]) -> str:
         raise SettingError(
             f"{name}={value}: expected one of {', '.join(allowed)} (unset: {default})"
         ) from None
-
-
-def matching(name: str, pattern: str, what: str) -> str:
-    """A value matching `pattern` (a full match), or "" when unset."""
-    value = raw(name)
-    if value and not re.fullmatch(pattern, value):
-        raise SettingError(f"{name}={value}: expected {what}")
-    return value

@@ -131,7 +131,8 @@ def max_bytes_billed_setting() -> int:
         cap = 0
     if cap <= 0:
         raise WarehouseError(
-            f"{MAX_BYTES_BILLED_ENV}={value}: expected a positive whole number of bytes"
+            f"{MAX_BYTES_BILLED_ENV}={value}: expected a positive whole number of bytes "
+            f"(unset: {DEFAULT_MAX_BYTES_BILLED}, 1 GiB)"
         )
     return cap
 
@@ -597,6 +598,11 @@ def make_client(project: str, location: str | None) -> tuple[bigquery.Client, bo
     which serves it for tables only).
     """
     endpoint = os.environ.get(ENDPOINT_ENV, "").strip()
+    if endpoint and not re.fullmatch(r"https?://[A-Za-z0-9.\[\]:-]+(:\d{1,5})?/?", endpoint):
+        raise WarehouseError(
+            f"{ENDPOINT_ENV}={endpoint}: expected the emulator's base URL, e.g. "
+            "http://127.0.0.1:9050 (unset: the real BigQuery API)"
+        )
     if endpoint:
         from google.api_core.client_options import ClientOptions
         from google.auth.credentials import AnonymousCredentials
@@ -609,6 +615,11 @@ def make_client(project: str, location: str | None) -> tuple[bigquery.Client, bo
         )
         return client, False
     block = os.environ.get(CREDENTIALS_BLOCK_ENV, "").strip()
+    if block and not re.fullmatch(r"[a-z0-9][a-z0-9-]*", block):
+        raise WarehouseError(
+            f"{CREDENTIALS_BLOCK_ENV}={block}: expected a GcpCredentials block name "
+            "(lowercase letters, digits and dashes; unset: Application Default Credentials)"
+        )
     if block:
         # prefect-gcp ships neither py.typed nor stubs.
         from prefect_gcp import GcpCredentials  # type: ignore[import-untyped]
@@ -623,8 +634,11 @@ def open_bigquery(
 ) -> BigQueryWarehouse:
     """read_only: writes are refused (BigQuery creates nothing on a read anyway)."""
     cap = max_bytes_billed_setting()
+    read_api_setting("storage")  # checked before any client is made
     try:
         client, storage = make_client(project, location)
+    except WarehouseError:
+        raise
     except Exception as exc:  # noqa: BLE001 - auth libraries raise many types
         raise WarehouseError(
             f"cannot create a BigQuery client for project {project}: {exc}. Run "
