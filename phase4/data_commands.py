@@ -20,8 +20,6 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from phase4.launch import EXIT_BAD_INPUT
-
 if TYPE_CHECKING:  # imported where used: `phase4 run` hands over to the warm runner sooner
     import polars as pl
 
@@ -65,9 +63,12 @@ class FeaturesFormat(StrEnum):
     parquet = "parquet"
 
 
-def _fail(message: str) -> typer.Exit:
-    err.print(error_line(" ".join(str(message).split())), soft_wrap=True)
-    return typer.Exit(EXIT_BAD_INPUT)
+def _fail(message: str) -> Exception:
+    """Bad input: the CLI's wrapper prints it as one line (naming the warehouse with --quiet)
+    and exits 2."""
+    from phase4.checks import InputError
+
+    return InputError(message)
 
 
 def _range(start: datetime | None, end: datetime | None, day: datetime | None) -> tuple[date, date]:
