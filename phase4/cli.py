@@ -65,7 +65,7 @@ def usage_line(exc: Any) -> str:
     """Click's message in one line, a date format error in our words, and where help is."""
     import re
 
-    message = " ".join(exc.format_message().split())
+    message = " ".join(exc.format_message().split()).replace(": Value error, ", ": ")
     bad_date = re.match(
         r"Invalid value for '([^']+)': .*'([^']*)' does not match the formats", message
     )

@@ -111,6 +111,11 @@ def training_set_command(
     from tasks.warehouse import WarehouseError
 
     first, last = _range(start, end, None)
+    if out.suffix.lower() in (".csv", ".parquet") and out.suffix.lower() != f".{fmt.value}":
+        raise _fail(
+            f"--out {out} is a {out.suffix} name but --format is {fmt.value}: pass --format "
+            f"{out.suffix.lower().lstrip('.')} or name a .{fmt.value} file"
+        )
     output_file(out, force=force)
     clock = time.perf_counter()
     try:

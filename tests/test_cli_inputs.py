@@ -61,6 +61,18 @@ OUT_OF_RANGE = "out of range; give a date from 1900-01-01 to 2999-12-31"
         (["run", "--processors", "P9"], "--processors"),
         (["demo-data", "--out", "o", "--if-empty"], "--if-empty is for loading"),
         (["nosuch"], "No such command 'nosuch'"),
+        (["status", "--date"], "Option '--date' requires an argument."),
+        (["load-phase3"], "Missing argument 'directory'."),
+        (["demo-data", "--seed", "abc"], "Invalid value for '--seed': Input should be a valid"),
+        (
+            ["training-set", "--start", "2024-01-08", "--end", "2024-01-12", "--out", "x.csv"],
+            "--out x.csv is a .csv name but --format is parquet: pass --format csv or name a "
+            ".parquet file",
+        ),
+        (
+            ["training-set", "--start", "2024-01-08", "--end", "2024-01-12", "--format", "xls"],
+            "Invalid value for '--format': 'xls' is not one of 'parquet', 'csv'.",
+        ),
     ],
 )
 def test_bad_values_are_one_line_and_exit_2(
