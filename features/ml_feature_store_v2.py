@@ -14,15 +14,7 @@ from typing import TypedDict, Unpack
 
 import polars as pl
 
-from features.common import (
-    Calendars,
-    Phase3Frames,
-    divide,
-    qualifying_games,
-    ratio,
-    slate,
-    to_table,
-)
+from features.common import divide, qualifying_games, ratio, slate, to_table
 from features.windows import (
     GAME_NUMBER,
     ZONES,
@@ -34,6 +26,7 @@ from features.windows import (
     upstream_tracking,
     zones_known,
 )
+from nba_calendar import Calendars
 from quality.feature_contract import (
     CALCULATED,
     CORE_FEATURES,
@@ -51,6 +44,7 @@ from quality.schemas import (
     PLAYER_DAILY_CACHE,
     PLAYER_SHOT_ZONE_ANALYSIS,
     TEAM_DEFENSE_ZONE_ANALYSIS,
+    Phase3Frames,
     TableSchema,
 )
 

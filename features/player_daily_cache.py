@@ -11,7 +11,7 @@ from datetime import datetime
 
 import polars as pl
 
-from features.common import Calendars, calendar_frame, qualifying_games, slate, to_table
+from features.common import qualifying_games, slate, to_table
 from features.windows import (
     GAME_NUMBER,
     Window,
@@ -24,6 +24,7 @@ from features.windows import (
     upstream_tracking,
     window_tracking,
 )
+from nba_calendar import Calendars, calendar_frame
 from quality.schemas import PLAYER_DAILY_CACHE, PLAYER_SHOT_ZONE_ANALYSIS
 
 CACHE_VERSION = "v1"

@@ -11,14 +11,7 @@ from datetime import datetime
 
 import polars as pl
 
-from features.common import (
-    Calendars,
-    calendar_frame,
-    insufficient_reason,
-    qualifying_games,
-    ratio,
-    to_table,
-)
+from features.common import insufficient_reason, qualifying_games, ratio, to_table
 from features.windows import (
     GAME_NUMBER,
     ZONES,
@@ -34,6 +27,7 @@ from features.windows import (
     window_tracking,
     zones_known,
 )
+from nba_calendar import Calendars, calendar_frame
 from quality.schemas import PLAYER_SHOT_ZONE_ANALYSIS
 
 SHORT_WINDOW = 10

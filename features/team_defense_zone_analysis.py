@@ -11,14 +11,7 @@ from datetime import datetime
 
 import polars as pl
 
-from features.common import (
-    Calendars,
-    calendar_frame,
-    insufficient_reason,
-    ratio,
-    stable_mean,
-    to_table,
-)
+from features.common import insufficient_reason, ratio, to_table
 from features.windows import (
     GAME_NUMBER,
     ZONES,
@@ -31,7 +24,9 @@ from features.windows import (
     tier,
     window_tracking,
 )
+from nba_calendar import Calendars, calendar_frame
 from quality.schemas import TEAM_DEFENSE_ZONE_ANALYSIS
+from quality.stable import stable_mean
 
 WINDOW_GAMES = 15
 MIN_GAMES = 10

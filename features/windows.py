@@ -14,12 +14,9 @@ from collections.abc import Iterable, Sequence
 import polars as pl
 from polars.expr.whenthen import ChainedThen, Then
 
-from features.common import (
-    completeness_pct,
-    ratio,
-    stable_std,
-)
+from features.common import completeness_pct, ratio
 from quality.schemas import TableSchema
+from quality.stable import stable_std
 
 ZONES = ("paint", "mid_range", "three_pt")
 # A zone sum needs both figures of the paint and the mid-range (three-point is always known).
