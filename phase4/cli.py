@@ -235,7 +235,7 @@ def _use_prefect_server() -> None:
         start_server,
     )
 
-    if not managed_server_wanted():
+    if not managed_server_wanted(check=True):
         return
     current = server_status()
     if not current.healthy:
@@ -877,7 +877,7 @@ def server_status_command() -> None:
 
     current = server_status()
     console.print(current.describe(), highlight=False, soft_wrap=True)
-    if not managed_server_wanted():
+    if not managed_server_wanted(check=True):
         api = os.environ.get("PREFECT_API_URL", "").strip()
         console.print(
             f"the CLI uses PREFECT_API_URL={api}"

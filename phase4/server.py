@@ -126,14 +126,23 @@ def api_url(port: int) -> str:
     return f"http://127.0.0.1:{port}/api"
 
 
-def managed_server_wanted() -> bool:
+def managed_server_wanted(*, check: bool = False) -> bool:
     """The CLI manages a server unless an API URL is configured or PHASE4_SERVER=off.
+
+    check: a bad PHASE4_SERVER raises SettingError (the CLI's commands); without it, it
+    means "no managed server here" (the entry point's quick look, which must not crash).
 
     Configured means: PREFECT_API_URL in the environment, in the active Prefect profile, or in
     the settings of an already imported Prefect (a test harness, a caller's own context).
     """
-    if settings.choice(SERVER_ENV, "on", SERVER_VALUES) == "off":
-        return False
+    try:
+        if settings.choice(SERVER_ENV, "on", SERVER_VALUES) == "off":
+            return False
+    except settings.SettingError:
+        if check:
+            raise
+        return False  # the CLI's own check (check=True) then reports the bad value
+
     if os.environ.get("PREFECT_API_URL", "").strip() or _profile_api_url():
         return False
     if "prefect.settings" in sys.modules:

@@ -204,3 +204,21 @@ def test_signal_is_sent_only_to_the_proven_server(server: ServerStatus) -> None:
     assert os.getpgid(server.pid) == server.pid
     assert stop_server(server.home)
     assert not server_status(server.home).running
+
+
+def test_a_bad_phase4_server_stops_run_before_anything_starts(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "PHASE4_"))}
+    env["PHASE4_SERVER"] = "maybe"
+    done = subprocess.run(
+        [PHASE4, "run", "--date", "2024-01-10"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1] == (
+        "error: PHASE4_SERVER=maybe: expected one of on, off, 1, 0, true, false, yes, no "
+        "(unset: on)"
+    )
+    assert not (tmp_path / ".phase4" / "prefect").exists()
