@@ -46,7 +46,7 @@ def ordered(start: datetime | date, end: datetime | date) -> tuple[date, date]:
 
 
 def season_span(season: int) -> tuple[date, date]:
-    """Season S runs from August S to July S+1 (features.common.season_of)."""
+    """Season S runs from August S to July S+1 (nba_calendar.season_of)."""
     return date(season, 8, 1), date(season + 1, 7, 31)
 
 
