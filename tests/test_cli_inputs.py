@@ -3,12 +3,16 @@ is allowed, exit 2, nothing written (docs/cli.md, "What is checked")."""
 
 from __future__ import annotations
 
+import re
+from datetime import date
 from pathlib import Path
 
 import polars as pl
 import pytest
 
-from phase4.checks import InputError, write_atomically
+from phase4.checks import InputError, within_seasons, write_atomically
+from quality.schemas import PLAYER_GAME_SUMMARY
+from tasks.warehouse import open_warehouse
 from tests.test_cli_errors import assert_one_line_exit_2, phase4
 
 SEASON_SPAN = "the warehouse holds season(s) 2023-24: give dates from 2023-08-01 to 2024-07-31"
@@ -168,3 +172,24 @@ def test_report_refuses_an_existing_file_then_replaces_it_with_force(
     result = phase4(*args, "--force", warehouse=season_url, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert out.read_text().startswith("<!DOCTYPE html>")
+
+
+def test_ranges_are_bounded_by_every_loaded_season(tmp_path: Path) -> None:
+    warehouse = open_warehouse(f"duckdb://{tmp_path / 'w.duckdb'}")
+    with pytest.raises(InputError, match="^the warehouse holds no Phase 3 season, so "):
+        within_seasons(warehouse, date(2024, 1, 1), date(2024, 1, 2))
+    table = PLAYER_GAME_SUMMARY.full_name
+    warehouse.replace_seasons(table, [2021, 2023], pl.DataFrame({"season_year": [2021, 2023]}))
+    assert within_seasons(warehouse, date(2021, 8, 1), date(2024, 7, 31)) == (
+        date(2021, 8, 1),
+        date(2024, 7, 31),
+    )
+    held = re.escape("season(s) 2021-22, 2023-24: give dates from 2021-08-01 to 2024-07-31")
+    with pytest.raises(
+        InputError, match=f"^--start 2021-07-31 is before .*; the warehouse holds {held}$"
+    ):
+        within_seasons(warehouse, date(2021, 7, 31), date(2022, 1, 1))
+    with pytest.raises(
+        InputError, match=f"^--date 2024-08-01 is after .*; the warehouse holds {held}$"
+    ):
+        within_seasons(warehouse, date(2024, 8, 1), date(2024, 8, 1), one_date=True)
