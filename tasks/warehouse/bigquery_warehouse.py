@@ -131,8 +131,7 @@ def max_bytes_billed_setting() -> int:
         cap = 0
     if cap <= 0:
         raise WarehouseError(
-            f"{MAX_BYTES_BILLED_ENV}={value}: expected a positive whole number of bytes "
-            f"(unset: {DEFAULT_MAX_BYTES_BILLED}, 1 GiB)"
+            f"{MAX_BYTES_BILLED_ENV}={value}: expected a positive whole number of bytes"
         )
     return cap
 
