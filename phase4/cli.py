@@ -873,10 +873,18 @@ def server_stop() -> None:
 @clean_errors
 def server_status_command() -> None:
     """Say whether the managed server runs, where, and whether the CLI will use it."""
-    from phase4.server import managed_server_wanted, server_status
+    from phase4.server import ServerFiles, managed_server_wanted, server_status, stale_pid_file
 
     current = server_status()
     console.print(current.describe(), highlight=False, soft_wrap=True)
+    stale = stale_pid_file(current.home)
+    if stale:
+        console.print(
+            f"{ServerFiles(current.home).pid} is stale: {stale} (`phase4 server stop` removes it; "
+            "`phase4 server start` replaces it)",
+            highlight=False,
+            soft_wrap=True,
+        )
     if not managed_server_wanted(check=True):
         api = os.environ.get("PREFECT_API_URL", "").strip()
         console.print(

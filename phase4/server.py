@@ -213,7 +213,9 @@ def _not_our_server(recorded: Recorded, port: int | None) -> str | None:
     have the start time recorded when it was started, and run `prefect server start` on the
     recorded port, leading its own process group."""
     pid = recorded.pid
-    if pid <= 1 or not _alive(pid):
+    if pid <= 1:
+        return f"pid {pid} cannot be the server's (it never leads a session of ours)"
+    if not _alive(pid):
         return f"no process {pid} runs"
     if recorded.start is None:
         return f"the pid file holds no start time to check process {pid} against"
@@ -279,6 +281,16 @@ def server_status(home: Path | None = None) -> ServerStatus:
         port=port if running else None,
         home=files.home,
     )
+
+
+def stale_pid_file(home: Path | None = None) -> str | None:
+    """Why server.pid names no server (a reboot, a crash, a reused pid); None when it does,
+    or when there is no pid file."""
+    files = ServerFiles(home or server_home())
+    recorded = _read_recorded(files)
+    if recorded is None:
+        return None
+    return _not_our_server(recorded, _read_int(files.port))
 
 
 def auth_string(home: Path, *, create: bool = False) -> str | None:

@@ -167,7 +167,8 @@ def test_a_pid_file_naming_pid_1_is_never_signalled(tmp_path: Path) -> None:
     lines: list[str] = []
     assert not stop_server(home, on_stale=lines.append)
     assert lines == [
-        f"removed the stale {home / 'server.pid'}: no process 1 runs; nothing was signalled"
+        f"removed the stale {home / 'server.pid'}: pid 1 cannot be the server's (it never "
+        "leads a session of ours); nothing was signalled"
     ]
 
 
@@ -222,3 +223,19 @@ def test_a_bad_phase4_server_stops_run_before_anything_starts(tmp_path: Path) ->
         "(unset: on)"
     )
     assert not (tmp_path / ".phase4" / "prefect").exists()
+
+
+def test_server_status_names_a_stale_pid_file(tmp_path: Path) -> None:
+    home = server_home(tmp_path)
+    home.mkdir(parents=True)
+    (home / "server.pid").write_text("999999999 5\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "PHASE4_"))}
+    done = subprocess.run(
+        [PHASE4, "server", "status"], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines() == [
+        f"no managed Prefect server (home {home})",
+        f"{home / 'server.pid'} is stale: no process 999999999 runs (`phase4 server stop` "
+        "removes it; `phase4 server start` replaces it)",
+    ]
