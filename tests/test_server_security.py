@@ -26,6 +26,7 @@ from phase4.server import (
     start_server,
     stop_server,
 )
+from tests.support.managed_server import api_post
 from tests.test_cli_errors import PHASE4, assert_one_line_exit_2
 
 
@@ -109,6 +110,9 @@ def test_the_api_refuses_calls_without_the_auth_string_and_the_clis_client_works
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split()[-2:] == ["42", "1"]
+    # What a test asks the server directly (tests/support/managed_server.py): secret + token.
+    runs = api_post(home, "/flow_runs/filter", {"sort": "START_TIME_ASC"})
+    assert [(r["name"] != "", r["state_type"]) for r in runs] == [(True, "COMPLETED")]
     del env["PREFECT_API_AUTH_STRING"]  # the same client without the secret is refused
     refused = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300
