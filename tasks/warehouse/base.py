@@ -249,9 +249,10 @@ def check_identifier(name: str) -> str:
     return name
 
 
-def quote_identifier(name: str, quote: str = '"') -> str:
-    """The name checked, then quoted, so a keyword (`order`, `select`) is a name too: double
-    quotes for DuckDB, backticks for BigQuery (IDENTIFIER admits neither quote character)."""
+def quote_identifier(name: str, quote: str = "") -> str:
+    """The name checked, then quoted with `quote`, so a keyword (`order`, `select`) is a name
+    too: `"` for DuckDB, a backtick for BigQuery (IDENTIFIER admits neither character). No
+    quote only checks it (names inside a backticked BigQuery table path)."""
     return f"{quote}{check_identifier(name)}{quote}"
 
 

@@ -49,8 +49,13 @@ def _sql_literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+def _quoted(name: str) -> str:
+    """A DuckDB identifier, checked and double-quoted (keywords are names too)."""
+    return quote_identifier(name, '"')
+
+
 def _table_name(full_name: str) -> str:
-    return ".".join(quote_identifier(part) for part in full_name.split("."))
+    return ".".join(_quoted(part) for part in full_name.split("."))
 
 
 def _first_line(exc: BaseException) -> str:
@@ -242,7 +247,7 @@ class DuckDBWarehouse(Warehouse):
     def replace_table(self, full_name: str, rows: Rows) -> int:
         self._check_writable()
         staged = as_arrow(rows)
-        dataset = quote_identifier(full_name.split(".")[0])
+        dataset = _quoted(full_name.split(".")[0])
         with self._connect() as con:
             con.register("phase4_staged_rows", staged)
             self._in_transaction(
@@ -281,7 +286,7 @@ class DuckDBWarehouse(Warehouse):
                 }
                 if not existing:  # a new table takes the file's columns and types
                     statements += [
-                        f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(dataset)}",
+                        f"CREATE SCHEMA IF NOT EXISTS {_quoted(dataset)}",
                         f"CREATE TABLE {table} AS SELECT * FROM {view}",
                     ]
                     continue
@@ -291,7 +296,7 @@ class DuckDBWarehouse(Warehouse):
                     ).fetchall()
                 )
                 statements += [
-                    f"ALTER TABLE {table} ADD COLUMN {quote_identifier(c)} {types[c]}"
+                    f"ALTER TABLE {table} ADD COLUMN {_quoted(c)} {types[c]}"
                     for c in rows.column_names
                     if c.lower() not in existing
                 ]
@@ -325,7 +330,7 @@ class DuckDBWarehouse(Warehouse):
         changes: list[str] = []
         with self._connect() as con:
             for schema in schemas:
-                con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(schema.dataset)}")
+                con.execute(f"CREATE SCHEMA IF NOT EXISTS {_quoted(schema.dataset)}")
                 existing = {
                     name
                     for (name,) in con.execute(
@@ -343,7 +348,7 @@ class DuckDBWarehouse(Warehouse):
                 for column in missing:
                     con.execute(
                         f"ALTER TABLE {_table_name(schema.full_name)} ADD COLUMN "
-                        f"{quote_identifier(column.name)} {column.duckdb_type}"
+                        f"{_quoted(column.name)} {column.duckdb_type}"
                     )
                 if missing:
                     names = ", ".join(c.name for c in missing)
@@ -353,13 +358,12 @@ class DuckDBWarehouse(Warehouse):
 
 def create_table_sql(schema: TableSchema) -> str:
     columns = ",\n  ".join(
-        f"{quote_identifier(c.name)} {c.duckdb_type}"
-        + (" NOT NULL" if c.mode == "REQUIRED" else "")
+        f"{_quoted(c.name)} {c.duckdb_type}" + (" NOT NULL" if c.mode == "REQUIRED" else "")
         for c in schema.columns
     )
     table = _table_name(schema.full_name)
     comments = "".join(
-        f"; COMMENT ON COLUMN {table}.{quote_identifier(c.name)} IS {_sql_literal(c.description)}"
+        f"; COMMENT ON COLUMN {table}.{_quoted(c.name)} IS {_sql_literal(c.description)}"
         for c in schema.columns
         if c.description
     )
