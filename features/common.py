@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import operator
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -76,9 +76,22 @@ def with_data_hash(frame: pl.DataFrame, exclude: Iterable[str] = ()) -> pl.DataF
     business = [c for c in frame.columns if c not in skip and not c.startswith("source_")]
     if frame.is_empty():
         return frame.with_columns(data_hash=pl.lit(None, dtype=pl.String))
-    encoded = frame.select(pl.struct(business).struct.json_encode().alias("row"))["row"]
-    digests = [hashlib.sha256(row.encode()).hexdigest()[:16] for row in encoded]
-    return frame.with_columns(data_hash=pl.Series(digests, dtype=pl.String))
+    encoded = frame.select(_row_json(business))[_ROW_JSON]
+    return frame.with_columns(data_hash=_digests(encoded))
+
+
+_ROW_JSON = "__row_json"
+
+
+def _row_json(business: Sequence[str]) -> pl.Expr:
+    """A row's business columns as JSON: what its data_hash digests."""
+    return pl.struct(business).struct.json_encode().alias(_ROW_JSON)
+
+
+def _digests(encoded: pl.Series) -> pl.Series:
+    return pl.Series(
+        [hashlib.sha256(row.encode()).hexdigest()[:16] for row in encoded], dtype=pl.String
+    )
 
 
 def to_output(frame: pl.DataFrame, schema: TableSchema) -> pl.DataFrame:
@@ -88,12 +101,26 @@ def to_output(frame: pl.DataFrame, schema: TableSchema) -> pl.DataFrame:
 
 
 def to_table(rows: pl.LazyFrame, schema: TableSchema) -> pl.DataFrame:
-    """The output: rows sorted by date, then the schema's first key column, then `to_output`.
+    """The output: rows sorted by date, then the schema's first key column, in schema order
+    and type, with the row hash (`to_output`, in the plan: one collect, then the digests).
 
     A date's rows come out in the same order whichever other dates are built with it.
     """
     order = [c for c in (schema.partition_column, schema.key[0]) if c is not None]
-    return to_output(rows.sort(order).collect(engine=ENGINE), schema)
+    columns = [c for c in schema.columns if c.name != "data_hash"]
+    business = [
+        c.name for c in columns if c.name not in AUDIT_COLUMNS and not c.name.startswith("source_")
+    ]
+    frame = (
+        rows.sort(order)
+        .select(
+            *(pl.col(c.name).cast(c.polars_type, strict=True) for c in columns),
+            _row_json(business),  # of the columns as computed, before the casts
+        )
+        .collect(engine=ENGINE)
+    )
+    data_hash = pl.Series([], dtype=pl.String) if frame.is_empty() else _digests(frame[_ROW_JSON])
+    return frame.with_columns(data_hash=data_hash).select(schema.column_names)
 
 
 def processed_now() -> datetime:
