@@ -9,7 +9,6 @@ from __future__ import annotations
 import itertools
 import shutil
 from collections.abc import Iterator
-from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,6 @@ from quality.schemas import (
     OUTPUT_TABLES,
     PROCESSOR_RUNS,
     TEAM_DEFENSE_ZONE_ANALYSIS,
-    TableSchema,
 )
 from quality.success import RunLine
 from tasks.io import ensure_tables, is_transient, read_output
@@ -157,11 +155,11 @@ def staging_leftovers(warehouse: BigQueryWarehouse) -> list[str]:
 class BrokenStaging(BigQueryWarehouse):
     """Stages P1's rows without one column: the INSERT fails after the DELETE ran."""
 
-    def _stage(self, schema: TableSchema, rows: pa.Table) -> str:
-        if schema.name != TEAM_DEFENSE_ZONE_ANALYSIS.name:
-            return super()._stage(schema, rows)
-        kept = tuple(c for c in schema.columns if c.name != "defensive_rating_last_15")
-        return super()._stage(replace(schema, columns=kept), rows.drop_columns([DROPPED]))
+    def _stage(self, rows: pa.Table, staging: str, fields: list[bigquery.SchemaField]) -> None:
+        if DROPPED in rows.column_names and "processor" not in rows.column_names:
+            rows = rows.drop_columns([DROPPED])
+            fields = [f for f in fields if f.name != DROPPED]
+        super()._stage(rows, staging, fields)
 
 
 DROPPED = "defensive_rating_last_15"
