@@ -9,7 +9,6 @@ line reports; never a partition without its line), and a re-run that resumes.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
@@ -17,7 +16,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
@@ -27,6 +25,7 @@ import pytest
 
 from phase4.server import server_home, stop_server
 from quality.schemas import OUTPUT_TABLES
+from tests.support.managed_server import api_post
 
 PHASE4 = str(Path(sys.executable).parent / "phase4")
 # The player box of 2023-24 ends on 2024-04-07: later dates FAIL SPEC 11 (last night missing).
@@ -132,14 +131,8 @@ def test_ctrl_c_mid_backfill_stops_within_10_s_and_the_rerun_resumes(
             assert by_date.get(day, 0) == rows, (processor, day)
 
     # The flow run is marked Cancelled on the managed server, which survived the Ctrl-C.
-    port = int((server_home(cli_folder) / "server.port").read_text())
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/api/flow_runs/filter",
-        data=json.dumps({"sort": "START_TIME_ASC"}).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        states = [run["state_type"] for run in json.loads(response.read())]
+    runs = api_post(server_home(cli_folder), "/flow_runs/filter", {"sort": "START_TIME_ASC"})
+    states = [run["state_type"] for run in runs]
     assert states == ["CANCELLED"]
 
     # The re-run resumes: the dates written are skipped, the rest is built.
