@@ -18,11 +18,12 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from phase4.html_report import DATA_SCRIPT_ID, build_report_html, full_status_grid
+from phase4.html_report import DATA_SCRIPT_ID, build_report_html
 from tasks.report_reads import (
     ReportFrames,
     check_outcomes,
     feature_defaults,
+    full_status_grid,
     latest_lines,
     p5_quality,
     slowest_runs,
