@@ -15,7 +15,9 @@ from typing import TypedDict, Unpack
 import polars as pl
 from polars.expr.whenthen import ChainedThen, Then
 
-from features.common import ENGINE, divide, qualifying_games, ratio, slate, with_data_hash
+from features.common import AUDIT_COLUMNS, ENGINE, divide, qualifying_games, ratio, slate
+from features.common import _digests as digests
+from features.common import _row_json as row_json
 from features.ml_feature_store_v3 import attach_v3_inputs, v3_values, with_optional_columns
 from features.windows import (
     GAME_NUMBER,
@@ -914,9 +916,22 @@ HASH_DERIVED = frozenset(
 
 def _to_table(rows: pl.LazyFrame) -> pl.DataFrame:
     """`common.to_table` with the derived columns left out of the hash: sorted by date, then
-    player; the schema's columns in order and type."""
+    player; the schema's columns in order and type; the rows' JSON built in the plan."""
     schema = ML_FEATURE_STORE_V2
-    frame = rows.sort("game_date", "player_lookup").collect(engine=ENGINE)
-    business = frame.select([c for c in schema.column_names if c != "data_hash"])
-    hashed = with_data_hash(business, exclude=HASH_DERIVED)
-    return hashed.select([pl.col(c.name).cast(c.polars_type, strict=True) for c in schema.columns])
+    columns = [c for c in schema.columns if c.name != "data_hash"]
+    business = [
+        c.name
+        for c in columns
+        if c.name not in AUDIT_COLUMNS | HASH_DERIVED and not c.name.startswith("source_")
+    ]
+    frame = (
+        rows.sort("game_date", "player_lookup")
+        .select(
+            *(pl.col(c.name).cast(c.polars_type, strict=True) for c in columns),
+            row_json(business),
+        )
+        .collect(engine=ENGINE)
+    )
+    encoded = frame["__row_json"]
+    data_hash = pl.Series([], dtype=pl.String) if frame.is_empty() else digests(encoded)
+    return frame.with_columns(data_hash=data_hash).select(schema.column_names)
