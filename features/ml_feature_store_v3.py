@@ -144,6 +144,7 @@ def _player_pairs(players: pl.LazyFrame) -> pl.LazyFrame:
         .unique(subset=PAIR)
         .sort(PAIR)  # pair_id must be the same each time the plan reads the pairs
         .with_row_index("pair_id")
+        .cache()  # and it reads them three times
     )
 
 
@@ -298,7 +299,8 @@ def _player_windows(
 ) -> pl.LazyFrame:
     """Per pair: the Q60 and R10 aggregates (pairs without a game get NULLs)."""
     sequence = _player_sequence(player_games, lines)
-    window = _window(pairs, sequence, "player_lookup", WINDOW_DAYS, carry=["slate_line"])
+    # Read twice (Q60 and R10): computed once.
+    window = _window(pairs, sequence, "player_lookup", WINDOW_DAYS, carry=["slate_line"]).cache()
     q60 = _q60_aggregates(_recent_qualifying(window))
     return (
         pairs.join(q60, on="pair_id", how="left")
