@@ -264,9 +264,12 @@ def test_cli_writes_parquet_and_csv_and_refuses_bad_ranges(week_url: str, tmp_pa
     )
     assert code == 2 and "--end 2024-12-09 is before --start 2024-12-15" in printed
     code, printed = phase4_cli(
-        week_url, "training-set", "--start", "2025-01-01", "--end", "2025-01-02", "--out", str(out)
+        week_url,
+        *("training-set", "--start", "2025-01-01", "--end", "2025-01-02"),
+        *("--out", str(tmp_path / "empty.parquet")),  # ts.parquet exists: refused without --force
     )
     assert code == 2 and "run `phase4 backfill --start 2025-01-01" in printed
+    assert not (tmp_path / "empty.parquet").exists()
 
 
 def test_later_games_do_not_change_the_training_set(week_url: str) -> None:
