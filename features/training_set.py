@@ -1,4 +1,4 @@
-"""Training sets (SPEC 13) and the slate's named features: pure joins over frames, no I/O.
+"""Training sets (SPEC 13, 16.5) and the slate's named features: pure joins over frames, no I/O.
 
 Features come only from stored P5 rows (built from games before their date); labels only from
 the player's box score of that very game. tasks/readers.py reads the frames these functions take.
@@ -19,17 +19,34 @@ IDENTITY_COLUMNS = (
     "opponent_team_abbr",
     "is_home",
 )
+# SPEC 16.1: the 60 nullable values the newest models read (NULL: defaulted or missing).
+VALUE_COUNT = 60
+VALUE_COLUMNS = tuple(f"feature_{i}_value" for i in range(VALUE_COUNT))
 QUALITY_COLUMNS = (
     "feature_quality_score",
     "quality_tier",
     "data_source",
     "default_feature_count",
+    "required_default_count",
     "is_quality_ready",
+    "is_training_ready",
     "feature_version",
 )
 LABEL_COLUMNS = ("played", "actual_points", "actual_minutes", "points_line", "over_line")
 # What each input must hold for the join; tasks/readers.py selects exactly these columns.
-P5_COLUMNS = (*IDENTITY_COLUMNS, "features", "feature_names", "feature_sources", *QUALITY_COLUMNS)
+P5_COLUMNS = (
+    *IDENTITY_COLUMNS,
+    "features",
+    "feature_names",
+    "feature_sources",
+    *VALUE_COLUMNS,
+    "feature_sources_json",
+    "matchup_quality_pct",
+    *QUALITY_COLUMNS,
+)
+# SPEC 16.5: the old system's mandatory filters take feature_quality_score >= p, p >= 50.
+DEFAULT_MIN_QUALITY = 70.0
+LOWEST_MIN_QUALITY = 50.0
 BOX_SCORE_COLUMNS = (
     "player_lookup",
     "game_id",
@@ -44,17 +61,24 @@ SOURCE_PREFIX = "source__"
 
 
 class FeatureNamesError(ValueError):
-    """Rows of one frame disagree on feature_names, so named columns would be ambiguous."""
+    """Rows of one frame disagree on feature_names or feature_version, so the columns of a
+    training set would mean different things on different rows."""
 
 
 def feature_names_of(p5: pl.DataFrame) -> list[str]:
-    """The feature names shared by every row (one feature_version), in feature order."""
+    """The feature names shared by every row (one feature_version), in feature order.
+
+    Two versions are refused even with the same 25 names: a row of an older version has no
+    feature_<N>_value columns, so its NULLs would read as missing features.
+    """
     names = p5.get_column("feature_names").unique(maintain_order=True)
-    if names.len() > 1:
-        versions = sorted(p5.get_column("feature_version").unique().to_list())
+    versions = sorted(p5.get_column("feature_version").unique().to_list())
+    if names.len() > 1 or len(versions) > 1:
         raise FeatureNamesError(
-            f"ml_feature_store_v2 rows in this range have {names.len()} different feature_names "
-            f"lists (feature_version {', '.join(versions)}); pick a range of one version"
+            f"ml_feature_store_v2 rows in this range have {names.len()} feature_names list(s) "
+            f"and feature_version {', '.join(versions)}: rebuild the range with `phase4 "
+            "backfill` (it rewrites partitions of an older version) or pick a range of one "
+            "version"
         )
     return list(names.item()) if names.len() == 1 else []
 
@@ -97,6 +121,33 @@ def over_line(points: pl.Expr, line: pl.Expr) -> pl.Expr:
     return pl.when(points != line).then(points > line).alias("over_line")
 
 
+def check_min_quality(min_quality: float) -> float:
+    """SPEC 16.5: p below 50 would let rows in that the old system never trained on."""
+    if not min_quality >= LOWEST_MIN_QUALITY:  # NaN too
+        raise ValueError(
+            f"--min-quality {min_quality:g} is below {LOWEST_MIN_QUALITY:g}: the training filter "
+            f"needs feature_quality_score >= {LOWEST_MIN_QUALITY:g} at least (default "
+            f"{DEFAULT_MIN_QUALITY:g}); pass a value from {LOWEST_MIN_QUALITY:g} to 100"
+        )
+    return min_quality
+
+
+def passes_training_filters(min_quality: float) -> pl.Expr:
+    """SPEC 16.5: the old system's mandatory training filters over a labelled P5 row.
+
+    With min_quality 70 this is is_quality_ready and played. feature_count >= 33 always holds
+    (60) and 'phase4_partial' is never written, so neither is tested.
+    """
+    return (
+        (pl.col("required_default_count") == 0)
+        & (pl.col("matchup_quality_pct") >= 50)
+        & (pl.col("feature_quality_score") >= min_quality)
+        & (pl.col("data_source") != "early_season")
+        & pl.col("played")
+        & pl.col("actual_points").is_not_null()
+    ).fill_null(False)
+
+
 def labels(box_scores: pl.DataFrame) -> pl.DataFrame:
     """played / actual_points / actual_minutes per (player_lookup, game_id, game_date)."""
     return box_scores.select(
@@ -122,14 +173,16 @@ def training_set(
     lines: pl.DataFrame | None,
     *,
     all_rows: bool = False,
+    min_quality: float = DEFAULT_MIN_QUALITY,
 ) -> pl.DataFrame:
-    """One row per P5 row (only is_quality_ready ones unless all_rows), features and labels.
+    """One row per P5 row passing the training filters (every row with all_rows), features
+    and labels.
 
     `lines` is None when the Phase 3 context has no current_points_line: the line columns are
     then all NULL. Rows are ordered by game_date, player_lookup.
     """
+    check_min_quality(min_quality)
     names = feature_names_of(p5)
-    kept = p5 if all_rows else p5.filter(pl.col("is_quality_ready"))
     line_rows = (
         lines.select(LINE_COLUMNS)
         if lines is not None
@@ -137,8 +190,8 @@ def training_set(
             current_points_line=pl.lit(None, dtype=pl.Float64)
         )
     )
-    joined = (
-        kept.lazy()
+    labelled = (
+        p5.lazy()
         .join(
             labels(box_scores).lazy(),
             on=["player_lookup", "game_id", "game_date"],
@@ -154,10 +207,19 @@ def training_set(
             points_line=pl.col("current_points_line"),
         )
         .with_columns(over_line(pl.col("actual_points"), pl.col("points_line")))
-        .select(*IDENTITY_COLUMNS, *named_features(names), *QUALITY_COLUMNS, *LABEL_COLUMNS)
-        .sort("game_date", "player_lookup")
     )
-    return joined.collect()
+    kept = labelled if all_rows else labelled.filter(passes_training_filters(min_quality))
+    return (
+        kept.select(
+            *IDENTITY_COLUMNS,
+            *named_features(names),
+            *(pl.col(c).cast(pl.Float64) for c in VALUE_COLUMNS),
+            *QUALITY_COLUMNS,
+            *LABEL_COLUMNS,
+        )
+        .sort("game_date", "player_lookup")
+        .collect()
+    )
 
 
 def slate_features(p5: pl.DataFrame) -> pl.DataFrame:

@@ -73,13 +73,22 @@ def training_set_command(
     start: StartOption = None,
     end: EndOption = None,
     all_rows: Annotated[
-        bool, typer.Option("--all-rows", help="Keep rows that are not is_quality_ready")
+        bool,
+        typer.Option("--all-rows", help="Keep every row, not only those passing the filters"),
     ] = False,
+    min_quality: Annotated[
+        float,
+        typer.Option(
+            "--min-quality",
+            help="Training filter: feature_quality_score >= this (50 or more; 70 gives the "
+            "is_quality_ready rows)",
+        ),
+    ] = 70.0,
     fmt: Annotated[TrainingFormat, typer.Option("--format", help="parquet or csv")] = (
         TrainingFormat.parquet
     ),
 ) -> None:
-    """Features of each slate date in START..END joined with what happened (SPEC 13)."""
+    """Features of each slate date in START..END joined with what happened (SPEC 13, 16.5)."""
     import polars as pl
 
     from features.training_set import FeatureNamesError
@@ -89,14 +98,14 @@ def training_set_command(
     first, last = _range(start, end, None)
     clock = time.perf_counter()
     try:
-        frame = build_training_set(first, last, all_rows=all_rows)
+        frame = build_training_set(first, last, all_rows=all_rows, min_quality=min_quality)
     except (WarehouseError, FeatureNamesError, ValueError) as exc:
         raise _fail(str(exc)) from exc
     if frame.is_empty():
         raise _fail(
-            f"no {'' if all_rows else 'is_quality_ready '}ml_feature_store_v2 rows between "
-            f"{first} and {last}: run `phase4 backfill --start {first} --end {last}` first"
-            + ("" if all_rows else " or pass --all-rows")
+            f"no ml_feature_store_v2 rows {'' if all_rows else 'passing the training filters '}"
+            f"between {first} and {last}: run `phase4 backfill --start {first} --end {last}` "
+            "first" + ("" if all_rows else ", lower --min-quality or pass --all-rows")
         )
     out.parent.mkdir(parents=True, exist_ok=True)
     if fmt is TrainingFormat.csv:
