@@ -38,7 +38,7 @@ from quality.feature_contract import (
     CALCULATED,
     CORE_FEATURES,
     DEFAULT,
-    FEATURE_CONTRACT,
+    ARRAY_CONTRACT,
     FEATURE_COUNT,
     FEATURE_NAMES,
     FEATURE_VERSION,
@@ -499,7 +499,7 @@ def feature_table() -> tuple[Feature, ...]:
     candidates = _candidates()
     assert set(candidates) == set(FEATURE_NAMES), "P5 and the feature contract disagree"
     table = []
-    for spec in FEATURE_CONTRACT:
+    for spec in ARRAY_CONTRACT:
         tiers = candidates[spec.name]
         assert (*(tag for tag, _ in tiers), DEFAULT) == spec.chain, spec.name
         table.append(Feature(spec.name, spec.default, tiers))

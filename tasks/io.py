@@ -85,9 +85,9 @@ def phase3_window(table: str, first_date: date, last_date: date) -> list[Filter]
         raise ValueError(f"{first_date}..{last_date} spans two seasons; split the range")
     if table in GAME_TABLES:
         return [Filter("season_year", "=", season), Filter("game_date", "<", last_date)]
-    if table == UPCOMING_PLAYER_GAME_CONTEXT.name:
-        return [Filter("game_date", ">=", first_date), Filter("game_date", "<=", last_date)]
-    if table == UPCOMING_TEAM_GAME_CONTEXT.name:
+    if table in (UPCOMING_PLAYER_GAME_CONTEXT.name, UPCOMING_TEAM_GAME_CONTEXT.name):
+        # Player context: the slates' rows, and P5's line history L(g) (SPEC 16.2) from the
+        # season's earlier rows; the other processors keep only the rows dated D.
         return [Filter("season_year", "=", season), Filter("game_date", "<=", last_date)]
     raise KeyError(table)
 
@@ -98,10 +98,10 @@ def read_phase3(
     schema = PHASE3_TABLES[table]
     last = last_date or first_date
     # Checked before the SELECT, so a missing column is a contract error, not a SQL one.
-    check_columns(schema, warehouse.table_schema(schema.full_name), first_date)
-    rows = warehouse.read(
-        schema.full_name, schema.column_names, phase3_window(table, first_date, last)
-    )
+    actual = warehouse.table_schema(schema.full_name)
+    check_columns(schema, actual, first_date)
+    columns = schema.present_column_names(actual.names if actual is not None else ())
+    rows = warehouse.read(schema.full_name, columns, phase3_window(table, first_date, last))
     return conform_input(schema, rows.to_arrow(), first_date)
 
 
