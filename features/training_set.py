@@ -10,6 +10,9 @@ from collections.abc import Sequence
 
 import polars as pl
 
+# SPEC 16.1: the 60 nullable values the newest models read (NULL: defaulted or missing).
+from quality.feature_contract import ALL_FEATURE_NAMES, VALUE_COLUMNS
+
 # The P5 columns a training set carries besides the features, in output order.
 IDENTITY_COLUMNS = (
     "player_lookup",
@@ -19,9 +22,6 @@ IDENTITY_COLUMNS = (
     "opponent_team_abbr",
     "is_home",
 )
-# SPEC 16.1: the 60 nullable values the newest models read (NULL: defaulted or missing).
-VALUE_COUNT = 60
-VALUE_COLUMNS = tuple(f"feature_{i}_value" for i in range(VALUE_COUNT))
 QUALITY_COLUMNS = (
     "feature_quality_score",
     "quality_tier",
@@ -58,6 +58,8 @@ BOX_SCORE_COLUMNS = (
 )
 LINE_COLUMNS = ("player_lookup", "game_date", "current_points_line")
 SOURCE_PREFIX = "source__"
+# feature_sources_json holds {"0": tag, ..., "59": tag} (SPEC 16.1).
+TAGS_JSON = pl.Struct({str(i): pl.String for i in range(len(ALL_FEATURE_NAMES))})
 
 
 class FeatureNamesError(ValueError):
@@ -222,26 +224,51 @@ def training_set(
     )
 
 
+def value_tags() -> list[pl.Expr]:
+    """The tag of each of the 60 features as `source__<name>`, from feature_sources_json
+    (phase4/phase3/calculated/default, or 'missing' for a NULL of 25 to 59)."""
+    tags = pl.col("feature_sources_json").str.json_decode(TAGS_JSON)
+    return [
+        tags.struct.field(str(i)).alias(f"{SOURCE_PREFIX}{name}")
+        for i, name in enumerate(ALL_FEATURE_NAMES)
+    ]
+
+
 def slate_features(p5: pl.DataFrame) -> pl.DataFrame:
-    """The slate as the predictions read it: identity, 25 named values, their sources, quality."""
+    """The slate as the predictions read it: identity, quality, the 25 named values of
+    `features` (defaults filled in, as in a training set), the 60 feature_<N>_value columns
+    (NULL when defaulted or missing) and the 60 tags."""
     names = feature_names_of(p5)
     return p5.select(
         *IDENTITY_COLUMNS,
         *QUALITY_COLUMNS,
         *named_features(names),
-        *named_sources(names),
+        *VALUE_COLUMNS,
+        *value_tags(),
     ).sort("player_lookup")
 
 
 def feature_rows(player_row: pl.DataFrame) -> pl.DataFrame:
-    """One player's features long: index, name, value, source (the `features --player` view)."""
-    row = player_row.row(0, named=True)
+    """One player's 60 features long (the `features --player` view): index, name, the stored
+    feature_<N>_value, its tag, and for 0 to 24 the `features` array's value (the default
+    where the value is NULL)."""
+    row = player_row.select(*VALUE_COLUMNS, *value_tags(), "features").row(0, named=True)
+    array = row["features"] or []
     return pl.DataFrame(
         {
-            "index": list(range(len(row["feature_names"]))),
-            "feature": row["feature_names"],
-            "value": row["features"],
-            "source": row["feature_sources"],
+            "index": list(range(len(ALL_FEATURE_NAMES))),
+            "feature": list(ALL_FEATURE_NAMES),
+            "value": [row[c] for c in VALUE_COLUMNS],
+            "source": [row[f"{SOURCE_PREFIX}{n}"] for n in ALL_FEATURE_NAMES],
+            "array_value": [
+                array[i] if i < len(array) else None for i in range(len(ALL_FEATURE_NAMES))
+            ],
         },
-        schema={"index": pl.Int64, "feature": pl.String, "value": pl.Float64, "source": pl.String},
+        schema={
+            "index": pl.Int64,
+            "feature": pl.String,
+            "value": pl.Float64,
+            "source": pl.String,
+            "array_value": pl.Float64,
+        },
     )

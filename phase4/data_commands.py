@@ -134,7 +134,7 @@ def features_command(
         Path | None, typer.Option("--out", help="File for --format parquet (required there)")
     ] = None,
 ) -> None:
-    """D's 25 named features per player with quality, tier and each feature's source."""
+    """D's 60 features per player with quality, readiness and each feature's tag."""
     from features.training_set import feature_rows, slate_features
     from tasks.readers import open_reader, read_slate
     from tasks.warehouse import WarehouseError
@@ -155,7 +155,7 @@ def features_command(
         slate_features(rows).write_parquet(out)
         console.print(f"{out}: {rows.height} players", soft_wrap=True)
     elif fmt is FeaturesFormat.json:
-        typer.echo(json.dumps(_as_json(rows), indent=2, default=str))
+        typer.echo(json.dumps(_as_json(slate_features(rows)), indent=2, default=str))
     elif player is not None:
         _print_player(rows, feature_rows(rows))
     else:
@@ -181,21 +181,30 @@ def _no_rows(day: date, player: str | None) -> str:
     )
 
 
-def _as_json(rows: pl.DataFrame) -> list[dict[str, object]]:
-    """One object per player: identity, quality and {name: {value, source}} in feature order."""
+def _as_json(wide: pl.DataFrame) -> list[dict[str, object]]:
+    """One object per player: identity, quality and {name: {index, value, source}} for the 60
+    features in index order; 0 to 24 add `array_value`, their value in `features`."""
+    from features.training_set import IDENTITY_COLUMNS, QUALITY_COLUMNS, SOURCE_PREFIX
+    from quality.feature_contract import ALL_FEATURE_NAMES, ARRAY_FEATURE_COUNT, VALUE_COLUMNS
+
     players = []
-    for row in rows.sort("player_lookup").iter_rows(named=True):
-        features = {
-            name: {"value": value, "source": source}
-            for name, value, source in zip(
-                row.pop("feature_names"),
-                row.pop("features"),
-                row.pop("feature_sources"),
-                strict=True,
-            )
-        }
-        players.append({**row, "features": features})
+    for row in wide.iter_rows(named=True):
+        features: dict[str, dict[str, object]] = {}
+        for index, (name, column) in enumerate(zip(ALL_FEATURE_NAMES, VALUE_COLUMNS, strict=True)):
+            features[name] = {
+                "index": index,
+                "value": row[column],
+                "source": row[f"{SOURCE_PREFIX}{name}"],
+            }
+            if index < ARRAY_FEATURE_COUNT:
+                features[name]["array_value"] = row[name]
+        kept = {c: row[c] for c in (*IDENTITY_COLUMNS, *QUALITY_COLUMNS)}
+        players.append({**kept, "features": features})
     return players
+
+
+def _number(value: float | None) -> str:
+    return "NULL" if value is None else f"{value:.4g}"
 
 
 def _print_player(rows: pl.DataFrame, long: pl.DataFrame) -> None:
@@ -203,29 +212,56 @@ def _print_player(rows: pl.DataFrame, long: pl.DataFrame) -> None:
     title = (
         f"{row['player_lookup']} on {row['game_date']} vs {row['opponent_team_abbr']}: "
         f"quality {row['feature_quality_score']:.1f} ({row['quality_tier']}), "
-        f"data_source {row['data_source']}, {row['default_feature_count']} default, "
-        f"quality ready {row['is_quality_ready']}"
+        f"data_source {row['data_source']}, {row['default_feature_count']} defaulted "
+        f"({row['required_default_count']} required), "
+        f"quality ready {row['is_quality_ready']}, training ready {row['is_training_ready']}, "
+        f"{row['feature_version']}"
     )
     console.print(title, soft_wrap=True)
     table = Table()
-    for column in ("#", "feature", "value", "source"):
-        table.add_column(column, justify="right" if column in ("#", "value") else "left")
-    for index, name, value, source in long.iter_rows():
-        table.add_row(str(index), name, "NULL" if value is None else f"{value:.4g}", source)
+    for column in ("#", "feature", "value", "source", "array"):
+        table.add_column(column, justify="left" if column in ("feature", "source") else "right")
+    for index, name, value, source, array_value in long.iter_rows():
+        table.add_row(
+            str(index),
+            name,
+            _number(value),
+            source or "",
+            "" if index >= 25 else _number(array_value),
+        )
     console.print(table)
+    console.print(
+        "value: feature_<#>_value, NULL when the feature is defaulted or missing; array: its "
+        "value in `features`, the older reader's 25, with the default filled in"
+    )
 
 
 def _print_slate(rows: pl.DataFrame) -> None:
+    from quality.feature_contract import ALL_FEATURE_NAMES, REQUIRED_FEATURES
+
     table = Table(
         title=f"ml_feature_store_v2 for {rows.get_column('game_date')[0]}: {rows.height} players"
     )
-    for column in ("player", "opp", "quality", "tier", "source", "defaults", "ready", "defaulted"):
+    columns = (
+        "player",
+        "opp",
+        "quality",
+        "tier",
+        "source",
+        "defaulted",
+        "required",
+        "ready",
+        "training",
+        "required defaulted",
+    )
+    for column in columns:
         table.add_column(column, overflow="fold")
     for row in rows.sort("player_lookup").iter_rows(named=True):
+        tags = json.loads(row["feature_sources_json"])
         defaulted = [
-            n
-            for n, s in zip(row["feature_names"], row["feature_sources"], strict=True)
-            if s == "default"
+            ALL_FEATURE_NAMES[i]
+            for i in REQUIRED_FEATURES
+            if tags.get(str(i)) in ("default", "missing")
         ]
         table.add_row(
             row["player_lookup"],
@@ -234,11 +270,13 @@ def _print_slate(rows: pl.DataFrame) -> None:
             row["quality_tier"],
             row["data_source"],
             str(row["default_feature_count"]),
+            str(row["required_default_count"]),
             "yes" if row["is_quality_ready"] else "no",
+            "yes" if row["is_training_ready"] else "no",
             ", ".join(defaulted),
         )
     console.print(table)
-    console.print("one player's 25 values and sources: --player LOOKUP; all of them: --format json")
+    console.print("one player's 60 values and tags: --player LOOKUP; all of them: --format json")
 
 
 def export_command(

