@@ -11,8 +11,8 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
-from quality.feature_contract import ALL_FEATURE_NAMES, FEATURE_NAMES
 from phase4.cli import app
+from quality.feature_contract import ALL_FEATURE_NAMES, FEATURE_NAMES
 from quality.schemas import ML_FEATURE_STORE_V2
 from tasks.io import ensure_tables
 from tasks.readers import build_training_set
