@@ -17,6 +17,7 @@ import plotly.graph_objects as go  # type: ignore[import-untyped]
 import polars as pl
 from plotly.subplots import make_subplots  # type: ignore[import-untyped]
 
+from quality.feature_contract import REQUIRED_FEATURES
 from quality.schemas import PROCESSOR_NAMES
 from tasks.report_reads import ReportFrames
 
@@ -129,16 +130,16 @@ def quality_figure(frames: ReportFrames) -> go.Figure:
         go.Scatter(x=dates, y=quality["avg_quality"].to_list(), name="avg feature_quality_score"),
         secondary_y=False,
     )
-    figure.add_trace(
-        go.Scatter(
-            x=dates,
-            y=(quality["quality_ready_share"] * 100).to_list(),
-            name="quality-ready rows (%)",
-        ),
-        secondary_y=True,
-    )
+    for column, label in (
+        ("quality_ready_share", "quality-ready rows (%)"),
+        ("training_ready_share", "training-ready rows (%)"),
+    ):
+        figure.add_trace(
+            go.Scatter(x=dates, y=(quality[column] * 100).to_list(), name=label),
+            secondary_y=True,
+        )
     figure.update_yaxes(title_text="avg feature_quality_score", range=[0, 101], secondary_y=False)
-    figure.update_yaxes(title_text="% quality-ready", range=[0, 101], secondary_y=True)
+    figure.update_yaxes(title_text="% of rows ready", range=[0, 101], secondary_y=True)
     figure.update_layout(
         title=f"ml_feature_store_v2: quality per date (ready = {frames.quality_ready_basis})",
         height=420,
@@ -147,21 +148,38 @@ def quality_figure(frames: ReportFrames) -> go.Figure:
 
 
 def defaults_figure(frames: ReportFrames) -> go.Figure:
-    defaults = frames.feature_defaults
-    figure = go.Figure(
-        go.Bar(
-            x=[
-                f"{i} {name}"
-                for i, name in zip(defaults["feature_index"], defaults["feature_name"], strict=True)
-            ],
-            y=(defaults["default_share"] * 100).to_list(),
-            hovertemplate="%{x}: %{y:.2f}% default<extra></extra>",
+    """One bar per feature (60), required and optional ones apart (SPEC 16.3)."""
+    defaults = frames.feature_defaults.with_columns(
+        pl.concat_str(
+            pl.col("feature_index").cast(pl.String), pl.col("feature_name"), separator=" "
         )
+        .fill_null(pl.col("feature_index").cast(pl.String))
+        .alias("label"),
+        pl.col("feature_index").is_in(REQUIRED_FEATURES).alias("required"),
     )
+    figure = go.Figure()
+    for required, name, color in ((True, "required", "#c62828"), (False, "optional", "#90a4ae")):
+        part = defaults.filter(pl.col("required") == required)
+        figure.add_trace(
+            go.Bar(
+                x=part["label"].to_list(),
+                y=(part["default_share"] * 100).to_list(),
+                name=name,
+                marker_color=color,
+                hovertemplate="%{x}: %{y:.2f}% default or missing<extra></extra>",
+            )
+        )
     figure.update_layout(
-        title="Share of ml_feature_store_v2 rows with each feature at its default",
+        title="Share of ml_feature_store_v2 rows with each feature defaulted or missing",
         yaxis_title="% of rows",
-        height=460,
+        yaxis_range=[0, 101],
+        height=560,
+    )
+    figure.update_xaxes(
+        tickangle=-60,
+        categoryorder="array",
+        categoryarray=defaults["label"].to_list(),
+        tickfont={"size": 10},
     )
     return figure
 
@@ -241,7 +259,9 @@ def build_report_html(frames: ReportFrames) -> str:
         (
             "Feature store quality",
             quality_figure(frames),
-            f"Quality-ready share computed from {html.escape(frames.quality_ready_basis)}.",
+            f"Quality-ready share computed from {html.escape(frames.quality_ready_basis)}; "
+            "training-ready from is_training_ready (score >= 85, matchup >= 70, player "
+            "history >= 80, no required feature defaulted).",
         ),
         ("Default features", defaults_figure(frames), ""),
         (
@@ -320,8 +340,9 @@ def _markdown_table(frame: pl.DataFrame) -> str:
 def report_markdown(frames: ReportFrames) -> str:
     """The same figures as the HTML page, as markdown tables for a Prefect artifact."""
     quality = frames.p5_quality.with_columns(
-        (pl.col("quality_ready_share") * 100).alias("quality_ready_pct")
-    ).drop("quality_ready_share")
+        (pl.col("quality_ready_share") * 100).alias("quality_ready_pct"),
+        (pl.col("training_ready_share") * 100).alias("training_ready_pct"),
+    ).drop("quality_ready_share", "training_ready_share")
     defaults = frames.feature_defaults.with_columns(
         (pl.col("default_share") * 100).alias("default_pct")
     ).drop("default_share")
@@ -340,7 +361,7 @@ def report_markdown(frames: ReportFrames) -> str:
         else "no rows",
         f"## Feature store quality (ready = {frames.quality_ready_basis})",
         _markdown_table(quality),
-        "## Default share per feature",
+        "## Default share per feature ('default' or 'missing')",
         _markdown_table(defaults),
         "## Feature checks",
         "no nba_predictions.ml_feature_checks table"
