@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import polars as pl
 
 # SPEC 16.1: the 60 nullable values the newest models read (NULL: defaulted or missing).
-from quality.feature_contract import ALL_FEATURE_NAMES, VALUE_COLUMNS
+from quality.feature_contract import ALL_FEATURE_NAMES, FEATURE_VERSION, VALUE_COLUMNS
 
 # The P5 columns a training set carries besides the features, in output order.
 IDENTITY_COLUMNS = (
@@ -83,6 +83,18 @@ def feature_names_of(p5: pl.DataFrame) -> list[str]:
             "version"
         )
     return list(names.item()) if names.len() == 1 else []
+
+
+def check_current_version(p5: pl.DataFrame) -> None:
+    """A training set holds rows of the current feature_version only: an older row's
+    feature_<N>_value columns are NULL because it predates them, not because they are missing."""
+    versions = sorted(p5.get_column("feature_version").unique().to_list())
+    if versions and versions != [FEATURE_VERSION]:
+        raise FeatureNamesError(
+            f"ml_feature_store_v2 rows in this range have feature_version {', '.join(versions)}, "
+            f"written before {FEATURE_VERSION}: rebuild the range with `phase4 backfill` (it "
+            f"rewrites partitions of an older version as {FEATURE_VERSION})"
+        )
 
 
 def named_features(names: Sequence[str]) -> list[pl.Expr]:
@@ -185,6 +197,7 @@ def training_set(
     """
     check_min_quality(min_quality)
     names = feature_names_of(p5)
+    check_current_version(p5)
     line_rows = (
         lines.select(LINE_COLUMNS)
         if lines is not None

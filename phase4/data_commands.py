@@ -257,7 +257,7 @@ def _print_slate(rows: pl.DataFrame) -> None:
     for column in columns:
         table.add_column(column, overflow="fold")
     for row in rows.sort("player_lookup").iter_rows(named=True):
-        tags = json.loads(row["feature_sources_json"])
+        tags = json.loads(row["feature_sources_json"] or "{}")  # NULL: written before it
         defaulted = [
             ALL_FEATURE_NAMES[i]
             for i in REQUIRED_FEATURES

@@ -252,6 +252,10 @@ def test_rows_of_two_feature_lists_or_versions_are_refused() -> None:
     p5 = p5_rows(["a", "b"], feature_version=["v1_baseline_25", "v2_60features"])
     with pytest.raises(FeatureNamesError, match="rebuild the range with `phase4 backfill`"):
         training_set(p5, box_scores([]), None, all_rows=True)
+    # Only rows of the 25-feature era (a table given the new columns later): refused too.
+    p5 = p5_rows(["a", "b"], feature_version=["v1_baseline_25"] * 2)
+    with pytest.raises(FeatureNamesError, match="feature_version v1_baseline_25, written before"):
+        training_set(p5, box_scores([]), None, all_rows=True)
 
 
 # ---------------------------------------------------------------------------------------------
