@@ -23,6 +23,7 @@ from features.common import (
     slate,
     to_table,
 )
+from features.ml_feature_store_v3 import attach_v3_inputs, v3_values, with_optional_columns
 from features.windows import (
     GAME_NUMBER,
     ZONES,
@@ -35,15 +36,25 @@ from features.windows import (
     zones_known,
 )
 from quality.feature_contract import (
-    CALCULATED,
-    CORE_FEATURES,
-    DEFAULT,
     ARRAY_CONTRACT,
+    ARRAY_FEATURE_COUNT,
+    CALCULATED,
+    CATEGORY_FEATURES,
+    DEFAULT,
+    DEFAULTED,
+    FEATURE_CONTRACT,
     FEATURE_COUNT,
     FEATURE_NAMES,
     FEATURE_VERSION,
+    GAME_CONTEXT,
+    MATCHUP,
+    MISSING,
     PHASE3,
     PHASE4,
+    PLAYER_HISTORY,
+    REQUIRED_FEATURES,
+    VEGAS,
+    value_column,
 )
 from quality.schemas import (
     ML_FEATURE_STORE_V2,
@@ -51,10 +62,18 @@ from quality.schemas import (
     PLAYER_DAILY_CACHE,
     PLAYER_SHOT_ZONE_ANALYSIS,
     TEAM_DEFENSE_ZONE_ANALYSIS,
+    UPCOMING_PLAYER_GAME_CONTEXT,
+    UPCOMING_TEAM_GAME_CONTEXT,
     TableSchema,
 )
 
 SOURCE_WEIGHTS = {PHASE4: 100.0, PHASE3: 75.0, CALCULATED: 100.0, DEFAULT: 40.0}
+# SPEC 16.3: the category quality pcts also weigh 'missing' (features 25 to 59), at 0.
+CATEGORY_WEIGHTS = {**SOURCE_WEIGHTS, MISSING: 0.0}
+QUALITY_READY_MATCHUP = 50.0
+TRAINING_READY_SCORE, TRAINING_READY_MATCHUP, TRAINING_READY_HISTORY = 85.0, 70.0, 80.0
+RED_REQUIRED_DEFAULTS = 5
+RED_BELOW, YELLOW_BELOW = 50.0, 70.0
 QUALITY_TIERS = ((95.0, "excellent"), (85.0, "good"), (70.0, "medium"))
 
 # Upstream processors, named as in the source-tracking columns of the output schema.
@@ -302,7 +321,8 @@ def _inputs(
     )
     for name in UPSTREAMS:
         rows = _attach_upstream(rows, upstream[name], UPSTREAM_READS[name])
-    return rows.join(_team_schedule(phase3, players), ["team_abbr", *by_date], "left")
+    rows = rows.join(_team_schedule(phase3, players), ["team_abbr", *by_date], "left")
+    return attach_v3_inputs(rows, phase3, slate_games)
 
 
 def _team_schedule(phase3: Phase3Frames, players: pl.LazyFrame) -> pl.LazyFrame:
@@ -501,6 +521,7 @@ def feature_table() -> tuple[Feature, ...]:
     table = []
     for spec in ARRAY_CONTRACT:
         tiers = candidates[spec.name]
+        assert spec.default is not None, f"{spec.name}: the 25 of SPEC 8 have defaults"
         assert (*(tag for tag, _ in tiers), DEFAULT) == spec.chain, spec.name
         table.append(Feature(spec.name, spec.default, tiers))
     return tuple(table)
@@ -550,21 +571,121 @@ def data_source() -> pl.Expr:
     )
 
 
+def _tag(i: int) -> pl.Expr:
+    return pl.col(f"tag__{i}")
+
+
+def _defaulted(i: int) -> pl.Expr:
+    """SPEC 16.3: a feature is defaulted when tagged 'default' or 'missing'."""
+    return _tag(i).is_in(DEFAULTED)
+
+
+def feature_tags() -> list[pl.Expr]:
+    """`tag__<i>` for the 60 features: 0 to 24 as in feature_sources (all 'default' on a
+    placeholder), 25 to 59 their contract tag, or 'missing' when the value is NULL."""
+    placeholder = pl.col("is_placeholder")
+    tags = []
+    for spec in FEATURE_CONTRACT:
+        if spec.in_array:
+            tag = pl.when(placeholder).then(pl.lit(DEFAULT)).otherwise(_source_col(spec.index))
+        else:
+            value = pl.col(value_column(spec.index))
+            tag = pl.when(value.is_null()).then(pl.lit(MISSING)).otherwise(pl.lit(spec.chain[0]))
+        tags.append(tag.alias(f"tag__{spec.index}"))
+    return tags
+
+
+def feature_sources_json() -> pl.Expr:
+    """{"0": tag, ..., "59": tag}, as Python's json.dumps writes it (default separators)."""
+    parts: list[pl.Expr] = [pl.lit("{")]
+    for i in range(FEATURE_COUNT):
+        parts += [pl.lit(f'{", " if i else ""}"{i}": "'), _tag(i), pl.lit('"')]
+    return pl.concat_str([*parts, pl.lit("}")])
+
+
 def default_feature_count() -> pl.Expr:
-    """Features tagged 'default' (all 25 on a placeholder row)."""
-    return pl.col("feature_sources").list.eval(pl.element() == DEFAULT).list.sum().cast(pl.Int64)
+    """Features of the 60 tagged 'default' or 'missing' (60 on a placeholder row)."""
+    return pl.sum_horizontal(_defaulted(i).cast(pl.Int64) for i in range(FEATURE_COUNT))
+
+
+def required_default_count() -> pl.Expr:
+    """The required features (SPEC 16.3: 0 to 24, 28 to 36) among the defaulted ones."""
+    return pl.sum_horizontal(_defaulted(i).cast(pl.Int64) for i in REQUIRED_FEATURES)
+
+
+def default_feature_indices() -> pl.Expr:
+    """The defaulted features' indices, ascending; [] when none."""
+    indices = [pl.when(_defaulted(i)).then(pl.lit(i, dtype=pl.Int64)) for i in range(FEATURE_COUNT)]
+    return row_list(indices).list.drop_nulls()
+
+
+def quality_pct(category: str) -> pl.Expr:
+    """Sum of the category's tag weights over its number of features: one division."""
+    features = CATEGORY_FEATURES[category]
+    weights = [_tag(i).replace_strict(CATEGORY_WEIGHTS, return_dtype=pl.Float64) for i in features]
+    return pl.sum_horizontal(weights) / float(len(features))
 
 
 def is_quality_ready() -> pl.Expr:
-    """SPEC 12: not a placeholder, quality >= 70 and none of features 0 to 3 on its default."""
-    core_default = pl.any_horizontal(
-        pl.col("feature_sources").list.get(i) == DEFAULT for i in CORE_FEATURES
-    )
+    """SPEC 16.3 (replaces SPEC 12's rule, which it implies): score >= 70, matchup >= 50 and
+    no required feature defaulted. A placeholder has 25 required defaults: never ready."""
     return (
-        ~pl.col("is_placeholder")
-        & (pl.col("feature_quality_score") >= QUALITY_READY_SCORE)
-        & ~core_default
+        (pl.col("feature_quality_score") >= QUALITY_READY_SCORE)
+        & (pl.col("matchup_quality_pct") >= QUALITY_READY_MATCHUP)
+        & (pl.col("required_default_count") == 0)
     )
+
+
+def is_training_ready() -> pl.Expr:
+    return (
+        (pl.col("feature_quality_score") >= TRAINING_READY_SCORE)
+        & (pl.col("matchup_quality_pct") >= TRAINING_READY_MATCHUP)
+        & (pl.col("player_history_quality_pct") >= TRAINING_READY_HISTORY)
+        & (pl.col("required_default_count") == 0)
+    )
+
+
+def quality_alert_level() -> pl.Expr:
+    """'red' for a weak matchup, a low score or 5+ required defaults; 'yellow' for any
+    required default or a middling score or matchup; else 'green'."""
+    score, matchup = pl.col("feature_quality_score"), pl.col("matchup_quality_pct")
+    required = pl.col("required_default_count")
+    return (
+        pl.when((matchup < RED_BELOW) | (score < RED_BELOW) | (required >= RED_REQUIRED_DEFAULTS))
+        .then(pl.lit("red"))
+        .when((required > 0) | (score < YELLOW_BELOW) | (matchup < YELLOW_BELOW))
+        .then(pl.lit("yellow"))
+        .otherwise(pl.lit("green"))
+    )
+
+
+def matchup_data_status() -> pl.Expr:
+    return (
+        pl.when(pl.col("matchup_quality_pct") < QUALITY_READY_MATCHUP)
+        .then(pl.lit("MATCHUP_UNAVAILABLE"))
+        .otherwise(pl.lit("COMPLETE"))
+    )
+
+
+def feature_values() -> list[pl.Expr]:
+    """`feature_<i>_value` for the 60: NULL on a placeholder and wherever a feature of 0 to
+    24 is tagged 'default' (never a made-up value); 25 to 59 from SPEC 16.2 with `f(k)`,
+    feature k as stored."""
+    placeholder = pl.col("is_placeholder")
+
+    def stored(i: int) -> pl.Expr:
+        name = FEATURE_NAMES[i]
+        real = ~placeholder & (pl.col(f"source__{name}") != DEFAULT)
+        return pl.when(real).then(pl.col(f"value__{name}"))
+
+    later = v3_values(stored)
+    return [
+        *(stored(i).alias(value_column(i)) for i in range(ARRAY_FEATURE_COUNT)),
+        *(
+            pl.when(~placeholder).then(later[i].cast(pl.Float64)).alias(value_column(i))
+            for i in range(ARRAY_FEATURE_COUNT, FEATURE_COUNT)
+        ),
+    ]
 
 
 def completeness_percentage() -> pl.Expr:
@@ -642,13 +763,26 @@ def _source_tracking(name: str) -> list[pl.Expr]:
 
 
 def ml_feature_store_v2(
-    phase3: Phase3Frames,
+    *,
+    player_games: pl.DataFrame,
+    team_defense: pl.DataFrame,
+    team_offense: pl.DataFrame,
+    player_context: pl.DataFrame,
+    team_context: pl.DataFrame,
     calendar: Calendars,
     processed_at: datetime,
     **frames: Unpack[UpstreamFrames],
 ) -> pl.DataFrame:
     """One row per slate player of every date D of `calendar`, whatever upstream failed;
-    None means that processor failed (for every date)."""
+    None means that processor failed (for every date). The optional Phase 3 columns may be
+    absent: their features are then NULL ('missing')."""
+    phase3 = Phase3Frames(
+        player_games,
+        team_defense,
+        team_offense,
+        with_optional_columns(player_context, UPCOMING_PLAYER_GAME_CONTEXT),
+        with_optional_columns(team_context, UPCOMING_TEAM_GAME_CONTEXT),
+    )
     upstream = {
         DAILY_CACHE: frames["daily_cache"],
         COMPOSITE: frames["composite_factors"],
@@ -673,10 +807,10 @@ def ml_feature_store_v2(
         )
         .with_columns(
             features=pl.when(placeholder)
-            .then(pl.concat_list([pl.lit(None, dtype=pl.Float64)] * FEATURE_COUNT))
+            .then(pl.concat_list([pl.lit(None, dtype=pl.Float64)] * ARRAY_FEATURE_COUNT))
             .otherwise(pl.col("features")),
             feature_sources=pl.when(placeholder)
-            .then(pl.concat_list([pl.lit(DEFAULT)] * FEATURE_COUNT))
+            .then(pl.concat_list([pl.lit(DEFAULT)] * ARRAY_FEATURE_COUNT))
             .otherwise(pl.col("feature_sources")),
             feature_quality_score=pl.when(placeholder)
             .then(0.0)
@@ -695,9 +829,23 @@ def ml_feature_store_v2(
             created_at=pl.lit(processed_at),
         )
         .with_columns(*(expr for name in UPSTREAMS for expr in _source_tracking(name)))
+        .with_columns(*feature_values())
+        .with_columns(*feature_tags())
         .with_columns(
+            feature_sources_json=feature_sources_json(),
             default_feature_count=default_feature_count(),
+            required_default_count=required_default_count(),
+            default_feature_indices=default_feature_indices(),
+            matchup_quality_pct=quality_pct(MATCHUP),
+            player_history_quality_pct=quality_pct(PLAYER_HISTORY),
+            vegas_quality_pct=quality_pct(VEGAS),
+            game_context_quality_pct=quality_pct(GAME_CONTEXT),
+        )
+        .with_columns(
             is_quality_ready=is_quality_ready(),
+            is_training_ready=is_training_ready(),
+            quality_alert_level=quality_alert_level(),
+            matchup_data_status=matchup_data_status(),
             expected_games_count=pl.col("schedule__expected").fill_null(0).cast(pl.Int64),
             actual_games_count=pl.col("schedule__actual").fill_null(0).cast(pl.Int64),
         )
