@@ -133,6 +133,7 @@ def _player_pairs(players: pl.LazyFrame) -> pl.LazyFrame:
             pl.col("current_points_line").cast(pl.Float64).alias("slate_line"),
         )
         .unique(subset=PAIR)
+        .sort(PAIR)  # pair_id must be the same each time the plan reads the pairs
         .with_row_index("pair_id")
     )
 
@@ -372,6 +373,7 @@ def _team_blowouts(team_offense: pl.DataFrame, players: pl.LazyFrame) -> pl.Lazy
     pairs = (
         players.select("team_abbr", "analysis_date", "season_year")
         .unique()
+        .sort("team_abbr", "analysis_date")
         .with_row_index("pair_id")
     )
     window = _window(pairs, _numbered(rows, "team_abbr"), "team_abbr", WINDOW_DAYS, newest=10)
