@@ -23,13 +23,13 @@ from phase4.loading import load_phase3_directory
 from quality.schemas import ML_FEATURE_STORE_V2, PREDICTIONS_DATASET
 from tasks.io import read_output
 from tasks.warehouse import open_warehouse
-from tests.conftest import SEASON_2023
+from tests.conftest import SEASON_2024
 from tests.support.bq_emulator import EmulatorProcess, start_emulator
 from tests.support.season_2024 import phase4_cli
 
 CLIENTS = Path(__file__).resolve().parents[1] / ".." / "shared" / "clients"
 TEMPLATE = CLIENTS / "phase5_worker_features_batch.sql.txt"
-D = date(2024, 1, 15)
+D = date(2024, 12, 13)  # 2024-25: the season with points lines, totals and spreads
 PROJECT = "workerquery"
 VALUE_COLUMNS = [f"feature_{i}_value" for i in range(60)]
 # The worker's own version lookup (load_features_batch_for_date), 'v2_39features' with no row.
@@ -136,19 +136,22 @@ def emulator() -> Iterator[EmulatorProcess]:
 
 @pytest.fixture(scope="module")
 def built(
-    emulator: EmulatorProcess, prefect_harness: None, loaded_season: Path, tmp_path_factory: Any
+    emulator: EmulatorProcess,
+    prefect_harness: None,
+    loaded_season_2024: Path,
+    tmp_path_factory: Any,
 ) -> Iterator[tuple[bigquery.Client, pl.DataFrame]]:
-    """D built by `phase4 run` on the emulator and on DuckDB from the same 2023-24 season;
+    """D built by `phase4 run` on the emulator and on DuckDB from the same 2024-25 season;
     yields a plain client on the emulator's project and DuckDB's P5 rows of D."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("PHASE4_BIGQUERY_ENDPOINT", emulator.endpoint)
         url = f"bigquery://{PROJECT}"
         assert phase4_cli(url, "warehouse", "init")[0] == 0
-        load_phase3_directory(open_warehouse(url), SEASON_2023)
+        load_phase3_directory(open_warehouse(url), SEASON_2024)
         code, printed = phase4_cli(url, "run", "--date", str(D))
         assert code == 0, printed
         duck = tmp_path_factory.mktemp("duck") / "same_input.duckdb"
-        shutil.copy(loaded_season, duck)
+        shutil.copy(loaded_season_2024, duck)
         code, printed = phase4_cli(f"duckdb://{duck}", "run", "--date", str(D))
         assert code == 0, printed
         expected = read_output(open_warehouse(f"duckdb://{duck}"), ML_FEATURE_STORE_V2.name, D)
@@ -203,16 +206,27 @@ def test_the_newest_worker_reads_one_typed_row_per_slate_player(
     by_player = {r["player_lookup"]: r for r in expected.iter_rows(named=True)}
     for player, row in rows.items():
         assert row == {c: by_player[player][c] for c in EXPECTED_TYPES}, player
-    # Spot values: a real player's vegas line (25) and its derived features (28, 53).
-    with_line = [
-        r
-        for r in rows.values()
-        if r["feature_25_value"] is not None and r["feature_2_value"] is not None
-    ]
-    assert len(with_line) > 50
-    spot = with_line[0]
-    assert spot["feature_28_value"] == 1.0
-    assert spot["feature_53_value"] == spot["feature_25_value"] - spot["feature_2_value"]
+    # Spot values: features read straight from the Phase 3 context of D, and two derived ones.
+    context = pl.read_parquet(SEASON_2024 / "nba_analytics.upcoming_player_game_context.parquet")
+    with_line = context.filter(
+        pl.col("game_date") == D, pl.col("current_points_line").is_not_null()
+    )
+    assert with_line.height > 50
+    for phase3 in with_line.head(20).iter_rows(named=True):
+        row = rows[phase3["player_lookup"]]
+        assert row["feature_25_value"] == phase3["current_points_line"]
+        assert row["feature_28_value"] == 1.0
+        assert row["feature_37_value"] == phase3["star_teammates_out"]
+        assert row["feature_39_value"] == phase3["days_rest"]
+        assert row["feature_40_value"] == phase3["minutes_in_last_7_days"]
+        if row["feature_2_value"] is not None:
+            assert row["feature_53_value"] == row["feature_25_value"] - row["feature_2_value"]
+    # The real seasons carry no game_total or game_spread: 38, 41 and 42 are NULL ('missing').
+    for index in (38, 41, 42):
+        assert {r[f"feature_{index}_value"] for r in rows.values()} == {None}
+        assert {json.loads(r["feature_sources_json"])[str(index)] for r in rows.values()} == {
+            "missing"
+        }
     assert {r["feature_26_value"] for r in rows.values()} == {None}  # not in Phase 3
     assert any(r["required_default_count"] > 0 for r in rows.values())
     assert any(r["is_training_ready"] for r in rows.values())
