@@ -130,12 +130,14 @@ def quality_figure(frames: ReportFrames) -> go.Figure:
         go.Scatter(x=dates, y=quality["avg_quality"].to_list(), name="avg feature_quality_score"),
         secondary_y=False,
     )
-    for column, label in (
-        ("quality_ready_share", "quality-ready rows (%)"),
-        ("training_ready_share", "training-ready rows (%)"),
+    for column, label, dash in (
+        ("quality_ready_share", "quality-ready rows (%)", "solid"),
+        ("training_ready_share", "training-ready rows (%)", "dot"),  # often on top of it
     ):
         figure.add_trace(
-            go.Scatter(x=dates, y=(quality[column] * 100).to_list(), name=label),
+            go.Scatter(
+                x=dates, y=(quality[column] * 100).to_list(), name=label, line={"dash": dash}
+            ),
             secondary_y=True,
         )
     figure.update_yaxes(title_text="avg feature_quality_score", range=[0, 101], secondary_y=False)
