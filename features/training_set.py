@@ -105,14 +105,6 @@ def named_features(names: Sequence[str]) -> list[pl.Expr]:
     ]
 
 
-def named_sources(names: Sequence[str]) -> list[pl.Expr]:
-    """Where each feature came from, as `source__<name>` (phase4/phase3/calculated/default)."""
-    return [
-        pl.col("feature_sources").list.get(i, null_on_oob=True).alias(f"{SOURCE_PREFIX}{name}")
-        for i, name in enumerate(names)
-    ]
-
-
 def played(is_active: pl.Expr, is_dnp: pl.Expr, minutes_played: pl.Expr) -> pl.Expr:
     """A qualifying game (SPEC 0); no box-score row at all is not one either."""
     return (

@@ -57,7 +57,8 @@ def read_p5(warehouse: Warehouse, where: list[Filter]) -> pl.DataFrame:
     if missing:
         raise WarehouseError(
             f"{ML_FEATURE_STORE_V2.full_name} has no column {missing[0]} (created by an older "
-            "version): run `phase4 warehouse init` on a fresh warehouse or rebuild the table"
+            "version): run `phase4 warehouse init` to add the new columns, then `phase4 "
+            "backfill` over the dates to fill them"
         )
     frame = warehouse.read(ML_FEATURE_STORE_V2.full_name, list(P5_COLUMNS), where)
     types = ML_FEATURE_STORE_V2.polars_schema

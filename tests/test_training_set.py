@@ -478,3 +478,23 @@ def test_stored_readiness_columns_follow_their_definitions(week_url: str) -> Non
         assert nulls == [i for i in range(60) if tags[str(i)] in ("default", "missing")]
     assert p5.select(pl.col("default_feature_count").min()).item() >= 4  # 26, 27, 47, 50
     assert 0 < p5["is_training_ready"].sum() <= p5["is_quality_ready"].sum() < p5.height
+
+
+def test_a_feature_store_table_from_before_the_60_features_says_how_to_upgrade(
+    warehouse_url: str, tmp_path: Path
+) -> None:
+    from tasks.io import ensure_tables
+
+    ensure_tables(open_warehouse(warehouse_url))
+    with duckdb.connect(warehouse_url.removeprefix("duckdb://")) as con:
+        for column in ("feature_sources_json", "is_training_ready"):
+            con.execute(f"ALTER TABLE nba_predictions.ml_feature_store_v2 DROP COLUMN {column}")
+    out = tmp_path / "ts.parquet"
+    code, printed = phase4_cli(
+        warehouse_url, "training-set", "--start", str(D1), "--end", str(D2), "--out", str(out)
+    )
+    assert code == 2 and not out.exists()
+    assert (
+        "nba_predictions.ml_feature_store_v2 has no column feature_sources_json (created by an "
+        "older version): run `phase4 warehouse init` to add the new columns" in printed
+    )
