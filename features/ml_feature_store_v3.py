@@ -106,6 +106,9 @@ def _window(
         .explode(SEQUENCE_INDEX)
         .filter(pl.col(SEQUENCE_INDEX).is_not_null())
         .join(numbered, on=[entity, "season_year", SEQUENCE_INDEX], how="inner")
+        # Each pair's games oldest first, whatever the join did: a float mean adds them in
+        # this order, so a date's bits do not depend on the other dates built with it.
+        .sort("pair_id", SEQUENCE_INDEX)
         .with_columns((pl.col("hi") - 1 - pl.col(SEQUENCE_INDEX)).alias("age"))
     )
 
@@ -186,7 +189,9 @@ def _recent_qualifying(window: pl.LazyFrame, pairs: pl.LazyFrame) -> pl.LazyFram
     recent = pl.col("game_date") >= pl.col("analysis_date") - pl.duration(days=RECENT_DAYS)
     q60 = (
         window.filter(pl.col("q"))
-        .join(pairs.select("pair_id", "slate_line"), on="pair_id", how="inner")
+        .join(
+            pairs.select("pair_id", "slate_line"), on="pair_id", how="left", maintain_order="left"
+        )
         .with_columns(recent.alias("in_q30"))
     )
     below = pl.col("in_q30") & (pl.col("points") < pl.col("slate_line"))
@@ -204,7 +209,7 @@ def _recent_qualifying(window: pl.LazyFrame, pairs: pl.LazyFrame) -> pl.LazyFram
     qc_last = pl.col("qc_last")
     return (
         q60.drop("age")
-        .join(newest, on="pair_id", how="inner")
+        .join(newest, on="pair_id", how="left", maintain_order="left")
         .with_columns(
             (qc_last - pl.col("qc")).alias("age"),
             pl.when(pl.col("line").is_not_null())

@@ -34,6 +34,8 @@ from tasks.warehouse import Filter, Warehouse
 ARTIFACT_KEY = "phase4-feature-checks"
 REFERENCE_COLUMNS = ("player_lookup", "game_date", "data_source", "features", "feature_sources")
 VALUE_COLUMNS = ("player_lookup", "value", "source", "feature_index")
+# SPEC 16.6: the chunk's own figures cover features 25 to 59 too (the drift reference does not).
+LATER_VALUE_COLUMNS = tuple(f"feature_{i}_value" for i in range(25, 60))
 
 
 def read_reference(warehouse: Warehouse, game_date: date) -> pl.DataFrame:
@@ -134,7 +136,7 @@ def check_chunk(
     # Exploded once: the stored history, and the chunk (whose figures of D do not depend on
     # the reference, so every date's are computed in one pass).
     dated = split_by_date(dated_feature_values(history))
-    chunk_values = dated_feature_values(p5.select(REFERENCE_COLUMNS))
+    chunk_values = dated_feature_values(p5.select(*REFERENCE_COLUMNS, *LATER_VALUE_COLUMNS))
     figures = figures_by_date(chunk_values)
     by_date = split_by_date(chunk_values)
     checked: list[pl.DataFrame] = []

@@ -11,7 +11,7 @@ import json
 import math
 import statistics
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -73,7 +73,7 @@ def tags(row: dict[str, Any]) -> dict[str, str]:
 def world(
     points: Sequence[int | None] = (),
     *,
-    lines: dict[int, float | None] | None = None,
+    lines: Mapping[int, float | None] | None = None,
     slate_line: float | None = None,
     player_rows: Sequence[dict[str, Any]] | None = None,
     offense_rows: Sequence[dict[str, Any]] | None = None,
@@ -286,7 +286,7 @@ def test_slope_minimums(points: list[int], slope10: float | None, slope7: float 
     ],
 )
 def test_zscore_and_breakout_from_the_stored_features(
-    cache: dict[str, float], zscore: float | None, breakout: float
+    cache: dict[str, Any], zscore: float | None, breakout: float
 ) -> None:
     row = p1(world([20] * 10), daily_cache=daily_cache(**cache))
     assert (v(row, 35), v(row, 36)) == (zscore, breakout)
@@ -870,7 +870,7 @@ def test_engine_equals_an_independent_row_by_row_implementation(
     p5 = _p5(frames, SAMPLES[season])
     expected = naive_features(frames, p5)
     assert len(expected) == p5.height > 1000
-    mismatches = []
+    mismatches: list[tuple[Any, ...]] = []
     known = [0] * 35
     for row in p5.iter_rows(named=True):
         want = expected[(row["player_lookup"], row["game_date"])]
