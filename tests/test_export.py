@@ -225,3 +225,26 @@ def test_bad_ranges_and_a_missing_warehouse_are_refused_without_creating_it(
     code, printed = phase4("export", "--date", str(D), "--start", str(D), "--out", str(out))
     assert code == 2 and "either --date or --start/--end" in printed
     assert set(OUTPUT_TABLES) and not out.exists()
+
+
+def test_a_row_from_before_the_60_features_names_the_column_and_the_rebuild(
+    warehouse_url: str, tmp_path: Path
+) -> None:
+    """`warehouse init` adds SPEC 16's columns as nullable; an older row then reads NULL in a
+    NOT NULL column: one line naming it and the backfill that rebuilds the date, exit 2."""
+    import duckdb
+
+    seed(warehouse_url, {D: 2})
+    with duckdb.connect(warehouse_url.removeprefix("duckdb://")) as con:
+        table = "nba_predictions.ml_feature_store_v2"
+        con.execute(f"ALTER TABLE {table} ALTER COLUMN feature_sources_json DROP NOT NULL")
+        con.execute(f"UPDATE {table} SET feature_sources_json = NULL")
+    out = tmp_path / "out"
+    code, printed = phase4("export", "--date", str(D), "--out", str(out))
+    assert code == 2, printed
+    assert (
+        "nba_predictions.ml_feature_store_v2.feature_sources_json: NULL in a NOT NULL column "
+        f"(2 row(s) of {D}..{D}, written before the column existed?): rebuild with `phase4 "
+        f"backfill --start {D} --end {D} --force`, then export again" in printed
+    )
+    assert not (dataset(out, ML_FEATURE_STORE_V2) / f"game_date={D}").exists()
