@@ -14,7 +14,7 @@ P5 tags it 'missing'.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import polars as pl
 
@@ -31,7 +31,7 @@ SLOPE_GAMES, TREND_GAMES, RECENT_GAMES = 10, 7, 3  # features 34, 44, 43
 USAGE_GAMES, OVER_GAMES, MARGIN_GAMES = 5, 10, 5  # features 48, 55, 56
 DNP_ROWS, VOLATILITY_GAMES = 10, 10  # features 33, 58
 PAIR = ["player_lookup", "analysis_date"]
-SEQUENCE_INDEX = "k"  # a game's 0-based position in its entity's season, oldest first
+ROW = "row"  # a game's position in the sorted sequence of every entity's seasons
 NOT_FOUND = 1 << 30  # an age larger than any window
 
 
@@ -48,29 +48,34 @@ def with_optional_columns(frame: pl.DataFrame, schema: TableSchema) -> pl.DataFr
 
 
 def _numbered(rows: pl.LazyFrame, entity: str) -> pl.LazyFrame:
-    """Each entity's rows of each season, oldest first (ties: lower game_id first), with k."""
-    return rows.sort(entity, "season_year", "game_date", "game_id").with_columns(
-        pl.int_range(pl.len()).over(entity, "season_year").alias(SEQUENCE_INDEX)
-    )
+    """Each entity's rows of each season, oldest first (ties: lower game_id first), numbered
+    through the whole frame (`row`), so a window is a range of row numbers."""
+    return rows.sort(entity, "season_year", "game_date", "game_id").with_row_index(ROW)
 
 
 def _window(
-    pairs: pl.LazyFrame, numbered: pl.LazyFrame, entity: str, days: int, newest: int | None = None
+    pairs: pl.LazyFrame,
+    numbered: pl.LazyFrame,
+    entity: str,
+    days: int,
+    newest: int | None = None,
+    carry: Sequence[str] = (),
 ) -> pl.LazyFrame:
     """Every (pair, game) of the entity's season games with D - days <= game_date < D (only
-    the `newest` of them, when given), keyed by the pairs' integer `pair_id`, with `age`
-    (0 = the newest; ties on a date: the higher game_id is newer).
+    the `newest` of them, when given), keyed by the pairs' integer `pair_id`, oldest first,
+    with `age` (0 = the newest; ties on a date: the higher game_id is newer).
 
-    The window is an index range [lo, hi) of the season sequence: hi from the last game before
-    D, lo from the first game on or after D - days, both by as-of join; then exploded."""
-    k = pl.col(SEQUENCE_INDEX)
+    The window is a range [lo, hi) of `numbered`'s row numbers: hi from the entity's last
+    game of the season before D, lo from its first on or after D - days, both by as-of join;
+    then exploded and joined on the row number (an integer: cheap, and order-keeping)."""
+    row = pl.col(ROW)
     by_date = numbered.group_by(entity, "season_year", "game_date").agg(
-        k.min().alias("first_k"), k.max().alias("last_k")
+        row.min().alias("first_row"), row.max().alias("last_row")
     )
     bounds = (
         pairs.sort("analysis_date")
         .join_asof(
-            by_date.select(entity, "season_year", "game_date", "last_k").sort("game_date"),
+            by_date.select(entity, "season_year", "game_date", "last_row").sort("game_date"),
             left_on="analysis_date",
             right_on="game_date",
             by=[entity, "season_year"],
@@ -82,7 +87,7 @@ def _window(
         .with_columns((pl.col("analysis_date") - pl.duration(days=days)).alias("window_start"))
         .sort("window_start")
         .join_asof(
-            by_date.select(entity, "season_year", "game_date", "first_k").sort("game_date"),
+            by_date.select(entity, "season_year", "game_date", "first_row").sort("game_date"),
             left_on="window_start",
             right_on="game_date",
             by=[entity, "season_year"],
@@ -90,26 +95,22 @@ def _window(
             check_sortedness=False,
         )
     )
-    hi = (pl.col("last_k") + 1).fill_null(0)
-    lo = pl.min_horizontal(pl.col("first_k").fill_null(hi), hi)
+    hi = pl.col("last_row") + 1  # NULL: no game of the season before D
+    lo = pl.min_horizontal(pl.col("first_row").fill_null(hi), hi)
     if newest is not None:
         lo = pl.max_horizontal(lo, hi - newest)
     return (
-        bounds.select(
-            "pair_id",
-            entity,
-            "season_year",
-            "analysis_date",
-            hi.alias("hi"),
-            pl.int_ranges(lo, hi).alias(SEQUENCE_INDEX),
+        bounds.filter(pl.col("last_row").is_not_null())
+        .select(
+            "pair_id", "analysis_date", *carry, hi.alias("hi"), pl.int_ranges(lo, hi).alias(ROW)
         )
-        .explode(SEQUENCE_INDEX)
-        .filter(pl.col(SEQUENCE_INDEX).is_not_null())
-        .join(numbered, on=[entity, "season_year", SEQUENCE_INDEX], how="inner")
-        # Each pair's games oldest first, whatever the join did: a float mean adds them in
-        # this order, so a date's bits do not depend on the other dates built with it.
-        .sort("pair_id", SEQUENCE_INDEX)
-        .with_columns((pl.col("hi") - 1 - pl.col(SEQUENCE_INDEX)).alias("age"))
+        .sort("pair_id")
+        .explode(ROW)
+        .filter(pl.col(ROW).is_not_null())
+        .join(numbered.drop(entity, "season_year"), on=ROW, how="left", maintain_order="left")
+        # Each pair's games stay oldest first: a float mean adds them in this order, so a
+        # date's bits do not depend on the other dates built with it.
+        .with_columns((pl.col("hi") - 1 - pl.col(ROW)).alias("age"))
     )
 
 
@@ -160,16 +161,19 @@ def _player_sequence(player_games: pl.LazyFrame, lines: pl.LazyFrame) -> pl.Lazy
     numbered = _numbered(rows, "player_lookup")
     q = pl.col("q")
     previous = numbered.filter(q).select(
-        *key,
-        SEQUENCE_INDEX,
+        ROW,
         pl.col("team_abbr").shift(1).over(key).alias("prev_team"),
         pl.col("game_date").shift(1).over(key).alias("prev_date"),
     )
-    return numbered.with_columns(
-        q.cum_sum().over(key).alias("qc"),
-        (q & pl.col("line").is_not_null()).cum_sum().over(key).alias("lc"),
-        (q & pl.col("usage_rate").is_not_null()).cum_sum().over(key).alias("uc"),
-    ).join(previous, on=[*key, SEQUENCE_INDEX], how="left")
+    return (
+        numbered.with_columns(
+            q.cum_sum().over(key).alias("qc"),
+            (q & pl.col("line").is_not_null()).cum_sum().over(key).alias("lc"),
+            (q & pl.col("usage_rate").is_not_null()).cum_sum().over(key).alias("uc"),
+        )
+        .join(previous, on=ROW, how="left", maintain_order="left")
+        .drop("game_id")
+    )
 
 
 def qualifying_flag() -> pl.Expr:
@@ -181,19 +185,13 @@ def qualifying_flag() -> pl.Expr:
     )
 
 
-def _recent_qualifying(window: pl.LazyFrame, pairs: pl.LazyFrame) -> pl.LazyFrame:
+def _recent_qualifying(window: pl.LazyFrame) -> pl.LazyFrame:
     """Q60 of each pair with its ages: among Q60 (`age`), among G (`age_g`), among the
     games with a usage rate (`age_u`); each from the running counts (the newest's count less
     the game's), so no sort. Also per pair: n, the mean of all Q60 points, and the ages of
     the newest Q30 game below and above the slate's line (the streaks of 51 and 52)."""
     recent = pl.col("game_date") >= pl.col("analysis_date") - pl.duration(days=RECENT_DAYS)
-    q60 = (
-        window.filter(pl.col("q"))
-        .join(
-            pairs.select("pair_id", "slate_line"), on="pair_id", how="left", maintain_order="left"
-        )
-        .with_columns(recent.alias("in_q30"))
-    )
+    q60 = window.filter(pl.col("q")).with_columns(recent.alias("in_q30"))
     below = pl.col("in_q30") & (pl.col("points") < pl.col("slate_line"))
     above = pl.col("in_q30") & (pl.col("points") > pl.col("slate_line"))
     newest = q60.group_by("pair_id").agg(
@@ -295,8 +293,8 @@ def _player_windows(
 ) -> pl.LazyFrame:
     """Per pair: the Q60 and R10 aggregates (pairs without a game get NULLs)."""
     sequence = _player_sequence(player_games, lines)
-    window = _window(pairs, sequence, "player_lookup", WINDOW_DAYS)
-    q60 = _q60_aggregates(_recent_qualifying(window, pairs))
+    window = _window(pairs, sequence, "player_lookup", WINDOW_DAYS, carry=["slate_line"])
+    q60 = _q60_aggregates(_recent_qualifying(window))
     return (
         pairs.join(q60, on="pair_id", how="left")
         .join(_r10_aggregates(window), on="pair_id", how="left")
@@ -383,9 +381,9 @@ def _team_blowouts(team_offense: pl.DataFrame, players: pl.LazyFrame) -> pl.Lazy
     )
     window = _window(pairs, _numbered(rows, "team_abbr"), "team_abbr", WINDOW_DAYS, newest=10)
     margin = (pl.col("points_scored") - pl.col("opponent_points")).abs()
-    return (
+    counted = (
         window.filter(pl.col("opponent_found").fill_null(False))
-        .group_by("team_abbr", "analysis_date")
+        .group_by("pair_id")
         .agg(
             pl.len().alias("v3__team_games"),
             (margin >= BLOWOUT_MARGIN)
@@ -395,6 +393,7 @@ def _team_blowouts(team_offense: pl.DataFrame, players: pl.LazyFrame) -> pl.Lazy
             .alias("v3__blowouts"),
         )
     )
+    return pairs.join(counted, on="pair_id", how="inner").drop("pair_id", "season_year")
 
 
 def _team_lines(team_context: pl.DataFrame) -> pl.LazyFrame:
