@@ -324,7 +324,7 @@ def _inputs(
     for name in UPSTREAMS:
         rows = _attach_upstream(rows, upstream[name], UPSTREAM_READS[name])
     rows = rows.join(_team_schedule(phase3, players), ["team_abbr", *by_date], "left")
-    return attach_v3_inputs(rows, phase3, slate_games)
+    return attach_v3_inputs(rows, players, phase3, slate_games)
 
 
 def _team_schedule(phase3: Phase3Frames, players: pl.LazyFrame) -> pl.LazyFrame:

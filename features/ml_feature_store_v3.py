@@ -407,20 +407,24 @@ def _team_lines(team_context: pl.DataFrame) -> pl.LazyFrame:
 
 
 def attach_v3_inputs(
-    rows: pl.LazyFrame, phase3: Phase3Frames, player_games: pl.LazyFrame
+    rows: pl.LazyFrame, players: pl.LazyFrame, phase3: Phase3Frames, player_games: pl.LazyFrame
 ) -> pl.LazyFrame:
-    """The slate rows (one per player and D, with `current_points_line`) with every input of
-    features 25 to 59 as `v3__*` columns. `player_games`: the slate players' box rows."""
+    """The slate rows with every input of features 25 to 59 as `v3__*` columns. `players`:
+    the slate itself (one row per player and D, with `current_points_line`), from which the
+    windows start (not `rows`, whose joins the plan would otherwise compute once per use);
+    `player_games`: the slate players' box rows."""
     context = with_optional_columns(phase3.player_context, UPCOMING_PLAYER_GAME_CONTEXT)
     team_context = with_optional_columns(phase3.team_context, UPCOMING_TEAM_GAME_CONTEXT)
     lines = _context_lines(context)
-    pairs = _player_pairs(rows)
+    pairs = _player_pairs(players)
     return (
         rows.join(_player_windows(player_games, lines, pairs), on=PAIR, how="left")
-        .join(_versus_opponent(player_games, rows), on=PAIR, how="left")
+        .join(_versus_opponent(player_games, players), on=PAIR, how="left")
         .join(_previous_line(lines, pairs), on=PAIR, how="left")
         .join(
-            _team_blowouts(phase3.team_offense, rows), on=["team_abbr", "analysis_date"], how="left"
+            _team_blowouts(phase3.team_offense, players),
+            on=["team_abbr", "analysis_date"],
+            how="left",
         )
         .join(_team_lines(team_context), on=["team_abbr", "analysis_date"], how="left")
     )
