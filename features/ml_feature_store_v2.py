@@ -638,7 +638,10 @@ def default_feature_indices() -> pl.Expr:
 def quality_pct(category: str) -> pl.Expr:
     """Sum of the category's tag weights over its number of features: one division."""
     features = CATEGORY_FEATURES[category]
-    return pl.sum_horizontal(_weight(i) for i in features) / float(len(features))
+    # Over a count column, not a literal: Polars turns `x / 24.0` into `x * (1 / 24)` in some
+    # chunks, which moves the last bit with how the rows are split.
+    count = pl.sum_horizontal(_tag(i).is_not_null().cast(pl.Float64) for i in features)
+    return pl.sum_horizontal(_weight(i) for i in features) / count
 
 
 def is_quality_ready() -> pl.Expr:

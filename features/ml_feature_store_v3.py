@@ -484,10 +484,12 @@ def dnp_rate() -> pl.Expr:
 
 
 def slope(games: int) -> pl.Expr:
-    """Least-squares slope of points on x = 1..m (oldest first) over the newest m games."""
-    m = _float(_v3(f"slope{games}_m"))
-    sum_x = m * (m + 1) / 2
-    sum_xx = m * (m + 1) * (2 * m + 1) / 6
+    """Least-squares slope of points on x = 1..m (oldest first) over the newest m games.
+    Σx and Σx² are integers, computed as such (a float division by 6 could miss by an ulp)."""
+    m_int = _v3(f"slope{games}_m").cast(pl.Int64)
+    m = _float(m_int)
+    sum_x = _float(m_int * (m_int + 1) // 2)
+    sum_xx = _float(m_int * (m_int + 1) * (2 * m_int + 1) // 6)
     numerator = m * _v3(f"slope{games}_sxy") - sum_x * _v3(f"slope{games}_sy")
     return numerator / (m * sum_xx - sum_x * sum_x)
 
