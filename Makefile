@@ -34,11 +34,13 @@ run: install
 test: install
 	$(PY) -m pytest -q
 
-## ruff (lint + format) and mypy (settings and checked paths in pyproject.toml [tool.mypy]).
+## ruff (lint + format), mypy and import-linter (settings in pyproject.toml: [tool.mypy], and
+## [tool.importlinter], the layers and the no-cycle contracts).
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 bench: install
 	$(PY) -m benchmarks.run

@@ -10,7 +10,7 @@ from __future__ import annotations
 import statistics
 from datetime import date, timedelta
 
-from features.common import season_of
+from nba_calendar import season_of
 from quality.schemas import PLAYER_GAME_SUMMARY, UPCOMING_PLAYER_GAME_CONTEXT
 from tasks.warehouse import Filter, Warehouse
 

@@ -30,10 +30,11 @@ import polars as pl
 from benchmarks.cli_times import TARGETS as CLI_TARGETS
 from benchmarks.cli_times import cli_times
 from benchmarks.naive import naive_daily_cache, naive_shot_zones
-from features.common import Phase3Frames
 from features.player_daily_cache import player_daily_cache
 from features.player_shot_zone_analysis import player_shot_zone_analysis
-from features.registry import build_outputs, calendar_for
+from features.registry import build_outputs
+from nba_calendar import slate_calendar
+from quality.schemas import Phase3Frames
 
 REPO = Path(__file__).resolve().parents[1]
 REALDATA = REPO.parent / "shared" / "realdata" / "season_2023_24"
@@ -110,7 +111,7 @@ def bench_baseline(frames: Phase3Frames, work: Path) -> dict[str, float]:
     warehouse = open_warehouse(f"duckdb://{work / 'baseline.duckdb'}")
     load_phase3_directory(warehouse, REALDATA)
     now = datetime.now(UTC)
-    calendar = calendar_for(frames, BENCH_DATE)
+    calendar = slate_calendar(BENCH_DATE, frames.team_offense, frames.team_context)
     fast_p2 = median_ms(lambda: player_shot_zone_analysis(frames.player_games, calendar, now), 7)
     zones = player_shot_zone_analysis(frames.player_games, calendar, now)
     fast_p4 = median_ms(

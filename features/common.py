@@ -1,4 +1,5 @@
-"""Rules every processor shares (SPEC section 0 and 3): seasons, windows, ratios, hashes."""
+"""Rules every processor shares (SPEC section 3): windows, ratios, hashes (the calendar of SPEC 0
+is `nba_calendar`)."""
 
 from __future__ import annotations
 
@@ -6,96 +7,18 @@ import functools
 import hashlib
 import operator
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Literal
 
 import polars as pl
 
+from nba_calendar import Calendars, calendar_frame
 from quality.schemas import TableSchema
 
-EARLY_SEASON_DAYS = 21
-RECENT_DAYS = 30
 AUDIT_COLUMNS = frozenset({"processed_at", "created_at", "data_hash"})
 # Polars 2 defaults to its streaming engine; on frames this small (a season is ~25k
 # player-games) the in-memory engine builds one date in half the time (make bench).
 ENGINE: Literal["in-memory"] = "in-memory"
-
-
-def season_of(analysis_date: date) -> int:
-    """The 2024-25 season is 2024: August starts a new one."""
-    return analysis_date.year if analysis_date.month >= 8 else analysis_date.year - 1
-
-
-@dataclass(frozen=True)
-class SlateCalendar:
-    """Where D sits in its season; drives early_season_flag everywhere."""
-
-    analysis_date: date
-    season_year: int
-    season_start: date
-
-    @property
-    def days_into_season(self) -> int:
-        return (self.analysis_date - self.season_start).days
-
-    @property
-    def is_early_season(self) -> bool:
-        return self.days_into_season < EARLY_SEASON_DAYS
-
-    @property
-    def recent_cutoff(self) -> date:
-        """First date that counts as 'within 30 days of D'."""
-        return self.analysis_date - timedelta(days=RECENT_DAYS)
-
-
-def slate_calendar(
-    analysis_date: date, team_offense: pl.DataFrame, team_context: pl.DataFrame
-) -> SlateCalendar:
-    """Season start: earliest game of S in team offense before D or team context up to D."""
-    season = season_of(analysis_date)
-    offense_dates = team_offense.filter(
-        (pl.col("season_year") == season) & (pl.col("game_date") < analysis_date)
-    )["game_date"]
-    context_dates = team_context.filter(
-        (pl.col("season_year") == season) & (pl.col("game_date") <= analysis_date)
-    )["game_date"]
-    starts = [d for d in (offense_dates.min(), context_dates.min()) if isinstance(d, date)]
-    return SlateCalendar(analysis_date, season, min(starts) if starts else analysis_date)
-
-
-# One row per slate date D: where D sits in its season, as columns the processors join on.
-CALENDAR_SCHEMA: dict[str, pl.DataType] = {
-    "analysis_date": pl.Date(),
-    "season_year": pl.Int64(),
-    "season_start": pl.Date(),
-    "days_into_season": pl.Int64(),
-    "early_season_flag": pl.Boolean(),
-    "recent_cutoff": pl.Date(),
-}
-# What every processor takes: one date's calendar, or a frame of them (CALENDAR_SCHEMA).
-Calendars = SlateCalendar | Sequence[SlateCalendar] | pl.DataFrame
-
-
-def calendar_frame(calendars: Calendars) -> pl.DataFrame:
-    """The calendars as one frame, a row per date, sorted by date (the many-date engine's input).
-
-    A single date is a one-row frame, so the nightly run and a backfill run the same code.
-    """
-    if isinstance(calendars, pl.DataFrame):
-        return calendars
-    rows = [calendars] if isinstance(calendars, SlateCalendar) else list(calendars)
-    return pl.DataFrame(
-        {
-            "analysis_date": [c.analysis_date for c in rows],
-            "season_year": [c.season_year for c in rows],
-            "season_start": [c.season_start for c in rows],
-            "days_into_season": [c.days_into_season for c in rows],
-            "early_season_flag": [c.is_early_season for c in rows],
-            "recent_cutoff": [c.recent_cutoff for c in rows],
-        },
-        schema=CALENDAR_SCHEMA,
-    ).sort("analysis_date")
 
 
 def qualifying_games(player_games: pl.LazyFrame) -> pl.LazyFrame:
@@ -127,29 +50,6 @@ def divide(numerator: pl.Expr, constant: float) -> pl.Expr:
     return numerator.cast(pl.Float64) * (1.0 / constant)
 
 
-def stable_mean(column: pl.Expr) -> pl.Expr:
-    """A float mean that does not depend on row order, chunks or threads.
-
-    Polars adds floats in whatever order its threads and chunks give, so the last bits of a
-    mean move with the input's row order. Adding the sorted values one after the other (a
-    running sum is sequential by definition) makes re-runs, backfill chunks and reads in
-    another order bit-identical, and so their data_hash.
-    """
-    return stable_sum(column) / column.count()
-
-
-def stable_sum(column: pl.Expr) -> pl.Expr:
-    """Order-independent float sum (see stable_mean); NULL when every value is NULL."""
-    return column.drop_nulls().sort().cum_sum().last()
-
-
-def stable_std(column: pl.Expr) -> pl.Expr:
-    """Sample standard deviation (ddof 1), order-independent; NULL under 2 values."""
-    deviation = column - stable_mean(column)
-    variance = stable_sum(deviation * deviation) / (column.count() - 1)
-    return pl.when(column.count() >= 2).then(variance.sqrt()).otherwise(None)
-
-
 def added_in_order(terms: Iterable[pl.Expr]) -> pl.Expr:
     """The terms added left to right, a NULL counting 0, as `sum_horizontal` does; but with the
     same bits on every Polars engine (with NULL terms, its own sum gave other last bits under
@@ -176,9 +76,22 @@ def with_data_hash(frame: pl.DataFrame, exclude: Iterable[str] = ()) -> pl.DataF
     business = [c for c in frame.columns if c not in skip and not c.startswith("source_")]
     if frame.is_empty():
         return frame.with_columns(data_hash=pl.lit(None, dtype=pl.String))
-    encoded = frame.select(pl.struct(business).struct.json_encode().alias("row"))["row"]
-    digests = [hashlib.sha256(row.encode()).hexdigest()[:16] for row in encoded]
-    return frame.with_columns(data_hash=pl.Series(digests, dtype=pl.String))
+    encoded = frame.select(_row_json(business))[_ROW_JSON]
+    return frame.with_columns(data_hash=_digests(encoded))
+
+
+_ROW_JSON = "__row_json"
+
+
+def _row_json(business: Sequence[str]) -> pl.Expr:
+    """A row's business columns as JSON: what its data_hash digests."""
+    return pl.struct(business).struct.json_encode().alias(_ROW_JSON)
+
+
+def _digests(encoded: pl.Series) -> pl.Series:
+    return pl.Series(
+        [hashlib.sha256(row.encode()).hexdigest()[:16] for row in encoded], dtype=pl.String
+    )
 
 
 def to_output(frame: pl.DataFrame, schema: TableSchema) -> pl.DataFrame:
@@ -188,30 +101,30 @@ def to_output(frame: pl.DataFrame, schema: TableSchema) -> pl.DataFrame:
 
 
 def to_table(rows: pl.LazyFrame, schema: TableSchema) -> pl.DataFrame:
-    """The output: rows sorted by date, then the schema's first key column, then `to_output`.
+    """The output: rows sorted by date, then the schema's first key column, in schema order
+    and type, with the row hash (`to_output`, in the plan: one collect, then the digests).
 
     A date's rows come out in the same order whichever other dates are built with it.
     """
     order = [c for c in (schema.partition_column, schema.key[0]) if c is not None]
-    return to_output(rows.sort(order).collect(engine=ENGINE), schema)
+    columns = [c for c in schema.columns if c.name != "data_hash"]
+    business = [
+        c.name for c in columns if c.name not in AUDIT_COLUMNS and not c.name.startswith("source_")
+    ]
+    frame = (
+        rows.sort(order)
+        .select(
+            *(pl.col(c.name).cast(c.polars_type, strict=True) for c in columns),
+            _row_json(business),  # of the columns as computed, before the casts
+        )
+        .collect(engine=ENGINE)
+    )
+    data_hash = pl.Series([], dtype=pl.String) if frame.is_empty() else _digests(frame[_ROW_JSON])
+    return frame.with_columns(data_hash=data_hash).select(schema.column_names)
 
 
 def processed_now() -> datetime:
     return datetime.now(UTC)
-
-
-@dataclass(frozen=True)
-class Phase3Frames:
-    """The five Phase 3 tables as read for a date (or a range of dates, for backfills).
-
-    Processors filter by D themselves, so a frame holding more dates than needed is safe.
-    """
-
-    player_games: pl.DataFrame
-    team_defense: pl.DataFrame
-    team_offense: pl.DataFrame
-    player_context: pl.DataFrame
-    team_context: pl.DataFrame
 
 
 def slate(player_context: pl.DataFrame | pl.LazyFrame, calendars: Calendars) -> pl.LazyFrame:

@@ -15,16 +15,7 @@ from typing import TypedDict, Unpack
 import polars as pl
 from polars.expr.whenthen import ChainedThen, Then
 
-from features.common import (
-    ENGINE,
-    Calendars,
-    Phase3Frames,
-    divide,
-    qualifying_games,
-    ratio,
-    slate,
-    with_data_hash,
-)
+from features.common import ENGINE, divide, qualifying_games, ratio, slate, with_data_hash
 from features.ml_feature_store_v3 import attach_v3_inputs, v3_values, with_optional_columns
 from features.windows import (
     GAME_NUMBER,
@@ -37,6 +28,7 @@ from features.windows import (
     upstream_tracking,
     zones_known,
 )
+from nba_calendar import Calendars
 from quality.feature_contract import (
     ARRAY_CONTRACT,
     ARRAY_FEATURE_COUNT,
@@ -66,6 +58,7 @@ from quality.schemas import (
     TEAM_DEFENSE_ZONE_ANALYSIS,
     UPCOMING_PLAYER_GAME_CONTEXT,
     UPCOMING_TEAM_GAME_CONTEXT,
+    Phase3Frames,
     TableSchema,
 )
 

@@ -18,8 +18,13 @@ from collections.abc import Callable, Sequence
 
 import polars as pl
 
-from features.common import Phase3Frames, qualifying_games
-from quality.schemas import UPCOMING_PLAYER_GAME_CONTEXT, UPCOMING_TEAM_GAME_CONTEXT, TableSchema
+from features.common import qualifying_games
+from quality.schemas import (
+    UPCOMING_PLAYER_GAME_CONTEXT,
+    UPCOMING_TEAM_GAME_CONTEXT,
+    Phase3Frames,
+    TableSchema,
+)
 
 WINDOW_DAYS = 60  # Q60, R10 and feature 57 look back this far
 RECENT_DAYS = 30  # Q30

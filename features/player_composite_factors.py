@@ -13,8 +13,9 @@ from datetime import datetime
 import polars as pl
 from polars.expr.whenthen import ChainedThen, Then
 
-from features.common import Calendars, added_in_order, clamp, slate, to_table
+from features.common import added_in_order, clamp, slate, to_table
 from features.windows import ZONES, attach_upstream_by_date, slate_tracking, upstream_tracking
+from nba_calendar import Calendars
 from quality.schemas import (
     PLAYER_COMPOSITE_FACTORS,
     PLAYER_SHOT_ZONE_ANALYSIS,

@@ -11,7 +11,7 @@ from datetime import datetime
 
 import polars as pl
 
-from features.common import Calendars, calendar_frame, qualifying_games, slate, to_table
+from features.common import qualifying_games, slate, to_table
 from features.windows import (
     GAME_NUMBER,
     Window,
@@ -23,7 +23,9 @@ from features.windows import (
     slate_tracking,
     upstream_tracking,
     window_tracking,
+    windowed,
 )
+from nba_calendar import Calendars, calendar_frame
 from quality.schemas import PLAYER_DAILY_CACHE, PLAYER_SHOT_ZONE_ANALYSIS
 
 CACHE_VERSION = "v1"
@@ -70,39 +72,44 @@ def _player_history(player_games: pl.DataFrame, calendar: Calendars) -> pl.LazyF
     season, last_5, last_10 = Window(None), Window(SHORT_WINDOW), Window(LONG_WINDOW)
     points, usage = pl.col("points"), pl.col("usage_rate")
     dates = calendar_frame(calendar)
-    return game_sequence(qualifying_games(player_games.lazy()), PLAYER, dates).select(
-        PLAYER,
-        "season_year",
-        "game_date",
-        GAME_NUMBER,
-        pl.col("universal_player_id").alias("history_player_id"),
-        pl.col("game_date").alias("latest_game"),
-        season.count().alias("games_played_season"),
-        last_5.integer_mean(points).alias("points_avg_last_5"),
-        last_10.integer_mean(points).alias("points_avg_last_10"),
-        season.integer_mean(points).alias("points_avg_season"),
-        last_10.std(points).alias("points_std_last_10"),
-        last_10.mean(pl.col("minutes_played")).alias("minutes_avg_last_10"),
-        last_10.mean(usage).alias("usage_rate_last_10"),
-        last_10.mean(pl.col("ts_pct")).alias("ts_pct_last_10"),
-        season.mean(usage).alias("player_usage_rate_season"),
-        *assisted_sums(last_10),
-        season.max(pl.col("processed_at")).alias("source_player_game_last_updated"),
+    return windowed(
+        game_sequence(qualifying_games(player_games.lazy()), PLAYER, dates),
+        (
+            PLAYER,
+            "season_year",
+            "game_date",
+            GAME_NUMBER,
+            pl.col("universal_player_id").alias("history_player_id"),
+            pl.col("game_date").alias("latest_game"),
+        ),
+        [
+            season.agg_count().alias("games_played_season"),
+            last_5.agg_integer_mean(points).alias("points_avg_last_5"),
+            last_10.agg_integer_mean(points).alias("points_avg_last_10"),
+            season.agg_integer_mean(points).alias("points_avg_season"),
+            last_10.agg_std(points).alias("points_std_last_10"),
+            last_10.agg_mean(pl.col("minutes_played")).alias("minutes_avg_last_10"),
+            last_10.agg_mean(usage).alias("usage_rate_last_10"),
+            last_10.agg_mean(pl.col("ts_pct")).alias("ts_pct_last_10"),
+            season.agg_mean(usage).alias("player_usage_rate_season"),
+            *assisted_sums(last_10),
+            season.agg_max(pl.col("processed_at")).alias("source_player_game_last_updated"),
+        ],
     )
 
 
 def _team_recent(team_offense: pl.DataFrame, calendar: Calendars) -> pl.LazyFrame:
     """Per team and game of S, its last 10 offense games up to it."""
     last_10 = Window(TEAM_WINDOW)
-    return game_sequence(team_offense, TEAM, calendar_frame(calendar)).select(
-        TEAM,
-        "season_year",
-        "game_date",
-        GAME_NUMBER,
-        last_10.mean(pl.col("pace")).alias("team_pace_last_10"),
-        last_10.mean(pl.col("offensive_rating")).alias("team_off_rating_last_10"),
-        last_10.count().alias("source_team_offense_rows_found"),
-        last_10.max(pl.col("processed_at")).alias("source_team_offense_last_updated"),
+    return windowed(
+        game_sequence(team_offense, TEAM, calendar_frame(calendar)),
+        (TEAM, "season_year", "game_date", GAME_NUMBER),
+        [
+            last_10.agg_mean(pl.col("pace")).alias("team_pace_last_10"),
+            last_10.agg_mean(pl.col("offensive_rating")).alias("team_off_rating_last_10"),
+            last_10.agg_count().alias("source_team_offense_rows_found"),
+            last_10.agg_max(pl.col("processed_at")).alias("source_team_offense_last_updated"),
+        ],
     )
 
 

@@ -11,17 +11,11 @@ from datetime import datetime
 
 import polars as pl
 
-from features.common import (
-    Calendars,
-    calendar_frame,
-    insufficient_reason,
-    qualifying_games,
-    ratio,
-    to_table,
-)
+from features.common import insufficient_reason, qualifying_games, ratio, to_table
 from features.windows import (
     GAME_NUMBER,
     ZONES,
+    Aggregate,
     Window,
     as_of,
     assisted_rate,
@@ -32,8 +26,10 @@ from features.windows import (
     placeholder_nulls,
     tier,
     window_tracking,
+    windowed,
     zones_known,
 )
+from nba_calendar import Calendars, calendar_frame
 from quality.schemas import PLAYER_SHOT_ZONE_ANALYSIS
 
 SHORT_WINDOW = 10
@@ -52,37 +48,42 @@ PLAYER = "player_lookup"
 # --- inputs and windowed sums ---------------------------------------------------------------
 
 
-def _zone_sums(window: Window, suffix: str) -> list[pl.Expr]:
+def _zone_sums(window: Window, suffix: str) -> list[Aggregate]:
     """Σ`<zone>_attempts`/`_makes` over the window's games with known zones, and their count."""
     known = pl.col("zones_known")
     exprs = [
-        window.sum(pl.col(f"{z}_{kind}"), known).alias(f"{z}_{kind}_{suffix}")
+        window.agg_sum(pl.col(f"{z}_{kind}"), known).alias(f"{z}_{kind}_{suffix}")
         for z in ZONES
         for kind in ("attempts", "makes")
     ]
-    return exprs + [window.count(known).alias(f"known_zone_games_{suffix}")]
+    return exprs + [window.agg_count(known).alias(f"known_zone_games_{suffix}")]
 
 
 def _window_sums(player_games: pl.DataFrame, calendars: Calendars) -> pl.LazyFrame:
     """Per player and D, sums over his last 10 and 20 qualifying games of S before D."""
     games = qualifying_games(player_games.lazy()).with_columns(zones_known=zones_known())
     last_10, last_20 = Window(SHORT_WINDOW), Window(LONG_WINDOW)
-    windows = game_sequence(games, PLAYER).select(
-        PLAYER,
-        "season_year",
-        "game_date",
-        GAME_NUMBER,
-        "universal_player_id",  # as of his newest game
-        pl.col("game_date").alias("latest_game"),
-        last_10.count().alias("games_in_sample_10"),
-        last_20.count().alias("games_in_sample_20"),
-        last_10.count(~pl.col("zones_known")).alias("games_missing_zones"),
-        *_zone_sums(last_10, "10"),
-        *_zone_sums(last_20, "20"),
-        *assisted_sums(last_10, ("assisted", "unassisted")),
-        last_10.max(pl.col("processed_at")).alias("source_player_game_last_updated"),
-    )
     dates = calendar_frame(calendars)
+    windows = windowed(
+        game_sequence(games, PLAYER, dates),
+        (
+            PLAYER,
+            "season_year",
+            "game_date",
+            GAME_NUMBER,
+            "universal_player_id",  # as of his newest game
+            pl.col("game_date").alias("latest_game"),
+        ),
+        [
+            last_10.agg_count().alias("games_in_sample_10"),
+            last_20.agg_count().alias("games_in_sample_20"),
+            last_10.agg_count(~pl.col("zones_known")).alias("games_missing_zones"),
+            *_zone_sums(last_10, "10"),
+            *_zone_sums(last_20, "20"),
+            *assisted_sums(last_10, ("assisted", "unassisted")),
+            last_10.agg_max(pl.col("processed_at")).alias("source_player_game_last_updated"),
+        ],
+    )
     return as_of(entity_dates(games, PLAYER, dates), windows, PLAYER)
 
 

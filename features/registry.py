@@ -15,40 +15,22 @@ from typing import TYPE_CHECKING, Literal
 
 import polars as pl
 
-from features.common import Calendars, Phase3Frames, SlateCalendar, calendar_frame, slate_calendar
 from features.ml_feature_store_v2 import ml_feature_store_v2
 from features.player_composite_factors import player_composite_factors
 from features.player_daily_cache import player_daily_cache
 from features.player_shot_zone_analysis import player_shot_zone_analysis
 from features.team_defense_zone_analysis import team_defense_zone_analysis
+from nba_calendar import Calendars, calendar_frame, slate_calendars
 from quality.schemas import (
     ML_FEATURE_STORE_V2,
+    PHASE3_KEYWORDS,
     PLAYER_COMPOSITE_FACTORS,
     PLAYER_DAILY_CACHE,
-    PLAYER_GAME_SUMMARY,
     PLAYER_SHOT_ZONE_ANALYSIS,
-    TEAM_DEFENSE_GAME_SUMMARY,
     TEAM_DEFENSE_ZONE_ANALYSIS,
-    TEAM_OFFENSE_GAME_SUMMARY,
-    UPCOMING_PLAYER_GAME_CONTEXT,
-    UPCOMING_TEAM_GAME_CONTEXT,
+    Phase3Frames,
     TableSchema,
 )
-
-# Phase 3 keyword (a `Phase3Frames` field) -> Phase 3 table; the same name everywhere.
-PHASE3_KEYWORDS: dict[str, str] = {
-    "player_games": PLAYER_GAME_SUMMARY.name,
-    "team_defense": TEAM_DEFENSE_GAME_SUMMARY.name,
-    "team_offense": TEAM_OFFENSE_GAME_SUMMARY.name,
-    "player_context": UPCOMING_PLAYER_GAME_CONTEXT.name,
-    "team_context": UPCOMING_TEAM_GAME_CONTEXT.name,
-}
-
-
-def frames_by_table(phase3: Phase3Frames) -> dict[str, pl.DataFrame]:
-    """The Phase 3 frames keyed by table name (what the fingerprints of SPEC 14 hash)."""
-    return {table: getattr(phase3, k) for k, table in PHASE3_KEYWORDS.items()}
-
 
 # What the calendar and the slate facts are derived from (SPEC sections 0 and 9).
 # SPEC 11 compares the schedule with every game summary table, so all five are read.
@@ -221,14 +203,10 @@ def compute(
     return entry.compute(calendar=calendar, processed_at=processed_at, **inputs)
 
 
-def calendar_for(phase3: Phase3Frames, analysis_date: date) -> SlateCalendar:
-    return slate_calendar(analysis_date, phase3.team_offense, phase3.team_context)
-
-
 def calendars_for(phase3: Phase3Frames, dates: date | Iterable[date]) -> pl.DataFrame:
     """The calendar frame of the dates (one row each), what `compute` takes."""
-    days = [dates] if isinstance(dates, date) else sorted(set(dates))
-    return calendar_frame([calendar_for(phase3, d) for d in days])
+    days = [dates] if isinstance(dates, date) else dates
+    return calendar_frame(slate_calendars(days, phase3.team_offense, phase3.team_context))
 
 
 def build_outputs(

@@ -11,14 +11,7 @@ from datetime import datetime
 
 import polars as pl
 
-from features.common import (
-    Calendars,
-    calendar_frame,
-    insufficient_reason,
-    ratio,
-    stable_mean,
-    to_table,
-)
+from features.common import insufficient_reason, ratio, to_table
 from features.windows import (
     GAME_NUMBER,
     ZONES,
@@ -30,8 +23,11 @@ from features.windows import (
     placeholder_nulls,
     tier,
     window_tracking,
+    windowed,
 )
+from nba_calendar import Calendars, calendar_frame
 from quality.schemas import TEAM_DEFENSE_ZONE_ANALYSIS
+from quality.stable import stable_mean
 
 WINDOW_GAMES = 15
 MIN_GAMES = 10
@@ -101,23 +97,24 @@ def _window_sums(team_defense: pl.DataFrame, calendars: Calendars) -> pl.LazyFra
     """Per team and D, sums over its last 15 games of S before D (G = games_in_sample)."""
     last_15 = Window(WINDOW_GAMES)
     dates = calendar_frame(calendars)
-    windows = game_sequence(team_defense, TEAM, dates).select(
-        TEAM,
-        "season_year",
-        "game_date",
-        GAME_NUMBER,
-        last_15.count().alias("games_in_sample"),
+    sums = [
+        last_15.agg_count().alias("games_in_sample"),
         *(
-            last_15.sum(pl.col(f"opp_{z}_{kind}")).alias(f"{z}_{kind}")
+            last_15.agg_sum(pl.col(f"opp_{z}_{kind}")).alias(f"{z}_{kind}")
             for z in ZONES
             for kind in ("makes", "attempts")
         ),
-        *(last_15.sum(pl.col(f"blocks_{z}")).alias(f"{z}_blocks") for z in ZONES),
-        last_15.sum(pl.col("points_in_paint_allowed")).alias("paint_points"),
-        last_15.sum(pl.col("points_allowed")).alias("points_allowed"),
-        last_15.mean(pl.col("defensive_rating")).alias("defensive_rating_last_15"),
-        last_15.mean(pl.col("opponent_pace")).alias("opponent_pace"),
-        last_15.max(pl.col("processed_at")).alias("source_team_defense_last_updated"),
+        *(last_15.agg_sum(pl.col(f"blocks_{z}")).alias(f"{z}_blocks") for z in ZONES),
+        last_15.agg_sum(pl.col("points_in_paint_allowed")).alias("paint_points"),
+        last_15.agg_sum(pl.col("points_allowed")).alias("points_allowed"),
+        last_15.agg_mean(pl.col("defensive_rating")).alias("defensive_rating_last_15"),
+        last_15.agg_mean(pl.col("opponent_pace")).alias("opponent_pace"),
+        last_15.agg_max(pl.col("processed_at")).alias("source_team_defense_last_updated"),
+    ]
+    windows = windowed(
+        game_sequence(team_defense, TEAM, dates),
+        (TEAM, "season_year", "game_date", GAME_NUMBER),
+        sums,
     )
     return as_of(entity_dates(team_defense, TEAM, dates), windows, TEAM)
 

@@ -9,17 +9,15 @@ bits: integer sums are exact, float means and deviations go through the order-in
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
 
 import polars as pl
 from polars.expr.whenthen import ChainedThen, Then
 
-from features.common import (
-    completeness_pct,
-    ratio,
-    stable_std,
-)
+from features.common import completeness_pct, ratio
 from quality.schemas import TableSchema
+from quality.stable import stable_std
 
 ZONES = ("paint", "mid_range", "three_pt")
 # A zone sum needs both figures of the paint and the mid-range (three-point is always known).
@@ -31,15 +29,22 @@ PLACEHOLDER_KEEPS = frozenset({"insufficient_data_reason"})
 # --- many dates in one pass: each entity's game sequence -----------------------------------
 #
 # Every window "as of D" is a window ending at the entity's last game before D. So the engine
-# computes, once per game of each entity's season, the windows ending at that game (integer
-# sums as differences of running sums, float means over the window's sorted values), then
-# gives every (entity, D) pair the row of its last game before D with an as-of join. A date's
+# computes, for each entity's games that are its last before some D built (the target rows),
+# the windows ending at that game (`windowed`: one rolling group-by per window; or the row
+# expressions of `Window`), then gives every (entity, D) pair the row of its last game before
+# D with an as-of join. A date's
 # rows depend only on the entity's own games before D, never on which other dates are built
 # or in which order the rows came, so any chunking gives the same bits (docs/engine.md).
 
 SEQUENCE = "sequence_id"  # one id per (entity, season)
 GAME_NUMBER = "game_number"  # 0 = the entity's first game of the season
 TARGET = "as_of_target"  # the entity's last game before some D being built
+# A game's place in the whole frame, increasing: sequence x stride + game number. A window of
+# n games is then the index range (i - n, i], which never reaches another sequence's games, so
+# Polars' rolling groups (slices of the sorted frame) are every game's windows at once.
+WINDOW_INDEX = "window_index"
+_STRIDE = 1 << 20
+_SEASON_GAMES = 1 << 19  # "the season so far": more games than a season has, under the stride
 
 
 def game_sequence(
@@ -50,27 +55,24 @@ def game_sequence(
     """Each entity's games of each season, oldest first (ties on a date: lower game_id first).
 
     With `dates` (a calendar frame), `as_of_target` marks the games that are some entity's
-    last game before a D of `dates`: only those rows are ever read by `as_of`, so the costly
-    window aggregates (float means and deviations) are computed for them alone. A nightly run
-    of one date touches a few hundred rows, not the season's.
+    last game before a D of `dates`: only those rows are ever read by `as_of`, so the window
+    aggregates are needed for them alone (`windowed`). Games on or after the last date of
+    their season in `dates` are in no window read, and are left out: a nightly date early in
+    the season sequences a few hundred games, not the season's.
     """
-    ordered = (
-        games.lazy()
-        .sort([entity, "season_year", "game_date", "game_id"])
-        .with_columns(pl.int_range(pl.len()).over([entity, "season_year"]).alias(GAME_NUMBER))
-        .with_columns((pl.col(GAME_NUMBER) == 0).cum_sum().alias(SEQUENCE))
-    )
     if dates is None:
-        return ordered.with_columns(pl.lit(True).alias(TARGET))
-    next_game = pl.col("game_date").shift(-1).over(SEQUENCE)
+        return _numbered(games.lazy(), entity).with_columns(pl.lit(True).alias(TARGET))
+    # The first date built after each game date of a season (NULL: none, the game is left out).
     first_date_after = (
         dates.lazy()
         .select(pl.col("analysis_date").alias("next_slate"), "season_year")
         .unique()
         .sort("next_slate")
     )
-    return (
-        ordered.with_columns(next_game.alias("next_game"))
+    slate_after = (
+        games.lazy()
+        .select("game_date", "season_year")
+        .unique()
         .sort("game_date")
         .join_asof(
             first_date_after,
@@ -81,14 +83,34 @@ def game_sequence(
             allow_exact_matches=False,
             check_sortedness=False,
         )
+        .filter(pl.col("next_slate").is_not_null())
+    )
+    same_sequence = pl.col(SEQUENCE).shift(-1) == pl.col(SEQUENCE)
+    next_game = pl.when(same_sequence).then(pl.col("game_date").shift(-1))
+    return (
+        _numbered(games.lazy().join(slate_after, on=["game_date", "season_year"]), entity)
+        .with_columns((next_game.is_null() | (pl.col("next_slate") <= next_game)).alias(TARGET))
+        .drop("next_slate")
+    )
+
+
+def _numbered(games: pl.LazyFrame, entity: str) -> pl.LazyFrame:
+    """The games sorted into sequences, with SEQUENCE, GAME_NUMBER and WINDOW_INDEX: a new
+    sequence where the entity or the season changes (no per-group pass)."""
+    row = pl.int_range(pl.len(), dtype=pl.Int64)
+    starts = (
+        (pl.col(entity) != pl.col(entity).shift(1))
+        | (pl.col("season_year") != pl.col("season_year").shift(1))
+    ).fill_null(True)
+    return (
+        games.sort([entity, "season_year", "game_date", "game_id"])
         .with_columns(
-            (
-                pl.col("next_slate").is_not_null()
-                & (pl.col("next_game").is_null() | (pl.col("next_slate") <= pl.col("next_game")))
-            ).alias(TARGET)
+            starts.cum_sum().alias(SEQUENCE),
+            (row - pl.when(starts).then(row).forward_fill()).alias(GAME_NUMBER),
         )
-        .drop("next_game", "next_slate")
-        .sort(SEQUENCE, GAME_NUMBER)
+        .with_columns(
+            (pl.col(SEQUENCE).cast(pl.Int64) * _STRIDE + pl.col(GAME_NUMBER)).alias(WINDOW_INDEX)
+        )
     )
 
 
@@ -183,6 +205,127 @@ class Window:
         ascending = self._sorted_known(expr, where)
         return ascending.list.eval(stable_std(pl.element())).list.first()
 
+    # --- the same aggregates over rolling groups ------------------------------------------
+    #
+    # Each row expression above is some twenty Polars steps over the whole frame (running
+    # sums, lags, masks), and a processor has dozens of them: that, not the rows, was the
+    # price of a pass. The `agg_*` twins below are aggregations of one `rolling` group-by over
+    # WINDOW_INDEX (`windowed`): one kernel pass over slices each, with the same values and
+    # bits (integer sums are exact; a float mean sorts the same values into the same list and
+    # takes its `list.mean`, on the target rows only, as `mean` does).
+
+    def rolling(self) -> tuple[str, str]:
+        """The window as a `rolling` range of WINDOW_INDEX, (i - stop, i - start]: its
+        period and offset."""
+        if self.stop is None:
+            return f"{_SEASON_GAMES}i", f"-{_SEASON_GAMES}i"
+        return f"{self.stop - self.start}i", f"-{self.stop}i"
+
+    def reach(self) -> int:
+        """How many games before a target row its window reaches back (itself included)."""
+        return _SEASON_GAMES if self.stop is None else self.stop
+
+    def _known_in_window(self, expr: pl.Expr, where: pl.Expr | None) -> pl.Expr:
+        return self._values(expr, where).count().cast(pl.Int64)
+
+    def _sum_in_window(self, expr: pl.Expr, where: pl.Expr | None) -> pl.Expr:
+        values = self._values(expr, where)
+        return pl.when(self._known_in_window(expr, where) > 0).then(values.sum())
+
+    def agg_known(self, expr: pl.Expr, where: pl.Expr | None = None) -> Aggregate:
+        """`known` as an aggregate of `windowed`."""
+        return Aggregate(self, self._known_in_window(expr, where))
+
+    def agg_count(self, where: pl.Expr | None = None) -> Aggregate:
+        """`count` as an aggregate of `windowed`."""
+        return self.agg_known(pl.col(GAME_NUMBER), where)
+
+    def agg_sum(self, expr: pl.Expr, where: pl.Expr | None = None) -> Aggregate:
+        """`sum` as an aggregate of `windowed` (integer columns: exact)."""
+        return Aggregate(self, self._sum_in_window(expr, where))
+
+    def agg_max(self, expr: pl.Expr, where: pl.Expr | None = None) -> Aggregate:
+        """`max` as an aggregate of `windowed`."""
+        return Aggregate(self, self._values(expr, where).max())
+
+    def agg_integer_mean(self, expr: pl.Expr, where: pl.Expr | None = None) -> Aggregate:
+        """`integer_mean` as an aggregate of `windowed`."""
+        known = self._known_in_window(expr, where)
+        return Aggregate(self, self._sum_in_window(expr, where).cast(pl.Float64) / known)
+
+    def _known_in_list(self, expr: pl.Expr, where: pl.Expr | None) -> pl.Expr:
+        """The window's values as a list per row (sorted later, on the target rows alone)."""
+        return self._values(expr.cast(pl.Float64), where)
+
+    def agg_mean(self, expr: pl.Expr, where: pl.Expr | None = None) -> Aggregate:
+        """`mean` as an aggregate of `windowed`: the same sorted list, the same `list.mean`."""
+        return Aggregate(
+            self, self._known_in_list(expr, where), lambda s: _ascending(s).list.mean()
+        )
+
+    def agg_std(self, expr: pl.Expr, where: pl.Expr | None = None) -> Aggregate:
+        """`std` as an aggregate of `windowed`: `stable_std` of the same sorted list."""
+        return Aggregate(
+            self,
+            self._known_in_list(expr, where),
+            lambda s: _ascending(s).list.eval(stable_std(pl.element())).list.first(),
+        )
+
+
+def _ascending(values: pl.Expr) -> pl.Expr:
+    """A list column's known values, ascending (what `Window.mean` adds in order)."""
+    return values.list.drop_nulls().list.sort()
+
+
+@dataclass(frozen=True)
+class Aggregate:
+    """One column of `windowed`: `per_window` aggregates each window's games (in a rolling
+    group-by over WINDOW_INDEX); `on_target`, if any, then turns that into the value on the
+    target rows alone (a sorted list into its mean: the costly part, for a few rows)."""
+
+    window: Window
+    per_window: pl.Expr
+    on_target: Callable[[pl.Expr], pl.Expr] | None = None
+    name: str | None = None
+
+    def alias(self, name: str) -> Aggregate:
+        return replace(self, name=name)
+
+    @property
+    def column(self) -> str:
+        assert self.name is not None, "every aggregate of windowed is named (alias)"
+        return self.name
+
+    def value(self) -> pl.Expr:
+        """The column on the target rows, once joined to them."""
+        column = pl.col(self.column)
+        return column if self.on_target is None else self.on_target(column).alias(self.column)
+
+
+def windowed(
+    sequence: pl.LazyFrame, columns: Sequence[str | pl.Expr], aggregates: Sequence[Aggregate]
+) -> pl.LazyFrame:
+    """The `as_of_target` rows of a `game_sequence` (what `as_of` reads) with `columns` (row
+    expressions of the sequence) and the `aggregates`, one rolling group-by per window.
+
+    A window's group-by holds only the games some target's window reaches: a nightly date
+    aggregates a few thousand games, not the season's.
+    """
+    sequence = sequence.cache()  # one sequence for the target rows and every window
+    rows = sequence.filter(pl.col(TARGET)).select(WINDOW_INDEX, *columns)
+    next_target = pl.when(pl.col(TARGET)).then(pl.col(WINDOW_INDEX)).backward_fill()
+    windows = {a.window: [b for b in aggregates if b.window == a.window] for a in aggregates}
+    for window, of_window in windows.items():
+        period, offset = window.rolling()
+        per_window = (
+            sequence.filter((next_target - pl.col(WINDOW_INDEX)) < window.reach())
+            .rolling(WINDOW_INDEX, period=period, offset=offset)
+            .agg(a.per_window.alias(a.column) for a in of_window)
+        )
+        rows = rows.join(per_window, on=WINDOW_INDEX, how="left")
+    finished = (a.value() for a in aggregates if a.on_target is not None)
+    return rows.with_columns(*finished).drop(WINDOW_INDEX)
+
 
 def as_of(
     pairs: pl.LazyFrame, sequence: pl.LazyFrame, entity: str, *, key: str | None = None
@@ -232,15 +375,16 @@ def zones_known() -> pl.Expr:
 # --- window sums and means ------------------------------------------------------------------
 
 
-def assisted_sums(window: Window, kinds: Sequence[str] = ("assisted",)) -> list[pl.Expr]:
+def assisted_sums(window: Window, kinds: Sequence[str] = ("assisted",)) -> list[Aggregate]:
     """Σ`<kind>_fg_makes` and Σfg_makes over the window's games where the kind is known,
-    named `<kind>_makes` and `<kind>_fg_base`: the two halves of `assisted_rate`."""
-    exprs = []
+    named `<kind>_makes` and `<kind>_fg_base`: the two halves of `assisted_rate` (aggregations
+    of `Window.over`)."""
+    exprs: list[Aggregate] = []
     for kind in kinds:
         known = pl.col(f"{kind}_fg_makes").is_not_null()
         exprs += [
-            window.sum(pl.col(f"{kind}_fg_makes"), known).alias(f"{kind}_makes"),
-            window.sum(pl.col("fg_makes"), known).alias(f"{kind}_fg_base"),
+            window.agg_sum(pl.col(f"{kind}_fg_makes"), known).alias(f"{kind}_makes"),
+            window.agg_sum(pl.col("fg_makes"), known).alias(f"{kind}_fg_base"),
         ]
     return exprs
 

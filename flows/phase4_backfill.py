@@ -18,9 +18,9 @@ from prefect.futures import PrefectFuture
 from prefect.runtime import flow_run
 from prefect.states import Failed, State
 
-from features.common import season_of
 from features.registry import ProcessorName
 from flows.phase4_precompute import select_processors
+from nba_calendar import season_of
 from quality.success import RunLine
 from tasks.backfill import (
     ChunkResult,

@@ -25,7 +25,7 @@ from rich.console import Console
 from rich.table import Table
 
 from phase4.data_commands import register as register_data_commands
-from phase4.launch import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_OK, EXIT_RUN_FAILED
+from phase4.exit_codes import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_OK, EXIT_RUN_FAILED
 
 if TYPE_CHECKING:
     from tasks.warehouse import Warehouse

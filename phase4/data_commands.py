@@ -19,7 +19,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from phase4.launch import EXIT_BAD_INPUT
+from phase4.exit_codes import EXIT_BAD_INPUT
 
 if TYPE_CHECKING:  # imported where used: `phase4 run` hands over to the warm runner sooner
     import polars as pl

@@ -24,7 +24,7 @@ from prefect.client.orchestration import SyncPrefectClient, get_client
 from prefect.events.actions import SendNotification
 from prefect.events.schemas.automations import AutomationCore, EventTrigger, Posture
 
-from phase4.launch import EXIT_BAD_INPUT
+from phase4.exit_codes import EXIT_BAD_INPUT
 
 AUTOMATION_NAME = "phase4-nightly-deadline"
 NIGHTLY_DEPLOYMENT = "phase4-precompute/nightly"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import html
 import json
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 
 # plotly ships neither py.typed nor stubs (no types-plotly either).
@@ -19,7 +19,7 @@ from plotly.subplots import make_subplots  # type: ignore[import-untyped]
 
 from quality.feature_contract import REQUIRED_FEATURES
 from quality.schemas import PROCESSOR_NAMES
-from tasks.report_reads import ReportFrames
+from tasks.report_reads import ReportFrames, dates_of, full_status_grid, summary_sentence
 
 DATA_SCRIPT_ID = "phase4-report-data"
 # Grid statuses in display order; MISSING: the date has no processor_runs line for that processor.
@@ -34,26 +34,6 @@ STATUS_COLORS: dict[str, str] = {
 }
 
 
-def _dates(start: date, end: date) -> list[date]:
-    return [start + timedelta(days=i) for i in range((end - start).days + 1)]
-
-
-def full_status_grid(frames: ReportFrames) -> pl.DataFrame:
-    """Every date × processor of the range; no processor_runs line reads MISSING."""
-    grid = pl.DataFrame(
-        {
-            "analysis_date": [d for d in _dates(frames.start, frames.end) for _ in PROCESSOR_NAMES],
-            "processor": [p for _ in _dates(frames.start, frames.end) for p in PROCESSOR_NAMES],
-        },
-        schema={"analysis_date": pl.Date, "processor": pl.Utf8},
-    )
-    return grid.join(
-        frames.status_grid.select("analysis_date", "processor", "status"),
-        on=["analysis_date", "processor"],
-        how="left",
-    ).with_columns(pl.col("status").fill_null("MISSING"))
-
-
 def status_grid_figure(frames: ReportFrames) -> go.Figure:
     grid = full_status_grid(frames)
     codes = {status: i for i, status in enumerate(STATUS_COLORS)}
@@ -62,7 +42,7 @@ def status_grid_figure(frames: ReportFrames) -> go.Figure:
     scale = [
         [edge / n, color] for i, color in enumerate(STATUS_COLORS.values()) for edge in (i, i + 1)
     ]
-    dates = [d.isoformat() for d in _dates(frames.start, frames.end)]
+    dates = [d.isoformat() for d in dates_of(frames.start, frames.end)]
     by_key = {
         (row["processor"], row["analysis_date"].isoformat()): row["status"]
         for row in grid.iter_rows(named=True)
@@ -298,78 +278,9 @@ def build_report_html(frames: ReportFrames) -> str:
             "h2{border-bottom:1px solid #ccc}</style>",
             "</head><body>",
             f"<h1>{html.escape(title)}</h1>",
-            f"<p>{_summary_sentence(frames)}</p>",
+            f"<p>{html.escape(summary_sentence(frames))}</p>",
             *sections,
             f'<script type="application/json" id="{DATA_SCRIPT_ID}">{data}</script>',
             "</body></html>",
         ]
     )
-
-
-def status_counts(frames: ReportFrames) -> pl.DataFrame:
-    """Per processor: how many dates are in each status (MISSING included)."""
-    return (
-        full_status_grid(frames)
-        .group_by("processor", "status")
-        .len(name="dates")
-        .pivot(on="status", index="processor", values="dates")
-        .fill_null(0)
-        .sort("processor")
-    )
-
-
-def _summary_sentence(frames: ReportFrames) -> str:
-    grid = full_status_grid(frames)
-    counts = dict(grid.group_by("status").len().iter_rows())
-    parts = ", ".join(f"{counts[s]} {s}" for s in STATUS_COLORS if s in counts)
-    return html.escape(
-        f"{grid['analysis_date'].n_unique()} dates × {len(PROCESSOR_NAMES)} processors: {parts}."
-    )
-
-
-def _markdown_table(frame: pl.DataFrame) -> str:
-    def cell(value: object) -> str:
-        if isinstance(value, float):
-            return f"{value:.2f}"
-        return "" if value is None else str(value)
-
-    header = "| " + " | ".join(frame.columns) + " |"
-    rule = "|" + "---|" * len(frame.columns)
-    rows = ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.iter_rows()]
-    return "\n".join([header, rule, *rows])
-
-
-def report_markdown(frames: ReportFrames) -> str:
-    """The same figures as the HTML page, as markdown tables for a Prefect artifact."""
-    quality = frames.p5_quality.with_columns(
-        (pl.col("quality_ready_share") * 100).alias("quality_ready_pct"),
-        (pl.col("training_ready_share") * 100).alias("training_ready_pct"),
-    ).drop("quality_ready_share", "training_ready_share")
-    defaults = frames.feature_defaults.with_columns(
-        (pl.col("default_share") * 100).alias("default_pct")
-    ).drop("default_share")
-    parts = [
-        f"# Phase 4 report {frames.start}..{frames.end}",
-        _summary_sentence(frames),
-        f"`phase4 report --start {frames.start} --end {frames.end} --out report.html`"
-        " draws these as charts.",
-        "## Status per processor (dates)",
-        _markdown_table(status_counts(frames)),
-        "## Rows per processor and date",
-        _markdown_table(
-            frames.rows_per_processor.pivot(on="processor", index="date", values="rows")
-        )
-        if not frames.rows_per_processor.is_empty()
-        else "no rows",
-        f"## Feature store quality (ready = {frames.quality_ready_basis})",
-        _markdown_table(quality),
-        "## Default share per feature ('default' or 'missing')",
-        _markdown_table(defaults),
-        "## Feature checks",
-        "no nba_predictions.ml_feature_checks table"
-        if frames.check_outcomes is None
-        else _markdown_table(frames.check_outcomes),
-        "## Slowest runs",
-        _markdown_table(frames.slowest_runs),
-    ]
-    return "\n\n".join(parts)

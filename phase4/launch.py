@@ -12,7 +12,8 @@ import signal
 import sys
 from typing import Any
 
-EXIT_OK, EXIT_RUN_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+from phase4.exit_codes import EXIT_INTERRUPTED, EXIT_RUN_FAILED
+
 WARM_COMMANDS = frozenset({"run", "backfill"})
 
 

@@ -15,7 +15,7 @@ from typing import Literal
 
 import polars as pl
 
-from features.common import Phase3Frames, season_of
+from nba_calendar import season_of
 from quality.schemas import (
     ML_FEATURE_STORE_V2,
     PLAYER_COMPOSITE_FACTORS,
@@ -23,6 +23,7 @@ from quality.schemas import (
     PLAYER_GAME_SUMMARY,
     TEAM_DEFENSE_GAME_SUMMARY,
     TEAM_OFFENSE_GAME_SUMMARY,
+    Phase3Frames,
 )
 
 RECENT_DAYS = 30
@@ -79,16 +80,6 @@ class UpstreamFacts:
 class Finding:
     status: FindingStatus
     message: str
-
-
-def phase3_inputs() -> Mapping[str, tuple[str, ...]]:
-    """Which Phase 3 tables each processor reads, from the registry (its one declaration).
-
-    Imported late: the registry imports the processors, which import the success criteria.
-    """
-    from features.registry import PROCESSORS
-
-    return {table: tuple(p.phase3.values()) for table, p in PROCESSORS.items()}
 
 
 # Each game's first date in the schedule and in each game summary table (null: no row of it).
@@ -171,8 +162,6 @@ def dated_facts(phase3: Phase3Frames, dates: Sequence[date]) -> pl.DataFrame:
             **{f"last:{t}": ids.filter(in_last & missing(c)) for t, c in FIRST_DATES.items()},
             **{f"older:{t}": ids.filter(in_older & missing(c)) for t, c in FIRST_DATES.items()},
             season_games_before=(offense < day).sum().cast(pl.Int64),
-            offense_start=offense.filter(offense < day).min(),
-            schedule_start=scheduled.filter(scheduled <= day).min(),
         )
         .collect()
     )

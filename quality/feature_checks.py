@@ -13,7 +13,7 @@ from datetime import date
 
 import polars as pl
 
-from features.common import season_of, stable_mean, stable_std
+from nba_calendar import season_first_day
 from quality.feature_contract import (
     ARRAY_FEATURE_COUNT,
     DEFAULTED,
@@ -23,6 +23,7 @@ from quality.feature_contract import (
     value_column,
 )
 from quality.schemas import ML_FEATURE_CHECKS
+from quality.stable import stable_mean, stable_std
 
 MIN_CONSTANT_ROWS = 50  # not-default rows before one distinct value counts as stuck
 MAX_DEFAULT_SHARE = 0.30  # more than this share of rows on the default WARNs
@@ -277,17 +278,12 @@ def check_features(
     ).select([pl.col(c.name).cast(c.polars_type) for c in ML_FEATURE_CHECKS.columns])
 
 
-def season_start(game_date: date) -> date:
-    """First calendar day of D's season (SPEC 0: a season starts in August)."""
-    return date(season_of(game_date), 8, 1)
-
-
 def reference_slates(
     dates: Iterable[date], game_date: date, slates: int = REFERENCE_SLATES
 ) -> list[date]:
     """Of `dates` (slates with non-placeholder P5 rows), the `slates` most recent earlier ones
     of D's season, oldest first: the dates D's drift reference is taken from."""
-    earlier = sorted({d for d in dates if season_start(game_date) <= d < game_date})
+    earlier = sorted({d for d in dates if season_first_day(game_date) <= d < game_date})
     return earlier[-slates:] if slates else []
 
 

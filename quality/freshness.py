@@ -21,49 +21,41 @@ from hashlib import blake2b
 
 import polars as pl
 
-from features.common import season_of
-from features.registry import Processor
+from nba_calendar import ReadWindow, season_of
 from quality.contracts import with_optional_columns
 from quality.feature_contract import FEATURE_VERSION
 from quality.schemas import (
     ML_FEATURE_STORE_V2,
     PHASE3_TABLES,
-    PLAYER_GAME_SUMMARY,
-    TEAM_DEFENSE_GAME_SUMMARY,
     TEAM_OFFENSE_GAME_SUMMARY,
     UPCOMING_PLAYER_GAME_CONTEXT,
     UPCOMING_TEAM_GAME_CONTEXT,
+    GraphNode,
 )
 
 NULL_TEXT = "\\N"
 SEPARATOR = "\x1f"
 MASK_64 = (1 << 64) - 1
-# Which rows of a table a build for D reads (tasks/io.phase3_window for one date).
-BEFORE, ON, THROUGH = "season rows dated before D", "rows dated D", "season rows dated D or before"
-TABLE_WINDOWS: dict[str, str] = {
-    PLAYER_GAME_SUMMARY.name: BEFORE,
-    TEAM_DEFENSE_GAME_SUMMARY.name: BEFORE,
-    TEAM_OFFENSE_GAME_SUMMARY.name: BEFORE,
-    UPCOMING_PLAYER_GAME_CONTEXT.name: ON,
-    UPCOMING_TEAM_GAME_CONTEXT.name: THROUGH,
-}
 # The slate calendar (season start, early season) every processor depends on (SPEC 0).
 CALENDAR_TABLES = (TEAM_OFFENSE_GAME_SUMMARY.name, UPCOMING_TEAM_GAME_CONTEXT.name)
+# SPEC 14: a processor reading the player context depends on its rows dated D, although the
+# read fetches the season through D (for P5's line history, below).
+FINGERPRINT_WINDOWS: dict[str, ReadWindow] = {UPCOMING_PLAYER_GAME_CONTEXT.name: ReadWindow.ON}
 # SPEC 16: P5 also reads the optional lines, which the row hashes above leave out (they hash
 # the contract's columns): the players' lines of S through D (L(g) and f25) and the teams'
 # game_total and game_spread. Its fingerprint adds them, and its feature_version, so a
 # partition written by another version is stale.
-EXTRA_PARTS: dict[str, tuple[tuple[str, tuple[str, ...], str], ...]] = {
+EXTRA_PARTS: dict[str, tuple[tuple[str, tuple[str, ...], ReadWindow], ...]] = {
     ML_FEATURE_STORE_V2.name: (
         (
             UPCOMING_PLAYER_GAME_CONTEXT.name,
             ("player_lookup", "game_date", "current_points_line"),
-            THROUGH,
+            ReadWindow.THROUGH,
         ),
         (
             UPCOMING_TEAM_GAME_CONTEXT.name,
             ("team_abbr", "game_date", "game_total", "game_spread"),
-            THROUGH,
+            ReadWindow.THROUGH,
         ),
     )
 }
@@ -127,12 +119,13 @@ def _targets(dates: Sequence[date]) -> pl.DataFrame:
 
 
 def windowed_sums(
-    sums: pl.DataFrame, table: str, dates: Sequence[date], window: str | None = None
+    sums: pl.DataFrame, table: str, dates: Sequence[date], window: ReadWindow | None = None
 ) -> pl.DataFrame:
-    """Per D: rows and hash sums of the table's rows a build for D reads (TABLE_WINDOWS)."""
-    window = window or TABLE_WINDOWS[table]
+    """Per D: rows and hash sums of the table's rows a build for D depends on (`window`, else
+    FINGERPRINT_WINDOWS, else its read window)."""
+    window = window or FINGERPRINT_WINDOWS.get(table) or PHASE3_TABLES[table].read_window
     targets = _targets(dates)
-    if window == ON:
+    if window is ReadWindow.ON:
         per_day = sums.group_by("game_date").agg(pl.col("n", "lo", "hi").sum())
         joined = targets.join(per_day, left_on="analysis_date", right_on="game_date", how="left")
     else:
@@ -140,7 +133,7 @@ def windowed_sums(
             pl.col("season_year").cast(pl.Int64),
             pl.col("n", "lo", "hi").cum_sum().over("season_year"),
         ).sort("game_date")
-        shift = timedelta(days=1) if window == BEFORE else timedelta(0)
+        shift = timedelta(days=1) if window is ReadWindow.BEFORE else timedelta(0)
         joined = (
             targets.with_columns((pl.col("analysis_date") - shift).alias("until"))
             .sort("until")
@@ -163,13 +156,13 @@ def table_part(n: int, lo: int, hi: int) -> str:
     return f"{n}:{((hi << 32) + lo) & MASK_64:016x}"
 
 
-def fingerprint_tables(entry: Processor) -> list[str]:
+def fingerprint_tables(entry: GraphNode) -> list[str]:
     """The Phase 3 tables whose rows a processor's output for D depends on."""
     return sorted({*entry.phase3.values(), *CALENDAR_TABLES})
 
 
 def input_fingerprints(
-    frames: Mapping[str, pl.DataFrame], dates: Sequence[date], processors: Iterable[Processor]
+    frames: Mapping[str, pl.DataFrame], dates: Sequence[date], processors: Iterable[GraphNode]
 ) -> pl.DataFrame:
     """analysis_date, processor, input_fingerprint for every date and processor.
 
@@ -218,7 +211,7 @@ def freshness_grid(
     runs: pl.DataFrame,
     current: pl.DataFrame,
     dates: Sequence[date],
-    processors: Sequence[Processor],
+    processors: Sequence[GraphNode],
 ) -> pl.DataFrame:
     """analysis_date, processor, state, reason for every date x processor (SPEC 14).
 

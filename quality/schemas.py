@@ -7,12 +7,14 @@ are the vocabulary; each warehouse maps them to its own types.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
 import polars as pl
 import pyarrow as pa
+
+from nba_calendar import ReadWindow
 
 BigQueryType = Literal["STRING", "INT64", "FLOAT64", "BOOL", "DATE", "TIMESTAMP"]
 Mode = Literal["NULLABLE", "REQUIRED", "REPEATED"]
@@ -96,6 +98,7 @@ class TableSchema:
     clustering: tuple[str, ...] = ()
     key: tuple[str, ...] = ()
     processor_id: str | None = None
+    read_window: ReadWindow | None = None  # Phase 3: the rows a build for D reads
 
     @property
     def full_name(self) -> str:
@@ -130,6 +133,22 @@ class TableSchema:
 
     def empty_frame(self) -> pl.DataFrame:
         return pl.DataFrame(schema=self.polars_schema)
+
+
+class GraphNode(Protocol):
+    """What the rules need of a processor of the graph (features/registry.py declares them)."""
+
+    @property
+    def table(self) -> str: ...
+
+    @property
+    def phase3(self) -> Mapping[str, str]: ...  # keyword -> Phase 3 table read
+
+    @property
+    def upstream(self) -> Mapping[str, str]: ...  # keyword -> upstream processor's table
+
+    @property
+    def time_limit_minutes(self) -> float: ...
 
 
 def col(name: str, type_: BigQueryType, description: str = "", mode: Mode = "NULLABLE") -> Column:
@@ -208,6 +227,7 @@ PLAYER_GAME_SUMMARY = TableSchema(
     partition_column="game_date",
     clustering=("player_lookup",),
     key=("player_lookup", "game_id"),
+    read_window=ReadWindow.BEFORE,
 )
 
 TEAM_DEFENSE_GAME_SUMMARY = TableSchema(
@@ -238,6 +258,7 @@ TEAM_DEFENSE_GAME_SUMMARY = TableSchema(
     partition_column="game_date",
     clustering=("defending_team_abbr",),
     key=("defending_team_abbr", "game_id"),
+    read_window=ReadWindow.BEFORE,
 )
 
 TEAM_OFFENSE_GAME_SUMMARY = TableSchema(
@@ -259,6 +280,7 @@ TEAM_OFFENSE_GAME_SUMMARY = TableSchema(
     partition_column="game_date",
     clustering=("team_abbr",),
     key=("team_abbr", "game_id"),
+    read_window=ReadWindow.BEFORE,
 )
 
 UPCOMING_PLAYER_GAME_CONTEXT = TableSchema(
@@ -302,6 +324,10 @@ UPCOMING_PLAYER_GAME_CONTEXT = TableSchema(
     partition_column="game_date",
     clustering=("player_lookup",),
     key=("player_lookup", "game_date"),
+    # The season through D: P3 and P4 use the slate's rows (dated D); P5 also the lines of
+    # earlier dates (SPEC 16.2's L(g)). The fingerprints keep SPEC 14's rows dated D
+    # (quality/freshness.py FINGERPRINT_WINDOWS) and add P5's lines.
+    read_window=ReadWindow.THROUGH,
 )
 
 UPCOMING_TEAM_GAME_CONTEXT = TableSchema(
@@ -327,6 +353,7 @@ UPCOMING_TEAM_GAME_CONTEXT = TableSchema(
     partition_column="game_date",
     clustering=("team_abbr",),
     key=("team_abbr", "game_date"),
+    read_window=ReadWindow.THROUGH,
 )
 
 PHASE3_TABLES: dict[str, TableSchema] = {
@@ -339,6 +366,35 @@ PHASE3_TABLES: dict[str, TableSchema] = {
         UPCOMING_TEAM_GAME_CONTEXT,
     )
 }
+
+
+# Phase 3 keyword (a `Phase3Frames` field, the processors' parameter) -> Phase 3 table.
+PHASE3_KEYWORDS: dict[str, str] = {
+    "player_games": PLAYER_GAME_SUMMARY.name,
+    "team_defense": TEAM_DEFENSE_GAME_SUMMARY.name,
+    "team_offense": TEAM_OFFENSE_GAME_SUMMARY.name,
+    "player_context": UPCOMING_PLAYER_GAME_CONTEXT.name,
+    "team_context": UPCOMING_TEAM_GAME_CONTEXT.name,
+}
+
+
+@dataclass(frozen=True)
+class Phase3Frames:
+    """The five Phase 3 tables as read for a date (or a range of dates, for backfills).
+
+    Processors filter by D themselves, so a frame holding more dates than needed is safe.
+    """
+
+    player_games: pl.DataFrame
+    team_defense: pl.DataFrame
+    team_offense: pl.DataFrame
+    player_context: pl.DataFrame
+    team_context: pl.DataFrame
+
+    def by_table(self) -> dict[str, pl.DataFrame]:
+        """The frames keyed by table name (what the fingerprints of SPEC 14 hash)."""
+        return {table: getattr(self, k) for k, table in PHASE3_KEYWORDS.items()}
+
 
 # ---------------------------------------------------------------------------------------------
 # Phase 4 outputs (SPEC sections 4 to 9)

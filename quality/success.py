@@ -9,11 +9,10 @@ from typing import Literal
 
 import polars as pl
 
-from features.common import Phase3Frames, SlateCalendar, season_of
+from nba_calendar import SlateCalendar, season_of, season_starts
 from quality.completeness import (
     UpstreamFacts,
     dated_facts,
-    phase3_inputs,
     upstream_facts_of,
     upstream_findings,
     with_findings,
@@ -24,6 +23,8 @@ from quality.schemas import (
     PLAYER_DAILY_CACHE,
     PLAYER_SHOT_ZONE_ANALYSIS,
     TEAM_DEFENSE_ZONE_ANALYSIS,
+    GraphNode,
+    Phase3Frames,
 )
 
 Status = Literal["OK", "WARN", "FAIL", "SKIPPED", "NO_GAMES"]
@@ -74,23 +75,21 @@ def slate_facts_of(dates: Sequence[date], phase3: Phase3Frames) -> dict[date, Sl
     dates the season by, so "season S has games before D" and the season start agree, and a
     broken team_defense_game_summary fails only the processors that read it (the nightly flow
     used max(offense, defense) rows, the backfill offense rows; both only ever compared > 0).
-    The season start is `slate_calendar`'s: the earliest game of S in team offense before D or
-    in team context up to D, else D.
+    The season start is nba_calendar's (SPEC 0), the one the processors build with.
     """
     dated = dated_facts(phase3, dates)
     upstream = upstream_facts_of(phase3, dates, dated)
+    starts = season_starts(dates, phase3.team_offense, phase3.team_context)
     facts: dict[date, SlateFacts] = {}
-    for day, played, *starts in dated.select(
-        "analysis_date", "season_games_before", "offense_start", "schedule_start"
-    ).iter_rows():
-        start = min((d for d in starts if d is not None), default=day)
+    for day, played in dated.select("analysis_date", "season_games_before").iter_rows():
+        calendar = SlateCalendar(day, season_of(day), starts[day])
         facts[day] = SlateFacts(
-            day,
-            SlateCalendar(day, season_of(day), start).is_early_season,
-            upstream[day].slate_players,
-            played,
-            start,
-            upstream[day],
+            analysis_date=day,
+            is_early_season=calendar.is_early_season,
+            slate_players=upstream[day].slate_players,
+            season_games_before=played,
+            season_start=calendar.season_start,
+            upstream=upstream[day],
         )
     return facts
 
@@ -167,13 +166,15 @@ def evaluate(
     processor: str,
     facts: SlateFacts,
     *,
+    reads: Sequence[str],
     rows: int | None,
     error: str | None,
     duration_seconds: float | None,
     time_limit_minutes: float,
     avg_quality: float | None = None,
 ) -> tuple[Status, str]:
-    """Status and message for one processor's outcome."""
+    """Status and message for one processor's outcome; `reads`: the Phase 3 tables it reads
+    (SPEC 11 judges those)."""
     if error is not None:
         return "FAIL", error
     assert rows is not None
@@ -181,7 +182,7 @@ def evaluate(
         return "NO_GAMES", facts.upstream.off_season_message
     status, message = _volume_check(processor, rows, facts, avg_quality)
     if facts.upstream is not None:
-        findings = upstream_findings(facts.upstream, processor, phase3_inputs()[processor])
+        findings = upstream_findings(facts.upstream, processor, reads)
         status, message = with_findings(status, message, findings)
     if duration_seconds is not None and duration_seconds > time_limit_minutes * 60:
         slow = f"took {duration_seconds / 60:.1f} min (limit {time_limit_minutes:g})"
@@ -192,25 +193,22 @@ def evaluate(
 
 
 def evaluate_output(
-    processor: str,
-    facts: SlateFacts,
-    frame: pl.DataFrame,
-    duration_seconds: float,
-    time_limit_minutes: float,
+    entry: GraphNode, facts: SlateFacts, frame: pl.DataFrame, duration_seconds: float
 ) -> tuple[Status, str]:
     """Status of a processor that produced `frame` for D in `duration_seconds`."""
     avg_quality = (
         frame["feature_quality_score"].mean()
-        if processor == ML_FEATURE_STORE_V2.name and frame.height
+        if entry.table == ML_FEATURE_STORE_V2.name and frame.height
         else None
     )
     return evaluate(
-        processor,
+        entry.table,
         facts,
+        reads=tuple(entry.phase3.values()),
         rows=frame.height,
         error=None,
         duration_seconds=duration_seconds,
-        time_limit_minutes=time_limit_minutes,
+        time_limit_minutes=entry.time_limit_minutes,
         avg_quality=avg_quality,  # type: ignore[arg-type]
     )
 

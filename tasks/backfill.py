@@ -18,9 +18,16 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from features import registry
-from features.common import Phase3Frames, processed_now, season_of
+from features.common import processed_now
+from nba_calendar import season_of
 from quality.freshness import input_fingerprints
-from quality.schemas import ML_FEATURE_CHECKS, ML_FEATURE_STORE_V2, OUTPUT_TABLES, PROCESSOR_RUNS
+from quality.schemas import (
+    ML_FEATURE_CHECKS,
+    ML_FEATURE_STORE_V2,
+    OUTPUT_TABLES,
+    PROCESSOR_RUNS,
+    Phase3Frames,
+)
 from quality.success import RunLine, SlateFacts, evaluate_output
 from quality.success import slate_facts_of as facts_of_dates
 from tasks import feature_checks
@@ -79,9 +86,7 @@ def build_chunk(
     """
     days = sorted(set(dates))
     if fingerprints is None:
-        fingerprints = input_fingerprints(
-            registry.frames_by_table(phase3), days, registry.select(processors)
-        )
+        fingerprints = input_fingerprints(phase3.by_table(), days, registry.select(processors))
     prints = {(d, p): f for d, p, f in fingerprints.iter_rows()}
     facts = slate_facts_of(days, phase3)
     calendar = registry.calendars_for(phase3, days)
@@ -101,9 +106,7 @@ def build_chunk(
         by_date = by_partition(frame, column)
         for day in days:
             part = by_date.get(day, frame.clear())
-            status, message = evaluate_output(
-                entry.table, facts[day], part, share, entry.time_limit_minutes
-            )
+            status, message = evaluate_output(entry, facts[day], part, share)
             lines.append(
                 RunLine(
                     run_id,

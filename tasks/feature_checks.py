@@ -12,7 +12,7 @@ from datetime import date
 
 import polars as pl
 
-from features.common import SlateCalendar
+from nba_calendar import SlateCalendar, season_first_day
 from quality.feature_checks import (
     FAIL,
     OK,
@@ -25,7 +25,6 @@ from quality.feature_checks import (
     raise_on_failure,
     reference_dates,
     reference_slates,
-    season_start,
     summary,
 )
 from quality.schemas import ML_FEATURE_CHECKS, ML_FEATURE_STORE_V2
@@ -51,7 +50,7 @@ def read_reference(warehouse: Warehouse, game_date: date) -> pl.DataFrame:
     stamps = warehouse.read(
         ML_FEATURE_STORE_V2.full_name,
         ["game_date", "data_source"],
-        [Filter("game_date", ">=", season_start(game_date)), *before],
+        [Filter("game_date", ">=", season_first_day(game_date)), *before],
     )
     dates = reference_dates(stamps, game_date)
     if not dates:

@@ -14,9 +14,8 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from features import registry
-from features.common import Phase3Frames
 from quality.freshness import dates_to_build, freshness_grid, input_fingerprints
-from quality.schemas import PHASE3_TABLES, PROCESSOR_RUNS
+from quality.schemas import PHASE3_TABLES, PROCESSOR_RUNS, Phase3Frames
 from tasks.backfill import date_chunks
 from tasks.io import TRANSIENT_RETRIES, read_phase3
 from tasks.warehouse import Filter, Warehouse, open_warehouse
@@ -96,4 +95,4 @@ def dates_to_build_task(
 
 def chunk_fingerprints(phase3: Phase3Frames, dates: Sequence[date]) -> pl.DataFrame:
     """SPEC 14 fingerprints of every processor for every date of a chunk, from its frames."""
-    return input_fingerprints(registry.frames_by_table(phase3), dates, registry.PROCESSORS.values())
+    return input_fingerprints(phase3.by_table(), dates, registry.PROCESSORS.values())

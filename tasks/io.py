@@ -14,7 +14,6 @@ import polars as pl
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from features.common import Phase3Frames, season_of
 from quality.contracts import InputContractError, check_columns, conform_input
 from quality.schemas import (
     OUTPUT_TABLES,
@@ -24,6 +23,7 @@ from quality.schemas import (
     TEAM_OFFENSE_GAME_SUMMARY,
     UPCOMING_PLAYER_GAME_CONTEXT,
     UPCOMING_TEAM_GAME_CONTEXT,
+    Phase3Frames,
     all_tables,
 )
 from tasks.warehouse import (
@@ -33,12 +33,6 @@ from tasks.warehouse import (
     WarehouseError,
     open_warehouse,
 )
-
-GAME_TABLES = {
-    PLAYER_GAME_SUMMARY.name,
-    TEAM_DEFENSE_GAME_SUMMARY.name,
-    TEAM_OFFENSE_GAME_SUMMARY.name,
-}
 
 
 class ProcessorTimeout(TimeoutError):
@@ -79,17 +73,11 @@ TRANSIENT_RETRIES: RetryOptions = {
 
 
 def phase3_window(table: str, first_date: date, last_date: date) -> list[Filter]:
-    """The rows needed to build every slate date from first_date to last_date (one season)."""
-    season = season_of(first_date)
-    if season_of(last_date) != season:
-        raise ValueError(f"{first_date}..{last_date} spans two seasons; split the range")
-    if table in GAME_TABLES:
-        return [Filter("season_year", "=", season), Filter("game_date", "<", last_date)]
-    if table in (UPCOMING_PLAYER_GAME_CONTEXT.name, UPCOMING_TEAM_GAME_CONTEXT.name):
-        # Player context: the slates' rows, and P5's line history L(g) (SPEC 16.2) from the
-        # season's earlier rows; the other processors keep only the rows dated D.
-        return [Filter("season_year", "=", season), Filter("game_date", "<=", last_date)]
-    raise KeyError(table)
+    """The rows needed to build every slate date from first_date to last_date (one season):
+    the table's read window (nba_calendar.ReadWindow, declared on its schema)."""
+    window = PHASE3_TABLES[table].read_window
+    assert window is not None, table
+    return [Filter(column, op, value) for column, op, value in window.bounds(first_date, last_date)]
 
 
 def read_phase3(

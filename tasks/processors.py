@@ -23,8 +23,8 @@ from prefect import Task, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from features import registry
-from features.common import Phase3Frames, processed_now
-from quality.schemas import PHASE3_TABLES
+from features.common import processed_now
+from quality.schemas import PHASE3_TABLES, Phase3Frames
 from quality.success import SlateFacts, slate_facts
 from tasks import feature_checks
 from tasks.io import TRANSIENT_RETRIES, ProcessorTimeout, write_partition

@@ -121,10 +121,8 @@ def run_lines(
         result = state.result() if state.is_completed() else None
         if isinstance(result, ProcessorResult):
             known: SlateFacts = facts.result()  # a processor ran, so its facts were derived
-            limit = registry.PROCESSORS[table].time_limit_minutes
-            status, message = evaluate_output(
-                table, known, result.frame, result.duration_seconds, limit
-            )
+            entry = registry.PROCESSORS[table]
+            status, message = evaluate_output(entry, known, result.frame, result.duration_seconds)
             if result.notes:
                 message = "; ".join([message, *result.notes])
                 status = "WARN" if status == "OK" else status

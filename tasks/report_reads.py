@@ -7,19 +7,21 @@ the page builder (phase4/html_report.py) stays pure: frames in, HTML out.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import polars as pl
 
 from quality.feature_contract import ALL_FEATURE_NAMES, DEFAULTED
-from quality.schemas import ML_FEATURE_STORE_V2, OUTPUT_TABLES, PROCESSOR_RUNS
+from quality.schemas import ML_FEATURE_STORE_V2, OUTPUT_TABLES, PROCESSOR_NAMES, PROCESSOR_RUNS
 from tasks.freshness import status_grid
 from tasks.warehouse import Filter, Warehouse
 
 FEATURE_CHECKS = "nba_predictions.ml_feature_checks"
 QUALITY_READY_SCORE = 70.0
 SLOWEST_RUNS = 10
+# Grid statuses in display order; MISSING: no processor_runs line for that date and processor.
+GRID_STATUSES = ("OK", "WARN", "FAIL", "NO_GAMES", "SKIPPED", "STALE", "MISSING")
 RUN_COLUMNS = [
     "run_id",
     "processor",
@@ -300,11 +302,100 @@ def _empty_runs() -> pl.DataFrame:
     )
 
 
+def dates_of(start: date, end: date) -> list[date]:
+    return [start + timedelta(days=i) for i in range((end - start).days + 1)]
+
+
+def full_status_grid(frames: ReportFrames) -> pl.DataFrame:
+    """Every date × processor of the range; no processor_runs line reads MISSING."""
+    grid = pl.DataFrame(
+        {
+            "analysis_date": [
+                d for d in dates_of(frames.start, frames.end) for _ in PROCESSOR_NAMES
+            ],
+            "processor": [p for _ in dates_of(frames.start, frames.end) for p in PROCESSOR_NAMES],
+        },
+        schema={"analysis_date": pl.Date, "processor": pl.Utf8},
+    )
+    return grid.join(
+        frames.status_grid.select("analysis_date", "processor", "status"),
+        on=["analysis_date", "processor"],
+        how="left",
+    ).with_columns(pl.col("status").fill_null("MISSING"))
+
+
+def status_counts(frames: ReportFrames) -> pl.DataFrame:
+    """Per processor: how many dates are in each status (MISSING included)."""
+    return (
+        full_status_grid(frames)
+        .group_by("processor", "status")
+        .len(name="dates")
+        .pivot(on="status", index="processor", values="dates")
+        .fill_null(0)
+        .sort("processor")
+    )
+
+
+def summary_sentence(frames: ReportFrames) -> str:
+    grid = full_status_grid(frames)
+    counts = dict(grid.group_by("status").len().iter_rows())
+    parts = ", ".join(f"{counts[s]} {s}" for s in GRID_STATUSES if s in counts)
+    dates = grid["analysis_date"].n_unique()
+    return f"{dates} dates × {len(PROCESSOR_NAMES)} processors: {parts}."
+
+
+def _markdown_table(frame: pl.DataFrame) -> str:
+    def cell(value: object) -> str:
+        if isinstance(value, float):
+            return f"{value:.2f}"
+        return "" if value is None else str(value)
+
+    header = "| " + " | ".join(frame.columns) + " |"
+    rule = "|" + "---|" * len(frame.columns)
+    rows = ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.iter_rows()]
+    return "\n".join([header, rule, *rows])
+
+
+def report_markdown(frames: ReportFrames) -> str:
+    """The same figures as the HTML page, as markdown tables for a Prefect artifact."""
+    quality = frames.p5_quality.with_columns(
+        (pl.col("quality_ready_share") * 100).alias("quality_ready_pct"),
+        (pl.col("training_ready_share") * 100).alias("training_ready_pct"),
+    ).drop("quality_ready_share", "training_ready_share")
+    defaults = frames.feature_defaults.with_columns(
+        (pl.col("default_share") * 100).alias("default_pct")
+    ).drop("default_share")
+    parts = [
+        f"# Phase 4 report {frames.start}..{frames.end}",
+        summary_sentence(frames),
+        f"`phase4 report --start {frames.start} --end {frames.end} --out report.html`"
+        " draws these as charts.",
+        "## Status per processor (dates)",
+        _markdown_table(status_counts(frames)),
+        "## Rows per processor and date",
+        _markdown_table(
+            frames.rows_per_processor.pivot(on="processor", index="date", values="rows")
+        )
+        if not frames.rows_per_processor.is_empty()
+        else "no rows",
+        f"## Feature store quality (ready = {frames.quality_ready_basis})",
+        _markdown_table(quality),
+        "## Default share per feature ('default' or 'missing')",
+        _markdown_table(defaults),
+        "## Feature checks",
+        "no nba_predictions.ml_feature_checks table"
+        if frames.check_outcomes is None
+        else _markdown_table(frames.check_outcomes),
+        "## Slowest runs",
+        _markdown_table(frames.slowest_runs),
+    ]
+    return "\n\n".join(parts)
+
+
 def publish_report_artifact(url: str, start: date, end: date) -> Any:
     """The report's figures as a markdown artifact on the current flow run (backfill)."""
     from prefect.artifacts import create_markdown_artifact
 
-    from phase4.html_report import report_markdown
     from tasks.warehouse import open_warehouse
 
     frames = read_report_frames(open_warehouse(url), start, end)

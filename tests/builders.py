@@ -10,7 +10,7 @@ from typing import Any
 import polars as pl
 import pyarrow as pa
 
-from features.common import SlateCalendar
+from nba_calendar import SlateCalendar
 from quality.schemas import PHASE3_TABLES, TEAM_DEFENSE_ZONE_ANALYSIS, TableSchema
 
 PROCESSED_AT = datetime(2025, 1, 20, 12, 0, tzinfo=UTC)

@@ -22,7 +22,7 @@ os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 import polars as pl  # noqa: E402
 import pytest  # noqa: E402
 
-from features.common import Phase3Frames  # noqa: E402
+from quality.schemas import Phase3Frames  # noqa: E402
 
 if TYPE_CHECKING:
     from tasks.warehouse.duckdb_warehouse import DuckDBWarehouse

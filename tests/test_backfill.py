@@ -8,9 +8,8 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from features.common import Phase3Frames
 from features.registry import build_outputs
-from quality.schemas import OUTPUT_TABLES
+from quality.schemas import OUTPUT_TABLES, Phase3Frames
 from tasks.backfill import date_chunks
 from tasks.io import read_output, read_phase3_frames
 from tasks.warehouse import open_warehouse

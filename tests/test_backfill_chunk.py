@@ -36,7 +36,7 @@ def test_a_chunks_lines_and_rows_per_date_equal_the_per_date_build() -> None:
         facts = slate_facts(day, alone)
         for table, frame in registry.build_outputs(alone, day, BUILT_AT).items():
             entry = registry.PROCESSORS[table]
-            status, message = evaluate_output(table, facts, frame, 0.0, entry.time_limit_minutes)
+            status, message = evaluate_output(entry, facts, frame, 0.0)
             line = got[(day, table)]
             assert (line.status, line.rows, line.message) == (status, frame.height, message)
             column = entry.schema.partition_column or ""

@@ -10,15 +10,15 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from features.common import Phase3Frames
+from features import registry
 from quality.completeness import (
     Finding,
     UpstreamFacts,
-    phase3_inputs,
     upstream_facts,
     upstream_findings,
     with_findings,
 )
+from quality.schemas import Phase3Frames
 from quality.success import SlateFacts, evaluate
 from tests.conftest import SEASON_2023, SEASON_2024
 
@@ -36,6 +36,11 @@ PGS, TDG, TOG = (
     "team_offense_game_summary",
 )
 D = date(2025, 1, 15)  # season 2024
+
+
+def reads_of(processor: str) -> tuple[str, ...]:
+    """The Phase 3 tables the processor reads, from the graph's one declaration."""
+    return tuple(registry.PROCESSORS[processor].phase3.values())
 
 
 # --- hand-built frames -------------------------------------------------------------------------
@@ -95,7 +100,7 @@ def frames(
 
 
 def findings(phase3: Phase3Frames, processor: str) -> list[Finding]:
-    return upstream_findings(upstream_facts(phase3, D), processor, phase3_inputs()[processor])
+    return upstream_findings(upstream_facts(phase3, D), processor, reads_of(processor))
 
 
 def statuses(phase3: Phase3Frames, rows: int = 450) -> dict[str, tuple[str, str]]:
@@ -106,6 +111,7 @@ def statuses(phase3: Phase3Frames, rows: int = 450) -> dict[str, tuple[str, str]
         p: evaluate(
             p,
             slate,
+            reads=reads_of(p),
             rows=30 if p == P1 else (rows if facts.slate_players or p == P2 else 0),
             error=None,
             duration_seconds=1.0,
@@ -238,11 +244,11 @@ def test_a_game_exactly_30_days_before_d_is_still_the_season() -> None:
     assert not facts.is_off_season and facts.recent_games == 1
     slate = SlateFacts(D, False, 0, 1000, upstream=facts)
     zero = {"error": None, "duration_seconds": 1.0, "time_limit_minutes": 5}
-    assert evaluate(P1, slate, rows=0, **zero) == (  # type: ignore[arg-type]
+    assert evaluate(P1, slate, reads=reads_of(P1), rows=0, **zero) == (  # type: ignore[arg-type]
         "FAIL",
         "0 teams while the season has games in the 30 days before D",
     )
-    assert evaluate(P2, slate, rows=0, **zero)[0] == "FAIL"  # type: ignore[arg-type]
+    assert evaluate(P2, slate, reads=reads_of(P2), rows=0, **zero)[0] == "FAIL"  # type: ignore[arg-type]
 
 
 def test_a_season_without_any_data_is_no_games_naming_the_season() -> None:
@@ -270,7 +276,13 @@ def test_an_error_still_wins_over_off_season() -> None:
     facts = upstream_facts(frames([]), D)
     slate = SlateFacts(D, False, 0, 0, upstream=facts)
     assert evaluate(
-        P1, slate, rows=None, error="boom", duration_seconds=None, time_limit_minutes=5
+        P1,
+        slate,
+        reads=reads_of(P1),
+        rows=None,
+        error="boom",
+        duration_seconds=None,
+        time_limit_minutes=5,
     ) == ("FAIL", "boom")
 
 
@@ -365,7 +377,7 @@ def test_the_2023_24_season_has_no_completeness_finding_up_to_april_7() -> None:
     day = date(2023, 10, 24)
     while day <= date(2024, 4, 7):
         facts = upstream_facts(phase3, day)
-        found = {p: upstream_findings(facts, p, phase3_inputs()[p]) for p in ALL}
+        found = {p: upstream_findings(facts, p, reads_of(p)) for p in ALL}
         assert found == dict.fromkeys(ALL, []), day
         day += timedelta(days=1)
 

@@ -14,12 +14,13 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from features.common import Phase3Frames, season_of, slate_calendar
+from nba_calendar import season_of, slate_calendar
 from quality.completeness import RECENT_DAYS, UpstreamFacts, upstream_facts, upstream_facts_of
 from quality.schemas import (
     PLAYER_GAME_SUMMARY,
     TEAM_DEFENSE_GAME_SUMMARY,
     TEAM_OFFENSE_GAME_SUMMARY,
+    Phase3Frames,
 )
 from quality.success import SlateFacts, slate_facts, slate_facts_of
 from tasks import backfill

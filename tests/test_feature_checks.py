@@ -13,8 +13,8 @@ import polars as pl
 import pyarrow.parquet as pq
 import pytest
 
-from features.common import Phase3Frames, SlateCalendar
-from features.registry import build_outputs, calendar_for
+from features.registry import build_outputs
+from nba_calendar import SlateCalendar, slate_calendar
 from quality.contracts import conform_input
 from quality.feature_checks import (
     FeatureCheckError,
@@ -33,7 +33,13 @@ from quality.feature_contract import (
     FEATURE_NAMES,
     data_dictionary,
 )
-from quality.schemas import ML_FEATURE_CHECKS, ML_FEATURE_STORE_V2, PHASE3_TABLES, all_tables
+from quality.schemas import (
+    ML_FEATURE_CHECKS,
+    ML_FEATURE_STORE_V2,
+    PHASE3_TABLES,
+    Phase3Frames,
+    all_tables,
+)
 from tasks.feature_checks import (
     check_chunk,
     check_partition,
@@ -568,7 +574,9 @@ def test_real_seasons_give_no_feature_check_warn_or_fail(
             p5,
             reference_rows(stored, day),
             day,
-            early_season=calendar_for(frames, day).is_early_season,
+            early_season=slate_calendar(
+                day, frames.team_offense, frames.team_context
+            ).is_early_season,
             run_id="season",
         )
         bad = checks.filter(pl.col("status") != "OK")

@@ -19,7 +19,6 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from features.common import Phase3Frames, season_of
 from features.ml_feature_store_v2 import (
     feature_sources_json,
     is_training_ready,
@@ -28,6 +27,7 @@ from features.ml_feature_store_v2 import (
     quality_pct,
 )
 from features.registry import build_outputs
+from nba_calendar import season_of
 from quality.feature_contract import (
     CATEGORY_FEATURES,
     FEATURE_CONTRACT,
@@ -40,6 +40,7 @@ from quality.schemas import (
     TEAM_OFFENSE_GAME_SUMMARY,
     UPCOMING_PLAYER_GAME_CONTEXT,
     UPCOMING_TEAM_GAME_CONTEXT,
+    Phase3Frames,
 )
 from tests.conftest import SEASON_2023, SEASON_2024, season_frames
 from tests.test_ml_feature_store_v2 import (

@@ -22,16 +22,16 @@ from phase4.html_report import (
     DATA_SCRIPT_ID,
     build_report_html,
     defaults_figure,
-    full_status_grid,
     quality_figure,
-    report_markdown,
 )
 from tasks.report_reads import (
     ReportFrames,
     check_outcomes,
     feature_defaults,
+    full_status_grid,
     latest_lines,
     p5_quality,
+    report_markdown,
     slowest_runs,
 )
 from tests.test_flow_realdata import phase4

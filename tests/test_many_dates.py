@@ -6,6 +6,7 @@ bit (data_hash included); and any split of the season into chunks gives the same
 
 from __future__ import annotations
 
+import math
 import random
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -15,6 +16,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from features.registry import PROCESSORS, build_outputs
+from features.windows import GAME_NUMBER, Window, as_of, entity_dates, game_sequence, windowed
 from tests.conftest import SEASON_2023, SEASON_2024, season_frames
 
 BUILT_AT = datetime(2026, 1, 1, tzinfo=UTC)
@@ -49,3 +51,76 @@ def test_any_chunking_of_the_season_gives_the_same_rows() -> None:
     parts = [build_outputs(frames, chunk, BUILT_AT) for chunk in chunks]
     for table, frame in whole.items():
         assert_frame_equal(pl.concat([p[table] for p in parts]), frame, check_exact=True)
+
+
+# Team A's games (a NULL score, a NULL minutes; 11-20 is after every date built) and B's one.
+HAND_GAMES = pl.DataFrame(
+    {
+        "team": ["A", "B", "A", "A", "A", "A"],
+        "season_year": [2023] * 6,
+        "game_date": [date(2023, 11, d) for d in (7, 2, 1, 20, 5, 3)],
+        "game_id": ["g4", "g6", "g1", "g5", "g3", "g2"],
+        "points": [30, 7, 10, 99, 20, None],
+        "minutes": [10.0, 12.5, 30.0, 48.0, None, 20.0],
+    }
+)
+HAND_DATES = pl.DataFrame(
+    {"analysis_date": [date(2023, 11, 4), date(2023, 11, 10)], "season_year": [2023, 2023]}
+)
+# As of 11-04: A has g1, g2; as of 11-10: g1..g4. B has g6 for both.
+HAND_EXPECTED = pl.DataFrame(
+    {
+        "analysis_date": [date(2023, 11, 4)] * 2 + [date(2023, 11, 10)] * 2,
+        "team": ["A", "B", "A", "B"],
+        "points_last_2": [10, 7, 50, 7],  # NULL skipped; g3 + g4
+        "games_last_3": [2, 1, 3, 1],
+        "points_mean_season": [10.0, 7.0, 20.0, 7.0],  # (10 + 20 + 30) / 3 known
+        "minutes_mean_last_3": [25.0, 12.5, 15.0, 12.5],  # g2..g4: (20 + 10) / 2
+        "minutes_std_season": [math.sqrt(50.0), None, 10.0, None],  # under 2 values: NULL
+        "points_1_to_3_ago": [10, None, 30, None],  # g1..g3 as of g4; none known for B
+        "minutes_max_last_2": [30.0, 12.5, 10.0, 12.5],
+    }
+)
+
+
+def _hand_windows() -> tuple[Window, Window, Window, Window]:
+    return Window(2), Window(3), Window(None), Window(4, 1)
+
+
+def test_windowed_aggregates_by_hand() -> None:
+    """The rolling aggregates of `windowed`, read as of each date by `as_of`."""
+    last_2, last_3, season, older = _hand_windows()
+    points, minutes = pl.col("points"), pl.col("minutes")
+    sequence = game_sequence(HAND_GAMES, "team", HAND_DATES)
+    assert sequence.collect()["game_id"].to_list() == ["g1", "g2", "g3", "g4", "g6"]
+    aggregates = [
+        last_2.agg_sum(points).alias("points_last_2"),
+        last_3.agg_count().alias("games_last_3"),
+        season.agg_integer_mean(points).alias("points_mean_season"),
+        last_3.agg_mean(minutes).alias("minutes_mean_last_3"),
+        season.agg_std(minutes).alias("minutes_std_season"),
+        older.agg_sum(points).alias("points_1_to_3_ago"),
+        last_2.agg_max(minutes).alias("minutes_max_last_2"),
+    ]
+    windows = windowed(sequence, ("team", "season_year", "game_date", GAME_NUMBER), aggregates)
+    rows = as_of(entity_dates(HAND_GAMES, "team", HAND_DATES), windows, "team")
+    got = rows.select(HAND_EXPECTED.columns).sort("analysis_date", "team").collect()
+    assert_frame_equal(got, HAND_EXPECTED, check_exact=True)
+
+
+def test_row_windows_agree_with_windowed_by_hand() -> None:
+    """The row expressions (what P5 reads) give the same values as `windowed`."""
+    last_2, last_3, season, older = _hand_windows()
+    points, minutes = pl.col("points"), pl.col("minutes")
+    sequence = game_sequence(HAND_GAMES, "team", HAND_DATES).with_columns(
+        last_2.sum(points).alias("points_last_2"),
+        last_3.count().alias("games_last_3"),
+        season.integer_mean(points).alias("points_mean_season"),
+        last_3.mean(minutes).alias("minutes_mean_last_3"),
+        season.std(minutes).alias("minutes_std_season"),
+        older.sum(points).alias("points_1_to_3_ago"),
+        last_2.max(minutes).alias("minutes_max_last_2"),
+    )
+    rows = as_of(entity_dates(HAND_GAMES, "team", HAND_DATES), sequence, "team")
+    got = rows.select(HAND_EXPECTED.columns).sort("analysis_date", "team").collect()
+    assert_frame_equal(got, HAND_EXPECTED, check_exact=True)

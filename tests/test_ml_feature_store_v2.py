@@ -13,7 +13,6 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from features.common import Calendars, Phase3Frames, SlateCalendar, slate_calendar
 from features.ml_feature_store_v2 import (
     FEATURE_NAMES,
     PHASE4_FEATURES,
@@ -24,6 +23,7 @@ from features.ml_feature_store_v2 import (
     ml_feature_store_v2,
     quality_tier,
 )
+from nba_calendar import Calendars, SlateCalendar, slate_calendar
 from quality.schemas import (
     ML_FEATURE_STORE_V2,
     PLAYER_COMPOSITE_FACTORS,
@@ -35,6 +35,7 @@ from quality.schemas import (
     TEAM_OFFENSE_GAME_SUMMARY,
     UPCOMING_PLAYER_GAME_CONTEXT,
     UPCOMING_TEAM_GAME_CONTEXT,
+    Phase3Frames,
     TableSchema,
 )
 from tests.builders import number

@@ -10,7 +10,6 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal, assert_series_equal
 
-from features.common import SlateCalendar, slate_calendar
 from features.player_composite_factors import (
     FATIGUE_INPUTS,
     fatigue_score,
@@ -18,6 +17,7 @@ from features.player_composite_factors import (
 )
 from features.player_shot_zone_analysis import player_shot_zone_analysis
 from features.team_defense_zone_analysis import team_defense_zone_analysis
+from nba_calendar import SlateCalendar, slate_calendar
 from quality.schemas import (
     PLAYER_COMPOSITE_FACTORS,
     PLAYER_SHOT_ZONE_ANALYSIS,

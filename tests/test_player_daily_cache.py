@@ -11,9 +11,9 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from features.common import SlateCalendar, slate_calendar
 from features.player_daily_cache import CONTEXT_COPIES, player_daily_cache
 from features.player_shot_zone_analysis import player_shot_zone_analysis
+from nba_calendar import SlateCalendar, slate_calendar
 from quality.schemas import (
     PLAYER_DAILY_CACHE,
     PLAYER_SHOT_ZONE_ANALYSIS,

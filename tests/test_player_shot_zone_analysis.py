@@ -8,8 +8,8 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from features.common import SlateCalendar
 from features.player_shot_zone_analysis import player_shot_zone_analysis
+from nba_calendar import SlateCalendar
 from tests.builders import (
     CALENDAR,
     DAY_BEFORE,

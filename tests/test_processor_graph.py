@@ -11,7 +11,6 @@ import polars as pl
 import pytest
 
 from features import registry
-from features.common import Phase3Frames
 from features.registry import PROCESSORS, ProcessorName, processor, select, topological_order
 from quality.schemas import (
     PLAYER_GAME_SUMMARY,
@@ -19,6 +18,7 @@ from quality.schemas import (
     TEAM_OFFENSE_GAME_SUMMARY,
     UPCOMING_PLAYER_GAME_CONTEXT,
     UPCOMING_TEAM_GAME_CONTEXT,
+    Phase3Frames,
 )
 from quality.success import RunLine, SlateFacts, slate_facts
 from tasks.report import RunReport

@@ -6,6 +6,7 @@ from datetime import date
 
 import pytest
 
+from features import registry
 from quality.success import SlateFacts, evaluate
 
 D = date(2025, 1, 15)
@@ -54,6 +55,7 @@ def test_volume_and_quality_rules(
     got_status, got_message = evaluate(
         processor,
         facts,
+        reads=tuple(registry.PROCESSORS[processor].phase3.values()),
         rows=rows,
         error=None,
         duration_seconds=1.0,
@@ -68,6 +70,7 @@ def test_an_error_fails_with_its_message() -> None:
     assert evaluate(
         "player_daily_cache",
         MID,
+        reads=(),  # no upstream facts: SPEC 11 has nothing to judge
         rows=None,
         error="boom",
         duration_seconds=None,
@@ -79,6 +82,7 @@ def test_a_slow_processor_warns_and_keeps_a_worse_status() -> None:
     assert evaluate(
         "team_defense_zone_analysis",
         MID,
+        reads=(),  # no upstream facts: SPEC 11 has nothing to judge
         rows=30,
         error=None,
         duration_seconds=301,
@@ -87,6 +91,7 @@ def test_a_slow_processor_warns_and_keeps_a_worse_status() -> None:
     status, message = evaluate(
         "team_defense_zone_analysis",
         MID,
+        reads=(),  # no upstream facts: SPEC 11 has nothing to judge
         rows=0,
         error=None,
         duration_seconds=400,

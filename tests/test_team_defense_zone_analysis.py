@@ -8,8 +8,8 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from features.common import SlateCalendar
 from features.team_defense_zone_analysis import PLACEHOLDER_NULLS, team_defense_zone_analysis
+from nba_calendar import SlateCalendar
 from tests.builders import (
     CALENDAR,
     DAY_BEFORE,
