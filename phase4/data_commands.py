@@ -208,6 +208,8 @@ def _number(value: float | None) -> str:
 
 
 def _print_player(rows: pl.DataFrame, long: pl.DataFrame) -> None:
+    from quality.feature_contract import ARRAY_FEATURE_COUNT
+
     row = rows.row(0, named=True)
     title = (
         f"{row['player_lookup']} on {row['game_date']} vs {row['opponent_team_abbr']}: "
@@ -227,7 +229,7 @@ def _print_player(rows: pl.DataFrame, long: pl.DataFrame) -> None:
             name,
             _number(value),
             source or "",
-            "" if index >= 25 else _number(array_value),
+            _number(array_value) if index < ARRAY_FEATURE_COUNT else "",
         )
     console.print(table)
     console.print(
