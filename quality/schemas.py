@@ -671,7 +671,8 @@ ML_FEATURE_STORE_V2 = TableSchema(
         req(
             "is_quality_ready",
             "BOOL",
-            "feature_quality_score >= 70, matchup_quality_pct >= 50, required_default_count = 0",
+            "Not a placeholder: feature_quality_score >= 70, matchup_quality_pct >= 50, "
+            "required_default_count = 0 (SPEC 16.3)",
         ),
         req(
             "expected_games_count",
