@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from phase4.data_commands import error_line, literal_console
 from phase4.data_commands import register as register_data_commands
 from phase4.exit_codes import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_OK, EXIT_RUN_FAILED
 
@@ -34,7 +34,48 @@ if TYPE_CHECKING:
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
-app = typer.Typer(
+
+class OneLineTyper(typer.Typer):
+    """Usage errors (a misspelt option, a date that does not parse) and bad settings read
+    before a command starts are one line too: `error: ...`, exit 2, like every bad input."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        from typer._click import exceptions as click  # typer vendors click
+
+        from phase4.settings import SettingError
+
+        try:
+            code = super().__call__(*args, **{**kwargs, "standalone_mode": False})
+        except click.NoArgsIsHelpError as exc:
+            exc.show()
+            sys.exit(EXIT_BAD_INPUT)
+        except click.ClickException as exc:
+            err.print(error_line(usage_line(exc)), highlight=False, soft_wrap=True)
+            sys.exit(exc.exit_code)
+        except typer.Abort:
+            err.print("aborted", highlight=False)
+            sys.exit(EXIT_RUN_FAILED)
+        except SettingError as exc:
+            err.print(error_line(str(exc)), highlight=False, soft_wrap=True)
+            sys.exit(EXIT_BAD_INPUT)
+        sys.exit(code if isinstance(code, int) else EXIT_OK)
+
+
+def usage_line(exc: Any) -> str:
+    """Click's message in one line, a date format error in our words, and where help is."""
+    import re
+
+    message = " ".join(exc.format_message().split()).replace(": Value error, ", ": ")
+    bad_date = re.match(
+        r"Invalid value for '([^']+)': .*'([^']*)' does not match the formats", message
+    )
+    if bad_date:
+        message = f"{bad_date[1]} {bad_date[2]}: not a date; expected YYYY-MM-DD, e.g. 2024-01-15"
+    context = getattr(exc, "ctx", None)
+    return f"{message} (see `{context.command_path} --help`)" if context else message
+
+
+app = OneLineTyper(
     help="Phase 4 precompute: build the nightly fast-query tables from Phase 3.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -46,9 +87,9 @@ server_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(server_app, name="server")
-# Piped output (CI logs, `| less`) gets a wide table rather than folded processor names.
-console = Console(width=None if sys.stdout.isatty() else 160)
-err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
+# Data, file names and messages print literally (no Rich markup, no emoji codes).
+console = literal_console()
+err = literal_console(stderr=True)
 
 DateOption = Annotated[
     datetime, typer.Option("--date", formats=["%Y-%m-%d"], help="Slate date D (YYYY-MM-DD).")
@@ -126,7 +167,7 @@ def _one_line(message: str) -> str:
 
 
 def _fail_input(message: str) -> typer.Exit:
-    err.print(f"[red]error:[/red] {_one_line(message)}", highlight=False, soft_wrap=True)
+    err.print(error_line(_one_line(message)), highlight=False, soft_wrap=True)
     return typer.Exit(EXIT_BAD_INPUT)
 
 
@@ -134,12 +175,16 @@ def _bad_input_types() -> tuple[type[BaseException], ...]:
     """What the CLI reports as one line and exit 2: problems the operator can fix."""
     import duckdb
 
+    from phase4.checks import InputError
     from phase4.loading import Phase3FileError
+    from phase4.settings import SettingError
     from quality.contracts import InputContractError
     from tasks.warehouse import WarehouseError
 
     # duckdb.IOException/PermissionError: file-level problems not (yet) wrapped by the warehouse.
     return (
+        InputError,
+        SettingError,
         WarehouseError,
         InputContractError,
         Phase3FileError,
@@ -166,7 +211,7 @@ def clean_errors(command: F) -> F:
             from phase4.server import ServerStartError
 
             if isinstance(exc, ServerStartError):
-                err.print(f"[red]error:[/red] {_one_line(str(exc))}", highlight=False)
+                err.print(error_line(_one_line(str(exc))), highlight=False, soft_wrap=True)
                 raise typer.Exit(EXIT_RUN_FAILED) from exc
             raise
 
@@ -190,7 +235,7 @@ def _use_prefect_server() -> None:
         start_server,
     )
 
-    if not managed_server_wanted():
+    if not managed_server_wanted(check=True):
         return
     current = server_status()
     if not current.healthy:
@@ -199,7 +244,7 @@ def _use_prefect_server() -> None:
         current = start_server()
     assert current.port is not None
     start_runner(current.home, current.port)  # the next command skips the imports
-    os.environ.update(client_environment(current.port))
+    os.environ.update(client_environment(current.port, current.home))
 
 
 def parse_processors(text: str | None) -> list[str] | None:
@@ -282,7 +327,7 @@ def load_phase3(
             warehouse = None  # checking needs no warehouse: report without its counts
         loads = load_phase3_directory(warehouse, directory, check=check)
     except Phase3LoadError as exc:  # every problem of every file, one per line
-        err.print(f"[red]error:[/red] {len(exc.problems)} contract problem(s), nothing loaded:")
+        err.print(error_line(f"{len(exc.problems)} contract problem(s), nothing loaded:"))
         for problem in exc.problems:
             err.print(f"  {problem}", highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_BAD_INPUT) from exc
@@ -311,7 +356,11 @@ def run(
     ] = None,
 ) -> None:
     """Run the phase4-precompute flow for one date and print the run report."""
+    from phase4 import checks
+
     chosen = parse_processors(processors)
+    if analysis_date is not None:
+        checks.day(analysis_date)
     _announce_warehouse()
     _use_prefect_server()  # before anything imports Prefect: its settings are read at import
     from flows.phase4_precompute import next_slate_date, phase4_precompute
@@ -414,7 +463,9 @@ def _flow_failed(what: str, message: str | None, result: object) -> NoReturn:
     """A flow that raised: bad input is one line and exit 2, anything else exit 1."""
     if isinstance(result, BaseException) and isinstance(result, _bad_input_types()):
         raise _fail_input(str(result))
-    err.print(f"[red]{what} failed:[/red] {_one_line(message or '')}: {result}", soft_wrap=True)
+    err.print(
+        error_line(f"{_one_line(message or '')}: {result}", f"{what} failed:"), soft_wrap=True
+    )
     raise typer.Exit(EXIT_RUN_FAILED)
 
 
@@ -428,11 +479,22 @@ def demo_data(
     if_empty: Annotated[
         bool, typer.Option("--if-empty", help="Load only when the warehouse has no Phase 3 data")
     ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="With --out: replace files that exist there")
+    ] = False,
 ) -> None:
     """Generate a synthetic Phase 3 season and load it (or write it to --out)."""
+    from phase4 import checks
     from phase4.demo_data import generate_season
     from phase4.loading import has_phase3, load_phase3_frames
+    from quality.schemas import PHASE3_TABLES
 
+    if out is not None:
+        if if_empty:
+            raise _fail_input("--if-empty is for loading; with --out the files are written")
+        checks.output_folder(out)
+        for table in PHASE3_TABLES:
+            checks.output_file(out / f"nba_analytics.{table}.parquet", force=force)
     if out is None:
         _announce_warehouse()
     if out is None and if_empty and has_phase3(_open_warehouse()):
@@ -440,10 +502,10 @@ def demo_data(
         return
     season = generate_season(seed=seed)
     if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
         for table, frame in season.items():
-            frame.write_parquet(out / f"nba_analytics.{table}.parquet")
-            console.print(f"wrote {out / f'nba_analytics.{table}.parquet'}: {frame.height} rows")
+            target = out / f"nba_analytics.{table}.parquet"
+            checks.write_atomically(target, frame.write_parquet)
+            console.print(f"wrote {target}: {frame.height} rows", soft_wrap=True)
         return
     for load in load_phase3_frames(_open_warehouse(), season):
         console.print(load.describe(), soft_wrap=True)
@@ -469,27 +531,31 @@ def status(
     the feature checks of D (SPEC 12); BigQuery bytes billed when the run recorded them.
     --start/--end: a date x processor grid, OK / WARN / FAIL / NO_GAMES / STALE / MISSING
     (SPEC 14). Never writes."""
+    from phase4 import checks as inputs
     from phase4.status import grid_json, grid_table, status_rows
     from tasks.feature_checks import feature_checks_of
 
+    if analysis_date is not None and (start is not None or end is not None):
+        raise _fail_input("give either --date D or --start D1 --end D2, not both")
     if analysis_date is None and (start is None or end is None):
         raise _fail_input("give --date D, or --start D1 --end D2")
+    if analysis_date is None:
+        assert start is not None and end is not None
+        first, last = inputs.ordered(start, end)
     if not as_json:  # JSON output stays parseable
         _announce_warehouse()
     warehouse = _open_warehouse(read_only=True)
     if analysis_date is None:
-        assert start is not None and end is not None
-        if end < start:
-            raise _fail_input(f"--end {end.date()} is before --start {start.date()}")
         from tasks.freshness import status_grid
 
-        grid = status_grid(warehouse, start.date(), end.date())
+        inputs.within_seasons(warehouse, first, last)
+        grid = status_grid(warehouse, first, last)
         if as_json:
             print(grid_json(grid))
         else:
-            console.print(grid_table(grid, f"Phase 4 freshness {start.date()}..{end.date()}"))
+            console.print(grid_table(grid, f"Phase 4 freshness {first}..{last}"))
         return
-    day = analysis_date.date()
+    day = inputs.day(analysis_date)
     rows = status_rows(warehouse, day)
     if as_json:
         print(json.dumps(rows, default=str, indent=2))
@@ -566,14 +632,17 @@ def backfill(
         TimeRemainingColumn,
     )
 
+    from phase4 import checks
+
     chosen = parse_processors(processors)
-    if end < start:
-        raise _fail_input(f"--end {end.date()} is before --start {start.date()}")
+    checks.ordered(start, end)
     _announce_warehouse()
+    warehouse = _open_warehouse()
+    checks.within_seasons(warehouse, start.date(), end.date())
     _use_prefect_server()
     from tasks.io import ensure_tables
 
-    ensure_tables(_open_warehouse())
+    ensure_tables(warehouse)
     from features import registry
     from flows.phase4_backfill import BackfillSummary, phase4_backfill
     from tasks.backfill import progress_listener
@@ -786,11 +855,12 @@ def server_start() -> None:
 
 
 @server_app.command("stop")
+@clean_errors
 def server_stop() -> None:
     """Stop the managed server (its whole process group)."""
     from phase4.server import server_home, stop_server
 
-    stopped = stop_server()
+    stopped = stop_server(on_stale=lambda line: console.print(line, soft_wrap=True))
     console.print(
         "managed Prefect server stopped"
         if stopped
@@ -800,13 +870,22 @@ def server_stop() -> None:
 
 
 @server_app.command("status")
+@clean_errors
 def server_status_command() -> None:
     """Say whether the managed server runs, where, and whether the CLI will use it."""
-    from phase4.server import managed_server_wanted, server_status
+    from phase4.server import ServerFiles, managed_server_wanted, server_status, stale_pid_file
 
     current = server_status()
     console.print(current.describe(), highlight=False, soft_wrap=True)
-    if not managed_server_wanted():
+    stale = stale_pid_file(current.home)
+    if stale:
+        console.print(
+            f"{ServerFiles(current.home).pid} is stale: {stale} (`phase4 server stop` removes it; "
+            "`phase4 server start` replaces it)",
+            highlight=False,
+            soft_wrap=True,
+        )
+    if not managed_server_wanted(check=True):
         api = os.environ.get("PREFECT_API_URL", "").strip()
         console.print(
             f"the CLI uses PREFECT_API_URL={api}"
@@ -823,17 +902,23 @@ def report(
     start: Annotated[datetime, typer.Option(formats=["%Y-%m-%d"], help="First slate date")],
     end: Annotated[datetime, typer.Option(formats=["%Y-%m-%d"], help="Last slate date")],
     out: Annotated[Path, typer.Option(help="HTML file to write")] = Path("report.html"),
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace --out when it exists (otherwise refused)")
+    ] = False,
 ) -> None:
     """One self-contained HTML page (opens offline) with the range's charts."""
+    from phase4 import checks
     from phase4.html_report import build_report_html
     from tasks.report_reads import read_report_frames
 
-    if end < start:
-        raise _fail_input(f"--end {end.date()} is before --start {start.date()}")
+    first, last = checks.ordered(start, end)
+    checks.output_file(out, force=force)
     _announce_warehouse()
-    frames = read_report_frames(_open_warehouse(read_only=True), start.date(), end.date())
-    out.write_text(build_report_html(frames), encoding="utf-8")
-    console.print(f"wrote {out} ({out.stat().st_size // 1024} KiB)")
+    warehouse = _open_warehouse(read_only=True)
+    checks.within_seasons(warehouse, first, last)
+    page = build_report_html(read_report_frames(warehouse, first, last))
+    checks.write_atomically(out, lambda path: path.write_text(page, encoding="utf-8"))
+    console.print(f"wrote {out} ({out.stat().st_size // 1024} KiB)", soft_wrap=True)
 
 
 def announcing_warehouse(command: F) -> F:

@@ -18,14 +18,27 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.console import Console
 from rich.table import Table
-
-from phase4.exit_codes import EXIT_BAD_INPUT
+from rich.text import Text
 
 if TYPE_CHECKING:  # imported where used: `phase4 run` hands over to the warm runner sooner
     import polars as pl
 
-console = Console(width=None if sys.stdout.isatty() else 160)
-err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
+
+def literal_console(*, stderr: bool = False) -> Console:
+    """A console that prints text as it is: player names, file names and messages come from
+    data and users, so Rich markup (`[/x]`) and emoji codes (`:x:`) are never interpreted.
+    Piped output (CI logs, `| less`) gets a wide table rather than folded names."""
+    stream = sys.stderr if stderr else sys.stdout
+    return Console(stderr=stderr, width=None if stream.isatty() else 160, markup=False, emoji=False)
+
+
+def error_line(message: str, label: str = "error:") -> Text:
+    """`error: <message>`, the label in red, the message literal."""
+    return Text.assemble((label, "red"), " ", message)
+
+
+console = literal_console()
+err = literal_console(stderr=True)
 
 DayOption = Annotated[
     datetime | None,
@@ -50,22 +63,31 @@ class FeaturesFormat(StrEnum):
     parquet = "parquet"
 
 
-def _fail(message: str) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}", soft_wrap=True)
-    return typer.Exit(EXIT_BAD_INPUT)
+def _fail(message: str) -> Exception:
+    """Bad input: the CLI's wrapper prints it as one line (naming the warehouse with --quiet)
+    and exits 2."""
+    from phase4.checks import InputError
+
+    return InputError(message)
 
 
 def _range(start: datetime | None, end: datetime | None, day: datetime | None) -> tuple[date, date]:
-    """--start/--end, or --date as a one-date range."""
+    """--start/--end, or --date as a one-date range; each date in range, in order."""
+    from phase4 import checks
+
     if day is not None and (start is not None or end is not None):
         raise _fail("give either --date or --start/--end, not both")
     if day is not None:
-        return day.date(), day.date()
+        one = checks.day(day)
+        return one, one
     if start is None or end is None:
         raise _fail("give --start and --end (YYYY-MM-DD), or --date for one date")
-    if end < start:
-        raise _fail(f"--end {end.date()} is before --start {start.date()}")
-    return start.date(), end.date()
+    return checks.ordered(start, end)
+
+
+ForceOption = Annotated[
+    bool, typer.Option("--force", help="Replace --out when it exists (otherwise refused)")
+]
 
 
 def training_set_command(
@@ -87,17 +109,26 @@ def training_set_command(
     fmt: Annotated[TrainingFormat, typer.Option("--format", help="parquet or csv")] = (
         TrainingFormat.parquet
     ),
+    force: ForceOption = False,
 ) -> None:
     """Features of each slate date in START..END joined with what happened (SPEC 13, 16.5)."""
     import polars as pl
 
     from features.training_set import FeatureNamesError
-    from tasks.readers import build_training_set
+    from phase4.checks import output_file, within_seasons, write_atomically
+    from tasks.readers import build_training_set, open_reader
     from tasks.warehouse import WarehouseError
 
     first, last = _range(start, end, None)
+    if out.suffix.lower() in (".csv", ".parquet") and out.suffix.lower() != f".{fmt.value}":
+        raise _fail(
+            f"--out {out} is a {out.suffix} name but --format is {fmt.value}: pass --format "
+            f"{out.suffix.lower().lstrip('.')} or name a .{fmt.value} file"
+        )
+    output_file(out, force=force)
     clock = time.perf_counter()
     try:
+        within_seasons(open_reader(), first, last)
         frame = build_training_set(first, last, all_rows=all_rows, min_quality=min_quality)
     except (WarehouseError, FeatureNamesError, ValueError) as exc:
         raise _fail(str(exc)) from exc
@@ -107,11 +138,7 @@ def training_set_command(
             f"between {first} and {last}: run `phase4 backfill --start {first} --end {last}` "
             "first" + ("" if all_rows else ", lower --min-quality or pass --all-rows")
         )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if fmt is TrainingFormat.csv:
-        frame.write_csv(out)
-    else:
-        frame.write_parquet(out)
+    write_atomically(out, frame.write_csv if fmt is TrainingFormat.csv else frame.write_parquet)
     seconds = time.perf_counter() - clock
     labelled = frame.filter(pl.col("played")).height
     lines = frame.get_column("points_line").is_not_null().sum()
@@ -133,26 +160,34 @@ def features_command(
     out: Annotated[
         Path | None, typer.Option("--out", help="File for --format parquet (required there)")
     ] = None,
+    force: ForceOption = False,
 ) -> None:
     """D's 60 features per player with quality, readiness and each feature's tag."""
     from features.training_set import feature_rows, slate_features
+    from phase4.checks import output_file, write_atomically
     from tasks.readers import open_reader, read_slate
     from tasks.warehouse import WarehouseError
 
     if day is None:
         raise _fail("give --date (YYYY-MM-DD)")
+    slate_day = _range(None, None, day)[0]
     if fmt is FeaturesFormat.parquet and out is None:
         raise _fail("--format parquet needs --out FILE")
+    if fmt is not FeaturesFormat.parquet and out is not None:
+        raise _fail(f"--out is for --format parquet; --format {fmt.value} prints to the terminal")
+    if player is not None and not player.strip():
+        raise _fail("--player is empty: give a player_lookup, e.g. lebronjames")
+    if out is not None:
+        output_file(out, force=force)
     try:
-        rows = read_slate(open_reader(), day.date(), player)
+        rows = read_slate(open_reader(), slate_day, player)
     except WarehouseError as exc:
         raise _fail(str(exc)) from exc
     if rows.is_empty():
-        raise _fail(_no_rows(day.date(), player))
+        raise _fail(_no_rows(slate_day, player))
     if fmt is FeaturesFormat.parquet:
         assert out is not None
-        out.parent.mkdir(parents=True, exist_ok=True)
-        slate_features(rows).write_parquet(out)
+        write_atomically(out, slate_features(rows).write_parquet)
         console.print(f"{out}: {rows.height} players", soft_wrap=True)
     elif fmt is FeaturesFormat.json:
         typer.echo(json.dumps(_as_json(slate_features(rows)), indent=2, default=str))
@@ -288,18 +323,29 @@ def export_command(
     day: DayOption = None,
 ) -> None:
     """Every output table as OUT/<dataset>.<table>/<partition>=YYYY-MM-DD/part-0.parquet."""
+    from phase4.checks import output_folder, within_seasons
     from quality.schemas import OUTPUT_TABLES
-    from tasks.export import export_range
+    from tasks.export import ExportPathError, export_range
     from tasks.readers import open_reader
     from tasks.warehouse import WarehouseError
 
     first, last = _range(start, end, day)
+    output_folder(out)
     try:
-        results = export_range(open_reader(), first, last, out)
-    except WarehouseError as exc:
+        warehouse = open_reader()
+        within_seasons(warehouse, first, last, day is not None)
+        results = export_range(warehouse, first, last, out)
+    except (WarehouseError, ExportPathError) as exc:
         raise _fail(str(exc)) from exc
     for table in dict.fromkeys(r.table for r in results):
         mine = [r for r in results if r.table == table]
+        if any(r.table_absent for r in mine):
+            console.print(
+                f"{out / OUTPUT_TABLES[table].full_name}: the warehouse has no "
+                f"{OUTPUT_TABLES[table].full_name}; nothing written or removed",
+                soft_wrap=True,
+            )
+            continue
         written = [r for r in mine if r.path is not None]
         removed = sum(r.removed_stale for r in mine)
         console.print(

@@ -267,7 +267,7 @@ def build_report_html(frames: ReportFrames) -> str:
             )
             plotly_js_included = True
         sections.append(_section(title, body))
-    data = json.dumps(report_data(frames), sort_keys=True).replace("</", "<\\/")
+    data = script_json(report_data(frames))
     title = f"Phase 4 report {frames.start}..{frames.end}"
     return "\n".join(
         [
@@ -284,3 +284,11 @@ def build_report_html(frames: ReportFrames) -> str:
             "</body></html>",
         ]
     )
+
+
+def script_json(value: object) -> str:
+    """JSON that is safe inside a <script> element whatever its strings hold: `<`, `>` and `&`
+    become \\u003c, \\u003e and \\u0026 (the same JSON value), so no `</script>` or `<!--`
+    can end or change the element."""
+    text = json.dumps(value, sort_keys=True)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")

@@ -14,6 +14,7 @@ import polars as pl
 from quality.contracts import contract_problems
 from quality.schemas import INPUT_DATASET, PHASE3_TABLES, PLAYER_GAME_SUMMARY
 from tasks.warehouse import Warehouse
+from tasks.warehouse.base import SeasonRows
 
 
 class Phase3FileError(ValueError):
@@ -119,21 +120,24 @@ def load_phase3_frames(
     sources: dict[str, Path] | None = None,
 ) -> list[SeasonLoad]:
     """Validate all frames first (every problem reported, nothing written on any), then replace
-    each table's seasons in its own transaction. check: validate and report, write nothing."""
+    the seasons of every table in one all-or-nothing step (Warehouse.replace_seasons_of).
+    check: validate and report, write nothing."""
     problems = file_problems(frames, sources or {})
     if problems:
         raise Phase3LoadError(problems)
-    loads = []
+    loads, replacing = [], []
     for table, frame in frames.items():
         full_name = PHASE3_TABLES[table].full_name
         seasons = tuple(sorted(int(s) for s in frame["season_year"].unique().to_list()))
         before = season_counts(warehouse, full_name)
         replaced = sum(n for s, n in before.items() if s in seasons)
         kept = sum(before.values()) - replaced
-        if not check and frame.height:
-            assert warehouse is not None
-            warehouse.replace_seasons(full_name, seasons, frame.to_arrow())
+        if frame.height:
+            replacing.append(SeasonRows(full_name, seasons, frame.to_arrow()))
         loads.append(SeasonLoad(table, seasons, replaced, frame.height, kept))
+    if not check and replacing:
+        assert warehouse is not None
+        warehouse.replace_seasons_of(replacing)
     return loads
 
 

@@ -1,8 +1,12 @@
 """A managed local Prefect server, so CLI commands stop paying ~10 s for a temporary one each.
 
 The server runs in its own session (Ctrl-C in the terminal never reaches it) with its own
-PREFECT_HOME under `.phase4/prefect/`; its pid, port and log live there too. Only the standard
-library is imported here: the CLI asks "is it up?" before it imports Prefect at all.
+PREFECT_HOME under `.phase4/prefect/`; its pid (with its start time), port, log and auth string
+live there too. It requires that auth string on every API call, checks CSRF tokens and allows
+no other web origin than its own, so a web page open in the user's browser cannot call it.
+`server stop` signals only a process it can prove is this server (/proc: its start time and
+command line). Only the standard library is imported here: the CLI asks "is it up?" before it
+imports Prefect at all.
 """
 
 from __future__ import annotations
@@ -10,17 +14,58 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import signal
 import socket
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from phase4 import settings
+
 SERVER_ENV = "PHASE4_SERVER"  # "off": no managed server (Prefect's temporary one per command)
+SERVER_VALUES = {
+    "on": "on",
+    "off": "off",
+    "1": "on",
+    "0": "off",
+    "true": "on",
+    "false": "off",
+    "yes": "on",
+    "no": "off",
+}
+START_TIMEOUT_ENV = "PHASE4_SERVER_START_TIMEOUT"
 DEFAULT_PORT = 4200
-START_TIMEOUT_SECONDS = float(os.environ.get("PHASE4_SERVER_START_TIMEOUT", "180"))
+START_TIMEOUT_SECONDS = 180.0
 STOP_TIMEOUT_SECONDS = 10.0
+# Settings an operator's environment must not pass to the managed server: they would point it
+# (or its UI, or its own client) at another API, home or credentials. Every other PREFECT_*
+# setting passes through.
+NOT_PASSED = frozenset(
+    {
+        "PREFECT_API_URL",
+        "PREFECT_UI_API_URL",
+        "PREFECT_UI_URL",
+        "PREFECT_API_KEY",
+        "PREFECT_API_AUTH_STRING",
+        "PREFECT_SERVER_API_AUTH_STRING",
+        "PREFECT_SERVER_API_HOST",
+        "PREFECT_SERVER_API_PORT",
+        "PREFECT_HOME",
+        "PREFECT_PROFILE",
+        "PREFECT_PROFILES_PATH",
+        "PREFECT_CLOUD_API_URL",
+        "PREFECT_SERVER_CSRF_PROTECTION_ENABLED",
+        "PREFECT_SERVER_CORS_ALLOWED_ORIGINS",
+    }
+)
+
+
+def start_timeout() -> float:
+    """PHASE4_SERVER_START_TIMEOUT, checked when read: 1 to 3600 seconds."""
+    return settings.seconds(START_TIMEOUT_ENV, START_TIMEOUT_SECONDS, minimum=1.0, maximum=3600.0)
 
 
 def server_home(base: Path | None = None) -> Path:
@@ -47,6 +92,10 @@ class ServerFiles:
     @property
     def lock(self) -> Path:
         return self.home / "server.lock"
+
+    @property
+    def auth(self) -> Path:
+        return self.home / "server.auth"
 
 
 @dataclass(frozen=True)
@@ -77,14 +126,23 @@ def api_url(port: int) -> str:
     return f"http://127.0.0.1:{port}/api"
 
 
-def managed_server_wanted() -> bool:
+def managed_server_wanted(*, check: bool = False) -> bool:
     """The CLI manages a server unless an API URL is configured or PHASE4_SERVER=off.
+
+    check: a bad PHASE4_SERVER raises SettingError (the CLI's commands); without it, it
+    means "no managed server here" (the entry point's quick look, which must not crash).
 
     Configured means: PREFECT_API_URL in the environment, in the active Prefect profile, or in
     the settings of an already imported Prefect (a test harness, a caller's own context).
     """
-    if os.environ.get(SERVER_ENV, "").strip().lower() in ("off", "0", "false", "no"):
-        return False
+    try:
+        if settings.choice(SERVER_ENV, "on", SERVER_VALUES) == "off":
+            return False
+    except settings.SettingError:
+        if check:
+            raise
+        return False  # the CLI's own check (check=True) then reports the bad value
+
     if os.environ.get("PREFECT_API_URL", "").strip() or _profile_api_url():
         return False
     if "prefect.settings" in sys.modules:
@@ -114,6 +172,71 @@ def _read_int(path: Path) -> int | None:
         return int(path.read_text().strip())
     except (OSError, ValueError):
         return None
+
+
+def _start_ticks(pid: int) -> int | None:
+    """The process's start time in clock ticks after boot (/proc/PID/stat, field 22): with
+    the pid, it names one process; a reused pid has another start time."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return int(stat.rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _command_line(pid: int) -> list[str]:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return []
+    return [part.decode(errors="replace") for part in raw.split(b"\0") if part]
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What server.pid says: the pid and its start time (old files hold the pid alone)."""
+
+    pid: int
+    start: int | None
+
+
+def _read_recorded(files: ServerFiles) -> Recorded | None:
+    try:
+        parts = files.pid.read_text().split()
+        return Recorded(int(parts[0]), int(parts[1]) if len(parts) > 1 else None)
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _not_our_server(recorded: Recorded, port: int | None) -> str | None:
+    """Why the recorded pid is not provably this server (None: it is): it must be alive,
+    have the start time recorded when it was started, and run `prefect server start` on the
+    recorded port, leading its own process group."""
+    pid = recorded.pid
+    if pid <= 1:
+        return f"pid {pid} cannot be the server's (it never leads a session of ours)"
+    if not _alive(pid):
+        return f"no process {pid} runs"
+    if recorded.start is None:
+        return f"the pid file holds no start time to check process {pid} against"
+    if _start_ticks(pid) != recorded.start:
+        return f"process {pid} started after the server did (the pid was reused)"
+    argv = _command_line(pid)
+    text = " ".join(argv)
+    if not (
+        "prefect" in text
+        and "server" in argv
+        and "start" in argv
+        and port is not None
+        and str(port) in argv
+    ):
+        return f"process {pid} is not `prefect server start` on port {port} ({text[:80]})"
+    try:
+        if os.getpgid(pid) != pid:
+            return f"process {pid} does not lead its own process group"
+    except ProcessLookupError:
+        return f"no process {pid} runs"
+    return None
 
 
 def _alive(pid: int) -> bool:
@@ -147,16 +270,44 @@ def healthy(port: int, timeout: float = 3.0) -> bool:
 
 
 def server_status(home: Path | None = None) -> ServerStatus:
+    """Running means: the pid file names a process proven to be this server."""
     files = ServerFiles(home or server_home())
-    pid, port = _read_int(files.pid), _read_int(files.port)
-    running = pid is not None and _alive(pid)
+    recorded, port = _read_recorded(files), _read_int(files.port)
+    running = recorded is not None and _not_our_server(recorded, port) is None
     return ServerStatus(
         running=running,
         healthy=running and port is not None and healthy(port),
-        pid=pid if running else None,
+        pid=recorded.pid if running and recorded else None,
         port=port if running else None,
         home=files.home,
     )
+
+
+def stale_pid_file(home: Path | None = None) -> str | None:
+    """Why server.pid names no server (a reboot, a crash, a reused pid); None when it does,
+    or when there is no pid file."""
+    files = ServerFiles(home or server_home())
+    recorded = _read_recorded(files)
+    if recorded is None:
+        return None
+    return _not_our_server(recorded, _read_int(files.port))
+
+
+def auth_string(home: Path, *, create: bool = False) -> str | None:
+    """The server's auth string, `server.auth` in its home (mode 0600, made with `secrets`
+    when `create`); None when there is none yet."""
+    path = ServerFiles(home).auth
+    if create and not path.exists():
+        with contextlib.suppress(FileExistsError):
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(descriptor, "w") as file:
+                file.write(secrets.token_urlsafe(32) + "\n")
+    try:
+        if path.stat().st_mode & 0o077:
+            path.chmod(0o600)  # readable by this user only
+        return path.read_text().strip() or None
+    except FileNotFoundError:
+        return None
 
 
 def _free_port(preferred: int = DEFAULT_PORT) -> int:
@@ -171,27 +322,41 @@ def _free_port(preferred: int = DEFAULT_PORT) -> int:
     raise OSError("no free TCP port on 127.0.0.1")
 
 
-def client_environment(port: int) -> dict[str, str]:
+def client_environment(port: int, home: Path | None = None) -> dict[str, str]:
     """What a command using the managed server sets before importing Prefect: the API URL,
-    and no API version check (the server is this installation's own `prefect`, so the check
-    can find nothing; it costs each command a TLS context, ~30 ms, and a round trip)."""
-    return {
+    the server's auth string, and no API version check (the server is this installation's
+    own `prefect`, so the check can find nothing; it costs each command a TLS context, ~30 ms,
+    and a round trip)."""
+    env = {
         "PREFECT_API_URL": api_url(port),
         "PREFECT_CLIENT_SERVER_VERSION_CHECK_ENABLED": "false",
     }
+    secret = auth_string(home or server_home())
+    if secret:
+        env["PREFECT_API_AUTH_STRING"] = secret
+    return env
 
 
 def server_environment(home: Path, port: int) -> dict[str, str]:
-    """The server's own environment: its home, its port, and the UI pointed at that port."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    """The server's own environment: the operator's, less the settings that would point it
+    elsewhere (NOT_PASSED); its home; the UI pointed at its port; an auth string required on
+    every API call; CSRF protection on; CORS for its own origin only."""
+    env = {k: v for k, v in os.environ.items() if k not in NOT_PASSED}
+    secret = auth_string(home, create=True)
+    assert secret is not None
+    origin = f"http://127.0.0.1:{port}"
     env.update(
         PREFECT_HOME=str(home),
         # Without it the UI served on a non-default port calls the API on port 4200.
         PREFECT_API_URL=api_url(port),
         PREFECT_UI_API_URL=api_url(port),
-        PREFECT_SERVER_ANALYTICS_ENABLED="false",
-        PREFECT_LOGGING_LEVEL=os.environ.get("PREFECT_LOGGING_LEVEL", "WARNING"),
+        PREFECT_SERVER_API_AUTH_STRING=secret,
+        PREFECT_API_AUTH_STRING=secret,  # the server's own services call its API too
+        PREFECT_SERVER_CSRF_PROTECTION_ENABLED="true",
+        PREFECT_SERVER_CORS_ALLOWED_ORIGINS=origin,
     )
+    env.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    env.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     return env
 
 
@@ -206,12 +371,16 @@ class ServerStartError(RuntimeError):
     """The managed server did not become healthy; the message names its log."""
 
 
-def start_server(home: Path | None = None, timeout: float = START_TIMEOUT_SECONDS) -> ServerStatus:
-    """Start the server in the background unless it already runs; wait until it is healthy."""
+def start_server(home: Path | None = None, timeout: float | None = None) -> ServerStatus:
+    """Start the server in the background unless it already runs; wait until it is healthy.
+
+    timeout: PHASE4_SERVER_START_TIMEOUT (180 s) when None."""
     import subprocess
 
     from filelock import FileLock
 
+    if timeout is None:
+        timeout = start_timeout()
     files = ServerFiles(home or server_home())
     files.home.mkdir(parents=True, exist_ok=True)
     # Two first commands at once start one server: the second waits for the first's.
@@ -233,7 +402,8 @@ def start_server(home: Path | None = None, timeout: float = START_TIMEOUT_SECOND
                 cwd=files.home,
                 start_new_session=True,
             )
-        files.pid.write_text(f"{process.pid}\n")
+        # The pid with its start time: `server stop` signals only that process.
+        files.pid.write_text(f"{process.pid} {_start_ticks(process.pid) or ''}\n")
         files.port.write_text(f"{port}\n")
         status = _wait_healthy(files, process.pid, port, timeout)
         start_runner(files.home, port)
@@ -275,8 +445,15 @@ def _wait_healthy(files: ServerFiles, pid: int, port: int, timeout: float) -> Se
     )
 
 
-def stop_server(home: Path | None = None, timeout: float = STOP_TIMEOUT_SECONDS) -> bool:
-    """SIGTERM the server's process group, SIGKILL it after `timeout`; False if none ran."""
+def stop_server(
+    home: Path | None = None,
+    timeout: float = STOP_TIMEOUT_SECONDS,
+    on_stale: Callable[[str], None] | None = None,
+) -> bool:
+    """SIGTERM the server's process group, SIGKILL it after `timeout`; False if none ran.
+
+    Only a process proven to be the server (`_not_our_server`) is signalled; a pid file naming
+    anything else is removed, and `on_stale` is told why."""
     from phase4.runner import runner_pid, runner_socket
 
     files = ServerFiles(home or server_home())
@@ -285,14 +462,18 @@ def stop_server(home: Path | None = None, timeout: float = STOP_TIMEOUT_SECONDS)
         _signal_group(runner, signal.SIGTERM)
     for path in (runner_pid(files.home), runner_socket(files.home)):
         path.unlink(missing_ok=True)
-    pid = _read_int(files.pid)
-    was_running = pid is not None and _alive(pid)
-    if pid is not None and was_running:
+    recorded = _read_recorded(files)
+    why_not = None if recorded is None else _not_our_server(recorded, _read_int(files.port))
+    was_running = recorded is not None and why_not is None
+    if recorded is not None and why_not is not None and on_stale is not None:
+        on_stale(f"removed the stale {files.pid}: {why_not}; nothing was signalled")
+    if recorded is not None and was_running:
+        pid = recorded.pid
         _signal_group(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
         while _alive(pid) and time.monotonic() < deadline:
             time.sleep(0.1)
-        if _alive(pid):
+        if _alive(pid) and _start_ticks(pid) == recorded.start:
             _signal_group(pid, signal.SIGKILL)
     for path in (files.pid, files.port):
         path.unlink(missing_ok=True)

@@ -6,6 +6,7 @@ operator can go straight to the bad row.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -212,9 +213,35 @@ def check_rows(schema: TableSchema, frame: pl.DataFrame, analysis_date: date | N
         raise first
 
 
+# A column name both warehouses take unchanged (BigQuery's rule: a letter or underscore, then
+# letters, digits and underscores, at most 300); quoted in every statement, so keywords pass.
+IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,299}")
+
+
+def name_problems(schema: TableSchema, names: Sequence[str]) -> list[InputContractError]:
+    """Column names a warehouse cannot hold: not an IDENTIFIER, or equal to another ignoring
+    case (DuckDB and BigQuery compare names without case)."""
+    problems, seen = [], set()
+    for name in names:
+        if not IDENTIFIER.fullmatch(name):
+            rule = (
+                "column name must be letters, digits and underscores, starting with a letter "
+                "or underscore (at most 300); rename or drop the column"
+            )
+        elif name.lower() in seen:
+            rule = "column name repeats another one ignoring case; rename or drop one of them"
+        else:
+            seen.add(name.lower())
+            continue
+        problems.append(InputContractError(schema.full_name, rule, column=repr(name)))
+    return problems
+
+
 def contract_problems(schema: TableSchema, frame: pl.DataFrame) -> list[InputContractError]:
-    """Every problem of one Phase 3 file: its columns, then (when they fit) its rows."""
-    problems = column_problems(schema, frame.to_arrow().schema, None)
+    """Every problem of one Phase 3 file: its column names, its columns, then (when they fit)
+    its rows."""
+    problems = name_problems(schema, frame.columns)
+    problems += column_problems(schema, frame.to_arrow().schema, None)
     if problems:
         return problems
     present = schema.present_column_names(frame.columns)

@@ -5,8 +5,13 @@ Layout: `OUT/<dataset>.<table>/<partition column>=YYYY-MM-DD/part-0.parquet`, re
 =true)`, Spark or a BigQuery external table. Each date's file is written to a staging folder
 outside the dataset and renamed into place, so a reader sees the old file or the new one, never
 half of one; a date exported again loses whatever else its directory held, and a date that now
-has no rows loses its directory. Column descriptions and NOT NULL modes of quality/schemas.py
-travel in the Parquet schema (Arrow field metadata `description`, field nullability).
+has no rows loses the file an earlier export wrote there. Column descriptions and NOT NULL
+modes of quality/schemas.py travel in the Parquet schema (Arrow field metadata `description`,
+field nullability).
+
+Nothing outside OUT is ever touched: a symbolic link where a dataset or date folder (or the
+staging folder) should be is refused before anything is written, never followed; a table the
+warehouse does not hold leaves its dataset folder as it is.
 """
 
 from __future__ import annotations
@@ -38,7 +43,12 @@ class ExportedDate:
     day: date
     rows: int
     path: Path | None  # the file written, or None when the date had no rows
-    removed_stale: bool  # an earlier export's directory for a date with no rows was deleted
+    removed_stale: bool  # an earlier export's file for a date with no rows was deleted
+    table_absent: bool = False  # the warehouse has no such table: nothing written or removed
+
+
+class ExportPathError(ValueError):
+    """OUT holds something export must not write through (a link, a file for a folder)."""
 
 
 def described_schema(schema: TableSchema) -> pa.Schema:
@@ -85,15 +95,39 @@ def to_described_table(frame: pl.DataFrame, schema: TableSchema) -> pa.Table:
     return pa.Table.from_arrays(columns, schema=target)
 
 
+def _refuse_links(out: Path, paths: list[Path]) -> None:
+    """Every folder export would write in must be a real folder inside OUT (or absent)."""
+    for path in paths:
+        if path.is_symlink():
+            raise ExportPathError(
+                f"{path} is a symbolic link: export never writes through links inside --out "
+                f"{out}; remove the link or export to another folder"
+            )
+        if path.exists() and not path.is_dir():
+            raise ExportPathError(f"{path} is a file where export writes a folder: move it away")
+
+
+def _remove_stale(target_dir: Path) -> bool:
+    """Remove what an earlier export wrote for a date that now has no rows: the folder's own
+    part-0.parquet, then the folder if it is left empty; anything else there is kept."""
+    part = target_dir / PART_FILE
+    if target_dir.is_symlink() or not target_dir.is_dir() or part.is_symlink():
+        return False
+    removed = part.is_file()
+    part.unlink(missing_ok=True)
+    if not any(target_dir.iterdir()):
+        target_dir.rmdir()
+    return removed
+
+
 def write_date(out: Path, schema: TableSchema, day: date, frame: pl.DataFrame) -> ExportedDate:
-    """Replace the date's directory contents with one file, or remove it when no rows."""
+    """Replace the date's directory contents with one file, or remove the old file when no
+    rows."""
     target_dir = partition_dir(out, schema, day)
-    if frame.is_empty():
-        existed = target_dir.exists()
-        if existed:
-            shutil.rmtree(target_dir)
-        return ExportedDate(schema.name, day, 0, None, existed)
     staging = out / STAGING_DIR
+    _refuse_links(out, [out / schema.full_name, target_dir, staging])
+    if frame.is_empty():
+        return ExportedDate(schema.name, day, 0, None, _remove_stale(target_dir))
     staging.mkdir(parents=True, exist_ok=True)
     staged = staging / f"{uuid.uuid4().hex}.parquet"
     try:
@@ -103,34 +137,44 @@ def write_date(out: Path, schema: TableSchema, day: date, frame: pl.DataFrame) -
     finally:
         staged.unlink(missing_ok=True)
     for stale in target_dir.iterdir():
-        if stale.name != PART_FILE:
-            shutil.rmtree(stale) if stale.is_dir() else stale.unlink()
+        if stale.name == PART_FILE:
+            continue
+        if stale.is_dir() and not stale.is_symlink():
+            shutil.rmtree(stale)  # never follows links inside it
+        else:
+            stale.unlink()  # a link is removed, not what it points at
     return ExportedDate(schema.name, day, frame.height, target_dir / PART_FILE, False)
 
 
 def export_range(
     warehouse: Warehouse, start: date, end: date, out: Path, tables: list[str] | None = None
 ) -> list[ExportedDate]:
-    """Every output table for every date of [start, end]: one read per table, one file per date."""
+    """Every output table for every date of [start, end]: one read per table, one file per date.
+
+    Every folder it would write in is checked first, so a refused OUT is left untouched."""
     chosen = tables or list(OUTPUT_TABLES)
     days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
+    _refuse_links(out, [out / STAGING_DIR])
+    for table in chosen:
+        schema = OUTPUT_TABLES[table]
+        _refuse_links(out, [out / schema.full_name, *(partition_dir(out, schema, d) for d in days)])
     results: list[ExportedDate] = []
     for table in chosen:
         schema = OUTPUT_TABLES[table]
         assert schema.partition_column is not None
         stored = warehouse.table_schema(schema.full_name)
         if stored is None:
-            frame = schema.empty_frame()
-        else:
-            missing = [c for c in schema.column_names if c not in stored.names]
-            if missing:
-                raise WarehouseError(
-                    f"{schema.full_name} has no column {missing[0]} (created by an older "
-                    "version): rebuild the table, then export again"
-                )
-            frame = warehouse.read(
-                schema.full_name, None, date_range(schema.partition_column, start, end)
+            results += [ExportedDate(table, d, 0, None, False, table_absent=True) for d in days]
+            continue
+        missing = [c for c in schema.column_names if c not in stored.names]
+        if missing:
+            raise WarehouseError(
+                f"{schema.full_name} has no column {missing[0]} (created by an older "
+                "version): rebuild the table, then export again"
             )
+        frame = warehouse.read(
+            schema.full_name, None, date_range(schema.partition_column, start, end)
+        )
         by_day = {
             key[0]: part
             for key, part in frame.partition_by(
@@ -141,6 +185,6 @@ def export_range(
             part = by_day.get(day, schema.empty_frame())
             results.append(write_date(out, schema, day, part))
     staging = out / STAGING_DIR
-    if staging.is_dir() and not any(staging.iterdir()):
+    if staging.is_dir() and not staging.is_symlink() and not any(staging.iterdir()):
         staging.rmdir()
     return results

@@ -6,6 +6,7 @@ import json
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import duckdb
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -17,6 +18,7 @@ from phase4.cli import app
 from quality.schemas import (
     ML_FEATURE_STORE_V2,
     OUTPUT_TABLES,
+    PLAYER_GAME_SUMMARY,
     TEAM_DEFENSE_ZONE_ANALYSIS,
     TableSchema,
 )
@@ -73,9 +75,12 @@ def rows_for(schema: TableSchema, day: date, keys: list[str]) -> pl.DataFrame:
 
 
 def seed(url: str, rows_per_day: dict[date, int]) -> None:
-    """P1 and P5 partitions with the given row counts (0: an empty partition)."""
+    """P1 and P5 partitions with the given row counts (0: an empty partition), and a Phase 3
+    season 2024-25 (one row), which bounds the dates a command takes."""
     warehouse = open_warehouse(url)
     ensure_tables(warehouse)
+    season = pl.DataFrame({"season_year": [2024], "game_id": ["g"]})
+    warehouse.replace_seasons(PLAYER_GAME_SUMMARY.full_name, [2024], season)
     for schema in (TEAM_DEFENSE_ZONE_ANALYSIS, ML_FEATURE_STORE_V2):
         frames = [
             rows_for(schema, day, [f"k{i}" for i in range(n)]) for day, n in rows_per_day.items()
@@ -227,13 +232,94 @@ def test_bad_ranges_and_a_missing_warehouse_are_refused_without_creating_it(
     assert set(OUTPUT_TABLES) and not out.exists()
 
 
+def test_a_linked_date_folder_is_refused_and_nothing_outside_out_is_touched(
+    warehouse_url: str, tmp_path: Path
+) -> None:
+    seed(warehouse_url, {D: 2})
+    out, elsewhere = tmp_path / "out", tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "precious.txt").write_text("keep me")
+    (elsewhere / "part-0.parquet").write_text("not ours")
+    linked = dataset(out, ML_FEATURE_STORE_V2) / f"game_date={D}"
+    linked.parent.mkdir(parents=True)
+    linked.symlink_to(elsewhere, target_is_directory=True)
+    code, printed = phase4("export", "--date", str(D), "--out", str(out))
+    assert code == 2
+    assert f"{linked} is a symbolic link: export never writes through links inside --out" in (
+        " ".join(printed.split())
+    )
+    assert sorted(p.name for p in elsewhere.iterdir()) == ["part-0.parquet", "precious.txt"]
+    assert (elsewhere / "part-0.parquet").read_text() == "not ours"
+    assert not dataset(out, TEAM_DEFENSE_ZONE_ANALYSIS).exists()  # checked before any write
+    # A linked dataset folder too.
+    linked.unlink()
+    dataset(out, ML_FEATURE_STORE_V2).rmdir()
+    dataset(out, ML_FEATURE_STORE_V2).symlink_to(elsewhere, target_is_directory=True)
+    assert phase4("export", "--date", str(D), "--out", str(out))[0] == 2
+    assert sorted(p.name for p in elsewhere.iterdir()) == ["part-0.parquet", "precious.txt"]
+
+
+def test_a_table_the_warehouse_lacks_leaves_its_folders_alone(
+    warehouse_url: str, tmp_path: Path
+) -> None:
+    seed(warehouse_url, {D: 2})
+    out = tmp_path / "out"
+    assert phase4("export", "--date", str(D), "--out", str(out))[0] == 0
+    kept = dataset(out, ML_FEATURE_STORE_V2) / f"game_date={D}" / "part-0.parquet"
+    assert pl.read_parquet(kept).height == 2
+    with duckdb.connect(warehouse_url.removeprefix("duckdb://")) as con:
+        con.execute(f"DROP TABLE {ML_FEATURE_STORE_V2.full_name}")
+    code, printed = phase4("export", "--date", str(D), "--out", str(out))
+    assert code == 0, printed
+    flat = " ".join(printed.split())
+    assert (
+        f"{dataset(out, ML_FEATURE_STORE_V2)}: the warehouse has no "
+        f"{ML_FEATURE_STORE_V2.full_name}; nothing written or removed"
+    ) in flat
+    assert pl.read_parquet(kept).height == 2
+
+
+def test_a_date_without_rows_loses_only_the_file_an_export_wrote(
+    warehouse_url: str, tmp_path: Path
+) -> None:
+    seed(warehouse_url, {D: 2})
+    out = tmp_path / "out"
+    assert phase4("export", "--date", str(D), "--out", str(out))[0] == 0
+    day_dir = dataset(out, ML_FEATURE_STORE_V2) / f"game_date={D}"
+    (day_dir / "notes.txt").write_text("mine")
+    seed(warehouse_url, {D: 0})
+    code, printed = phase4("export", "--date", str(D), "--out", str(out))
+    assert code == 0, printed
+    assert sorted(p.name for p in day_dir.iterdir()) == ["notes.txt"]
+
+
+def test_out_must_be_a_folder_and_dates_must_lie_in_the_loaded_seasons(
+    warehouse_url: str, tmp_path: Path
+) -> None:
+    seed(warehouse_url, {D: 1})
+    a_file = tmp_path / "file.txt"
+    a_file.write_text("x")
+    code, printed = phase4("export", "--date", str(D), "--out", str(a_file))
+    assert code == 2 and f"--out {a_file} is a file: name a folder" in " ".join(printed.split())
+    code, printed = phase4("export", "--start", "1925-01-01", "--end", str(D), "--out", "o")
+    assert code == 2
+    assert (
+        "--start 1925-01-01 is before the first season loaded; the warehouse holds season(s) "
+        "2024-25: give dates from 2024-08-01 to 2025-07-31"
+    ) in " ".join(printed.split())
+    code, printed = phase4("export", "--start", str(D), "--end", "9999-12-31", "--out", "o")
+    assert code == 2
+    assert "--end 9999-12-31: out of range; give a date from 1900-01-01 to 2999-12-31" in (
+        " ".join(printed.split())
+    )
+    assert not Path("o").exists()
+
+
 def test_a_row_from_before_the_60_features_names_the_column_and_the_rebuild(
     warehouse_url: str, tmp_path: Path
 ) -> None:
     """`warehouse init` adds SPEC 16's columns as nullable; an older row then reads NULL in a
     NOT NULL column: one line naming it and the backfill that rebuilds the date, exit 2."""
-    import duckdb
-
     seed(warehouse_url, {D: 2})
     with duckdb.connect(warehouse_url.removeprefix("duckdb://")) as con:
         table = "nba_predictions.ml_feature_store_v2"

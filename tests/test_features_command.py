@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
@@ -18,6 +20,7 @@ from tasks.io import ensure_tables
 from tasks.readers import build_training_set
 from tasks.warehouse import open_warehouse
 from tests.support.season_2024 import copy_of_week
+from tests.test_cli_errors import PHASE4
 from tests.test_export import D, rows_for
 
 
@@ -197,6 +200,58 @@ def test_unknown_players_dates_and_warehouses_exit_2(
     code, printed = phase4("features", "--date", str(D))
     assert code == 2 and f"no warehouse at {missing}" in printed
     assert not missing.parent.exists()
+
+
+MARKUP = "[red]ann[/red]:thumbs_up:[/x]"
+
+
+def test_names_from_data_and_users_print_literally(warehouse_url: str, tmp_path: Path) -> None:
+    """Rich markup and emoji codes in a player_lookup or in --player are text, not markup."""
+    rows = rows_for(ML_FEATURE_STORE_V2, D, [MARKUP, "bob"]).with_columns(
+        quality_tier=pl.lit("[bold]medium")
+    )
+    warehouse = open_warehouse(warehouse_url)
+    ensure_tables(warehouse)
+    warehouse.replace_partition(ML_FEATURE_STORE_V2, D, rows.to_arrow())
+    env = {**os.environ, "PHASE4_WAREHOUSE": warehouse_url}
+    table = subprocess.run(
+        [PHASE4, "-q", "features", "--date", str(D)], env=env, capture_output=True, text=True
+    )
+    assert table.returncode == 0, table.stderr
+    assert MARKUP in table.stdout and "[bold]medium" in table.stdout
+    one = subprocess.run(
+        [PHASE4, "-q", "features", "--date", str(D), "--player", MARKUP],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert one.returncode == 0, one.stderr
+    assert one.stdout.startswith(f"{MARKUP} on {D} vs ")
+    missing = subprocess.run(
+        [PHASE4, "-q", "features", "--date", str(D), "--player", "[/x]"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert missing.returncode == 2 and "Traceback" not in missing.stderr
+    assert missing.stderr.strip().splitlines() == [
+        f"error: [/x] is not on the {D} slate (2 players, e.g. {MARKUP}, bob); --player takes "
+        f"a player_lookup (warehouse {warehouse_url})"
+    ]
+
+
+def test_parquet_out_is_replaced_only_with_force(slate: str, tmp_path: Path) -> None:
+    out = tmp_path / "slate.parquet"
+    out.write_text("older")
+    code, printed = phase4("features", "--date", str(D), "--format", "parquet", "--out", str(out))
+    assert code == 2 and "exists: pass --force to replace it" in printed
+    assert out.read_text() == "older"
+    code, printed = phase4(
+        "features", "--date", str(D), "--format", "parquet", "--out", str(out), "--force"
+    )
+    assert code == 0, printed
+    assert pl.read_parquet(out).height == 2
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
 
 
 @pytest.mark.usefixtures("prefect_harness")

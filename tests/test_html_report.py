@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, date, datetime
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -453,3 +454,69 @@ def test_a_line_whose_inputs_changed_shows_stale_in_the_grid() -> None:
         }
     )
     assert with_stale(lines, freshness)["status"].to_list() == ["STALE", "WARN", "FAIL"]
+
+
+class _Scripts(HTMLParser):
+    """The text of every <script> element, as an HTML parser splits the page."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scripts: list[tuple[dict[str, str | None], str]] = []
+        self._open: dict[str, str | None] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "script":
+            self._open = dict(attrs)
+            self.scripts.append((self._open, ""))
+
+    def handle_data(self, data: str) -> None:
+        if self._open is not None:
+            attrs, text = self.scripts[-1]
+            self.scripts[-1] = (attrs, text + data)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "script":
+            self._open = None
+
+
+HOSTILE = "x <!--<script>alert(1)</script> & </SCRIPT> y"
+
+
+def test_the_data_block_holds_any_string_and_ends_where_it_should() -> None:
+    lines = latest_lines(runs_frame())
+    quality, basis = p5_quality(p5_rows(with_ready=True))
+    frames = ReportFrames(
+        start=D1,
+        end=D2,
+        status_grid=lines.select(
+            "analysis_date", "processor", "status", "rows", "duration_seconds", "message"
+        ),
+        rows_per_processor=pl.DataFrame(
+            {"date": [D1], "processor": ["player_daily_cache"], "rows": [400]}
+        ),
+        p5_quality=quality,
+        quality_ready_basis=basis,
+        feature_defaults=feature_defaults(p5_rows(with_ready=True)),
+        check_outcomes=check_outcomes(
+            pl.DataFrame(
+                {
+                    "game_date": [D1],
+                    "feature_index": [0],
+                    "feature_name": [HOSTILE],
+                    "status": ["OK"],
+                }
+            )
+        ),
+        slowest_runs=slowest_runs(lines),
+    )
+    page = build_report_html(frames)
+    block = page.split(f'id="{DATA_SCRIPT_ID}">', 1)[1].split("</script>", 1)[0]
+    assert "<" not in block and ">" not in block and "&" not in block
+    assert "\\u003c!--\\u003cscript\\u003ealert(1)\\u003c/script\\u003e \\u0026" in block
+    parser = _Scripts()
+    parser.feed(page)
+    data_blocks = [text for attrs, text in parser.scripts if attrs.get("id") == DATA_SCRIPT_ID]
+    assert len(data_blocks) == 1  # nothing in the strings ended or opened an element
+    data = json.loads(data_blocks[0])
+    assert data["check_outcomes"][0]["feature_name"] == HOSTILE
+    assert page.rstrip().endswith("</script>\n</body></html>")

@@ -373,16 +373,19 @@ def test_cli_writes_parquet_and_csv_and_refuses_bad_ranges(week_url: str, tmp_pa
     )
     assert code == 2 and "--end 2024-12-09 is before --start 2024-12-15" in printed
     code, printed = phase4_cli(
-        week_url, "training-set", "--start", "2025-01-01", "--end", "2025-01-02", "--out", str(out)
+        week_url,
+        *("training-set", "--start", "2025-01-01", "--end", "2025-01-02"),
+        *("--out", str(tmp_path / "empty.parquet")),  # ts.parquet exists: refused without --force
     )
     assert code == 2 and "run `phase4 backfill --start 2025-01-01" in printed
-    out.unlink()
+    assert not (tmp_path / "empty.parquet").exists()
+    low = tmp_path / "low.parquet"
     code, printed = phase4_cli(
         week_url,
-        *("training-set", "--start", str(D1), "--end", str(D2), "--out", str(out)),
+        *("training-set", "--start", str(D1), "--end", str(D2), "--out", str(low)),
         *("--min-quality", "45"),
     )
-    assert code == 2 and not out.exists()
+    assert code == 2 and not low.exists()
     assert "--min-quality 45 is below 50: the training filter needs" in printed
     assert len([line for line in printed.splitlines() if "error" in line]) == 1
 

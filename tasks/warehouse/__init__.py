@@ -7,6 +7,7 @@ Every bad setting is a one-line WarehouseError naming the setting and what to do
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
@@ -52,6 +53,37 @@ def duckdb_path(url: str) -> Path:
     return Path(os.path.normpath(path))
 
 
+# A Google Cloud project id (letters, digits, dashes; `domain.com:project` for the old
+# domain-scoped ones) and a BigQuery location (`US`, `EU`, `europe-west1`, ...).
+PROJECT = re.compile(r"(?:[a-z0-9.-]+:)?[a-z][a-z0-9-]{0,62}")
+LOCATION = re.compile(r"[A-Za-z]+(?:-[a-z]+[0-9]*)?")
+
+
+def bigquery_target(url: str) -> tuple[str, str | None]:
+    """The project and location of a bigquery:// URL, each checked; one line when bad."""
+    parsed = urlparse(url)
+    if not parsed.netloc:
+        raise WarehouseError(f"{WAREHOUSE_ENV}={url}: no project after bigquery://; {EXPECTED}")
+    if not PROJECT.fullmatch(parsed.netloc) or parsed.path not in ("", "/"):
+        raise WarehouseError(
+            f"{WAREHOUSE_ENV}={url}: {parsed.netloc + parsed.path} is not a project id "
+            "(lowercase letters, digits and dashes, starting with a letter); " + EXPECTED
+        )
+    query = parse_qs(parsed.query, keep_blank_values=True)
+    unknown = sorted(set(query) - {"location"})
+    if unknown:
+        raise WarehouseError(
+            f"{WAREHOUSE_ENV}={url}: unknown parameter {unknown[0]}; only ?location= is taken"
+        )
+    location = query.get("location", [None])[-1]
+    if location is not None and not LOCATION.fullmatch(location):
+        raise WarehouseError(
+            f"{WAREHOUSE_ENV}={url}: location {location!r} is not a BigQuery location "
+            "such as US, EU or europe-west1"
+        )
+    return parsed.netloc, location
+
+
 def open_warehouse(url: str | None = None, *, read_only: bool = False) -> Warehouse:
     """The configured warehouse. read_only: never creates, never writes (status, export)."""
     resolved = warehouse_url(url)
@@ -62,12 +94,10 @@ def open_warehouse(url: str | None = None, *, read_only: bool = False) -> Wareho
         path = duckdb_path(resolved)
         return open_duckdb(path, read_only=read_only, create_dir=path == default_warehouse_path())
     if parsed.scheme == "bigquery":
-        if not parsed.netloc:
-            raise WarehouseError(f"{WAREHOUSE_ENV}={resolved}: no project after bigquery://")
+        project, location = bigquery_target(resolved)
         from tasks.warehouse.bigquery_warehouse import open_bigquery
 
-        location = parse_qs(parsed.query).get("location", [None])[0]
-        return open_bigquery(parsed.netloc, location=location, read_only=read_only)
+        return open_bigquery(project, location=location, read_only=read_only)
     raise WarehouseError(f"{WAREHOUSE_ENV}={resolved}: unknown scheme; {EXPECTED}")
 
 

@@ -18,6 +18,7 @@ from typing import Any, Literal, TypeAlias
 import polars as pl
 import pyarrow as pa
 
+from quality.contracts import IDENTIFIER
 from quality.schemas import TableSchema, all_tables
 
 Operator = Literal["=", "<", "<=", ">", ">="]
@@ -32,6 +33,15 @@ class Filter:
     column: str
     op: Operator
     value: Any
+
+
+@dataclass(frozen=True)
+class SeasonRows:
+    """One table's rows for a Phase 3 load: they replace every row of `seasons`."""
+
+    full_name: str
+    seasons: Sequence[int]
+    rows: Rows
 
 
 class WarehouseError(RuntimeError):
@@ -155,13 +165,19 @@ class Warehouse(ABC):
     def replace_table(self, full_name: str, rows: Rows) -> int:
         """Replace a whole table (Phase 3 loads), atomically."""
 
-    @abstractmethod
     def replace_seasons(self, full_name: str, seasons: Sequence[int], rows: Rows) -> int:
-        """Replace the rows of `seasons` (column season_year) with `rows` in one transaction,
-        keeping every other season (Phase 3 loads); rows written.
+        """One table: shorthand for replace_seasons_of."""
+        return self.replace_seasons_of([SeasonRows(full_name, seasons, rows)])
 
-        The table is created from `rows` when absent; columns `rows` has and the table lacks
-        are added (nullable). Every row must belong to one of `seasons`.
+    @abstractmethod
+    def replace_seasons_of(self, loads: Sequence[SeasonRows]) -> int:
+        """Replace the rows of each load's `seasons` (column season_year) with its `rows`,
+        every table in ONE all-or-nothing step, keeping every other season (Phase 3 loads);
+        rows written.
+
+        An absent table is created in the same step (BigQuery: before it, from its declaration
+        in quality/schemas.py); columns the rows have and the table lacks are added (nullable).
+        Every row must belong to one of its `seasons`.
         """
 
     @abstractmethod
@@ -191,35 +207,53 @@ def as_arrow(rows: Rows) -> pa.Table:
     return rows.to_arrow() if isinstance(rows, pl.DataFrame) else rows
 
 
-def filters_sql(where: Sequence[Filter], placeholder: str) -> tuple[str, dict[str, Any]]:
-    """Render filters as `WHERE a < @p0 AND ...` with named parameters.
+def filters_sql(
+    where: Sequence[Filter], placeholder: str, quote: str = '"'
+) -> tuple[str, dict[str, Any]]:
+    """Render filters as `WHERE "a" < @p0 AND ...` with named parameters.
 
-    `placeholder` is the parameter prefix of the dialect (`$` for DuckDB, `@` for BigQuery).
+    `placeholder` is the parameter prefix of the dialect (`$` for DuckDB, `@` for BigQuery),
+    `quote` its identifier quote (`"` for DuckDB, a backtick for BigQuery).
     """
     if not where:
         return "", {}
     clauses, params = [], {}
     for i, f in enumerate(where):
         name = f"p{i}"
-        clauses.append(f"{quote_identifier(f.column)} {f.op} {placeholder}{name}")
+        clauses.append(f"{quote_identifier(f.column, quote)} {f.op} {placeholder}{name}")
         params[name] = f.value
     return " WHERE " + " AND ".join(clauses), params
 
 
 def select_sql(
-    table_sql: str, columns: Sequence[str] | None, where: Sequence[Filter], placeholder: str
+    table_sql: str,
+    columns: Sequence[str] | None,
+    where: Sequence[Filter],
+    placeholder: str,
+    quote: str = '"',
 ) -> tuple[str, dict[str, Any]]:
     """`SELECT cols FROM table WHERE ...`: the read both warehouses push down."""
-    selected = ", ".join(quote_identifier(c) for c in columns) if columns else "*"
-    clause, params = filters_sql(where, placeholder)
+    selected = ", ".join(quote_identifier(c, quote) for c in columns) if columns else "*"
+    clause, params = filters_sql(where, placeholder, quote)
     return f"SELECT {selected} FROM {table_sql}{clause}", params
 
 
-def quote_identifier(name: str) -> str:
-    """Identifiers come from our declarations; anything else is refused, never quoted through."""
-    if not name.replace("_", "").isalnum():
-        raise WarehouseError(f"invalid identifier {name!r}")
+def check_identifier(name: str) -> str:
+    """A table, dataset or column name of the form IDENTIFIER (the input contract refuses any
+    other Phase 3 column); anything else is refused."""
+    if not IDENTIFIER.fullmatch(name):
+        raise WarehouseError(
+            f"invalid identifier {name!r}: use letters, digits and underscores, starting with "
+            "a letter or underscore (at most 300)"
+        )
     return name
+
+
+def quote_identifier(name: str, quote: str = "") -> str:
+    """The name checked, then quoted with `quote`, so a keyword (`order`, `select`) is a name
+    too: `"` for DuckDB, a backtick for BigQuery (IDENTIFIER admits neither character). No
+    quote only checks it (names inside a backticked BigQuery table path)."""
+    return f"{quote}{check_identifier(name)}{quote}"
 
 
 def conform(rows: Rows, schema: TableSchema) -> pa.Table:

@@ -17,7 +17,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal, TypeVar, cast
 
 import pyarrow as pa
@@ -25,16 +25,25 @@ import pyarrow.parquet as pq
 from google.api_core import exceptions as gexc
 from google.cloud import bigquery
 
-from quality.schemas import BIGQUERY_ALIASES, TYPES, Column, TableSchema, bigquery_type_of_arrow
+from quality.schemas import (
+    BIGQUERY_ALIASES,
+    TYPES,
+    Column,
+    TableSchema,
+    all_tables,
+    bigquery_type_of_arrow,
+)
 from tasks.warehouse.base import (
     BeforeCommit,
     Filter,
     Rows,
+    SeasonRows,
     TableNotFound,
     TransientWarehouseError,
     Warehouse,
     WarehouseError,
     as_arrow,
+    check_identifier,
     check_partitions,
     check_seasons,
     conform,
@@ -54,6 +63,8 @@ READ_SESSION_ROLE = "roles/bigquery.readSessionUser"
 # Waits between attempts of a transaction BigQuery aborted for a concurrent update; after the
 # last one the error goes up as TransientWarehouseError and the task's own retries take over.
 ABORT_BACKOFF_SECONDS: tuple[float, ...] = (1.0, 4.0)
+# A staging table a crashed load could not drop expires by itself after this.
+STAGING_EXPIRATION = timedelta(hours=1)
 ReadApi = Literal["storage", "rest"]
 # Projects whose read sessions were denied in this process: REST from then on, warned once.
 _STORAGE_DENIED: set[str] = set()
@@ -228,7 +239,8 @@ class BigQueryWarehouse(Warehouse):
         self.url = f"bigquery://{project}"
 
     def _table_id(self, full_name: str) -> str:
-        dataset, table = (quote_identifier(p) for p in full_name.split("."))
+        """project.dataset.table, for the client's calls and inside backticks in SQL."""
+        dataset, table = (check_identifier(p) for p in full_name.split("."))
         return f"{self.project}.{dataset}.{table}"
 
     def query_config(
@@ -269,7 +281,7 @@ class BigQueryWarehouse(Warehouse):
     def _read_arrow(
         self, full_name: str, columns: Sequence[str] | None, where: Sequence[Filter]
     ) -> pa.Table:
-        sql, values = select_sql(f"`{self._table_id(full_name)}`", columns, where, "@")
+        sql, values = select_sql(f"`{self._table_id(full_name)}`", columns, where, "@", "`")
         try:
             job = self._query(sql, [_parameter(k, v) for k, v in values.items()])
             return self._fetch(job)
@@ -374,7 +386,7 @@ class BigQueryWarehouse(Warehouse):
     ) -> int:
         """Load `staged` into `staging`, then DELETE the rows matching `where` and INSERT the
         staged ones in one transaction script; the staging table is dropped whatever happens."""
-        columns = ", ".join(quote_identifier(c) for c in staged.column_names)
+        columns = ", ".join(quote_identifier(c, "`") for c in staged.column_names)
         script = (
             "BEGIN TRANSACTION;\n"
             f"DELETE FROM `{target}` WHERE {where};\n"
@@ -409,35 +421,88 @@ class BigQueryWarehouse(Warehouse):
             raise self._explain(exc, f"loading {full_name}") from exc
         return staged.num_rows
 
-    def replace_seasons(self, full_name: str, seasons: Sequence[int], rows: Rows) -> int:
-        """A new table is one WRITE_TRUNCATE load; an existing one gets a staging load, then
-        one transaction script (DELETE the seasons, INSERT the staged rows), like
-        replace_partitions. Seasons go in as literals (integers, never user text)."""
+    def replace_seasons_of(self, loads: Sequence[SeasonRows]) -> int:
+        """Phase 3 loads, all tables or none: (1) a missing table is created from its
+        declaration (every column nullable; `exists_ok`, so two first loads at once both
+        land in the same table) and columns the files add are added, nullable; (2) every
+        table's rows go to a staging table that expires in an hour; (3) ONE transaction script
+        deletes and inserts the seasons of every table; the staging tables are dropped
+        whatever happens. Seasons go in as literals (integers, never user text): the emulator
+        refuses query parameters inside scripts."""
         self._check_writable()
-        staged = as_arrow(rows)
-        years = ", ".join(str(s) for s in check_seasons(full_name, seasons, staged))
-        target = self._table_id(full_name)
-        dataset = full_name.split(".")[0]
-        what = f"replacing seasons {years} of {full_name}"
-        fields = fields_from_arrow(staged.schema)
-        staging = f"{self.project}.{dataset}._staging_{uuid.uuid4().hex[:12]}"
+        staged = [as_arrow(load.rows) for load in loads]
+        years = [
+            check_seasons(load.full_name, load.seasons, rows)
+            for load, rows in zip(loads, staged, strict=True)
+        ]
+        for rows in staged:
+            for name in rows.column_names:
+                check_identifier(name)
+        names = ", ".join(load.full_name for load in loads)
+        what = f"replacing seasons of {names}"
+        statements, stagings = [], []
         try:
-            self.client.create_dataset(f"{self.project}.{dataset}", exists_ok=True)
-            try:
-                existing = self.client.get_table(target)
-            except gexc.NotFound:
-                self._load(staged, target, bigquery.WriteDisposition.WRITE_TRUNCATE, fields)
-                return staged.num_rows
-            known = {f.name for f in existing.schema}
-            added = [f for f in fields if f.name not in known]
-            if added:
-                existing.schema = [*existing.schema, *added]
-                self.client.update_table(existing, ["schema"])
+            for load, rows, seasons in zip(loads, staged, years, strict=True):
+                target = self._table_id(load.full_name)
+                fields = fields_from_arrow(rows.schema)
+                self._ensure_phase3_table(load.full_name, fields)
+                dataset = load.full_name.split(".")[0]
+                staging = f"{self.project}.{dataset}._staging_{uuid.uuid4().hex[:12]}"
+                stagings.append(staging)
+                self._stage(rows, staging, fields)
+                columns = ", ".join(quote_identifier(c, "`") for c in rows.column_names)
+                statements += [
+                    f"DELETE FROM `{target}` WHERE season_year IN "
+                    f"({', '.join(map(str, seasons))});",
+                    f"INSERT INTO `{target}` ({columns}) SELECT {columns} FROM `{staging}`;",
+                ]
+            script = "\n".join(["BEGIN TRANSACTION;", *statements, "COMMIT TRANSACTION;"])
+            self._with_backoff(lambda: self._query(script, []), what)
         except gexc.GoogleAPIError as exc:
             raise self._explain(exc, what) from exc
-        return self._replace_where(
-            staged, staging, fields, target, f"season_year IN ({years})", what
-        )
+        finally:
+            for staging in stagings:
+                self.client.delete_table(staging, not_found_ok=True)
+        return sum(rows.num_rows for rows in staged)
+
+    def _ensure_phase3_table(self, full_name: str, fields: list[bigquery.SchemaField]) -> None:
+        """Create the table from its declaration when absent (never from a WRITE_TRUNCATE
+        load, which a second first load would overwrite), then add the columns `fields` has
+        and the table lacks (nullable). Outside the transaction: BigQuery takes no DDL inside
+        one; an added nullable column is all a failed load leaves behind."""
+        dataset = full_name.split(".")[0]
+        table_id = self._table_id(full_name)
+        self.client.create_dataset(f"{self.project}.{dataset}", exists_ok=True)
+        try:
+            existing = self.client.get_table(table_id)
+        except gexc.NotFound:
+            declared = {t.full_name: t for t in all_tables()}.get(full_name)
+            if declared is None:
+                table = bigquery.Table(table_id, schema=fields)
+            else:
+                table = bigquery_table(declared, table_id, nullable=True)
+                # Phase 3 loads and season counts filter on season_year, not the date.
+                table.require_partition_filter = False
+            existing = self.client.create_table(table, exists_ok=True)
+        known = {f.name.lower() for f in existing.schema}
+        for field in fields:
+            if field.name.lower() in known:
+                continue
+            kind = f"ARRAY<{field.field_type}>" if field.mode == "REPEATED" else field.field_type
+            # DDL, one column a statement (the emulator takes one ALTER per statement, and
+            # its query engine sees the column only when added this way).
+            self._query(
+                f"ALTER TABLE `{table_id}` ADD COLUMN IF NOT EXISTS "
+                f"{quote_identifier(field.name, '`')} {kind}",
+                [],
+            )
+
+    def _stage(self, rows: pa.Table, staging: str, fields: list[bigquery.SchemaField]) -> None:
+        """A staging table that expires in STAGING_EXPIRATION, then the rows appended to it."""
+        table = bigquery.Table(staging, schema=fields)
+        table.expires = datetime.now(UTC) + STAGING_EXPIRATION
+        self.client.create_table(table)
+        self._load(rows, staging, bigquery.WriteDisposition.WRITE_APPEND, fields)
 
     def append(self, schema: TableSchema, rows: Rows) -> int:
         self._check_writable()
@@ -510,8 +575,10 @@ def _field(column: Column, nullable: bool = False) -> bigquery.SchemaField:
     return bigquery.SchemaField(column.name, column.type, mode)
 
 
-def bigquery_table(schema: TableSchema, table_id: str) -> bigquery.Table:
-    table = bigquery.Table(table_id, schema=[_field(c) for c in schema.columns])
+def bigquery_table(schema: TableSchema, table_id: str, *, nullable: bool = False) -> bigquery.Table:
+    """The declared table; nullable: every column NULLABLE (Phase 3 tables, whose files the
+    input contract checks)."""
+    table = bigquery.Table(table_id, schema=[_field(c, nullable) for c in schema.columns])
     table.description = schema.description or None
     if schema.partition_column:
         table.time_partitioning = bigquery.TimePartitioning(
@@ -530,6 +597,11 @@ def make_client(project: str, location: str | None) -> tuple[bigquery.Client, bo
     which serves it for tables only).
     """
     endpoint = os.environ.get(ENDPOINT_ENV, "").strip()
+    if endpoint and not re.fullmatch(r"https?://[A-Za-z0-9.\[\]:-]+(:\d{1,5})?/?", endpoint):
+        raise WarehouseError(
+            f"{ENDPOINT_ENV}={endpoint}: expected the emulator's base URL, e.g. "
+            "http://127.0.0.1:9050 (unset: the real BigQuery API)"
+        )
     if endpoint:
         from google.api_core.client_options import ClientOptions
         from google.auth.credentials import AnonymousCredentials
@@ -542,6 +614,11 @@ def make_client(project: str, location: str | None) -> tuple[bigquery.Client, bo
         )
         return client, False
     block = os.environ.get(CREDENTIALS_BLOCK_ENV, "").strip()
+    if block and not re.fullmatch(r"[a-z0-9][a-z0-9-]*", block):
+        raise WarehouseError(
+            f"{CREDENTIALS_BLOCK_ENV}={block}: expected a GcpCredentials block name "
+            "(lowercase letters, digits and dashes; unset: Application Default Credentials)"
+        )
     if block:
         # prefect-gcp ships neither py.typed nor stubs.
         from prefect_gcp import GcpCredentials  # type: ignore[import-untyped]
@@ -556,8 +633,11 @@ def open_bigquery(
 ) -> BigQueryWarehouse:
     """read_only: writes are refused (BigQuery creates nothing on a read anyway)."""
     cap = max_bytes_billed_setting()
+    read_api_setting("storage")  # checked before any client is made
     try:
         client, storage = make_client(project, location)
+    except WarehouseError:
+        raise
     except Exception as exc:  # noqa: BLE001 - auth libraries raise many types
         raise WarehouseError(
             f"cannot create a BigQuery client for project {project}: {exc}. Run "

@@ -18,11 +18,13 @@ from tasks.warehouse.base import (
     BeforeCommit,
     Filter,
     Rows,
+    SeasonRows,
     TableNotFound,
     TransientWarehouseError,
     Warehouse,
     WarehouseError,
     as_arrow,
+    check_identifier,
     check_partitions,
     check_seasons,
     conform,
@@ -47,8 +49,13 @@ def _sql_literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+def _quoted(name: str) -> str:
+    """A DuckDB identifier, checked and double-quoted (keywords are names too)."""
+    return quote_identifier(name, '"')
+
+
 def _table_name(full_name: str) -> str:
-    return ".".join(quote_identifier(part) for part in full_name.split("."))
+    return ".".join(_quoted(part) for part in full_name.split("."))
 
 
 def _first_line(exc: BaseException) -> str:
@@ -240,7 +247,7 @@ class DuckDBWarehouse(Warehouse):
     def replace_table(self, full_name: str, rows: Rows) -> int:
         self._check_writable()
         staged = as_arrow(rows)
-        dataset = quote_identifier(full_name.split(".")[0])
+        dataset = _quoted(full_name.split(".")[0])
         with self._connect() as con:
             con.register("phase4_staged_rows", staged)
             self._in_transaction(
@@ -253,44 +260,59 @@ class DuckDBWarehouse(Warehouse):
             )
         return staged.num_rows
 
-    def replace_seasons(self, full_name: str, seasons: Sequence[int], rows: Rows) -> int:
+    def replace_seasons_of(self, loads: Sequence[SeasonRows]) -> int:
+        """Every table's DELETE + INSERT (and any CREATE or ADD COLUMN) in one transaction:
+        a failure anywhere leaves every table as it was."""
         self._check_writable()
-        staged = as_arrow(rows)
-        years = ", ".join(str(s) for s in check_seasons(full_name, seasons, staged))
-        dataset, name = (quote_identifier(p) for p in full_name.split("."))
-        table = _table_name(full_name)
+        staged = [(load.full_name, as_arrow(load.rows)) for load in loads]
+        years = [
+            check_seasons(load.full_name, load.seasons, rows)
+            for load, (_, rows) in zip(loads, staged, strict=True)
+        ]
+        statements: list[str] = []
         with self._connect() as con:
-            con.register("phase4_staged_rows", staged)
-            existing = {
-                column
-                for (column,) in con.execute(
-                    "SELECT column_name FROM information_schema.columns "
-                    "WHERE table_schema = ? AND table_name = ?",
-                    [dataset, name],
-                ).fetchall()
-            }
-            if not existing:
-                statements = [
-                    f"CREATE SCHEMA IF NOT EXISTS {dataset}",
-                    f"CREATE TABLE {table} AS SELECT * FROM phase4_staged_rows",
-                ]
-            else:
+            for i, ((full_name, rows), seasons) in enumerate(zip(staged, years, strict=True)):
+                view = f"phase4_staged_rows_{i}"
+                con.register(view, rows)
+                dataset, name = (check_identifier(p) for p in full_name.split("."))
+                table = _table_name(full_name)
+                existing = {
+                    column.lower()
+                    for (column,) in con.execute(
+                        "SELECT column_name FROM information_schema.columns "
+                        "WHERE table_schema = ? AND table_name = ?",
+                        [dataset, name],
+                    ).fetchall()
+                }
+                if not existing:  # a new table takes the file's columns and types
+                    statements += [
+                        f"CREATE SCHEMA IF NOT EXISTS {_quoted(dataset)}",
+                        f"CREATE TABLE {table} AS SELECT * FROM {view}",
+                    ]
+                    continue
                 types = dict(
                     con.execute(
-                        "SELECT column_name, column_type FROM (DESCRIBE phase4_staged_rows)"
+                        f"SELECT column_name, column_type FROM (DESCRIBE {view})"
                     ).fetchall()
                 )
-                statements = [
-                    f"ALTER TABLE {table} ADD COLUMN {quote_identifier(c)} {types[c]}"
-                    for c in staged.column_names
-                    if c not in existing
+                statements += [
+                    f"ALTER TABLE {table} ADD COLUMN {_quoted(c)} {types[c]}"
+                    for c in rows.column_names
+                    if c.lower() not in existing
                 ]
                 statements += [
-                    f"DELETE FROM {table} WHERE season_year IN ({years})",
-                    f"INSERT INTO {table} BY NAME SELECT * FROM phase4_staged_rows",
+                    f"DELETE FROM {table} WHERE season_year IN ({', '.join(map(str, seasons))})",
+                    f"INSERT INTO {table} BY NAME SELECT * FROM {view}",
                 ]
-            self._in_transaction(con, statements)
-        return staged.num_rows
+            try:
+                self._in_transaction(con, statements)
+            except duckdb.Error as exc:
+                tables = ", ".join(full_name for full_name, _ in staged)
+                raise WarehouseError(
+                    f"replacing seasons of {tables} failed, every table left as it was: "
+                    f"{_first_line(exc)}"
+                ) from exc
+        return sum(rows.num_rows for _, rows in staged)
 
     def append(self, schema: TableSchema, rows: Rows) -> int:
         self._check_writable()
@@ -308,7 +330,7 @@ class DuckDBWarehouse(Warehouse):
         changes: list[str] = []
         with self._connect() as con:
             for schema in schemas:
-                con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(schema.dataset)}")
+                con.execute(f"CREATE SCHEMA IF NOT EXISTS {_quoted(schema.dataset)}")
                 existing = {
                     name
                     for (name,) in con.execute(
@@ -326,7 +348,7 @@ class DuckDBWarehouse(Warehouse):
                 for column in missing:
                     con.execute(
                         f"ALTER TABLE {_table_name(schema.full_name)} ADD COLUMN "
-                        f"{quote_identifier(column.name)} {column.duckdb_type}"
+                        f"{_quoted(column.name)} {column.duckdb_type}"
                     )
                 if missing:
                     names = ", ".join(c.name for c in missing)
@@ -336,13 +358,12 @@ class DuckDBWarehouse(Warehouse):
 
 def create_table_sql(schema: TableSchema) -> str:
     columns = ",\n  ".join(
-        f"{quote_identifier(c.name)} {c.duckdb_type}"
-        + (" NOT NULL" if c.mode == "REQUIRED" else "")
+        f"{_quoted(c.name)} {c.duckdb_type}" + (" NOT NULL" if c.mode == "REQUIRED" else "")
         for c in schema.columns
     )
     table = _table_name(schema.full_name)
     comments = "".join(
-        f"; COMMENT ON COLUMN {table}.{c.name} IS {_sql_literal(c.description)}"
+        f"; COMMENT ON COLUMN {table}.{_quoted(c.name)} IS {_sql_literal(c.description)}"
         for c in schema.columns
         if c.description
     )

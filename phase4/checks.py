@@ -1,0 +1,136 @@
+"""The CLI's input contract: dates, date ranges and output files, checked before any work.
+
+Each refusal is an `InputError` whose message is one line naming the value and what is
+allowed; the CLI prints it and exits 2 with nothing written (docs/cli.md lists them).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable
+from datetime import date, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tasks.warehouse import Warehouse
+
+# Any date a command takes; wider than any season, narrow enough that the date arithmetic of
+# the windows (30 days back, a season forward) stays inside Python's calendar.
+FIRST_DAY = date(1900, 1, 1)
+LAST_DAY = date(2999, 12, 31)
+
+
+class InputError(ValueError):
+    """A command-line value that is not allowed: one line, exit 2, nothing written."""
+
+
+def day(value: datetime | date, option: str = "--date") -> date:
+    """A date within FIRST_DAY..LAST_DAY."""
+    result = value.date() if isinstance(value, datetime) else value
+    if not FIRST_DAY <= result <= LAST_DAY:
+        raise InputError(
+            f"{option} {result.isoformat()}: out of range; give a date from {FIRST_DAY} to "
+            f"{LAST_DAY}"
+        )
+    return result
+
+
+def ordered(start: datetime | date, end: datetime | date) -> tuple[date, date]:
+    """--start and --end, each in range, the end not before the start."""
+    first, last = day(start, "--start"), day(end, "--end")
+    if last < first:
+        raise InputError(f"--end {last} is before --start {first}: give --start <= --end")
+    return first, last
+
+
+def season_span(season: int) -> tuple[date, date]:
+    """Season S runs from August S to July S+1 (nba_calendar.season_of)."""
+    return date(season, 8, 1), date(season + 1, 7, 31)
+
+
+def season_name(season: int) -> str:
+    return f"{season}-{(season + 1) % 100:02d}"
+
+
+def loaded_seasons(warehouse: Warehouse) -> list[int]:
+    """The seasons (season_year) of Phase 3 player_game_summary the warehouse holds."""
+    from quality.schemas import PLAYER_GAME_SUMMARY
+
+    if warehouse.table_schema(PLAYER_GAME_SUMMARY.full_name) is None:
+        return []
+    seasons = warehouse.read(PLAYER_GAME_SUMMARY.full_name, ["season_year"])
+    return sorted(int(s) for s in seasons.get_column("season_year").drop_nulls().unique())
+
+
+def within_seasons(
+    warehouse: Warehouse, first: date, last: date, one_date: bool = False
+) -> tuple[date, date]:
+    """Refuse a range reaching outside the seasons loaded: dates there have no Phase 3 rows
+    to build from or to compare with, and a range of centuries would plan ~36,500 dates.
+    one_date: the range came from --date."""
+    seasons = loaded_seasons(warehouse)
+    if not seasons:
+        raise InputError(
+            f"the warehouse holds no Phase 3 season, so {first}..{last} has nothing to build "
+            "or show: load one with `phase4 load-phase3 DIR` (or `phase4 demo-data`)"
+        )
+    lowest, highest = season_span(seasons[0])[0], season_span(seasons[-1])[1]
+    held = (
+        f"the warehouse holds season(s) {', '.join(season_name(s) for s in seasons)}: "
+        f"give dates from {lowest} to {highest}"
+    )
+    if first < lowest:
+        option = "--date" if one_date else "--start"
+        raise InputError(f"{option} {first} is before the first season loaded; {held}")
+    if last > highest:
+        option = "--date" if one_date else "--end"
+        raise InputError(f"{option} {last} is after the last season loaded; {held}")
+    return first, last
+
+
+def output_file(path: Path, *, force: bool, option: str = "--out") -> Path:
+    """A file the command may write: not a folder, inside a folder (or a path to one) that is
+    not a file, and not an existing file unless --force."""
+    if path.is_dir():
+        raise InputError(f"{option} {path} is a folder: name a file inside it")
+    for parent in path.parents:
+        if parent.exists() and not parent.is_dir():
+            raise InputError(f"{option} {path}: {parent} is a file, not a folder")
+        if parent.exists():
+            break
+    if (path.exists() or path.is_symlink()) and not force:
+        raise InputError(
+            f"{option} {path} exists: pass --force to replace it, or choose another file"
+        )
+    return path
+
+
+def output_folder(path: Path, option: str = "--out") -> Path:
+    """A folder the command may write into (created when absent): not a file."""
+    if path.exists() and not path.is_dir():
+        raise InputError(f"{option} {path} is a file: name a folder")
+    for parent in path.parents:
+        if parent.exists() and not parent.is_dir():
+            raise InputError(f"{option} {path}: {parent} is a file, not a folder")
+        if parent.exists():
+            break
+    return path
+
+
+def write_atomically(path: Path, write: Callable[[Path], object], option: str = "--out") -> None:
+    """Write through a temporary file beside the target, then rename it over the target
+    (os.replace): a failure leaves the old file or none, never a truncated one."""
+    temporary = path.parent / f".{path.name}.{uuid.uuid4().hex[:12]}.tmp"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write(temporary)
+        os.replace(temporary, path)
+    except OSError as exc:
+        raise InputError(
+            f"{option} {path}: cannot write it ({exc.strerror or exc}); choose a folder this "
+            "user can write in"
+        ) from exc
+    finally:
+        temporary.unlink(missing_ok=True)

@@ -1,0 +1,51 @@
+"""Settings read from the environment, each checked when it is read.
+
+A bad value is a `SettingError`: one line naming the setting, the value and what is allowed;
+the CLI prints it and exits 2. Only the standard library is imported here, so the CLI can ask
+before it imports Prefect.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+
+
+class SettingError(ValueError):
+    """A setting from the environment whose value is not allowed (one line)."""
+
+
+def raw(name: str) -> str:
+    """The setting's value, surrounding spaces removed; "" when unset."""
+    return os.environ.get(name, "").strip()
+
+
+def seconds(name: str, default: float, *, minimum: float, maximum: float) -> float:
+    """A number of seconds within [minimum, maximum]; unset or empty gives the default."""
+    value = raw(name)
+    if not value:
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    if not minimum <= number <= maximum:  # NaN and inf fail too
+        raise SettingError(
+            f"{name}={value}: expected a number of seconds from {minimum:g} to {maximum:g} "
+            f"(unset: {default:g})"
+        )
+    return number
+
+
+def choice(name: str, default: str, allowed: Mapping[str, str]) -> str:
+    """One of `allowed`'s keys (case ignored), mapped to its meaning; unset gives the default."""
+    value = raw(name)
+    if not value:
+        return default
+    try:
+        return allowed[value.lower()]
+    except KeyError:
+        raise SettingError(
+            f"{name}={value}: expected one of {', '.join(allowed)} (unset: {default})"
+        ) from None

@@ -1,0 +1,245 @@
+"""The managed Prefect server, a real `prefect server start`: an auth string on every API call,
+CSRF protection, CORS for its own origin only, the operator's PREFECT_* settings passed on;
+`server stop` signals only a process it can prove is the server."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from phase4.server import (
+    ServerStatus,
+    _start_ticks,
+    client_environment,
+    server_home,
+    server_status,
+    start_server,
+    stop_server,
+)
+from tests.support.managed_server import api_post
+from tests.test_cli_errors import PHASE4, assert_one_line_exit_2
+
+
+def request(
+    url: str, method: str = "GET", headers: dict[str, str] | None = None, body: bytes | None = None
+) -> tuple[int, dict[str, str], bytes]:
+    call = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(call, timeout=30) as answer:
+            return answer.status, dict(answer.headers), answer.read()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), error.read()
+
+
+@pytest.fixture
+def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ServerStatus]:
+    # An operator's settings: one the server takes, one that would point it elsewhere.
+    monkeypatch.setenv("PREFECT_SERVER_API_KEEPALIVE_TIMEOUT", "7")
+    monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:9/api")
+    home = server_home(tmp_path)
+    try:
+        yield start_server(home)
+    finally:
+        stop_server(home)
+
+
+def test_the_api_refuses_calls_without_the_auth_string_and_the_clis_client_works(
+    server: ServerStatus, tmp_path: Path
+) -> None:
+    home, port = server.home, server.port
+    assert port is not None
+    auth = home / "server.auth"
+    assert auth.stat().st_mode & 0o777 == 0o600
+    secret = auth.read_text().strip()
+    assert len(secret) >= 40
+    api = f"http://127.0.0.1:{port}/api"
+    assert request(f"{api}/admin/settings")[0] == 401  # no auth string
+    wrong = {"Authorization": "Basic " + base64.b64encode(b"guess").decode()}
+    assert request(f"{api}/admin/settings", headers=wrong)[0] == 401
+    token = {"Authorization": "Basic " + base64.b64encode(secret.encode()).decode()}
+    assert request(f"{api}/admin/settings", headers=token)[0] == 200
+    assert request(f"{api}/health")[0] == 200  # the CLI's probe needs no secret
+    # CSRF: a state-changing call with the secret but without a CSRF token is refused.
+    json_body = {**token, "Content-Type": "application/json"}
+    status, _, body = request(f"{api}/flows/filter", "POST", json_body, b"{}")
+    assert (status, json.loads(body)) == (403, {"detail": "Missing CSRF token."})
+    # CORS: only the server's own origin gets an allow-origin header.
+    own = f"http://127.0.0.1:{port}"
+    for origin, allowed in (("http://evil.example", None), (own, own)):
+        preflight = {"Origin": origin, "Access-Control-Request-Method": "POST"}
+        _, headers, _ = request(f"{api}/flows/filter", "OPTIONS", preflight)
+        assert {k.lower(): v for k, v in headers.items()}.get("access-control-allow-origin") == (
+            allowed
+        )
+    # The server's environment: the operator's setting kept, the foreign API URL replaced.
+    environ = dict(
+        item.split("=", 1)
+        for item in Path(f"/proc/{server.pid}/environ").read_text().split("\0")
+        if "=" in item
+    )
+    assert environ["PREFECT_SERVER_API_KEEPALIVE_TIMEOUT"] == "7"
+    assert environ["PREFECT_API_URL"] == environ["PREFECT_UI_API_URL"] == f"{api}"
+    assert environ["PREFECT_SERVER_API_AUTH_STRING"] == secret
+    assert environ["PREFECT_SERVER_CSRF_PROTECTION_ENABLED"] == "true"
+    assert environ["PREFECT_SERVER_CORS_ALLOWED_ORIGINS"] == own
+    # The CLI's client (client_environment): a flow run recorded through the API.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update(client_environment(port, home))
+    code = (
+        "from prefect import flow\n"
+        "from prefect.client.orchestration import get_client\n"
+        "@flow(name='harden-probe')\n"
+        "def probe() -> int:\n"
+        "    return 41 + 1\n"
+        "print(probe())\n"
+        "with get_client(sync_client=True) as client:\n"
+        "    print(len(client.read_flow_runs()))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[-2:] == ["42", "1"]
+    # What a test asks the server directly (tests/support/managed_server.py): secret + token.
+    runs = api_post(home, "/flow_runs/filter", {"sort": "START_TIME_ASC"})
+    assert [(r["name"] != "", r["state_type"]) for r in runs] == [(True, "COMPLETED")]
+    del env["PREFECT_API_AUTH_STRING"]  # the same client without the secret is refused
+    refused = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert refused.returncode != 0 and "401" in refused.stderr
+
+
+@pytest.fixture
+def bystander() -> Iterator[subprocess.Popen[bytes]]:
+    """An unrelated process of the user, leading its own session like the server would."""
+    process = subprocess.Popen(["sleep", "300"], start_new_session=True)
+    try:
+        yield process
+    finally:
+        process.kill()
+        process.wait()
+
+
+@pytest.mark.parametrize(
+    ("pid_file", "why"),
+    [
+        ("{pid}\n", "the pid file holds no start time"),
+        ("{pid} {start}\n", "is not `prefect server start` on port 4200"),
+        ("{pid} {later}\n", "started after the server did (the pid was reused)"),
+    ],
+)
+def test_a_stale_pid_file_is_removed_and_nothing_is_signalled(
+    tmp_path: Path, bystander: subprocess.Popen[bytes], pid_file: str, why: str
+) -> None:
+    home = server_home(tmp_path)
+    home.mkdir(parents=True)
+    start = _start_ticks(bystander.pid)
+    assert start is not None
+    text = pid_file.format(pid=bystander.pid, start=start, later=start + 1)
+    (home / "server.pid").write_text(text)
+    (home / "server.port").write_text("4200\n")
+    assert not server_status(home).running
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "PHASE4_"))}
+    done = subprocess.run(
+        [PHASE4, "server", "stop"], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    first, second = done.stdout.strip().splitlines()
+    assert first.startswith(f"removed the stale {home / 'server.pid'}: ") and why in first
+    assert first.endswith("nothing was signalled")
+    assert second == f"no managed Prefect server was running ({home})"
+    time.sleep(0.2)
+    assert bystander.poll() is None  # still running
+    assert not (home / "server.pid").exists()
+
+
+def test_a_pid_file_naming_pid_1_is_never_signalled(tmp_path: Path) -> None:
+    home = server_home(tmp_path)
+    home.mkdir(parents=True)
+    (home / "server.pid").write_text(f"1 {_start_ticks(1)}\n")
+    lines: list[str] = []
+    assert not stop_server(home, on_stale=lines.append)
+    assert lines == [
+        f"removed the stale {home / 'server.pid'}: pid 1 cannot be the server's (it never "
+        "leads a session of ours); nothing was signalled"
+    ]
+
+
+TIMEOUT_ALLOWED = "expected a number of seconds from 1 to 3600 (unset: 180)"
+
+
+@pytest.mark.parametrize(
+    ("command", "name", "value", "allowed"),
+    [
+        ("start", "PHASE4_SERVER_START_TIMEOUT", "abc", TIMEOUT_ALLOWED),
+        ("start", "PHASE4_SERVER_START_TIMEOUT", "-5", TIMEOUT_ALLOWED),
+        ("start", "PHASE4_SERVER_START_TIMEOUT", "nan", TIMEOUT_ALLOWED),
+        ("status", "PHASE4_SERVER", "maybe", "expected one of on, off, 1, 0, true, false, yes"),
+    ],
+)
+def test_bad_server_settings_are_one_line_and_start_nothing(
+    tmp_path: Path, command: str, name: str, value: str, allowed: str
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "PHASE4_"))}
+    env[name] = value
+    done = subprocess.run(
+        [PHASE4, "server", command], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    line = assert_one_line_exit_2(done, f"{name}={value}: {allowed}")
+    assert "Traceback" not in line
+    assert not (tmp_path / ".phase4" / "prefect" / "server.pid").exists()
+    # A command that does not start the server is not held up by the bad value.
+    version = subprocess.run([PHASE4, "--version"], env=env, capture_output=True, text=True)
+    assert version.returncode == 0, version.stderr
+
+
+def test_signal_is_sent_only_to_the_proven_server(server: ServerStatus) -> None:
+    assert server.pid is not None
+    assert os.getpgid(server.pid) == server.pid
+    assert stop_server(server.home)
+    assert not server_status(server.home).running
+
+
+def test_a_bad_phase4_server_stops_run_before_anything_starts(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "PHASE4_"))}
+    env["PHASE4_SERVER"] = "maybe"
+    done = subprocess.run(
+        [PHASE4, "run", "--date", "2024-01-10"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1] == (
+        "error: PHASE4_SERVER=maybe: expected one of on, off, 1, 0, true, false, yes, no "
+        "(unset: on)"
+    )
+    assert not (tmp_path / ".phase4" / "prefect").exists()
+
+
+def test_server_status_names_a_stale_pid_file(tmp_path: Path) -> None:
+    home = server_home(tmp_path)
+    home.mkdir(parents=True)
+    (home / "server.pid").write_text("999999999 5\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "PHASE4_"))}
+    done = subprocess.run(
+        [PHASE4, "server", "status"], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines() == [
+        f"no managed Prefect server (home {home})",
+        f"{home / 'server.pid'} is stale: no process 999999999 runs (`phase4 server stop` "
+        "removes it; `phase4 server start` replaces it)",
+    ]
