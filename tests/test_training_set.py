@@ -484,17 +484,14 @@ def test_stored_readiness_columns_follow_their_definitions(week_url: str) -> Non
 
 
 def test_a_feature_store_table_from_before_the_60_features_says_how_to_upgrade(
-    warehouse_url: str, tmp_path: Path
+    week_url: str, tmp_path: Path
 ) -> None:
-    from tasks.io import ensure_tables
-
-    ensure_tables(open_warehouse(warehouse_url))
-    with duckdb.connect(warehouse_url.removeprefix("duckdb://")) as con:
+    with duckdb.connect(week_url.removeprefix("duckdb://")) as con:
         for column in ("feature_sources_json", "is_training_ready"):
             con.execute(f"ALTER TABLE nba_predictions.ml_feature_store_v2 DROP COLUMN {column}")
     out = tmp_path / "ts.parquet"
     code, printed = phase4_cli(
-        warehouse_url, "training-set", "--start", str(D1), "--end", str(D2), "--out", str(out)
+        week_url, "training-set", "--start", str(D1), "--end", str(D2), "--out", str(out)
     )
     assert code == 2 and not out.exists()
     assert (
