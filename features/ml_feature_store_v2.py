@@ -15,17 +15,21 @@ from typing import TypedDict, Unpack
 import polars as pl
 from polars.expr.whenthen import ChainedThen, Then
 
-from features.common import ENGINE, divide, qualifying_games, ratio, slate, with_data_hash
+from features.common import AUDIT_COLUMNS, ENGINE, divide, qualifying_games, ratio, slate
+from features.common import _digests as digests
+from features.common import _row_json as row_json
 from features.ml_feature_store_v3 import attach_v3_inputs, v3_values, with_optional_columns
 from features.windows import (
     GAME_NUMBER,
     ZONES,
+    Aggregate,
     Window,
     as_of,
     attach_upstream_by_date,
     game_sequence,
     tier,
     upstream_tracking,
+    windowed,
     zones_known,
 )
 from nba_calendar import Calendars
@@ -233,57 +237,69 @@ def _as_of_slate(
     )
 
 
+def _history(
+    games: pl.DataFrame | pl.LazyFrame,
+    entity: str,
+    players: pl.LazyFrame,
+    key: str,
+    aggregates: list[Aggregate],
+) -> pl.LazyFrame:
+    """The aggregates of the entity's windows as of its last game before each D, per (key, D)
+    of the slate rows: `windowed` on the games some slate date reads (one rolling group-by a
+    window, as P4 does), then `as_of`."""
+    sequence = game_sequence(games, entity, _pairs(players, key))
+    windows = windowed(sequence, (entity, "season_year", "game_date", GAME_NUMBER), aggregates)
+    columns = [a.column for a in aggregates]
+    return _as_of_slate(players, windows, entity, key, columns)
+
+
 def _player_history(player_games: pl.LazyFrame, players: pl.LazyFrame) -> pl.LazyFrame:
     """Phase 3 fallbacks per player and D: P4/P2 windows with no minimum and no 30-day cut."""
     last_5, last_10, season = Window(TREND_GAMES), Window(SHORT_WINDOW), Window(None)
     points, minutes = pl.col("points"), pl.col("minutes_played")
-    games = qualifying_games(player_games)
-    windows = game_sequence(games, "player_lookup", _pairs(players, "player_lookup")).with_columns(
-        last_5.integer_mean(points).alias("p3__points_avg_last_5"),
-        last_10.integer_mean(points).alias("p3__points_avg_last_10"),
-        season.integer_mean(points).alias("p3__points_avg_season"),
-        last_10.std(points).alias("p3__points_std_last_10"),
-        last_10.mean(minutes).alias("p3__minutes_avg_last_10"),
-        season.mean(minutes).alias("p3__minutes_avg_season"),
-        last_5.count().alias("p3__games_last_5"),
-        last_10.count().alias("p3__games_last_10"),
-        Window(TREND_RECENT_GAMES).integer_mean(points).alias("p3__points_newest"),
-        Window(TREND_GAMES, TREND_RECENT_GAMES).integer_mean(points).alias("p3__points_before"),
+    aggregates = [
+        last_5.agg_integer_mean(points).alias("p3__points_avg_last_5"),
+        last_10.agg_integer_mean(points).alias("p3__points_avg_last_10"),
+        season.agg_integer_mean(points).alias("p3__points_avg_season"),
+        last_10.agg_std(points).alias("p3__points_std_last_10"),
+        last_10.agg_mean(minutes).alias("p3__minutes_avg_last_10"),
+        season.agg_mean(minutes).alias("p3__minutes_avg_season"),
+        last_5.agg_count().alias("p3__games_last_5"),
+        last_10.agg_count().alias("p3__games_last_10"),
+        Window(TREND_RECENT_GAMES).agg_integer_mean(points).alias("p3__points_newest"),
+        Window(TREND_GAMES, TREND_RECENT_GAMES).agg_integer_mean(points).alias("p3__points_before"),
         *(
-            last_10.sum(pl.col(f"{z}_attempts"), zones_known()).alias(f"p3__{z}_attempts")
+            last_10.agg_sum(pl.col(f"{z}_attempts"), zones_known()).alias(f"p3__{z}_attempts")
             for z in ZONES
         ),
-        last_10.sum(pl.col("ft_makes")).alias("p3__ft_makes_last_10"),
-        last_10.sum(points).alias("p3__points_last_10"),
-    )
-    columns = [c for c in windows.collect_schema().names() if c.startswith("p3__")]
-    return _as_of_slate(players, windows, "player_lookup", "player_lookup", columns)
+        last_10.agg_sum(pl.col("ft_makes")).alias("p3__ft_makes_last_10"),
+        last_10.agg_sum(points).alias("p3__points_last_10"),
+    ]
+    games = qualifying_games(player_games)
+    return _history(games, "player_lookup", players, "player_lookup", aggregates)
 
 
 def _team_history(team_offense: pl.DataFrame, players: pl.LazyFrame) -> pl.LazyFrame:
     """The context team's last 10 games (pace, rating) and its season record, per D."""
     last_10, season = Window(TEAM_WINDOW), Window(None)
-    windows = game_sequence(team_offense, "team_abbr", _pairs(players, "team_abbr")).with_columns(
-        last_10.mean(pl.col("pace")).alias("team__pace_last_10"),
-        last_10.mean(pl.col("offensive_rating")).alias("team__off_rating_last_10"),
-        season.count().alias("team__games"),
+    aggregates = [
+        last_10.agg_mean(pl.col("pace")).alias("team__pace_last_10"),
+        last_10.agg_mean(pl.col("offensive_rating")).alias("team__off_rating_last_10"),
+        season.agg_count().alias("team__games"),
         # A NULL win_flag is a game played but not a win.
-        season.sum(pl.col("win_flag").fill_null(False).cast(pl.Int64)).alias("team__wins"),
-    )
-    columns = ["team__pace_last_10", "team__off_rating_last_10", "team__games", "team__wins"]
-    return _as_of_slate(players, windows, "team_abbr", "team_abbr", columns)
+        season.agg_sum(pl.col("win_flag").fill_null(False).cast(pl.Int64)).alias("team__wins"),
+    ]
+    return _history(team_offense, "team_abbr", players, "team_abbr", aggregates)
 
 
 def _opponent_history(team_defense: pl.DataFrame, players: pl.LazyFrame) -> pl.LazyFrame:
     """The opponent's last 15 games as the defending team, per D."""
     last_15 = Window(OPPONENT_WINDOW)
-    dates = _pairs(players, "opponent_team_abbr")
-    windows = game_sequence(team_defense, "defending_team_abbr", dates).with_columns(
-        last_15.mean(pl.col("defensive_rating")).alias("opponent__def_rating_last_15"),
-        last_15.mean(pl.col("opponent_pace")).alias("opponent__pace_last_15"),
-    )
-    columns = ["opponent__def_rating_last_15", "opponent__pace_last_15"]
-    return _as_of_slate(players, windows, "defending_team_abbr", "opponent_team_abbr", columns)
+    aggregates = [
+        last_15.agg_mean(pl.col("defensive_rating")).alias("opponent__def_rating_last_15"),
+        last_15.agg_mean(pl.col("opponent_pace")).alias("opponent__pace_last_15"),
+    ]
+    return _history(team_defense, "defending_team_abbr", players, "opponent_team_abbr", aggregates)
 
 
 def _opponent_rest(team_context: pl.DataFrame) -> pl.LazyFrame:
@@ -900,9 +916,22 @@ HASH_DERIVED = frozenset(
 
 def _to_table(rows: pl.LazyFrame) -> pl.DataFrame:
     """`common.to_table` with the derived columns left out of the hash: sorted by date, then
-    player; the schema's columns in order and type."""
+    player; the schema's columns in order and type; the rows' JSON built in the plan."""
     schema = ML_FEATURE_STORE_V2
-    frame = rows.sort("game_date", "player_lookup").collect(engine=ENGINE)
-    business = frame.select([c for c in schema.column_names if c != "data_hash"])
-    hashed = with_data_hash(business, exclude=HASH_DERIVED)
-    return hashed.select([pl.col(c.name).cast(c.polars_type, strict=True) for c in schema.columns])
+    columns = [c for c in schema.columns if c.name != "data_hash"]
+    business = [
+        c.name
+        for c in columns
+        if c.name not in AUDIT_COLUMNS | HASH_DERIVED and not c.name.startswith("source_")
+    ]
+    frame = (
+        rows.sort("game_date", "player_lookup")
+        .select(
+            *(pl.col(c.name).cast(c.polars_type, strict=True) for c in columns),
+            row_json(business),
+        )
+        .collect(engine=ENGINE)
+    )
+    encoded = frame["__row_json"]
+    data_hash = pl.Series([], dtype=pl.String) if frame.is_empty() else digests(encoded)
+    return frame.with_columns(data_hash=data_hash).select(schema.column_names)
