@@ -15,9 +15,7 @@ from typing import TypedDict, Unpack
 import polars as pl
 from polars.expr.whenthen import ChainedThen, Then
 
-from features.common import AUDIT_COLUMNS, ENGINE, divide, qualifying_games, ratio, slate
-from features.common import _digests as digests
-from features.common import _row_json as row_json
+from features.common import divide, qualifying_games, ratio, slate, to_table
 from features.ml_feature_store_v3 import attach_v3_inputs, v3_values, with_optional_columns
 from features.windows import (
     GAME_NUMBER,
@@ -888,50 +886,4 @@ def ml_feature_store_v2(
             data_quality_issues=data_quality_issues(failed),
         )
     )
-    return _to_table(rows)
-
-
-# SPEC 16's columns that are functions of other business columns (the 25 values of the
-# `features` array and their tags, the tags of 25 to 59 and everything counted from the tags):
-# left out of data_hash, which changes with the columns they come from all the same. Hashing
-# them (a 1 KB JSON text and 25 floats more per row) doubled the cost of the hash.
-HASH_DERIVED = frozenset(
-    {
-        *(value_column(i) for i in range(ARRAY_FEATURE_COUNT)),
-        "feature_sources_json",
-        "default_feature_count",
-        "required_default_count",
-        "default_feature_indices",
-        "matchup_quality_pct",
-        "player_history_quality_pct",
-        "vegas_quality_pct",
-        "game_context_quality_pct",
-        "is_quality_ready",
-        "is_training_ready",
-        "quality_alert_level",
-        "matchup_data_status",
-    }
-)
-
-
-def _to_table(rows: pl.LazyFrame) -> pl.DataFrame:
-    """`common.to_table` with the derived columns left out of the hash: sorted by date, then
-    player; the schema's columns in order and type; the rows' JSON built in the plan."""
-    schema = ML_FEATURE_STORE_V2
-    columns = [c for c in schema.columns if c.name != "data_hash"]
-    business = [
-        c.name
-        for c in columns
-        if c.name not in AUDIT_COLUMNS | HASH_DERIVED and not c.name.startswith("source_")
-    ]
-    frame = (
-        rows.sort("game_date", "player_lookup")
-        .select(
-            *(pl.col(c.name).cast(c.polars_type, strict=True) for c in columns),
-            row_json(business),
-        )
-        .collect(engine=ENGINE)
-    )
-    encoded = frame["__row_json"]
-    data_hash = pl.Series([], dtype=pl.String) if frame.is_empty() else digests(encoded)
-    return frame.with_columns(data_hash=data_hash).select(schema.column_names)
+    return to_table(rows, ML_FEATURE_STORE_V2)
