@@ -23,6 +23,7 @@ from features.registry import PROCESSORS, Processor, phase3_inputs, select
 from nba_calendar import calendar_frame
 from quality.feature_checks import (
     FAIL,
+    LATER_FEATURES,
     PLACEHOLDER_SOURCE,
     check_features,
     dated_feature_values,
@@ -31,6 +32,7 @@ from quality.feature_checks import (
     reference_slates,
     summary,
 )
+from quality.feature_contract import value_column
 from quality.schemas import ML_FEATURE_CHECKS, ML_FEATURE_STORE_V2, Phase3Frames
 from quality.success import RunLine, SlateFacts, Status, evaluate_output, slate_facts_of
 
@@ -262,7 +264,9 @@ def check_dates(
     passed and every checked date's worst status and message.
     """
     dated = _split_by_date(dated_feature_values(history.select(REFERENCE_COLUMNS)))
-    values = dated_feature_values(p5.select(REFERENCE_COLUMNS))
+    # D's own figures cover features 25 to 59 too (SPEC 16.6); the drift reference does not.
+    later = [value_column(f.index) for f in LATER_FEATURES if value_column(f.index) in p5.columns]
+    values = dated_feature_values(p5.select(*REFERENCE_COLUMNS, *later))
     figures = figures_by_date(values)  # D's own figures do not depend on the reference
     by_date = _split_by_date(values)
     rows_by_date = _by_partition(p5, "game_date")

@@ -13,30 +13,44 @@ from datetime import datetime
 from typing import TypedDict, Unpack
 
 import polars as pl
+from polars.expr.whenthen import ChainedThen, Then
 
 from features.common import divide, qualifying_games, ratio, slate, to_table
+from features.ml_feature_store_v3 import attach_v3_inputs, v3_values, with_optional_columns
 from features.windows import (
     GAME_NUMBER,
     ZONES,
+    Aggregate,
     Window,
     as_of,
     attach_upstream_by_date,
     game_sequence,
     tier,
     upstream_tracking,
+    windowed,
     zones_known,
 )
 from nba_calendar import Calendars
 from quality.feature_contract import (
+    ARRAY_CONTRACT,
+    ARRAY_FEATURE_COUNT,
     CALCULATED,
-    CORE_FEATURES,
+    CATEGORY_FEATURES,
     DEFAULT,
+    DEFAULTED,
     FEATURE_CONTRACT,
     FEATURE_COUNT,
     FEATURE_NAMES,
     FEATURE_VERSION,
+    GAME_CONTEXT,
+    MATCHUP,
+    MISSING,
     PHASE3,
     PHASE4,
+    PLAYER_HISTORY,
+    REQUIRED_FEATURES,
+    VEGAS,
+    value_column,
 )
 from quality.schemas import (
     ML_FEATURE_STORE_V2,
@@ -44,11 +58,19 @@ from quality.schemas import (
     PLAYER_DAILY_CACHE,
     PLAYER_SHOT_ZONE_ANALYSIS,
     TEAM_DEFENSE_ZONE_ANALYSIS,
+    UPCOMING_PLAYER_GAME_CONTEXT,
+    UPCOMING_TEAM_GAME_CONTEXT,
     Phase3Frames,
     TableSchema,
 )
 
 SOURCE_WEIGHTS = {PHASE4: 100.0, PHASE3: 75.0, CALCULATED: 100.0, DEFAULT: 40.0}
+# SPEC 16.3: the category quality pcts also weigh 'missing' (features 25 to 59), at 0.
+CATEGORY_WEIGHTS = {**SOURCE_WEIGHTS, MISSING: 0.0}
+QUALITY_READY_MATCHUP = 50.0
+TRAINING_READY_SCORE, TRAINING_READY_MATCHUP, TRAINING_READY_HISTORY = 85.0, 70.0, 80.0
+RED_REQUIRED_DEFAULTS = 5
+RED_BELOW, YELLOW_BELOW = 50.0, 70.0
 QUALITY_TIERS = ((95.0, "excellent"), (85.0, "good"), (70.0, "medium"))
 
 # Upstream processors, named as in the source-tracking columns of the output schema.
@@ -213,57 +235,69 @@ def _as_of_slate(
     )
 
 
+def _history(
+    games: pl.DataFrame | pl.LazyFrame,
+    entity: str,
+    players: pl.LazyFrame,
+    key: str,
+    aggregates: list[Aggregate],
+) -> pl.LazyFrame:
+    """The aggregates of the entity's windows as of its last game before each D, per (key, D)
+    of the slate rows: `windowed` on the games some slate date reads (one rolling group-by a
+    window, as P4 does), then `as_of`."""
+    sequence = game_sequence(games, entity, _pairs(players, key))
+    windows = windowed(sequence, (entity, "season_year", "game_date", GAME_NUMBER), aggregates)
+    columns = [a.column for a in aggregates]
+    return _as_of_slate(players, windows, entity, key, columns)
+
+
 def _player_history(player_games: pl.LazyFrame, players: pl.LazyFrame) -> pl.LazyFrame:
     """Phase 3 fallbacks per player and D: P4/P2 windows with no minimum and no 30-day cut."""
     last_5, last_10, season = Window(TREND_GAMES), Window(SHORT_WINDOW), Window(None)
     points, minutes = pl.col("points"), pl.col("minutes_played")
-    games = qualifying_games(player_games)
-    windows = game_sequence(games, "player_lookup", _pairs(players, "player_lookup")).with_columns(
-        last_5.integer_mean(points).alias("p3__points_avg_last_5"),
-        last_10.integer_mean(points).alias("p3__points_avg_last_10"),
-        season.integer_mean(points).alias("p3__points_avg_season"),
-        last_10.std(points).alias("p3__points_std_last_10"),
-        last_10.mean(minutes).alias("p3__minutes_avg_last_10"),
-        season.mean(minutes).alias("p3__minutes_avg_season"),
-        last_5.count().alias("p3__games_last_5"),
-        last_10.count().alias("p3__games_last_10"),
-        Window(TREND_RECENT_GAMES).integer_mean(points).alias("p3__points_newest"),
-        Window(TREND_GAMES, TREND_RECENT_GAMES).integer_mean(points).alias("p3__points_before"),
+    aggregates = [
+        last_5.agg_integer_mean(points).alias("p3__points_avg_last_5"),
+        last_10.agg_integer_mean(points).alias("p3__points_avg_last_10"),
+        season.agg_integer_mean(points).alias("p3__points_avg_season"),
+        last_10.agg_std(points).alias("p3__points_std_last_10"),
+        last_10.agg_mean(minutes).alias("p3__minutes_avg_last_10"),
+        season.agg_mean(minutes).alias("p3__minutes_avg_season"),
+        last_5.agg_count().alias("p3__games_last_5"),
+        last_10.agg_count().alias("p3__games_last_10"),
+        Window(TREND_RECENT_GAMES).agg_integer_mean(points).alias("p3__points_newest"),
+        Window(TREND_GAMES, TREND_RECENT_GAMES).agg_integer_mean(points).alias("p3__points_before"),
         *(
-            last_10.sum(pl.col(f"{z}_attempts"), zones_known()).alias(f"p3__{z}_attempts")
+            last_10.agg_sum(pl.col(f"{z}_attempts"), zones_known()).alias(f"p3__{z}_attempts")
             for z in ZONES
         ),
-        last_10.sum(pl.col("ft_makes")).alias("p3__ft_makes_last_10"),
-        last_10.sum(points).alias("p3__points_last_10"),
-    )
-    columns = [c for c in windows.collect_schema().names() if c.startswith("p3__")]
-    return _as_of_slate(players, windows, "player_lookup", "player_lookup", columns)
+        last_10.agg_sum(pl.col("ft_makes")).alias("p3__ft_makes_last_10"),
+        last_10.agg_sum(points).alias("p3__points_last_10"),
+    ]
+    games = qualifying_games(player_games)
+    return _history(games, "player_lookup", players, "player_lookup", aggregates)
 
 
 def _team_history(team_offense: pl.DataFrame, players: pl.LazyFrame) -> pl.LazyFrame:
     """The context team's last 10 games (pace, rating) and its season record, per D."""
     last_10, season = Window(TEAM_WINDOW), Window(None)
-    windows = game_sequence(team_offense, "team_abbr", _pairs(players, "team_abbr")).with_columns(
-        last_10.mean(pl.col("pace")).alias("team__pace_last_10"),
-        last_10.mean(pl.col("offensive_rating")).alias("team__off_rating_last_10"),
-        season.count().alias("team__games"),
+    aggregates = [
+        last_10.agg_mean(pl.col("pace")).alias("team__pace_last_10"),
+        last_10.agg_mean(pl.col("offensive_rating")).alias("team__off_rating_last_10"),
+        season.agg_count().alias("team__games"),
         # A NULL win_flag is a game played but not a win.
-        season.sum(pl.col("win_flag").fill_null(False).cast(pl.Int64)).alias("team__wins"),
-    )
-    columns = ["team__pace_last_10", "team__off_rating_last_10", "team__games", "team__wins"]
-    return _as_of_slate(players, windows, "team_abbr", "team_abbr", columns)
+        season.agg_sum(pl.col("win_flag").fill_null(False).cast(pl.Int64)).alias("team__wins"),
+    ]
+    return _history(team_offense, "team_abbr", players, "team_abbr", aggregates)
 
 
 def _opponent_history(team_defense: pl.DataFrame, players: pl.LazyFrame) -> pl.LazyFrame:
     """The opponent's last 15 games as the defending team, per D."""
     last_15 = Window(OPPONENT_WINDOW)
-    dates = _pairs(players, "opponent_team_abbr")
-    windows = game_sequence(team_defense, "defending_team_abbr", dates).with_columns(
-        last_15.mean(pl.col("defensive_rating")).alias("opponent__def_rating_last_15"),
-        last_15.mean(pl.col("opponent_pace")).alias("opponent__pace_last_15"),
-    )
-    columns = ["opponent__def_rating_last_15", "opponent__pace_last_15"]
-    return _as_of_slate(players, windows, "defending_team_abbr", "opponent_team_abbr", columns)
+    aggregates = [
+        last_15.agg_mean(pl.col("defensive_rating")).alias("opponent__def_rating_last_15"),
+        last_15.agg_mean(pl.col("opponent_pace")).alias("opponent__pace_last_15"),
+    ]
+    return _history(team_defense, "defending_team_abbr", players, "opponent_team_abbr", aggregates)
 
 
 def _opponent_rest(team_context: pl.DataFrame) -> pl.LazyFrame:
@@ -296,7 +330,8 @@ def _inputs(
     )
     for name in UPSTREAMS:
         rows = _attach_upstream(rows, upstream[name], UPSTREAM_READS[name])
-    return rows.join(_team_schedule(phase3, players), ["team_abbr", *by_date], "left")
+    rows = rows.join(_team_schedule(phase3, players), ["team_abbr", *by_date], "left")
+    return attach_v3_inputs(rows, players, phase3, slate_games)
 
 
 def _team_schedule(phase3: Phase3Frames, players: pl.LazyFrame) -> pl.LazyFrame:
@@ -493,8 +528,9 @@ def feature_table() -> tuple[Feature, ...]:
     candidates = _candidates()
     assert set(candidates) == set(FEATURE_NAMES), "P5 and the feature contract disagree"
     table = []
-    for spec in FEATURE_CONTRACT:
+    for spec in ARRAY_CONTRACT:
         tiers = candidates[spec.name]
+        assert spec.default is not None, f"{spec.name}: the 25 of SPEC 8 have defaults"
         assert (*(tag for tag, _ in tiers), DEFAULT) == spec.chain, spec.name
         table.append(Feature(spec.name, spec.default, tiers))
     return tuple(table)
@@ -544,21 +580,137 @@ def data_source() -> pl.Expr:
     )
 
 
+def _tag(i: int) -> pl.Expr:
+    return pl.col(f"tag__{i}")
+
+
+def _defaulted(i: int) -> pl.Expr:
+    """SPEC 16.3: a feature is defaulted when tagged 'default' or 'missing' (`defaulted__<i>`,
+    computed once by `defaulted_flags`)."""
+    return pl.col(f"defaulted__{i}")
+
+
+def defaulted_flags() -> list[pl.Expr]:
+    return [_tag(i).is_in(DEFAULTED).alias(f"defaulted__{i}") for i in range(FEATURE_COUNT)]
+
+
+def _weight(i: int) -> pl.Expr:
+    """The tag's weight (CATEGORY_WEIGHTS) as a when-chain: cheaper than a lookup per cell."""
+    tag = _tag(i)
+    chain: Then | ChainedThen = pl.when(tag == MISSING).then(CATEGORY_WEIGHTS[MISSING])
+    for name in (DEFAULT, PHASE3, PHASE4, CALCULATED):
+        chain = chain.when(tag == name).then(CATEGORY_WEIGHTS[name])
+    return chain.otherwise(None)
+
+
+def feature_tags() -> list[pl.Expr]:
+    """`tag__<i>` for the 60 features: 0 to 24 as in feature_sources (all 'default' on a
+    placeholder), 25 to 59 their contract tag, or 'missing' when the value is NULL."""
+    placeholder = pl.col("is_placeholder")
+    tags = []
+    for spec in FEATURE_CONTRACT:
+        if spec.in_array:
+            tag = pl.when(placeholder).then(pl.lit(DEFAULT)).otherwise(_source_col(spec.index))
+        else:
+            value = pl.col(value_column(spec.index))
+            tag = pl.when(value.is_null()).then(pl.lit(MISSING)).otherwise(pl.lit(spec.chain[0]))
+        tags.append(tag.alias(f"tag__{spec.index}"))
+    return tags
+
+
+def feature_sources_json() -> pl.Expr:
+    """{"0": tag, ..., "59": tag}, as Python's json.dumps writes it (default separators)."""
+    parts: list[pl.Expr] = [pl.lit("{")]
+    for i in range(FEATURE_COUNT):
+        parts += [pl.lit(f'{", " if i else ""}"{i}": "'), _tag(i), pl.lit('"')]
+    return pl.concat_str([*parts, pl.lit("}")])
+
+
 def default_feature_count() -> pl.Expr:
-    """Features tagged 'default' (all 25 on a placeholder row)."""
-    return pl.col("feature_sources").list.eval(pl.element() == DEFAULT).list.sum().cast(pl.Int64)
+    """Features of the 60 tagged 'default' or 'missing' (60 on a placeholder row)."""
+    return pl.sum_horizontal(_defaulted(i).cast(pl.Int64) for i in range(FEATURE_COUNT))
+
+
+def required_default_count() -> pl.Expr:
+    """The required features (SPEC 16.3: 0 to 24, 28 to 36) among the defaulted ones."""
+    return pl.sum_horizontal(_defaulted(i).cast(pl.Int64) for i in REQUIRED_FEATURES)
+
+
+def default_feature_indices() -> pl.Expr:
+    """The defaulted features' indices, ascending; [] when none."""
+    indices = [pl.when(_defaulted(i)).then(pl.lit(i, dtype=pl.Int64)) for i in range(FEATURE_COUNT)]
+    return row_list(indices).list.drop_nulls()
+
+
+def quality_pct(category: str) -> pl.Expr:
+    """Sum of the category's tag weights over its number of features: one division."""
+    features = CATEGORY_FEATURES[category]
+    # Over a count column, not a literal: Polars turns `x / 24.0` into `x * (1 / 24)` in some
+    # chunks, which moves the last bit with how the rows are split.
+    count = pl.sum_horizontal(_tag(i).is_not_null().cast(pl.Float64) for i in features)
+    return pl.sum_horizontal(_weight(i) for i in features) / count
 
 
 def is_quality_ready() -> pl.Expr:
-    """SPEC 12: not a placeholder, quality >= 70 and none of features 0 to 3 on its default."""
-    core_default = pl.any_horizontal(
-        pl.col("feature_sources").list.get(i) == DEFAULT for i in CORE_FEATURES
-    )
+    """SPEC 16.3 (replaces SPEC 12's rule, which it implies): score >= 70, matchup >= 50 and
+    no required feature defaulted. A placeholder has 25 required defaults: never ready."""
     return (
-        ~pl.col("is_placeholder")
-        & (pl.col("feature_quality_score") >= QUALITY_READY_SCORE)
-        & ~core_default
+        (pl.col("feature_quality_score") >= QUALITY_READY_SCORE)
+        & (pl.col("matchup_quality_pct") >= QUALITY_READY_MATCHUP)
+        & (pl.col("required_default_count") == 0)
     )
+
+
+def is_training_ready() -> pl.Expr:
+    return (
+        (pl.col("feature_quality_score") >= TRAINING_READY_SCORE)
+        & (pl.col("matchup_quality_pct") >= TRAINING_READY_MATCHUP)
+        & (pl.col("player_history_quality_pct") >= TRAINING_READY_HISTORY)
+        & (pl.col("required_default_count") == 0)
+    )
+
+
+def quality_alert_level() -> pl.Expr:
+    """'red' for a weak matchup, a low score or 5+ required defaults; 'yellow' for any
+    required default or a middling score or matchup; else 'green'."""
+    score, matchup = pl.col("feature_quality_score"), pl.col("matchup_quality_pct")
+    required = pl.col("required_default_count")
+    return (
+        pl.when((matchup < RED_BELOW) | (score < RED_BELOW) | (required >= RED_REQUIRED_DEFAULTS))
+        .then(pl.lit("red"))
+        .when((required > 0) | (score < YELLOW_BELOW) | (matchup < YELLOW_BELOW))
+        .then(pl.lit("yellow"))
+        .otherwise(pl.lit("green"))
+    )
+
+
+def matchup_data_status() -> pl.Expr:
+    return (
+        pl.when(pl.col("matchup_quality_pct") < QUALITY_READY_MATCHUP)
+        .then(pl.lit("MATCHUP_UNAVAILABLE"))
+        .otherwise(pl.lit("COMPLETE"))
+    )
+
+
+def feature_values() -> list[pl.Expr]:
+    """`feature_<i>_value` for the 60: NULL on a placeholder and wherever a feature of 0 to
+    24 is tagged 'default' (never a made-up value); 25 to 59 from SPEC 16.2 with `f(k)`,
+    feature k as stored."""
+    placeholder = pl.col("is_placeholder")
+
+    def stored(i: int) -> pl.Expr:
+        name = FEATURE_NAMES[i]
+        real = ~placeholder & (pl.col(f"source__{name}") != DEFAULT)
+        return pl.when(real).then(pl.col(f"value__{name}"))
+
+    later = v3_values(stored)
+    return [
+        *(stored(i).alias(value_column(i)) for i in range(ARRAY_FEATURE_COUNT)),
+        *(
+            pl.when(~placeholder).then(later[i].cast(pl.Float64)).alias(value_column(i))
+            for i in range(ARRAY_FEATURE_COUNT, FEATURE_COUNT)
+        ),
+    ]
 
 
 def completeness_percentage() -> pl.Expr:
@@ -636,13 +788,26 @@ def _source_tracking(name: str) -> list[pl.Expr]:
 
 
 def ml_feature_store_v2(
-    phase3: Phase3Frames,
+    *,
+    player_games: pl.DataFrame,
+    team_defense: pl.DataFrame,
+    team_offense: pl.DataFrame,
+    player_context: pl.DataFrame,
+    team_context: pl.DataFrame,
     calendar: Calendars,
     processed_at: datetime,
     **frames: Unpack[UpstreamFrames],
 ) -> pl.DataFrame:
     """One row per slate player of every date D of `calendar`, whatever upstream failed;
-    None means that processor failed (for every date)."""
+    None means that processor failed (for every date). The optional Phase 3 columns may be
+    absent: their features are then NULL ('missing')."""
+    phase3 = Phase3Frames(
+        player_games,
+        team_defense,
+        team_offense,
+        with_optional_columns(player_context, UPCOMING_PLAYER_GAME_CONTEXT),
+        with_optional_columns(team_context, UPCOMING_TEAM_GAME_CONTEXT),
+    )
     upstream = {
         DAILY_CACHE: frames["daily_cache"],
         COMPOSITE: frames["composite_factors"],
@@ -667,10 +832,10 @@ def ml_feature_store_v2(
         )
         .with_columns(
             features=pl.when(placeholder)
-            .then(pl.concat_list([pl.lit(None, dtype=pl.Float64)] * FEATURE_COUNT))
+            .then(pl.concat_list([pl.lit(None, dtype=pl.Float64)] * ARRAY_FEATURE_COUNT))
             .otherwise(pl.col("features")),
             feature_sources=pl.when(placeholder)
-            .then(pl.concat_list([pl.lit(DEFAULT)] * FEATURE_COUNT))
+            .then(pl.concat_list([pl.lit(DEFAULT)] * ARRAY_FEATURE_COUNT))
             .otherwise(pl.col("feature_sources")),
             feature_quality_score=pl.when(placeholder)
             .then(0.0)
@@ -689,9 +854,24 @@ def ml_feature_store_v2(
             created_at=pl.lit(processed_at),
         )
         .with_columns(*(expr for name in UPSTREAMS for expr in _source_tracking(name)))
+        .with_columns(*feature_values())
+        .with_columns(*feature_tags())
+        .with_columns(*defaulted_flags())
         .with_columns(
+            feature_sources_json=feature_sources_json(),
             default_feature_count=default_feature_count(),
+            required_default_count=required_default_count(),
+            default_feature_indices=default_feature_indices(),
+            matchup_quality_pct=quality_pct(MATCHUP),
+            player_history_quality_pct=quality_pct(PLAYER_HISTORY),
+            vegas_quality_pct=quality_pct(VEGAS),
+            game_context_quality_pct=quality_pct(GAME_CONTEXT),
+        )
+        .with_columns(
             is_quality_ready=is_quality_ready(),
+            is_training_ready=is_training_ready(),
+            quality_alert_level=quality_alert_level(),
+            matchup_data_status=matchup_data_status(),
             expected_games_count=pl.col("schedule__expected").fill_null(0).cast(pl.Int64),
             actual_games_count=pl.col("schedule__actual").fill_null(0).cast(pl.Int64),
         )

@@ -9,17 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
-from typing import TYPE_CHECKING, Literal, Unpack
+from typing import TYPE_CHECKING, Literal
 
 import polars as pl
 
-from features.ml_feature_store_v2 import UpstreamFrames, ml_feature_store_v2
+from features.ml_feature_store_v2 import ml_feature_store_v2
 from features.player_composite_factors import player_composite_factors
 from features.player_daily_cache import player_daily_cache
 from features.player_shot_zone_analysis import player_shot_zone_analysis
 from features.team_defense_zone_analysis import team_defense_zone_analysis
-from nba_calendar import Calendars
 from quality.schemas import (
     ML_FEATURE_STORE_V2,
     PHASE3_KEYWORDS,
@@ -64,22 +62,6 @@ def _phase3(*keywords: str) -> dict[str, str]:
     return {k: PHASE3_KEYWORDS[k] for k in keywords}
 
 
-def _ml_feature_store_v2(
-    *,
-    player_games: pl.DataFrame,
-    team_defense: pl.DataFrame,
-    team_offense: pl.DataFrame,
-    player_context: pl.DataFrame,
-    team_context: pl.DataFrame,
-    calendar: Calendars,
-    processed_at: datetime,
-    **upstream: Unpack[UpstreamFrames],
-) -> pl.DataFrame:
-    """P5 takes its Phase 3 inputs as one Phase3Frames; the graph passes them by keyword."""
-    phase3 = Phase3Frames(player_games, team_defense, team_offense, player_context, team_context)
-    return ml_feature_store_v2(phase3, calendar, processed_at, **upstream)
-
-
 _DECLARED = (
     Processor(
         id="P1",
@@ -119,7 +101,7 @@ _DECLARED = (
     Processor(
         id="P5",
         schema=ML_FEATURE_STORE_V2,
-        compute=_ml_feature_store_v2,
+        compute=ml_feature_store_v2,
         phase3=_phase3(*PHASE3_KEYWORDS),
         upstream={
             "team_defense_zones": TEAM_DEFENSE_ZONE_ANALYSIS.name,

@@ -95,14 +95,23 @@ def training_set_command(
     start: StartOption = None,
     end: EndOption = None,
     all_rows: Annotated[
-        bool, typer.Option("--all-rows", help="Keep rows that are not is_quality_ready")
+        bool,
+        typer.Option("--all-rows", help="Keep every row, not only those passing the filters"),
     ] = False,
+    min_quality: Annotated[
+        float,
+        typer.Option(
+            "--min-quality",
+            help="Training filter: feature_quality_score >= this (50 or more; 70 gives the "
+            "is_quality_ready rows)",
+        ),
+    ] = 70.0,
     fmt: Annotated[TrainingFormat, typer.Option("--format", help="parquet or csv")] = (
         TrainingFormat.parquet
     ),
     force: ForceOption = False,
 ) -> None:
-    """Features of each slate date in START..END joined with what happened (SPEC 13)."""
+    """Features of each slate date in START..END joined with what happened (SPEC 13, 16.5)."""
     import polars as pl
 
     from features.training_set import FeatureNamesError
@@ -120,14 +129,14 @@ def training_set_command(
     clock = time.perf_counter()
     try:
         within_seasons(open_reader(), first, last)
-        frame = build_training_set(first, last, all_rows=all_rows)
+        frame = build_training_set(first, last, all_rows=all_rows, min_quality=min_quality)
     except (WarehouseError, FeatureNamesError, ValueError) as exc:
         raise _fail(str(exc)) from exc
     if frame.is_empty():
         raise _fail(
-            f"no {'' if all_rows else 'is_quality_ready '}ml_feature_store_v2 rows between "
-            f"{first} and {last}: run `phase4 backfill --start {first} --end {last}` first"
-            + ("" if all_rows else " or pass --all-rows")
+            f"no ml_feature_store_v2 rows {'' if all_rows else 'passing the training filters '}"
+            f"between {first} and {last}: run `phase4 backfill --start {first} --end {last}` "
+            "first" + ("" if all_rows else ", lower --min-quality or pass --all-rows")
         )
     write_atomically(out, frame.write_csv if fmt is TrainingFormat.csv else frame.write_parquet)
     seconds = time.perf_counter() - clock
@@ -153,7 +162,7 @@ def features_command(
     ] = None,
     force: ForceOption = False,
 ) -> None:
-    """D's 25 named features per player with quality, tier and each feature's source."""
+    """D's 60 features per player with quality, readiness and each feature's tag."""
     from features.training_set import feature_rows, slate_features
     from phase4.checks import output_file, write_atomically
     from tasks.readers import open_reader, read_slate
@@ -181,7 +190,7 @@ def features_command(
         write_atomically(out, slate_features(rows).write_parquet)
         console.print(f"{out}: {rows.height} players", soft_wrap=True)
     elif fmt is FeaturesFormat.json:
-        typer.echo(json.dumps(_as_json(rows), indent=2, default=str))
+        typer.echo(json.dumps(_as_json(slate_features(rows)), indent=2, default=str))
     elif player is not None:
         _print_player(rows, feature_rows(rows))
     else:
@@ -207,51 +216,89 @@ def _no_rows(day: date, player: str | None) -> str:
     )
 
 
-def _as_json(rows: pl.DataFrame) -> list[dict[str, object]]:
-    """One object per player: identity, quality and {name: {value, source}} in feature order."""
+def _as_json(wide: pl.DataFrame) -> list[dict[str, object]]:
+    """One object per player: identity, quality and {name: {index, value, source}} for the 60
+    features in index order; 0 to 24 add `array_value`, their value in `features`."""
+    from features.training_set import IDENTITY_COLUMNS, QUALITY_COLUMNS, SOURCE_PREFIX
+    from quality.feature_contract import ALL_FEATURE_NAMES, ARRAY_FEATURE_COUNT, VALUE_COLUMNS
+
     players = []
-    for row in rows.sort("player_lookup").iter_rows(named=True):
-        features = {
-            name: {"value": value, "source": source}
-            for name, value, source in zip(
-                row.pop("feature_names"),
-                row.pop("features"),
-                row.pop("feature_sources"),
-                strict=True,
-            )
-        }
-        players.append({**row, "features": features})
+    for row in wide.iter_rows(named=True):
+        features: dict[str, dict[str, object]] = {}
+        for index, (name, column) in enumerate(zip(ALL_FEATURE_NAMES, VALUE_COLUMNS, strict=True)):
+            features[name] = {
+                "index": index,
+                "value": row[column],
+                "source": row[f"{SOURCE_PREFIX}{name}"],
+            }
+            if index < ARRAY_FEATURE_COUNT:
+                features[name]["array_value"] = row[name]
+        kept = {c: row[c] for c in (*IDENTITY_COLUMNS, *QUALITY_COLUMNS)}
+        players.append({**kept, "features": features})
     return players
 
 
+def _number(value: float | None) -> str:
+    return "NULL" if value is None else f"{value:.4g}"
+
+
 def _print_player(rows: pl.DataFrame, long: pl.DataFrame) -> None:
+    from quality.feature_contract import ARRAY_FEATURE_COUNT
+
     row = rows.row(0, named=True)
     title = (
         f"{row['player_lookup']} on {row['game_date']} vs {row['opponent_team_abbr']}: "
         f"quality {row['feature_quality_score']:.1f} ({row['quality_tier']}), "
-        f"data_source {row['data_source']}, {row['default_feature_count']} default, "
-        f"quality ready {row['is_quality_ready']}"
+        f"data_source {row['data_source']}, {row['default_feature_count']} defaulted "
+        f"({row['required_default_count']} required), "
+        f"quality ready {row['is_quality_ready']}, training ready {row['is_training_ready']}, "
+        f"{row['feature_version']}"
     )
     console.print(title, soft_wrap=True)
     table = Table()
-    for column in ("#", "feature", "value", "source"):
-        table.add_column(column, justify="right" if column in ("#", "value") else "left")
-    for index, name, value, source in long.iter_rows():
-        table.add_row(str(index), name, "NULL" if value is None else f"{value:.4g}", source)
+    for column in ("#", "feature", "value", "source", "array"):
+        table.add_column(column, justify="left" if column in ("feature", "source") else "right")
+    for index, name, value, source, array_value in long.iter_rows():
+        table.add_row(
+            str(index),
+            name,
+            _number(value),
+            source or "",
+            _number(array_value) if index < ARRAY_FEATURE_COUNT else "",
+        )
     console.print(table)
+    console.print(
+        "value: feature_<#>_value, NULL when the feature is defaulted or missing; array: its "
+        "value in `features`, the older reader's 25, with the default filled in"
+    )
 
 
 def _print_slate(rows: pl.DataFrame) -> None:
+    from quality.feature_contract import ALL_FEATURE_NAMES, REQUIRED_FEATURES
+
     table = Table(
         title=f"ml_feature_store_v2 for {rows.get_column('game_date')[0]}: {rows.height} players"
     )
-    for column in ("player", "opp", "quality", "tier", "source", "defaults", "ready", "defaulted"):
+    columns = (
+        "player",
+        "opp",
+        "quality",
+        "tier",
+        "source",
+        "defaulted",
+        "required",
+        "ready",
+        "training",
+        "required defaulted",
+    )
+    for column in columns:
         table.add_column(column, overflow="fold")
     for row in rows.sort("player_lookup").iter_rows(named=True):
+        tags = json.loads(row["feature_sources_json"] or "{}")  # NULL: written before it
         defaulted = [
-            n
-            for n, s in zip(row["feature_names"], row["feature_sources"], strict=True)
-            if s == "default"
+            ALL_FEATURE_NAMES[i]
+            for i in REQUIRED_FEATURES
+            if tags.get(str(i)) in ("default", "missing")
         ]
         table.add_row(
             row["player_lookup"],
@@ -260,11 +307,13 @@ def _print_slate(rows: pl.DataFrame) -> None:
             row["quality_tier"],
             row["data_source"],
             str(row["default_feature_count"]),
+            str(row["required_default_count"]),
             "yes" if row["is_quality_ready"] else "no",
+            "yes" if row["is_training_ready"] else "no",
             ", ".join(defaulted),
         )
     console.print(table)
-    console.print("one player's 25 values and sources: --player LOOKUP; all of them: --format json")
+    console.print("one player's 60 values and tags: --player LOOKUP; all of them: --format json")
 
 
 def export_command(

@@ -17,6 +17,7 @@ import plotly.graph_objects as go  # type: ignore[import-untyped]
 import polars as pl
 from plotly.subplots import make_subplots  # type: ignore[import-untyped]
 
+from quality.feature_contract import REQUIRED_FEATURES
 from quality.schemas import PROCESSOR_NAMES
 from tasks.report_reads import ReportFrames, dates_of, full_status_grid, summary_sentence
 
@@ -109,16 +110,18 @@ def quality_figure(frames: ReportFrames) -> go.Figure:
         go.Scatter(x=dates, y=quality["avg_quality"].to_list(), name="avg feature_quality_score"),
         secondary_y=False,
     )
-    figure.add_trace(
-        go.Scatter(
-            x=dates,
-            y=(quality["quality_ready_share"] * 100).to_list(),
-            name="quality-ready rows (%)",
-        ),
-        secondary_y=True,
-    )
+    for column, label, dash in (
+        ("quality_ready_share", "quality-ready rows (%)", "solid"),
+        ("training_ready_share", "training-ready rows (%)", "dot"),  # often on top of it
+    ):
+        figure.add_trace(
+            go.Scatter(
+                x=dates, y=(quality[column] * 100).to_list(), name=label, line={"dash": dash}
+            ),
+            secondary_y=True,
+        )
     figure.update_yaxes(title_text="avg feature_quality_score", range=[0, 101], secondary_y=False)
-    figure.update_yaxes(title_text="% quality-ready", range=[0, 101], secondary_y=True)
+    figure.update_yaxes(title_text="% of rows ready", range=[0, 101], secondary_y=True)
     figure.update_layout(
         title=f"ml_feature_store_v2: quality per date (ready = {frames.quality_ready_basis})",
         height=420,
@@ -127,21 +130,38 @@ def quality_figure(frames: ReportFrames) -> go.Figure:
 
 
 def defaults_figure(frames: ReportFrames) -> go.Figure:
-    defaults = frames.feature_defaults
-    figure = go.Figure(
-        go.Bar(
-            x=[
-                f"{i} {name}"
-                for i, name in zip(defaults["feature_index"], defaults["feature_name"], strict=True)
-            ],
-            y=(defaults["default_share"] * 100).to_list(),
-            hovertemplate="%{x}: %{y:.2f}% default<extra></extra>",
+    """One bar per feature (60), required and optional ones apart (SPEC 16.3)."""
+    defaults = frames.feature_defaults.with_columns(
+        pl.concat_str(
+            pl.col("feature_index").cast(pl.String), pl.col("feature_name"), separator=" "
         )
+        .fill_null(pl.col("feature_index").cast(pl.String))
+        .alias("label"),
+        pl.col("feature_index").is_in(REQUIRED_FEATURES).alias("required"),
     )
+    figure = go.Figure()
+    for required, name, color in ((True, "required", "#c62828"), (False, "optional", "#90a4ae")):
+        part = defaults.filter(pl.col("required") == required)
+        figure.add_trace(
+            go.Bar(
+                x=part["label"].to_list(),
+                y=(part["default_share"] * 100).to_list(),
+                name=name,
+                marker_color=color,
+                hovertemplate="%{x}: %{y:.2f}% default or missing<extra></extra>",
+            )
+        )
     figure.update_layout(
-        title="Share of ml_feature_store_v2 rows with each feature at its default",
+        title="Share of ml_feature_store_v2 rows with each feature defaulted or missing",
         yaxis_title="% of rows",
-        height=460,
+        yaxis_range=[0, 101],
+        height=560,
+    )
+    figure.update_xaxes(
+        tickangle=-60,
+        categoryorder="array",
+        categoryarray=defaults["label"].to_list(),
+        tickfont={"size": 10},
     )
     return figure
 
@@ -221,7 +241,9 @@ def build_report_html(frames: ReportFrames) -> str:
         (
             "Feature store quality",
             quality_figure(frames),
-            f"Quality-ready share computed from {html.escape(frames.quality_ready_basis)}.",
+            f"Quality-ready share computed from {html.escape(frames.quality_ready_basis)}; "
+            "training-ready from is_training_ready (score >= 85, matchup >= 70, player "
+            "history >= 80, no required feature defaulted).",
         ),
         ("Default features", defaults_figure(frames), ""),
         (

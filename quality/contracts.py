@@ -109,6 +109,8 @@ def column_problems(
         ]
     problems = []
     for column in schema.columns:
+        if column.name not in actual.names and column.optional:
+            continue  # an optional column a warehouse lacks is read as NULL
         if column.name not in actual.names:
             problems.append(
                 InputContractError(
@@ -242,14 +244,23 @@ def contract_problems(schema: TableSchema, frame: pl.DataFrame) -> list[InputCon
     problems += column_problems(schema, frame.to_arrow().schema, None)
     if problems:
         return problems
-    return list(row_problems(schema, frame.select(schema.column_names), None))
+    present = schema.present_column_names(frame.columns)
+    return list(row_problems(schema, frame.select(present), None))
 
 
 def conform_input(schema: TableSchema, table: pa.Table, analysis_date: date | None) -> pl.DataFrame:
     """Check a Phase 3 read against the contract and return it typed as declared."""
     check_columns(schema, table.schema, analysis_date)
-    frame = pl.from_arrow(table.select(schema.column_names))
+    frame = pl.from_arrow(table.select(schema.present_column_names(table.schema.names)))
     assert isinstance(frame, pl.DataFrame)
-    typed = frame.cast(dict(schema.polars_schema.items()))
+    typed = with_optional_columns(schema, frame).cast(dict(schema.polars_schema.items()))
     check_rows(schema, typed, analysis_date)
     return typed
+
+
+def with_optional_columns(schema: TableSchema, frame: pl.DataFrame) -> pl.DataFrame:
+    """The frame with every declared column, an optional one it lacks added as NULL, in
+    schema order (what the processors read: a missing line is an unknown line)."""
+    missing = [c for c in schema.columns if c.name not in frame.columns]
+    added = frame.with_columns(pl.lit(None, dtype=c.polars_type).alias(c.name) for c in missing)
+    return added.select(schema.column_names)

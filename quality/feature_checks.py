@@ -14,7 +14,14 @@ from datetime import date
 import polars as pl
 
 from nba_calendar import season_first_day
-from quality.feature_contract import DEFAULT, FEATURE_CONTRACT, FeatureSpec
+from quality.feature_contract import (
+    ARRAY_FEATURE_COUNT,
+    DEFAULTED,
+    FEATURE_CONTRACT,
+    MISSING,
+    FeatureSpec,
+    value_column,
+)
 from quality.schemas import ML_FEATURE_CHECKS
 from quality.stable import stable_mean, stable_std
 
@@ -35,10 +42,16 @@ class FeatureCheckError(ValueError):
     """P5 of D has values out of range: nothing is written, the previous partition stays."""
 
 
+LATER_FEATURES = FEATURE_CONTRACT[ARRAY_FEATURE_COUNT:]  # SPEC 16: 25 to 59, no default
+
+
 def feature_values(p5: pl.DataFrame, keep: Sequence[str] = ()) -> pl.DataFrame:
-    """One row per (player, feature) with a value; placeholder rows (NULL features) drop out.
+    """One row per (player, feature) of each non-placeholder row; placeholder rows (NULL
+    features) drop out. Features 0 to 24 come from the `features` array (a default value
+    included, with its tag); 25 to 59 from their value columns when `p5` has them, a NULL
+    value kept and tagged 'missing' (it counts as a default and is never out of range).
     `keep` names P5 columns carried along in front (a date, a data source)."""
-    return (
+    array = (
         p5.select(
             *keep,
             "player_lookup",
@@ -50,24 +63,58 @@ def feature_values(p5: pl.DataFrame, keep: Sequence[str] = ()) -> pl.DataFrame:
         .filter(pl.col("value").is_not_null())
         .with_columns(pl.col("feature_index").cast(pl.Int64))
     )
+    columns = [value_column(f.index) for f in LATER_FEATURES]
+    if not set(columns) <= set(p5.columns):
+        return array
+    later = (
+        p5.filter(pl.col("features").list.first().is_not_null())
+        .select(
+            *keep,
+            "player_lookup",
+            pl.concat_list(pl.col(c).cast(pl.Float64) for c in columns).alias("value"),
+            pl.int_ranges(ARRAY_FEATURE_COUNT, ARRAY_FEATURE_COUNT + len(LATER_FEATURES)).alias(
+                "feature_index"
+            ),
+        )
+        .explode("value", "feature_index")
+        .with_columns(_later_source().alias("source"))
+        .select(array.columns)
+    )
+    return pl.concat([array, later])
+
+
+def _later_source() -> pl.Expr:
+    """The tag of a value of 25 to 59: 'missing' when NULL, else its contract tag."""
+    tag = pl.lit(MISSING)
+    for spec in reversed(LATER_FEATURES):
+        tag = (
+            pl.when(pl.col("feature_index") == spec.index)
+            .then(pl.lit(spec.chain[0]))
+            .otherwise(tag)
+        )
+    return pl.when(pl.col("value").is_null()).then(pl.lit(MISSING)).otherwise(tag)
 
 
 def _in_range(spec: FeatureSpec) -> pl.Expr:
-    """Inclusive range, or the allowed set; NaN and infinity are never valid."""
+    """Inclusive range, or the allowed set; NaN and infinity are never valid; a feature whose
+    source is not in Phase 3 has no valid value (SPEC 16.6: it is always NULL)."""
     value = pl.col("value")
+    if spec.always_null:
+        return pl.lit(False)
     if spec.allowed:
         return value.is_in(list(spec.allowed))
     return value.is_finite() & value.is_between(spec.low, spec.high)
 
 
 def in_range() -> pl.Expr:
-    """Per value row: is it valid for its feature (by feature_index)."""
+    """Per value row: is it valid for its feature (by feature_index); a NULL value (a
+    'missing' feature of 25 to 59) is never out of range."""
     valid: pl.Expr = pl.lit(False)
     for spec in reversed(FEATURE_CONTRACT):
         valid = (
             pl.when(pl.col("feature_index") == spec.index).then(_in_range(spec)).otherwise(valid)
         )
-    return valid
+    return pl.col("value").is_null() | valid
 
 
 def _contract_frame() -> pl.DataFrame:
@@ -81,15 +128,17 @@ def _contract_frame() -> pl.DataFrame:
 
 
 def _statistics(values: pl.DataFrame, by: Sequence[str] = ("feature_index",)) -> pl.DataFrame:
-    """Figures per feature (and per `by`): mean and std over the values not tagged 'default'.
+    """Figures per feature (and per `by`): mean and std over the values not tagged 'default'
+    or 'missing'; `default_rows` counts both tags (SPEC 16.3).
 
     Means and deviations are order-independent (`stable_mean`), so a date's figures are the
     same bits checked alone (the nightly run) or with its backfill chunk.
     """
-    real = pl.col("value").filter(pl.col("source") != DEFAULT)
+    defaulted = pl.col("source").is_in(DEFAULTED)
+    real = pl.col("value").filter(~defaulted)
     return values.group_by(*by).agg(
         pl.len().cast(pl.Int64).alias("rows"),
-        (pl.col("source") == DEFAULT).sum().cast(pl.Int64).alias("default_rows"),
+        defaulted.sum().cast(pl.Int64).alias("default_rows"),
         pl.col("value").min().alias("min"),
         pl.col("value").max().alias("max"),
         stable_mean(real).alias("mean"),
@@ -101,7 +150,7 @@ def _statistics(values: pl.DataFrame, by: Sequence[str] = ("feature_index",)) ->
 
 
 def _reference_statistics(reference: pl.DataFrame) -> pl.DataFrame:
-    real = reference.filter(pl.col("source") != DEFAULT)
+    real = reference.filter(~pl.col("source").is_in(DEFAULTED))
     return real.group_by("feature_index").agg(
         pl.col("value").mean().alias("ref_mean"),
         pl.col("value").std().alias("ref_std"),
@@ -158,7 +207,11 @@ def _judge(spec: FeatureSpec, row: dict, early_season: bool) -> tuple[str, str |
     warnings = []
     if spec.constant_check and row["real_rows"] >= MIN_CONSTANT_ROWS and row["real_distinct"] == 1:
         warnings.append(constant_message(spec, row["real_first"], row["real_rows"]))
-    if row["rows"] and _edge(row["default_rows"] / row["rows"]) > MAX_DEFAULT_SHARE:
+    if (
+        spec.default_check
+        and row["rows"]
+        and _edge(row["default_rows"] / row["rows"]) > MAX_DEFAULT_SHARE
+    ):
         warnings.append(default_message(spec, row["default_rows"], row["rows"]))
     if (
         spec.drift_check

@@ -7,11 +7,25 @@ ranges and check classes, and `docs/features.md` is generated from it:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 PHASE4, PHASE3, CALCULATED, DEFAULT = "phase4", "phase3", "calculated", "default"
-SOURCES = (PHASE4, PHASE3, CALCULATED, DEFAULT)
-FEATURE_VERSION = "v1_baseline_25"
+# SPEC 16: a feature of 25 to 59 whose value is unknown is NULL and tagged 'missing'.
+MISSING = "missing"
+SOURCES = (PHASE4, PHASE3, CALCULATED, DEFAULT, MISSING)
+# Tags that mean "no real value": counted by default_feature_count and the Defaults check.
+DEFAULTED = (DEFAULT, MISSING)
+FEATURE_VERSION = "v2_60features"
+# SPEC 16.3's categories: four have a `<c>_quality_pct` column, team_context has none.
+MATCHUP, PLAYER_HISTORY, VEGAS, GAME_CONTEXT, TEAM_CONTEXT = (
+    "matchup",
+    "player_history",
+    "vegas",
+    "game_context",
+    "team_context",
+)
+QUALITY_CATEGORIES = (MATCHUP, PLAYER_HISTORY, VEGAS, GAME_CONTEXT)
 
 
 @dataclass(frozen=True)
@@ -20,28 +34,57 @@ class FeatureSpec:
 
     index: int
     name: str
-    chain: tuple[str, ...]  # source tags in priority order, the default last
+    chain: tuple[str, ...]  # source tags in priority order, 'default' (or 'missing') last
     origin: str  # where each tag's value comes from, for the data dictionary
-    default: float
+    default: float | None  # None: no default, unknown stays NULL ('missing', 25 to 59)
     low: float
     high: float
     constant_check: bool
     drift_check: bool
     allowed: tuple[float, ...] = ()  # a set of valid values instead of [low, high]
+    category: str = PLAYER_HISTORY
+    required: bool = True  # SPEC 16.3: optional features are the old system's OPTIONAL_FEATURES
+    always_null: bool = False  # its source is not in Phase 3: any value is out of range
+    minimum: str = ""  # SPEC 16.2's minimum sample, for the data dictionary
 
     @property
     def has_phase4(self) -> bool:
         return PHASE4 in self.chain
 
     @property
+    def in_array(self) -> bool:
+        """One of the 25 of `features` (SPEC 8), kept for the older reader."""
+        return self.index < ARRAY_FEATURE_COUNT
+
+    @property
+    def default_check(self) -> bool:
+        """SPEC 16.6: the Defaults check covers 0 to 24 and the required 28 to 36."""
+        return self.required
+
+    @property
     def range_text(self) -> str:
+        if self.always_null:
+            return "always NULL"
         if self.allowed:
             return "{" + ", ".join(_number(v) for v in self.allowed) + "}"
+        if math.isinf(self.high):
+            return f">= {_number(self.low)}"
         return f"[{_number(self.low)}, {_number(self.high)}]"
 
 
 def _number(value: float) -> str:
     return f"{value:g}"
+
+
+# The 25 features of the `features` array (SPEC 8); 25 to 59 only have value columns.
+ARRAY_FEATURE_COUNT = 25
+# SPEC 16.3: the categories of 0 to 24 (25 to 59 declare theirs in the table below).
+_CATEGORY_OF_ARRAY = {
+    **dict.fromkeys((5, 6, 7, 8, 13, 14), MATCHUP),
+    **dict.fromkeys((0, 1, 2, 3, 4), PLAYER_HISTORY),
+    **dict.fromkeys((9, 10, 11, 12, 15, 16, 17, 18, 19, 20, 21), GAME_CONTEXT),
+    **dict.fromkeys((22, 23, 24), TEAM_CONTEXT),
+}
 
 
 def _f(
@@ -53,7 +96,8 @@ def _f(
     valid: tuple[float, float] | tuple[float, ...],
     checks: str = "",
 ) -> FeatureSpec:
-    """`valid` is (low, high), or the set of allowed values when it has three or more."""
+    """One of the 25 (SPEC 8 and 12): required, with a default. `valid` is (low, high), or
+    the set of allowed values when it has three or more."""
     allowed = valid if len(valid) > 2 else ()
     low, high = (min(valid), max(valid))
     return FeatureSpec(
@@ -67,6 +111,40 @@ def _f(
         "constant" in checks,
         "drift" in checks,
         allowed,
+        category=_CATEGORY_OF_ARRAY[index],
+    )
+
+
+def _v(
+    index: int,
+    name: str,
+    tag: str,
+    origin: str,
+    category: str,
+    low: float = -math.inf,
+    high: float = math.inf,
+    *,
+    allowed: tuple[float, ...] = (),
+    minimum: str = "",
+) -> FeatureSpec:
+    """One of 25 to 59 (SPEC 16.2 and 16.6): no default (NULL is 'missing'), no constant or
+    drift check; required only for 28 to 36. No range at all: always NULL."""
+    unbounded = math.isinf(low) and math.isinf(high) and not allowed
+    return FeatureSpec(
+        index,
+        name,
+        (tag, MISSING),
+        origin,
+        None,
+        low,
+        high,
+        constant_check=False,
+        drift_check=False,
+        allowed=allowed,
+        category=category,
+        required=28 <= index <= 36,
+        always_null=unbounded,
+        minimum=minimum,
     )
 
 
@@ -125,14 +203,105 @@ FEATURE_CONTRACT: tuple[FeatureSpec, ...] = (
        "constant"),
     _f(24, "team_win_pct", (CALCULATED,),
        "wins / games of the player's team in S before D (>= 5 games)", 0.5, (0, 1), "constant"),
+    # SPEC 16.2. Q60 (Q30): qualifying games of S in [D - 60, D) ([D - 30, D)), newest first;
+    # n = |Q60|; R10: newest 10 box rows of any status in [D - 60, D); L(g): the context line
+    # of g's date; G: the Q60 games with L(g) known.
+    _v(25, "vegas_points_line", PHASE3, "context current_points_line", VEGAS, 0, 80),
+    _v(26, "vegas_opening_line", CALCULATED, "not in Phase 3", VEGAS),
+    _v(27, "vegas_line_move", CALCULATED, "not in Phase 3", VEGAS),
+    _v(28, "has_vegas_line", CALCULATED, "1 when vegas_points_line is known, else 0", VEGAS,
+       allowed=(0.0, 1.0)),
+    _v(29, "avg_points_vs_opponent", CALCULATED,
+       "mean points, qualifying games of S before D against the context opponent; none: "
+       "points_avg_season as stored", PLAYER_HISTORY, 0, 100),
+    _v(30, "games_vs_opponent", CALCULATED, "number of those games", PLAYER_HISTORY, 0, 20),
+    _v(31, "minutes_avg_last_10", CALCULATED, "mean minutes_played over Q30", PLAYER_HISTORY,
+       0, 70, minimum="1 game"),
+    _v(32, "ppm_avg_last_10", CALCULATED, "mean points / minutes_played over Q30",
+       PLAYER_HISTORY, 0, minimum="1 game"),
+    _v(33, "dnp_rate", CALCULATED, "share of R10 rows with is_dnp true", PLAYER_HISTORY, 0, 1,
+       minimum="3 rows"),
+    _v(34, "pts_slope_10g", CALCULATED, "least-squares slope of points, newest min(10, n) of Q60",
+       PLAYER_HISTORY, -30, 30, minimum="n >= 5"),
+    _v(35, "pts_vs_season_zscore", CALCULATED,
+       "clamp((f0 - f2) / f3, -3, 3); NULL when f3 = 0", PLAYER_HISTORY, -3, 3),
+    _v(36, "breakout_flag", CALCULATED, "1 when f0 > f2 + 1.5 x f3, else 0", PLAYER_HISTORY,
+       allowed=(0.0, 1.0)),
+    _v(37, "star_teammates_out", PHASE3, "context star_teammates_out", PLAYER_HISTORY, 0, 15),
+    _v(38, "game_total_line", PHASE3, "team context game_total", GAME_CONTEXT, 150, 300),
+    _v(39, "days_rest", PHASE3, "context days_rest", GAME_CONTEXT, 0),
+    _v(40, "minutes_load_last_7d", PHASE3, "context minutes_in_last_7_days", GAME_CONTEXT,
+       0, 500),
+    _v(41, "spread_magnitude", PHASE3, "abs(team context game_spread)", GAME_CONTEXT, 0, 40),
+    _v(42, "implied_team_total", PHASE3, "(game_total - game_spread) / 2", GAME_CONTEXT,
+       50, 175),
+    _v(43, "points_avg_last_3", CALCULATED, "mean points, newest min(3, n) of Q60",
+       PLAYER_HISTORY, 0, 100, minimum="n >= 1"),
+    _v(44, "scoring_trend_slope", CALCULATED,
+       "least-squares slope of points, newest min(7, n) of Q60", PLAYER_HISTORY, -40, 40,
+       minimum="n >= 4"),
+    _v(45, "deviation_from_avg_last3", CALCULATED,
+       "(f43 - mean) / sd (ddof 1) of Q60's points; 0 when sd = 0", PLAYER_HISTORY, -4, 4,
+       minimum="n >= 2"),
+    _v(46, "consecutive_games_below_avg", CALCULATED,
+       "newest Q60 games before the first with points >= Q60's mean", PLAYER_HISTORY, 0, 40,
+       minimum="n >= 1"),
+    _v(47, "teammate_usage_available", CALCULATED, "not in Phase 3 (injury report)",
+       GAME_CONTEXT),
+    _v(48, "usage_rate_last_5", CALCULATED,
+       "mean usage_rate, newest min(5, u) of the u Q60 games where it is known",
+       PLAYER_HISTORY, 0, minimum="u >= 3"),
+    _v(49, "games_since_structural_change", CALCULATED,
+       "Q60 games after the newest team change or > 14-day gap; none: min(n, 30)",
+       PLAYER_HISTORY, 0, 40, minimum="n >= 1"),
+    _v(50, "multi_book_line_std", CALCULATED, "not in Phase 3", GAME_CONTEXT),
+    _v(51, "prop_over_streak", CALCULATED,
+       "Q30 newest first: games above vegas_points_line before the first below",
+       GAME_CONTEXT, 0, 40),
+    _v(52, "prop_under_streak", CALCULATED,
+       "Q30 newest first: games below vegas_points_line before the first above",
+       GAME_CONTEXT, 0, 40),
+    _v(53, "line_vs_season_avg", CALCULATED, "f25 - f2", GAME_CONTEXT, -100, 100),
+    _v(54, "prop_line_delta", CALCULATED,
+       "f25 - the newest known context line of S in [D - 14, D)", PLAYER_HISTORY, -100, 100),
+    _v(55, "over_rate_last_10", CALCULATED,
+       "share of G's newest min(10, |G|) with points > L(g)", PLAYER_HISTORY, 0, 1,
+       minimum="|G| >= 5"),
+    _v(56, "margin_vs_line_avg_last_5", CALCULATED,
+       "mean points - L(g) over G's newest min(5, |G|)", PLAYER_HISTORY, -100, 100,
+       minimum="|G| >= 3"),
+    _v(57, "blowout_minutes_risk", CALCULATED,
+       "share of the team's newest 10 games in [D - 60, D) won or lost by 15+ (both rows known)",
+       TEAM_CONTEXT, 0, 1, minimum="1 game"),
+    _v(58, "minutes_volatility_last_10", CALCULATED,
+       "sample std (ddof 1) of minutes_played, newest 10 of Q60", PLAYER_HISTORY, 0, 45,
+       minimum="3 games"),
+    _v(59, "opponent_pace_mismatch", CALCULATED, "f22 - f14", GAME_CONTEXT, -40, 40),
 )  # fmt: skip
 
-FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in FEATURE_CONTRACT)
+ARRAY_CONTRACT: tuple[FeatureSpec, ...] = FEATURE_CONTRACT[:ARRAY_FEATURE_COUNT]
+# The names of the 25 of `features` / `feature_names` (SPEC 8: what the older reader reads).
+FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in ARRAY_CONTRACT)
+# All 60, in index order: `feature_<i>_value` holds ALL_FEATURE_NAMES[i] (SPEC 16).
+ALL_FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in FEATURE_CONTRACT)
 FEATURE_COUNT = len(FEATURE_CONTRACT)
 BY_NAME: dict[str, FeatureSpec] = {f.name: f for f in FEATURE_CONTRACT}
 PHASE4_FEATURES: tuple[int, ...] = tuple(f.index for f in FEATURE_CONTRACT if f.has_phase4)
-# SPEC 12: is_quality_ready needs none of these tagged 'default'.
+# SPEC 12: none of these tagged 'default' (implied by SPEC 16.3's required_default_count = 0).
 CORE_FEATURES: tuple[int, ...] = (0, 1, 2, 3)
+REQUIRED_FEATURES: tuple[int, ...] = tuple(f.index for f in FEATURE_CONTRACT if f.required)
+CATEGORY_FEATURES: dict[str, tuple[int, ...]] = {
+    c: tuple(f.index for f in FEATURE_CONTRACT if f.category == c)
+    for c in (*QUALITY_CATEGORIES, TEAM_CONTEXT)
+}
+
+
+def value_column(index: int) -> str:
+    """SPEC 16.1: the FLOAT64 column of feature `index`."""
+    return f"feature_{index}_value"
+
+
+VALUE_COLUMNS: tuple[str, ...] = tuple(value_column(f.index) for f in FEATURE_CONTRACT)
 
 
 def _yes(flag: bool) -> str:
@@ -140,7 +309,7 @@ def _yes(flag: bool) -> str:
 
 
 def data_dictionary() -> str:
-    """The Markdown data dictionary of the feature vector (docs/features.md)."""
+    """The Markdown data dictionary of the 60 features (docs/features.md)."""
     lines = [
         "# Features of `nba_predictions.ml_feature_store_v2` (feature_version "
         f"`{FEATURE_VERSION}`)",
@@ -149,18 +318,29 @@ def data_dictionary() -> str:
         "`python -m quality.feature_contract > docs/features.md`; do not edit by hand "
         "(a test fails when this file is out of date).",
         "",
-        "`features[i]` takes the first available source of its chain and `feature_sources[i]` "
-        "records which one. The range is inclusive; a value outside it (NaN and infinity "
-        "included) makes P5 FAIL and keeps the previous partition. The constant, default-share "
-        "and drift checks WARN (SPEC 12); results land in `nba_predictions.ml_feature_checks`.",
+        "Every feature `i` has a column `feature_<i>_value` (FLOAT64, NULL when unknown; never "
+        "a made-up value) and a tag in `feature_sources_json`. Features 0 to 24 are also the "
+        "`features` array (SPEC 8): each takes the first available source of its chain and "
+        "`feature_sources[i]` records which one; `features[i]` holds the default where "
+        "`feature_<i>_value` is NULL. Features 25 to 59 have no default: a NULL value is tagged "
+        "`missing` (SPEC 16). Required features (0 to 24, 28 to 36) count in "
+        "`required_default_count`; a row with one of them defaulted is not quality-ready.",
         "",
-        "| # | name | source chain | from | default | valid range | constant check | drift check |",
-        "|---|---|---|---|---|---|---|---|",
+        "The range is inclusive; a value outside it (NaN and infinity included) makes P5 FAIL "
+        "and keeps the previous partition. The constant, default-share and drift checks WARN "
+        "(SPEC 12 and 16.6); results land in `nba_predictions.ml_feature_checks`, one row per "
+        "feature and date.",
+        "",
+        "| # | name | required | category | source chain | from | minimum | default "
+        "| valid range | constant check | default check | drift check |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for f in FEATURE_CONTRACT:
+        default = "—" if f.default is None else _number(f.default)
         lines.append(
-            f"| {f.index} | {f.name} | {' → '.join(f.chain)} | {f.origin} | "
-            f"{_number(f.default)} | {f.range_text} | {_yes(f.constant_check)} | "
+            f"| {f.index} | {f.name} | {_yes(f.required)} | {f.category} | "
+            f"{' → '.join(f.chain)} | {f.origin} | {f.minimum or '—'} | {default} | "
+            f"{f.range_text} | {_yes(f.constant_check)} | {_yes(f.default_check)} | "
             f"{_yes(f.drift_check)} |"
         )
     return "\n".join(lines) + "\n"

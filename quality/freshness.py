@@ -22,9 +22,13 @@ from hashlib import blake2b
 import polars as pl
 
 from nba_calendar import ReadWindow, season_of
+from quality.contracts import with_optional_columns
+from quality.feature_contract import FEATURE_VERSION
 from quality.schemas import (
+    ML_FEATURE_STORE_V2,
     PHASE3_TABLES,
     TEAM_OFFENSE_GAME_SUMMARY,
+    UPCOMING_PLAYER_GAME_CONTEXT,
     UPCOMING_TEAM_GAME_CONTEXT,
     GraphNode,
 )
@@ -34,6 +38,28 @@ SEPARATOR = "\x1f"
 MASK_64 = (1 << 64) - 1
 # The slate calendar (season start, early season) every processor depends on (SPEC 0).
 CALENDAR_TABLES = (TEAM_OFFENSE_GAME_SUMMARY.name, UPCOMING_TEAM_GAME_CONTEXT.name)
+# SPEC 14: a processor reading the player context depends on its rows dated D, although the
+# read fetches the season through D (for P5's line history, below).
+FINGERPRINT_WINDOWS: dict[str, ReadWindow] = {UPCOMING_PLAYER_GAME_CONTEXT.name: ReadWindow.ON}
+# SPEC 16: P5 also reads the optional lines, which the row hashes above leave out (they hash
+# the contract's columns): the players' lines of S through D (L(g) and f25) and the teams'
+# game_total and game_spread. Its fingerprint adds them, and its feature_version, so a
+# partition written by another version is stale.
+EXTRA_PARTS: dict[str, tuple[tuple[str, tuple[str, ...], ReadWindow], ...]] = {
+    ML_FEATURE_STORE_V2.name: (
+        (
+            UPCOMING_PLAYER_GAME_CONTEXT.name,
+            ("player_lookup", "game_date", "current_points_line"),
+            ReadWindow.THROUGH,
+        ),
+        (
+            UPCOMING_TEAM_GAME_CONTEXT.name,
+            ("team_abbr", "game_date", "game_total", "game_spread"),
+            ReadWindow.THROUGH,
+        ),
+    )
+}
+VERSIONS: dict[str, str] = {ML_FEATURE_STORE_V2.name: FEATURE_VERSION}
 
 # The grid's states, worst first; a backfill rebuilds the first three.
 STATES = ("MISSING", "FAIL", "STALE", "WARN", "NO_GAMES", "OK")
@@ -56,12 +82,18 @@ def row_hashes(frame: pl.DataFrame, columns: Sequence[str]) -> pl.Series:
     )
 
 
-def daily_sums(frame: pl.DataFrame, table: str) -> pl.DataFrame:
-    """Per (season_year, game_date): rows and the sums of the hashes' low and high halves.
+def daily_sums(
+    frame: pl.DataFrame, table: str, columns: Sequence[str] | None = None
+) -> pl.DataFrame:
+    """Per (season_year, game_date): rows and the sums of the hashes' low and high halves,
+    hashing `columns` (default: the contract's columns of the table).
 
     Halves keep every sum exact in UInt64; the digest folds them mod 2^64 at the end.
     """
-    columns = PHASE3_TABLES[table].column_names
+    if columns is None:
+        columns = PHASE3_TABLES[table].contract_column_names
+    else:
+        frame = with_optional_columns(PHASE3_TABLES[table], frame)
     hashed = frame.select("season_year", "game_date").with_columns(
         row_hashes(frame, columns).alias("h")
     )
@@ -86,9 +118,12 @@ def _targets(dates: Sequence[date]) -> pl.DataFrame:
     )
 
 
-def windowed_sums(sums: pl.DataFrame, table: str, dates: Sequence[date]) -> pl.DataFrame:
-    """Per D: rows and hash sums of the table's rows a build for D reads (its read window)."""
-    window = PHASE3_TABLES[table].read_window
+def windowed_sums(
+    sums: pl.DataFrame, table: str, dates: Sequence[date], window: ReadWindow | None = None
+) -> pl.DataFrame:
+    """Per D: rows and hash sums of the table's rows a build for D depends on (`window`, else
+    FINGERPRINT_WINDOWS, else its read window)."""
+    window = window or FINGERPRINT_WINDOWS.get(table) or PHASE3_TABLES[table].read_window
     targets = _targets(dates)
     if window is ReadWindow.ON:
         per_day = sums.group_by("game_date").agg(pl.col("n", "lo", "hi").sum())
@@ -140,10 +175,20 @@ def input_fingerprints(
     for table in needed:
         sums = windowed_sums(daily_sums(frames[table], table), table, dates)
         parts[table] = {d: table_part(n, lo, hi) for d, n, lo, hi in sums.iter_rows()}
+    extra: dict[str, list[dict[date, str]]] = {}
+    for entry in chosen:
+        for table, columns, window in EXTRA_PARTS.get(entry.table, ()):
+            sums = windowed_sums(daily_sums(frames[table], table, columns), table, dates, window)
+            part = {d: table_part(n, lo, hi) for d, n, lo, hi in sums.iter_rows()}
+            extra.setdefault(entry.table, []).append(part)
     rows = []
     for day in dates:
         for entry in chosen:
             text = "|".join(f"{t}={parts[t][day]}" for t in fingerprint_tables(entry))
+            for i, part in enumerate(extra.get(entry.table, [])):
+                text += f"|extra{i}={part[day]}"
+            if entry.table in VERSIONS:
+                text += f"|version={VERSIONS[entry.table]}"
             digest = blake2b(text.encode(), digest_size=16).hexdigest()
             rows.append((day, entry.table, digest))
     return pl.DataFrame(

@@ -7,7 +7,7 @@ are the vocabulary; each warehouse maps them to its own types.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -69,6 +69,8 @@ class Column:
     type: BigQueryType
     mode: Mode = "NULLABLE"
     description: str = ""
+    # An optional Phase 3 column: read when the table has it, NULL (never an error) when not.
+    optional: bool = False
 
     @property
     def polars_type(self) -> pl.DataType:
@@ -105,6 +107,16 @@ class TableSchema:
     @property
     def column_names(self) -> list[str]:
         return [c.name for c in self.columns]
+
+    @property
+    def contract_column_names(self) -> list[str]:
+        """The columns every warehouse must have (the optional ones left out)."""
+        return [c.name for c in self.columns if not c.optional]
+
+    def present_column_names(self, names: Iterable[str]) -> list[str]:
+        """The declared columns among `names` (an optional column a table lacks drops out)."""
+        found = set(names)
+        return [c.name for c in self.columns if not c.optional or c.name in found]
 
     def column(self, name: str) -> Column:
         return next(c for c in self.columns if c.name == name)
@@ -145,6 +157,11 @@ def col(name: str, type_: BigQueryType, description: str = "", mode: Mode = "NUL
 
 def req(name: str, type_: BigQueryType, description: str = "") -> Column:
     return Column(name, type_, "REQUIRED", description)
+
+
+def opt(name: str, type_: BigQueryType, description: str = "") -> Column:
+    """An optional Phase 3 column: a warehouse without it gives NULL, not a contract error."""
+    return Column(name, type_, "NULLABLE", description, optional=True)
 
 
 def source_columns(source: str, what: str) -> tuple[Column, ...]:
@@ -297,12 +314,20 @@ UPCOMING_PLAYER_GAME_CONTEXT = TableSchema(
         col("player_age", "INT64"),
         col("player_status", "STRING"),
         col("processed_at", "TIMESTAMP"),
+        opt(
+            "current_points_line",
+            "FLOAT64",
+            "Optional: the player's points line for the game (SPEC 13, 16.2)",
+        ),
     ),
     "Phase 3: one row per slate player per game date",
     partition_column="game_date",
     clustering=("player_lookup",),
     key=("player_lookup", "game_date"),
-    read_window=ReadWindow.ON,
+    # The season through D: P3 and P4 use the slate's rows (dated D); P5 also the lines of
+    # earlier dates (SPEC 16.2's L(g)). The fingerprints keep SPEC 14's rows dated D
+    # (quality/freshness.py FINGERPRINT_WINDOWS) and add P5's lines.
+    read_window=ReadWindow.THROUGH,
 )
 
 UPCOMING_TEAM_GAME_CONTEXT = TableSchema(
@@ -317,6 +342,12 @@ UPCOMING_TEAM_GAME_CONTEXT = TableSchema(
         col("home_game", "BOOL"),
         col("team_days_rest", "INT64"),
         col("processed_at", "TIMESTAMP"),
+        opt("game_total", "FLOAT64", "Optional: the game's total points line (SPEC 16.2)"),
+        opt(
+            "game_spread",
+            "FLOAT64",
+            "Optional: the team's own spread, negative when favoured (SPEC 16.2)",
+        ),
     ),
     "Phase 3: one row per team per game date",
     partition_column="game_date",
@@ -552,6 +583,64 @@ PLAYER_DAILY_CACHE = TableSchema(
     processor_id="P4",
 )
 
+
+def _feature_store_v3_columns() -> tuple[Column, ...]:
+    """SPEC 16.1: the columns the newest worker reads, after the 25-feature era's."""
+    return (
+        *(
+            col(
+                f"feature_{i}_value",
+                "FLOAT64",
+                f"Feature {i} (docs/features.md); NULL when unknown ('default' or 'missing')",
+            )
+            for i in range(60)
+        ),
+        req(
+            "feature_sources_json",
+            "STRING",
+            'JSON {"0": tag, ..., "59": tag}: phase4 | phase3 | calculated | default | missing',
+        ),
+        req(
+            "matchup_data_status",
+            "STRING",
+            "MATCHUP_UNAVAILABLE when matchup_quality_pct < 50, else COMPLETE",
+        ),
+        req(
+            "quality_alert_level",
+            "STRING",
+            "red (matchup < 50, score < 50 or 5+ required defaults) | yellow | green",
+        ),
+        req("matchup_quality_pct", "FLOAT64", "Mean tag weight of features 5-8, 13, 14"),
+        req(
+            "player_history_quality_pct",
+            "FLOAT64",
+            "Mean tag weight of features 0-4, 29-37, 43-46, 48, 49, 54-56, 58",
+        ),
+        req("vegas_quality_pct", "FLOAT64", "Mean tag weight of features 25-28"),
+        req(
+            "game_context_quality_pct",
+            "FLOAT64",
+            "Mean tag weight of features 9-12, 15-21, 38-42, 47, 50-53, 59",
+        ),
+        req(
+            "required_default_count",
+            "INT64",
+            "Required features (0-24, 28-36) tagged 'default' or 'missing'",
+        ),
+        Column(
+            "default_feature_indices",
+            "INT64",
+            "REPEATED",
+            "Indices of the features tagged 'default' or 'missing', ascending",
+        ),
+        req(
+            "is_training_ready",
+            "BOOL",
+            "score >= 85, matchup >= 70, player_history >= 80, required_default_count = 0",
+        ),
+    )
+
+
 ML_FEATURE_STORE_V2 = TableSchema(
     PREDICTIONS_DATASET,
     "ml_feature_store_v2",
@@ -567,18 +656,23 @@ ML_FEATURE_STORE_V2 = TableSchema(
         Column("features", "FLOAT64", "REPEATED", "The 25 features, NULL-free unless placeholder"),
         Column("feature_names", "STRING", "REPEATED", "Names of the 25 features"),
         Column("feature_sources", "STRING", "REPEATED", "phase4 | phase3 | calculated | default"),
-        req("feature_count", "INT64", "25"),
-        req("feature_version", "STRING", "v1_baseline_25"),
+        req("feature_count", "INT64", "60: the feature_<i>_value columns"),
+        req("feature_version", "STRING", "v2_60features on every row (SPEC 16.1)"),
         req("feature_quality_score", "FLOAT64", "Mean of 100/75/100/40 by source"),
         req("quality_tier", "STRING", "excellent | good | medium | low"),
         req("data_source", "STRING", "phase4 | phase3 | mixed | early_season"),
         req("early_season_flag", "BOOL"),
         col("insufficient_data_reason", "STRING"),
-        req("default_feature_count", "INT64", "Features tagged 'default' (25 on a placeholder)"),
+        req(
+            "default_feature_count",
+            "INT64",
+            "Features of the 60 tagged 'default' or 'missing' (60 on a placeholder)",
+        ),
         req(
             "is_quality_ready",
             "BOOL",
-            "Not a placeholder, quality >= 70 and none of features 0-3 tagged 'default'",
+            "Not a placeholder: feature_quality_score >= 70, matchup_quality_pct >= 50, "
+            "required_default_count = 0 (SPEC 16.3)",
         ),
         req(
             "expected_games_count",
@@ -609,6 +703,7 @@ ML_FEATURE_STORE_V2 = TableSchema(
             "STRING",
             "early_season_placeholder | upstream_fallback | processed",
         ),
+        *_feature_store_v3_columns(),
         *source_columns("daily_cache", "player_daily_cache"),
         *source_columns("composite", "player_composite_factors"),
         *source_columns("shot_zones", "player_shot_zone_analysis"),
@@ -616,7 +711,7 @@ ML_FEATURE_STORE_V2 = TableSchema(
         req("data_hash", "STRING", "SHA-256 (16 hex chars) of the business columns"),
         req("created_at", "TIMESTAMP", "When the processor built this row"),
     ),
-    "25 ML features per slate player with a quality score and Phase 3 fallback",
+    "60 ML features per slate player (the 25 of SPEC 8 also as an array) with quality scores",
     partition_column="game_date",
     clustering=("player_lookup",),
     key=("player_lookup", "game_date"),
@@ -628,21 +723,21 @@ ML_FEATURE_CHECKS = TableSchema(
     "ml_feature_checks",
     (
         req("game_date", "DATE", "Slate date D"),
-        req("feature_index", "INT64", "Position in features, 0-24"),
+        req("feature_index", "INT64", "Feature 0-59 (feature_<i>_value)"),
         req("feature_name", "STRING"),
-        req("rows", "INT64", "P5 rows of D with a value (placeholders excluded)"),
-        req("default_rows", "INT64", "Of those, rows tagged 'default'"),
+        req("rows", "INT64", "P5 rows of D, placeholders excluded"),
+        req("default_rows", "INT64", "Of those, rows tagged 'default' or 'missing'"),
         col("min", "FLOAT64", "Smallest value of D"),
         col("max", "FLOAT64", "Largest value of D"),
-        col("mean", "FLOAT64", "Mean of the values not tagged 'default'"),
-        col("std", "FLOAT64", "Sample std of the values not tagged 'default'"),
+        col("mean", "FLOAT64", "Mean of the values not tagged 'default' or 'missing'"),
+        col("std", "FLOAT64", "Sample std of the values not tagged 'default' or 'missing'"),
         col("ref_mean", "FLOAT64", "Mean over the 14 previous slates of S (drift features)"),
         col("ref_std", "FLOAT64", "Sample std over the 14 previous slates of S"),
         req("status", "STRING", "OK | WARN | FAIL"),
         col("message", "STRING", "Why the status is not OK"),
         req("run_id", "STRING", "Flow run that checked D"),
     ),
-    "SPEC 12 feature checks of P5: one row per slate date and feature",
+    "SPEC 12 and 16.6 feature checks of P5: one row per slate date and feature (60)",
     partition_column="game_date",
     clustering=("feature_name",),
     key=("game_date", "feature_index"),

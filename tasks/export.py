@@ -71,6 +71,11 @@ def partition_dir(out: Path, schema: TableSchema, day: date) -> Path:
     return out / schema.full_name / f"{schema.partition_column}={day.isoformat()}"
 
 
+class RequiredNullError(WarehouseError, ValueError):
+    """A stored row has NULL in a NOT NULL column: typically written before the column was
+    added (`phase4 warehouse init` adds new columns as nullable, e.g. SPEC 16's to P5)."""
+
+
 def to_described_table(frame: pl.DataFrame, schema: TableSchema) -> pa.Table:
     """Rows in declared order and type; a NULL in a NOT NULL column is refused here."""
     arrow = frame.select(schema.column_names).cast(dict(schema.polars_schema.items())).to_arrow()
@@ -78,7 +83,15 @@ def to_described_table(frame: pl.DataFrame, schema: TableSchema) -> pa.Table:
     columns = [arrow.column(f.name).cast(f.type) for f in target]
     for field, column in zip(target, columns, strict=True):
         if not field.nullable and column.null_count:
-            raise ValueError(f"{schema.full_name}.{field.name}: NULL in a NOT NULL column")
+            days = frame.filter(pl.col(field.name).is_null()).get_column(
+                schema.partition_column or schema.column_names[0]
+            )
+            first, last = str(days.min()), str(days.max())
+            raise RequiredNullError(
+                f"{schema.full_name}.{field.name}: NULL in a NOT NULL column ({column.null_count} "
+                f"row(s) of {first}..{last}, written before the column existed?): rebuild with "
+                f"`phase4 backfill --start {first} --end {last} --force`, then export again"
+            )
     return pa.Table.from_arrays(columns, schema=target)
 
 

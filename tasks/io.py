@@ -82,10 +82,10 @@ def read_phase3(
     schema = PHASE3_TABLES[table]
     last = last_date or first_date
     # Checked before the SELECT, so a missing column is a contract error, not a SQL one.
-    check_columns(schema, warehouse.table_schema(schema.full_name), first_date)
-    rows = warehouse.read(
-        schema.full_name, schema.column_names, phase3_window(table, first_date, last)
-    )
+    actual = warehouse.table_schema(schema.full_name)
+    check_columns(schema, actual, first_date)
+    columns = schema.present_column_names(actual.names if actual is not None else ())
+    rows = warehouse.read(schema.full_name, columns, phase3_window(table, first_date, last))
     return conform_input(schema, rows.to_arrow(), first_date)
 
 

@@ -13,8 +13,10 @@ import polars as pl
 
 from features.training_set import (
     BOX_SCORE_COLUMNS,
+    DEFAULT_MIN_QUALITY,
     LINE_COLUMNS,
     P5_COLUMNS,
+    check_min_quality,
     training_set,
 )
 from quality.schemas import (
@@ -26,8 +28,6 @@ from quality.schemas import (
 from tasks.warehouse import Filter, TableNotFound, Warehouse, WarehouseError, open_warehouse
 
 POINTS_LINE = "current_points_line"
-# Columns P5 gained after some warehouses were created; derived from feature_sources when absent.
-DERIVABLE = ("default_feature_count", "is_quality_ready")
 
 
 def open_reader(url: str | None = None) -> Warehouse:
@@ -48,40 +48,19 @@ def _existing_columns(warehouse: Warehouse, schema: TableSchema, hint: str) -> s
     return set(found.names)
 
 
-def default_feature_count() -> pl.Expr:
-    """SPEC 12: features tagged 'default' (for P5 tables created before the column existed)."""
-    return pl.col("feature_sources").list.count_matches("default").cast(pl.Int64)
-
-
-def is_quality_ready() -> pl.Expr:
-    """SPEC 12: not a placeholder, score >= 70, none of features 0-3 defaulted."""
-    return (
-        (pl.col("data_source") != "early_season")
-        & (pl.col("feature_quality_score") >= 70)
-        & ~pl.col("feature_sources").list.head(4).list.contains("default")
-    )
-
-
 def read_p5(warehouse: Warehouse, where: list[Filter]) -> pl.DataFrame:
     """Stored ml_feature_store_v2 rows matching `where`, with the columns training sets use."""
     existing = _existing_columns(
         warehouse, ML_FEATURE_STORE_V2, "run `phase4 backfill` for these dates first"
     )
-    wanted = [c for c in P5_COLUMNS if c in existing or c not in DERIVABLE]
-    missing = [c for c in wanted if c not in existing]
+    missing = [c for c in P5_COLUMNS if c not in existing]
     if missing:
         raise WarehouseError(
-            f"{ML_FEATURE_STORE_V2.full_name} has no column {missing[0]}: "
-            "run `phase4 warehouse init` on a fresh warehouse or rebuild the table"
+            f"{ML_FEATURE_STORE_V2.full_name} has no column {missing[0]} (created by an older "
+            "version): run `phase4 warehouse init` to add the new columns, then `phase4 "
+            "backfill` over the dates to fill them"
         )
-    frame = warehouse.read(ML_FEATURE_STORE_V2.full_name, wanted, where)
-    derived = {
-        "default_feature_count": default_feature_count(),
-        "is_quality_ready": is_quality_ready(),
-    }
-    frame = frame.with_columns(
-        *(expr.alias(name) for name, expr in derived.items() if name not in frame.columns)
-    )
+    frame = warehouse.read(ML_FEATURE_STORE_V2.full_name, list(P5_COLUMNS), where)
     types = ML_FEATURE_STORE_V2.polars_schema
     return frame.select(P5_COLUMNS).cast({c: types[c] for c in P5_COLUMNS if c in types})
 
@@ -122,16 +101,21 @@ def build_training_set(
     end: date,
     *,
     all_rows: bool = False,
+    min_quality: float = DEFAULT_MIN_QUALITY,
     warehouse: Warehouse | str | None = None,
 ) -> pl.DataFrame:
-    """The SPEC 13 training set for slate dates start..end as a Polars DataFrame.
+    """The SPEC 13 / 16.5 training set for slate dates start..end as a Polars DataFrame.
 
-    `warehouse` is an open Warehouse, a URL, or None for PHASE4_WAREHOUSE. By default only
-    rows with is_quality_ready; `all_rows=True` keeps every stored P5 row.
+    `warehouse` is an open Warehouse, a URL, or None for PHASE4_WAREHOUSE. By default only the
+    rows passing SPEC 16.5's filters with feature_quality_score >= min_quality (>= 50; 70 gives
+    is_quality_ready and played); `all_rows=True` keeps every stored P5 row.
     """
+    check_min_quality(min_quality)  # before any read: bad input writes and reads nothing
     opened = warehouse if isinstance(warehouse, Warehouse) else open_reader(warehouse)
     inputs = read_training_inputs(opened, start, end)
-    return training_set(inputs.p5, inputs.box_scores, inputs.lines, all_rows=all_rows)
+    return training_set(
+        inputs.p5, inputs.box_scores, inputs.lines, all_rows=all_rows, min_quality=min_quality
+    )
 
 
 def read_slate(warehouse: Warehouse, day: date, player: str | None = None) -> pl.DataFrame:

@@ -12,6 +12,7 @@ from typing import Any
 
 import polars as pl
 
+from quality.feature_contract import ALL_FEATURE_NAMES, DEFAULTED
 from quality.schemas import ML_FEATURE_STORE_V2, OUTPUT_TABLES, PROCESSOR_NAMES, PROCESSOR_RUNS
 from tasks.freshness import status_grid
 from tasks.warehouse import Filter, Warehouse
@@ -42,7 +43,8 @@ class ReportFrames:
     end: date
     status_grid: pl.DataFrame  # analysis_date, processor, status, rows, duration_seconds, message
     rows_per_processor: pl.DataFrame  # date, processor, rows (counted in the output tables)
-    p5_quality: pl.DataFrame  # game_date, rows, avg_quality, quality_ready_share
+    # game_date, rows, avg_quality, quality_ready_share, training_ready_share
+    p5_quality: pl.DataFrame
     quality_ready_basis: str  # the P5 column or rule the share comes from
     feature_defaults: pl.DataFrame  # feature_index, feature_name, rows, default_rows, share
     check_outcomes: pl.DataFrame | None  # feature_name, status, dates; None: no checks table
@@ -99,8 +101,16 @@ def quality_ready(p5: pl.DataFrame) -> tuple[pl.Expr, str]:
     return pl.col("feature_quality_score") >= QUALITY_READY_SCORE, rule
 
 
+def training_ready(p5: pl.DataFrame) -> pl.Expr:
+    """SPEC 16.3's is_training_ready; NULL for a P5 table from before the column existed."""
+    if "is_training_ready" in p5.columns:
+        return pl.col("is_training_ready").fill_null(False).cast(pl.Float64)
+    return pl.lit(None, dtype=pl.Float64)
+
+
 def p5_quality(p5: pl.DataFrame) -> tuple[pl.DataFrame, str]:
-    """Per game_date: rows, mean feature_quality_score and the share of quality-ready rows."""
+    """Per game_date: rows, mean feature_quality_score and the shares of quality-ready and
+    training-ready rows."""
     ready, basis = quality_ready(p5)
     frame = (
         p5.group_by("game_date")
@@ -108,29 +118,63 @@ def p5_quality(p5: pl.DataFrame) -> tuple[pl.DataFrame, str]:
             pl.len().cast(pl.Int64).alias("rows"),
             pl.col("feature_quality_score").mean().alias("avg_quality"),
             ready.cast(pl.Float64).mean().alias("quality_ready_share"),
+            training_ready(p5).mean().alias("training_ready_share"),
         )
         .sort("game_date")
     )
     return frame, basis
 
 
+# feature_sources_json holds {"0": tag, ..., "59": tag} (SPEC 16.1).
+TAGS_JSON = pl.Struct({str(i): pl.String for i in range(len(ALL_FEATURE_NAMES))})
+
+
+def feature_tags(p5: pl.DataFrame) -> pl.DataFrame:
+    """One row per (P5 row, feature): feature_index and tag. The 60 tags of
+    feature_sources_json; a row stored before that column (NULL or absent) gives the 25 of
+    feature_sources."""
+    has_json = "feature_sources_json" in p5.columns
+    array_rows = p5.filter(pl.col("feature_sources_json").is_null()) if has_json else p5
+    from_array = (
+        array_rows.select(pl.col("feature_sources").alias("tag"))
+        .filter(pl.col("tag").list.len() > 0)
+        .with_columns(pl.int_ranges(pl.col("tag").list.len()).alias("feature_index"))
+        .explode("tag", "feature_index")
+        .select(pl.col("feature_index").cast(pl.Int64), "tag")
+    )
+    if not has_json:
+        return from_array
+    decoded = p5.select(
+        pl.col("feature_sources_json").str.json_decode(TAGS_JSON).struct.unnest()
+    ).filter(pl.any_horizontal(pl.all().is_not_null()))
+    from_json = decoded.unpivot(variable_name="feature_index", value_name="tag").select(
+        pl.col("feature_index").cast(pl.Int64), "tag"
+    )
+    return pl.concat([from_json, from_array])
+
+
 def feature_defaults(p5: pl.DataFrame) -> pl.DataFrame:
-    """Per feature: the share of P5 rows whose source for it is 'default'."""
-    exploded = (
-        p5.select("feature_names", "feature_sources")
-        .filter(pl.col("feature_sources").list.len() > 0)
-        .with_columns(pl.int_ranges(pl.col("feature_sources").list.len()).alias("feature_index"))
-        .explode("feature_names", "feature_sources", "feature_index")
+    """Per feature (60): the share of P5 rows where it is defaulted, tagged 'default' or
+    'missing' (SPEC 16.3)."""
+    names = pl.DataFrame(
+        {"feature_index": range(len(ALL_FEATURE_NAMES)), "feature_name": ALL_FEATURE_NAMES},
+        schema={"feature_index": pl.Int64, "feature_name": pl.String},
     )
     return (
-        exploded.group_by("feature_index")
+        feature_tags(p5)
+        .group_by("feature_index")
         .agg(
-            pl.col("feature_names").first().alias("feature_name"),
             pl.len().cast(pl.Int64).alias("rows"),
-            (pl.col("feature_sources") == "default").sum().cast(pl.Int64).alias("default_rows"),
+            pl.col("tag").is_in(DEFAULTED).sum().cast(pl.Int64).alias("default_rows"),
         )
-        .with_columns((pl.col("default_rows") / pl.col("rows")).alias("default_share"))
-        .with_columns(pl.col("feature_index").cast(pl.Int64))
+        .join(names, on="feature_index", how="left")
+        .select(
+            "feature_index",
+            "feature_name",
+            "rows",
+            "default_rows",
+            (pl.col("default_rows") / pl.col("rows")).alias("default_share"),
+        )
         .sort("feature_index")
     )
 
@@ -230,8 +274,8 @@ def read_report_frames(
 def _read_p5(warehouse: Warehouse, start: date, end: date) -> pl.DataFrame:
     columns = ["game_date", "feature_quality_score", "feature_names", "feature_sources"]
     schema = warehouse.table_schema(ML_FEATURE_STORE_V2.full_name)
-    if schema is not None and "is_quality_ready" in schema.names:
-        columns.append("is_quality_ready")
+    later = ("is_quality_ready", "is_training_ready", "feature_sources_json")
+    columns += [c for c in later if schema is not None and c in schema.names]
     frame = _read_range(warehouse, ML_FEATURE_STORE_V2.full_name, columns, "game_date", start, end)
     if frame is not None:
         return frame
@@ -318,8 +362,9 @@ def _markdown_table(frame: pl.DataFrame) -> str:
 def report_markdown(frames: ReportFrames) -> str:
     """The same figures as the HTML page, as markdown tables for a Prefect artifact."""
     quality = frames.p5_quality.with_columns(
-        (pl.col("quality_ready_share") * 100).alias("quality_ready_pct")
-    ).drop("quality_ready_share")
+        (pl.col("quality_ready_share") * 100).alias("quality_ready_pct"),
+        (pl.col("training_ready_share") * 100).alias("training_ready_pct"),
+    ).drop("quality_ready_share", "training_ready_share")
     defaults = frames.feature_defaults.with_columns(
         (pl.col("default_share") * 100).alias("default_pct")
     ).drop("default_share")
@@ -338,7 +383,7 @@ def report_markdown(frames: ReportFrames) -> str:
         else "no rows",
         f"## Feature store quality (ready = {frames.quality_ready_basis})",
         _markdown_table(quality),
-        "## Default share per feature",
+        "## Default share per feature ('default' or 'missing')",
         _markdown_table(defaults),
         "## Feature checks",
         "no nba_predictions.ml_feature_checks table"

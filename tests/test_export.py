@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
 import polars as pl
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
@@ -35,9 +37,17 @@ _VALUES = {
 }
 
 
+# A P5 row's tags: 0-19 phase4, 20-24 default, 25-59 calculated but 26, 27, 47, 50 missing.
+TAGS = ["phase4"] * 20 + ["default"] * 5 + ["calculated"] * 35
+for _i in (26, 27, 47, 50):
+    TAGS[_i] = "missing"
+
+
 def rows_for(schema: TableSchema, day: date, keys: list[str]) -> pl.DataFrame:
-    """One row per key for `day`; every column holds a fixed value of its type."""
+    """One row per key for `day`; every column holds a fixed value of its type (P5's feature
+    columns a consistent set: feature i is i, NULL where its tag is default or missing)."""
     columns: dict[str, list[object]] = {}
+    value_of = {f"feature_{i}_value": i for i in range(60)}
     for column in schema.columns:
         if column.name == schema.partition_column or column.type == "DATE":
             value: object = day
@@ -46,7 +56,14 @@ def rows_for(schema: TableSchema, day: date, keys: list[str]) -> pl.DataFrame:
         elif column.name == "feature_names":
             value = list(FEATURE_NAMES)
         elif column.name == "feature_sources":
-            value = ["phase4"] * 20 + ["default"] * 5
+            value = TAGS[:25]
+        elif column.name in value_of:
+            i = value_of[column.name]
+            value = None if TAGS[i] in ("default", "missing") else float(i)
+        elif column.name == "feature_sources_json":
+            value = json.dumps({str(i): tag for i, tag in enumerate(TAGS)})
+        elif column.name == "default_feature_indices":
+            value = [i for i, tag in enumerate(TAGS) if tag in ("default", "missing")]
         elif column.mode == "REPEATED":
             value = [_VALUES[column.type]]
         else:
@@ -114,10 +131,37 @@ def test_every_date_is_a_hive_partition_with_descriptions_and_modes(
     assert field.metadata == {b"description": b"Mean of 100/75/100/40 by source"}
     assert not field.nullable
     assert schema.field("insufficient_data_reason").nullable
-    assert (
-        schema.field("is_quality_ready").metadata[b"description"].startswith(b"Not a placeholder")
-    )
     assert schema.metadata[b"table"] == b"nba_predictions.ml_feature_store_v2"
+    # SPEC 16.1's columns travel with their types, modes and the schema's descriptions.
+    for name in ("feature_0_value", "feature_59_value", "matchup_quality_pct"):
+        assert schema.field(name).type == pa.float64()
+    assert schema.field("feature_59_value").nullable
+    assert not schema.field("is_training_ready").nullable
+    assert schema.field("default_feature_indices").type == pa.list_(pa.int64())
+    for name in (
+        *(f"feature_{i}_value" for i in range(60)),
+        "feature_sources_json",
+        "matchup_data_status",
+        "quality_alert_level",
+        "matchup_quality_pct",
+        "player_history_quality_pct",
+        "vegas_quality_pct",
+        "game_context_quality_pct",
+        "required_default_count",
+        "default_feature_indices",
+        "is_training_ready",
+        "is_quality_ready",
+    ):
+        described = ML_FEATURE_STORE_V2.column(name).description
+        assert described and schema.field(name).metadata == {b"description": described.encode()}
+    row = read.filter(pl.col("game_date") == D).row(0, named=True)
+    assert (row["feature_0_value"], row["feature_24_value"], row["feature_26_value"]) == (
+        0.0,
+        None,
+        None,
+    )
+    assert row["feature_59_value"] == 59.0
+    assert json.loads(row["feature_sources_json"])["47"] == "missing"
     # The other three tables have no rows in the warehouse: no dataset folder at all.
     assert sorted(p.name for p in out.iterdir()) == [
         "nba_precompute.team_defense_zone_analysis",
@@ -269,3 +313,24 @@ def test_out_must_be_a_folder_and_dates_must_lie_in_the_loaded_seasons(
         " ".join(printed.split())
     )
     assert not Path("o").exists()
+
+
+def test_a_row_from_before_the_60_features_names_the_column_and_the_rebuild(
+    warehouse_url: str, tmp_path: Path
+) -> None:
+    """`warehouse init` adds SPEC 16's columns as nullable; an older row then reads NULL in a
+    NOT NULL column: one line naming it and the backfill that rebuilds the date, exit 2."""
+    seed(warehouse_url, {D: 2})
+    with duckdb.connect(warehouse_url.removeprefix("duckdb://")) as con:
+        table = "nba_predictions.ml_feature_store_v2"
+        con.execute(f"ALTER TABLE {table} ALTER COLUMN feature_sources_json DROP NOT NULL")
+        con.execute(f"UPDATE {table} SET feature_sources_json = NULL")
+    out = tmp_path / "out"
+    code, printed = phase4("export", "--date", str(D), "--out", str(out))
+    assert code == 2, printed
+    assert (
+        "nba_predictions.ml_feature_store_v2.feature_sources_json: NULL in a NOT NULL column "
+        f"(2 row(s) of {D}..{D}, written before the column existed?): rebuild with `phase4 "
+        f"backfill --start {D} --end {D} --force`, then export again" in printed
+    )
+    assert not (dataset(out, ML_FEATURE_STORE_V2) / f"game_date={D}").exists()

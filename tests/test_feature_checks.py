@@ -26,10 +26,10 @@ from quality.feature_checks import (
     summary,
 )
 from quality.feature_contract import (
+    ARRAY_FEATURE_COUNT,
     BY_NAME,
     DEFAULT,
     FEATURE_CONTRACT,
-    FEATURE_COUNT,
     FEATURE_NAMES,
     data_dictionary,
 )
@@ -79,8 +79,8 @@ def p5_rows(
     override, default_where = override or {}, default_where or {}
     rows = []
     for i in range(n):
-        values: list[float | None] = [spread(f, i, n) for f in range(FEATURE_COUNT)]
-        sources = ["phase4"] * FEATURE_COUNT
+        values: list[float | None] = [spread(f, i, n) for f in range(ARRAY_FEATURE_COUNT)]
+        sources = ["phase4"] * ARRAY_FEATURE_COUNT
         for name, value in override.items():
             values[IDX[name]] = value(i)
         for name, is_default in default_where.items():
@@ -114,8 +114,8 @@ def placeholders(n: int, game_date: date = D) -> pl.DataFrame:
             "player_lookup": [f"early{i}" for i in range(n)],
             "game_date": [game_date] * n,
             "data_source": ["early_season"] * n,
-            "features": [[None] * FEATURE_COUNT] * n,
-            "feature_sources": [[DEFAULT] * FEATURE_COUNT] * n,
+            "features": [[None] * ARRAY_FEATURE_COUNT] * n,
+            "feature_sources": [[DEFAULT] * ARRAY_FEATURE_COUNT] * n,
         },
         schema=p5_rows(1).schema,
     )
@@ -144,7 +144,7 @@ def not_ok(checks: pl.DataFrame) -> list[str]:
 
 
 def test_the_contract_follows_the_spec_tables() -> None:
-    assert FEATURE_COUNT == 25 and [f.index for f in FEATURE_CONTRACT] == list(range(25))
+    assert ARRAY_FEATURE_COUNT == 25 and [f.index for f in FEATURE_CONTRACT] == list(range(60))
     assert [f.name for f in FEATURE_CONTRACT if f.drift_check] == [
         "points_avg_last_5",
         "points_avg_last_10",
@@ -156,7 +156,7 @@ def test_the_contract_follows_the_spec_tables() -> None:
         "pct_three",
         "pct_free_throw",
     ]
-    no_constant = [f.name for f in FEATURE_CONTRACT if not f.constant_check]
+    no_constant = [f.name for f in FEATURE_CONTRACT[:25] if not f.constant_check]
     assert no_constant == [
         "rest_advantage",
         "injury_risk",
@@ -179,7 +179,12 @@ def test_the_contract_follows_the_spec_tables() -> None:
 def test_docs_features_md_is_generated_from_the_contract() -> None:
     """Regenerate with: python -m quality.feature_contract > docs/features.md"""
     assert DOCS.read_text() == data_dictionary()
-    assert "| 22 | team_pace | phase4 → phase3 → default |" in DOCS.read_text()
+    assert "| 22 | team_pace | yes | team_context | phase4 → phase3 → default |" in (
+        DOCS.read_text()
+    )
+    assert "| 55 | over_rate_last_10 | no | player_history | calculated → missing |" in (
+        DOCS.read_text()
+    )
 
 
 def test_the_checks_table_is_declared_and_created_with_the_others() -> None:
@@ -211,7 +216,7 @@ def test_a_healthy_slate_is_ok_with_its_figures() -> None:
     p5 = p5_rows(4, override={"points_avg_last_5": lambda i: [10.0, 20.0, 30.0, 40.0][i]})
     checks = check(p5)
     assert checks.schema == ML_FEATURE_CHECKS.polars_schema
-    assert checks.height == 25 and not_ok(checks) == []
+    assert checks.height == 60 and not_ok(checks) == []
     row = checks.row(0, named=True)
     assert row == {
         "game_date": D,
@@ -229,7 +234,7 @@ def test_a_healthy_slate_is_ok_with_its_figures() -> None:
         "message": None,
         "run_id": "run-1",
     }
-    assert summary(checks) == ("OK", "feature checks OK (25 features)")
+    assert summary(checks) == ("OK", "feature checks OK (60 features)")
     assert report_notes(checks) == ()
 
 
@@ -240,10 +245,10 @@ def test_an_empty_slate_has_no_checks() -> None:
 def test_placeholder_rows_are_not_checked() -> None:
     checks = check(pl.concat([p5_rows(3), placeholders(5)]), early_season=True)
     assert not_ok(checks) == []
-    assert checks["rows"].to_list() == [3] * 25
+    assert checks["rows"].to_list() == [3] * 25 + [0] * 35  # these frames have no 25 to 59
     only_placeholders = check(placeholders(5), early_season=True)
-    assert only_placeholders["rows"].to_list() == [0] * 25
-    assert only_placeholders["mean"].null_count() == 25
+    assert only_placeholders["rows"].to_list() == [0] * 60
+    assert only_placeholders["mean"].null_count() == 60
 
 
 # --- ranges: FAIL ------------------------------------------------------------------------------
@@ -473,7 +478,7 @@ def _stored(day: date, n: int, team_pace: float = 100.0) -> pl.DataFrame:
     base = p5_rows(n, day, override={"team_pace": lambda i: team_pace + i / 10})
     full = {c.name: c for c in ML_FEATURE_STORE_V2.columns}
     filled = {
-        name: pl.lit(_filler(col.type), dtype=col.polars_type)
+        name: pl.lit(_filler(col.type, name), dtype=col.polars_type)
         if col.mode != "REPEATED"
         else pl.lit([], dtype=col.polars_type)
         for name, col in full.items()
@@ -482,7 +487,12 @@ def _stored(day: date, n: int, team_pace: float = 100.0) -> pl.DataFrame:
     return base.with_columns(**filled).select(ML_FEATURE_STORE_V2.column_names)
 
 
-def _filler(kind: str) -> Any:
+def _filler(kind: str, name: str = "") -> Any:
+    if name.startswith("feature_") and name.endswith("_value"):
+        spec = FEATURE_CONTRACT[int(name.split("_")[1])]  # a valid value (25 to 59)
+        if spec.always_null:
+            return None
+        return spec.allowed[0] if spec.allowed else spec.low if math.isfinite(spec.low) else 0.0
     return {
         "STRING": "x",
         "INT64": 0,
@@ -519,7 +529,7 @@ def test_a_forced_out_of_range_value_leaves_the_previous_partition_on_duckdb(
     assert kept["features"].to_list() == previous["features"].to_list()
     stored_checks = feature_checks_of(warehouse, D)
     assert stored_checks["run_id"].unique().to_list() == ["run-1"]
-    assert stored_checks["status"].to_list() == ["OK"] * 25
+    assert stored_checks["status"].to_list() == ["OK"] * 60
 
 
 # --- real seasons: no WARN or FAIL on any date --------------------------------------------------
@@ -597,7 +607,7 @@ def test_the_run_warns_on_a_constant_feature_and_fails_on_a_pace_of_500(season_u
     code, printed = phase4("run", "--date", str(D))
     assert code == 0, printed
     clean = feature_checks_of(open_warehouse(season_url), D)
-    assert clean["status"].to_list() == ["OK"] * 25
+    assert clean["status"].to_list() == ["OK"] * 60
 
     # Every win_flag false: team_win_pct is 0 for the whole slate, a WARN, and P5 is written.
     _rewrite_team_offense(season_url, pl.lit(False), "win_flag")
@@ -701,7 +711,7 @@ def test_a_forced_out_of_range_value_leaves_the_previous_partition_on_the_bigque
         stored_checks = feature_checks_of(warehouse, D)
     assert kept["features"].to_list() == previous["features"].to_list()
     assert stored_checks["run_id"].unique().to_list() == ["run-1"]
-    assert stored_checks.height == 25
+    assert stored_checks.height == 60
 
 
 def test_a_chunk_whose_first_dates_are_all_placeholders_is_checked_date_by_date(
@@ -722,4 +732,87 @@ def test_a_chunk_whose_first_dates_are_all_placeholders_is_checked_date_by_date(
     checks, outcomes = check_chunk(warehouse, p5, days, "chunk")
     assert outcomes[first][0] == "OK"
     assert set(outcomes) == set(p5["game_date"].unique().to_list())
-    assert checks.filter(pl.col("game_date") == first).height == 25
+    assert checks.filter(pl.col("game_date") == first).height == 60
+
+
+# --- SPEC 16.6: features 25 to 59 ------------------------------------------------------------
+
+
+def with_later_values(
+    p5: pl.DataFrame, values: Mapping[int, Callable[[int], float | None]]
+) -> pl.DataFrame:
+    """`p5` with feature_25_value .. feature_59_value: `values[k](i)` for player i, else a
+    valid mid-range value (NULL for the four features that are always NULL)."""
+    columns = {}
+    for spec in FEATURE_CONTRACT[25:]:
+        make = values.get(spec.index)
+        column = []
+        for i in range(p5.height):
+            if make is not None:
+                column.append(make(i))
+            elif spec.always_null:
+                column.append(None)
+            elif spec.allowed:
+                column.append(spec.allowed[i % 2])
+            else:
+                high = spec.high if math.isfinite(spec.high) else spec.low + 10
+                column.append(spec.low + (high - spec.low) * 0.5)
+        columns[f"feature_{spec.index}_value"] = pl.Series(column, dtype=pl.Float64)
+    return p5.with_columns(**columns)
+
+
+def test_sixty_rows_a_date_and_missing_counts_as_default() -> None:
+    p5 = with_later_values(p5_rows(100), {55: lambda i: None if i < 80 else 0.5})
+    checks = check(pd := pl.concat([p5, with_later_values(placeholders(5), {})]))
+    assert pd.height == 105
+    assert checks.height == 60 and checks["feature_index"].to_list() == list(range(60))
+    row = checks.row(55, named=True)
+    assert (row["feature_name"], row["rows"], row["default_rows"]) == ("over_rate_last_10", 100, 80)
+    assert (row["min"], row["max"], row["mean"], row["status"]) == (0.5, 0.5, 0.5, "OK")
+    always = checks.row(26, named=True)
+    assert (always["rows"], always["default_rows"], always["status"]) == (100, 100, "OK")
+
+
+def test_the_defaults_check_covers_28_to_36_only() -> None:
+    """40 % missing WARNs for the required dnp_rate (33), not for the optional 55."""
+    half = {33: lambda i: None if i < 40 else 0.1, 55: lambda i: None if i < 40 else 0.5}
+    checks = check(with_later_values(p5_rows(100), half))
+    assert not_ok(checks) == ["dnp_rate"]
+    assert checks.row(33, named=True)["message"] == "dnp_rate is default on 40.0 % of rows (40/100)"
+    assert check(with_later_values(p5_rows(100), half), early_season=True)[
+        "status"
+    ].unique().to_list() == ["OK"]
+
+
+@pytest.mark.parametrize(
+    ("index", "bad", "text"),
+    [
+        (25, 80.5, "[0, 80]"),
+        (28, 0.5, "{0, 1}"),
+        (32, -0.01, ">= 0"),
+        (34, 30.5, "[-30, 30]"),
+        (38, 149.0, "[150, 300]"),
+        (42, 175.5, "[50, 175]"),
+        (45, math.nan, "[-4, 4]"),
+        (48, math.inf, ">= 0"),
+        (57, 1.01, "[0, 1]"),
+        (26, 1.0, "always NULL"),
+        (47, 0.0, "always NULL"),
+    ],
+)
+def test_ranges_of_25_to_59_fail(index: int, bad: float, text: str) -> None:
+    p5 = with_later_values(p5_rows(60), {index: lambda i: bad if i == 7 else None})
+    checks = check(p5)
+    row = checks.row(index, named=True)
+    assert row["status"] == "FAIL"
+    assert f"for p007, outside {text} (1 row out of range)" in row["message"]
+    with pytest.raises(FeatureCheckError):
+        raise_on_failure(checks, D)
+
+
+def test_no_constant_or_drift_check_for_25_to_59() -> None:
+    """has_vegas_line 0.0 for all: a constant, but 25 to 59 have no constant check."""
+    p5 = with_later_values(p5_rows(100), {28: lambda i: 0.0, 30: lambda i: 3.0})
+    assert not_ok(check(p5)) == []
+    assert not any(f.constant_check or f.drift_check for f in FEATURE_CONTRACT[25:])
+    assert [f.index for f in FEATURE_CONTRACT if f.default_check] == [*range(25), *range(28, 37)]

@@ -1,10 +1,11 @@
-"""`phase4 features`: the slate's 25 named features with quality, tier and per-feature source."""
+"""`phase4 features`: the slate's 60 features with quality, readiness and each feature's tag."""
 
 from __future__ import annotations
 
 import json
 import os
 import subprocess
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
@@ -12,8 +13,8 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
-from features.ml_feature_store_v2 import FEATURE_NAMES
 from phase4.cli import app
+from quality.feature_contract import ALL_FEATURE_NAMES, FEATURE_NAMES
 from quality.schemas import ML_FEATURE_STORE_V2
 from tasks.io import ensure_tables
 from tasks.readers import build_training_set
@@ -34,23 +35,52 @@ def phase4_json(*args: str) -> tuple[int, str]:
     return result.exit_code, result.stdout
 
 
+def v3_columns(values: list[float | None], tags: list[str]) -> dict[str, object]:
+    """One row's SPEC 16.1 value columns and feature_sources_json."""
+    return {
+        **{f"feature_{i}_value": v for i, v in enumerate(values)},
+        "feature_sources_json": json.dumps({str(i): t for i, t in enumerate(tags)}),
+    }
+
+
+# ann: 0-24 phase4 (10 + i), 25-59 calculated (100 + i) but 26, 27, 47, 50 missing.
+ANN_TAGS = ["phase4"] * 25 + ["calculated"] * 35
+# bob: 0 and 21 defaulted (NULL values; features[] holds 20 + i / 4), 30 missing too.
+BOB_TAGS = ["default"] + ["phase3"] * 20 + ["default"] + ["calculated"] * 38
+for tags in (ANN_TAGS, BOB_TAGS):
+    for i in (26, 27, 47, 50):
+        tags[i] = "missing"
+BOB_TAGS[30] = "missing"
+
+
+def values_of(tags: list[str], value: Callable[[int], float]) -> list[float | None]:
+    return [None if t in ("default", "missing") else value(i) for i, t in enumerate(tags)]
+
+
 @pytest.fixture
 def slate(warehouse_url: str) -> str:
-    """Two players on D: `ann` all Phase 4, `bob` with features 0 and 21 defaulted."""
+    """Two players on D: `ann` without a required default, `bob` with 0, 21 and 30 defaulted."""
+    ann = v3_columns(values_of(ANN_TAGS, lambda i: 10.0 + i if i < 25 else 100.0 + i), ANN_TAGS)
+    bob = v3_columns(values_of(BOB_TAGS, lambda i: 20.0 + i / 4), BOB_TAGS)
     rows = rows_for(ML_FEATURE_STORE_V2, D, ["ann", "bob"]).with_columns(
         features=pl.Series(
             [[10.0 + i for i in range(25)], [20.0 + i / 4 for i in range(25)]],
             dtype=pl.List(pl.Float64),
         ),
-        feature_sources=pl.Series(
-            [["phase4"] * 25, ["default"] + ["phase3"] * 20 + ["default"] + ["calculated"] * 3]
-        ),
+        feature_sources=pl.Series([ANN_TAGS[:25], BOB_TAGS[:25]]),
         feature_quality_score=pl.Series([100.0, 73.4]),
         quality_tier=pl.Series(["excellent", "medium"]),
         data_source=pl.Series(["phase4", "phase3"]),
-        default_feature_count=pl.Series([0, 2]),
+        default_feature_count=pl.Series([4, 7]),
+        required_default_count=pl.Series([0, 3]),
         is_quality_ready=pl.Series([True, False]),
+        is_training_ready=pl.Series([True, False]),
         opponent_team_abbr=pl.Series(["BOS", "NYK"]),
+        feature_version=pl.lit("v2_60features"),
+        **{
+            name: pl.Series([ann[name], bob[name]], dtype=ML_FEATURE_STORE_V2.polars_schema[name])
+            for name in ann
+        },
     )
     warehouse = open_warehouse(warehouse_url)
     ensure_tables(warehouse)
@@ -58,29 +88,34 @@ def slate(warehouse_url: str) -> str:
     return warehouse_url
 
 
-def test_one_player_prints_his_25_features_and_sources(slate: str) -> None:
+def cells(line: str, n: int = 5) -> list[str]:
+    return [c.strip() for c in line.split("│")[1 : n + 1]]
+
+
+def test_one_player_prints_his_60_features_and_tags(slate: str) -> None:
     code, printed = phase4("features", "--date", str(D), "--player", "bob")
     assert code == 0, printed
     assert (
-        f"bob on {D} vs NYK: quality 73.4 (medium), data_source phase3, 2 default, "
-        "quality ready False" in printed
+        f"bob on {D} vs NYK: quality 73.4 (medium), data_source phase3, 7 defaulted "
+        "(3 required), quality ready False, training ready False, v2_60features" in printed
     )
     lines = [line for line in printed.splitlines() if "│" in line]
-    assert len(lines) == 25
-    assert [c.strip() for c in lines[0].split("│")[1:5]] == [
-        "0",
-        "points_avg_last_5",
-        "20",
-        "default",
-    ]
-    cells = [c.strip() for c in lines[21].split("│")[1:5]]
-    assert cells == ["21", "pct_free_throw", "25.25", "default"]
-    assert [c.strip() for c in lines[24].split("│")[1:5]] == [
-        "24",
-        "team_win_pct",
-        "26",
-        "calculated",
-    ]
+    assert len(lines) == 60
+    # Defaulted: the value is NULL, the array keeps its default.
+    assert cells(lines[0]) == ["0", "points_avg_last_5", "NULL", "default", "20"]
+    assert cells(lines[1]) == ["1", "points_avg_last_10", "20.25", "phase3", "20.25"]
+    assert cells(lines[21]) == ["21", "pct_free_throw", "NULL", "default", "25.25"]
+    assert cells(lines[24]) == ["24", "team_win_pct", "26", "calculated", "26"]
+    # 25 to 59: no array value; NULL is 'missing'.
+    assert cells(lines[25]) == ["25", "vegas_points_line", "26.25", "calculated", ""]
+    assert cells(lines[26]) == ["26", "vegas_opening_line", "NULL", "missing", ""]
+    assert cells(lines[30]) == ["30", "games_vs_opponent", "NULL", "missing", ""]
+    assert cells(lines[59]) == ["59", "opponent_pace_mismatch", "34.75", "calculated", ""]
+    code, printed = phase4("features", "--date", str(D), "--player", "ann")
+    assert code == 0, printed
+    lines = [line for line in printed.splitlines() if "│" in line]
+    assert cells(lines[42]) == ["42", "implied_team_total", "142", "calculated", ""]
+    assert cells(lines[47]) == ["47", "teammate_usage_available", "NULL", "missing", ""]
 
 
 def test_the_slate_as_json_and_parquet(slate: str, tmp_path: Path) -> None:
@@ -88,36 +123,66 @@ def test_the_slate_as_json_and_parquet(slate: str, tmp_path: Path) -> None:
     assert code == 0, printed
     players = json.loads(printed)
     assert [p["player_lookup"] for p in players] == ["ann", "bob"]
-    ann = players[0]
-    assert list(ann["features"]) == list(FEATURE_NAMES)
-    assert ann["features"]["pace_score"] == {"value": 17.0, "source": "phase4"}
-    assert players[1]["features"]["points_avg_last_5"] == {"value": 20.0, "source": "default"}
-    assert (players[1]["quality_tier"], players[1]["is_quality_ready"]) == ("medium", False)
+    ann, bob = players
+    assert list(ann["features"]) == list(ALL_FEATURE_NAMES)
+    assert ann["features"]["pace_score"] == {
+        "index": 7,
+        "value": 17.0,
+        "source": "phase4",
+        "array_value": 17.0,
+    }
+    assert ann["features"]["pts_slope_10g"] == {"index": 34, "value": 134.0, "source": "calculated"}
+    assert bob["features"]["points_avg_last_5"] == {
+        "index": 0,
+        "value": None,
+        "source": "default",
+        "array_value": 20.0,
+    }
+    assert bob["features"]["multi_book_line_std"] == {
+        "index": 50,
+        "value": None,
+        "source": "missing",
+    }
+    assert (bob["quality_tier"], bob["is_quality_ready"], bob["required_default_count"]) == (
+        "medium",
+        False,
+        3,
+    )
+    assert bob["is_training_ready"] is False and bob["feature_version"] == "v2_60features"
     out = tmp_path / "slate.parquet"
     code, printed = phase4("features", "--date", str(D), "--format", "parquet", "--out", str(out))
     assert code == 0, printed
     wide = pl.read_parquet(out)
     assert wide.height == 2
-    assert wide.row(1, named=True)["pct_three"] == 25.0
-    assert wide.row(1, named=True)["source__pct_three"] == "phase3"
+    bob_row = wide.row(1, named=True)
+    assert (bob_row["pct_three"], bob_row["feature_20_value"]) == (25.0, 25.0)
+    assert bob_row["source__pct_three"] == "phase3"
+    assert (bob_row["points_avg_last_5"], bob_row["feature_0_value"]) == (20.0, None)
+    assert (bob_row["feature_30_value"], bob_row["source__games_vs_opponent"]) == (None, "missing")
     assert wide.row(0, named=True)["team_pace"] == 32.0
-    assert {f"source__{n}" for n in FEATURE_NAMES} <= set(wide.columns)
+    assert wide.row(0, named=True)["feature_58_value"] == 158.0
+    assert {f"source__{n}" for n in ALL_FEATURE_NAMES} <= set(wide.columns)
+    assert {f"feature_{i}_value" for i in range(60)} <= set(wide.columns)
 
 
-def test_the_slate_table_names_each_players_defaulted_features(slate: str) -> None:
+def test_the_slate_table_names_each_players_required_defaults(slate: str) -> None:
     code, printed = phase4("features", "--date", str(D))
     assert code == 0, printed
     bob = next(line for line in printed.splitlines() if "│ bob" in line)
-    assert [c.strip() for c in bob.split("│")[1:9]] == [
+    assert cells(bob, 10) == [
         "bob",
         "NYK",
         "73.4",
         "medium",
         "phase3",
-        "2",
+        "7",
+        "3",
         "no",
-        "points_avg_last_5, pct_free_throw",
+        "no",
+        "points_avg_last_5, pct_free_throw, games_vs_opponent",
     ]
+    ann = next(line for line in printed.splitlines() if "│ ann" in line)
+    assert cells(ann, 10)[5:] == ["4", "0", "yes", "yes", ""]
 
 
 def test_unknown_players_dates_and_warehouses_exit_2(
@@ -205,7 +270,13 @@ def test_a_real_slate_player_reads_as_in_the_training_set(
         .filter(pl.col("player_lookup") == "trendonwatford")
         .row(0, named=True)
     )
-    assert {n: f["value"] for n, f in player["features"].items()} == {
+    features = player["features"]
+    assert {n: features[n]["array_value"] for n in FEATURE_NAMES} == {
         n: row[n] for n in FEATURE_NAMES
     }
-    assert player["feature_quality_score"] == row["feature_quality_score"]
+    assert [f["value"] for f in features.values()] == [row[f"feature_{i}_value"] for i in range(60)]
+    assert [f["value"] is None for f in features.values()] == [
+        f["source"] in ("default", "missing") for f in features.values()
+    ]
+    for name in ("feature_quality_score", "required_default_count", "is_training_ready"):
+        assert player[name] == row[name]

@@ -76,10 +76,58 @@ def test_windows_sum_exactly_the_rows_a_build_for_d_reads() -> None:
     }.items():
         frame = frames[table].select(PHASE3_TABLES[table].column_names)
         rows = frame.filter(keep & (pl.col("season_year") == 2024))
-        expected = sum(row_hashes(rows, PHASE3_TABLES[table].column_names).to_list())
+        hashed = PHASE3_TABLES[table].contract_column_names  # the optional lines: P5's part
+        expected = sum(row_hashes(rows, hashed).to_list())
         sums = windowed_sums(daily_sums(frame, table), table, [day]).row(0)
         assert sums[1] == rows.height > 0
         assert table_part(sums[1], sums[2], sums[3]) == (f"{rows.height}:{expected % 2**64:016x}")
+
+
+def test_only_p5_sees_a_changed_line_and_its_feature_version() -> None:
+    """SPEC 16: P5 reads the lines of S dated before D (and D's); P3 and P4 do not."""
+    frames = {t: pl.read_parquet(SEASON_2024 / f"nba_analytics.{t}.parquet") for t in PHASE3_TABLES}
+    days = [date(2025, 1, 10), date(2025, 1, 20)]
+    before = input_fingerprints(frames, days, PROCESSORS)
+    context = frames["upcoming_player_game_context"]
+    moved = context.with_columns(
+        pl.when(pl.col("game_date") == date(2025, 1, 12))
+        .then(pl.col("current_points_line") + 0.5)
+        .otherwise(pl.col("current_points_line"))
+        .alias("current_points_line")
+    )
+    after = input_fingerprints({**frames, "upcoming_player_game_context": moved}, days, PROCESSORS)
+    changed = before.join(after, on=["analysis_date", "processor"]).filter(
+        pl.col("input_fingerprint") != pl.col("input_fingerprint_right")
+    )
+    assert changed.select("analysis_date", "processor").rows() == [
+        (date(2025, 1, 20), "ml_feature_store_v2")
+    ]
+    without = {
+        **frames,
+        "upcoming_player_game_context": context.drop("current_points_line"),
+        "upcoming_team_game_context": frames["upcoming_team_game_context"].drop(
+            "game_total", "game_spread"
+        ),
+    }
+    assert input_fingerprints(without, days, PROCESSORS).height == 10
+
+
+def test_a_p5_partition_of_another_feature_version_is_stale(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """SPEC 16.1: P5's fingerprint carries its feature_version, so a line recorded by the
+    25-feature version no longer matches and the date is rebuilt."""
+    import quality.freshness as freshness
+
+    frames = {t: pl.read_parquet(SEASON_2024 / f"nba_analytics.{t}.parquet") for t in PHASE3_TABLES}
+    days = [date(2025, 1, 10)]
+    now = input_fingerprints(frames, days, PROCESSORS)
+    monkeypatch.setitem(freshness.VERSIONS, "ml_feature_store_v2", "v1_baseline_25")
+    old = input_fingerprints(frames, days, PROCESSORS)
+    differs = now.join(old, on=["analysis_date", "processor"]).filter(
+        pl.col("input_fingerprint") != pl.col("input_fingerprint_right")
+    )
+    assert differs["processor"].to_list() == ["ml_feature_store_v2"]
 
 
 def test_fingerprints_ignore_row_order_and_see_one_changed_value() -> None:

@@ -19,7 +19,12 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from phase4.html_report import DATA_SCRIPT_ID, build_report_html
+from phase4.html_report import (
+    DATA_SCRIPT_ID,
+    build_report_html,
+    defaults_figure,
+    quality_figure,
+)
 from tasks.report_reads import (
     ReportFrames,
     check_outcomes,
@@ -27,6 +32,7 @@ from tasks.report_reads import (
     full_status_grid,
     latest_lines,
     p5_quality,
+    report_markdown,
     slowest_runs,
 )
 from tests.test_flow_realdata import phase4
@@ -34,7 +40,14 @@ from tests.test_flow_realdata import phase4
 D1, D2 = date(2024, 1, 1), date(2024, 1, 2)
 
 
+def tags_json(defaulted: dict[int, str]) -> str:
+    """feature_sources_json with every feature 'phase4' but those given."""
+    return json.dumps({str(i): defaulted.get(i, "phase4") for i in range(60)})
+
+
 def p5_rows(with_ready: bool) -> pl.DataFrame:
+    """Three rows of the 25-feature era (no feature_sources_json); with_ready adds SPEC 12's
+    is_quality_ready but no is_training_ready."""
     rows: dict[str, Any] = {
         "game_date": [D1, D1, D2],
         "feature_quality_score": [80.0, 60.0, 75.0],
@@ -50,28 +63,76 @@ def p5_rows(with_ready: bool) -> pl.DataFrame:
     return pl.DataFrame(rows)
 
 
+def v3_rows() -> pl.DataFrame:
+    """Four rows: three with the 60 tags of SPEC 16.1, one of the 25-feature era beside them."""
+    sources = [["phase4"] * 25, ["phase4"] * 25, ["default"] * 25, ["default"] * 24 + ["phase4"]]
+    return pl.DataFrame(
+        {
+            "game_date": [D1, D1, D1, D2],
+            "feature_quality_score": [95.0, 80.0, 40.0, 60.0],
+            "feature_names": [["x"] * 25] * 4,
+            "feature_sources": sources,
+            "is_quality_ready": [True, True, False, False],
+            "is_training_ready": [True, False, False, None],
+            "feature_sources_json": [
+                tags_json({26: "missing", 30: "missing"}),
+                tags_json({0: "default", 26: "missing", 59: "missing"}),
+                tags_json({i: "default" if i < 25 else "missing" for i in range(60)}),
+                None,
+            ],
+        }
+    )
+
+
 def test_quality_share_uses_is_quality_ready_when_present_else_the_score_rule() -> None:
     quality, basis = p5_quality(p5_rows(with_ready=True))
     assert basis == "is_quality_ready"
     assert quality.to_dicts() == [
-        {"game_date": D1, "rows": 2, "avg_quality": 70.0, "quality_ready_share": 0.5},
-        {"game_date": D2, "rows": 1, "avg_quality": 75.0, "quality_ready_share": 0.0},
-    ]
+        {"game_date": D1, "rows": 2, "avg_quality": 70.0, "quality_ready_share": 0.5,
+         "training_ready_share": None},
+        {"game_date": D2, "rows": 1, "avg_quality": 75.0, "quality_ready_share": 0.0,
+         "training_ready_share": None},
+    ]  # fmt: skip
     quality, basis = p5_quality(p5_rows(with_ready=False))
     assert basis == "feature_quality_score >= 70 (no is_quality_ready column)"
     assert quality["quality_ready_share"].to_list() == [0.5, 1.0]
 
 
+def test_quality_and_training_ready_shares_per_date() -> None:
+    quality, basis = p5_quality(v3_rows())
+    assert basis == "is_quality_ready"
+    assert quality.to_dicts() == [
+        {"game_date": D1, "rows": 3, "avg_quality": 215 / 3, "quality_ready_share": 2 / 3,
+         "training_ready_share": 1 / 3},
+        {"game_date": D2, "rows": 1, "avg_quality": 60.0, "quality_ready_share": 0.0,
+         "training_ready_share": 0.0},
+    ]  # fmt: skip
+
+
 def test_default_share_per_feature() -> None:
     defaults = feature_defaults(p5_rows(with_ready=False))
     assert defaults.to_dicts() == [
-        {"feature_index": 0, "feature_name": "a", "rows": 3, "default_rows": 1,
+        {"feature_index": 0, "feature_name": "points_avg_last_5", "rows": 3, "default_rows": 1,
          "default_share": 1 / 3},
-        {"feature_index": 1, "feature_name": "b", "rows": 3, "default_rows": 2,
+        {"feature_index": 1, "feature_name": "points_avg_last_10", "rows": 3, "default_rows": 2,
          "default_share": 2 / 3},
-        {"feature_index": 2, "feature_name": "c", "rows": 3, "default_rows": 1,
+        {"feature_index": 2, "feature_name": "points_avg_season", "rows": 3, "default_rows": 1,
          "default_share": 1 / 3},
     ]  # fmt: skip
+
+
+def test_default_share_covers_the_60_features_and_counts_missing() -> None:
+    defaults = feature_defaults(v3_rows())
+    assert defaults["feature_index"].to_list() == list(range(60))
+    by_index = {r["feature_index"]: r for r in defaults.iter_rows(named=True)}
+    # 0 to 24: four rows (the older row through feature_sources); 25 to 59: the three new rows.
+    assert {i: by_index[i]["rows"] for i in (0, 24, 25, 59)} == {0: 4, 24: 4, 25: 3, 59: 3}
+    assert (by_index[0]["default_rows"], by_index[0]["default_share"]) == (3, 0.75)
+    assert (by_index[24]["default_rows"], by_index[24]["default_share"]) == (1, 0.25)
+    assert (by_index[26]["default_rows"], by_index[26]["default_share"]) == (3, 1.0)
+    assert by_index[30]["default_rows"] == 2 and by_index[59]["default_rows"] == 2
+    assert by_index[25]["default_rows"] == 1 and by_index[25]["default_share"] == 1 / 3
+    assert by_index[59]["feature_name"] == "opponent_pace_mismatch"
 
 
 def runs_frame() -> pl.DataFrame:
@@ -150,8 +211,41 @@ def test_grid_fills_missing_lines_and_the_page_embeds_its_data() -> None:
         "rows": 2,
         "avg_quality": 70.0,
         "quality_ready_share": 0.5,
+        "training_ready_share": None,
     }
     assert page.count('class="plotly-graph-div"') == 6  # every chart, checks included
+
+
+def test_the_charts_draw_60_features_and_both_ready_shares() -> None:
+    quality, basis = p5_quality(v3_rows())
+    frames = ReportFrames(
+        start=D1,
+        end=D2,
+        status_grid=latest_lines(runs_frame()).select(
+            "analysis_date", "processor", "status", "rows", "duration_seconds", "message"
+        ),
+        rows_per_processor=pl.DataFrame(
+            schema={"date": pl.Date, "processor": pl.Utf8, "rows": pl.Int64}
+        ),
+        p5_quality=quality,
+        quality_ready_basis=basis,
+        feature_defaults=feature_defaults(v3_rows()),
+        check_outcomes=None,
+        slowest_runs=slowest_runs(latest_lines(runs_frame())),
+    )
+    bars = defaults_figure(frames).data
+    assert [b.name for b in bars] == ["required", "optional"]
+    assert len(bars[0].x) + len(bars[1].x) == 60
+    assert bars[1].x[0] == "25 vegas_points_line" and bars[0].x[-1] == "36 breakout_flag"
+    assert list(bars[1].y[:2]) == [1 / 3 * 100, 100.0]  # 25: 1 of 3 missing; 26: always
+    lines = quality_figure(frames).data
+    assert [t.name for t in lines] == [
+        "avg feature_quality_score",
+        "quality-ready rows (%)",
+        "training-ready rows (%)",
+    ]
+    assert list(lines[2].y) == [1 / 3 * 100, 0.0]
+    assert "training_ready_pct" in report_markdown(frames)
 
 
 def embedded_data(page: str) -> dict[str, Any]:
@@ -254,41 +348,38 @@ def test_report_page_matches_the_warehouse(season_url: str, tmp_path: Path) -> N
     tdza = [r["rows"] for r in data["rows_per_processor"] if r["processor"].startswith("team_d")]
     assert tdza == [30, 30, 30, 30]  # the 30 teams, every date
 
-    p5_columns = sql(db, "DESCRIBE nba_predictions.ml_feature_store_v2")["column_name"].to_list()
-    ready = (
-        "is_quality_ready::INT"
-        if "is_quality_ready" in p5_columns
-        else "(feature_quality_score >= 70)::INT"
-    )
     quality = sql(
         db,
         f"""SELECT game_date, count(*) AS rows, avg(feature_quality_score) AS avg_quality,
-                   avg({ready}) AS quality_ready_share
+                   avg(is_quality_ready::INT) AS quality_ready_share,
+                   avg(is_training_ready::INT) AS training_ready_share
             FROM nba_predictions.ml_feature_store_v2 WHERE game_date {window}
             GROUP BY 1 ORDER BY 1""",
     )
     assert quality.height == 4
     got = pl.DataFrame(data["p5_quality"]).with_columns(pl.col("game_date").str.to_date())
     assert_frame_equal(got.select(quality.columns), quality, check_dtypes=False, rel_tol=1e-12)
-    assert data["quality_ready_basis"].startswith(
-        "is_quality_ready" if "is_quality_ready" in p5_columns else "feature_quality_score >= 70"
-    )
+    assert data["quality_ready_basis"] == "is_quality_ready"
+    shares = quality.select("quality_ready_share", "training_ready_share")
+    assert ((shares["training_ready_share"] > 0) & (shares["quality_ready_share"] < 1)).all()
 
+    # The 60 tags straight from feature_sources_json; 'missing' counts as defaulted.
     defaults = sql(
         db,
-        f"""SELECT i - 1 AS feature_index, any_value(feature_names[i]) AS feature_name,
-                   count(*) AS rows, count(*) FILTER (feature_sources[i] = 'default')
-                     AS default_rows
-            FROM nba_predictions.ml_feature_store_v2,
-                 range(1, len(feature_sources) + 1) AS t(i)
+        f"""SELECT i AS feature_index, count(*) AS rows,
+                   count(*) FILTER (json_extract_string(feature_sources_json, '$."' || i || '"')
+                                    IN ('default', 'missing')) AS default_rows
+            FROM nba_predictions.ml_feature_store_v2, range(0, 60) AS t(i)
             WHERE game_date {window} GROUP BY 1 ORDER BY 1""",
     )
-    assert defaults.height == 25
+    assert defaults.height == 60
     got_defaults = pl.DataFrame(data["feature_defaults"])
     assert_frame_equal(got_defaults.select(defaults.columns), defaults, check_dtypes=False)
     assert got_defaults["default_share"].to_list() == pytest.approx(
         (defaults["default_rows"] / defaults["rows"]).to_list(), rel=1e-12
     )
+    assert got_defaults["feature_name"][26] == "vegas_opening_line"
+    assert got_defaults["default_share"][26] == 1.0  # not in Phase 3: always missing
 
     assert data["check_outcomes"] == [
         {"feature_index": 0, "feature_name": "points_avg_last_5", "status": "OK", "dates": 2},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
@@ -22,7 +23,7 @@ from features.ml_feature_store_v2 import (
     ml_feature_store_v2,
     quality_tier,
 )
-from nba_calendar import SlateCalendar, slate_calendar
+from nba_calendar import Calendars, SlateCalendar, slate_calendar
 from quality.schemas import (
     ML_FEATURE_STORE_V2,
     PLAYER_COMPOSITE_FACTORS,
@@ -284,9 +285,18 @@ def run(
     **upstream: Unpack[SomeUpstream],
 ) -> pl.DataFrame:
     frames: UpstreamFrames = {**full_upstream(), **upstream}
-    return ml_feature_store_v2(
-        phase3() if world is None else world, calendar, processed_at, **frames
-    )
+    return build_p5(phase3() if world is None else world, calendar, processed_at, **frames)
+
+
+def build_p5(
+    world: Phase3Frames,
+    calendar: Calendars,
+    processed_at: datetime,
+    **frames: Unpack[UpstreamFrames],
+) -> pl.DataFrame:
+    """P5 called as the registry calls it: every input by keyword."""
+    inputs = {f.name: getattr(world, f.name) for f in dataclasses.fields(world)}
+    return ml_feature_store_v2(**inputs, calendar=calendar, processed_at=processed_at, **frames)
 
 
 def only_row(out: pl.DataFrame, player: str = "p1") -> dict[str, Any]:
@@ -318,7 +328,7 @@ def test_output_matches_the_declared_schema() -> None:
     assert out.schema == ML_FEATURE_STORE_V2.polars_schema
     row = only_row(out)
     assert row["feature_names"] == list(FEATURE_NAMES)
-    assert (row["feature_count"], row["feature_version"]) == (25, "v1_baseline_25")
+    assert (row["feature_count"], row["feature_version"]) == (60, "v2_60features")
     assert row["created_at"] == PROCESSED_AT
     assert (row["team_abbr"], row["opponent_team_abbr"], row["game_id"]) == ("AAA", "BBB", "G1")
     assert (row["is_home"], row["days_rest"], row["universal_player_id"]) == (True, 2, "p1_001")
@@ -959,7 +969,7 @@ def test_real_data_2024_01_15_with_every_upstream_failed() -> None:
     world, _ = season_frames(SEASON_2023)
     day = date(2024, 1, 15)
     calendar = slate_calendar(day, world.team_offense, world.team_context)
-    out = ml_feature_store_v2(world, calendar, PROCESSED_AT, **NO_UPSTREAM)
+    out = build_p5(world, calendar, PROCESSED_AT, **NO_UPSTREAM)
     slate_players = world.player_context.filter(pl.col("game_date") == day)["player_lookup"]
     assert out.height == slate_players.len() > 0
     assert out["player_lookup"].is_unique().all()
@@ -1000,17 +1010,22 @@ def new_columns(row: dict[str, Any]) -> tuple[Any, ...]:
 
 
 def test_the_feature_table_is_the_contract() -> None:
-    from quality.feature_contract import FEATURE_CONTRACT
+    from quality.feature_contract import ARRAY_CONTRACT
 
     table = feature_table()
-    assert [f.name for f in table] == [f.name for f in FEATURE_CONTRACT]
-    assert [f.default for f in table] == [f.default for f in FEATURE_CONTRACT]
-    assert [(*(t for t, _ in f.tiers), DEF) for f in table] == [f.chain for f in FEATURE_CONTRACT]
+    assert [f.name for f in table] == [f.name for f in ARRAY_CONTRACT]
+    assert [f.default for f in table] == [f.default for f in ARRAY_CONTRACT]
+    assert [(*(t for t, _ in f.tiers), DEF) for f in table] == [f.chain for f in ARRAY_CONTRACT]
 
 
 def test_a_fully_sourced_row_is_ready_and_complete_with_no_schedule() -> None:
+    """Every one of the 25 from its first source; of 25 to 59, the 18 without an input in
+    this world (no lines, no team row, no usage, no opponent rows) are 'missing'."""
     row = only_row(run())
-    assert new_columns(row) == (0, True, 0, 0, 0, 100.0, True, [], False, "processed")
+    assert new_columns(row) == (18, True, 0, 0, 0, 100.0, True, [], False, "processed")
+    assert row["default_feature_indices"] == [
+        *(25, 26, 27, 37, 38, 40, 41, 42, 47, 48, 50, 51, 52, 53, 54, 55, 56, 57)
+    ]
 
 
 def _schedule(team: str, game_ids: Sequence[str], days_back: Sequence[int]) -> list[dict]:
@@ -1058,7 +1073,11 @@ def test_failed_upstreams_and_defaults_are_listed_in_order() -> None:
         "default:recent_trend",
         "default:pct_free_throw",
     ]
-    assert (row["default_feature_count"], row["is_quality_ready"]) == (2, True)
+    # 11 and 21 on their defaults, 34 (n < 5) missing: three required defaults; 44 (n < 4)
+    # and the 18 of the fully sourced row are optional.
+    assert row["default_feature_indices"][:6] == [11, 21, 25, 26, 27, 34]
+    assert (row["default_feature_count"], row["required_default_count"]) == (22, 3)
+    assert (row["is_quality_ready"], row["quality_alert_level"]) == (False, "yellow")
     assert (row["is_production_ready"], row["processing_decision_reason"]) == (
         False,
         "upstream_fallback",
@@ -1082,7 +1101,9 @@ def test_a_player_without_history_is_not_quality_ready() -> None:
 def test_placeholder_rows_are_neither_quality_nor_production_ready() -> None:
     row = only_row(run(calendar=EARLY, daily_cache=None))
     assert row["data_source"] == "early_season"
-    assert row["default_feature_count"] == 25
+    assert row["default_feature_count"] == 60
+    assert row["default_feature_indices"] == list(range(60))
+    assert [row[f"feature_{i}_value"] for i in range(60)] == [None] * 60
     assert (row["is_quality_ready"], row["is_production_ready"]) == (False, False)
     assert row["data_quality_issues"] == [
         "early_season_placeholder",
@@ -1102,30 +1123,29 @@ def test_backfill_bootstrap_mode_is_the_first_30_days(days: int, bootstrap: bool
 
 
 @pytest.mark.parametrize(
-    ("placeholder", "score", "core_default", "ready"),
+    ("score", "matchup", "required_defaults", "ready"),
     [
-        (False, 70.0, False, True),
-        (False, 69.99, False, False),
-        (False, 97.0, True, False),
-        (True, 97.0, False, False),
+        (70.0, 50.0, 0, True),
+        (69.99, 100.0, 0, False),
+        (97.0, 49.99, 0, False),
+        (97.0, 100.0, 1, False),
+        (0.0, 40.0, 34, False),  # a placeholder: score 0, matchup 40, 34 required defaults
     ],
 )
 def test_is_quality_ready_rule(
-    placeholder: bool, score: float, core_default: bool, ready: bool
+    score: float, matchup: float, required_defaults: int, ready: bool
 ) -> None:
+    """SPEC 16.3 (replacing SPEC 12's rule): q >= 70, m >= 50 and r = 0."""
     from features.ml_feature_store_v2 import is_quality_ready
 
-    sources = [P4] * 25
-    if core_default:
-        sources[3] = DEF
     frame = pl.DataFrame(
         {
-            "is_placeholder": [placeholder],
             "feature_quality_score": [score],
-            "feature_sources": [sources],
+            "matchup_quality_pct": [matchup],
+            "required_default_count": [required_defaults],
         }
     )
-    assert frame.select(is_quality_ready())["is_placeholder"].to_list() == [ready]
+    assert frame.select(is_quality_ready())["feature_quality_score"].to_list() == [ready]
 
 
 # --- SPEC 15: the old prediction worker's batch query, verbatim, on the BigQuery emulator -------
@@ -1178,7 +1198,7 @@ def test_the_phase5_worker_query_runs_unchanged_on_the_emulator(
                 query_parameters=[
                     bigquery.ArrayQueryParameter("player_lookups", "STRING", asked),
                     bigquery.ScalarQueryParameter("game_date", "DATE", day),
-                    bigquery.ScalarQueryParameter("feature_version", "STRING", "v1_baseline_25"),
+                    bigquery.ScalarQueryParameter("feature_version", "STRING", "v2_60features"),
                 ]
             ),
         )
