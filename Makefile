@@ -31,8 +31,10 @@ run: install
 	@echo "Data: a synthetic Phase 3 season (phase4 demo-data, unless the warehouse already held Phase 3 data) and its Phase 4 tables, in $${PHASE4_WAREHOUSE:-duckdb://$(CURDIR)/.phase4/warehouse.duckdb}"
 	@echo "Next: $(PHASE4) status --date $(DEMO_DATE); $(PHASE4) export --date $(DEMO_DATE) --out out/; $(PHASE4) training-set --start 2024-12-01 --end $(DEMO_DATE) --out ts.parquet; $(PHASE4) server stop"
 
+## Two workers (pytest-xdist): much of the suite waits on Prefect servers, subprocesses and the
+## emulator, so two processes keep both cores busy.
 test: install
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2
 
 ## ruff (lint + format), mypy and import-linter (settings in pyproject.toml: [tool.mypy], and
 ## [tool.importlinter], the layers and the no-cycle contracts).

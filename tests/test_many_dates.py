@@ -9,10 +9,8 @@ from __future__ import annotations
 import math
 import random
 from datetime import UTC, date, datetime
-from pathlib import Path
 
 import polars as pl
-import pytest
 from polars.testing import assert_frame_equal
 
 from features.core import build_outputs
@@ -30,9 +28,10 @@ def _by_date(outputs: dict[str, pl.DataFrame], day: date) -> dict[str, pl.DataFr
     }
 
 
-@pytest.mark.parametrize("folder", [SEASON_2023, SEASON_2024], ids=["2023-24", "2024-25"])
-def test_every_date_built_with_the_season_equals_the_date_built_alone(folder: Path) -> None:
-    frames, days = season_frames(folder)
+def test_every_date_built_with_the_season_equals_the_date_built_alone() -> None:
+    """2024-25 here; 2023-24 is compared the same way, each date alone read through its own
+    warehouse read window, in tests/test_backfill.py (one whole-season comparison a season)."""
+    frames, days = season_frames(SEASON_2024)
     together = build_outputs(frames, days, BUILT_AT)
     rows = 0
     for day in days:
