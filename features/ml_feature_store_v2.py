@@ -25,6 +25,7 @@ from features.windows import (
     as_of,
     attach_upstream_by_date,
     game_sequence,
+    latest_before,
     tier,
     upstream_tracking,
     windowed,
@@ -378,20 +379,9 @@ def _team_schedule(phase3: Phase3Frames, players: pl.LazyFrame) -> pl.LazyFrame:
             pl.col("actual").cum_sum().over("team_abbr", "season_year").alias("schedule__actual"),
         )
     )
-    return (
-        _pairs(players, "team_abbr")
-        .sort("analysis_date")
-        .join_asof(
-            running.sort("game_date"),
-            left_on="analysis_date",
-            right_on="game_date",
-            by=["team_abbr", "season_year"],
-            strategy="backward",
-            allow_exact_matches=False,
-            check_sortedness=False,
-        )
-        .select("team_abbr", "analysis_date", "schedule__expected", "schedule__actual")
-    )
+    return latest_before(
+        _pairs(players, "team_abbr"), running, ["team_abbr", "season_year"]
+    ).select("team_abbr", "analysis_date", "schedule__expected", "schedule__actual")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 import polars as pl
 
 from features.common import qualifying_games
+from features.windows import latest_before
 from quality.schemas import (
     UPCOMING_PLAYER_GAME_CONTEXT,
     UPCOMING_TEAM_GAME_CONTEXT,
@@ -77,17 +78,9 @@ def _window(
     by_date = numbered.group_by(entity, "season_year", "game_date").agg(
         row.min().alias("first_row"), row.max().alias("last_row")
     )
+    last = by_date.select(entity, "season_year", "game_date", "last_row")
     bounds = (
-        pairs.sort("analysis_date")
-        .join_asof(
-            by_date.select(entity, "season_year", "game_date", "last_row").sort("game_date"),
-            left_on="analysis_date",
-            right_on="game_date",
-            by=[entity, "season_year"],
-            strategy="backward",
-            allow_exact_matches=False,
-            check_sortedness=False,
-        )
+        latest_before(pairs, last, [entity, "season_year"])
         .drop("game_date")
         .with_columns((pl.col("analysis_date") - pl.duration(days=days)).alias("window_start"))
         .sort("window_start")
@@ -323,47 +316,24 @@ def _versus_opponent(player_games: pl.LazyFrame, players: pl.LazyFrame) -> pl.La
             pl.col("points").cum_sum().over(key).alias("v3__points_vs_opponent"),
         )
     )
-    return (
-        players.select(*PAIR, "opponent_team_abbr", "season_year")
-        .unique(subset=PAIR)
-        .sort("analysis_date")
-        .join_asof(
-            games.select(*key, "game_date", "v3__games_vs_opponent", "v3__points_vs_opponent").sort(
-                "game_date"
-            ),
-            left_on="analysis_date",
-            right_on="game_date",
-            by=key,
-            strategy="backward",
-            allow_exact_matches=False,
-            check_sortedness=False,
-        )
-        .select(*PAIR, "v3__games_vs_opponent", "v3__points_vs_opponent")
-    )
+    return latest_before(
+        players.select(*PAIR, "opponent_team_abbr", "season_year").unique(subset=PAIR),
+        games.select(*key, "game_date", "v3__games_vs_opponent", "v3__points_vs_opponent"),
+        key,
+    ).select(*PAIR, "v3__games_vs_opponent", "v3__points_vs_opponent")
 
 
 def _previous_line(lines: pl.LazyFrame, pairs: pl.LazyFrame) -> pl.LazyFrame:
     """Per pair: the newest known line of the player's context rows of S in [D - 14, D)."""
-    return (
-        pairs.select(*PAIR, "season_year")
-        .sort("analysis_date")
-        .join_asof(
-            lines.sort("game_date"),
-            left_on="analysis_date",
-            right_on="game_date",
-            by=["player_lookup", "season_year"],
-            strategy="backward",
-            allow_exact_matches=False,
-            check_sortedness=False,
+    return latest_before(
+        pairs.select(*PAIR, "season_year"), lines, ["player_lookup", "season_year"]
+    ).select(
+        *PAIR,
+        pl.when(
+            pl.col("game_date") >= pl.col("analysis_date") - pl.duration(days=LINE_HISTORY_DAYS)
         )
-        .select(
-            *PAIR,
-            pl.when(
-                pl.col("game_date") >= pl.col("analysis_date") - pl.duration(days=LINE_HISTORY_DAYS)
-            )
-            .then(pl.col("line"))
-            .alias("v3__previous_line"),
-        )
+        .then(pl.col("line"))
+        .alias("v3__previous_line"),
     )
 
 

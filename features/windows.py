@@ -340,11 +340,17 @@ def as_of(
     last_of_date = sequence.filter(
         pl.col(GAME_NUMBER) == pl.col(GAME_NUMBER).max().over([entity, "season_year", "game_date"])
     ).rename({entity: key} if key != entity else {})
+    return latest_before(pairs, last_of_date, [key, "season_year"])
+
+
+def latest_before(pairs: pl.LazyFrame, rows: pl.LazyFrame, by: Sequence[str]) -> pl.LazyFrame:
+    """Each pair (analysis_date D) with the `rows` of its `by` group dated last strictly before
+    D (point in time: a row of D itself never counts); NULLs where there is none."""
     return pairs.sort("analysis_date").join_asof(
-        last_of_date.sort("game_date"),
+        rows.sort("game_date"),
         left_on="analysis_date",
         right_on="game_date",
-        by=[key, "season_year"],
+        by=list(by),
         strategy="backward",
         allow_exact_matches=False,
         check_sortedness=False,
