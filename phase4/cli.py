@@ -149,9 +149,9 @@ def main_options(
 def _announce_warehouse(*, to_stderr: bool = False) -> str:
     """Print `warehouse: URL` first (not with --quiet); errors name it either way. A command
     whose standard output is data (JSON) prints it on standard error instead."""
-    from tasks.warehouse import warehouse_url
+    from tasks.warehouse import checked_warehouse_url
 
-    url = warehouse_url()
+    url = checked_warehouse_url()
     options.warehouse = url
     if not options.quiet and not options.announced:
         (err if to_stderr else console).print(f"warehouse: {url}", highlight=False, soft_wrap=True)

@@ -86,19 +86,30 @@ def bigquery_target(url: str) -> tuple[str, str | None]:
 
 def open_warehouse(url: str | None = None, *, read_only: bool = False) -> Warehouse:
     """The configured warehouse. read_only: never creates, never writes (status, export)."""
-    resolved = warehouse_url(url)
-    parsed = urlparse(resolved)
-    if parsed.scheme == "duckdb":
+    resolved = checked_warehouse_url(url)
+    if resolved.startswith("duckdb:"):
         from tasks.warehouse.duckdb_warehouse import open_duckdb
 
         path = duckdb_path(resolved)
         return open_duckdb(path, read_only=read_only, create_dir=path == default_warehouse_path())
-    if parsed.scheme == "bigquery":
-        project, location = bigquery_target(resolved)
-        from tasks.warehouse.bigquery_warehouse import open_bigquery
+    project, location = bigquery_target(resolved)
+    from tasks.warehouse.bigquery_warehouse import open_bigquery
 
-        return open_bigquery(project, location=location, read_only=read_only)
-    raise WarehouseError(f"{WAREHOUSE_ENV}={resolved}: unknown scheme; {EXPECTED}")
+    return open_bigquery(project, location=location, read_only=read_only)
+
+
+def checked_warehouse_url(url: str | None = None) -> str:
+    """The configured URL once its form is checked, without opening anything: a command can
+    refuse a bad setting before it starts a server or imports a client."""
+    resolved = warehouse_url(url)
+    scheme = urlparse(resolved).scheme
+    if scheme == "duckdb":
+        duckdb_path(resolved)
+    elif scheme == "bigquery":
+        bigquery_target(resolved)
+    else:
+        raise WarehouseError(f"{WAREHOUSE_ENV}={resolved}: unknown scheme; {EXPECTED}")
+    return resolved
 
 
 __all__ = [
@@ -107,6 +118,7 @@ __all__ = [
     "TransientWarehouseError",
     "Warehouse",
     "WarehouseError",
+    "checked_warehouse_url",
     "exclusive",
     "open_warehouse",
     "warehouse_url",
