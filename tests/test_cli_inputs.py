@@ -193,3 +193,15 @@ def test_ranges_are_bounded_by_every_loaded_season(tmp_path: Path) -> None:
         InputError, match=f"^--date 2024-08-01 is after .*; the warehouse holds {held}$"
     ):
         within_seasons(warehouse, date(2024, 8, 1), date(2024, 8, 1), one_date=True)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["run", "--date", "2024-01-15"], ["backfill", "--start", "2024-01-01", "--end", "2024-01-02"]],
+)
+def test_a_bad_warehouse_setting_is_refused_before_the_managed_server_starts(
+    command: list[str], tmp_path: Path
+) -> None:
+    result = phase4(*command, warehouse="nonsense://x", cwd=tmp_path)
+    assert_one_line_exit_2(result, "PHASE4_WAREHOUSE=nonsense://x", "unknown scheme")
+    assert not (tmp_path / ".phase4").exists()  # no server state folder, no warehouse file
