@@ -40,7 +40,11 @@ class BackfillSummary:
     end_date: date
     lines: list[RunLine] = field(default_factory=list)
     skipped_dates: list[date] = field(default_factory=list)
-    rows_written: int = 0
+
+    @property
+    def rows_written(self) -> int:
+        """Rows of the committed lines (a FAIL line writes nothing and has no rows)."""
+        return sum(line.rows or 0 for line in self.lines)
 
     def per_date(self) -> list[dict[str, object]]:
         by_date: dict[date, list[RunLine]] = {}

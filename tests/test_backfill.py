@@ -111,9 +111,12 @@ def test_backfill_builds_every_date_skips_completed_ones_and_forces() -> None:
     first = read_output(open_warehouse(), "player_daily_cache", date(2024, 1, 15))
     code, printed = phase4("backfill", "--start", "2024-01-10", "--end", "2024-01-20")
     assert code == 0 and "11 dates skipped" in printed
+    assert "0 rows written; 11 dates skipped" in printed, printed
     code, printed = phase4("backfill", "--start", "2024-01-15", "--end", "2024-01-15", "--force")
     assert code == 0 and "0 dates skipped" in printed
     again = read_output(open_warehouse(), "player_daily_cache", date(2024, 1, 15))
+    written = sum(read_output(open_warehouse(), t, date(2024, 1, 15)).height for t in OUTPUT_TABLES)
+    assert f"{written} rows written; 0 dates skipped" in printed, printed
     moving = ["processed_at", *PHASE4_SOURCE_STAMPS["player_daily_cache"]]
     key = ["player_lookup"]
     assert_frame_equal(first.drop(moving).sort(key), again.drop(moving).sort(key))
@@ -122,8 +125,6 @@ def test_backfill_builds_every_date_skips_completed_ones_and_forces() -> None:
 @pytest.mark.usefixtures("prefect_harness", "season_url")
 def test_backfill_matches_the_nightly_flow() -> None:
     assert phase4("backfill", "--start", "2024-01-15", "--end", "2024-01-15")[0] == 0
-    from quality.schemas import OUTPUT_TABLES
-
     backfilled = {t: read_output(open_warehouse(), t, date(2024, 1, 15)) for t in OUTPUT_TABLES}
     assert phase4("run", "--date", "2024-01-15")[0] == 0
     for table, schema in OUTPUT_TABLES.items():
