@@ -444,8 +444,8 @@ def demo_data(
     ] = False,
 ) -> None:
     """Generate a synthetic Phase 3 season and load it (or write it to --out)."""
+    from demo_data import generate_season
     from phase4 import checks
-    from phase4.demo_data import generate_season
     from phase4.loading import has_phase3, load_phase3_frames
     from quality.schemas import PHASE3_TABLES
 
