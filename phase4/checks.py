@@ -95,11 +95,7 @@ def output_file(path: Path, *, force: bool, option: str = "--out") -> Path:
     not a file, and not an existing file unless --force."""
     if path.is_dir():
         raise InputError(f"{option} {path} is a folder: name a file inside it")
-    for parent in path.parents:
-        if parent.exists() and not parent.is_dir():
-            raise InputError(f"{option} {path}: {parent} is a file, not a folder")
-        if parent.exists():
-            break
+    _parents_are_folders(path, option)
     if (path.exists() or path.is_symlink()) and not force:
         raise InputError(
             f"{option} {path} exists: pass --force to replace it, or choose another file"
@@ -111,12 +107,14 @@ def output_folder(path: Path, option: str = "--out") -> Path:
     """A folder the command may write into (created when absent): not a file."""
     if path.exists() and not path.is_dir():
         raise InputError(f"{option} {path} is a file: name a folder")
-    for parent in path.parents:
-        if parent.exists() and not parent.is_dir():
-            raise InputError(f"{option} {path}: {parent} is a file, not a folder")
-        if parent.exists():
-            break
+    _parents_are_folders(path, option)
     return path
+
+
+def _parents_are_folders(path: Path, option: str) -> None:
+    existing = next((parent for parent in path.parents if parent.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise InputError(f"{option} {path}: {existing} is a file, not a folder")
 
 
 def write_atomically(path: Path, write: Callable[[Path], object], option: str = "--out") -> None:

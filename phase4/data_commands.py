@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -17,19 +17,23 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
-if TYPE_CHECKING:  # imported where used: `phase4 run` hands over to the warm runner sooner
+if TYPE_CHECKING:
     import polars as pl
 
 
 def literal_console(*, stderr: bool = False) -> Console:
     """A console that prints text as it is: player names, file names and messages come from
-    data and users, so Rich markup (`[/x]`) and emoji codes (`:x:`) are never interpreted.
+    data and users, so Rich markup (`[/x]`), emoji codes (`:x:`) and highlighting never apply.
     Piped output (CI logs, `| less`) gets a wide table rather than folded names."""
     stream = sys.stderr if stderr else sys.stdout
-    return Console(stderr=stderr, width=None if stream.isatty() else 160, markup=False, emoji=False)
+    width = None if stream.isatty() else 160
+    return Console(stderr=stderr, width=width, markup=False, emoji=False, highlight=False)
+
+
+console = literal_console()
+err = literal_console(stderr=True)
 
 
 def error_line(message: str, label: str = "error:") -> Text:
@@ -37,19 +41,31 @@ def error_line(message: str, label: str = "error:") -> Text:
     return Text.assemble((label, "red"), " ", message)
 
 
-console = literal_console()
-err = literal_console(stderr=True)
+def say_error(message: str, label: str = "error:") -> None:
+    err.print(error_line(message, label), soft_wrap=True)
 
-DayOption = Annotated[
-    datetime | None,
-    typer.Option("--date", formats=["%Y-%m-%d"], help="Slate date D (YYYY-MM-DD)."),
-]
-StartOption = Annotated[
-    datetime | None, typer.Option("--start", formats=["%Y-%m-%d"], help="First slate date")
-]
-EndOption = Annotated[
-    datetime | None, typer.Option("--end", formats=["%Y-%m-%d"], help="Last slate date")
-]
+
+def print_table(
+    columns: Sequence[str], rows: Iterable[Sequence[object]], title: str | None = None
+) -> None:
+    """A table whose long cells fold onto more lines rather than being cut."""
+    from rich.table import Table
+
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*(str(cell) for cell in row))
+    console.print(table)
+
+
+def date_option(name: str, help: str) -> Any:
+    return typer.Option(name, formats=["%Y-%m-%d"], help=help)
+
+
+DayOption = Annotated[datetime | None, date_option("--date", "Slate date D (YYYY-MM-DD).")]
+StartOption = Annotated[datetime | None, date_option("--start", "First slate date")]
+EndOption = Annotated[datetime | None, date_option("--end", "Last slate date")]
 
 
 class TrainingFormat(StrEnum):
@@ -87,6 +103,10 @@ def _range(start: datetime | None, end: datetime | None, day: datetime | None) -
 
 ForceOption = Annotated[
     bool, typer.Option("--force", help="Replace --out when it exists (otherwise refused)")
+]
+ProcessorsOption = Annotated[
+    str | None,
+    typer.Option(help="Comma-separated P1..P5 or output tables (default: all five)."),
 ]
 
 
@@ -255,6 +275,8 @@ def _print_player(rows: pl.DataFrame, long: pl.DataFrame) -> None:
         f"{row['feature_version']}"
     )
     console.print(title, soft_wrap=True)
+    from rich.table import Table
+
     table = Table()
     for column in ("#", "feature", "value", "source", "array"):
         table.add_column(column, justify="left" if column in ("feature", "source") else "right")
@@ -274,45 +296,31 @@ def _print_player(rows: pl.DataFrame, long: pl.DataFrame) -> None:
 
 
 def _print_slate(rows: pl.DataFrame) -> None:
-    from quality.feature_contract import ALL_FEATURE_NAMES, REQUIRED_FEATURES
+    from quality.feature_contract import ALL_FEATURE_NAMES, DEFAULTED, REQUIRED_FEATURES
 
-    table = Table(
-        title=f"ml_feature_store_v2 for {rows.get_column('game_date')[0]}: {rows.height} players"
-    )
-    columns = (
-        "player",
-        "opp",
-        "quality",
-        "tier",
-        "source",
-        "defaulted",
-        "required",
-        "ready",
-        "training",
-        "required defaulted",
-    )
-    for column in columns:
-        table.add_column(column, overflow="fold")
+    columns = ["player", "opp", "quality", "tier", "source", "defaulted", "required", "ready"]
+    lines = []
     for row in rows.sort("player_lookup").iter_rows(named=True):
         tags = json.loads(row["feature_sources_json"] or "{}")  # NULL: written before it
         defaulted = [
-            ALL_FEATURE_NAMES[i]
-            for i in REQUIRED_FEATURES
-            if tags.get(str(i)) in ("default", "missing")
+            ALL_FEATURE_NAMES[i] for i in REQUIRED_FEATURES if tags.get(str(i)) in DEFAULTED
         ]
-        table.add_row(
-            row["player_lookup"],
-            row["opponent_team_abbr"] or "",
-            f"{row['feature_quality_score']:.1f}",
-            row["quality_tier"],
-            row["data_source"],
-            str(row["default_feature_count"]),
-            str(row["required_default_count"]),
-            "yes" if row["is_quality_ready"] else "no",
-            "yes" if row["is_training_ready"] else "no",
-            ", ".join(defaulted),
+        lines.append(
+            [
+                row["player_lookup"],
+                row["opponent_team_abbr"] or "",
+                f"{row['feature_quality_score']:.1f}",
+                row["quality_tier"],
+                row["data_source"],
+                row["default_feature_count"],
+                row["required_default_count"],
+                "yes" if row["is_quality_ready"] else "no",
+                "yes" if row["is_training_ready"] else "no",
+                ", ".join(defaulted),
+            ]
         )
-    console.print(table)
+    title = f"ml_feature_store_v2 for {rows.get_column('game_date')[0]}: {rows.height} players"
+    print_table([*columns, "training", "required defaulted"], lines, title)
     console.print("one player's 60 values and tags: --player LOOKUP; all of them: --format json")
 
 

@@ -26,16 +26,9 @@ from pathlib import Path
 from phase4 import settings
 
 SERVER_ENV = "PHASE4_SERVER"  # "off": no managed server (Prefect's temporary one per command)
-SERVER_VALUES = {
-    "on": "on",
-    "off": "off",
-    "1": "on",
-    "0": "off",
-    "true": "on",
-    "false": "off",
-    "yes": "on",
-    "no": "off",
-}
+SERVER_VALUES = dict(
+    zip(["on", "off", "1", "0", "true", "false", "yes", "no"], ["on", "off"] * 4, strict=True)
+)
 START_TIMEOUT_ENV = "PHASE4_SERVER_START_TIMEOUT"
 DEFAULT_PORT = 4200
 START_TIMEOUT_SECONDS = 180.0
@@ -43,24 +36,13 @@ STOP_TIMEOUT_SECONDS = 10.0
 # Settings an operator's environment must not pass to the managed server: they would point it
 # (or its UI, or its own client) at another API, home or credentials. Every other PREFECT_*
 # setting passes through.
-NOT_PASSED = frozenset(
-    {
-        "PREFECT_API_URL",
-        "PREFECT_UI_API_URL",
-        "PREFECT_UI_URL",
-        "PREFECT_API_KEY",
-        "PREFECT_API_AUTH_STRING",
-        "PREFECT_SERVER_API_AUTH_STRING",
-        "PREFECT_SERVER_API_HOST",
-        "PREFECT_SERVER_API_PORT",
-        "PREFECT_HOME",
-        "PREFECT_PROFILE",
-        "PREFECT_PROFILES_PATH",
-        "PREFECT_CLOUD_API_URL",
-        "PREFECT_SERVER_CSRF_PROTECTION_ENABLED",
-        "PREFECT_SERVER_CORS_ALLOWED_ORIGINS",
-    }
-)
+NOT_PASSED = {
+    f"PREFECT_{name}"
+    for name in ["API_URL", "UI_API_URL", "UI_URL", "API_KEY", "API_AUTH_STRING", "HOME"]
+    + ["SERVER_API_AUTH_STRING", "SERVER_API_HOST", "SERVER_API_PORT", "PROFILE"]
+    + ["PROFILES_PATH", "CLOUD_API_URL", "SERVER_CORS_ALLOWED_ORIGINS"]
+    + ["SERVER_CSRF_PROTECTION_ENABLED"]
+}
 
 
 def start_timeout() -> float:
@@ -73,29 +55,14 @@ def server_home(base: Path | None = None) -> Path:
     return ((base or Path.cwd()) / ".phase4" / "prefect").resolve()
 
 
-@dataclass(frozen=True)
 class ServerFiles:
-    home: Path
+    """server.pid, .port, .log, .lock and .auth in the server's home."""
 
-    @property
-    def pid(self) -> Path:
-        return self.home / "server.pid"
-
-    @property
-    def port(self) -> Path:
-        return self.home / "server.port"
-
-    @property
-    def log(self) -> Path:
-        return self.home / "server.log"
-
-    @property
-    def lock(self) -> Path:
-        return self.home / "server.lock"
-
-    @property
-    def auth(self) -> Path:
-        return self.home / "server.auth"
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        self.pid, self.port, self.log, self.lock, self.auth = (
+            home / f"server.{name}" for name in ("pid", "port", "log", "lock", "auth")
+        )
 
 
 @dataclass(frozen=True)

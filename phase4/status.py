@@ -28,22 +28,8 @@ def _frame(
 
 def status_rows(warehouse: Warehouse, day: date) -> list[dict[str, object]]:
     """Per processor: rows in D's partition, last processed_at, and the latest run's status."""
-    runs = _frame(
-        warehouse,
-        PROCESSOR_RUNS.full_name,
-        [
-            "processor",
-            "status",
-            "message",
-            "started_at",
-            "finished_at",
-            "run_id",
-            "bytes_processed",
-            "bytes_billed",
-        ],
-        "analysis_date",
-        day,
-    )
+    columns = ["processor", "status", "message", "started_at", "finished_at", "bytes_billed"]
+    runs = _frame(warehouse, PROCESSOR_RUNS.full_name, columns, "analysis_date", day)
     latest: dict[str, dict[str, object]] = {}
     if runs is not None and not runs.is_empty():
         ordered = runs.sort(pl.coalesce("finished_at", "started_at"), nulls_last=False)

@@ -81,19 +81,14 @@ def read_training_inputs(warehouse: Warehouse, start: date, end: date) -> Traini
     box = warehouse.read(
         PLAYER_GAME_SUMMARY.full_name, BOX_SCORE_COLUMNS, date_range("game_date", start, end)
     )
-    types = PLAYER_GAME_SUMMARY.polars_schema
-    box = box.cast({c: types[c] for c in BOX_SCORE_COLUMNS})
-    context = warehouse.table_schema(UPCOMING_PLAYER_GAME_CONTEXT.full_name)
-    lines = None
-    if context is not None and POINTS_LINE in context.names:
-        lines = (
-            warehouse.read(
-                UPCOMING_PLAYER_GAME_CONTEXT.full_name,
-                LINE_COLUMNS,
-                date_range("game_date", start, end),
-            )
-        ).cast({"player_lookup": pl.String, "game_date": pl.Date, POINTS_LINE: pl.Float64})
-    return TrainingInputs(p5, box, lines)
+    box = box.cast({c: PLAYER_GAME_SUMMARY.polars_schema[c] for c in BOX_SCORE_COLUMNS})
+    context = UPCOMING_PLAYER_GAME_CONTEXT.full_name
+    found = warehouse.table_schema(context)
+    if found is None or POINTS_LINE not in found.names:
+        return TrainingInputs(p5, box, None)
+    lines = warehouse.read(context, LINE_COLUMNS, date_range("game_date", start, end))
+    types = pl.Schema({"player_lookup": pl.String, "game_date": pl.Date, POINTS_LINE: pl.Float64})
+    return TrainingInputs(p5, box, lines.cast(types))
 
 
 def build_training_set(

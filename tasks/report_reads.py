@@ -22,17 +22,8 @@ QUALITY_READY_SCORE = 70.0
 SLOWEST_RUNS = 10
 # Grid statuses in display order; MISSING: no processor_runs line for that date and processor.
 GRID_STATUSES = ("OK", "WARN", "FAIL", "NO_GAMES", "SKIPPED", "STALE", "MISSING")
-RUN_COLUMNS = [
-    "run_id",
-    "processor",
-    "analysis_date",
-    "status",
-    "rows",
-    "duration_seconds",
-    "started_at",
-    "finished_at",
-    "message",
-]
+RUN_COLUMNS = ["run_id", "processor", "analysis_date", "status", "rows", "duration_seconds"]
+RUN_COLUMNS += ["started_at", "finished_at", "message"]
 
 
 @dataclass(frozen=True)
@@ -52,18 +43,12 @@ class ReportFrames:
 
 
 def _read_range(
-    warehouse: Warehouse,
-    full_name: str,
-    columns: list[str],
-    day_column: str,
-    start: date,
-    end: date,
+    warehouse: Warehouse, full_name: str, columns: list[str], day: str, start: date, end: date
 ) -> pl.DataFrame | None:
     """The rows of [start, end], or None when the table does not exist (yet)."""
     if warehouse.table_schema(full_name) is None:
         return None
-    where = [Filter(day_column, ">=", start), Filter(day_column, "<=", end)]
-    return warehouse.read(full_name, columns, where)
+    return warehouse.read(full_name, columns, [Filter(day, ">=", start), Filter(day, "<=", end)])
 
 
 def latest_lines(runs: pl.DataFrame) -> pl.DataFrame:
@@ -225,34 +210,18 @@ def read_report_frames(
     runs = _read_range(
         warehouse, PROCESSOR_RUNS.full_name, RUN_COLUMNS, "analysis_date", start, end
     )
-    lines = latest_lines(runs) if runs is not None else _empty_runs()
+    lines = latest_lines(runs if runs is not None else PROCESSOR_RUNS.empty_frame()[RUN_COLUMNS])
     counts: dict[str, pl.DataFrame] = {}
     for table, schema in OUTPUT_TABLES.items():
-        assert schema.partition_column is not None
-        frame = _read_range(
-            warehouse,
-            schema.full_name,
-            [schema.partition_column],
-            schema.partition_column,
-            start,
-            end,
-        )
+        day = schema.partition_column
+        assert day is not None
+        frame = _read_range(warehouse, schema.full_name, [day], day, start, end)
         if frame is not None:
             counts[table] = frame
     p5 = _read_p5(warehouse, start, end)
     quality, basis = p5_quality(p5)
-    checks_schema = warehouse.table_schema(FEATURE_CHECKS)
-    checks = None
-    if checks_schema is not None:
-        raw = _read_range(
-            warehouse,
-            FEATURE_CHECKS,
-            ["game_date", "feature_index", "feature_name", "status"],
-            "game_date",
-            start,
-            end,
-        )
-        checks = check_outcomes(raw) if raw is not None else None
+    checked = ["game_date", "feature_index", "feature_name", "status"]
+    raw = _read_range(warehouse, FEATURE_CHECKS, checked, "game_date", start, end)
     return ReportFrames(
         start=start,
         end=end,
@@ -266,7 +235,7 @@ def read_report_frames(
         p5_quality=quality,
         quality_ready_basis=basis,
         feature_defaults=feature_defaults(p5),
-        check_outcomes=checks,
+        check_outcomes=None if raw is None else check_outcomes(raw),
         slowest_runs=slowest_runs(lines),
     )
 
@@ -277,32 +246,7 @@ def _read_p5(warehouse: Warehouse, start: date, end: date) -> pl.DataFrame:
     later = ("is_quality_ready", "is_training_ready", "feature_sources_json")
     columns += [c for c in later if schema is not None and c in schema.names]
     frame = _read_range(warehouse, ML_FEATURE_STORE_V2.full_name, columns, "game_date", start, end)
-    if frame is not None:
-        return frame
-    return pl.DataFrame(
-        schema={
-            "game_date": pl.Date,
-            "feature_quality_score": pl.Float64,
-            "feature_names": pl.List(pl.Utf8),
-            "feature_sources": pl.List(pl.Utf8),
-        }
-    )
-
-
-def _empty_runs() -> pl.DataFrame:
-    return pl.DataFrame(
-        schema={
-            "run_id": pl.Utf8,
-            "processor": pl.Utf8,
-            "analysis_date": pl.Date,
-            "status": pl.Utf8,
-            "rows": pl.Int64,
-            "duration_seconds": pl.Float64,
-            "started_at": pl.Datetime("us", "UTC"),
-            "finished_at": pl.Datetime("us", "UTC"),
-            "message": pl.Utf8,
-        }
-    )
+    return frame if frame is not None else ML_FEATURE_STORE_V2.empty_frame()[columns]
 
 
 def dates_of(start: date, end: date) -> list[date]:
