@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 import typer
 
 from phase4.data_commands import (
+    DATA_COMMANDS,
     DayOption,
     EndOption,
     ForceOption,
@@ -34,7 +35,6 @@ from phase4.data_commands import (
     print_table,
     say_error,
 )
-from phase4.data_commands import register as register_data_commands
 from phase4.exit_codes import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_OK, EXIT_RUN_FAILED
 
 if TYPE_CHECKING:
@@ -113,18 +113,14 @@ class Options:
 options = Options()
 
 
-def _version() -> str:
+def _print_version(value: bool) -> None:
     from importlib.metadata import version
 
-    return (
-        f"phase4 {version('phase4-precompute')} (prefect {version('prefect')}, "
-        f"polars {version('polars')}, duckdb {version('duckdb')}, python {sys.version.split()[0]})"
-    )
-
-
-def _print_version(value: bool) -> None:
     if value:
-        console.print(_version())
+        console.print(
+            f"phase4 {version('phase4-precompute')} (prefect {version('prefect')}, polars "
+            f"{version('polars')}, duckdb {version('duckdb')}, python {sys.version.split()[0]})"
+        )
         raise typer.Exit(EXIT_OK)
 
 
@@ -222,6 +218,11 @@ def clean_errors(command: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def command(name: str | None = None, group: typer.Typer = app) -> Callable[[F], F]:
+    """A command of `group` whose bad input is one line (clean_errors)."""
+    return lambda function: group.command(name)(clean_errors(function))
+
+
 def _open_warehouse(*, read_only: bool = False) -> Warehouse:
     """Open the configured warehouse; read commands never create or write it."""
     from tasks.warehouse import open_warehouse
@@ -269,8 +270,7 @@ def human_counts(counts: dict[str, int]) -> str:
     return ", ".join(f"{counts[k]} {k}" for k in keys) or "nothing to do"
 
 
-@warehouse_app.command("init")
-@clean_errors
+@command("init", group=warehouse_app)
 def warehouse_init() -> None:
     """Create the datasets and every Phase 4 table (partitioning, clustering); idempotent."""
     from tasks.io import ensure_tables
@@ -284,8 +284,7 @@ def warehouse_init() -> None:
     console.print(f"{warehouse.url}: {done}")
 
 
-@app.command("load-phase3")
-@clean_errors
+@command("load-phase3")
 def load_phase3(
     directory: Annotated[
         Path, typer.Argument(help="Folder of nba_analytics.<table>.parquet files")
@@ -321,12 +320,13 @@ def load_phase3(
         console.print(f"{directory}: every file passes the input contract; nothing written")
 
 
-@app.command()
-@clean_errors
+@command()
 def run(
     analysis_date: Annotated[
         datetime | None,
-        date_option("--date", "Slate date D (YYYY-MM-DD). Default: the next slate, like nightly."),
+        date_option(
+            "--date", "Slate date D (YYYY-MM-DD). Default: the next slate, like the nightly run."
+        ),
     ] = None,
     processors: ProcessorsOption = None,
 ) -> None:
@@ -348,7 +348,7 @@ def run(
         ensure_tables(warehouse)  # a bad warehouse is one line here, not a failed flow
         day = slate_date(analysis_date.date() if analysis_date else None)
         if analysis_date is None and not options.quiet:
-            console.print(f"no --date: building the next slate, {day}", highlight=False)
+            console.print(f"no --date: building the next slate, {day}")
         # No heartbeats: one date takes seconds, under one interval (180 s), and the heartbeat
         # thread, which sleeps in 1-s steps and is joined at the end, held the flow's end up
         # to 1 s. The flow run's states and the task runs still reach the server.
@@ -388,32 +388,22 @@ R = TypeVar("R")
 
 
 def _flow_result(
-    state: Any,
-    interrupt: Interrupt,
-    kind: type[R],
-    what: str,
-    interrupted: Callable[[], str],
+    state: Any, interrupt: Interrupt, kind: type[R], what: str, interrupted: Callable[[], str]
 ) -> R:
     """The flow's result: after a Ctrl-C, say what was written and exit 130; a flow that
     raised, one line (exit 2 for bad input, else 1)."""
     if interrupt.count:
         _stop_interrupted(interrupt, interrupted())
     result = state.result(raise_on_failure=False)
-    if not isinstance(result, kind):
-        _flow_failed(what, state.message, result)
-    return result
-
-
-def _flow_failed(what: str, message: str | None, result: object) -> NoReturn:
-    """A flow that raised: bad input is one line and exit 2, anything else exit 1."""
+    if isinstance(result, kind):
+        return result
     if isinstance(result, BaseException) and isinstance(result, _bad_input_types()):
         raise _fail_input(str(result))
-    say_error(f"{_one_line(message or '')}: {result}", f"{what} failed:")
+    say_error(f"{_one_line(state.message or '')}: {result}", f"{what} failed:")
     raise typer.Exit(EXIT_RUN_FAILED)
 
 
-@app.command("demo-data")
-@clean_errors
+@command("demo-data")
 def demo_data(
     seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same season")] = 7,
     out: Annotated[
@@ -422,7 +412,9 @@ def demo_data(
     if_empty: Annotated[
         bool, typer.Option("--if-empty", help="Load only when the warehouse has no Phase 3 data")
     ] = False,
-    force: ForceOption = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="With --out: replace files that exist there")
+    ] = False,
 ) -> None:
     """Generate a synthetic Phase 3 season and load it (or write it to --out)."""
     from demo_data import generate_season
@@ -436,24 +428,23 @@ def demo_data(
         checks.output_folder(out)
         for table in PHASE3_TABLES:
             checks.output_file(out / f"nba_analytics.{table}.parquet", force=force)
-    if out is None:
+    else:
         _announce_warehouse()
-    if out is None and if_empty and has_phase3(_open_warehouse()):
-        console.print("warehouse already holds Phase 3 data; demo data not loaded")
-        return
+        if if_empty and has_phase3(_open_warehouse()):
+            console.print("warehouse already holds Phase 3 data; demo data not loaded")
+            return
     season = generate_season(seed=seed)
-    if out is not None:
-        for table, frame in season.items():
-            target = out / f"nba_analytics.{table}.parquet"
-            checks.write_atomically(target, frame.write_parquet)
-            console.print(f"wrote {target}: {frame.height} rows", soft_wrap=True)
+    if out is None:
+        for load in load_phase3_frames(_open_warehouse(), season):
+            console.print(load.describe(), soft_wrap=True)
         return
-    for load in load_phase3_frames(_open_warehouse(), season):
-        console.print(load.describe(), soft_wrap=True)
+    for table, frame in season.items():
+        target = out / f"nba_analytics.{table}.parquet"
+        checks.write_atomically(target, frame.write_parquet)
+        console.print(f"wrote {target}: {frame.height} rows", soft_wrap=True)
 
 
-@app.command()
-@clean_errors
+@command()
 def status(
     analysis_date: DayOption = None,
     start: StartOption = None,
@@ -514,8 +505,7 @@ def _cell(value: object, digits: int | None = None) -> str:
     return f"{value:.{digits}f}" if digits is not None and isinstance(value, float) else str(value)
 
 
-@app.command()
-@clean_errors
+@command()
 def backfill(
     start: Start,
     end: End,
@@ -528,14 +518,7 @@ def backfill(
 
     Ctrl-C stops before the next commit; a re-run resumes where it stopped.
     """
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
+    import rich.progress as bar_of
 
     from phase4 import checks
 
@@ -553,17 +536,16 @@ def backfill(
 
     total_days = (end - start).days + 1
     with (
-        Progress(
-            TextColumn("[bold]backfill (dates written)"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[rows]} rows"),
-            TextColumn("{task.fields[rate]}"),
-            TimeElapsedColumn(),
-            TextColumn("ETA"),
-            TimeRemainingColumn(),
+        bar_of.Progress(
+            bar_of.TextColumn("[bold]backfill (dates written)"),
+            bar_of.BarColumn(),
+            bar_of.MofNCompleteColumn(),
+            bar_of.TextColumn("{task.fields[rows]} rows"),
+            bar_of.TextColumn("{task.fields[rate]}"),
+            bar_of.TimeElapsedColumn(),
+            bar_of.TextColumn("ETA"),
+            bar_of.TimeRemainingColumn(),
             console=console,
-            transient=False,
             disable=options.quiet,
         ) as progress,
         _interrupts("backfill") as interrupt,
@@ -727,8 +709,7 @@ def _stop_interrupted(state: Interrupt, summary: str) -> NoReturn:
     raise typer.Exit(EXIT_INTERRUPTED)
 
 
-@server_app.command("start")
-@clean_errors
+@command("start", group=server_app)
 def server_start() -> None:
     """Start the managed server in the background (no-op when it runs) and wait until healthy."""
     from phase4.server import start_server
@@ -736,8 +717,7 @@ def server_start() -> None:
     console.print(start_server().describe(), soft_wrap=True)
 
 
-@server_app.command("stop")
-@clean_errors
+@command("stop", group=server_app)
 def server_stop() -> None:
     """Stop the managed server (its whole process group)."""
     from phase4.server import server_home, stop_server
@@ -750,8 +730,7 @@ def server_stop() -> None:
     )
 
 
-@server_app.command("status")
-@clean_errors
+@command("status", group=server_app)
 def server_status_command() -> None:
     """Say whether the managed server runs, where, and whether the CLI will use it."""
     from phase4.server import ServerFiles, managed_server_wanted, server_status, stale_pid_file
@@ -775,8 +754,7 @@ def server_status_command() -> None:
     raise typer.Exit(EXIT_OK if current.healthy or not current.running else EXIT_RUN_FAILED)
 
 
-@app.command()
-@clean_errors
+@command()
 def report(
     start: Start,
     end: End,
@@ -798,19 +776,19 @@ def report(
     console.print(f"wrote {out} ({out.stat().st_size // 1024} KiB)", soft_wrap=True)
 
 
-def announcing_warehouse(command: F) -> F:
-    """A read command prints the warehouse line first, like every other command."""
+def announcing_warehouse(function: F) -> F:
+    """A read command prints the warehouse line first (on stderr when stdout is JSON)."""
 
-    @functools.wraps(command)
+    @functools.wraps(function)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         _announce_warehouse(to_stderr=str(kwargs.get("fmt", "")) == "json")
-        return command(*args, **kwargs)
+        return function(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
 
 
-# training-set, features, export: phase4/data_commands.py
-register_data_commands(app, wrap=lambda command: clean_errors(announcing_warehouse(command)))
+for _name, _function in DATA_COMMANDS.items():  # training-set, features, export
+    command(_name)(announcing_warehouse(_function))
 
 
 def main() -> None:

@@ -346,36 +346,20 @@ def export_command(
     except (WarehouseError, ExportPathError) as exc:
         raise _fail(str(exc)) from exc
     for table in dict.fromkeys(r.table for r in results):
-        mine = [r for r in results if r.table == table]
-        if any(r.table_absent for r in mine):
-            console.print(
-                f"{out / OUTPUT_TABLES[table].full_name}: the warehouse has no "
-                f"{OUTPUT_TABLES[table].full_name}; nothing written or removed",
-                soft_wrap=True,
-            )
-            continue
+        mine, name = [r for r in results if r.table == table], OUTPUT_TABLES[table].full_name
         written = [r for r in mine if r.path is not None]
         removed = sum(r.removed_stale for r in mine)
-        console.print(
-            f"{out / OUTPUT_TABLES[table].full_name}: {sum(r.rows for r in written)} rows in "
-            f"{len(written)} date(s)"
-            + (
-                f", {len(mine) - len(written)} date(s) without rows"
-                if len(written) < len(mine)
-                else ""
-            )
-            + (f", {removed} stale date(s) removed" if removed else ""),
-            soft_wrap=True,
-        )
+        said = f"{sum(r.rows for r in written)} rows in {len(written)} date(s)"
+        said += f", {len(mine) - len(written)} date(s) without rows" if written != mine else ""
+        said += f", {removed} stale date(s) removed" if removed else ""
+        if any(r.table_absent for r in mine):
+            said = f"the warehouse has no {name}; nothing written or removed"
+        console.print(f"{out / name}: {said}", soft_wrap=True)
 
 
-# What the CLI wraps each command in; typer only needs the result to be a callable.
-Command = Callable[..., Any]
-
-
-def register(app: typer.Typer, wrap: Callable[[Command], Command] = lambda c: c) -> None:
-    """Add the three read commands to the `phase4` app, each through the CLI's `wrap`
-    (it prints the warehouse line and turns bad input into one line and exit 2)."""
-    app.command("training-set")(wrap(training_set_command))
-    app.command("features")(wrap(features_command))
-    app.command("export")(wrap(export_command))
+# The read commands, by name; the CLI registers each.
+DATA_COMMANDS: dict[str, Callable[..., None]] = {
+    "training-set": training_set_command,
+    "features": features_command,
+    "export": export_command,
+}

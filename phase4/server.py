@@ -139,14 +139,19 @@ def _read_int(path: Path) -> int | None:
         return None
 
 
-def _start_ticks(pid: int) -> int | None:
-    """The process's start time in clock ticks after boot (/proc/PID/stat, field 22): with
-    the pid, it names one process; a reused pid has another start time."""
+def _stat(pid: int) -> list[str]:
+    """/proc/PID/stat's fields after the command name ([0] the state); [] when unreadable."""
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return int(stat.rsplit(")", 1)[1].split()[19])
-    except (OSError, IndexError, ValueError):
-        return None
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return []
+
+
+def _start_ticks(pid: int) -> int | None:
+    """The process's start time in clock ticks after boot (field 22): with the pid, it names
+    one process; a reused pid has another start time."""
+    fields = _stat(pid)
+    return int(fields[19]) if len(fields) > 19 else None
 
 
 def _command_line(pid: int) -> list[str]:
@@ -188,13 +193,7 @@ def _not_our_server(recorded: Recorded, port: int | None) -> str | None:
         return f"process {pid} started after the server did (the pid was reused)"
     argv = _command_line(pid)
     text = " ".join(argv)
-    if not (
-        "prefect" in text
-        and "server" in argv
-        and "start" in argv
-        and port is not None
-        and str(port) in argv
-    ):
+    if port is None or "prefect" not in text or not {"server", "start", str(port)} <= set(argv):
         return f"process {pid} is not `prefect server start` on port {port} ({text[:80]})"
     try:
         if os.getpgid(pid) != pid:
@@ -211,12 +210,7 @@ def _alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    # A zombie child (ours, not yet reaped) is not alive.
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return stat.rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
+    return _stat(pid)[:1] != ["Z"]  # a zombie child (ours, not yet reaped) is not alive
 
 
 def healthy(port: int, timeout: float = 3.0) -> bool:
@@ -253,9 +247,7 @@ def stale_pid_file(home: Path | None = None) -> str | None:
     or when there is no pid file."""
     files = ServerFiles(home or server_home())
     recorded = _read_recorded(files)
-    if recorded is None:
-        return None
-    return _not_our_server(recorded, _read_int(files.port))
+    return None if recorded is None else _not_our_server(recorded, _read_int(files.port))
 
 
 def auth_string(home: Path, *, create: bool = False) -> str | None:

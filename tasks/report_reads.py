@@ -153,13 +153,8 @@ def feature_defaults(p5: pl.DataFrame) -> pl.DataFrame:
             pl.col("tag").is_in(DEFAULTED).sum().cast(pl.Int64).alias("default_rows"),
         )
         .join(names, on="feature_index", how="left")
-        .select(
-            "feature_index",
-            "feature_name",
-            "rows",
-            "default_rows",
-            (pl.col("default_rows") / pl.col("rows")).alias("default_share"),
-        )
+        .select("feature_index", "feature_name", "rows", "default_rows")
+        .with_columns(default_share=pl.col("default_rows") / pl.col("rows"))
         .sort("feature_index")
     )
 
@@ -178,10 +173,7 @@ def slowest_runs(lines: pl.DataFrame, n: int = SLOWEST_RUNS) -> pl.DataFrame:
     """The n latest lines that took longest (ties: earlier date, then processor)."""
     return (
         lines.filter(pl.col("duration_seconds").is_not_null())
-        .sort(
-            ["duration_seconds", "analysis_date", "processor"],
-            descending=[True, False, False],
-        )
+        .sort("duration_seconds", "analysis_date", "processor", descending=[True, False, False])
         .head(n)
         .select("analysis_date", "processor", "status", "duration_seconds", "rows", "run_id")
     )
@@ -255,15 +247,10 @@ def dates_of(start: date, end: date) -> list[date]:
 
 def full_status_grid(frames: ReportFrames) -> pl.DataFrame:
     """Every date × processor of the range; no processor_runs line reads MISSING."""
-    grid = pl.DataFrame(
-        {
-            "analysis_date": [
-                d for d in dates_of(frames.start, frames.end) for _ in PROCESSOR_NAMES
-            ],
-            "processor": [p for _ in dates_of(frames.start, frames.end) for p in PROCESSOR_NAMES],
-        },
-        schema={"analysis_date": pl.Date, "processor": pl.Utf8},
+    days = pl.DataFrame(
+        {"analysis_date": dates_of(frames.start, frames.end)}, {"analysis_date": pl.Date}
     )
+    grid = days.join(pl.DataFrame({"processor": list(PROCESSOR_NAMES)}), how="cross")
     return grid.join(
         frames.status_grid.select("analysis_date", "processor", "status"),
         on=["analysis_date", "processor"],
