@@ -186,7 +186,6 @@ def features_command(
     from features.training_set import feature_rows, slate_features
     from phase4.checks import output_file, write_atomically
     from tasks.readers import open_reader, read_slate
-    from tasks.warehouse import WarehouseError
 
     if day is None:
         raise _fail("give --date (YYYY-MM-DD)")
@@ -199,10 +198,7 @@ def features_command(
         raise _fail("--player is empty: give a player_lookup, e.g. lebronjames")
     if out is not None:
         output_file(out, force=force)
-    try:
-        rows = read_slate(open_reader(), slate_day, player)
-    except WarehouseError as exc:
-        raise _fail(str(exc)) from exc
+    rows = read_slate(open_reader(), slate_day, player)  # a WarehouseError is one line too
     if rows.is_empty():
         raise _fail(_no_rows(slate_day, player))
     if fmt is FeaturesFormat.parquet:
@@ -246,11 +242,8 @@ def _as_json(wide: pl.DataFrame) -> list[dict[str, object]]:
     for row in wide.iter_rows(named=True):
         features: dict[str, dict[str, object]] = {}
         for index, (name, column) in enumerate(zip(ALL_FEATURE_NAMES, VALUE_COLUMNS, strict=True)):
-            features[name] = {
-                "index": index,
-                "value": row[column],
-                "source": row[f"{SOURCE_PREFIX}{name}"],
-            }
+            source = row[f"{SOURCE_PREFIX}{name}"]
+            features[name] = {"index": index, "value": row[column], "source": source}
             if index < ARRAY_FEATURE_COUNT:
                 features[name]["array_value"] = row[name]
         kept = {c: row[c] for c in (*IDENTITY_COLUMNS, *QUALITY_COLUMNS)}
