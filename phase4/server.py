@@ -45,11 +45,6 @@ NOT_PASSED = {
 }
 
 
-def start_timeout() -> float:
-    """PHASE4_SERVER_START_TIMEOUT, checked when read: 1 to 3600 seconds."""
-    return settings.seconds(START_TIMEOUT_ENV, START_TIMEOUT_SECONDS, minimum=1.0, maximum=3600.0)
-
-
 def server_home(base: Path | None = None) -> Path:
     """`.phase4/prefect/` beside the default warehouse, under the current directory."""
     return ((base or Path.cwd()) / ".phase4" / "prefect").resolve()
@@ -92,14 +87,10 @@ def api_url(port: int) -> str:
 
 
 def managed_server_wanted(*, check: bool = False) -> bool:
-    """The CLI manages a server unless an API URL is configured or PHASE4_SERVER=off.
+    """The CLI manages a server unless PHASE4_SERVER=off or an API URL is configured: in the
+    environment, the active Prefect profile or an already imported Prefect's settings.
 
-    check: a bad PHASE4_SERVER raises SettingError (the CLI's commands); without it, it
-    means "no managed server here" (the entry point's quick look, which must not crash).
-
-    Configured means: PREFECT_API_URL in the environment, in the active Prefect profile, or in
-    the settings of an already imported Prefect (a test harness, a caller's own context).
-    """
+    check: a bad PHASE4_SERVER raises SettingError; without it, it means "no managed server"."""
     try:
         if settings.choice(SERVER_ENV, "on", SERVER_VALUES) == "off":
             return False
@@ -284,10 +275,7 @@ def client_environment(port: int, home: Path | None = None) -> dict[str, str]:
     the server's auth string, and no API version check (the server is this installation's
     own `prefect`, so the check can find nothing; it costs each command a TLS context, ~30 ms,
     and a round trip)."""
-    env = {
-        "PREFECT_API_URL": api_url(port),
-        "PREFECT_CLIENT_SERVER_VERSION_CHECK_ENABLED": "false",
-    }
+    env = {"PREFECT_API_URL": api_url(port), "PREFECT_CLIENT_SERVER_VERSION_CHECK_ENABLED": "false"}
     secret = auth_string(home or server_home())
     if secret:
         env["PREFECT_API_AUTH_STRING"] = secret
@@ -336,8 +324,10 @@ def start_server(home: Path | None = None, timeout: float | None = None) -> Serv
 
     from filelock import FileLock
 
-    if timeout is None:
-        timeout = start_timeout()
+    if timeout is None:  # checked when read: 1 to 3600 s
+        timeout = settings.seconds(
+            START_TIMEOUT_ENV, START_TIMEOUT_SECONDS, minimum=1, maximum=3600
+        )
     files = ServerFiles(home or server_home())
     files.home.mkdir(parents=True, exist_ok=True)
     # Two first commands at once start one server: the second waits for the first's.

@@ -42,7 +42,7 @@ class ReportFrames:
     slowest_runs: pl.DataFrame  # the latest lines with the longest duration_seconds
 
 
-def _read_range(
+def read_range(
     warehouse: Warehouse, full_name: str, columns: list[str], day: str, start: date, end: date
 ) -> pl.DataFrame | None:
     """The rows of [start, end], or None when the table does not exist (yet)."""
@@ -199,21 +199,19 @@ def read_report_frames(
 ) -> ReportFrames:
     """Every figure of the report for slate dates [start, end], read once each (`fingerprints`
     of the range's Phase 3 rows, when the caller has them, spare their read)."""
-    runs = _read_range(
-        warehouse, PROCESSOR_RUNS.full_name, RUN_COLUMNS, "analysis_date", start, end
-    )
+    runs = read_range(warehouse, PROCESSOR_RUNS.full_name, RUN_COLUMNS, "analysis_date", start, end)
     lines = latest_lines(runs if runs is not None else PROCESSOR_RUNS.empty_frame()[RUN_COLUMNS])
     counts: dict[str, pl.DataFrame] = {}
     for table, schema in OUTPUT_TABLES.items():
         day = schema.partition_column
         assert day is not None
-        frame = _read_range(warehouse, schema.full_name, [day], day, start, end)
+        frame = read_range(warehouse, schema.full_name, [day], day, start, end)
         if frame is not None:
             counts[table] = frame
     p5 = _read_p5(warehouse, start, end)
     quality, basis = p5_quality(p5)
     checked = ["game_date", "feature_index", "feature_name", "status"]
-    raw = _read_range(warehouse, FEATURE_CHECKS, checked, "game_date", start, end)
+    raw = read_range(warehouse, FEATURE_CHECKS, checked, "game_date", start, end)
     return ReportFrames(
         start=start,
         end=end,
@@ -237,7 +235,7 @@ def _read_p5(warehouse: Warehouse, start: date, end: date) -> pl.DataFrame:
     schema = warehouse.table_schema(ML_FEATURE_STORE_V2.full_name)
     later = ("is_quality_ready", "is_training_ready", "feature_sources_json")
     columns += [c for c in later if schema is not None and c in schema.names]
-    frame = _read_range(warehouse, ML_FEATURE_STORE_V2.full_name, columns, "game_date", start, end)
+    frame = read_range(warehouse, ML_FEATURE_STORE_V2.full_name, columns, "game_date", start, end)
     return frame if frame is not None else ML_FEATURE_STORE_V2.empty_frame()[columns]
 
 
