@@ -461,10 +461,9 @@ def status(
 
     if analysis_date is not None and (start is not None or end is not None):
         raise _fail_input("give either --date D or --start D1 --end D2, not both")
-    if analysis_date is None and (start is None or end is None):
-        raise _fail_input("give --date D, or --start D1 --end D2")
     if analysis_date is None:
-        assert start is not None and end is not None
+        if start is None or end is None:
+            raise _fail_input("give --date D, or --start D1 --end D2")
         first, last = inputs.ordered(start, end)
     if not as_json:  # JSON output stays parseable
         _announce_warehouse()

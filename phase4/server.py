@@ -378,11 +378,10 @@ def stop_server(
     Only a process proven to be the server (`_not_our_server`) is signalled; a pid file naming
     anything else is removed, and `on_stale` is told why."""
     files = ServerFiles(home or server_home())
-    recorded = _read_recorded(files)
-    why_not = None if recorded is None else _not_our_server(recorded, _read_int(files.port))
-    was_running = recorded is not None and why_not is None
-    if recorded is not None and why_not is not None and on_stale is not None:
+    recorded, why_not = _read_recorded(files), stale_pid_file(files.home)
+    if why_not is not None and on_stale is not None:
         on_stale(f"removed the stale {files.pid}: {why_not}; nothing was signalled")
+    was_running = recorded is not None and why_not is None
     if recorded is not None and was_running:
         pid = recorded.pid
         _signal_group(pid, signal.SIGTERM)

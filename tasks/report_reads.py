@@ -290,13 +290,11 @@ def _markdown_table(frame: pl.DataFrame) -> str:
 
 def report_markdown(frames: ReportFrames) -> str:
     """The same figures as the HTML page, as markdown tables for a Prefect artifact."""
-    quality = frames.p5_quality.with_columns(
-        (pl.col("quality_ready_share") * 100).alias("quality_ready_pct"),
-        (pl.col("training_ready_share") * 100).alias("training_ready_pct"),
-    ).drop("quality_ready_share", "training_ready_share")
-    defaults = frames.feature_defaults.with_columns(
-        (pl.col("default_share") * 100).alias("default_pct")
-    ).drop("default_share")
+
+    def percent(frame: pl.DataFrame) -> pl.DataFrame:  # each *_share column as *_pct
+        shares = frame.with_columns(pl.col("^.*_share$") * 100)
+        return shares.rename(lambda name: name.replace("_share", "_pct"))
+
     parts = [
         f"# Phase 4 report {frames.start}..{frames.end}",
         summary_sentence(frames),
@@ -311,9 +309,9 @@ def report_markdown(frames: ReportFrames) -> str:
         if not frames.rows_per_processor.is_empty()
         else "no rows",
         f"## Feature store quality (ready = {frames.quality_ready_basis})",
-        _markdown_table(quality),
+        _markdown_table(percent(frames.p5_quality)),
         "## Default share per feature ('default' or 'missing')",
-        _markdown_table(defaults),
+        _markdown_table(percent(frames.feature_defaults)),
         "## Feature checks",
         "no nba_predictions.ml_feature_checks table"
         if frames.check_outcomes is None
