@@ -233,17 +233,12 @@ def build_report_html(frames: ReportFrames) -> str:
         ),
         ("Slowest runs", slowest_figure(frames), ""),
     ]
-    sections = []
-    plotly_js_included = False
+    sections, js_included, config = [], False, {"displaylogo": False}
     for title, figure, note in figures:
         body = f"<p>{note}</p>" if note else ""
         if figure is not None:
-            body += figure.to_html(
-                full_html=False,
-                include_plotlyjs=not plotly_js_included,
-                config={"displaylogo": False},
-            )
-            plotly_js_included = True
+            body += figure.to_html(full_html=False, include_plotlyjs=not js_included, config=config)
+            js_included = True
         sections.append(_section(title, body))
     data = script_json(report_data(frames))
     title = f"Phase 4 report {frames.start}..{frames.end}"
