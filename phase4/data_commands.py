@@ -19,6 +19,8 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
+from phase4.checks import InputError  # bad input: the CLI prints one line and exits 2
+
 if TYPE_CHECKING:
     import polars as pl
 
@@ -79,25 +81,17 @@ class FeaturesFormat(StrEnum):
     parquet = "parquet"
 
 
-def _fail(message: str) -> Exception:
-    """Bad input: the CLI's wrapper prints it as one line (naming the warehouse with --quiet)
-    and exits 2."""
-    from phase4.checks import InputError
-
-    return InputError(message)
-
-
 def _range(start: datetime | None, end: datetime | None, day: datetime | None) -> tuple[date, date]:
     """--start/--end, or --date as a one-date range; each date in range, in order."""
     from phase4 import checks
 
     if day is not None and (start is not None or end is not None):
-        raise _fail("give either --date or --start/--end, not both")
+        raise InputError("give either --date or --start/--end, not both")
     if day is not None:
         one = checks.day(day)
         return one, one
     if start is None or end is None:
-        raise _fail("give --start and --end (YYYY-MM-DD), or --date for one date")
+        raise InputError("give --start and --end (YYYY-MM-DD), or --date for one date")
     return checks.ordered(start, end)
 
 
@@ -141,7 +135,7 @@ def training_set_command(
 
     first, last = _range(start, end, None)
     if out.suffix.lower() in (".csv", ".parquet") and out.suffix.lower() != f".{fmt.value}":
-        raise _fail(
+        raise InputError(
             f"--out {out} is a {out.suffix} name but --format is {fmt.value}: pass --format "
             f"{out.suffix.lower().lstrip('.')} or name a .{fmt.value} file"
         )
@@ -151,9 +145,9 @@ def training_set_command(
         within_seasons(open_reader(), first, last)
         frame = build_training_set(first, last, all_rows=all_rows, min_quality=min_quality)
     except (WarehouseError, FeatureNamesError, ValueError) as exc:
-        raise _fail(str(exc)) from exc
+        raise InputError(str(exc)) from exc
     if frame.is_empty():
-        raise _fail(
+        raise InputError(
             f"no ml_feature_store_v2 rows {'' if all_rows else 'passing the training filters '}"
             f"between {first} and {last}: run `phase4 backfill --start {first} --end {last}` "
             "first" + ("" if all_rows else ", lower --min-quality or pass --all-rows")
@@ -188,19 +182,21 @@ def features_command(
     from tasks.readers import open_reader, read_slate
 
     if day is None:
-        raise _fail("give --date (YYYY-MM-DD)")
+        raise InputError("give --date (YYYY-MM-DD)")
     slate_day = _range(None, None, day)[0]
     if fmt is FeaturesFormat.parquet and out is None:
-        raise _fail("--format parquet needs --out FILE")
+        raise InputError("--format parquet needs --out FILE")
     if fmt is not FeaturesFormat.parquet and out is not None:
-        raise _fail(f"--out is for --format parquet; --format {fmt.value} prints to the terminal")
+        raise InputError(
+            f"--out is for --format parquet; --format {fmt.value} prints to the terminal"
+        )
     if player is not None and not player.strip():
-        raise _fail("--player is empty: give a player_lookup, e.g. lebronjames")
+        raise InputError("--player is empty: give a player_lookup, e.g. lebronjames")
     if out is not None:
         output_file(out, force=force)
     rows = read_slate(open_reader(), slate_day, player)  # a WarehouseError is one line too
     if rows.is_empty():
-        raise _fail(_no_rows(slate_day, player))
+        raise InputError(_no_rows(slate_day, player))
     if fmt is FeaturesFormat.parquet:
         assert out is not None
         write_atomically(out, slate_features(rows).write_parquet)
@@ -337,7 +333,7 @@ def export_command(
         within_seasons(warehouse, first, last, day is not None)
         results = export_range(warehouse, first, last, out)
     except (WarehouseError, ExportPathError) as exc:
-        raise _fail(str(exc)) from exc
+        raise InputError(str(exc)) from exc
     for table in dict.fromkeys(r.table for r in results):
         mine, name = [r for r in results if r.table == table], OUTPUT_TABLES[table].full_name
         written = [r for r in mine if r.path is not None]
