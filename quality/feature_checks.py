@@ -23,7 +23,6 @@ from quality.feature_contract import (
     ARRAY_FEATURE_COUNT,
     DEFAULTED,
     FEATURE_CONTRACT,
-    FEATURE_COUNT,
     FeatureSpec,
     value_column,
 )
@@ -56,70 +55,77 @@ LATER_FEATURES = FEATURE_CONTRACT[ARRAY_FEATURE_COUNT:]  # SPEC 16: 25 to 59, no
 # --- the long frame -----------------------------------------------------------------------------
 
 
+def _array_feature(spec: FeatureSpec) -> tuple[pl.Expr, pl.Expr]:
+    """Value and tag of a feature of the `features` array (a default value included)."""
+    return (
+        pl.col("features").list.get(spec.index, null_on_oob=True),
+        pl.col("feature_sources").list.get(spec.index, null_on_oob=True).is_in(DEFAULTED),
+    )
+
+
+def _later_feature(spec: FeatureSpec) -> tuple[pl.Expr, pl.Expr]:
+    """Value of a feature of 25 to 59: NULL is 'missing' (a default); a value is tagged with
+    the first source of its chain, never a default."""
+    value = pl.col(value_column(spec.index)).cast(pl.Float64)
+    return value, value.is_null()
+
+
 def feature_values(p5: pl.DataFrame) -> pl.DataFrame:
-    """One row per (P5 row, feature) with a value or a tag: game_date, row (the P5 row's
-    number, which names its player), feature_index, value and defaulted (tagged 'default' or
-    'missing'). Placeholder rows (NULL features) drop out. Features 0 to 24 come from the
-    `features` array (a default value included, with its tag); 25 to 59 from their value
-    columns when `p5` has them, a NULL value kept as 'missing' (a default, never out of range;
-    a value is tagged with the first source of its chain, never a default)."""
-    numbered = p5.with_row_index("row")
-    array = (
-        numbered.select(
-            "game_date",
-            "row",
-            pl.int_ranges(pl.col("features").list.len()).alias("feature_index"),
-            pl.col("features").alias("value"),
-            pl.col("feature_sources").alias("defaulted"),
+    """One row per (P5 row, feature) with a value or a 'missing' tag, feature by feature and
+    by date within a feature: game_date, row (the P5 row's number, which names its player),
+    feature_index, value, defaulted (tagged 'default' or 'missing') and valid (SPEC 12's
+    range). Placeholder rows (NULL features) drop out. Features 0 to 24 come from the
+    `features` array; 25 to 59 from their value columns when `p5` has them, a NULL value kept
+    as 'missing'. One wide select computes every feature's columns (each checks its range with
+    constants), then the features are stacked."""
+    has_later = {value_column(f.index) for f in LATER_FEATURES} <= set(p5.columns)
+    built = pl.col("features").list.first().is_not_null()
+    columns = []
+    for spec in FEATURE_CONTRACT:
+        if not (spec.in_array or has_later):
+            break
+        value, defaulted = (_array_feature if spec.in_array else _later_feature)(spec)
+        columns.append(
+            pl.struct(
+                value=value,
+                defaulted=defaulted,
+                valid=_in_range(spec, value),
+                # An array value is there or not; 25 to 59 count on every row P5 built.
+                kept=value.is_not_null() if spec.in_array else built,
+            ).alias(str(spec.index))
         )
-        .explode("feature_index", "value", "defaulted")
-        .filter(pl.col("value").is_not_null())
-        .with_columns(pl.col("defaulted").is_in(DEFAULTED))
+    later = [value_column(f.index) for f in LATER_FEATURES] if has_later else []
+    read = ("game_date", "features", "feature_sources", *later)
+    wide = p5.with_row_index("row").select("row", *read).sort("game_date", maintain_order=True)
+    return (
+        wide.select("game_date", "row", *columns)
+        .unpivot(index=["game_date", "row"], variable_name="feature_index")
+        .with_columns(pl.col("feature_index").cast(pl.Int64))
+        .unnest("value")
+        .filter("kept")
+        .drop("kept")
     )
-    columns = [value_column(f.index) for f in LATER_FEATURES]
-    if not set(columns) <= set(p5.columns):
-        return array
-    later = (
-        numbered.filter(pl.col("features").list.first().is_not_null())
-        .select(
-            "game_date",
-            "row",
-            pl.int_ranges(ARRAY_FEATURE_COUNT, FEATURE_COUNT).alias("feature_index"),
-            pl.concat_list(pl.col(c).cast(pl.Float64) for c in columns).alias("value"),
-        )
-        .explode("feature_index", "value")
-        .with_columns(pl.col("value").is_null().alias("defaulted"))
-    )
-    return pl.concat([array, later.select(array.columns)])
 
 
-def _of_feature(values: Sequence[object], dtype: pl.DataType) -> pl.Expr:
-    """A contract attribute (one per feature, by index) looked up for each value row."""
-    return pl.lit(pl.Series(values, dtype=dtype)).gather(pl.col("feature_index"))
-
-
-def in_range() -> pl.Expr:
-    """Per value row: is it valid for its feature (by feature_index). Inclusive range, or the
-    allowed set; NaN and infinity are never valid; a feature whose source is not in Phase 3 has
-    no valid value (SPEC 16.6: it is always NULL); a NULL value (a 'missing' feature of 25 to
-    59) is never out of range."""
-    value = pl.col("value")
-    ranged = [not f.allowed and not f.always_null for f in FEATURE_CONTRACT]
-    valid = (
-        _of_feature(ranged, pl.Boolean)
-        & value.is_finite()
-        & value.is_between(
-            _of_feature([f.low for f in FEATURE_CONTRACT], pl.Float64),
-            _of_feature([f.high for f in FEATURE_CONTRACT], pl.Float64),
-        )
-    )
-    for allowed in {f.allowed for f in FEATURE_CONTRACT if f.allowed and not f.always_null}:
-        features = [f.index for f in FEATURE_CONTRACT if f.allowed == allowed]
-        valid = valid | (pl.col("feature_index").is_in(features) & value.is_in(list(allowed)))
+def _in_range(spec: FeatureSpec, value: pl.Expr) -> pl.Expr:
+    """Inclusive range, or the allowed set; NaN and infinity are never valid; a feature whose
+    source is not in Phase 3 has no valid value (SPEC 16.6: it is always NULL); a NULL value
+    (a 'missing' feature of 25 to 59) is never out of range."""
+    if spec.always_null:
+        valid = pl.lit(False)
+    elif spec.allowed:
+        valid = value.is_in(list(spec.allowed))
+    else:
+        valid = value.is_finite() & value.is_between(spec.low, spec.high)
     return value.is_null() | valid
 
 
 # --- each date's own figures --------------------------------------------------------------------
+
+
+def _sorted(values: pl.Expr) -> pl.Expr:
+    """Each list sorted (`list.eval`: `list.sort` pays a thread hand-off per list)."""
+    return values.list.eval(pl.element().sort())
 
 
 def _sequential_sum(sorted_values: pl.Expr) -> pl.Expr:
@@ -134,15 +140,25 @@ def _statistics(values: pl.DataFrame) -> pl.DataFrame:
 
     Mean and std are `stable_mean` and `stable_std` (sorted values added in order), so a
     date's figures are the same bits checked alone (the nightly run) or with its backfill
-    chunk; computed on sorted lists, which costs one sort per list instead of a group's
-    expression evaluated group by group.
+    chunk; computed on sorted lists, a sort per list rather than an expression evaluated group
+    by group. `values` comes feature by feature and by date (`feature_values`), so its groups
+    are runs of rows and need no hashing.
     """
-    figures = values.group_by(*BY).agg(
-        pl.len().cast(pl.Int64).alias("rows"),
-        pl.col("defaulted").sum().cast(pl.Int64).alias("default_rows"),
-        pl.col("value").min().alias("min"),
-        pl.col("value").max().alias("max"),
-        pl.col("value").filter(~pl.col("defaulted")).sort().alias("real"),
+    group = pl.col("feature_index") * 1_000_000 + pl.col("game_date").cast(pl.Int64)
+    figures = (
+        values.with_columns(group.set_sorted().alias("group"))
+        .group_by("group")
+        .agg(
+            pl.col("game_date").first(),
+            pl.col("feature_index").first(),
+            pl.len().cast(pl.Int64).alias("rows"),
+            pl.col("defaulted").sum().cast(pl.Int64).alias("default_rows"),
+            pl.col("value").min().alias("min"),
+            pl.col("value").max().alias("max"),
+            pl.col("value").filter(~pl.col("defaulted")).alias("real"),
+        )
+        .drop("group")
+        .with_columns(_sorted(pl.col("real")))
     )
     real, count = pl.col("real"), pl.col("real").list.len()
     deviation = real - pl.col("mean")
@@ -155,7 +171,7 @@ def _statistics(values: pl.DataFrame) -> pl.DataFrame:
         )
         .with_columns(
             pl.when(count >= 2)
-            .then((_sequential_sum((deviation * deviation).list.sort()) / (count - 1)).sqrt())
+            .then((_sequential_sum(_sorted(deviation * deviation)) / (count - 1)).sqrt())
             .alias("std")
         )
         .drop("real")
@@ -164,7 +180,7 @@ def _statistics(values: pl.DataFrame) -> pl.DataFrame:
 
 def _violations(values: pl.DataFrame, players: pl.Series) -> pl.DataFrame:
     """Per (date, feature): rows out of range, and the first (by player) as the example."""
-    bad = values.filter(~in_range())
+    bad = values.filter(~pl.col("valid"))
     named = bad.with_columns(players.gather(bad["row"]).alias("player_lookup"))
     return (
         named.sort(*BY, "player_lookup")
@@ -290,6 +306,11 @@ def _contract_frame() -> pl.DataFrame:
         },
         schema={"feature_index": pl.Int64, "feature_name": pl.String},
     )
+
+
+def _of_feature(values: Sequence[object], dtype: pl.DataType) -> pl.Expr:
+    """A contract attribute (one per feature, by index) looked up for each row."""
+    return pl.lit(pl.Series(values, dtype=dtype)).gather(pl.col("feature_index"))
 
 
 def _edge(value: pl.Expr) -> pl.Expr:
