@@ -42,7 +42,7 @@ PLACEHOLDER_SOURCE = "early_season"  # P5's data_source on a placeholder row
 # The P5 columns the checks read (the value columns of 25 to 59 too, when present).
 CHECKED_COLUMNS = ("player_lookup", "game_date", "data_source", "features", "feature_sources")
 BY = ("game_date", "feature_index")  # one figure row per date and feature
-DRIFT_FEATURES = tuple(f.index for f in FEATURE_CONTRACT if f.drift_check)
+DRIFT_FEATURES = [f.index for f in FEATURE_CONTRACT if f.drift_check]
 
 
 class FeatureCheckError(ValueError):
@@ -203,12 +203,9 @@ def failed_dates(violations: pl.DataFrame) -> list[date]:
 
 
 def slate_dates(rows: pl.DataFrame) -> pl.Series:
-    """The dates of `rows` with non-placeholder P5 rows holding a value: the slates a drift
-    reference is taken from, sorted."""
-    real = rows.filter(
-        (pl.col("data_source") != PLACEHOLDER_SOURCE)
-        & (pl.col("features").list.drop_nulls().list.len() > 0)
-    )
+    """The dates of `rows` with non-placeholder P5 rows, sorted: the slates a drift reference
+    is taken from (SPEC 12)."""
+    real = rows.filter(pl.col("data_source") != PLACEHOLDER_SOURCE)
     return real["game_date"].unique().sort()
 
 
@@ -281,18 +278,26 @@ def _reference_statistics(values: pl.DataFrame, windows: pl.DataFrame, slates: i
         edge = spans.select(_run_key(pl.col("feature_index"), pl.col(slate), slates))["key"]
         return key.search_sorted(edge, side="left")
 
-    bounds = spans.select(*BY).with_columns(start=position("first"), stop=position("end"))
+    bounds = (
+        spans.select(*BY)
+        .with_columns(start=position("first"), stop=position("end"))
+        .with_row_index("span")
+        .sort("feature_index", maintain_order=True)
+    )
     at = (
-        bounds.select(*BY, pl.int_ranges("start", "stop").alias("at"))
+        bounds.select("span", pl.int_ranges("start", "stop").alias("at"))
         .explode("at")
         .drop_nulls("at")
     )
-    reference = at.with_columns(values["value"].gather(at["at"]).alias("value"))
-    return reference.group_by(*BY).agg(
+    reference = at.select("span", values["value"].gather(at["at"]))
+    # Spans numbered by date and gathered by feature: the key is not sorted, so Polars groups by
+    # hashing (as it always did here); on a sorted key it would add up the values another way.
+    figures = reference.group_by("span").agg(
         pl.col("value").mean().alias("ref_mean"),
         pl.col("value").std().alias("ref_std"),
         pl.len().cast(pl.Int64).alias("ref_rows"),
     )
+    return bounds.select("span", *BY).join(figures, on="span").drop("span")
 
 
 # --- judging ------------------------------------------------------------------------------------
@@ -308,9 +313,9 @@ def _contract_frame() -> pl.DataFrame:
     )
 
 
-def _of_feature(values: Sequence[object], dtype: pl.DataType) -> pl.Expr:
-    """A contract attribute (one per feature, by index) looked up for each row."""
-    return pl.lit(pl.Series(values, dtype=dtype)).gather(pl.col("feature_index"))
+def _has_check(flags: Sequence[bool]) -> pl.Expr:
+    """A check class of the contract (one flag per feature, by index) for each row."""
+    return pl.lit(pl.Series(flags, dtype=pl.Boolean)).gather(pl.col("feature_index"))
 
 
 def _edge(value: pl.Expr) -> pl.Expr:
@@ -327,13 +332,13 @@ def _flags() -> list[pl.Expr]:
         (pl.col("bad_rows") > 0).alias("out_of_range"),
         (
             quiet
-            & _of_feature([f.constant_check for f in contract], pl.Boolean)
+            & _has_check([f.constant_check for f in contract])
             & (pl.col("real_rows") >= MIN_CONSTANT_ROWS)
             & (pl.col("real_distinct") == 1)
         ).alias("constant"),
         (
             quiet
-            & _of_feature([f.default_check for f in contract], pl.Boolean)
+            & _has_check([f.default_check for f in contract])
             & (pl.col("rows") > 0)
             & (_edge(pl.col("default_rows") / pl.col("rows")) > MAX_DEFAULT_SHARE)
         )
@@ -341,7 +346,7 @@ def _flags() -> list[pl.Expr]:
         .alias("defaults"),
         (
             quiet
-            & _of_feature([f.drift_check for f in contract], pl.Boolean)
+            & _has_check([f.drift_check for f in contract])
             & (pl.col("real_rows") >= MIN_DRIFT_ROWS)
             & (pl.col("ref_rows").fill_null(0) >= MIN_REFERENCE_ROWS)
             & (pl.col("ref_std") != 0)

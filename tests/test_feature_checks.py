@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -13,8 +12,8 @@ import polars as pl
 import pyarrow.parquet as pq
 import pytest
 
-from features.core import build_outputs
-from nba_calendar import SlateCalendar, slate_calendar
+from features.core import REFERENCE_COLUMNS, RunInputs, build_outputs, check_dates, run
+from nba_calendar import SlateCalendar
 from quality.contracts import conform_input
 from quality.feature_checks import (
     FeatureCheckError,
@@ -22,7 +21,6 @@ from quality.feature_checks import (
     checks_markdown,
     raise_on_failure,
     reference_dates,
-    reference_rows,
     summary,
 )
 from quality.feature_contract import (
@@ -454,20 +452,37 @@ def test_several_warnings_of_one_feature_are_joined_and_the_report_counts_the_re
 # --- the reference: 14 most recent earlier slates of S with non-placeholder rows ----------------
 
 
+def always(value: float) -> Callable[[int], float]:
+    return lambda i: value
+
+
 def test_the_reference_is_the_14_latest_earlier_slates_of_the_season() -> None:
+    day = date(2023, 11, 13)
     days = [date(2023, 7, 30)] + [date(2023, 10, 24) + timedelta(days=i) for i in range(19)]
+    # Slate k's two players both have points_avg_last_5 = k: the reference's mean says which.
     stored = pl.concat(
-        [p5_rows(2, day) for day in days]
+        [
+            p5_rows(2, d, override={"points_avg_last_5": always(float(k))})
+            for k, d in enumerate(days)
+        ]
         + [placeholders(3, date(2023, 11, 11)), placeholders(2, date(2023, 11, 12))]
-        + [p5_rows(2, date(2023, 11, 13)), p5_rows(2, date(2023, 11, 14))]  # D and later
+        + [p5_rows(2, day), p5_rows(2, date(2023, 11, 14))]  # D and later
     )
-    picked = reference_dates(stored, date(2023, 11, 13))
+    picked = reference_dates(stored, day)
     # 11-12 has only placeholders; 11-11 has both kinds and counts.
     expected = [date(2023, 10, 24) + timedelta(days=i) for i in range(5, 19)]
     assert picked == expected
-    rows = reference_rows(stored, date(2023, 11, 13))
-    assert set(rows["game_date"]) == set(expected)
-    assert (rows["data_source"] != "early_season").all() and rows.height == 28
+    checks = check_features(
+        p5_rows(2, day, override={"points_avg_last_5": lambda i: 60.0}),
+        stored,
+        day,
+        early_season=False,
+        run_id="run-1",
+    )
+    # Slates 6 to 19, twice each: mean 12.5, sum of squared deviations 455 over 27.
+    row = checks.row(0, named=True)
+    assert row["ref_mean"] == 12.5
+    assert row["ref_std"] == pytest.approx(math.sqrt(455 / 27), abs=1e-12)
 
 
 # --- the run: checks between building and writing, on the embedded warehouse -----------------
@@ -556,38 +571,38 @@ def _season(directory: Path, first: date) -> Phase3Frames:
         (SEASON_2024, date(2024, 10, 22), date(2025, 6, 25)),
     ],
 )
-def test_real_seasons_give_no_feature_check_warn_or_fail(
+def test_real_seasons_give_no_feature_check_warn_or_fail_and_a_date_checked_alone_agrees(
     directory: Path, first: date, last: date
 ) -> None:
-    """Every date in memory, the reference built from the previous dates' P5 frames."""
+    """Every date in one pass of the run core, each date's reference the previous dates'
+    P5 rows; then ten dates checked alone, as the nightly run does, against the stored rows of
+    the earlier dates read back in another order: the same checks bit for bit."""
     frames = _season(directory, first)
-    built_at = datetime(2026, 1, 1, tzinfo=UTC)
-    recent: deque[pl.DataFrame] = deque(maxlen=14)
     days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
-    season = build_outputs(frames, days, built_at)[ML_FEATURE_STORE_V2.name]  # one pass
-    by_date = {d: f for (d,), f in season.partition_by("game_date", as_dict=True).items()}
-    day, checked_dates, drift_checked = first, 0, 0
-    while day <= last:
-        p5 = by_date.get(day, season.clear())
-        stored = pl.concat(recent) if recent else p5.clear()
-        checks = check_features(
-            p5,
-            reference_rows(stored, day),
-            day,
-            early_season=slate_calendar(
-                day, frames.team_offense, frames.team_context
-            ).is_early_season,
-            run_id="season",
+    p5 = run(RunInputs(frames, tuple(days)), None, datetime(2026, 1, 1, tzinfo=UTC))[
+        ML_FEATURE_STORE_V2.name
+    ]
+    assert p5.checks is not None
+    season = p5.checks
+    bad = season.filter(pl.col("status") != "OK")
+    assert bad.is_empty(), bad.select("game_date", "feature_name", "message").to_dicts()
+    checked = season["game_date"].unique().sort()
+    assert checked.len() > 150 and season.height == 60 * checked.len()
+    assert season.filter(pl.col("ref_mean").is_not_null()).height > 1000
+
+    stored = p5.rows_to_write().select(REFERENCE_COLUMNS).sample(fraction=1.0, shuffle=True, seed=7)
+    for day in checked.gather_every(16):
+        alone, outcome = check_dates(
+            p5.frame.filter(pl.col("game_date") == day),
+            [day],
+            stored.filter(pl.col("game_date") < day),
+            "alone",
         )
-        bad = checks.filter(pl.col("status") != "OK")
-        assert bad.is_empty(), bad.select("game_date", "feature_name", "message").to_dicts()
-        checked_dates += checks.height > 0
-        drift_checked += checks.filter(pl.col("ref_mean").is_not_null()).height
-        if (p5["data_source"] != "early_season").any():
-            recent.append(p5)
-        day += timedelta(days=1)
-    assert checked_dates > 150
-    assert drift_checked > 1000
+        assert outcome == {day: ("OK", "feature checks OK (60 features)")}
+        expected = season.filter(pl.col("game_date") == day)
+        assert_frame_equal_exact(alone.drop("run_id"), expected.drop("run_id"))
+        drift = expected.filter(pl.col("ref_mean").is_not_null())
+        assert day == first or drift["feature_index"].to_list() == [0, 1, 2, 3, 8, 18, 19, 20, 21]
 
 
 # --- the flow: the issue's "done when" on the real 2023-24 season -------------------------------
