@@ -123,15 +123,11 @@ def _in_range(spec: FeatureSpec, value: pl.Expr) -> pl.Expr:
 # --- each date's own figures --------------------------------------------------------------------
 
 
-def _sorted(values: pl.Expr) -> pl.Expr:
-    """Each list sorted (`list.eval`: `list.sort` pays a thread hand-off per list)."""
-    return values.list.eval(pl.element().sort())
-
-
-def _sequential_sum(sorted_values: pl.Expr) -> pl.Expr:
-    """Each sorted list's values added one after the other: `quality.stable.stable_sum`'s
-    bits (order-independent), on every (date, feature) list at once."""
-    return sorted_values.list.eval(pl.element().cum_sum()).list.last()
+def _sorted_sum(values: pl.Expr) -> pl.Expr:
+    """Of each list, its values sorted and added one after the other: `stable_sum`
+    (quality/stable.py) on every (date, feature) list at once, a sort per list rather than
+    an expression evaluated group by group."""
+    return values.list.eval(pl.element().sort().cum_sum().last()).list.first()
 
 
 def _statistics(values: pl.DataFrame) -> pl.DataFrame:
@@ -140,8 +136,7 @@ def _statistics(values: pl.DataFrame) -> pl.DataFrame:
 
     Mean and std are `stable_mean` and `stable_std` (sorted values added in order), so a
     date's figures are the same bits checked alone (the nightly run) or with its backfill
-    chunk; computed on sorted lists, a sort per list rather than an expression evaluated group
-    by group. `values` comes feature by feature and by date (`feature_values`), so its groups
+    chunk. `values` comes feature by feature and by date (`feature_values`), so its groups
     are runs of rows and need no hashing.
     """
     group = pl.col("feature_index") * 1_000_000 + pl.col("game_date").cast(pl.Int64)
@@ -158,20 +153,19 @@ def _statistics(values: pl.DataFrame) -> pl.DataFrame:
             pl.col("value").filter(~pl.col("defaulted")).alias("real"),
         )
         .drop("group")
-        .with_columns(_sorted(pl.col("real")))
     )
     real, count = pl.col("real"), pl.col("real").list.len()
     deviation = real - pl.col("mean")
     return (
         figures.with_columns(
-            (_sequential_sum(real) / count).alias("mean"),
+            (_sorted_sum(real) / count).alias("mean"),
             count.cast(pl.Int64).alias("real_rows"),
             real.list.n_unique().cast(pl.Int64).alias("real_distinct"),
             real.list.first().alias("real_first"),  # read only when every value is the same
         )
         .with_columns(
             pl.when(count >= 2)
-            .then((_sequential_sum(_sorted(deviation * deviation)) / (count - 1)).sqrt())
+            .then((_sorted_sum(deviation * deviation) / (count - 1)).sqrt())
             .alias("std")
         )
         .drop("real")
@@ -236,26 +230,26 @@ def _slate_values(rows: pl.DataFrame, slates: pl.Series) -> pl.DataFrame:
     """The drift features' values not tagged 'default' of the non-placeholder rows, ordered by
     (feature, slate, player): each date's reference is then one run of rows per feature, in
     the same order whatever order the rows were stored or built in."""
-    real = rows.filter(pl.col("data_source") != PLACEHOLDER_SOURCE).sort(
-        "game_date", "player_lookup"
-    )
+    drift = [f for f in FEATURE_CONTRACT if f.drift_check]
     values = (
-        real.select(
+        rows.filter(pl.col("data_source") != PLACEHOLDER_SOURCE)
+        .select(
             "game_date",
-            pl.lit(list(DRIFT_FEATURES)).alias("feature_index"),
-            pl.col("features").list.gather(DRIFT_FEATURES, null_on_oob=True).alias("value"),
-            pl.col("feature_sources")
-            .list.gather(DRIFT_FEATURES, null_on_oob=True)
-            .alias("defaulted"),
+            "player_lookup",
+            *(
+                pl.struct(value=value, defaulted=defaulted).alias(str(spec.index))
+                for spec in drift
+                for value, defaulted in [_array_feature(spec)]
+            ),
         )
-        .explode("feature_index", "value", "defaulted")
-        .filter(pl.col("value").is_not_null() & ~pl.col("defaulted").is_in(DEFAULTED))
-        .sort("feature_index", maintain_order=True)
+        .sort("game_date", "player_lookup")
+        .unpivot(index=["game_date", "player_lookup"], variable_name="feature_index")
+        .unnest("value")
+        .filter(pl.col("value").is_not_null() & ~pl.col("defaulted"))
     )
+    feature = pl.col("feature_index").cast(pl.Int64)
     slate = slates.search_sorted(values["game_date"], side="left").cast(pl.Int64)
-    return values.select(
-        "feature_index", _run_key(pl.col("feature_index"), slate, slates.len()), "value"
-    )
+    return values.select(feature, _run_key(feature, slate, slates.len()), "value")
 
 
 def _run_key(feature: pl.Expr, slate: pl.Series | pl.Expr, slates: int) -> pl.Expr:
