@@ -38,6 +38,7 @@ from quality.schemas import (
     Phase3Frames,
     all_tables,
 )
+from quality.stable import stable_mean, stable_std
 from tasks.feature_checks import (
     check_chunk,
     check_partition,
@@ -234,6 +235,24 @@ def test_a_healthy_slate_is_ok_with_its_figures() -> None:
     }
     assert summary(checks) == ("OK", "feature checks OK (60 features)")
     assert report_notes(checks) == ()
+
+
+def test_mean_and_std_are_the_stable_ones_whatever_the_row_order() -> None:
+    """The figures add the sorted values in order (quality/stable.py): the same bits checked
+    alone or in a chunk, whatever order the rows come in."""
+    scores = [10 + (i * 37 % 100) / 7 for i in range(100)]  # 10 + 0/7 .. 10 + 99/7, shuffled
+    p5 = p5_rows(100, override={"points_avg_last_5": lambda i: scores[i]})
+    row = check(p5).row(0, named=True)
+    expected = pl.DataFrame({"v": scores}).select(
+        stable_mean(pl.col("v")).alias("mean"), stable_std(pl.col("v")).alias("std")
+    )
+    assert (row["mean"], row["std"]) == expected.row(0)
+    assert row["mean"] == pytest.approx(10 + 4950 / 700, abs=1e-12)
+    assert row["std"] == pytest.approx(
+        math.sqrt(sum(i * i for i in range(100)) - 4950**2 / 100) / 7 / math.sqrt(99), abs=1e-12
+    )
+    reversed_row = check(p5.reverse()).row(0, named=True)
+    assert (reversed_row["mean"], reversed_row["std"]) == (row["mean"], row["std"])
 
 
 def test_an_empty_slate_has_no_checks() -> None:
