@@ -86,24 +86,24 @@ def feature_values(p5: pl.DataFrame) -> pl.DataFrame:
             break
         value, defaulted = (_array_feature if spec.in_array else _later_feature)(spec)
         columns.append(
-            pl.struct(
-                value=value,
-                defaulted=defaulted,
-                valid=_in_range(spec, value),
-                # An array value is there or not; 25 to 59 count on every row P5 built.
-                kept=value.is_not_null() if spec.in_array else built,
-            ).alias(str(spec.index))
+            pl.struct(value=value, defaulted=defaulted, valid=_in_range(spec, value)).alias(
+                str(spec.index)
+            )
         )
     later = [value_column(f.index) for f in LATER_FEATURES] if has_later else []
     read = ("game_date", "features", "feature_sources", *later)
     wide = p5.with_row_index("row").select("row", *read).sort("game_date", maintain_order=True)
+    # An array value is there or not; 25 to 59 count on every row P5 built.
+    kept = pl.when(pl.col("feature_index") < ARRAY_FEATURE_COUNT).then(
+        pl.col("value").is_not_null()
+    )
     return (
-        wide.select("game_date", "row", *columns)
-        .unpivot(index=["game_date", "row"], variable_name="feature_index")
+        wide.select("game_date", "row", built.alias("built"), *columns)
+        .unpivot(index=["game_date", "row", "built"], variable_name="feature_index")
         .with_columns(pl.col("feature_index").cast(pl.Int64))
         .unnest("value")
-        .filter("kept")
-        .drop("kept")
+        .filter(kept.otherwise("built"))
+        .drop("built")
     )
 
 
