@@ -451,6 +451,37 @@ def test_drift_leaves_out_default_values_early_season_and_team_features() -> Non
     assert checks.row(IDX["team_pace"], named=True)["ref_mean"] is None
 
 
+def test_a_date_that_fails_stays_out_of_the_later_dates_reference_its_stored_rows_stay_in() -> None:
+    """Three dates checked in one pass: D-1 FAILs (a pace of 500), so D's reference is D-2's
+    rows and D-1's stored partition (what stays written), never D-1's failed rows (40.0)."""
+    day_before = D - timedelta(days=1)
+    failing = p5_rows(
+        500,
+        day_before,
+        override={"points_avg_last_5": lambda i: 40.0, "team_pace": lambda i: 500.0},
+    )
+    dates = [D - timedelta(days=2), day_before, D]
+    p5 = pl.concat(
+        [drift_reference().with_columns(game_date=pl.lit(dates[0])), failing, slate_around(21.3)]
+    ).with_columns(early_season_flag=pl.lit(False))
+    stored = drift_reference()  # D-1 as written by an earlier run
+    checks, outcomes = check_dates(p5, dates, stored, "chunk")
+    assert outcomes[day_before][0] == "FAIL"
+    assert outcomes[day_before][1].startswith(
+        "feature checks FAIL, nothing written: team_pace is 500 for p000, outside [80, 120] "
+        "(500 rows out of range)"
+    )
+    assert outcomes[D] == (
+        "WARN",
+        "feature checks WARN: drift: points_avg_last_5 mean 21.3 against 11.8 (+1.4 sd)",
+    )
+    assert sorted(set(checks["game_date"])) == [dates[0], D]
+    row = checks.filter(pl.col("game_date") == D).row(0, named=True)
+    # 1000 values at 11.8 +- 6.8: D-2's and D-1's stored ones.
+    assert row["ref_mean"] == pytest.approx(REF_MEAN, abs=1e-12)
+    assert row["ref_std"] == pytest.approx(REF_HALF_WIDTH * math.sqrt(1000 / 999), abs=1e-12)
+
+
 def test_several_warnings_of_one_feature_are_joined_and_the_report_counts_the_rest() -> None:
     p5 = p5_rows(
         100,
