@@ -192,24 +192,38 @@ def evaluate(
     return status, message or f"{rows} rows"
 
 
-def evaluate_output(
-    entry: GraphNode, facts: SlateFacts, frame: pl.DataFrame, duration_seconds: float
-) -> tuple[Status, str]:
-    """Status of a processor that produced `frame` for D in `duration_seconds`."""
-    avg_quality = (
-        frame["feature_quality_score"].mean()
-        if entry.table == ML_FEATURE_STORE_V2.name and frame.height
-        else None
+def output_figures(
+    entry: GraphNode, frame: pl.DataFrame, column: str
+) -> dict[date, tuple[int, float | None]]:
+    """Each date's rows in a many-date output and, for P5, their average feature quality
+    (SPEC 9): one group-by for every date; a date without rows is absent."""
+    quality = (
+        pl.col("feature_quality_score").mean()
+        if entry.table == ML_FEATURE_STORE_V2.name
+        else pl.lit(None, dtype=pl.Float64)
     )
+    counted = frame.group_by(column).agg(pl.len().cast(pl.Int64), quality.alias("quality"))
+    return {day: (rows, avg) for day, rows, avg in counted.iter_rows()}
+
+
+def evaluate_output(
+    entry: GraphNode,
+    facts: SlateFacts,
+    rows: int,
+    avg_quality: float | None,
+    duration_seconds: float,
+) -> tuple[Status, str]:
+    """Status of a processor that produced `rows` for D (`output_figures`) in
+    `duration_seconds`."""
     return evaluate(
         entry.table,
         facts,
         reads=tuple(entry.phase3.values()),
-        rows=frame.height,
+        rows=rows,
         error=None,
         duration_seconds=duration_seconds,
         time_limit_minutes=entry.time_limit_minutes,
-        avg_quality=avg_quality,  # type: ignore[arg-type]
+        avg_quality=avg_quality,
     )
 
 
