@@ -63,36 +63,42 @@ def game_sequence(
     """
     if dates is None:
         return _numbered(games.lazy(), entity).with_columns(pl.lit(True).alias(TARGET))
-    # The first date built after each game date of a season (NULL: none, the game is left out).
-    first_date_after = (
-        dates.lazy()
-        .select(pl.col("analysis_date").alias("next_slate"), "season_year")
-        .unique()
-        .sort("next_slate")
+    # The first date built after each game of a season (none: the game is left out), found in
+    # the sorted (season, date) keys of `dates`: a search, not a join.
+    calendar = dates.collect() if isinstance(dates, pl.LazyFrame) else dates
+    slate_keys = (
+        calendar.select(_season_day("analysis_date").unique().sort())
+        .to_series()
+        .append(pl.Series([_NO_SLATE], dtype=pl.Int64))
     )
-    slate_after = (
-        games.lazy()
-        .select("game_date", "season_year")
-        .unique()
-        .sort("game_date")
-        .join_asof(
-            first_date_after,
-            left_on="game_date",
-            right_on="next_slate",
-            by="season_year",
-            strategy="forward",
-            allow_exact_matches=False,
-            check_sortedness=False,
-        )
-        .filter(pl.col("next_slate").is_not_null())
-    )
+    game = _season_day("game_date")
+    slates = pl.lit(slate_keys)
+    next_slate = slates.gather(slates.search_sorted(game, side="right"))
+    season_end = pl.col("season_year").cast(pl.Int64) * _SEASON_KEY + _DAYS_LIMIT
     same_sequence = pl.col(SEQUENCE).shift(-1) == pl.col(SEQUENCE)
-    next_game = pl.when(same_sequence).then(pl.col("game_date").shift(-1))
+    next_game = pl.when(same_sequence).then(game.shift(-1))
     return (
-        _numbered(games.lazy().join(slate_after, on=["game_date", "season_year"]), entity)
+        _numbered(
+            games.lazy()
+            .filter(pl.col("game_date").is_not_null() & pl.col("season_year").is_not_null())
+            .with_columns(next_slate.alias("next_slate"))
+            .filter(pl.col("next_slate") < season_end),
+            entity,
+        )
         .with_columns((next_game.is_null() | (pl.col("next_slate") <= next_game)).alias(TARGET))
         .drop("next_slate")
     )
+
+
+_SEASON_KEY = 1 << 32  # (season, date) as one Int64: season x 2^32 + the date's day number
+_DAYS_LIMIT = 1 << 31  # a day number is under 2^31 either side of 1970
+_NO_SLATE = 1 << 62  # after every key: a game without a later date
+
+
+def _season_day(day: str) -> pl.Expr:
+    """A row's (season_year, `day`) as one Int64 ordered as the pair is."""
+    days = pl.col(day).cast(pl.Int32).cast(pl.Int64)
+    return pl.col("season_year").cast(pl.Int64) * _SEASON_KEY + days
 
 
 def _numbered(games: pl.LazyFrame, entity: str) -> pl.LazyFrame:
