@@ -404,6 +404,12 @@ def latest_before(pairs: pl.LazyFrame, rows: pl.LazyFrame, by: Sequence[str]) ->
     )
 
 
+def first_games(sequence: pl.LazyFrame) -> pl.LazyFrame:
+    """Each entity's first game of each season in a `game_sequence`: for `entity_dates`, the
+    same pairs as from every game (a game no D comes after is in no pair either way)."""
+    return sequence.filter(pl.col(GAME_NUMBER) == 0)
+
+
 def entity_dates(
     games: pl.DataFrame | pl.LazyFrame, entity: str, calendars: pl.DataFrame
 ) -> pl.LazyFrame:
