@@ -286,6 +286,7 @@ def _sample_std(ascending: pl.Expr, squares: pl.Expr) -> pl.Expr:
 
 AggregateKind = Literal["count", "sum", "max", "integer_mean", "mean", "std"]
 _KNOWN = "__known"  # suffix of a sum's count of known values, until the sum is read
+_BEFORE_TARGET = "__games_before_target"  # how far the next target row is (NULL: none)
 _SQUARES = "__squares"  # suffix of a deviation's sorted squared deviations
 
 
@@ -350,14 +351,16 @@ def windowed(
     aggregates a few thousand games, not the season's.
     """
     per_game = [a.per_game.alias(a.per_game_column) for a in aggregates]
-    sequence = sequence.with_columns(per_game).cache()  # one sequence for every window
-    rows = sequence.filter(pl.col(TARGET)).select(WINDOW_INDEX, *columns)
     next_target = pl.when(pl.col(TARGET)).then(pl.col(WINDOW_INDEX)).backward_fill()
+    sequence = sequence.with_columns(  # one sequence for every window
+        *per_game, (next_target - pl.col(WINDOW_INDEX)).alias(_BEFORE_TARGET)
+    ).cache()
+    rows = sequence.filter(pl.col(TARGET)).select(WINDOW_INDEX, *columns)
     windows = {a.window: [b for b in aggregates if b.window == a.window] for a in aggregates}
     for window, of_window in windows.items():
         period, offset = window.rolling()
         per_window = (
-            sequence.filter((next_target - pl.col(WINDOW_INDEX)) < window.reach())
+            sequence.filter(pl.col(_BEFORE_TARGET) < window.reach())
             .rolling(WINDOW_INDEX, period=period, offset=offset)
             .agg(e for a in of_window for e in a.per_window())
         )
