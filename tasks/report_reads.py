@@ -257,8 +257,9 @@ def full_status_grid(frames: ReportFrames) -> pl.DataFrame:
 
 
 def status_counts(frames: ReportFrames) -> pl.DataFrame:
-    """Per processor: how many dates are in each status (MISSING included)."""
-    return (
+    """Per processor: how many dates are in each status (MISSING included), the statuses in
+    GRID_STATUSES order (a group-by's order changes from run to run)."""
+    counts = (
         full_status_grid(frames)
         .group_by("processor", "status")
         .len(name="dates")
@@ -266,6 +267,7 @@ def status_counts(frames: ReportFrames) -> pl.DataFrame:
         .fill_null(0)
         .sort("processor")
     )
+    return counts.select("processor", *(s for s in GRID_STATUSES if s in counts.columns))
 
 
 def summary_sentence(frames: ReportFrames) -> str:
