@@ -19,35 +19,24 @@ from plotly.subplots import make_subplots  # type: ignore[import-untyped]
 
 from quality.feature_contract import REQUIRED_FEATURES
 from quality.schemas import PROCESSOR_NAMES
-from tasks.report_reads import ReportFrames, dates_of, full_status_grid, summary_sentence
+from tasks.report_reads import GRID_STATUSES, ReportFrames, full_status_grid, summary_sentence
 
 DATA_SCRIPT_ID = "phase4-report-data"
-# Grid statuses in display order; MISSING: the date has no processor_runs line for that processor.
-STATUS_COLORS: dict[str, str] = {
-    "OK": "#2e7d32",
-    "WARN": "#f9a825",
-    "FAIL": "#c62828",
-    "NO_GAMES": "#90a4ae",
-    "SKIPPED": "#64b5f6",
-    "STALE": "#8e24aa",
-    "MISSING": "#eeeeee",
-}
+COLORS = ["#2e7d32", "#f9a825", "#c62828", "#90a4ae", "#64b5f6", "#8e24aa", "#eeeeee"]
+STATUS_COLORS = dict(zip(GRID_STATUSES, COLORS, strict=True))  # in display order
 
 
 def status_grid_figure(frames: ReportFrames) -> go.Figure:
-    grid = full_status_grid(frames)
+    grid = full_status_grid(frames).sort("analysis_date")
     codes = {status: i for i, status in enumerate(STATUS_COLORS)}
     n = len(codes)
     # A stepped colour scale: code i fills [i/n, (i+1)/n] with its status colour.
     scale = [
         [edge / n, color] for i, color in enumerate(STATUS_COLORS.values()) for edge in (i, i + 1)
     ]
-    dates = [d.isoformat() for d in dates_of(frames.start, frames.end)]
-    by_key = {
-        (row["processor"], row["analysis_date"].isoformat()): row["status"]
-        for row in grid.iter_rows(named=True)
-    }
-    text = [[by_key[(p, d)] for d in dates] for p in PROCESSOR_NAMES]
+    dates = [d.isoformat() for d in grid["analysis_date"].unique(maintain_order=True)]
+    # One row per processor, its statuses in date order.
+    text = [grid.filter(pl.col("processor") == p)["status"].to_list() for p in PROCESSOR_NAMES]
     figure = go.Figure(
         go.Heatmap(
             x=dates,
@@ -194,21 +183,15 @@ def report_data(frames: ReportFrames) -> dict[str, Any]:
     def records(frame: pl.DataFrame) -> list[dict[str, Any]]:
         return json.loads(json.dumps(frame.to_dicts(), default=str))
 
+    tables = ["rows_per_processor", "p5_quality", "feature_defaults", "slowest_runs"]
     return {
         "start": frames.start.isoformat(),
         "end": frames.end.isoformat(),
         "status_grid": records(full_status_grid(frames)),
-        "rows_per_processor": records(frames.rows_per_processor),
-        "p5_quality": records(frames.p5_quality),
+        **{name: records(getattr(frames, name)) for name in tables},
         "quality_ready_basis": frames.quality_ready_basis,
-        "feature_defaults": records(frames.feature_defaults),
         "check_outcomes": None if frames.check_outcomes is None else records(frames.check_outcomes),
-        "slowest_runs": records(frames.slowest_runs),
     }
-
-
-def _section(title: str, body: str) -> str:
-    return f"<section><h2>{html.escape(title)}</h2>\n{body}\n</section>"
 
 
 def build_report_html(frames: ReportFrames) -> str:
@@ -239,7 +222,7 @@ def build_report_html(frames: ReportFrames) -> str:
         if figure is not None:
             body += figure.to_html(full_html=False, include_plotlyjs=not js_included, config=config)
             js_included = True
-        sections.append(_section(title, body))
+        sections.append(f"<section><h2>{html.escape(title)}</h2>\n{body}\n</section>")
     data = script_json(report_data(frames))
     title = f"Phase 4 report {frames.start}..{frames.end}"
     return "\n".join(

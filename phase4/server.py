@@ -51,8 +51,6 @@ def server_home(base: Path | None = None) -> Path:
 
 
 class ServerFiles:
-    """server.pid, .port, .log, .lock and .auth in the server's home."""
-
     def __init__(self, home: Path) -> None:
         self.home = home
         self.pid, self.port, self.log, self.lock, self.auth = (
@@ -68,16 +66,12 @@ class ServerStatus:
     port: int | None
     home: Path
 
-    @property
-    def api_url(self) -> str | None:
-        return None if self.port is None else api_url(self.port)
-
     def describe(self) -> str:
         if not self.running:
             return f"no managed Prefect server (home {self.home})"
         state = "healthy" if self.healthy else "starting or unhealthy"
         return (
-            f"managed Prefect server pid {self.pid}, {state}, API {self.api_url}, "
+            f"managed Prefect server pid {self.pid}, {state}, API {api_url(self.port or 0)}, "
             f"UI http://127.0.0.1:{self.port}, log {ServerFiles(self.home).log}"
         )
 
@@ -145,14 +139,6 @@ def _start_ticks(pid: int) -> int | None:
     return int(fields[19]) if len(fields) > 19 else None
 
 
-def _command_line(pid: int) -> list[str]:
-    try:
-        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return []
-    return [part.decode(errors="replace") for part in raw.split(b"\0") if part]
-
-
 @dataclass(frozen=True)
 class Recorded:
     """What server.pid says: the pid and its start time (old files hold the pid alone)."""
@@ -182,7 +168,10 @@ def _not_our_server(recorded: Recorded, port: int | None) -> str | None:
         return f"the pid file holds no start time to check process {pid} against"
     if _start_ticks(pid) != recorded.start:
         return f"process {pid} started after the server did (the pid was reused)"
-    argv = _command_line(pid)
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")[:-1]
+    except OSError:
+        argv = []
     text = " ".join(argv)
     if port is None or "prefect" not in text or not {"server", "start", str(port)} <= set(argv):
         return f"process {pid} is not `prefect server start` on port {port} ({text[:80]})"
