@@ -27,7 +27,6 @@ class InputError(ValueError):
 
 
 def day(value: datetime | date, option: str = "--date") -> date:
-    """A date within FIRST_DAY..LAST_DAY."""
     result = value.date() if isinstance(value, datetime) else value
     if not FIRST_DAY <= result <= LAST_DAY:
         raise InputError(
@@ -38,7 +37,6 @@ def day(value: datetime | date, option: str = "--date") -> date:
 
 
 def ordered(start: datetime | date, end: datetime | date) -> tuple[date, date]:
-    """--start and --end, each in range, the end not before the start."""
     first, last = day(start, "--start"), day(end, "--end")
     if last < first:
         raise InputError(f"--end {last} is before --start {first}: give --start <= --end")
@@ -46,7 +44,6 @@ def ordered(start: datetime | date, end: datetime | date) -> tuple[date, date]:
 
 
 def loaded_seasons(warehouse: Warehouse) -> list[int]:
-    """The seasons (season_year) of Phase 3 player_game_summary the warehouse holds."""
     from quality.schemas import PLAYER_GAME_SUMMARY
 
     if warehouse.table_schema(PLAYER_GAME_SUMMARY.full_name) is None:
@@ -80,7 +77,7 @@ def within_seasons(
     return first, last
 
 
-def output_file(path: Path, *, force: bool, option: str = "--out") -> Path:
+def output_file(path: Path, *, force: bool, option: str = "--out") -> None:
     """A file the command may write: not a folder, inside a folder (or a path to one) that is
     not a file, and not an existing file unless --force."""
     if path.is_dir():
@@ -90,15 +87,13 @@ def output_file(path: Path, *, force: bool, option: str = "--out") -> Path:
         raise InputError(
             f"{option} {path} exists: pass --force to replace it, or choose another file"
         )
-    return path
 
 
-def output_folder(path: Path, option: str = "--out") -> Path:
+def output_folder(path: Path, option: str = "--out") -> None:
     """A folder the command may write into (created when absent): not a file."""
     if path.exists() and not path.is_dir():
         raise InputError(f"{option} {path} is a file: name a folder")
     _parents_are_folders(path, option)
-    return path
 
 
 def _parents_are_folders(path: Path, option: str) -> None:

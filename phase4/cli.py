@@ -85,11 +85,7 @@ def usage_line(exc: Any) -> str:
     return f"{message} (see `{context.command_path} --help`)" if context else message
 
 
-app = OneLineTyper(
-    help="Phase 4 precompute: build the nightly fast-query tables from Phase 3.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-)
+app = OneLineTyper(no_args_is_help=True, pretty_exceptions_enable=False)
 warehouse_app = typer.Typer(help="Set up the warehouse.", no_args_is_help=True)
 app.add_typer(warehouse_app, name="warehouse")
 server_app = typer.Typer(
@@ -103,8 +99,6 @@ End = Annotated[datetime, date_option("--end", "Last slate date")]
 
 @dataclass
 class Options:
-    """The global options, set once by the callback for every command."""
-
     quiet: bool = False
     warehouse: str | None = None
     announced: bool = False
@@ -312,8 +306,6 @@ def load_phase3(
         for problem in exc.problems:
             err.print(f"  {problem}", soft_wrap=True)
         raise typer.Exit(EXIT_BAD_INPUT) from exc
-    except FileNotFoundError as exc:
-        raise _fail_input(str(exc)) from exc
     for load in loads:
         console.print(load.describe(written=not check), soft_wrap=True)
     if check:
@@ -359,17 +351,13 @@ def run(
             temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}),
         ):
             state = phase4_precompute(analysis_date=day, processors=chosen, return_state=True)
-    report = _flow_result(
-        state,
-        interrupt,
-        RunReport,
-        "run",
-        lambda: (
-            f"run for {day} interrupted; written: "
-            f"{', '.join(interrupt.tables()) or 'nothing'}"
-            " (each partition with its run line). Re-run the same command to build it."
-        ),
-    )
+    if interrupt.count:
+        _stop_interrupted(
+            interrupt,
+            f"run for {day} interrupted; written: {', '.join(interrupt.tables()) or 'nothing'}"
+            " (each partition with its run line). Re-run the same command to build it.",
+        )
+    report = _flow_result(state, RunReport, "run")
     columns = ["processor", "status", "rows", "duration_s", "message"]
     rows = [[row[c] for c in columns] for row in report.table_rows()]
     print_table(columns, rows, f"Phase 4 run for {report.analysis_date}: {report.status}")
@@ -383,13 +371,8 @@ def run(
 R = TypeVar("R")
 
 
-def _flow_result(
-    state: Any, interrupt: Interrupt, kind: type[R], what: str, interrupted: Callable[[], str]
-) -> R:
-    """The flow's result: after a Ctrl-C, say what was written and exit 130; a flow that
-    raised, one line (exit 2 for bad input, else 1)."""
-    if interrupt.count:
-        _stop_interrupted(interrupt, interrupted())
+def _flow_result(state: Any, kind: type[R], what: str) -> R:
+    """The flow's result; a flow that raised, one line (exit 2 for bad input, else 1)."""
     result = state.result(raise_on_failure=False)
     if isinstance(result, kind):
         return result
@@ -523,12 +506,11 @@ def backfill(
     warehouse = _open_warehouse()
     checks.within_seasons(warehouse, start.date(), end.date())
     _use_prefect_server()
+    from flows.phase4_backfill import BackfillSummary, phase4_backfill
+    from tasks.backfill import progress_listener
     from tasks.io import ensure_tables
 
     ensure_tables(warehouse)
-    from flows.phase4_backfill import BackfillSummary, phase4_backfill
-    from tasks.backfill import progress_listener
-
     total_days = (end - start).days + 1
     with (
         bar_of.Progress(
@@ -565,16 +547,13 @@ def backfill(
             progress_listener.reset(token)
         if not interrupt.count:
             progress.update(bar, completed=total_days)
-    summary = _flow_result(
-        state,
-        interrupt,
-        BackfillSummary,
-        "backfill",
-        lambda: (
+    if interrupt.count:
+        _stop_interrupted(
+            interrupt,
             f"backfill {start.date()}..{end.date()} interrupted; {interrupt.describe()}. "
-            "Re-run the same command to resume."
-        ),
-    )
+            "Re-run the same command to resume.",
+        )
+    summary = _flow_result(state, BackfillSummary, "backfill")
     columns = ["date", "status", "rows", "message"]
     print_table(
         columns,
@@ -785,12 +764,8 @@ for _name, _function in DATA_COMMANDS.items():  # training-set, features, export
 
 
 def main() -> None:
-    """The `phase4` command."""
     app()
 
 
 if __name__ == "__main__":
     main()
-
-
-__all__ = ["app", "date", "main"]

@@ -38,13 +38,9 @@ console = literal_console()
 err = literal_console(stderr=True)
 
 
-def error_line(message: str, label: str = "error:") -> Text:
-    """`error: <message>`, the label in red, the message literal."""
-    return Text.assemble((label, "red"), " ", message)
-
-
 def say_error(message: str, label: str = "error:") -> None:
-    err.print(error_line(message, label), soft_wrap=True)
+    """`error: <message>`, the label in red, the message literal."""
+    err.print(Text.assemble((label, "red"), " ", message), soft_wrap=True)
 
 
 def print_table(

@@ -38,23 +38,6 @@ BODY = (
 )
 
 
-def deadline_trigger(deployment_id: UUID, window: timedelta) -> EventTrigger:
-    """Fires for each nightly flow run not Completed within `window` of Running (or Late)."""
-    return EventTrigger(
-        match={"prefect.resource.id": "prefect.flow-run.*"},
-        match_related={
-            "prefect.resource.id": f"prefect.deployment.{deployment_id}",
-            "prefect.resource.role": "deployment",
-        },
-        after={"prefect.flow-run.Running", "prefect.flow-run.Late"},
-        expect={"prefect.flow-run.Completed"},
-        for_each={"prefect.resource.id"},
-        posture=Posture.Proactive,
-        threshold=1,
-        within=window,
-    )
-
-
 def deadline_automation(
     deployment_id: UUID, block_document_id: UUID, window: timedelta
 ) -> AutomationCore:
@@ -64,7 +47,20 @@ def deadline_automation(
         description=f"Notify when a {NIGHTLY_DEPLOYMENT} run is not Completed {minutes} min "
         "after it started (01:00 America/New_York for the 23:00 run).",
         enabled=True,
-        trigger=deadline_trigger(deployment_id, window),
+        # Fires for each nightly flow run not Completed within `window` of Running (or Late).
+        trigger=EventTrigger(
+            match={"prefect.resource.id": "prefect.flow-run.*"},
+            match_related={
+                "prefect.resource.id": f"prefect.deployment.{deployment_id}",
+                "prefect.resource.role": "deployment",
+            },
+            after={"prefect.flow-run.Running", "prefect.flow-run.Late"},
+            expect={"prefect.flow-run.Completed"},
+            for_each={"prefect.resource.id"},
+            posture=Posture.Proactive,
+            threshold=1,
+            within=window,
+        ),
         actions=[
             SendNotification(
                 block_document_id=block_document_id,

@@ -113,9 +113,7 @@ def quality_figure(frames: ReportFrames) -> go.Figure:
 def defaults_figure(frames: ReportFrames) -> go.Figure:
     """One bar per feature (60), required and optional ones apart (SPEC 16.3)."""
     defaults = frames.feature_defaults.with_columns(
-        pl.concat_str(
-            pl.col("feature_index").cast(pl.String), pl.col("feature_name"), separator=" "
-        )
+        pl.format("{} {}", "feature_index", "feature_name")
         .fill_null(pl.col("feature_index").cast(pl.String))
         .alias("label"),
         pl.col("feature_index").is_in(REQUIRED_FEATURES).alias("required"),

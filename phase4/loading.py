@@ -72,9 +72,8 @@ class SeasonLoad:
 
 
 def phase3_files(directory: Path) -> dict[str, Path]:
-    """The `nba_analytics.<table>.parquet` files of DIR, by table."""
     if not directory.is_dir():
-        raise FileNotFoundError(f"{directory} is not a folder")
+        raise Phase3FileError(f"{directory} is not a folder")
     files = {
         path.name.removeprefix(f"{INPUT_DATASET}.").removesuffix(".parquet"): path
         for path in sorted(directory.glob(f"{INPUT_DATASET}.*.parquet"))
@@ -82,14 +81,13 @@ def phase3_files(directory: Path) -> dict[str, Path]:
     known = {table: path for table, path in files.items() if table in PHASE3_TABLES}
     if not known:
         expected = ", ".join(f"{INPUT_DATASET}.{t}.parquet" for t in PHASE3_TABLES)
-        raise FileNotFoundError(f"no Phase 3 files in {directory}; expected some of {expected}")
+        raise Phase3FileError(f"no Phase 3 files in {directory}; expected some of {expected}")
     return known
 
 
 def load_phase3_directory(
     warehouse: Warehouse | None, directory: Path, *, check: bool = False
 ) -> list[SeasonLoad]:
-    """Load every `nba_analytics.<table>.parquet` in `directory`, replacing their seasons."""
     known = phase3_files(directory)
     frames = {t: read_phase3_file(p) for t, p in known.items()}
     return load_phase3_frames(warehouse, frames, check=check, sources=known)

@@ -194,7 +194,6 @@ def _alive(pid: int) -> bool:
 
 
 def healthy(port: int, timeout: float = 3.0) -> bool:
-    """GET /api/health answers `true` once the server serves the API."""
     import http.client  # not urllib.request: every command asks, and it imports in half the time
 
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)

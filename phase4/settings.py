@@ -17,7 +17,6 @@ class SettingError(ValueError):
 
 
 def raw(name: str) -> str:
-    """The setting's value, surrounding spaces removed; "" when unset."""
     return os.environ.get(name, "").strip()
 
 

@@ -24,7 +24,7 @@ def status_rows(warehouse: Warehouse, day: date) -> list[dict[str, object]]:
     columns = ["processor", "status", "message", "started_at", "finished_at", "bytes_billed"]
     runs = read_range(warehouse, PROCESSOR_RUNS.full_name, columns, "analysis_date", day, day)
     latest: dict[str, dict[str, object]] = {}
-    if runs is not None and not runs.is_empty():
+    if runs is not None:
         ordered = runs.sort(pl.coalesce("finished_at", "started_at"), nulls_last=False)
         latest = {row["processor"]: row for row in ordered.iter_rows(named=True)}
     rows = []
@@ -40,9 +40,7 @@ def status_rows(warehouse: Warehouse, day: date) -> list[dict[str, object]]:
             {
                 "processor": table,
                 "rows": 0 if partition is None else partition.height,
-                "last_processed_at": None
-                if partition is None or partition.is_empty()
-                else partition[stamp].max(),
+                "last_processed_at": None if partition is None else partition[stamp].max(),
                 "status": f"{STATUS_MARKS[status]} {status}" if status else "— never run",
                 "message": run.get("message"),
                 "bytes_billed": run.get("bytes_billed"),  # BigQuery only

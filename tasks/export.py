@@ -13,7 +13,7 @@ import os
 import shutil
 import uuid
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 
 import polars as pl
@@ -30,8 +30,6 @@ STAGING_DIR = ".phase4-export-staging"
 
 @dataclass(frozen=True)
 class ExportedDate:
-    """What happened to one table's partition for one date."""
-
     table: str
     day: date
     rows: int
@@ -139,7 +137,7 @@ def export_range(
 
     Every folder it would write in is checked first, so a refused OUT is left untouched."""
     chosen = tables or list(OUTPUT_TABLES)
-    days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
+    days = pl.date_range(start, end, eager=True).to_list()
     _refuse_links(out, [out / STAGING_DIR])
     for table in chosen:
         schema = OUTPUT_TABLES[table]

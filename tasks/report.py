@@ -143,6 +143,7 @@ def record_run_task(warehouse_url: str, report: RunReport, unrecorded: list[RunL
             [line.as_row() for line in unrecorded], schema=PROCESSOR_RUNS.polars_schema
         )
         open_warehouse(warehouse_url).append(PROCESSOR_RUNS, rows.to_arrow())
+    day = report.analysis_date.isoformat()
     create_table_artifact(
         key="phase4-run-report",
         table=report.table_rows(),
@@ -150,12 +151,9 @@ def record_run_task(warehouse_url: str, report: RunReport, unrecorded: list[RunL
     )
     emit_event(
         event=COMPLETED_EVENT,
-        resource={
-            "prefect.resource.id": f"phase4.slate.{report.analysis_date.isoformat()}",
-            "phase4.analysis_date": report.analysis_date.isoformat(),
-        },
+        resource={"prefect.resource.id": f"phase4.slate.{day}", "phase4.analysis_date": day},
         payload={
-            "analysis_date": report.analysis_date.isoformat(),
+            "analysis_date": day,
             "status": report.status,
             "run_id": report.run_id,
             "processors": {line.processor: line.status for line in report.lines},

@@ -73,9 +73,8 @@ def rows_per_processor(counts: dict[str, pl.DataFrame]) -> pl.DataFrame:
         )
         for table, frame in counts.items()
     ]
-    if not frames:
-        return pl.DataFrame(schema={"date": pl.Date, "processor": pl.Utf8, "rows": pl.Int64})
-    return pl.concat(frames).sort("date", "processor")
+    empty = pl.DataFrame(schema={"date": pl.Date, "processor": pl.Utf8, "rows": pl.Int64})
+    return pl.concat([empty, *frames]).sort("date", "processor")
 
 
 def quality_ready(p5: pl.DataFrame) -> tuple[pl.Expr, str]:
