@@ -140,7 +140,7 @@ def main_options(
         os.environ["PREFECT_LOGGING_LEVEL"] = "WARNING"
 
 
-def _announce_warehouse(*, to_stderr: bool = False) -> str:
+def _announce_warehouse(*, to_stderr: bool = False) -> None:
     """Print `warehouse: URL` first (not with --quiet); errors name it either way. A command
     whose standard output is data (JSON) prints it on standard error instead."""
     from tasks.warehouse import checked_warehouse_url
@@ -150,7 +150,6 @@ def _announce_warehouse(*, to_stderr: bool = False) -> str:
     if not options.quiet and not options.announced:
         (err if to_stderr else console).print(f"warehouse: {url}", soft_wrap=True)
         options.announced = True
-    return url
 
 
 def _one_line(message: str) -> str:

@@ -44,14 +44,17 @@ def say_error(message: str, label: str = "error:") -> None:
 
 
 def print_table(
-    columns: Sequence[str], rows: Iterable[Sequence[object]], title: str | None = None
+    columns: Sequence[str],
+    rows: Iterable[Sequence[object]],
+    title: str | None = None,
+    right: Sequence[str] = (),
 ) -> None:
     """A table whose long cells fold onto more lines rather than being cut."""
     from rich.table import Table
 
     table = Table(title=title)
     for column in columns:
-        table.add_column(column, overflow="fold")
+        table.add_column(column, overflow="fold", justify="right" if column in right else "left")
     for row in rows:
         table.add_row(*(str(cell) for cell in row))
     console.print(table)
@@ -260,20 +263,11 @@ def _print_player(rows: pl.DataFrame, long: pl.DataFrame) -> None:
         f"{row['feature_version']}"
     )
     console.print(title, soft_wrap=True)
-    from rich.table import Table
-
-    table = Table()
-    for column in ("#", "feature", "value", "source", "array"):
-        table.add_column(column, justify="left" if column in ("feature", "source") else "right")
-    for index, name, value, source, array_value in long.iter_rows():
-        table.add_row(
-            str(index),
-            name,
-            _number(value),
-            source or "",
-            _number(array_value) if index < ARRAY_FEATURE_COUNT else "",
-        )
-    console.print(table)
+    cells = [
+        [i, name, _number(value), source or "", _number(array) if i < ARRAY_FEATURE_COUNT else ""]
+        for i, name, value, source, array in long.iter_rows()
+    ]
+    print_table(["#", "feature", "value", "source", "array"], cells, right=["#", "value", "array"])
     console.print(
         "value: feature_<#>_value, NULL when the feature is defaulted or missing; array: its "
         "value in `features`, the older reader's 25, with the default filled in"

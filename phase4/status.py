@@ -79,12 +79,7 @@ def grid_json(grid: pl.DataFrame) -> str:
             r["processor"]: {"state": r["state"], "reason": r["reason"]}
             for r in rows.iter_rows(named=True)
         }
-        dates.append(
-            {
-                "date": str(day),
-                "processors": states,
-                "rebuild": any(s["state"] in REBUILD_STATES for s in states.values()),
-            }
-        )
+        rebuild = any(s["state"] in REBUILD_STATES for s in states.values())
+        dates.append({"date": str(day), "processors": states, "rebuild": rebuild})
     counts = {str(k): int(v) for k, v in grid.group_by("state").len().iter_rows()}
     return json.dumps({"dates": dates, "counts": counts}, indent=2)

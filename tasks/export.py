@@ -120,9 +120,7 @@ def write_date(out: Path, schema: TableSchema, day: date, frame: pl.DataFrame) -
         os.replace(staged, target_dir / PART_FILE)
     finally:
         staged.unlink(missing_ok=True)
-    for stale in target_dir.iterdir():
-        if stale.name == PART_FILE:
-            continue
+    for stale in (path for path in target_dir.iterdir() if path.name != PART_FILE):
         if stale.is_dir() and not stale.is_symlink():
             shutil.rmtree(stale)  # never follows links inside it
         else:
