@@ -189,12 +189,15 @@ def _bad_input_types() -> tuple[type[BaseException], ...]:
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def clean_errors(command: F) -> F:
-    """Bad input becomes `error: <one line>` and exit 2, never a traceback."""
+def clean_errors(command: F, announce: bool = False) -> F:
+    """Bad input becomes `error: <one line>` and exit 2, never a traceback. announce: a read
+    command prints the warehouse line first (on stderr when stdout is JSON)."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
+            if announce:
+                _announce_warehouse(to_stderr=str(kwargs.get("fmt", "")) == "json")
             return command(*args, **kwargs)
         except typer.Exit:
             raise
@@ -211,9 +214,11 @@ def clean_errors(command: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def command(name: str | None = None, group: typer.Typer = app) -> Callable[[F], F]:
+def command(
+    name: str | None = None, group: typer.Typer = app, announce: bool = False
+) -> Callable[[F], F]:
     """A command of `group` whose bad input is one line (clean_errors)."""
-    return lambda function: group.command(name)(clean_errors(function))
+    return lambda function: group.command(name)(clean_errors(function, announce))
 
 
 def _open_warehouse(*, read_only: bool = False) -> Warehouse:
@@ -747,19 +752,8 @@ def report(
     console.print(f"wrote {out} ({out.stat().st_size // 1024} KiB)", soft_wrap=True)
 
 
-def announcing_warehouse(function: F) -> F:
-    """A read command prints the warehouse line first (on stderr when stdout is JSON)."""
-
-    @functools.wraps(function)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        _announce_warehouse(to_stderr=str(kwargs.get("fmt", "")) == "json")
-        return function(*args, **kwargs)
-
-    return wrapper  # type: ignore[return-value]
-
-
 for _name, _function in DATA_COMMANDS.items():  # training-set, features, export
-    command(_name)(announcing_warehouse(_function))
+    command(_name, announce=True)(_function)
 
 
 def main() -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import html
 import json
-from datetime import datetime, time, timedelta
+from datetime import timedelta
 from typing import Any
 
 # plotly ships neither py.typed nor stubs (no types-plotly either).
@@ -73,15 +73,9 @@ def rows_figure(frames: ReportFrames) -> go.Figure:
 def over_the_range(figure: go.Figure, frames: ReportFrames) -> go.Figure:
     """Dates on the x axis span the whole requested range, whatever has data (one date alone
     would otherwise be drawn on a sub-second axis)."""
-    half_day = timedelta(hours=12)
-    figure.update_xaxes(
-        type="date",
-        range=[
-            (datetime.combine(frames.start, time()) - half_day).isoformat(),
-            (datetime.combine(frames.end, time()) + half_day).isoformat(),
-        ],
-        tickformat="%b %d\n%Y",
-    )
+    first, last = frames.start - timedelta(days=1), frames.end  # half a day either side
+    range_ = [f"{first}T12:00:00", f"{last}T12:00:00"]
+    figure.update_xaxes(type="date", range=range_, tickformat="%b %d\n%Y")
     return figure
 
 
