@@ -402,8 +402,8 @@ def demo_data(
     """Generate a synthetic Phase 3 season and load it (or write it to --out)."""
     from demo_data import generate_season
     from phase4 import checks
-    from phase4.loading import has_phase3, load_phase3_frames
-    from quality.schemas import PHASE3_TABLES
+    from phase4.loading import load_phase3_frames
+    from quality.schemas import PHASE3_TABLES, PLAYER_GAME_SUMMARY
 
     if out is not None:
         if if_empty:
@@ -413,7 +413,7 @@ def demo_data(
             checks.output_file(out / f"nba_analytics.{table}.parquet", force=force)
     else:
         _announce_warehouse()
-        if if_empty and has_phase3(_open_warehouse()):
+        if if_empty and _open_warehouse().table_schema(PLAYER_GAME_SUMMARY.full_name) is not None:
             console.print("warehouse already holds Phase 3 data; demo data not loaded")
             return
     season = generate_season(seed=seed)
@@ -469,9 +469,8 @@ def status(
     columns = ["processor", "rows", "last_processed_at", "status", "message"]
     if any(row["bytes_billed"] is not None for row in rows):
         columns.insert(3, "bytes_billed")
-    print_table(
-        columns, [[_cell(r[c]) for c in columns] for r in rows], f"Phase 4 status for {day}"
-    )
+    cells = [[_cell(r[c]) for c in columns] for r in rows]
+    print_table(columns, cells, f"Phase 4 status for {day}")
     checks = feature_checks_of(warehouse, day)
     if checks.is_empty():
         console.print(f"feature checks: none stored for {day}")

@@ -11,9 +11,8 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime
-from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 from rich.console import Console
@@ -69,17 +68,6 @@ StartOption = Annotated[datetime | None, date_option("--start", "First slate dat
 EndOption = Annotated[datetime | None, date_option("--end", "Last slate date")]
 
 
-class TrainingFormat(StrEnum):
-    parquet = "parquet"
-    csv = "csv"
-
-
-class FeaturesFormat(StrEnum):
-    table = "table"
-    json = "json"
-    parquet = "parquet"
-
-
 def _range(start: datetime | None, end: datetime | None, day: datetime | None) -> tuple[date, date]:
     """--start/--end, or --date as a one-date range; each date in range, in order."""
     from phase4 import checks
@@ -119,9 +107,9 @@ def training_set_command(
             "is_quality_ready rows)",
         ),
     ] = 70.0,
-    fmt: Annotated[TrainingFormat, typer.Option("--format", help="parquet or csv")] = (
-        TrainingFormat.parquet
-    ),
+    fmt: Annotated[
+        Literal["parquet", "csv"], typer.Option("--format", help="parquet or csv")
+    ] = "parquet",
     force: ForceOption = False,
 ) -> None:
     """Features of each slate date in START..END joined with what happened (SPEC 13, 16.5)."""
@@ -133,10 +121,10 @@ def training_set_command(
     from tasks.warehouse import WarehouseError
 
     first, last = _range(start, end, None)
-    if out.suffix.lower() in (".csv", ".parquet") and out.suffix.lower() != f".{fmt.value}":
+    if out.suffix.lower() in (".csv", ".parquet") and out.suffix.lower() != f".{fmt}":
         raise InputError(
-            f"--out {out} is a {out.suffix} name but --format is {fmt.value}: pass --format "
-            f"{out.suffix.lower().lstrip('.')} or name a .{fmt.value} file"
+            f"--out {out} is a {out.suffix} name but --format is {fmt}: pass --format "
+            f"{out.suffix.lower().lstrip('.')} or name a .{fmt} file"
         )
     output_file(out, force=force)
     clock = time.perf_counter()
@@ -151,7 +139,7 @@ def training_set_command(
             f"between {first} and {last}: run `phase4 backfill --start {first} --end {last}` "
             "first" + ("" if all_rows else ", lower --min-quality or pass --all-rows")
         )
-    write_atomically(out, frame.write_csv if fmt is TrainingFormat.csv else frame.write_parquet)
+    write_atomically(out, frame.write_csv if fmt == "csv" else frame.write_parquet)
     seconds = time.perf_counter() - clock
     labelled = frame.filter(pl.col("played")).height
     lines = frame.get_column("points_line").is_not_null().sum()
@@ -168,8 +156,8 @@ def features_command(
         str | None, typer.Option("--player", help="One player_lookup (default: the slate)")
     ] = None,
     fmt: Annotated[
-        FeaturesFormat, typer.Option("--format", help="table, json or parquet")
-    ] = FeaturesFormat.table,
+        Literal["table", "json", "parquet"], typer.Option("--format", help="table, json or parquet")
+    ] = "table",
     out: Annotated[
         Path | None, typer.Option("--out", help="File for --format parquet (required there)")
     ] = None,
@@ -183,12 +171,10 @@ def features_command(
     if day is None:
         raise InputError("give --date (YYYY-MM-DD)")
     slate_day = _range(None, None, day)[0]
-    if fmt is FeaturesFormat.parquet and out is None:
+    if fmt == "parquet" and out is None:
         raise InputError("--format parquet needs --out FILE")
-    if fmt is not FeaturesFormat.parquet and out is not None:
-        raise InputError(
-            f"--out is for --format parquet; --format {fmt.value} prints to the terminal"
-        )
+    if fmt != "parquet" and out is not None:
+        raise InputError(f"--out is for --format parquet; --format {fmt} prints to the terminal")
     if player is not None and not player.strip():
         raise InputError("--player is empty: give a player_lookup, e.g. lebronjames")
     if out is not None:
@@ -196,11 +182,11 @@ def features_command(
     rows = read_slate(open_reader(), slate_day, player)  # a WarehouseError is one line too
     if rows.is_empty():
         raise InputError(_no_rows(slate_day, player))
-    if fmt is FeaturesFormat.parquet:
+    if fmt == "parquet":
         assert out is not None
         write_atomically(out, slate_features(rows).write_parquet)
         console.print(f"{out}: {rows.height} players", soft_wrap=True)
-    elif fmt is FeaturesFormat.json:
+    elif fmt == "json":
         typer.echo(json.dumps(_as_json(slate_features(rows)), indent=2, default=str))
     elif player is not None:
         _print_player(rows, feature_rows(rows))

@@ -12,7 +12,7 @@ from pathlib import Path
 import polars as pl
 
 from quality.contracts import contract_problems
-from quality.schemas import INPUT_DATASET, PHASE3_TABLES, PLAYER_GAME_SUMMARY
+from quality.schemas import INPUT_DATASET, PHASE3_TABLES
 from tasks.warehouse import Warehouse
 from tasks.warehouse.base import SeasonRows
 
@@ -132,7 +132,3 @@ def load_phase3_frames(
         assert warehouse is not None
         warehouse.replace_seasons_of(replacing)
     return loads
-
-
-def has_phase3(warehouse: Warehouse) -> bool:
-    return warehouse.table_schema(PLAYER_GAME_SUMMARY.full_name) is not None

@@ -15,7 +15,7 @@ import polars as pl
 from quality.feature_contract import ALL_FEATURE_NAMES, DEFAULTED
 from quality.schemas import ML_FEATURE_STORE_V2, OUTPUT_TABLES, PROCESSOR_NAMES, PROCESSOR_RUNS
 from tasks.freshness import status_grid
-from tasks.warehouse import Filter, Warehouse
+from tasks.warehouse import Filter, Warehouse, open_warehouse
 
 FEATURE_CHECKS = "nba_predictions.ml_feature_checks"
 QUALITY_READY_SCORE = 70.0
@@ -329,8 +329,6 @@ def publish_report_artifact(
     """The report's figures as a markdown artifact on the current flow run (backfill); the
     backfill passes the fingerprints it hashed, so Phase 3 is not read again."""
     from prefect.artifacts import create_markdown_artifact
-
-    from tasks.warehouse import open_warehouse
 
     frames = read_report_frames(open_warehouse(url), start, end, fingerprints)
     return create_markdown_artifact(
