@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import os
 import signal
 import sys
@@ -629,7 +630,9 @@ def _interrupts(what: str) -> Iterator[Interrupt]:
         STOP.set()
         state.flow_run_id = _current_flow_run_id()
         threading.Thread(target=watchdog, daemon=True).start()
-        _silence_prefect_console()
+        # Prefect's crash reports (with tracebacks) would bury our summary.
+        for name in ("prefect", "prefect.extra", "prefect.client", "prefect._internal"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
         err.print(
             f"interrupt: stopping the {what}; nothing more is written "
             "(Ctrl-C again to quit at once)"
@@ -642,14 +645,6 @@ def _interrupts(what: str) -> Iterator[Interrupt]:
     finally:
         committed_listener.reset(token)
         signal.signal(signal.SIGINT, previous)
-
-
-def _silence_prefect_console() -> None:
-    """After Ctrl-C, Prefect's crash reports (with tracebacks) would bury our summary."""
-    import logging
-
-    for name in ("prefect", "prefect.extra", "prefect.client", "prefect._internal"):
-        logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
 def _current_flow_run_id() -> str | None:
