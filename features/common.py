@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import itertools
 import operator
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Literal
 
 import polars as pl
+import pyarrow as pa
 
 from nba_calendar import Calendars, calendar_frame
 from quality.schemas import TableSchema
@@ -89,8 +91,18 @@ def _row_json(business: Sequence[str]) -> pl.Expr:
 
 
 def _digests(encoded: pl.Series) -> pl.Series:
+    """The first 16 hex digits of each row's SHA-256, hashed in place in the column's Arrow
+    buffer (its UTF-8 bytes, what `str.encode` gives): no Python string per row."""
+    column = encoded.to_arrow(compat_level=pl.CompatLevel.oldest())  # offsets + one buffer
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    _, offsets_buffer, data = column.buffers()
+    start = column.offset
+    offsets = memoryview(offsets_buffer).cast("q")[start : start + len(column) + 1].tolist()
+    rows, sha256 = memoryview(data if data is not None else b""), hashlib.sha256
     return pl.Series(
-        [hashlib.sha256(row.encode()).hexdigest()[:16] for row in encoded], dtype=pl.String
+        [sha256(rows[a:b]).hexdigest()[:16] for a, b in itertools.pairwise(offsets)],
+        dtype=pl.String,
     )
 
 

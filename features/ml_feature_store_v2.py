@@ -242,14 +242,55 @@ def _history(
     players: pl.LazyFrame,
     key: str,
     aggregates: list[Aggregate],
+    finish: Sequence[Sequence[pl.Expr]] = (),
+    finished: Sequence[str] = (),
 ) -> pl.LazyFrame:
     """The aggregates of the entity's windows as of its last game before each D, per (key, D)
     of the slate rows: `windowed` on the games some slate date reads (one rolling group-by a
-    window, as P4 does), then `as_of`."""
+    window, as P4 does), then `as_of`. `finish`: steps of `with_columns` on the windows,
+    adding the columns `finished` (from aggregates named `__*`, read by `finish` alone)."""
     sequence = game_sequence(games, entity, _pairs(players, key))
     windows = windowed(sequence, (entity, "season_year", "game_date", GAME_NUMBER), aggregates)
-    columns = [a.column for a in aggregates]
-    return _as_of_slate(players, windows, entity, key, columns)
+    for step in finish:
+        windows = windows.with_columns(*step)
+    columns = [a.column for a in aggregates if not a.column.startswith("__")]
+    return _as_of_slate(players, windows, entity, key, [*columns, *finished])
+
+
+def _ascending_sum(ascending: pl.Expr, width: int) -> pl.Expr:
+    """Σ of a fixed-size array sorted with its NULLs last, added one by one from the
+    smallest as `stable_sum` does (a NULL adds nothing: `x + 0.0` is `x`)."""
+    total = ascending.arr.get(0)
+    for k in range(1, width):
+        total = total + ascending.arr.get(k).fill_null(0.0)
+    return total
+
+
+def short_window_std(values: str, width: int, name: str) -> list[list[pl.Expr]]:
+    """`Window.agg_std` of a window of at most `width` games with the same bits (stable_std:
+    the known values sorted and added one by one, then their squared deviations likewise),
+    from `values`, the window's values as a list (an aggregate of `windowed` without
+    `on_target`): fixed-size arrays per row instead of a `list.eval` per row, which cost P5
+    more than all its other windows. Steps of `with_columns`, each reading the previous."""
+    known = [pl.col(values).list.get(k, null_on_oob=True) for k in range(width)]
+    count = pl.col(f"{name}__count")
+    deviations = [(pl.col(f"{name}__{k}") - pl.col(f"{name}__mean")) for k in range(width)]
+    return [
+        [
+            *(v.alias(f"{name}__{k}") for k, v in enumerate(known)),
+            pl.concat_arr(known).arr.sort(nulls_last=True).alias(f"{name}__sorted"),
+            pl.sum_horizontal(v.is_not_null().cast(pl.Int64) for v in known).alias(
+                f"{name}__count"
+            ),
+        ],
+        [(_ascending_sum(pl.col(f"{name}__sorted"), width) / count).alias(f"{name}__mean")],
+        [pl.concat_arr(d * d for d in deviations).arr.sort(nulls_last=True).alias(name)],
+        [
+            pl.when(count >= 2)
+            .then((_ascending_sum(pl.col(name), width) / (count - 1)).sqrt())
+            .alias(name)
+        ],
+    ]
 
 
 def _player_history(player_games: pl.LazyFrame, players: pl.LazyFrame) -> pl.LazyFrame:
@@ -260,7 +301,7 @@ def _player_history(player_games: pl.LazyFrame, players: pl.LazyFrame) -> pl.Laz
         last_5.agg_integer_mean(points).alias("p3__points_avg_last_5"),
         last_10.agg_integer_mean(points).alias("p3__points_avg_last_10"),
         season.agg_integer_mean(points).alias("p3__points_avg_season"),
-        last_10.agg_std(points).alias("p3__points_std_last_10"),
+        Aggregate(last_10, points.cast(pl.Float64)).alias("__points_last_10"),
         last_10.agg_mean(minutes).alias("p3__minutes_avg_last_10"),
         season.agg_mean(minutes).alias("p3__minutes_avg_season"),
         last_5.agg_count().alias("p3__games_last_5"),
@@ -275,7 +316,16 @@ def _player_history(player_games: pl.LazyFrame, players: pl.LazyFrame) -> pl.Laz
         last_10.agg_sum(points).alias("p3__points_last_10"),
     ]
     games = qualifying_games(player_games)
-    return _history(games, "player_lookup", players, "player_lookup", aggregates)
+    std = short_window_std("__points_last_10", SHORT_WINDOW, "p3__points_std_last_10")
+    return _history(
+        games,
+        "player_lookup",
+        players,
+        "player_lookup",
+        aggregates,
+        std,
+        ["p3__points_std_last_10"],
+    )
 
 
 def _team_history(team_offense: pl.DataFrame, players: pl.LazyFrame) -> pl.LazyFrame:
