@@ -290,8 +290,18 @@ def _r10_aggregates(window: pl.LazyFrame) -> pl.LazyFrame:
 def _player_windows(
     player_games: pl.LazyFrame, lines: pl.LazyFrame, pairs: pl.LazyFrame
 ) -> pl.LazyFrame:
-    """Per pair: the Q60 and R10 aggregates (pairs without a game get NULLs)."""
-    sequence = _player_sequence(player_games, lines)
+    """Per pair: the Q60 and R10 aggregates (pairs without a game get NULLs).
+
+    Only the games of [first D - 60, last D) are sequenced: the others are in no window, and
+    a window reads differences of the running counts and a predecessor inside Q60, which
+    that range holds (a nightly date sequences two months of games, not the season's)."""
+    span = pairs.select(
+        (pl.col("analysis_date").min() - pl.duration(days=WINDOW_DAYS)).alias("span_from"),
+        pl.col("analysis_date").max().alias("span_until"),
+    )
+    in_span = pl.col("game_date").is_between("span_from", "span_until", closed="left")
+    games = player_games.join(span, how="cross").filter(in_span).drop("span_from", "span_until")
+    sequence = _player_sequence(games, lines).cache()  # read by both as-of joins and the window
     # Read twice (Q60 and R10): computed once.
     window = _window(pairs, sequence, "player_lookup", WINDOW_DAYS, carry=["slate_line"]).cache()
     q60 = _q60_aggregates(_recent_qualifying(window))
