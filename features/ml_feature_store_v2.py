@@ -779,10 +779,9 @@ def data_quality_issues(failed: Sequence[str]) -> pl.Expr:
         pl.when(pl.col("is_placeholder")).then(pl.lit("early_season_placeholder")),
         pl.when(pl.col("missing_games_count") > 0).then(pl.lit("phase3_incomplete")),
         *(pl.lit(issue) for issue in failed),
+        # Feature i of feature_sources is tag__i (both 'default' on a placeholder).
         *(
-            pl.when(pl.col("feature_sources").list.get(i) == DEFAULT).then(
-                pl.lit(f"default:{name}")
-            )
+            pl.when(_tag(i) == DEFAULT).then(pl.lit(f"default:{name}"))
             for i, name in enumerate(FEATURE_NAMES)
         ),
     ]
@@ -791,9 +790,7 @@ def data_quality_issues(failed: Sequence[str]) -> pl.Expr:
 
 def processing_decision_reason() -> pl.Expr:
     """Placeholder, else 'upstream_fallback' when a Phase 4 feature did not take Phase 4."""
-    fell_back = pl.any_horizontal(
-        pl.col("feature_sources").list.get(i) != PHASE4 for i in PHASE4_FEATURES
-    )
+    fell_back = pl.any_horizontal(_source_col(i) != PHASE4 for i in PHASE4_FEATURES)
     return (
         pl.when(pl.col("is_placeholder"))
         .then(pl.lit("early_season_placeholder"))
