@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import statistics
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
@@ -13,6 +14,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
+from features.common import HASH_SLICE_ROWS, _row_hashes
 from features.ml_feature_store_v2 import (
     FEATURE_NAMES,
     PHASE4_FEATURES,
@@ -22,6 +24,7 @@ from features.ml_feature_store_v2 import (
     feature_table,
     ml_feature_store_v2,
     quality_tier,
+    short_window_std,
 )
 from nba_calendar import Calendars, SlateCalendar, slate_calendar
 from quality.schemas import (
@@ -38,6 +41,7 @@ from quality.schemas import (
     Phase3Frames,
     TableSchema,
 )
+from quality.stable import stable_std
 from tests.builders import number
 from tests.conftest import SEASON_2023, season_frames
 
@@ -1225,3 +1229,41 @@ def test_the_phase5_worker_query_runs_unchanged_on_the_emulator(
         assert {c: got[c] for c in columns} == {c: expected[c] for c in columns}
     issues = p5[day].filter(pl.col("data_quality_issues").list.len() > 0).height
     assert issues > 0  # some rows carry issues, so the ARRAY<STRING> round trip is exercised
+
+
+# --- the fast paths keep the bits of the reference formulas ------------------------------------
+
+
+def test_short_window_std_adds_in_the_order_of_stable_std() -> None:
+    """Values whose sum depends on the order of the additions: the list arithmetic gives the
+    bits of stable_std on the same values (sorted, added one by one), a NULL left out."""
+    windows = [
+        [0.1, 0.2, 0.3, 1e16, 3.0, None, 7.0],
+        [1e-8, 1e15, 0.7, 0.1, 0.1, 0.1],
+        [1.0, 1.0, 1.0, 2.0**54],  # ascending keeps the ones, descending loses them
+        [10.0, 14.0],
+        [5.0],
+        [],
+    ]
+    frame = pl.DataFrame({"window": windows}, schema={"window": pl.List(pl.Float64)})
+    for step in short_window_std("window", "std"):
+        frame = frame.with_columns(*step)
+    reference = [
+        pl.DataFrame({"v": w}, schema={"v": pl.Float64}).select(stable_std(pl.col("v"))).item()
+        for w in windows
+    ]
+    assert frame["std"].to_list() == reference
+    assert reference[3] == statistics.stdev([10, 14]) and reference[4:] == [None, None]
+
+
+def test_data_hash_is_the_sha256_of_each_rows_json_whatever_the_slices() -> None:
+    """Rows hashed a slice per thread (past HASH_SLICE_ROWS) get the digest of their own
+    business columns' JSON, in order."""
+    count = 2 * HASH_SLICE_ROWS + 3
+    frame = pl.DataFrame(
+        {"player_lookup": [f"p{i}" for i in range(count)], "x": [i / 7 for i in range(count)]}
+    )
+    hashes = _row_hashes(frame, ["player_lookup", "x"])
+    encoded = frame.select(pl.struct("player_lookup", "x").struct.json_encode()).to_series()
+    assert hashes.to_list() == [hashlib.sha256(r.encode()).hexdigest()[:16] for r in encoded]
+    assert encoded[1] == '{"player_lookup":"p1","x":0.14285714285714285}'
