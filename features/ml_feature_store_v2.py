@@ -351,9 +351,11 @@ def _inputs(
 ) -> pl.LazyFrame:
     """The slates with every input a feature needs as columns, one row per slate player and D."""
     players = slate(phase3.player_context, calendars)
-    slate_games = phase3.player_games.lazy().join(
-        players.select("player_lookup").unique(), on="player_lookup", how="semi"
-    )
+    slate_games = (
+        phase3.player_games.lazy()
+        .join(players.select("player_lookup").unique(), on="player_lookup", how="semi")
+        .cache()
+    )  # read by the Phase 3 history, the windows of 25-59 and the games vs opponent
     by_date = ["analysis_date"]
     rows = (
         players.join(_player_history(slate_games, players), ["player_lookup", *by_date], "left")
