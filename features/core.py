@@ -34,7 +34,14 @@ from quality.feature_checks import (
 )
 from quality.feature_contract import value_column
 from quality.schemas import ML_FEATURE_CHECKS, ML_FEATURE_STORE_V2, Phase3Frames
-from quality.success import RunLine, SlateFacts, Status, evaluate_output, slate_facts_of
+from quality.success import (
+    RunLine,
+    SlateFacts,
+    Status,
+    evaluate_output,
+    output_figures,
+    slate_facts_of,
+)
 
 # An unselected upstream's state for D (SPEC 14 as `phase4 status` shows it): these are read
 # as stored; MISSING and FAIL mean "not built".
@@ -68,13 +75,17 @@ class Context:
 
     inputs: RunInputs
     facts: Mapping[date, SlateFacts]
+    calendars: pl.DataFrame  # every date's calendar row (`calendar_frame`), made once
 
     @property
     def dates(self) -> tuple[date, ...]:
         return self.inputs.dates
 
     def calendar(self, dates: Iterable[date]) -> pl.DataFrame:
-        return calendar_frame([self.facts[d].calendar for d in sorted(dates)])
+        days = set(dates)
+        if days == set(self.dates):
+            return self.calendars
+        return self.calendars.filter(pl.col("analysis_date").is_in(sorted(days)))
 
 
 def with_history(ctx: Context, earlier: Built) -> Context:
@@ -90,7 +101,9 @@ def with_history(ctx: Context, earlier: Built) -> Context:
 
 def prepare(inputs: RunInputs) -> Context:
     days = tuple(sorted(set(inputs.dates)))
-    return Context(replace(inputs, dates=days), slate_facts_of(days, inputs.phase3))
+    facts = slate_facts_of(days, inputs.phase3)
+    calendars = calendar_frame([facts[d].calendar for d in days])
+    return Context(replace(inputs, dates=days), facts, calendars)
 
 
 @dataclass(frozen=True)
@@ -173,7 +186,7 @@ def build(
         pl.concat(parts) if len(parts) > 1 else parts[0] if parts else entry.schema.empty_frame()
     )
     share = (time.perf_counter() - clock) / len(ctx.dates)
-    by_date = _by_partition(frame, column)
+    figures = output_figures(entry, frame, column)
     finished = processed_now()
     lines = []
     for day in ctx.dates:
@@ -183,10 +196,9 @@ def build(
             status: Status = "FAIL"
             message, rows = "; ".join(notes), None
         else:
-            part = by_date.get(day, frame.clear())
-            status, message = evaluate_output(entry, ctx.facts[day], part, share)
+            rows, avg_quality = figures.get(day, (0, None))
+            status, message = evaluate_output(entry, ctx.facts[day], rows, avg_quality, share)
             status, message = _with_notes(status, message, notes)
-            rows = part.height
         lines.append(
             RunLine(
                 run_id=ctx.inputs.run_id,
