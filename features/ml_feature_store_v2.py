@@ -243,40 +243,14 @@ def _history(
     players: pl.LazyFrame,
     key: str,
     aggregates: list[Aggregate],
-    finish: Sequence[Sequence[pl.Expr]] = (),
-    finished: Sequence[str] = (),
 ) -> pl.LazyFrame:
     """The aggregates of the entity's windows as of its last game before each D, per (key, D)
     of the slate rows: `windowed` on the games some slate date reads (one rolling group-by a
-    window, as P4 does), then `as_of`. `finish`: steps of `with_columns` on the windows,
-    adding the columns `finished` (from aggregates named `__*`, read by `finish` alone)."""
+    window, as P4 does), then `as_of`."""
     sequence = game_sequence(games, entity, _pairs(players, key))
     windows = windowed(sequence, (entity, "season_year", "game_date", GAME_NUMBER), aggregates)
-    for step in finish:
-        windows = windows.with_columns(*step)
-    columns = [a.column for a in aggregates if not a.column.startswith("__")]
-    return _as_of_slate(players, windows, entity, key, [*columns, *finished])
-
-
-def short_window_std(values: str, name: str) -> list[list[pl.Expr]]:
-    """`Window.agg_std` with the same bits (stable_std: the known values sorted and added one
-    by one, then their squared deviations likewise), from `values`, the window's values as a
-    list (an aggregate of `windowed` without `on_target`), by list arithmetic instead of a
-    `list.eval` per row, which cost P5 more than all its other windows. `list.mean` and
-    `list.sum` of a sorted short list add it in order, as `Window.mean` relies on. Steps of
-    `with_columns`, each reading the previous."""
-    ascending = pl.col(f"{name}__sorted")
-    count, mean = pl.col(f"{name}__count"), pl.col(f"{name}__mean")
-    deviation = ascending - mean
-    squares = (deviation * deviation).list.sort().list.sum()
-    return [
-        [pl.col(values).list.drop_nulls().list.sort().alias(f"{name}__sorted")],
-        [
-            ascending.list.mean().alias(f"{name}__mean"),
-            ascending.list.len().alias(f"{name}__count"),
-        ],
-        [pl.when(count >= 2).then((squares / (count - 1)).sqrt()).alias(name)],
-    ]
+    columns = [a.column for a in aggregates]
+    return _as_of_slate(players, windows, entity, key, columns)
 
 
 def _player_history(player_games: pl.LazyFrame, players: pl.LazyFrame) -> pl.LazyFrame:
@@ -287,7 +261,7 @@ def _player_history(player_games: pl.LazyFrame, players: pl.LazyFrame) -> pl.Laz
         last_5.agg_integer_mean(points).alias("p3__points_avg_last_5"),
         last_10.agg_integer_mean(points).alias("p3__points_avg_last_10"),
         season.agg_integer_mean(points).alias("p3__points_avg_season"),
-        Aggregate(last_10, points.cast(pl.Float64)).alias("__points_last_10"),
+        last_10.agg_std(points).alias("p3__points_std_last_10"),
         last_10.agg_mean(minutes).alias("p3__minutes_avg_last_10"),
         season.agg_mean(minutes).alias("p3__minutes_avg_season"),
         last_5.agg_count().alias("p3__games_last_5"),
@@ -302,16 +276,7 @@ def _player_history(player_games: pl.LazyFrame, players: pl.LazyFrame) -> pl.Laz
         last_10.agg_sum(points).alias("p3__points_last_10"),
     ]
     games = qualifying_games(player_games)
-    std = short_window_std("__points_last_10", "p3__points_std_last_10")
-    return _history(
-        games,
-        "player_lookup",
-        players,
-        "player_lookup",
-        aggregates,
-        std,
-        ["p3__points_std_last_10"],
-    )
+    return _history(games, "player_lookup", players, "player_lookup", aggregates)
 
 
 def _team_history(team_offense: pl.DataFrame, players: pl.LazyFrame) -> pl.LazyFrame:

@@ -24,7 +24,6 @@ from features.ml_feature_store_v2 import (
     feature_table,
     ml_feature_store_v2,
     quality_tier,
-    short_window_std,
 )
 from nba_calendar import Calendars, SlateCalendar, slate_calendar
 from quality.schemas import (
@@ -41,7 +40,6 @@ from quality.schemas import (
     Phase3Frames,
     TableSchema,
 )
-from quality.stable import stable_std
 from tests.builders import number
 from tests.conftest import SEASON_2023, season_frames
 
@@ -1231,29 +1229,7 @@ def test_the_phase5_worker_query_runs_unchanged_on_the_emulator(
     assert issues > 0  # some rows carry issues, so the ARRAY<STRING> round trip is exercised
 
 
-# --- the fast paths keep the bits of the reference formulas ------------------------------------
-
-
-def test_short_window_std_adds_in_the_order_of_stable_std() -> None:
-    """Values whose sum depends on the order of the additions: the list arithmetic gives the
-    bits of stable_std on the same values (sorted, added one by one), a NULL left out."""
-    windows = [
-        [0.1, 0.2, 0.3, 1e16, 3.0, None, 7.0],
-        [1e-8, 1e15, 0.7, 0.1, 0.1, 0.1],
-        [1.0, 1.0, 1.0, 2.0**54],  # ascending keeps the ones, descending loses them
-        [10.0, 14.0],
-        [5.0],
-        [],
-    ]
-    frame = pl.DataFrame({"window": windows}, schema={"window": pl.List(pl.Float64)})
-    for step in short_window_std("window", "std"):
-        frame = frame.with_columns(*step)
-    reference = [
-        pl.DataFrame({"v": w}, schema={"v": pl.Float64}).select(stable_std(pl.col("v"))).item()
-        for w in windows
-    ]
-    assert frame["std"].to_list() == reference
-    assert reference[3] == statistics.stdev([10, 14]) and reference[4:] == [None, None]
+# --- the row hash ---------------------------------------------------------------------------------
 
 
 def test_data_hash_is_the_sha256_of_each_rows_json_whatever_the_slices() -> None:
