@@ -23,6 +23,8 @@ COPY tasks/ tasks/
 COPY features/ features/
 COPY quality/ quality/
 COPY phase4/ phase4/
+COPY nba_calendar/ nba_calendar/
+COPY demo_data/ demo_data/
 RUN pip install --no-deps -e . \
     && useradd --create-home --uid 10001 phase4
 

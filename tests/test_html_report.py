@@ -34,6 +34,7 @@ from tasks.report_reads import (
     p5_quality,
     report_markdown,
     slowest_runs,
+    status_counts,
 )
 from tests.test_flow_realdata import phase4
 
@@ -200,6 +201,9 @@ def test_grid_fills_missing_lines_and_the_page_embeds_its_data() -> None:
     grid = full_status_grid(frames)
     assert grid.height == 10  # 2 dates × 5 processors
     assert grid["status"].value_counts(sort=True).rows() == [("MISSING", 7), ("OK", 2), ("WARN", 1)]
+    counts = status_counts(frames)  # statuses in one fixed order, whatever the group-by did
+    assert counts.columns == ["processor", "OK", "WARN", "MISSING"]
+    assert counts.filter(pl.col("processor") == "player_daily_cache").row(0)[1:] == (1, 1, 0)
     page = build_report_html(frames)
     data = embedded_data(page)
     assert data["check_outcomes"] == [

@@ -264,6 +264,23 @@ def test_pull_step_runs_the_code_where_the_image_puts_it() -> None:
     assert re.search(r"^WORKDIR /opt/phase4$", dockerfile, re.MULTILINE)
 
 
+def test_the_image_holds_every_package_the_project_installs() -> None:
+    """The Dockerfile cannot be built here: check it copies each package pyproject.toml
+    installs, and .dockerignore lets each in (a package left out fails only in the cloud)."""
+    import tomllib
+
+    pyproject = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
+    packages = [
+        p.rstrip("*") for p in pyproject["tool"]["setuptools"]["packages"]["find"]["include"]
+    ]
+    dockerfile = (REPO_ROOT / "Dockerfile").read_text().splitlines()
+    allowed = (REPO_ROOT / ".dockerignore").read_text().splitlines()
+    assert len(packages) >= 7, packages
+    for package in packages:
+        assert f"COPY {package}/ {package}/" in dockerfile, package
+        assert f"!{package}/" in allowed, package
+
+
 def test_entrypoints_load_and_parameters_render_as_pickers() -> None:
     """The UI shows a date picker and a processor multi-select, each with a description."""
     from prefect.flows import load_flow_from_entrypoint
