@@ -65,7 +65,7 @@ def commit_built(
         replacements.append(Replacement(OUTPUT_TABLES[b.table], b.write_dates, b.rows_to_write()))
         if b.checks is not None:
             replacements.append(Replacement(ML_FEATURE_CHECKS, b.write_dates, b.checks))
-    rows = pl.DataFrame([line.as_row() for line in lines], schema=PROCESSOR_RUNS.polars_schema)
+    rows = pl.DataFrame(list(lines), schema=PROCESSOR_RUNS.polars_schema)  # fields by name
 
     def guard() -> None:
         if STOP.is_set():

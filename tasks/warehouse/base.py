@@ -17,6 +17,7 @@ from typing import Any, Literal, TypeAlias
 
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from quality.contracts import IDENTIFIER
 from quality.schemas import TableSchema, all_tables
@@ -292,7 +293,7 @@ def check_seasons(full_name: str, seasons: Sequence[int], rows: pa.Table) -> lis
         raise ValueError(f"{full_name}: rows have no season_year column")
     allowed = sorted({int(s) for s in seasons})
     stray = sorted(
-        {s for s in rows.column("season_year").to_pylist() if s is None or s not in allowed},
+        {s for s in distinct(rows, "season_year") if s is None or s not in allowed},
         key=str,
     )
     if stray:
@@ -306,9 +307,13 @@ def check_partitions(schema: TableSchema, partitions: Sequence[date], rows: pa.T
     if not partitions:
         raise ValueError(f"{schema.full_name}: no partitions to replace")
     allowed = set(partitions)
-    found = set(rows.column(schema.partition_column).to_pylist())
-    stray = sorted(d for d in found if d not in allowed)
+    stray = sorted(d for d in distinct(rows, schema.partition_column) if d not in allowed)
     if stray:
         raise ValueError(
             f"{schema.full_name}: rows dated {stray[0]} outside the partitions being replaced"
         )
+
+
+def distinct(rows: pa.Table, column: str) -> list[Any]:
+    """The column's distinct values (a few dates or seasons), found by Arrow, not Python."""
+    return pc.unique(rows.column(column)).to_pylist()

@@ -127,6 +127,9 @@ class DuckDBWarehouse(Warehouse):
                 kept = None
             else:
                 kept = _HELD[self.path] = self._connect_file(read_only=self.read_only)
+                # One checkpoint, on close: past 16 MiB of log each commit would rewrite the
+                # tables' growing row groups (a season's backfill: 2.4 s of commits, not 1.5).
+                kept.execute("SET checkpoint_threshold = '4GB'")
         try:
             yield
         finally:
