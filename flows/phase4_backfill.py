@@ -113,23 +113,41 @@ def phase4_backfill(
     """
     selected = registry.select(list(processors) if processors else None)
     url = warehouse_url()
-    warehouse = open_warehouse(url)
-    # One open warehouse for the backfill's reads and writes, in every task thread (each
-    # DuckDB open costs 30-100 ms; see DuckDBWarehouse.held_open).
-    with warehouse.held_open():
-        return _backfill(url, start_date, end_date, selected, force)
+    summary = BackfillSummary(start_date, end_date)
+    # One open warehouse for the builds' reads and writes, in every task thread (each
+    # DuckDB open costs 30-100 ms; see DuckDBWarehouse.held_open); closed (checkpointed, its
+    # memory freed) before the report reads what was written.
+    with open_warehouse(url).held_open():
+        prints = _backfill(url, summary, selected, force)
+
+    create_table_artifact(
+        key="phase4-backfill-report",
+        table=summary.per_date(),
+        description=f"Phase 4 backfill {start_date}..{end_date}: {summary.counts()}",
+    )
+    if not STOP.is_set():
+        with open_warehouse(url).held_open():
+            publish_report_artifact(url, start_date, end_date, pl.concat(prints))
+    get_run_logger().info("backfill %s..%s: %s", start_date, end_date, summary.counts())
+    if summary.failed_dates:
+        return Failed(
+            message=f"backfill failed on {len(summary.failed_dates)} date(s), first "
+            f"{summary.failed_dates[0]}",
+            data=summary,
+        )
+    return summary
 
 
 def _backfill(
-    url: str, start_date: date, end_date: date, selected: list[Processor], force: bool
-) -> BackfillSummary | State:
+    url: str, summary: BackfillSummary, selected: list[Processor], force: bool
+) -> list[pl.DataFrame]:
+    """Every chunk built and committed, in order; the fingerprints of every season."""
     ensure_tables(open_warehouse(url))
     run_id = str(flow_run.id or "local")
-    summary = BackfillSummary(start_date, end_date)
     tables = [p.table for p in selected]
     prints: list[pl.DataFrame] = []
     in_flight: Chunk | None = None  # built while the previous chunk commits
-    for season in seasons_of(date_chunks(start_date, end_date)):
+    for season in seasons_of(date_chunks(summary.start_date, summary.end_date)):
         # Each Phase 3 table read once per season; its rows and their SPEC 14 fingerprints
         # (hashed once) serve the choice of dates, the build of every chunk and the report.
         frames = read_chunk_task(
@@ -152,22 +170,7 @@ def _backfill(
             in_flight = Chunk(chosen, ctx, runs)
     if in_flight:
         summary.lines += in_flight.commit(url, run_id)
-
-    create_table_artifact(
-        key="phase4-backfill-report",
-        table=summary.per_date(),
-        description=f"Phase 4 backfill {start_date}..{end_date}: {summary.counts()}",
-    )
-    if not STOP.is_set():
-        publish_report_artifact(url, start_date, end_date, pl.concat(prints))
-    get_run_logger().info("backfill %s..%s: %s", start_date, end_date, summary.counts())
-    if summary.failed_dates:
-        return Failed(
-            message=f"backfill failed on {len(summary.failed_dates)} date(s), first "
-            f"{summary.failed_dates[0]}",
-            data=summary,
-        )
-    return summary
+    return prints
 
 
 @dataclass

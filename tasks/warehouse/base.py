@@ -17,7 +17,6 @@ from typing import Any, Literal, TypeAlias
 
 import polars as pl
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from quality.contracts import IDENTIFIER
 from quality.schemas import TableSchema, all_tables
@@ -293,7 +292,7 @@ def check_seasons(full_name: str, seasons: Sequence[int], rows: pa.Table) -> lis
         raise ValueError(f"{full_name}: rows have no season_year column")
     allowed = sorted({int(s) for s in seasons})
     stray = sorted(
-        {s for s in distinct(rows, "season_year") if s is None or s not in allowed},
+        (s for s in rows.column("season_year").unique().to_pylist() if s not in allowed),
         key=str,
     )
     if stray:
@@ -307,13 +306,9 @@ def check_partitions(schema: TableSchema, partitions: Sequence[date], rows: pa.T
     if not partitions:
         raise ValueError(f"{schema.full_name}: no partitions to replace")
     allowed = set(partitions)
-    stray = sorted(d for d in distinct(rows, schema.partition_column) if d not in allowed)
+    found = rows.column(schema.partition_column).unique().to_pylist()  # Arrow's, not a loop
+    stray = sorted(d for d in found if d not in allowed)
     if stray:
         raise ValueError(
             f"{schema.full_name}: rows dated {stray[0]} outside the partitions being replaced"
         )
-
-
-def distinct(rows: pa.Table, column: str) -> list[Any]:
-    """The column's distinct values (a few dates or seasons), found by Arrow, not Python."""
-    return pc.unique(rows.column(column)).to_pylist()
