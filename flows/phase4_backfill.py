@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
+from itertools import groupby
 
 import polars as pl
 from prefect import flow, get_run_logger
@@ -82,13 +83,7 @@ class BackfillSummary:
 
 def seasons_of(chunks: list[list[date]]) -> list[list[list[date]]]:
     """The chunks grouped by season (`date_chunks` never lets a chunk straddle two)."""
-    seasons: list[list[list[date]]] = []
-    for chunk in chunks:
-        if seasons and season_of(seasons[-1][0][0]) == season_of(chunk[0]):
-            seasons[-1].append(chunk)
-        else:
-            seasons.append([chunk])
-    return seasons
+    return [list(season) for _, season in groupby(chunks, key=lambda c: season_of(c[0]))]
 
 
 @flow(
@@ -114,9 +109,8 @@ def phase4_backfill(
     selected = registry.select(list(processors) if processors else None)
     url = warehouse_url()
     summary = BackfillSummary(start_date, end_date)
-    # One open warehouse for the builds' reads and writes, in every task thread (each
-    # DuckDB open costs 30-100 ms; see DuckDBWarehouse.held_open); closed (checkpointed, its
-    # memory freed) before the report reads what was written.
+    # One open warehouse for every task thread's reads and writes (DuckDBWarehouse.held_open),
+    # closed (checkpointed, its memory freed) before the report reads what was written.
     with open_warehouse(url).held_open():
         prints = _backfill(url, summary, selected, force)
 
@@ -183,8 +177,7 @@ class Chunk:
 
     def commit(self, url: str, run_id: str) -> list[RunLine]:
         wait(list(self.runs.values()))
-        selected = list(self.runs)
-        lines = run_lines(run_id, self.dates, self.runs, {t: [self.ctx] for t in selected})
+        lines = run_lines(run_id, self.dates, self.runs, {t: [self.ctx] for t in self.runs})
         built = [f.result() for f in self.runs.values() if f.state.is_completed()]
         write_chunk_task(url, built, lines)
         return lines
