@@ -9,6 +9,7 @@ partitions with every line, one transaction. The next chunk is built while a chu
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
 from itertools import groupby
@@ -75,10 +76,7 @@ class BackfillSummary:
         return sorted({line.analysis_date for line in self.lines if line.status == "FAIL"})
 
     def counts(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for row in self.per_date():
-            counts[str(row["status"])] = counts.get(str(row["status"]), 0) + 1
-        return counts
+        return dict(Counter(str(row["status"]) for row in self.per_date()))
 
 
 def seasons_of(chunks: list[list[date]]) -> list[list[list[date]]]:
