@@ -130,10 +130,9 @@ TAGS_JSON = pl.Struct({str(i): pl.String for i in range(len(ALL_FEATURE_NAMES))}
 
 
 def feature_tags(p5: pl.DataFrame) -> pl.DataFrame:
-    """feature_index, tag and how many P5 rows give the feature that tag. The 60 tags of
-    feature_sources_json, each distinct string decoded once (a season holds ~80 in 25,000
-    rows; decoding every row took 0.5 s and 0.5 GB); a row stored before that column (NULL or
-    absent) gives the 25 of feature_sources."""
+    """feature_index, tag and the P5 rows giving the feature that tag: the 60 tags of
+    feature_sources_json, each distinct string decoded once (~80 in a season's 25,000 rows), or
+    for a row stored before that column (NULL or absent) the 25 of feature_sources."""
     has_json = "feature_sources_json" in p5.columns
     array_rows = p5.filter(pl.col("feature_sources_json").is_null()) if has_json else p5
     from_array = (
