@@ -21,25 +21,21 @@ import polars as pl
 from features.common import processed_now
 from features.registry import PROCESSORS, Processor, phase3_inputs, select
 from nba_calendar import calendar_frame
-from quality.feature_checks import (
-    FAIL,
-    LATER_FEATURES,
-    PLACEHOLDER_SOURCE,
-    check_features,
-    dated_feature_values,
-    failures,
-    figures_by_date,
-    reference_slates,
-    summary,
+from quality.feature_checks import CHECKED_COLUMNS, FAIL, check_frames, outcomes
+from quality.schemas import ML_FEATURE_STORE_V2, Phase3Frames
+from quality.success import (
+    RunLine,
+    SlateFacts,
+    Status,
+    evaluate_output,
+    output_figures,
+    slate_facts_of,
 )
-from quality.feature_contract import value_column
-from quality.schemas import ML_FEATURE_CHECKS, ML_FEATURE_STORE_V2, Phase3Frames
-from quality.success import RunLine, SlateFacts, Status, evaluate_output, slate_facts_of
 
 # An unselected upstream's state for D (SPEC 14 as `phase4 status` shows it): these are read
 # as stored; MISSING and FAIL mean "not built".
 BUILT_STATES = frozenset({"OK", "WARN", "NO_GAMES", "STALE"})
-REFERENCE_COLUMNS = ("player_lookup", "game_date", "data_source", "features", "feature_sources")
+REFERENCE_COLUMNS = CHECKED_COLUMNS
 
 
 @dataclass(frozen=True)
@@ -68,13 +64,17 @@ class Context:
 
     inputs: RunInputs
     facts: Mapping[date, SlateFacts]
+    calendars: pl.DataFrame  # every date's calendar row (`calendar_frame`), made once
 
     @property
     def dates(self) -> tuple[date, ...]:
         return self.inputs.dates
 
     def calendar(self, dates: Iterable[date]) -> pl.DataFrame:
-        return calendar_frame([self.facts[d].calendar for d in sorted(dates)])
+        days = set(dates)
+        if days == set(self.dates):
+            return self.calendars
+        return self.calendars.filter(pl.col("analysis_date").is_in(sorted(days)))
 
 
 def with_history(ctx: Context, earlier: Built) -> Context:
@@ -90,7 +90,9 @@ def with_history(ctx: Context, earlier: Built) -> Context:
 
 def prepare(inputs: RunInputs) -> Context:
     days = tuple(sorted(set(inputs.dates)))
-    return Context(replace(inputs, dates=days), slate_facts_of(days, inputs.phase3))
+    facts = slate_facts_of(days, inputs.phase3)
+    calendars = calendar_frame([facts[d].calendar for d in days])
+    return Context(replace(inputs, dates=days), facts, calendars)
 
 
 @dataclass(frozen=True)
@@ -173,7 +175,7 @@ def build(
         pl.concat(parts) if len(parts) > 1 else parts[0] if parts else entry.schema.empty_frame()
     )
     share = (time.perf_counter() - clock) / len(ctx.dates)
-    by_date = _by_partition(frame, column)
+    figures = output_figures(entry, frame, column)
     finished = processed_now()
     lines = []
     for day in ctx.dates:
@@ -183,10 +185,9 @@ def build(
             status: Status = "FAIL"
             message, rows = "; ".join(notes), None
         else:
-            part = by_date.get(day, frame.clear())
-            status, message = evaluate_output(entry, ctx.facts[day], part, share)
+            rows, avg_quality = figures.get(day, (0, None))
+            status, message = evaluate_output(entry, ctx.facts[day], rows, avg_quality, share)
             status, message = _with_notes(status, message, notes)
-            rows = part.height
         lines.append(
             RunLine(
                 run_id=ctx.inputs.run_id,
@@ -215,14 +216,6 @@ def _with_notes(status: Status, message: str, notes: Sequence[str]) -> tuple[Sta
     if not notes:
         return status, message
     return ("WARN" if status == "OK" else status), "; ".join([message, *notes])
-
-
-def _by_partition(frame: pl.DataFrame, column: str) -> dict[date, pl.DataFrame]:
-    """A many-date output split into each date's rows (one pass)."""
-    if frame.is_empty():
-        return {}
-    parts = frame.partition_by(column, as_dict=True, maintain_order=True)
-    return {key[0]: part for key, part in parts.items()}
 
 
 def _feature_checked(built: Built, ctx: Context) -> Built:
@@ -257,59 +250,24 @@ def check_dates(
     run_id: str,
     facts: Mapping[date, SlateFacts] | None = None,
 ) -> tuple[pl.DataFrame, dict[date, tuple[str, str]]]:
-    """SPEC 12 for every date with P5 rows, in date order, each as the nightly run checks D.
+    """SPEC 12 for every date of `dates` with P5 rows, each as the nightly run checks D, in one
+    pass (`check_frames`).
 
     A date's drift reference is `history` (stored P5 rows before the dates) plus the earlier
     dates here that passed (they are written with it). Returns the checks of the dates that
     passed and every checked date's worst status and message.
     """
-    dated = _split_by_date(dated_feature_values(history.select(REFERENCE_COLUMNS)))
-    # D's own figures cover features 25 to 59 too (SPEC 16.6); the drift reference does not.
-    later = [value_column(f.index) for f in LATER_FEATURES if value_column(f.index) in p5.columns]
-    values = dated_feature_values(p5.select(*REFERENCE_COLUMNS, *later))
-    figures = figures_by_date(values)  # D's own figures do not depend on the reference
-    by_date = _split_by_date(values)
-    rows_by_date = _by_partition(p5, "game_date")
-    checked: list[pl.DataFrame] = []
-    outcomes: dict[date, tuple[str, str]] = {}
-    for day in sorted(dates):
-        rows = rows_by_date.get(day)
-        if rows is None:
-            continue
-        early = facts[day].is_early_season if facts else bool(rows["early_season_flag"].any())
-        checks = check_features(
-            rows,
-            history.clear(),
-            day,
-            early_season=early,
-            run_id=run_id,
-            reference_values=_reference_of(dated, day),
-            figures_of_d=figures.get(day),  # None: no value (all placeholders)
-        )
-        failed = failures(checks)
-        if failed:
-            outcomes[day] = (FAIL, "feature checks FAIL, nothing written: " + "; ".join(failed))
-            continue
-        outcomes[day] = summary(checks)
-        checked.append(checks)
-        if day in by_date:  # a passed date joins the reference of the later ones
-            dated[day] = by_date[day]
-    return (pl.concat(checked) if checked else ML_FEATURE_CHECKS.empty_frame()), outcomes
-
-
-def _split_by_date(dated: pl.DataFrame) -> dict[date, pl.DataFrame]:
-    real = dated.filter(pl.col("data_source") != PLACEHOLDER_SOURCE)
-    return {d: f for (d,), f in real.partition_by("game_date", as_dict=True).items()}
-
-
-def _reference_of(dated: dict[date, pl.DataFrame], game_date: date) -> pl.DataFrame:
-    """D's drift reference: the values of its `reference_slates`, oldest first."""
-    columns = ("player_lookup", "value", "source", "feature_index")
-    chosen = reference_slates(dated, game_date)
-    if not chosen:
-        empty = ML_FEATURE_STORE_V2.empty_frame().select(REFERENCE_COLUMNS)
-        return dated_feature_values(empty).select(columns)
-    return pl.concat([dated[d] for d in chosen]).select(columns)
+    rows = p5.filter(pl.col("game_date").is_in(list(dates)))
+    days = rows["game_date"].unique().to_list()
+    if facts:
+        early = {d: facts[d].is_early_season for d in days}
+    else:
+        flags = rows.group_by("game_date").agg(pl.col("early_season_flag").any())
+        early = dict(flags.iter_rows())
+    checks = check_frames(rows, history, early, run_id)
+    judged = outcomes(checks)
+    passed = [d for d, (status, _) in judged.items() if status != FAIL]
+    return checks.filter(pl.col("game_date").is_in(passed)), judged
 
 
 class Waitable(Protocol):

@@ -21,6 +21,7 @@ from features.windows import (
     assisted_rate,
     assisted_sums,
     entity_dates,
+    first_games,
     game_sequence,
     null_when,
     placeholder_nulls,
@@ -64,8 +65,9 @@ def _window_sums(player_games: pl.DataFrame, calendars: Calendars) -> pl.LazyFra
     games = qualifying_games(player_games.lazy()).with_columns(zones_known=zones_known())
     last_10, last_20 = Window(SHORT_WINDOW), Window(LONG_WINDOW)
     dates = calendar_frame(calendars)
+    sequence = game_sequence(games, PLAYER, dates).cache()  # for the windows and the pairs
     windows = windowed(
-        game_sequence(games, PLAYER, dates),
+        sequence,
         (
             PLAYER,
             "season_year",
@@ -84,7 +86,7 @@ def _window_sums(player_games: pl.DataFrame, calendars: Calendars) -> pl.LazyFra
             last_10.agg_max(pl.col("processed_at")).alias("source_player_game_last_updated"),
         ],
     )
-    return as_of(entity_dates(games, PLAYER, dates), windows, PLAYER)
+    return as_of(entity_dates(first_games(sequence), PLAYER, dates), windows, PLAYER)
 
 
 # --- metrics --------------------------------------------------------------------------------

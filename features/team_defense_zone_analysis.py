@@ -18,6 +18,7 @@ from features.windows import (
     Window,
     as_of,
     entity_dates,
+    first_games,
     game_sequence,
     null_when,
     placeholder_nulls,
@@ -111,12 +112,13 @@ def _window_sums(team_defense: pl.DataFrame, calendars: Calendars) -> pl.LazyFra
         last_15.agg_mean(pl.col("opponent_pace")).alias("opponent_pace"),
         last_15.agg_max(pl.col("processed_at")).alias("source_team_defense_last_updated"),
     ]
+    sequence = game_sequence(team_defense, TEAM, dates).cache()  # for the windows and the pairs
     windows = windowed(
-        game_sequence(team_defense, TEAM, dates),
+        sequence,
         (TEAM, "season_year", "game_date", GAME_NUMBER),
         sums,
     )
-    return as_of(entity_dates(team_defense, TEAM, dates), windows, TEAM)
+    return as_of(entity_dates(first_games(sequence), TEAM, dates), windows, TEAM)
 
 
 # --- metrics --------------------------------------------------------------------------------

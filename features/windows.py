@@ -9,8 +9,9 @@ bits: integer sums are exact, float means and deviations go through the order-in
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
+from typing import Literal
 
 import polars as pl
 from polars.expr.whenthen import ChainedThen, Then
@@ -62,36 +63,42 @@ def game_sequence(
     """
     if dates is None:
         return _numbered(games.lazy(), entity).with_columns(pl.lit(True).alias(TARGET))
-    # The first date built after each game date of a season (NULL: none, the game is left out).
-    first_date_after = (
-        dates.lazy()
-        .select(pl.col("analysis_date").alias("next_slate"), "season_year")
-        .unique()
-        .sort("next_slate")
+    # The first date built after each game of a season (none: the game is left out), found in
+    # the sorted (season, date) keys of `dates`: a search, not a join.
+    calendar = dates.collect() if isinstance(dates, pl.LazyFrame) else dates
+    slate_keys = (
+        calendar.select(_season_day("analysis_date").unique().sort())
+        .to_series()
+        .append(pl.Series([_NO_SLATE], dtype=pl.Int64))
     )
-    slate_after = (
-        games.lazy()
-        .select("game_date", "season_year")
-        .unique()
-        .sort("game_date")
-        .join_asof(
-            first_date_after,
-            left_on="game_date",
-            right_on="next_slate",
-            by="season_year",
-            strategy="forward",
-            allow_exact_matches=False,
-            check_sortedness=False,
-        )
-        .filter(pl.col("next_slate").is_not_null())
-    )
+    game = _season_day("game_date")
+    slates = pl.lit(slate_keys)
+    next_slate = slates.gather(slates.search_sorted(game, side="right"))
+    season_end = pl.col("season_year").cast(pl.Int64) * _SEASON_KEY + _DAYS_LIMIT
     same_sequence = pl.col(SEQUENCE).shift(-1) == pl.col(SEQUENCE)
-    next_game = pl.when(same_sequence).then(pl.col("game_date").shift(-1))
+    next_game = pl.when(same_sequence).then(game.shift(-1))
     return (
-        _numbered(games.lazy().join(slate_after, on=["game_date", "season_year"]), entity)
+        _numbered(
+            games.lazy()
+            .filter(pl.col("game_date").is_not_null() & pl.col("season_year").is_not_null())
+            .with_columns(next_slate.alias("next_slate"))
+            .filter(pl.col("next_slate") < season_end),
+            entity,
+        )
         .with_columns((next_game.is_null() | (pl.col("next_slate") <= next_game)).alias(TARGET))
         .drop("next_slate")
     )
+
+
+_SEASON_KEY = 1 << 32  # (season, date) as one Int64: season x 2^32 + the date's day number
+_DAYS_LIMIT = 1 << 31  # a day number is under 2^31 either side of 1970
+_NO_SLATE = 1 << 62  # after every key: a game without a later date
+
+
+def _season_day(day: str) -> pl.Expr:
+    """A row's (season_year, `day`) as one Int64 ordered as the pair is."""
+    days = pl.col(day).cast(pl.Int32).cast(pl.Int64)
+    return pl.col("season_year").cast(pl.Int64) * _SEASON_KEY + days
 
 
 def _numbered(games: pl.LazyFrame, entity: str) -> pl.LazyFrame:
@@ -210,9 +217,11 @@ class Window:
     # Each row expression above is some twenty Polars steps over the whole frame (running
     # sums, lags, masks), and a processor has dozens of them: that, not the rows, was the
     # price of a pass. The `agg_*` twins below are aggregations of one `rolling` group-by over
-    # WINDOW_INDEX (`windowed`): one kernel pass over slices each, with the same values and
-    # bits (integer sums are exact; a float mean sorts the same values into the same list and
-    # takes its `list.mean`, on the target rows only, as `mean` does).
+    # WINDOW_INDEX (`windowed`): each game's value (NULL: not counted) is a column of the
+    # sequence, and the window aggregates it with a plain count, sum, max or list, which
+    # Polars computes over the sorted slices directly. Same values and bits: integer sums are
+    # exact; a float mean sorts the same values into the same list and takes its `list.mean`,
+    # on the target rows only, as `mean` does.
 
     def rolling(self) -> tuple[str, str]:
         """The window as a `rolling` range of WINDOW_INDEX, (i - stop, i - start]: its
@@ -225,16 +234,9 @@ class Window:
         """How many games before a target row its window reaches back (itself included)."""
         return _SEASON_GAMES if self.stop is None else self.stop
 
-    def _known_in_window(self, expr: pl.Expr, where: pl.Expr | None) -> pl.Expr:
-        return self._values(expr, where).count().cast(pl.Int64)
-
-    def _sum_in_window(self, expr: pl.Expr, where: pl.Expr | None) -> pl.Expr:
-        values = self._values(expr, where)
-        return pl.when(self._known_in_window(expr, where) > 0).then(values.sum())
-
     def agg_known(self, expr: pl.Expr, where: pl.Expr | None = None) -> Aggregate:
         """`known` as an aggregate of `windowed`."""
-        return Aggregate(self, self._known_in_window(expr, where))
+        return Aggregate(self, self._values(expr, where), "count")
 
     def agg_count(self, where: pl.Expr | None = None) -> Aggregate:
         """`count` as an aggregate of `windowed`."""
@@ -242,50 +244,63 @@ class Window:
 
     def agg_sum(self, expr: pl.Expr, where: pl.Expr | None = None) -> Aggregate:
         """`sum` as an aggregate of `windowed` (integer columns: exact)."""
-        return Aggregate(self, self._sum_in_window(expr, where))
+        return Aggregate(self, self._values(expr, where), "sum")
 
     def agg_max(self, expr: pl.Expr, where: pl.Expr | None = None) -> Aggregate:
         """`max` as an aggregate of `windowed`."""
-        return Aggregate(self, self._values(expr, where).max())
+        return Aggregate(self, self._values(expr, where), "max")
 
     def agg_integer_mean(self, expr: pl.Expr, where: pl.Expr | None = None) -> Aggregate:
         """`integer_mean` as an aggregate of `windowed`."""
-        known = self._known_in_window(expr, where)
-        return Aggregate(self, self._sum_in_window(expr, where).cast(pl.Float64) / known)
-
-    def _known_in_list(self, expr: pl.Expr, where: pl.Expr | None) -> pl.Expr:
-        """The window's values as a list per row (sorted later, on the target rows alone)."""
-        return self._values(expr.cast(pl.Float64), where)
+        return Aggregate(self, self._values(expr, where), "integer_mean")
 
     def agg_mean(self, expr: pl.Expr, where: pl.Expr | None = None) -> Aggregate:
         """`mean` as an aggregate of `windowed`: the same sorted list, the same `list.mean`."""
-        return Aggregate(
-            self, self._known_in_list(expr, where), lambda s: _ascending(s).list.mean()
-        )
+        return Aggregate(self, self._values(expr.cast(pl.Float64), where), "mean")
 
     def agg_std(self, expr: pl.Expr, where: pl.Expr | None = None) -> Aggregate:
         """`std` as an aggregate of `windowed`: `stable_std` of the same sorted list."""
-        return Aggregate(
-            self,
-            self._known_in_list(expr, where),
-            lambda s: _ascending(s).list.eval(stable_std(pl.element())).list.first(),
-        )
+        return Aggregate(self, self._values(expr.cast(pl.Float64), where), "std")
 
 
 def _ascending(values: pl.Expr) -> pl.Expr:
-    """A list column's known values, ascending (what `Window.mean` adds in order)."""
-    return values.list.drop_nulls().list.sort()
+    """A list column's known values, ascending (what `Window.mean` adds in order). Sorted
+    inside `list.eval`: the same lists as `list.sort`, which is many times slower on lists
+    computed by list arithmetic."""
+    return values.list.eval(pl.element().drop_nulls().sort())
+
+
+def _squared_deviations(ascending: pl.Expr) -> pl.Expr:
+    """Each known value's squared deviation from the list's mean, ascending: what
+    `stable_std` adds in order."""
+    deviation = ascending - ascending.list.mean()
+    return (deviation * deviation).list.eval(pl.element().sort())
+
+
+def _sample_std(ascending: pl.Expr, squares: pl.Expr) -> pl.Expr:
+    """`stable_std` of a sorted list from its sorted squared deviations: `list.sum` adds in
+    order as `stable_sum` does (the same bits); NULL under 2 values."""
+    known = ascending.list.len()
+    return pl.when(known >= 2).then((squares.list.sum() / (known - 1)).sqrt())
+
+
+AggregateKind = Literal["count", "sum", "max", "integer_mean", "mean", "std"]
+_KNOWN = "__known"  # suffix of a sum's count of known values, until the sum is read
+_BEFORE_TARGET = "__games_before_target"  # how far the next target row is (NULL: none)
+_SQUARES = "__squares"  # suffix of a deviation's sorted squared deviations
 
 
 @dataclass(frozen=True)
 class Aggregate:
-    """One column of `windowed`: `per_window` aggregates each window's games (in a rolling
-    group-by over WINDOW_INDEX); `on_target`, if any, then turns that into the value on the
-    target rows alone (a sorted list into its mean: the costly part, for a few rows)."""
+    """One column of `windowed`: `per_game` is each game's value (NULL: the game does not
+    count), aggregated over the window as `kind` says. The window's aggregate is a plain
+    count, sum, max or list (one kernel pass over the rolling slices); `value` then turns it
+    into the column on the target rows alone (a sorted list into its mean: the costly part,
+    for a few rows)."""
 
     window: Window
-    per_window: pl.Expr
-    on_target: Callable[[pl.Expr], pl.Expr] | None = None
+    per_game: pl.Expr
+    kind: AggregateKind
     name: str | None = None
 
     def alias(self, name: str) -> Aggregate:
@@ -296,10 +311,34 @@ class Aggregate:
         assert self.name is not None, "every aggregate of windowed is named (alias)"
         return self.name
 
-    def value(self) -> pl.Expr:
-        """The column on the target rows, once joined to them."""
-        column = pl.col(self.column)
-        return column if self.on_target is None else self.on_target(column).alias(self.column)
+    @property
+    def per_game_column(self) -> str:
+        return f"__per_game__{self.column}"
+
+    def per_window(self) -> list[pl.Expr]:
+        """The window's aggregates of the per-game column (a sum also counts its values)."""
+        games, name = pl.col(self.per_game_column), self.column
+        if self.kind == "count":
+            return [games.count().cast(pl.Int64).alias(name)]
+        if self.kind == "max":
+            return [games.max().alias(name)]
+        if self.kind in ("mean", "std"):
+            return [games.alias(name)]
+        return [games.sum().alias(name), games.count().cast(pl.Int64).alias(name + _KNOWN)]
+
+    def value(self) -> pl.Expr | None:
+        """The column on the target rows, once joined to them (None: as aggregated)."""
+        column, known = pl.col(self.column), pl.col(self.column + _KNOWN)
+        if self.kind == "sum":
+            return pl.when(known > 0).then(column).alias(self.column)
+        if self.kind == "integer_mean":
+            total = pl.when(known > 0).then(column)
+            return (total.cast(pl.Float64) / known).alias(self.column)
+        if self.kind == "mean":  # the list is sorted by then (`windowed`)
+            return column.list.mean().alias(self.column)
+        if self.kind == "std":
+            return _sample_std(column, pl.col(self.column + _SQUARES)).alias(self.column)
+        return None
 
 
 def windowed(
@@ -311,20 +350,31 @@ def windowed(
     A window's group-by holds only the games some target's window reaches: a nightly date
     aggregates a few thousand games, not the season's.
     """
-    sequence = sequence.cache()  # one sequence for the target rows and every window
-    rows = sequence.filter(pl.col(TARGET)).select(WINDOW_INDEX, *columns)
+    per_game = [a.per_game.alias(a.per_game_column) for a in aggregates]
     next_target = pl.when(pl.col(TARGET)).then(pl.col(WINDOW_INDEX)).backward_fill()
+    sequence = sequence.with_columns(  # one sequence for every window
+        *per_game, (next_target - pl.col(WINDOW_INDEX)).alias(_BEFORE_TARGET)
+    ).cache()
+    rows = sequence.filter(pl.col(TARGET)).select(WINDOW_INDEX, *columns)
     windows = {a.window: [b for b in aggregates if b.window == a.window] for a in aggregates}
     for window, of_window in windows.items():
         period, offset = window.rolling()
         per_window = (
-            sequence.filter((next_target - pl.col(WINDOW_INDEX)) < window.reach())
+            sequence.filter(pl.col(_BEFORE_TARGET) < window.reach())
             .rolling(WINDOW_INDEX, period=period, offset=offset)
-            .agg(a.per_window.alias(a.column) for a in of_window)
+            .agg(e for a in of_window for e in a.per_window())
         )
         rows = rows.join(per_window, on=WINDOW_INDEX, how="left")
-    finished = (a.value() for a in aggregates if a.on_target is not None)
-    return rows.with_columns(*finished).drop(WINDOW_INDEX)
+    lists = [a.column for a in aggregates if a.kind in ("mean", "std")]
+    deviations = [a.column for a in aggregates if a.kind == "std"]
+    finished = [v for v in (a.value() for a in aggregates) if v is not None]
+    counts = [a.column + _KNOWN for a in aggregates if a.kind in ("sum", "integer_mean")]
+    return (
+        rows.with_columns(_ascending(pl.col(c)).alias(c) for c in lists)
+        .with_columns(_squared_deviations(pl.col(c)).alias(c + _SQUARES) for c in deviations)
+        .with_columns(finished)
+        .drop(WINDOW_INDEX, *counts, *(c + _SQUARES for c in deviations))
+    )
 
 
 def as_of(
@@ -355,6 +405,12 @@ def latest_before(pairs: pl.LazyFrame, rows: pl.LazyFrame, by: Sequence[str]) ->
         allow_exact_matches=False,
         check_sortedness=False,
     )
+
+
+def first_games(sequence: pl.LazyFrame) -> pl.LazyFrame:
+    """Each entity's first game of each season in a `game_sequence`: for `entity_dates`, the
+    same pairs as from every game (a game no D comes after is in no pair either way)."""
+    return sequence.filter(pl.col(GAME_NUMBER) == 0)
 
 
 def entity_dates(

@@ -4,11 +4,16 @@ Pure Polars over P5 frames: the run checks D after building it and before writin
 value out of range never reaches the 6 AM models (P5 FAILs, the previous partition stays), and
 the quieter failures the old system lived with for months (a feature stuck on one value, a third
 of the rows on defaults, a silent shift of a distribution) show up as WARNs the same night.
+
+Every date of a run is checked in one pass over the long (date, row, feature) frame: a date's
+figures are grouped by (game_date, feature_index), and every date's drift reference is gathered
+from one frame of the slates' values ordered by (feature, slate, player), where each date's 14
+reference slates are one run of rows per feature.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date
 
 import polars as pl
@@ -18,12 +23,10 @@ from quality.feature_contract import (
     ARRAY_FEATURE_COUNT,
     DEFAULTED,
     FEATURE_CONTRACT,
-    MISSING,
     FeatureSpec,
     value_column,
 )
 from quality.schemas import ML_FEATURE_CHECKS
-from quality.stable import stable_mean, stable_std
 
 MIN_CONSTANT_ROWS = 50  # not-default rows before one distinct value counts as stuck
 MAX_DEFAULT_SHARE = 0.30  # more than this share of rows on the default WARNs
@@ -36,6 +39,10 @@ EDGE_DECIMALS = 9
 OK, WARN, FAIL = "OK", "WARN", "FAIL"
 STATUS_ORDER = {OK: 0, WARN: 1, FAIL: 2}
 PLACEHOLDER_SOURCE = "early_season"  # P5's data_source on a placeholder row
+# The P5 columns the checks read (the value columns of 25 to 59 too, when present).
+CHECKED_COLUMNS = ("player_lookup", "game_date", "data_source", "features", "feature_sources")
+BY = ("game_date", "feature_index")  # one figure row per date and feature
+DRIFT_FEATURES = [f.index for f in FEATURE_CONTRACT if f.drift_check]
 
 
 class FeatureCheckError(ValueError):
@@ -45,76 +52,249 @@ class FeatureCheckError(ValueError):
 LATER_FEATURES = FEATURE_CONTRACT[ARRAY_FEATURE_COUNT:]  # SPEC 16: 25 to 59, no default
 
 
-def feature_values(p5: pl.DataFrame, keep: Sequence[str] = ()) -> pl.DataFrame:
-    """One row per (player, feature) of each non-placeholder row; placeholder rows (NULL
-    features) drop out. Features 0 to 24 come from the `features` array (a default value
-    included, with its tag); 25 to 59 from their value columns when `p5` has them, a NULL
-    value kept and tagged 'missing' (it counts as a default and is never out of range).
-    `keep` names P5 columns carried along in front (a date, a data source)."""
-    array = (
-        p5.select(
-            *keep,
-            "player_lookup",
-            pl.col("features").alias("value"),
-            pl.col("feature_sources").alias("source"),
-            pl.int_ranges(pl.col("features").list.len()).alias("feature_index"),
-        )
-        .explode("value", "source", "feature_index")
-        .filter(pl.col("value").is_not_null())
-        .with_columns(pl.col("feature_index").cast(pl.Int64))
+# --- the long frame -----------------------------------------------------------------------------
+
+
+def _array_feature(spec: FeatureSpec) -> tuple[pl.Expr, pl.Expr]:
+    """Value and tag of a feature of the `features` array (a default value included)."""
+    return (
+        pl.col("features").list.get(spec.index, null_on_oob=True),
+        pl.col("feature_sources").list.get(spec.index, null_on_oob=True).is_in(DEFAULTED),
     )
-    columns = [value_column(f.index) for f in LATER_FEATURES]
-    if not set(columns) <= set(p5.columns):
-        return array
-    later = (
-        p5.filter(pl.col("features").list.first().is_not_null())
+
+
+def _later_feature(spec: FeatureSpec) -> tuple[pl.Expr, pl.Expr]:
+    """Value of a feature of 25 to 59: NULL is 'missing' (a default); a value is tagged with
+    the first source of its chain, never a default."""
+    value = pl.col(value_column(spec.index)).cast(pl.Float64)
+    return value, value.is_null()
+
+
+def feature_values(p5: pl.DataFrame) -> pl.DataFrame:
+    """One row per (P5 row, feature) with a value or a 'missing' tag, feature by feature and
+    by date within a feature: game_date, row (the P5 row's number, which names its player),
+    feature_index, value, defaulted (tagged 'default' or 'missing') and valid (SPEC 12's
+    range). Placeholder rows (NULL features) drop out. Features 0 to 24 come from the
+    `features` array; 25 to 59 from their value columns when `p5` has them, a NULL value kept
+    as 'missing'. One wide select computes every feature's columns (each checks its range with
+    constants), then the features are stacked."""
+    has_later = {value_column(f.index) for f in LATER_FEATURES} <= set(p5.columns)
+    built = pl.col("features").list.first().is_not_null()
+    columns = []
+    for spec in FEATURE_CONTRACT:
+        if not (spec.in_array or has_later):
+            break
+        value, defaulted = (_array_feature if spec.in_array else _later_feature)(spec)
+        columns.append(
+            pl.struct(value=value, defaulted=defaulted, valid=_in_range(spec, value)).alias(
+                str(spec.index)
+            )
+        )
+    later = [value_column(f.index) for f in LATER_FEATURES] if has_later else []
+    read = ("game_date", "features", "feature_sources", *later)
+    wide = p5.with_row_index("row").select("row", *read).sort("game_date", maintain_order=True)
+    # An array value is there or not; 25 to 59 count on every row P5 built.
+    kept = pl.when(pl.col("feature_index") < ARRAY_FEATURE_COUNT).then(
+        pl.col("value").is_not_null()
+    )
+    return (
+        wide.select("game_date", "row", built.alias("built"), *columns)
+        .unpivot(index=["game_date", "row", "built"], variable_name="feature_index")
+        .with_columns(pl.col("feature_index").cast(pl.Int64))
+        .unnest("value")
+        .filter(kept.otherwise("built"))
+        .drop("built")
+    )
+
+
+def _in_range(spec: FeatureSpec, value: pl.Expr) -> pl.Expr:
+    """Inclusive range, or the allowed set; NaN and infinity are never valid; a feature whose
+    source is not in Phase 3 has no valid value (SPEC 16.6: it is always NULL); a NULL value
+    (a 'missing' feature of 25 to 59) is never out of range."""
+    if spec.always_null:
+        valid = pl.lit(False)
+    elif spec.allowed:
+        valid = value.is_in(list(spec.allowed))
+    else:
+        valid = value.is_finite() & value.is_between(spec.low, spec.high)
+    return value.is_null() | valid
+
+
+# --- each date's own figures --------------------------------------------------------------------
+
+
+def _sorted_sum(values: pl.Expr) -> pl.Expr:
+    """Of each list, its values sorted and added one after the other: `stable_sum`
+    (quality/stable.py) on every (date, feature) list at once, a sort per list rather than
+    an expression evaluated group by group."""
+    return values.list.eval(pl.element().sort().cum_sum().last()).list.first()
+
+
+def _statistics(values: pl.DataFrame) -> pl.DataFrame:
+    """Figures per (date, feature): mean and std over the values not tagged 'default' or
+    'missing' (`real`); `default_rows` counts both tags (SPEC 16.3).
+
+    Mean and std are `stable_mean` and `stable_std` (sorted values added in order), so a
+    date's figures are the same bits checked alone (the nightly run) or with its backfill
+    chunk. `values` comes feature by feature and by date (`feature_values`), so its groups
+    are runs of rows and need no hashing.
+    """
+    group = pl.col("feature_index") * 1_000_000 + pl.col("game_date").cast(pl.Int64)
+    figures = (
+        values.with_columns(group.set_sorted().alias("group"))
+        .group_by("group")
+        .agg(
+            pl.col("game_date").first(),
+            pl.col("feature_index").first(),
+            pl.len().cast(pl.Int64).alias("rows"),
+            pl.col("defaulted").sum().cast(pl.Int64).alias("default_rows"),
+            pl.col("value").min().alias("min"),
+            pl.col("value").max().alias("max"),
+            pl.col("value").filter(~pl.col("defaulted")).alias("real"),
+        )
+        .drop("group")
+    )
+    real, count = pl.col("real"), pl.col("real").list.len()
+    deviation = real - pl.col("mean")
+    return (
+        figures.with_columns(
+            (_sorted_sum(real) / count).alias("mean"),
+            count.cast(pl.Int64).alias("real_rows"),
+            real.list.n_unique().cast(pl.Int64).alias("real_distinct"),
+            real.list.first().alias("real_first"),  # read only when every value is the same
+        )
+        .with_columns(
+            pl.when(count >= 2)
+            .then((_sorted_sum(deviation * deviation) / (count - 1)).sqrt())
+            .alias("std")
+        )
+        .drop("real")
+    )
+
+
+def _violations(values: pl.DataFrame, players: pl.Series) -> pl.DataFrame:
+    """Per (date, feature): rows out of range, and the first (by player) as the example."""
+    bad = values.filter(~pl.col("valid"))
+    named = bad.with_columns(players.gather(bad["row"]).alias("player_lookup"))
+    return (
+        named.sort(*BY, "player_lookup")
+        .group_by(*BY)
+        .agg(
+            pl.len().cast(pl.Int64).alias("bad_rows"),
+            pl.col("player_lookup").first().alias("bad_player"),
+            pl.col("value").first().alias("bad_value"),
+        )
+    )
+
+
+def failed_dates(violations: pl.DataFrame) -> list[date]:
+    """Dates with a value out of range: they FAIL whatever their reference (only WARNs read
+    it), so a run knows every date that keeps its previous partition before any drift."""
+    return violations["game_date"].unique().sort().to_list()
+
+
+# --- the drift reference ------------------------------------------------------------------------
+
+
+def slate_dates(rows: pl.DataFrame) -> pl.Series:
+    """The dates of `rows` with non-placeholder P5 rows, sorted: the slates a drift reference
+    is taken from (SPEC 12)."""
+    real = rows.filter(pl.col("data_source") != PLACEHOLDER_SOURCE)
+    return real["game_date"].unique().sort()
+
+
+def reference_windows(
+    dates: Sequence[date], slates: pl.Series, slates_back: int = REFERENCE_SLATES
+) -> pl.DataFrame:
+    """Each date's reference slates as positions [first, end) of `slates` (sorted): the
+    `slates_back` most recent earlier slates of its season (SPEC 12)."""
+    checked = pl.Series("game_date", dates, dtype=pl.Date)
+    season = pl.Series([season_first_day(d) for d in dates], dtype=pl.Date)
+    end = slates.search_sorted(checked, side="left").cast(pl.Int64)
+    start = slates.search_sorted(season, side="left").cast(pl.Int64)
+    return pl.DataFrame({"game_date": checked, "end": end}).with_columns(
+        pl.max_horizontal(pl.col("end") - slates_back, start).alias("first")
+    )
+
+
+def reference_dates(
+    stored: pl.DataFrame, game_date: date, slates: int = REFERENCE_SLATES
+) -> list[date]:
+    """The most recent earlier dates of D's season with non-placeholder P5 rows, oldest first."""
+    days = slate_dates(stored)
+    window = reference_windows([game_date], days, slates).row(0, named=True)
+    return days[window["first"] : window["end"]].to_list()
+
+
+def _slate_values(rows: pl.DataFrame, slates: pl.Series) -> pl.DataFrame:
+    """The drift features' values not tagged 'default' of the non-placeholder rows, ordered by
+    (feature, slate, player): each date's reference is then one run of rows per feature, in
+    the same order whatever order the rows were stored or built in."""
+    drift = [f for f in FEATURE_CONTRACT if f.drift_check]
+    values = (
+        rows.filter(pl.col("data_source") != PLACEHOLDER_SOURCE)
         .select(
-            *keep,
+            "game_date",
             "player_lookup",
-            pl.concat_list(pl.col(c).cast(pl.Float64) for c in columns).alias("value"),
-            pl.int_ranges(ARRAY_FEATURE_COUNT, ARRAY_FEATURE_COUNT + len(LATER_FEATURES)).alias(
-                "feature_index"
+            *(
+                pl.struct(value=value, defaulted=defaulted).alias(str(spec.index))
+                for spec in drift
+                for value, defaulted in [_array_feature(spec)]
             ),
         )
-        .explode("value", "feature_index")
-        .with_columns(_later_source().alias("source"))
-        .select(array.columns)
+        .sort("game_date", "player_lookup")
+        .unpivot(index=["game_date", "player_lookup"], variable_name="feature_index")
+        .unnest("value")
+        .filter(pl.col("value").is_not_null() & ~pl.col("defaulted"))
     )
-    return pl.concat([array, later])
+    feature = pl.col("feature_index").cast(pl.Int64)
+    slate = slates.search_sorted(values["game_date"], side="left").cast(pl.Int64)
+    return values.select(feature, _run_key(feature, slate, slates.len()), "value")
 
 
-def _later_source() -> pl.Expr:
-    """The tag of a value of 25 to 59: 'missing' when NULL, else its contract tag."""
-    tag = pl.lit(MISSING)
-    for spec in reversed(LATER_FEATURES):
-        tag = (
-            pl.when(pl.col("feature_index") == spec.index)
-            .then(pl.lit(spec.chain[0]))
-            .otherwise(tag)
-        )
-    return pl.when(pl.col("value").is_null()).then(pl.lit(MISSING)).otherwise(tag)
+def _run_key(feature: pl.Expr, slate: pl.Series | pl.Expr, slates: int) -> pl.Expr:
+    """(feature, slate position) as one increasing integer over `_slate_values`' order."""
+    return (feature * (slates + 1) + slate).alias("key")
 
 
-def _in_range(spec: FeatureSpec) -> pl.Expr:
-    """Inclusive range, or the allowed set; NaN and infinity are never valid; a feature whose
-    source is not in Phase 3 has no valid value (SPEC 16.6: it is always NULL)."""
-    value = pl.col("value")
-    if spec.always_null:
-        return pl.lit(False)
-    if spec.allowed:
-        return value.is_in(list(spec.allowed))
-    return value.is_finite() & value.is_between(spec.low, spec.high)
+def _reference_statistics(values: pl.DataFrame, windows: pl.DataFrame, slates: int) -> pl.DataFrame:
+    """Per (date, drift feature): mean, std and count of its reference values.
+
+    Each (date, feature) reference is a run [start, stop) of `values` (`_slate_values`), so
+    every date's values are gathered at once and grouped; Polars' mean and std over the values
+    in (slate, player) order, the figures the checks have always reported.
+    """
+    spans = windows.join(pl.DataFrame({"feature_index": DRIFT_FEATURES}), how="cross")
+    key = values["key"]
+
+    def position(slate: str) -> pl.Series:
+        """Where the run of (feature, slate) starts in `values`."""
+        edge = spans.select(_run_key(pl.col("feature_index"), pl.col(slate), slates))["key"]
+        return key.search_sorted(edge, side="left")
+
+    bounds = (
+        spans.select(*BY)
+        .with_columns(start=position("first"), stop=position("end"))
+        .with_row_index("span")
+        .sort("feature_index", maintain_order=True)
+    )
+    at = (
+        bounds.select("span", pl.int_ranges("start", "stop").alias("at"))
+        .explode("at")
+        .drop_nulls("at")
+    )
+    reference = at.select("span", values["value"].gather(at["at"]))
+    # Spans numbered by date and gathered by feature: the key is not sorted, so Polars groups by
+    # hashing (as it always did here); on a sorted key it would add up the values another way.
+    figures = reference.group_by("span").agg(
+        pl.col("value").mean().alias("ref_mean"),
+        pl.col("value").std().alias("ref_std"),
+        pl.len().cast(pl.Int64).alias("ref_rows"),
+    )
+    return bounds.select("span", *BY).join(figures, on="span").drop("span")
 
 
-def in_range() -> pl.Expr:
-    """Per value row: is it valid for its feature (by feature_index); a NULL value (a
-    'missing' feature of 25 to 59) is never out of range."""
-    valid: pl.Expr = pl.lit(False)
-    for spec in reversed(FEATURE_CONTRACT):
-        valid = (
-            pl.when(pl.col("feature_index") == spec.index).then(_in_range(spec)).otherwise(valid)
-        )
-    return pl.col("value").is_null() | valid
+# --- judging ------------------------------------------------------------------------------------
 
 
 def _contract_frame() -> pl.DataFrame:
@@ -127,45 +307,48 @@ def _contract_frame() -> pl.DataFrame:
     )
 
 
-def _statistics(values: pl.DataFrame, by: Sequence[str] = ("feature_index",)) -> pl.DataFrame:
-    """Figures per feature (and per `by`): mean and std over the values not tagged 'default'
-    or 'missing'; `default_rows` counts both tags (SPEC 16.3).
-
-    Means and deviations are order-independent (`stable_mean`), so a date's figures are the
-    same bits checked alone (the nightly run) or with its backfill chunk.
-    """
-    defaulted = pl.col("source").is_in(DEFAULTED)
-    real = pl.col("value").filter(~defaulted)
-    return values.group_by(*by).agg(
-        pl.len().cast(pl.Int64).alias("rows"),
-        defaulted.sum().cast(pl.Int64).alias("default_rows"),
-        pl.col("value").min().alias("min"),
-        pl.col("value").max().alias("max"),
-        stable_mean(real).alias("mean"),
-        stable_std(real).alias("std"),
-        real.count().cast(pl.Int64).alias("real_rows"),
-        real.n_unique().cast(pl.Int64).alias("real_distinct"),
-        real.first().alias("real_first"),  # read only when every value is the same
-    )
+def _has_check(flags: Sequence[bool]) -> pl.Expr:
+    """A check class of the contract (one flag per feature, by index) for each row."""
+    return pl.lit(pl.Series(flags, dtype=pl.Boolean)).gather(pl.col("feature_index"))
 
 
-def _reference_statistics(reference: pl.DataFrame) -> pl.DataFrame:
-    real = reference.filter(~pl.col("source").is_in(DEFAULTED))
-    return real.group_by("feature_index").agg(
-        pl.col("value").mean().alias("ref_mean"),
-        pl.col("value").std().alias("ref_std"),
-        pl.len().cast(pl.Int64).alias("ref_rows"),
-    )
+def _edge(value: pl.Expr) -> pl.Expr:
+    return value.round(EDGE_DECIMALS)
 
 
-def _violations(values: pl.DataFrame, by: Sequence[str] = ("feature_index",)) -> pl.DataFrame:
-    """Per feature (and per `by`): rows out of range, and the first (by player) as the example."""
-    bad = values.filter(~in_range()).sort(*by, "player_lookup")
-    return bad.group_by(*by).agg(
-        pl.len().cast(pl.Int64).alias("bad_rows"),
-        pl.col("player_lookup").first().alias("bad_player"),
-        pl.col("value").first().alias("bad_value"),
-    )
+def _flags() -> list[pl.Expr]:
+    """SPEC 12's rules on each (date, feature)'s figures: out of range FAILs; constant,
+    defaults and drift WARN, not in early season and not when the feature FAILs."""
+    quiet = (pl.col("bad_rows") == 0) & ~pl.col("early_season")
+    contract = FEATURE_CONTRACT
+    drift_sds = _edge((pl.col("mean") - pl.col("ref_mean")).abs() / pl.col("ref_std"))
+    return [
+        (pl.col("bad_rows") > 0).alias("out_of_range"),
+        (
+            quiet
+            & _has_check([f.constant_check for f in contract])
+            & (pl.col("real_rows") >= MIN_CONSTANT_ROWS)
+            & (pl.col("real_distinct") == 1)
+        ).alias("constant"),
+        (
+            quiet
+            & _has_check([f.default_check for f in contract])
+            & (pl.col("rows") > 0)
+            & (_edge(pl.col("default_rows") / pl.col("rows")) > MAX_DEFAULT_SHARE)
+        )
+        .fill_null(False)
+        .alias("defaults"),
+        (
+            quiet
+            & _has_check([f.drift_check for f in contract])
+            & (pl.col("real_rows") >= MIN_DRIFT_ROWS)
+            & (pl.col("ref_rows").fill_null(0) >= MIN_REFERENCE_ROWS)
+            & (pl.col("ref_std") != 0)
+            & (drift_sds.fill_nan(None) > MAX_DRIFT_SD)
+        )
+        .fill_null(False)
+        .alias("drift"),
+    ]
 
 
 def _format(value: float) -> str:
@@ -194,34 +377,91 @@ def drift_message(spec: FeatureSpec, mean: float, ref_mean: float, ref_std: floa
     return f"drift: {spec.name} mean {mean:.1f} against {ref_mean:.1f} ({sds:+.1f} sd)"
 
 
-def _edge(value: float) -> float:
-    return round(value, EDGE_DECIMALS)
-
-
-def _judge(spec: FeatureSpec, row: dict, early_season: bool) -> tuple[str, str | None]:
-    """Status and message of one feature, from its figures (a row of the joined frame)."""
-    if row["bad_rows"]:
-        return FAIL, range_message(spec, row["bad_player"], row["bad_value"], row["bad_rows"])
-    if early_season:
-        return OK, None
+def _message(row: dict) -> str:
+    """The message of a flagged feature, in the SPEC's words (formatted in Python: `{:g}`)."""
+    spec = FEATURE_CONTRACT[row["feature_index"]]
+    if row["out_of_range"]:
+        return range_message(spec, row["bad_player"], row["bad_value"], row["bad_rows"])
     warnings = []
-    if spec.constant_check and row["real_rows"] >= MIN_CONSTANT_ROWS and row["real_distinct"] == 1:
+    if row["constant"]:
         warnings.append(constant_message(spec, row["real_first"], row["real_rows"]))
-    if (
-        spec.default_check
-        and row["rows"]
-        and _edge(row["default_rows"] / row["rows"]) > MAX_DEFAULT_SHARE
-    ):
+    if row["defaults"]:
         warnings.append(default_message(spec, row["default_rows"], row["rows"]))
-    if (
-        spec.drift_check
-        and row["real_rows"] >= MIN_DRIFT_ROWS
-        and (row["ref_rows"] or 0) >= MIN_REFERENCE_ROWS
-        and row["ref_std"]
-        and _edge(abs(row["mean"] - row["ref_mean"]) / row["ref_std"]) > MAX_DRIFT_SD
-    ):
+    if row["drift"]:
         warnings.append(drift_message(spec, row["mean"], row["ref_mean"], row["ref_std"]))
-    return (WARN, "; ".join(warnings)) if warnings else (OK, None)
+    return "; ".join(warnings)
+
+
+def _judged(figures: pl.DataFrame) -> pl.DataFrame:
+    """Status and message of every (date, feature); the few flagged ones get their text."""
+    flagged = figures.with_columns(_flags())
+    any_warning = pl.col("constant") | pl.col("defaults") | pl.col("drift")
+    texts = flagged.filter(pl.col("out_of_range") | any_warning)
+    messages = pl.DataFrame(
+        {
+            "game_date": texts["game_date"],
+            "feature_index": texts["feature_index"],
+            "message": [_message(row) for row in texts.iter_rows(named=True)],
+        },
+        schema={"game_date": pl.Date, "feature_index": pl.Int64, "message": pl.String},
+    )
+    return flagged.join(messages, on=BY, how="left").with_columns(
+        pl.when(pl.col("out_of_range"))
+        .then(pl.lit(FAIL))
+        .when(any_warning)
+        .then(pl.lit(WARN))
+        .otherwise(pl.lit(OK))
+        .alias("status")
+    )
+
+
+# --- every date at once -------------------------------------------------------------------------
+
+
+def check_frames(
+    p5: pl.DataFrame,
+    history: pl.DataFrame,
+    early_season: Mapping[date, bool],
+    run_id: str,
+) -> pl.DataFrame:
+    """ml_feature_checks rows of every date of `p5` (a FAIL's rows included), each date checked
+    as the nightly run checks it.
+
+    A date's drift reference is the 14 most recent earlier slates of its season among
+    `history` (stored P5 rows, CHECKED_COLUMNS) and the dates of `p5` that pass, a passed
+    date's rows replacing its stored ones. Only a value out of range FAILs and it does not
+    read the reference, so the dates that pass are known first and every reference is taken
+    in one pass.
+    """
+    if p5.is_empty():
+        return ML_FEATURE_CHECKS.empty_frame()
+    values = feature_values(p5)
+    violations = _violations(values, p5["player_lookup"])
+    passed = p5.filter(~pl.col("game_date").is_in(failed_dates(violations)))
+    own = passed.select(CHECKED_COLUMNS)
+    stored = history.select(CHECKED_COLUMNS).cast(dict(own.schema.items()))
+    rows = pl.concat([stored.filter(~pl.col("game_date").is_in(slate_dates(own).implode())), own])
+    slates = slate_dates(rows)
+    days = p5["game_date"].unique().sort()
+    windows = reference_windows(days.to_list(), slates)
+    reference = _reference_statistics(_slate_values(rows, slates), windows, slates.len())
+    early = pl.DataFrame(
+        {"game_date": days, "early_season": [early_season[d] for d in days]},
+        schema={"game_date": pl.Date, "early_season": pl.Boolean},
+    )
+    figures = (
+        early.join(_contract_frame(), how="cross")
+        .join(_statistics(values), on=BY, how="left")
+        .join(reference, on=BY, how="left")
+        .join(violations, on=BY, how="left")
+        .with_columns(pl.col("rows", "default_rows", "real_rows", "bad_rows").fill_null(0))
+    )
+    return (
+        _judged(figures)
+        .with_columns(run_id=pl.lit(run_id))
+        .select([pl.col(c.name).cast(c.polars_type) for c in ML_FEATURE_CHECKS.columns])
+        .sort(*BY)
+    )
 
 
 def check_features(
@@ -231,108 +471,67 @@ def check_features(
     *,
     early_season: bool,
     run_id: str,
-    reference_values: pl.DataFrame | None = None,
-    figures_of_d: tuple[pl.DataFrame, pl.DataFrame] | None = None,
 ) -> pl.DataFrame:
     """One row per feature of D shaped as ml_feature_checks; empty when P5 has no rows.
 
-    `reference` holds the stored P5 rows of the previous slates (see `reference_rows`);
-    `reference_values`, when given, is `feature_values(reference)` already computed (a backfill
-    chunk explodes its history once instead of once per date); `figures_of_d`, D's
-    `_statistics` and `_violations` already computed (a chunk computes every date's at once).
+    `reference` holds the stored P5 rows before D (`read_reference`: its 14 most recent
+    earlier slates); the checks of one date are those of a run of that date (`check_frames`).
     """
-    if p5.is_empty():
-        return ML_FEATURE_CHECKS.empty_frame()
-    if figures_of_d is None:
-        values = feature_values(p5)
-        figures_of_d = (_statistics(values), _violations(values))
-    statistics, violations = figures_of_d
-    if reference_values is None:
-        reference_values = feature_values(reference)
-    ref = _reference_statistics(reference_values)
-    drift = {f.index for f in FEATURE_CONTRACT if f.drift_check}
-    figures = (
-        _contract_frame()
-        .join(statistics, "feature_index", "left")
-        .join(ref, "feature_index", "left")
-        .join(violations, "feature_index", "left")
-        .with_columns(
-            pl.col("rows", "default_rows", "real_rows", "bad_rows").fill_null(0),
-            # Reference figures are reported for the drift features only.
-            *(
-                pl.when(pl.col("feature_index").is_in(list(drift))).then(pl.col(c)).alias(c)
-                for c in ("ref_mean", "ref_std", "ref_rows")
-            ),
+    dated = p5.with_columns(pl.lit(game_date, dtype=pl.Date).alias("game_date"))
+    return check_frames(dated, reference, {game_date: early_season}, run_id)
+
+
+# --- outcomes -----------------------------------------------------------------------------------
+
+
+def summaries(checks: pl.DataFrame) -> pl.DataFrame:
+    """Per date: the worst status, P5's report line message and, for a FAIL, the line that
+    says nothing is written with every failure."""
+    rank = pl.col("status").replace_strict(STATUS_ORDER, return_dtype=pl.Int8)
+    worst = rank == rank.max()
+    per_date = (
+        checks.sort(*BY)
+        .group_by("game_date", maintain_order=True)
+        .agg(
+            pl.col("status").filter(worst).first(),
+            pl.len().alias("features"),
+            pl.col("message").filter(worst).first().alias("first"),
+            worst.sum().alias("flagged"),
+            pl.col("message").filter(pl.col("status") == FAIL).str.join("; ").alias("failures"),
         )
-        .sort("feature_index")
     )
-    judged = [
-        _judge(spec, row, early_season)
-        for spec, row in zip(FEATURE_CONTRACT, figures.iter_rows(named=True), strict=True)
-    ]
-    return figures.with_columns(
-        game_date=pl.lit(game_date),
-        status=pl.Series([s for s, _ in judged], dtype=pl.String),
-        message=pl.Series([m for _, m in judged], dtype=pl.String),
-        run_id=pl.lit(run_id),
-    ).select([pl.col(c.name).cast(c.polars_type) for c in ML_FEATURE_CHECKS.columns])
-
-
-def reference_slates(
-    dates: Iterable[date], game_date: date, slates: int = REFERENCE_SLATES
-) -> list[date]:
-    """Of `dates` (slates with non-placeholder P5 rows), the `slates` most recent earlier ones
-    of D's season, oldest first: the dates D's drift reference is taken from."""
-    earlier = sorted({d for d in dates if season_first_day(game_date) <= d < game_date})
-    return earlier[-slates:] if slates else []
-
-
-def reference_dates(
-    stored: pl.DataFrame, game_date: date, slates: int = REFERENCE_SLATES
-) -> list[date]:
-    """The most recent earlier dates of D's season with non-placeholder P5 rows."""
-    real = stored.filter(pl.col("data_source") != PLACEHOLDER_SOURCE)["game_date"]
-    return reference_slates(real.unique().to_list(), game_date, slates)
-
-
-def figures_by_date(dated: pl.DataFrame) -> dict[date, tuple[pl.DataFrame, pl.DataFrame]]:
-    """Every date's `_statistics` and `_violations` from `dated_feature_values`, in one pass
-    each (they do not depend on the reference, unlike the drift figures)."""
-    by = ("game_date", "feature_index")
-    statistics = _statistics(dated, by).partition_by("game_date", as_dict=True, include_key=False)
-    violations = _violations(dated, by).partition_by("game_date", as_dict=True, include_key=False)
-    empty = _violations(dated.clear())
-    return {day: (frame, violations.get((day,), empty)) for (day,), frame in statistics.items()}
-
-
-def dated_feature_values(p5: pl.DataFrame) -> pl.DataFrame:
-    """`feature_values` keeping each row's game_date and data_source, to be split by date
-    later (a backfill chunk explodes its history once, not once per date)."""
-    return feature_values(p5, ("game_date", "data_source"))
-
-
-def reference_rows(stored: pl.DataFrame, game_date: date) -> pl.DataFrame:
-    """The stored, non-placeholder P5 rows of the previous 14 slates of D's season."""
-    dates = reference_dates(stored, game_date)
-    return stored.filter(
-        pl.col("game_date").is_in(dates) & (pl.col("data_source") != PLACEHOLDER_SOURCE)
+    more = pl.when(pl.col("flagged") > 1).then(pl.format(" (+{} more)", pl.col("flagged") - 1))
+    return per_date.select(
+        "game_date",
+        "status",
+        pl.when(pl.col("status") == OK)
+        .then(pl.format("feature checks OK ({} features)", "features"))
+        .otherwise(
+            pl.concat_str(
+                pl.format("feature checks {}: {}", "status", "first"), more.otherwise(pl.lit(""))
+            )
+        )
+        .alias("message"),
+        pl.format("feature checks FAIL, nothing written: {}", "failures").alias("failure"),
     )
-
-
-def worst_status(checks: pl.DataFrame) -> str:
-    statuses = checks["status"].to_list() if checks.height else [OK]
-    return max(statuses, key=STATUS_ORDER.__getitem__)
 
 
 def summary(checks: pl.DataFrame) -> tuple[str, str]:
-    """Worst status and a short message for P5's report line."""
-    status = worst_status(checks)
-    if status == OK:
-        return OK, f"feature checks OK ({checks.height} features)"
-    flagged = checks.filter(pl.col("status") == status)
-    first = flagged["message"][0]
-    more = f" (+{flagged.height - 1} more)" if flagged.height > 1 else ""
-    return status, f"feature checks {status}: {first}{more}"
+    """Worst status and a short message for P5's report line (one date's checks)."""
+    if checks.is_empty():
+        return OK, "feature checks OK (0 features)"
+    status, message = summaries(checks).select("status", "message").row(0)
+    return status, message
+
+
+def outcomes(checks: pl.DataFrame) -> dict[date, tuple[str, str]]:
+    """Each date's report outcome: a FAIL says nothing is written and lists every failure."""
+    lines = summaries(checks).select(
+        "game_date",
+        "status",
+        pl.when(pl.col("status") == FAIL).then("failure").otherwise("message").alias("message"),
+    )
+    return {day: (status, message) for day, status, message in lines.iter_rows()}
 
 
 def failures(checks: pl.DataFrame) -> Sequence[str]:

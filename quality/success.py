@@ -9,7 +9,7 @@ from typing import Literal
 
 import polars as pl
 
-from nba_calendar import SlateCalendar, season_of, season_starts
+from nba_calendar import SlateCalendar, season_of
 from quality.completeness import (
     UpstreamFacts,
     dated_facts,
@@ -75,14 +75,15 @@ def slate_facts_of(dates: Sequence[date], phase3: Phase3Frames) -> dict[date, Sl
     dates the season by, so "season S has games before D" and the season start agree, and a
     broken team_defense_game_summary fails only the processors that read it (the nightly flow
     used max(offense, defense) rows, the backfill offense rows; both only ever compared > 0).
-    The season start is nba_calendar's (SPEC 0), the one the processors build with.
+    The season start is SPEC 0's (`nba_calendar.season_starts`), read from the same dated
+    games: the one the processors build with.
     """
     dated = dated_facts(phase3, dates)
     upstream = upstream_facts_of(phase3, dates, dated)
-    starts = season_starts(dates, phase3.team_offense, phase3.team_context)
     facts: dict[date, SlateFacts] = {}
-    for day, played in dated.select("analysis_date", "season_games_before").iter_rows():
-        calendar = SlateCalendar(day, season_of(day), starts[day])
+    columns = ("analysis_date", "season_games_before", "season_start")
+    for day, played, start in dated.select(columns).iter_rows():
+        calendar = SlateCalendar(day, season_of(day), start)
         facts[day] = SlateFacts(
             analysis_date=day,
             is_early_season=calendar.is_early_season,
@@ -192,24 +193,38 @@ def evaluate(
     return status, message or f"{rows} rows"
 
 
-def evaluate_output(
-    entry: GraphNode, facts: SlateFacts, frame: pl.DataFrame, duration_seconds: float
-) -> tuple[Status, str]:
-    """Status of a processor that produced `frame` for D in `duration_seconds`."""
-    avg_quality = (
-        frame["feature_quality_score"].mean()
-        if entry.table == ML_FEATURE_STORE_V2.name and frame.height
-        else None
+def output_figures(
+    entry: GraphNode, frame: pl.DataFrame, column: str
+) -> dict[date, tuple[int, float | None]]:
+    """Each date's rows in a many-date output and, for P5, their average feature quality
+    (SPEC 9): one group-by for every date; a date without rows is absent."""
+    quality = (
+        pl.col("feature_quality_score").mean()
+        if entry.table == ML_FEATURE_STORE_V2.name
+        else pl.lit(None, dtype=pl.Float64)
     )
+    counted = frame.group_by(column).agg(pl.len().cast(pl.Int64), quality.alias("quality"))
+    return {day: (rows, avg) for day, rows, avg in counted.iter_rows()}
+
+
+def evaluate_output(
+    entry: GraphNode,
+    facts: SlateFacts,
+    rows: int,
+    avg_quality: float | None,
+    duration_seconds: float,
+) -> tuple[Status, str]:
+    """Status of a processor that produced `rows` for D (`output_figures`) in
+    `duration_seconds`."""
     return evaluate(
         entry.table,
         facts,
         reads=tuple(entry.phase3.values()),
-        rows=frame.height,
+        rows=rows,
         error=None,
         duration_seconds=duration_seconds,
         time_limit_minutes=entry.time_limit_minutes,
-        avg_quality=avg_quality,  # type: ignore[arg-type]
+        avg_quality=avg_quality,
     )
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -13,8 +12,8 @@ import polars as pl
 import pyarrow.parquet as pq
 import pytest
 
-from features.core import build_outputs
-from nba_calendar import SlateCalendar, slate_calendar
+from features.core import REFERENCE_COLUMNS, RunInputs, build_outputs, check_dates, run
+from nba_calendar import SlateCalendar
 from quality.contracts import conform_input
 from quality.feature_checks import (
     FeatureCheckError,
@@ -22,7 +21,6 @@ from quality.feature_checks import (
     checks_markdown,
     raise_on_failure,
     reference_dates,
-    reference_rows,
     summary,
 )
 from quality.feature_contract import (
@@ -40,6 +38,7 @@ from quality.schemas import (
     Phase3Frames,
     all_tables,
 )
+from quality.stable import stable_mean, stable_std
 from tasks.feature_checks import (
     check_chunk,
     check_partition,
@@ -238,6 +237,24 @@ def test_a_healthy_slate_is_ok_with_its_figures() -> None:
     assert report_notes(checks) == ()
 
 
+def test_mean_and_std_are_the_stable_ones_whatever_the_row_order() -> None:
+    """The figures add the sorted values in order (quality/stable.py): the same bits checked
+    alone or in a chunk, whatever order the rows come in."""
+    scores = [10 + (i * 37 % 100) / 7 for i in range(100)]  # 10 + 0/7 .. 10 + 99/7, shuffled
+    p5 = p5_rows(100, override={"points_avg_last_5": lambda i: scores[i]})
+    row = check(p5).row(0, named=True)
+    expected = pl.DataFrame({"v": scores}).select(
+        stable_mean(pl.col("v")).alias("mean"), stable_std(pl.col("v")).alias("std")
+    )
+    assert (row["mean"], row["std"]) == expected.row(0)
+    assert row["mean"] == pytest.approx(10 + 4950 / 700, abs=1e-12)
+    assert row["std"] == pytest.approx(
+        math.sqrt(sum(i * i for i in range(100)) - 4950**2 / 100) / 7 / math.sqrt(99), abs=1e-12
+    )
+    reversed_row = check(p5.reverse()).row(0, named=True)
+    assert (reversed_row["mean"], reversed_row["std"]) == (row["mean"], row["std"])
+
+
 def test_an_empty_slate_has_no_checks() -> None:
     assert check(p5_rows(0)).height == 0
 
@@ -434,6 +451,37 @@ def test_drift_leaves_out_default_values_early_season_and_team_features() -> Non
     assert checks.row(IDX["team_pace"], named=True)["ref_mean"] is None
 
 
+def test_a_date_that_fails_stays_out_of_the_later_dates_reference_its_stored_rows_stay_in() -> None:
+    """Three dates checked in one pass: D-1 FAILs (a pace of 500), so D's reference is D-2's
+    rows and D-1's stored partition (what stays written), never D-1's failed rows (40.0)."""
+    day_before = D - timedelta(days=1)
+    failing = p5_rows(
+        500,
+        day_before,
+        override={"points_avg_last_5": lambda i: 40.0, "team_pace": lambda i: 500.0},
+    )
+    dates = [D - timedelta(days=2), day_before, D]
+    p5 = pl.concat(
+        [drift_reference().with_columns(game_date=pl.lit(dates[0])), failing, slate_around(21.3)]
+    ).with_columns(early_season_flag=pl.lit(False))
+    stored = drift_reference()  # D-1 as written by an earlier run
+    checks, outcomes = check_dates(p5, dates, stored, "chunk")
+    assert outcomes[day_before][0] == "FAIL"
+    assert outcomes[day_before][1].startswith(
+        "feature checks FAIL, nothing written: team_pace is 500 for p000, outside [80, 120] "
+        "(500 rows out of range)"
+    )
+    assert outcomes[D] == (
+        "WARN",
+        "feature checks WARN: drift: points_avg_last_5 mean 21.3 against 11.8 (+1.4 sd)",
+    )
+    assert sorted(set(checks["game_date"])) == [dates[0], D]
+    row = checks.filter(pl.col("game_date") == D).row(0, named=True)
+    # 1000 values at 11.8 +- 6.8: D-2's and D-1's stored ones.
+    assert row["ref_mean"] == pytest.approx(REF_MEAN, abs=1e-12)
+    assert row["ref_std"] == pytest.approx(REF_HALF_WIDTH * math.sqrt(1000 / 999), abs=1e-12)
+
+
 def test_several_warnings_of_one_feature_are_joined_and_the_report_counts_the_rest() -> None:
     p5 = p5_rows(
         100,
@@ -454,20 +502,37 @@ def test_several_warnings_of_one_feature_are_joined_and_the_report_counts_the_re
 # --- the reference: 14 most recent earlier slates of S with non-placeholder rows ----------------
 
 
+def always(value: float) -> Callable[[int], float]:
+    return lambda i: value
+
+
 def test_the_reference_is_the_14_latest_earlier_slates_of_the_season() -> None:
+    day = date(2023, 11, 13)
     days = [date(2023, 7, 30)] + [date(2023, 10, 24) + timedelta(days=i) for i in range(19)]
+    # Slate k's two players both have points_avg_last_5 = k: the reference's mean says which.
     stored = pl.concat(
-        [p5_rows(2, day) for day in days]
+        [
+            p5_rows(2, d, override={"points_avg_last_5": always(float(k))})
+            for k, d in enumerate(days)
+        ]
         + [placeholders(3, date(2023, 11, 11)), placeholders(2, date(2023, 11, 12))]
-        + [p5_rows(2, date(2023, 11, 13)), p5_rows(2, date(2023, 11, 14))]  # D and later
+        + [p5_rows(2, day), p5_rows(2, date(2023, 11, 14))]  # D and later
     )
-    picked = reference_dates(stored, date(2023, 11, 13))
+    picked = reference_dates(stored, day)
     # 11-12 has only placeholders; 11-11 has both kinds and counts.
     expected = [date(2023, 10, 24) + timedelta(days=i) for i in range(5, 19)]
     assert picked == expected
-    rows = reference_rows(stored, date(2023, 11, 13))
-    assert set(rows["game_date"]) == set(expected)
-    assert (rows["data_source"] != "early_season").all() and rows.height == 28
+    checks = check_features(
+        p5_rows(2, day, override={"points_avg_last_5": lambda i: 60.0}),
+        stored,
+        day,
+        early_season=False,
+        run_id="run-1",
+    )
+    # Slates 6 to 19, twice each: mean 12.5, sum of squared deviations 455 over 27.
+    row = checks.row(0, named=True)
+    assert row["ref_mean"] == 12.5
+    assert row["ref_std"] == pytest.approx(math.sqrt(455 / 27), abs=1e-12)
 
 
 # --- the run: checks between building and writing, on the embedded warehouse -----------------
@@ -556,38 +621,38 @@ def _season(directory: Path, first: date) -> Phase3Frames:
         (SEASON_2024, date(2024, 10, 22), date(2025, 6, 25)),
     ],
 )
-def test_real_seasons_give_no_feature_check_warn_or_fail(
+def test_real_seasons_give_no_feature_check_warn_or_fail_and_a_date_checked_alone_agrees(
     directory: Path, first: date, last: date
 ) -> None:
-    """Every date in memory, the reference built from the previous dates' P5 frames."""
+    """Every date in one pass of the run core, each date's reference the previous dates'
+    P5 rows; then ten dates checked alone, as the nightly run does, against the stored rows of
+    the earlier dates read back in another order: the same checks bit for bit."""
     frames = _season(directory, first)
-    built_at = datetime(2026, 1, 1, tzinfo=UTC)
-    recent: deque[pl.DataFrame] = deque(maxlen=14)
     days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
-    season = build_outputs(frames, days, built_at)[ML_FEATURE_STORE_V2.name]  # one pass
-    by_date = {d: f for (d,), f in season.partition_by("game_date", as_dict=True).items()}
-    day, checked_dates, drift_checked = first, 0, 0
-    while day <= last:
-        p5 = by_date.get(day, season.clear())
-        stored = pl.concat(recent) if recent else p5.clear()
-        checks = check_features(
-            p5,
-            reference_rows(stored, day),
-            day,
-            early_season=slate_calendar(
-                day, frames.team_offense, frames.team_context
-            ).is_early_season,
-            run_id="season",
+    p5 = run(RunInputs(frames, tuple(days)), None, datetime(2026, 1, 1, tzinfo=UTC))[
+        ML_FEATURE_STORE_V2.name
+    ]
+    assert p5.checks is not None
+    season = p5.checks
+    bad = season.filter(pl.col("status") != "OK")
+    assert bad.is_empty(), bad.select("game_date", "feature_name", "message").to_dicts()
+    checked = season["game_date"].unique().sort()
+    assert checked.len() > 150 and season.height == 60 * checked.len()
+    assert season.filter(pl.col("ref_mean").is_not_null()).height > 1000
+
+    stored = p5.rows_to_write().select(REFERENCE_COLUMNS).sample(fraction=1.0, shuffle=True, seed=7)
+    for day in checked.gather_every(16):
+        alone, outcome = check_dates(
+            p5.frame.filter(pl.col("game_date") == day),
+            [day],
+            stored.filter(pl.col("game_date") < day),
+            "alone",
         )
-        bad = checks.filter(pl.col("status") != "OK")
-        assert bad.is_empty(), bad.select("game_date", "feature_name", "message").to_dicts()
-        checked_dates += checks.height > 0
-        drift_checked += checks.filter(pl.col("ref_mean").is_not_null()).height
-        if (p5["data_source"] != "early_season").any():
-            recent.append(p5)
-        day += timedelta(days=1)
-    assert checked_dates > 150
-    assert drift_checked > 1000
+        assert outcome == {day: ("OK", "feature checks OK (60 features)")}
+        expected = season.filter(pl.col("game_date") == day)
+        assert_frame_equal_exact(alone.drop("run_id"), expected.drop("run_id"))
+        drift = expected.filter(pl.col("ref_mean").is_not_null())
+        assert day == first or drift["feature_index"].to_list() == [0, 1, 2, 3, 8, 18, 19, 20, 21]
 
 
 # --- the flow: the issue's "done when" on the real 2023-24 season -------------------------------

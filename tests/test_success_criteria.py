@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import date
 
+import polars as pl
 import pytest
 
 from features import registry
-from quality.success import SlateFacts, evaluate
+from quality.success import SlateFacts, evaluate, output_figures
 
 D = date(2025, 1, 15)
 MID = SlateFacts(D, is_early_season=False, slate_players=300, season_games_before=1200)
@@ -98,3 +99,18 @@ def test_a_slow_processor_warns_and_keeps_a_worse_status() -> None:
         time_limit_minutes=5,
     )
     assert status == "FAIL" and "took 6.7 min" in message
+
+
+def test_output_figures_count_each_dates_rows_and_average_p5_quality() -> None:
+    """One group-by gives every date's rows; P5's lines also get the date's average quality,
+    other processors none; a date without rows is absent (its line reads 0 rows)."""
+    day_1, day_2 = date(2025, 1, 14), date(2025, 1, 15)
+    p5 = pl.DataFrame(
+        {"game_date": [day_1, day_2, day_2, day_2], "feature_quality_score": [60.0, 70, 80, 96]}
+    )
+    entry = registry.PROCESSORS["ml_feature_store_v2"]
+    assert output_figures(entry, p5, "game_date") == {day_1: (1, 60.0), day_2: (3, 82.0)}
+    p1 = pl.DataFrame({"analysis_date": [day_2, day_2]})
+    entry = registry.PROCESSORS["team_defense_zone_analysis"]
+    assert output_figures(entry, p1, "analysis_date") == {day_2: (2, None)}
+    assert output_figures(entry, p1.clear(), "analysis_date") == {}
