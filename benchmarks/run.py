@@ -211,7 +211,7 @@ def bench_end_to_end(work: Path) -> dict[str, float]:
 
 def synthetic_frames(seasons: int) -> tuple[Phase3Frames, list[list[date]]]:
     """`seasons` synthetic seasons of Phase 3 rows, and every date of each season."""
-    from phase4.demo_data import generate_season
+    from demo_data import generate_season
 
     first_season = 2024 - seasons + 1
     parts = [generate_season(seed=100 + s, season_year=first_season + s) for s in range(seasons)]

@@ -45,15 +45,6 @@ def ordered(start: datetime | date, end: datetime | date) -> tuple[date, date]:
     return first, last
 
 
-def season_span(season: int) -> tuple[date, date]:
-    """Season S runs from August S to July S+1 (nba_calendar.season_of)."""
-    return date(season, 8, 1), date(season + 1, 7, 31)
-
-
-def season_name(season: int) -> str:
-    return f"{season}-{(season + 1) % 100:02d}"
-
-
 def loaded_seasons(warehouse: Warehouse) -> list[int]:
     """The seasons (season_year) of Phase 3 player_game_summary the warehouse holds."""
     from quality.schemas import PLAYER_GAME_SUMMARY
@@ -76,11 +67,10 @@ def within_seasons(
             f"the warehouse holds no Phase 3 season, so {first}..{last} has nothing to build "
             "or show: load one with `phase4 load-phase3 DIR` (or `phase4 demo-data`)"
         )
-    lowest, highest = season_span(seasons[0])[0], season_span(seasons[-1])[1]
-    held = (
-        f"the warehouse holds season(s) {', '.join(season_name(s) for s in seasons)}: "
-        f"give dates from {lowest} to {highest}"
-    )
+    # Season S runs from August S to July S+1 (nba_calendar.season_of).
+    lowest, highest = date(seasons[0], 8, 1), date(seasons[-1] + 1, 7, 31)
+    names = ", ".join(f"{s}-{(s + 1) % 100:02d}" for s in seasons)
+    held = f"the warehouse holds season(s) {names}: give dates from {lowest} to {highest}"
     if first < lowest:
         option = "--date" if one_date else "--start"
         raise InputError(f"{option} {first} is before the first season loaded; {held}")
@@ -95,11 +85,7 @@ def output_file(path: Path, *, force: bool, option: str = "--out") -> Path:
     not a file, and not an existing file unless --force."""
     if path.is_dir():
         raise InputError(f"{option} {path} is a folder: name a file inside it")
-    for parent in path.parents:
-        if parent.exists() and not parent.is_dir():
-            raise InputError(f"{option} {path}: {parent} is a file, not a folder")
-        if parent.exists():
-            break
+    _parents_are_folders(path, option)
     if (path.exists() or path.is_symlink()) and not force:
         raise InputError(
             f"{option} {path} exists: pass --force to replace it, or choose another file"
@@ -111,12 +97,14 @@ def output_folder(path: Path, option: str = "--out") -> Path:
     """A folder the command may write into (created when absent): not a file."""
     if path.exists() and not path.is_dir():
         raise InputError(f"{option} {path} is a file: name a folder")
-    for parent in path.parents:
-        if parent.exists() and not parent.is_dir():
-            raise InputError(f"{option} {path}: {parent} is a file, not a folder")
-        if parent.exists():
-            break
+    _parents_are_folders(path, option)
     return path
+
+
+def _parents_are_folders(path: Path, option: str) -> None:
+    existing = next((parent for parent in path.parents if parent.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise InputError(f"{option} {path}: {existing} is a file, not a folder")
 
 
 def write_atomically(path: Path, write: Callable[[Path], object], option: str = "--out") -> None:

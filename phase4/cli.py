@@ -21,10 +21,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
-from rich.table import Table
 
-from phase4.data_commands import error_line, literal_console
-from phase4.data_commands import register as register_data_commands
+from phase4.data_commands import (
+    DATA_COMMANDS,
+    DayOption,
+    EndOption,
+    ForceOption,
+    ProcessorsOption,
+    StartOption,
+    console,
+    date_option,
+    err,
+    print_table,
+    say_error,
+)
 from phase4.exit_codes import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_OK, EXIT_RUN_FAILED
 
 if TYPE_CHECKING:
@@ -50,13 +60,13 @@ class OneLineTyper(typer.Typer):
             exc.show()
             sys.exit(EXIT_BAD_INPUT)
         except click.ClickException as exc:
-            err.print(error_line(usage_line(exc)), highlight=False, soft_wrap=True)
+            say_error(usage_line(exc))
             sys.exit(exc.exit_code)
         except typer.Abort:
-            err.print("aborted", highlight=False)
+            err.print("aborted")
             sys.exit(EXIT_RUN_FAILED)
         except SettingError as exc:
-            err.print(error_line(str(exc)), highlight=False, soft_wrap=True)
+            say_error(str(exc))
             sys.exit(EXIT_BAD_INPUT)
         sys.exit(code if isinstance(code, int) else EXIT_OK)
 
@@ -87,14 +97,8 @@ server_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(server_app, name="server")
-# Data, file names and messages print literally (no Rich markup, no emoji codes).
-console = literal_console()
-err = literal_console(stderr=True)
-
-DateOption = Annotated[
-    datetime, typer.Option("--date", formats=["%Y-%m-%d"], help="Slate date D (YYYY-MM-DD).")
-]
-# Until the registry (features/registry.py) is merged: README ids -> output tables, in run order.
+Start = Annotated[datetime, date_option("--start", "First slate date")]
+End = Annotated[datetime, date_option("--end", "Last slate date")]
 
 
 @dataclass
@@ -103,24 +107,20 @@ class Options:
 
     quiet: bool = False
     warehouse: str | None = None
-    announced: bool = field(default=False)
+    announced: bool = False
 
 
 options = Options()
 
 
-def _version() -> str:
+def _print_version(value: bool) -> None:
     from importlib.metadata import version
 
-    return (
-        f"phase4 {version('phase4-precompute')} (prefect {version('prefect')}, "
-        f"polars {version('polars')}, duckdb {version('duckdb')}, python {sys.version.split()[0]})"
-    )
-
-
-def _print_version(value: bool) -> None:
     if value:
-        console.print(_version(), highlight=False)
+        console.print(
+            f"phase4 {version('phase4-precompute')} (prefect {version('prefect')}, polars "
+            f"{version('polars')}, duckdb {version('duckdb')}, python {sys.version.split()[0]})"
+        )
         raise typer.Exit(EXIT_OK)
 
 
@@ -154,7 +154,7 @@ def _announce_warehouse(*, to_stderr: bool = False) -> str:
     url = checked_warehouse_url()
     options.warehouse = url
     if not options.quiet and not options.announced:
-        (err if to_stderr else console).print(f"warehouse: {url}", highlight=False, soft_wrap=True)
+        (err if to_stderr else console).print(f"warehouse: {url}", soft_wrap=True)
         options.announced = True
     return url
 
@@ -167,7 +167,7 @@ def _one_line(message: str) -> str:
 
 
 def _fail_input(message: str) -> typer.Exit:
-    err.print(error_line(_one_line(message)), highlight=False, soft_wrap=True)
+    say_error(_one_line(message))
     return typer.Exit(EXIT_BAD_INPUT)
 
 
@@ -211,11 +211,16 @@ def clean_errors(command: F) -> F:
             from phase4.server import ServerStartError
 
             if isinstance(exc, ServerStartError):
-                err.print(error_line(_one_line(str(exc))), highlight=False, soft_wrap=True)
+                say_error(_one_line(str(exc)))
                 raise typer.Exit(EXIT_RUN_FAILED) from exc
             raise
 
     return wrapper  # type: ignore[return-value]
+
+
+def command(name: str | None = None, group: typer.Typer = app) -> Callable[[F], F]:
+    """A command of `group` whose bad input is one line (clean_errors)."""
+    return lambda function: group.command(name)(clean_errors(function))
 
 
 def _open_warehouse(*, read_only: bool = False) -> Warehouse:
@@ -234,7 +239,7 @@ def _use_prefect_server() -> None:
     current = server_status()
     if not current.healthy:
         if not options.quiet:
-            err.print(f"starting the managed Prefect server ({current.home}) ...", highlight=False)
+            err.print(f"starting the managed Prefect server ({current.home}) ...")
         current = start_server()
     assert current.port is not None
     os.environ.update(client_environment(current.port, current.home))
@@ -258,17 +263,6 @@ def parse_processors(text: str | None) -> list[str] | None:
         raise _fail_input(f"--processors: {exc}") from exc
 
 
-def _print_lines(title: str, rows: list[dict[str, str]]) -> None:
-    table = Table(title=title)
-    for column in ("processor", "status", "rows", "duration_s", "message"):
-        table.add_column(column, overflow="fold")
-    for row in rows:
-        table.add_row(
-            *(row.get(c, "") for c in ("processor", "status", "rows", "duration_s", "message"))
-        )
-    console.print(table)
-
-
 def human_counts(counts: dict[str, int]) -> str:
     """`{'OK': 150, 'NO_GAMES': 12}` -> `150 OK, 12 NO_GAMES` (worst first)."""
     order = ("FAIL", "WARN", "SKIPPED", "NO_GAMES", "OK")
@@ -276,8 +270,7 @@ def human_counts(counts: dict[str, int]) -> str:
     return ", ".join(f"{counts[k]} {k}" for k in keys) or "nothing to do"
 
 
-@warehouse_app.command("init")
-@clean_errors
+@command("init", group=warehouse_app)
 def warehouse_init() -> None:
     """Create the datasets and every Phase 4 table (partitioning, clustering); idempotent."""
     from tasks.io import ensure_tables
@@ -287,15 +280,11 @@ def warehouse_init() -> None:
     changes = ensure_tables(warehouse)
     for change in changes:
         console.print(change)
-    console.print(
-        f"{warehouse.url}: {len(changes)} change(s)"
-        if changes
-        else f"{warehouse.url}: already up to date"
-    )
+    done = f"{len(changes)} change(s)" if changes else "already up to date"
+    console.print(f"{warehouse.url}: {done}")
 
 
-@app.command("load-phase3")
-@clean_errors
+@command("load-phase3")
 def load_phase3(
     directory: Annotated[
         Path, typer.Argument(help="Folder of nba_analytics.<table>.parquet files")
@@ -319,9 +308,9 @@ def load_phase3(
             warehouse = None  # checking needs no warehouse: report without its counts
         loads = load_phase3_directory(warehouse, directory, check=check)
     except Phase3LoadError as exc:  # every problem of every file, one per line
-        err.print(error_line(f"{len(exc.problems)} contract problem(s), nothing loaded:"))
+        say_error(f"{len(exc.problems)} contract problem(s), nothing loaded:")
         for problem in exc.problems:
-            err.print(f"  {problem}", highlight=False, soft_wrap=True)
+            err.print(f"  {problem}", soft_wrap=True)
         raise typer.Exit(EXIT_BAD_INPUT) from exc
     except FileNotFoundError as exc:
         raise _fail_input(str(exc)) from exc
@@ -331,21 +320,15 @@ def load_phase3(
         console.print(f"{directory}: every file passes the input contract; nothing written")
 
 
-@app.command()
-@clean_errors
+@command()
 def run(
     analysis_date: Annotated[
         datetime | None,
-        typer.Option(
-            "--date",
-            formats=["%Y-%m-%d"],
-            help="Slate date D (YYYY-MM-DD). Default: the next slate, like the nightly run.",
+        date_option(
+            "--date", "Slate date D (YYYY-MM-DD). Default: the next slate, like the nightly run."
         ),
     ] = None,
-    processors: Annotated[
-        str | None,
-        typer.Option(help="Comma-separated P1..P5 or output tables (default: all five)."),
-    ] = None,
+    processors: ProcessorsOption = None,
 ) -> None:
     """Run the phase4-precompute flow for one date and print the run report."""
     from phase4 import checks
@@ -365,7 +348,7 @@ def run(
         ensure_tables(warehouse)  # a bad warehouse is one line here, not a failed flow
         day = slate_date(analysis_date.date() if analysis_date else None)
         if analysis_date is None and not options.quiet:
-            console.print(f"no --date: building the next slate, {day}", highlight=False)
+            console.print(f"no --date: building the next slate, {day}")
         # No heartbeats: one date takes seconds, under one interval (180 s), and the heartbeat
         # thread, which sleeps in 1-s steps and is joined at the end, held the flow's end up
         # to 1 s. The flow run's states and the task runs still reach the server.
@@ -382,7 +365,9 @@ def run(
             " (each partition with its run line). Re-run the same command to build it."
         ),
     )
-    _print_lines(f"Phase 4 run for {report.analysis_date}: {report.status}", report.table_rows())
+    columns = ["processor", "status", "rows", "duration_s", "message"]
+    rows = [[row[c] for c in columns] for row in report.table_rows()]
+    print_table(columns, rows, f"Phase 4 run for {report.analysis_date}: {report.status}")
     # Problems in full, one per line, so an operator can copy the table, column and key.
     for line in report.lines:
         if line.status in ("FAIL", "SKIPPED", "WARN"):
@@ -403,34 +388,22 @@ R = TypeVar("R")
 
 
 def _flow_result(
-    state: Any,
-    interrupt: Interrupt,
-    kind: type[R],
-    what: str,
-    interrupted: Callable[[], str],
+    state: Any, interrupt: Interrupt, kind: type[R], what: str, interrupted: Callable[[], str]
 ) -> R:
     """The flow's result: after a Ctrl-C, say what was written and exit 130; a flow that
     raised, one line (exit 2 for bad input, else 1)."""
     if interrupt.count:
         _stop_interrupted(interrupt, interrupted())
     result = state.result(raise_on_failure=False)
-    if not isinstance(result, kind):
-        _flow_failed(what, state.message, result)
-    return result
-
-
-def _flow_failed(what: str, message: str | None, result: object) -> NoReturn:
-    """A flow that raised: bad input is one line and exit 2, anything else exit 1."""
+    if isinstance(result, kind):
+        return result
     if isinstance(result, BaseException) and isinstance(result, _bad_input_types()):
         raise _fail_input(str(result))
-    err.print(
-        error_line(f"{_one_line(message or '')}: {result}", f"{what} failed:"), soft_wrap=True
-    )
+    say_error(f"{_one_line(state.message or '')}: {result}", f"{what} failed:")
     raise typer.Exit(EXIT_RUN_FAILED)
 
 
-@app.command("demo-data")
-@clean_errors
+@command("demo-data")
 def demo_data(
     seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same season")] = 7,
     out: Annotated[
@@ -444,8 +417,8 @@ def demo_data(
     ] = False,
 ) -> None:
     """Generate a synthetic Phase 3 season and load it (or write it to --out)."""
+    from demo_data import generate_season
     from phase4 import checks
-    from phase4.demo_data import generate_season
     from phase4.loading import has_phase3, load_phase3_frames
     from quality.schemas import PHASE3_TABLES
 
@@ -455,36 +428,27 @@ def demo_data(
         checks.output_folder(out)
         for table in PHASE3_TABLES:
             checks.output_file(out / f"nba_analytics.{table}.parquet", force=force)
-    if out is None:
+    else:
         _announce_warehouse()
-    if out is None and if_empty and has_phase3(_open_warehouse()):
-        console.print("warehouse already holds Phase 3 data; demo data not loaded")
-        return
+        if if_empty and has_phase3(_open_warehouse()):
+            console.print("warehouse already holds Phase 3 data; demo data not loaded")
+            return
     season = generate_season(seed=seed)
-    if out is not None:
-        for table, frame in season.items():
-            target = out / f"nba_analytics.{table}.parquet"
-            checks.write_atomically(target, frame.write_parquet)
-            console.print(f"wrote {target}: {frame.height} rows", soft_wrap=True)
+    if out is None:
+        for load in load_phase3_frames(_open_warehouse(), season):
+            console.print(load.describe(), soft_wrap=True)
         return
-    for load in load_phase3_frames(_open_warehouse(), season):
-        console.print(load.describe(), soft_wrap=True)
+    for table, frame in season.items():
+        target = out / f"nba_analytics.{table}.parquet"
+        checks.write_atomically(target, frame.write_parquet)
+        console.print(f"wrote {target}: {frame.height} rows", soft_wrap=True)
 
 
-@app.command()
-@clean_errors
+@command()
 def status(
-    analysis_date: Annotated[
-        datetime | None,
-        typer.Option("--date", formats=["%Y-%m-%d"], help="One slate date D: rows per processor"),
-    ] = None,
-    start: Annotated[
-        datetime | None,
-        typer.Option(formats=["%Y-%m-%d"], help="First date of a date x processor grid"),
-    ] = None,
-    end: Annotated[
-        datetime | None, typer.Option(formats=["%Y-%m-%d"], help="Last date of the grid")
-    ] = None,
+    analysis_date: DayOption = None,
+    start: StartOption = None,
+    end: EndOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts")] = False,
 ) -> None:
     """--date D: rows per processor for D, last processed_at, the last run's status mark and
@@ -497,10 +461,9 @@ def status(
 
     if analysis_date is not None and (start is not None or end is not None):
         raise _fail_input("give either --date D or --start D1 --end D2, not both")
-    if analysis_date is None and (start is None or end is None):
-        raise _fail_input("give --date D, or --start D1 --end D2")
     if analysis_date is None:
-        assert start is not None and end is not None
+        if start is None or end is None:
+            raise _fail_input("give --date D, or --start D1 --end D2")
         first, last = inputs.ordered(start, end)
     if not as_json:  # JSON output stays parseable
         _announce_warehouse()
@@ -523,40 +486,29 @@ def status(
     columns = ["processor", "rows", "last_processed_at", "status", "message"]
     if any(row["bytes_billed"] is not None for row in rows):
         columns.insert(3, "bytes_billed")
-    table = Table(title=f"Phase 4 status for {day}")
-    for column in columns:
-        table.add_column(column, overflow="fold")
-    for row in rows:
-        table.add_row(*(str(row[c] if row[c] is not None else "") for c in columns))
-    console.print(table)
+    print_table(
+        columns, [[_cell(r[c]) for c in columns] for r in rows], f"Phase 4 status for {day}"
+    )
     checks = feature_checks_of(warehouse, day)
     if checks.is_empty():
         console.print(f"feature checks: none stored for {day}")
         return
     shown = ["feature_index", "feature_name", "rows", "default_rows", "mean", "ref_mean", "status"]
-    check_table = Table(title=f"Feature checks for {day} (SPEC 12)")
-    for column in [*shown, "message"]:
-        check_table.add_column(column, overflow="fold")
-    for check in checks.iter_rows(named=True):
-        check_table.add_row(
-            *(_cell(check[c]) for c in shown), str(check["message"] or ""), style=None
-        )
-    console.print(check_table)
+    cells = [[_cell(c[k], 3) for k in [*shown, "message"]] for c in checks.iter_rows(named=True)]
+    print_table([*shown, "message"], cells, f"Feature checks for {day} (SPEC 12)")
 
 
-def _cell(value: object) -> str:
-    return "" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value)
+def _cell(value: object, digits: int | None = None) -> str:
+    if value is None:
+        return ""
+    return f"{value:.{digits}f}" if digits is not None and isinstance(value, float) else str(value)
 
 
-@app.command()
-@clean_errors
+@command()
 def backfill(
-    start: Annotated[datetime, typer.Option(formats=["%Y-%m-%d"], help="First slate date")],
-    end: Annotated[datetime, typer.Option(formats=["%Y-%m-%d"], help="Last slate date")],
-    processors: Annotated[
-        str | None,
-        typer.Option(help="Comma-separated P1..P5 or output tables (default: all five)"),
-    ] = None,
+    start: Start,
+    end: End,
+    processors: ProcessorsOption = None,
     force: Annotated[
         bool, typer.Option(help="Rebuild every date, not only missing, failed or stale ones")
     ] = False,
@@ -565,14 +517,7 @@ def backfill(
 
     Ctrl-C stops before the next commit; a re-run resumes where it stopped.
     """
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
+    import rich.progress as bar_of
 
     from phase4 import checks
 
@@ -590,17 +535,16 @@ def backfill(
 
     total_days = (end - start).days + 1
     with (
-        Progress(
-            TextColumn("[bold]backfill (dates written)"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[rows]} rows"),
-            TextColumn("{task.fields[rate]}"),
-            TimeElapsedColumn(),
-            TextColumn("ETA"),
-            TimeRemainingColumn(),
+        bar_of.Progress(
+            bar_of.TextColumn("[bold]backfill (dates written)"),
+            bar_of.BarColumn(),
+            bar_of.MofNCompleteColumn(),
+            bar_of.TextColumn("{task.fields[rows]} rows"),
+            bar_of.TextColumn("{task.fields[rate]}"),
+            bar_of.TimeElapsedColumn(),
+            bar_of.TextColumn("ETA"),
+            bar_of.TimeRemainingColumn(),
             console=console,
-            transient=False,
             disable=options.quiet,
         ) as progress,
         _interrupts("backfill") as interrupt,
@@ -638,12 +582,12 @@ def backfill(
             "Re-run the same command to resume."
         ),
     )
-    table = Table(title=f"Backfill {start.date()}..{end.date()}: {human_counts(summary.counts())}")
-    for column in ("date", "status", "rows", "message"):
-        table.add_column(column, overflow="fold")
-    for row in summary.per_date():
-        table.add_row(*(str(row[c]) for c in ("date", "status", "rows", "message")))
-    console.print(table)
+    columns = ["date", "status", "rows", "message"]
+    print_table(
+        columns,
+        [[row[c] for c in columns] for row in summary.per_date()],
+        f"Backfill {start.date()}..{end.date()}: {human_counts(summary.counts())}",
+    )
     console.print(
         f"{summary.rows_written} rows written; {len(summary.skipped_dates)} dates skipped "
         "(up to date: not missing, failed or stale)"
@@ -696,16 +640,16 @@ def _interrupts(what: str) -> Iterator[Interrupt]:
     def watchdog() -> None:
         time.sleep(INTERRUPT_DEADLINE_SECONDS)
         if not state.finished:
-            err.print(f"{what} interrupted; {state.describe()}", highlight=False, soft_wrap=True)
+            err.print(f"{what} interrupted; {state.describe()}", soft_wrap=True)
             _cancel_flow_run(state)
-            err.print(f"{what}: stopped, builds in progress discarded", highlight=False)
+            err.print(f"{what}: stopped, builds in progress discarded")
             sys.stdout.flush()
             os._exit(EXIT_INTERRUPTED)
 
     def handler(signum: int, frame: Any) -> None:
         state.count += 1
         if state.count > 1:
-            err.print("second interrupt: exiting now", highlight=False)
+            err.print("second interrupt: exiting now")
             os._exit(EXIT_INTERRUPTED)
         STOP.set()
         state.flow_run_id = _current_flow_run_id()
@@ -713,8 +657,7 @@ def _interrupts(what: str) -> Iterator[Interrupt]:
         _silence_prefect_console()
         err.print(
             f"interrupt: stopping the {what}; nothing more is written "
-            "(Ctrl-C again to quit at once)",
-            highlight=False,
+            "(Ctrl-C again to quit at once)"
         )
 
     previous = signal.signal(signal.SIGINT, handler)
@@ -762,21 +705,19 @@ def _cancel_flow_run(state: Interrupt) -> None:
 def _stop_interrupted(state: Interrupt, summary: str) -> NoReturn:
     state.finished = True
     _cancel_flow_run(state)
-    err.print(summary, highlight=False, soft_wrap=True)
+    err.print(summary, soft_wrap=True)
     raise typer.Exit(EXIT_INTERRUPTED)
 
 
-@server_app.command("start")
-@clean_errors
+@command("start", group=server_app)
 def server_start() -> None:
     """Start the managed server in the background (no-op when it runs) and wait until healthy."""
     from phase4.server import start_server
 
-    console.print(start_server().describe(), highlight=False, soft_wrap=True)
+    console.print(start_server().describe(), soft_wrap=True)
 
 
-@server_app.command("stop")
-@clean_errors
+@command("stop", group=server_app)
 def server_stop() -> None:
     """Stop the managed server (its whole process group)."""
     from phase4.server import server_home, stop_server
@@ -785,25 +726,22 @@ def server_stop() -> None:
     console.print(
         "managed Prefect server stopped"
         if stopped
-        else f"no managed Prefect server was running ({server_home()})",
-        highlight=False,
+        else f"no managed Prefect server was running ({server_home()})"
     )
 
 
-@server_app.command("status")
-@clean_errors
+@command("status", group=server_app)
 def server_status_command() -> None:
     """Say whether the managed server runs, where, and whether the CLI will use it."""
     from phase4.server import ServerFiles, managed_server_wanted, server_status, stale_pid_file
 
     current = server_status()
-    console.print(current.describe(), highlight=False, soft_wrap=True)
+    console.print(current.describe(), soft_wrap=True)
     stale = stale_pid_file(current.home)
     if stale:
         console.print(
             f"{ServerFiles(current.home).pid} is stale: {stale} (`phase4 server stop` removes it; "
             "`phase4 server start` replaces it)",
-            highlight=False,
             soft_wrap=True,
         )
     if not managed_server_wanted(check=True):
@@ -811,21 +749,17 @@ def server_status_command() -> None:
         console.print(
             f"the CLI uses PREFECT_API_URL={api}"
             if api
-            else "PHASE4_SERVER=off: the CLI starts Prefect's temporary server per command",
-            highlight=False,
+            else "PHASE4_SERVER=off: the CLI starts Prefect's temporary server per command"
         )
     raise typer.Exit(EXIT_OK if current.healthy or not current.running else EXIT_RUN_FAILED)
 
 
-@app.command()
-@clean_errors
+@command()
 def report(
-    start: Annotated[datetime, typer.Option(formats=["%Y-%m-%d"], help="First slate date")],
-    end: Annotated[datetime, typer.Option(formats=["%Y-%m-%d"], help="Last slate date")],
+    start: Start,
+    end: End,
     out: Annotated[Path, typer.Option(help="HTML file to write")] = Path("report.html"),
-    force: Annotated[
-        bool, typer.Option("--force", help="Replace --out when it exists (otherwise refused)")
-    ] = False,
+    force: ForceOption = False,
 ) -> None:
     """One self-contained HTML page (opens offline) with the range's charts."""
     from phase4 import checks
@@ -842,19 +776,19 @@ def report(
     console.print(f"wrote {out} ({out.stat().st_size // 1024} KiB)", soft_wrap=True)
 
 
-def announcing_warehouse(command: F) -> F:
-    """A read command prints the warehouse line first, like every other command."""
+def announcing_warehouse(function: F) -> F:
+    """A read command prints the warehouse line first (on stderr when stdout is JSON)."""
 
-    @functools.wraps(command)
+    @functools.wraps(function)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         _announce_warehouse(to_stderr=str(kwargs.get("fmt", "")) == "json")
-        return command(*args, **kwargs)
+        return function(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
 
 
-# training-set, features, export: phase4/data_commands.py
-register_data_commands(app, wrap=lambda command: clean_errors(announcing_warehouse(command)))
+for _name, _function in DATA_COMMANDS.items():  # training-set, features, export
+    command(_name)(announcing_warehouse(_function))
 
 
 def main() -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -17,19 +17,25 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
-if TYPE_CHECKING:  # imported where used: `phase4 run` hands over to the warm runner sooner
+from phase4.checks import InputError  # bad input: the CLI prints one line and exits 2
+
+if TYPE_CHECKING:
     import polars as pl
 
 
 def literal_console(*, stderr: bool = False) -> Console:
     """A console that prints text as it is: player names, file names and messages come from
-    data and users, so Rich markup (`[/x]`) and emoji codes (`:x:`) are never interpreted.
+    data and users, so Rich markup (`[/x]`), emoji codes (`:x:`) and highlighting never apply.
     Piped output (CI logs, `| less`) gets a wide table rather than folded names."""
     stream = sys.stderr if stderr else sys.stdout
-    return Console(stderr=stderr, width=None if stream.isatty() else 160, markup=False, emoji=False)
+    width = None if stream.isatty() else 160
+    return Console(stderr=stderr, width=width, markup=False, emoji=False, highlight=False)
+
+
+console = literal_console()
+err = literal_console(stderr=True)
 
 
 def error_line(message: str, label: str = "error:") -> Text:
@@ -37,19 +43,31 @@ def error_line(message: str, label: str = "error:") -> Text:
     return Text.assemble((label, "red"), " ", message)
 
 
-console = literal_console()
-err = literal_console(stderr=True)
+def say_error(message: str, label: str = "error:") -> None:
+    err.print(error_line(message, label), soft_wrap=True)
 
-DayOption = Annotated[
-    datetime | None,
-    typer.Option("--date", formats=["%Y-%m-%d"], help="Slate date D (YYYY-MM-DD)."),
-]
-StartOption = Annotated[
-    datetime | None, typer.Option("--start", formats=["%Y-%m-%d"], help="First slate date")
-]
-EndOption = Annotated[
-    datetime | None, typer.Option("--end", formats=["%Y-%m-%d"], help="Last slate date")
-]
+
+def print_table(
+    columns: Sequence[str], rows: Iterable[Sequence[object]], title: str | None = None
+) -> None:
+    """A table whose long cells fold onto more lines rather than being cut."""
+    from rich.table import Table
+
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*(str(cell) for cell in row))
+    console.print(table)
+
+
+def date_option(name: str, help: str) -> Any:
+    return typer.Option(name, formats=["%Y-%m-%d"], help=help)
+
+
+DayOption = Annotated[datetime | None, date_option("--date", "Slate date D (YYYY-MM-DD).")]
+StartOption = Annotated[datetime | None, date_option("--start", "First slate date")]
+EndOption = Annotated[datetime | None, date_option("--end", "Last slate date")]
 
 
 class TrainingFormat(StrEnum):
@@ -63,30 +81,26 @@ class FeaturesFormat(StrEnum):
     parquet = "parquet"
 
 
-def _fail(message: str) -> Exception:
-    """Bad input: the CLI's wrapper prints it as one line (naming the warehouse with --quiet)
-    and exits 2."""
-    from phase4.checks import InputError
-
-    return InputError(message)
-
-
 def _range(start: datetime | None, end: datetime | None, day: datetime | None) -> tuple[date, date]:
     """--start/--end, or --date as a one-date range; each date in range, in order."""
     from phase4 import checks
 
     if day is not None and (start is not None or end is not None):
-        raise _fail("give either --date or --start/--end, not both")
+        raise InputError("give either --date or --start/--end, not both")
     if day is not None:
         one = checks.day(day)
         return one, one
     if start is None or end is None:
-        raise _fail("give --start and --end (YYYY-MM-DD), or --date for one date")
+        raise InputError("give --start and --end (YYYY-MM-DD), or --date for one date")
     return checks.ordered(start, end)
 
 
 ForceOption = Annotated[
     bool, typer.Option("--force", help="Replace --out when it exists (otherwise refused)")
+]
+ProcessorsOption = Annotated[
+    str | None,
+    typer.Option(help="Comma-separated P1..P5 or output tables (default: all five)."),
 ]
 
 
@@ -121,7 +135,7 @@ def training_set_command(
 
     first, last = _range(start, end, None)
     if out.suffix.lower() in (".csv", ".parquet") and out.suffix.lower() != f".{fmt.value}":
-        raise _fail(
+        raise InputError(
             f"--out {out} is a {out.suffix} name but --format is {fmt.value}: pass --format "
             f"{out.suffix.lower().lstrip('.')} or name a .{fmt.value} file"
         )
@@ -131,9 +145,9 @@ def training_set_command(
         within_seasons(open_reader(), first, last)
         frame = build_training_set(first, last, all_rows=all_rows, min_quality=min_quality)
     except (WarehouseError, FeatureNamesError, ValueError) as exc:
-        raise _fail(str(exc)) from exc
+        raise InputError(str(exc)) from exc
     if frame.is_empty():
-        raise _fail(
+        raise InputError(
             f"no ml_feature_store_v2 rows {'' if all_rows else 'passing the training filters '}"
             f"between {first} and {last}: run `phase4 backfill --start {first} --end {last}` "
             "first" + ("" if all_rows else ", lower --min-quality or pass --all-rows")
@@ -166,25 +180,23 @@ def features_command(
     from features.training_set import feature_rows, slate_features
     from phase4.checks import output_file, write_atomically
     from tasks.readers import open_reader, read_slate
-    from tasks.warehouse import WarehouseError
 
     if day is None:
-        raise _fail("give --date (YYYY-MM-DD)")
+        raise InputError("give --date (YYYY-MM-DD)")
     slate_day = _range(None, None, day)[0]
     if fmt is FeaturesFormat.parquet and out is None:
-        raise _fail("--format parquet needs --out FILE")
+        raise InputError("--format parquet needs --out FILE")
     if fmt is not FeaturesFormat.parquet and out is not None:
-        raise _fail(f"--out is for --format parquet; --format {fmt.value} prints to the terminal")
+        raise InputError(
+            f"--out is for --format parquet; --format {fmt.value} prints to the terminal"
+        )
     if player is not None and not player.strip():
-        raise _fail("--player is empty: give a player_lookup, e.g. lebronjames")
+        raise InputError("--player is empty: give a player_lookup, e.g. lebronjames")
     if out is not None:
         output_file(out, force=force)
-    try:
-        rows = read_slate(open_reader(), slate_day, player)
-    except WarehouseError as exc:
-        raise _fail(str(exc)) from exc
+    rows = read_slate(open_reader(), slate_day, player)  # a WarehouseError is one line too
     if rows.is_empty():
-        raise _fail(_no_rows(slate_day, player))
+        raise InputError(_no_rows(slate_day, player))
     if fmt is FeaturesFormat.parquet:
         assert out is not None
         write_atomically(out, slate_features(rows).write_parquet)
@@ -226,11 +238,8 @@ def _as_json(wide: pl.DataFrame) -> list[dict[str, object]]:
     for row in wide.iter_rows(named=True):
         features: dict[str, dict[str, object]] = {}
         for index, (name, column) in enumerate(zip(ALL_FEATURE_NAMES, VALUE_COLUMNS, strict=True)):
-            features[name] = {
-                "index": index,
-                "value": row[column],
-                "source": row[f"{SOURCE_PREFIX}{name}"],
-            }
+            source = row[f"{SOURCE_PREFIX}{name}"]
+            features[name] = {"index": index, "value": row[column], "source": source}
             if index < ARRAY_FEATURE_COUNT:
                 features[name]["array_value"] = row[name]
         kept = {c: row[c] for c in (*IDENTITY_COLUMNS, *QUALITY_COLUMNS)}
@@ -255,6 +264,8 @@ def _print_player(rows: pl.DataFrame, long: pl.DataFrame) -> None:
         f"{row['feature_version']}"
     )
     console.print(title, soft_wrap=True)
+    from rich.table import Table
+
     table = Table()
     for column in ("#", "feature", "value", "source", "array"):
         table.add_column(column, justify="left" if column in ("feature", "source") else "right")
@@ -274,45 +285,31 @@ def _print_player(rows: pl.DataFrame, long: pl.DataFrame) -> None:
 
 
 def _print_slate(rows: pl.DataFrame) -> None:
-    from quality.feature_contract import ALL_FEATURE_NAMES, REQUIRED_FEATURES
+    from quality.feature_contract import ALL_FEATURE_NAMES, DEFAULTED, REQUIRED_FEATURES
 
-    table = Table(
-        title=f"ml_feature_store_v2 for {rows.get_column('game_date')[0]}: {rows.height} players"
-    )
-    columns = (
-        "player",
-        "opp",
-        "quality",
-        "tier",
-        "source",
-        "defaulted",
-        "required",
-        "ready",
-        "training",
-        "required defaulted",
-    )
-    for column in columns:
-        table.add_column(column, overflow="fold")
+    columns = ["player", "opp", "quality", "tier", "source", "defaulted", "required", "ready"]
+    lines = []
     for row in rows.sort("player_lookup").iter_rows(named=True):
         tags = json.loads(row["feature_sources_json"] or "{}")  # NULL: written before it
         defaulted = [
-            ALL_FEATURE_NAMES[i]
-            for i in REQUIRED_FEATURES
-            if tags.get(str(i)) in ("default", "missing")
+            ALL_FEATURE_NAMES[i] for i in REQUIRED_FEATURES if tags.get(str(i)) in DEFAULTED
         ]
-        table.add_row(
-            row["player_lookup"],
-            row["opponent_team_abbr"] or "",
-            f"{row['feature_quality_score']:.1f}",
-            row["quality_tier"],
-            row["data_source"],
-            str(row["default_feature_count"]),
-            str(row["required_default_count"]),
-            "yes" if row["is_quality_ready"] else "no",
-            "yes" if row["is_training_ready"] else "no",
-            ", ".join(defaulted),
+        lines.append(
+            [
+                row["player_lookup"],
+                row["opponent_team_abbr"] or "",
+                f"{row['feature_quality_score']:.1f}",
+                row["quality_tier"],
+                row["data_source"],
+                row["default_feature_count"],
+                row["required_default_count"],
+                "yes" if row["is_quality_ready"] else "no",
+                "yes" if row["is_training_ready"] else "no",
+                ", ".join(defaulted),
+            ]
         )
-    console.print(table)
+    title = f"ml_feature_store_v2 for {rows.get_column('game_date')[0]}: {rows.height} players"
+    print_table([*columns, "training", "required defaulted"], lines, title)
     console.print("one player's 60 values and tags: --player LOOKUP; all of them: --format json")
 
 
@@ -336,38 +333,22 @@ def export_command(
         within_seasons(warehouse, first, last, day is not None)
         results = export_range(warehouse, first, last, out)
     except (WarehouseError, ExportPathError) as exc:
-        raise _fail(str(exc)) from exc
+        raise InputError(str(exc)) from exc
     for table in dict.fromkeys(r.table for r in results):
-        mine = [r for r in results if r.table == table]
-        if any(r.table_absent for r in mine):
-            console.print(
-                f"{out / OUTPUT_TABLES[table].full_name}: the warehouse has no "
-                f"{OUTPUT_TABLES[table].full_name}; nothing written or removed",
-                soft_wrap=True,
-            )
-            continue
+        mine, name = [r for r in results if r.table == table], OUTPUT_TABLES[table].full_name
         written = [r for r in mine if r.path is not None]
         removed = sum(r.removed_stale for r in mine)
-        console.print(
-            f"{out / OUTPUT_TABLES[table].full_name}: {sum(r.rows for r in written)} rows in "
-            f"{len(written)} date(s)"
-            + (
-                f", {len(mine) - len(written)} date(s) without rows"
-                if len(written) < len(mine)
-                else ""
-            )
-            + (f", {removed} stale date(s) removed" if removed else ""),
-            soft_wrap=True,
-        )
+        said = f"{sum(r.rows for r in written)} rows in {len(written)} date(s)"
+        said += f", {len(mine) - len(written)} date(s) without rows" if written != mine else ""
+        said += f", {removed} stale date(s) removed" if removed else ""
+        if any(r.table_absent for r in mine):
+            said = f"the warehouse has no {name}; nothing written or removed"
+        console.print(f"{out / name}: {said}", soft_wrap=True)
 
 
-# What the CLI wraps each command in; typer only needs the result to be a callable.
-Command = Callable[..., Any]
-
-
-def register(app: typer.Typer, wrap: Callable[[Command], Command] = lambda c: c) -> None:
-    """Add the three read commands to the `phase4` app, each through the CLI's `wrap`
-    (it prints the warehouse line and turns bad input into one line and exit 2)."""
-    app.command("training-set")(wrap(training_set_command))
-    app.command("features")(wrap(features_command))
-    app.command("export")(wrap(export_command))
+# The read commands, by name; the CLI registers each.
+DATA_COMMANDS: dict[str, Callable[..., None]] = {
+    "training-set": training_set_command,
+    "features": features_command,
+    "export": export_command,
+}

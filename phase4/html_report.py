@@ -75,14 +75,8 @@ def rows_figure(frames: ReportFrames) -> go.Figure:
     figure = go.Figure()
     for processor in PROCESSOR_NAMES:
         part = frames.rows_per_processor.filter(pl.col("processor") == processor)
-        figure.add_trace(
-            go.Scatter(
-                x=[d.isoformat() for d in part["date"]],
-                y=part["rows"].to_list(),
-                mode="lines+markers",
-                name=processor,
-            )
-        )
+        x, y = [d.isoformat() for d in part["date"]], part["rows"].to_list()
+        figure.add_trace(go.Scatter(x=x, y=y, mode="lines+markers", name=processor))
     figure.update_layout(title="Rows per processor and date", yaxis_title="rows", height=420)
     return over_the_range(figure, frames)
 
@@ -114,11 +108,9 @@ def quality_figure(frames: ReportFrames) -> go.Figure:
         ("quality_ready_share", "quality-ready rows (%)", "solid"),
         ("training_ready_share", "training-ready rows (%)", "dot"),  # often on top of it
     ):
+        y = (quality[column] * 100).to_list()
         figure.add_trace(
-            go.Scatter(
-                x=dates, y=(quality[column] * 100).to_list(), name=label, line={"dash": dash}
-            ),
-            secondary_y=True,
+            go.Scatter(x=dates, y=y, name=label, line={"dash": dash}), secondary_y=True
         )
     figure.update_yaxes(title_text="avg feature_quality_score", range=[0, 101], secondary_y=False)
     figure.update_yaxes(title_text="% of rows ready", range=[0, 101], secondary_y=True)
@@ -142,15 +134,9 @@ def defaults_figure(frames: ReportFrames) -> go.Figure:
     figure = go.Figure()
     for required, name, color in ((True, "required", "#c62828"), (False, "optional", "#90a4ae")):
         part = defaults.filter(pl.col("required") == required)
-        figure.add_trace(
-            go.Bar(
-                x=part["label"].to_list(),
-                y=(part["default_share"] * 100).to_list(),
-                name=name,
-                marker_color=color,
-                hovertemplate="%{x}: %{y:.2f}% default or missing<extra></extra>",
-            )
-        )
+        x, y = part["label"].to_list(), (part["default_share"] * 100).to_list()
+        hover = "%{x}: %{y:.2f}% default or missing<extra></extra>"
+        figure.add_trace(go.Bar(x=x, y=y, name=name, marker_color=color, hovertemplate=hover))
     figure.update_layout(
         title="Share of ml_feature_store_v2 rows with each feature defaulted or missing",
         yaxis_title="% of rows",
@@ -170,17 +156,9 @@ def checks_figure(checks: pl.DataFrame) -> go.Figure:
     figure = go.Figure()
     for status in ("OK", "WARN", "FAIL"):
         part = checks.filter(pl.col("status") == status)
-        figure.add_trace(
-            go.Bar(
-                x=[
-                    f"{i} {n}"
-                    for i, n in zip(part["feature_index"], part["feature_name"], strict=True)
-                ],
-                y=part["dates"].to_list(),
-                name=status,
-                marker_color=STATUS_COLORS[status],
-            )
-        )
+        label = pl.format("{} {}", "feature_index", "feature_name")
+        x, y = part.select(label).to_series().to_list(), part["dates"].to_list()
+        figure.add_trace(go.Bar(x=x, y=y, name=status, marker_color=STATUS_COLORS[status]))
     figure.update_layout(
         barmode="stack",
         title="Feature checks (nba_predictions.ml_feature_checks): dates per outcome",
@@ -255,17 +233,12 @@ def build_report_html(frames: ReportFrames) -> str:
         ),
         ("Slowest runs", slowest_figure(frames), ""),
     ]
-    sections = []
-    plotly_js_included = False
+    sections, js_included, config = [], False, {"displaylogo": False}
     for title, figure, note in figures:
         body = f"<p>{note}</p>" if note else ""
         if figure is not None:
-            body += figure.to_html(
-                full_html=False,
-                include_plotlyjs=not plotly_js_included,
-                config={"displaylogo": False},
-            )
-            plotly_js_included = True
+            body += figure.to_html(full_html=False, include_plotlyjs=not js_included, config=config)
+            js_included = True
         sections.append(_section(title, body))
     data = script_json(report_data(frames))
     title = f"Phase 4 report {frames.start}..{frames.end}"

@@ -95,15 +95,6 @@ def load_phase3_directory(
     return load_phase3_frames(warehouse, frames, check=check, sources=known)
 
 
-def file_problems(frames: dict[str, pl.DataFrame], sources: dict[str, Path]) -> list[str]:
-    """Every contract problem of every frame, each prefixed with its file."""
-    return [
-        f"{sources.get(table, table)}: {problem}"
-        for table, frame in frames.items()
-        for problem in contract_problems(PHASE3_TABLES[table], frame)
-    ]
-
-
 def season_counts(warehouse: Warehouse | None, full_name: str) -> dict[int, int]:
     """Rows per season_year now in the table (empty when there is no table yet)."""
     if warehouse is None or warehouse.table_schema(full_name) is None:
@@ -122,7 +113,11 @@ def load_phase3_frames(
     """Validate all frames first (every problem reported, nothing written on any), then replace
     the seasons of every table in one all-or-nothing step (Warehouse.replace_seasons_of).
     check: validate and report, write nothing."""
-    problems = file_problems(frames, sources or {})
+    problems = [  # each prefixed with its file
+        f"{(sources or {}).get(table, table)}: {problem}"
+        for table, frame in frames.items()
+        for problem in contract_problems(PHASE3_TABLES[table], frame)
+    ]
     if problems:
         raise Phase3LoadError(problems)
     loads, replacing = [], []

@@ -26,16 +26,9 @@ from pathlib import Path
 from phase4 import settings
 
 SERVER_ENV = "PHASE4_SERVER"  # "off": no managed server (Prefect's temporary one per command)
-SERVER_VALUES = {
-    "on": "on",
-    "off": "off",
-    "1": "on",
-    "0": "off",
-    "true": "on",
-    "false": "off",
-    "yes": "on",
-    "no": "off",
-}
+SERVER_VALUES = dict(
+    zip(["on", "off", "1", "0", "true", "false", "yes", "no"], ["on", "off"] * 4, strict=True)
+)
 START_TIMEOUT_ENV = "PHASE4_SERVER_START_TIMEOUT"
 DEFAULT_PORT = 4200
 START_TIMEOUT_SECONDS = 180.0
@@ -43,29 +36,13 @@ STOP_TIMEOUT_SECONDS = 10.0
 # Settings an operator's environment must not pass to the managed server: they would point it
 # (or its UI, or its own client) at another API, home or credentials. Every other PREFECT_*
 # setting passes through.
-NOT_PASSED = frozenset(
-    {
-        "PREFECT_API_URL",
-        "PREFECT_UI_API_URL",
-        "PREFECT_UI_URL",
-        "PREFECT_API_KEY",
-        "PREFECT_API_AUTH_STRING",
-        "PREFECT_SERVER_API_AUTH_STRING",
-        "PREFECT_SERVER_API_HOST",
-        "PREFECT_SERVER_API_PORT",
-        "PREFECT_HOME",
-        "PREFECT_PROFILE",
-        "PREFECT_PROFILES_PATH",
-        "PREFECT_CLOUD_API_URL",
-        "PREFECT_SERVER_CSRF_PROTECTION_ENABLED",
-        "PREFECT_SERVER_CORS_ALLOWED_ORIGINS",
-    }
-)
-
-
-def start_timeout() -> float:
-    """PHASE4_SERVER_START_TIMEOUT, checked when read: 1 to 3600 seconds."""
-    return settings.seconds(START_TIMEOUT_ENV, START_TIMEOUT_SECONDS, minimum=1.0, maximum=3600.0)
+NOT_PASSED = {
+    f"PREFECT_{name}"
+    for name in ["API_URL", "UI_API_URL", "UI_URL", "API_KEY", "API_AUTH_STRING", "HOME"]
+    + ["SERVER_API_AUTH_STRING", "SERVER_API_HOST", "SERVER_API_PORT", "PROFILE"]
+    + ["PROFILES_PATH", "CLOUD_API_URL", "SERVER_CORS_ALLOWED_ORIGINS"]
+    + ["SERVER_CSRF_PROTECTION_ENABLED"]
+}
 
 
 def server_home(base: Path | None = None) -> Path:
@@ -73,29 +50,14 @@ def server_home(base: Path | None = None) -> Path:
     return ((base or Path.cwd()) / ".phase4" / "prefect").resolve()
 
 
-@dataclass(frozen=True)
 class ServerFiles:
-    home: Path
+    """server.pid, .port, .log, .lock and .auth in the server's home."""
 
-    @property
-    def pid(self) -> Path:
-        return self.home / "server.pid"
-
-    @property
-    def port(self) -> Path:
-        return self.home / "server.port"
-
-    @property
-    def log(self) -> Path:
-        return self.home / "server.log"
-
-    @property
-    def lock(self) -> Path:
-        return self.home / "server.lock"
-
-    @property
-    def auth(self) -> Path:
-        return self.home / "server.auth"
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        self.pid, self.port, self.log, self.lock, self.auth = (
+            home / f"server.{name}" for name in ("pid", "port", "log", "lock", "auth")
+        )
 
 
 @dataclass(frozen=True)
@@ -125,14 +87,10 @@ def api_url(port: int) -> str:
 
 
 def managed_server_wanted(*, check: bool = False) -> bool:
-    """The CLI manages a server unless an API URL is configured or PHASE4_SERVER=off.
+    """The CLI manages a server unless PHASE4_SERVER=off or an API URL is configured: in the
+    environment, the active Prefect profile or an already imported Prefect's settings.
 
-    check: a bad PHASE4_SERVER raises SettingError (the CLI's commands); without it, it
-    means "no managed server here" (the entry point's quick look, which must not crash).
-
-    Configured means: PREFECT_API_URL in the environment, in the active Prefect profile, or in
-    the settings of an already imported Prefect (a test harness, a caller's own context).
-    """
+    check: a bad PHASE4_SERVER raises SettingError; without it, it means "no managed server"."""
     try:
         if settings.choice(SERVER_ENV, "on", SERVER_VALUES) == "off":
             return False
@@ -172,14 +130,19 @@ def _read_int(path: Path) -> int | None:
         return None
 
 
-def _start_ticks(pid: int) -> int | None:
-    """The process's start time in clock ticks after boot (/proc/PID/stat, field 22): with
-    the pid, it names one process; a reused pid has another start time."""
+def _stat(pid: int) -> list[str]:
+    """/proc/PID/stat's fields after the command name ([0] the state); [] when unreadable."""
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return int(stat.rsplit(")", 1)[1].split()[19])
-    except (OSError, IndexError, ValueError):
-        return None
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return []
+
+
+def _start_ticks(pid: int) -> int | None:
+    """The process's start time in clock ticks after boot (field 22): with the pid, it names
+    one process; a reused pid has another start time."""
+    fields = _stat(pid)
+    return int(fields[19]) if len(fields) > 19 else None
 
 
 def _command_line(pid: int) -> list[str]:
@@ -221,13 +184,7 @@ def _not_our_server(recorded: Recorded, port: int | None) -> str | None:
         return f"process {pid} started after the server did (the pid was reused)"
     argv = _command_line(pid)
     text = " ".join(argv)
-    if not (
-        "prefect" in text
-        and "server" in argv
-        and "start" in argv
-        and port is not None
-        and str(port) in argv
-    ):
+    if port is None or "prefect" not in text or not {"server", "start", str(port)} <= set(argv):
         return f"process {pid} is not `prefect server start` on port {port} ({text[:80]})"
     try:
         if os.getpgid(pid) != pid:
@@ -244,12 +201,7 @@ def _alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    # A zombie child (ours, not yet reaped) is not alive.
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return stat.rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
+    return _stat(pid)[:1] != ["Z"]  # a zombie child (ours, not yet reaped) is not alive
 
 
 def healthy(port: int, timeout: float = 3.0) -> bool:
@@ -286,9 +238,7 @@ def stale_pid_file(home: Path | None = None) -> str | None:
     or when there is no pid file."""
     files = ServerFiles(home or server_home())
     recorded = _read_recorded(files)
-    if recorded is None:
-        return None
-    return _not_our_server(recorded, _read_int(files.port))
+    return None if recorded is None else _not_our_server(recorded, _read_int(files.port))
 
 
 def auth_string(home: Path, *, create: bool = False) -> str | None:
@@ -325,10 +275,7 @@ def client_environment(port: int, home: Path | None = None) -> dict[str, str]:
     the server's auth string, and no API version check (the server is this installation's
     own `prefect`, so the check can find nothing; it costs each command a TLS context, ~30 ms,
     and a round trip)."""
-    env = {
-        "PREFECT_API_URL": api_url(port),
-        "PREFECT_CLIENT_SERVER_VERSION_CHECK_ENABLED": "false",
-    }
+    env = {"PREFECT_API_URL": api_url(port), "PREFECT_CLIENT_SERVER_VERSION_CHECK_ENABLED": "false"}
     secret = auth_string(home or server_home())
     if secret:
         env["PREFECT_API_AUTH_STRING"] = secret
@@ -377,8 +324,10 @@ def start_server(home: Path | None = None, timeout: float | None = None) -> Serv
 
     from filelock import FileLock
 
-    if timeout is None:
-        timeout = start_timeout()
+    if timeout is None:  # checked when read: 1 to 3600 s
+        timeout = settings.seconds(
+            START_TIMEOUT_ENV, START_TIMEOUT_SECONDS, minimum=1, maximum=3600
+        )
     files = ServerFiles(home or server_home())
     files.home.mkdir(parents=True, exist_ok=True)
     # Two first commands at once start one server: the second waits for the first's.
@@ -429,11 +378,10 @@ def stop_server(
     Only a process proven to be the server (`_not_our_server`) is signalled; a pid file naming
     anything else is removed, and `on_stale` is told why."""
     files = ServerFiles(home or server_home())
-    recorded = _read_recorded(files)
-    why_not = None if recorded is None else _not_our_server(recorded, _read_int(files.port))
-    was_running = recorded is not None and why_not is None
-    if recorded is not None and why_not is not None and on_stale is not None:
+    recorded, why_not = _read_recorded(files), stale_pid_file(files.home)
+    if why_not is not None and on_stale is not None:
         on_stale(f"removed the stale {files.pid}: {why_not}; nothing was signalled")
+    was_running = recorded is not None and why_not is None
     if recorded is not None and was_running:
         pid = recorded.pid
         _signal_group(pid, signal.SIGTERM)

@@ -12,38 +12,17 @@ from features import registry
 from quality.freshness import REBUILD_STATES
 from quality.schemas import OUTPUT_TABLES, PROCESSOR_RUNS
 from quality.success import STATUS_MARKS
-from tasks.warehouse import Filter, Warehouse
+from tasks.report_reads import read_range
+from tasks.warehouse import Warehouse
 
 # The grid's marks; STALE and MISSING are SPEC 14's, the others the run statuses'.
 STATE_MARKS: dict[str, str] = {**STATUS_MARKS, "STALE": "♻️", "MISSING": "·"}
 
 
-def _frame(
-    warehouse: Warehouse, table: str, columns: list[str], day_column: str, day: date
-) -> pl.DataFrame | None:
-    if warehouse.table_schema(table) is None:
-        return None
-    return warehouse.read(table, columns, [Filter(day_column, "=", day)])
-
-
 def status_rows(warehouse: Warehouse, day: date) -> list[dict[str, object]]:
     """Per processor: rows in D's partition, last processed_at, and the latest run's status."""
-    runs = _frame(
-        warehouse,
-        PROCESSOR_RUNS.full_name,
-        [
-            "processor",
-            "status",
-            "message",
-            "started_at",
-            "finished_at",
-            "run_id",
-            "bytes_processed",
-            "bytes_billed",
-        ],
-        "analysis_date",
-        day,
-    )
+    columns = ["processor", "status", "message", "started_at", "finished_at", "bytes_billed"]
+    runs = read_range(warehouse, PROCESSOR_RUNS.full_name, columns, "analysis_date", day, day)
     latest: dict[str, dict[str, object]] = {}
     if runs is not None and not runs.is_empty():
         ordered = runs.sort(pl.coalesce("finished_at", "started_at"), nulls_last=False)
@@ -52,7 +31,9 @@ def status_rows(warehouse: Warehouse, day: date) -> list[dict[str, object]]:
     for table, schema in OUTPUT_TABLES.items():
         stamp = "created_at" if "created_at" in schema.column_names else "processed_at"
         assert schema.partition_column is not None
-        partition = _frame(warehouse, schema.full_name, [stamp], schema.partition_column, day)
+        partition = read_range(
+            warehouse, schema.full_name, [stamp], schema.partition_column, day, day
+        )
         run = latest.get(table, {})
         status = str(run.get("status", "")) if run else ""
         rows.append(

@@ -1,17 +1,10 @@
-"""Hive-partitioned Parquet exports of the output tables, one directory per date.
+"""Hive-partitioned Parquet exports of the output tables: `OUT/<dataset>.<table>/<partition
+column>=YYYY-MM-DD/part-0.parquet` (Polars, DuckDB, Spark and BigQuery external tables read it).
 
-Layout: `OUT/<dataset>.<table>/<partition column>=YYYY-MM-DD/part-0.parquet`, readable with
-`polars.scan_parquet(..., hive_partitioning=True)`, DuckDB `read_parquet(..., hive_partitioning
-=true)`, Spark or a BigQuery external table. Each date's file is written to a staging folder
-outside the dataset and renamed into place, so a reader sees the old file or the new one, never
-half of one; a date exported again loses whatever else its directory held, and a date that now
-has no rows loses the file an earlier export wrote there. Column descriptions and NOT NULL
-modes of quality/schemas.py travel in the Parquet schema (Arrow field metadata `description`,
-field nullability).
-
-Nothing outside OUT is ever touched: a symbolic link where a dataset or date folder (or the
-staging folder) should be is refused before anything is written, never followed; a table the
-warehouse does not hold leaves its dataset folder as it is.
+Each date's file is staged outside the dataset and renamed into place, so a reader sees the old
+file or the new one, never half of one. Column descriptions and NOT NULL modes travel in the
+Parquet schema. Nothing outside OUT is touched: a symbolic link where a folder should be is
+refused before anything is written, never followed.
 """
 
 from __future__ import annotations
@@ -53,17 +46,11 @@ class ExportPathError(ValueError):
 
 def described_schema(schema: TableSchema) -> pa.Schema:
     """The declared Arrow schema with each column's description and NOT NULL mode."""
-    fields = [
-        pa.field(
-            c.name,
-            c.arrow_type,
-            nullable=c.mode != "REQUIRED",
-            metadata={"description": c.description} if c.description else None,
-        )
-        for c in schema.columns
-    ]
-    metadata = {"table": schema.full_name, "description": schema.description}
-    return pa.schema(fields, metadata=metadata)
+    fields = []
+    for c in schema.columns:
+        metadata = {"description": c.description} if c.description else None
+        fields.append(pa.field(c.name, c.arrow_type, c.mode != "REQUIRED", metadata))
+    return pa.schema(fields, {"table": schema.full_name, "description": schema.description})
 
 
 def partition_dir(out: Path, schema: TableSchema, day: date) -> Path:
@@ -121,8 +108,7 @@ def _remove_stale(target_dir: Path) -> bool:
 
 
 def write_date(out: Path, schema: TableSchema, day: date, frame: pl.DataFrame) -> ExportedDate:
-    """Replace the date's directory contents with one file, or remove the old file when no
-    rows."""
+    """Replace the date's folder contents with one file (no rows: remove the old file)."""
     target_dir = partition_dir(out, schema, day)
     staging = out / STAGING_DIR
     _refuse_links(out, [out / schema.full_name, target_dir, staging])
@@ -160,8 +146,8 @@ def export_range(
         _refuse_links(out, [out / schema.full_name, *(partition_dir(out, schema, d) for d in days)])
     results: list[ExportedDate] = []
     for table in chosen:
-        schema = OUTPUT_TABLES[table]
-        assert schema.partition_column is not None
+        schema, column = OUTPUT_TABLES[table], OUTPUT_TABLES[table].partition_column
+        assert column is not None
         stored = warehouse.table_schema(schema.full_name)
         if stored is None:
             results += [ExportedDate(table, d, 0, None, False, table_absent=True) for d in days]
@@ -172,18 +158,9 @@ def export_range(
                 f"{schema.full_name} has no column {missing[0]} (created by an older "
                 "version): rebuild the table, then export again"
             )
-        frame = warehouse.read(
-            schema.full_name, None, date_range(schema.partition_column, start, end)
-        )
-        by_day = {
-            key[0]: part
-            for key, part in frame.partition_by(
-                schema.partition_column, as_dict=True, maintain_order=True
-            ).items()
-        }
-        for day in days:
-            part = by_day.get(day, schema.empty_frame())
-            results.append(write_date(out, schema, day, part))
+        frame = warehouse.read(schema.full_name, None, date_range(column, start, end))
+        by_day = {key[0]: part for key, part in frame.partition_by(column, as_dict=True).items()}
+        results += [write_date(out, schema, d, by_day.get(d, schema.empty_frame())) for d in days]
     staging = out / STAGING_DIR
     if staging.is_dir() and not staging.is_symlink() and not any(staging.iterdir()):
         staging.rmdir()

@@ -6,7 +6,6 @@ BigQuery alike), never a loop over dates. Nothing here creates or writes the war
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date
 
 import polars as pl
@@ -65,37 +64,6 @@ def read_p5(warehouse: Warehouse, where: list[Filter]) -> pl.DataFrame:
     return frame.select(P5_COLUMNS).cast({c: types[c] for c in P5_COLUMNS if c in types})
 
 
-@dataclass(frozen=True)
-class TrainingInputs:
-    """The three reads a training set joins: P5 rows, box scores, and lines when there are any."""
-
-    p5: pl.DataFrame
-    box_scores: pl.DataFrame
-    lines: pl.DataFrame | None
-
-
-def read_training_inputs(warehouse: Warehouse, start: date, end: date) -> TrainingInputs:
-    """One query per table, each with game_date in [start, end] pushed into its SQL."""
-    p5 = read_p5(warehouse, date_range("game_date", start, end))
-    _existing_columns(warehouse, PLAYER_GAME_SUMMARY, "run `phase4 load-phase3` first")
-    box = warehouse.read(
-        PLAYER_GAME_SUMMARY.full_name, BOX_SCORE_COLUMNS, date_range("game_date", start, end)
-    )
-    types = PLAYER_GAME_SUMMARY.polars_schema
-    box = box.cast({c: types[c] for c in BOX_SCORE_COLUMNS})
-    context = warehouse.table_schema(UPCOMING_PLAYER_GAME_CONTEXT.full_name)
-    lines = None
-    if context is not None and POINTS_LINE in context.names:
-        lines = (
-            warehouse.read(
-                UPCOMING_PLAYER_GAME_CONTEXT.full_name,
-                LINE_COLUMNS,
-                date_range("game_date", start, end),
-            )
-        ).cast({"player_lookup": pl.String, "game_date": pl.Date, POINTS_LINE: pl.Float64})
-    return TrainingInputs(p5, box, lines)
-
-
 def build_training_set(
     start: date,
     end: date,
@@ -108,14 +76,22 @@ def build_training_set(
 
     `warehouse` is an open Warehouse, a URL, or None for PHASE4_WAREHOUSE. By default only the
     rows passing SPEC 16.5's filters with feature_quality_score >= min_quality (>= 50; 70 gives
-    is_quality_ready and played); `all_rows=True` keeps every stored P5 row.
+    is_quality_ready and played); `all_rows=True` keeps every stored P5 row. One query per
+    table (P5 rows, box scores, lines when there are any), game_date pushed into its SQL.
     """
     check_min_quality(min_quality)  # before any read: bad input writes and reads nothing
     opened = warehouse if isinstance(warehouse, Warehouse) else open_reader(warehouse)
-    inputs = read_training_inputs(opened, start, end)
-    return training_set(
-        inputs.p5, inputs.box_scores, inputs.lines, all_rows=all_rows, min_quality=min_quality
-    )
+    where = date_range("game_date", start, end)
+    p5 = read_p5(opened, where)
+    _existing_columns(opened, PLAYER_GAME_SUMMARY, "run `phase4 load-phase3` first")
+    box = opened.read(PLAYER_GAME_SUMMARY.full_name, BOX_SCORE_COLUMNS, where)
+    box = box.cast({c: PLAYER_GAME_SUMMARY.polars_schema[c] for c in BOX_SCORE_COLUMNS})
+    context, lines = UPCOMING_PLAYER_GAME_CONTEXT.full_name, None
+    found = opened.table_schema(context)
+    if found is not None and POINTS_LINE in found.names:
+        types = {"player_lookup": pl.String, "game_date": pl.Date, POINTS_LINE: pl.Float64}
+        lines = opened.read(context, LINE_COLUMNS, where).cast(pl.Schema(types))
+    return training_set(p5, box, lines, all_rows=all_rows, min_quality=min_quality)
 
 
 def read_slate(warehouse: Warehouse, day: date, player: str | None = None) -> pl.DataFrame:

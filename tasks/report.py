@@ -26,6 +26,7 @@ from quality.success import (
     SLATE_PROCESSORS,
     STATUS_MARKS,
     RunLine,
+    Status,
     run_failed,
 )
 from tasks.io import TRANSIENT_RETRIES
@@ -114,6 +115,7 @@ def run_lines(
             lines += result.lines
             continue
         failed_inputs = [f for f in inputs.get(table, ()) if f.state.is_failed()]
+        status: Status
         if failed_inputs:  # it never ran: name the first of its own inputs that failed
             status, message = "FAIL", _error_of(failed_inputs[0])
         elif state.is_failed():
@@ -126,20 +128,8 @@ def run_lines(
             ]
             status = "SKIPPED"
             message = f"not run: upstream {', '.join(blockers) or 'input'} failed"
-        lines += [
-            RunLine(
-                run_id=run_id,
-                processor=table,
-                analysis_date=day,
-                status=status,  # type: ignore[arg-type]
-                rows=None,
-                duration_seconds=None,
-                started_at=None,
-                finished_at=None,
-                message=message,
-            )
-            for day in dates
-        ]
+        # It never ran: no rows, duration or times.
+        lines += [RunLine(run_id, table, d, status, None, None, None, None, message) for d in dates]
     return sorted(lines, key=lambda line: line.analysis_date)  # stable: run order within a date
 
 

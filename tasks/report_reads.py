@@ -22,17 +22,8 @@ QUALITY_READY_SCORE = 70.0
 SLOWEST_RUNS = 10
 # Grid statuses in display order; MISSING: no processor_runs line for that date and processor.
 GRID_STATUSES = ("OK", "WARN", "FAIL", "NO_GAMES", "SKIPPED", "STALE", "MISSING")
-RUN_COLUMNS = [
-    "run_id",
-    "processor",
-    "analysis_date",
-    "status",
-    "rows",
-    "duration_seconds",
-    "started_at",
-    "finished_at",
-    "message",
-]
+RUN_COLUMNS = ["run_id", "processor", "analysis_date", "status", "rows", "duration_seconds"]
+RUN_COLUMNS += ["started_at", "finished_at", "message"]
 
 
 @dataclass(frozen=True)
@@ -51,19 +42,13 @@ class ReportFrames:
     slowest_runs: pl.DataFrame  # the latest lines with the longest duration_seconds
 
 
-def _read_range(
-    warehouse: Warehouse,
-    full_name: str,
-    columns: list[str],
-    day_column: str,
-    start: date,
-    end: date,
+def read_range(
+    warehouse: Warehouse, full_name: str, columns: list[str], day: str, start: date, end: date
 ) -> pl.DataFrame | None:
     """The rows of [start, end], or None when the table does not exist (yet)."""
     if warehouse.table_schema(full_name) is None:
         return None
-    where = [Filter(day_column, ">=", start), Filter(day_column, "<=", end)]
-    return warehouse.read(full_name, columns, where)
+    return warehouse.read(full_name, columns, [Filter(day, ">=", start), Filter(day, "<=", end)])
 
 
 def latest_lines(runs: pl.DataFrame) -> pl.DataFrame:
@@ -172,13 +157,8 @@ def feature_defaults(p5: pl.DataFrame) -> pl.DataFrame:
             pl.col("rows").filter(pl.col("tag").is_in(DEFAULTED)).sum().alias("default_rows"),
         )
         .join(names, on="feature_index", how="left")
-        .select(
-            "feature_index",
-            "feature_name",
-            "rows",
-            "default_rows",
-            (pl.col("default_rows") / pl.col("rows")).alias("default_share"),
-        )
+        .select("feature_index", "feature_name", "rows", "default_rows")
+        .with_columns(default_share=pl.col("default_rows") / pl.col("rows"))
         .sort("feature_index")
     )
 
@@ -197,10 +177,7 @@ def slowest_runs(lines: pl.DataFrame, n: int = SLOWEST_RUNS) -> pl.DataFrame:
     """The n latest lines that took longest (ties: earlier date, then processor)."""
     return (
         lines.filter(pl.col("duration_seconds").is_not_null())
-        .sort(
-            ["duration_seconds", "analysis_date", "processor"],
-            descending=[True, False, False],
-        )
+        .sort("duration_seconds", "analysis_date", "processor", descending=[True, False, False])
         .head(n)
         .select("analysis_date", "processor", "status", "duration_seconds", "rows", "run_id")
     )
@@ -226,37 +203,19 @@ def read_report_frames(
 ) -> ReportFrames:
     """Every figure of the report for slate dates [start, end], read once each (`fingerprints`
     of the range's Phase 3 rows, when the caller has them, spare their read)."""
-    runs = _read_range(
-        warehouse, PROCESSOR_RUNS.full_name, RUN_COLUMNS, "analysis_date", start, end
-    )
-    lines = latest_lines(runs) if runs is not None else _empty_runs()
+    runs = read_range(warehouse, PROCESSOR_RUNS.full_name, RUN_COLUMNS, "analysis_date", start, end)
+    lines = latest_lines(runs if runs is not None else PROCESSOR_RUNS.empty_frame()[RUN_COLUMNS])
     counts: dict[str, pl.DataFrame] = {}
     for table, schema in OUTPUT_TABLES.items():
-        assert schema.partition_column is not None
-        frame = _read_range(
-            warehouse,
-            schema.full_name,
-            [schema.partition_column],
-            schema.partition_column,
-            start,
-            end,
-        )
+        day = schema.partition_column
+        assert day is not None
+        frame = read_range(warehouse, schema.full_name, [day], day, start, end)
         if frame is not None:
             counts[table] = frame
     p5 = _read_p5(warehouse, start, end)
     quality, basis = p5_quality(p5)
-    checks_schema = warehouse.table_schema(FEATURE_CHECKS)
-    checks = None
-    if checks_schema is not None:
-        raw = _read_range(
-            warehouse,
-            FEATURE_CHECKS,
-            ["game_date", "feature_index", "feature_name", "status"],
-            "game_date",
-            start,
-            end,
-        )
-        checks = check_outcomes(raw) if raw is not None else None
+    checked = ["game_date", "feature_index", "feature_name", "status"]
+    raw = read_range(warehouse, FEATURE_CHECKS, checked, "game_date", start, end)
     return ReportFrames(
         start=start,
         end=end,
@@ -270,7 +229,7 @@ def read_report_frames(
         p5_quality=quality,
         quality_ready_basis=basis,
         feature_defaults=feature_defaults(p5),
-        check_outcomes=checks,
+        check_outcomes=None if raw is None else check_outcomes(raw),
         slowest_runs=slowest_runs(lines),
     )
 
@@ -280,33 +239,8 @@ def _read_p5(warehouse: Warehouse, start: date, end: date) -> pl.DataFrame:
     schema = warehouse.table_schema(ML_FEATURE_STORE_V2.full_name)
     later = ("is_quality_ready", "is_training_ready", "feature_sources_json")
     columns += [c for c in later if schema is not None and c in schema.names]
-    frame = _read_range(warehouse, ML_FEATURE_STORE_V2.full_name, columns, "game_date", start, end)
-    if frame is not None:
-        return frame
-    return pl.DataFrame(
-        schema={
-            "game_date": pl.Date,
-            "feature_quality_score": pl.Float64,
-            "feature_names": pl.List(pl.Utf8),
-            "feature_sources": pl.List(pl.Utf8),
-        }
-    )
-
-
-def _empty_runs() -> pl.DataFrame:
-    return pl.DataFrame(
-        schema={
-            "run_id": pl.Utf8,
-            "processor": pl.Utf8,
-            "analysis_date": pl.Date,
-            "status": pl.Utf8,
-            "rows": pl.Int64,
-            "duration_seconds": pl.Float64,
-            "started_at": pl.Datetime("us", "UTC"),
-            "finished_at": pl.Datetime("us", "UTC"),
-            "message": pl.Utf8,
-        }
-    )
+    frame = read_range(warehouse, ML_FEATURE_STORE_V2.full_name, columns, "game_date", start, end)
+    return frame if frame is not None else ML_FEATURE_STORE_V2.empty_frame()[columns]
 
 
 def dates_of(start: date, end: date) -> list[date]:
@@ -315,15 +249,10 @@ def dates_of(start: date, end: date) -> list[date]:
 
 def full_status_grid(frames: ReportFrames) -> pl.DataFrame:
     """Every date × processor of the range; no processor_runs line reads MISSING."""
-    grid = pl.DataFrame(
-        {
-            "analysis_date": [
-                d for d in dates_of(frames.start, frames.end) for _ in PROCESSOR_NAMES
-            ],
-            "processor": [p for _ in dates_of(frames.start, frames.end) for p in PROCESSOR_NAMES],
-        },
-        schema={"analysis_date": pl.Date, "processor": pl.Utf8},
+    days = pl.DataFrame(
+        {"analysis_date": dates_of(frames.start, frames.end)}, {"analysis_date": pl.Date}
     )
+    grid = days.join(pl.DataFrame({"processor": list(PROCESSOR_NAMES)}), how="cross")
     return grid.join(
         frames.status_grid.select("analysis_date", "processor", "status"),
         on=["analysis_date", "processor"],
@@ -365,13 +294,11 @@ def _markdown_table(frame: pl.DataFrame) -> str:
 
 def report_markdown(frames: ReportFrames) -> str:
     """The same figures as the HTML page, as markdown tables for a Prefect artifact."""
-    quality = frames.p5_quality.with_columns(
-        (pl.col("quality_ready_share") * 100).alias("quality_ready_pct"),
-        (pl.col("training_ready_share") * 100).alias("training_ready_pct"),
-    ).drop("quality_ready_share", "training_ready_share")
-    defaults = frames.feature_defaults.with_columns(
-        (pl.col("default_share") * 100).alias("default_pct")
-    ).drop("default_share")
+
+    def percent(frame: pl.DataFrame) -> pl.DataFrame:  # each *_share column as *_pct
+        shares = frame.with_columns(pl.col("^.*_share$") * 100)
+        return shares.rename(lambda name: name.replace("_share", "_pct"))
+
     parts = [
         f"# Phase 4 report {frames.start}..{frames.end}",
         summary_sentence(frames),
@@ -386,9 +313,9 @@ def report_markdown(frames: ReportFrames) -> str:
         if not frames.rows_per_processor.is_empty()
         else "no rows",
         f"## Feature store quality (ready = {frames.quality_ready_basis})",
-        _markdown_table(quality),
+        _markdown_table(percent(frames.p5_quality)),
         "## Default share per feature ('default' or 'missing')",
-        _markdown_table(defaults),
+        _markdown_table(percent(frames.feature_defaults)),
         "## Feature checks",
         "no nba_predictions.ml_feature_checks table"
         if frames.check_outcomes is None

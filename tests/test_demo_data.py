@@ -12,7 +12,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from phase4.demo_data import SCHEMAS, TEAMS, demo_slate_date, generate_season
+from demo_data import SCHEMAS, TEAMS, demo_slate_date, generate_season
 from tests.builders import day_of, number
 
 REAL_SEASON = Path(__file__).resolve().parents[2] / "shared" / "realdata" / "season_2023_24"

@@ -17,9 +17,9 @@ import pytest
 from polars.testing import assert_frame_equal
 from typer.testing import CliRunner
 
+from demo_data import generate_season
 from features import registry
 from phase4.cli import app
-from phase4.demo_data import generate_season
 from phase4.loading import Phase3LoadError, load_phase3_directory, load_phase3_frames
 from quality.freshness import (
     daily_sums,

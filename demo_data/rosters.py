@@ -6,7 +6,7 @@ import random
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
-from phase4.demo_data.schedule import TEAMS, season_bounds
+from demo_data.schedule import TEAMS, season_bounds
 
 ROSTER_SIZE = 15  # standard contracts; two more two-way players per team are called up
 TWO_WAY = 2

@@ -20,7 +20,7 @@ import random
 
 import polars as pl
 
-from phase4.demo_data.derived import (
+from demo_data.derived import (
     player_game_summary,
     team_defense_game_summary,
     team_offense_game_summary,
@@ -28,15 +28,15 @@ from phase4.demo_data.derived import (
     upcoming_player_game_context,
     upcoming_team_game_context,
 )
-from phase4.demo_data.schedule import (
+from demo_data.schedule import (
     TEAMS,
     all_star_sunday,
     build_schedule,
     demo_slate_date,
     season_bounds,
 )
-from phase4.demo_data.schemas import SCHEMAS, conform
-from phase4.demo_data.simulation import Simulator, box_frames
+from demo_data.schemas import SCHEMAS, conform
+from demo_data.simulation import Simulator, box_frames
 
 __all__ = [
     "SCHEMAS",

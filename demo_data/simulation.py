@@ -9,7 +9,7 @@ from datetime import date
 
 import polars as pl
 
-from phase4.demo_data.rosters import (
+from demo_data.rosters import (
     ROSTER_SIZE,
     STAR_SLOTS,
     TWO_WAY,
@@ -19,8 +19,8 @@ from phase4.demo_data.rosters import (
     roster_versions,
     trades,
 )
-from phase4.demo_data.schedule import TEAMS, Game
-from phase4.demo_data.schemas import columns
+from demo_data.schedule import TEAMS, Game
+from demo_data.schemas import columns
 
 STARTER_SLOTS = 5
 ZONES = ("paint", "mid", "three")
