@@ -4,8 +4,9 @@
 order (one read and one fingerprint pass per season, then chunk by chunk through the run core)
 and times each, wall and CPU: Phase 3 reads, SPEC 14 fingerprints, the freshness choice of
 dates, the stored inputs (SPEC 17, the drift reference), slate facts, each processor's build
-(its lines included; P5's SPEC 12 checks also apart) and the commit. The flow's wall time minus
-their sum is the Prefect overhead (tasks, threads, API calls).
+(its lines included; P5's SPEC 12 checks also apart), the commit, the checkpoint when the file
+closes and the closing report's reads. The flow's wall time minus their sum is the Prefect
+overhead (tasks, threads, API calls).
 `python -m benchmarks.backfill_profile` prints it for the real season in the warehouse that
 PHASE4_WAREHOUSE names.
 """
@@ -26,6 +27,7 @@ from flows.phase4_backfill import seasons_of
 from tasks.backfill import write_chunk_task
 from tasks.freshness import chunk_fingerprints, date_chunks, dates_to_build_task, run_inputs
 from tasks.io import ensure_tables, read_phase3_frames
+from tasks.report_reads import read_report_frames, report_markdown
 from tasks.warehouse import Warehouse, open_warehouse
 
 T = TypeVar("T")
@@ -54,11 +56,16 @@ def backfill_profile(url: str, first: date, last: date) -> dict[str, float]:
     core.build = timed_build
     core.check_dates = partial(timed, "feature checks", check_dates)
     core.slate_facts_of = partial(timed, "slate facts", facts_of)
+    held = warehouse.held_open()  # as the flow does: one open file for every chunk
+    held.__enter__()
     try:
-        with warehouse.held_open():  # as the flow does: one open file for the whole backfill
-            _chunks(url, warehouse, first, last, selected, timed)
+        prints = _chunks(url, warehouse, first, last, selected, timed)
     finally:
         core.build, core.check_dates, core.slate_facts_of = build, check_dates, facts_of
+        timed("close (checkpoint)", held.__exit__, None, None, None)
+    with warehouse.held_open():
+        frames = timed("report reads", read_report_frames, warehouse, first, last, prints)
+        timed("report markdown", report_markdown, frames)
     return dict(spent)
 
 
@@ -69,12 +76,14 @@ def _chunks(
     last: date,
     selected: list[registry.Processor],
     timed: Callable[..., Any],
-) -> None:
-    """The flow's steps, one chunk after the other (the flow overlaps two)."""
+) -> pl.DataFrame:
+    """The flow's steps, one chunk after the other (the flow overlaps two); the fingerprints."""
+    hashed = []
     for season in seasons_of(date_chunks(first, last)):
         frames = timed("read phase 3", read_phase3_frames, warehouse, season[0][0], season[-1][-1])
         every = [d for dates in season for d in dates]
         season_prints = timed("fingerprints", chunk_fingerprints, frames, every)
+        hashed.append(season_prints)
         for dates in season:
             prints = season_prints.filter(pl.col("analysis_date").is_in(dates))
             timed("dates to build", dates_to_build_task.fn, url, prints, dates, [])
@@ -87,6 +96,7 @@ def _chunks(
                 key=lambda line: line.analysis_date,
             )
             timed("commit", write_chunk_task.fn, url, list(built.values()), lines)
+    return pl.concat(hashed)
 
 
 if __name__ == "__main__":

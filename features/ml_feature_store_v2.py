@@ -7,6 +7,7 @@ default, and records which one it took, so predictions always get a row and can 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -315,9 +316,11 @@ def _inputs(
 ) -> pl.LazyFrame:
     """The slates with every input a feature needs as columns, one row per slate player and D."""
     players = slate(phase3.player_context, calendars)
-    slate_games = phase3.player_games.lazy().join(
-        players.select("player_lookup").unique(), on="player_lookup", how="semi"
-    )
+    slate_games = (
+        phase3.player_games.lazy()
+        .join(players.select("player_lookup").unique(), on="player_lookup", how="semi")
+        .cache()
+    )  # read by the Phase 3 history, the windows of 25-59 and the games vs opponent
     by_date = ["analysis_date"]
     rows = (
         players.join(_player_history(slate_games, players), ["player_lookup", *by_date], "left")
@@ -549,9 +552,17 @@ def _source_col(i: int) -> pl.Expr:
 
 
 def feature_quality_score(sources: Sequence[pl.Expr]) -> pl.Expr:
-    """Mean of 100 (phase4), 75 (phase3), 100 (calculated), 40 (default) over the features."""
-    weights = [s.replace_strict(SOURCE_WEIGHTS, return_dtype=pl.Float64) for s in sources]
+    """Mean of 100 (phase4), 75 (phase3), 100 (calculated), 40 (default) over the features
+    (each weight a when-chain, as `_weight`: cheaper than a lookup per cell)."""
+    weights = [_source_weight(s) for s in sources]
     return divide(pl.sum_horizontal(weights), len(weights))
+
+
+def _source_weight(source: pl.Expr) -> pl.Expr:
+    chain: Then | ChainedThen = pl.when(source == DEFAULT).then(SOURCE_WEIGHTS[DEFAULT])
+    for name in (PHASE3, PHASE4, CALCULATED):
+        chain = chain.when(source == name).then(SOURCE_WEIGHTS[name])
+    return chain.otherwise(None)
 
 
 def quality_tier(score: pl.Expr) -> pl.Expr:
@@ -728,10 +739,9 @@ def data_quality_issues(failed: Sequence[str]) -> pl.Expr:
         pl.when(pl.col("is_placeholder")).then(pl.lit("early_season_placeholder")),
         pl.when(pl.col("missing_games_count") > 0).then(pl.lit("phase3_incomplete")),
         *(pl.lit(issue) for issue in failed),
+        # Feature i of feature_sources is tag__i (both 'default' on a placeholder).
         *(
-            pl.when(pl.col("feature_sources").list.get(i) == DEFAULT).then(
-                pl.lit(f"default:{name}")
-            )
+            pl.when(_tag(i) == DEFAULT).then(pl.lit(f"default:{name}"))
             for i, name in enumerate(FEATURE_NAMES)
         ),
     ]
@@ -740,9 +750,7 @@ def data_quality_issues(failed: Sequence[str]) -> pl.Expr:
 
 def processing_decision_reason() -> pl.Expr:
     """Placeholder, else 'upstream_fallback' when a Phase 4 feature did not take Phase 4."""
-    fell_back = pl.any_horizontal(
-        pl.col("feature_sources").list.get(i) != PHASE4 for i in PHASE4_FEATURES
-    )
+    fell_back = pl.any_horizontal(_source_col(i) != PHASE4 for i in PHASE4_FEATURES)
     return (
         pl.when(pl.col("is_placeholder"))
         .then(pl.lit("early_season_placeholder"))
@@ -777,6 +785,91 @@ def _source_tracking(name: str) -> list[pl.Expr]:
     ]
 
 
+@functools.cache
+def assembly(failed: tuple[str, ...]) -> tuple[tuple[pl.Expr, ...], ...]:
+    """The steps of `with_columns` from the inputs to the table's columns (but created_at),
+    given the upstreams that failed (SPEC 15 issues, in run order). They depend on nothing
+    else, so they are built once: building these hundreds of expressions was a fixed cost of
+    every run."""
+    sources = [pl.col(f"source__{n}") for n in FEATURE_NAMES]
+    placeholder = pl.col("is_placeholder")
+    return (
+        (
+            *(f.value().alias(f"value__{f.name}") for f in FEATURES),
+            *(f.source().alias(f"source__{f.name}") for f in FEATURES),
+            *_early_season_placeholders(),
+        ),
+        (
+            row_list([pl.col(f"value__{n}") for n in FEATURE_NAMES]).alias("features"),
+            row_list(sources).alias("feature_sources"),
+            feature_quality_score(sources).alias("feature_quality_score"),
+            data_source().alias("data_source"),
+        ),
+        (
+            pl.when(placeholder)
+            .then(pl.concat_list([pl.lit(None, dtype=pl.Float64)] * ARRAY_FEATURE_COUNT))
+            .otherwise(pl.col("features"))
+            .alias("features"),
+            pl.when(placeholder)
+            .then(pl.concat_list([pl.lit(DEFAULT)] * ARRAY_FEATURE_COUNT))
+            .otherwise(pl.col("feature_sources"))
+            .alias("feature_sources"),
+            pl.when(placeholder)
+            .then(0.0)
+            .otherwise(pl.col("feature_quality_score"))
+            .alias("feature_quality_score"),
+            pl.when(placeholder)
+            .then(pl.lit("early_season"))
+            .otherwise(pl.col("data_source"))
+            .alias("data_source"),
+            pl.when(placeholder)
+            .then(pl.col("placeholder_reason"))
+            .alias("insufficient_data_reason"),
+        ),
+        (
+            pl.concat_list([pl.lit(n) for n in FEATURE_NAMES]).alias("feature_names"),
+            pl.lit(FEATURE_COUNT).alias("feature_count"),
+            pl.lit(FEATURE_VERSION).alias("feature_version"),
+            quality_tier(pl.col("feature_quality_score")).alias("quality_tier"),
+            pl.col("home_game").alias("is_home"),
+        ),
+        tuple(expr for name in UPSTREAMS for expr in _source_tracking(name)),
+        tuple(feature_values()),
+        tuple(feature_tags()),
+        tuple(defaulted_flags()),
+        (
+            feature_sources_json().alias("feature_sources_json"),
+            default_feature_count().alias("default_feature_count"),
+            required_default_count().alias("required_default_count"),
+            default_feature_indices().alias("default_feature_indices"),
+            quality_pct(MATCHUP).alias("matchup_quality_pct"),
+            quality_pct(PLAYER_HISTORY).alias("player_history_quality_pct"),
+            quality_pct(VEGAS).alias("vegas_quality_pct"),
+            quality_pct(GAME_CONTEXT).alias("game_context_quality_pct"),
+        ),
+        (
+            is_quality_ready().alias("is_quality_ready"),
+            is_training_ready().alias("is_training_ready"),
+            quality_alert_level().alias("quality_alert_level"),
+            matchup_data_status().alias("matchup_data_status"),
+            pl.col("schedule__expected").fill_null(0).cast(pl.Int64).alias("expected_games_count"),
+            pl.col("schedule__actual").fill_null(0).cast(pl.Int64).alias("actual_games_count"),
+        ),
+        (
+            (pl.col("expected_games_count") - pl.col("actual_games_count")).alias(
+                "missing_games_count"
+            ),
+            completeness_percentage().alias("completeness_percentage"),
+            (pl.col("days_into_season") < BOOTSTRAP_DAYS).alias("backfill_bootstrap_mode"),
+            processing_decision_reason().alias("processing_decision_reason"),
+        ),
+        (
+            is_production_ready(failed).alias("is_production_ready"),
+            data_quality_issues(failed).alias("data_quality_issues"),
+        ),
+    )
+
+
 def ml_feature_store_v2(
     *,
     player_games: pl.DataFrame,
@@ -805,75 +898,7 @@ def ml_feature_store_v2(
         TEAM_DEFENSE: frames["team_defense_zones"],
     }
     failed = tuple(FAILED_ISSUE[name] for name in UPSTREAMS_IN_RUN_ORDER if upstream[name] is None)
-    sources = [pl.col(f"source__{n}") for n in FEATURE_NAMES]
-    placeholder = pl.col("is_placeholder")
-    rows = (
-        _inputs(phase3, calendar, upstream)
-        .with_columns(
-            *(f.value().alias(f"value__{f.name}") for f in FEATURES),
-            *(f.source().alias(f"source__{f.name}") for f in FEATURES),
-            *_early_season_placeholders(),
-        )
-        .with_columns(
-            features=row_list([pl.col(f"value__{n}") for n in FEATURE_NAMES]),
-            feature_sources=row_list(sources),
-            feature_quality_score=feature_quality_score(sources),
-            data_source=data_source(),
-        )
-        .with_columns(
-            features=pl.when(placeholder)
-            .then(pl.concat_list([pl.lit(None, dtype=pl.Float64)] * ARRAY_FEATURE_COUNT))
-            .otherwise(pl.col("features")),
-            feature_sources=pl.when(placeholder)
-            .then(pl.concat_list([pl.lit(DEFAULT)] * ARRAY_FEATURE_COUNT))
-            .otherwise(pl.col("feature_sources")),
-            feature_quality_score=pl.when(placeholder)
-            .then(0.0)
-            .otherwise(pl.col("feature_quality_score")),
-            data_source=pl.when(placeholder)
-            .then(pl.lit("early_season"))
-            .otherwise(pl.col("data_source")),
-            insufficient_data_reason=pl.when(placeholder).then(pl.col("placeholder_reason")),
-        )
-        .with_columns(
-            feature_names=pl.concat_list([pl.lit(n) for n in FEATURE_NAMES]),
-            feature_count=pl.lit(FEATURE_COUNT),
-            feature_version=pl.lit(FEATURE_VERSION),
-            quality_tier=quality_tier(pl.col("feature_quality_score")),
-            is_home=pl.col("home_game"),
-            created_at=pl.lit(processed_at),
-        )
-        .with_columns(*(expr for name in UPSTREAMS for expr in _source_tracking(name)))
-        .with_columns(*feature_values())
-        .with_columns(*feature_tags())
-        .with_columns(*defaulted_flags())
-        .with_columns(
-            feature_sources_json=feature_sources_json(),
-            default_feature_count=default_feature_count(),
-            required_default_count=required_default_count(),
-            default_feature_indices=default_feature_indices(),
-            matchup_quality_pct=quality_pct(MATCHUP),
-            player_history_quality_pct=quality_pct(PLAYER_HISTORY),
-            vegas_quality_pct=quality_pct(VEGAS),
-            game_context_quality_pct=quality_pct(GAME_CONTEXT),
-        )
-        .with_columns(
-            is_quality_ready=is_quality_ready(),
-            is_training_ready=is_training_ready(),
-            quality_alert_level=quality_alert_level(),
-            matchup_data_status=matchup_data_status(),
-            expected_games_count=pl.col("schedule__expected").fill_null(0).cast(pl.Int64),
-            actual_games_count=pl.col("schedule__actual").fill_null(0).cast(pl.Int64),
-        )
-        .with_columns(
-            missing_games_count=pl.col("expected_games_count") - pl.col("actual_games_count"),
-            completeness_percentage=completeness_percentage(),
-            backfill_bootstrap_mode=pl.col("days_into_season") < BOOTSTRAP_DAYS,
-            processing_decision_reason=processing_decision_reason(),
-        )
-        .with_columns(
-            is_production_ready=is_production_ready(failed),
-            data_quality_issues=data_quality_issues(failed),
-        )
-    )
-    return to_table(rows, ML_FEATURE_STORE_V2)
+    rows = _inputs(phase3, calendar, upstream)
+    for step in assembly(failed):
+        rows = rows.with_columns(*step)
+    return to_table(rows.with_columns(created_at=pl.lit(processed_at)), ML_FEATURE_STORE_V2)

@@ -290,8 +290,18 @@ def _r10_aggregates(window: pl.LazyFrame) -> pl.LazyFrame:
 def _player_windows(
     player_games: pl.LazyFrame, lines: pl.LazyFrame, pairs: pl.LazyFrame
 ) -> pl.LazyFrame:
-    """Per pair: the Q60 and R10 aggregates (pairs without a game get NULLs)."""
-    sequence = _player_sequence(player_games, lines)
+    """Per pair: the Q60 and R10 aggregates (pairs without a game get NULLs).
+
+    Only the games of [first D - 60, last D) are sequenced: the others are in no window, and
+    a window reads differences of the running counts and a predecessor inside Q60, which
+    that range holds (a nightly date sequences two months of games, not the season's)."""
+    span = pairs.select(
+        (pl.col("analysis_date").min() - pl.duration(days=WINDOW_DAYS)).alias("span_from"),
+        pl.col("analysis_date").max().alias("span_until"),
+    )
+    in_span = pl.col("game_date").is_between("span_from", "span_until", closed="left")
+    games = player_games.join(span, how="cross").filter(in_span).drop("span_from", "span_until")
+    sequence = _player_sequence(games, lines).cache()  # read by both as-of joins and the window
     # Read twice (Q60 and R10): computed once.
     window = _window(pairs, sequence, "player_lookup", WINDOW_DAYS, carry=["slate_line"]).cache()
     q60 = _q60_aggregates(_recent_qualifying(window))
@@ -304,23 +314,21 @@ def _player_windows(
 
 def _versus_opponent(player_games: pl.LazyFrame, players: pl.LazyFrame) -> pl.LazyFrame:
     """Per pair: the player's qualifying games of S before D against the context opponent
-    (features 29 and 30): a season-long running count and points sum, as of D."""
+    (features 29 and 30): how many, and their points (integers: exact in any order). A pair
+    meets a handful of games, so a join and a filter, not a running count per opponent."""
     key = ["player_lookup", "opponent_team_abbr", "season_year"]
-    games = (
-        qualifying_games(player_games)
-        .group_by(*key, "game_date")
-        .agg(pl.len().alias("games"), pl.col("points").sum().alias("points"))
-        .sort("game_date")
-        .with_columns(
-            pl.col("games").cum_sum().over(key).alias("v3__games_vs_opponent"),
-            pl.col("points").cum_sum().over(key).alias("v3__points_vs_opponent"),
+    games = qualifying_games(player_games).select(*key, "game_date", "points")
+    return (
+        players.select(*PAIR, "opponent_team_abbr", "season_year")
+        .unique(subset=PAIR)
+        .join(games, on=key, how="inner")
+        .filter(pl.col("game_date") < pl.col("analysis_date"))
+        .group_by(PAIR)
+        .agg(
+            pl.len().alias("v3__games_vs_opponent"),
+            pl.col("points").sum().alias("v3__points_vs_opponent"),
         )
     )
-    return latest_before(
-        players.select(*PAIR, "opponent_team_abbr", "season_year").unique(subset=PAIR),
-        games.select(*key, "game_date", "v3__games_vs_opponent", "v3__points_vs_opponent"),
-        key,
-    ).select(*PAIR, "v3__games_vs_opponent", "v3__points_vs_opponent")
 
 
 def _previous_line(lines: pl.LazyFrame, pairs: pl.LazyFrame) -> pl.LazyFrame:

@@ -9,8 +9,10 @@ partitions with every line, one transaction. The next chunk is built while a chu
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
+from itertools import groupby
 
 import polars as pl
 from prefect import flow, get_run_logger
@@ -74,21 +76,12 @@ class BackfillSummary:
         return sorted({line.analysis_date for line in self.lines if line.status == "FAIL"})
 
     def counts(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for row in self.per_date():
-            counts[str(row["status"])] = counts.get(str(row["status"]), 0) + 1
-        return counts
+        return dict(Counter(str(row["status"]) for row in self.per_date()))
 
 
 def seasons_of(chunks: list[list[date]]) -> list[list[list[date]]]:
     """The chunks grouped by season (`date_chunks` never lets a chunk straddle two)."""
-    seasons: list[list[list[date]]] = []
-    for chunk in chunks:
-        if seasons and season_of(seasons[-1][0][0]) == season_of(chunk[0]):
-            seasons[-1].append(chunk)
-        else:
-            seasons.append([chunk])
-    return seasons
+    return [list(season) for _, season in groupby(chunks, key=lambda c: season_of(c[0]))]
 
 
 @flow(
@@ -113,23 +106,40 @@ def phase4_backfill(
     """
     selected = registry.select(list(processors) if processors else None)
     url = warehouse_url()
-    warehouse = open_warehouse(url)
-    # One open warehouse for the backfill's reads and writes, in every task thread (each
-    # DuckDB open costs 30-100 ms; see DuckDBWarehouse.held_open).
-    with warehouse.held_open():
-        return _backfill(url, start_date, end_date, selected, force)
+    summary = BackfillSummary(start_date, end_date)
+    # One open warehouse for every task thread's reads and writes (DuckDBWarehouse.held_open),
+    # closed (checkpointed, its memory freed) before the report reads what was written.
+    with open_warehouse(url).held_open():
+        prints = _backfill(url, summary, selected, force)
+
+    create_table_artifact(
+        key="phase4-backfill-report",
+        table=summary.per_date(),
+        description=f"Phase 4 backfill {start_date}..{end_date}: {summary.counts()}",
+    )
+    if not STOP.is_set():
+        with open_warehouse(url).held_open():
+            publish_report_artifact(url, start_date, end_date, pl.concat(prints))
+    get_run_logger().info("backfill %s..%s: %s", start_date, end_date, summary.counts())
+    if summary.failed_dates:
+        return Failed(
+            message=f"backfill failed on {len(summary.failed_dates)} date(s), first "
+            f"{summary.failed_dates[0]}",
+            data=summary,
+        )
+    return summary
 
 
 def _backfill(
-    url: str, start_date: date, end_date: date, selected: list[Processor], force: bool
-) -> BackfillSummary | State:
+    url: str, summary: BackfillSummary, selected: list[Processor], force: bool
+) -> list[pl.DataFrame]:
+    """Every chunk built and committed, in order; the fingerprints of every season."""
     ensure_tables(open_warehouse(url))
     run_id = str(flow_run.id or "local")
-    summary = BackfillSummary(start_date, end_date)
     tables = [p.table for p in selected]
     prints: list[pl.DataFrame] = []
     in_flight: Chunk | None = None  # built while the previous chunk commits
-    for season in seasons_of(date_chunks(start_date, end_date)):
+    for season in seasons_of(date_chunks(summary.start_date, summary.end_date)):
         # Each Phase 3 table read once per season; its rows and their SPEC 14 fingerprints
         # (hashed once) serve the choice of dates, the build of every chunk and the report.
         frames = read_chunk_task(
@@ -152,22 +162,7 @@ def _backfill(
             in_flight = Chunk(chosen, ctx, runs)
     if in_flight:
         summary.lines += in_flight.commit(url, run_id)
-
-    create_table_artifact(
-        key="phase4-backfill-report",
-        table=summary.per_date(),
-        description=f"Phase 4 backfill {start_date}..{end_date}: {summary.counts()}",
-    )
-    if not STOP.is_set():
-        publish_report_artifact(url, start_date, end_date, pl.concat(prints))
-    get_run_logger().info("backfill %s..%s: %s", start_date, end_date, summary.counts())
-    if summary.failed_dates:
-        return Failed(
-            message=f"backfill failed on {len(summary.failed_dates)} date(s), first "
-            f"{summary.failed_dates[0]}",
-            data=summary,
-        )
-    return summary
+    return prints
 
 
 @dataclass
@@ -180,8 +175,7 @@ class Chunk:
 
     def commit(self, url: str, run_id: str) -> list[RunLine]:
         wait(list(self.runs.values()))
-        selected = list(self.runs)
-        lines = run_lines(run_id, self.dates, self.runs, {t: [self.ctx] for t in selected})
+        lines = run_lines(run_id, self.dates, self.runs, {t: [self.ctx] for t in self.runs})
         built = [f.result() for f in self.runs.values() if f.state.is_completed()]
         write_chunk_task(url, built, lines)
         return lines

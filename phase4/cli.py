@@ -530,6 +530,7 @@ def backfill(
             disable=options.quiet,
         ) as progress,
         _interrupts("backfill") as interrupt,
+        without_heartbeats(),  # as `run`: the thread's join held the end up to 1 s
     ):
         bar = progress.add_task("dates", total=total_days, rows=0, rate="")
 

@@ -65,7 +65,7 @@ def commit_built(
         replacements.append(Replacement(OUTPUT_TABLES[b.table], b.write_dates, b.rows_to_write()))
         if b.checks is not None:
             replacements.append(Replacement(ML_FEATURE_CHECKS, b.write_dates, b.checks))
-    rows = pl.DataFrame([line.as_row() for line in lines], schema=PROCESSOR_RUNS.polars_schema)
+    rows = pl.DataFrame(list(lines), schema=PROCESSOR_RUNS.polars_schema)  # fields by name
 
     def guard() -> None:
         if STOP.is_set():
@@ -144,8 +144,9 @@ def build_processor(
     if built.checks is not None and len(ctx.dates) == 1:
         feature_checks.publish_artifact(built.checks)
     logger = get_run_logger()
-    for line in built.lines:
-        logger.info("%s %s: %s %s", table, line.analysis_date, line.status, line.message)
+    for line in built.lines:  # a backfill chunk's OK dates are in processor_runs, not logged
+        if line.status != "OK" or len(built.lines) == 1:  # (0.3 ms a line: 0.3 s a season)
+            logger.info("%s %s: %s %s", table, line.analysis_date, line.status, line.message)
     return built
 
 

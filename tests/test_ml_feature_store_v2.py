@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import statistics
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
@@ -13,6 +14,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
+from features.common import HASH_SLICE_ROWS, _row_hashes
 from features.ml_feature_store_v2 import (
     FEATURE_NAMES,
     PHASE4_FEATURES,
@@ -1225,3 +1227,19 @@ def test_the_phase5_worker_query_runs_unchanged_on_the_emulator(
         assert {c: got[c] for c in columns} == {c: expected[c] for c in columns}
     issues = p5[day].filter(pl.col("data_quality_issues").list.len() > 0).height
     assert issues > 0  # some rows carry issues, so the ARRAY<STRING> round trip is exercised
+
+
+# --- the row hash ---------------------------------------------------------------------------------
+
+
+def test_data_hash_is_the_sha256_of_each_rows_json_whatever_the_slices() -> None:
+    """Rows hashed a slice per thread (past HASH_SLICE_ROWS) get the digest of their own
+    business columns' JSON, in order."""
+    count = 2 * HASH_SLICE_ROWS + 3
+    frame = pl.DataFrame(
+        {"player_lookup": [f"p{i}" for i in range(count)], "x": [i / 7 for i in range(count)]}
+    )
+    hashes = _row_hashes(frame, ["player_lookup", "x"])
+    encoded = frame.select(pl.struct("player_lookup", "x").struct.json_encode()).to_series()
+    assert hashes.to_list() == [hashlib.sha256(r.encode()).hexdigest()[:16] for r in encoded]
+    assert encoded[1] == '{"player_lookup":"p1","x":0.14285714285714285}'

@@ -292,7 +292,7 @@ def check_seasons(full_name: str, seasons: Sequence[int], rows: pa.Table) -> lis
         raise ValueError(f"{full_name}: rows have no season_year column")
     allowed = sorted({int(s) for s in seasons})
     stray = sorted(
-        {s for s in rows.column("season_year").to_pylist() if s is None or s not in allowed},
+        (s for s in rows.column("season_year").unique().to_pylist() if s not in allowed),
         key=str,
     )
     if stray:
@@ -306,7 +306,7 @@ def check_partitions(schema: TableSchema, partitions: Sequence[date], rows: pa.T
     if not partitions:
         raise ValueError(f"{schema.full_name}: no partitions to replace")
     allowed = set(partitions)
-    found = set(rows.column(schema.partition_column).to_pylist())
+    found = rows.column(schema.partition_column).unique().to_pylist()  # Arrow's, not a loop
     stray = sorted(d for d in found if d not in allowed)
     if stray:
         raise ValueError(

@@ -127,6 +127,9 @@ class DuckDBWarehouse(Warehouse):
                 kept = None
             else:
                 kept = _HELD[self.path] = self._connect_file(read_only=self.read_only)
+                # One checkpoint, on close: past 16 MiB of log each commit would rewrite the
+                # tables' growing row groups (a season's backfill: 2.4 s of commits, not 1.5).
+                kept.execute("SET checkpoint_threshold = '4GB'")
         try:
             yield
         finally:
@@ -230,27 +233,24 @@ class DuckDBWarehouse(Warehouse):
         staged = [conform(r.rows, r.schema) for r in replacements]
         for replacement, rows in zip(replacements, staged, strict=True):
             check_partitions(replacement.schema, replacement.partitions, rows)
+        writes = [
+            (r.schema, r.partitions, rows) for r, rows in zip(replacements, staged, strict=True)
+        ]
+        writes += [(schema, (), conform(rows, schema)) for schema, rows in appends]
         statements = []
-        with self._connect() as con:
-            for i, (replacement, rows) in enumerate(zip(replacements, staged, strict=True)):
-                table = _table_name(replacement.schema.full_name)
-                days = ", ".join(
-                    f"DATE {_sql_literal(d.isoformat())}"
-                    for d in sorted(set(replacement.partitions))
-                )
-                column = replacement.schema.partition_column
-                statements.append(f"DELETE FROM {table} WHERE {column} IN ({days})")
+        with self._connect() as con:  # per table: one DELETE of its dates, one INSERT
+            for i, (schema, partitions, rows) in enumerate(writes):
+                table = _table_name(schema.full_name)
+                if partitions:
+                    days = ", ".join(f"DATE '{d}'" for d in sorted(set(partitions)))
+                    statements.append(
+                        f"DELETE FROM {table} WHERE {schema.partition_column} IN ({days})"
+                    )
                 if rows.num_rows:
                     con.register(f"phase4_staged_{i}", rows)
                     statements.append(
                         f"INSERT INTO {table} BY NAME SELECT * FROM phase4_staged_{i}"
                     )
-            for i, (schema, rows) in enumerate(appends):
-                con.register(f"phase4_appended_{i}", conform(rows, schema))
-                statements.append(
-                    f"INSERT INTO {_table_name(schema.full_name)} BY NAME "
-                    f"SELECT * FROM phase4_appended_{i}"
-                )
             self._in_transaction(con, statements, before_commit)
         return sum(rows.num_rows for rows in staged)
 
