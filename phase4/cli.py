@@ -335,8 +335,6 @@ def run(
         checks.day(analysis_date)
     _announce_warehouse()
     _use_prefect_server()  # before anything imports Prefect: its settings are read at import
-    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
-
     from flows.phase4_precompute import phase4_precompute, slate_date
     from tasks.io import ensure_tables
     from tasks.report import RunReport
@@ -351,10 +349,7 @@ def run(
         # No heartbeats: one date takes seconds, under one interval (180 s), and the heartbeat
         # thread, which sleeps in 1-s steps and is joined at the end, held the flow's end up
         # to 1 s. The flow run's states and the task runs still reach the server.
-        with (
-            _interrupts(f"run for {day}") as interrupt,
-            temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}),
-        ):
+        with _interrupts(f"run for {day}") as interrupt, without_heartbeats():
             state = phase4_precompute(analysis_date=day, processors=chosen, return_state=True)
     if interrupt.count:
         _stop_interrupted(
@@ -371,6 +366,15 @@ def run(
         if line.status in ("FAIL", "SKIPPED", "WARN"):
             console.print(f"{line.status} {line.processor}: {line.message}", soft_wrap=True)
     raise typer.Exit(EXIT_RUN_FAILED if report.failed else EXIT_OK)
+
+
+@contextmanager
+def without_heartbeats() -> Iterator[None]:
+    """No heartbeat thread for the command's flow run (see `run`)."""
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        yield
 
 
 R = TypeVar("R")
