@@ -116,10 +116,8 @@ def run_lines(
             continue
         failed_inputs = [f for f in inputs.get(table, ()) if f.state.is_failed()]
         status: Status
-        if failed_inputs:  # it never ran: name the first of its own inputs that failed
-            status, message = "FAIL", _error_of(failed_inputs[0])
-        elif state.is_failed():
-            status, message = "FAIL", _error_of(future)
+        if failed_inputs or state.is_failed():  # an input of its own that failed is named first
+            status, message = "FAIL", _error_of((failed_inputs or [future])[0])
         else:
             blockers = [
                 u
