@@ -45,8 +45,6 @@ BY = ("game_date", "feature_index")  # one figure row per date and feature
 DRIFT_FEATURES = [f.index for f in FEATURE_CONTRACT if f.drift_check]
 
 
-
-
 LATER_FEATURES = FEATURE_CONTRACT[ARRAY_FEATURE_COUNT:]  # SPEC 16: 25 to 59, no default
 
 
@@ -530,12 +528,6 @@ def outcomes(checks: pl.DataFrame) -> dict[date, tuple[str, str]]:
         pl.when(pl.col("status") == FAIL).then("failure").otherwise("message").alias("message"),
     )
     return {day: (status, message) for day, status, message in lines.iter_rows()}
-
-
-def failures(checks: pl.DataFrame) -> Sequence[str]:
-    return checks.filter(pl.col("status") == FAIL)["message"].to_list()
-
-
 
 
 def _cell(value: object) -> str:

@@ -50,12 +50,6 @@ def read_reference(warehouse: Warehouse, game_date: date) -> pl.DataFrame:
     ).cast(dict(empty.schema.items()))
 
 
-
-
-
-
-
-
 def publish_artifact(checks: pl.DataFrame) -> None:
     """The Prefect markdown artifact listing every feature's figures for D."""
     from prefect.artifacts import create_markdown_artifact

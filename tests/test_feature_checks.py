@@ -663,7 +663,8 @@ def _rewrite_team_offense(url: str, change: pl.Expr, column: str) -> None:
     warehouse = open_warehouse(url)
     table = PHASE3_TABLES["team_offense_game_summary"]
     rows = (warehouse.read(table.full_name)).with_columns(change.alias(column))
-    warehouse.replace_table(table.full_name, rows.to_arrow())
+    seasons = rows["season_year"].unique().to_list()
+    warehouse.replace_seasons(table.full_name, seasons, rows.to_arrow())
 
 
 @pytest.mark.usefixtures("prefect_harness")
