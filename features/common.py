@@ -73,16 +73,6 @@ def insufficient_reason(found: pl.Expr, needed: int, unit: str = "games") -> pl.
     return pl.format("Only {} {} available, need {}", found, pl.lit(unit), pl.lit(needed))
 
 
-def with_data_hash(frame: pl.DataFrame, exclude: Iterable[str] = ()) -> pl.DataFrame:
-    """Hash the business columns so consumers can see which rows changed between runs."""
-    skip = AUDIT_COLUMNS | set(exclude)
-    business = [c for c in frame.columns if c not in skip and not c.startswith("source_")]
-    if frame.is_empty():
-        return frame.with_columns(data_hash=pl.lit(None, dtype=pl.String))
-    encoded = frame.select(_row_json(business))[_ROW_JSON]
-    return frame.with_columns(data_hash=_digests(encoded))
-
-
 _ROW_JSON = "__row_json"
 
 
@@ -107,15 +97,9 @@ def _digests(encoded: pl.Series) -> pl.Series:
     )
 
 
-def to_output(frame: pl.DataFrame, schema: TableSchema) -> pl.DataFrame:
-    """Columns in schema order and type, with the row hash filled in."""
-    hashed = with_data_hash(frame.select([c for c in schema.column_names if c != "data_hash"]))
-    return hashed.select([pl.col(c.name).cast(c.polars_type, strict=True) for c in schema.columns])
-
-
 def to_table(rows: pl.LazyFrame, schema: TableSchema) -> pl.DataFrame:
     """The output: rows sorted by date, then the schema's first key column, in schema order
-    and type, with the row hash (`to_output`: one collect, then the digests).
+    and type, with the row hash (one collect, then the digests).
 
     A date's rows come out in the same order whichever other dates are built with it.
     """

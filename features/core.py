@@ -208,7 +208,7 @@ def build(
         tuple(lines),
         tuple(line.analysis_date for line in lines if line.rows is not None),
     )
-    return _feature_checked(built, ctx) if entry.feature_checked else built
+    return feature_checked(built, ctx) if entry.feature_checked else built
 
 
 def _with_notes(status: Status, message: str, notes: Sequence[str]) -> tuple[Status, str]:
@@ -218,7 +218,7 @@ def _with_notes(status: Status, message: str, notes: Sequence[str]) -> tuple[Sta
     return ("WARN" if status == "OK" else status), "; ".join([message, *notes])
 
 
-def _feature_checked(built: Built, ctx: Context) -> Built:
+def feature_checked(built: Built, ctx: Context) -> Built:
     """SPEC 12 on P5's dates: a FAIL keeps the date's previous partition, a WARN is noted."""
     p5 = built.frame.filter(pl.col("game_date").is_in(list(built.write_dates)))
     history = ctx.inputs.reference

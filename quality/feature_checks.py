@@ -45,10 +45,6 @@ BY = ("game_date", "feature_index")  # one figure row per date and feature
 DRIFT_FEATURES = [f.index for f in FEATURE_CONTRACT if f.drift_check]
 
 
-class FeatureCheckError(ValueError):
-    """P5 of D has values out of range: nothing is written, the previous partition stays."""
-
-
 LATER_FEATURES = FEATURE_CONTRACT[ARRAY_FEATURE_COUNT:]  # SPEC 16: 25 to 59, no default
 
 
@@ -532,20 +528,6 @@ def outcomes(checks: pl.DataFrame) -> dict[date, tuple[str, str]]:
         pl.when(pl.col("status") == FAIL).then("failure").otherwise("message").alias("message"),
     )
     return {day: (status, message) for day, status, message in lines.iter_rows()}
-
-
-def failures(checks: pl.DataFrame) -> Sequence[str]:
-    return checks.filter(pl.col("status") == FAIL)["message"].to_list()
-
-
-def raise_on_failure(checks: pl.DataFrame, game_date: date) -> None:
-    """A value out of range stops P5 for D before anything is written."""
-    failed = failures(checks)
-    if failed:
-        raise FeatureCheckError(
-            f"ml_feature_store_v2 for {game_date}: feature checks FAIL, nothing written: "
-            + "; ".join(failed)
-        )
 
 
 def _cell(value: object) -> str:

@@ -1,25 +1,20 @@
-"""SPEC 12's reads and writes: the stored drift reference, the checks of a stored date, the
-artifact. The checks themselves run in the run core (features/core.py: `check_dates`); a
-FAIL keeps the previous partition of D in both tables.
+"""SPEC 12's reads: the stored drift reference and the stored checks of a date; the artifact.
+The checks themselves run in the run core (features/core.py: `feature_checked`), and a FAIL
+keeps the previous partition of D in both tables (the commit leaves the date out).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import date
 
 import polars as pl
 
-from features.core import REFERENCE_COLUMNS, check_dates
-from nba_calendar import SlateCalendar, season_first_day
+from features.core import REFERENCE_COLUMNS
+from nba_calendar import season_first_day
 from quality.feature_checks import (
-    OK,
     PLACEHOLDER_SOURCE,
-    check_features,
     checks_markdown,
-    raise_on_failure,
     reference_dates,
-    summary,
 )
 from quality.schemas import ML_FEATURE_CHECKS, ML_FEATURE_STORE_V2
 from tasks.warehouse import Filter, Warehouse
@@ -55,33 +50,6 @@ def read_reference(warehouse: Warehouse, game_date: date) -> pl.DataFrame:
     ).cast(dict(empty.schema.items()))
 
 
-def check_partition(
-    warehouse: Warehouse, p5: pl.DataFrame, calendar: SlateCalendar, run_id: str
-) -> pl.DataFrame:
-    """The checks of P5 for D against the stored reference; raises on FAIL (nothing written)."""
-    reference = read_reference(warehouse, calendar.analysis_date)
-    checks = check_features(
-        p5,
-        reference,
-        calendar.analysis_date,
-        early_season=calendar.is_early_season,
-        run_id=run_id,
-    )
-    raise_on_failure(checks, calendar.analysis_date)
-    return checks
-
-
-def write_checks(warehouse: Warehouse, game_date: date, checks: pl.DataFrame) -> int:
-    """Replace the checks partition of D (an empty slate leaves it empty)."""
-    return warehouse.replace_partition(ML_FEATURE_CHECKS, game_date, checks.to_arrow())
-
-
-def report_notes(checks: pl.DataFrame) -> tuple[str, ...]:
-    """P5's report line gains a note (and so a WARN) only when a check WARNs."""
-    status, message = summary(checks)
-    return () if status == OK else (message,)
-
-
 def publish_artifact(checks: pl.DataFrame) -> None:
     """The Prefect markdown artifact listing every feature's figures for D."""
     from prefect.artifacts import create_markdown_artifact
@@ -103,11 +71,3 @@ def feature_checks_of(warehouse: Warehouse, game_date: date) -> pl.DataFrame:
         .cast(dict(ML_FEATURE_CHECKS.polars_schema.items()))
         .sort("feature_index")
     )
-
-
-def check_chunk(
-    warehouse: Warehouse, p5: pl.DataFrame, dates: Sequence[date], run_id: str
-) -> tuple[pl.DataFrame, dict[date, tuple[str, str]]]:
-    """SPEC 12 for every date of a backfill chunk against the stored reference before it
-    (`features.core.check_dates`, what the run core does)."""
-    return check_dates(p5, dates, read_reference(warehouse, min(dates)), run_id)

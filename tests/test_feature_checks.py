@@ -12,14 +12,20 @@ import polars as pl
 import pyarrow.parquet as pq
 import pytest
 
-from features.core import REFERENCE_COLUMNS, RunInputs, build_outputs, check_dates, run
-from nba_calendar import SlateCalendar
+from features.core import (
+    REFERENCE_COLUMNS,
+    Built,
+    Context,
+    RunInputs,
+    build_outputs,
+    check_dates,
+    feature_checked,
+    run,
+)
 from quality.contracts import conform_input
 from quality.feature_checks import (
-    FeatureCheckError,
     check_features,
     checks_markdown,
-    raise_on_failure,
     reference_dates,
     summary,
 )
@@ -39,15 +45,10 @@ from quality.schemas import (
     all_tables,
 )
 from quality.stable import stable_mean, stable_std
-from tasks.feature_checks import (
-    check_chunk,
-    check_partition,
-    feature_checks_of,
-    read_reference,
-    report_notes,
-    write_checks,
-)
+from quality.success import RunLine
+from tasks.feature_checks import feature_checks_of, read_reference
 from tasks.io import ensure_tables, write_partition
+from tasks.processors import commit_built
 from tasks.warehouse import Filter, Warehouse, open_warehouse
 from tests.conftest import SEASON_2023, SEASON_2024
 
@@ -234,7 +235,6 @@ def test_a_healthy_slate_is_ok_with_its_figures() -> None:
         "run_id": "run-1",
     }
     assert summary(checks) == ("OK", "feature checks OK (60 features)")
-    assert report_notes(checks) == ()
 
 
 def test_mean_and_std_are_the_stable_ones_whatever_the_row_order() -> None:
@@ -279,8 +279,10 @@ def test_an_out_of_range_value_fails_naming_feature_player_value_range_and_rows(
         "team_pace is 500 for p007, outside [80, 120] (1 row out of range)",
     )
     assert not_ok(checks) == ["team_pace"]
-    with pytest.raises(FeatureCheckError, match="2024-01-15: feature checks FAIL, nothing"):
-        raise_on_failure(checks, D)
+    assert summary(checks) == (
+        "FAIL",
+        "feature checks FAIL: team_pace is 500 for p007, outside [80, 120] (1 row out of range)",
+    )
 
 
 def test_several_rows_out_of_range_are_counted_and_the_first_player_named() -> None:
@@ -337,7 +339,6 @@ def test_a_constant_feature_warns_in_the_spec_words() -> None:
         "WARN",
         "feature checks WARN: team_win_pct is 0.5 for all 213 players",
     )
-    assert report_notes(checks) == ("feature checks WARN: team_win_pct is 0.5 for all 213 players",)
 
 
 @pytest.mark.parametrize(("rows", "status"), [(49, "OK"), (50, "WARN")])
@@ -573,8 +574,7 @@ def test_a_forced_out_of_range_value_leaves_the_previous_partition_on_duckdb(
 ) -> None:
     warehouse = open_warehouse(warehouse_url)
     ensure_tables(warehouse)
-    calendar = SlateCalendar(D, 2023, date(2023, 10, 24))
-    previous = checked_partition_after(warehouse, calendar, (1, 2, 3), players=30)
+    previous = checked_partition_after(warehouse, (1, 2, 3), players=30)
     reference = read_reference(warehouse, D)
     assert sorted(set(reference["game_date"])) == [D - timedelta(days=b) for b in (3, 2, 1)]
     assert reference.height == 90
@@ -588,8 +588,9 @@ def test_a_forced_out_of_range_value_leaves_the_previous_partition_on_duckdb(
         )
         .otherwise(pl.col("features"))
     )
-    with pytest.raises(FeatureCheckError, match="team_pace is 500 for p004, outside \\[80, 120\\]"):
-        check_partition(warehouse, broken, calendar, "run-2")
+    (line,) = checked_and_committed(warehouse, broken, "run-2").lines
+    assert (line.status, line.rows) == ("FAIL", None)
+    assert "team_pace is 500 for p004, outside [80, 120]" in line.message
     kept = stored_features(warehouse)
     assert kept["features"].to_list() == previous["features"].to_list()
     stored_checks = feature_checks_of(warehouse, D)
@@ -662,7 +663,8 @@ def _rewrite_team_offense(url: str, change: pl.Expr, column: str) -> None:
     warehouse = open_warehouse(url)
     table = PHASE3_TABLES["team_offense_game_summary"]
     rows = (warehouse.read(table.full_name)).with_columns(change.alias(column))
-    warehouse.replace_table(table.full_name, rows.to_arrow())
+    seasons = rows["season_year"].unique().to_list()
+    warehouse.replace_seasons(table.full_name, seasons, rows.to_arrow())
 
 
 @pytest.mark.usefixtures("prefect_harness")
@@ -707,17 +709,38 @@ def test_the_run_warns_on_a_constant_feature_and_fails_on_a_pace_of_500(season_u
 
 
 def checked_partition_after(
-    warehouse: Warehouse, calendar: SlateCalendar, days_back: Sequence[int], players: int
+    warehouse: Warehouse, days_back: Sequence[int], players: int
 ) -> pl.DataFrame:
     """Stored P5 partitions `days_back` days before D, then D's checked and written (run-1)."""
     for back in days_back:
         day = D - timedelta(days=back)
         write_partition(warehouse, ML_FEATURE_STORE_V2.name, day, _stored(day, players))
     previous = _stored(D, players)
-    first = check_partition(warehouse, previous, calendar, "run-1")
-    write_partition(warehouse, ML_FEATURE_STORE_V2.name, D, previous)
-    write_checks(warehouse, D, first)
+    (line,) = checked_and_committed(warehouse, previous, "run-1").lines
+    assert (line.status, line.rows) == ("OK", players), line
     return previous
+
+
+def checked_and_committed(warehouse: Warehouse, p5: pl.DataFrame, run_id: str) -> Built:
+    """D's P5 rows through the run's own SPEC 12 step (`feature_checked`, the stored
+    reference read as the nightly run reads it) and its commit (`commit_built`)."""
+    line = RunLine(
+        run_id=run_id,
+        processor=ML_FEATURE_STORE_V2.name,
+        analysis_date=D,
+        status="OK",
+        rows=p5.height,
+        duration_seconds=0.1,
+        started_at=None,
+        finished_at=None,
+        message="built",
+    )
+    built = Built(ML_FEATURE_STORE_V2.name, p5, (line,), (D,))
+    none = Phase3Frames(*(pl.DataFrame() for _ in range(5)))  # the checks read no Phase 3
+    inputs = RunInputs(none, (D,), run_id=run_id, reference=read_reference(warehouse, D))
+    checked = feature_checked(built, Context(inputs, {}, pl.DataFrame()))
+    commit_built(warehouse, [checked], list(checked.lines))
+    return checked
 
 
 def stored_features(warehouse: Warehouse) -> pl.DataFrame:
@@ -748,13 +771,12 @@ def test_a_forced_out_of_range_value_leaves_the_previous_partition_on_the_bigque
     from tasks.warehouse.bigquery_warehouse import BigQueryWarehouse
     from tests.support.bq_emulator import start_emulator
 
-    calendar = SlateCalendar(D, 2023, date(2023, 10, 24))
     with start_emulator(project="local") as emulator:
         monkeypatch.setenv("PHASE4_BIGQUERY_ENDPOINT", emulator.endpoint)
         warehouse = open_warehouse("bigquery://featurechecks")
         assert isinstance(warehouse, BigQueryWarehouse)
         ensure_tables(warehouse)
-        previous = checked_partition_after(warehouse, calendar, (1, 2, 20), players=20)
+        previous = checked_partition_after(warehouse, (1, 2, 20), players=20)
         reference = read_reference(warehouse, D)
         assert sorted(set(reference["game_date"])) == [D - timedelta(days=b) for b in (20, 2, 1)]
         broken = previous.with_columns(
@@ -768,12 +790,11 @@ def test_a_forced_out_of_range_value_leaves_the_previous_partition_on_the_bigque
             )
             .otherwise(pl.col("features"))
         )
-        with pytest.raises(
-            FeatureCheckError, match=r"injury_risk is nan for p011, outside \[0, 3\]"
-        ):
-            check_partition(warehouse, broken, calendar, "run-2")
+        (line,) = checked_and_committed(warehouse, broken, "run-2").lines
         kept = stored_features(warehouse)
         stored_checks = feature_checks_of(warehouse, D)
+    assert (line.status, line.rows) == ("FAIL", None)
+    assert "injury_risk is nan for p011, outside [0, 3]" in line.message
     assert kept["features"].to_list() == previous["features"].to_list()
     assert stored_checks["run_id"].unique().to_list() == ["run-1"]
     assert stored_checks.height == 60
@@ -794,7 +815,7 @@ def test_a_chunk_whose_first_dates_are_all_placeholders_is_checked_date_by_date(
     assert opener.select(pl.col("features").explode().is_null().all()).item()
     warehouse = open_warehouse(f"duckdb://{tmp_path / 'w.duckdb'}")
     ensure_tables(warehouse)
-    checks, outcomes = check_chunk(warehouse, p5, days, "chunk")
+    checks, outcomes = check_dates(p5, days, read_reference(warehouse, first), "chunk")
     assert outcomes[first][0] == "OK"
     assert set(outcomes) == set(p5["game_date"].unique().to_list())
     assert checks.filter(pl.col("game_date") == first).height == 60
@@ -871,8 +892,7 @@ def test_ranges_of_25_to_59_fail(index: int, bad: float, text: str) -> None:
     row = checks.row(index, named=True)
     assert row["status"] == "FAIL"
     assert f"for p007, outside {text} (1 row out of range)" in row["message"]
-    with pytest.raises(FeatureCheckError):
-        raise_on_failure(checks, D)
+    assert summary(checks)[0] == "FAIL"
 
 
 def test_no_constant_or_drift_check_for_25_to_59() -> None:

@@ -406,7 +406,8 @@ def test_later_games_do_not_change_the_training_set(week_url: str) -> None:
             }
         )
         assert changed.filter(later).height > 1000
-        warehouse.replace_table(schema.full_name, changed.to_arrow())
+        seasons = changed["season_year"].unique().to_list()
+        warehouse.replace_seasons(schema.full_name, seasons, changed.to_arrow())
     backfill(week_url, D1, D2, force=True)
     assert_frame_equal(build_training_set(D1, D2, all_rows=True), before)
 
@@ -435,7 +436,8 @@ def test_bigquery_emulator_gives_the_same_training_set(
     in_range = [Filter("game_date", ">=", D1), Filter("game_date", "<=", D2)]
     for schema in (PLAYER_GAME_SUMMARY, UPCOMING_PLAYER_GAME_CONTEXT):
         rows = duck.read(schema.full_name, None, in_range)
-        bq.replace_table(schema.full_name, rows.to_arrow())
+        seasons = rows["season_year"].unique().to_list()
+        bq.replace_seasons(schema.full_name, seasons, rows.to_arrow())
     p5 = duck.read(ML_FEATURE_STORE_V2.full_name, None, in_range)
     days = sorted(p5["game_date"].unique())
     bq.replace_partitions(ML_FEATURE_STORE_V2, days, p5.to_arrow())

@@ -181,10 +181,6 @@ class Warehouse(ABC):
         timed-out or interrupted run never commits).
         """
 
-    @abstractmethod
-    def replace_table(self, full_name: str, rows: Rows) -> int:
-        """Replace a whole table (Phase 3 loads), atomically."""
-
     def replace_seasons(self, full_name: str, seasons: Sequence[int], rows: Rows) -> int:
         """One table: shorthand for replace_seasons_of."""
         return self.replace_seasons_of([SeasonRows(full_name, seasons, rows)])

@@ -394,23 +394,6 @@ class BigQueryWarehouse(Warehouse):
                 self.client.delete_table(staging, not_found_ok=True)
         return sum(staged.num_rows for _, staged, where in parts if where is not None)
 
-    def replace_table(self, full_name: str, rows: Rows) -> int:
-        """A WRITE_TRUNCATE load job is atomic: the table switches to the new rows at once."""
-        self._check_writable()
-        staged = as_arrow(rows)
-        dataset = full_name.split(".")[0]
-        try:
-            self.client.create_dataset(f"{self.project}.{dataset}", exists_ok=True)
-            self._load(
-                staged,
-                self._table_id(full_name),
-                bigquery.WriteDisposition.WRITE_TRUNCATE,
-                fields_from_arrow(staged.schema),
-            )
-        except gexc.GoogleAPIError as exc:
-            raise self._explain(exc, f"loading {full_name}") from exc
-        return staged.num_rows
-
     def replace_seasons_of(self, loads: Sequence[SeasonRows]) -> int:
         """Phase 3 loads, all tables or none: (1) a missing table is created from its
         declaration (every column nullable; `exists_ok`, so two first loads at once both

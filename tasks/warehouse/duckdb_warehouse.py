@@ -254,22 +254,6 @@ class DuckDBWarehouse(Warehouse):
             self._in_transaction(con, statements, before_commit)
         return sum(rows.num_rows for rows in staged)
 
-    def replace_table(self, full_name: str, rows: Rows) -> int:
-        self._check_writable()
-        staged = as_arrow(rows)
-        dataset = _quoted(full_name.split(".")[0])
-        with self._connect() as con:
-            con.register("phase4_staged_rows", staged)
-            self._in_transaction(
-                con,
-                [
-                    f"CREATE SCHEMA IF NOT EXISTS {dataset}",
-                    f"CREATE OR REPLACE TABLE {_table_name(full_name)} AS "
-                    "SELECT * FROM phase4_staged_rows",
-                ],
-            )
-        return staged.num_rows
-
     def replace_seasons_of(self, loads: Sequence[SeasonRows]) -> int:
         """Every table's DELETE + INSERT (and any CREATE or ADD COLUMN) in one transaction:
         a failure anywhere leaves every table as it was."""
