@@ -251,20 +251,25 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="phase4-bench-") as work:
         figures.update(bench_end_to_end(Path(work)))
         figures.update(bench_baseline(frames, Path(work)))
-    for seasons in SYNTHETIC_SEASONS:
-        figures.update(bench_synthetic(seasons))
+    # The target's peak: the season's work (compute in this process, the CLI backfill in its
+    # own), measured before the synthetic seasons, which hold up to 8 seasons in this process
+    # to show how cost grows (their peak is printed apart: bench_process_peak_rss_mb).
     figures["peak_rss_mb"] = max(
         figures["compute_peak_rss_mb"],
         figures["backfill_peak_rss_mb"],
         resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     )
+    for seasons in SYNTHETIC_SEASONS:
+        figures.update(bench_synthetic(seasons))
+    figures["bench_process_peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     figures.update({f"cli_{k}_s": v for k, v in cli_times().items()})
     checks = {
         "season compute <= 1.5 s": figures["season_compute_s"] <= TARGETS["season_compute_s"],
         "one date <= 50 ms": figures["one_date_ms"] <= TARGETS["one_date_ms"],
         "CLI backfill against a running server <= 5 s": figures["backfill_running_server_s"]
         <= TARGETS["backfill_running_server_s"],
-        "peak RSS <= 1 GB": figures["peak_rss_mb"] <= TARGETS["peak_rss_mb"],
+        "peak RSS of the season's compute and CLI backfill <= 1 GB": figures["peak_rss_mb"]
+        <= TARGETS["peak_rss_mb"],
         ">= 10x the one-date-at-a-time path": figures["speedup"] >= TARGETS["speedup"],
         "(issue 13) 2nd command <= 3 s": figures["cli_second_s"] <= CLI_TARGETS["second"],
         "(issue 13) later commands <= 3 s (median of 5)": figures["cli_median_of_5_s"]
