@@ -8,8 +8,8 @@ real processes in a fresh folder with no PREFECT_API_URL:
   script prints the 1-minute load average beside them);
 - `temporary_server`: with PHASE4_SERVER=off, Prefect's temporary server per command (before);
 and the import times that make up a command's floor (`import_*`, each in a fresh interpreter).
-Every command is its own process that imports what it needs (no pre-forked runner). Target
-(issue 13): <= 3 s from the second command on, judged on the median of five (one command alone
+Every command is its own process that imports what it needs (no pre-forked runner). Target:
+<= 3 s from the second command on, judged on the median of five (one command alone
 moves by a tenth of a second from run to run).
 """
 

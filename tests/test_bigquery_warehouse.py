@@ -241,7 +241,7 @@ def test_a_full_run_matches_the_duckdb_run_row_for_row(
     code, printed = phase4("run", "--date", str(D))
     assert code == 0, printed
     from_bigquery = {t: read_output(bq(), t, D) for t in OUTPUT_TABLES}
-    # The run report records what each processor's own jobs scanned and billed (issue 15); the
+    # The run report records what each processor's own jobs scanned and billed; the
     # emulator reports 0 bytes, so the figures are present and zero; DuckDB records none.
     billed = bq().read(
         PROCESSOR_RUNS.full_name, ["processor", "bytes_processed", "bytes_billed"], []
@@ -315,7 +315,7 @@ def test_a_permission_error_names_the_roles_needed() -> None:
     assert "roles/bigquery.jobUser" in message and "roles/bigquery.dataEditor" in message
 
 
-# --- issue 15: labels, byte cap, bytes counters, Storage Read fallback, aborted transactions ---
+# --- labels, byte cap, bytes counters, Storage Read fallback, aborted transactions ---
 
 
 class RecordingClient(bigquery.Client):

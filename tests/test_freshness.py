@@ -1,4 +1,4 @@
-"""SPEC 14 freshness: fingerprints by hand, the state grid, and the reloads of issue 12.
+"""SPEC 14 freshness: fingerprints by hand, the state grid, and Phase 3 reloads.
 
 Pure cases first (hand-computed hashes, sums and states), then real seasons on DuckDB:
 two seasons side by side, a synthetic-then-real reload, and a corrected box score.

@@ -1,4 +1,4 @@
-"""The many-date engine (issue 14): a date's rows never depend on which dates are built with it.
+"""The many-date engine: a date's rows never depend on which dates are built with it.
 
 Every day of both real seasons, built all at once, equals the same day built alone, bit for
 bit (data_hash included); and any split of the season into chunks gives the same rows.
