@@ -121,8 +121,7 @@ def dated_facts(phase3: Phase3Frames, dates: Sequence[date]) -> pl.DataFrame:
     A game's date as D knows it is the schedule's if it is scheduled before D, else the first
     game summary table's (player, defense, offense) that holds it before D: the rows the
     per-date code concatenated in that order and kept the first of.
-    Lists are in (scheduled date, game_id) order. `season_start` is SPEC 0's: the earliest
-    game of S among team offense rows before D and schedule rows on D or before; D when none.
+    Lists are in (scheduled date, game_id) order.
     """
     day = pl.col("analysis_date")
     scheduled = pl.col(SCHEDULED)
@@ -163,13 +162,7 @@ def dated_facts(phase3: Phase3Frames, dates: Sequence[date]) -> pl.DataFrame:
             **{f"last:{t}": ids.filter(in_last & missing(c)) for t, c in FIRST_DATES.items()},
             **{f"older:{t}": ids.filter(in_older & missing(c)) for t, c in FIRST_DATES.items()},
             season_games_before=(offense < day).sum().cast(pl.Int64),
-            offense_first=offense.filter(offense < day).min(),
-            context_first=scheduled.filter(scheduled <= day).min(),
         )
-        .with_columns(  # SPEC 0's season start, as `nba_calendar.season_starts` finds it
-            season_start=pl.min_horizontal("offense_first", "context_first", "analysis_date")
-        )
-        .drop("offense_first", "context_first")
         .collect()
     )
 

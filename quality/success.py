@@ -9,7 +9,7 @@ from typing import Literal
 
 import polars as pl
 
-from nba_calendar import SlateCalendar, season_of
+from nba_calendar import SlateCalendar, season_of, season_starts
 from quality.completeness import (
     UpstreamFacts,
     dated_facts,
@@ -75,15 +75,14 @@ def slate_facts_of(dates: Sequence[date], phase3: Phase3Frames) -> dict[date, Sl
     dates the season by, so "season S has games before D" and the season start agree, and a
     broken team_defense_game_summary fails only the processors that read it (the nightly flow
     used max(offense, defense) rows, the backfill offense rows; both only ever compared > 0).
-    The season start is SPEC 0's (`nba_calendar.season_starts`), read from the same dated
-    games: the one the processors build with.
+    The season start is nba_calendar's (SPEC 0), the one the processors build with.
     """
     dated = dated_facts(phase3, dates)
     upstream = upstream_facts_of(phase3, dates, dated)
+    starts = season_starts(dates, phase3.team_offense, phase3.team_context)
     facts: dict[date, SlateFacts] = {}
-    columns = ("analysis_date", "season_games_before", "season_start")
-    for day, played, start in dated.select(columns).iter_rows():
-        calendar = SlateCalendar(day, season_of(day), start)
+    for day, played in dated.select("analysis_date", "season_games_before").iter_rows():
+        calendar = SlateCalendar(day, season_of(day), starts[day])
         facts[day] = SlateFacts(
             analysis_date=day,
             is_early_season=calendar.is_early_season,
