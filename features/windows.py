@@ -18,7 +18,13 @@ from polars.expr.whenthen import ChainedThen, Then
 
 from features.common import completeness_pct, ratio
 from quality.schemas import TableSchema
-from quality.stable import stable_std
+from quality.stable import (
+    ascending,
+    squared_deviations,
+    stable_list_mean,
+    stable_list_std,
+    stable_std,
+)
 
 ZONES = ("paint", "mid_range", "three_pt")
 # A zone sum needs both figures of the paint and the mid-range (three-point is always known).
@@ -263,27 +269,6 @@ class Window:
         return Aggregate(self, self._values(expr.cast(pl.Float64), where), "std")
 
 
-def _ascending(values: pl.Expr) -> pl.Expr:
-    """A list column's known values, ascending (what `Window.mean` adds in order). Sorted
-    inside `list.eval`: the same lists as `list.sort`, which is many times slower on lists
-    computed by list arithmetic."""
-    return values.list.eval(pl.element().drop_nulls().sort())
-
-
-def _squared_deviations(ascending: pl.Expr) -> pl.Expr:
-    """Each known value's squared deviation from the list's mean, ascending: what
-    `stable_std` adds in order."""
-    deviation = ascending - ascending.list.mean()
-    return (deviation * deviation).list.eval(pl.element().sort())
-
-
-def _sample_std(ascending: pl.Expr, squares: pl.Expr) -> pl.Expr:
-    """`stable_std` of a sorted list from its sorted squared deviations: `list.sum` adds in
-    order as `stable_sum` does (the same bits); NULL under 2 values."""
-    known = ascending.list.len()
-    return pl.when(known >= 2).then((squares.list.sum() / (known - 1)).sqrt())
-
-
 AggregateKind = Literal["count", "sum", "max", "integer_mean", "mean", "std"]
 _KNOWN = "__known"  # suffix of a sum's count of known values, until the sum is read
 _BEFORE_TARGET = "__games_before_target"  # how far the next target row is (NULL: none)
@@ -335,9 +320,9 @@ class Aggregate:
             total = pl.when(known > 0).then(column)
             return (total.cast(pl.Float64) / known).alias(self.column)
         if self.kind == "mean":  # the list is sorted by then (`windowed`)
-            return column.list.mean().alias(self.column)
+            return stable_list_mean(column).alias(self.column)
         if self.kind == "std":
-            return _sample_std(column, pl.col(self.column + _SQUARES)).alias(self.column)
+            return stable_list_std(column, pl.col(self.column + _SQUARES)).alias(self.column)
         return None
 
 
@@ -370,8 +355,8 @@ def windowed(
     finished = [v for v in (a.value() for a in aggregates) if v is not None]
     counts = [a.column + _KNOWN for a in aggregates if a.kind in ("sum", "integer_mean")]
     return (
-        rows.with_columns(_ascending(pl.col(c)).alias(c) for c in lists)
-        .with_columns(_squared_deviations(pl.col(c)).alias(c + _SQUARES) for c in deviations)
+        rows.with_columns(ascending(pl.col(c)).alias(c) for c in lists)
+        .with_columns(squared_deviations(pl.col(c)).alias(c + _SQUARES) for c in deviations)
         .with_columns(finished)
         .drop(WINDOW_INDEX, *counts, *(c + _SQUARES for c in deviations))
     )

@@ -27,6 +27,7 @@ from quality.feature_contract import (
     value_column,
 )
 from quality.schemas import ML_FEATURE_CHECKS
+from quality.stable import squared_deviations, stable_list_mean, stable_list_std
 
 MIN_CONSTANT_ROWS = 50  # not-default rows before one distinct value counts as stuck
 MAX_DEFAULT_SHARE = 0.30  # more than this share of rows on the default WARNs
@@ -119,13 +120,6 @@ def _in_range(spec: FeatureSpec, value: pl.Expr) -> pl.Expr:
 # --- each date's own figures --------------------------------------------------------------------
 
 
-def _sorted_sum(values: pl.Expr) -> pl.Expr:
-    """Of each list, its values sorted and added one after the other: `stable_sum`
-    (quality/stable.py) on every (date, feature) list at once, a sort per list rather than
-    an expression evaluated group by group."""
-    return values.list.eval(pl.element().sort().cum_sum().last()).list.first()
-
-
 def _statistics(values: pl.DataFrame) -> pl.DataFrame:
     """Figures per (date, feature): mean and std over the values not tagged 'default' or
     'missing' (`real`); `default_rows` counts both tags (SPEC 16.3).
@@ -146,25 +140,21 @@ def _statistics(values: pl.DataFrame) -> pl.DataFrame:
             pl.col("defaulted").sum().cast(pl.Int64).alias("default_rows"),
             pl.col("value").min().alias("min"),
             pl.col("value").max().alias("max"),
-            pl.col("value").filter(~pl.col("defaulted")).alias("real"),
+            pl.col("value").filter(~pl.col("defaulted")).sort().alias("real"),
         )
         .drop("group")
     )
-    real, count = pl.col("real"), pl.col("real").list.len()
-    deviation = real - pl.col("mean")
+    real = pl.col("real")
     return (
         figures.with_columns(
-            (_sorted_sum(real) / count).alias("mean"),
-            count.cast(pl.Int64).alias("real_rows"),
+            stable_list_mean(real).alias("mean"),
+            real.list.len().cast(pl.Int64).alias("real_rows"),
             real.list.n_unique().cast(pl.Int64).alias("real_distinct"),
             real.list.first().alias("real_first"),  # read only when every value is the same
+            squared_deviations(real).alias("squares"),
         )
-        .with_columns(
-            pl.when(count >= 2)
-            .then((_sorted_sum(deviation * deviation) / (count - 1)).sqrt())
-            .alias("std")
-        )
-        .drop("real")
+        .with_columns(stable_list_std(real, pl.col("squares")).alias("std"))
+        .drop("real", "squares")
     )
 
 
