@@ -34,7 +34,7 @@ run: install
 ## Two workers (pytest-xdist): much of the suite waits on Prefect servers, subprocesses and the
 ## emulator, so two processes keep both cores busy.
 test: install
-	$(PY) -m pytest -q -n 2
+	$(PY) -m pytest -q -n 2 --dist loadgroup --no-loadscope-reorder
 
 ## ruff (lint + format), mypy and import-linter (settings in pyproject.toml: [tool.mypy], and
 ## [tool.importlinter], the layers and the no-cycle contracts).

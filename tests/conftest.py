@@ -26,10 +26,52 @@ from quality.schemas import Phase3Frames  # noqa: E402
 
 if TYPE_CHECKING:
     from tasks.warehouse.duckdb_warehouse import DuckDBWarehouse
+    from tests.support.bq_emulator import EmulatorProcess
 
 REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata"
 SEASON_2023 = REALDATA / "season_2023_24"
 SEASON_2024 = REALDATA / "season_2024_25"
+
+
+# The longest tests and modules (seconds on two idle cores), started first: under pytest-xdist
+# (`make test`: --dist loadgroup) a long one picked up last leaves the other core idle at the
+# end. Everything else keeps its collection order after these.
+LONGEST_FIRST = (
+    "tests/test_deployment_e2e.py::",  # ~3 min: a server, deploys, three runs, the deadline
+    "tests/test_backfill.py::test_the_chunked_path_equals_the_per_date_path",  # ~1.5 min
+    "tests/test_many_dates.py::test_every_date_built_with_the_season",  # ~1 min
+    "tests/test_cli_interrupt.py::",  # ~1.5 min: a managed server, a backfill twice
+    "tests/test_bigquery_warehouse.py::test_a_full_run_matches_the_duckdb_run",
+    "tests/test_cli.py::test_the_managed_server_starts_once",
+    "tests/test_server_security.py::",
+    "tests/test_freshness.py::test_a_synthetic_then_real_reload",
+    "tests/test_freshness.py::test_a_corrected_points_value",
+    "tests/test_worker_query.py::",
+    "tests/test_completeness.py::test_the_2024_25_backfill",
+    "tests/test_backfill_chunk.py::",
+    "tests/test_many_dates.py::test_any_chunking",
+    "tests/test_feature_checks.py::test_real_seasons_give_no_feature_check",
+    "tests/test_cli_inputs.py::",
+)
+
+
+def _rank(nodeid: str) -> int:
+    return next(
+        (i for i, prefix in enumerate(LONGEST_FIRST) if nodeid.startswith(prefix)),
+        len(LONGEST_FIRST),
+    )
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist names the groups
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Longest first; and the tests of a module with a module-scoped fixture (a server, an
+    emulator, a season built once) in one xdist group, so one worker builds it, once."""
+    items.sort(key=lambda item: _rank(item.nodeid))  # stable: the rest keep their order
+    for item in items:
+        info = getattr(item, "_fixtureinfo", None)
+        definitions = info.name2fixturedefs.values() if info is not None else ()
+        if any(d.scope == "module" for defs in definitions for d in defs):
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
 
 
 @pytest.fixture(scope="session")
@@ -38,6 +80,15 @@ def prefect_harness() -> Iterator[None]:
 
     with prefect_test_harness(server_startup_timeout=120):
         yield
+
+
+@pytest.fixture(scope="session")
+def bq_emulator() -> Iterator[EmulatorProcess]:
+    """One real bqemulator per session (per xdist worker); each test works in its own project."""
+    from tests.support.bq_emulator import start_emulator
+
+    with start_emulator(project="local") as emulator:
+        yield emulator
 
 
 @pytest.fixture

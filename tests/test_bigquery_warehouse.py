@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import itertools
 import shutil
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -32,18 +31,12 @@ from tasks.warehouse import Filter, TransientWarehouseError, WarehouseError, ope
 from tasks.warehouse.base import Replacement
 from tasks.warehouse.bigquery_warehouse import BigQueryWarehouse
 from tests.conftest import SEASON_2023, SEASON_2024
-from tests.support.bq_emulator import EmulatorProcess, start_emulator
+from tests.support.bq_emulator import EmulatorProcess
 from tests.test_duckdb_warehouse import p1_rows
 from tests.test_flow_realdata import PHASE4_SOURCE_STAMPS, phase4
 
 D = date(2024, 1, 15)
 _projects = itertools.count()
-
-
-@pytest.fixture(scope="session")
-def bq_emulator() -> Iterator[EmulatorProcess]:
-    with start_emulator(project="local") as emulator:
-        yield emulator
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import nullcontext
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,7 @@ from tasks.io import ensure_tables, write_partition
 from tasks.processors import commit_built
 from tasks.warehouse import Filter, Warehouse, open_warehouse
 from tests.conftest import SEASON_2023, SEASON_2024
+from tests.support.bq_emulator import EmulatorProcess
 
 D = date(2024, 1, 15)
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "features.md"
@@ -765,13 +767,12 @@ def assert_frame_equal_exact(left: pl.DataFrame, right: pl.DataFrame) -> None:
 
 
 def test_a_forced_out_of_range_value_leaves_the_previous_partition_on_the_bigquery_emulator(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, bq_emulator: EmulatorProcess
 ) -> None:
     """The same FAIL path with the reference read through the real client (DATE filters)."""
     from tasks.warehouse.bigquery_warehouse import BigQueryWarehouse
-    from tests.support.bq_emulator import start_emulator
 
-    with start_emulator(project="local") as emulator:
+    with nullcontext(bq_emulator) as emulator:  # the session's emulator, a project of its own
         monkeypatch.setenv("PHASE4_BIGQUERY_ENDPOINT", emulator.endpoint)
         warehouse = open_warehouse("bigquery://featurechecks")
         assert isinstance(warehouse, BigQueryWarehouse)

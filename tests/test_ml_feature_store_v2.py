@@ -6,6 +6,7 @@ import dataclasses
 import hashlib
 import statistics
 from collections.abc import Sequence
+from contextlib import nullcontext
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypedDict, Unpack
@@ -42,6 +43,7 @@ from quality.schemas import (
 )
 from tests.builders import number
 from tests.conftest import SEASON_2023, season_frames
+from tests.support.bq_emulator import EmulatorProcess
 
 D = date(2024, 1, 15)
 SEASON = 2023
@@ -1168,7 +1170,7 @@ def test_the_worker_query_is_the_spec_text_verbatim() -> None:
 
 
 def test_the_phase5_worker_query_runs_unchanged_on_the_emulator(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, bq_emulator: EmulatorProcess
 ) -> None:
     """A real 2023-24 partition written through the warehouse, read by the worker's query."""
     from google.cloud import bigquery
@@ -1177,7 +1179,6 @@ def test_the_phase5_worker_query_runs_unchanged_on_the_emulator(
     from tasks.io import ensure_tables, write_partition
     from tasks.warehouse import open_warehouse
     from tasks.warehouse.bigquery_warehouse import BigQueryWarehouse
-    from tests.support.bq_emulator import start_emulator
 
     world, _ = season_frames(SEASON_2023)
     day = date(2024, 1, 15)
@@ -1186,7 +1187,7 @@ def test_the_phase5_worker_query_runs_unchanged_on_the_emulator(
         for d in (day, day - timedelta(days=1))
     }
     slate_players = sorted(p5[day]["player_lookup"])
-    with start_emulator(project="local") as emulator:
+    with nullcontext(bq_emulator) as emulator:  # the session's emulator, a project of its own
         monkeypatch.setenv("PHASE4_BIGQUERY_ENDPOINT", emulator.endpoint)
         warehouse = open_warehouse("bigquery://spec15worker")
         assert isinstance(warehouse, BigQueryWarehouse)

@@ -16,7 +16,7 @@ from quality.schemas import PHASE3_TABLES
 from tasks.warehouse import WarehouseError, open_warehouse
 from tasks.warehouse.base import SeasonRows
 from tests.conftest import SEASON_2023
-from tests.test_bigquery_warehouse import bq, bq_emulator, bq_url  # noqa: F401 - fixtures
+from tests.test_bigquery_warehouse import bq, bq_url  # noqa: F401 - fixtures
 from tests.test_cli_errors import assert_one_line_exit_2, phase4
 
 LAST = "upcoming_team_game_context"  # the last file of a folder, in load order

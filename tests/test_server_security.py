@@ -41,16 +41,24 @@ def request(
         return error.code, dict(error.headers), error.read()
 
 
-@pytest.fixture
-def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ServerStatus]:
-    # An operator's settings: one the server takes, one that would point it elsewhere.
-    monkeypatch.setenv("PREFECT_SERVER_API_KEEPALIVE_TIMEOUT", "7")
-    monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:9/api")
-    home = server_home(tmp_path)
+@pytest.fixture(scope="module")
+def server_base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The folder of the module's managed server: one boot serves the tests that need one."""
+    base = tmp_path_factory.mktemp("managed")
     try:
-        yield start_server(home)
+        yield base
     finally:
-        stop_server(home)
+        stop_server(server_home(base))
+
+
+@pytest.fixture
+def server(server_base: Path) -> ServerStatus:
+    """The module's server, running: started here unless it runs (a test may stop it)."""
+    with pytest.MonkeyPatch.context() as patch:
+        # An operator's settings: one the server takes, one that would point it elsewhere.
+        patch.setenv("PREFECT_SERVER_API_KEEPALIVE_TIMEOUT", "7")
+        patch.setenv("PREFECT_API_URL", "http://127.0.0.1:9/api")
+        return start_server(server_home(server_base))
 
 
 def test_the_api_refuses_calls_without_the_auth_string_and_the_clis_client_works(

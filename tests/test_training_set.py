@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
@@ -413,14 +412,6 @@ def test_later_games_do_not_change_the_training_set(week_url: str) -> None:
 
 
 _projects = itertools.count()
-
-
-@pytest.fixture(scope="module")
-def bq_emulator() -> Iterator[object]:
-    from tests.support.bq_emulator import start_emulator
-
-    with start_emulator(project="local") as emulator:
-        yield emulator
 
 
 def test_bigquery_emulator_gives_the_same_training_set(

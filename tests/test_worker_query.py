@@ -24,7 +24,7 @@ from quality.schemas import ML_FEATURE_STORE_V2, PREDICTIONS_DATASET
 from tasks.io import read_output
 from tasks.warehouse import open_warehouse
 from tests.conftest import SEASON_2024
-from tests.support.bq_emulator import EmulatorProcess, start_emulator
+from tests.support.bq_emulator import EmulatorProcess
 from tests.support.season_2024 import phase4_cli
 
 CLIENTS = Path(__file__).resolve().parents[1] / ".." / "shared" / "clients"
@@ -129,9 +129,8 @@ def worker_batch(
 
 
 @pytest.fixture(scope="module")
-def emulator() -> Iterator[EmulatorProcess]:
-    with start_emulator(project="local") as process:
-        yield process
+def emulator(bq_emulator: EmulatorProcess) -> EmulatorProcess:
+    return bq_emulator
 
 
 @pytest.fixture(scope="module")
