@@ -31,10 +31,12 @@ run: install
 	@echo "Data: a synthetic Phase 3 season (phase4 demo-data, unless the warehouse already held Phase 3 data) and its Phase 4 tables, in $${PHASE4_WAREHOUSE:-duckdb://$(CURDIR)/.phase4/warehouse.duckdb}"
 	@echo "Next: $(PHASE4) status --date $(DEMO_DATE); $(PHASE4) export --date $(DEMO_DATE) --out out/; $(PHASE4) training-set --start 2024-12-01 --end $(DEMO_DATE) --out ts.parquet; $(PHASE4) server stop"
 
-## Two workers (pytest-xdist): much of the suite waits on Prefect servers, subprocesses and the
-## emulator, so two processes keep both cores busy.
+## Three workers (pytest-xdist) on two cores: much of the suite waits (the deployment test's
+## deadline window, Prefect servers and the emulator starting, CLI subprocesses), and a third
+## worker keeps both cores busy meanwhile. --dist loadgroup: the tests of a module-scoped fixture
+## on one worker (tests/conftest.py), the longest tests first, in that order.
 test: install
-	$(PY) -m pytest -q -n 2 --dist loadgroup --no-loadscope-reorder
+	$(PY) -m pytest -q -n 3 --dist loadgroup --no-loadscope-reorder
 
 ## ruff (lint + format), mypy and import-linter (settings in pyproject.toml: [tool.mypy], and
 ## [tool.importlinter], the layers and the no-cycle contracts).
