@@ -498,7 +498,7 @@ def start_emulator(
     """Start an ephemeral emulator on free loopback ports and wait until it answers.
 
     ``venv_dir`` defaults to ``$BQEMULATOR_VENV`` or ``<repo>/.venv-bqemulator`` and is built
-    first if needed (about 25 s with a warm pip cache; not counted in ``startup_timeout``).
+    first if needed (about 15 s of CPU from the local wheels; not counted in ``startup_timeout``).
     Raises :class:`EmulatorError` with the emulator's log tail if it does not come up.
     """
     if venv_dir is None:
