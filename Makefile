@@ -33,10 +33,10 @@ run: install
 
 ## Three workers (pytest-xdist) on two cores: much of the suite waits (the deployment test's
 ## deadline window, Prefect servers and the emulator starting, CLI subprocesses), and a third
-## worker keeps both cores busy meanwhile. --dist loadgroup: the tests of a module-scoped fixture
-## on one worker (tests/conftest.py), the longest tests first, in that order.
+## worker keeps both cores busy meanwhile. tests/conftest.py schedules them: the longest first,
+## the tests of a module-scoped fixture on one worker.
 test: install
-	$(PY) -m pytest -q -n 3 --dist loadgroup --no-loadscope-reorder
+	$(PY) -m pytest -q -n 3
 
 ## ruff (lint + format), mypy and import-linter (settings in pyproject.toml: [tool.mypy], and
 ## [tool.importlinter], the layers and the no-cycle contracts).

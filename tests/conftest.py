@@ -9,7 +9,7 @@ import tempfile
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if "PREFECT_HOME" not in os.environ:
     _home = tempfile.mkdtemp(prefix="phase4-prefect-home-")
@@ -34,8 +34,8 @@ SEASON_2024 = REALDATA / "season_2024_25"
 
 
 # The longest tests and modules (seconds on two idle cores), started first: under pytest-xdist
-# (`make test`: --dist loadgroup) a long one picked up last leaves the other core idle at the
-# end. Everything else keeps its collection order after these.
+# (`make test`) a long one picked up last leaves the other cores idle at the end. Everything
+# else keeps its collection order after these.
 LONGEST_FIRST = (
     "tests/test_deployment_e2e.py::",  # ~3 min: a server, deploys, three runs, the deadline
     "tests/test_backfill.py::test_the_chunked_path_equals_the_per_date_path",  # ~1.5 min
@@ -53,6 +53,21 @@ LONGEST_FIRST = (
     "tests/test_feature_checks.py::test_real_seasons_give_no_feature_check",
     "tests/test_cli_inputs.py::",
 )
+# Modules whose tests share a module-scoped fixture (a server with its deployments, a managed
+# server, an emulator's built slate, a generated season): xdist gives all of a module's tests
+# to one worker, so the fixture is built once (and a test that relies on an earlier one of
+# its module sees it). Checked against the fixtures at collection.
+SHARED_FIXTURE_MODULES = frozenset(
+    f"tests/test_{name}.py"
+    for name in (
+        "bq_emulator_smoke",
+        "demo_data",
+        "deployment_e2e",
+        "feature_store_v3",
+        "server_security",
+        "worker_query",
+    )
+)
 
 
 def _rank(nodeid: str) -> int:
@@ -62,16 +77,44 @@ def _rank(nodeid: str) -> int:
     )
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist names the groups
+def _module(nodeid: str) -> str:
+    return nodeid.split("::")[0]
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Longest first; and the tests of a module with a module-scoped fixture (a server, an
-    emulator, a season built once) in one xdist group, so one worker builds it, once."""
+    """Longest first; a module with a module-scoped fixture must be in SHARED_FIXTURE_MODULES."""
     items.sort(key=lambda item: _rank(item.nodeid))  # stable: the rest keep their order
     for item in items:
         info = getattr(item, "_fixtureinfo", None)
         definitions = info.name2fixturedefs.values() if info is not None else ()
-        if any(d.scope == "module" for defs in definitions for d in defs):
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+        shared = any(d.scope == "module" for defs in definitions for d in defs)
+        if shared and _module(item.nodeid) not in SHARED_FIXTURE_MODULES:
+            raise pytest.UsageError(
+                f"{item.nodeid} uses a module-scoped fixture: add its module to "
+                "SHARED_FIXTURE_MODULES in tests/conftest.py"
+            )
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """`-n N`: the tests one by one in collection order (longest first), each module of
+    SHARED_FIXTURE_MODULES as one unit, and one test queued per worker beyond the running
+    one (xdist's default queues three: a long test would wait behind another one on a busy
+    worker while another worker is free)."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class LongestFirst(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = _module(nodeid)
+            return module if module in SHARED_FIXTURE_MODULES else nodeid
+
+        def _reschedule(self, node: Any) -> None:
+            busy = self._pending_of(self.assigned_work[node]) > 1
+            if busy and self.workqueue and not node.shutting_down:
+                return
+            super()._reschedule(node)
+
+    config.option.loadscopereorder = False  # keep the collection order
+    return LongestFirst(config, log)
 
 
 @pytest.fixture(scope="session")
