@@ -14,7 +14,13 @@ import polars as pl
 from polars.expr.whenthen import ChainedThen, Then
 
 from features.common import added_in_order, clamp, slate, to_table
-from features.windows import ZONES, attach_upstream_by_date, slate_tracking, upstream_tracking
+from features.windows import (
+    PLAN_OPTIMIZATIONS,
+    ZONES,
+    attach_upstream_by_date,
+    slate_tracking,
+    upstream_tracking,
+)
 from nba_calendar import Calendars
 from quality.schemas import (
     PLAYER_COMPOSITE_FACTORS,
@@ -369,4 +375,4 @@ def player_composite_factors(
             processed_at=pl.lit(processed_at),
         )
     )
-    return to_table(rows, PLAYER_COMPOSITE_FACTORS)
+    return to_table(rows, PLAYER_COMPOSITE_FACTORS, PLAN_OPTIMIZATIONS)

@@ -14,12 +14,14 @@ import polars as pl
 from features.common import qualifying_games, slate, to_table
 from features.windows import (
     GAME_NUMBER,
+    PLAN_OPTIMIZATIONS,
     Window,
     as_of,
     assisted_rate,
     assisted_sums,
     attach_upstream_by_date,
     game_sequence,
+    games_of,
     slate_tracking,
     upstream_tracking,
     window_tracking,
@@ -66,14 +68,17 @@ def _slate_players(player_context: pl.DataFrame, calendar: Calendars) -> pl.Lazy
     )
 
 
-def _player_history(player_games: pl.DataFrame, calendar: Calendars) -> pl.LazyFrame:
+def _player_history(
+    player_games: pl.DataFrame, players: pl.LazyFrame, calendar: Calendars
+) -> pl.LazyFrame:
     """Per player and game of S, his qualifying games up to it summarised (means of known
     values): the row of his last game before D is his history as of D."""
     season, last_5, last_10 = Window(None), Window(SHORT_WINDOW), Window(LONG_WINDOW)
     points, usage = pl.col("points"), pl.col("usage_rate")
     dates = calendar_frame(calendar)
+    games = games_of(qualifying_games(player_games.lazy()), players, PLAYER)
     return windowed(
-        game_sequence(qualifying_games(player_games.lazy()), PLAYER, dates),
+        game_sequence(games, PLAYER, dates),
         (
             PLAYER,
             "season_year",
@@ -98,11 +103,13 @@ def _player_history(player_games: pl.DataFrame, calendar: Calendars) -> pl.LazyF
     )
 
 
-def _team_recent(team_offense: pl.DataFrame, calendar: Calendars) -> pl.LazyFrame:
+def _team_recent(
+    team_offense: pl.DataFrame, players: pl.LazyFrame, calendar: Calendars
+) -> pl.LazyFrame:
     """Per team and game of S, its last 10 offense games up to it."""
     last_10 = Window(TEAM_WINDOW)
     return windowed(
-        game_sequence(team_offense, TEAM, calendar_frame(calendar)),
+        game_sequence(games_of(team_offense, players, TEAM), TEAM, calendar_frame(calendar)),
         (TEAM, "season_year", "game_date", GAME_NUMBER),
         [
             last_10.agg_mean(pl.col("pace")).alias("team_pace_last_10"),
@@ -166,15 +173,12 @@ def player_daily_cache(
     `shot_zones` None means P2 failed."""
     games = pl.col("games_played_season")
     team_rows = pl.col("source_team_offense_rows_found").fill_null(0)
+    players = _slate_players(player_context, calendar)
     rows = (
-        as_of(
-            _slate_players(player_context, calendar),
-            _player_history(player_games, calendar),
-            PLAYER,
-        )
+        as_of(players, _player_history(player_games, players, calendar), PLAYER)
         .drop("game_date", GAME_NUMBER)
         .filter(has_recent_history())
-        .pipe(as_of, _team_recent(team_offense, calendar), TEAM)
+        .pipe(as_of, _team_recent(team_offense, players, calendar), TEAM)
         .pipe(_attach_shot_zones, shot_zones)
         .with_columns(
             universal_player_id=pl.coalesce("universal_player_id", "history_player_id"),
@@ -190,4 +194,4 @@ def player_daily_cache(
             processed_at=pl.lit(processed_at),
         )
     )
-    return to_table(rows, PLAYER_DAILY_CACHE)
+    return to_table(rows, PLAYER_DAILY_CACHE, PLAN_OPTIMIZATIONS)

@@ -14,6 +14,7 @@ import polars as pl
 from features.common import insufficient_reason, qualifying_games, ratio, to_table
 from features.windows import (
     GAME_NUMBER,
+    PLAN_OPTIMIZATIONS,
     ZONES,
     Aggregate,
     Window,
@@ -212,4 +213,4 @@ def player_shot_zone_analysis(
             processed_at=pl.lit(processed_at),
         )
     )
-    return to_table(rows, PLAYER_SHOT_ZONE_ANALYSIS)
+    return to_table(rows, PLAYER_SHOT_ZONE_ANALYSIS, PLAN_OPTIMIZATIONS)

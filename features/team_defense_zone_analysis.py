@@ -14,6 +14,7 @@ import polars as pl
 from features.common import insufficient_reason, ratio, to_table
 from features.windows import (
     GAME_NUMBER,
+    PLAN_OPTIMIZATIONS,
     ZONES,
     Window,
     as_of,
@@ -242,4 +243,4 @@ def team_defense_zone_analysis(
             processed_at=pl.lit(processed_at),
         )
     )
-    return to_table(rows, TEAM_DEFENSE_ZONE_ANALYSIS)
+    return to_table(rows, TEAM_DEFENSE_ZONE_ANALYSIS, PLAN_OPTIMIZATIONS)

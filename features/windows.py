@@ -26,6 +26,21 @@ from quality.stable import (
     stable_std,
 )
 
+# The optimiser passes worth their cost on these plans (`to_table(..., PLAN_OPTIMIZATIONS)`):
+# projection and predicate pushdown, and the order checks. The rest (common subexpressions and
+# subplans, simplification, clustering of with_columns, join order, ...) took 1-1.5 ms of a
+# nightly date's plan and made no measurable difference to its run or the season's; the plans
+# mark their shared subplans with `cache()` themselves.
+PLAN_OPTIMIZATIONS = pl.QueryOptFlags(
+    comm_subexpr_elim=False,
+    comm_subplan_elim=False,
+    simplify_expression=False,
+    slice_pushdown=False,
+    cluster_with_columns=False,
+    sort_collapse=False,
+    row_estimate=False,
+    join_order=False,
+)
 ZONES = ("paint", "mid_range", "three_pt")
 # A zone sum needs both figures of the paint and the mid-range (three-point is always known).
 ZONE_FIGURES_REQUIRED = ("paint_attempts", "paint_makes", "mid_range_attempts", "mid_range_makes")
@@ -125,6 +140,16 @@ def _numbered(games: pl.LazyFrame, entity: str) -> pl.LazyFrame:
             (pl.col(SEQUENCE).cast(pl.Int64) * _STRIDE + pl.col(GAME_NUMBER)).alias(WINDOW_INDEX)
         )
     )
+
+
+def games_of(
+    games: pl.DataFrame | pl.LazyFrame, pairs: pl.LazyFrame, entity: str, key: str | None = None
+) -> pl.LazyFrame:
+    """The games of the (entity, season) pairs `as_of` will read (`key`: the entity's column in
+    `pairs`): a nightly date sequences the slate's players alone, not the league's. A window
+    depends on the entity's own games only, so its values do not move."""
+    wanted = pairs.select(pl.col(key or entity).alias(entity), "season_year")
+    return games.lazy().join(wanted, on=[entity, "season_year"], how="semi")
 
 
 def games_ago(expr: pl.Expr, ago: int) -> pl.Expr:
