@@ -351,6 +351,55 @@ class Aggregate:
         return None
 
 
+class Windowed:
+    """`windowed` with its expressions built once: a processor declares its windows at import
+    (`Windowed(columns, aggregates)`) and applies them to each call's sequence (`of`)."""
+
+    def __init__(self, columns: Sequence[str | pl.Expr], aggregates: Sequence[Aggregate]) -> None:
+        self.columns = tuple(columns)
+        self.per_game = [a.per_game.alias(a.per_game_column) for a in aggregates]
+        windows = {a.window: [b for b in aggregates if b.window == a.window] for a in aggregates}
+        # Per window: its rolling range, the games it reaches and its aggregates.
+        self.windows = [
+            (
+                *window.rolling(),
+                pl.col(_BEFORE_TARGET) < window.reach(),
+                [e for a in of_window for e in a.per_window()],
+            )
+            for window, of_window in windows.items()
+        ]
+        lists = [a.column for a in aggregates if a.kind in ("mean", "std")]
+        deviations = [a.column for a in aggregates if a.kind == "std"]
+        self.ascending = [ascending(pl.col(c)).alias(c) for c in lists]
+        self.squares = [squared_deviations(pl.col(c)).alias(c + _SQUARES) for c in deviations]
+        self.finished = [v for v in (a.value() for a in aggregates) if v is not None]
+        counts = [a.column + _KNOWN for a in aggregates if a.kind in ("sum", "integer_mean")]
+        self.scratch = [WINDOW_INDEX, *counts, *(c + _SQUARES for c in deviations)]
+
+    def of(self, sequence: pl.LazyFrame) -> pl.LazyFrame:
+        """The `as_of_target` rows of `sequence` with the columns and the aggregates."""
+        sequence = sequence.with_columns(*self.per_game, _GAMES_BEFORE_TARGET).cache()
+        rows = sequence.filter(pl.col(TARGET)).select(WINDOW_INDEX, *self.columns)
+        for period, offset, reached, aggregates in self.windows:
+            per_window = (
+                sequence.filter(reached)
+                .rolling(WINDOW_INDEX, period=period, offset=offset)
+                .agg(aggregates)
+            )
+            rows = rows.join(per_window, on=WINDOW_INDEX, how="left")
+        if self.ascending:
+            rows = rows.with_columns(self.ascending)
+        if self.squares:
+            rows = rows.with_columns(self.squares)
+        return rows.with_columns(self.finished).drop(self.scratch)
+
+
+# How far the next target row is along the sequence (one sequence for every window).
+_GAMES_BEFORE_TARGET = (
+    pl.when(pl.col(TARGET)).then(pl.col(WINDOW_INDEX)).backward_fill() - pl.col(WINDOW_INDEX)
+).alias(_BEFORE_TARGET)
+
+
 def windowed(
     sequence: pl.LazyFrame, columns: Sequence[str | pl.Expr], aggregates: Sequence[Aggregate]
 ) -> pl.LazyFrame:
@@ -358,33 +407,10 @@ def windowed(
     expressions of the sequence) and the `aggregates`, one rolling group-by per window.
 
     A window's group-by holds only the games some target's window reaches: a nightly date
-    aggregates a few thousand games, not the season's.
+    aggregates a few thousand games, not the season's. (`Windowed` builds the expressions
+    once.)
     """
-    per_game = [a.per_game.alias(a.per_game_column) for a in aggregates]
-    next_target = pl.when(pl.col(TARGET)).then(pl.col(WINDOW_INDEX)).backward_fill()
-    sequence = sequence.with_columns(  # one sequence for every window
-        *per_game, (next_target - pl.col(WINDOW_INDEX)).alias(_BEFORE_TARGET)
-    ).cache()
-    rows = sequence.filter(pl.col(TARGET)).select(WINDOW_INDEX, *columns)
-    windows = {a.window: [b for b in aggregates if b.window == a.window] for a in aggregates}
-    for window, of_window in windows.items():
-        period, offset = window.rolling()
-        per_window = (
-            sequence.filter(pl.col(_BEFORE_TARGET) < window.reach())
-            .rolling(WINDOW_INDEX, period=period, offset=offset)
-            .agg(e for a in of_window for e in a.per_window())
-        )
-        rows = rows.join(per_window, on=WINDOW_INDEX, how="left")
-    lists = [a.column for a in aggregates if a.kind in ("mean", "std")]
-    deviations = [a.column for a in aggregates if a.kind == "std"]
-    finished = [v for v in (a.value() for a in aggregates) if v is not None]
-    counts = [a.column + _KNOWN for a in aggregates if a.kind in ("sum", "integer_mean")]
-    return (
-        rows.with_columns(ascending(pl.col(c)).alias(c) for c in lists)
-        .with_columns(squared_deviations(pl.col(c)).alias(c + _SQUARES) for c in deviations)
-        .with_columns(finished)
-        .drop(WINDOW_INDEX, *counts, *(c + _SQUARES for c in deviations))
-    )
+    return Windowed(columns, aggregates).of(sequence)
 
 
 def as_of(
