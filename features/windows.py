@@ -9,6 +9,7 @@ bits: integer sums are exact, float means and deviations go through the order-in
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
@@ -87,26 +88,21 @@ def game_sequence(
     # The first date built after each game of a season (none: the game is left out), found in
     # the sorted (season, date) keys of `dates`: a search, not a join.
     calendar = dates.collect() if isinstance(dates, pl.LazyFrame) else dates
-    slate_keys = (
+    slates = pl.lit(
         calendar.select(_season_day("analysis_date").unique().sort())
         .to_series()
-        .append(pl.Series([_NO_SLATE], dtype=pl.Int64))
+        .extend_constant(_NO_SLATE, 1)
     )
-    game = _season_day("game_date")
-    slates = pl.lit(slate_keys)
-    next_slate = slates.gather(slates.search_sorted(game, side="right"))
-    season_end = pl.col("season_year").cast(pl.Int64) * _SEASON_KEY + _DAYS_LIMIT
-    same_sequence = pl.col(SEQUENCE).shift(-1) == pl.col(SEQUENCE)
-    next_game = pl.when(same_sequence).then(game.shift(-1))
+    next_slate = slates.gather(slates.search_sorted(_GAME_DAY, side="right"))
     return (
         _numbered(
             games.lazy()
-            .filter(pl.col("game_date").is_not_null() & pl.col("season_year").is_not_null())
+            .filter(_DATED)
             .with_columns(next_slate.alias("next_slate"))
-            .filter(pl.col("next_slate") < season_end),
+            .filter(_BEFORE_SEASON_END),
             entity,
         )
-        .with_columns((next_game.is_null() | (pl.col("next_slate") <= next_game)).alias(TARGET))
+        .with_columns(_IS_TARGET)
         .drop("next_slate")
     )
 
@@ -122,23 +118,41 @@ def _season_day(day: str) -> pl.Expr:
     return pl.col("season_year").cast(pl.Int64) * _SEASON_KEY + days
 
 
-def _numbered(games: pl.LazyFrame, entity: str) -> pl.LazyFrame:
-    """The games sorted into sequences, with SEQUENCE, GAME_NUMBER and WINDOW_INDEX: a new
-    sequence where the entity or the season changes (no per-group pass)."""
-    row = pl.int_range(pl.len(), dtype=pl.Int64)
+# game_sequence's expressions, built once at import.
+_GAME_DAY = _season_day("game_date")
+_DATED = pl.col("game_date").is_not_null() & pl.col("season_year").is_not_null()
+_BEFORE_SEASON_END = pl.col("next_slate") < (
+    pl.col("season_year").cast(pl.Int64) * _SEASON_KEY + _DAYS_LIMIT
+)
+_NEXT_GAME = pl.when(pl.col(SEQUENCE).shift(-1) == pl.col(SEQUENCE)).then(_GAME_DAY.shift(-1))
+# A target: the sequence's last game, or a date built between it and the next.
+_IS_TARGET = (_NEXT_GAME.is_null() | (pl.col("next_slate") <= _NEXT_GAME)).alias(TARGET)
+_ROW = pl.int_range(pl.len(), dtype=pl.Int64)
+_WINDOW_INDEX = (pl.col(SEQUENCE).cast(pl.Int64) * _STRIDE + pl.col(GAME_NUMBER)).alias(
+    WINDOW_INDEX
+)
+
+
+@functools.cache
+def _numbering(entity: str) -> list[pl.Expr]:
+    """SEQUENCE and GAME_NUMBER of the sorted games: a new sequence where the entity or the
+    season changes (no per-group pass). Built once per entity column."""
     starts = (
         (pl.col(entity) != pl.col(entity).shift(1))
         | (pl.col("season_year") != pl.col("season_year").shift(1))
     ).fill_null(True)
+    return [
+        starts.cum_sum().alias(SEQUENCE),
+        (_ROW - pl.when(starts).then(_ROW).forward_fill()).alias(GAME_NUMBER),
+    ]
+
+
+def _numbered(games: pl.LazyFrame, entity: str) -> pl.LazyFrame:
+    """The games sorted into sequences, with SEQUENCE, GAME_NUMBER and WINDOW_INDEX."""
     return (
         games.sort([entity, "season_year", "game_date", "game_id"])
-        .with_columns(
-            starts.cum_sum().alias(SEQUENCE),
-            (row - pl.when(starts).then(row).forward_fill()).alias(GAME_NUMBER),
-        )
-        .with_columns(
-            (pl.col(SEQUENCE).cast(pl.Int64) * _STRIDE + pl.col(GAME_NUMBER)).alias(WINDOW_INDEX)
-        )
+        .with_columns(_numbering(entity))
+        .with_columns(_WINDOW_INDEX)
     )
 
 
