@@ -148,9 +148,11 @@ def _numbering(entity: str) -> list[pl.Expr]:
 
 
 def _numbered(games: pl.LazyFrame, entity: str) -> pl.LazyFrame:
-    """The games sorted into sequences, with SEQUENCE, GAME_NUMBER and WINDOW_INDEX."""
+    """The games sorted into sequences, with SEQUENCE, GAME_NUMBER and WINDOW_INDEX (sorted on
+    one thread: a season's games are too few to gain from splitting the sort, and the other
+    processor of the pair runs meanwhile)."""
     return (
-        games.sort([entity, "season_year", "game_date", "game_id"])
+        games.sort([entity, "season_year", "game_date", "game_id"], multithreaded=False)
         .with_columns(_numbering(entity))
         .with_columns(_WINDOW_INDEX)
     )
