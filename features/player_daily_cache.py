@@ -192,7 +192,7 @@ def player_daily_cache(
 ) -> pl.DataFrame:
     """One row per slate player with a recent history, for every date D of `calendar`;
     `shot_zones` None means P2 failed."""
-    players = _slate_players(player_context, calendar)
+    players = _slate_players(player_context, calendar).cache()  # the pairs and the sequences
     rows = (
         as_of(players, _player_history(player_games, players, calendar), PLAYER)
         .drop("game_date", GAME_NUMBER)
