@@ -94,10 +94,13 @@ def game_sequence(
         .extend_constant(_NO_SLATE, 1)
     )
     next_slate = slates.gather(slates.search_sorted(_GAME_DAY, side="right"))
+    # A game on or after the last date built is in no window (a first, cheap cut of the rows
+    # the search then runs on: a nightly date's season so far, not the whole season).
+    before_last = pl.col("game_date") < calendar.get_column("analysis_date").max()
     return (
         _numbered(
             games.lazy()
-            .filter(_DATED)
+            .filter(_DATED & before_last)
             .with_columns(next_slate.alias("next_slate"))
             .filter(_BEFORE_SEASON_END),
             entity,
