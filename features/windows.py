@@ -164,11 +164,14 @@ def _numbered(games: pl.LazyFrame, entity: str) -> pl.LazyFrame:
 def games_of(
     games: pl.DataFrame | pl.LazyFrame, pairs: pl.LazyFrame, entity: str, key: str | None = None
 ) -> pl.LazyFrame:
-    """The games of the (entity, season) pairs `as_of` will read (`key`: the entity's column in
-    `pairs`): a nightly date sequences the slate's players alone, not the league's. A window
-    depends on the entity's own games only, so its values do not move."""
-    wanted = pairs.select(pl.col(key or entity).alias(entity), "season_year")
-    return games.lazy().join(wanted, on=[entity, "season_year"], how="semi")
+    """The games of the entities `as_of` will read in `pairs` (`key`: the entity's column
+    there): a nightly date sequences the slate's players alone, not the league's. A window
+    reads the entity's own games only, so its values do not move; the join is on the entity
+    alone (its other seasons' games come along, in sequences no pair reads), a single key
+    being the cheaper join; the games keep their order (the sort after it starts from the
+    input's, as without the join)."""
+    wanted = pairs.select(pl.col(key or entity).alias(entity))
+    return games.lazy().join(wanted, on=entity, how="semi", maintain_order="left")
 
 
 def games_ago(expr: pl.Expr, ago: int) -> pl.Expr:
