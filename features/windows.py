@@ -96,7 +96,8 @@ def game_sequence(
     next_slate = slates.gather(slates.search_sorted(_GAME_DAY, side="right"))
     # A game on or after the last date built is in no window (a first, cheap cut of the rows
     # the search then runs on: a nightly date's season so far, not the whole season).
-    before_last = pl.col("game_date") < calendar.get_column("analysis_date").max()
+    last = calendar.get_column("analysis_date").max()  # None: no date, no game in a window
+    before_last = pl.lit(False) if last is None else pl.col("game_date") < last
     return (
         _numbered(
             games.lazy()
