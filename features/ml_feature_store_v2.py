@@ -16,7 +16,7 @@ from typing import TypedDict, Unpack
 import polars as pl
 from polars.expr.whenthen import ChainedThen, Then
 
-from features.common import divide, qualifying_games, ratio, slate, to_table
+from features.common import ENGINE, divide, qualifying_games, ratio, slate, to_table
 from features.ml_feature_store_v3 import attach_v3_inputs, v3_values, with_optional_columns
 from features.windows import (
     GAME_NUMBER,
@@ -311,10 +311,9 @@ def _opponent_rest(team_context: pl.DataFrame) -> pl.LazyFrame:
     )
 
 
-def _inputs(
-    phase3: Phase3Frames, calendars: Calendars, upstream: dict[str, pl.DataFrame | None]
-) -> pl.LazyFrame:
-    """The slates with every input a feature needs as columns, one row per slate player and D."""
+def _slate_inputs(phase3: Phase3Frames, calendars: Calendars) -> pl.LazyFrame:
+    """The slates with every Phase 3 input a feature needs as columns, one row per slate player
+    and D: everything but the upstream rows (`slate_inputs`)."""
     players = slate(phase3.player_context, calendars)
     slate_games = (
         phase3.player_games.lazy()
@@ -331,11 +330,16 @@ def _inputs(
             "left",
         )
         .join(_opponent_rest(phase3.team_context), ["opponent_team_abbr", *by_date], "left")
+        .join(_team_schedule(phase3, players), ["team_abbr", *by_date], "left")
     )
+    return attach_v3_inputs(rows, players, phase3, slate_games)
+
+
+def _with_upstreams(rows: pl.LazyFrame, upstream: dict[str, pl.DataFrame | None]) -> pl.LazyFrame:
+    """The slate rows with each upstream's row of their date (`_attach_upstream`)."""
     for name in UPSTREAMS:
         rows = _attach_upstream(rows, upstream[name], UPSTREAM_READS[name])
-    rows = rows.join(_team_schedule(phase3, players), ["team_abbr", *by_date], "left")
-    return attach_v3_inputs(rows, players, phase3, slate_games)
+    return rows
 
 
 def _team_schedule(phase3: Phase3Frames, players: pl.LazyFrame) -> pl.LazyFrame:
@@ -870,6 +874,39 @@ def assembly(failed: tuple[str, ...]) -> tuple[tuple[pl.Expr, ...], ...]:
     )
 
 
+def _phase3_frames(
+    player_games: pl.DataFrame,
+    team_defense: pl.DataFrame,
+    team_offense: pl.DataFrame,
+    player_context: pl.DataFrame,
+    team_context: pl.DataFrame,
+) -> Phase3Frames:
+    """The Phase 3 inputs, the context tables with their optional columns (NULL if absent)."""
+    return Phase3Frames(
+        player_games,
+        team_defense,
+        team_offense,
+        with_optional_columns(player_context, UPCOMING_PLAYER_GAME_CONTEXT),
+        with_optional_columns(team_context, UPCOMING_TEAM_GAME_CONTEXT),
+    )
+
+
+def slate_inputs(
+    *,
+    player_games: pl.DataFrame,
+    team_defense: pl.DataFrame,
+    team_offense: pl.DataFrame,
+    player_context: pl.DataFrame,
+    team_context: pl.DataFrame,
+    calendar: Calendars,
+) -> pl.DataFrame:
+    """Every slate row of `calendar` with its Phase 3 inputs (histories, windows of 25-59,
+    schedule counts): the half of P5 that reads no upstream, so the run core computes it while
+    P1 to P4 run (`Processor.slate_inputs`) and passes it to `ml_feature_store_v2`."""
+    phase3 = _phase3_frames(player_games, team_defense, team_offense, player_context, team_context)
+    return _slate_inputs(phase3, calendar).collect(engine=ENGINE)
+
+
 def ml_feature_store_v2(
     *,
     player_games: pl.DataFrame,
@@ -879,18 +916,14 @@ def ml_feature_store_v2(
     team_context: pl.DataFrame,
     calendar: Calendars,
     processed_at: datetime,
+    slate_inputs: pl.DataFrame | None = None,
     **frames: Unpack[UpstreamFrames],
 ) -> pl.DataFrame:
     """One row per slate player of every date D of `calendar`, whatever upstream failed;
     None means that processor failed (for every date). The optional Phase 3 columns may be
-    absent: their features are then NULL ('missing')."""
-    phase3 = Phase3Frames(
-        player_games,
-        team_defense,
-        team_offense,
-        with_optional_columns(player_context, UPCOMING_PLAYER_GAME_CONTEXT),
-        with_optional_columns(team_context, UPCOMING_TEAM_GAME_CONTEXT),
-    )
+    absent: their features are then NULL ('missing'). `slate_inputs`: the slate rows of
+    `calendar` already computed (`slate_inputs`), else computed here in the same plan."""
+    phase3 = _phase3_frames(player_games, team_defense, team_offense, player_context, team_context)
     upstream = {
         DAILY_CACHE: frames["daily_cache"],
         COMPOSITE: frames["composite_factors"],
@@ -898,7 +931,8 @@ def ml_feature_store_v2(
         TEAM_DEFENSE: frames["team_defense_zones"],
     }
     failed = tuple(FAILED_ISSUE[name] for name in UPSTREAMS_IN_RUN_ORDER if upstream[name] is None)
-    rows = _inputs(phase3, calendar, upstream)
+    given = slate_inputs.lazy() if slate_inputs is not None else _slate_inputs(phase3, calendar)
+    rows = _with_upstreams(given, upstream)
     for step in assembly(failed):
         rows = rows.with_columns(*step)
     return to_table(rows.with_columns(created_at=pl.lit(processed_at)), ML_FEATURE_STORE_V2)
