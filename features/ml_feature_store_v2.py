@@ -557,7 +557,7 @@ def _source_col(i: int) -> pl.Expr:
 
 def feature_quality_score(sources: Sequence[pl.Expr]) -> pl.Expr:
     """Mean of 100 (phase4), 75 (phase3), 100 (calculated), 40 (default) over the features
-    (each weight a when-chain, as `_weight`: cheaper than a lookup per cell)."""
+    (each weight a when-chain: per row, cheaper than a lookup per cell)."""
     weights = [_source_weight(s) for s in sources]
     return divide(pl.sum_horizontal(weights), len(weights))
 
@@ -589,25 +589,6 @@ def _tag(i: int) -> pl.Expr:
     return pl.col(f"tag__{i}")
 
 
-def _defaulted(i: int) -> pl.Expr:
-    """SPEC 16.3: a feature is defaulted when tagged 'default' or 'missing' (`defaulted__<i>`,
-    computed once by `defaulted_flags`)."""
-    return pl.col(f"defaulted__{i}")
-
-
-def defaulted_flags() -> list[pl.Expr]:
-    return [_tag(i).is_in(DEFAULTED).alias(f"defaulted__{i}") for i in range(FEATURE_COUNT)]
-
-
-def _weight(i: int) -> pl.Expr:
-    """The tag's weight (CATEGORY_WEIGHTS) as a when-chain: cheaper than a lookup per cell."""
-    tag = _tag(i)
-    chain: Then | ChainedThen = pl.when(tag == MISSING).then(CATEGORY_WEIGHTS[MISSING])
-    for name in (DEFAULT, PHASE3, PHASE4, CALCULATED):
-        chain = chain.when(tag == name).then(CATEGORY_WEIGHTS[name])
-    return chain.otherwise(None)
-
-
 def feature_tags() -> list[pl.Expr]:
     """`tag__<i>` for the 60 features: 0 to 24 as in feature_sources (all 'default' on a
     placeholder), 25 to 59 their contract tag, or 'missing' when the value is NULL."""
@@ -623,37 +604,71 @@ def feature_tags() -> list[pl.Expr]:
     return tags
 
 
+TAGS = "__tags"  # a row's 60 tags as one list, feature i at i: what the tag figures read
+
+
+def tag_list() -> pl.Expr:
+    """The 60 `tag__<i>` of a row as one list (the `TAGS` column)."""
+    return row_list([_tag(i) for i in range(FEATURE_COUNT)])
+
+
+def _tags(indices: Sequence[int] | None = None) -> pl.Expr:
+    """The row's tags (`TAGS`), or those of the features `indices`, in that order."""
+    tags = pl.col(TAGS)
+    return tags if indices is None else tags.list.gather(list(indices))
+
+
+def _defaulted(tags: pl.Expr) -> pl.Expr:
+    """SPEC 16.3: a feature is defaulted when tagged 'default' or 'missing'."""
+    return tags.list.eval(pl.element().is_in(DEFAULTED))
+
+
+# The tag figures are list operations over `TAGS`, a few expressions each rather than one
+# (or ten) per feature: the expressions, not the rows, were the cost of a date.
+
+
 def feature_sources_json() -> pl.Expr:
     """{"0": tag, ..., "59": tag}, as Python's json.dumps writes it (default separators)."""
-    parts: list[pl.Expr] = []
-    for i in range(FEATURE_COUNT):
-        parts += [pl.lit(f'{", " if i else "{"}"{i}": "' if i == 0 else f'", "{i}": "'), _tag(i)]
-    return pl.concat_str([*parts, pl.lit('"}')])
+    pairs = _tags().list.eval(pl.format('"{}": "{}"', pl.int_range(pl.len()), pl.element()))
+    return pl.concat_str(pl.lit("{"), pairs.list.join(", "), pl.lit("}"))
 
 
 def default_feature_count() -> pl.Expr:
     """Features of the 60 tagged 'default' or 'missing' (60 on a placeholder row)."""
-    return pl.sum_horizontal(_defaulted(i).cast(pl.Int64) for i in range(FEATURE_COUNT))
+    return _defaulted(_tags()).list.sum().cast(pl.Int64)
 
 
 def required_default_count() -> pl.Expr:
     """The required features (SPEC 16.3: 0 to 24, 28 to 36) among the defaulted ones."""
-    return pl.sum_horizontal(_defaulted(i).cast(pl.Int64) for i in REQUIRED_FEATURES)
+    return _defaulted(_tags(REQUIRED_FEATURES)).list.sum().cast(pl.Int64)
 
 
 def default_feature_indices() -> pl.Expr:
     """The defaulted features' indices, ascending; [] when none."""
-    indices = [pl.when(_defaulted(i)).then(pl.lit(i, dtype=pl.Int64)) for i in range(FEATURE_COUNT)]
-    return row_list(indices).list.drop_nulls()
+    indices = _tags().list.eval(pl.element().is_in(DEFAULTED).arg_true())
+    return indices.cast(pl.List(pl.Int64))
 
 
 def quality_pct(category: str) -> pl.Expr:
-    """Sum of the category's tag weights over its number of features: one division."""
-    features = CATEGORY_FEATURES[category]
-    # Over a count column, not a literal: Polars turns `x / 24.0` into `x * (1 / 24)` in some
-    # chunks, which moves the last bit with how the rows are split.
-    count = pl.sum_horizontal(_tag(i).is_not_null().cast(pl.Float64) for i in features)
-    return pl.sum_horizontal(_weight(i) for i in features) / count
+    """Sum of the category's tag weights (CATEGORY_WEIGHTS) over its number of features: one
+    division. The weights are whole numbers, so their sum is exact in any order."""
+    tags = _tags(CATEGORY_FEATURES[category])
+    weights = tags.list.eval(
+        pl.element().replace_strict(CATEGORY_WEIGHTS, default=None, return_dtype=pl.Float64)
+    )
+    # Over a count added up on each row: Polars divides by a literal, or by `list.len` of a
+    # gathered list (a broadcast value), as a multiplication by its reciprocal in some
+    # chunks, which moves the last bit (100 / 12 gave 8.333333333333332 on a date alone).
+    count = tags.list.eval(pl.element().is_not_null()).list.sum().cast(pl.Float64)
+    return weights.list.sum() / count
+
+
+def default_issues() -> pl.Expr:
+    """'default:<name>' for each of 0 to 24 tagged 'default', in feature order (feature i of
+    feature_sources is tag i: both 'default' on a placeholder)."""
+    issues = pl.lit(pl.Series([f"default:{name}" for name in FEATURE_NAMES]))
+    array = _tags(range(ARRAY_FEATURE_COUNT))
+    return array.list.eval(issues.gather((pl.element() == DEFAULT).arg_true()))
 
 
 def is_quality_ready() -> pl.Expr:
@@ -735,16 +750,6 @@ def is_production_ready(failed: Sequence[str]) -> pl.Expr:
         & pl.lit(not failed)
         & ~pl.col("is_placeholder")
     )
-
-
-def default_issues() -> pl.Expr:
-    """'default:<name>' for each of 0 to 24 tagged 'default', in feature order (feature i of
-    feature_sources is tag__i: both 'default' on a placeholder)."""
-    issues = [
-        pl.when(_tag(i) == DEFAULT).then(pl.lit(f"default:{name}"))
-        for i, name in enumerate(FEATURE_NAMES)
-    ]
-    return row_list(issues).list.drop_nulls()
 
 
 def data_quality_issues(failed: Sequence[str]) -> pl.Expr:
@@ -887,7 +892,7 @@ def tag_figures() -> tuple[tuple[pl.Expr, ...], ...]:
     """The columns that depend on a row's 60 tags alone: SPEC 16.3's counts, indices and
     category pcts, feature_sources_json and the 'default:<name>' issues."""
     return (
-        tuple(defaulted_flags()),
+        (tag_list().alias(TAGS),),
         (
             feature_sources_json().alias("feature_sources_json"),
             default_feature_count().alias("default_feature_count"),
@@ -909,7 +914,6 @@ def with_tag_figures(rows: pl.LazyFrame) -> pl.LazyFrame:
     distinct = rows.select(TAG_KEY).unique()
     for step in tag_figures():
         distinct = distinct.with_columns(*step)
-    distinct = distinct.drop(f"defaulted__{i}" for i in range(FEATURE_COUNT))
     return rows.join(distinct, on=TAG_KEY, how="left", nulls_equal=True, maintain_order="left")
 
 
