@@ -90,10 +90,6 @@ def current_fingerprints(warehouse: Warehouse, first: date, last: date) -> pl.Da
     return pl.concat(parts)
 
 
-def dates_between(first: date, last: date) -> list[date]:
-    return [d for chunk in date_chunks(first, last) for d in chunk]
-
-
 def status_grid(
     warehouse: Warehouse, first: date, last: date, fingerprints: pl.DataFrame | None = None
 ) -> pl.DataFrame:
@@ -104,7 +100,7 @@ def status_grid(
     return freshness_grid(
         read_runs(warehouse, first, last),
         fingerprints,
-        dates_between(first, last),
+        [d for chunk in date_chunks(first, last) for d in chunk],
         list(registry.PROCESSORS.values()),
     )
 

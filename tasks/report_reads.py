@@ -7,7 +7,7 @@ the page builder (phase4/html_report.py) stays pure: frames in, HTML out.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 import polars as pl
@@ -242,15 +242,9 @@ def _read_p5(warehouse: Warehouse, start: date, end: date) -> pl.DataFrame:
     return frame if frame is not None else ML_FEATURE_STORE_V2.empty_frame()[columns]
 
 
-def dates_of(start: date, end: date) -> list[date]:
-    return [start + timedelta(days=i) for i in range((end - start).days + 1)]
-
-
 def full_status_grid(frames: ReportFrames) -> pl.DataFrame:
     """Every date × processor of the range; no processor_runs line reads MISSING."""
-    days = pl.DataFrame(
-        {"analysis_date": dates_of(frames.start, frames.end)}, {"analysis_date": pl.Date}
-    )
+    days = pl.date_range(frames.start, frames.end, eager=True).alias("analysis_date").to_frame()
     grid = days.join(pl.DataFrame({"processor": list(PROCESSOR_NAMES)}), how="cross")
     return grid.join(
         frames.status_grid.select("analysis_date", "processor", "status"),

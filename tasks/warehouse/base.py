@@ -141,17 +141,6 @@ class Warehouse(ABC):
     ) -> pa.Table:
         """The SELECT itself; raises TableNotFound for an absent table."""
 
-    def replace_partition(
-        self,
-        schema: TableSchema,
-        partition: date,
-        rows: Rows,
-        *,
-        before_commit: BeforeCommit | None = None,
-    ) -> int:
-        """One date: shorthand for replace_partitions."""
-        return self.replace_partitions(schema, [partition], rows, before_commit=before_commit)
-
     def replace_partitions(
         self,
         schema: TableSchema,
@@ -180,10 +169,6 @@ class Warehouse(ABC):
         the commit: if it raises, nothing is committed and the exception propagates (a
         timed-out or interrupted run never commits).
         """
-
-    def replace_seasons(self, full_name: str, seasons: Sequence[int], rows: Rows) -> int:
-        """One table: shorthand for replace_seasons_of."""
-        return self.replace_seasons_of([SeasonRows(full_name, seasons, rows)])
 
     @abstractmethod
     def replace_seasons_of(self, loads: Sequence[SeasonRows]) -> int:
@@ -223,24 +208,6 @@ def as_arrow(rows: Rows) -> pa.Table:
     return rows.to_arrow() if isinstance(rows, pl.DataFrame) else rows
 
 
-def filters_sql(
-    where: Sequence[Filter], placeholder: str, quote: str = '"'
-) -> tuple[str, dict[str, Any]]:
-    """Render filters as `WHERE "a" < @p0 AND ...` with named parameters.
-
-    `placeholder` is the parameter prefix of the dialect (`$` for DuckDB, `@` for BigQuery),
-    `quote` its identifier quote (`"` for DuckDB, a backtick for BigQuery).
-    """
-    if not where:
-        return "", {}
-    clauses, params = [], {}
-    for i, f in enumerate(where):
-        name = f"p{i}"
-        clauses.append(f"{quote_identifier(f.column, quote)} {f.op} {placeholder}{name}")
-        params[name] = f.value
-    return " WHERE " + " AND ".join(clauses), params
-
-
 def select_sql(
     table_sql: str,
     columns: Sequence[str] | None,
@@ -248,9 +215,16 @@ def select_sql(
     placeholder: str,
     quote: str = '"',
 ) -> tuple[str, dict[str, Any]]:
-    """`SELECT cols FROM table WHERE ...`: the read both warehouses push down."""
+    """`SELECT cols FROM table WHERE "a" < @p0 AND ...`: the read both warehouses push down,
+    each filter's value a named parameter p0, p1, ... `placeholder` is the parameter prefix
+    of the dialect (`$` for DuckDB, `@` for BigQuery), `quote` its identifier quote (`"` for
+    DuckDB, a backtick for BigQuery)."""
     selected = ", ".join(quote_identifier(c, quote) for c in columns) if columns else "*"
-    clause, params = filters_sql(where, placeholder, quote)
+    clauses = " AND ".join(
+        f"{quote_identifier(f.column, quote)} {f.op} {placeholder}p{i}" for i, f in enumerate(where)
+    )
+    clause = f" WHERE {clauses}" if where else ""
+    params = {f"p{i}": f.value for i, f in enumerate(where)}
     return f"SELECT {selected} FROM {table_sql}{clause}", params
 
 
