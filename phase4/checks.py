@@ -46,9 +46,7 @@ def ordered(start: datetime | date, end: datetime | date) -> tuple[date, date]:
 def loaded_seasons(warehouse: Warehouse) -> list[int]:
     from quality.schemas import PLAYER_GAME_SUMMARY
 
-    if warehouse.table_schema(PLAYER_GAME_SUMMARY.full_name) is None:
-        return []
-    seasons = warehouse.read(PLAYER_GAME_SUMMARY.full_name, ["season_year"])
+    seasons = warehouse.read(PLAYER_GAME_SUMMARY.full_name, ["season_year"], missing_ok=True)
     return sorted(int(s) for s in seasons.get_column("season_year").drop_nulls().unique())
 
 

@@ -346,10 +346,7 @@ def run(
         day = slate_date(analysis_date.date() if analysis_date else None)
         if analysis_date is None and not options.quiet:
             console.print(f"no --date: building the next slate, {day}")
-        # No heartbeats: one date takes seconds, under one interval (180 s), and the heartbeat
-        # thread, which sleeps in 1-s steps and is joined at the end, held the flow's end up
-        # to 1 s. The flow run's states and the task runs still reach the server.
-        with _interrupts(f"run for {day}") as interrupt, without_heartbeats():
+        with _interrupts(f"run for {day}") as interrupt:
             state = phase4_precompute(analysis_date=day, processors=chosen, return_state=True)
     if interrupt.count:
         _stop_interrupted(
@@ -366,15 +363,6 @@ def run(
         if line.status in ("FAIL", "SKIPPED", "WARN"):
             console.print(f"{line.status} {line.processor}: {line.message}", soft_wrap=True)
     raise typer.Exit(EXIT_RUN_FAILED if report.failed else EXIT_OK)
-
-
-@contextmanager
-def without_heartbeats() -> Iterator[None]:
-    """No heartbeat thread for the command's flow run (see `run`)."""
-    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
-
-    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
-        yield
 
 
 R = TypeVar("R")
@@ -534,7 +522,6 @@ def backfill(
             disable=options.quiet,
         ) as progress,
         _interrupts("backfill") as interrupt,
-        without_heartbeats(),  # as `run`: the thread's join held the end up to 1 s
     ):
         bar = progress.add_task("dates", total=total_days, rows=0, rate="")
 
@@ -610,8 +597,14 @@ def _interrupts(what: str) -> Iterator[Interrupt]:
 
     A watchdog exits 130 INTERRUPT_DEADLINE_SECONDS after the first Ctrl-C whatever is still
     running: a commit cut there rolls back, so the warehouse holds old or new, never half.
+
+    No heartbeat thread for the command's flow run: one date takes seconds, under one interval
+    (180 s), and the thread, which sleeps in 1-s steps and is joined at the end, held the
+    flow's end up to 1 s. The flow run's states and the task runs still reach the server.
     """
     import threading
+
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
     from tasks.processors import STOP, committed_listener
 
@@ -646,7 +639,8 @@ def _interrupts(what: str) -> Iterator[Interrupt]:
     previous = signal.signal(signal.SIGINT, handler)
     token = committed_listener.set(state.committed.extend)
     try:
-        yield state
+        with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+            yield state
     finally:
         committed_listener.reset(token)
         signal.signal(signal.SIGINT, previous)

@@ -304,18 +304,14 @@ class ServerStartError(RuntimeError):
     """The managed server did not become healthy; the message names its log."""
 
 
-def start_server(home: Path | None = None, timeout: float | None = None) -> ServerStatus:
-    """Start the server in the background unless it already runs; wait until it is healthy.
-
-    timeout: PHASE4_SERVER_START_TIMEOUT (180 s) when None."""
+def start_server(home: Path | None = None) -> ServerStatus:
+    """Start the server in the background unless it already runs; wait until it is healthy,
+    PHASE4_SERVER_START_TIMEOUT (180 s) at most."""
     import subprocess
 
     from filelock import FileLock
 
-    if timeout is None:  # checked when read: 1 to 3600 s
-        timeout = settings.seconds(
-            START_TIMEOUT_ENV, START_TIMEOUT_SECONDS, minimum=1, maximum=3600
-        )
+    timeout = settings.seconds(START_TIMEOUT_ENV, START_TIMEOUT_SECONDS, minimum=1, maximum=3600)
     files = ServerFiles(home or server_home())
     files.home.mkdir(parents=True, exist_ok=True)
     # Two first commands at once start one server: the second waits for the first's.
@@ -356,12 +352,9 @@ def _wait_healthy(files: ServerFiles, pid: int, port: int, timeout: float) -> Se
     )
 
 
-def stop_server(
-    home: Path | None = None,
-    timeout: float = STOP_TIMEOUT_SECONDS,
-    on_stale: Callable[[str], None] | None = None,
-) -> bool:
-    """SIGTERM the server's process group, SIGKILL it after `timeout`; False if none ran.
+def stop_server(home: Path | None = None, on_stale: Callable[[str], None] | None = None) -> bool:
+    """SIGTERM the server's process group, SIGKILL it after STOP_TIMEOUT_SECONDS; False if
+    none ran.
 
     Only a process proven to be the server (`_not_our_server`) is signalled; a pid file naming
     anything else is removed, and `on_stale` is told why."""
@@ -373,7 +366,7 @@ def stop_server(
     if recorded is not None and was_running:
         pid = recorded.pid
         _signal_group(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
         while _alive(pid) and time.monotonic() < deadline:
             time.sleep(0.1)
         if _alive(pid) and _start_ticks(pid) == recorded.start:

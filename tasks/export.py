@@ -128,21 +128,17 @@ def write_date(out: Path, schema: TableSchema, day: date, frame: pl.DataFrame) -
     return ExportedDate(schema.name, day, frame.height, target_dir / PART_FILE, False)
 
 
-def export_range(
-    warehouse: Warehouse, start: date, end: date, out: Path, tables: list[str] | None = None
-) -> list[ExportedDate]:
+def export_range(warehouse: Warehouse, start: date, end: date, out: Path) -> list[ExportedDate]:
     """Every output table for every date of [start, end]: one read per table, one file per date.
 
     Every folder it would write in is checked first, so a refused OUT is left untouched."""
-    chosen = tables or list(OUTPUT_TABLES)
     days = pl.date_range(start, end, eager=True).to_list()
     _refuse_links(out, [out / STAGING_DIR])
-    for table in chosen:
-        schema = OUTPUT_TABLES[table]
+    for schema in OUTPUT_TABLES.values():
         _refuse_links(out, [out / schema.full_name, *(partition_dir(out, schema, d) for d in days)])
     results: list[ExportedDate] = []
-    for table in chosen:
-        schema, column = OUTPUT_TABLES[table], OUTPUT_TABLES[table].partition_column
+    for table, schema in OUTPUT_TABLES.items():
+        column = schema.partition_column
         assert column is not None
         stored = warehouse.table_schema(schema.full_name)
         if stored is None:
