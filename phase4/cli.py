@@ -47,13 +47,11 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 
 class OneLineTyper(typer.Typer):
-    """Usage errors (a misspelt option, a date that does not parse) and bad settings read
-    before a command starts are one line too: `error: ...`, exit 2, like every bad input."""
+    """Usage errors (a misspelt option, a date that does not parse) are one line too:
+    `error: ...`, exit 2, like every bad input (bad settings: clean_errors)."""
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         from typer._click import exceptions as click  # typer vendors click
-
-        from phase4.settings import SettingError
 
         try:
             code = super().__call__(*args, **{**kwargs, "standalone_mode": False})
@@ -66,9 +64,6 @@ class OneLineTyper(typer.Typer):
         except typer.Abort:
             err.print("aborted")
             sys.exit(EXIT_RUN_FAILED)
-        except SettingError as exc:
-            say_error(str(exc))
-            sys.exit(EXIT_BAD_INPUT)
         sys.exit(code if isinstance(code, int) else EXIT_OK)
 
 
@@ -200,9 +195,7 @@ def clean_errors(command: F, announce: bool = False) -> F:
             if announce:
                 _announce_warehouse(to_stderr=str(kwargs.get("fmt", "")) == "json")
             return command(*args, **kwargs)
-        except typer.Exit:
-            raise
-        except Exception as exc:
+        except Exception as exc:  # typer.Exit (a RuntimeError) goes on up as it is
             if isinstance(exc, _bad_input_types()):
                 raise _fail_input(str(exc)) from exc
             from phase4.server import ServerStartError
@@ -233,7 +226,7 @@ def _use_prefect_server() -> None:
     """Point this process at the managed server (started on first use) unless told otherwise."""
     from phase4.server import client_environment, managed_server_wanted, server_status, start_server
 
-    if not managed_server_wanted(check=True):
+    if not managed_server_wanted():
         return
     current = server_status()
     if not current.healthy:
@@ -713,7 +706,7 @@ def server_status_command() -> None:
             "`phase4 server start` replaces it)",
             soft_wrap=True,
         )
-    if not managed_server_wanted(check=True):
+    if not managed_server_wanted():
         api = os.environ.get("PREFECT_API_URL", "").strip()
         console.print(
             f"the CLI uses PREFECT_API_URL={api}"

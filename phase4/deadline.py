@@ -133,10 +133,9 @@ def main(
     if block.strip().lower() == NO_BLOCK:
         typer.echo(f"PHASE4_DEADLINE_BLOCK={NO_BLOCK}: no deadline automation")
         return
-    if minutes <= 0:
-        typer.echo(f"error: PHASE4_DEADLINE_MINUTES={minutes:g} must be positive", err=True)
-        raise typer.Exit(EXIT_BAD_INPUT)
     try:
+        if minutes <= 0:
+            raise ValueError(f"PHASE4_DEADLINE_MINUTES={minutes:g} must be positive")
         parse_block(block)  # before any network call
         automation_id = create_deadline_automation(block, timedelta(minutes=minutes))
     except ValueError as exc:

@@ -80,19 +80,12 @@ def api_url(port: int) -> str:
     return f"http://127.0.0.1:{port}/api"
 
 
-def managed_server_wanted(*, check: bool = False) -> bool:
+def managed_server_wanted() -> bool:
     """The CLI manages a server unless PHASE4_SERVER=off or an API URL is configured: in the
-    environment, the active Prefect profile or an already imported Prefect's settings.
-
-    check: a bad PHASE4_SERVER raises SettingError; without it, it means "no managed server"."""
-    try:
-        if settings.choice(SERVER_ENV, "on", SERVER_VALUES) == "off":
-            return False
-    except settings.SettingError:
-        if check:
-            raise
-        return False  # the CLI's own check (check=True) then reports the bad value
-
+    environment, the active Prefect profile or an already imported Prefect's settings. A bad
+    PHASE4_SERVER raises SettingError."""
+    if settings.choice(SERVER_ENV, "on", SERVER_VALUES) == "off":
+        return False
     if os.environ.get("PREFECT_API_URL", "").strip() or _profile_api_url():
         return False
     if "prefect.settings" in sys.modules:

@@ -27,10 +27,9 @@ EXPECTED = "expected duckdb:///absolute/path.duckdb or bigquery://PROJECT[?locat
 
 def warehouse_url(url: str | None = None) -> str:
     """The configured URL; unset means the DuckDB file under the current directory."""
-    configured = url or os.environ.get(WAREHOUSE_ENV, "").strip()
-    if not configured:
-        return f"duckdb://{default_warehouse_path()}"
-    return configured
+    return (
+        url or os.environ.get(WAREHOUSE_ENV, "").strip() or f"duckdb://{default_warehouse_path()}"
+    )
 
 
 def default_warehouse_path() -> Path:

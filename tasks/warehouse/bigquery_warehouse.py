@@ -102,13 +102,6 @@ def _parameter(name: str, value: Any) -> bigquery.ScalarQueryParameter:
     return bigquery.ScalarQueryParameter(name, kind, value)
 
 
-def _parquet_bytes(rows: pa.Table) -> io.BytesIO:
-    buffer = io.BytesIO()
-    pq.write_table(rows, buffer, compression="zstd")
-    buffer.seek(0)
-    return buffer
-
-
 def label_value(text: str) -> str:
     """BigQuery label rules: lowercase letters, digits, `_` and `-`, at most 63 characters."""
     return _LABEL_UNSAFE.sub("_", text.lower())[:63]
@@ -325,8 +318,10 @@ class BigQueryWarehouse(Warehouse):
         parquet_options = bigquery.ParquetOptions()
         parquet_options.enable_list_inference = True
         config.parquet_options = parquet_options
-        job = self.client.load_table_from_file(_parquet_bytes(rows), table_id, job_config=config)
-        job.result()
+        parquet = io.BytesIO()
+        pq.write_table(rows, parquet, compression="zstd")
+        parquet.seek(0)
+        self.client.load_table_from_file(parquet, table_id, job_config=config).result()
 
     def _with_backoff(self, attempt: Callable[[], T], what: str) -> T:
         """Retry what BigQuery aborted for a concurrent update, waiting longer each time."""
@@ -364,11 +359,9 @@ class BigQueryWarehouse(Warehouse):
         return sum(staged.num_rows for _, staged, _, where in parts if where is not None)
 
     def replace_seasons_of(self, loads: Sequence[SeasonRows]) -> int:
-        """Phase 3 loads, all tables or none: (1) a missing table is created from its
-        declaration (every column nullable; `exists_ok`, so two first loads at once both
-        land in the same table) and columns the files add are added, nullable; (2) the
-        staged transaction replaces the seasons of every table. Seasons go in as literals
-        (integers, never user text): the emulator refuses query parameters inside scripts."""
+        """Missing tables and columns first (`_ensure_phase3_table`), then one staged
+        transaction for every table. Seasons go in as literals (integers, never user text):
+        the emulator refuses query parameters inside scripts."""
         self._check_writable()
         staged = [as_arrow(load.rows) for load in loads]
         years = [
@@ -514,19 +507,16 @@ class BigQueryWarehouse(Warehouse):
 
 def fields_from_arrow(schema: pa.Schema) -> list[bigquery.SchemaField]:
     """BigQuery columns for a Phase 3 file as it is (its own columns, all nullable)."""
-
-    def kind(arrow: pa.DataType) -> str:
-        name = bigquery_type_of_arrow(arrow)
-        if name is None:
-            raise WarehouseError(f"no BigQuery type for Arrow {arrow}")
-        return name
-
     fields = []
     for field in schema:
-        if pa.types.is_list(field.type) or pa.types.is_large_list(field.type):
-            fields.append(bigquery.SchemaField(field.name, kind(field.type.value_type), "REPEATED"))
-        else:
-            fields.append(bigquery.SchemaField(field.name, kind(field.type)))
+        repeated = pa.types.is_list(field.type) or pa.types.is_large_list(field.type)
+        arrow = field.type.value_type if repeated else field.type
+        kind = bigquery_type_of_arrow(arrow)
+        if kind is None:
+            raise WarehouseError(f"no BigQuery type for Arrow {arrow}")
+        fields.append(
+            bigquery.SchemaField(field.name, kind, "REPEATED" if repeated else "NULLABLE")
+        )
     return fields
 
 
