@@ -619,7 +619,11 @@ def _interrupts(what: str) -> Iterator[Interrupt]:
             err.print("second interrupt: exiting now")
             os._exit(EXIT_INTERRUPTED)
         STOP.set()
-        state.flow_run_id = _current_flow_run_id()
+        if "prefect.context" in sys.modules:  # else no flow run has started yet
+            from prefect.context import FlowRunContext
+
+            context = FlowRunContext.get()
+            state.flow_run_id = str(context.flow_run.id) if context and context.flow_run else None
         threading.Thread(target=watchdog, daemon=True).start()
         # Prefect's crash reports (with tracebacks) would bury our summary.
         for name in ("prefect", "prefect.extra", "prefect.client", "prefect._internal"):
@@ -637,15 +641,6 @@ def _interrupts(what: str) -> Iterator[Interrupt]:
     finally:
         committed_listener.reset(token)
         signal.signal(signal.SIGINT, previous)
-
-
-def _current_flow_run_id() -> str | None:
-    if "prefect.context" not in sys.modules:
-        return None
-    from prefect.context import FlowRunContext
-
-    context = FlowRunContext.get()
-    return str(context.flow_run.id) if context and context.flow_run else None
 
 
 def _cancel_flow_run(state: Interrupt) -> None:

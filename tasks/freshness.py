@@ -81,27 +81,22 @@ def read_phase3_for(warehouse: Warehouse, first: date, last: date) -> dict[str, 
     return frames
 
 
-def current_fingerprints(warehouse: Warehouse, first: date, last: date) -> pl.DataFrame:
-    """Fingerprints of every processor for every date, one read per table per season."""
-    parts = []
-    for dates in date_chunks(first, last, chunk_days=366):
-        frames = read_phase3_for(warehouse, dates[0], dates[-1])
-        parts.append(input_fingerprints(frames, dates, registry.PROCESSORS.values()))
-    return pl.concat(parts)
-
-
 def status_grid(
     warehouse: Warehouse, first: date, last: date, fingerprints: pl.DataFrame | None = None
 ) -> pl.DataFrame:
     """analysis_date, processor, state, reason for every date of the range (read-only);
     `fingerprints` of every processor and date, when the caller hashed them already."""
-    if fingerprints is None:
-        fingerprints = current_fingerprints(warehouse, first, last)
+    processors = list(registry.PROCESSORS.values())
+    if fingerprints is None:  # one read per table per season
+        fingerprints = pl.concat(
+            input_fingerprints(read_phase3_for(warehouse, days[0], days[-1]), days, processors)
+            for days in date_chunks(first, last, chunk_days=366)
+        )
     return freshness_grid(
         read_runs(warehouse, first, last),
         fingerprints,
         [d for chunk in date_chunks(first, last) for d in chunk],
-        list(registry.PROCESSORS.values()),
+        processors,
     )
 
 

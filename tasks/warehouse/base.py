@@ -82,12 +82,9 @@ class Warehouse(ABC):
     url: str
     read_only: bool = False
     bills_bytes: bool = False  # True where queries are billed by bytes (BigQuery)
-    labels: dict[str, str]
-    bytes_processed: int
-    bytes_billed: int
 
     def __init__(self) -> None:
-        self.labels = {}
+        self.labels: dict[str, str] = {}
         self.bytes_processed = 0
         self.bytes_billed = 0
 

@@ -235,18 +235,14 @@ class BigQueryWarehouse(Warehouse):
         dataset, table = (check_identifier(p) for p in full_name.split("."))
         return f"{self.project}.{dataset}.{table}"
 
-    def query_config(
-        self, params: Sequence[bigquery.ScalarQueryParameter] = ()
-    ) -> bigquery.QueryJobConfig:
-        """Every query job: our labels and the byte cap."""
-        return bigquery.QueryJobConfig(
-            query_parameters=list(params),
+    def _query(self, sql: str, params: list[bigquery.ScalarQueryParameter]) -> bigquery.QueryJob:
+        """Every query job carries our labels and the byte cap."""
+        config = bigquery.QueryJobConfig(
+            query_parameters=params,
             labels=job_labels(self.labels),
             maximum_bytes_billed=self.max_bytes_billed,
         )
-
-    def _query(self, sql: str, params: list[bigquery.ScalarQueryParameter]) -> bigquery.QueryJob:
-        job = self.client.query(sql, job_config=self.query_config(params))
+        job = self.client.query(sql, job_config=config)
         try:
             job.result()
         finally:
