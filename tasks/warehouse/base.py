@@ -59,7 +59,6 @@ class TransientWarehouseError(WarehouseError):
 
 class TableNotFound(WarehouseError):
     def __init__(self, full_name: str, hint: str = "") -> None:
-        self.full_name = full_name
         super().__init__(f"table {full_name} does not exist{hint}")
 
 
@@ -120,14 +119,17 @@ class Warehouse(ABC):
         """Only the named columns of the rows matching every filter.
 
         missing_ok: an absent table reads as an empty frame (typed from its declaration when
-        there is one) instead of raising TableNotFound.
+        there is one, else untyped) instead of raising TableNotFound.
         """
         try:
             table = self._read_arrow(full_name, columns, where)
         except TableNotFound:
             if not missing_ok:
                 raise
-            return empty_frame(full_name, columns)
+            declared = {t.full_name: t for t in all_tables()}.get(full_name)
+            if declared is None:
+                return pl.DataFrame(schema={c: pl.Null for c in columns or ()})
+            return declared.empty_frame().select(columns or declared.column_names)
         frame = pl.from_arrow(table)
         assert isinstance(frame, pl.DataFrame)
         return frame
@@ -190,15 +192,6 @@ class Warehouse(ABC):
     def _check_writable(self) -> None:
         if self.read_only:
             raise WarehouseError(f"{self.url} was opened read-only; this command must not write")
-
-
-def empty_frame(full_name: str, columns: Sequence[str] | None) -> pl.DataFrame:
-    """What an absent table reads as: its declared columns, or untyped ones if undeclared."""
-    declared = {t.full_name: t for t in all_tables()}.get(full_name)
-    if declared is None:
-        return pl.DataFrame(schema={c: pl.Null for c in columns or ()})
-    frame = declared.empty_frame()
-    return frame.select(columns) if columns else frame
 
 
 def as_arrow(rows: Rows) -> pa.Table:
