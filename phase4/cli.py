@@ -11,6 +11,7 @@ import functools
 import json
 import logging
 import os
+import re
 import signal
 import sys
 import time
@@ -44,6 +45,10 @@ if TYPE_CHECKING:
 # Prefect's temporary server (PHASE4_SERVER=off) needs time on small machines; no telemetry.
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+# After the first Ctrl-C, a run still going is ended this long after (`_interrupts`).
+INTERRUPT_DEADLINE_SECONDS = 8.0
+F = TypeVar("F", bound=Callable[..., Any])
+R = TypeVar("R")
 
 
 class OneLineTyper(typer.Typer):
@@ -69,8 +74,6 @@ class OneLineTyper(typer.Typer):
 
 def usage_line(exc: Any) -> str:
     """Click's message in one line, a date format error in our words, and where help is."""
-    import re
-
     message = " ".join(exc.format_message().split()).replace(": Value error, ", ": ")
     bad_date = re.match(
         r"Invalid value for '([^']+)': .*'([^']*)' does not match the formats", message
@@ -164,8 +167,7 @@ def _bad_input_types() -> tuple[type[BaseException], ...]:
     """What the CLI reports as one line and exit 2: problems the operator can fix."""
     import duckdb
 
-    from phase4.checks import InputError
-    from phase4.loading import Phase3FileError
+    from phase4.checks import InputError  # Phase3FileError too
     from phase4.settings import SettingError
     from quality.contracts import InputContractError
     from tasks.warehouse import WarehouseError
@@ -176,13 +178,9 @@ def _bad_input_types() -> tuple[type[BaseException], ...]:
         SettingError,
         WarehouseError,
         InputContractError,
-        Phase3FileError,
         duckdb.IOException,
         PermissionError,
     )
-
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 def clean_errors(command: F, announce: bool = False) -> F:
@@ -215,10 +213,13 @@ def command(
     return lambda function: group.command(name)(clean_errors(function, announce))
 
 
-def _open_warehouse(*, read_only: bool = False) -> Warehouse:
-    """Open the configured warehouse; read commands never create or write it."""
+def _open_warehouse(*, read_only: bool = False, announce: bool = True) -> Warehouse:
+    """Open the configured warehouse, its line printed first unless it was (announce=False:
+    none); read commands never create or write it."""
     from tasks.warehouse import open_warehouse
 
+    if announce:
+        _announce_warehouse()
     return open_warehouse(read_only=read_only)
 
 
@@ -267,7 +268,6 @@ def warehouse_init() -> None:
     """Create the datasets and every Phase 4 table (partitioning, clustering); idempotent."""
     from tasks.io import ensure_tables
 
-    _announce_warehouse()
     warehouse = _open_warehouse()
     changes = ensure_tables(warehouse)
     for change in changes:
@@ -358,9 +358,6 @@ def run(
     raise typer.Exit(EXIT_RUN_FAILED if report.failed else EXIT_OK)
 
 
-R = TypeVar("R")
-
-
 def _flow_result(state: Any, kind: type[R], what: str) -> R:
     """The flow's result; a flow that raised, one line (exit 2 for bad input, else 1)."""
     result = state.result(raise_on_failure=False)
@@ -434,9 +431,7 @@ def status(
         if start is None or end is None:
             raise _fail_input("give --date D, or --start D1 --end D2")
         first, last = inputs.ordered(start, end)
-    if not as_json:  # JSON output stays parseable
-        _announce_warehouse()
-    warehouse = _open_warehouse(read_only=True)
+    warehouse = _open_warehouse(read_only=True, announce=not as_json)  # JSON stays parseable
     if analysis_date is None:
         from tasks.freshness import status_grid
 
@@ -491,7 +486,6 @@ def backfill(
 
     chosen = parse_processors(processors)
     checks.ordered(start, end)
-    _announce_warehouse()
     warehouse = _open_warehouse()
     checks.within_seasons(warehouse, start.date(), end.date())
     _use_prefect_server()
@@ -554,9 +548,6 @@ def backfill(
         "(up to date: not missing, failed or stale)"
     )
     raise typer.Exit(EXIT_RUN_FAILED if summary.failed_dates else EXIT_OK)
-
-
-INTERRUPT_DEADLINE_SECONDS = 8.0
 
 
 @dataclass
@@ -725,7 +716,6 @@ def report(
 
     first, last = checks.ordered(start, end)
     checks.output_file(out, force=force)
-    _announce_warehouse()
     warehouse = _open_warehouse(read_only=True)
     checks.within_seasons(warehouse, first, last)
     page = build_report_html(read_report_frames(warehouse, first, last))
@@ -737,9 +727,7 @@ for _name, _function in DATA_COMMANDS.items():  # training-set, features, export
     command(_name, announce=True)(_function)
 
 
-def main() -> None:
-    app()
-
+main = app  # the `phase4` script
 
 if __name__ == "__main__":
     main()

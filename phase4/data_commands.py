@@ -66,6 +66,13 @@ def date_option(name: str, help: str) -> Any:
 DayOption = Annotated[datetime | None, date_option("--date", "Slate date D (YYYY-MM-DD).")]
 StartOption = Annotated[datetime | None, date_option("--start", "First slate date")]
 EndOption = Annotated[datetime | None, date_option("--end", "Last slate date")]
+ForceOption = Annotated[
+    bool, typer.Option("--force", help="Replace --out when it exists (otherwise refused)")
+]
+ProcessorsOption = Annotated[
+    str | None,
+    typer.Option(help="Comma-separated P1..P5 or output tables (default: all five)."),
+]
 
 
 def _range(start: datetime | None, end: datetime | None, day: datetime | None) -> tuple[date, date]:
@@ -80,15 +87,6 @@ def _range(start: datetime | None, end: datetime | None, day: datetime | None) -
     if start is None or end is None:
         raise InputError("give --start and --end (YYYY-MM-DD), or --date for one date")
     return checks.ordered(start, end)
-
-
-ForceOption = Annotated[
-    bool, typer.Option("--force", help="Replace --out when it exists (otherwise refused)")
-]
-ProcessorsOption = Annotated[
-    str | None,
-    typer.Option(help="Comma-separated P1..P5 or output tables (default: all five)."),
-]
 
 
 def training_set_command(

@@ -358,17 +358,14 @@ def stop_server(home: Path | None = None, on_stale: Callable[[str], None] | None
     was_running = recorded is not None and why_not is None
     if recorded is not None and was_running:
         pid = recorded.pid
-        _signal_group(pid, signal.SIGTERM)
+        with contextlib.suppress(ProcessLookupError):  # it leads its own session and group
+            os.killpg(pid, signal.SIGTERM)
         deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
         while _alive(pid) and time.monotonic() < deadline:
             time.sleep(0.1)
         if _alive(pid) and _start_ticks(pid) == recorded.start:
-            _signal_group(pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
     for path in (files.pid, files.port):
         path.unlink(missing_ok=True)
     return was_running
-
-
-def _signal_group(pid: int, signum: int) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pid, signum)  # the server leads its own session and process group

@@ -42,15 +42,6 @@ class ExportPathError(ValueError):
     """OUT holds something export must not write through (a link, a file for a folder)."""
 
 
-def described_schema(schema: TableSchema) -> pa.Schema:
-    """The declared Arrow schema with each column's description and NOT NULL mode."""
-    fields = []
-    for c in schema.columns:
-        metadata = {"description": c.description} if c.description else None
-        fields.append(pa.field(c.name, c.arrow_type, c.mode != "REQUIRED", metadata))
-    return pa.schema(fields, {"table": schema.full_name, "description": schema.description})
-
-
 def partition_dir(out: Path, schema: TableSchema, day: date) -> Path:
     assert schema.partition_column is not None, f"{schema.full_name} is not partitioned"
     return out / schema.full_name / f"{schema.partition_column}={day.isoformat()}"
@@ -64,7 +55,11 @@ class RequiredNullError(WarehouseError, ValueError):
 def to_described_table(frame: pl.DataFrame, schema: TableSchema) -> pa.Table:
     """Rows in declared order and type; a NULL in a NOT NULL column is refused here."""
     arrow = frame.select(schema.column_names).cast(dict(schema.polars_schema.items())).to_arrow()
-    target = described_schema(schema)
+    fields = []  # the declared Arrow schema with each column's description and NOT NULL mode
+    for c in schema.columns:
+        metadata = {"description": c.description} if c.description else None
+        fields.append(pa.field(c.name, c.arrow_type, c.mode != "REQUIRED", metadata))
+    target = pa.schema(fields, {"table": schema.full_name, "description": schema.description})
     columns = [arrow.column(f.name).cast(f.type) for f in target]
     for field, column in zip(target, columns, strict=True):
         if not field.nullable and column.null_count:

@@ -20,7 +20,6 @@ from tasks.warehouse.base import (
 )
 from tasks.warehouse.locks import exclusive
 
-DEFAULT_WAREHOUSE_PATH = Path(".phase4") / "warehouse.duckdb"
 WAREHOUSE_ENV = "PHASE4_WAREHOUSE"
 EXPECTED = "expected duckdb:///absolute/path.duckdb or bigquery://PROJECT[?location=US]"
 
@@ -33,7 +32,7 @@ def warehouse_url(url: str | None = None) -> str:
 
 
 def default_warehouse_path() -> Path:
-    return (Path.cwd() / DEFAULT_WAREHOUSE_PATH).resolve()
+    return (Path.cwd() / ".phase4" / "warehouse.duckdb").resolve()
 
 
 def duckdb_path(url: str) -> Path:

@@ -73,7 +73,8 @@ _LABEL_UNSAFE = re.compile(r"[^a-z0-9_-]")
 _log = logging.getLogger(__name__)
 T = TypeVar("T")
 # One table's part of a staged transaction: its name, rows, BigQuery columns, and the WHERE of
-# the rows they replace (None: appended).
+# the rows they replace (None: appended). Its values are literals (dates, seasons; never user
+# text): scripts take no query parameters on every backend (the emulator refuses them).
 Part = tuple[str, pa.Table, list[bigquery.SchemaField], str | None]
 
 
@@ -344,8 +345,6 @@ class BigQueryWarehouse(Warehouse):
         for r in replacements:
             staged = conform(r.rows, r.schema)
             check_partitions(r.schema, r.partitions, staged)
-            # Dates go in as literals: scripts take no query parameters on every backend
-            # (the emulator refuses them), and they are date objects, never user text.
             days = ", ".join(f"DATE '{d.isoformat()}'" for d in sorted(set(r.partitions)))
             where = f"{r.schema.partition_column} IN ({days})"
             parts.append((r.schema.full_name, staged, schema_fields(r.schema), where))
@@ -356,8 +355,7 @@ class BigQueryWarehouse(Warehouse):
 
     def replace_seasons_of(self, loads: Sequence[SeasonRows]) -> int:
         """Missing tables and columns first (`_ensure_phase3_table`), then one staged
-        transaction for every table. Seasons go in as literals (integers, never user text):
-        the emulator refuses query parameters inside scripts."""
+        transaction for every table."""
         self._check_writable()
         staged = [as_arrow(load.rows) for load in loads]
         years = [
@@ -551,14 +549,13 @@ def make_client(project: str, location: str | None) -> tuple[bigquery.Client, bo
             "http://127.0.0.1:9050 (unset: the real BigQuery API)"
         )
     if endpoint:
-        from google.api_core.client_options import ClientOptions
         from google.auth.credentials import AnonymousCredentials
 
         client = bigquery.Client(
             project=project,
             location=location,
             credentials=AnonymousCredentials(),
-            client_options=ClientOptions(api_endpoint=endpoint),
+            client_options={"api_endpoint": endpoint},
         )
         return client, False
     block = os.environ.get(CREDENTIALS_BLOCK_ENV, "").strip()
