@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import shutil
+import socket
 import tempfile
 from collections.abc import Iterator
 from datetime import date, timedelta
@@ -115,6 +117,20 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
 
     config.option.loadscopereorder = False  # keep the collection order
     return LongestFirst(config, log)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def default_server_port_held() -> Iterator[None]:
+    """The managed server's default port (4200) bound by the test session, so the managed
+    servers the tests start (on several workers at once, beside other checkouts' tests) take
+    OS-assigned free ports: two starting at once could otherwise both find 4200 free, and
+    the second would report the first one's server as its own."""
+    from phase4.server import DEFAULT_PORT
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as holder:
+        with contextlib.suppress(OSError):  # bound by another worker or process: taken anyway
+            holder.bind(("127.0.0.1", DEFAULT_PORT))
+        yield
 
 
 @pytest.fixture(scope="session")
