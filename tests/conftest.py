@@ -97,6 +97,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             )
 
 
+@pytest.hookimpl(optionalhook=True)  # an xdist hook: unknown with -p no:xdist
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     """`-n N`: the tests one by one in collection order (longest first), each module of
     SHARED_FIXTURE_MODULES as one unit, and one test queued per worker beyond the running
