@@ -13,7 +13,7 @@ import functools
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from contextvars import ContextVar
 from dataclasses import replace
@@ -195,6 +195,10 @@ def _within(work: Callable[[], W], timeout: float, name: str, stop: Callable[[],
         ) from None
 
 
+# P5's Phase 3 half starts when its run is prepared and runs beside P1 to P4 (`core.run` too).
+EARLY = ThreadPoolExecutor(max_workers=1, thread_name_prefix="phase4-early")
+
+
 @task(name="prepare-run", cache_policy=NO_CACHE, **TRANSIENT_RETRIES)
 def prepare_run_task(
     warehouse_url: str,
@@ -210,7 +214,8 @@ def prepare_run_task(
     frames = phase3 if isinstance(phase3, Phase3Frames) else phase3_frames(phase3)
     selected = registry.select(processors)
     warehouse = open_warehouse(warehouse_url)
-    return core.prepare(run_inputs(warehouse, frames, dates, selected, run_id, fingerprints))
+    ctx = core.prepare(run_inputs(warehouse, frames, dates, selected, run_id, fingerprints))
+    return core.start_early(ctx, selected, EARLY)
 
 
 def submit_processors(
