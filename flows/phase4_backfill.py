@@ -28,7 +28,7 @@ from nba_calendar import season_of
 from quality.schemas import ML_FEATURE_STORE_V2
 from quality.success import RunLine
 from tasks.backfill import date_status, read_chunk_task, write_chunk_task
-from tasks.freshness import chunk_fingerprints, date_chunks, dates_to_build_task
+from tasks.freshness import date_chunks, dates_to_build_task
 from tasks.io import ensure_tables
 from tasks.processors import STOP, prepare_run_task, submit_processors
 from tasks.report import run_lines
@@ -142,11 +142,10 @@ def _backfill(
     for season in seasons_of(date_chunks(summary.start_date, summary.end_date)):
         # Each Phase 3 table read once per season; its rows and their SPEC 14 fingerprints
         # (hashed once) serve the choice of dates, the build of every chunk and the report.
-        frames = read_chunk_task(
-            url, season[0][0], season[-1][-1], sorted(registry.phase3_tables(selected))
-        )
+        read = sorted(registry.phase3_tables(selected))
+        frames, hashed = read_chunk_task(url, season[0][0], season[-1][-1], read)
+        prints.append(hashed)
         every = [d for dates in season for d in dates]
-        prints.append(chunk_fingerprints(frames, every))
         todo = set(every if force else dates_to_build_task(url, prints[-1], every, tables))
         summary.skipped_dates += [d for d in every if d not in todo]
         for dates in season:
