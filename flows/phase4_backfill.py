@@ -107,18 +107,16 @@ def phase4_backfill(
     selected = registry.select(list(processors) if processors else None)
     url = warehouse_url()
     summary = BackfillSummary(start_date, end_date)
-    # One open warehouse for every task thread's reads and writes (DuckDBWarehouse.held_open),
-    # closed (checkpointed, its memory freed) before the report reads what was written.
+    # One open warehouse for every task thread's reads and writes (DuckDBWarehouse.held_open)
+    # and the report's reads of what was written (each chunk checkpointed as it committed).
     with open_warehouse(url).held_open():
         prints = _backfill(url, summary, selected, force)
-
-    create_table_artifact(
-        key="phase4-backfill-report",
-        table=summary.per_date(),
-        description=f"Phase 4 backfill {start_date}..{end_date}: {summary.counts()}",
-    )
-    if not STOP.is_set():
-        with open_warehouse(url).held_open():
+        create_table_artifact(
+            key="phase4-backfill-report",
+            table=summary.per_date(),
+            description=f"Phase 4 backfill {start_date}..{end_date}: {summary.counts()}",
+        )
+        if not STOP.is_set():
             publish_report_artifact(url, start_date, end_date, pl.concat(prints))
     get_run_logger().info("backfill %s..%s: %s", start_date, end_date, summary.counts())
     if summary.failed_dates:

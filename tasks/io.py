@@ -1,8 +1,5 @@
-"""Prefect tasks that move data between the warehouse and Polars.
-
-Reads carry the point-in-time window into the warehouse's SQL so only the rows a run needs
-leave it, and every Phase 3 read is checked against the input contract before use.
-"""
+"""Prefect tasks that move data between the warehouse and Polars; the Phase 3 reads they
+run (each window pushed into the SQL, checked against the input contract) are tasks/readers'."""
 
 from __future__ import annotations
 

@@ -1,9 +1,8 @@
-"""Reads: the Phase 3 rows a run builds from, and for the people and programs downstream of
-P5 training sets and the slate's features.
+"""Reads: the Phase 3 rows a run builds from; training sets and the slate's features for the
+people and programs downstream of P5.
 
 Each read is one query per table with the date range pushed into the warehouse's SQL (DuckDB and
-BigQuery alike), never a loop over dates. Nothing here creates or writes the warehouse, nor
-imports Prefect: `phase4 backfill` reads its first season here while Prefect is imported.
+BigQuery alike), never a loop over dates. Nothing here writes the warehouse or imports Prefect.
 """
 
 from __future__ import annotations
@@ -91,8 +90,7 @@ def phase3_frames(frames: Mapping[str, object]) -> Phase3Frames:
     )
 
 
-SeasonInputs = tuple[Phase3Frames, pl.DataFrame]
-# `read_ahead`'s reads, by the arguments of the `season_inputs` call they answer.
+SeasonInputs = tuple[Phase3Frames, pl.DataFrame]  # `_AHEAD`: read_ahead's, by their arguments
 _AHEAD: dict[tuple[str, date, date, tuple[str, ...]], Future[SeasonInputs]] = {}
 
 
@@ -104,24 +102,20 @@ def season_inputs(url: str, first: date, last: date, tables: Sequence[str]) -> S
 
 
 def _season_inputs(url: str, first: date, last: date, tables: Sequence[str]) -> SeasonInputs:
-    frames = read_phase3_frames(open_warehouse(url), first, last, tables)
+    warehouse = open_warehouse(url)
+    with warehouse.held_open():  # one open file for every table's read
+        frames = read_phase3_frames(warehouse, first, last, tables)
     days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
     return frames, input_fingerprints(frames.by_table(), days, registry.PROCESSORS.values())
 
 
 def read_ahead(start: date, end: date, processors: list[str] | None) -> None:
-    """The backfill's `season_inputs` of its first season, started in a thread with the file
-    held open: DuckDB's reads and Polars' hashing (~0.6 s) run on the other core while the
-    caller imports Prefect and starts its flow run (~1.5 s)."""
+    """The backfill's `season_inputs` of its first season in a thread, the file held open: the
+    reads and hashing (~0.6 s) use the other core while the caller imports Prefect (~1.5 s)."""
     url, last = warehouse_url(), min(end, date(season_of(start) + 1, 7, 31))
     tables = tuple(sorted(registry.phase3_tables(registry.select(processors))))
-
-    def held_read() -> SeasonInputs:
-        with open_warehouse(url).held_open():
-            return _season_inputs(url, start, last, tables)
-
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="read-ahead")
-    _AHEAD[(url, start, last, tables)] = pool.submit(held_read)
+    _AHEAD[(url, start, last, tables)] = pool.submit(_season_inputs, url, start, last, tables)
     pool.shutdown(wait=False)
 
 

@@ -7,7 +7,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
@@ -41,9 +41,8 @@ READ_ONLY_LOCK_WAIT_SECONDS = 10.0
 # connections to one database ("python_arrow_scan does not exist"); operations are
 # milliseconds long, so one process-wide lock costs nothing and removes the race.
 _IN_PROCESS = threading.RLock()
-# Files this process keeps open (DuckDBWarehouse.held_open) and by how many blocks:
-# operations take a cursor of the kept connection instead of opening the file. Guarded by
-# _IN_PROCESS.
+# Files this process keeps open (DuckDBWarehouse.held_open), by how many blocks: operations
+# take a cursor of the kept connection instead of opening the file. Guarded by _IN_PROCESS.
 _HELD: dict[Path, duckdb.DuckDBPyConnection] = {}
 _HOLDERS: Counter[Path] = Counter()
 
@@ -116,11 +115,8 @@ class DuckDBWarehouse(Warehouse):
         self.lock_wait_seconds = lock_wait_seconds
         self.url = f"duckdb://{path}"
 
-    def held_open(self) -> AbstractContextManager[None]:
-        return self._held_open()
-
     @contextmanager
-    def _held_open(self) -> Iterator[None]:
+    def held_open(self) -> Iterator[None]:
         """Keep the file open until the block ends: each operation inside, from any thread of
         this process, takes a cursor of the kept connection (~1 ms) instead of opening the
         file (30-100 ms: the catalog is loaded on open, a checkpoint written on close).
@@ -140,9 +136,8 @@ class DuckDBWarehouse(Warehouse):
 
     @contextmanager
     def _connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """One operation at a time: a cursor of the kept connection, else the file opened.
-        A read-only warehouse reads through a kept read-write connection too: DuckDB refuses a
-        second configuration of one file in one process, and _check_writable still guards."""
+        """One operation at a time, on a cursor of the kept connection (even a read-only
+        warehouse's: DuckDB opens a file one way per process), else on the file opened."""
         with _IN_PROCESS:
             held = _HELD.get(self.path)
             con = (
