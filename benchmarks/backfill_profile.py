@@ -81,8 +81,7 @@ def _chunks(
     """The flow's steps, one chunk after the other (the flow overlaps two); the fingerprints."""
     hashed, every_p = [], list(registry.PROCESSORS.values())
     for season in seasons_of(date_chunks(first, last)):
-        first, last = season[0][0], season[-1][-1]
-        frames = timed("read phase 3", read_phase3_frames, warehouse, first, last)
+        frames = timed("read phase 3", read_phase3_frames, warehouse, season[0][0], season[-1][-1])
         every = [d for dates in season for d in dates]
         season_prints = timed("fingerprints", input_fingerprints, frames.by_table(), every, every_p)
         hashed.append(season_prints)

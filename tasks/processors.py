@@ -234,8 +234,8 @@ def submit_processors(
         run = {"ctx": ctx}
         if entry.feature_checked and earlier is not None:
             run["earlier"] = allow_failure(earlier)
-        task = named_task(build_processor, f"build-{entry.table}")  # the table's name in the UI
-        return task.submit(entry.table, run, own, upstream, url)
+        named = named_task(build_processor, f"build-{entry.table}")  # the table's name in the UI
+        return named.submit(entry.table, run, own, upstream, url)
 
     return core.schedule(selected, submit)
 
