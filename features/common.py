@@ -97,7 +97,9 @@ def _digests(encoded: pl.Series) -> pl.Series:
     )
 
 
-def to_table(rows: pl.LazyFrame, schema: TableSchema) -> pl.DataFrame:
+def to_table(
+    rows: pl.LazyFrame, schema: TableSchema, optimizations: pl.QueryOptFlags | None = None
+) -> pl.DataFrame:
     """The output: rows sorted by date, then the schema's first key column, in schema order
     and type, with the row hash (one collect, then the digests).
 
@@ -109,7 +111,11 @@ def to_table(rows: pl.LazyFrame, schema: TableSchema) -> pl.DataFrame:
         c.name for c in columns if c.name not in AUDIT_COLUMNS and not c.name.startswith("source_")
     ]
     # The columns as computed: the hash encodes them before the casts.
-    frame = rows.sort(order).select(c.name for c in columns).collect(engine=ENGINE)
+    frame = (
+        rows.sort(order)
+        .select(c.name for c in columns)
+        .collect(engine=ENGINE, optimizations=optimizations or pl.QueryOptFlags())
+    )
     return frame.select(
         *(pl.col(c.name).cast(c.polars_type, strict=True) for c in columns),
         data_hash=_row_hashes(frame, business),

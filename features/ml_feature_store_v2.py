@@ -16,7 +16,7 @@ from typing import TypedDict, Unpack
 import polars as pl
 from polars.expr.whenthen import ChainedThen, Then
 
-from features.common import divide, qualifying_games, ratio, slate, to_table
+from features.common import ENGINE, divide, qualifying_games, ratio, slate, to_table
 from features.ml_feature_store_v3 import attach_v3_inputs, v3_values, with_optional_columns
 from features.windows import (
     GAME_NUMBER,
@@ -32,7 +32,7 @@ from features.windows import (
     windowed,
     zones_known,
 )
-from nba_calendar import Calendars
+from nba_calendar import Calendars, calendar_frame
 from quality.feature_contract import (
     ARRAY_CONTRACT,
     ARRAY_FEATURE_COUNT,
@@ -311,10 +311,9 @@ def _opponent_rest(team_context: pl.DataFrame) -> pl.LazyFrame:
     )
 
 
-def _inputs(
-    phase3: Phase3Frames, calendars: Calendars, upstream: dict[str, pl.DataFrame | None]
-) -> pl.LazyFrame:
-    """The slates with every input a feature needs as columns, one row per slate player and D."""
+def _slate_inputs(phase3: Phase3Frames, calendars: Calendars) -> pl.LazyFrame:
+    """The slates with every Phase 3 input a feature needs as columns, one row per slate player
+    and D: everything but the upstream rows (`slate_inputs`)."""
     players = slate(phase3.player_context, calendars)
     slate_games = (
         phase3.player_games.lazy()
@@ -331,11 +330,16 @@ def _inputs(
             "left",
         )
         .join(_opponent_rest(phase3.team_context), ["opponent_team_abbr", *by_date], "left")
+        .join(_team_schedule(phase3, players), ["team_abbr", *by_date], "left")
     )
+    return attach_v3_inputs(rows, players, phase3, slate_games)
+
+
+def _with_upstreams(rows: pl.LazyFrame, upstream: dict[str, pl.DataFrame | None]) -> pl.LazyFrame:
+    """The slate rows with each upstream's row of their date (`_attach_upstream`)."""
     for name in UPSTREAMS:
         rows = _attach_upstream(rows, upstream[name], UPSTREAM_READS[name])
-    rows = rows.join(_team_schedule(phase3, players), ["team_abbr", *by_date], "left")
-    return attach_v3_inputs(rows, players, phase3, slate_games)
+    return rows
 
 
 def _team_schedule(phase3: Phase3Frames, players: pl.LazyFrame) -> pl.LazyFrame:
@@ -553,7 +557,7 @@ def _source_col(i: int) -> pl.Expr:
 
 def feature_quality_score(sources: Sequence[pl.Expr]) -> pl.Expr:
     """Mean of 100 (phase4), 75 (phase3), 100 (calculated), 40 (default) over the features
-    (each weight a when-chain, as `_weight`: cheaper than a lookup per cell)."""
+    (each weight a when-chain: per row, cheaper than a lookup per cell)."""
     weights = [_source_weight(s) for s in sources]
     return divide(pl.sum_horizontal(weights), len(weights))
 
@@ -585,25 +589,6 @@ def _tag(i: int) -> pl.Expr:
     return pl.col(f"tag__{i}")
 
 
-def _defaulted(i: int) -> pl.Expr:
-    """SPEC 16.3: a feature is defaulted when tagged 'default' or 'missing' (`defaulted__<i>`,
-    computed once by `defaulted_flags`)."""
-    return pl.col(f"defaulted__{i}")
-
-
-def defaulted_flags() -> list[pl.Expr]:
-    return [_tag(i).is_in(DEFAULTED).alias(f"defaulted__{i}") for i in range(FEATURE_COUNT)]
-
-
-def _weight(i: int) -> pl.Expr:
-    """The tag's weight (CATEGORY_WEIGHTS) as a when-chain: cheaper than a lookup per cell."""
-    tag = _tag(i)
-    chain: Then | ChainedThen = pl.when(tag == MISSING).then(CATEGORY_WEIGHTS[MISSING])
-    for name in (DEFAULT, PHASE3, PHASE4, CALCULATED):
-        chain = chain.when(tag == name).then(CATEGORY_WEIGHTS[name])
-    return chain.otherwise(None)
-
-
 def feature_tags() -> list[pl.Expr]:
     """`tag__<i>` for the 60 features: 0 to 24 as in feature_sources (all 'default' on a
     placeholder), 25 to 59 their contract tag, or 'missing' when the value is NULL."""
@@ -619,37 +604,71 @@ def feature_tags() -> list[pl.Expr]:
     return tags
 
 
+TAGS = "__tags"  # a row's 60 tags as one list, feature i at i: what the tag figures read
+
+
+def tag_list() -> pl.Expr:
+    """The 60 `tag__<i>` of a row as one list (the `TAGS` column)."""
+    return row_list([_tag(i) for i in range(FEATURE_COUNT)])
+
+
+def _tags(indices: Sequence[int] | None = None) -> pl.Expr:
+    """The row's tags (`TAGS`), or those of the features `indices`, in that order."""
+    tags = pl.col(TAGS)
+    return tags if indices is None else tags.list.gather(list(indices))
+
+
+def _defaulted(tags: pl.Expr) -> pl.Expr:
+    """SPEC 16.3: a feature is defaulted when tagged 'default' or 'missing'."""
+    return tags.list.eval(pl.element().is_in(DEFAULTED))
+
+
+# The tag figures are list operations over `TAGS`, a few expressions each rather than one
+# (or ten) per feature: the expressions, not the rows, were the cost of a date.
+
+
 def feature_sources_json() -> pl.Expr:
     """{"0": tag, ..., "59": tag}, as Python's json.dumps writes it (default separators)."""
-    parts: list[pl.Expr] = [pl.lit("{")]
-    for i in range(FEATURE_COUNT):
-        parts += [pl.lit(f'{", " if i else ""}"{i}": "'), _tag(i), pl.lit('"')]
-    return pl.concat_str([*parts, pl.lit("}")])
+    pairs = _tags().list.eval(pl.format('"{}": "{}"', pl.int_range(pl.len()), pl.element()))
+    return pl.concat_str(pl.lit("{"), pairs.list.join(", "), pl.lit("}"))
 
 
 def default_feature_count() -> pl.Expr:
     """Features of the 60 tagged 'default' or 'missing' (60 on a placeholder row)."""
-    return pl.sum_horizontal(_defaulted(i).cast(pl.Int64) for i in range(FEATURE_COUNT))
+    return _defaulted(_tags()).list.sum().cast(pl.Int64)
 
 
 def required_default_count() -> pl.Expr:
     """The required features (SPEC 16.3: 0 to 24, 28 to 36) among the defaulted ones."""
-    return pl.sum_horizontal(_defaulted(i).cast(pl.Int64) for i in REQUIRED_FEATURES)
+    return _defaulted(_tags(REQUIRED_FEATURES)).list.sum().cast(pl.Int64)
 
 
 def default_feature_indices() -> pl.Expr:
     """The defaulted features' indices, ascending; [] when none."""
-    indices = [pl.when(_defaulted(i)).then(pl.lit(i, dtype=pl.Int64)) for i in range(FEATURE_COUNT)]
-    return row_list(indices).list.drop_nulls()
+    indices = _tags().list.eval(pl.element().is_in(DEFAULTED).arg_true())
+    return indices.cast(pl.List(pl.Int64))
 
 
 def quality_pct(category: str) -> pl.Expr:
-    """Sum of the category's tag weights over its number of features: one division."""
-    features = CATEGORY_FEATURES[category]
-    # Over a count column, not a literal: Polars turns `x / 24.0` into `x * (1 / 24)` in some
-    # chunks, which moves the last bit with how the rows are split.
-    count = pl.sum_horizontal(_tag(i).is_not_null().cast(pl.Float64) for i in features)
-    return pl.sum_horizontal(_weight(i) for i in features) / count
+    """Sum of the category's tag weights (CATEGORY_WEIGHTS) over its number of features: one
+    division. The weights are whole numbers, so their sum is exact in any order."""
+    tags = _tags(CATEGORY_FEATURES[category])
+    weights = tags.list.eval(
+        pl.element().replace_strict(CATEGORY_WEIGHTS, default=None, return_dtype=pl.Float64)
+    )
+    # Over a count added up on each row: Polars divides by a literal, or by `list.len` of a
+    # gathered list (a broadcast value), as a multiplication by its reciprocal in some
+    # chunks, which moves the last bit (100 / 12 gave 8.333333333333332 on a date alone).
+    count = tags.list.eval(pl.element().is_not_null()).list.sum().cast(pl.Float64)
+    return weights.list.sum() / count
+
+
+def default_issues() -> pl.Expr:
+    """'default:<name>' for each of 0 to 24 tagged 'default', in feature order (feature i of
+    feature_sources is tag i: both 'default' on a placeholder)."""
+    issues = pl.lit(pl.Series([f"default:{name}" for name in FEATURE_NAMES]))
+    array = _tags(range(ARRAY_FEATURE_COUNT))
+    return array.list.eval(issues.gather((pl.element() == DEFAULT).arg_true()))
 
 
 def is_quality_ready() -> pl.Expr:
@@ -734,18 +753,17 @@ def is_production_ready(failed: Sequence[str]) -> pl.Expr:
 
 
 def data_quality_issues(failed: Sequence[str]) -> pl.Expr:
-    """SPEC 15's order: placeholder, phase3_incomplete, failed upstreams, defaulted features."""
+    """SPEC 15's order: placeholder, phase3_incomplete, failed upstreams, defaulted features
+    (`default_issues`, a column of the row's tag figures)."""
     issues = [
         pl.when(pl.col("is_placeholder")).then(pl.lit("early_season_placeholder")),
         pl.when(pl.col("missing_games_count") > 0).then(pl.lit("phase3_incomplete")),
         *(pl.lit(issue) for issue in failed),
-        # Feature i of feature_sources is tag__i (both 'default' on a placeholder).
-        *(
-            pl.when(_tag(i) == DEFAULT).then(pl.lit(f"default:{name}"))
-            for i, name in enumerate(FEATURE_NAMES)
-        ),
     ]
-    return row_list(issues).list.drop_nulls()
+    return row_list(issues).list.drop_nulls().list.concat(pl.col(DEFAULT_ISSUES))
+
+
+DEFAULT_ISSUES = "__default_issues"
 
 
 def processing_decision_reason() -> pl.Expr:
@@ -785,15 +803,18 @@ def _source_tracking(name: str) -> list[pl.Expr]:
     ]
 
 
+Steps = tuple[tuple[pl.Expr, ...], ...]
+
+
 @functools.cache
-def assembly(failed: tuple[str, ...]) -> tuple[tuple[pl.Expr, ...], ...]:
+def assembly(failed: tuple[str, ...]) -> tuple[Steps, Steps]:
     """The steps of `with_columns` from the inputs to the table's columns (but created_at),
-    given the upstreams that failed (SPEC 15 issues, in run order). They depend on nothing
-    else, so they are built once: building these hundreds of expressions was a fixed cost of
-    every run."""
+    given the upstreams that failed (SPEC 15 issues, in run order): those up to the tags, and
+    those after the tag figures (`with_tag_figures`). They depend on nothing else, so they
+    are built once: building these hundreds of expressions was a fixed cost of every run."""
     sources = [pl.col(f"source__{n}") for n in FEATURE_NAMES]
     placeholder = pl.col("is_placeholder")
-    return (
+    before = (
         (
             *(f.value().alias(f"value__{f.name}") for f in FEATURES),
             *(f.source().alias(f"source__{f.name}") for f in FEATURES),
@@ -836,17 +857,8 @@ def assembly(failed: tuple[str, ...]) -> tuple[tuple[pl.Expr, ...], ...]:
         tuple(expr for name in UPSTREAMS for expr in _source_tracking(name)),
         tuple(feature_values()),
         tuple(feature_tags()),
-        tuple(defaulted_flags()),
-        (
-            feature_sources_json().alias("feature_sources_json"),
-            default_feature_count().alias("default_feature_count"),
-            required_default_count().alias("required_default_count"),
-            default_feature_indices().alias("default_feature_indices"),
-            quality_pct(MATCHUP).alias("matchup_quality_pct"),
-            quality_pct(PLAYER_HISTORY).alias("player_history_quality_pct"),
-            quality_pct(VEGAS).alias("vegas_quality_pct"),
-            quality_pct(GAME_CONTEXT).alias("game_context_quality_pct"),
-        ),
+    )
+    after = (
         (
             is_quality_ready().alias("is_quality_ready"),
             is_training_ready().alias("is_training_ready"),
@@ -868,6 +880,91 @@ def assembly(failed: tuple[str, ...]) -> tuple[tuple[pl.Expr, ...], ...]:
             data_quality_issues(failed).alias("data_quality_issues"),
         ),
     )
+    return before, after
+
+
+TAG_KEY = (*(f"tag__{i}" for i in range(FEATURE_COUNT)), "is_placeholder")
+DISTINCT_TAGS_FROM_DATES = 7
+
+
+@functools.cache
+def tag_figures() -> tuple[tuple[pl.Expr, ...], ...]:
+    """The columns that depend on a row's 60 tags alone: SPEC 16.3's counts, indices and
+    category pcts, feature_sources_json and the 'default:<name>' issues."""
+    return (
+        (tag_list().alias(TAGS),),
+        (
+            feature_sources_json().alias("feature_sources_json"),
+            default_feature_count().alias("default_feature_count"),
+            required_default_count().alias("required_default_count"),
+            default_feature_indices().alias("default_feature_indices"),
+            quality_pct(MATCHUP).alias("matchup_quality_pct"),
+            quality_pct(PLAYER_HISTORY).alias("player_history_quality_pct"),
+            quality_pct(VEGAS).alias("vegas_quality_pct"),
+            quality_pct(GAME_CONTEXT).alias("game_context_quality_pct"),
+            default_issues().alias(DEFAULT_ISSUES),
+        ),
+    )
+
+
+def with_tag_figures(rows: pl.LazyFrame) -> pl.LazyFrame:
+    """The rows with their tag figures (`tag_figures`), computed once per distinct tag vector
+    and joined back: a season's 25,000 rows hold some 80 of them, and the strings and lists
+    cost microseconds a row (a tenth of P5's assembly when computed per row)."""
+    distinct = rows.select(TAG_KEY).unique()
+    for step in tag_figures():
+        distinct = distinct.with_columns(*step)
+    return rows.join(distinct, on=TAG_KEY, how="left", nulls_equal=True, maintain_order="left")
+
+
+def assembled(rows: pl.LazyFrame, failed: tuple[str, ...], dates: int) -> pl.LazyFrame:
+    """The slate rows of `dates` dates with every upstream attached, through P5's assembly
+    (`assembly`). The tag figures are computed per distinct tag vector from a week of dates
+    on; for fewer rows the `unique` and the join cost more than they save (some 8 ms)."""
+    before, after = assembly(failed)
+    for step in before:
+        rows = rows.with_columns(*step)
+    if dates >= DISTINCT_TAGS_FROM_DATES:
+        rows = with_tag_figures(rows)
+    else:
+        for step in tag_figures():
+            rows = rows.with_columns(*step)
+    for step in after:
+        rows = rows.with_columns(*step)
+    return rows
+
+
+def _phase3_frames(
+    player_games: pl.DataFrame,
+    team_defense: pl.DataFrame,
+    team_offense: pl.DataFrame,
+    player_context: pl.DataFrame,
+    team_context: pl.DataFrame,
+) -> Phase3Frames:
+    """The Phase 3 inputs, the context tables with their optional columns (NULL if absent)."""
+    return Phase3Frames(
+        player_games,
+        team_defense,
+        team_offense,
+        with_optional_columns(player_context, UPCOMING_PLAYER_GAME_CONTEXT),
+        with_optional_columns(team_context, UPCOMING_TEAM_GAME_CONTEXT),
+    )
+
+
+def slate_inputs(
+    *,
+    player_games: pl.DataFrame,
+    team_defense: pl.DataFrame,
+    team_offense: pl.DataFrame,
+    player_context: pl.DataFrame,
+    team_context: pl.DataFrame,
+    calendar: Calendars,
+) -> pl.DataFrame:
+    """Every slate row of `calendar` with its Phase 3 inputs (histories, windows of 25-59,
+    schedule counts): the half of P5 that reads no upstream, so the run core computes it while
+    P1 to P4 run (`Processor.slate_inputs`) and passes it to `ml_feature_store_v2`."""
+    phase3 = _phase3_frames(player_games, team_defense, team_offense, player_context, team_context)
+    return _slate_inputs(phase3, calendar).collect(engine=ENGINE)
 
 
 def ml_feature_store_v2(
@@ -879,18 +976,14 @@ def ml_feature_store_v2(
     team_context: pl.DataFrame,
     calendar: Calendars,
     processed_at: datetime,
+    slate_inputs: pl.DataFrame | None = None,
     **frames: Unpack[UpstreamFrames],
 ) -> pl.DataFrame:
     """One row per slate player of every date D of `calendar`, whatever upstream failed;
     None means that processor failed (for every date). The optional Phase 3 columns may be
-    absent: their features are then NULL ('missing')."""
-    phase3 = Phase3Frames(
-        player_games,
-        team_defense,
-        team_offense,
-        with_optional_columns(player_context, UPCOMING_PLAYER_GAME_CONTEXT),
-        with_optional_columns(team_context, UPCOMING_TEAM_GAME_CONTEXT),
-    )
+    absent: their features are then NULL ('missing'). `slate_inputs`: the slate rows of
+    `calendar` already computed (`slate_inputs`), else computed here in the same plan."""
+    phase3 = _phase3_frames(player_games, team_defense, team_offense, player_context, team_context)
     upstream = {
         DAILY_CACHE: frames["daily_cache"],
         COMPOSITE: frames["composite_factors"],
@@ -898,7 +991,7 @@ def ml_feature_store_v2(
         TEAM_DEFENSE: frames["team_defense_zones"],
     }
     failed = tuple(FAILED_ISSUE[name] for name in UPSTREAMS_IN_RUN_ORDER if upstream[name] is None)
-    rows = _inputs(phase3, calendar, upstream)
-    for step in assembly(failed):
-        rows = rows.with_columns(*step)
+    given = slate_inputs.lazy() if slate_inputs is not None else _slate_inputs(phase3, calendar)
+    dates = calendar_frame(calendar).height
+    rows = assembled(_with_upstreams(given, upstream), failed, dates)
     return to_table(rows.with_columns(created_at=pl.lit(processed_at)), ML_FEATURE_STORE_V2)

@@ -14,7 +14,13 @@ import polars as pl
 from polars.expr.whenthen import ChainedThen, Then
 
 from features.common import added_in_order, clamp, slate, to_table
-from features.windows import ZONES, attach_upstream_by_date, slate_tracking, upstream_tracking
+from features.windows import (
+    PLAN_OPTIMIZATIONS,
+    ZONES,
+    attach_upstream_by_date,
+    slate_tracking,
+    upstream_tracking,
+)
 from nba_calendar import Calendars
 from quality.schemas import (
     PLAYER_COMPOSITE_FACTORS,
@@ -87,6 +93,20 @@ DEFERRED_ADJUSTMENTS = (
 # --- inputs ---------------------------------------------------------------------------------
 
 
+# The upstream columns read, built once at import (as every stage's expressions below).
+ZONE_COLUMNS: tuple[str | pl.Expr, ...] = (
+    "primary_scoring_zone",
+    *(f"{z}_rate_last_10" for z in ZONES),
+    pl.col("insufficient_data_reason").alias("zone_placeholder_reason"),
+    pl.col("processed_at").alias("source_player_shot_zone_last_updated"),
+)
+DEFENSE_COLUMNS = (
+    *(pl.col(f"{z}_defense_vs_league_avg").alias(f"opp_{z}_vs_league") for z in ZONES),
+    pl.col("insufficient_data_reason").alias("defense_placeholder_reason"),
+    pl.col("processed_at").alias("source_team_defense_last_updated"),
+)
+
+
 def _attach_upstreams(
     rows: pl.LazyFrame,
     shot_zones: pl.DataFrame,
@@ -94,24 +114,13 @@ def _attach_upstreams(
 ) -> pl.LazyFrame:
     """The player's P2 row and his opponent's P1 row of the row's own date D, with markers so
     a missing row is told from a NULL value."""
-    zone_columns: tuple[str | pl.Expr, ...] = (
-        "primary_scoring_zone",
-        *(f"{z}_rate_last_10" for z in ZONES),
-        pl.col("insufficient_data_reason").alias("zone_placeholder_reason"),
-        pl.col("processed_at").alias("source_player_shot_zone_last_updated"),
-    )
-    defense_columns = (
-        *(pl.col(f"{z}_defense_vs_league_avg").alias(f"opp_{z}_vs_league") for z in ZONES),
-        pl.col("insufficient_data_reason").alias("defense_placeholder_reason"),
-        pl.col("processed_at").alias("source_team_defense_last_updated"),
-    )
     return attach_upstream_by_date(
-        rows, shot_zones, PLAYER_SHOT_ZONE_ANALYSIS, zone_columns, "zone_row_found"
+        rows, shot_zones, PLAYER_SHOT_ZONE_ANALYSIS, ZONE_COLUMNS, "zone_row_found"
     ).pipe(
         attach_upstream_by_date,
         team_defense_zones,
         TEAM_DEFENSE_ZONE_ANALYSIS,
-        defense_columns,
+        DEFENSE_COLUMNS,
         "defense_row_found",
         rows_key="opponent_team_abbr",
     )
@@ -319,6 +328,46 @@ def warning_details(usable_zones: pl.Expr) -> pl.Expr:
     return pl.when(joined == "").then(None).otherwise(joined)
 
 
+# --- the table ------------------------------------------------------------------------------
+#
+# The stages' expressions do not depend on the call: they are built once, at import (a typed
+# literal alone takes some 40 µs to build; a nightly date's whole plan runs in a few ms).
+
+PENALTIES = fatigue_penalties()
+_USABLE, _RAW_MISMATCH = pl.col("has_zone_data"), pl.col("raw_zone_mismatch")
+ZONE_DATA = {"has_zone_data": has_zone_data(), "raw_zone_mismatch": raw_zone_mismatch()}
+SCORED = {
+    "fatigue_score": fatigue_score(PENALTIES),
+    "shot_zone_mismatch_score": shot_zone_mismatch_score(_RAW_MISMATCH, _USABLE),
+    "pace_score": pace_score(),
+    "usage_spike_score": usage_spike_score(),
+    **{name: pl.lit(0.0) for name in (*DEFERRED_SCORES, *DEFERRED_ADJUSTMENTS)},
+}
+ADJUSTED = {
+    "fatigue_adjustment": fatigue_adjustment(pl.col("fatigue_score")),
+    "shot_zone_adjustment": pl.col("shot_zone_mismatch_score"),
+    "pace_adjustment": pl.col("pace_score"),
+    "usage_spike_adjustment": pl.col("usage_spike_score"),
+}
+TOTALLED = {
+    "total_composite_adjustment": total_composite_adjustment(),
+    "data_completeness_pct": data_completeness_pct(_USABLE),
+}
+WARNED = {"warning_details": warning_details(_USABLE)}
+DESCRIBED = {
+    "has_warnings": pl.col("warning_details").is_not_null(),
+    "fatigue_context": fatigue_context(PENALTIES),
+    "shot_zone_context": shot_zone_context(_RAW_MISMATCH, _USABLE),
+    "pace_context": pace_context(),
+    "usage_context": usage_context(),
+    "calculation_version": pl.lit(CALCULATION_VERSION),
+    "insufficient_data_reason": pl.lit(None, dtype=pl.String),
+    **slate_tracking("player_context"),
+    **upstream_tracking("player_shot_zone", "zone_row_found"),
+    **upstream_tracking("team_defense", "defense_row_found"),
+}
+
+
 def player_composite_factors(
     player_context: pl.DataFrame,
     shot_zones: pl.DataFrame,
@@ -328,45 +377,15 @@ def player_composite_factors(
 ) -> pl.DataFrame:
     """One row per slate player, for every date D of `calendar`; a missing P2/P1 row scores
     the matchup 0.0 and warns."""
-    penalties = fatigue_penalties()
-    usable = pl.col("has_zone_data")
-    raw_mismatch = pl.col("raw_zone_mismatch")
     rows = (
         slate(player_context, calendar)
         .rename({"processed_at": "source_player_context_last_updated"})
         .pipe(_attach_upstreams, shot_zones, team_defense_zones)
-        .with_columns(has_zone_data=has_zone_data(), raw_zone_mismatch=raw_zone_mismatch())
-        .with_columns(
-            fatigue_score=fatigue_score(penalties),
-            shot_zone_mismatch_score=shot_zone_mismatch_score(raw_mismatch, usable),
-            pace_score=pace_score(),
-            usage_spike_score=usage_spike_score(),
-            **{name: pl.lit(0.0) for name in (*DEFERRED_SCORES, *DEFERRED_ADJUSTMENTS)},
-        )
-        .with_columns(
-            fatigue_adjustment=fatigue_adjustment(pl.col("fatigue_score")),
-            shot_zone_adjustment=pl.col("shot_zone_mismatch_score"),
-            pace_adjustment=pl.col("pace_score"),
-            usage_spike_adjustment=pl.col("usage_spike_score"),
-        )
-        .with_columns(
-            total_composite_adjustment=total_composite_adjustment(),
-            data_completeness_pct=data_completeness_pct(usable),
-        )
-        .with_columns(warning_details=warning_details(usable))
-        .with_columns(
-            has_warnings=pl.col("warning_details").is_not_null(),
-            fatigue_context=fatigue_context(penalties),
-            shot_zone_context=shot_zone_context(raw_mismatch, usable),
-            pace_context=pace_context(),
-            usage_context=usage_context(),
-            calculation_version=pl.lit(CALCULATION_VERSION),
-            early_season_flag=pl.col("early_season_flag"),
-            insufficient_data_reason=pl.lit(None, dtype=pl.String),
-            **slate_tracking("player_context"),
-            **upstream_tracking("player_shot_zone", "zone_row_found"),
-            **upstream_tracking("team_defense", "defense_row_found"),
-            processed_at=pl.lit(processed_at),
-        )
+        .with_columns(**ZONE_DATA)
+        .with_columns(**SCORED)
+        .with_columns(**ADJUSTED)
+        .with_columns(**TOTALLED)
+        .with_columns(**WARNED)
+        .with_columns(**DESCRIBED, processed_at=pl.lit(processed_at))
     )
-    return to_table(rows, PLAYER_COMPOSITE_FACTORS)
+    return to_table(rows, PLAYER_COMPOSITE_FACTORS, PLAN_OPTIMIZATIONS)

@@ -14,9 +14,11 @@ import polars as pl
 from features.common import insufficient_reason, qualifying_games, ratio, to_table
 from features.windows import (
     GAME_NUMBER,
+    PLAN_OPTIMIZATIONS,
     ZONES,
     Aggregate,
     Window,
+    Windowed,
     as_of,
     assisted_rate,
     assisted_sums,
@@ -27,7 +29,6 @@ from features.windows import (
     placeholder_nulls,
     tier,
     window_tracking,
-    windowed,
     zones_known,
 )
 from nba_calendar import Calendars, calendar_frame
@@ -60,33 +61,36 @@ def _zone_sums(window: Window, suffix: str) -> list[Aggregate]:
     return exprs + [window.agg_count(known).alias(f"known_zone_games_{suffix}")]
 
 
+LAST_10, LAST_20 = Window(SHORT_WINDOW), Window(LONG_WINDOW)
+# The windows, built once at import as every stage's expressions.
+WINDOWS = Windowed(
+    (
+        PLAYER,
+        "season_year",
+        "game_date",
+        GAME_NUMBER,
+        "universal_player_id",  # as of his newest game
+        pl.col("game_date").alias("latest_game"),
+    ),
+    [
+        LAST_10.agg_count().alias("games_in_sample_10"),
+        LAST_20.agg_count().alias("games_in_sample_20"),
+        LAST_10.agg_count(~pl.col("zones_known")).alias("games_missing_zones"),
+        *_zone_sums(LAST_10, "10"),
+        *_zone_sums(LAST_20, "20"),
+        *assisted_sums(LAST_10, ("assisted", "unassisted")),
+        LAST_10.agg_max(pl.col("processed_at")).alias("source_player_game_last_updated"),
+    ],
+)
+ZONES_KNOWN = zones_known()
+
+
 def _window_sums(player_games: pl.DataFrame, calendars: Calendars) -> pl.LazyFrame:
     """Per player and D, sums over his last 10 and 20 qualifying games of S before D."""
-    games = qualifying_games(player_games.lazy()).with_columns(zones_known=zones_known())
-    last_10, last_20 = Window(SHORT_WINDOW), Window(LONG_WINDOW)
+    games = qualifying_games(player_games.lazy()).with_columns(zones_known=ZONES_KNOWN)
     dates = calendar_frame(calendars)
     sequence = game_sequence(games, PLAYER, dates).cache()  # for the windows and the pairs
-    windows = windowed(
-        sequence,
-        (
-            PLAYER,
-            "season_year",
-            "game_date",
-            GAME_NUMBER,
-            "universal_player_id",  # as of his newest game
-            pl.col("game_date").alias("latest_game"),
-        ),
-        [
-            last_10.agg_count().alias("games_in_sample_10"),
-            last_20.agg_count().alias("games_in_sample_20"),
-            last_10.agg_count(~pl.col("zones_known")).alias("games_missing_zones"),
-            *_zone_sums(last_10, "10"),
-            *_zone_sums(last_20, "20"),
-            *assisted_sums(last_10, ("assisted", "unassisted")),
-            last_10.agg_max(pl.col("processed_at")).alias("source_player_game_last_updated"),
-        ],
-    )
-    return as_of(entity_dates(first_games(sequence), PLAYER, dates), windows, PLAYER)
+    return as_of(entity_dates(first_games(sequence), PLAYER, dates), WINDOWS.of(sequence), PLAYER)
 
 
 # --- metrics --------------------------------------------------------------------------------
@@ -183,6 +187,29 @@ def insufficient_data_reason() -> pl.Expr:
 # --- the table ------------------------------------------------------------------------------
 
 
+# The stages' expressions do not depend on the call: built once, at import.
+RECENT = pl.col("latest_game") >= pl.col("recent_cutoff")
+TOTALS = {"total_shots_last_10": total_shots_last_10()}
+RATES = {
+    **{f"{z}_rate_last_10": z_rate_last_10(z) for z in ZONES},
+    **{f"{z}_pct_last_10": z_pct_last_10(z) for z in ZONES},
+    **{f"{z}_attempts_per_game": z_attempts_per_game(z) for z in ZONES},
+    "paint_rate_last_20": paint_rate_last_20(),
+    "paint_pct_last_20": paint_pct_last_20(),
+    "assisted_rate_last_10": assisted_rate_last_10(),
+    "unassisted_rate_last_10": unassisted_rate_last_10(),
+}
+ZONE_CALLS = {"primary_scoring_zone": primary_scoring_zone()}
+PLACEHOLDERS = null_when(is_placeholder(), PLACEHOLDER_NULLS)
+DESCRIBED = {
+    "sample_quality_10": sample_quality_10(),
+    "sample_quality_20": sample_quality_20(),
+    "data_quality_tier": data_quality_tier(),
+    "insufficient_data_reason": insufficient_data_reason(),
+    **window_tracking("player_game", G10, SHORT_WINDOW),
+}
+
+
 def player_shot_zone_analysis(
     player_games: pl.DataFrame, calendar: Calendars, processed_at: datetime
 ) -> pl.DataFrame:
@@ -190,26 +217,11 @@ def player_shot_zone_analysis(
     date D of `calendar`."""
     rows = (
         _window_sums(player_games, calendar)
-        .filter(pl.col("latest_game") >= pl.col("recent_cutoff"))
-        .with_columns(total_shots_last_10=total_shots_last_10())
-        .with_columns(
-            **{f"{z}_rate_last_10": z_rate_last_10(z) for z in ZONES},
-            **{f"{z}_pct_last_10": z_pct_last_10(z) for z in ZONES},
-            **{f"{z}_attempts_per_game": z_attempts_per_game(z) for z in ZONES},
-            paint_rate_last_20=paint_rate_last_20(),
-            paint_pct_last_20=paint_pct_last_20(),
-            assisted_rate_last_10=assisted_rate_last_10(),
-            unassisted_rate_last_10=unassisted_rate_last_10(),
-        )
-        .with_columns(primary_scoring_zone=primary_scoring_zone())
-        .with_columns(null_when(is_placeholder(), PLACEHOLDER_NULLS))
-        .with_columns(
-            sample_quality_10=sample_quality_10(),
-            sample_quality_20=sample_quality_20(),
-            data_quality_tier=data_quality_tier(),
-            insufficient_data_reason=insufficient_data_reason(),
-            **window_tracking("player_game", G10, SHORT_WINDOW),
-            processed_at=pl.lit(processed_at),
-        )
+        .filter(RECENT)
+        .with_columns(**TOTALS)
+        .with_columns(**RATES)
+        .with_columns(**ZONE_CALLS)
+        .with_columns(PLACEHOLDERS)
+        .with_columns(**DESCRIBED, processed_at=pl.lit(processed_at))
     )
-    return to_table(rows, PLAYER_SHOT_ZONE_ANALYSIS)
+    return to_table(rows, PLAYER_SHOT_ZONE_ANALYSIS, PLAN_OPTIMIZATIONS)

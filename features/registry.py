@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Literal
 
 import polars as pl
 
-from features.ml_feature_store_v2 import ml_feature_store_v2
+from features.ml_feature_store_v2 import ml_feature_store_v2, slate_inputs
 from features.player_composite_factors import player_composite_factors
 from features.player_daily_cache import player_daily_cache
 from features.player_shot_zone_analysis import player_shot_zone_analysis
@@ -48,6 +48,9 @@ class Processor:
     time_limit_minutes: float  # SPEC section 9: WARN past it, stopped (FAIL) at twice it
     runs_if_upstream_failed: bool = False  # P5: a failed upstream arrives as None
     feature_checked: bool = False  # P5: SPEC 12 checks gate the write (quality/feature_checks)
+    # P5: the part of `compute` that reads Phase 3 alone (by keyword, with `calendar`); the
+    # run core may start it beside the upstreams and pass its frame as `slate_inputs`.
+    slate_inputs: Callable[..., pl.DataFrame] | None = None
 
     @property
     def table(self) -> str:
@@ -112,6 +115,7 @@ _DECLARED = (
         time_limit_minutes=5,
         runs_if_upstream_failed=True,
         feature_checked=True,
+        slate_inputs=slate_inputs,
     ),
 )
 

@@ -14,8 +14,10 @@ import polars as pl
 from features.common import insufficient_reason, ratio, to_table
 from features.windows import (
     GAME_NUMBER,
+    PLAN_OPTIMIZATIONS,
     ZONES,
     Window,
+    Windowed,
     as_of,
     entity_dates,
     first_games,
@@ -24,7 +26,6 @@ from features.windows import (
     placeholder_nulls,
     tier,
     window_tracking,
-    windowed,
 )
 from nba_calendar import Calendars, calendar_frame
 from quality.schemas import TEAM_DEFENSE_ZONE_ANALYSIS
@@ -51,6 +52,31 @@ TEAM = "defending_team_abbr"
 # --- inputs and windowed sums ---------------------------------------------------------------
 
 
+# The league's expressions, built once at import as every stage's expressions below.
+IN_LAST_30_DAYS = (pl.col("game_date") < pl.col("analysis_date")) & (
+    pl.col("game_date") >= pl.col("recent_cutoff")
+)
+TEAM_ZONE_PCT = (
+    pl.len().alias("games"),
+    *(
+        ratio(pl.col(f"opp_{z}_makes").sum(), pl.col(f"opp_{z}_attempts").sum()).alias(z)
+        for z in ZONES
+    ),
+)
+LEAGUE_ZONE_MEAN = (
+    pl.len().alias("league_teams"),
+    *(stable_mean(pl.col(z)).alias(z) for z in ZONES),
+)
+_ENOUGH_TEAMS = pl.col("league_teams").fill_null(0) >= LEAGUE_MIN_TEAMS
+LEAGUE_PCT = tuple(
+    pl.when(_ENOUGH_TEAMS)
+    .then(pl.col(z))
+    .otherwise(pl.lit(DEFAULT_LEAGUE_PCT[z]))
+    .alias(f"league_{z}_pct")
+    for z in ZONES
+)
+
+
 def league_zone_pct(team_defense: pl.DataFrame, calendars: Calendars) -> pl.LazyFrame:
     """Per D, `league_<zone>_pct`: the plain mean over the teams with 10+ games in the 30 days
     before D (teams in name order); the defaults when fewer than 10 teams qualify."""
@@ -58,67 +84,45 @@ def league_zone_pct(team_defense: pl.DataFrame, calendars: Calendars) -> pl.Lazy
     recent = (
         dates.select("analysis_date", "season_year", "recent_cutoff")
         .join(team_defense.lazy(), on="season_year", how="inner")
-        .filter(
-            (pl.col("game_date") < pl.col("analysis_date"))
-            & (pl.col("game_date") >= pl.col("recent_cutoff"))
-        )
+        .filter(IN_LAST_30_DAYS)
     )
     per_team = (
         recent.group_by("analysis_date", TEAM)
-        .agg(
-            pl.len().alias("games"),
-            *(
-                ratio(pl.col(f"opp_{z}_makes").sum(), pl.col(f"opp_{z}_attempts").sum()).alias(z)
-                for z in ZONES
-            ),
-        )
+        .agg(*TEAM_ZONE_PCT)
         .filter(pl.col("games") >= LEAGUE_MIN_TEAM_GAMES)
     )
-    league = per_team.group_by("analysis_date").agg(
-        pl.len().alias("league_teams"), *(stable_mean(pl.col(z)).alias(z) for z in ZONES)
-    )
-    enough = pl.col("league_teams").fill_null(0) >= LEAGUE_MIN_TEAMS
+    league = per_team.group_by("analysis_date").agg(*LEAGUE_ZONE_MEAN)
     return (
         dates.select("analysis_date")
         .join(league, on="analysis_date", how="left")
-        .select(
-            "analysis_date",
-            *(
-                pl.when(enough)
-                .then(pl.col(z))
-                .otherwise(pl.lit(DEFAULT_LEAGUE_PCT[z]))
-                .alias(f"league_{z}_pct")
-                for z in ZONES
-            ),
-        )
+        .select("analysis_date", *LEAGUE_PCT)
     )
+
+
+LAST_15 = Window(WINDOW_GAMES)
+# The window sums (G = games_in_sample), built once at import as every stage's expressions.
+WINDOW_SUMS = (
+    LAST_15.agg_count().alias("games_in_sample"),
+    *(
+        LAST_15.agg_sum(pl.col(f"opp_{z}_{kind}")).alias(f"{z}_{kind}")
+        for z in ZONES
+        for kind in ("makes", "attempts")
+    ),
+    *(LAST_15.agg_sum(pl.col(f"blocks_{z}")).alias(f"{z}_blocks") for z in ZONES),
+    LAST_15.agg_sum(pl.col("points_in_paint_allowed")).alias("paint_points"),
+    LAST_15.agg_sum(pl.col("points_allowed")).alias("points_allowed"),
+    LAST_15.agg_mean(pl.col("defensive_rating")).alias("defensive_rating_last_15"),
+    LAST_15.agg_mean(pl.col("opponent_pace")).alias("opponent_pace"),
+    LAST_15.agg_max(pl.col("processed_at")).alias("source_team_defense_last_updated"),
+)
+WINDOWS = Windowed((TEAM, "season_year", "game_date", GAME_NUMBER), WINDOW_SUMS)
 
 
 def _window_sums(team_defense: pl.DataFrame, calendars: Calendars) -> pl.LazyFrame:
     """Per team and D, sums over its last 15 games of S before D (G = games_in_sample)."""
-    last_15 = Window(WINDOW_GAMES)
     dates = calendar_frame(calendars)
-    sums = [
-        last_15.agg_count().alias("games_in_sample"),
-        *(
-            last_15.agg_sum(pl.col(f"opp_{z}_{kind}")).alias(f"{z}_{kind}")
-            for z in ZONES
-            for kind in ("makes", "attempts")
-        ),
-        *(last_15.agg_sum(pl.col(f"blocks_{z}")).alias(f"{z}_blocks") for z in ZONES),
-        last_15.agg_sum(pl.col("points_in_paint_allowed")).alias("paint_points"),
-        last_15.agg_sum(pl.col("points_allowed")).alias("points_allowed"),
-        last_15.agg_mean(pl.col("defensive_rating")).alias("defensive_rating_last_15"),
-        last_15.agg_mean(pl.col("opponent_pace")).alias("opponent_pace"),
-        last_15.agg_max(pl.col("processed_at")).alias("source_team_defense_last_updated"),
-    ]
     sequence = game_sequence(team_defense, TEAM, dates).cache()  # for the windows and the pairs
-    windows = windowed(
-        sequence,
-        (TEAM, "season_year", "game_date", GAME_NUMBER),
-        sums,
-    )
-    return as_of(entity_dates(first_games(sequence), TEAM, dates), windows, TEAM)
+    return as_of(entity_dates(first_games(sequence), TEAM, dates), WINDOWS.of(sequence), TEAM)
 
 
 # --- metrics --------------------------------------------------------------------------------
@@ -212,6 +216,29 @@ def insufficient_data_reason() -> pl.Expr:
 # --- the table ------------------------------------------------------------------------------
 
 
+# The stages' expressions do not depend on the call: built once, at import.
+RATES = {
+    **{f"{z}_pct_allowed_last_15": z_pct_allowed_last_15(z) for z in ZONES},
+    **{f"{z}_attempts_allowed_per_game": z_attempts_allowed_per_game(z) for z in ZONES},
+    **{f"{z}_blocks_per_game": z_blocks_per_game(z) for z in ZONES},
+    "paint_points_allowed_per_game": paint_points_allowed_per_game(),
+    "opponent_points_per_game": opponent_points_per_game(),
+}
+VS_LEAGUE = {f"{z}_defense_vs_league_avg": z_defense_vs_league_avg(z) for z in ZONES}
+ZONE_CALLS = {
+    "strongest_zone": strongest_zone(),
+    "weakest_zone": weakest_zone(),
+    "calculation_notes": calculation_notes(),
+}
+PLACEHOLDERS = null_when(is_placeholder(), PLACEHOLDER_NULLS)
+DESCRIBED = {
+    "team_abbr": pl.col(TEAM),
+    "data_quality_tier": data_quality_tier(),
+    "insufficient_data_reason": insufficient_data_reason(),
+    **window_tracking("team_defense", GAMES, WINDOW_GAMES),
+}
+
+
 def team_defense_zone_analysis(
     team_defense: pl.DataFrame, calendar: Calendars, processed_at: datetime
 ) -> pl.DataFrame:
@@ -220,26 +247,10 @@ def team_defense_zone_analysis(
     rows = (
         _window_sums(team_defense, calendar)
         .join(league_zone_pct(team_defense, calendar), on="analysis_date", how="left")
-        .with_columns(
-            **{f"{z}_pct_allowed_last_15": z_pct_allowed_last_15(z) for z in ZONES},
-            **{f"{z}_attempts_allowed_per_game": z_attempts_allowed_per_game(z) for z in ZONES},
-            **{f"{z}_blocks_per_game": z_blocks_per_game(z) for z in ZONES},
-            paint_points_allowed_per_game=paint_points_allowed_per_game(),
-            opponent_points_per_game=opponent_points_per_game(),
-        )
-        .with_columns(**{f"{z}_defense_vs_league_avg": z_defense_vs_league_avg(z) for z in ZONES})
-        .with_columns(
-            strongest_zone=strongest_zone(),
-            weakest_zone=weakest_zone(),
-            calculation_notes=calculation_notes(),
-        )
-        .with_columns(null_when(is_placeholder(), PLACEHOLDER_NULLS))
-        .with_columns(
-            team_abbr=pl.col(TEAM),
-            data_quality_tier=data_quality_tier(),
-            insufficient_data_reason=insufficient_data_reason(),
-            **window_tracking("team_defense", GAMES, WINDOW_GAMES),
-            processed_at=pl.lit(processed_at),
-        )
+        .with_columns(**RATES)
+        .with_columns(**VS_LEAGUE)
+        .with_columns(**ZONE_CALLS)
+        .with_columns(PLACEHOLDERS)
+        .with_columns(**DESCRIBED, processed_at=pl.lit(processed_at))
     )
-    return to_table(rows, TEAM_DEFENSE_ZONE_ANALYSIS)
+    return to_table(rows, TEAM_DEFENSE_ZONE_ANALYSIS, PLAN_OPTIMIZATIONS)

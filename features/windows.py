@@ -9,6 +9,7 @@ bits: integer sums are exact, float means and deviations go through the order-in
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
@@ -26,6 +27,21 @@ from quality.stable import (
     stable_std,
 )
 
+# The optimiser passes worth their cost on these plans (`to_table(..., PLAN_OPTIMIZATIONS)`):
+# projection and predicate pushdown, and the order checks. The rest (common subexpressions and
+# subplans, simplification, clustering of with_columns, join order, ...) took 1-1.5 ms of a
+# nightly date's plan and made no measurable difference to its run or the season's; the plans
+# mark their shared subplans with `cache()` themselves.
+PLAN_OPTIMIZATIONS = pl.QueryOptFlags(
+    comm_subexpr_elim=False,
+    comm_subplan_elim=False,
+    simplify_expression=False,
+    slice_pushdown=False,
+    cluster_with_columns=False,
+    sort_collapse=False,
+    row_estimate=False,
+    join_order=False,
+)
 ZONES = ("paint", "mid_range", "three_pt")
 # A zone sum needs both figures of the paint and the mid-range (three-point is always known).
 ZONE_FIGURES_REQUIRED = ("paint_attempts", "paint_makes", "mid_range_attempts", "mid_range_makes")
@@ -72,26 +88,25 @@ def game_sequence(
     # The first date built after each game of a season (none: the game is left out), found in
     # the sorted (season, date) keys of `dates`: a search, not a join.
     calendar = dates.collect() if isinstance(dates, pl.LazyFrame) else dates
-    slate_keys = (
+    slates = pl.lit(
         calendar.select(_season_day("analysis_date").unique().sort())
         .to_series()
-        .append(pl.Series([_NO_SLATE], dtype=pl.Int64))
+        .extend_constant(_NO_SLATE, 1)
     )
-    game = _season_day("game_date")
-    slates = pl.lit(slate_keys)
-    next_slate = slates.gather(slates.search_sorted(game, side="right"))
-    season_end = pl.col("season_year").cast(pl.Int64) * _SEASON_KEY + _DAYS_LIMIT
-    same_sequence = pl.col(SEQUENCE).shift(-1) == pl.col(SEQUENCE)
-    next_game = pl.when(same_sequence).then(game.shift(-1))
+    next_slate = slates.gather(slates.search_sorted(_GAME_DAY, side="right"))
+    # A game on or after the last date built is in no window (a first, cheap cut of the rows
+    # the search then runs on: a nightly date's season so far, not the whole season).
+    last = calendar.get_column("analysis_date").max()  # None: no date, no game in a window
+    before_last = pl.lit(False) if last is None else pl.col("game_date") < last
     return (
         _numbered(
             games.lazy()
-            .filter(pl.col("game_date").is_not_null() & pl.col("season_year").is_not_null())
+            .filter(_DATED & before_last)
             .with_columns(next_slate.alias("next_slate"))
-            .filter(pl.col("next_slate") < season_end),
+            .filter(_BEFORE_SEASON_END),
             entity,
         )
-        .with_columns((next_game.is_null() | (pl.col("next_slate") <= next_game)).alias(TARGET))
+        .with_columns(_IS_TARGET)
         .drop("next_slate")
     )
 
@@ -107,24 +122,57 @@ def _season_day(day: str) -> pl.Expr:
     return pl.col("season_year").cast(pl.Int64) * _SEASON_KEY + days
 
 
-def _numbered(games: pl.LazyFrame, entity: str) -> pl.LazyFrame:
-    """The games sorted into sequences, with SEQUENCE, GAME_NUMBER and WINDOW_INDEX: a new
-    sequence where the entity or the season changes (no per-group pass)."""
-    row = pl.int_range(pl.len(), dtype=pl.Int64)
+# game_sequence's expressions, built once at import.
+_GAME_DAY = _season_day("game_date")
+_DATED = pl.col("game_date").is_not_null() & pl.col("season_year").is_not_null()
+_BEFORE_SEASON_END = pl.col("next_slate") < (
+    pl.col("season_year").cast(pl.Int64) * _SEASON_KEY + _DAYS_LIMIT
+)
+_NEXT_GAME = pl.when(pl.col(SEQUENCE).shift(-1) == pl.col(SEQUENCE)).then(_GAME_DAY.shift(-1))
+# A target: the sequence's last game, or a date built between it and the next.
+_IS_TARGET = (_NEXT_GAME.is_null() | (pl.col("next_slate") <= _NEXT_GAME)).alias(TARGET)
+_ROW = pl.int_range(pl.len(), dtype=pl.Int64)
+_WINDOW_INDEX = (pl.col(SEQUENCE).cast(pl.Int64) * _STRIDE + pl.col(GAME_NUMBER)).alias(
+    WINDOW_INDEX
+)
+
+
+@functools.cache
+def _numbering(entity: str) -> list[pl.Expr]:
+    """SEQUENCE and GAME_NUMBER of the sorted games: a new sequence where the entity or the
+    season changes (no per-group pass). Built once per entity column."""
     starts = (
         (pl.col(entity) != pl.col(entity).shift(1))
         | (pl.col("season_year") != pl.col("season_year").shift(1))
     ).fill_null(True)
+    return [
+        starts.cum_sum().alias(SEQUENCE),
+        (_ROW - pl.when(starts).then(_ROW).forward_fill()).alias(GAME_NUMBER),
+    ]
+
+
+def _numbered(games: pl.LazyFrame, entity: str) -> pl.LazyFrame:
+    """The games sorted into sequences, with SEQUENCE, GAME_NUMBER and WINDOW_INDEX (sorted on
+    one thread: a season's games are too few to gain from splitting the sort, and the other
+    processor of the pair runs meanwhile)."""
     return (
-        games.sort([entity, "season_year", "game_date", "game_id"])
-        .with_columns(
-            starts.cum_sum().alias(SEQUENCE),
-            (row - pl.when(starts).then(row).forward_fill()).alias(GAME_NUMBER),
-        )
-        .with_columns(
-            (pl.col(SEQUENCE).cast(pl.Int64) * _STRIDE + pl.col(GAME_NUMBER)).alias(WINDOW_INDEX)
-        )
+        games.sort([entity, "season_year", "game_date", "game_id"], multithreaded=False)
+        .with_columns(_numbering(entity))
+        .with_columns(_WINDOW_INDEX)
     )
+
+
+def games_of(
+    games: pl.DataFrame | pl.LazyFrame, pairs: pl.LazyFrame, entity: str, key: str | None = None
+) -> pl.LazyFrame:
+    """The games of the entities `as_of` will read in `pairs` (`key`: the entity's column
+    there): a nightly date sequences the slate's players alone, not the league's. A window
+    reads the entity's own games only, so its values do not move; the join is on the entity
+    alone (its other seasons' games come along, in sequences no pair reads), a single key
+    being the cheaper join; the games keep their order (the sort after it starts from the
+    input's, as without the join)."""
+    wanted = pairs.select(pl.col(key or entity).alias(entity))
+    return games.lazy().join(wanted, on=entity, how="semi", maintain_order="left")
 
 
 def games_ago(expr: pl.Expr, ago: int) -> pl.Expr:
@@ -326,6 +374,55 @@ class Aggregate:
         return None
 
 
+class Windowed:
+    """`windowed` with its expressions built once: a processor declares its windows at import
+    (`Windowed(columns, aggregates)`) and applies them to each call's sequence (`of`)."""
+
+    def __init__(self, columns: Sequence[str | pl.Expr], aggregates: Sequence[Aggregate]) -> None:
+        self.columns = tuple(columns)
+        self.per_game = [a.per_game.alias(a.per_game_column) for a in aggregates]
+        windows = {a.window: [b for b in aggregates if b.window == a.window] for a in aggregates}
+        # Per window: its rolling range, the games it reaches and its aggregates.
+        self.windows = [
+            (
+                *window.rolling(),
+                pl.col(_BEFORE_TARGET) < window.reach(),
+                [e for a in of_window for e in a.per_window()],
+            )
+            for window, of_window in windows.items()
+        ]
+        lists = [a.column for a in aggregates if a.kind in ("mean", "std")]
+        deviations = [a.column for a in aggregates if a.kind == "std"]
+        self.ascending = [ascending(pl.col(c)).alias(c) for c in lists]
+        self.squares = [squared_deviations(pl.col(c)).alias(c + _SQUARES) for c in deviations]
+        self.finished = [v for v in (a.value() for a in aggregates) if v is not None]
+        counts = [a.column + _KNOWN for a in aggregates if a.kind in ("sum", "integer_mean")]
+        self.scratch = [WINDOW_INDEX, *counts, *(c + _SQUARES for c in deviations)]
+
+    def of(self, sequence: pl.LazyFrame) -> pl.LazyFrame:
+        """The `as_of_target` rows of `sequence` with the columns and the aggregates."""
+        sequence = sequence.with_columns(*self.per_game, _GAMES_BEFORE_TARGET).cache()
+        rows = sequence.filter(pl.col(TARGET)).select(WINDOW_INDEX, *self.columns)
+        for period, offset, reached, aggregates in self.windows:
+            per_window = (
+                sequence.filter(reached)
+                .rolling(WINDOW_INDEX, period=period, offset=offset)
+                .agg(aggregates)
+            )
+            rows = rows.join(per_window, on=WINDOW_INDEX, how="left")
+        if self.ascending:
+            rows = rows.with_columns(self.ascending)
+        if self.squares:
+            rows = rows.with_columns(self.squares)
+        return rows.with_columns(self.finished).drop(self.scratch)
+
+
+# How far the next target row is along the sequence (one sequence for every window).
+_GAMES_BEFORE_TARGET = (
+    pl.when(pl.col(TARGET)).then(pl.col(WINDOW_INDEX)).backward_fill() - pl.col(WINDOW_INDEX)
+).alias(_BEFORE_TARGET)
+
+
 def windowed(
     sequence: pl.LazyFrame, columns: Sequence[str | pl.Expr], aggregates: Sequence[Aggregate]
 ) -> pl.LazyFrame:
@@ -333,33 +430,10 @@ def windowed(
     expressions of the sequence) and the `aggregates`, one rolling group-by per window.
 
     A window's group-by holds only the games some target's window reaches: a nightly date
-    aggregates a few thousand games, not the season's.
+    aggregates a few thousand games, not the season's. (`Windowed` builds the expressions
+    once.)
     """
-    per_game = [a.per_game.alias(a.per_game_column) for a in aggregates]
-    next_target = pl.when(pl.col(TARGET)).then(pl.col(WINDOW_INDEX)).backward_fill()
-    sequence = sequence.with_columns(  # one sequence for every window
-        *per_game, (next_target - pl.col(WINDOW_INDEX)).alias(_BEFORE_TARGET)
-    ).cache()
-    rows = sequence.filter(pl.col(TARGET)).select(WINDOW_INDEX, *columns)
-    windows = {a.window: [b for b in aggregates if b.window == a.window] for a in aggregates}
-    for window, of_window in windows.items():
-        period, offset = window.rolling()
-        per_window = (
-            sequence.filter(pl.col(_BEFORE_TARGET) < window.reach())
-            .rolling(WINDOW_INDEX, period=period, offset=offset)
-            .agg(e for a in of_window for e in a.per_window())
-        )
-        rows = rows.join(per_window, on=WINDOW_INDEX, how="left")
-    lists = [a.column for a in aggregates if a.kind in ("mean", "std")]
-    deviations = [a.column for a in aggregates if a.kind == "std"]
-    finished = [v for v in (a.value() for a in aggregates) if v is not None]
-    counts = [a.column + _KNOWN for a in aggregates if a.kind in ("sum", "integer_mean")]
-    return (
-        rows.with_columns(ascending(pl.col(c)).alias(c) for c in lists)
-        .with_columns(squared_deviations(pl.col(c)).alias(c + _SQUARES) for c in deviations)
-        .with_columns(finished)
-        .drop(WINDOW_INDEX, *counts, *(c + _SQUARES for c in deviations))
-    )
+    return Windowed(columns, aggregates).of(sequence)
 
 
 def as_of(

@@ -43,22 +43,14 @@ def ordered(start: datetime | date, end: datetime | date) -> tuple[date, date]:
     return first, last
 
 
-def loaded_seasons(warehouse: Warehouse) -> list[int]:
-    from quality.schemas import PLAYER_GAME_SUMMARY
-
-    if warehouse.table_schema(PLAYER_GAME_SUMMARY.full_name) is None:
-        return []
-    seasons = warehouse.read(PLAYER_GAME_SUMMARY.full_name, ["season_year"])
-    return sorted(int(s) for s in seasons.get_column("season_year").drop_nulls().unique())
-
-
-def within_seasons(
-    warehouse: Warehouse, first: date, last: date, one_date: bool = False
-) -> tuple[date, date]:
+def within_seasons(warehouse: Warehouse, first: date, last: date, one_date: bool = False) -> None:
     """Refuse a range reaching outside the seasons loaded: dates there have no Phase 3 rows
     to build from or to compare with, and a range of centuries would plan ~36,500 dates.
     one_date: the range came from --date."""
-    seasons = loaded_seasons(warehouse)
+    from quality.schemas import PLAYER_GAME_SUMMARY
+
+    loaded = warehouse.read(PLAYER_GAME_SUMMARY.full_name, ["season_year"], missing_ok=True)
+    seasons = sorted(int(s) for s in loaded.get_column("season_year").drop_nulls().unique())
     if not seasons:
         raise InputError(
             f"the warehouse holds no Phase 3 season, so {first}..{last} has nothing to build "
@@ -74,7 +66,6 @@ def within_seasons(
     if last > highest:
         option = "--date" if one_date else "--end"
         raise InputError(f"{option} {last} is after the last season loaded; {held}")
-    return first, last
 
 
 def output_file(path: Path, *, force: bool, option: str = "--out") -> None:

@@ -11,6 +11,7 @@ import functools
 import json
 import logging
 import os
+import re
 import signal
 import sys
 import time
@@ -44,16 +45,18 @@ if TYPE_CHECKING:
 # Prefect's temporary server (PHASE4_SERVER=off) needs time on small machines; no telemetry.
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+# After the first Ctrl-C, a run still going is ended this long after (`_interrupts`).
+INTERRUPT_DEADLINE_SECONDS = 8.0
+F = TypeVar("F", bound=Callable[..., Any])
+R = TypeVar("R")
 
 
 class OneLineTyper(typer.Typer):
-    """Usage errors (a misspelt option, a date that does not parse) and bad settings read
-    before a command starts are one line too: `error: ...`, exit 2, like every bad input."""
+    """Usage errors (a misspelt option, a date that does not parse) are one line too:
+    `error: ...`, exit 2, like every bad input (bad settings: clean_errors)."""
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         from typer._click import exceptions as click  # typer vendors click
-
-        from phase4.settings import SettingError
 
         try:
             code = super().__call__(*args, **{**kwargs, "standalone_mode": False})
@@ -66,16 +69,11 @@ class OneLineTyper(typer.Typer):
         except typer.Abort:
             err.print("aborted")
             sys.exit(EXIT_RUN_FAILED)
-        except SettingError as exc:
-            say_error(str(exc))
-            sys.exit(EXIT_BAD_INPUT)
         sys.exit(code if isinstance(code, int) else EXIT_OK)
 
 
 def usage_line(exc: Any) -> str:
     """Click's message in one line, a date format error in our words, and where help is."""
-    import re
-
     message = " ".join(exc.format_message().split()).replace(": Value error, ", ": ")
     bad_date = re.match(
         r"Invalid value for '([^']+)': .*'([^']*)' does not match the formats", message
@@ -169,8 +167,7 @@ def _bad_input_types() -> tuple[type[BaseException], ...]:
     """What the CLI reports as one line and exit 2: problems the operator can fix."""
     import duckdb
 
-    from phase4.checks import InputError
-    from phase4.loading import Phase3FileError
+    from phase4.checks import InputError  # Phase3FileError too
     from phase4.settings import SettingError
     from quality.contracts import InputContractError
     from tasks.warehouse import WarehouseError
@@ -181,13 +178,9 @@ def _bad_input_types() -> tuple[type[BaseException], ...]:
         SettingError,
         WarehouseError,
         InputContractError,
-        Phase3FileError,
         duckdb.IOException,
         PermissionError,
     )
-
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 def clean_errors(command: F, announce: bool = False) -> F:
@@ -200,9 +193,7 @@ def clean_errors(command: F, announce: bool = False) -> F:
             if announce:
                 _announce_warehouse(to_stderr=str(kwargs.get("fmt", "")) == "json")
             return command(*args, **kwargs)
-        except typer.Exit:
-            raise
-        except Exception as exc:
+        except Exception as exc:  # typer.Exit (a RuntimeError) goes on up as it is
             if isinstance(exc, _bad_input_types()):
                 raise _fail_input(str(exc)) from exc
             from phase4.server import ServerStartError
@@ -222,10 +213,13 @@ def command(
     return lambda function: group.command(name)(clean_errors(function, announce))
 
 
-def _open_warehouse(*, read_only: bool = False) -> Warehouse:
-    """Open the configured warehouse; read commands never create or write it."""
+def _open_warehouse(*, read_only: bool = False, announce: bool = True) -> Warehouse:
+    """Open the configured warehouse, its line printed first unless it was (announce=False:
+    none); read commands never create or write it."""
     from tasks.warehouse import open_warehouse
 
+    if announce:
+        _announce_warehouse()
     return open_warehouse(read_only=read_only)
 
 
@@ -233,7 +227,7 @@ def _use_prefect_server() -> None:
     """Point this process at the managed server (started on first use) unless told otherwise."""
     from phase4.server import client_environment, managed_server_wanted, server_status, start_server
 
-    if not managed_server_wanted(check=True):
+    if not managed_server_wanted():
         return
     current = server_status()
     if not current.healthy:
@@ -274,7 +268,6 @@ def warehouse_init() -> None:
     """Create the datasets and every Phase 4 table (partitioning, clustering); idempotent."""
     from tasks.io import ensure_tables
 
-    _announce_warehouse()
     warehouse = _open_warehouse()
     changes = ensure_tables(warehouse)
     for change in changes:
@@ -346,10 +339,7 @@ def run(
         day = slate_date(analysis_date.date() if analysis_date else None)
         if analysis_date is None and not options.quiet:
             console.print(f"no --date: building the next slate, {day}")
-        # No heartbeats: one date takes seconds, under one interval (180 s), and the heartbeat
-        # thread, which sleeps in 1-s steps and is joined at the end, held the flow's end up
-        # to 1 s. The flow run's states and the task runs still reach the server.
-        with _interrupts(f"run for {day}") as interrupt, without_heartbeats():
+        with _interrupts(f"run for {day}") as interrupt:
             state = phase4_precompute(analysis_date=day, processors=chosen, return_state=True)
     if interrupt.count:
         _stop_interrupted(
@@ -366,18 +356,6 @@ def run(
         if line.status in ("FAIL", "SKIPPED", "WARN"):
             console.print(f"{line.status} {line.processor}: {line.message}", soft_wrap=True)
     raise typer.Exit(EXIT_RUN_FAILED if report.failed else EXIT_OK)
-
-
-@contextmanager
-def without_heartbeats() -> Iterator[None]:
-    """No heartbeat thread for the command's flow run (see `run`)."""
-    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
-
-    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
-        yield
-
-
-R = TypeVar("R")
 
 
 def _flow_result(state: Any, kind: type[R], what: str) -> R:
@@ -453,9 +431,7 @@ def status(
         if start is None or end is None:
             raise _fail_input("give --date D, or --start D1 --end D2")
         first, last = inputs.ordered(start, end)
-    if not as_json:  # JSON output stays parseable
-        _announce_warehouse()
-    warehouse = _open_warehouse(read_only=True)
+    warehouse = _open_warehouse(read_only=True, announce=not as_json)  # JSON stays parseable
     if analysis_date is None:
         from tasks.freshness import status_grid
 
@@ -510,7 +486,6 @@ def backfill(
 
     chosen = parse_processors(processors)
     checks.ordered(start, end)
-    _announce_warehouse()
     warehouse = _open_warehouse()
     checks.within_seasons(warehouse, start.date(), end.date())
     from tasks.readers import read_ahead
@@ -537,7 +512,6 @@ def backfill(
             disable=options.quiet,
         ) as progress,
         _interrupts("backfill") as interrupt,
-        without_heartbeats(),  # as `run`: the thread's join held the end up to 1 s
     ):
         bar = progress.add_task("dates", total=total_days, rows=0, rate="")
 
@@ -579,9 +553,6 @@ def backfill(
     raise typer.Exit(EXIT_RUN_FAILED if summary.failed_dates else EXIT_OK)
 
 
-INTERRUPT_DEADLINE_SECONDS = 8.0
-
-
 @dataclass
 class Interrupt:
     """Ctrl-C presses, and the run lines the core committed (each with its partitions)."""
@@ -613,8 +584,14 @@ def _interrupts(what: str) -> Iterator[Interrupt]:
 
     A watchdog exits 130 INTERRUPT_DEADLINE_SECONDS after the first Ctrl-C whatever is still
     running: a commit cut there rolls back, so the warehouse holds old or new, never half.
+
+    No heartbeat thread for the command's flow run: one date takes seconds, under one interval
+    (180 s), and the thread, which sleeps in 1-s steps and is joined at the end, held the
+    flow's end up to 1 s. The flow run's states and the task runs still reach the server.
     """
     import threading
+
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
     from tasks.processors import STOP, committed_listener
 
@@ -636,7 +613,11 @@ def _interrupts(what: str) -> Iterator[Interrupt]:
             err.print("second interrupt: exiting now")
             os._exit(EXIT_INTERRUPTED)
         STOP.set()
-        state.flow_run_id = _current_flow_run_id()
+        if "prefect.context" in sys.modules:  # else no flow run has started yet
+            from prefect.context import FlowRunContext
+
+            context = FlowRunContext.get()
+            state.flow_run_id = str(context.flow_run.id) if context and context.flow_run else None
         threading.Thread(target=watchdog, daemon=True).start()
         # Prefect's crash reports (with tracebacks) would bury our summary.
         for name in ("prefect", "prefect.extra", "prefect.client", "prefect._internal"):
@@ -649,19 +630,11 @@ def _interrupts(what: str) -> Iterator[Interrupt]:
     previous = signal.signal(signal.SIGINT, handler)
     token = committed_listener.set(state.committed.extend)
     try:
-        yield state
+        with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+            yield state
     finally:
         committed_listener.reset(token)
         signal.signal(signal.SIGINT, previous)
-
-
-def _current_flow_run_id() -> str | None:
-    if "prefect.context" not in sys.modules:
-        return None
-    from prefect.context import FlowRunContext
-
-    context = FlowRunContext.get()
-    return str(context.flow_run.id) if context and context.flow_run else None
 
 
 def _cancel_flow_run(state: Interrupt) -> None:
@@ -722,7 +695,7 @@ def server_status_command() -> None:
             "`phase4 server start` replaces it)",
             soft_wrap=True,
         )
-    if not managed_server_wanted(check=True):
+    if not managed_server_wanted():
         api = os.environ.get("PREFECT_API_URL", "").strip()
         console.print(
             f"the CLI uses PREFECT_API_URL={api}"
@@ -746,7 +719,6 @@ def report(
 
     first, last = checks.ordered(start, end)
     checks.output_file(out, force=force)
-    _announce_warehouse()
     warehouse = _open_warehouse(read_only=True)
     checks.within_seasons(warehouse, first, last)
     page = build_report_html(read_report_frames(warehouse, first, last))
@@ -758,9 +730,7 @@ for _name, _function in DATA_COMMANDS.items():  # training-set, features, export
     command(_name, announce=True)(_function)
 
 
-def main() -> None:
-    app()
-
+main = app  # the `phase4` script
 
 if __name__ == "__main__":
     main()

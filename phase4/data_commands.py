@@ -66,6 +66,13 @@ def date_option(name: str, help: str) -> Any:
 DayOption = Annotated[datetime | None, date_option("--date", "Slate date D (YYYY-MM-DD).")]
 StartOption = Annotated[datetime | None, date_option("--start", "First slate date")]
 EndOption = Annotated[datetime | None, date_option("--end", "Last slate date")]
+ForceOption = Annotated[
+    bool, typer.Option("--force", help="Replace --out when it exists (otherwise refused)")
+]
+ProcessorsOption = Annotated[
+    str | None,
+    typer.Option(help="Comma-separated P1..P5 or output tables (default: all five)."),
+]
 
 
 def _range(start: datetime | None, end: datetime | None, day: datetime | None) -> tuple[date, date]:
@@ -80,15 +87,6 @@ def _range(start: datetime | None, end: datetime | None, day: datetime | None) -
     if start is None or end is None:
         raise InputError("give --start and --end (YYYY-MM-DD), or --date for one date")
     return checks.ordered(start, end)
-
-
-ForceOption = Annotated[
-    bool, typer.Option("--force", help="Replace --out when it exists (otherwise refused)")
-]
-ProcessorsOption = Annotated[
-    str | None,
-    typer.Option(help="Comma-separated P1..P5 or output tables (default: all five)."),
-]
 
 
 def training_set_command(
@@ -115,10 +113,8 @@ def training_set_command(
     """Features of each slate date in START..END joined with what happened (SPEC 13, 16.5)."""
     import polars as pl
 
-    from features.training_set import FeatureNamesError
     from phase4.checks import output_file, within_seasons, write_atomically
     from tasks.readers import build_training_set, open_reader
-    from tasks.warehouse import WarehouseError
 
     first, last = _range(start, end, None)
     if out.suffix.lower() in (".csv", ".parquet") and out.suffix.lower() != f".{fmt}":
@@ -131,7 +127,7 @@ def training_set_command(
     try:
         within_seasons(open_reader(), first, last)
         frame = build_training_set(first, last, all_rows=all_rows, min_quality=min_quality)
-    except (WarehouseError, FeatureNamesError, ValueError) as exc:
+    except ValueError as exc:  # a WarehouseError is one line too (the CLI's clean_errors)
         raise InputError(str(exc)) from exc
     if frame.is_empty():
         raise InputError(
@@ -300,7 +296,6 @@ def export_command(
     from quality.schemas import OUTPUT_TABLES
     from tasks.export import ExportPathError, export_range
     from tasks.readers import open_reader
-    from tasks.warehouse import WarehouseError
 
     first, last = _range(start, end, day)
     output_folder(out)
@@ -308,7 +303,7 @@ def export_command(
         warehouse = open_reader()
         within_seasons(warehouse, first, last, day is not None)
         results = export_range(warehouse, first, last, out)
-    except (WarehouseError, ExportPathError) as exc:
+    except ExportPathError as exc:  # a WarehouseError is one line too (clean_errors)
         raise InputError(str(exc)) from exc
     for table in dict.fromkeys(r.table for r in results):
         mine, name = [r for r in results if r.table == table], OUTPUT_TABLES[table].full_name

@@ -20,7 +20,7 @@ from typing import Annotated
 from uuid import UUID
 
 import typer
-from prefect.client.orchestration import SyncPrefectClient, get_client
+from prefect.client.orchestration import get_client
 from prefect.events.actions import SendNotification
 from prefect.events.schemas.automations import AutomationCore, EventTrigger, Posture
 
@@ -82,24 +82,19 @@ def parse_block(block: str) -> tuple[str, str]:
     return block_type, name
 
 
-def block_document_id(client: SyncPrefectClient, block: str) -> UUID:
-    """The named block document's id, or a one-line error saying how to create it."""
-    block_type, name = parse_block(block)
-    try:
-        document = client.read_block_document_by_name(name, block_type)
-    except Exception as exc:  # prefect raises ObjectNotFound; keep the message one line
-        raise ValueError(
-            f"PHASE4_DEADLINE_BLOCK={block!r}: no such block on {client.api_url}; create it "
-            "first (docs/deployment.md, 'The 01:00 deadline')"
-        ) from exc
-    assert document.id is not None
-    return document.id
-
-
 def create_deadline_automation(block: str, window: timedelta) -> UUID:
-    """Replace the deadline automation on the current Prefect API; returns its id."""
+    """Replace the deadline automation on the current Prefect API; returns its id. A bad
+    block setting, or a block or deployment the API lacks, is a one-line ValueError."""
+    block_type, name = parse_block(block)  # before any network call
     with get_client(sync_client=True) as client:
-        notify_with = block_document_id(client, block)
+        try:
+            document = client.read_block_document_by_name(name, block_type)
+        except Exception as exc:  # prefect raises ObjectNotFound; keep the message one line
+            raise ValueError(
+                f"PHASE4_DEADLINE_BLOCK={block!r}: no such block on {client.api_url}; create it "
+                "first (docs/deployment.md, 'The 01:00 deadline')"
+            ) from exc
+        assert document.id is not None
         try:
             deployment = client.read_deployment_by_name(NIGHTLY_DEPLOYMENT)
         except Exception as exc:
@@ -109,7 +104,7 @@ def create_deadline_automation(block: str, window: timedelta) -> UUID:
             ) from exc
         for existing in client.read_automations_by_name(AUTOMATION_NAME):
             client.delete_automation(existing.id)
-        return client.create_automation(deadline_automation(deployment.id, notify_with, window))
+        return client.create_automation(deadline_automation(deployment.id, document.id, window))
 
 
 def main(
@@ -133,11 +128,9 @@ def main(
     if block.strip().lower() == NO_BLOCK:
         typer.echo(f"PHASE4_DEADLINE_BLOCK={NO_BLOCK}: no deadline automation")
         return
-    if minutes <= 0:
-        typer.echo(f"error: PHASE4_DEADLINE_MINUTES={minutes:g} must be positive", err=True)
-        raise typer.Exit(EXIT_BAD_INPUT)
     try:
-        parse_block(block)  # before any network call
+        if minutes <= 0:
+            raise ValueError(f"PHASE4_DEADLINE_MINUTES={minutes:g} must be positive")
         automation_id = create_deadline_automation(block, timedelta(minutes=minutes))
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)

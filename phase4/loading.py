@@ -11,13 +11,14 @@ from pathlib import Path
 
 import polars as pl
 
+from phase4.checks import InputError
 from quality.contracts import contract_problems
 from quality.schemas import INPUT_DATASET, PHASE3_TABLES
 from tasks.warehouse import Warehouse
 from tasks.warehouse.base import SeasonRows
 
 
-class Phase3FileError(ValueError):
+class Phase3FileError(InputError):
     """A Phase 3 file that cannot be read: one line naming it and what to do."""
 
 

@@ -80,19 +80,12 @@ def api_url(port: int) -> str:
     return f"http://127.0.0.1:{port}/api"
 
 
-def managed_server_wanted(*, check: bool = False) -> bool:
+def managed_server_wanted() -> bool:
     """The CLI manages a server unless PHASE4_SERVER=off or an API URL is configured: in the
-    environment, the active Prefect profile or an already imported Prefect's settings.
-
-    check: a bad PHASE4_SERVER raises SettingError; without it, it means "no managed server"."""
-    try:
-        if settings.choice(SERVER_ENV, "on", SERVER_VALUES) == "off":
-            return False
-    except settings.SettingError:
-        if check:
-            raise
-        return False  # the CLI's own check (check=True) then reports the bad value
-
+    environment, the active Prefect profile or an already imported Prefect's settings. A bad
+    PHASE4_SERVER raises SettingError."""
+    if settings.choice(SERVER_ENV, "on", SERVER_VALUES) == "off":
+        return False
     if os.environ.get("PREFECT_API_URL", "").strip() or _profile_api_url():
         return False
     if "prefect.settings" in sys.modules:
@@ -304,18 +297,14 @@ class ServerStartError(RuntimeError):
     """The managed server did not become healthy; the message names its log."""
 
 
-def start_server(home: Path | None = None, timeout: float | None = None) -> ServerStatus:
-    """Start the server in the background unless it already runs; wait until it is healthy.
-
-    timeout: PHASE4_SERVER_START_TIMEOUT (180 s) when None."""
+def start_server(home: Path | None = None) -> ServerStatus:
+    """Start the server in the background unless it already runs; wait until it is healthy,
+    PHASE4_SERVER_START_TIMEOUT (180 s) at most."""
     import subprocess
 
     from filelock import FileLock
 
-    if timeout is None:  # checked when read: 1 to 3600 s
-        timeout = settings.seconds(
-            START_TIMEOUT_ENV, START_TIMEOUT_SECONDS, minimum=1, maximum=3600
-        )
+    timeout = settings.seconds(START_TIMEOUT_ENV, START_TIMEOUT_SECONDS, minimum=1, maximum=3600)
     files = ServerFiles(home or server_home())
     files.home.mkdir(parents=True, exist_ok=True)
     # Two first commands at once start one server: the second waits for the first's.
@@ -356,12 +345,9 @@ def _wait_healthy(files: ServerFiles, pid: int, port: int, timeout: float) -> Se
     )
 
 
-def stop_server(
-    home: Path | None = None,
-    timeout: float = STOP_TIMEOUT_SECONDS,
-    on_stale: Callable[[str], None] | None = None,
-) -> bool:
-    """SIGTERM the server's process group, SIGKILL it after `timeout`; False if none ran.
+def stop_server(home: Path | None = None, on_stale: Callable[[str], None] | None = None) -> bool:
+    """SIGTERM the server's process group, SIGKILL it after STOP_TIMEOUT_SECONDS; False if
+    none ran.
 
     Only a process proven to be the server (`_not_our_server`) is signalled; a pid file naming
     anything else is removed, and `on_stale` is told why."""
@@ -372,17 +358,14 @@ def stop_server(
     was_running = recorded is not None and why_not is None
     if recorded is not None and was_running:
         pid = recorded.pid
-        _signal_group(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
+        with contextlib.suppress(ProcessLookupError):  # it leads its own session and group
+            os.killpg(pid, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
         while _alive(pid) and time.monotonic() < deadline:
             time.sleep(0.1)
         if _alive(pid) and _start_ticks(pid) == recorded.start:
-            _signal_group(pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
     for path in (files.pid, files.port):
         path.unlink(missing_ok=True)
     return was_running
-
-
-def _signal_group(pid: int, signum: int) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pid, signum)  # the server leads its own session and process group

@@ -16,13 +16,9 @@ class SettingError(ValueError):
     """A setting from the environment whose value is not allowed (one line)."""
 
 
-def raw(name: str) -> str:
-    return os.environ.get(name, "").strip()
-
-
 def seconds(name: str, default: float, *, minimum: float, maximum: float) -> float:
     """A number of seconds within [minimum, maximum]; unset or empty gives the default."""
-    value = raw(name)
+    value = os.environ.get(name, "").strip()
     if not value:
         return default
     try:
@@ -39,7 +35,7 @@ def seconds(name: str, default: float, *, minimum: float, maximum: float) -> flo
 
 def choice(name: str, default: str, allowed: Mapping[str, str]) -> str:
     """One of `allowed`'s keys (case ignored), mapped to its meaning; unset gives the default."""
-    value = raw(name)
+    value = os.environ.get(name, "").strip()
     if not value:
         return default
     try:

@@ -23,10 +23,8 @@ def status_rows(warehouse: Warehouse, day: date) -> list[dict[str, object]]:
     """Per processor: rows in D's partition, last processed_at, and the latest run's status."""
     columns = ["processor", "status", "message", "started_at", "finished_at", "bytes_billed"]
     runs = read_range(warehouse, PROCESSOR_RUNS.full_name, columns, "analysis_date", day, day)
-    latest: dict[str, dict[str, object]] = {}
-    if runs is not None:
-        ordered = runs.sort(pl.coalesce("finished_at", "started_at"), nulls_last=False)
-        latest = {row["processor"]: row for row in ordered.iter_rows(named=True)}
+    ordered = runs.sort(pl.coalesce("finished_at", "started_at"), nulls_last=False)
+    latest = {row["processor"]: row for row in ordered.iter_rows(named=True)}
     rows = []
     for table, schema in OUTPUT_TABLES.items():
         stamp = "created_at" if "created_at" in schema.column_names else "processed_at"
@@ -39,8 +37,8 @@ def status_rows(warehouse: Warehouse, day: date) -> list[dict[str, object]]:
         rows.append(
             {
                 "processor": table,
-                "rows": 0 if partition is None else partition.height,
-                "last_processed_at": None if partition is None else partition[stamp].max(),
+                "rows": partition.height,
+                "last_processed_at": partition[stamp].max(),
                 "status": f"{STATUS_MARKS[status]} {status}" if status else "— never run",
                 "message": run.get("message"),
                 "bytes_billed": run.get("bytes_billed"),  # BigQuery only

@@ -13,6 +13,7 @@ reference slates are one run of rows per feature.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from datetime import date
 
@@ -77,16 +78,7 @@ def feature_values(p5: pl.DataFrame) -> pl.DataFrame:
     constants), then the features are stacked."""
     has_later = {value_column(f.index) for f in LATER_FEATURES} <= set(p5.columns)
     built = pl.col("features").list.first().is_not_null()
-    columns = []
-    for spec in FEATURE_CONTRACT:
-        if not (spec.in_array or has_later):
-            break
-        value, defaulted = (_array_feature if spec.in_array else _later_feature)(spec)
-        columns.append(
-            pl.struct(value=value, defaulted=defaulted, valid=_in_range(spec, value)).alias(
-                str(spec.index)
-            )
-        )
+    columns = _feature_columns(has_later)
     later = [value_column(f.index) for f in LATER_FEATURES] if has_later else []
     read = ("game_date", "features", "feature_sources", *later)
     wide = p5.with_row_index("row").select("row", *read).sort("game_date", maintain_order=True)
@@ -102,6 +94,24 @@ def feature_values(p5: pl.DataFrame) -> pl.DataFrame:
         .filter(kept.otherwise("built"))
         .drop("built")
     )
+
+
+@functools.cache
+def _feature_columns(has_later: bool) -> tuple[pl.Expr, ...]:
+    """Each feature's (value, defaulted, valid) as a struct column named after its index: the
+    features of the array, and 25 to 59 when P5 has their columns. Built once (a few hundred
+    expressions were a fixed cost of every check)."""
+    columns = []
+    for spec in FEATURE_CONTRACT:
+        if not (spec.in_array or has_later):
+            break
+        value, defaulted = (_array_feature if spec.in_array else _later_feature)(spec)
+        columns.append(
+            pl.struct(value=value, defaulted=defaulted, valid=_in_range(spec, value)).alias(
+                str(spec.index)
+            )
+        )
+    return tuple(columns)
 
 
 def _in_range(spec: FeatureSpec, value: pl.Expr) -> pl.Expr:

@@ -42,15 +42,6 @@ class ExportPathError(ValueError):
     """OUT holds something export must not write through (a link, a file for a folder)."""
 
 
-def described_schema(schema: TableSchema) -> pa.Schema:
-    """The declared Arrow schema with each column's description and NOT NULL mode."""
-    fields = []
-    for c in schema.columns:
-        metadata = {"description": c.description} if c.description else None
-        fields.append(pa.field(c.name, c.arrow_type, c.mode != "REQUIRED", metadata))
-    return pa.schema(fields, {"table": schema.full_name, "description": schema.description})
-
-
 def partition_dir(out: Path, schema: TableSchema, day: date) -> Path:
     assert schema.partition_column is not None, f"{schema.full_name} is not partitioned"
     return out / schema.full_name / f"{schema.partition_column}={day.isoformat()}"
@@ -64,7 +55,11 @@ class RequiredNullError(WarehouseError, ValueError):
 def to_described_table(frame: pl.DataFrame, schema: TableSchema) -> pa.Table:
     """Rows in declared order and type; a NULL in a NOT NULL column is refused here."""
     arrow = frame.select(schema.column_names).cast(dict(schema.polars_schema.items())).to_arrow()
-    target = described_schema(schema)
+    fields = []  # the declared Arrow schema with each column's description and NOT NULL mode
+    for c in schema.columns:
+        metadata = {"description": c.description} if c.description else None
+        fields.append(pa.field(c.name, c.arrow_type, c.mode != "REQUIRED", metadata))
+    target = pa.schema(fields, {"table": schema.full_name, "description": schema.description})
     columns = [arrow.column(f.name).cast(f.type) for f in target]
     for field, column in zip(target, columns, strict=True):
         if not field.nullable and column.null_count:
@@ -128,21 +123,17 @@ def write_date(out: Path, schema: TableSchema, day: date, frame: pl.DataFrame) -
     return ExportedDate(schema.name, day, frame.height, target_dir / PART_FILE, False)
 
 
-def export_range(
-    warehouse: Warehouse, start: date, end: date, out: Path, tables: list[str] | None = None
-) -> list[ExportedDate]:
+def export_range(warehouse: Warehouse, start: date, end: date, out: Path) -> list[ExportedDate]:
     """Every output table for every date of [start, end]: one read per table, one file per date.
 
     Every folder it would write in is checked first, so a refused OUT is left untouched."""
-    chosen = tables or list(OUTPUT_TABLES)
     days = pl.date_range(start, end, eager=True).to_list()
     _refuse_links(out, [out / STAGING_DIR])
-    for table in chosen:
-        schema = OUTPUT_TABLES[table]
+    for schema in OUTPUT_TABLES.values():
         _refuse_links(out, [out / schema.full_name, *(partition_dir(out, schema, d) for d in days)])
     results: list[ExportedDate] = []
-    for table in chosen:
-        schema, column = OUTPUT_TABLES[table], OUTPUT_TABLES[table].partition_column
+    for table, schema in OUTPUT_TABLES.items():
+        column = schema.partition_column
         assert column is not None
         stored = warehouse.table_schema(schema.full_name)
         if stored is None:

@@ -63,9 +63,8 @@ def publish_artifact(checks: pl.DataFrame) -> None:
 
 def feature_checks_of(warehouse: Warehouse, game_date: date) -> pl.DataFrame:
     """The stored checks of D, for `phase4 status`; empty when D has none (or no table)."""
-    if warehouse.table_schema(ML_FEATURE_CHECKS.full_name) is None:
-        return ML_FEATURE_CHECKS.empty_frame()
-    rows = warehouse.read(ML_FEATURE_CHECKS.full_name, None, [Filter("game_date", "=", game_date)])
+    where = [Filter("game_date", "=", game_date)]
+    rows = warehouse.read(ML_FEATURE_CHECKS.full_name, None, where, missing_ok=True)
     return (
         rows.select(ML_FEATURE_CHECKS.column_names)
         .cast(dict(ML_FEATURE_CHECKS.polars_schema.items()))

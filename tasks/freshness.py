@@ -72,26 +72,12 @@ def read_runs(warehouse: Warehouse, first: date, last: date) -> pl.DataFrame:
 def read_phase3_for(warehouse: Warehouse, first: date, last: date) -> dict[str, pl.DataFrame]:
     """Every Phase 3 row a build of a date in first..last (one season) reads; an absent table
     reads as empty (its dates then show what was built against what is there: nothing)."""
-    frames = {}
-    for table, schema in PHASE3_TABLES.items():
-        if warehouse.table_schema(schema.full_name) is None:
-            frames[table] = schema.empty_frame()
-        else:
-            frames[table] = read_phase3(warehouse, table, first, last)
-    return frames
-
-
-def current_fingerprints(warehouse: Warehouse, first: date, last: date) -> pl.DataFrame:
-    """Fingerprints of every processor for every date, one read per table per season."""
-    parts = []
-    for dates in date_chunks(first, last, chunk_days=366):
-        frames = read_phase3_for(warehouse, dates[0], dates[-1])
-        parts.append(input_fingerprints(frames, dates, registry.PROCESSORS.values()))
-    return pl.concat(parts)
-
-
-def dates_between(first: date, last: date) -> list[date]:
-    return [d for chunk in date_chunks(first, last) for d in chunk]
+    return {
+        table: schema.empty_frame()
+        if warehouse.table_schema(schema.full_name) is None
+        else read_phase3(warehouse, table, first, last)
+        for table, schema in PHASE3_TABLES.items()
+    }
 
 
 def status_grid(
@@ -99,13 +85,17 @@ def status_grid(
 ) -> pl.DataFrame:
     """analysis_date, processor, state, reason for every date of the range (read-only);
     `fingerprints` of every processor and date, when the caller hashed them already."""
-    if fingerprints is None:
-        fingerprints = current_fingerprints(warehouse, first, last)
+    processors = list(registry.PROCESSORS.values())
+    if fingerprints is None:  # one read per table per season
+        fingerprints = pl.concat(
+            input_fingerprints(read_phase3_for(warehouse, days[0], days[-1]), days, processors)
+            for days in date_chunks(first, last, chunk_days=366)
+        )
     return freshness_grid(
         read_runs(warehouse, first, last),
         fingerprints,
-        dates_between(first, last),
-        list(registry.PROCESSORS.values()),
+        [d for chunk in date_chunks(first, last) for d in chunk],
+        processors,
     )
 
 
@@ -126,13 +116,10 @@ def upstream_closure(selected: Sequence[Processor]) -> list[Processor]:
     """The processors upstream of the selection and not in it, in run order: what SPEC 17
     judges before reading their partitions (an upstream's state depends on its own)."""
     chosen = {p.table for p in selected}
-    found: set[str] = set()
-    pending = [u for p in selected for u in p.upstream.values()]
-    while pending:
-        table = pending.pop()
-        if table not in chosen and table not in found:
-            found.add(table)
-            pending += registry.PROCESSORS[table].upstream.values()
+    found = {u for p in selected for u in p.upstream.values()} - chosen
+    for entry in reversed(registry.PROCESSORS.values()):  # run order: upstreams come later
+        if entry.table in found:
+            found |= set(entry.upstream.values()) - chosen
     return [p for p in registry.PROCESSORS.values() if p.table in found]
 
 
@@ -150,8 +137,7 @@ def run_inputs(
     days = sorted(dates)
     judged = upstream_closure(selected)
     if fingerprints is None:
-        frames = phase3.by_table()
-        fingerprints = input_fingerprints(frames, days, [*selected, *judged])
+        fingerprints = input_fingerprints(phase3.by_table(), days, [*selected, *judged])
     stored, states = {}, {}
     if judged:
         grid = freshness_grid(read_runs(warehouse, days[0], days[-1]), fingerprints, days, judged)

@@ -7,7 +7,7 @@ the page builder (phase4/html_report.py) stays pure: frames in, HTML out.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 import polars as pl
@@ -44,11 +44,10 @@ class ReportFrames:
 
 def read_range(
     warehouse: Warehouse, full_name: str, columns: list[str], day: str, start: date, end: date
-) -> pl.DataFrame | None:
-    """The rows of [start, end], or None when the table does not exist (yet)."""
-    if warehouse.table_schema(full_name) is None:
-        return None
-    return warehouse.read(full_name, columns, [Filter(day, ">=", start), Filter(day, "<=", end)])
+) -> pl.DataFrame:
+    """The rows of [start, end]; none, typed as declared, when the table does not exist (yet)."""
+    where = [Filter(day, ">=", start), Filter(day, "<=", end)]
+    return warehouse.read(full_name, columns, where, missing_ok=True)
 
 
 def latest_lines(runs: pl.DataFrame) -> pl.DataFrame:
@@ -203,18 +202,17 @@ def read_report_frames(
     """Every figure of the report for slate dates [start, end], read once each (`fingerprints`
     of the range's Phase 3 rows, when the caller has them, spare their read)."""
     runs = read_range(warehouse, PROCESSOR_RUNS.full_name, RUN_COLUMNS, "analysis_date", start, end)
-    lines = latest_lines(runs if runs is not None else PROCESSOR_RUNS.empty_frame()[RUN_COLUMNS])
+    lines = latest_lines(runs)
     counts: dict[str, pl.DataFrame] = {}
     for table, schema in OUTPUT_TABLES.items():
         day = schema.partition_column
         assert day is not None
-        frame = read_range(warehouse, schema.full_name, [day], day, start, end)
-        if frame is not None:
-            counts[table] = frame
+        counts[table] = read_range(warehouse, schema.full_name, [day], day, start, end)
     p5 = _read_p5(warehouse, start, end)
     quality, basis = p5_quality(p5)
     checked = ["game_date", "feature_index", "feature_name", "status"]
     raw = read_range(warehouse, FEATURE_CHECKS, checked, "game_date", start, end)
+    no_checks = warehouse.table_schema(FEATURE_CHECKS) is None
     return ReportFrames(
         start=start,
         end=end,
@@ -228,7 +226,7 @@ def read_report_frames(
         p5_quality=quality,
         quality_ready_basis=basis,
         feature_defaults=feature_defaults(p5),
-        check_outcomes=None if raw is None else check_outcomes(raw),
+        check_outcomes=None if no_checks else check_outcomes(raw),
         slowest_runs=slowest_runs(lines),
     )
 
@@ -238,19 +236,12 @@ def _read_p5(warehouse: Warehouse, start: date, end: date) -> pl.DataFrame:
     schema = warehouse.table_schema(ML_FEATURE_STORE_V2.full_name)
     later = ("is_quality_ready", "is_training_ready", "feature_sources_json")
     columns += [c for c in later if schema is not None and c in schema.names]
-    frame = read_range(warehouse, ML_FEATURE_STORE_V2.full_name, columns, "game_date", start, end)
-    return frame if frame is not None else ML_FEATURE_STORE_V2.empty_frame()[columns]
-
-
-def dates_of(start: date, end: date) -> list[date]:
-    return [start + timedelta(days=i) for i in range((end - start).days + 1)]
+    return read_range(warehouse, ML_FEATURE_STORE_V2.full_name, columns, "game_date", start, end)
 
 
 def full_status_grid(frames: ReportFrames) -> pl.DataFrame:
     """Every date × processor of the range; no processor_runs line reads MISSING."""
-    days = pl.DataFrame(
-        {"analysis_date": dates_of(frames.start, frames.end)}, {"analysis_date": pl.Date}
-    )
+    days = pl.date_range(frames.start, frames.end, eager=True).alias("analysis_date").to_frame()
     grid = days.join(pl.DataFrame({"processor": list(PROCESSOR_NAMES)}), how="cross")
     return grid.join(
         frames.status_grid.select("analysis_date", "processor", "status"),

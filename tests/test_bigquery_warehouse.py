@@ -29,7 +29,7 @@ from quality.schemas import (
 from quality.success import RunLine
 from tasks.io import ensure_tables, is_transient, read_output
 from tasks.warehouse import Filter, TransientWarehouseError, WarehouseError, open_warehouse
-from tasks.warehouse.base import Replacement
+from tasks.warehouse.base import Replacement, SeasonRows
 from tasks.warehouse.bigquery_warehouse import BigQueryWarehouse
 from tests.conftest import SEASON_2023, SEASON_2024
 from tests.support.bq_emulator import EmulatorProcess, start_emulator
@@ -108,15 +108,15 @@ def test_replace_seasons_keeps_the_other_seasons_in_one_script(loaded_bq: str) -
     table = "nba_analytics.team_offense_game_summary"
     second = pl.read_parquet(SEASON_2024 / "nba_analytics.team_offense_game_summary.parquet")
     warehouse = bq()
-    assert warehouse.replace_seasons(table, [2024], second) == 2460
+    assert warehouse.replace_seasons_of([SeasonRows(table, [2024], second)]) == 2460
     counts = dict(warehouse.read(table, ["season_year"])["season_year"].value_counts().iter_rows())
     assert counts == {2023: 2460, 2024: 2460}
     fewer = second.filter(pl.col("game_date") < date(2024, 11, 1))
-    assert warehouse.replace_seasons(table, [2024], fewer) == fewer.height
+    assert warehouse.replace_seasons_of([SeasonRows(table, [2024], fewer)]) == fewer.height
     counts = dict(warehouse.read(table, ["season_year"])["season_year"].value_counts().iter_rows())
     assert counts == {2023: 2460, 2024: fewer.height}
     with pytest.raises(ValueError, match="season 2024 outside the seasons replaced"):
-        warehouse.replace_seasons(table, [2023], second)
+        warehouse.replace_seasons_of([SeasonRows(table, [2023], second)])
     staging = [
         t.table_id for t in warehouse.client.list_tables(f"{warehouse.project}.nba_analytics")
     ]
@@ -127,9 +127,9 @@ def test_replace_partition_replaces_and_drops_its_staging_table(bq_url: str) -> 
     warehouse = bq()
     ensure_tables(warehouse)
     schema = TEAM_DEFENSE_ZONE_ANALYSIS
-    warehouse.replace_partition(schema, D, p1_rows(D, ["BOS", "LAL", "NYK"]))
-    warehouse.replace_partition(schema, date(2024, 1, 16), p1_rows(date(2024, 1, 16), ["MIA"]))
-    warehouse.replace_partition(schema, D, p1_rows(D, ["LAL"], rating=99.0))
+    warehouse.replace_partitions(schema, [D], p1_rows(D, ["BOS", "LAL", "NYK"]))
+    warehouse.replace_partitions(schema, [date(2024, 1, 16)], p1_rows(date(2024, 1, 16), ["MIA"]))
+    warehouse.replace_partitions(schema, [D], p1_rows(D, ["LAL"], rating=99.0))
     table = warehouse.read(
         schema.full_name,
         ["team_abbr", "defensive_rating_last_15"],
@@ -169,10 +169,10 @@ def test_a_failure_inside_the_transaction_leaves_the_old_partition(bq_url: str) 
     warehouse = bq()
     ensure_tables(warehouse)
     schema = TEAM_DEFENSE_ZONE_ANALYSIS
-    warehouse.replace_partition(schema, D, p1_rows(D, ["BOS", "LAL"]))
+    warehouse.replace_partitions(schema, [D], p1_rows(D, ["BOS", "LAL"]))
     broken = BrokenStaging(warehouse.client, warehouse.project, read_api="rest")
     with pytest.raises(WarehouseError, match="committing nba_precompute.team_defense_zone"):
-        broken.replace_partition(schema, D, p1_rows(D, ["NYK"]))
+        broken.replace_partitions(schema, [D], p1_rows(D, ["NYK"]))
     table = warehouse.read(schema.full_name, ["team_abbr"], [Filter("analysis_date", "=", D)])
     assert sorted(table["team_abbr"].to_list()) == ["BOS", "LAL"]
     assert staging_leftovers(warehouse) == []
@@ -272,7 +272,7 @@ def test_a_full_run_matches_the_duckdb_run_row_for_row(
 
 def test_a_missing_dataset_says_to_run_warehouse_init(bq_url: str) -> None:
     with pytest.raises(WarehouseError, match="phase4 warehouse init"):
-        bq().replace_partition(TEAM_DEFENSE_ZONE_ANALYSIS, D, p1_rows(D, ["BOS"]))
+        bq().replace_partitions(TEAM_DEFENSE_ZONE_ANALYSIS, [D], p1_rows(D, ["BOS"]))
 
 
 @pytest.mark.usefixtures("prefect_harness")
@@ -364,7 +364,7 @@ def test_every_job_carries_the_labels_and_the_byte_cap(
         processor="team_defense_zone_analysis", slate_date=str(D), flow_run_id=FLOW_RUN
     )
     assert isinstance(warehouse, BigQueryWarehouse) and base.labels == {}
-    warehouse.replace_partition(TEAM_DEFENSE_ZONE_ANALYSIS, D, p1_rows(D, ["BOS"]))
+    warehouse.replace_partitions(TEAM_DEFENSE_ZONE_ANALYSIS, [D], p1_rows(D, ["BOS"]))
     frame = warehouse.read(TEAM_DEFENSE_ZONE_ANALYSIS.full_name, ["team_abbr"], [])
     assert frame["team_abbr"].to_list() == ["BOS"]
     runs = pl.DataFrame(
@@ -423,7 +423,6 @@ def test_the_default_cap_is_one_gib_and_a_bad_setting_is_one_line(
     bq_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     assert bq().max_bytes_billed == 1 << 30
-    assert bq().query_config().maximum_bytes_billed == 1 << 30
     monkeypatch.setenv("PHASE4_BIGQUERY_MAX_BYTES_BILLED", "lots")
     with pytest.raises(WarehouseError) as exc:
         bq()
@@ -554,7 +553,7 @@ def aborting(aborts: int) -> tuple[BigQueryWarehouse, AbortedTransactions]:
     """D holds BOS; the second warehouse's first `aborts` transactions are aborted."""
     opened = bq()
     ensure_tables(opened)
-    opened.replace_partition(TEAM_DEFENSE_ZONE_ANALYSIS, D, p1_rows(D, ["BOS"]))
+    opened.replace_partitions(TEAM_DEFENSE_ZONE_ANALYSIS, [D], p1_rows(D, ["BOS"]))
     wrapped = AbortedTransactions(opened.client, opened.project, read_api="rest", aborts=aborts)
     wrapped.abort_backoff_seconds = (0.05, 0.05)
     return opened, wrapped
@@ -562,7 +561,7 @@ def aborting(aborts: int) -> tuple[BigQueryWarehouse, AbortedTransactions]:
 
 def test_an_aborted_transaction_is_retried_with_backoff(bq_url: str) -> None:
     opened, retried = aborting(1)
-    assert retried.replace_partition(TEAM_DEFENSE_ZONE_ANALYSIS, D, p1_rows(D, ["LAL"])) == 1
+    assert retried.replace_partitions(TEAM_DEFENSE_ZONE_ANALYSIS, [D], p1_rows(D, ["LAL"])) == 1
     assert retried.scripts == 2
     frame = opened.read(TEAM_DEFENSE_ZONE_ANALYSIS.full_name, ["team_abbr"])
     assert frame["team_abbr"].to_list() == ["LAL"]
@@ -571,7 +570,7 @@ def test_an_aborted_transaction_is_retried_with_backoff(bq_url: str) -> None:
 def test_a_transaction_aborted_every_time_is_a_transient_error(bq_url: str) -> None:
     opened, stuck = aborting(99)
     with pytest.raises(TransientWarehouseError) as exc:
-        stuck.replace_partition(TEAM_DEFENSE_ZONE_ANALYSIS, D, p1_rows(D, ["LAL"]))
+        stuck.replace_partitions(TEAM_DEFENSE_ZONE_ANALYSIS, [D], p1_rows(D, ["LAL"]))
     assert stuck.scripts == 3  # the first try and two waits
     assert isinstance(exc.value.__cause__, gexc.BadRequest)
     assert str(exc.value).startswith(
@@ -587,15 +586,15 @@ def test_a_transaction_aborted_every_time_is_a_transient_error(bq_url: str) -> N
 def test_before_commit_raising_submits_no_transaction(bq_url: str) -> None:
     opened = bq()
     ensure_tables(opened)
-    opened.replace_partition(TEAM_DEFENSE_ZONE_ANALYSIS, D, p1_rows(D, ["BOS"]))
+    opened.replace_partitions(TEAM_DEFENSE_ZONE_ANALYSIS, [D], p1_rows(D, ["BOS"]))
     counting = AbortedTransactions(opened.client, opened.project, read_api="rest", aborts=0)
 
     def timed_out() -> None:
         raise TimeoutError("processor past its time limit (raised by the test)")
 
     with pytest.raises(TimeoutError):
-        counting.replace_partition(
-            TEAM_DEFENSE_ZONE_ANALYSIS, D, p1_rows(D, ["LAL"]), before_commit=timed_out
+        counting.replace_partitions(
+            TEAM_DEFENSE_ZONE_ANALYSIS, [D], p1_rows(D, ["LAL"]), before_commit=timed_out
         )
     assert counting.scripts == 0
     assert opened.read(TEAM_DEFENSE_ZONE_ANALYSIS.full_name, ["team_abbr"])[

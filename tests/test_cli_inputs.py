@@ -13,6 +13,7 @@ import pytest
 from phase4.checks import InputError, within_seasons, write_atomically
 from quality.schemas import PLAYER_GAME_SUMMARY
 from tasks.warehouse import open_warehouse
+from tasks.warehouse.base import SeasonRows
 from tests.test_cli_errors import assert_one_line_exit_2, phase4
 
 SEASON_SPAN = "the warehouse holds season(s) 2023-24: give dates from 2023-08-01 to 2024-07-31"
@@ -179,11 +180,10 @@ def test_ranges_are_bounded_by_every_loaded_season(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="^the warehouse holds no Phase 3 season, so "):
         within_seasons(warehouse, date(2024, 1, 1), date(2024, 1, 2))
     table = PLAYER_GAME_SUMMARY.full_name
-    warehouse.replace_seasons(table, [2021, 2023], pl.DataFrame({"season_year": [2021, 2023]}))
-    assert within_seasons(warehouse, date(2021, 8, 1), date(2024, 7, 31)) == (
-        date(2021, 8, 1),
-        date(2024, 7, 31),
+    warehouse.replace_seasons_of(
+        [SeasonRows(table, [2021, 2023], pl.DataFrame({"season_year": [2021, 2023]}))]
     )
+    within_seasons(warehouse, date(2021, 8, 1), date(2024, 7, 31))  # the seasons' whole span
     held = re.escape("season(s) 2021-22, 2023-24: give dates from 2021-08-01 to 2024-07-31")
     with pytest.raises(
         InputError, match=f"^--start 2021-07-31 is before .*; the warehouse holds {held}$"

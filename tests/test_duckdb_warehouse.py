@@ -14,6 +14,7 @@ import pytest
 from quality.schemas import OUTPUT_TABLES, PROCESSOR_RUNS, TEAM_DEFENSE_ZONE_ANALYSIS
 from tasks.io import ensure_tables
 from tasks.warehouse import Filter, WarehouseError, open_warehouse, warehouse_url
+from tasks.warehouse.base import SeasonRows
 from tasks.warehouse.duckdb_warehouse import DuckDBWarehouse
 from tests.builders import p1_rows
 
@@ -53,9 +54,9 @@ def test_ensure_tables_is_idempotent(warehouse: DuckDBWarehouse) -> None:
 
 def test_replace_partition_replaces_only_that_date(warehouse: DuckDBWarehouse) -> None:
     schema = TEAM_DEFENSE_ZONE_ANALYSIS
-    warehouse.replace_partition(schema, D1, p1_rows(D1, ["BOS", "LAL"]))
-    warehouse.replace_partition(schema, D2, p1_rows(D2, ["BOS", "LAL", "NYK"]))
-    warehouse.replace_partition(schema, D2, p1_rows(D2, ["LAL"], rating=99.0))
+    warehouse.replace_partitions(schema, [D1], p1_rows(D1, ["BOS", "LAL"]))
+    warehouse.replace_partitions(schema, [D2], p1_rows(D2, ["BOS", "LAL", "NYK"]))
+    warehouse.replace_partitions(schema, [D2], p1_rows(D2, ["LAL"], rating=99.0))
     assert read_p1(warehouse, D1)["team_abbr"].to_list() == ["BOS", "LAL"]
     assert read_p1(warehouse, D2).to_dicts() == [
         {"team_abbr": "LAL", "defensive_rating_last_15": 99.0}
@@ -74,10 +75,10 @@ def test_a_failure_in_the_middle_of_a_write_keeps_the_old_partition(
     warehouse: DuckDBWarehouse,
 ) -> None:
     schema = TEAM_DEFENSE_ZONE_ANALYSIS
-    warehouse.replace_partition(schema, D2, p1_rows(D2, ["BOS", "LAL"]))
+    warehouse.replace_partitions(schema, [D2], p1_rows(D2, ["BOS", "LAL"]))
     failing = FailsAfterDelete(warehouse.path)
     with pytest.raises(Exception, match="forced failure mid-write"):
-        failing.replace_partition(schema, D2, p1_rows(D2, ["NYK", "MIA"]))
+        failing.replace_partitions(schema, [D2], p1_rows(D2, ["NYK", "MIA"]))
     assert read_p1(warehouse, D2)["team_abbr"].to_list() == ["BOS", "LAL"]
 
 
@@ -85,19 +86,19 @@ def test_rows_that_break_the_declared_schema_are_refused_before_writing(
     warehouse: DuckDBWarehouse,
 ) -> None:
     schema = TEAM_DEFENSE_ZONE_ANALYSIS
-    warehouse.replace_partition(schema, D2, p1_rows(D2, ["BOS"]))
+    warehouse.replace_partitions(schema, [D2], p1_rows(D2, ["BOS"]))
     broken = p1_rows(D2, ["NYK"])
     index = broken.schema.get_field_index("data_hash")
     broken = broken.set_column(index, "data_hash", pa.array([None], pa.string()))
     with pytest.raises(ValueError, match="data_hash"):
-        warehouse.replace_partition(schema, D2, broken)
+        warehouse.replace_partitions(schema, [D2], broken)
     assert read_p1(warehouse, D2)["team_abbr"].to_list() == ["BOS"]
 
 
 def test_reads_push_filters_and_columns_down(warehouse: DuckDBWarehouse) -> None:
     schema = TEAM_DEFENSE_ZONE_ANALYSIS
-    warehouse.replace_partition(schema, D1, p1_rows(D1, ["BOS"]))
-    warehouse.replace_partition(schema, D2, p1_rows(D2, ["LAL"]))
+    warehouse.replace_partitions(schema, [D1], p1_rows(D1, ["BOS"]))
+    warehouse.replace_partitions(schema, [D2], p1_rows(D2, ["LAL"]))
     table = warehouse.read(schema.full_name, ["team_abbr"], [Filter("analysis_date", "<", D2)])
     assert table.columns == ["team_abbr"]
     assert table["team_abbr"].to_list() == ["BOS"]
@@ -122,9 +123,10 @@ def test_replace_seasons_keeps_other_seasons_adds_columns_and_refuses_strays(
     rows = pl.DataFrame(
         {"season_year": [2023, 2023, 2024], "game_id": ["a", "b", "c"], "points_scored": [1, 2, 3]}
     )
-    assert warehouse.replace_seasons(table, [2023, 2024], rows) == 3  # creates the table
+    # The first load creates the table.
+    assert warehouse.replace_seasons_of([SeasonRows(table, [2023, 2024], rows)]) == 3
     newer = pl.DataFrame({"season_year": [2024, 2024], "game_id": ["d", "e"], "pace": [99.5, 1.0]})
-    assert warehouse.replace_seasons(table, [2024], newer) == 2
+    assert warehouse.replace_seasons_of([SeasonRows(table, [2024], newer)]) == 2
     stored = warehouse.read(table).sort("game_id")
     assert stored.rows() == [
         (2023, "a", 1, None),
@@ -133,7 +135,7 @@ def test_replace_seasons_keeps_other_seasons_adds_columns_and_refuses_strays(
         (2024, "e", None, 1.0),
     ]
     with pytest.raises(ValueError, match="season 2024 outside the seasons replaced"):
-        warehouse.replace_seasons(table, [2023], newer)
+        warehouse.replace_seasons_of([SeasonRows(table, [2023], newer)])
     assert warehouse.read(table).height == 4
 
 
@@ -157,7 +159,7 @@ def test_held_open_shares_one_connection_across_threads_and_releases_the_file(
     with warehouse.held_open(), warehouse.held_open():  # nested: the outer one keeps it
         writers = [
             threading.Thread(
-                target=warehouse.replace_partition, args=(schema, day, p1_rows(day, ["BOS"]))
+                target=warehouse.replace_partitions, args=(schema, [day], p1_rows(day, ["BOS"]))
             )
             for day in (D1, D2)
         ]
@@ -167,11 +169,11 @@ def test_held_open_shares_one_connection_across_threads_and_releases_the_file(
             thread.join()
         failing = FailsAfterDelete(warehouse.path)
         with pytest.raises(Exception, match="forced failure mid-write"):
-            failing.replace_partition(schema, D2, p1_rows(D2, ["NYK"]))
+            failing.replace_partitions(schema, [D2], p1_rows(D2, ["NYK"]))
         assert read_p1(warehouse, D2)["team_abbr"].to_list() == ["BOS"]  # rolled back
         assert reader.table_schema(schema.full_name) is not None  # reads through the kept one
         with pytest.raises(WarehouseError, match="read-only"):
-            reader.replace_partition(schema, D1, p1_rows(D1, ["LAL"]))
+            reader.replace_partitions(schema, [D1], p1_rows(D1, ["LAL"]))
     assert opened == [str(warehouse.path)]
     # Released: the file opens with another configuration, as another process would need.
     duckdb.connect(str(warehouse.path), read_only=True).close()

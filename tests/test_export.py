@@ -25,6 +25,7 @@ from quality.schemas import (
 from tasks.export import STAGING_DIR, export_range, write_date
 from tasks.io import ensure_tables
 from tasks.warehouse import open_warehouse
+from tasks.warehouse.base import SeasonRows
 
 D = date(2025, 1, 10)
 DAYS = [D - timedelta(days=1), D, D + timedelta(days=1)]
@@ -80,7 +81,7 @@ def seed(url: str, rows_per_day: dict[date, int]) -> None:
     warehouse = open_warehouse(url)
     ensure_tables(warehouse)
     season = pl.DataFrame({"season_year": [2024], "game_id": ["g"]})
-    warehouse.replace_seasons(PLAYER_GAME_SUMMARY.full_name, [2024], season)
+    warehouse.replace_seasons_of([SeasonRows(PLAYER_GAME_SUMMARY.full_name, [2024], season)])
     for schema in (TEAM_DEFENSE_ZONE_ANALYSIS, ML_FEATURE_STORE_V2):
         frames = [
             rows_for(schema, day, [f"k{i}" for i in range(n)]) for day, n in rows_per_day.items()

@@ -50,6 +50,7 @@ from tasks.feature_checks import feature_checks_of, read_reference
 from tasks.io import ensure_tables, write_partition
 from tasks.processors import commit_built
 from tasks.warehouse import Filter, Warehouse, open_warehouse
+from tasks.warehouse.base import SeasonRows
 from tests.conftest import SEASON_2023, SEASON_2024
 
 D = date(2024, 1, 15)
@@ -664,7 +665,7 @@ def _rewrite_team_offense(url: str, change: pl.Expr, column: str) -> None:
     table = PHASE3_TABLES["team_offense_game_summary"]
     rows = (warehouse.read(table.full_name)).with_columns(change.alias(column))
     seasons = rows["season_year"].unique().to_list()
-    warehouse.replace_seasons(table.full_name, seasons, rows.to_arrow())
+    warehouse.replace_seasons_of([SeasonRows(table.full_name, seasons, rows.to_arrow())])
 
 
 @pytest.mark.usefixtures("prefect_harness")

@@ -21,11 +21,13 @@ from polars.testing import assert_frame_equal
 
 from features.core import build_outputs
 from features.ml_feature_store_v2 import (
+    TAGS,
     feature_sources_json,
     is_training_ready,
     matchup_data_status,
     quality_alert_level,
     quality_pct,
+    tag_list,
 )
 from nba_calendar import season_of
 from quality.feature_contract import (
@@ -97,6 +99,12 @@ def world(
     )
 
 
+def _tag_frame(tags_: dict[int, str]) -> pl.DataFrame:
+    """One row's 60 tags (`tag__<i>`, 'phase4' unless given) and their list, as P5 has them."""
+    frame_ = pl.DataFrame({f"tag__{i}": [tags_.get(i, "phase4")] for i in range(60)})
+    return frame_.with_columns(tag_list().alias(TAGS))
+
+
 def p1(w: Phase3Frames, **upstream: Any) -> dict[str, Any]:
     return only_row(run(w, **upstream))
 
@@ -111,7 +119,7 @@ def test_feature_sources_json_is_what_json_dumps_writes() -> None:
     assert list(tags(row)) == [str(i) for i in range(60)]
     assert tags(row)["25"] == "phase3" and tags(row)["28"] == "calculated"
     assert tags(row)["26"] == tags(row)["47"] == MISSING
-    frame_ = pl.DataFrame({f"tag__{i}": ["default" if i == 3 else "phase4"] for i in range(60)})
+    frame_ = _tag_frame({3: "default"})
     expected = json.dumps({str(i): "default" if i == 3 else "phase4" for i in range(60)})
     assert frame_.select(feature_sources_json()).item() == expected
 
@@ -546,10 +554,6 @@ def test_category_features_and_required_set() -> None:
     assert (*range(25), *range(28, 37)) == REQUIRED_FEATURES
     everything = sorted(i for c in CATEGORY_FEATURES.values() for i in c)
     assert everything == list(range(60))
-
-
-def _tag_frame(tags_: dict[int, str]) -> pl.DataFrame:
-    return pl.DataFrame({f"tag__{i}": [tags_.get(i, "phase4")] for i in range(60)})
 
 
 def test_quality_pct_is_one_division_with_missing_at_0() -> None:

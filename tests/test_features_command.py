@@ -84,7 +84,7 @@ def slate(warehouse_url: str) -> str:
     )
     warehouse = open_warehouse(warehouse_url)
     ensure_tables(warehouse)
-    warehouse.replace_partition(ML_FEATURE_STORE_V2, D, rows.to_arrow())
+    warehouse.replace_partitions(ML_FEATURE_STORE_V2, [D], rows.to_arrow())
     return warehouse_url
 
 
@@ -212,7 +212,7 @@ def test_names_from_data_and_users_print_literally(warehouse_url: str, tmp_path:
     )
     warehouse = open_warehouse(warehouse_url)
     ensure_tables(warehouse)
-    warehouse.replace_partition(ML_FEATURE_STORE_V2, D, rows.to_arrow())
+    warehouse.replace_partitions(ML_FEATURE_STORE_V2, [D], rows.to_arrow())
     env = {**os.environ, "PHASE4_WAREHOUSE": warehouse_url}
     table = subprocess.run(
         [PHASE4, "-q", "features", "--date", str(D)], env=env, capture_output=True, text=True

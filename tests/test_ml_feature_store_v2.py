@@ -24,6 +24,7 @@ from features.ml_feature_store_v2 import (
     feature_table,
     ml_feature_store_v2,
     quality_tier,
+    slate_inputs,
 )
 from nba_calendar import Calendars, SlateCalendar, slate_calendar
 from quality.schemas import (
@@ -989,6 +990,23 @@ def test_real_data_2024_01_15_with_every_upstream_failed() -> None:
     assert set(trends) <= {-2.0, -1.0, 0.0, 1.0, 2.0}
     shares = out["features"].list.get(NAME["pct_free_throw"])
     assert number(shares.min()) >= 0.0 and number(shares.max()) <= 0.5
+
+
+def test_slate_inputs_computed_apart_give_the_same_table() -> None:
+    """The run core computes P5's Phase 3 half beside P1 to P4 (`slate_inputs`), the flows'
+    tasks inside P5's own plan: every column has the same bits, data_hash included."""
+    world, _ = season_frames(SEASON_2023)
+    days = (date(2024, 1, 14), date(2024, 1, 15))
+    calendars = [slate_calendar(d, world.team_offense, world.team_context) for d in days]
+    phase3 = {f.name: getattr(world, f.name) for f in dataclasses.fields(world)}
+    together = build_p5(world, calendars, PROCESSED_AT, **NO_UPSTREAM)
+    inputs = slate_inputs(calendar=calendars, **phase3)
+    apart = ml_feature_store_v2(
+        **phase3, calendar=calendars, processed_at=PROCESSED_AT, slate_inputs=inputs, **NO_UPSTREAM
+    )
+    assert together["game_date"].unique().sort().to_list() == list(days)
+    assert inputs.height == together.height > 300
+    assert_frame_equal(apart, together)
 
 
 # --- SPEC 12 and 15 columns: quality readiness and the Phase 5 reader's completeness ----------

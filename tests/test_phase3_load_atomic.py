@@ -131,7 +131,7 @@ def test_bigquery_two_first_loads_of_different_seasons_both_stay(bq_url: str) ->
 
     def load(season: int) -> None:
         try:
-            bq().replace_seasons(table, [season], seasons[season])
+            bq().replace_seasons_of([SeasonRows(table, [season], seasons[season])])
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors[season] = exc
 
@@ -142,7 +142,7 @@ def test_bigquery_two_first_loads_of_different_seasons_both_stay(bq_url: str) ->
         thread.join()
     for season, exc in errors.items():  # an aborted concurrent transaction: run it again
         assert "aborted" in str(exc).lower(), exc
-        bq().replace_seasons(table, [season], seasons[season])
+        bq().replace_seasons_of([SeasonRows(table, [season], seasons[season])])
     stored = bq().read(table, ["season_year"]).group_by("season_year").len().sort("season_year")
     assert stored.rows() == [(2023, 2460), (2024, 2460)]
 

@@ -32,6 +32,7 @@ from quality.schemas import (
 )
 from tasks.readers import build_training_set, open_reader, read_p5
 from tasks.warehouse import Filter, open_warehouse
+from tasks.warehouse.base import SeasonRows
 from tests.support.season_2024 import D1, D2, SEASON_2024, backfill, copy_of_week, phase4_cli
 
 D = date(2025, 1, 10)
@@ -407,7 +408,7 @@ def test_later_games_do_not_change_the_training_set(week_url: str) -> None:
         )
         assert changed.filter(later).height > 1000
         seasons = changed["season_year"].unique().to_list()
-        warehouse.replace_seasons(schema.full_name, seasons, changed.to_arrow())
+        warehouse.replace_seasons_of([SeasonRows(schema.full_name, seasons, changed.to_arrow())])
     backfill(week_url, D1, D2, force=True)
     assert_frame_equal(build_training_set(D1, D2, all_rows=True), before)
 
@@ -437,7 +438,7 @@ def test_bigquery_emulator_gives_the_same_training_set(
     for schema in (PLAYER_GAME_SUMMARY, UPCOMING_PLAYER_GAME_CONTEXT):
         rows = duck.read(schema.full_name, None, in_range)
         seasons = rows["season_year"].unique().to_list()
-        bq.replace_seasons(schema.full_name, seasons, rows.to_arrow())
+        bq.replace_seasons_of([SeasonRows(schema.full_name, seasons, rows.to_arrow())])
     p5 = duck.read(ML_FEATURE_STORE_V2.full_name, None, in_range)
     days = sorted(p5["game_date"].unique())
     bq.replace_partitions(ML_FEATURE_STORE_V2, days, p5.to_arrow())

@@ -53,7 +53,7 @@ def test_a_missing_table_reads_as_an_empty_declared_frame_only_when_asked(
 
 
 def test_read_returns_polars_with_the_declared_types(warehouse: DuckDBWarehouse) -> None:
-    warehouse.replace_partition(TEAM_DEFENSE_ZONE_ANALYSIS, D1, p1_rows(D1, ["BOS"]))
+    warehouse.replace_partitions(TEAM_DEFENSE_ZONE_ANALYSIS, [D1], p1_rows(D1, ["BOS"]))
     frame = warehouse.read(TEAM_DEFENSE_ZONE_ANALYSIS.full_name)
     assert isinstance(frame, pl.DataFrame)
     assert frame.schema == TEAM_DEFENSE_ZONE_ANALYSIS.polars_schema
@@ -63,7 +63,7 @@ def test_before_commit_runs_inside_the_transaction_and_a_raise_keeps_the_old_row
     warehouse: DuckDBWarehouse,
 ) -> None:
     schema = TEAM_DEFENSE_ZONE_ANALYSIS
-    warehouse.replace_partition(schema, D2, p1_rows(D2, ["BOS", "LAL"]))
+    warehouse.replace_partitions(schema, [D2], p1_rows(D2, ["BOS", "LAL"]))
     seen: list[list[str]] = []
 
     def look_then_allow() -> None:
@@ -89,8 +89,8 @@ def test_before_commit_runs_inside_the_transaction_and_a_raise_keeps_the_old_row
         raise TimeoutError("processor past its time limit (raised by the test)")
 
     with pytest.raises(TimeoutError, match="raised by the test"):
-        warehouse.replace_partition(
-            schema, D2, pl.from_arrow(p1_rows(D2, ["MIA"])), before_commit=timed_out
+        warehouse.replace_partitions(
+            schema, [D2], pl.from_arrow(p1_rows(D2, ["MIA"])), before_commit=timed_out
         )
     assert read_p1(warehouse, D2)["team_abbr"].to_list() == ["NYK"]
 
@@ -105,7 +105,7 @@ def test_with_labels_is_a_copy_and_duckdb_counts_no_bytes(warehouse: DuckDBWareh
         "slate_date": "2025-01-15",
     }
     assert warehouse.labels == {}
-    labelled.replace_partition(TEAM_DEFENSE_ZONE_ANALYSIS, D1, p1_rows(D1, ["BOS"]))
+    labelled.replace_partitions(TEAM_DEFENSE_ZONE_ANALYSIS, [D1], p1_rows(D1, ["BOS"]))
     assert labelled.read(TEAM_DEFENSE_ZONE_ANALYSIS.full_name).height == 1
     assert (labelled.bytes_processed, labelled.bytes_billed) == (0, 0)
     again = labelled.with_labels(flow_run_id=None, processor="player_daily_cache")

@@ -20,21 +20,19 @@ from tasks.warehouse.base import (
 )
 from tasks.warehouse.locks import exclusive
 
-DEFAULT_WAREHOUSE_PATH = Path(".phase4") / "warehouse.duckdb"
 WAREHOUSE_ENV = "PHASE4_WAREHOUSE"
 EXPECTED = "expected duckdb:///absolute/path.duckdb or bigquery://PROJECT[?location=US]"
 
 
 def warehouse_url(url: str | None = None) -> str:
     """The configured URL; unset means the DuckDB file under the current directory."""
-    configured = url or os.environ.get(WAREHOUSE_ENV, "").strip()
-    if not configured:
-        return f"duckdb://{default_warehouse_path()}"
-    return configured
+    return (
+        url or os.environ.get(WAREHOUSE_ENV, "").strip() or f"duckdb://{default_warehouse_path()}"
+    )
 
 
 def default_warehouse_path() -> Path:
-    return (Path.cwd() / DEFAULT_WAREHOUSE_PATH).resolve()
+    return (Path.cwd() / ".phase4" / "warehouse.duckdb").resolve()
 
 
 def duckdb_path(url: str) -> Path:

@@ -59,7 +59,6 @@ class TransientWarehouseError(WarehouseError):
 
 class TableNotFound(WarehouseError):
     def __init__(self, full_name: str, hint: str = "") -> None:
-        self.full_name = full_name
         super().__init__(f"table {full_name} does not exist{hint}")
 
 
@@ -82,12 +81,9 @@ class Warehouse(ABC):
     url: str
     read_only: bool = False
     bills_bytes: bool = False  # True where queries are billed by bytes (BigQuery)
-    labels: dict[str, str]
-    bytes_processed: int
-    bytes_billed: int
 
     def __init__(self) -> None:
-        self.labels = {}
+        self.labels: dict[str, str] = {}
         self.bytes_processed = 0
         self.bytes_billed = 0
 
@@ -123,14 +119,17 @@ class Warehouse(ABC):
         """Only the named columns of the rows matching every filter.
 
         missing_ok: an absent table reads as an empty frame (typed from its declaration when
-        there is one) instead of raising TableNotFound.
+        there is one, else untyped) instead of raising TableNotFound.
         """
         try:
             table = self._read_arrow(full_name, columns, where)
         except TableNotFound:
             if not missing_ok:
                 raise
-            return empty_frame(full_name, columns)
+            declared = {t.full_name: t for t in all_tables()}.get(full_name)
+            if declared is None:
+                return pl.DataFrame(schema={c: pl.Null for c in columns or ()})
+            return declared.empty_frame().select(columns or declared.column_names)
         frame = pl.from_arrow(table)
         assert isinstance(frame, pl.DataFrame)
         return frame
@@ -140,17 +139,6 @@ class Warehouse(ABC):
         self, full_name: str, columns: Sequence[str] | None, where: Sequence[Filter]
     ) -> pa.Table:
         """The SELECT itself; raises TableNotFound for an absent table."""
-
-    def replace_partition(
-        self,
-        schema: TableSchema,
-        partition: date,
-        rows: Rows,
-        *,
-        before_commit: BeforeCommit | None = None,
-    ) -> int:
-        """One date: shorthand for replace_partitions."""
-        return self.replace_partitions(schema, [partition], rows, before_commit=before_commit)
 
     def replace_partitions(
         self,
@@ -181,10 +169,6 @@ class Warehouse(ABC):
         timed-out or interrupted run never commits).
         """
 
-    def replace_seasons(self, full_name: str, seasons: Sequence[int], rows: Rows) -> int:
-        """One table: shorthand for replace_seasons_of."""
-        return self.replace_seasons_of([SeasonRows(full_name, seasons, rows)])
-
     @abstractmethod
     def replace_seasons_of(self, loads: Sequence[SeasonRows]) -> int:
         """Replace the rows of each load's `seasons` (column season_year) with its `rows`,
@@ -210,35 +194,8 @@ class Warehouse(ABC):
             raise WarehouseError(f"{self.url} was opened read-only; this command must not write")
 
 
-def empty_frame(full_name: str, columns: Sequence[str] | None) -> pl.DataFrame:
-    """What an absent table reads as: its declared columns, or untyped ones if undeclared."""
-    declared = {t.full_name: t for t in all_tables()}.get(full_name)
-    if declared is None:
-        return pl.DataFrame(schema={c: pl.Null for c in columns or ()})
-    frame = declared.empty_frame()
-    return frame.select(columns) if columns else frame
-
-
 def as_arrow(rows: Rows) -> pa.Table:
     return rows.to_arrow() if isinstance(rows, pl.DataFrame) else rows
-
-
-def filters_sql(
-    where: Sequence[Filter], placeholder: str, quote: str = '"'
-) -> tuple[str, dict[str, Any]]:
-    """Render filters as `WHERE "a" < @p0 AND ...` with named parameters.
-
-    `placeholder` is the parameter prefix of the dialect (`$` for DuckDB, `@` for BigQuery),
-    `quote` its identifier quote (`"` for DuckDB, a backtick for BigQuery).
-    """
-    if not where:
-        return "", {}
-    clauses, params = [], {}
-    for i, f in enumerate(where):
-        name = f"p{i}"
-        clauses.append(f"{quote_identifier(f.column, quote)} {f.op} {placeholder}{name}")
-        params[name] = f.value
-    return " WHERE " + " AND ".join(clauses), params
 
 
 def select_sql(
@@ -248,9 +205,16 @@ def select_sql(
     placeholder: str,
     quote: str = '"',
 ) -> tuple[str, dict[str, Any]]:
-    """`SELECT cols FROM table WHERE ...`: the read both warehouses push down."""
+    """`SELECT cols FROM table WHERE "a" < @p0 AND ...`: the read both warehouses push down,
+    each filter's value a named parameter p0, p1, ... `placeholder` is the parameter prefix
+    of the dialect (`$` for DuckDB, `@` for BigQuery), `quote` its identifier quote (`"` for
+    DuckDB, a backtick for BigQuery)."""
     selected = ", ".join(quote_identifier(c, quote) for c in columns) if columns else "*"
-    clause, params = filters_sql(where, placeholder, quote)
+    clauses = " AND ".join(
+        f"{quote_identifier(f.column, quote)} {f.op} {placeholder}p{i}" for i, f in enumerate(where)
+    )
+    clause = f" WHERE {clauses}" if where else ""
+    params = {f"p{i}": f.value for i, f in enumerate(where)}
     return f"SELECT {selected} FROM {table_sql}{clause}", params
 
 

@@ -72,6 +72,10 @@ _STORAGE_DENIED: set[str] = set()
 _LABEL_UNSAFE = re.compile(r"[^a-z0-9_-]")
 _log = logging.getLogger(__name__)
 T = TypeVar("T")
+# One table's part of a staged transaction: its name, rows, BigQuery columns, and the WHERE of
+# the rows they replace (None: appended). Its values are literals (dates, seasons; never user
+# text): scripts take no query parameters on every backend (the emulator refuses them).
+Part = tuple[str, pa.Table, list[bigquery.SchemaField], str | None]
 
 
 def schema_fields(schema: TableSchema) -> list[bigquery.SchemaField]:
@@ -97,13 +101,6 @@ def _parameter(name: str, value: Any) -> bigquery.ScalarQueryParameter:
     if kind is None:
         raise WarehouseError(f"unsupported filter value {value!r}")
     return bigquery.ScalarQueryParameter(name, kind, value)
-
-
-def _parquet_bytes(rows: pa.Table) -> io.BytesIO:
-    buffer = io.BytesIO()
-    pq.write_table(rows, buffer, compression="zstd")
-    buffer.seek(0)
-    return buffer
 
 
 def label_value(text: str) -> str:
@@ -204,18 +201,13 @@ def _explain(exc: Exception, project: str, what: str, cap: int | None = None) ->
 
 def _warn(message: str) -> None:
     """To the Prefect run log when inside a run, else to the module's logger."""
-    try:
-        from prefect import get_run_logger
-        from prefect.exceptions import MissingContextError
+    from prefect import get_run_logger
+    from prefect.exceptions import MissingContextError
 
-        try:
-            get_run_logger().warning(message)
-            return
-        except MissingContextError:
-            pass
-    except ImportError:  # pragma: no cover - prefect is a dependency
-        pass
-    _log.warning(message)
+    try:
+        get_run_logger().warning(message)
+    except MissingContextError:
+        _log.warning(message)
 
 
 class BigQueryWarehouse(Warehouse):
@@ -244,18 +236,14 @@ class BigQueryWarehouse(Warehouse):
         dataset, table = (check_identifier(p) for p in full_name.split("."))
         return f"{self.project}.{dataset}.{table}"
 
-    def query_config(
-        self, params: Sequence[bigquery.ScalarQueryParameter] = ()
-    ) -> bigquery.QueryJobConfig:
-        """Every query job: our labels and the byte cap."""
-        return bigquery.QueryJobConfig(
-            query_parameters=list(params),
+    def _query(self, sql: str, params: list[bigquery.ScalarQueryParameter]) -> bigquery.QueryJob:
+        """Every query job carries our labels and the byte cap."""
+        config = bigquery.QueryJobConfig(
+            query_parameters=params,
             labels=job_labels(self.labels),
             maximum_bytes_billed=self.max_bytes_billed,
         )
-
-    def _query(self, sql: str, params: list[bigquery.ScalarQueryParameter]) -> bigquery.QueryJob:
-        job = self.client.query(sql, job_config=self.query_config(params))
+        job = self.client.query(sql, job_config=config)
         try:
             job.result()
         finally:
@@ -296,7 +284,7 @@ class BigQueryWarehouse(Warehouse):
     def _fetch(self, job: bigquery.QueryJob) -> pa.Table:
         """Query results through the Storage Read API, or REST once read sessions are denied."""
         if self.read_api == "rest" or self.project in _STORAGE_DENIED:
-            return self._fetch_rest(job)
+            return job.to_arrow(create_bqstorage_client=False)
         try:
             return self._fetch_storage(job)
         except gexc.PermissionDenied as exc:
@@ -306,13 +294,10 @@ class BigQueryWarehouse(Warehouse):
                 f"{READ_SESSION_ROLE} on the project, or set {READ_API_ENV}=rest): reading "
                 f"through REST for the rest of this run. {' '.join(str(exc).split())}"
             )
-            return self._fetch_rest(job)
+            return job.to_arrow(create_bqstorage_client=False)
 
     def _fetch_storage(self, job: bigquery.QueryJob) -> pa.Table:
         return job.to_arrow(create_bqstorage_client=True)
-
-    def _fetch_rest(self, job: bigquery.QueryJob) -> pa.Table:
-        return job.to_arrow(create_bqstorage_client=False)
 
     def _load(
         self,
@@ -330,8 +315,10 @@ class BigQueryWarehouse(Warehouse):
         parquet_options = bigquery.ParquetOptions()
         parquet_options.enable_list_inference = True
         config.parquet_options = parquet_options
-        job = self.client.load_table_from_file(_parquet_bytes(rows), table_id, job_config=config)
-        job.result()
+        parquet = io.BytesIO()
+        pq.write_table(rows, parquet, compression="zstd")
+        parquet.seek(0)
+        self.client.load_table_from_file(parquet, table_id, job_config=config).result()
 
     def _with_backoff(self, attempt: Callable[[], T], what: str) -> T:
         """Retry what BigQuery aborted for a concurrent update, waiting longer each time."""
@@ -353,33 +340,65 @@ class BigQueryWarehouse(Warehouse):
         *,
         before_commit: BeforeCommit | None = None,
     ) -> int:
-        """Every table's rows loaded into a staging table first (expiring after an hour, in
-        case the drop below never runs), then ONE transaction script: DELETE + INSERT per
-        replacement, INSERT per append. before_commit runs right before the script is
-        submitted (the script is one atomic job): if it raises, nothing is submitted. The
-        staging tables are dropped whatever happens."""
         self._check_writable()
-        parts: list[tuple[TableSchema, pa.Table, str | None]] = []
+        parts: list[Part] = []
         for r in replacements:
             staged = conform(r.rows, r.schema)
             check_partitions(r.schema, r.partitions, staged)
-            # Dates go in as literals: scripts take no query parameters on every backend
-            # (the emulator refuses them), and they are date objects, never user text.
             days = ", ".join(f"DATE '{d.isoformat()}'" for d in sorted(set(r.partitions)))
-            parts.append((r.schema, staged, f"{r.schema.partition_column} IN ({days})"))
-        parts += [(schema, conform(rows, schema), None) for schema, rows in appends]
-        what = "committing " + ", ".join(sorted({schema.full_name for schema, _, _ in parts}))
+            where = f"{r.schema.partition_column} IN ({days})"
+            parts.append((r.schema.full_name, staged, schema_fields(r.schema), where))
+        parts += [(s.full_name, conform(rows, s), schema_fields(s), None) for s, rows in appends]
+        what = "committing " + ", ".join(sorted({name for name, _, _, _ in parts}))
+        self._transaction(parts, what, before_commit)
+        return sum(staged.num_rows for _, staged, _, where in parts if where is not None)
+
+    def replace_seasons_of(self, loads: Sequence[SeasonRows]) -> int:
+        """Missing tables and columns first (`_ensure_phase3_table`), then one staged
+        transaction for every table."""
+        self._check_writable()
+        staged = [as_arrow(load.rows) for load in loads]
+        years = [
+            check_seasons(load.full_name, load.seasons, rows)
+            for load, rows in zip(loads, staged, strict=True)
+        ]
+        for rows in staged:
+            for name in rows.column_names:
+                check_identifier(name)
+        what = f"replacing seasons of {', '.join(load.full_name for load in loads)}"
+        parts: list[Part] = []
+        try:
+            for load, rows, seasons in zip(loads, staged, years, strict=True):
+                fields = fields_from_arrow(rows.schema)
+                self._ensure_phase3_table(load.full_name, fields)
+                where = f"season_year IN ({', '.join(map(str, seasons))})"
+                parts.append((load.full_name, rows, fields, where))
+        except gexc.GoogleAPIError as exc:
+            raise self._explain(exc, what) from exc
+        self._transaction(parts, what)
+        return sum(rows.num_rows for rows in staged)
+
+    def _transaction(
+        self, parts: Sequence[Part], what: str, before_commit: BeforeCommit | None = None
+    ) -> None:
+        """Every part's rows loaded into a staging table first (expiring after an hour, in
+        case the drop below never runs), then ONE transaction script: per part, a DELETE of
+        the rows its WHERE names (None: an append), then an INSERT from its staging table.
+        before_commit runs right before the script is submitted (the script is one atomic
+        job): if it raises, nothing is submitted. The staging tables are dropped whatever
+        happens."""
         script, stagings = ["BEGIN TRANSACTION;"], []
         try:
-            for schema, staged, where in parts:
-                target = self._table_id(schema.full_name)
+            for full_name, rows, fields, where in parts:
+                target = self._table_id(full_name)
                 if where is not None:
                     script.append(f"DELETE FROM `{target}` WHERE {where};")
-                if staged.num_rows:
-                    staging = f"{self.project}.{schema.dataset}._staging_{uuid.uuid4().hex[:12]}"
+                if rows.num_rows:
+                    # Beside the target, in its dataset: project.dataset._staging_<random>.
+                    staging = f"{target.rsplit('.', 1)[0]}._staging_{uuid.uuid4().hex[:12]}"
                     stagings.append(staging)
-                    self._stage(staged, staging, schema_fields(schema))
-                    columns = ", ".join(quote_identifier(c) for c in staged.column_names)
+                    self._stage(rows, staging, fields)
+                    columns = ", ".join(quote_identifier(c, "`") for c in rows.column_names)
                     script.append(
                         f"INSERT INTO `{target}` ({columns}) SELECT {columns} FROM `{staging}`;"
                     )
@@ -392,51 +411,6 @@ class BigQueryWarehouse(Warehouse):
         finally:
             for staging in stagings:
                 self.client.delete_table(staging, not_found_ok=True)
-        return sum(staged.num_rows for _, staged, where in parts if where is not None)
-
-    def replace_seasons_of(self, loads: Sequence[SeasonRows]) -> int:
-        """Phase 3 loads, all tables or none: (1) a missing table is created from its
-        declaration (every column nullable; `exists_ok`, so two first loads at once both
-        land in the same table) and columns the files add are added, nullable; (2) every
-        table's rows go to a staging table that expires in an hour; (3) ONE transaction script
-        deletes and inserts the seasons of every table; the staging tables are dropped
-        whatever happens. Seasons go in as literals (integers, never user text): the emulator
-        refuses query parameters inside scripts."""
-        self._check_writable()
-        staged = [as_arrow(load.rows) for load in loads]
-        years = [
-            check_seasons(load.full_name, load.seasons, rows)
-            for load, rows in zip(loads, staged, strict=True)
-        ]
-        for rows in staged:
-            for name in rows.column_names:
-                check_identifier(name)
-        names = ", ".join(load.full_name for load in loads)
-        what = f"replacing seasons of {names}"
-        statements, stagings = [], []
-        try:
-            for load, rows, seasons in zip(loads, staged, years, strict=True):
-                target = self._table_id(load.full_name)
-                fields = fields_from_arrow(rows.schema)
-                self._ensure_phase3_table(load.full_name, fields)
-                dataset = load.full_name.split(".")[0]
-                staging = f"{self.project}.{dataset}._staging_{uuid.uuid4().hex[:12]}"
-                stagings.append(staging)
-                self._stage(rows, staging, fields)
-                columns = ", ".join(quote_identifier(c, "`") for c in rows.column_names)
-                statements += [
-                    f"DELETE FROM `{target}` WHERE season_year IN "
-                    f"({', '.join(map(str, seasons))});",
-                    f"INSERT INTO `{target}` ({columns}) SELECT {columns} FROM `{staging}`;",
-                ]
-            script = "\n".join(["BEGIN TRANSACTION;", *statements, "COMMIT TRANSACTION;"])
-            self._with_backoff(lambda: self._query(script, []), what)
-        except gexc.GoogleAPIError as exc:
-            raise self._explain(exc, what) from exc
-        finally:
-            for staging in stagings:
-                self.client.delete_table(staging, not_found_ok=True)
-        return sum(rows.num_rows for rows in staged)
 
     def _ensure_phase3_table(self, full_name: str, fields: list[bigquery.SchemaField]) -> None:
         """Create the table from its declaration when absent (never from a WRITE_TRUNCATE
@@ -527,19 +501,16 @@ class BigQueryWarehouse(Warehouse):
 
 def fields_from_arrow(schema: pa.Schema) -> list[bigquery.SchemaField]:
     """BigQuery columns for a Phase 3 file as it is (its own columns, all nullable)."""
-
-    def kind(arrow: pa.DataType) -> str:
-        name = bigquery_type_of_arrow(arrow)
-        if name is None:
-            raise WarehouseError(f"no BigQuery type for Arrow {arrow}")
-        return name
-
     fields = []
     for field in schema:
-        if pa.types.is_list(field.type) or pa.types.is_large_list(field.type):
-            fields.append(bigquery.SchemaField(field.name, kind(field.type.value_type), "REPEATED"))
-        else:
-            fields.append(bigquery.SchemaField(field.name, kind(field.type)))
+        repeated = pa.types.is_list(field.type) or pa.types.is_large_list(field.type)
+        arrow = field.type.value_type if repeated else field.type
+        kind = bigquery_type_of_arrow(arrow)
+        if kind is None:
+            raise WarehouseError(f"no BigQuery type for Arrow {arrow}")
+        fields.append(
+            bigquery.SchemaField(field.name, kind, "REPEATED" if repeated else "NULLABLE")
+        )
     return fields
 
 
@@ -578,14 +549,13 @@ def make_client(project: str, location: str | None) -> tuple[bigquery.Client, bo
             "http://127.0.0.1:9050 (unset: the real BigQuery API)"
         )
     if endpoint:
-        from google.api_core.client_options import ClientOptions
         from google.auth.credentials import AnonymousCredentials
 
         client = bigquery.Client(
             project=project,
             location=location,
             credentials=AnonymousCredentials(),
-            client_options=ClientOptions(api_endpoint=endpoint),
+            client_options={"api_endpoint": endpoint},
         )
         return client, False
     block = os.environ.get(CREDENTIALS_BLOCK_ENV, "").strip()

@@ -21,36 +21,25 @@ def exclusive(warehouse: Warehouse, name: str, timeout_seconds: float) -> Iterat
     from tasks.warehouse.duckdb_warehouse import DuckDBWarehouse
 
     if isinstance(warehouse, DuckDBWarehouse):
-        with _file_lock(lock_file(warehouse.path, name), timeout_seconds):
-            yield
+        from filelock import FileLock
+        from filelock import Timeout as LockTimeout
+
+        path = lock_file(warehouse.path, name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with FileLock(path, timeout=timeout_seconds):
+                yield
+        except LockTimeout:
+            raise TimeoutError(f"{path.stem} is held by another run (lock file {path})") from None
     else:
-        with _prefect_limit(name, timeout_seconds):
+        from prefect.client.orchestration import get_client
+        from prefect.concurrency.sync import concurrency
+
+        with get_client(sync_client=True) as client:
+            client.upsert_global_concurrency_limit_by_name(name, 1)
+        with concurrency(name, occupy=1, timeout_seconds=timeout_seconds, strict=True):
             yield
 
 
 def lock_file(database: Path, name: str) -> Path:
     return database.parent / f"{database.name}.locks" / f"{name}.lock"
-
-
-@contextmanager
-def _file_lock(path: Path, timeout_seconds: float) -> Iterator[None]:
-    from filelock import FileLock
-    from filelock import Timeout as LockTimeout
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        with FileLock(path, timeout=timeout_seconds):
-            yield
-    except LockTimeout:
-        raise TimeoutError(f"{path.stem} is held by another run (lock file {path})") from None
-
-
-@contextmanager
-def _prefect_limit(name: str, timeout_seconds: float) -> Iterator[None]:
-    from prefect.client.orchestration import get_client
-    from prefect.concurrency.sync import concurrency
-
-    with get_client(sync_client=True) as client:
-        client.upsert_global_concurrency_limit_by_name(name, 1)
-    with concurrency(name, occupy=1, timeout_seconds=timeout_seconds, strict=True):
-        yield
