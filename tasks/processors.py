@@ -239,14 +239,10 @@ def submit_processors(
         run = {"ctx": ctx}
         if entry.feature_checked and earlier is not None:
             run["earlier"] = allow_failure(earlier)
-        return processor_task(entry).submit(entry.table, run, own, upstream, url)
+        named = named_task(build_processor, f"build-{entry.table}")  # the table's name in the UI
+        return named.submit(entry.table, run, own, upstream, url)
 
     return core.schedule(selected, submit)
-
-
-def processor_task(entry: registry.Processor) -> Task[..., Any]:
-    """The generic task named after the table (it stops itself at twice the SPEC limit)."""
-    return named_task(build_processor, f"build-{entry.table}")
 
 
 @functools.cache
