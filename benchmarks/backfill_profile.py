@@ -24,8 +24,9 @@ import polars as pl
 
 from features import core, registry
 from flows.phase4_backfill import seasons_of
+from quality.freshness import input_fingerprints
 from tasks.backfill import write_chunk_task
-from tasks.freshness import chunk_fingerprints, date_chunks, dates_to_build_task, run_inputs
+from tasks.freshness import date_chunks, dates_to_build_task, run_inputs
 from tasks.io import ensure_tables, read_phase3_frames
 from tasks.report_reads import read_report_frames, report_markdown
 from tasks.warehouse import Warehouse, open_warehouse
@@ -78,11 +79,11 @@ def _chunks(
     timed: Callable[..., Any],
 ) -> pl.DataFrame:
     """The flow's steps, one chunk after the other (the flow overlaps two); the fingerprints."""
-    hashed = []
+    hashed, every_p = [], list(registry.PROCESSORS.values())
     for season in seasons_of(date_chunks(first, last)):
         frames = timed("read phase 3", read_phase3_frames, warehouse, season[0][0], season[-1][-1])
         every = [d for dates in season for d in dates]
-        season_prints = timed("fingerprints", chunk_fingerprints, frames, every)
+        season_prints = timed("fingerprints", input_fingerprints, frames.by_table(), every, every_p)
         hashed.append(season_prints)
         for dates in season:
             prints = season_prints.filter(pl.col("analysis_date").is_in(dates))

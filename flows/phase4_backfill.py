@@ -28,7 +28,7 @@ from nba_calendar import season_of
 from quality.schemas import ML_FEATURE_STORE_V2
 from quality.success import RunLine
 from tasks.backfill import date_status, read_chunk_task, write_chunk_task
-from tasks.freshness import chunk_fingerprints, date_chunks, dates_to_build_task
+from tasks.freshness import date_chunks, dates_to_build_task
 from tasks.io import ensure_tables
 from tasks.processors import STOP, prepare_run_task, submit_processors
 from tasks.report import run_lines
@@ -107,18 +107,16 @@ def phase4_backfill(
     selected = registry.select(list(processors) if processors else None)
     url = warehouse_url()
     summary = BackfillSummary(start_date, end_date)
-    # One open warehouse for every task thread's reads and writes (DuckDBWarehouse.held_open),
-    # closed (checkpointed, its memory freed) before the report reads what was written.
+    # One open warehouse for every task thread's reads and writes (DuckDBWarehouse.held_open)
+    # and the report's reads of what was written (each chunk checkpointed as it committed).
     with open_warehouse(url).held_open():
         prints = _backfill(url, summary, selected, force)
-
-    create_table_artifact(
-        key="phase4-backfill-report",
-        table=summary.per_date(),
-        description=f"Phase 4 backfill {start_date}..{end_date}: {summary.counts()}",
-    )
-    if not STOP.is_set():
-        with open_warehouse(url).held_open():
+        create_table_artifact(
+            key="phase4-backfill-report",
+            table=summary.per_date(),
+            description=f"Phase 4 backfill {start_date}..{end_date}: {summary.counts()}",
+        )
+        if not STOP.is_set():
             publish_report_artifact(url, start_date, end_date, pl.concat(prints))
     get_run_logger().info("backfill %s..%s: %s", start_date, end_date, summary.counts())
     if summary.failed_dates:
@@ -142,11 +140,10 @@ def _backfill(
     for season in seasons_of(date_chunks(summary.start_date, summary.end_date)):
         # Each Phase 3 table read once per season; its rows and their SPEC 14 fingerprints
         # (hashed once) serve the choice of dates, the build of every chunk and the report.
-        frames = read_chunk_task(
-            url, season[0][0], season[-1][-1], sorted(registry.phase3_tables(selected))
-        )
+        read = sorted(registry.phase3_tables(selected))
+        frames, hashed = read_chunk_task(url, season[0][0], season[-1][-1], read)
+        prints.append(hashed)
         every = [d for dates in season for d in dates]
-        prints.append(chunk_fingerprints(frames, every))
         todo = set(every if force else dates_to_build_task(url, prints[-1], every, tables))
         summary.skipped_dates += [d for d in every if d not in todo]
         for dates in season:

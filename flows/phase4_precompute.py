@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import time
 from datetime import date, datetime, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
-from prefect import Task, allow_failure, flow, get_run_logger
+from prefect import allow_failure, flow, get_run_logger
 from prefect.futures import wait
 from prefect.runtime import flow_run
 from prefect.states import Failed, State
@@ -26,11 +25,6 @@ from tasks.warehouse import exclusive, open_warehouse, warehouse_url
 
 SLATE_TIME_ZONE = ZoneInfo("America/New_York")
 SLATE_LOCK_SECONDS = 2 * 60 * 60
-
-
-def _read_task(table: str) -> Task[..., Any]:
-    """The read of a Phase 3 table, named after the table."""
-    return named_task(read_phase3_task, f"read-{table}")
 
 
 def next_slate_date(now: datetime | None = None) -> date:
@@ -77,8 +71,8 @@ def phase4_precompute(
 
         # One run per slate date at a time: a second run waits rather than interleave writes.
         with exclusive(warehouse, f"phase4-slate-{day.isoformat()}", SLATE_LOCK_SECONDS):
-            reads = {
-                t: _read_task(t).submit(url, t, day)
+            reads = {  # each read named after its table
+                t: named_task(read_phase3_task, f"read-{t}").submit(url, t, day)
                 for t in sorted(registry.phase3_tables(selected))
             }
             ctx = prepare_run_task.submit(

@@ -488,6 +488,9 @@ def backfill(
     checks.ordered(start, end)
     warehouse = _open_warehouse()
     checks.within_seasons(warehouse, start.date(), end.date())
+    from tasks.readers import read_ahead
+
+    read_ahead(start.date(), end.date(), chosen)  # Phase 3 read while Prefect is imported
     _use_prefect_server()
     from flows.phase4_backfill import BackfillSummary, phase4_backfill
     from tasks.backfill import progress_listener

@@ -16,10 +16,10 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from features.core import Built
-from quality.schemas import Phase3Frames
 from quality.success import RunLine
-from tasks.io import TRANSIENT_RETRIES, read_phase3_frames
+from tasks.io import TRANSIENT_RETRIES
 from tasks.processors import commit_built
+from tasks.readers import SeasonInputs, season_inputs
 from tasks.warehouse import open_warehouse
 
 # The CLI's progress bar listens here; the flow and its tasks share the caller's context.
@@ -31,10 +31,8 @@ STATUS_ORDER = ("FAIL", "WARN", "SKIPPED", "NO_GAMES", "OK")
 
 
 @task(name="backfill-read-phase3", cache_policy=NO_CACHE, **TRANSIENT_RETRIES)
-def read_chunk_task(
-    warehouse_url: str, first: date, last: date, tables: list[str] | None = None
-) -> Phase3Frames:
-    return read_phase3_frames(open_warehouse(warehouse_url), first, last, tables)
+def read_chunk_task(warehouse_url: str, first: date, last: date, tables: list[str]) -> SeasonInputs:
+    return season_inputs(warehouse_url, first, last, tables)
 
 
 @task(name="backfill-write-chunk", cache_policy=NO_CACHE, **TRANSIENT_RETRIES)

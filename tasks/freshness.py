@@ -24,7 +24,7 @@ from tasks.feature_checks import read_reference
 from tasks.io import TRANSIENT_RETRIES, read_output, read_phase3
 from tasks.warehouse import Filter, Warehouse, open_warehouse
 
-CHUNK_DAYS = 31
+CHUNK_DAYS = 56  # a season in three chunks: less fixed cost per date, peak RSS ~0.8 GB
 
 RUN_COLUMNS = [
     "analysis_date",
@@ -105,16 +105,11 @@ def dates_to_build_task(
 ) -> list[date]:
     """The chunk's dates where a selected processor is missing, failed or stale (SPEC 14);
     `current` holds every processor's fingerprints of the chunk's dates, computed once by the
-    backfill from the frames it read for the build (`chunk_fingerprints`), and its run lines
+    backfill from the frames it read for the build (`season_inputs`), and its run lines
     reuse them."""
     runs = read_runs(open_warehouse(warehouse_url), dates[0], dates[-1])
     grid = freshness_grid(runs, current, dates, list(registry.PROCESSORS.values()))
     return dates_to_build(grid, processors)
-
-
-def chunk_fingerprints(phase3: Phase3Frames, dates: Sequence[date]) -> pl.DataFrame:
-    """SPEC 14 fingerprints of every processor for every date of a chunk, from its frames."""
-    return input_fingerprints(phase3.by_table(), dates, registry.PROCESSORS.values())
 
 
 def upstream_closure(selected: Sequence[Processor]) -> list[Processor]:

@@ -1,12 +1,9 @@
-"""Prefect tasks that move data between the warehouse and Polars.
-
-Reads carry the point-in-time window into the warehouse's SQL so only the rows a run needs
-leave it, and every Phase 3 read is checked against the input contract before use.
-"""
+"""Prefect tasks that move data between the warehouse and Polars; the Phase 3 reads they
+run (each window pushed into the SQL, checked against the input contract) are tasks/readers'."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable
 from datetime import date
 from typing import Any, TypedDict
 
@@ -14,14 +11,9 @@ import polars as pl
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from quality.contracts import InputContractError, check_columns, conform_input
-from quality.schemas import (
-    OUTPUT_TABLES,
-    PHASE3_KEYWORDS,
-    PHASE3_TABLES,
-    Phase3Frames,
-    all_tables,
-)
+from quality.contracts import InputContractError
+from quality.schemas import OUTPUT_TABLES, PHASE3_TABLES, all_tables
+from tasks.readers import phase3_frames, read_phase3, read_phase3_frames
 from tasks.warehouse import (
     Filter,
     TransientWarehouseError,
@@ -68,27 +60,6 @@ TRANSIENT_RETRIES: RetryOptions = {
 }
 
 
-def phase3_window(table: str, first_date: date, last_date: date) -> list[Filter]:
-    """The rows needed to build every slate date from first_date to last_date (one season):
-    the table's read window (nba_calendar.ReadWindow, declared on its schema)."""
-    window = PHASE3_TABLES[table].read_window
-    assert window is not None, table
-    return [Filter(column, op, value) for column, op, value in window.bounds(first_date, last_date)]
-
-
-def read_phase3(
-    warehouse: Warehouse, table: str, first_date: date, last_date: date | None = None
-) -> pl.DataFrame:
-    schema = PHASE3_TABLES[table]
-    last = last_date or first_date
-    # Checked before the SELECT, so a missing column is a contract error, not a SQL one.
-    actual = warehouse.table_schema(schema.full_name)
-    check_columns(schema, actual, first_date)
-    columns = schema.present_column_names(actual.names if actual is not None else ())
-    rows = warehouse.read(schema.full_name, columns, phase3_window(table, first_date, last))
-    return conform_input(schema, rows.to_arrow(), first_date)
-
-
 @task(name="read-phase3-table", cache_policy=NO_CACHE, **TRANSIENT_RETRIES)
 def read_phase3_task(warehouse_url: str, table: str, analysis_date: date) -> pl.DataFrame:
     """Shared by every processor reading the table: its BigQuery jobs say so in their labels."""
@@ -127,27 +98,4 @@ def ensure_tables(warehouse: Warehouse) -> list[str]:
     return warehouse.ensure_tables([t for t in all_tables() if t.name not in PHASE3_TABLES])
 
 
-def read_phase3_frames(
-    warehouse: Warehouse, first_date: date, last_date: date, tables: Iterable[str] | None = None
-) -> Phase3Frames:
-    """The inputs of a range of slate dates in one season, one read per table; a table not
-    among `tables` (None: all five) is left empty."""
-    wanted = set(PHASE3_TABLES if tables is None else tables)
-    return phase3_frames(
-        {t: read_phase3(warehouse, t, first_date, last_date) for t in PHASE3_TABLES if t in wanted}
-    )
-
-
-def phase3_frames(frames: Mapping[str, object]) -> Phase3Frames:
-    """Frames by table name as Phase3Frames; anything else (absent, a failed read) is empty."""
-    return Phase3Frames(
-        **{
-            keyword: frame
-            if isinstance(frame := frames.get(table), pl.DataFrame)
-            else PHASE3_TABLES[table].empty_frame()
-            for keyword, table in PHASE3_KEYWORDS.items()
-        }
-    )
-
-
-__all__ = ["InputContractError", "WarehouseError"]
+__all__ = ["InputContractError", "WarehouseError", "phase3_frames", "read_phase3_frames"]

@@ -13,7 +13,7 @@ import functools
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from contextvars import ContextVar
 from dataclasses import replace
@@ -195,6 +195,10 @@ def _within(work: Callable[[], W], timeout: float, name: str, stop: Callable[[],
         ) from None
 
 
+# P5's Phase 3 half starts when its run is prepared and runs beside P1 to P4 (`core.run` too).
+EARLY = ThreadPoolExecutor(max_workers=1, thread_name_prefix="phase4-early")
+
+
 @task(name="prepare-run", cache_policy=NO_CACHE, **TRANSIENT_RETRIES)
 def prepare_run_task(
     warehouse_url: str,
@@ -210,7 +214,8 @@ def prepare_run_task(
     frames = phase3 if isinstance(phase3, Phase3Frames) else phase3_frames(phase3)
     selected = registry.select(processors)
     warehouse = open_warehouse(warehouse_url)
-    return core.prepare(run_inputs(warehouse, frames, dates, selected, run_id, fingerprints))
+    ctx = core.prepare(run_inputs(warehouse, frames, dates, selected, run_id, fingerprints))
+    return core.start_early(ctx, selected, EARLY)
 
 
 def submit_processors(
@@ -234,14 +239,10 @@ def submit_processors(
         run = {"ctx": ctx}
         if entry.feature_checked and earlier is not None:
             run["earlier"] = allow_failure(earlier)
-        return processor_task(entry).submit(entry.table, run, own, upstream, url)
+        named = named_task(build_processor, f"build-{entry.table}")  # the table's name in the UI
+        return named.submit(entry.table, run, own, upstream, url)
 
     return core.schedule(selected, submit)
-
-
-def processor_task(entry: registry.Processor) -> Task[..., Any]:
-    """The generic task named after the table (it stops itself at twice the SPEC limit)."""
-    return named_task(build_processor, f"build-{entry.table}")
 
 
 @functools.cache

@@ -1,15 +1,19 @@
-"""Reads for the people and programs downstream of P5: training sets and the slate's features.
+"""Reads: the Phase 3 rows a run builds from; training sets and the slate's features for the
+people and programs downstream of P5.
 
 Each read is one query per table with the date range pushed into the warehouse's SQL (DuckDB and
-BigQuery alike), never a loop over dates. Nothing here creates or writes the warehouse.
+BigQuery alike), never a loop over dates. Nothing here writes the warehouse or imports Prefect.
 """
 
 from __future__ import annotations
 
-from datetime import date
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import date, timedelta
 
 import polars as pl
 
+from features import registry
 from features.training_set import (
     BOX_SCORE_COLUMNS,
     DEFAULT_MIN_QUALITY,
@@ -18,15 +22,101 @@ from features.training_set import (
     check_min_quality,
     training_set,
 )
+from nba_calendar import season_of
+from quality.contracts import check_columns, conform_input
+from quality.freshness import input_fingerprints
 from quality.schemas import (
     ML_FEATURE_STORE_V2,
+    PHASE3_KEYWORDS,
+    PHASE3_TABLES,
     PLAYER_GAME_SUMMARY,
     UPCOMING_PLAYER_GAME_CONTEXT,
+    Phase3Frames,
     TableSchema,
 )
-from tasks.warehouse import Filter, TableNotFound, Warehouse, WarehouseError, open_warehouse
+from tasks.warehouse import (
+    Filter,
+    TableNotFound,
+    Warehouse,
+    WarehouseError,
+    open_warehouse,
+    warehouse_url,
+)
 
 POINTS_LINE = "current_points_line"
+
+
+def phase3_window(table: str, first_date: date, last_date: date) -> list[Filter]:
+    """The rows needed to build every slate date from first_date to last_date (one season):
+    the table's read window (nba_calendar.ReadWindow, declared on its schema)."""
+    window = PHASE3_TABLES[table].read_window
+    assert window is not None, table
+    return [Filter(column, op, value) for column, op, value in window.bounds(first_date, last_date)]
+
+
+def read_phase3(
+    warehouse: Warehouse, table: str, first_date: date, last_date: date | None = None
+) -> pl.DataFrame:
+    schema = PHASE3_TABLES[table]
+    last = last_date or first_date
+    # Checked before the SELECT, so a missing column is a contract error, not a SQL one.
+    actual = warehouse.table_schema(schema.full_name)
+    check_columns(schema, actual, first_date)
+    columns = schema.present_column_names(actual.names if actual is not None else ())
+    rows = warehouse.read(schema.full_name, columns, phase3_window(table, first_date, last))
+    return conform_input(schema, rows.to_arrow(), first_date)
+
+
+def read_phase3_frames(
+    warehouse: Warehouse, first_date: date, last_date: date, tables: Iterable[str] | None = None
+) -> Phase3Frames:
+    """The inputs of a range of slate dates in one season, one read per table; a table not
+    among `tables` (None: all five) is left empty."""
+    wanted = set(PHASE3_TABLES if tables is None else tables)
+    return phase3_frames(
+        {t: read_phase3(warehouse, t, first_date, last_date) for t in PHASE3_TABLES if t in wanted}
+    )
+
+
+def phase3_frames(frames: Mapping[str, object]) -> Phase3Frames:
+    """Frames by table name as Phase3Frames; anything else (absent, a failed read) is empty."""
+    return Phase3Frames(
+        **{
+            keyword: frame
+            if isinstance(frame := frames.get(table), pl.DataFrame)
+            else PHASE3_TABLES[table].empty_frame()
+            for keyword, table in PHASE3_KEYWORDS.items()
+        }
+    )
+
+
+SeasonInputs = tuple[Phase3Frames, pl.DataFrame]  # `_AHEAD`: read_ahead's, by their arguments
+_AHEAD: dict[tuple[str, date, date, tuple[str, ...]], Future[SeasonInputs]] = {}
+
+
+def season_inputs(url: str, first: date, last: date, tables: Sequence[str]) -> SeasonInputs:
+    """The Phase 3 rows of first..last (one season), one read per table, and their SPEC 14
+    fingerprints of every processor for every date (`read_ahead` may have done it already)."""
+    ahead = _AHEAD.pop((url, first, last, tuple(tables)), None)
+    return ahead.result() if ahead else _season_inputs(url, first, last, tables)
+
+
+def _season_inputs(url: str, first: date, last: date, tables: Sequence[str]) -> SeasonInputs:
+    warehouse = open_warehouse(url)
+    with warehouse.held_open():  # one open file for every table's read
+        frames = read_phase3_frames(warehouse, first, last, tables)
+    days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
+    return frames, input_fingerprints(frames.by_table(), days, registry.PROCESSORS.values())
+
+
+def read_ahead(start: date, end: date, processors: list[str] | None) -> None:
+    """The backfill's `season_inputs` of its first season in a thread, the file held open: the
+    reads and hashing (~0.6 s) use the other core while the caller imports Prefect (~1.5 s)."""
+    url, last = warehouse_url(), min(end, date(season_of(start) + 1, 7, 31))
+    tables = tuple(sorted(registry.phase3_tables(registry.select(processors))))
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="read-ahead")
+    _AHEAD[(url, start, last, tables)] = pool.submit(_season_inputs, url, start, last, tables)
+    pool.shutdown(wait=False)
 
 
 def open_reader(url: str | None = None) -> Warehouse:

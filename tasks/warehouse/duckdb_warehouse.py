@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
@@ -40,9 +41,10 @@ READ_ONLY_LOCK_WAIT_SECONDS = 10.0
 # connections to one database ("python_arrow_scan does not exist"); operations are
 # milliseconds long, so one process-wide lock costs nothing and removes the race.
 _IN_PROCESS = threading.RLock()
-# Files this process keeps open (DuckDBWarehouse.held_open): operations take a cursor of the
-# kept connection instead of opening the file. Guarded by _IN_PROCESS.
+# Files this process keeps open (DuckDBWarehouse.held_open), by how many blocks: operations
+# take a cursor of the kept connection instead of opening the file. Guarded by _IN_PROCESS.
 _HELD: dict[Path, duckdb.DuckDBPyConnection] = {}
+_HOLDERS: Counter[Path] = Counter()
 
 
 def _sql_literal(text: str) -> str:
@@ -113,35 +115,36 @@ class DuckDBWarehouse(Warehouse):
         self.lock_wait_seconds = lock_wait_seconds
         self.url = f"duckdb://{path}"
 
-    def held_open(self) -> AbstractContextManager[None]:
-        return self._held_open()
-
     @contextmanager
-    def _held_open(self) -> Iterator[None]:
+    def held_open(self) -> Iterator[None]:
         """Keep the file open until the block ends: each operation inside, from any thread of
         this process, takes a cursor of the kept connection (~1 ms) instead of opening the
         file (30-100 ms: the catalog is loaded on open, a checkpoint written on close).
-        Other processes wait for the file meanwhile, as they do during a write."""
+        Other processes wait for the file meanwhile, as they do during a write. Blocks may
+        nest or overlap, in any threads: the first opens the file, the last to end closes it."""
         with _IN_PROCESS:
-            if self.path in _HELD:  # nested: the outer block keeps it
-                kept = None
-            else:
-                kept = _HELD[self.path] = self._connect_file(read_only=self.read_only)
-                # One checkpoint, on close: past 16 MiB of log each commit would rewrite the
-                # tables' growing row groups (a season's backfill: 2.4 s of commits, not 1.5).
-                kept.execute("SET checkpoint_threshold = '4GB'")
+            if not _HOLDERS[self.path]:
+                _HELD[self.path] = self._connect_file(read_only=self.read_only)
+            _HOLDERS[self.path] += 1
         try:
             yield
         finally:
-            if kept is not None:
-                with _IN_PROCESS:
-                    del _HELD[self.path]
-                    kept.close()
+            with _IN_PROCESS:
+                _HOLDERS[self.path] -= 1
+                if not _HOLDERS[self.path]:
+                    _HELD.pop(self.path).close()
 
     @contextmanager
     def _connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        with _IN_PROCESS, self._open() as con:
-            yield con
+        """One operation at a time, on a cursor of the kept connection (even a read-only
+        warehouse's: DuckDB opens a file one way per process), else on the file opened."""
+        with _IN_PROCESS:
+            held = _HELD.get(self.path)
+            con = (
+                held.cursor() if held is not None else self._connect_file(read_only=self.read_only)
+            )
+            with _session(con) as session:
+                yield session
 
     @contextmanager
     def _reading(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -150,21 +153,8 @@ class DuckDBWarehouse(Warehouse):
         with _IN_PROCESS:
             held = _HELD.get(self.path)
             cursor = held.cursor() if held is not None else None
-        if cursor is None:
-            with self._connect() as con:
-                yield con
-            return
-        with _session(cursor) as con:
+        with self._connect() if cursor is None else _session(cursor) as con:
             yield con
-
-    @contextmanager
-    def _open(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        held = _HELD.get(self.path)
-        # A read-only warehouse reads through a kept read-write connection too: DuckDB refuses
-        # a second configuration of one file in one process, and _check_writable still guards.
-        con = held.cursor() if held is not None else self._connect_file(read_only=self.read_only)
-        with _session(con) as session:
-            yield session
 
     def _connect_file(self, *, read_only: bool) -> duckdb.DuckDBPyConnection:
         if read_only and not self.path.exists():
@@ -230,12 +220,10 @@ class DuckDBWarehouse(Warehouse):
         before_commit: BeforeCommit | None = None,
     ) -> int:
         self._check_writable()
-        staged = [conform(r.rows, r.schema) for r in replacements]
-        for replacement, rows in zip(replacements, staged, strict=True):
-            check_partitions(replacement.schema, replacement.partitions, rows)
-        writes = [
-            (r.schema, r.partitions, rows) for r, rows in zip(replacements, staged, strict=True)
-        ]
+        writes = [(r.schema, r.partitions, conform(r.rows, r.schema)) for r in replacements]
+        for schema, partitions, rows in writes:
+            check_partitions(schema, partitions, rows)
+        written = sum(rows.num_rows for _, _, rows in writes)
         writes += [(schema, (), conform(rows, schema)) for schema, rows in appends]
         statements = []
         with self._connect() as con:  # per table: one DELETE of its dates, one INSERT
@@ -252,7 +240,7 @@ class DuckDBWarehouse(Warehouse):
                         f"INSERT INTO {table} BY NAME SELECT * FROM phase4_staged_{i}"
                     )
             self._in_transaction(con, statements, before_commit)
-        return sum(rows.num_rows for rows in staged)
+        return written
 
     def replace_seasons_of(self, loads: Sequence[SeasonRows]) -> int:
         """Every table's DELETE + INSERT (and any CREATE or ADD COLUMN) in one transaction:
@@ -270,14 +258,7 @@ class DuckDBWarehouse(Warehouse):
                 con.register(view, rows)
                 dataset, name = (check_identifier(p) for p in full_name.split("."))
                 table = _table_name(full_name)
-                existing = {
-                    column.lower()
-                    for (column,) in con.execute(
-                        "SELECT column_name FROM information_schema.columns "
-                        "WHERE table_schema = ? AND table_name = ?",
-                        [dataset, name],
-                    ).fetchall()
-                }
+                existing = {column.lower() for column in _columns(con, dataset, name)}
                 if not existing:  # a new table takes the file's columns and types
                     statements += [
                         f"CREATE SCHEMA IF NOT EXISTS {_quoted(dataset)}",
@@ -325,14 +306,7 @@ class DuckDBWarehouse(Warehouse):
         with self._connect() as con:
             for schema in schemas:
                 con.execute(f"CREATE SCHEMA IF NOT EXISTS {_quoted(schema.dataset)}")
-                existing = {
-                    name
-                    for (name,) in con.execute(
-                        "SELECT column_name FROM information_schema.columns "
-                        "WHERE table_schema = ? AND table_name = ?",
-                        [schema.dataset, schema.name],
-                    ).fetchall()
-                }
+                existing = set(_columns(con, schema.dataset, schema.name))
                 if not existing:
                     con.execute(create_table_sql(schema))
                     changes.append(f"created {schema.full_name}")
@@ -348,6 +322,11 @@ class DuckDBWarehouse(Warehouse):
                     names = ", ".join(c.name for c in missing)
                     changes.append(f"added {names} to {schema.full_name}")
         return changes
+
+
+def _columns(con: duckdb.DuckDBPyConnection, dataset: str, name: str) -> list[str]:
+    sql = "SELECT column_name FROM information_schema.columns WHERE table_schema=? AND table_name=?"
+    return [column for (column,) in con.execute(sql, [dataset, name]).fetchall()]
 
 
 def create_table_sql(schema: TableSchema) -> str:
