@@ -11,6 +11,7 @@ imports Prefect at all.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
@@ -186,11 +187,19 @@ def _alive(pid: int) -> bool:
     return _stat(pid)[:1] != ["Z"]  # a zombie child (ours, not yet reaped) is not alive
 
 
-def healthy(port: int, timeout: float = 3.0) -> bool:
+def healthy(port: int, timeout: float = 3.0, secret: str | None = None) -> bool:
+    """The server on `port` answers; with `secret`, it is the server holding that auth string
+    (the health probe needs none, so another home's server on a port both found free would
+    answer it too)."""
     import http.client  # not urllib.request: every command asks, and it imports in half the time
 
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
+        if secret is not None:
+            token = base64.b64encode(secret.encode()).decode()
+            headers = {"Authorization": f"Basic {token}"}
+            connection.request("GET", "/api/admin/version", headers=headers)
+            return connection.getresponse().status == 200
         connection.request("GET", "/api/health")
         response = connection.getresponse()
         return response.status == 200 and bool(json.loads(response.read() or b"false"))
@@ -333,7 +342,8 @@ def start_server(home: Path | None = None) -> ServerStatus:
 def _wait_healthy(files: ServerFiles, pid: int, port: int, timeout: float) -> ServerStatus:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if healthy(port, timeout=5.0):  # a loaded machine answers slowly, not never
+        # A loaded machine answers slowly, not never; the server must be the one of this home.
+        if healthy(port, timeout=5.0, secret=auth_string(files.home)):
             return ServerStatus(True, True, pid, port, files.home)
         if not _alive(pid):
             raise ServerStartError(

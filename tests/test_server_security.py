@@ -18,8 +18,12 @@ from pathlib import Path
 import pytest
 
 from phase4.server import (
+    ServerFiles,
+    ServerStartError,
     ServerStatus,
     _start_ticks,
+    _wait_healthy,
+    auth_string,
     client_environment,
     server_home,
     server_status,
@@ -251,3 +255,23 @@ def test_server_status_names_a_stale_pid_file(tmp_path: Path) -> None:
         f"{home / 'server.pid'} is stale: no process 999999999 runs (`phase4 server stop` "
         "removes it; `phase4 server start` replaces it)",
     ]
+
+
+def test_a_start_trusts_only_its_own_server_on_the_port(
+    server: ServerStatus, tmp_path: Path
+) -> None:
+    """Two first commands of two homes at once can both find the port free: the second's
+    server then fails to bind, while the first's answers on that port. The second's start
+    must not take that server for its own (its secret is not this home's)."""
+    assert server.port is not None and server.home is not None
+    other = server_home(tmp_path)
+    other.mkdir(parents=True)
+    assert auth_string(other, create=True) != auth_string(server.home)
+    binding = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(1)"])
+    try:
+        with pytest.raises(ServerStartError, match="exited while starting"):
+            _wait_healthy(ServerFiles(other), binding.pid, server.port, timeout=30)
+    finally:
+        binding.wait()
+    # Its own home's check still finds it.
+    assert _wait_healthy(ServerFiles(server.home), server.pid or 0, server.port, 30).healthy
