@@ -23,10 +23,15 @@ def season_of(analysis_date: date) -> int:
     return analysis_date.year if analysis_date.month >= 8 else analysis_date.year - 1
 
 
+def season_days(season: int) -> tuple[date, date]:
+    """The first and last calendar days of a season (August 1 to July 31, as `season_of`):
+    bounds for reads, not SPEC 0's season start, which is the season's first game."""
+    return date(season, 8, 1), date(season + 1, 7, 31)
+
+
 def season_first_day(analysis_date: date) -> date:
-    """The first calendar day of D's season (August 1): a bound for reads, not SPEC 0's
-    season start, which is the season's first game."""
-    return date(season_of(analysis_date), 8, 1)
+    """The first calendar day of D's season (`season_days`)."""
+    return season_days(season_of(analysis_date))[0]
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,7 @@ def within_seasons(warehouse: Warehouse, first: date, last: date, one_date: bool
     """Refuse a range reaching outside the seasons loaded: dates there have no Phase 3 rows
     to build from or to compare with, and a range of centuries would plan ~36,500 dates.
     one_date: the range came from --date."""
+    from nba_calendar import season_days
     from quality.schemas import PLAYER_GAME_SUMMARY
 
     loaded = warehouse.read(PLAYER_GAME_SUMMARY.full_name, ["season_year"], missing_ok=True)
@@ -56,8 +57,7 @@ def within_seasons(warehouse: Warehouse, first: date, last: date, one_date: bool
             f"the warehouse holds no Phase 3 season, so {first}..{last} has nothing to build "
             "or show: load one with `phase4 load-phase3 DIR` (or `phase4 demo-data`)"
         )
-    # Season S runs from August S to July S+1 (nba_calendar.season_of).
-    lowest, highest = date(seasons[0], 8, 1), date(seasons[-1] + 1, 7, 31)
+    lowest, highest = season_days(seasons[0])[0], season_days(seasons[-1])[1]
     names = ", ".join(f"{s}-{(s + 1) % 100:02d}" for s in seasons)
     held = f"the warehouse holds season(s) {names}: give dates from {lowest} to {highest}"
     if first < lowest:

@@ -22,7 +22,7 @@ from features.training_set import (
     check_min_quality,
     training_set,
 )
-from nba_calendar import season_of
+from nba_calendar import season_days, season_of
 from quality.contracts import check_columns, conform_input
 from quality.freshness import input_fingerprints
 from quality.schemas import (
@@ -112,7 +112,7 @@ def _season_inputs(url: str, first: date, last: date, tables: Sequence[str]) -> 
 def read_ahead(start: date, end: date, processors: list[str] | None) -> None:
     """The backfill's `season_inputs` of its first season in a thread, the file held open: the
     reads and hashing (~0.6 s) use the other core while the caller imports Prefect (~1.5 s)."""
-    url, last = warehouse_url(), min(end, date(season_of(start) + 1, 7, 31))
+    url, last = warehouse_url(), min(end, season_days(season_of(start))[1])
     tables = tuple(sorted(registry.phase3_tables(registry.select(processors))))
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="read-ahead")
     _AHEAD[(url, start, last, tables)] = pool.submit(_season_inputs, url, start, last, tables)
