@@ -4,16 +4,13 @@ is `nba_calendar`)."""
 from __future__ import annotations
 
 import functools
-import hashlib
-import itertools
 import operator
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Literal
 
 import polars as pl
-import pyarrow as pa
+from polars_hash import CryptographicHashingNameSpace as Sha
 
 from nba_calendar import Calendars, calendar_frame
 from quality.schemas import TableSchema
@@ -73,35 +70,18 @@ def insufficient_reason(found: pl.Expr, needed: int, unit: str = "games") -> pl.
     return pl.format("Only {} {} available, need {}", found, pl.lit(unit), pl.lit(needed))
 
 
-_ROW_JSON = "__row_json"
-
-
-def _row_json(business: Sequence[str]) -> pl.Expr:
-    """A row's business columns as JSON: what its data_hash digests."""
-    return pl.struct(business).struct.json_encode().alias(_ROW_JSON)
-
-
-def _digests(encoded: pl.Series) -> pl.Series:
-    """The first 16 hex digits of each row's SHA-256, hashed in place in the column's Arrow
-    buffer (its UTF-8 bytes, what `str.encode` gives): no Python string per row."""
-    column = encoded.to_arrow(compat_level=pl.CompatLevel.oldest())  # offsets + one buffer
-    if isinstance(column, pa.ChunkedArray):
-        column = column.combine_chunks()
-    _, offsets_buffer, data = column.buffers()
-    start = column.offset
-    offsets = memoryview(offsets_buffer).cast("q")[start : start + len(column) + 1].tolist()
-    rows, sha256 = memoryview(data if data is not None else b""), hashlib.sha256
-    return pl.Series(
-        [sha256(rows[a:b]).hexdigest()[:16] for a, b in itertools.pairwise(offsets)],
-        dtype=pl.String,
-    )
+def row_hash(business: Sequence[str]) -> pl.Expr:
+    """data_hash: the first 16 hex digits of the SHA-256 of the row's business columns as
+    JSON (UTF-8), computed in Polars (polars-hash) so the streaming engine spreads it over
+    the cores."""
+    return Sha(pl.struct(business).struct.json_encode()).sha2_256().str.slice(0, 16)
 
 
 def to_table(
     rows: pl.LazyFrame, schema: TableSchema, optimizations: pl.QueryOptFlags | None = None
 ) -> pl.DataFrame:
     """The output: rows sorted by date, then the schema's first key column, in schema order
-    and type, with the row hash (one collect, then the digests).
+    and type, with the row hash (one collect, then the casts and the hashes).
 
     A date's rows come out in the same order whichever other dates are built with it.
     """
@@ -110,39 +90,21 @@ def to_table(
     business = [
         c.name for c in columns if c.name not in AUDIT_COLUMNS and not c.name.startswith("source_")
     ]
-    # The columns as computed: the hash encodes them before the casts.
     frame = (
         rows.sort(order)
         .select(c.name for c in columns)
         .collect(engine=ENGINE, optimizations=optimizations or pl.QueryOptFlags())
     )
-    return frame.select(
-        *(pl.col(c.name).cast(c.polars_type, strict=True) for c in columns),
-        data_hash=_row_hashes(frame, business),
-    ).select(schema.column_names)
-
-
-# Rows per slice hashed by one thread: below it, one slice (threads cost more than they save).
-HASH_SLICE_ROWS = 2048
-
-
-def _row_hashes(frame: pl.DataFrame, business: Sequence[str]) -> pl.Series:
-    """Each row's data_hash, a slice of rows per thread of Polars' pool: encoding rows as JSON
-    (Polars) and SHA-256 (hashlib, for buffers this long) both release the GIL, and each runs
-    on one core for a whole column."""
-    if frame.is_empty():
-        return pl.Series([], dtype=pl.String)
-
-    def digests(part: pl.DataFrame) -> pl.Series:
-        return _digests(part.select(_row_json(business)).to_series())
-
-    slices = max(1, min(pl.thread_pool_size(), frame.height // HASH_SLICE_ROWS))
-    if slices == 1:
-        return digests(frame)
-    bounds = [frame.height * k // slices for k in range(slices + 1)]
-    parts = [frame.slice(lo, hi - lo) for lo, hi in itertools.pairwise(bounds)]
-    with ThreadPoolExecutor(max_workers=slices) as pool:
-        return pl.concat(list(pool.map(digests, parts)))
+    # One select: the hash encodes the columns as computed, before the casts.
+    return (
+        frame.lazy()
+        .select(
+            *(pl.col(c.name).cast(c.polars_type, strict=True) for c in columns),
+            data_hash=row_hash(business),
+        )
+        .select(schema.column_names)
+        .collect(engine="streaming")
+    )
 
 
 def processed_now() -> datetime:

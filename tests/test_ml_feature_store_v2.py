@@ -15,7 +15,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from features.common import HASH_SLICE_ROWS, _row_hashes
+from features.common import row_hash
 from features.ml_feature_store_v2 import (
     FEATURE_NAMES,
     PHASE4_FEATURES,
@@ -1251,14 +1251,16 @@ def test_the_phase5_worker_query_runs_unchanged_on_the_emulator(
 # --- the row hash ---------------------------------------------------------------------------------
 
 
-def test_data_hash_is_the_sha256_of_each_rows_json_whatever_the_slices() -> None:
-    """Rows hashed a slice per thread (past HASH_SLICE_ROWS) get the digest of their own
-    business columns' JSON, in order."""
-    count = 2 * HASH_SLICE_ROWS + 3
+def test_data_hash_is_the_sha256_of_each_rows_json_in_order_across_morsels() -> None:
+    """Each row's hash, computed by the streaming engine over many morsels, is the digest of
+    its own business columns' JSON, in order (hashlib as the reference)."""
+    count = 150_003
     frame = pl.DataFrame(
         {"player_lookup": [f"p{i}" for i in range(count)], "x": [i / 7 for i in range(count)]}
     )
-    hashes = _row_hashes(frame, ["player_lookup", "x"])
+    hashes = frame.lazy().select(row_hash(["player_lookup", "x"])).collect(engine="streaming")
     encoded = frame.select(pl.struct("player_lookup", "x").struct.json_encode()).to_series()
-    assert hashes.to_list() == [hashlib.sha256(r.encode()).hexdigest()[:16] for r in encoded]
+    assert hashes.to_series().to_list() == [
+        hashlib.sha256(r.encode()).hexdigest()[:16] for r in encoded
+    ]
     assert encoded[1] == '{"player_lookup":"p1","x":0.14285714285714285}'
