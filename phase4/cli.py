@@ -14,6 +14,7 @@ import os
 import re
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -234,8 +235,25 @@ def _use_prefect_server() -> None:
         if not options.quiet:
             err.print(f"starting the managed Prefect server ({current.home}) ...")
         current = start_server()
-    assert current.port is not None
+    assert current.port is not None and current.pid is not None
     os.environ.update(client_environment(current.port, current.home))
+    threading.Thread(target=_watch_server, args=(current.pid, current.home), daemon=True).start()
+
+
+def _watch_server(pid: int, home: Path) -> None:
+    """A server gone mid-command (killed, `server stop`) would leave Prefect's client retrying
+    for minutes: end the command with one line (a commit cut there rolls back whole)."""
+    from phase4.server import alive
+
+    while alive(pid):
+        time.sleep(0.5)
+    say_error(
+        f"the managed Prefect server (pid {pid}) stopped during the command; every "
+        "partition committed has its run line. Start it (`phase4 server start`, log "
+        f"{home}/server.log) and re-run the same command"
+    )
+    sys.stdout.flush()
+    os._exit(EXIT_RUN_FAILED)
 
 
 def parse_processors(text: str | None) -> list[str] | None:
@@ -589,8 +607,6 @@ def _interrupts(what: str) -> Iterator[Interrupt]:
     (180 s), and the thread, which sleeps in 1-s steps and is joined at the end, held the
     flow's end up to 1 s. The flow run's states and the task runs still reach the server.
     """
-    import threading
-
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
     from tasks.processors import STOP, committed_listener

@@ -156,7 +156,7 @@ def _not_our_server(recorded: Recorded, port: int | None) -> str | None:
     pid = recorded.pid
     if pid <= 1:
         return f"pid {pid} cannot be the server's (it never leads a session of ours)"
-    if not _alive(pid):
+    if not alive(pid):
         return f"no process {pid} runs"
     if recorded.start is None:
         return f"the pid file holds no start time to check process {pid} against"
@@ -177,7 +177,7 @@ def _not_our_server(recorded: Recorded, port: int | None) -> str | None:
     return None
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -345,7 +345,7 @@ def _wait_healthy(files: ServerFiles, pid: int, port: int, timeout: float) -> Se
         # A loaded machine answers slowly, not never; the server must be the one of this home.
         if healthy(port, timeout=5.0, secret=auth_string(files.home)):
             return ServerStatus(True, True, pid, port, files.home)
-        if not _alive(pid):
+        if not alive(pid):
             raise ServerStartError(
                 f"the managed Prefect server exited while starting; see {files.log}"
             )
@@ -371,9 +371,9 @@ def stop_server(home: Path | None = None, on_stale: Callable[[str], None] | None
         with contextlib.suppress(ProcessLookupError):  # it leads its own session and group
             os.killpg(pid, signal.SIGTERM)
         deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
-        while _alive(pid) and time.monotonic() < deadline:
+        while alive(pid) and time.monotonic() < deadline:
             time.sleep(0.1)
-        if _alive(pid) and _start_ticks(pid) == recorded.start:
+        if alive(pid) and _start_ticks(pid) == recorded.start:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
     for path in (files.pid, files.port):

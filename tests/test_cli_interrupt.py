@@ -54,6 +54,20 @@ def frame(url: str, sql: str) -> pl.DataFrame:
         return pl.from_arrow(con.sql(sql).to_arrow_table())  # type: ignore[return-value]
 
 
+def assert_each_partition_has_its_line(season_url: str, runs: pl.DataFrame) -> None:
+    run_dates = set(runs["analysis_date"].to_list())
+    for processor, schema in OUTPUT_TABLES.items():
+        column = schema.partition_column
+        stored = frame(
+            season_url, f"SELECT {column} AS d, count(*) AS n FROM {schema.full_name} GROUP BY 1"
+        )
+        expected = runs.filter(pl.col("processor") == processor)
+        assert set(stored["d"].to_list()) <= run_dates, processor
+        by_date = dict(zip(stored["d"].to_list(), stored["n"].to_list(), strict=True))
+        for day, rows in zip(expected["analysis_date"], expected["rows"], strict=True):
+            assert by_date.get(day, 0) == rows, (processor, day)
+
+
 def test_ctrl_c_mid_backfill_stops_within_10_s_and_the_rerun_resumes(
     season_url: str, cli_folder: Path
 ) -> None:
@@ -119,16 +133,7 @@ def test_ctrl_c_mid_backfill_stops_within_10_s_and_the_rerun_resumes(
     assert set(runs["status"].to_list()) <= {"OK", "WARN", "NO_GAMES"}
     # ... and every partition holds exactly the rows of its run line: nothing half-written,
     # nothing written beyond what was reported.
-    for processor, schema in OUTPUT_TABLES.items():
-        column = schema.partition_column
-        stored = frame(
-            season_url, f"SELECT {column} AS d, count(*) AS n FROM {schema.full_name} GROUP BY 1"
-        )
-        expected = runs.filter(pl.col("processor") == processor)
-        assert set(stored["d"].to_list()) <= run_dates, processor
-        by_date = dict(zip(stored["d"].to_list(), stored["n"].to_list(), strict=True))
-        for day, rows in zip(expected["analysis_date"], expected["rows"], strict=True):
-            assert by_date.get(day, 0) == rows, (processor, day)
+    assert_each_partition_has_its_line(season_url, runs)
 
     # The flow run is marked Cancelled on the managed server, which survived the Ctrl-C.
     runs = api_post(server_home(cli_folder), "/flow_runs/filter", {"sort": "START_TIME_ASC"})
@@ -151,3 +156,45 @@ def test_ctrl_c_mid_backfill_stops_within_10_s_and_the_rerun_resumes(
         season_url, "SELECT count(DISTINCT analysis_date) AS n FROM nba_precompute.processor_runs"
     )
     assert done["n"][0] == total
+
+
+def test_the_server_killed_mid_backfill_ends_it_with_one_line(
+    season_url: str, cli_folder: Path
+) -> None:
+    """Without the CLI's watch on its server, Prefect's client retried the dead API for
+    minutes (62 s a call), then drained its events at exit 7 s each."""
+    env = cli_env(season_url)
+    started = subprocess.run(
+        [PHASE4, "server", "start"], cwd=cli_folder, env=env, capture_output=True, timeout=240
+    )
+    assert started.returncode == 0, started.stderr
+    process = subprocess.Popen(
+        [PHASE4, "backfill", "--start", str(START), "--end", str(END)],
+        cwd=cli_folder,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    assert process.stderr is not None
+    for line in process.stderr:  # the flow runs on the server: kill the server now
+        if "Beginning flow run" in line:
+            break
+    server = int((server_home(cli_folder) / "server.pid").read_text().split()[0])
+    os.killpg(server, signal.SIGKILL)
+    killed_at = time.monotonic()
+    stdout, stderr = process.communicate(timeout=60)
+    assert time.monotonic() - killed_at < 10.0
+    assert process.returncode == 1, stderr[-2000:]
+    assert "Traceback" not in stdout + stderr
+    errors = [line for line in stderr.splitlines() if line.startswith("error:")]
+    assert errors == [
+        f"error: the managed Prefect server (pid {server}) stopped during the command; every "
+        "partition committed has its run line. Start it (`phase4 server start`, log "
+        f"{server_home(cli_folder)}/server.log) and re-run the same command"
+    ]
+    runs = frame(
+        season_url, "SELECT analysis_date, processor, rows FROM nba_precompute.processor_runs"
+    )
+    assert_each_partition_has_its_line(season_url, runs)
