@@ -15,6 +15,7 @@ import base64
 import contextlib
 import json
 import os
+import re
 import secrets
 import signal
 import socket
@@ -233,19 +234,21 @@ def stale_pid_file(home: Path | None = None) -> str | None:
 
 def auth_string(home: Path, *, create: bool = False) -> str | None:
     """The server's auth string, `server.auth` in its home (mode 0600, made with `secrets`
-    when `create`); None when there is none yet."""
+    when `create`, replacing an empty or garbled file); None when there is none yet."""
     path = ServerFiles(home).auth
-    if create and not path.exists():
-        with contextlib.suppress(FileExistsError):
-            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(descriptor, "w") as file:
-                file.write(secrets.token_urlsafe(32) + "\n")
     try:
         if path.stat().st_mode & 0o077:
             path.chmod(0o600)  # readable by this user only
-        return path.read_text().strip() or None
-    except FileNotFoundError:
-        return None
+        secret = path.read_text().strip()
+    except (FileNotFoundError, UnicodeDecodeError):
+        secret = ""
+    if re.fullmatch(r"[\w-]{32,}", secret, re.ASCII) or not create:
+        return secret or None
+    temporary = path.with_name(f".{path.name}.{os.getpid()}")
+    with os.fdopen(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as file:
+        file.write(secrets.token_urlsafe(32) + "\n")
+    os.replace(temporary, path)  # whole or not at all
+    return auth_string(home)
 
 
 def _free_port(preferred: int = DEFAULT_PORT) -> int:
@@ -321,22 +324,29 @@ def start_server(home: Path | None = None) -> ServerStatus:
         current = server_status(files.home)
         if current.running and current.port is not None:
             return _wait_healthy(files, current.pid or 0, current.port, timeout)
-        port = _free_port()
-        with open(files.log, "ab") as log:
-            process = subprocess.Popen(
-                [*_prefect_executable(), "server", "start", "--host", "127.0.0.1"]
-                + ["--port", str(port)],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=server_environment(files.home, port),
-                cwd=files.home,
-                start_new_session=True,
-            )
-        # The pid with its start time: `server stop` signals only that process.
-        files.pid.write_text(f"{process.pid} {_start_ticks(process.pid) or ''}\n")
-        files.port.write_text(f"{port}\n")
-        return _wait_healthy(files, process.pid, port, timeout)
+        preferred = DEFAULT_PORT
+        while True:
+            port = _free_port(preferred)
+            with open(files.log, "ab") as log:
+                process = subprocess.Popen(
+                    [*_prefect_executable(), "server", "start", "--host", "127.0.0.1"]
+                    + ["--port", str(port)],
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env=server_environment(files.home, port),
+                    cwd=files.home,
+                    start_new_session=True,
+                )
+            # The pid with its start time: `server stop` signals only that process.
+            files.pid.write_text(f"{process.pid} {_start_ticks(process.pid) or ''}\n")
+            files.port.write_text(f"{port}\n")
+            try:
+                return _wait_healthy(files, process.pid, port, timeout)
+            except ServerStartError:
+                if preferred == 0 or alive(process.pid):
+                    raise
+            preferred = 0  # another home's server took the port found free: any free one
 
 
 def _wait_healthy(files: ServerFiles, pid: int, port: int, timeout: float) -> ServerStatus:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+import phase4.server
 from phase4.server import (
     ServerFiles,
     ServerStartError,
@@ -275,3 +277,52 @@ def test_a_start_trusts_only_its_own_server_on_the_port(
         binding.wait()
     # Its own home's check still finds it.
     assert _wait_healthy(ServerFiles(server.home), server.pid or 0, server.port, 30).healthy
+
+
+def test_an_empty_or_garbled_auth_file_is_replaced_when_a_server_starts(tmp_path: Path) -> None:
+    """An empty server.auth (a full disk, a touch) stopped every start with an AssertionError."""
+    home = server_home(tmp_path)
+    home.mkdir(parents=True)
+    (home / "server.auth").write_bytes(b"\xff\xfe garbled\n")
+    secret = auth_string(home, create=True)
+    assert secret is not None and len(secret) == 43 and secret != auth_string(tmp_path)
+    (home / "server.auth").write_text("")
+    (home / "server.auth").chmod(0o644)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "PHASE4_"))}
+    try:
+        done = subprocess.run(
+            [PHASE4, "server", "start"], cwd=tmp_path, env=env, capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr
+        assert (home / "server.auth").stat().st_mode & 0o777 == 0o600
+        secret = (home / "server.auth").read_text().strip()
+        assert len(secret) == 43 and (home / "server.auth").read_text().count("\n") == 1
+        assert server_status(home).healthy
+    finally:
+        stop_server(home)
+
+
+def test_a_start_whose_port_another_home_took_meanwhile_retries_on_a_free_port(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two homes' first commands at once can both find port 4200 free; the one whose server
+    then fails to bind starts again on any free port instead of failing."""
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    ports = iter([taken.getsockname()[1]])  # free when looked at, taken when the server binds
+    free_port = phase4.server._free_port
+    monkeypatch.setattr(
+        phase4.server,
+        "_free_port",
+        lambda preferred=4200: next(ports, None) or free_port(preferred),
+    )
+    home = server_home(tmp_path)
+    try:
+        started = start_server(home)
+        assert started.healthy and started.port not in (None, taken.getsockname()[1])
+        # The first server's refusal.
+        assert f"on port {taken.getsockname()[1]}" in (home / "server.log").read_text()
+    finally:
+        stop_server(home)
+        taken.close()
