@@ -178,3 +178,32 @@ def test_held_open_shares_one_connection_across_threads_and_releases_the_file(
     # Released: the file opens with another configuration, as another process would need.
     duckdb.connect(str(warehouse.path), read_only=True).close()
     assert read_p1(warehouse, D1)["team_abbr"].to_list() == ["BOS"]
+
+
+def test_a_held_block_ended_by_an_error_while_a_thread_reads_raises_that_error(
+    warehouse: DuckDBWarehouse,
+) -> None:
+    """A flow ended by an error (or SIGTERM) while a task thread still reads: DuckDB refuses to
+    close the kept connection until the read ends, and that refusal ("connection is busy")
+    replaced the flow's own error."""
+    import threading
+    import time
+
+    import duckdb
+
+    started, sums = threading.Event(), []
+
+    def read() -> None:
+        with warehouse._reading() as con:
+            started.set()
+            sums.extend(con.execute("SELECT sum(i) FROM range(200000000) t(i)").fetchall())
+
+    reader = threading.Thread(target=read)
+    with pytest.raises(KeyError, match="the flow's own error"), warehouse.held_open():
+        reader.start()
+        started.wait()
+        time.sleep(0.2)  # the read under way
+        raise KeyError("the flow's own error")
+    reader.join()
+    assert sums == [(19999999900000000,)]
+    duckdb.connect(str(warehouse.path), read_only=True).close()  # closed: the file is free

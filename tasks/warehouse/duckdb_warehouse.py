@@ -132,7 +132,7 @@ class DuckDBWarehouse(Warehouse):
             with _IN_PROCESS:
                 _HOLDERS[self.path] -= 1
                 if not _HOLDERS[self.path]:
-                    _HELD.pop(self.path).close()
+                    _close_when_idle(_HELD.pop(self.path))
 
     @contextmanager
     def _connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -322,6 +322,17 @@ class DuckDBWarehouse(Warehouse):
                     names = ", ".join(c.name for c in missing)
                     changes.append(f"added {names} to {schema.full_name}")
         return changes
+
+
+def _close_when_idle(con: duckdb.DuckDBPyConnection) -> None:
+    """Close once no thread reads through a cursor of it any more (a block ended by an error or
+    a signal while a task still reads): DuckDB refuses the close meanwhile, and that refusal
+    would replace the error that ended the block."""
+    while True:
+        try:
+            return con.close()
+        except duckdb.ResourceInUseException:
+            time.sleep(0.01)
 
 
 def _columns(con: duckdb.DuckDBPyConnection, dataset: str, name: str) -> list[str]:
