@@ -607,6 +607,7 @@ def _interrupts(what: str) -> Iterator[Interrupt]:
     (180 s), and the thread, which sleeps in 1-s steps and is joined at the end, held the
     flow's end up to 1 s. The flow run's states and the task runs still reach the server.
     """
+    from prefect.exceptions import TerminationSignal
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
     from tasks.processors import STOP, committed_listener
@@ -643,14 +644,20 @@ def _interrupts(what: str) -> Iterator[Interrupt]:
             "(Ctrl-C again to quit at once)"
         )
 
-    previous = signal.signal(signal.SIGINT, handler)
+    # SIGTERM (systemd, cron, k8s) stops like Ctrl-C. Inside the flow Prefect's own handler
+    # raises TerminationSignal (the run marked Crashed), then passes the signal on to this one.
+    previous = {n: signal.signal(n, handler) for n in (signal.SIGINT, signal.SIGTERM)}
     token = committed_listener.set(state.committed.extend)
     try:
         with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
             yield state
+    except TerminationSignal:
+        if not state.count:
+            handler(signal.SIGTERM, None)
     finally:
         committed_listener.reset(token)
-        signal.signal(signal.SIGINT, previous)
+        for number, before in previous.items():
+            signal.signal(number, before)
 
 
 def _cancel_flow_run(state: Interrupt) -> None:

@@ -198,3 +198,40 @@ def test_the_server_killed_mid_backfill_ends_it_with_one_line(
         season_url, "SELECT analysis_date, processor, rows FROM nba_precompute.processor_runs"
     )
     assert_each_partition_has_its_line(season_url, runs)
+
+
+def test_sigterm_mid_backfill_stops_it_and_keeps_each_partition_with_its_line(
+    season_url: str, cli_folder: Path
+) -> None:
+    """SIGTERM (systemd, cron, k8s) reaches the CLI's handler, which stops like Ctrl-C: exit
+    130 and the summary. When Prefect's own handler, active inside the flow, interrupts the
+    flow mid-call first (a DuckDB query, its bookkeeping), the run ends Failed with one
+    `backfill failed:` line. Either way within 10 s, nothing half-written; before, the
+    process died of the signal (-15) with no summary."""
+    process = subprocess.Popen(
+        [PHASE4, "backfill", "--start", str(START), "--end", str(END)],
+        cwd=cli_folder,
+        env=cli_env(season_url),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    assert process.stderr is not None
+    for line in process.stderr:
+        if "backfill-write-chunk" in line and "Completed" in line:
+            break
+    process.send_signal(signal.SIGTERM)
+    stopped_at = time.monotonic()
+    stdout, stderr = process.communicate(timeout=60)
+    assert time.monotonic() - stopped_at < 10.0
+    if process.returncode == 130:
+        match = WRITTEN.search(stderr)
+        assert match and date.fromisoformat(match[2]) == START, stderr[-2000:]
+    else:
+        assert process.returncode == 1 and "backfill failed:" in stderr, stderr[-2000:]
+    runs = frame(
+        season_url, "SELECT analysis_date, processor, rows FROM nba_precompute.processor_runs"
+    )
+    assert len(runs) >= 5
+    assert_each_partition_has_its_line(season_url, runs)

@@ -325,9 +325,8 @@ class DuckDBWarehouse(Warehouse):
 
 
 def _close_when_idle(con: duckdb.DuckDBPyConnection) -> None:
-    """Close once no thread reads through a cursor of it any more (a block ended by an error or
-    a signal while a task still reads): DuckDB refuses the close meanwhile, and that refusal
-    would replace the error that ended the block."""
+    """Close once no thread reads through a cursor of it: DuckDB refuses meanwhile, and that
+    refusal would replace the error (or signal) that ended the block while a task read."""
     while True:
         try:
             return con.close()
