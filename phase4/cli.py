@@ -203,6 +203,9 @@ def clean_errors(command: F, announce: bool = False) -> F:
                 say_error(_one_line(str(exc)))
                 raise typer.Exit(EXIT_RUN_FAILED) from exc
             raise
+        except KeyboardInterrupt as exc:  # outside a run's own handler (_interrupts)
+            say_error("interrupted: nothing more is written; a write under way rolled back whole")
+            raise typer.Exit(EXIT_INTERRUPTED) from exc
 
     return wrapper  # type: ignore[return-value]
 
@@ -248,9 +251,8 @@ def _watch_server(pid: int, home: Path) -> None:
     while alive(pid):
         time.sleep(0.5)
     say_error(
-        f"the managed Prefect server (pid {pid}) stopped during the command; every "
-        "partition committed has its run line. Start it (`phase4 server start`, log "
-        f"{home}/server.log) and re-run the same command"
+        f"the managed Prefect server (pid {pid}) stopped during the command: start it (log "
+        f"{home}/server.log) and re-run it; each partition committed has its run line"
     )
     sys.stdout.flush()
     os._exit(EXIT_RUN_FAILED)

@@ -190,9 +190,9 @@ def test_the_server_killed_mid_backfill_ends_it_with_one_line(
     assert "Traceback" not in stdout + stderr
     errors = [line for line in stderr.splitlines() if line.startswith("error:")]
     assert errors == [
-        f"error: the managed Prefect server (pid {server}) stopped during the command; every "
-        "partition committed has its run line. Start it (`phase4 server start`, log "
-        f"{server_home(cli_folder)}/server.log) and re-run the same command"
+        f"error: the managed Prefect server (pid {server}) stopped during the command: start it "
+        f"(log {server_home(cli_folder)}/server.log) and re-run it; each partition committed "
+        "has its run line"
     ]
     runs = frame(
         season_url, "SELECT analysis_date, processor, rows FROM nba_precompute.processor_runs"
@@ -235,3 +235,31 @@ def test_sigterm_mid_backfill_stops_it_and_keeps_each_partition_with_its_line(
     )
     assert len(runs) >= 5
     assert_each_partition_has_its_line(season_url, runs)
+
+
+def test_ctrl_c_mid_load_phase3_says_so_and_leaves_no_table_half_loaded(tmp_path: Path) -> None:
+    """Outside a run's handler Ctrl-C was exit 130 with nothing printed at all."""
+    from tests.conftest import SEASON_2023
+
+    url = f"duckdb://{tmp_path / 'w.duckdb'}"
+    env = {**cli_env(url), "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(
+        [PHASE4, "load-phase3", str(SEASON_2023)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    assert process.stdout is not None
+    assert process.stdout.readline().startswith("warehouse: ")  # the command has begun
+    os.killpg(process.pid, signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=30)
+    assert process.returncode == 130, stderr
+    assert stderr.splitlines() == [
+        "error: interrupted: nothing more is written; a write under way rolled back whole"
+    ]
+    assert "replaced" not in stdout  # interrupted before the load's commit: nothing loaded
+    loaded = (tmp_path / "w.duckdb").exists() and frame(url, "FROM duckdb_tables()").height
+    assert not loaded
