@@ -40,6 +40,25 @@ def cli_folder(tmp_path: Path) -> Iterator[Path]:
     stop_server(server_home(tmp_path))
 
 
+@pytest.fixture
+def backfill(season_url: str, cli_folder: Path) -> Iterator[subprocess.Popen[str]]:
+    """A real `phase4 backfill` of the season in its own process group, ended if a test
+    leaves it running."""
+    process = subprocess.Popen(
+        [PHASE4, "backfill", "--start", str(START), "--end", str(END)],
+        cwd=cli_folder,
+        env=cli_env(season_url),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    yield process
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
 def cli_env(season_url: str) -> dict[str, str]:
     env = {**os.environ, "PHASE4_WAREHOUSE": season_url, "PREFECT_LOGGING_LEVEL": "INFO"}
     env.pop("PREFECT_API_URL", None)
@@ -159,24 +178,11 @@ def test_ctrl_c_mid_backfill_stops_within_10_s_and_the_rerun_resumes(
 
 
 def test_the_server_killed_mid_backfill_ends_it_with_one_line(
-    season_url: str, cli_folder: Path
+    season_url: str, cli_folder: Path, backfill: subprocess.Popen[str]
 ) -> None:
     """Without the CLI's watch on its server, Prefect's client retried the dead API for
     minutes (62 s a call), then drained its events at exit 7 s each."""
-    env = cli_env(season_url)
-    started = subprocess.run(
-        [PHASE4, "server", "start"], cwd=cli_folder, env=env, capture_output=True, timeout=240
-    )
-    assert started.returncode == 0, started.stderr
-    process = subprocess.Popen(
-        [PHASE4, "backfill", "--start", str(START), "--end", str(END)],
-        cwd=cli_folder,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
+    process = backfill
     assert process.stderr is not None
     for line in process.stderr:  # the flow runs on the server: kill the server now
         if "Beginning flow run" in line:
@@ -201,22 +207,14 @@ def test_the_server_killed_mid_backfill_ends_it_with_one_line(
 
 
 def test_sigterm_mid_backfill_stops_it_and_keeps_each_partition_with_its_line(
-    season_url: str, cli_folder: Path
+    season_url: str, backfill: subprocess.Popen[str]
 ) -> None:
     """SIGTERM (systemd, cron, k8s) reaches the CLI's handler, which stops like Ctrl-C: exit
     130 and the summary. When Prefect's own handler, active inside the flow, interrupts the
     flow mid-call first (a DuckDB query, its bookkeeping), the run ends Failed with one
     `backfill failed:` line. Either way within 10 s, nothing half-written; before, the
     process died of the signal (-15) with no summary."""
-    process = subprocess.Popen(
-        [PHASE4, "backfill", "--start", str(START), "--end", str(END)],
-        cwd=cli_folder,
-        env=cli_env(season_url),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
+    process = backfill
     assert process.stderr is not None
     for line in process.stderr:
         if "backfill-write-chunk" in line and "Completed" in line:
