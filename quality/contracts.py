@@ -245,7 +245,23 @@ def contract_problems(schema: TableSchema, frame: pl.DataFrame) -> list[InputCon
     if problems:
         return problems
     present = schema.present_column_names(frame.columns)
-    return list(row_problems(schema, frame.select(present), None))
+    return [*row_problems(schema, frame.select(present), None), *season_problems(schema, frame)]
+
+
+def season_problems(schema: TableSchema, frame: pl.DataFrame) -> list[InputContractError]:
+    """A load replaces whole seasons by season_year: a row whose season_year is not its
+    game_date's season (August starts one) would replace, or be left in, the wrong season."""
+    if not {"season_year", "game_date"} <= set(frame.columns):
+        return []
+    day = pl.col("game_date")
+    bad = frame.filter(pl.col("season_year") != day.dt.year() - (day.dt.month() < 8))
+    if bad.is_empty():
+        return []
+    rule = "season_year is not the season of game_date (season S: August S to July S+1)"
+    key = _describe_key(bad, [*schema.key, "game_date", "season_year"])
+    return [
+        InputContractError(schema.full_name, rule, column="season_year", key=key, rows=bad.height)
+    ]
 
 
 def conform_input(schema: TableSchema, table: pa.Table, analysis_date: date | None) -> pl.DataFrame:
