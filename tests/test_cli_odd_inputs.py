@@ -185,3 +185,18 @@ def test_control_characters_in_a_value_are_printed_as_escapes(
     result = phase4("load-phase3", "x\x1b[2Jy\x07", warehouse=season_url, cwd=tmp_path)
     assert_one_line_exit_2(result, "x\\x1b[2Jy\\x07 is not a folder")
     assert "\x1b" not in result.stderr and "\x07" not in result.stderr  # not piped as they are
+
+
+def test_a_duckdb_url_is_read_as_written(season_url: str, tmp_path: Path) -> None:
+    """`#` or `?` in a duckdb:// URL is refused (a URL parser would open another file: `a`
+    for `a#b.duckdb`); the scheme's case does not matter, as for the check of the setting."""
+    for suffix in ("#b.duckdb", "?b=1"):
+        result = phase4(
+            "status", "--date", "2024-01-10", warehouse=season_url + suffix, cwd=tmp_path
+        )
+        assert_one_line_exit_2(result, "a duckdb:// URL takes no ?parameters or #fragment")
+    upper = "DUCKDB" + season_url.removeprefix("duckdb")
+    result = phase4("status", "--date", "2024-01-10", "--json", warehouse=upper, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "player_composite_factors" in result.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["warehouse.duckdb"]
