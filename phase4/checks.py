@@ -77,11 +77,16 @@ def stored_tables(warehouse: Warehouse) -> None:
     for schema in (*OUTPUT_TABLES.values(), ML_FEATURE_CHECKS, PROCESSOR_RUNS):
         stored = warehouse.table_schema(schema.full_name)
         problem = next(iter(column_problems(schema, stored, None) if stored else []), None)
+        if problem is not None and stored is not None and problem.column not in stored.names:
+            raise InputError(
+                f"{schema.full_name} has no column {problem.column} (created by an older "
+                "version): run `phase4 warehouse init` to add the new columns, then `phase4 "
+                "backfill` over the dates to fill them"
+            )
         if problem is not None:
             raise InputError(
-                f"{schema.full_name}.{problem.column}: {problem.rule} (left by another "
-                "version): `phase4 warehouse init` adds a missing column; for a wrong type, drop "
-                "the table and rebuild it with `phase4 backfill`"
+                f"{schema.full_name}.{problem.column}: {problem.rule} (created by an older "
+                "version): drop the table, then rebuild it with `phase4 backfill`"
             )
 
 

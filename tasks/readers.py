@@ -150,6 +150,16 @@ def read_p5(warehouse: Warehouse, where: list[Filter]) -> pl.DataFrame:
             "backfill` over the dates to fill them"
         )
     frame = warehouse.read(ML_FEATURE_STORE_V2.full_name, list(P5_COLUMNS), where)
+    required = [c.name for c in ML_FEATURE_STORE_V2.columns if c.mode == "REQUIRED"]
+    null = next((c for c in required if c in P5_COLUMNS and frame[c].null_count()), None)
+    if null is not None:  # rows older than the column (`warehouse init` adds it as NULL)
+        days = frame.filter(pl.col(null).is_null()).get_column("game_date")
+        first, last = str(days.min()), str(days.max())
+        raise WarehouseError(
+            f"{ML_FEATURE_STORE_V2.full_name}.{null}: NULL in a NOT NULL column (rows written "
+            f"before it existed): rebuild them with `phase4 backfill --start {first} --end {last}"
+            " --force`"
+        )
     types = ML_FEATURE_STORE_V2.polars_schema
     return frame.select(P5_COLUMNS).cast({c: types[c] for c in P5_COLUMNS if c in types})
 

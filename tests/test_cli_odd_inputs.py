@@ -7,6 +7,7 @@ and the warehouse file is left byte for byte as it was."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import stat
@@ -19,9 +20,16 @@ import pytest
 
 from phase4.cli import parse_processors
 from quality.contracts import season_problems
-from quality.schemas import ML_FEATURE_CHECKS, OUTPUT_TABLES, PLAYER_GAME_SUMMARY, PROCESSOR_RUNS
+from quality.schemas import (
+    ML_FEATURE_CHECKS,
+    ML_FEATURE_STORE_V2,
+    OUTPUT_TABLES,
+    PLAYER_GAME_SUMMARY,
+    PROCESSOR_RUNS,
+)
 from tasks.warehouse import open_warehouse
 from tests.conftest import SEASON_2023
+from tests.support.season_2024 import copy_of_week
 from tests.test_cli_errors import PGS, assert_one_line_exit_2, phase4
 
 RANGE = ["--start", "2024-01-08", "--end", "2024-01-12"]
@@ -66,7 +74,7 @@ def test_an_output_table_of_another_type_is_named_by_every_read_command(
             result,
             "nba_precompute.team_defense_zone_analysis.analysis_date: wrong type: expected "
             "DATE, found string",
-            "drop the table and rebuild it with `phase4 backfill`",
+            "drop the table, then rebuild it with `phase4 backfill`",
         )
     assert digest(path) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["warehouse.duckdb"]  # no WAL, no file
@@ -79,8 +87,8 @@ def test_an_output_table_without_a_column_is_named(season_url: str, tmp_path: Pa
         result = phase4(*args, warehouse=season_url, cwd=tmp_path)
         assert_one_line_exit_2(
             result,
-            "nba_precompute.processor_runs.status: required column is missing",
-            "`phase4 warehouse init` adds a missing column",
+            "nba_precompute.processor_runs has no column status (created by an older version): "
+            "run `phase4 warehouse init` to add the new columns",
         )
     assert digest(path) == before
 
@@ -200,3 +208,31 @@ def test_a_duckdb_url_is_read_as_written(season_url: str, tmp_path: Path) -> Non
     assert result.returncode == 0, result.stderr
     assert "player_composite_factors" in result.stdout
     assert sorted(p.name for p in tmp_path.iterdir()) == ["warehouse.duckdb"]
+
+
+def test_rows_older_than_a_column_warehouse_init_added_are_named(
+    prefect_harness: None, tmp_path: Path
+) -> None:
+    """`phase4 warehouse init` adds a new column as NULL to the rows already stored: features
+    names the column and the dates to rebuild; status shows such a run line's status as NULL."""
+    url = copy_of_week(tmp_path / "week.duckdb")
+    path = Path(url.removeprefix("duckdb://"))
+    with duckdb.connect(str(path)) as con:
+        con.execute(
+            "ALTER TABLE nba_predictions.ml_feature_store_v2 DROP COLUMN feature_quality_score"
+        )
+        con.execute("ALTER TABLE nba_precompute.processor_runs DROP COLUMN status")
+    open_warehouse(url).ensure_tables([ML_FEATURE_STORE_V2, PROCESSOR_RUNS])  # as init does
+    before = digest(path)
+    result = phase4("features", "--date", "2024-12-10", warehouse=url, cwd=tmp_path)
+    assert_one_line_exit_2(
+        result,
+        "nba_predictions.ml_feature_store_v2.feature_quality_score: NULL in a NOT NULL column "
+        "(rows written before it existed): rebuild them with `phase4 backfill --start "
+        "2024-12-10 --end 2024-12-10 --force`",
+    )
+    result = phase4("status", "--date", "2024-12-10", "--json", warehouse=url, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    statuses = {row["processor"]: row["status"] for row in json.loads(result.stdout)}
+    assert statuses == dict.fromkeys(OUTPUT_TABLES, "? NULL")
+    assert digest(path) == before
