@@ -315,6 +315,9 @@ def export_command(
         results = export_range(warehouse, first, last, out)
     except ExportPathError as exc:  # a WarehouseError is one line too (clean_errors)
         raise InputError(str(exc)) from exc
+    except OSError as exc:  # a folder it cannot make or write in (permissions, /proc, full disk)
+        reason = f"cannot write in it ({exc.strerror or exc})"
+        raise InputError(f"--out {out}: {reason}; choose a folder this user can write in") from exc
     for table in dict.fromkeys(r.table for r in results):
         mine, name = [r for r in results if r.table == table], OUTPUT_TABLES[table].full_name
         written = [r for r in mine if r.path is not None]

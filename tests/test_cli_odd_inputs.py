@@ -236,3 +236,16 @@ def test_rows_older_than_a_column_warehouse_init_added_are_named(
     statuses = {row["processor"]: row["status"] for row in json.loads(result.stdout)}
     assert statuses == dict.fromkeys(OUTPUT_TABLES, "? NULL")
     assert digest(path) == before
+
+
+def test_an_export_folder_that_cannot_be_made_is_one_line(
+    prefect_harness: None, tmp_path: Path
+) -> None:
+    """/proc takes no new folders, even from root (ENOENT), like a folder without permission."""
+    url = copy_of_week(tmp_path / "week.duckdb")
+    args = ["export", "--date", "2024-12-10", "--out", "/proc/x"]
+    assert_one_line_exit_2(
+        phase4(*args, warehouse=url, cwd=tmp_path),
+        "--out /proc/x: cannot write in it (No such file or directory); choose a folder this "
+        "user can write in",
+    )
