@@ -18,6 +18,7 @@ import duckdb
 import polars as pl
 import pytest
 
+from phase4.checks import stored_tables
 from phase4.cli import parse_processors
 from quality.contracts import season_problems
 from quality.schemas import (
@@ -29,6 +30,7 @@ from quality.schemas import (
 )
 from tasks.warehouse import open_warehouse
 from tests.conftest import SEASON_2023
+from tests.support.bq_emulator import EmulatorProcess
 from tests.support.season_2024 import copy_of_week
 from tests.test_cli_errors import PGS, assert_one_line_exit_2, phase4
 
@@ -249,3 +251,15 @@ def test_an_export_folder_that_cannot_be_made_is_one_line(
         "--out /proc/x: cannot write in it (No such file or directory); choose a folder this "
         "user can write in",
     )
+
+
+def test_bigquery_tables_as_declared_pass_the_table_check(
+    bq_emulator: EmulatorProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The check reads BigQuery's column types (through the real client) as DuckDB's: the
+    tables `warehouse init` makes are never refused."""
+    monkeypatch.setenv("PHASE4_BIGQUERY_ENDPOINT", bq_emulator.endpoint)
+    warehouse = open_warehouse("bigquery://phase4oddtables")
+    warehouse.ensure_tables([*OUTPUT_TABLES.values(), ML_FEATURE_CHECKS, PROCESSOR_RUNS])
+    stored_tables(warehouse)
+    assert warehouse.table_schema(PROCESSOR_RUNS.full_name) is not None
