@@ -245,7 +245,24 @@ def contract_problems(schema: TableSchema, frame: pl.DataFrame) -> list[InputCon
     if problems:
         return problems
     present = schema.present_column_names(frame.columns)
-    return [*row_problems(schema, frame.select(present), None), *season_problems(schema, frame)]
+    found = [*row_problems(schema, frame.select(present), None), *season_problems(schema, frame)]
+    return found + finite_problems(schema, frame)
+
+
+def finite_problems(schema: TableSchema, frame: pl.DataFrame) -> list[InputContractError]:
+    """NaN and ±infinity are no measurement (SPEC 12 holds them out of range everywhere): a
+    load refuses them rather than let them reach every average built from the column."""
+    problems = []
+    for column in (c.name for c in schema.columns if c.type == "FLOAT64"):
+        value = pl.col(column).cast(pl.Float64)
+        bad = frame.filter(value.is_nan() | value.is_infinite()) if column in frame else frame[:0]
+        if not bad.is_empty():
+            key = _describe_key(bad, schema.key)
+            rule = "NaN or infinity; write NULL for an unknown value"
+            problems.append(
+                InputContractError(schema.full_name, rule, column=column, key=key, rows=bad.height)
+            )
+    return problems
 
 
 def season_problems(schema: TableSchema, frame: pl.DataFrame) -> list[InputContractError]:

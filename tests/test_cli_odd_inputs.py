@@ -20,7 +20,7 @@ import pytest
 
 from phase4.checks import stored_tables
 from phase4.cli import parse_processors
-from quality.contracts import season_problems
+from quality.contracts import finite_problems, season_problems
 from quality.schemas import (
     ML_FEATURE_CHECKS,
     ML_FEATURE_STORE_V2,
@@ -171,6 +171,25 @@ def test_a_season_year_that_is_not_the_game_dates_season_is_refused() -> None:
     assert problem.column == "season_year" and problem.rows == 2
     assert problem.key == "player_lookup=c, game_id=g3, game_date=2024-08-01, season_year=2023"
     assert season_problems(PLAYER_GAME_SUMMARY, rows.head(2)) == []
+
+
+def test_nan_and_infinity_in_a_float_column_are_refused() -> None:
+    rows = pl.DataFrame(
+        {
+            "player_lookup": ["a", "b", "c", "d", "e"],
+            "game_id": ["g1", "g2", "g3", "g4", "g5"],
+            "usage_rate": [0.25, float("nan"), float("inf"), None, float("-inf")],
+            "points": [10, 0, 3, 4, 5],  # INT64: never NaN, not looked at
+        }
+    )
+    [problem] = finite_problems(PLAYER_GAME_SUMMARY, rows)
+    assert (problem.column, problem.rows, problem.key) == (
+        "usage_rate",
+        3,
+        "player_lookup=b, game_id=g2",
+    )
+    assert "NaN or infinity; write NULL for an unknown value" in str(problem)
+    assert finite_problems(PLAYER_GAME_SUMMARY, rows[[0, 3]]) == []  # a NULL is no NaN
 
 
 def test_loading_a_row_of_another_season_is_refused(season_url: str, tmp_path: Path) -> None:
