@@ -282,3 +282,12 @@ def test_bigquery_tables_as_declared_pass_the_table_check(
     warehouse.ensure_tables([*OUTPUT_TABLES.values(), ML_FEATURE_CHECKS, PROCESSOR_RUNS])
     stored_tables(warehouse)
     assert warehouse.table_schema(PROCESSOR_RUNS.full_name) is not None
+
+
+def test_a_warehouse_under_a_file_says_it_is_a_file(tmp_path: Path) -> None:
+    a_file = tmp_path / "a.txt"
+    a_file.write_text("x")
+    url = f"duckdb://{a_file / 'w.duckdb'}"
+    result = phase4("warehouse", "init", warehouse=url, cwd=tmp_path)
+    assert_one_line_exit_2(result, f"directory {a_file} is a file (PHASE4_WAREHOUSE={url})")
+    assert a_file.read_text() == "x"
