@@ -14,6 +14,7 @@ from datetime import date
 import polars as pl
 import pyarrow as pa
 
+from nba_calendar import season_of_dates
 from quality.schemas import (
     PLAYER_GAME_SUMMARY,
     TEAM_DEFENSE_GAME_SUMMARY,
@@ -270,8 +271,7 @@ def season_problems(schema: TableSchema, frame: pl.DataFrame) -> list[InputContr
     game_date's season (August starts one) would replace, or be left in, the wrong season."""
     if not {"season_year", "game_date"} <= set(frame.columns):
         return []
-    day = pl.col("game_date")
-    bad = frame.filter(pl.col("season_year") != day.dt.year() - (day.dt.month() < 8))
+    bad = frame.filter(pl.col("season_year") != season_of_dates(pl.col("game_date")))
     if bad.is_empty():
         return []
     rule = "season_year is not the season of game_date (season S: August S to July S+1)"
