@@ -248,9 +248,9 @@ def test_rows_older_than_a_column_warehouse_init_added_are_named(
     result = phase4("features", "--date", "2024-12-10", warehouse=url, cwd=tmp_path)
     assert_one_line_exit_2(
         result,
-        "nba_predictions.ml_feature_store_v2.feature_quality_score: NULL in a NOT NULL column "
-        "(rows written before it existed): rebuild them with `phase4 backfill --start "
-        "2024-12-10 --end 2024-12-10 --force`",
+        "nba_predictions.ml_feature_store_v2.feature_quality_score: NULL in a NOT NULL column (",
+        " row(s) of 2024-12-10..2024-12-10, written before the column existed?): rebuild with "
+        "`phase4 backfill --start 2024-12-10 --end 2024-12-10 --force`",
     )
     result = phase4("status", "--date", "2024-12-10", "--json", warehouse=url, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
