@@ -16,17 +16,25 @@ import polars as pl
 
 EARLY_SEASON_DAYS = 21
 RECENT_DAYS = 30
+SEASON_FIRST_MONTH = 8  # August starts a season
 
 
 def season_of(analysis_date: date) -> int:
     """The 2024-25 season is 2024: August starts a new one."""
-    return analysis_date.year if analysis_date.month >= 8 else analysis_date.year - 1
+    return analysis_date.year - (analysis_date.month < SEASON_FIRST_MONTH)
+
+
+def season_of_dates(dates: pl.Expr) -> pl.Expr:
+    """`season_of` for a column of dates."""
+    return dates.dt.year() - (dates.dt.month() < SEASON_FIRST_MONTH).cast(pl.Int32)
 
 
 def season_days(season: int) -> tuple[date, date]:
     """The first and last calendar days of a season (August 1 to July 31, as `season_of`):
     bounds for reads, not SPEC 0's season start, which is the season's first game."""
-    return date(season, 8, 1), date(season + 1, 7, 31)
+    return date(season, SEASON_FIRST_MONTH, 1), date(season + 1, SEASON_FIRST_MONTH, 1) - timedelta(
+        1
+    )
 
 
 def season_first_day(analysis_date: date) -> date:

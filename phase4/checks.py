@@ -68,12 +68,36 @@ def within_seasons(warehouse: Warehouse, first: date, last: date, one_date: bool
         raise InputError(f"{option} {last} is after the last season loaded; {held}")
 
 
+def stored_tables(warehouse: Warehouse) -> None:
+    """Refuse output tables whose stored columns differ from their declaration (an older
+    version's table): every read and write of them would fail deep inside a query."""
+    from quality.contracts import column_problems
+    from quality.schemas import ML_FEATURE_CHECKS, OUTPUT_TABLES, PROCESSOR_RUNS
+
+    for schema in (*OUTPUT_TABLES.values(), ML_FEATURE_CHECKS, PROCESSOR_RUNS):
+        stored = warehouse.table_schema(schema.full_name)
+        problem = next(iter(column_problems(schema, stored, None) if stored else []), None)
+        if problem is not None and stored is not None and problem.column not in stored.names:
+            raise InputError(
+                f"{schema.full_name} has no column {problem.column} (created by an older "
+                "version): run `phase4 warehouse init` to add the new columns, then `phase4 "
+                "backfill` over the dates to fill them"
+            )
+        if problem is not None:
+            raise InputError(
+                f"{schema.full_name}.{problem.column}: {problem.rule} (created by an older "
+                "version): drop the table, then rebuild it with `phase4 backfill`"
+            )
+
+
 def output_file(path: Path, *, force: bool, option: str = "--out") -> None:
     """A file the command may write: not a folder, inside a folder (or a path to one) that is
     not a file, and not an existing file unless --force."""
     if path.is_dir():
         raise InputError(f"{option} {path} is a folder: name a file inside it")
     _parents_are_folders(path, option)
+    if path.exists() and not path.is_file():  # a device or pipe: os.replace would swap it out
+        raise InputError(f"{option} {path} is not a regular file: name a file to write")
     if (path.exists() or path.is_symlink()) and not force:
         raise InputError(
             f"{option} {path} exists: pass --force to replace it, or choose another file"

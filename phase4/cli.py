@@ -262,11 +262,13 @@ def parse_processors(text: str | None) -> list[str] | None:
     """`P1,P3` or table names (ids in any case, dataset prefix allowed), in any mix; None
     means all of them."""
     names = [
-        name.strip().removeprefix("nba_precompute.").removeprefix("nba_predictions.")
-        for name in (text or "").split(",")
-        if name.strip()
+        name.removeprefix("nba_precompute.").removeprefix("nba_predictions.")
+        for name in re.split(r"[,\s]+", text or "")
+        if name
     ]
     if not names:
+        if text is not None:  # `--processors "$EMPTY"` must not quietly mean all five
+            raise _fail_input("--processors is empty: give P1..P5 or table names, or omit it")
         return None
     from features import registry
 
@@ -356,6 +358,7 @@ def run(
     # Opened once for the command: the flow's operations take cursors of this connection.
     with warehouse.held_open():
         ensure_tables(warehouse)  # a bad warehouse is one line here, not a failed flow
+        checks.stored_tables(warehouse)
         day = slate_date(analysis_date.date() if analysis_date else None)
         if analysis_date is None and not options.quiet:
             console.print(f"no --date: building the next slate, {day}")
@@ -452,6 +455,7 @@ def status(
             raise _fail_input("give --date D, or --start D1 --end D2")
         first, last = inputs.ordered(start, end)
     warehouse = _open_warehouse(read_only=True, announce=not as_json)  # JSON stays parseable
+    inputs.stored_tables(warehouse)
     if analysis_date is None:
         from tasks.freshness import status_grid
 
@@ -517,6 +521,7 @@ def backfill(
     from tasks.io import ensure_tables
 
     ensure_tables(warehouse)
+    checks.stored_tables(warehouse)
     total_days = (end - start).days + 1
     with (
         bar_of.Progress(
@@ -745,6 +750,7 @@ def report(
     first, last = checks.ordered(start, end)
     checks.output_file(out, force=force)
     warehouse = _open_warehouse(read_only=True)
+    checks.stored_tables(warehouse)
     checks.within_seasons(warehouse, first, last)
     page = build_report_html(read_report_frames(warehouse, first, last))
     checks.write_atomically(out, lambda path: path.write_text(page, encoding="utf-8"))

@@ -39,7 +39,12 @@ err = literal_console(stderr=True)
 
 def say_error(message: str, label: str = "error:") -> None:
     """`error: <message>`, the label in red, the message literal."""
-    err.print(Text.assemble((label, "red"), " ", message), soft_wrap=True)
+    err.print(Text.assemble((label, "red"), " ", visible(message)), soft_wrap=True)
+
+
+def visible(text: str) -> str:
+    """Control characters as escapes (`\\x1b`): a value must not drive the terminal."""
+    return text.translate({c: f"\\x{c:02x}" for c in (*range(32), 127) if c != 10})
 
 
 def print_table(
@@ -55,7 +60,7 @@ def print_table(
     for column in columns:
         table.add_column(column, overflow="fold", justify="right" if column in right else "left")
     for row in rows:
-        table.add_row(*(str(cell) for cell in row))
+        table.add_row(*(visible(str(cell)) for cell in row))
     console.print(table)
 
 
@@ -113,7 +118,7 @@ def training_set_command(
     """Features of each slate date in START..END joined with what happened (SPEC 13, 16.5)."""
     import polars as pl
 
-    from phase4.checks import output_file, within_seasons, write_atomically
+    from phase4.checks import output_file, stored_tables, within_seasons, write_atomically
     from tasks.readers import build_training_set, open_reader
 
     first, last = _range(start, end, None)
@@ -125,8 +130,11 @@ def training_set_command(
     output_file(out, force=force)
     clock = time.perf_counter()
     try:
-        within_seasons(open_reader(), first, last)
-        frame = build_training_set(first, last, all_rows=all_rows, min_quality=min_quality)
+        stored_tables(warehouse := open_reader())
+        within_seasons(warehouse, first, last)
+        frame = build_training_set(
+            first, last, all_rows=all_rows, min_quality=min_quality, warehouse=warehouse
+        )
     except ValueError as exc:  # a WarehouseError is one line too (the CLI's clean_errors)
         raise InputError(str(exc)) from exc
     if frame.is_empty():
@@ -161,7 +169,7 @@ def features_command(
 ) -> None:
     """D's 60 features per player with quality, readiness and each feature's tag."""
     from features.training_set import feature_rows, slate_features
-    from phase4.checks import output_file, write_atomically
+    from phase4.checks import output_file, stored_tables, write_atomically
     from tasks.readers import open_reader, read_slate
 
     if day is None:
@@ -175,7 +183,8 @@ def features_command(
         raise InputError("--player is empty: give a player_lookup, e.g. lebronjames")
     if out is not None:
         output_file(out, force=force)
-    rows = read_slate(open_reader(), slate_day, player)  # a WarehouseError is one line too
+    stored_tables(warehouse := open_reader())
+    rows = read_slate(warehouse, slate_day, player)  # a WarehouseError is one line too
     if rows.is_empty():
         raise InputError(_no_rows(slate_day, player))
     if fmt == "parquet":
@@ -292,7 +301,7 @@ def export_command(
     day: DayOption = None,
 ) -> None:
     """Every output table as OUT/<dataset>.<table>/<partition>=YYYY-MM-DD/part-0.parquet."""
-    from phase4.checks import output_folder, within_seasons
+    from phase4.checks import output_folder, stored_tables, within_seasons
     from quality.schemas import OUTPUT_TABLES
     from tasks.export import ExportPathError, export_range
     from tasks.readers import open_reader
@@ -301,10 +310,14 @@ def export_command(
     output_folder(out)
     try:
         warehouse = open_reader()
+        stored_tables(warehouse)
         within_seasons(warehouse, first, last, day is not None)
         results = export_range(warehouse, first, last, out)
     except ExportPathError as exc:  # a WarehouseError is one line too (clean_errors)
         raise InputError(str(exc)) from exc
+    except OSError as exc:  # a folder it cannot make or write in (permissions, /proc, full disk)
+        reason = f"cannot write in it ({exc.strerror or exc})"
+        raise InputError(f"--out {out}: {reason}; choose a folder this user can write in") from exc
     for table in dict.fromkeys(r.table for r in results):
         mine, name = [r for r in results if r.table == table], OUTPUT_TABLES[table].full_name
         written = [r for r in mine if r.path is not None]

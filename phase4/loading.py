@@ -80,6 +80,12 @@ def phase3_files(directory: Path) -> dict[str, Path]:
         for path in sorted(directory.glob(f"{INPUT_DATASET}.*.parquet"))
     }
     known = {table: path for table, path in files.items() if table in PHASE3_TABLES}
+    unknown = [path for table, path in files.items() if table not in PHASE3_TABLES]
+    if unknown:  # a misspelt table would otherwise be skipped without a word
+        raise Phase3FileError(
+            f"{unknown[0]}: not a Phase 3 table; rename it to one of {', '.join(PHASE3_TABLES)}"
+            " (nba_analytics.<table>.parquet) or move it out of the folder"
+        )
     if not known:
         expected = ", ".join(f"{INPUT_DATASET}.{t}.parquet" for t in PHASE3_TABLES)
         raise Phase3FileError(f"no Phase 3 files in {directory}; expected some of {expected}")

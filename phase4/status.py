@@ -33,13 +33,13 @@ def status_rows(warehouse: Warehouse, day: date) -> list[dict[str, object]]:
             warehouse, schema.full_name, [stamp], schema.partition_column, day, day
         )
         run = latest.get(table, {})
-        status = str(run.get("status", "")) if run else ""
+        status = str(run.get("status") or "NULL") if run else ""  # NULL: an older line
         rows.append(
             {
                 "processor": table,
                 "rows": partition.height,
                 "last_processed_at": partition[stamp].max(),
-                "status": f"{STATUS_MARKS[status]} {status}" if status else "— never run",
+                "status": f"{STATUS_MARKS.get(status, '?')} {status}" if status else "— never run",
                 "message": run.get("message"),
                 "bytes_billed": run.get("bytes_billed"),  # BigQuery only
             }

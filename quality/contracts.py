@@ -14,6 +14,7 @@ from datetime import date
 import polars as pl
 import pyarrow as pa
 
+from nba_calendar import season_of_dates
 from quality.schemas import (
     PLAYER_GAME_SUMMARY,
     TEAM_DEFENSE_GAME_SUMMARY,
@@ -245,7 +246,39 @@ def contract_problems(schema: TableSchema, frame: pl.DataFrame) -> list[InputCon
     if problems:
         return problems
     present = schema.present_column_names(frame.columns)
-    return list(row_problems(schema, frame.select(present), None))
+    found = [*row_problems(schema, frame.select(present), None), *season_problems(schema, frame)]
+    return found + finite_problems(schema, frame)
+
+
+def finite_problems(schema: TableSchema, frame: pl.DataFrame) -> list[InputContractError]:
+    """NaN and ±infinity are no measurement (SPEC 12 holds them out of range everywhere): a
+    load refuses them rather than let them reach every average built from the column."""
+    problems = []
+    for column in (c.name for c in schema.columns if c.type == "FLOAT64"):
+        value = pl.col(column).cast(pl.Float64)
+        bad = frame.filter(value.is_nan() | value.is_infinite()) if column in frame else frame[:0]
+        if not bad.is_empty():
+            key = _describe_key(bad, schema.key)
+            rule = "NaN or infinity; write NULL for an unknown value"
+            problems.append(
+                InputContractError(schema.full_name, rule, column=column, key=key, rows=bad.height)
+            )
+    return problems
+
+
+def season_problems(schema: TableSchema, frame: pl.DataFrame) -> list[InputContractError]:
+    """A load replaces whole seasons by season_year: a row whose season_year is not its
+    game_date's season (August starts one) would replace, or be left in, the wrong season."""
+    if not {"season_year", "game_date"} <= set(frame.columns):
+        return []
+    bad = frame.filter(pl.col("season_year") != season_of_dates(pl.col("game_date")))
+    if bad.is_empty():
+        return []
+    rule = "season_year is not the season of game_date (season S: August S to July S+1)"
+    key = _describe_key(bad, [*schema.key, "game_date", "season_year"])
+    return [
+        InputContractError(schema.full_name, rule, column="season_year", key=key, rows=bad.height)
+    ]
 
 
 def conform_input(schema: TableSchema, table: pa.Table, analysis_date: date | None) -> pl.DataFrame:

@@ -21,8 +21,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from quality.schemas import OUTPUT_TABLES, TableSchema
-from tasks.readers import date_range
-from tasks.warehouse import Warehouse, WarehouseError
+from tasks.readers import date_range, refuse_required_nulls
+from tasks.warehouse import Warehouse
 
 PART_FILE = "part-0.parquet"
 STAGING_DIR = ".phase4-export-staging"
@@ -47,11 +47,6 @@ def partition_dir(out: Path, schema: TableSchema, day: date) -> Path:
     return out / schema.full_name / f"{schema.partition_column}={day.isoformat()}"
 
 
-class RequiredNullError(WarehouseError, ValueError):
-    """A stored row has NULL in a NOT NULL column: typically written before the column was
-    added (`phase4 warehouse init` adds new columns as nullable, e.g. SPEC 16's to P5)."""
-
-
 def to_described_table(frame: pl.DataFrame, schema: TableSchema) -> pa.Table:
     """Rows in declared order and type; a NULL in a NOT NULL column is refused here."""
     arrow = frame.select(schema.column_names).cast(dict(schema.polars_schema.items())).to_arrow()
@@ -60,18 +55,8 @@ def to_described_table(frame: pl.DataFrame, schema: TableSchema) -> pa.Table:
         metadata = {"description": c.description} if c.description else None
         fields.append(pa.field(c.name, c.arrow_type, c.mode != "REQUIRED", metadata))
     target = pa.schema(fields, {"table": schema.full_name, "description": schema.description})
+    refuse_required_nulls(frame, schema, ", then export again")
     columns = [arrow.column(f.name).cast(f.type) for f in target]
-    for field, column in zip(target, columns, strict=True):
-        if not field.nullable and column.null_count:
-            days = frame.filter(pl.col(field.name).is_null()).get_column(
-                schema.partition_column or schema.column_names[0]
-            )
-            first, last = str(days.min()), str(days.max())
-            raise RequiredNullError(
-                f"{schema.full_name}.{field.name}: NULL in a NOT NULL column ({column.null_count} "
-                f"row(s) of {first}..{last}, written before the column existed?): rebuild with "
-                f"`phase4 backfill --start {first} --end {last} --force`, then export again"
-            )
     return pa.Table.from_arrays(columns, schema=target)
 
 
@@ -135,16 +120,9 @@ def export_range(warehouse: Warehouse, start: date, end: date, out: Path) -> lis
     for table, schema in OUTPUT_TABLES.items():
         column = schema.partition_column
         assert column is not None
-        stored = warehouse.table_schema(schema.full_name)
-        if stored is None:
+        if warehouse.table_schema(schema.full_name) is None:
             results += [ExportedDate(table, d, 0, None, False, table_absent=True) for d in days]
             continue
-        missing = [c for c in schema.column_names if c not in stored.names]
-        if missing:
-            raise WarehouseError(
-                f"{schema.full_name} has no column {missing[0]} (created by an older "
-                "version): rebuild the table, then export again"
-            )
         frame = warehouse.read(schema.full_name, None, date_range(column, start, end))
         by_day = {key[0]: part for key, part in frame.partition_by(column, as_dict=True).items()}
         results += [write_date(out, schema, d, by_day.get(d, schema.empty_frame())) for d in days]

@@ -130,26 +130,38 @@ def date_range(column: str, start: date, end: date) -> list[Filter]:
     return [Filter(column, ">=", start), Filter(column, "<=", end)]
 
 
-def _existing_columns(warehouse: Warehouse, schema: TableSchema, hint: str) -> set[str]:
-    found = warehouse.table_schema(schema.full_name)
-    if found is None:
+def _existing(warehouse: Warehouse, schema: TableSchema, hint: str) -> None:
+    """The table is there (its columns are the CLI's `stored_tables` check)."""
+    if warehouse.table_schema(schema.full_name) is None:
         raise TableNotFound(schema.full_name, f"; {hint}")
-    return set(found.names)
+
+
+class RequiredNullError(WarehouseError, ValueError):
+    """A stored row has NULL in a NOT NULL column: typically written before the column was
+    added (`phase4 warehouse init` adds new columns as nullable, e.g. SPEC 16's to P5)."""
+
+
+def refuse_required_nulls(frame: pl.DataFrame, schema: TableSchema, then: str = "") -> None:
+    """Refuse stored rows with NULL in a NOT NULL column, naming the dates to rebuild."""
+    required = (c.name for c in schema.columns if c.mode == "REQUIRED" and c.name in frame)
+    column = next((c for c in required if frame[c].null_count()), None)
+    if column is None:
+        return
+    day = schema.partition_column or schema.column_names[0]
+    days = frame.filter(pl.col(column).is_null()).get_column(day)
+    first, last = str(days.min()), str(days.max())
+    raise RequiredNullError(
+        f"{schema.full_name}.{column}: NULL in a NOT NULL column ({days.len()} row(s) of "
+        f"{first}..{last}, written before the column existed?): rebuild with `phase4 backfill "
+        f"--start {first} --end {last} --force`{then}"
+    )
 
 
 def read_p5(warehouse: Warehouse, where: list[Filter]) -> pl.DataFrame:
     """Stored ml_feature_store_v2 rows matching `where`, with the columns training sets use."""
-    existing = _existing_columns(
-        warehouse, ML_FEATURE_STORE_V2, "run `phase4 backfill` for these dates first"
-    )
-    missing = [c for c in P5_COLUMNS if c not in existing]
-    if missing:
-        raise WarehouseError(
-            f"{ML_FEATURE_STORE_V2.full_name} has no column {missing[0]} (created by an older "
-            "version): run `phase4 warehouse init` to add the new columns, then `phase4 "
-            "backfill` over the dates to fill them"
-        )
+    _existing(warehouse, ML_FEATURE_STORE_V2, "run `phase4 backfill` for these dates first")
     frame = warehouse.read(ML_FEATURE_STORE_V2.full_name, list(P5_COLUMNS), where)
+    refuse_required_nulls(frame, ML_FEATURE_STORE_V2)
     types = ML_FEATURE_STORE_V2.polars_schema
     return frame.select(P5_COLUMNS).cast({c: types[c] for c in P5_COLUMNS if c in types})
 
@@ -173,7 +185,7 @@ def build_training_set(
     opened = warehouse if isinstance(warehouse, Warehouse) else open_reader(warehouse)
     where = date_range("game_date", start, end)
     p5 = read_p5(opened, where)
-    _existing_columns(opened, PLAYER_GAME_SUMMARY, "run `phase4 load-phase3` first")
+    _existing(opened, PLAYER_GAME_SUMMARY, "run `phase4 load-phase3` first")
     box = opened.read(PLAYER_GAME_SUMMARY.full_name, BOX_SCORE_COLUMNS, where)
     box = box.cast({c: PLAYER_GAME_SUMMARY.polars_schema[c] for c in BOX_SCORE_COLUMNS})
     context, lines = UPCOMING_PLAYER_GAME_CONTEXT.full_name, None

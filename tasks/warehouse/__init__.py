@@ -42,6 +42,11 @@ def duckdb_path(url: str) -> Path:
     raw = (parsed.netloc + parsed.path) if parsed.netloc else parsed.path
     if not raw:
         raise WarehouseError(f"{WAREHOUSE_ENV}={url}: no file path after duckdb://; {EXPECTED}")
+    if parsed.query or parsed.fragment:  # else `a#b.duckdb` would open the file `a`
+        raise WarehouseError(
+            f"{WAREHOUSE_ENV}={url}: a duckdb:// URL takes no ?parameters or #fragment; rename "
+            "a file whose name holds ? or #"
+        )
     path = Path(raw).expanduser()
     if not path.is_absolute():
         raise WarehouseError(
@@ -85,7 +90,7 @@ def bigquery_target(url: str) -> tuple[str, str | None]:
 def open_warehouse(url: str | None = None, *, read_only: bool = False) -> Warehouse:
     """The configured warehouse. read_only: never creates, never writes (status, export)."""
     resolved = checked_warehouse_url(url)
-    if resolved.startswith("duckdb:"):
+    if urlparse(resolved).scheme == "duckdb":  # DUCKDB:// too, as checked_warehouse_url
         from tasks.warehouse.duckdb_warehouse import open_duckdb
 
         path = duckdb_path(resolved)

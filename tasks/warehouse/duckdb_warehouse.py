@@ -389,8 +389,9 @@ def open_duckdb(
         return DuckDBWarehouse(path, read_only=True, lock_wait_seconds=READ_ONLY_LOCK_WAIT_SECONDS)
     if not path.parent.is_dir():
         if not create_dir:
+            problem = "is a file" if path.parent.exists() else "does not exist"
             raise WarehouseError(
-                f"directory {path.parent} does not exist ({where}): create it first, or fix "
+                f"directory {path.parent} {problem} ({where}): create it first, or fix "
                 "the path (it is never created for you)"
             )
         path.parent.mkdir(parents=True, exist_ok=True)

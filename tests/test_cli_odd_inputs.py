@@ -1,0 +1,293 @@
+"""Odd input beyond the named cases, as real processes: an output table an older version left
+with another type or without a column, an empty --processors, an --out that is not a regular
+file, a misspelt Phase 3 file, a season_year that is not its game_date's season, and control
+characters in a value. Each is refused with one line (or the load's problem list), exit 2,
+and the warehouse file is left byte for byte as it was."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import stat
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+
+from phase4.checks import stored_tables
+from phase4.cli import parse_processors
+from quality.contracts import finite_problems, season_problems
+from quality.schemas import (
+    ML_FEATURE_CHECKS,
+    ML_FEATURE_STORE_V2,
+    OUTPUT_TABLES,
+    PLAYER_GAME_SUMMARY,
+    PROCESSOR_RUNS,
+)
+from tasks.warehouse import open_warehouse
+from tests.conftest import SEASON_2023
+from tests.support.bq_emulator import EmulatorProcess
+from tests.support.season_2024 import copy_of_week
+from tests.test_cli_errors import PGS, assert_one_line_exit_2, phase4
+
+RANGE = ["--start", "2024-01-08", "--end", "2024-01-12"]
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def altered(url: str, statement: str) -> Path:
+    """The season's warehouse with every output table, then one altered as an older version
+    might have left it."""
+    open_warehouse(url).ensure_tables([*OUTPUT_TABLES.values(), ML_FEATURE_CHECKS, PROCESSOR_RUNS])
+    path = Path(url.removeprefix("duckdb://"))
+    with duckdb.connect(str(path)) as con:
+        con.execute(statement)
+    return path
+
+
+READ_COMMANDS = [
+    ["status", "--date", "2024-01-10"],
+    ["status", *RANGE],
+    ["features", "--date", "2024-01-10"],
+    ["training-set", *RANGE, "--out", "t.parquet"],
+    ["report", *RANGE, "--out", "r.html"],
+    ["export", *RANGE, "--out", "ex"],
+]
+
+
+def test_an_output_table_of_another_type_is_named_by_every_read_command(
+    season_url: str, tmp_path: Path
+) -> None:
+    path = altered(
+        season_url,
+        "ALTER TABLE nba_precompute.team_defense_zone_analysis "
+        "ALTER COLUMN analysis_date TYPE VARCHAR",
+    )
+    before = digest(path)
+    for args in READ_COMMANDS:
+        result = phase4(*args, warehouse=season_url, cwd=tmp_path)
+        assert_one_line_exit_2(
+            result,
+            "nba_precompute.team_defense_zone_analysis.analysis_date: wrong type: expected "
+            "DATE, found string",
+            "drop the table, then rebuild it with `phase4 backfill`",
+        )
+    assert digest(path) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["warehouse.duckdb"]  # no WAL, no file
+
+
+def test_an_output_table_without_a_column_is_named(season_url: str, tmp_path: Path) -> None:
+    path = altered(season_url, "ALTER TABLE nba_precompute.processor_runs DROP COLUMN status")
+    before = digest(path)
+    for args in READ_COMMANDS[:3]:
+        result = phase4(*args, warehouse=season_url, cwd=tmp_path)
+        assert_one_line_exit_2(
+            result,
+            "nba_precompute.processor_runs has no column status (created by an older version): "
+            "run `phase4 warehouse init` to add the new columns",
+        )
+    assert digest(path) == before
+
+
+@pytest.mark.parametrize("value", ["", ",", " , "])
+def test_an_empty_processors_list_is_refused_not_read_as_all(
+    season_url: str, tmp_path: Path, value: str
+) -> None:
+    result = phase4("backfill", *RANGE, "--processors", value, warehouse=season_url, cwd=tmp_path)
+    assert_one_line_exit_2(result, "--processors is empty: give P1..P5 or table names")
+
+
+def test_processors_take_spaces_as_well_as_commas() -> None:
+    assert parse_processors("P3 p1,  nba_predictions.ml_feature_store_v2") == [
+        "team_defense_zone_analysis",
+        "player_composite_factors",
+        "ml_feature_store_v2",
+    ]
+    assert parse_processors(None) is None
+
+
+def test_an_out_that_is_a_pipe_is_refused_even_with_force(season_url: str, tmp_path: Path) -> None:
+    pipe = tmp_path / "pipe.html"
+    os.mkfifo(pipe)
+    result = phase4(
+        "report", *RANGE, "--out", str(pipe), "--force", warehouse=season_url, cwd=tmp_path
+    )
+    assert_one_line_exit_2(result, f"--out {pipe} is not a regular file: name a file to write")
+    assert stat.S_ISFIFO(pipe.lstat().st_mode)  # not replaced by a regular file
+    result = phase4(
+        "features",
+        "--date",
+        "2024-01-10",
+        "--format",
+        "parquet",
+        "--out",
+        "/dev/null",
+        "--force",
+        warehouse=season_url,
+        cwd=tmp_path,
+    )
+    assert_one_line_exit_2(result, "--out /dev/null is not a regular file")
+    assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
+
+
+def test_a_misspelt_phase3_file_is_named_and_nothing_is_loaded(
+    season_url: str, tmp_path: Path
+) -> None:
+    folder = tmp_path / "season"
+    shutil.copytree(SEASON_2023, folder)
+    misspelt = folder / "nba_analytics.player_game_sumary.parquet"
+    (folder / PGS).rename(misspelt)
+    path = Path(season_url.removeprefix("duckdb://"))
+    before = digest(path)
+    result = phase4("load-phase3", str(folder), warehouse=season_url, cwd=tmp_path)
+    assert_one_line_exit_2(
+        result, f"{misspelt}: not a Phase 3 table; rename it to one of player_game_summary,"
+    )
+    assert digest(path) == before
+
+
+def test_a_season_year_that_is_not_the_game_dates_season_is_refused() -> None:
+    rows = pl.DataFrame(
+        {
+            "player_lookup": ["a", "b", "c", "d", "e"],
+            "game_id": ["g1", "g2", "g3", "g4", "g5"],
+            "game_date": [
+                date(2024, 7, 31),  # 2023: season 2023 runs to July 2024
+                date(2024, 8, 1),  # 2024: August starts season 2024
+                date(2024, 8, 1),  # 2023: wrong
+                date(2023, 10, 24),  # 2019: wrong
+                None,  # no date: the NULL rule names it, not this one
+            ],
+            "season_year": [2023, 2024, 2023, 2019, 2023],
+        }
+    )
+    [problem] = season_problems(PLAYER_GAME_SUMMARY, rows)
+    assert problem.column == "season_year" and problem.rows == 2
+    assert problem.key == "player_lookup=c, game_id=g3, game_date=2024-08-01, season_year=2023"
+    assert season_problems(PLAYER_GAME_SUMMARY, rows.head(2)) == []
+
+
+def test_nan_and_infinity_in_a_float_column_are_refused() -> None:
+    rows = pl.DataFrame(
+        {
+            "player_lookup": ["a", "b", "c", "d", "e"],
+            "game_id": ["g1", "g2", "g3", "g4", "g5"],
+            "usage_rate": [0.25, float("nan"), float("inf"), None, float("-inf")],
+            "points": [10, 0, 3, 4, 5],  # INT64: never NaN, not looked at
+        }
+    )
+    [problem] = finite_problems(PLAYER_GAME_SUMMARY, rows)
+    assert (problem.column, problem.rows, problem.key) == (
+        "usage_rate",
+        3,
+        "player_lookup=b, game_id=g2",
+    )
+    assert "NaN or infinity; write NULL for an unknown value" in str(problem)
+    assert finite_problems(PLAYER_GAME_SUMMARY, rows[[0, 3]]) == []  # a NULL is no NaN
+
+
+def test_loading_a_row_of_another_season_is_refused(season_url: str, tmp_path: Path) -> None:
+    folder = tmp_path / "season"
+    shutil.copytree(SEASON_2023, folder)
+    frame = pl.read_parquet(folder / PGS)
+    first = pl.int_range(pl.len()) == 0
+    season = pl.when(first).then(2019).otherwise(pl.col("season_year"))
+    frame.with_columns(season.alias("season_year")).write_parquet(folder / PGS)
+    path = Path(season_url.removeprefix("duckdb://"))
+    before = digest(path)
+    result = phase4("load-phase3", str(folder), warehouse=season_url, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert "1 contract problem(s), nothing loaded" in result.stderr
+    assert "column season_year; rule: season_year is not the season of game_date" in result.stderr
+    assert digest(path) == before
+
+
+def test_control_characters_in_a_value_are_printed_as_escapes(
+    season_url: str, tmp_path: Path
+) -> None:
+    result = phase4("load-phase3", "x\x1b[2Jy\x07", warehouse=season_url, cwd=tmp_path)
+    assert_one_line_exit_2(result, "x\\x1b[2Jy\\x07 is not a folder")
+    assert "\x1b" not in result.stderr and "\x07" not in result.stderr  # not piped as they are
+
+
+def test_a_duckdb_url_is_read_as_written(season_url: str, tmp_path: Path) -> None:
+    """`#` or `?` in a duckdb:// URL is refused (a URL parser would open another file: `a`
+    for `a#b.duckdb`); the scheme's case does not matter, as for the check of the setting."""
+    for suffix in ("#b.duckdb", "?b=1"):
+        result = phase4(
+            "status", "--date", "2024-01-10", warehouse=season_url + suffix, cwd=tmp_path
+        )
+        assert_one_line_exit_2(result, "a duckdb:// URL takes no ?parameters or #fragment")
+    upper = "DUCKDB" + season_url.removeprefix("duckdb")
+    result = phase4("status", "--date", "2024-01-10", "--json", warehouse=upper, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "player_composite_factors" in result.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["warehouse.duckdb"]
+
+
+def test_rows_older_than_a_column_warehouse_init_added_are_named(
+    prefect_harness: None, tmp_path: Path
+) -> None:
+    """`phase4 warehouse init` adds a new column as NULL to the rows already stored: features
+    names the column and the dates to rebuild; status shows such a run line's status as NULL."""
+    url = copy_of_week(tmp_path / "week.duckdb")
+    path = Path(url.removeprefix("duckdb://"))
+    with duckdb.connect(str(path)) as con:
+        con.execute(
+            "ALTER TABLE nba_predictions.ml_feature_store_v2 DROP COLUMN feature_quality_score"
+        )
+        con.execute("ALTER TABLE nba_precompute.processor_runs DROP COLUMN status")
+    open_warehouse(url).ensure_tables([ML_FEATURE_STORE_V2, PROCESSOR_RUNS])  # as init does
+    before = digest(path)
+    result = phase4("features", "--date", "2024-12-10", warehouse=url, cwd=tmp_path)
+    assert_one_line_exit_2(
+        result,
+        "nba_predictions.ml_feature_store_v2.feature_quality_score: NULL in a NOT NULL column (",
+        " row(s) of 2024-12-10..2024-12-10, written before the column existed?): rebuild with "
+        "`phase4 backfill --start 2024-12-10 --end 2024-12-10 --force`",
+    )
+    result = phase4("status", "--date", "2024-12-10", "--json", warehouse=url, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    statuses = {row["processor"]: row["status"] for row in json.loads(result.stdout)}
+    assert statuses == dict.fromkeys(OUTPUT_TABLES, "? NULL")
+    assert digest(path) == before
+
+
+def test_an_export_folder_that_cannot_be_made_is_one_line(
+    prefect_harness: None, tmp_path: Path
+) -> None:
+    """/proc takes no new folders, even from root (ENOENT), like a folder without permission."""
+    url = copy_of_week(tmp_path / "week.duckdb")
+    args = ["export", "--date", "2024-12-10", "--out", "/proc/x"]
+    assert_one_line_exit_2(
+        phase4(*args, warehouse=url, cwd=tmp_path),
+        "--out /proc/x: cannot write in it (No such file or directory); choose a folder this "
+        "user can write in",
+    )
+
+
+def test_bigquery_tables_as_declared_pass_the_table_check(
+    bq_emulator: EmulatorProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The check reads BigQuery's column types (through the real client) as DuckDB's: the
+    tables `warehouse init` makes are never refused."""
+    monkeypatch.setenv("PHASE4_BIGQUERY_ENDPOINT", bq_emulator.endpoint)
+    warehouse = open_warehouse("bigquery://phase4oddtables")
+    warehouse.ensure_tables([*OUTPUT_TABLES.values(), ML_FEATURE_CHECKS, PROCESSOR_RUNS])
+    stored_tables(warehouse)
+    assert warehouse.table_schema(PROCESSOR_RUNS.full_name) is not None
+
+
+def test_a_warehouse_under_a_file_says_it_is_a_file(tmp_path: Path) -> None:
+    a_file = tmp_path / "a.txt"
+    a_file.write_text("x")
+    url = f"duckdb://{a_file / 'w.duckdb'}"
+    result = phase4("warehouse", "init", warehouse=url, cwd=tmp_path)
+    assert_one_line_exit_2(result, f"directory {a_file} is a file (PHASE4_WAREHOUSE={url})")
+    assert a_file.read_text() == "x"
