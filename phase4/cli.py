@@ -244,8 +244,7 @@ def _use_prefect_server() -> None:
 
 
 def _watch_server(pid: int, home: Path) -> None:
-    """A server gone mid-command (killed, `server stop`) would leave Prefect's client retrying
-    for minutes: end the command with one line (a commit cut there rolls back whole)."""
+    """A server gone mid-command leaves Prefect's client retrying for minutes: end in one line."""
     from phase4.server import alive
 
     while alive(pid):
@@ -651,8 +650,7 @@ def _interrupts(what: str) -> Iterator[Interrupt]:
             "(Ctrl-C again to quit at once)"
         )
 
-    # SIGTERM (systemd, cron, k8s) stops like Ctrl-C. Inside the flow Prefect's own handler
-    # raises TerminationSignal (the run marked Crashed), then passes the signal on to this one.
+    # SIGTERM stops like Ctrl-C; in the flow Prefect's handler raises TerminationSignal first.
     previous = {n: signal.signal(n, handler) for n in (signal.SIGINT, signal.SIGTERM)}
     token = committed_listener.set(state.committed.extend)
     try:

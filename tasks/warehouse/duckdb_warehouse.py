@@ -132,7 +132,15 @@ class DuckDBWarehouse(Warehouse):
             with _IN_PROCESS:
                 _HOLDERS[self.path] -= 1
                 if not _HOLDERS[self.path]:
-                    _close_when_idle(_HELD.pop(self.path))
+                    held = _HELD.pop(self.path)
+                    # DuckDB refuses to close while a thread still reads through a cursor (a block
+                    # ended by an error or a signal): wait, or that refusal replaces the error.
+                    while True:
+                        try:
+                            held.close()
+                            break
+                        except duckdb.ResourceInUseException:
+                            time.sleep(0.01)
 
     @contextmanager
     def _connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -322,16 +330,6 @@ class DuckDBWarehouse(Warehouse):
                     names = ", ".join(c.name for c in missing)
                     changes.append(f"added {names} to {schema.full_name}")
         return changes
-
-
-def _close_when_idle(con: duckdb.DuckDBPyConnection) -> None:
-    """Close once no thread reads through a cursor of it: DuckDB refuses meanwhile, and that
-    refusal would replace the error (or signal) that ended the block while a task read."""
-    while True:
-        try:
-            return con.close()
-        except duckdb.ResourceInUseException:
-            time.sleep(0.01)
 
 
 def _columns(con: duckdb.DuckDBPyConnection, dataset: str, name: str) -> list[str]:
