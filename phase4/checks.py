@@ -77,17 +77,15 @@ def stored_tables(warehouse: Warehouse) -> None:
     for schema in (*OUTPUT_TABLES.values(), ML_FEATURE_CHECKS, PROCESSOR_RUNS):
         stored = warehouse.table_schema(schema.full_name)
         problem = next(iter(column_problems(schema, stored, None) if stored else []), None)
-        if problem is not None and stored is not None and problem.column not in stored.names:
-            raise InputError(
-                f"{schema.full_name} has no column {problem.column} (created by an older "
-                "version): run `phase4 warehouse init` to add the new columns, then `phase4 "
-                "backfill` over the dates to fill them"
-            )
-        if problem is not None:
-            raise InputError(
-                f"{schema.full_name}.{problem.column}: {problem.rule} (created by an older "
-                "version): drop the table, then rebuild it with `phase4 backfill`"
-            )
+        if problem is None or stored is None:
+            continue
+        what = f"{schema.full_name}.{problem.column}: {problem.rule}"
+        fix = "drop the table, then rebuild it with `phase4 backfill`"
+        if problem.column not in stored.names:
+            what = f"{schema.full_name} has no column {problem.column}"
+            fix = "run `phase4 warehouse init` to add the new columns, then `phase4 backfill` "
+            fix += "over the dates to fill them"
+        raise InputError(f"{what} (created by an older version): {fix}")
 
 
 def output_file(path: Path, *, force: bool, option: str = "--out") -> None:

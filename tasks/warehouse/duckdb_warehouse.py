@@ -134,8 +134,9 @@ class DuckDBWarehouse(Warehouse):
                 if not _HOLDERS[self.path]:
                     held = _HELD.pop(self.path)
                     # DuckDB refuses to close while a thread still reads through a cursor (a block
-                    # ended by an error or a signal): wait, or that refusal replaces the error.
-                    while True:
+                    # ended by an error or a signal): wait (10 s at most: the exit closes it), or
+                    # that refusal replaces the error.
+                    for _ in range(1000):
                         try:
                             held.close()
                             break
