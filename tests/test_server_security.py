@@ -280,26 +280,21 @@ def test_a_start_trusts_only_its_own_server_on_the_port(
 
 
 def test_an_empty_or_garbled_auth_file_is_replaced_when_a_server_starts(tmp_path: Path) -> None:
-    """An empty server.auth (a full disk, a touch) stopped every start with an AssertionError."""
+    """An empty server.auth (a full disk, a touch) stopped every start with an AssertionError,
+    a garbled one with a UnicodeDecodeError: a start replaces either whole, mode 0600 (the
+    start itself is the test below, which begins with an empty, world-readable file)."""
     home = server_home(tmp_path)
     home.mkdir(parents=True)
-    (home / "server.auth").write_bytes(b"\xff\xfe garbled\n")
-    secret = auth_string(home, create=True)
-    assert secret is not None and len(secret) == 43 and secret != auth_string(tmp_path)
-    (home / "server.auth").write_text("")
-    (home / "server.auth").chmod(0o644)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "PHASE4_"))}
-    try:
-        done = subprocess.run(
-            [PHASE4, "server", "start"], cwd=tmp_path, env=env, capture_output=True, text=True
-        )
-        assert done.returncode == 0, done.stderr
+    for garbled in (b"\xff\xfe garbled\n", b"", b"short\n"):
+        (home / "server.auth").write_bytes(garbled)
+        (home / "server.auth").chmod(0o644)
+        assert auth_string(home) in (None, "short")  # read as it is: only a start replaces it
+        secret = auth_string(home, create=True)
+        assert secret is not None and len(secret) == 43
+        assert (home / "server.auth").read_text() == secret + "\n"
         assert (home / "server.auth").stat().st_mode & 0o777 == 0o600
-        secret = (home / "server.auth").read_text().strip()
-        assert len(secret) == 43 and (home / "server.auth").read_text().count("\n") == 1
-        assert server_status(home).healthy
-    finally:
-        stop_server(home)
+        assert auth_string(home, create=True) == secret  # a good secret is kept
+    assert sorted(p.name for p in home.iterdir()) == ["server.auth"]  # no temporary left
 
 
 def test_a_start_whose_port_another_home_took_meanwhile_retries_on_a_free_port(
@@ -318,9 +313,14 @@ def test_a_start_whose_port_another_home_took_meanwhile_retries_on_a_free_port(
         lambda preferred=4200: next(ports, None) or free_port(preferred),
     )
     home = server_home(tmp_path)
+    home.mkdir(parents=True)
+    (home / "server.auth").write_text("")  # and an empty auth file, world-readable
+    (home / "server.auth").chmod(0o644)
     try:
         started = start_server(home)
         assert started.healthy and started.port not in (None, taken.getsockname()[1])
+        assert (home / "server.auth").stat().st_mode & 0o777 == 0o600
+        assert len((home / "server.auth").read_text().strip()) == 43
         # The first server's refusal.
         assert f"on port {taken.getsockname()[1]}" in (home / "server.log").read_text()
     finally:
