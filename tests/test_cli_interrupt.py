@@ -88,17 +88,9 @@ def assert_each_partition_has_its_line(season_url: str, runs: pl.DataFrame) -> N
 
 
 def test_ctrl_c_mid_backfill_stops_within_10_s_and_the_rerun_resumes(
-    season_url: str, cli_folder: Path
+    season_url: str, cli_folder: Path, backfill: subprocess.Popen[str]
 ) -> None:
-    process = subprocess.Popen(
-        [PHASE4, "backfill", "--start", str(START), "--end", str(END)],
-        cwd=cli_folder,
-        env=cli_env(season_url),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,  # its own process group, like a shell job
-    )
+    process = backfill  # in its own process group, like a shell job
     stderr_lines: list[str] = []
     first_write = threading.Event()
 
