@@ -69,23 +69,11 @@ def within_seasons(warehouse: Warehouse, first: date, last: date, one_date: bool
 
 
 def stored_tables(warehouse: Warehouse) -> None:
-    """Refuse output tables whose stored columns differ from their declaration (an older
-    version's table): every read and write of them would fail deep inside a query."""
-    from quality.contracts import column_problems
+    """Refuse output tables an older version left with other columns (one line, the fix)."""
     from quality.schemas import ML_FEATURE_CHECKS, OUTPUT_TABLES, PROCESSOR_RUNS
+    from tasks.warehouse import check_stored_columns
 
-    for schema in (*OUTPUT_TABLES.values(), ML_FEATURE_CHECKS, PROCESSOR_RUNS):
-        stored = warehouse.table_schema(schema.full_name)
-        problem = next(iter(column_problems(schema, stored, None) if stored else []), None)
-        if problem is None or stored is None:
-            continue
-        what = f"{schema.full_name}.{problem.column}: {problem.rule}"
-        fix = "drop the table, then rebuild it with `phase4 backfill`"
-        if problem.column not in stored.names:
-            what = f"{schema.full_name} has no column {problem.column}"
-            fix = "run `phase4 warehouse init` to add the new columns, then `phase4 backfill` "
-            fix += "over the dates to fill them"
-        raise InputError(f"{what} (created by an older version): {fix}")
+    check_stored_columns(warehouse, (*OUTPUT_TABLES.values(), ML_FEATURE_CHECKS, PROCESSOR_RUNS))
 
 
 def output_file(path: Path, *, force: bool, option: str = "--out") -> None:

@@ -135,6 +135,21 @@ def column_problems(
     return problems
 
 
+def stored_table_problem(schema: TableSchema, stored: pa.Schema | None) -> str | None:
+    """What is wrong with a stored output table whose columns differ from its declaration (an
+    older version's table), and the fix; None when it matches or is absent."""
+    problem = next(iter(column_problems(schema, stored, None) if stored else []), None)
+    if problem is None or stored is None:
+        return None
+    what = f"{schema.full_name}.{problem.column}: {problem.rule}"
+    fix = "drop the table, then rebuild it with `phase4 backfill`"
+    if problem.column not in stored.names:
+        what = f"{schema.full_name} has no column {problem.column}"
+        fix = "run `phase4 warehouse init` to add the new columns, then `phase4 backfill` "
+        fix += "over the dates to fill them"
+    return f"{what} (created by an older version): {fix}"
+
+
 def check_columns(
     schema: TableSchema, actual: pa.Schema | None, analysis_date: date | None
 ) -> None:

@@ -39,6 +39,7 @@ from tasks.warehouse import (
     TableNotFound,
     Warehouse,
     WarehouseError,
+    check_stored_columns,
     open_warehouse,
     warehouse_url,
 )
@@ -131,7 +132,6 @@ def date_range(column: str, start: date, end: date) -> list[Filter]:
 
 
 def _existing(warehouse: Warehouse, schema: TableSchema, hint: str) -> None:
-    """The table is there (its columns are the CLI's `stored_tables` check)."""
     if warehouse.table_schema(schema.full_name) is None:
         raise TableNotFound(schema.full_name, f"; {hint}")
 
@@ -160,6 +160,7 @@ def refuse_required_nulls(frame: pl.DataFrame, schema: TableSchema, then: str = 
 def read_p5(warehouse: Warehouse, where: list[Filter]) -> pl.DataFrame:
     """Stored ml_feature_store_v2 rows matching `where`, with the columns training sets use."""
     _existing(warehouse, ML_FEATURE_STORE_V2, "run `phase4 backfill` for these dates first")
+    check_stored_columns(warehouse, [ML_FEATURE_STORE_V2])  # an older version's table: one line
     frame = warehouse.read(ML_FEATURE_STORE_V2.full_name, list(P5_COLUMNS), where)
     refuse_required_nulls(frame, ML_FEATURE_STORE_V2)
     types = ML_FEATURE_STORE_V2.polars_schema

@@ -28,7 +28,8 @@ from quality.schemas import (
     PLAYER_GAME_SUMMARY,
     PROCESSOR_RUNS,
 )
-from tasks.warehouse import open_warehouse
+from tasks.readers import read_p5
+from tasks.warehouse import WarehouseError, open_warehouse
 from tests.conftest import SEASON_2023
 from tests.support.bq_emulator import EmulatorProcess
 from tests.support.season_2024 import copy_of_week
@@ -93,6 +94,19 @@ def test_an_output_table_without_a_column_is_named(season_url: str, tmp_path: Pa
             "run `phase4 warehouse init` to add the new columns",
         )
     assert digest(path) == before
+
+
+def test_the_p5_reader_names_an_older_tables_missing_column(season_url: str) -> None:
+    """`tasks.readers` (training sets and the slate's features, also a library) runs the same
+    check as the CLI: one line naming the column and the fix, not a SQL error."""
+    altered(season_url, "ALTER TABLE nba_predictions.ml_feature_store_v2 DROP COLUMN features")
+    with pytest.raises(WarehouseError) as refused:
+        read_p5(open_warehouse(season_url), [])
+    assert str(refused.value) == (
+        "nba_predictions.ml_feature_store_v2 has no column features (created by an older "
+        "version): run `phase4 warehouse init` to add the new columns, then `phase4 backfill` "
+        "over the dates to fill them"
+    )
 
 
 @pytest.mark.parametrize("value", ["", ",", " , "])

@@ -17,6 +17,7 @@ from tasks.warehouse.base import (
     TransientWarehouseError,
     Warehouse,
     WarehouseError,
+    check_stored_columns,
 )
 from tasks.warehouse.locks import exclusive
 
@@ -121,6 +122,7 @@ __all__ = [
     "TransientWarehouseError",
     "Warehouse",
     "WarehouseError",
+    "check_stored_columns",
     "checked_warehouse_url",
     "exclusive",
     "open_warehouse",

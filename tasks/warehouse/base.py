@@ -18,7 +18,7 @@ from typing import Any, Literal, TypeAlias
 import polars as pl
 import pyarrow as pa
 
-from quality.contracts import IDENTIFIER
+from quality.contracts import IDENTIFIER, stored_table_problem
 from quality.schemas import TableSchema, all_tables
 
 Operator = Literal["=", "<", "<=", ">", ">="]
@@ -272,3 +272,12 @@ def check_partitions(schema: TableSchema, partitions: Sequence[date], rows: pa.T
         raise ValueError(
             f"{schema.full_name}: rows dated {stray[0]} outside the partitions being replaced"
         )
+
+
+def check_stored_columns(warehouse: Warehouse, schemas: Iterable[TableSchema]) -> None:
+    """Refuse a stored table an older version left with other columns: every read and write
+    of it would fail deep inside a query (`stored_table_problem`). An absent table passes."""
+    for schema in schemas:
+        problem = stored_table_problem(schema, warehouse.table_schema(schema.full_name))
+        if problem is not None:
+            raise WarehouseError(problem)
