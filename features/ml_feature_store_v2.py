@@ -983,7 +983,6 @@ def ml_feature_store_v2(
     None means that processor failed (for every date). The optional Phase 3 columns may be
     absent: their features are then NULL ('missing'). `slate_inputs`: the slate rows of
     `calendar` already computed (`slate_inputs`), else computed here in the same plan."""
-    phase3 = _phase3_frames(player_games, team_defense, team_offense, player_context, team_context)
     upstream = {
         DAILY_CACHE: frames["daily_cache"],
         COMPOSITE: frames["composite_factors"],
@@ -991,7 +990,13 @@ def ml_feature_store_v2(
         TEAM_DEFENSE: frames["team_defense_zones"],
     }
     failed = tuple(FAILED_ISSUE[name] for name in UPSTREAMS_IN_RUN_ORDER if upstream[name] is None)
-    given = slate_inputs.lazy() if slate_inputs is not None else _slate_inputs(phase3, calendar)
+    if slate_inputs is None:  # no early half (`slate_inputs`): computed here, in the same plan
+        phase3 = _phase3_frames(
+            player_games, team_defense, team_offense, player_context, team_context
+        )
+        slate_inputs_plan = _slate_inputs(phase3, calendar)
+    else:
+        slate_inputs_plan = slate_inputs.lazy()
     dates = calendar_frame(calendar).height
-    rows = assembled(_with_upstreams(given, upstream), failed, dates)
+    rows = assembled(_with_upstreams(slate_inputs_plan, upstream), failed, dates)
     return to_table(rows.with_columns(created_at=pl.lit(processed_at)), ML_FEATURE_STORE_V2)

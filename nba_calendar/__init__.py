@@ -32,9 +32,8 @@ def season_of_dates(dates: pl.Expr) -> pl.Expr:
 def season_days(season: int) -> tuple[date, date]:
     """The first and last calendar days of a season (August 1 to July 31, as `season_of`):
     bounds for reads, not SPEC 0's season start, which is the season's first game."""
-    return date(season, SEASON_FIRST_MONTH, 1), date(season + 1, SEASON_FIRST_MONTH, 1) - timedelta(
-        1
-    )
+    next_season = date(season + 1, SEASON_FIRST_MONTH, 1)
+    return date(season, SEASON_FIRST_MONTH, 1), next_season - timedelta(days=1)
 
 
 def season_first_day(analysis_date: date) -> date:

@@ -267,9 +267,10 @@ def contract_problems(schema: TableSchema, frame: pl.DataFrame) -> list[InputCon
 
 def finite_problems(schema: TableSchema, frame: pl.DataFrame) -> list[InputContractError]:
     """NaN and ±infinity are no measurement (SPEC 12 holds them out of range everywhere): a
-    load refuses them rather than let them reach every average built from the column."""
-    problems = []
-    for column in (c.name for c in schema.columns if c.type == "FLOAT64"):
+    load refuses them rather than let them reach every average built from the column. A column
+    with a range rule refuses them there already (one problem per cause)."""
+    problems, ranged = [], {c for c, _, _ in ROW_RULES.get(schema.name, RowRules()).ranges}
+    for column in (c.name for c in schema.columns if c.type == "FLOAT64" and c.name not in ranged):
         value = pl.col(column).cast(pl.Float64)
         bad = frame.filter(value.is_nan() | value.is_infinite()) if column in frame else frame[:0]
         if not bad.is_empty():

@@ -20,7 +20,7 @@ import pytest
 
 from phase4.checks import stored_tables
 from phase4.cli import parse_processors
-from quality.contracts import finite_problems, season_problems
+from quality.contracts import contract_problems, finite_problems, season_problems
 from quality.schemas import (
     ML_FEATURE_CHECKS,
     ML_FEATURE_STORE_V2,
@@ -204,6 +204,13 @@ def test_nan_and_infinity_in_a_float_column_are_refused() -> None:
     )
     assert "NaN or infinity; write NULL for an unknown value" in str(problem)
     assert finite_problems(PLAYER_GAME_SUMMARY, rows[[0, 3]]) == []  # a NULL is no NaN
+    # minutes_played has a range (0 to 80), which refuses NaN itself: one problem, not two.
+    box = pl.read_parquet(SEASON_2023 / PGS).head(20)
+    nan = (
+        pl.when(pl.int_range(pl.len()) == 3).then(float("nan")).otherwise(pl.col("minutes_played"))
+    )
+    problems = contract_problems(PLAYER_GAME_SUMMARY, box.with_columns(nan.alias("minutes_played")))
+    assert [(p.column, p.rule) for p in problems] == [("minutes_played", "outside 0 to 80")]
 
 
 def test_loading_a_row_of_another_season_is_refused(season_url: str, tmp_path: Path) -> None:
