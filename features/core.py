@@ -103,7 +103,7 @@ def prepare(inputs: RunInputs) -> Context:
     return Context(replace(inputs, dates=days), facts, calendars)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Built:
     """One processor over the run's dates: every row built (what dependents read), a line per
     date, and the partitions to replace (dates whose line allows a write)."""
@@ -213,12 +213,8 @@ def build(
                 input_fingerprint=ctx.inputs.fingerprints.get((day, entry.table)),
             )
         )
-    built = Built(
-        entry.table,
-        frame,
-        tuple(lines),
-        tuple(line.analysis_date for line in lines if line.rows is not None),
-    )
+    written = tuple(line.analysis_date for line in lines if line.rows is not None)
+    built = Built(table=entry.table, frame=frame, lines=tuple(lines), write_dates=written)
     return feature_checked(built, ctx) if entry.feature_checked else built
 
 

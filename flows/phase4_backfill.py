@@ -26,8 +26,8 @@ from features.core import Built, Context
 from features.registry import Processor, ProcessorName
 from nba_calendar import season_of
 from quality.schemas import ML_FEATURE_STORE_V2
-from quality.success import RunLine
-from tasks.backfill import date_status, read_chunk_task, write_chunk_task
+from quality.success import RunLine, date_status, lines_by_date
+from tasks.backfill import read_chunk_task, write_chunk_task
 from tasks.freshness import date_chunks, dates_to_build_task
 from tasks.io import ensure_tables
 from tasks.processors import STOP, prepare_run_task, submit_processors
@@ -49,9 +49,6 @@ class BackfillSummary:
         return sum(line.rows or 0 for line in self.lines)
 
     def per_date(self) -> list[dict[str, object]]:
-        by_date: dict[date, list[RunLine]] = {}
-        for line in self.lines:
-            by_date.setdefault(line.analysis_date, []).append(line)
         rows = [
             {
                 "date": d.isoformat(),
@@ -63,7 +60,7 @@ class BackfillSummary:
                     if line.status in ("WARN", "FAIL")
                 ),
             }
-            for d, ls in sorted(by_date.items())
+            for d, ls in lines_by_date(self.lines).items()
         ]
         rows += [
             {"date": d.isoformat(), "status": "SKIPPED", "rows": 0, "message": "up to date"}

@@ -35,6 +35,7 @@ from phase4.data_commands import (
     StartOption,
     console,
     date_option,
+    date_range,
     err,
     print_table,
     say_error,
@@ -174,15 +175,8 @@ def _bad_input_types() -> tuple[type[BaseException], ...]:
     from quality.contracts import InputContractError
     from tasks.warehouse import WarehouseError
 
-    # duckdb.IOException/PermissionError: file-level problems not (yet) wrapped by the warehouse.
-    return (
-        InputError,
-        SettingError,
-        WarehouseError,
-        InputContractError,
-        duckdb.IOException,
-        PermissionError,
-    )
+    file_level = (duckdb.IOException, PermissionError)  # not (yet) wrapped by the warehouse
+    return InputError, SettingError, WarehouseError, InputContractError, *file_level
 
 
 def clean_errors(command: F, announce: bool = False) -> F:
@@ -280,8 +274,9 @@ def parse_processors(text: str | None) -> list[str] | None:
 
 def human_counts(counts: dict[str, int]) -> str:
     """`{'OK': 150, 'NO_GAMES': 12}` -> `150 OK, 12 NO_GAMES` (worst first)."""
-    order = ("FAIL", "WARN", "SKIPPED", "NO_GAMES", "OK")
-    keys = sorted(counts, key=lambda k: order.index(k) if k in order else -1)
+    from quality.success import STATUS_ORDER
+
+    keys = sorted(counts, key=lambda k: STATUS_ORDER.index(k) if k in STATUS_ORDER else -1)
     return ", ".join(f"{counts[k]} {k}" for k in keys) or "nothing to do"
 
 
@@ -448,12 +443,7 @@ def status(
     from phase4.status import grid_json, grid_table, status_rows
     from tasks.feature_checks import feature_checks_of
 
-    if analysis_date is not None and (start is not None or end is not None):
-        raise _fail_input("give either --date D or --start D1 --end D2, not both")
-    if analysis_date is None:
-        if start is None or end is None:
-            raise _fail_input("give --date D, or --start D1 --end D2")
-        first, last = inputs.ordered(start, end)
+    first, last = date_range(start, end, analysis_date)  # --date: one date's rows, else a grid
     warehouse = _open_warehouse(read_only=True, announce=not as_json)  # JSON stays parseable
     inputs.stored_tables(warehouse)
     if analysis_date is None:
@@ -466,7 +456,7 @@ def status(
         else:
             console.print(grid_table(grid, f"Phase 4 freshness {first}..{last}"))
         return
-    day = inputs.day(analysis_date)
+    day = first
     rows = status_rows(warehouse, day)
     if as_json:
         print(json.dumps(rows, default=str, indent=2))
@@ -761,18 +751,15 @@ for _name, _function in DATA_COMMANDS.items():  # training-set, features, export
 
 
 def main() -> None:
-    """The `phase4` script: the command, then an end without the interpreter's teardown.
-
-    Freeing Prefect's, pydantic's and Polars' modules one by one takes ~0.45 s after every
-    command (measured), and nothing is left to do by then: the exit handlers registered after
-    this one (Prefect's log and event drains) and logging's run first, the output is flushed,
-    the warehouse connections are closed by the commands themselves."""
+    """The `phase4` script. It ends without the interpreter's teardown (freeing Prefect's and
+    Polars' modules one by one took ~0.45 s a command) once every exit handler has run: those
+    the command registered first, then logging's (registered before this one) in `_end_now`."""
     status = EXIT_RUN_FAILED  # what Python gives an exception that escapes
     atexit.register(lambda: _end_now(status))
     try:
         app()
     except SystemExit as exc:
-        status = exc.code if isinstance(exc.code, int) else EXIT_OK if exc.code is None else 1
+        status = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
         raise
     except KeyboardInterrupt:
         status = EXIT_INTERRUPTED
@@ -780,7 +767,7 @@ def main() -> None:
 
 
 def _end_now(status: int) -> NoReturn:
-    logging.shutdown()  # registered before `main` ran, so it would run after this
+    logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(status)

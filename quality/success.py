@@ -35,6 +35,7 @@ STATUS_MARKS: dict[str, str] = {
     "SKIPPED": "⏭️",
     "NO_GAMES": "💤",
 }
+STATUS_ORDER = ("FAIL", "WARN", "SKIPPED", "NO_GAMES", "OK")  # worst first
 SLATE_PROCESSORS = {
     PLAYER_COMPOSITE_FACTORS.name,
     PLAYER_DAILY_CACHE.name,
@@ -99,16 +100,16 @@ def slate_facts(analysis_date: date, phase3: Phase3Frames) -> SlateFacts:
     return slate_facts_of([analysis_date], phase3)[analysis_date]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RunLine:
     run_id: str
     processor: str
     analysis_date: date
     status: Status
-    rows: int | None
-    duration_seconds: float | None
-    started_at: datetime | None
-    finished_at: datetime | None
+    rows: int | None = None  # None: nothing written (a line that never ran has no figures)
+    duration_seconds: float | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
     message: str
     bytes_processed: int | None = None  # BigQuery only: what the processor's own jobs scanned
     bytes_billed: int | None = None
@@ -229,3 +230,17 @@ def evaluate_output(
 
 def run_failed(lines: list[RunLine]) -> bool:
     return any(line.status == "FAIL" for line in lines)
+
+
+def lines_by_date(lines: Sequence[RunLine]) -> dict[date, list[RunLine]]:
+    """Each date's lines, dates in order, each date's lines in run order."""
+    by_date: dict[date, list[RunLine]] = {}
+    for line in sorted(lines, key=lambda line: line.analysis_date):  # stable: run order kept
+        by_date.setdefault(line.analysis_date, []).append(line)
+    return by_date
+
+
+def date_status(lines: Sequence[RunLine]) -> str:
+    """The worst status among a date's lines."""
+    statuses = {line.status for line in lines}
+    return next((s for s in STATUS_ORDER if s in statuses), "OK")

@@ -8,7 +8,7 @@ are the nightly's tasks (`tasks/processors.py`), run over the chunk's dates.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from contextvars import ContextVar
 from datetime import date
 
@@ -16,7 +16,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from features.core import Built
-from quality.success import RunLine
+from quality.success import RunLine, date_status, lines_by_date
 from tasks.io import TRANSIENT_RETRIES
 from tasks.processors import commit_built
 from tasks.readers import SeasonInputs, season_inputs
@@ -27,7 +27,6 @@ ProgressListener = Callable[[date, int, str], None]
 progress_listener: ContextVar[ProgressListener | None] = ContextVar(
     "phase4_backfill_progress", default=None
 )
-STATUS_ORDER = ("FAIL", "WARN", "SKIPPED", "NO_GAMES", "OK")
 
 
 @task(name="backfill-read-phase3", cache_policy=NO_CACHE, **TRANSIENT_RETRIES)
@@ -42,13 +41,6 @@ def write_chunk_task(warehouse_url: str, built: list[Built], lines: list[RunLine
     date by date."""
     written = commit_built(open_warehouse(warehouse_url), built, lines)
     if listener := progress_listener.get():  # the CLI's bar counts dates written, not built
-        for day in sorted({line.analysis_date for line in lines}):
-            day_lines = [line for line in lines if line.analysis_date == day]
+        for day, day_lines in lines_by_date(lines).items():
             listener(day, sum(line.rows or 0 for line in day_lines), date_status(day_lines))
     return written
-
-
-def date_status(lines: Sequence[RunLine]) -> str:
-    """The worst status among a date's lines."""
-    statuses = {line.status for line in lines}
-    return next((s for s in STATUS_ORDER if s in statuses), "OK")

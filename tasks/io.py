@@ -13,7 +13,7 @@ from prefect.cache_policies import NO_CACHE
 
 from quality.contracts import InputContractError
 from quality.schemas import OUTPUT_TABLES, PHASE3_TABLES, all_tables
-from tasks.readers import phase3_frames, read_phase3, read_phase3_frames
+from tasks.readers import read_phase3
 from tasks.warehouse import (
     Filter,
     TransientWarehouseError,
@@ -89,13 +89,5 @@ def read_output(
     return frame.select(schema.column_names).cast(dict(schema.polars_schema.items()))
 
 
-def write_partition(warehouse: Warehouse, table: str, day: date, frame: pl.DataFrame) -> int:
-    """Replace one partition outside a run (tests seed stored partitions with it)."""
-    return warehouse.replace_partitions(OUTPUT_TABLES[table], [day], frame.to_arrow())
-
-
 def ensure_tables(warehouse: Warehouse) -> list[str]:
     return warehouse.ensure_tables([t for t in all_tables() if t.name not in PHASE3_TABLES])
-
-
-__all__ = ["InputContractError", "WarehouseError", "phase3_frames", "read_phase3_frames"]

@@ -31,7 +31,8 @@ from quality.schemas import ML_FEATURE_CHECKS, OUTPUT_TABLES, PROCESSOR_RUNS, Ph
 from quality.success import RunLine
 from tasks import feature_checks
 from tasks.freshness import run_inputs
-from tasks.io import TRANSIENT_RETRIES, ProcessorTimeout, phase3_frames
+from tasks.io import TRANSIENT_RETRIES, ProcessorTimeout
+from tasks.readers import phase3_frames
 from tasks.warehouse import Warehouse, open_warehouse
 from tasks.warehouse.base import Replacement
 
@@ -65,7 +66,7 @@ def commit_built(
         replacements.append(Replacement(OUTPUT_TABLES[b.table], b.write_dates, b.rows_to_write()))
         if b.checks is not None:
             replacements.append(Replacement(ML_FEATURE_CHECKS, b.write_dates, b.checks))
-    rows = pl.DataFrame(list(lines), schema=PROCESSOR_RUNS.polars_schema)  # fields by name
+    rows = pl.DataFrame([line.as_row() for line in lines], schema=PROCESSOR_RUNS.polars_schema)
 
     def guard() -> None:
         if STOP.is_set():

@@ -126,8 +126,10 @@ def run_lines(
             ]
             status = "SKIPPED"
             message = f"not run: upstream {', '.join(blockers) or 'input'} failed"
-        # It never ran: no rows, duration or times.
-        lines += [RunLine(run_id, table, d, status, None, None, None, None, message) for d in dates]
+        lines += [  # it never ran: no rows, duration or times
+            RunLine(run_id=run_id, processor=table, analysis_date=d, status=status, message=message)
+            for d in dates
+        ]
     return sorted(lines, key=lambda line: line.analysis_date)  # stable: run order within a date
 
 

@@ -228,3 +228,10 @@ def season_frames(folder: Path) -> tuple[Phase3Frames, list[date]]:
     assert isinstance(first, date) and isinstance(last, date)
     start = first - timedelta(days=7)
     return frames, [start + timedelta(days=i) for i in range((last - start).days + 3)]
+
+
+def write_partition(warehouse: Any, table: str, day: date, frame: pl.DataFrame) -> int:
+    """Replace one partition outside a run: tests seed stored partitions with it."""
+    from quality.schemas import OUTPUT_TABLES
+
+    return int(warehouse.replace_partitions(OUTPUT_TABLES[table], [day], frame.to_arrow()))

@@ -52,10 +52,10 @@ OUT_OF_RANGE = "out of range; give a date from 1900-01-01 to 2999-12-31"
         ),
         (["run", "--date", "yesterday"], "--date yesterday: not a date; expected YYYY-MM-DD"),
         (["features", "--dat", "2024-01-10"], "No such option: --dat"),
-        (["status"], "give --date D, or --start D1 --end D2"),
+        (["status"], "give --start and --end (YYYY-MM-DD), or --date for one date"),
         (
             ["status", "--date", "2024-01-10", "--start", "2024-01-01"],
-            "give either --date D or --start D1 --end D2, not both",
+            "give either --date or --start/--end, not both",
         ),
         (
             ["features", "--date", "2024-01-10", "--format", "json", "--out", "x.parquet"],

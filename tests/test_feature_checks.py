@@ -48,11 +48,11 @@ from quality.schemas import (
 from quality.stable import stable_mean, stable_std
 from quality.success import RunLine
 from tasks.feature_checks import feature_checks_of, read_reference
-from tasks.io import ensure_tables, write_partition
+from tasks.io import ensure_tables
 from tasks.processors import commit_built
 from tasks.warehouse import Filter, Warehouse, open_warehouse
 from tasks.warehouse.base import SeasonRows
-from tests.conftest import SEASON_2023, SEASON_2024
+from tests.conftest import SEASON_2023, SEASON_2024, write_partition
 from tests.support.bq_emulator import EmulatorProcess
 
 D = date(2024, 1, 15)
@@ -738,7 +738,7 @@ def checked_and_committed(warehouse: Warehouse, p5: pl.DataFrame, run_id: str) -
         finished_at=None,
         message="built",
     )
-    built = Built(ML_FEATURE_STORE_V2.name, p5, (line,), (D,))
+    built = Built(table=ML_FEATURE_STORE_V2.name, frame=p5, lines=(line,), write_dates=(D,))
     none = Phase3Frames(*(pl.DataFrame() for _ in range(5)))  # the checks read no Phase 3
     inputs = RunInputs(none, (D,), run_id=run_id, reference=read_reference(warehouse, D))
     checked = feature_checked(built, Context(inputs, {}, pl.DataFrame()))

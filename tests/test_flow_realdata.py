@@ -70,7 +70,7 @@ def test_export_writes_one_parquet_per_output(season_url: str, tmp_path: Path) -
 
 def slate_size(day: date) -> int:
     from quality.success import slate_facts
-    from tasks.io import read_phase3_frames
+    from tasks.readers import read_phase3_frames
 
     frames = read_phase3_frames(open_warehouse(), day, day)
     return slate_facts(day, frames).slate_players

@@ -1194,9 +1194,10 @@ def test_the_phase5_worker_query_runs_unchanged_on_the_emulator(
     from google.cloud import bigquery
 
     from features.core import build_outputs
-    from tasks.io import ensure_tables, write_partition
+    from tasks.io import ensure_tables
     from tasks.warehouse import open_warehouse
     from tasks.warehouse.bigquery_warehouse import BigQueryWarehouse
+    from tests.conftest import write_partition
 
     world, _ = season_frames(SEASON_2023)
     day = date(2024, 1, 15)

@@ -20,7 +20,7 @@ from quality.schemas import (
     UPCOMING_TEAM_GAME_CONTEXT,
     Phase3Frames,
 )
-from quality.success import RunLine, SlateFacts, slate_facts
+from quality.success import RunLine, SlateFacts, Status, slate_facts
 from tasks.report import RunReport
 from tests.builders import frame
 
@@ -151,8 +151,10 @@ def test_slate_facts_from_frames() -> None:
 
 
 def test_the_run_ends_with_one_summary_line() -> None:
-    def line(processor: str, status: str, rows: int | None) -> RunLine:
-        return RunLine("r", processor, D, status, rows, None, None, None, "")  # type: ignore[arg-type]
+    def line(processor: str, status: Status, rows: int | None) -> RunLine:
+        return RunLine(
+            run_id="r", processor=processor, analysis_date=D, status=status, rows=rows, message=""
+        )
 
     report = RunReport(
         run_id="r",
