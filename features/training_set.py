@@ -128,7 +128,13 @@ def over_line(points: pl.Expr, line: pl.Expr) -> pl.Expr:
 
 
 def check_min_quality(min_quality: float) -> float:
-    """SPEC 16.5: p below 50 would let rows in that the old system never trained on."""
+    """SPEC 16.5: p below 50 would let rows in that the old system never trained on; a score
+    is at most 100, so above it no row could pass (an empty set that looks like missing data)."""
+    if min_quality > 100:
+        raise ValueError(
+            f"--min-quality {min_quality:g} is above 100, the highest feature_quality_score: "
+            f"pass a value from {LOWEST_MIN_QUALITY:g} to 100"
+        )
     if not min_quality >= LOWEST_MIN_QUALITY:  # NaN too
         raise ValueError(
             f"--min-quality {min_quality:g} is below {LOWEST_MIN_QUALITY:g}: the training filter "

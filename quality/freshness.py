@@ -75,10 +75,9 @@ def row_hashes(frame: pl.DataFrame, columns: Sequence[str]) -> pl.Series:
             separator=SEPARATOR,
         )
     ).to_series()
-    return pl.Series(
-        "row_hash",
-        [int.from_bytes(blake2b(t.encode(), digest_size=8).digest(), "big") for t in text],
-        dtype=pl.UInt64,
+    digests = [blake2b(t, digest_size=8).digest() for t in text.cast(pl.Binary)]
+    return pl.Series("row_hash", digests, pl.Binary).bin.reinterpret(
+        dtype=pl.UInt64, endianness="big"
     )
 
 

@@ -48,7 +48,7 @@ def partition_dir(out: Path, schema: TableSchema, day: date) -> Path:
 
 
 def to_described_table(frame: pl.DataFrame, schema: TableSchema) -> pa.Table:
-    """Rows in declared order and type; a NULL in a NOT NULL column is refused here."""
+    """Rows in declared order and type; a NULL in a NOT NULL column is refused, here too."""
     arrow = frame.select(schema.column_names).cast(dict(schema.polars_schema.items())).to_arrow()
     fields = []  # the declared Arrow schema with each column's description and NOT NULL mode
     for c in schema.columns:
@@ -109,22 +109,26 @@ def write_date(out: Path, schema: TableSchema, day: date, frame: pl.DataFrame) -
 
 
 def export_range(warehouse: Warehouse, start: date, end: date, out: Path) -> list[ExportedDate]:
-    """Every output table for every date of [start, end]: one read per table, one file per date.
-
-    Every folder it would write in is checked first, so a refused OUT is left untouched."""
+    """Every output table for every date of [start, end]: one read per table, one file per date;
+    every folder it writes in and every NOT NULL column checked first (a refusal writes none)."""
     days = pl.date_range(start, end, eager=True).to_list()
     _refuse_links(out, [out / STAGING_DIR])
-    for schema in OUTPUT_TABLES.values():
-        _refuse_links(out, [out / schema.full_name, *(partition_dir(out, schema, d) for d in days)])
-    results: list[ExportedDate] = []
+    frames: dict[str, dict[date, pl.DataFrame]] = {}  # by table, then by date
     for table, schema in OUTPUT_TABLES.items():
         column = schema.partition_column
         assert column is not None
-        if warehouse.table_schema(schema.full_name) is None:
+        _refuse_links(out, [out / schema.full_name, *(partition_dir(out, schema, d) for d in days)])
+        if warehouse.table_schema(schema.full_name) is not None:
+            frame = warehouse.read(schema.full_name, None, date_range(column, start, end))
+            refuse_required_nulls(frame, schema, ", then export again")
+            frames[table] = {
+                k[0]: part for k, part in frame.partition_by(column, as_dict=True).items()
+            }
+    results: list[ExportedDate] = []
+    for table, schema in OUTPUT_TABLES.items():
+        if (by_day := frames.get(table)) is None:
             results += [ExportedDate(table, d, 0, None, False, table_absent=True) for d in days]
             continue
-        frame = warehouse.read(schema.full_name, None, date_range(column, start, end))
-        by_day = {key[0]: part for key, part in frame.partition_by(column, as_dict=True).items()}
         results += [write_date(out, schema, d, by_day.get(d, schema.empty_frame())) for d in days]
     staging = out / STAGING_DIR
     if staging.is_dir() and not staging.is_symlink() and not any(staging.iterdir()):

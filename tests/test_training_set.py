@@ -226,6 +226,7 @@ def test_the_default_rows_pass_the_old_systems_mandatory_training_filters() -> N
         (69.9, ["all_good", "matchup_50", "quality_69_9", "quality_70"]),
         (80.0, ["all_good", "matchup_50"]),
         (80.1, []),
+        (100.0, []),  # the highest score: still a filter, not an input error
     ],
 )
 def test_the_quality_parameter_moves_only_the_score_filter(
@@ -240,6 +241,13 @@ def test_the_quality_parameter_moves_only_the_score_filter(
 def test_a_quality_parameter_below_50_is_an_input_error(min_quality: float) -> None:
     p5, box = filter_inputs()
     with pytest.raises(ValueError, match=r"--min-quality .* is below 50: .* pass a value from 50"):
+        training_set(p5, box, None, min_quality=min_quality)
+
+
+@pytest.mark.parametrize("min_quality", [100.5, 1e9, float("inf")])
+def test_a_quality_parameter_above_100_is_an_input_error(min_quality: float) -> None:
+    p5, box = filter_inputs()
+    with pytest.raises(ValueError, match=r"--min-quality .* is above 100, .* from 50 to 100"):
         training_set(p5, box, None, min_quality=min_quality)
 
 
