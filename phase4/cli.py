@@ -501,53 +501,53 @@ def backfill(
     chosen = parse_processors(processors)
     checks.ordered(start, end)
     warehouse = _open_warehouse()
-    checks.within_seasons(warehouse, start.date(), end.date())
-    from tasks.readers import read_ahead
+    with warehouse.held_open():  # one open file for the checks, the reads ahead and the flow
+        checks.within_seasons(warehouse, start.date(), end.date())
+        from tasks.readers import read_ahead
 
-    read_ahead(start.date(), end.date(), chosen)  # Phase 3 read while Prefect is imported
-    _use_prefect_server()
-    from flows.phase4_backfill import BackfillSummary, phase4_backfill
-    from tasks.backfill import progress_listener
-    from tasks.io import ensure_tables
+        read_ahead(start.date(), end.date(), chosen)  # Phase 3 read while Prefect is imported
+        _use_prefect_server()
+        from flows.phase4_backfill import BackfillSummary, phase4_backfill
+        from tasks.backfill import progress_listener
+        from tasks.io import ensure_tables
 
-    ensure_tables(warehouse)
-    checks.stored_tables(warehouse)
-    total_days = (end - start).days + 1
-    with (
-        bar_of.Progress(
-            bar_of.TextColumn("[bold]backfill (dates written)"),
-            bar_of.BarColumn(),
-            bar_of.MofNCompleteColumn(),
-            bar_of.TextColumn("{task.fields[rows]} rows"),
-            bar_of.TextColumn("{task.fields[rate]}"),
-            bar_of.TimeElapsedColumn(),
-            bar_of.TextColumn("ETA"),
-            bar_of.TimeRemainingColumn(),
-            console=console,
-            disable=options.quiet,
-        ) as progress,
-        _interrupts("backfill") as interrupt,
-    ):
-        bar = progress.add_task("dates", total=total_days, rows=0, rate="")
+        ensure_tables(warehouse)
+        checks.stored_tables(warehouse)
+        total_days = (end - start).days + 1
+        with (
+            bar_of.Progress(
+                bar_of.TextColumn("[bold]backfill (dates written)"),
+                bar_of.BarColumn(),
+                bar_of.MofNCompleteColumn(),
+                bar_of.TextColumn("{task.fields[rows]} rows {task.fields[rate]}"),
+                bar_of.TimeElapsedColumn(),
+                bar_of.TextColumn("ETA"),
+                bar_of.TimeRemainingColumn(),
+                console=console,
+                disable=options.quiet,
+            ) as progress,
+            _interrupts("backfill") as interrupt,
+        ):
+            bar = progress.add_task("dates", total=total_days, rows=0, rate="")
 
-        def advance(day: date, rows: int, status: str) -> None:
-            task = progress.tasks[bar]
-            rate = f"{(task.completed + 1) / task.elapsed:.1f} dates/s" if task.elapsed else ""
-            progress.update(bar, advance=1, rows=task.fields["rows"] + rows, rate=rate)
+            def advance(day: date, rows: int, status: str) -> None:
+                task = progress.tasks[bar]
+                rate = f"{(task.completed + 1) / task.elapsed:.1f} dates/s" if task.elapsed else ""
+                progress.update(bar, advance=1, rows=task.fields["rows"] + rows, rate=rate)
 
-        token = progress_listener.set(advance)
-        try:
-            state = phase4_backfill(
-                start_date=start.date(),
-                end_date=end.date(),
-                processors=chosen,
-                force=force,
-                return_state=True,
-            )
-        finally:
-            progress_listener.reset(token)
-        if not interrupt.count:
-            progress.update(bar, completed=total_days)
+            token = progress_listener.set(advance)
+            try:
+                state = phase4_backfill(
+                    start_date=start.date(),
+                    end_date=end.date(),
+                    processors=chosen,
+                    force=force,
+                    return_state=True,
+                )
+            finally:
+                progress_listener.reset(token)
+            if not interrupt.count:
+                progress.update(bar, completed=total_days)
     if interrupt.count:
         _stop_interrupted(
             interrupt,
