@@ -22,6 +22,7 @@ from quality.schemas import (
     PLAYER_COMPOSITE_FACTORS,
     PLAYER_DAILY_CACHE,
     PLAYER_SHOT_ZONE_ANALYSIS,
+    PROCESSOR_RUNS,
     TEAM_DEFENSE_ZONE_ANALYSIS,
     GraphNode,
     Phase3Frames,
@@ -244,3 +245,8 @@ def date_status(lines: Sequence[RunLine]) -> str:
     """The worst status among a date's lines."""
     statuses = {line.status for line in lines}
     return next((s for s in STATUS_ORDER if s in statuses), "OK")
+
+
+def run_rows(lines: Sequence[RunLine]) -> pl.DataFrame:
+    """processor_runs rows of `lines`, each field to its column by name."""
+    return pl.DataFrame([line.as_row() for line in lines], schema=PROCESSOR_RUNS.polars_schema)

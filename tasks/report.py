@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-import polars as pl
 from prefect import get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
@@ -28,6 +27,7 @@ from quality.success import (
     RunLine,
     Status,
     run_failed,
+    run_rows,
 )
 from tasks.io import TRANSIENT_RETRIES
 from tasks.warehouse import open_warehouse
@@ -139,10 +139,7 @@ def record_run_task(warehouse_url: str, report: RunReport, unrecorded: list[RunL
     emit the completion event."""
     logger = get_run_logger()
     if unrecorded:
-        rows = pl.DataFrame(
-            [line.as_row() for line in unrecorded], schema=PROCESSOR_RUNS.polars_schema
-        )
-        open_warehouse(warehouse_url).append(PROCESSOR_RUNS, rows.to_arrow())
+        open_warehouse(warehouse_url).append(PROCESSOR_RUNS, run_rows(unrecorded).to_arrow())
     day = report.analysis_date.isoformat()
     create_table_artifact(
         key="phase4-run-report",
