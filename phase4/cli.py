@@ -35,7 +35,7 @@ from phase4.data_commands import (
     StartOption,
     console,
     date_option,
-    date_range,
+    dates_of_options,
     err,
     print_table,
     say_error,
@@ -443,7 +443,7 @@ def status(
     from phase4.status import grid_json, grid_table, status_rows
     from tasks.feature_checks import feature_checks_of
 
-    first, last = date_range(start, end, analysis_date)  # --date: one date's rows, else a grid
+    first, last = dates_of_options(start, end, analysis_date)  # --date: rows, else a grid
     warehouse = _open_warehouse(read_only=True, announce=not as_json)  # JSON stays parseable
     inputs.stored_tables(warehouse)
     if analysis_date is None:

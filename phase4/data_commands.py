@@ -80,7 +80,7 @@ ProcessorsOption = Annotated[
 ]
 
 
-def date_range(
+def dates_of_options(
     start: datetime | None, end: datetime | None, day: datetime | None
 ) -> tuple[date, date]:
     """--start/--end, or --date as a one-date range; each date in range, in order."""
@@ -123,7 +123,7 @@ def training_set_command(
     from phase4.checks import output_file, stored_tables, within_seasons, write_atomically
     from tasks.readers import build_training_set, open_reader
 
-    first, last = date_range(start, end, None)
+    first, last = dates_of_options(start, end, None)
     if out.suffix.lower() in (".csv", ".parquet") and out.suffix.lower() != f".{fmt}":
         raise InputError(
             f"--out {out} is a {out.suffix} name but --format is {fmt}: pass --format "
@@ -176,7 +176,7 @@ def features_command(
 
     if day is None:
         raise InputError("give --date (YYYY-MM-DD)")
-    slate_day = date_range(None, None, day)[0]
+    slate_day = dates_of_options(None, None, day)[0]
     if fmt == "parquet" and out is None:
         raise InputError("--format parquet needs --out FILE")
     if fmt != "parquet" and out is not None:
@@ -308,7 +308,7 @@ def export_command(
     from tasks.export import ExportPathError, export_range
     from tasks.readers import open_reader
 
-    first, last = date_range(start, end, day)
+    first, last = dates_of_options(start, end, day)
     output_folder(out)
     try:
         warehouse = open_reader()
