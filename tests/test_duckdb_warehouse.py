@@ -63,6 +63,33 @@ def test_replace_partition_replaces_only_that_date(warehouse: DuckDBWarehouse) -
     ]
 
 
+def row_groups(path: Path, full_name: str) -> tuple[int, int]:
+    """(row groups, rows stored, deleted ones included) of a table in the closed file."""
+    import duckdb
+
+    with duckdb.connect(str(path), read_only=True) as con:
+        segments = f"pragma_storage_info('{full_name}') WHERE column_id = 0"
+        query = f"SELECT count(DISTINCT row_group_id), sum(count) FROM {segments}"
+        return con.sql(f"{query} AND segment_type <> 'VALIDITY'").fetchall()[0]
+
+
+@pytest.mark.parametrize(("chunk_days", "groups"), [(1, 1), (2, 3)])
+def test_chunks_of_dates_keep_their_row_groups_and_leave_no_deleted_rows(
+    warehouse: DuckDBWarehouse, chunk_days: int, groups: int
+) -> None:
+    """A backfill's chunks skip DuckDB's vacuum: each stays a row group of its own, freed
+    whole when the same dates are rebuilt; single dates (nightly runs) are merged as usual."""
+    schema, teams = TEAM_DEFENSE_ZONE_ANALYSIS, ["ATL", "BOS", "LAL", "NYK", "MIA", "DEN"]
+    days = [date(2025, 1, day) for day in range(1, 7)]
+    for _ in range(2):  # built, then rebuilt
+        for i in range(0, len(days), chunk_days):
+            chunk = days[i : i + chunk_days]
+            rows = pa.concat_tables(p1_rows(day, teams) for day in chunk)
+            warehouse.replace_partitions(schema, chunk, rows)
+    assert row_groups(warehouse.path, schema.full_name) == (groups, 36)
+    assert read_p1(warehouse, days[-1])["team_abbr"].to_list() == sorted(teams)
+
+
 class FailsAfterDelete(DuckDBWarehouse):
     """Injects a real DuckDB error between the DELETE and the INSERT of the transaction."""
 
