@@ -78,7 +78,7 @@ def test_chunks_of_dates_keep_their_row_groups_and_leave_no_deleted_rows(
     warehouse: DuckDBWarehouse, chunk_days: int, groups: int
 ) -> None:
     """A backfill's chunks skip DuckDB's vacuum: each stays a row group of its own, freed
-    whole when the same dates are rebuilt; single dates (nightly runs) are merged as usual."""
+    whole when the same dates are rebuilt; a single date's commit (a nightly run) merges."""
     schema, teams = TEAM_DEFENSE_ZONE_ANALYSIS, ["ATL", "BOS", "LAL", "NYK", "MIA", "DEN"]
     days = [date(2025, 1, day) for day in range(1, 7)]
     for _ in range(2):  # built, then rebuilt
@@ -88,6 +88,8 @@ def test_chunks_of_dates_keep_their_row_groups_and_leave_no_deleted_rows(
             warehouse.replace_partitions(schema, chunk, rows)
     assert row_groups(warehouse.path, schema.full_name) == (groups, 36)
     assert read_p1(warehouse, days[-1])["team_abbr"].to_list() == sorted(teams)
+    warehouse.replace_partitions(schema, days[:1], p1_rows(days[0], teams))  # a nightly run
+    assert row_groups(warehouse.path, schema.full_name) == (1, 36)  # merges what waited
 
 
 class FailsAfterDelete(DuckDBWarehouse):
