@@ -228,8 +228,9 @@ def stale_pid_file(home: Path | None = None) -> str | None:
     """Why server.pid names no server (a reboot, a crash, a reused pid); None when it does,
     or when there is no pid file."""
     files = ServerFiles(home or server_home())
-    recorded = _read_recorded(files)
-    return None if recorded is None else _not_our_server(recorded, _read_int(files.port))
+    if (recorded := _read_recorded(files)) is None:  # no file, or no pid in it
+        return "it holds no pid and start time" if files.pid.exists() else None
+    return _not_our_server(recorded, _read_int(files.port))
 
 
 def auth_string(home: Path, *, create: bool = False) -> str | None:

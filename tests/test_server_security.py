@@ -149,6 +149,7 @@ def bystander() -> Iterator[subprocess.Popen[bytes]]:
     ("pid_file", "why"),
     [
         ("{pid}\n", "the pid file holds no start time"),
+        ("not a pid\n", "it holds no pid and start time"),
         ("{pid} {start}\n", "is not `prefect server start` on port 4200"),
         ("{pid} {later}\n", "started after the server did (the pid was reused)"),
     ],
