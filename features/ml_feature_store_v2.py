@@ -20,6 +20,7 @@ from features.common import ENGINE, divide, qualifying_games, ratio, slate, to_t
 from features.ml_feature_store_v3 import attach_v3_inputs, v3_values, with_optional_columns
 from features.windows import (
     GAME_NUMBER,
+    PLAN_OPTIMIZATIONS,
     ZONES,
     Aggregate,
     Window,
@@ -964,7 +965,7 @@ def slate_inputs(
     schedule counts): the half of P5 that reads no upstream, so the run core computes it while
     P1 to P4 run (`Processor.slate_inputs`) and passes it to `ml_feature_store_v2`."""
     phase3 = _phase3_frames(player_games, team_defense, team_offense, player_context, team_context)
-    return _slate_inputs(phase3, calendar).collect(engine=ENGINE)
+    return _slate_inputs(phase3, calendar).collect(engine=ENGINE, optimizations=PLAN_OPTIMIZATIONS)
 
 
 def ml_feature_store_v2(
@@ -999,4 +1000,5 @@ def ml_feature_store_v2(
         slate_inputs_plan = slate_inputs.lazy()
     dates = calendar_frame(calendar).height
     rows = assembled(_with_upstreams(slate_inputs_plan, upstream), failed, dates)
-    return to_table(rows.with_columns(created_at=pl.lit(processed_at)), ML_FEATURE_STORE_V2)
+    rows = rows.with_columns(created_at=pl.lit(processed_at))
+    return to_table(rows, ML_FEATURE_STORE_V2, PLAN_OPTIMIZATIONS)
