@@ -1,6 +1,6 @@
 """`phase4 report`: one self-contained HTML page of a date range, and its markdown twin.
 
-Pure: frames in (tasks/report_reads.py reads them), text out. The page embeds plotly's JS, so it
+Pure: frames in (quality/report.py's figures), text out. The page embeds plotly's JS, so it
 opens offline, and its data as JSON in a `<script id="phase4-report-data">` tag, so scripts and
 tests can read exactly what the charts draw.
 """
@@ -18,8 +18,8 @@ import polars as pl
 from plotly.subplots import make_subplots  # type: ignore[import-untyped]
 
 from quality.feature_contract import REQUIRED_FEATURES
+from quality.report import GRID_STATUSES, ReportFrames, full_status_grid, summary_sentence
 from quality.schemas import PROCESSOR_NAMES
-from tasks.report_reads import GRID_STATUSES, ReportFrames, full_status_grid, summary_sentence
 
 DATA_SCRIPT_ID = "phase4-report-data"
 COLORS = ["#2e7d32", "#f9a825", "#c62828", "#90a4ae", "#64b5f6", "#8e24aa", "#eeeeee"]

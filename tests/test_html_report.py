@@ -25,7 +25,7 @@ from phase4.html_report import (
     defaults_figure,
     quality_figure,
 )
-from tasks.report_reads import (
+from quality.report import (
     ReportFrames,
     check_outcomes,
     feature_defaults,
@@ -435,7 +435,7 @@ def test_report_rejects_an_inverted_range(tmp_path: Path) -> None:
 
 
 def test_a_line_whose_inputs_changed_shows_stale_in_the_grid() -> None:
-    from tasks.report_reads import with_stale
+    from quality.report import with_stale
 
     lines = pl.DataFrame(
         {
