@@ -15,7 +15,7 @@ from datetime import date
 from itertools import groupby
 
 import polars as pl
-from prefect import flow, get_run_logger
+from prefect import get_run_logger
 from prefect.artifacts import create_table_artifact
 from prefect.futures import PrefectFuture, wait
 from prefect.runtime import flow_run
@@ -24,6 +24,7 @@ from prefect.states import Failed, State
 from features import registry
 from features.core import Built, Context
 from features.registry import Processor, ProcessorName
+from flows import flow
 from nba_calendar import season_of
 from quality.schemas import ML_FEATURE_STORE_V2
 from quality.success import RunLine, date_status, lines_by_date

@@ -11,13 +11,14 @@ import time
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from prefect import allow_failure, flow, get_run_logger
+from prefect import allow_failure, get_run_logger
 from prefect.futures import wait
 from prefect.runtime import flow_run
 from prefect.states import Failed, State
 
 from features import registry
 from features.registry import ProcessorName
+from flows import flow
 from tasks.io import ensure_tables, read_phase3_task
 from tasks.processors import STOP, named_task, prepare_run_task, submit_processors
 from tasks.report import RunReport, record_run_task, run_lines

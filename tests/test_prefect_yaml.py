@@ -13,7 +13,7 @@ import copy
 import inspect
 import re
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -303,6 +303,29 @@ def test_entrypoints_load_and_parameters_render_as_pickers() -> None:
     for name in ("start_date", "end_date"):
         assert backfill_schema["properties"][name]["format"] == "date"
         assert backfill_schema["properties"][name]["description"]
+
+
+@pytest.mark.parametrize(
+    "parameters",
+    [
+        {"analysis_date": date(2024, 1, 15), "processors": None},
+        {"analysis_date": None, "processors": ["player_composite_factors", "ml_feature_store_v2"]},
+        {"start_date": date(2023, 10, 24), "end_date": date(2024, 4, 7), "force": True},
+        {"analysis_date": object(), "processors": ("team_defense_zone_analysis",)},
+    ],
+)
+def test_flow_runs_record_their_parameters_as_prefect_would(parameters: dict[str, Any]) -> None:
+    """The flows record their parameters without FastAPI's encoder, to the same JSON."""
+    from prefect import Flow
+
+    from flows.phase4_backfill import phase4_backfill
+    from flows.phase4_precompute import phase4_precompute
+
+    flows: list[Flow[..., Any]] = [phase4_precompute, phase4_backfill]
+    for flow in flows:
+        recorded = flow.serialize_parameters(parameters)
+        assert recorded == Flow.serialize_parameters(flow, parameters)
+        assert all(isinstance(v, str | bool | list | None) for v in recorded.values())
 
 
 PREFECT_LOCAL_YAML = REPO_ROOT / "prefect.local.yaml"
