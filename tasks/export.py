@@ -93,7 +93,7 @@ def write_date(out: Path, schema: TableSchema, day: date, frame: pl.DataFrame) -
     if frame.is_empty():
         return ExportedDate(schema.name, day, 0, None, _remove_stale(target_dir))
     staging.mkdir(parents=True, exist_ok=True)
-    staged = staging / f"{uuid.uuid4().hex}.parquet"
+    staged = staging / f"{os.getpid()}-{uuid.uuid4().hex}.parquet"  # the pid: see _clear_killed
     try:
         pq.write_table(to_described_table(frame, schema), staged)
         target_dir.mkdir(parents=True, exist_ok=True)
@@ -131,6 +131,21 @@ def export_range(warehouse: Warehouse, start: date, end: date, out: Path) -> lis
             continue
         results += [write_date(out, schema, d, by_day.get(d, schema.empty_frame())) for d in days]
     staging = out / STAGING_DIR
-    if staging.is_dir() and not staging.is_symlink() and not any(staging.iterdir()):
-        staging.rmdir()
+    if staging.is_dir() and not staging.is_symlink():
+        _clear_killed(staging)
+        if not any(staging.iterdir()):
+            staging.rmdir()
     return results
+
+
+def _clear_killed(staging: Path) -> None:
+    """Remove the staged files of exports that were killed (SIGKILL, a crash) before their
+    rename: their pid runs no more. An export running beside this one keeps its own."""
+    for left in staging.glob("*-*.parquet"):
+        pid = left.name.split("-", 1)[0]
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            left.unlink(missing_ok=True)
+        except (ValueError, PermissionError):  # not a pid; another user's live process
+            continue

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -215,6 +217,24 @@ def test_a_date_that_cannot_be_written_keeps_its_previous_file(
         write_date(out, ML_FEATURE_STORE_V2, D, broken)
     assert target.read_bytes() == before
     assert not any((out / STAGING_DIR).iterdir())
+
+
+def test_an_export_clears_what_a_killed_export_staged_but_not_a_running_ones(
+    warehouse_url: str, tmp_path: Path
+) -> None:
+    seed(warehouse_url, {D: 2})
+    out, gone = tmp_path / "out", subprocess.Popen(["true"])
+    gone.wait()  # a pid that runs no more: an export killed before its rename
+    staging = out / STAGING_DIR
+    staging.mkdir(parents=True)
+    killed, running = staging / f"{gone.pid}-a.parquet", staging / f"{os.getpid()}-b.parquet"
+    killed.write_bytes(b"half a file")
+    running.write_bytes(b"being written")
+    export_range(open_warehouse(warehouse_url), D, D, out)
+    assert not killed.exists() and running.read_bytes() == b"being written"
+    running.unlink()
+    export_range(open_warehouse(warehouse_url), D, D, out)
+    assert not staging.exists()
 
 
 def test_bad_ranges_and_a_missing_warehouse_are_refused_without_creating_it(
