@@ -163,10 +163,7 @@ def _not_our_server(recorded: Recorded, port: int | None) -> str | None:
         return f"the pid file holds no start time to check process {pid} against"
     if _start_ticks(pid) != recorded.start:
         return f"process {pid} started after the server did (the pid was reused)"
-    try:
-        argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")[:-1]
-    except OSError:
-        argv = []
+    argv = _argv(pid)
     text = " ".join(argv)
     if port is None or "prefect" not in text or not {"server", "start", str(port)} <= set(argv):
         return f"process {pid} is not `prefect server start` on port {port} ({text[:80]})"
@@ -176,6 +173,22 @@ def _not_our_server(recorded: Recorded, port: int | None) -> str | None:
     except ProcessLookupError:
         return f"no process {pid} runs"
     return None
+
+
+def _argv(pid: int) -> list[str]:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")[:-1]
+    except OSError:
+        return []
+
+
+def _port_of(files: ServerFiles, recorded: Recorded | None) -> int | None:
+    """server.port, or when that file is gone the `--port` the recorded process was started
+    with: a server still runs, and must neither be started twice nor taken for stale."""
+    port = _read_int(files.port)
+    argv = _argv(recorded.pid) if port is None and recorded is not None else []
+    after = argv[argv.index("--port") + 1 :][:1] if "--port" in argv else []
+    return int(after[0]) if after and after[0].isdigit() else port
 
 
 def alive(pid: int) -> bool:
@@ -213,7 +226,8 @@ def healthy(port: int, timeout: float = 3.0, secret: str | None = None) -> bool:
 def server_status(home: Path | None = None) -> ServerStatus:
     """Running means: the pid file names a process proven to be this server."""
     files = ServerFiles(home or server_home())
-    recorded, port = _read_recorded(files), _read_int(files.port)
+    recorded = _read_recorded(files)
+    port = _port_of(files, recorded)
     running = recorded is not None and _not_our_server(recorded, port) is None
     return ServerStatus(
         running=running,
@@ -230,7 +244,7 @@ def stale_pid_file(home: Path | None = None) -> str | None:
     files = ServerFiles(home or server_home())
     if (recorded := _read_recorded(files)) is None:  # no file, or no pid in it
         return "it holds no pid and start time" if files.pid.exists() else None
-    return _not_our_server(recorded, _read_int(files.port))
+    return _not_our_server(recorded, _port_of(files, recorded))
 
 
 def auth_string(home: Path, *, create: bool = False) -> str | None:

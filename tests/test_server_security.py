@@ -29,6 +29,7 @@ from phase4.server import (
     client_environment,
     server_home,
     server_status,
+    stale_pid_file,
     start_server,
     stop_server,
 )
@@ -217,6 +218,20 @@ def test_bad_server_settings_are_one_line_and_start_nothing(
     # A command that does not start the server is not held up by the bad value.
     version = subprocess.run([PHASE4, "--version"], env=env, capture_output=True, text=True)
     assert version.returncode == 0, version.stderr
+
+
+def test_a_lost_port_file_neither_starts_a_second_server_nor_orphans_the_first(
+    server: ServerStatus,
+) -> None:
+    """server.port deleted while the server runs: its own command line still gives its port."""
+    assert server.home is not None and server.port is not None
+    (server.home / "server.port").unlink()
+    assert server_status(server.home) == server
+    assert stale_pid_file(server.home) is None
+    again = start_server(server.home)
+    assert (again.pid, again.port) == (server.pid, server.port)  # no second server
+    assert stop_server(server.home)  # signalled, not removed as stale
+    assert not server_status(server.home).running
 
 
 def test_signal_is_sent_only_to_the_proven_server(server: ServerStatus) -> None:
