@@ -3,6 +3,7 @@ they become are quality/report.py's."""
 
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import date
 from typing import Any
 
@@ -39,20 +40,26 @@ def read_range(
 def read_report_frames(
     warehouse: Warehouse, start: date, end: date, fingerprints: pl.DataFrame | None = None
 ) -> ReportFrames:
-    """Every figure of the report for slate dates [start, end], read once each (`fingerprints`
-    of the range's Phase 3 rows, when the caller has them, spare their read)."""
-    runs = read_range(warehouse, PROCESSOR_RUNS.full_name, RUN_COLUMNS, "analysis_date", start, end)
-    lines = latest_lines(runs)
-    counts: dict[str, pl.DataFrame] = {}
-    for table, schema in OUTPUT_TABLES.items():
-        day = schema.partition_column
-        assert day is not None
-        counts[table] = read_range(warehouse, schema.full_name, [day], day, start, end)
-    p5 = _read_p5(warehouse, start, end)
-    quality, basis = p5_quality(p5)
+    """Every figure of the report for slate dates [start, end], read once each and side by
+    side (on BigQuery a job each), `fingerprints` of the range's Phase 3 rows, when the caller
+    has them, sparing their read."""
+
+    def dated(full_name: str, columns: list[str], day: str) -> Future[pl.DataFrame]:
+        return pool.submit(read_range, warehouse, full_name, columns, day, start, end)
+
     checked = ["game_date", "feature_index", "feature_name", "status"]
-    raw = read_range(warehouse, FEATURE_CHECKS, checked, "game_date", start, end)
-    no_checks = warehouse.table_schema(FEATURE_CHECKS) is None
+    with ThreadPoolExecutor(max_workers=4, thread_name_prefix="report-read") as pool:
+        runs = dated(PROCESSOR_RUNS.full_name, RUN_COLUMNS, "analysis_date")
+        counts = {}
+        for table, schema in OUTPUT_TABLES.items():
+            assert (day := schema.partition_column) is not None
+            counts[table] = dated(schema.full_name, [day], day)
+        p5_read = pool.submit(_read_p5, warehouse, start, end)
+        raw = dated(FEATURE_CHECKS, checked, "game_date")
+        grid = pool.submit(status_grid, warehouse, start, end, fingerprints)
+        no_checks = warehouse.table_schema(FEATURE_CHECKS) is None
+    lines, p5 = latest_lines(runs.result()), p5_read.result()
+    quality, basis = p5_quality(p5)
     return ReportFrames(
         start=start,
         end=end,
@@ -60,13 +67,13 @@ def read_report_frames(
             lines.select(
                 "analysis_date", "processor", "status", "rows", "duration_seconds", "message"
             ),
-            status_grid(warehouse, start, end, fingerprints),
+            grid.result(),
         ),
-        rows_per_processor=rows_per_processor(counts),
+        rows_per_processor=rows_per_processor({t: f.result() for t, f in counts.items()}),
         p5_quality=quality,
         quality_ready_basis=basis,
         feature_defaults=feature_defaults(p5),
-        check_outcomes=None if no_checks else check_outcomes(raw),
+        check_outcomes=None if no_checks else check_outcomes(raw.result()),
         slowest_runs=slowest_runs(lines),
     )
 
