@@ -27,6 +27,7 @@ from quality.schemas import (
 )
 from quality.success import RunLine
 from tasks.io import ensure_tables, is_transient, read_output
+from tasks.report_reads import read_report_frames
 from tasks.warehouse import Filter, TransientWarehouseError, WarehouseError, open_warehouse
 from tasks.warehouse.base import Replacement, SeasonRows
 from tasks.warehouse.bigquery_warehouse import BigQueryWarehouse
@@ -256,6 +257,13 @@ def test_a_full_run_matches_the_duckdb_run_row_for_row(
         right = from_duckdb.drop(moving).sort(key)
         assert left.height == right.height > 0, table
         assert left.equals(right), table
+    # The report's reads, side by side (a job each on BigQuery), give the same figures.
+    bigquery = open_warehouse(loaded_bq)
+    on_bq, on_duckdb = (read_report_frames(w, D, D) for w in (bigquery, open_warehouse()))
+    for figure in ("rows_per_processor", "p5_quality", "feature_defaults", "check_outcomes"):
+        assert getattr(on_bq, figure).equals(getattr(on_duckdb, figure)), figure
+    grid = ["analysis_date", "processor", "status", "rows"]
+    assert on_bq.status_grid.select(grid).equals(on_duckdb.status_grid.select(grid))
     # A re-run replaces the partitions instead of adding to them.
     monkeypatch.setenv("PHASE4_WAREHOUSE", loaded_bq)
     assert phase4("run", "--date", str(D))[0] == 0
