@@ -111,6 +111,22 @@ def test_a_failure_in_the_middle_of_a_write_keeps_the_old_partition(
     assert read_p1(warehouse, D2)["team_abbr"].to_list() == ["BOS", "LAL"]
 
 
+class EndsTheTransactionThenFails(DuckDBWarehouse):
+    """A transaction ended under the write, as a query interrupted by a signal ends it."""
+
+    def _in_transaction(self, con: Any, statements: Sequence[str], *args: Any, **kw: Any) -> None:
+        ended = [*statements, "COMMIT", "SELECT error('interrupted mid-write')"]
+        super()._in_transaction(con, ended, *args, **kw)
+
+
+def test_a_rollback_that_finds_no_transaction_does_not_hide_the_error(
+    warehouse: DuckDBWarehouse,
+) -> None:
+    failing = EndsTheTransactionThenFails(warehouse.path)
+    with pytest.raises(Exception, match="interrupted mid-write"):
+        failing.replace_partitions(TEAM_DEFENSE_ZONE_ANALYSIS, [D1], p1_rows(D1, ["BOS"]))
+
+
 def test_rows_that_break_the_declared_schema_are_refused_before_writing(
     warehouse: DuckDBWarehouse,
 ) -> None:

@@ -7,7 +7,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import duckdb
@@ -218,7 +218,10 @@ class DuckDBWarehouse(Warehouse):
                 before_commit()
             con.execute("COMMIT")
         except BaseException:
-            con.execute("ROLLBACK")
+            # A query interrupted by a signal (Prefect's SIGTERM handler raises in the middle
+            # of it) has ended the transaction already: the error that ended it is raised.
+            with suppress(duckdb.TransactionException):
+                con.execute("ROLLBACK")
             raise
 
     def commit(
