@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from phase4 import settings
+from tasks.processes import alive, proc_stat
 
 SERVER_ENV = "PHASE4_SERVER"  # "off": no managed server (Prefect's temporary one per command)
 SERVER_VALUES = dict(
@@ -119,18 +120,10 @@ def _read_int(path: Path) -> int | None:
         return None
 
 
-def _stat(pid: int) -> list[str]:
-    """/proc/PID/stat's fields after the command name ([0] the state); [] when unreadable."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return []
-
-
 def _start_ticks(pid: int) -> int | None:
     """The process's start time in clock ticks after boot (field 22): with the pid, it names
     one process; a reused pid has another start time."""
-    fields = _stat(pid)
+    fields = proc_stat(pid)
     return int(fields[19]) if len(fields) > 19 else None
 
 
@@ -189,16 +182,6 @@ def _port_of(files: ServerFiles, recorded: Recorded | None) -> int | None:
     argv = _argv(recorded.pid) if port is None and recorded is not None else []
     after = argv[argv.index("--port") + 1 :][:1] if "--port" in argv else []
     return int(after[0]) if after and after[0].isdigit() else port
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return _stat(pid)[:1] != ["Z"]  # a zombie child (ours, not yet reaped) is not alive
 
 
 def healthy(port: int, timeout: float = 3.0, secret: str | None = None) -> bool:

@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from quality.schemas import OUTPUT_TABLES, TableSchema
+from tasks.processes import alive
 from tasks.readers import date_range, refuse_required_nulls
 from tasks.warehouse import Warehouse
 
@@ -143,9 +144,5 @@ def _clear_killed(staging: Path) -> None:
     rename: their pid runs no more. An export running beside this one keeps its own."""
     for left in staging.glob("*-*.parquet"):
         pid = left.name.split("-", 1)[0]
-        try:
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
+        if pid.isdigit() and not alive(int(pid)):
             left.unlink(missing_ok=True)
-        except (ValueError, PermissionError):  # not a pid; another user's live process
-            continue
