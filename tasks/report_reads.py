@@ -20,11 +20,10 @@ from quality.report import (
     slowest_runs,
     with_stale,
 )
-from quality.schemas import ML_FEATURE_STORE_V2, OUTPUT_TABLES, PROCESSOR_RUNS
+from quality.schemas import ML_FEATURE_CHECKS, ML_FEATURE_STORE_V2, OUTPUT_TABLES, PROCESSOR_RUNS
 from tasks.freshness import status_grid
 from tasks.warehouse import Filter, Warehouse, open_warehouse
 
-FEATURE_CHECKS = "nba_predictions.ml_feature_checks"
 RUN_COLUMNS = ["run_id", "processor", "analysis_date", "status", "rows", "duration_seconds"]
 RUN_COLUMNS += ["started_at", "finished_at", "message"]
 
@@ -55,9 +54,9 @@ def read_report_frames(
             assert (day := schema.partition_column) is not None
             counts[table] = dated(schema.full_name, [day], day)
         p5_read = pool.submit(_read_p5, warehouse, start, end)
-        raw = dated(FEATURE_CHECKS, checked, "game_date")
+        raw = dated(ML_FEATURE_CHECKS.full_name, checked, "game_date")
         grid = pool.submit(status_grid, warehouse, start, end, fingerprints)
-        no_checks = warehouse.table_schema(FEATURE_CHECKS) is None
+        no_checks = warehouse.table_schema(ML_FEATURE_CHECKS.full_name) is None
     lines, p5 = latest_lines(runs.result()), p5_read.result()
     quality, basis = p5_quality(p5)
     return ReportFrames(
