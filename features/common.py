@@ -7,18 +7,14 @@ import functools
 import operator
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Literal
 
 import polars as pl
 from polars_hash import CryptographicHashingNameSpace as Sha
 
-from nba_calendar import Calendars, calendar_frame
+from nba_calendar import ENGINE, Calendars, calendar_frame
 from quality.schemas import TableSchema
 
 AUDIT_COLUMNS = frozenset({"processed_at", "created_at", "data_hash"})
-# Polars 2 defaults to its streaming engine; on frames this small (a season is ~25k
-# player-games) the in-memory engine builds one date in half the time (make bench).
-ENGINE: Literal["in-memory"] = "in-memory"
 
 
 def qualifying_games(player_games: pl.LazyFrame) -> pl.LazyFrame:

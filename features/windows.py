@@ -18,6 +18,7 @@ import polars as pl
 from polars.expr.whenthen import ChainedThen, Then
 
 from features.common import completeness_pct, ratio
+from nba_calendar import ENGINE
 from quality.schemas import TableSchema
 from quality.stable import (
     ascending,
@@ -87,7 +88,7 @@ def game_sequence(
         return _numbered(games.lazy(), entity).with_columns(pl.lit(True).alias(TARGET))
     # The first date built after each game of a season (none: the game is left out), found in
     # the sorted (season, date) keys of `dates`: a search, not a join.
-    calendar = dates.collect() if isinstance(dates, pl.LazyFrame) else dates
+    calendar = dates.collect(engine=ENGINE) if isinstance(dates, pl.LazyFrame) else dates
     slates = pl.lit(
         calendar.select(_season_day("analysis_date").unique().sort())
         .to_series()

@@ -15,7 +15,7 @@ from typing import Literal
 
 import polars as pl
 
-from nba_calendar import season_of
+from nba_calendar import ENGINE, season_of
 from quality.schemas import (
     ML_FEATURE_STORE_V2,
     PLAYER_COMPOSITE_FACTORS,
@@ -163,7 +163,7 @@ def dated_facts(phase3: Phase3Frames, dates: Sequence[date]) -> pl.DataFrame:
             **{f"older:{t}": ids.filter(in_older & missing(c)) for t, c in FIRST_DATES.items()},
             season_games_before=(offense < day).sum().cast(pl.Int64),
         )
-        .collect()
+        .collect(engine=ENGINE)
     )
 
 
