@@ -357,6 +357,7 @@ def run(
         day = slate_date(analysis_date.date() if analysis_date else None)
         if analysis_date is None and not options.quiet:
             console.print(f"no --date: building the next slate, {day}")
+        state = None
         with _interrupts(f"run for {day}") as interrupt:
             state = phase4_precompute(analysis_date=day, processors=chosen, return_state=True)
     if interrupt.count:
@@ -364,6 +365,7 @@ def run(
             interrupt,
             f"run for {day} interrupted; written: {', '.join(interrupt.tables()) or 'nothing'}"
             " (each partition with its run line). Re-run the same command to build it.",
+            state,
         )
     report = _flow_result(state, RunReport, "run")
     columns = ["processor", "status", "rows", "duration_s", "message"]
@@ -514,20 +516,18 @@ def backfill(
         ensure_tables(warehouse)
         checks.stored_tables(warehouse)
         total_days = (end - start).days + 1
-        with (
-            bar_of.Progress(
-                bar_of.TextColumn("[bold]backfill (dates written)"),
-                bar_of.BarColumn(),
-                bar_of.MofNCompleteColumn(),
-                bar_of.TextColumn("{task.fields[rows]} rows {task.fields[rate]}"),
-                bar_of.TimeElapsedColumn(),
-                bar_of.TextColumn("ETA"),
-                bar_of.TimeRemainingColumn(),
-                console=console,
-                disable=options.quiet,
-            ) as progress,
-            _interrupts("backfill") as interrupt,
-        ):
+        state = None
+        with bar_of.Progress(
+            bar_of.TextColumn("[bold]backfill (dates written)"),
+            bar_of.BarColumn(),
+            bar_of.MofNCompleteColumn(),
+            bar_of.TextColumn("{task.fields[rows]} rows {task.fields[rate]}"),
+            bar_of.TimeElapsedColumn(),
+            bar_of.TextColumn("ETA"),
+            bar_of.TimeRemainingColumn(),
+            console=console,
+            disable=options.quiet,
+        ) as progress:
             bar = progress.add_task("dates", total=total_days, rows=0, rate="")
 
             def advance(day: date, rows: int, status: str) -> None:
@@ -537,13 +537,14 @@ def backfill(
 
             token = progress_listener.set(advance)
             try:
-                state = phase4_backfill(
-                    start_date=start.date(),
-                    end_date=end.date(),
-                    processors=chosen,
-                    force=force,
-                    return_state=True,
-                )
+                with _interrupts("backfill") as interrupt:
+                    state = phase4_backfill(
+                        start_date=start.date(),
+                        end_date=end.date(),
+                        processors=chosen,
+                        force=force,
+                        return_state=True,
+                    )
             finally:
                 progress_listener.reset(token)
             if not interrupt.count:
@@ -553,6 +554,7 @@ def backfill(
             interrupt,
             f"backfill {start.date()}..{end.date()} interrupted; {interrupt.describe()}. "
             "Re-run the same command to resume.",
+            state,
         )
     summary = _flow_result(state, BackfillSummary, "backfill")
     columns = ["date", "status", "rows", "message"]
@@ -590,6 +592,15 @@ class Interrupt:
             f"written: {len(days)} date(s) {span}, {sum(line.rows for line in written)} rows, "
             f"to {', '.join(self.tables())} and processor_runs; each partition with its line"
         )
+
+
+PREFECT_LOGGERS = ("prefect", "prefect.extra", "prefect.client", "prefect._internal")
+
+
+def _quiet_prefect() -> None:
+    """Prefect's crash reports (with tracebacks) of an interrupted run would bury our summary."""
+    for name in PREFECT_LOGGERS:
+        logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
 @contextmanager
@@ -633,9 +644,7 @@ def _interrupts(what: str) -> Iterator[Interrupt]:
             context = FlowRunContext.get()
             state.flow_run_id = str(context.flow_run.id) if context and context.flow_run else None
         threading.Thread(target=watchdog, daemon=True).start()
-        # Prefect's crash reports (with tracebacks) would bury our summary.
-        for name in ("prefect", "prefect.extra", "prefect.client", "prefect._internal"):
-            logging.getLogger(name).setLevel(logging.CRITICAL)
+        _quiet_prefect()
         err.print(
             f"interrupt: stopping the {what}; nothing more is written "
             "(Ctrl-C again to quit at once)"
@@ -643,6 +652,12 @@ def _interrupts(what: str) -> Iterator[Interrupt]:
 
     # SIGTERM stops like Ctrl-C; in the flow Prefect's handler raises TerminationSignal first.
     previous = {n: signal.signal(n, handler) for n in (signal.SIGINT, signal.SIGTERM)}
+
+    def on_sigterm() -> None:  # whoever's handler runs: nothing more commits, and quietly
+        STOP.set()
+        _quiet_prefect()
+
+    heard = _SignalNumbers(on_sigterm)
     token = committed_listener.set(state.committed.extend)
     try:
         with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
@@ -651,9 +666,44 @@ def _interrupts(what: str) -> Iterator[Interrupt]:
         if not state.count:
             handler(signal.SIGTERM, None)
     finally:
+        # A TerminationSignal raised inside a DuckDB query (a backfill's commit) never gets
+        # here: DuckDB replaces it with its own `Query interrupted` and the flow ends Failed.
+        if signal.SIGTERM in heard.close() and not state.count:
+            handler(signal.SIGTERM, None)
         committed_listener.reset(token)
         for number, before in previous.items():
             signal.signal(number, before)
+
+
+class _SignalNumbers:
+    """Python's wakeup fd: every signal with a Python handler writes its number there, whoever's
+    handler then runs (Prefect's, inside a flow) and whatever becomes of what it raised. A
+    thread reads them as they come and calls `on_sigterm` for a SIGTERM."""
+
+    def __init__(self, on_sigterm: Callable[[], None]) -> None:
+        self.read_end, self.write_end = os.pipe()
+        os.set_blocking(self.write_end, False)  # a signal handler must never block on it
+        self.previous = signal.set_wakeup_fd(self.write_end, warn_on_full_buffer=False)
+        self.received: set[int] = set()
+        self.reader = threading.Thread(target=self._read, args=(on_sigterm,), daemon=True)
+        self.reader.start()
+
+    def _read(self, on_sigterm: Callable[[], None]) -> None:
+        while chunk := os.read(self.read_end, 512):
+            self.received.update(chunk)
+            if signal.SIGTERM in chunk:
+                on_sigterm()
+            if 0 in chunk:  # `close`: no signal is numbered 0
+                return
+
+    def close(self) -> set[int]:
+        """Restores the previous wakeup fd; the signal numbers received meanwhile."""
+        signal.set_wakeup_fd(self.previous)
+        os.write(self.write_end, b"\0")
+        self.reader.join(timeout=5)
+        os.close(self.read_end)
+        os.close(self.write_end)
+        return self.received - {0}
 
 
 def _cancel_flow_run(state: Interrupt) -> None:
@@ -666,14 +716,20 @@ def _cancel_flow_run(state: Interrupt) -> None:
 
         with get_client(sync_client=True) as client:
             client.set_flow_run_state(
-                state.flow_run_id, Cancelled(message="cancelled by Ctrl-C"), force=True
+                state.flow_run_id,
+                Cancelled(message="cancelled by an interrupt (Ctrl-C or SIGTERM)"),
+                force=True,
             )
     except Exception as exc:  # the exit must not wait for an unreachable API
         err.print(f"could not mark flow run {state.flow_run_id} cancelled: {exc}")
 
 
-def _stop_interrupted(state: Interrupt, summary: str) -> NoReturn:
+def _stop_interrupted(state: Interrupt, summary: str, flow_state: Any = None) -> NoReturn:
+    """`flow_state`: the flow run's final state when the flow returned (a SIGTERM that a
+    DuckDB query swallowed is only known then, and the run is marked Cancelled all the same)."""
     state.finished = True
+    if state.flow_run_id is None and flow_state is not None:
+        state.flow_run_id = str(flow_state.state_details.flow_run_id)
     _cancel_flow_run(state)
     err.print(summary, soft_wrap=True)
     raise typer.Exit(EXIT_INTERRUPTED)
