@@ -575,6 +575,7 @@ class Interrupt:
     """Ctrl-C presses, and the run lines the core committed (each with its partitions)."""
 
     count: int = 0
+    signal: int | None = None  # the first one: SIGINT (Ctrl-C) or SIGTERM
     flow_run_id: str | None = None
     finished: bool = False
     committed: list[Any] = field(default_factory=list)  # RunLine
@@ -637,6 +638,7 @@ def _interrupts(what: str) -> Iterator[Interrupt]:
         if state.count > 1:
             err.print("second interrupt: exiting now")
             os._exit(EXIT_INTERRUPTED)
+        state.signal = signum
         STOP.set()
         if "prefect.context" in sys.modules:  # else no flow run has started yet
             from prefect.context import FlowRunContext
@@ -707,26 +709,30 @@ class _SignalNumbers:
 
 
 def _cancel_flow_run(state: Interrupt) -> None:
-    """Mark the interrupted flow run Cancelled (it ended Failed: its commits were refused)."""
+    """Mark the interrupted flow run Cancelled after Ctrl-C (it ended Failed: its commits were
+    refused), Crashed after SIGTERM (as Prefect's own handler marks it when it hears it)."""
     if not state.flow_run_id:
         return
+    from prefect.client.schemas.objects import State
+    from prefect.states import Cancelled, Crashed
+
+    final: State[Any] = (
+        Crashed(message="Execution was aborted by a termination signal")
+        if state.signal == signal.SIGTERM
+        else Cancelled(message="cancelled by Ctrl-C")
+    )
     try:
         from prefect import get_client
-        from prefect.states import Cancelled
 
         with get_client(sync_client=True) as client:
-            client.set_flow_run_state(
-                state.flow_run_id,
-                Cancelled(message="cancelled by an interrupt (Ctrl-C or SIGTERM)"),
-                force=True,
-            )
+            client.set_flow_run_state(state.flow_run_id, final, force=True)
     except Exception as exc:  # the exit must not wait for an unreachable API
-        err.print(f"could not mark flow run {state.flow_run_id} cancelled: {exc}")
+        err.print(f"could not mark flow run {state.flow_run_id} {final.name}: {exc}")
 
 
 def _stop_interrupted(state: Interrupt, summary: str, flow_state: Any = None) -> NoReturn:
     """`flow_state`: the flow run's final state when the flow returned (a SIGTERM that a
-    DuckDB query swallowed is only known then, and the run is marked Cancelled all the same)."""
+    DuckDB query swallowed is only known then: the run ended Failed and is marked Crashed)."""
     state.finished = True
     if state.flow_run_id is None and flow_state is not None:
         state.flow_run_id = str(flow_state.state_details.flow_run_id)
