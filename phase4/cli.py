@@ -665,11 +665,10 @@ def _interrupts(what: str) -> Iterator[Interrupt]:
         with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
             yield state
     except TerminationSignal:
-        if not state.count:
-            handler(signal.SIGTERM, None)
+        pass  # Prefect's handler raised it for a SIGTERM: counted below, like any SIGTERM
     finally:
-        # A TerminationSignal raised inside a DuckDB query (a backfill's commit) never gets
-        # here: DuckDB replaces it with its own `Query interrupted` and the flow ends Failed.
+        # A SIGTERM no handler of ours counted: Prefect's raised TerminationSignal instead, or
+        # DuckDB swallowed that inside a query (a backfill's commit) and the flow ended Failed.
         if signal.SIGTERM in heard.close() and not state.count:
             handler(signal.SIGTERM, None)
         committed_listener.reset(token)
