@@ -16,7 +16,7 @@ from typing import TypedDict, Unpack
 import polars as pl
 from polars.expr.whenthen import ChainedThen, Then
 
-from features.common import ENGINE, divide, qualifying_games, ratio, slate, to_table
+from features.common import divide, qualifying_games, ratio, slate, to_table
 from features.ml_feature_store_v3 import attach_v3_inputs, v3_values, with_optional_columns
 from features.windows import (
     GAME_NUMBER,
@@ -33,7 +33,7 @@ from features.windows import (
     windowed,
     zones_known,
 )
-from nba_calendar import Calendars, calendar_frame
+from nba_calendar import ENGINE, Calendars, calendar_frame
 from quality.feature_contract import (
     ARRAY_CONTRACT,
     ARRAY_FEATURE_COUNT,
