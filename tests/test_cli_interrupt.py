@@ -282,3 +282,24 @@ def test_ctrl_c_mid_load_phase3_says_so_and_leaves_no_table_half_loaded(tmp_path
     assert "replaced" not in stdout  # interrupted before the load's commit: nothing loaded
     loaded = (tmp_path / "w.duckdb").exists() and frame(url, "FROM duckdb_tables()").height
     assert not loaded
+
+
+def test_a_ctrl_c_that_a_duckdb_query_swallowed_is_still_a_ctrl_c() -> None:
+    """Outside a run (load-phase3, export, a read) DuckDB turns the KeyboardInterrupt raised
+    inside a query into `RuntimeError: Query interrupted`: it was a traceback and exit 1."""
+    import duckdb
+    import typer
+
+    from phase4 import cli
+
+    def long_query() -> None:
+        duckdb.connect().sql(
+            "SELECT count(*) FROM range(10_000_000_000) t(i) WHERE i % 7 = 3"
+        ).fetchall()
+
+    before = signal.getsignal(signal.SIGINT)
+    threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT)).start()
+    with pytest.raises(typer.Exit) as stopped:
+        cli.clean_errors(long_query)()
+    assert stopped.value.exit_code == 130
+    assert signal.getsignal(signal.SIGINT) is before  # the command's handler is gone with it
