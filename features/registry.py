@@ -149,9 +149,10 @@ else:
 
 
 def processor(name: str) -> Processor:
-    """Look a processor up by id ('P3', 'p3') or table name ('player_composite_factors')."""
+    """Look a processor up by id ('P3', 'p3') or table name ('player_composite_factors',
+    'nba_precompute.player_composite_factors'), in any case, as the warehouses compare names."""
     for entry in PROCESSORS.values():
-        if name in (entry.id, entry.table) or name.upper() == entry.id:
+        if name.lower() in (entry.id.lower(), entry.table, entry.schema.full_name):
             return entry
     raise KeyError(f"unknown processor {name!r}; {CHOICES}")
 

@@ -48,15 +48,8 @@ def within_seasons(warehouse: Warehouse, first: date, last: date, one_date: bool
     to build from or to compare with, and a range of centuries would plan ~36,500 dates.
     one_date: the range came from --date."""
     from nba_calendar import season_days
-    from quality.schemas import PLAYER_GAME_SUMMARY
 
-    loaded = warehouse.read(PLAYER_GAME_SUMMARY.full_name, ["season_year"], missing_ok=True)
-    seasons = sorted(int(s) for s in loaded.get_column("season_year").drop_nulls().unique())
-    if not seasons:
-        raise InputError(
-            f"the warehouse holds no Phase 3 season, so {first}..{last} has nothing to build "
-            "or show: load one with `phase4 load-phase3 DIR` (or `phase4 demo-data`)"
-        )
+    seasons = loaded_seasons(warehouse, f"{first}..{last}")
     lowest, highest = season_days(seasons[0])[0], season_days(seasons[-1])[1]
     names = ", ".join(f"{s}-{(s + 1) % 100:02d}" for s in seasons)
     held = f"the warehouse holds season(s) {names}: give dates from {lowest} to {highest}"
@@ -66,6 +59,21 @@ def within_seasons(warehouse: Warehouse, first: date, last: date, one_date: bool
     if last > highest:
         option = "--date" if one_date else "--end"
         raise InputError(f"{option} {last} is after the last season loaded; {held}")
+
+
+def loaded_seasons(warehouse: Warehouse, what: str) -> list[int]:
+    """The Phase 3 seasons the warehouse holds (those of player_game_summary); none at all is
+    bad input for any command about dates (`what`), a run included: it could only fail."""
+    from quality.schemas import PLAYER_GAME_SUMMARY
+
+    loaded = warehouse.read(PLAYER_GAME_SUMMARY.full_name, ["season_year"], missing_ok=True)
+    seasons = sorted(int(s) for s in loaded.get_column("season_year").drop_nulls().unique())
+    if not seasons:
+        raise InputError(
+            f"the warehouse holds no Phase 3 season, so {what} has nothing to build "
+            "or show: load one with `phase4 load-phase3 DIR` (or `phase4 demo-data`)"
+        )
+    return seasons
 
 
 def stored_tables(warehouse: Warehouse) -> None:

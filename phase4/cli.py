@@ -84,6 +84,9 @@ def usage_line(exc: Any) -> str:
     if bad_date:
         message = f"{bad_date[1]} {bad_date[2]}: not a date; expected YYYY-MM-DD, e.g. 2024-01-15"
     context = getattr(exc, "ctx", None)
+    if context and re.match(r"No such option: (-q|--quiet)\b", message):
+        program, _, command = context.command_path.partition(" ")  # -q is phase4's own option
+        return f"{message}; it goes before the command: `{program} -q {command} …`"
     return f"{message} (see `{context.command_path} --help`)" if context else message
 
 
@@ -179,17 +182,32 @@ def _bad_input_types() -> tuple[type[BaseException], ...]:
     return InputError, SettingError, WarehouseError, InputContractError, *file_level
 
 
+INTERRUPTED = "interrupted: nothing more is written; a write under way rolled back whole"
+
+
 def clean_errors(command: F, announce: bool = False) -> F:
     """Bad input becomes `error: <one line>` and exit 2, never a traceback. announce: a read
     command prints the warehouse line first (on stderr when stdout is JSON)."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        heard: list[int] = []
+
+        def on_ctrl_c(signum: int, frame: Any) -> None:
+            heard.append(signum)
+            raise KeyboardInterrupt
+
+        previous = signal.signal(signal.SIGINT, on_ctrl_c)
         try:
             if announce:
                 _announce_warehouse(to_stderr=str(kwargs.get("fmt", "")) == "json")
             return command(*args, **kwargs)
         except Exception as exc:  # typer.Exit (a RuntimeError) goes on up as it is
+            if heard and not isinstance(exc, typer.Exit):
+                # DuckDB turns the KeyboardInterrupt raised inside a query into its own error
+                # (`RuntimeError: Query interrupted`): still a Ctrl-C, its transaction undone.
+                say_error(INTERRUPTED)
+                raise typer.Exit(EXIT_INTERRUPTED) from exc
             if isinstance(exc, _bad_input_types()):
                 raise _fail_input(str(exc)) from exc
             from phase4.server import ServerStartError
@@ -199,8 +217,10 @@ def clean_errors(command: F, announce: bool = False) -> F:
                 raise typer.Exit(EXIT_RUN_FAILED) from exc
             raise
         except KeyboardInterrupt as exc:  # outside a run's own handler (_interrupts)
-            say_error("interrupted: nothing more is written; a write under way rolled back whole")
+            say_error(INTERRUPTED)
             raise typer.Exit(EXIT_INTERRUPTED) from exc
+        finally:
+            signal.signal(signal.SIGINT, previous)
 
     return wrapper  # type: ignore[return-value]
 
@@ -252,16 +272,13 @@ def _watch_server(pid: int, home: Path) -> None:
     os._exit(EXIT_RUN_FAILED)
 
 
-def parse_processors(text: str | None) -> list[str] | None:
-    """`P1,P3` or table names (ids in any case, dataset prefix allowed), in any mix; None
-    means all of them."""
-    names = [
-        name.removeprefix("nba_precompute.").removeprefix("nba_predictions.")
-        for name in re.split(r"[,\s]+", text or "")
-        if name
-    ]
+def parse_processors(values: list[str] | None) -> list[str] | None:
+    """`P1,P3` or table names (any case, with their dataset or without), in any mix, from
+    one `--processors` or several (`--processors P1 --processors P3`: both); None means all
+    of them."""
+    names = [name for value in values or () for name in re.split(r"[,\s]+", value) if name]
     if not names:
-        if text is not None:  # `--processors "$EMPTY"` must not quietly mean all five
+        if values is not None:  # `--processors "$EMPTY"` must not quietly mean all five
             raise _fail_input("--processors is empty: give P1..P5 or table names, or omit it")
         return None
     from features import registry
@@ -343,15 +360,15 @@ def run(
     chosen = parse_processors(processors)
     if analysis_date is not None:
         checks.day(analysis_date)
-    _announce_warehouse()
-    _use_prefect_server()  # before anything imports Prefect: its settings are read at import
-    from flows.phase4_precompute import phase4_precompute, slate_date
-    from tasks.io import ensure_tables
-    from tasks.report import RunReport
-
     warehouse = _open_warehouse()
     # Opened once for the command: the flow's operations take cursors of this connection.
     with warehouse.held_open():
+        checks.loaded_seasons(warehouse, f"{analysis_date:%Y-%m-%d}" if analysis_date else "a run")
+        _use_prefect_server()  # before anything imports Prefect: its settings are read at import
+        from flows.phase4_precompute import phase4_precompute, slate_date
+        from tasks.io import ensure_tables
+        from tasks.report import RunReport
+
         ensure_tables(warehouse)  # a bad warehouse is one line here, not a failed flow
         checks.stored_tables(warehouse)
         day = slate_date(analysis_date.date() if analysis_date else None)
@@ -385,8 +402,11 @@ def _flow_result(state: Any, kind: type[R], what: str) -> R:
         return result
     if isinstance(result, BaseException) and isinstance(result, _bad_input_types()):
         raise _fail_input(str(result))
-    say_error(f"{_one_line(state.message or '')}: {result}", f"{what} failed:")
+    say_error(_one_line(f"{state.message or ''}: {result}"), f"{what} failed:")
     raise typer.Exit(EXIT_RUN_FAILED)
+
+
+DEMO_SEASON = 2024  # the synthetic season's season_year
 
 
 @command("demo-data")
@@ -399,13 +419,17 @@ def demo_data(
         bool, typer.Option("--if-empty", help="Load only when the warehouse has no Phase 3 data")
     ] = False,
     force: Annotated[
-        bool, typer.Option("--force", help="With --out: replace files that exist there")
+        bool,
+        typer.Option(
+            "--force",
+            help="Replace files that exist in --out; loading, replace the season if it is there",
+        ),
     ] = False,
 ) -> None:
-    """Generate a synthetic Phase 3 season and load it (or write it to --out)."""
+    """Generate a synthetic Phase 3 season (2024-25) and load it (or write it to --out)."""
     from demo_data import generate_season
     from phase4 import checks
-    from phase4.loading import load_phase3_frames
+    from phase4.loading import load_phase3_frames, season_counts
     from quality.schemas import PHASE3_TABLES, PLAYER_GAME_SUMMARY
 
     if out is not None:
@@ -419,7 +443,15 @@ def demo_data(
         if if_empty and _open_warehouse().table_schema(PLAYER_GAME_SUMMARY.full_name) is not None:
             console.print("warehouse already holds Phase 3 data; demo data not loaded")
             return
-    season = generate_season(seed=seed)
+        held = season_counts(_open_warehouse(), PLAYER_GAME_SUMMARY.full_name).get(DEMO_SEASON)
+        if held and not force:  # real rows are not to be replaced by synthetic ones unasked
+            raise _fail_input(
+                f"the warehouse holds season {DEMO_SEASON}-{(DEMO_SEASON + 1) % 100:02d} "
+                f"({held} rows in {PLAYER_GAME_SUMMARY.name}); demo-data would replace it with "
+                "synthetic rows: pass --force to replace it, or load the demo into another "
+                "warehouse (PHASE4_WAREHOUSE)"
+            )
+    season = generate_season(seed=seed, season_year=DEMO_SEASON)
     if out is None:
         for load in load_phase3_frames(_open_warehouse(), season):
             console.print(load.describe(), soft_wrap=True)
@@ -822,9 +854,10 @@ def main() -> None:
     except SystemExit as exc:
         status = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
         raise
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # outside a command's own handling (its options being parsed)
         status = EXIT_INTERRUPTED
-        raise
+        say_error(INTERRUPTED)
+        raise SystemExit(EXIT_INTERRUPTED) from None
 
 
 def _end_now(status: int) -> NoReturn:

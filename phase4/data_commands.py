@@ -30,7 +30,16 @@ def literal_console(*, stderr: bool = False) -> Console:
     Piped output (CI logs, `| less`) gets a wide table rather than folded names."""
     stream = sys.stderr if stderr else sys.stdout
     width = None if stream.isatty() else 160
-    return Console(stderr=stderr, width=width, markup=False, emoji=False, highlight=False)
+    return LiteralConsole(stderr=stderr, width=width, markup=False, emoji=False, highlight=False)
+
+
+class LiteralConsole(Console):
+    """Every string printed goes through `visible`: a file name, a player or a message holding
+    a control character or a newline prints as one line of escapes, never driving the terminal
+    or faking a line of its own."""
+
+    def print(self, *objects: Any, **kwargs: Any) -> None:
+        super().print(*(visible(o) if isinstance(o, str) else o for o in objects), **kwargs)
 
 
 console = literal_console()
@@ -43,8 +52,12 @@ def say_error(message: str, label: str = "error:") -> None:
 
 
 def visible(text: str) -> str:
-    """Control characters as escapes (`\\x1b`): a value must not drive the terminal."""
-    return text.translate({c: f"\\x{c:02x}" for c in (*range(32), 127) if c != 10})
+    """Control characters as escapes (`\\x1b`, a newline `\\x0a`): a value must not drive the
+    terminal nor start a line that looks like the program's own."""
+    return text.translate(CONTROL_ESCAPES)
+
+
+CONTROL_ESCAPES = {c: f"\\x{c:02x}" for c in (*range(32), 127)}
 
 
 def print_table(
@@ -75,8 +88,10 @@ ForceOption = Annotated[
     bool, typer.Option("--force", help="Replace --out when it exists (otherwise refused)")
 ]
 ProcessorsOption = Annotated[
-    str | None,
-    typer.Option(help="Comma-separated P1..P5 or output tables (default: all five)."),
+    list[str] | None,
+    typer.Option(
+        help="P1..P5 or output tables, comma-separated or the option repeated (default: all five)."
+    ),
 ]
 
 

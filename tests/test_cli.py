@@ -4,9 +4,12 @@ and the managed Prefect server (a real one, started and stopped)."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+import typer
 from typer.testing import CliRunner
 
 from phase4.cli import app, human_counts, parse_processors
@@ -25,13 +28,34 @@ def test_version_names_the_package_and_its_engines() -> None:
 
 
 def test_processors_accept_ids_and_table_names_in_run_order() -> None:
-    assert parse_processors("P3,p1") == ["team_defense_zone_analysis", "player_composite_factors"]
-    assert parse_processors("player_daily_cache, P2,P4") == [
+    assert parse_processors(["P3,p1"]) == [
+        "team_defense_zone_analysis",
+        "player_composite_factors",
+    ]
+    assert parse_processors(["player_daily_cache, P2,P4"]) == [
         "player_shot_zone_analysis",
         "player_daily_cache",
     ]
-    assert parse_processors("nba_predictions.ml_feature_store_v2") == ["ml_feature_store_v2"]
+    assert parse_processors(["nba_predictions.ml_feature_store_v2"]) == ["ml_feature_store_v2"]
     assert parse_processors(None) is None  # an empty value is refused (test_cli_odd_inputs)
+
+
+def test_processors_are_named_in_any_case_and_the_option_may_repeat() -> None:
+    assert parse_processors(["P1", "p3"]) == [  # --processors P1 --processors p3: both
+        "team_defense_zone_analysis",
+        "player_composite_factors",
+    ]
+    assert parse_processors(["Player_Composite_Factors,NBA_PRECOMPUTE.PLAYER_DAILY_CACHE"]) == [
+        "player_composite_factors",
+        "player_daily_cache",
+    ]
+
+
+def test_a_processor_under_another_dataset_is_unknown(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(typer.Exit) as refused:  # P5 lives in nba_predictions
+        parse_processors(["nba_precompute.ml_feature_store_v2"])
+    assert refused.value.exit_code == 2
+    assert "unknown processor(s) nba_precompute.ml_feature_store_v2;" in capsys.readouterr().err
 
 
 def test_an_unknown_processor_is_one_line_and_starts_nothing(
@@ -101,3 +125,12 @@ def test_the_managed_server_starts_once_serves_its_ui_on_its_port_and_stops(
     assert not server_status(home).running
     assert not (home / "server.pid").exists()
     assert not stop_server(home)
+
+
+def test_quiet_after_the_command_says_where_it_goes() -> None:
+    phase4 = Path(sys.executable).parent / "phase4"  # usage errors are the script's own lines
+    done = subprocess.run([phase4, "status", "--date", "2024-01-01", "-q"], capture_output=True)
+    assert done.returncode == 2
+    assert done.stderr.decode().splitlines() == [
+        "error: No such option: -q; it goes before the command: `phase4 -q status …`"
+    ]

@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 
 from phase4.checks import InputError, within_seasons, write_atomically
-from quality.schemas import PLAYER_GAME_SUMMARY
+from quality.schemas import PLAYER_GAME_SUMMARY, PROCESSOR_RUNS
 from tasks.warehouse import open_warehouse
 from tasks.warehouse.base import SeasonRows
 from tests.test_cli_errors import assert_one_line_exit_2, phase4
@@ -175,6 +175,18 @@ def test_report_refuses_an_existing_file_then_replaces_it_with_force(
     assert out.read_text().startswith("<!DOCTYPE html>")
 
 
+def test_a_run_on_a_warehouse_without_phase3_is_one_line_and_starts_no_server(
+    tmp_path: Path,
+) -> None:
+    """It was five failed reads in Prefect's logs, FAIL lines written and exit 1."""
+    url = f"duckdb://{tmp_path / 'w.duckdb'}"
+    result = phase4("run", "--date", "2024-01-16", warehouse=url, cwd=tmp_path)
+    assert_one_line_exit_2(result, "the warehouse holds no Phase 3 season, so 2024-01-16 has")
+    assert not (tmp_path / ".phase4" / "prefect").exists()  # refused before the server starts
+    runs = open_warehouse(url, read_only=True).table_schema(PROCESSOR_RUNS.full_name)
+    assert runs is None  # no FAIL lines written, no output table made
+
+
 def test_ranges_are_bounded_by_every_loaded_season(tmp_path: Path) -> None:
     warehouse = open_warehouse(f"duckdb://{tmp_path / 'w.duckdb'}")
     with pytest.raises(InputError, match="^the warehouse holds no Phase 3 season, so "):
@@ -205,3 +217,20 @@ def test_a_bad_warehouse_setting_is_refused_before_the_managed_server_starts(
     result = phase4(*command, warehouse="nonsense://x", cwd=tmp_path)
     assert_one_line_exit_2(result, "PHASE4_WAREHOUSE=nonsense://x", "unknown scheme")
     assert not (tmp_path / ".phase4").exists()  # no server state folder, no warehouse file
+
+
+def test_demo_data_replaces_a_season_the_warehouse_holds_only_with_force(tmp_path: Path) -> None:
+    """It replaced a real 2024-25 season with synthetic rows without a word."""
+    url = f"duckdb://{tmp_path / 'w.duckdb'}"
+    real = pl.DataFrame({"season_year": [2024, 2024, 2023]})
+    open_warehouse(url).replace_seasons_of(
+        [SeasonRows(PLAYER_GAME_SUMMARY.full_name, [2023, 2024], real)]
+    )
+    result = phase4("demo-data", warehouse=url, cwd=tmp_path)
+    assert_one_line_exit_2(
+        result,
+        "the warehouse holds season 2024-25 (2 rows in player_game_summary); demo-data would "
+        "replace it with synthetic rows: pass --force",
+    )
+    kept = open_warehouse(url, read_only=True).read(PLAYER_GAME_SUMMARY.full_name, ["season_year"])
+    assert kept.height == 3

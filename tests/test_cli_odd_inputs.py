@@ -118,7 +118,7 @@ def test_an_empty_processors_list_is_refused_not_read_as_all(
 
 
 def test_processors_take_spaces_as_well_as_commas() -> None:
-    assert parse_processors("P3 p1,  nba_predictions.ml_feature_store_v2") == [
+    assert parse_processors(["P3 p1,  nba_predictions.ml_feature_store_v2"]) == [
         "team_defense_zone_analysis",
         "player_composite_factors",
         "ml_feature_store_v2",
@@ -312,3 +312,20 @@ def test_a_warehouse_under_a_file_says_it_is_a_file(tmp_path: Path) -> None:
     result = phase4("warehouse", "init", warehouse=url, cwd=tmp_path)
     assert_one_line_exit_2(result, f"directory {a_file} is a file (PHASE4_WAREHOUSE={url})")
     assert a_file.read_text() == "x"
+
+
+def test_a_newline_in_a_key_prints_as_an_escape_in_the_problem_list(tmp_path: Path) -> None:
+    """A value holding a newline split its problem line in two, the second a fake `error:`
+    line, and an escape sequence reached the terminal as it was."""
+    folder = tmp_path / "season"
+    folder.mkdir()
+    evil = "evil\nerror: fake\x1b[31m"
+    rows = pl.read_parquet(SEASON_2023 / PGS).head(1).with_columns(player_lookup=pl.lit(evil))
+    pl.concat([rows, rows]).write_parquet(folder / PGS)  # a duplicate key, with the value in it
+    url = f"duckdb://{tmp_path / 'w.duckdb'}"
+    result = phase4("load-phase3", str(folder), warehouse=url, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.splitlines()
+    assert lines[0] == "error: 1 contract problem(s), nothing loaded:"
+    assert len(lines) == 2 and "player_lookup=evil\\x0aerror: fake\\x1b[31m" in lines[1]
+    assert "\x1b" not in result.stderr
