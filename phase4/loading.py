@@ -23,14 +23,15 @@ class Phase3FileError(InputError):
 
 
 def read_phase3_file(path: Path) -> pl.DataFrame:
-    """Read one Parquet file; a corrupted or unreadable file names itself, not a traceback."""
+    """Read one Parquet file; a corrupted or unreadable file names itself, not a traceback.
+    glob=False: a folder named `s[1]` is a name, not a pattern matching its sibling `s1`."""
     if not path.is_file():
         raise Phase3FileError(
             f"{path}: not a readable file (a folder or a broken link); replace it with the "
             "table's Parquet export or remove it from the folder"
         )
     try:
-        return pl.read_parquet(path)
+        return pl.read_parquet(path, glob=False)
     except PermissionError as exc:
         raise Phase3FileError(
             f"{path}: permission denied; make it readable by this user (chmod a+r) and re-run"
