@@ -12,7 +12,12 @@ from pathlib import Path
 import polars as pl
 
 from phase4.checks import InputError
-from quality.contracts import contract_problems
+from quality.contracts import (
+    InputContractError,
+    contract_problems,
+    stored_type_problems,
+    typed_for_load,
+)
 from quality.schemas import INPUT_DATASET, PHASE3_TABLES
 from tasks.warehouse import Warehouse
 from tasks.warehouse.base import SeasonRows
@@ -109,6 +114,42 @@ def season_counts(warehouse: Warehouse | None, full_name: str) -> dict[int, int]
     return {int(s): int(n) for s, n in counts.iter_rows() if s is not None}
 
 
+def _problems(
+    found: dict[str, list[InputContractError]], sources: dict[str, Path] | None
+) -> list[str]:
+    """Each table's problems, one line each, prefixed with its file."""
+    return [
+        f"{(sources or {}).get(table, table)}: {problem}"
+        for table, problems in found.items()
+        for problem in problems
+    ]
+
+
+def typed_frames(
+    warehouse: Warehouse | None,
+    frames: dict[str, pl.DataFrame],
+    sources: dict[str, Path] | None = None,
+) -> dict[str, pl.DataFrame]:
+    """Every frame checked against the contract, typed as declared, then against the types the
+    warehouse already stores; every problem of every file raised at once (Phase3LoadError)."""
+    problems = _problems(
+        {t: contract_problems(PHASE3_TABLES[t], frame) for t, frame in frames.items()}, sources
+    )
+    if problems:
+        raise Phase3LoadError(problems)
+    typed = {t: typed_for_load(PHASE3_TABLES[t], frame) for t, frame in frames.items()}
+    stored = {
+        t: warehouse.table_schema(PHASE3_TABLES[t].full_name) if warehouse else None for t in typed
+    }
+    problems = _problems(
+        {t: stored_type_problems(PHASE3_TABLES[t], stored[t], f) for t, f in typed.items()},
+        sources,
+    )
+    if problems:
+        raise Phase3LoadError(problems)
+    return typed
+
+
 def load_phase3_frames(
     warehouse: Warehouse | None,
     frames: dict[str, pl.DataFrame],
@@ -116,18 +157,11 @@ def load_phase3_frames(
     check: bool = False,
     sources: dict[str, Path] | None = None,
 ) -> list[SeasonLoad]:
-    """Validate all frames first (every problem reported, nothing written on any), then replace
-    the seasons of every table in one all-or-nothing step (Warehouse.replace_seasons_of).
-    check: validate and report, write nothing."""
-    problems = [  # each prefixed with its file
-        f"{(sources or {}).get(table, table)}: {problem}"
-        for table, frame in frames.items()
-        for problem in contract_problems(PHASE3_TABLES[table], frame)
-    ]
-    if problems:
-        raise Phase3LoadError(problems)
+    """Validate and type all frames first (every problem reported, nothing written on any),
+    then replace the seasons of every table in one all-or-nothing step
+    (Warehouse.replace_seasons_of). check: validate and report, write nothing."""
     loads, replacing = [], []
-    for table, frame in frames.items():
+    for table, frame in typed_frames(warehouse, frames, sources).items():
         full_name = PHASE3_TABLES[table].full_name
         seasons = tuple(sorted(int(s) for s in frame["season_year"].unique().to_list()))
         before = season_counts(warehouse, full_name)
