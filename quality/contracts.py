@@ -288,8 +288,37 @@ def contract_problems(schema: TableSchema, frame: pl.DataFrame) -> list[InputCon
     if problems:
         return problems
     present = schema.present_column_names(frame.columns)
-    found = [*row_problems(schema, frame.select(present), None), *season_problems(schema, frame)]
-    return found + finite_problems(schema, frame)
+    found = [*fit_problems(schema, frame), *row_problems(schema, frame.select(present), None)]
+    return found + season_problems(schema, frame) + finite_problems(schema, frame)
+
+
+def fit_problems(schema: TableSchema, frame: pl.DataFrame) -> list[InputContractError]:
+    """Values the declared type cannot hold (a UInt64 above INT64's largest value): refused at
+    the load, or the cast before the write, and every later read, would fail on them."""
+    declared = schema.polars_schema
+    lost = {
+        name: pl.col(name).is_not_null() & pl.col(name).cast(declared[name], strict=False).is_null()
+        for name, dtype in frame.schema.items()
+        if name in declared and dtype != declared[name]
+    }
+    if not lost:
+        return []
+    counts = frame.select(bad.sum().alias(name) for name, bad in lost.items()).row(0, named=True)
+    problems = []
+    for name, bad in lost.items():
+        if counts[name]:
+            kind = schema.column(name).type
+            largest = f" (at most {2**63 - 1})" if kind == "INT64" else ""
+            problems.append(
+                InputContractError(
+                    schema.full_name,
+                    f"value does not fit {kind}{largest}; correct it or write NULL",
+                    column=name,
+                    key=_describe_key(frame.filter(bad).head(1), schema.key),
+                    rows=int(counts[name]),
+                )
+            )
+    return problems
 
 
 def finite_problems(schema: TableSchema, frame: pl.DataFrame) -> list[InputContractError]:

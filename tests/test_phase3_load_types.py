@@ -41,6 +41,14 @@ def stored_heights(url: str) -> dict[str, int]:
     }
 
 
+def no_phase3_table(path: Path) -> bool:
+    """Nothing was loaded into this DuckDB file (or it was never made)."""
+    if not path.exists():
+        return True
+    warehouse = open_warehouse(f"duckdb://{path}", read_only=True)
+    return all(warehouse.table_schema(s.full_name) is None for _, s in TABLES)
+
+
 def test_a_folder_name_with_glob_characters_is_read_as_written(tmp_path: Path) -> None:
     """`s[1]` is a folder name, not a pattern matching the sibling `s1`."""
     small_season(tmp_path / "s1", rows=30)
@@ -173,3 +181,25 @@ def test_bigquery_stores_the_declared_types_too(bq_url: str) -> None:  # noqa: F
     rows = bq().read(f"nba_analytics.{PGS}", ["usage_rate", "notes"])
     assert rows.schema == pl.Schema({"usage_rate": pl.Float64, "notes": pl.String})
     assert rows["usage_rate"].sort().to_list() == frame["usage_rate"].round(0).sort().to_list()
+
+
+def test_an_unsigned_integer_above_int64_is_refused_by_name(tmp_path: Path) -> None:
+    """It used to load, then every read failed: `conversion from u64 to i64 failed`."""
+
+    def too_large(table: str, frame: pl.DataFrame) -> pl.DataFrame:
+        if table != PGS:
+            return frame
+        first = pl.int_range(pl.len()) == 0
+        points = pl.col("points").cast(pl.UInt64)
+        return frame.with_columns(pl.when(first).then(points + 2**63).otherwise(points))
+
+    folder = small_season(tmp_path / "u64", rows=20, change=too_large)
+    result = load(f"duckdb://{tmp_path / 'w.duckdb'}", folder, tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.startswith("error: 1 contract problem(s), nothing loaded")
+    assert (
+        f"{folder / f'nba_analytics.{PGS}.parquet'}: invalid input nba_analytics.{PGS}; "
+        "column points; rule: value does not fit INT64 (at most 9223372036854775807); "
+        "correct it or write NULL; e.g. player_lookup="
+    ) in result.stderr
+    assert no_phase3_table(tmp_path / "w.duckdb")
