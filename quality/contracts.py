@@ -14,7 +14,7 @@ from datetime import date
 import polars as pl
 import pyarrow as pa
 
-from nba_calendar import season_of_dates
+from nba_calendar import FIRST_DAY, LAST_DAY, season_of_dates
 from quality.schemas import (
     PLAYER_GAME_SUMMARY,
     TEAM_DEFENSE_GAME_SUMMARY,
@@ -214,6 +214,15 @@ def _row_rules(schema: TableSchema) -> list[tuple[str, str | None, pl.Expr]]:
     rules += [
         (f"makes above attempts ({makes} > {attempts})", makes, pl.col(makes) > pl.col(attempts))
         for makes, attempts in table_rules.makes_within_attempts
+    ]
+    rules += [
+        (
+            f"date outside {FIRST_DAY} to {LAST_DAY}, the dates phase4 takes; correct it",
+            column.name,
+            (pl.col(column.name) < FIRST_DAY) | (pl.col(column.name) > LAST_DAY),
+        )
+        for column in schema.columns
+        if column.type == "DATE"
     ]
     rules += [
         (

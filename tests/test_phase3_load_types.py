@@ -203,3 +203,22 @@ def test_an_unsigned_integer_above_int64_is_refused_by_name(tmp_path: Path) -> N
         "correct it or write NULL; e.g. player_lookup="
     ) in result.stderr
     assert no_phase3_table(tmp_path / "w.duckdb")
+
+
+def test_a_game_date_outside_the_dates_phase4_takes_is_refused(tmp_path: Path) -> None:
+    """Dates 977 years on (season_year with them) used to load; every range command then
+    refused the season it had just loaded."""
+
+    def far_future(_: str, frame: pl.DataFrame) -> pl.DataFrame:
+        later = pl.col("game_date").dt.offset_by("977y")
+        return frame.with_columns(later, pl.col("season_year") + 977)
+
+    folder = small_season(tmp_path / "future", rows=5, change=far_future)
+    result = load(f"duckdb://{tmp_path / 'w.duckdb'}", folder, tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.startswith("error: 5 contract problem(s), nothing loaded")
+    assert (
+        "column game_date; rule: date outside 1900-01-01 to 2999-12-31, the dates phase4 "
+        "takes; correct it; e.g. player_lookup="
+    ) in result.stderr
+    assert no_phase3_table(tmp_path / "w.duckdb")
