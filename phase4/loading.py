@@ -70,6 +70,9 @@ class SeasonLoad:
     rows_kept: int  # rows of other seasons, untouched
 
     def describe(self, written: bool = True) -> str:
+        if not self.seasons:  # an empty file names no season: its table stays as it was
+            nothing = "nothing replaced" if written else "nothing would be replaced"
+            return f"{self.table}: the file holds no rows; {nothing}, the table stays as it was"
         verb = "replaced" if written else "would replace"
         seasons = ", ".join(str(s) for s in self.seasons)
         return (
@@ -103,6 +106,11 @@ def load_phase3_directory(
 ) -> list[SeasonLoad]:
     known = phase3_files(directory)
     frames = {t: read_phase3_file(p) for t, p in known.items()}
+    if not any(frame.height for frame in frames.values()):  # a failed export, most likely
+        raise Phase3FileError(
+            f"every Phase 3 file in {directory} holds no rows: nothing to load; re-export the "
+            "tables from Phase 3"
+        )
     return load_phase3_frames(warehouse, frames, check=check, sources=known)
 
 

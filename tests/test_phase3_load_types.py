@@ -17,7 +17,7 @@ from quality.schemas import PHASE3_TABLES
 from tasks.warehouse import open_warehouse
 from tests.conftest import SEASON_2023, SEASON_2024
 from tests.test_bigquery_warehouse import bq, bq_url  # noqa: F401 - fixtures
-from tests.test_cli_errors import phase4
+from tests.test_cli_errors import assert_one_line_exit_2, phase4
 
 PGS = "player_game_summary"
 TABLES = PHASE3_TABLES.items()
@@ -222,3 +222,26 @@ def test_a_game_date_outside_the_dates_phase4_takes_is_refused(tmp_path: Path) -
         "takes; correct it; e.g. player_lookup="
     ) in result.stderr
     assert no_phase3_table(tmp_path / "w.duckdb")
+
+
+def test_an_empty_file_says_it_replaced_nothing_and_an_empty_folder_is_refused(
+    tmp_path: Path,
+) -> None:
+    """Decided in docs/cli.md: some empty files load the others (exit 0, one plain line each);
+    a folder of empty files only is refused, nothing written. It used to print `replaced
+    player_game_summary season(s) : 0 -> 0 rows` and exit 0."""
+    url = f"duckdb://{tmp_path / 'w.duckdb'}"
+    some = small_season(tmp_path / "some", rows=5, change=lambda t, f: f.head(0 if t == PGS else 5))
+    result = load(url, some, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (
+        f"{PGS}: the file holds no rows; nothing replaced, the table stays as it was"
+        in result.stdout
+    )
+    assert "season(s) :" not in result.stdout
+    empty = small_season(tmp_path / "empty", rows=0)
+    result = load(f"duckdb://{tmp_path / 'w2.duckdb'}", empty, tmp_path)
+    assert_one_line_exit_2(
+        result, f"every Phase 3 file in {empty} holds no rows: nothing to load; re-export"
+    )
+    assert no_phase3_table(tmp_path / "w2.duckdb")
