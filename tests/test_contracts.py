@@ -99,7 +99,7 @@ def test_categories_are_strings() -> None:
     frame = good_players().with_columns(pl.col("team_abbr").cast(pl.Categorical))
     assert contract_problems(PLAYER_GAME_SUMMARY, frame) == []
     typed = typed_for_load(PLAYER_GAME_SUMMARY, frame.with_columns(notes=pl.lit(None)))
-    assert (typed.schema["team_abbr"], typed.schema["notes"]) == (pl.String, pl.String)
+    assert (typed.schema["team_abbr"], typed.schema["notes"]) == (pl.String(), pl.String())
 
 
 def test_a_missing_table_says_to_load_phase3() -> None:
