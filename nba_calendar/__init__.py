@@ -21,6 +21,11 @@ ENGINE: Literal["in-memory"] = "in-memory"
 EARLY_SEASON_DAYS = 21
 RECENT_DAYS = 30
 SEASON_FIRST_MONTH = 8  # August starts a season
+# Any date the pipeline takes (a command's dates, a Phase 3 game_date); wider than any season,
+# narrow enough that the date arithmetic of the windows (30 days back, a season forward) stays
+# inside Python's calendar.
+FIRST_DAY = date(1900, 1, 1)
+LAST_DAY = date(2999, 12, 31)
 
 
 def season_of(analysis_date: date) -> int:

@@ -13,13 +13,10 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from nba_calendar import FIRST_DAY, LAST_DAY  # any date a command takes
+
 if TYPE_CHECKING:
     from tasks.warehouse import Warehouse
-
-# Any date a command takes; wider than any season, narrow enough that the date arithmetic of
-# the windows (30 days back, a season forward) stays inside Python's calendar.
-FIRST_DAY = date(1900, 1, 1)
-LAST_DAY = date(2999, 12, 31)
 
 
 class InputError(ValueError):

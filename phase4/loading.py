@@ -12,7 +12,12 @@ from pathlib import Path
 import polars as pl
 
 from phase4.checks import InputError
-from quality.contracts import contract_problems
+from quality.contracts import (
+    InputContractError,
+    contract_problems,
+    stored_type_problems,
+    typed_for_load,
+)
 from quality.schemas import INPUT_DATASET, PHASE3_TABLES
 from tasks.warehouse import Warehouse
 from tasks.warehouse.base import SeasonRows
@@ -23,14 +28,15 @@ class Phase3FileError(InputError):
 
 
 def read_phase3_file(path: Path) -> pl.DataFrame:
-    """Read one Parquet file; a corrupted or unreadable file names itself, not a traceback."""
+    """Read one Parquet file; a corrupted or unreadable file names itself, not a traceback.
+    glob=False: a folder named `s[1]` is a name, not a pattern matching its sibling `s1`."""
     if not path.is_file():
         raise Phase3FileError(
             f"{path}: not a readable file (a folder or a broken link); replace it with the "
             "table's Parquet export or remove it from the folder"
         )
     try:
-        return pl.read_parquet(path)
+        return pl.read_parquet(path, glob=False)
     except PermissionError as exc:
         raise Phase3FileError(
             f"{path}: permission denied; make it readable by this user (chmod a+r) and re-run"
@@ -64,6 +70,9 @@ class SeasonLoad:
     rows_kept: int  # rows of other seasons, untouched
 
     def describe(self, written: bool = True) -> str:
+        if not self.seasons:  # an empty file names no season: its table stays as it was
+            nothing = "nothing replaced" if written else "nothing would be replaced"
+            return f"{self.table}: the file holds no rows; {nothing}, the table stays as it was"
         verb = "replaced" if written else "would replace"
         seasons = ", ".join(str(s) for s in self.seasons)
         return (
@@ -97,6 +106,11 @@ def load_phase3_directory(
 ) -> list[SeasonLoad]:
     known = phase3_files(directory)
     frames = {t: read_phase3_file(p) for t, p in known.items()}
+    if not any(frame.height for frame in frames.values()):  # a failed export, most likely
+        raise Phase3FileError(
+            f"every Phase 3 file in {directory} holds no rows: nothing to load; re-export the "
+            "tables from Phase 3"
+        )
     return load_phase3_frames(warehouse, frames, check=check, sources=known)
 
 
@@ -108,6 +122,42 @@ def season_counts(warehouse: Warehouse | None, full_name: str) -> dict[int, int]
     return {int(s): int(n) for s, n in counts.iter_rows() if s is not None}
 
 
+def _problems(
+    found: dict[str, list[InputContractError]], sources: dict[str, Path] | None
+) -> list[str]:
+    """Each table's problems, one line each, prefixed with its file."""
+    return [
+        f"{(sources or {}).get(table, table)}: {problem}"
+        for table, problems in found.items()
+        for problem in problems
+    ]
+
+
+def typed_frames(
+    warehouse: Warehouse | None,
+    frames: dict[str, pl.DataFrame],
+    sources: dict[str, Path] | None = None,
+) -> dict[str, pl.DataFrame]:
+    """Every frame checked against the contract, typed as declared, then against the types the
+    warehouse already stores; every problem of every file raised at once (Phase3LoadError)."""
+    problems = _problems(
+        {t: contract_problems(PHASE3_TABLES[t], frame) for t, frame in frames.items()}, sources
+    )
+    if problems:
+        raise Phase3LoadError(problems)
+    typed = {t: typed_for_load(PHASE3_TABLES[t], frame) for t, frame in frames.items()}
+    stored = {
+        t: warehouse.table_schema(PHASE3_TABLES[t].full_name) if warehouse else None for t in typed
+    }
+    problems = _problems(
+        {t: stored_type_problems(PHASE3_TABLES[t], stored[t], f) for t, f in typed.items()},
+        sources,
+    )
+    if problems:
+        raise Phase3LoadError(problems)
+    return typed
+
+
 def load_phase3_frames(
     warehouse: Warehouse | None,
     frames: dict[str, pl.DataFrame],
@@ -115,18 +165,11 @@ def load_phase3_frames(
     check: bool = False,
     sources: dict[str, Path] | None = None,
 ) -> list[SeasonLoad]:
-    """Validate all frames first (every problem reported, nothing written on any), then replace
-    the seasons of every table in one all-or-nothing step (Warehouse.replace_seasons_of).
-    check: validate and report, write nothing."""
-    problems = [  # each prefixed with its file
-        f"{(sources or {}).get(table, table)}: {problem}"
-        for table, frame in frames.items()
-        for problem in contract_problems(PHASE3_TABLES[table], frame)
-    ]
-    if problems:
-        raise Phase3LoadError(problems)
+    """Validate and type all frames first (every problem reported, nothing written on any),
+    then replace the seasons of every table in one all-or-nothing step
+    (Warehouse.replace_seasons_of). check: validate and report, write nothing."""
     loads, replacing = [], []
-    for table, frame in frames.items():
+    for table, frame in typed_frames(warehouse, frames, sources).items():
         full_name = PHASE3_TABLES[table].full_name
         seasons = tuple(sorted(int(s) for s in frame["season_year"].unique().to_list()))
         before = season_counts(warehouse, full_name)

@@ -14,12 +14,13 @@ from datetime import date
 import polars as pl
 import pyarrow as pa
 
-from nba_calendar import season_of_dates
+from nba_calendar import FIRST_DAY, LAST_DAY, season_of_dates
 from quality.schemas import (
     PLAYER_GAME_SUMMARY,
     TEAM_DEFENSE_GAME_SUMMARY,
     BigQueryType,
     TableSchema,
+    bigquery_type_of_arrow,
 )
 
 
@@ -80,11 +81,19 @@ ROW_RULES: dict[str, RowRules] = {
 }
 
 
+def _is_text(arrow: pa.DataType) -> bool:
+    """Strings, and strings stored as categories (a dictionary: pandas' "category", Polars'
+    Categorical), whose values are strings all the same."""
+    if pa.types.is_dictionary(arrow):
+        return _is_text(arrow.value_type)
+    return pa.types.is_string(arrow) or pa.types.is_large_string(arrow)
+
+
 def _type_matches(expected: BigQueryType, repeated: bool, actual: pa.DataType) -> bool:
     if repeated:
         return pa.types.is_list(actual) or pa.types.is_large_list(actual)
     checks = {
-        "STRING": lambda t: pa.types.is_string(t) or pa.types.is_large_string(t),
+        "STRING": _is_text,
         "INT64": pa.types.is_integer,
         "FLOAT64": lambda t: (
             pa.types.is_floating(t) or pa.types.is_integer(t) or pa.types.is_decimal(t)
@@ -96,10 +105,26 @@ def _type_matches(expected: BigQueryType, repeated: bool, actual: pa.DataType) -
     return bool(checks[expected](actual))
 
 
+# What a load asks for when a column's type is wrong (its file is re-exported).
+WRITE_AS: dict[BigQueryType, str] = {
+    "STRING": "strings",
+    "INT64": "integers",
+    "FLOAT64": "numbers (floats, integers or decimals)",
+    "BOOL": "booleans",
+    "DATE": "dates (not strings or timestamps)",
+    "TIMESTAMP": "timestamps",
+}
+
+
 def column_problems(
-    schema: TableSchema, actual: pa.Schema | None, analysis_date: date | None
+    schema: TableSchema,
+    actual: pa.Schema | None,
+    analysis_date: date | None,
+    *,
+    advise: bool = False,
 ) -> list[InputContractError]:
-    """Every missing or mistyped declared column (a missing table is the only problem)."""
+    """Every missing or mistyped declared column (a missing table is the only problem).
+    advise: a wrong type says how to write the column (a file, which can be re-exported)."""
     if actual is None:
         return [
             InputContractError(
@@ -124,10 +149,12 @@ def column_problems(
             continue
         found = actual.field(column.name).type
         if not _type_matches(column.type, column.mode == "REPEATED", found):
+            values = f"lists of {WRITE_AS[column.type]}" if column.mode == "REPEATED" else None
+            fix = f"; write the column as {values or WRITE_AS[column.type]}" if advise else ""
             problems.append(
                 InputContractError(
                     schema.full_name,
-                    f"wrong type: expected {column.type}, found {found}",
+                    f"wrong type: expected {column.type}, found {found}{fix}",
                     column=column.name,
                     analysis_date=analysis_date,
                 )
@@ -187,6 +214,15 @@ def _row_rules(schema: TableSchema) -> list[tuple[str, str | None, pl.Expr]]:
     rules += [
         (f"makes above attempts ({makes} > {attempts})", makes, pl.col(makes) > pl.col(attempts))
         for makes, attempts in table_rules.makes_within_attempts
+    ]
+    rules += [
+        (
+            f"date outside {FIRST_DAY} to {LAST_DAY}, the dates phase4 takes; correct it",
+            column.name,
+            (pl.col(column.name) < FIRST_DAY) | (pl.col(column.name) > LAST_DAY),
+        )
+        for column in schema.columns
+        if column.type == "DATE"
     ]
     rules += [
         (
@@ -257,12 +293,41 @@ def contract_problems(schema: TableSchema, frame: pl.DataFrame) -> list[InputCon
     """Every problem of one Phase 3 file: its column names, its columns, then (when they fit)
     its rows."""
     problems = name_problems(schema, frame.columns)
-    problems += column_problems(schema, frame.to_arrow().schema, None)
+    problems += column_problems(schema, frame.head(0).to_arrow().schema, None, advise=True)
     if problems:
         return problems
     present = schema.present_column_names(frame.columns)
-    found = [*row_problems(schema, frame.select(present), None), *season_problems(schema, frame)]
-    return found + finite_problems(schema, frame)
+    found = [*fit_problems(schema, frame), *row_problems(schema, frame.select(present), None)]
+    return found + season_problems(schema, frame) + finite_problems(schema, frame)
+
+
+def fit_problems(schema: TableSchema, frame: pl.DataFrame) -> list[InputContractError]:
+    """Values the declared type cannot hold (a UInt64 above INT64's largest value): refused at
+    the load, or the cast before the write, and every later read, would fail on them."""
+    declared = schema.polars_schema
+    lost = {
+        name: pl.col(name).is_not_null() & pl.col(name).cast(declared[name], strict=False).is_null()
+        for name, dtype in frame.schema.items()
+        if name in declared and dtype != declared[name]
+    }
+    if not lost:
+        return []
+    counts = frame.select(bad.sum().alias(name) for name, bad in lost.items()).row(0, named=True)
+    problems = []
+    for name, bad in lost.items():
+        if counts[name]:
+            kind = schema.column(name).type
+            largest = f" (at most {2**63 - 1})" if kind == "INT64" else ""
+            problems.append(
+                InputContractError(
+                    schema.full_name,
+                    f"value does not fit {kind}{largest}; correct it or write NULL",
+                    column=name,
+                    key=_describe_key(frame.filter(bad).head(1), schema.key),
+                    rows=int(counts[name]),
+                )
+            )
+    return problems
 
 
 def finite_problems(schema: TableSchema, frame: pl.DataFrame) -> list[InputContractError]:
@@ -313,3 +378,57 @@ def with_optional_columns(schema: TableSchema, frame: pl.DataFrame) -> pl.DataFr
     missing = [c for c in schema.columns if c.name not in frame.columns]
     added = frame.with_columns(pl.lit(None, dtype=c.polars_type).alias(c.name) for c in missing)
     return added.select(schema.column_names)
+
+
+def _load_type(name: str, dtype: pl.DataType, declared: pl.Schema) -> pl.DataType:
+    """A declared column's declared type; an extra column's own, but STRING for one of NULLs
+    only (no warehouse can hold a NULL-typed column) or of categories."""
+    if name in declared:
+        return declared[name]
+    if dtype == pl.Null or isinstance(dtype, pl.Categorical | pl.Enum):
+        return pl.String()
+    return dtype
+
+
+def typed_for_load(schema: TableSchema, frame: pl.DataFrame) -> pl.DataFrame:
+    """A file that passed the contract, typed as the warehouse must store it. Without the cast,
+    a first load's integer or decimal FLOAT64 column would make the table's column an integer
+    or a decimal, and every later season would be rounded into it."""
+    declared = schema.polars_schema
+    return frame.with_columns(
+        pl.col(name).cast(_load_type(name, dtype, declared))
+        for name, dtype in frame.schema.items()
+        if _load_type(name, dtype, declared) != dtype
+    )
+
+
+def type_name(arrow: pa.DataType) -> str:
+    """The declared type an Arrow type stores as (any width), else Arrow's own name."""
+    repeated = pa.types.is_list(arrow) or pa.types.is_large_list(arrow)
+    base = arrow.value_type if repeated else arrow
+    name = "STRING" if _is_text(base) else bigquery_type_of_arrow(base) or str(base)
+    return f"ARRAY<{name}>" if repeated else name
+
+
+def stored_type_problems(
+    schema: TableSchema, stored: pa.Schema | None, typed: pl.DataFrame
+) -> list[InputContractError]:
+    """Columns the warehouse already holds with another type than the file's, once typed: an
+    older version's table (its declared column typed by its first file) or an extra column a
+    former file gave another type. Caught before the write, not as the warehouse's cast error."""
+    if stored is None:
+        return []
+    kept = {field.name.lower(): type_name(field.type) for field in stored}
+    problems = []
+    for field in typed.head(0).to_arrow().schema:
+        found, was = type_name(field.type), kept.get(field.name.lower())
+        if was is None or was == found:
+            continue
+        if field.name in schema.column_names:
+            fix = f"(an earlier load's type, not the declared one): drop {schema.full_name}, "
+            fix += "then load every season again"
+        else:
+            fix = f"and this file {found}: write the column as {was}, or leave it out of the file"
+        rule = f"the warehouse stores this column as {was} {fix}"
+        problems.append(InputContractError(schema.full_name, rule, column=field.name))
+    return problems

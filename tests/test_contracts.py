@@ -7,7 +7,13 @@ from datetime import date
 import polars as pl
 import pytest
 
-from quality.contracts import InputContractError, check_columns, conform_input
+from quality.contracts import (
+    InputContractError,
+    check_columns,
+    conform_input,
+    contract_problems,
+    typed_for_load,
+)
 from quality.schemas import PLAYER_GAME_SUMMARY, TEAM_DEFENSE_GAME_SUMMARY
 from tests.builders import player_games, player_games_frame, team_defense, team_defense_frame
 
@@ -80,6 +86,20 @@ def test_a_mistyped_column_is_named_with_both_types() -> None:
     bad = good_players().with_columns(pl.col("points").cast(pl.String))
     with pytest.raises(InputContractError, match="column points; rule: wrong type: expected INT64"):
         conform_input(PLAYER_GAME_SUMMARY, bad.to_arrow(), D)
+
+
+def test_a_wrong_type_in_a_file_says_how_to_write_the_column() -> None:
+    bad = good_players().with_columns(pl.col("points").cast(pl.String))
+    [problem] = contract_problems(PLAYER_GAME_SUMMARY, bad)
+    assert problem.rule.startswith("wrong type: expected INT64, found ")
+    assert problem.rule.endswith("; write the column as integers")
+
+
+def test_categories_are_strings() -> None:
+    frame = good_players().with_columns(pl.col("team_abbr").cast(pl.Categorical))
+    assert contract_problems(PLAYER_GAME_SUMMARY, frame) == []
+    typed = typed_for_load(PLAYER_GAME_SUMMARY, frame.with_columns(notes=pl.lit(None)))
+    assert (typed.schema["team_abbr"], typed.schema["notes"]) == (pl.String(), pl.String())
 
 
 def test_a_missing_table_says_to_load_phase3() -> None:

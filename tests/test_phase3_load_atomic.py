@@ -49,9 +49,10 @@ def test_a_column_named_order_loads_and_a_failing_last_table_leaves_all_five_as_
     assert result.returncode == 0, result.stderr
     stored = open_warehouse(url, read_only=True).read(f"nba_analytics.{LAST}", ["order"])
     assert stored.get_column("order").to_list() == [1] * 2460
-    # The second load's player_game_summary keeps 100 rows, its last file cannot be cast into
-    # the stored `order` column: the whole load fails and no table moves.
-    second = season_with(tmp_path, "second", order="x")
+    # The second load's player_game_summary keeps 100 rows, its last file's `order` (an integer,
+    # as stored, so the contract lets it through) is too large for the stored INTEGER column:
+    # the warehouse refuses it and no table moves.
+    second = season_with(tmp_path, "second", order=2**40)
     pgs = second / f"nba_analytics.{PGS}.parquet"
     pl.read_parquet(pgs).head(100).write_parquet(pgs)
     before = counts(url)
