@@ -217,7 +217,10 @@ def clean_errors(command: F, announce: bool = False) -> F:
                 raise typer.Exit(EXIT_RUN_FAILED) from exc
             raise
         except KeyboardInterrupt as exc:  # outside a run's own handler (_interrupts)
-            say_error(INTERRUPTED)
+            from phase4.loading import InterruptedAfterWrite
+
+            after = isinstance(exc, InterruptedAfterWrite)
+            say_error(f"interrupted after the write committed: {exc}" if after else INTERRUPTED)
             raise typer.Exit(EXIT_INTERRUPTED) from exc
         finally:
             signal.signal(signal.SIGINT, previous)

@@ -6,6 +6,10 @@ one after the other sit side by side (SPEC 14: a reload marks the dates it chang
 
 from __future__ import annotations
 
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -180,5 +184,29 @@ def load_phase3_frames(
         loads.append(SeasonLoad(table, seasons, replaced, frame.height, kept))
     if not check and replacing:
         assert warehouse is not None
-        warehouse.replace_seasons_of(replacing)
+        with interrupts_after_it() as heard:
+            warehouse.replace_seasons_of(replacing)
+        if heard:
+            raise InterruptedAfterWrite("; ".join(load.describe() for load in loads))
     return loads
+
+
+class InterruptedAfterWrite(KeyboardInterrupt):
+    """A Ctrl-C that arrived during a write the command let end whole: what it wrote."""
+
+
+@contextmanager
+def interrupts_after_it() -> Iterator[list[int]]:
+    """Ctrl-C during the block is noted, not raised: a load's commit ends whole and the command
+    can say that it did (interrupted inside, DuckDB would roll back; just after, the command
+    would claim a rollback of what it had committed). In the main thread only, where Python
+    runs signal handlers."""
+    heard: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield heard
+        return
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: heard.append(signum))
+    try:
+        yield heard
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -303,3 +304,36 @@ def test_a_ctrl_c_that_a_duckdb_query_swallowed_is_still_a_ctrl_c() -> None:
         cli.clean_errors(long_query)()
     assert stopped.value.exit_code == 130
     assert signal.getsignal(signal.SIGINT) is before  # the command's handler is gone with it
+
+
+def test_ctrl_c_during_a_loads_commit_lets_it_end_whole_and_says_it_is_loaded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A Ctrl-C inside the commit was DuckDB's rollback and a traceback; just after it, the
+    command said `a write under way rolled back whole` of a season it had loaded."""
+    import typer
+
+    from phase4 import cli
+    from phase4.loading import load_phase3_frames
+    from quality.schemas import TEAM_OFFENSE_GAME_SUMMARY
+    from tasks.warehouse import open_warehouse
+    from tests.conftest import SEASON_2023
+
+    warehouse = open_warehouse(f"duckdb://{tmp_path / 'w.duckdb'}")
+    commit = warehouse.replace_seasons_of
+
+    def ctrl_c_then_commit(loads: Any) -> int:
+        os.kill(os.getpid(), signal.SIGINT)  # pressed as the write begins
+        return commit(loads)
+
+    monkeypatch.setattr(warehouse, "replace_seasons_of", ctrl_c_then_commit)
+    table = TEAM_OFFENSE_GAME_SUMMARY.name
+    frames = {table: pl.read_parquet(SEASON_2023 / f"nba_analytics.{table}.parquet")}
+    with pytest.raises(typer.Exit) as stopped:
+        cli.clean_errors(load_phase3_frames)(warehouse, frames)
+    assert stopped.value.exit_code == 130
+    assert capsys.readouterr().err.startswith(
+        f"error: interrupted after the write committed: replaced {table} season(s) 2023: 0 -> "
+    )
+    stored = warehouse.read(TEAM_OFFENSE_GAME_SUMMARY.full_name, ["season_year"])
+    assert stored.height == frames[table].height  # loaded whole
