@@ -18,9 +18,9 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from typing import Any
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
