@@ -553,7 +553,7 @@ def backfill(
         total_days = (end - start).days + 1
         state = None
         with bar_of.Progress(
-            bar_of.TextColumn("[bold]backfill (dates written)"),
+            bar_of.TextColumn("[bold]backfill (dates done: written or FAIL)"),
             bar_of.BarColumn(),
             bar_of.MofNCompleteColumn(),
             bar_of.TextColumn("{task.fields[rows]} rows {task.fields[rate]}"),
@@ -830,6 +830,7 @@ def report(
     """One self-contained HTML page (opens offline) with the range's charts."""
     from phase4 import checks
     from phase4.html_report import build_report_html
+    from quality.report import summary_sentence
     from tasks.report_reads import read_report_frames
 
     first, last = checks.ordered(start, end)
@@ -837,9 +838,12 @@ def report(
     warehouse = _open_warehouse(read_only=True)
     checks.stored_tables(warehouse)
     checks.within_seasons(warehouse, first, last)
-    page = build_report_html(read_report_frames(warehouse, first, last))
+    frames = read_report_frames(warehouse, first, last)
+    page = build_report_html(frames)
     checks.write_atomically(out, lambda path: path.write_text(page, encoding="utf-8"))
-    console.print(f"wrote {out} ({out.stat().st_size // 1024} KiB)", soft_wrap=True)
+    # The page's summary on the terminal too: a range never built says so here.
+    size = out.stat().st_size // 1024
+    console.print(f"wrote {out} ({size} KiB): {summary_sentence(frames)}", soft_wrap=True)
 
 
 for _name, _function in DATA_COMMANDS.items():  # training-set, features, export

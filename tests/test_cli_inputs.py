@@ -173,6 +173,8 @@ def test_report_refuses_an_existing_file_then_replaces_it_with_force(
     result = phase4(*args, "--force", warehouse=season_url, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert out.read_text().startswith("<!DOCTYPE html>")
+    # The page's summary on the terminal: nothing is built in the season's fixture warehouse.
+    assert result.stdout.strip().endswith("KiB): 2 dates × 5 processors: 10 MISSING.")
 
 
 def test_a_run_on_a_warehouse_without_phase3_is_one_line_and_starts_no_server(
