@@ -83,7 +83,7 @@ def test_the_api_refuses_calls_without_the_auth_string_and_the_clis_client_works
     assert request(f"{api}/admin/settings", headers=wrong)[0] == 401
     token = {"Authorization": "Basic " + base64.b64encode(secret.encode()).decode()}
     assert request(f"{api}/admin/settings", headers=token)[0] == 200
-    assert request(f"{api}/health")[0] == 200  # the CLI's probe needs no secret
+    assert request(f"{api}/health")[0] == 200  # open: only /health needs no secret
     # CSRF: a state-changing call with the secret but without a CSRF token is refused.
     json_body = {**token, "Content-Type": "application/json"}
     status, _, body = request(f"{api}/flows/filter", "POST", json_body, b"{}")
