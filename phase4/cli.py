@@ -246,12 +246,24 @@ def _open_warehouse(*, read_only: bool = False, announce: bool = True) -> Wareho
 
 
 def _use_prefect_server() -> None:
-    """Point this process at the managed server (started on first use) unless told otherwise."""
-    from phase4.server import client_environment, managed_server_wanted, server_status, start_server
+    """Point this process at the managed server (started on first use) unless told otherwise.
+    A configured API that does not answer, or a server refusing server.auth, is one line here,
+    before any flow starts (Prefect's client would end in a traceback)."""
+    from phase4.server import (
+        ServerSecretError,
+        check_configured_api,
+        client_environment,
+        managed_server_wanted,
+        server_status,
+        start_server,
+    )
 
     if not managed_server_wanted():
+        check_configured_api()
         return
     current = server_status()
+    if current.refused:
+        raise ServerSecretError(current.refusal())
     if not current.healthy:
         if not options.quiet:
             err.print(f"starting the managed Prefect server ({current.home}) ...")
@@ -799,9 +811,16 @@ def server_stop() -> None:
 @command("status", group=server_app)
 def server_status_command() -> None:
     """Say whether the managed server runs, where, and whether the CLI will use it."""
-    from phase4.server import ServerFiles, managed_server_wanted, server_status, stale_pid_file
+    from phase4.server import (
+        ServerFiles,
+        ServerSecretError,
+        check_configured_api,
+        managed_server_wanted,
+        server_status,
+        stale_pid_file,
+    )
 
-    current = server_status()
+    current = server_status(on_adopt=lambda line: console.print(line, soft_wrap=True))
     console.print(current.describe(), soft_wrap=True)
     stale = stale_pid_file(current.home)
     if stale:
@@ -810,12 +829,15 @@ def server_status_command() -> None:
             "`phase4 server start` replaces it)",
             soft_wrap=True,
         )
+    if current.refused:
+        raise ServerSecretError(current.refusal())
     if not managed_server_wanted():
-        api = os.environ.get("PREFECT_API_URL", "").strip()
+        configured = check_configured_api()  # one line and exit 2 when it does not answer
         console.print(
-            f"the CLI uses PREFECT_API_URL={api}"
-            if api
-            else "PHASE4_SERVER=off: the CLI starts Prefect's temporary server per command"
+            f"the CLI uses {configured[1]}={configured[0]}, which answers"
+            if configured
+            else "PHASE4_SERVER=off: the CLI starts Prefect's temporary server per command",
+            soft_wrap=True,
         )
     raise typer.Exit(EXIT_OK if current.healthy or not current.running else EXIT_RUN_FAILED)
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import json
 import os
 import re
 import secrets
@@ -24,8 +23,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from phase4 import settings
+from phase4.settings import SettingError
 from tasks.processes import alive, proc_stat
 
 SERVER_ENV = "PHASE4_SERVER"  # "off": no managed server (Prefect's temporary one per command)
@@ -36,6 +37,9 @@ START_TIMEOUT_ENV = "PHASE4_SERVER_START_TIMEOUT"
 DEFAULT_PORT = 4200
 START_TIMEOUT_SECONDS = 180.0
 STOP_TIMEOUT_SECONDS = 10.0
+# A configured PREFECT_API_URL that has not answered its /health in this long is reported
+# before the command starts its work (Prefect's client would retry it, then fail).
+API_PROBE_TIMEOUT_SECONDS = 5.0
 # Settings an operator's environment must not pass to the managed server: they would point it
 # (or its UI, or its own client) at another API, home or credentials. Every other PREFECT_*
 # setting passes through.
@@ -61,18 +65,39 @@ class ServerFiles:
         )
 
 
+class ServerSecretError(SettingError):
+    """server.auth does not hold the running server's secret (deleted or edited while it runs):
+    every API call of the CLI would end in a 401 traceback."""
+
+
+class ApiUnreachableError(SettingError):
+    """The configured PREFECT_API_URL does not answer: Prefect would retry it, then end in a
+    traceback, after the command had already started its work."""
+
+
 @dataclass(frozen=True)
 class ServerStatus:
     running: bool
-    healthy: bool
+    healthy: bool  # it answers and accepts server.auth's secret
     pid: int | None
     port: int | None
     home: Path
+    refused: bool = False  # it answers but refuses server.auth's secret (401)
+
+    def refusal(self) -> str:
+        """The one line for a server that refuses the CLI's secret: restarting it here would
+        kill other commands' runs, so the operator decides."""
+        return (
+            f"{ServerFiles(self.home).auth} does not hold the running server's secret (pid "
+            f"{self.pid}): run phase4 server stop, then re-run"
+        )
 
     def describe(self) -> str:
         if not self.running:
             return f"no managed Prefect server (home {self.home})"
         state = "healthy" if self.healthy else "starting or unhealthy"
+        if self.refused:
+            state = f"refusing the secret in {ServerFiles(self.home).auth}"
         return (
             f"managed Prefect server pid {self.pid}, {state}, API {api_url(self.port or 0)}, "
             f"UI http://127.0.0.1:{self.port}, log {ServerFiles(self.home).log}"
@@ -100,17 +125,92 @@ def managed_server_wanted() -> bool:
 
 def _profile_api_url() -> str | None:
     """PREFECT_API_URL of the active profile in profiles.toml, read without importing Prefect."""
+    profiles = _profiles()
+    url = profiles.get("profiles", {}).get(_active_profile(profiles), {}).get("PREFECT_API_URL")
+    return str(url) if url else None
+
+
+def _profiles() -> dict[str, Any]:
+    """profiles.toml, read without importing Prefect; empty when unreadable."""
     import tomllib
 
     home = Path(os.environ.get("PREFECT_HOME", "~/.prefect")).expanduser()
     path = Path(os.environ.get("PREFECT_PROFILES_PATH", home / "profiles.toml")).expanduser()
     try:
-        profiles = tomllib.loads(path.read_text())
+        return tomllib.loads(path.read_text())
     except (OSError, ValueError):
+        return {}
+
+
+def _active_profile(profiles: dict[str, Any] | None = None) -> str:
+    profiles = _profiles() if profiles is None else profiles
+    return str(os.environ.get("PREFECT_PROFILE") or profiles.get("active", "ephemeral"))
+
+
+def configured_api_url() -> tuple[str, str] | None:
+    """The API URL Prefect will use instead of a managed or temporary server, with where it
+    was set: the environment, the active profile, or an already imported Prefect's settings."""
+    if from_env := os.environ.get("PREFECT_API_URL", "").strip():
+        return from_env, "PREFECT_API_URL"
+    if from_profile := _profile_api_url():
+        return from_profile, f"PREFECT_API_URL (profile {_active_profile()})"
+    if "prefect.settings" in sys.modules:
+        from prefect.settings import get_current_settings
+
+        if from_settings := get_current_settings().api.url:
+            return from_settings, "PREFECT_API_URL"
+    return None
+
+
+def api_answers(url: str, timeout: float = API_PROBE_TIMEOUT_SECONDS) -> str | None:
+    """None when something answers HTTP at the API's /health; else why not, in a few words.
+
+    Any HTTP status is an answer: Prefect Cloud says 401/403 to a call without its API key,
+    which this probe does not send (it sends nothing but the request line). The certificate is
+    not checked here (nothing secret is sent): Prefect's own settings decide that
+    (PREFECT_API_SSL_CERT_FILE, ...). Proxies from the environment are used, as Prefect's
+    client does. Prefect-free, like `_secret_probe`: this runs before Prefect is imported."""
+    import http.client
+    import ssl
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "not an http(s) URL"
+    unchecked = ssl.create_default_context()
+    unchecked.check_hostname, unchecked.verify_mode = False, ssl.CERT_NONE
+    opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=unchecked))
+    try:
+        with opener.open(f"{url.rstrip('/')}/health", timeout=timeout):
+            return None
+    except urllib.error.HTTPError:
+        return None  # an answer, whatever it says
+    except urllib.error.URLError as error:
+        reason = error.reason
+        if isinstance(reason, TimeoutError):
+            return f"no answer within {timeout:g} s"
+        return getattr(reason, "strerror", None) or str(reason)
+    except TimeoutError:
+        return f"no answer within {timeout:g} s"
+    except (OSError, ValueError, http.client.HTTPException) as error:
+        return " ".join(str(error).split()) or type(error).__name__
+
+
+def check_configured_api() -> tuple[str, str] | None:
+    """The configured API URL and where it was set (configured_api_url), once it answers;
+    ApiUnreachableError when it does not: Prefect's client would retry it, then end the
+    command in a traceback after its work had started."""
+    if (configured := configured_api_url()) is None:
         return None
-    active = os.environ.get("PREFECT_PROFILE") or profiles.get("active", "ephemeral")
-    url = profiles.get("profiles", {}).get(active, {}).get("PREFECT_API_URL")
-    return str(url) if url else None
+    url, where = configured
+    why = api_answers(url)
+    if why is not None:
+        raise ApiUnreachableError(
+            f"{where}={url} does not answer ({why}): start that server or unset PREFECT_API_URL"
+        )
+    return configured
 
 
 def _read_int(path: Path) -> int | None:
@@ -184,41 +284,106 @@ def _port_of(files: ServerFiles, recorded: Recorded | None) -> int | None:
     return int(after[0]) if after and after[0].isdigit() else port
 
 
-def healthy(port: int, timeout: float = 3.0, secret: str | None = None) -> bool:
-    """The server on `port` answers; with `secret`, it is the server holding that auth string
-    (the health probe needs none, so another home's server on a port both found free would
+def _secret_probe(port: int, secret: str | None, timeout: float = 3.0) -> int | None:
+    """The HTTP status of an API call carrying `secret` (none: no Authorization header): 200
+    when the server accepts it, 401 when it refuses it; None when nothing answers. One call
+    says both whether the server is up and whether the CLI's calls would be let in (the
+    health probe needs no secret, so another home's server on a port both found free would
     answer it too)."""
     import http.client  # not urllib.request: every command asks, and it imports in half the time
 
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
+        headers = {}
         if secret is not None:
-            token = base64.b64encode(secret.encode()).decode()
-            headers = {"Authorization": f"Basic {token}"}
-            connection.request("GET", "/api/admin/version", headers=headers)
-            return connection.getresponse().status == 200
-        connection.request("GET", "/api/health")
-        response = connection.getresponse()
-        return response.status == 200 and bool(json.loads(response.read() or b"false"))
+            headers["Authorization"] = "Basic " + base64.b64encode(secret.encode()).decode()
+        connection.request("GET", "/api/admin/version", headers=headers)
+        return connection.getresponse().status
     except (OSError, ValueError, http.client.HTTPException):
-        return False
+        return None
     finally:
         connection.close()
 
 
-def server_status(home: Path | None = None) -> ServerStatus:
-    """Running means: the pid file names a process proven to be this server."""
+def server_status(
+    home: Path | None = None, on_adopt: Callable[[str], None] | None = None
+) -> ServerStatus:
+    """Running means: the pid file names a process proven to be this server (a lost or
+    garbled pid file is first rewritten from the running server of this home, `_adopt`).
+    Healthy means it answers and accepts server.auth's secret; refused, it answers with 401."""
     files = ServerFiles(home or server_home())
+    _adopt(files, on_adopt)
     recorded = _read_recorded(files)
     port = _port_of(files, recorded)
     running = recorded is not None and _not_our_server(recorded, port) is None
+    answer = _secret_probe(port, auth_string(files.home)) if running and port else None
     return ServerStatus(
         running=running,
-        healthy=running and port is not None and healthy(port),
+        healthy=answer == 200,
         pid=recorded.pid if running and recorded else None,
         port=port if running else None,
         home=files.home,
+        refused=answer == 401,
     )
+
+
+def _servers_of(home: Path) -> list[Recorded]:
+    """Every `prefect server start` of this home (PREFECT_HOME in its environment, readable
+    for this user's processes only) leading its own process group, oldest first: a server
+    whose pid file was lost or garbled is still found, not started a second time."""
+    wanted = f"PREFECT_HOME={home}".encode()
+    found = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        pid = int(entry.name)
+        argv = _argv(pid)
+        if "prefect" not in " ".join(argv) or not {"server", "start"} <= set(argv):
+            continue
+        try:
+            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+            leads = os.getpgid(pid) == pid
+        except OSError:  # another user's process, or gone
+            continue
+        start = _start_ticks(pid)
+        if wanted in environ and leads and start is not None:
+            found.append(Recorded(pid, start))
+    return sorted(found, key=lambda server: server.start or 0)
+
+
+def _adopt(files: ServerFiles, on_adopt: Callable[[str], None] | None = None) -> None:
+    """When server.pid is missing, garbled or stale while a server of this home runs, rewrite
+    it (and server.port) from that server: the proof rules of `_not_our_server` then hold
+    again, and `server stop` can stop it. `on_adopt` is told which server was adopted."""
+    recorded = _read_recorded(files)
+    if recorded is not None and _not_our_server(recorded, _port_of(files, recorded)) is None:
+        return
+    if not files.home.is_dir() or not (servers := _servers_of(files.home)):
+        return
+    server = servers[0]
+    argv = _argv(server.pid)
+    port = argv[argv.index("--port") + 1 :][:1] if "--port" in argv else []
+    if not (port and port[0].isdigit()):
+        return
+    why = (
+        "is missing"
+        if not files.pid.exists()
+        else f"named no server ({stale_pid_file(files.home)})"
+    )
+    _write_whole(files.port, f"{port[0]}\n")
+    _write_whole(files.pid, f"{server.pid} {server.start}\n")
+    if on_adopt is not None:
+        on_adopt(
+            f"{files.pid} {why}: rewritten for this home's running server, pid {server.pid} "
+            "(found by its PREFECT_HOME)"
+        )
+
+
+def _write_whole(path: Path, text: str) -> None:
+    """Write through a temporary file renamed into place: a reader sees the old or new text."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}")
+    temporary.write_text(text)
+    os.replace(temporary, path)
 
 
 def stale_pid_file(home: Path | None = None) -> str | None:
@@ -320,8 +485,10 @@ def start_server(home: Path | None = None) -> ServerStatus:
     # Two first commands at once start one server: the second waits for the first's.
     with FileLock(str(files.lock), timeout=timeout):
         current = server_status(files.home)
+        if current.refused:
+            raise ServerSecretError(current.refusal())
         if current.running and current.port is not None:
-            return _wait_healthy(files, current.pid or 0, current.port, timeout)
+            return _wait_healthy(files, current.pid or 0, current.port, timeout, running=True)
         preferred = DEFAULT_PORT
         while True:
             port = _free_port(preferred)
@@ -347,12 +514,20 @@ def start_server(home: Path | None = None) -> ServerStatus:
             preferred = 0  # another home's server took the port found free: any free one
 
 
-def _wait_healthy(files: ServerFiles, pid: int, port: int, timeout: float) -> ServerStatus:
+def _wait_healthy(
+    files: ServerFiles, pid: int, port: int, timeout: float, *, running: bool = False
+) -> ServerStatus:
+    """Wait until the server on `port` accepts this home's secret. A 401 from a server this
+    start launched means another home's server holds the port (its own then exits); from the
+    server already `running` here, that server.auth no longer holds its secret: said at once."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         # A loaded machine answers slowly, not never; the server must be the one of this home.
-        if healthy(port, timeout=5.0, secret=auth_string(files.home)):
+        answer = _secret_probe(port, auth_string(files.home), timeout=5.0)
+        if answer == 200:
             return ServerStatus(True, True, pid, port, files.home)
+        if answer == 401 and running:
+            raise ServerSecretError(ServerStatus(True, False, pid, port, files.home).refusal())
         if not alive(pid):
             raise ServerStartError(
                 f"the managed Prefect server exited while starting; see {files.log}"
@@ -368,8 +543,21 @@ def stop_server(home: Path | None = None, on_stale: Callable[[str], None] | None
     none ran.
 
     Only a process proven to be the server (`_not_our_server`) is signalled; a pid file naming
-    anything else is removed, and `on_stale` is told why."""
+    anything else is removed, and `on_stale` is told why. A server of this home the pid file
+    lost is adopted first (`_adopt`), and every one is stopped (an older version could start a
+    second one after a lost pid file)."""
     files = ServerFiles(home or server_home())
+    stopped = False
+    for _ in range(8):  # at most a few servers of one home: never loop on one that survives
+        if not _stop_recorded(files, on_stale):
+            break
+        stopped = True
+    return stopped
+
+
+def _stop_recorded(files: ServerFiles, on_stale: Callable[[str], None] | None) -> bool:
+    """Stop the server server.pid names (after `_adopt`); remove the pid and port files."""
+    _adopt(files, on_stale)
     recorded, why_not = _read_recorded(files), stale_pid_file(files.home)
     if why_not is not None and on_stale is not None:
         on_stale(f"removed the stale {files.pid}: {why_not}; nothing was signalled")

@@ -83,7 +83,7 @@ def test_the_api_refuses_calls_without_the_auth_string_and_the_clis_client_works
     assert request(f"{api}/admin/settings", headers=wrong)[0] == 401
     token = {"Authorization": "Basic " + base64.b64encode(secret.encode()).decode()}
     assert request(f"{api}/admin/settings", headers=token)[0] == 200
-    assert request(f"{api}/health")[0] == 200  # the CLI's probe needs no secret
+    assert request(f"{api}/health")[0] == 200  # open: only /health needs no secret
     # CSRF: a state-changing call with the secret but without a CSRF token is refused.
     json_body = {**token, "Content-Type": "application/json"}
     status, _, body = request(f"{api}/flows/filter", "POST", json_body, b"{}")
@@ -133,6 +133,216 @@ def test_the_api_refuses_calls_without_the_auth_string_and_the_clis_client_works
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300
     )
     assert refused.returncode != 0 and "401" in refused.stderr
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The test's environment without PREFECT_*/PHASE4_* settings, plus `extra`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "PHASE4_"))}
+    return {**env, **extra}
+
+
+def cli(cwd: Path, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [PHASE4, *args], cwd=cwd, env=clean_env(**extra), capture_output=True, text=True
+    )
+
+
+@pytest.mark.parametrize("damage", ["garbled", "deleted"])
+def test_an_auth_file_the_server_refuses_is_one_line_at_once_and_the_server_is_left_alone(
+    server: ServerStatus, server_base: Path, damage: str
+) -> None:
+    """server.auth edited or deleted while the server runs: every API call of the CLI was a
+    401 traceback, `server status` said healthy and `server start` waited out its timeout."""
+    auth = server.home / "server.auth"
+    secret = auth.read_text()
+    refused = (
+        f"error: {auth} does not hold the running server's secret (pid {server.pid}): run "
+        "phase4 server stop, then re-run"
+    )
+    try:
+        if damage == "garbled":
+            auth.write_text("short\n")
+        else:
+            auth.unlink()
+        run = cli(server_base, "-q", "run", "--date", "2024-01-16")
+        assert_one_line_exit_2(run)
+        assert run.stderr.startswith(refused), run.stderr
+        status = cli(server_base, "server", "status")
+        assert status.returncode == 2 and status.stderr.strip() == refused
+        assert f"pid {server.pid}, refusing the secret in {auth}" in status.stdout
+        began = time.monotonic()
+        start = cli(server_base, "server", "start", PHASE4_SERVER_START_TIMEOUT="30")
+        assert time.monotonic() - began < 15  # not the start timeout
+        assert start.returncode == 2 and start.stderr.strip() == refused
+    finally:
+        auth.write_text(secret)
+    assert server_status(server.home) == server  # neither restarted nor stopped
+    assert cli(server_base, "server", "status").returncode == 0
+
+
+class FakeServers:
+    """Processes that look like `prefect server start` to /proc (argv, PREFECT_HOME, own
+    process group) without starting Prefect: what a lost pid file leaves running."""
+
+    def __init__(self) -> None:
+        self.processes: list[subprocess.Popen[bytes]] = []
+
+    def start(self, home: Path, port: int, *, own_group: bool = True) -> int:
+        code = "import time; time.sleep(300)"
+        argv = [sys.executable, "-c", code, "prefect", "server", "start", "--port", str(port)]
+        env = {**os.environ, "PREFECT_HOME": str(home)}
+        process = subprocess.Popen(argv, env=env, start_new_session=own_group)
+        self.processes.append(process)
+        return process.pid
+
+
+@pytest.fixture
+def fake_servers() -> Iterator[FakeServers]:
+    fakes = FakeServers()
+    try:
+        yield fakes
+    finally:
+        for process in fakes.processes:
+            process.kill()
+            process.wait()
+
+
+@pytest.mark.parametrize("pid_file", [None, "junk\n", "999999999 5\n"])
+def test_a_lost_or_garbled_pid_file_adopts_the_homes_server_and_stop_stops_every_one(
+    tmp_path: Path, fake_servers: FakeServers, pid_file: str | None
+) -> None:
+    """A missing or garbled server.pid made the next command start a second server on the
+    same home, and the first could no longer be stopped by the CLI."""
+    home = server_home(tmp_path)
+    home.mkdir(parents=True)
+    first = fake_servers.start(home, 4998)
+    time.sleep(0.05)  # the second one starts a tick later (adoption takes the oldest)
+    second = fake_servers.start(home, 4999)  # as the old bug left it
+    others = [
+        fake_servers.start(server_home(tmp_path / "elsewhere"), 4997),  # another home's
+        fake_servers.start(home, 4996, own_group=False),  # not leading its group: a child
+    ]
+    if pid_file is not None:
+        (home / "server.pid").write_text(pid_file)
+    time.sleep(0.2)  # their /proc entries are complete
+    found = server_status(home)
+    assert (found.running, found.pid, found.port) == (True, first, 4998)
+    assert (home / "server.pid").read_text() == f"{first} {_start_ticks(first)}\n"
+    assert (home / "server.port").read_text() == "4998\n"
+    assert stale_pid_file(home) is None
+    (home / "server.pid").unlink()  # lost again: stop finds it too, and the second one
+    lines: list[str] = []
+    assert stop_server(home, on_stale=lines.append)
+    adopted = "rewritten for this home's running server, pid {} (found by its PREFECT_HOME)"
+    assert lines == [
+        f"{home / 'server.pid'} is missing: {adopted.format(first)}",
+        f"{home / 'server.pid'} is missing: {adopted.format(second)}",
+    ]
+    time.sleep(0.2)
+    assert [p.poll() is not None for p in fake_servers.processes[:2]] == [True, True]
+    assert [p.poll() for p in fake_servers.processes[2:]] == [None, None]  # never signalled
+    assert not server_status(home).running and not (home / "server.pid").exists()
+    assert {first, second, *others} == {p.pid for p in fake_servers.processes}
+
+
+def test_a_lost_pid_file_does_not_start_a_second_real_server(
+    server: ServerStatus, server_base: Path
+) -> None:
+    """The reported case, on the real server: `server start` after server.pid was deleted
+    finds and keeps the running server."""
+    (server.home / "server.pid").unlink()
+    start = cli(server_base, "server", "start", PHASE4_SERVER_START_TIMEOUT="30")
+    assert start.returncode == 0, start.stderr
+    assert f"managed Prefect server pid {server.pid}, healthy" in start.stdout
+    assert server_status(server.home) == server
+    assert [s.pid for s in phase4.server._servers_of(server.home)] == [server.pid]
+
+
+class AnswersWith:
+    """A local HTTP server answering every GET with `status` (a Prefect Cloud URL without
+    its API key says 401), recording the paths asked."""
+
+    def __init__(self, status: int) -> None:
+        import http.server
+        import threading
+
+        self.paths: list[str] = []
+        paths = self.paths
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 (the http.server name)
+                paths.append(self.path)
+                self.send_response(status)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.httpd = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/api"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_a_configured_api_url_that_does_not_answer_is_one_line_before_any_flow(
+    tmp_path: Path,
+) -> None:
+    """PREFECT_API_URL down or malformed ended `run` and `backfill` in a 141-line traceback
+    after their work had started; `server status` only printed the URL."""
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))  # bound, never listening: connection refused
+    url = f"http://127.0.0.1:{closed.getsockname()[1]}/api"
+    try:
+        run = cli(tmp_path, "-q", "run", "--date", "2024-01-16", PREFECT_API_URL=url)
+    finally:
+        closed.close()
+    assert_one_line_exit_2(run)
+    assert run.stderr.startswith(
+        f"error: PREFECT_API_URL={url} does not answer (Connection refused): start that "
+        "server or unset PREFECT_API_URL"
+    ), run.stderr
+    assert not (tmp_path / ".phase4" / "warehouse.duckdb").exists()  # nothing started
+    status = cli(tmp_path, "server", "status", PREFECT_API_URL="notaurl")
+    assert status.returncode == 2 and status.stderr.strip() == (
+        "error: PREFECT_API_URL=notaurl does not answer (not an http(s) URL): start that "
+        "server or unset PREFECT_API_URL"
+    )
+    profiles = tmp_path / "profiles.toml"
+    profiles.write_text('active = "far"\n[profiles.far]\nPREFECT_API_URL = "ftp://x/api"\n')
+    status = cli(tmp_path, "server", "status", PREFECT_PROFILES_PATH=str(profiles))
+    assert status.returncode == 2 and status.stderr.startswith(
+        "error: PREFECT_API_URL (profile far)=ftp://x/api does not answer"
+    )
+
+
+def test_an_external_api_refusing_the_probe_still_answers(tmp_path: Path) -> None:
+    """A 401/403 (Prefect Cloud without the key: the probe sends none) is an answer; a port
+    that accepts but never answers is not, within the probe's timeout."""
+    for status in (401, 403, 200):
+        answering = AnswersWith(status)
+        try:
+            assert phase4.server.api_answers(answering.url + "/") is None
+            assert answering.paths == ["/api/health"]
+            if status == 401:
+                done = cli(tmp_path, "server", "status", PREFECT_API_URL=answering.url)
+                assert done.returncode == 0, done.stderr
+                assert done.stdout.splitlines()[-1] == (
+                    f"the CLI uses PREFECT_API_URL={answering.url}, which answers"
+                )
+        finally:
+            answering.close()
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen()  # connections are accepted by the kernel, never answered
+    try:
+        began = time.monotonic()
+        why = phase4.server.api_answers(f"http://127.0.0.1:{silent.getsockname()[1]}/api", 0.5)
+        assert why == "no answer within 0.5 s" and time.monotonic() - began < 3
+    finally:
+        silent.close()
 
 
 @pytest.fixture
