@@ -508,7 +508,9 @@ def status(
     day = first
     rows = status_rows(warehouse, day)
     if as_json:
-        print(json.dumps(rows, default=str, indent=2))
+        from phase4.status import day_document
+
+        print(json.dumps(day_document(day, rows, feature_checks_of(warehouse, day)), indent=2))
         return
     columns = ["processor", "rows", "last_processed_at", "status", "message"]
     if any(row["bytes_billed"] is not None for row in rows):

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from datetime import date
+import math
+from datetime import date, datetime
 
 import polars as pl
 from rich.table import Table
@@ -17,10 +18,23 @@ from tasks.warehouse import Warehouse
 
 # The grid's marks; STALE and MISSING are SPEC 14's, the others the run statuses'.
 STATE_MARKS: dict[str, str] = {**STATUS_MARKS, "STALE": "♻️", "MISSING": "·"}
+# The feature checks' columns `status --date` shows, in the table and in its JSON.
+FEATURE_CHECK_COLUMNS = (
+    "feature_index",
+    "feature_name",
+    "rows",
+    "default_rows",
+    "mean",
+    "ref_mean",
+    "status",
+    "message",
+)
 
 
 def status_rows(warehouse: Warehouse, day: date) -> list[dict[str, object]]:
-    """Per processor: rows in D's partition, last processed_at, and the latest run's status."""
+    """Per processor: rows in D's partition, last processed_at, and the latest run's status:
+    `state` the plain word (the grid's: MISSING when D has no line; None for a line an older
+    version left without one), `status` the table's mark and word."""
     columns = ["processor", "status", "message", "started_at", "finished_at", "bytes_billed"]
     runs = read_range(warehouse, PROCESSOR_RUNS.full_name, columns, "analysis_date", day, day)
     ordered = runs.sort(pl.coalesce("finished_at", "started_at"), nulls_last=False)
@@ -39,12 +53,45 @@ def status_rows(warehouse: Warehouse, day: date) -> list[dict[str, object]]:
                 "processor": table,
                 "rows": partition.height,
                 "last_processed_at": partition[stamp].max(),
+                "state": (run.get("status") or None) if run else "MISSING",
                 "status": f"{STATUS_MARKS.get(status, '?')} {status}" if status else "— never run",
                 "message": run.get("message"),
                 "bytes_billed": run.get("bytes_billed"),  # BigQuery only
             }
         )
     return rows
+
+
+def day_document(
+    day: date, rows: list[dict[str, object]], checks: pl.DataFrame
+) -> dict[str, object]:
+    """`status --date D --json`: what the tables show, as plain values for scripts: the state
+    words of the grid (`grid_json`) without the marks, times in ISO 8601, and D's feature
+    checks (SPEC 12), one object per feature."""
+    processors = {
+        str(r["processor"]): {
+            "state": r["state"],
+            "rows": r["rows"],
+            "last_processed_at": _plain(r["last_processed_at"]),
+            "message": r["message"],
+            "bytes_billed": r["bytes_billed"],
+        }
+        for r in rows
+    }
+    features = [
+        {column: _plain(check[column]) for column in FEATURE_CHECK_COLUMNS}
+        for check in checks.iter_rows(named=True)
+    ]
+    return {"date": day.isoformat(), "processors": processors, "feature_checks": features}
+
+
+def _plain(value: object) -> object:
+    """A value JSON holds as such: a time in ISO 8601, NaN or infinity as null (JSON has none)."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def grid_table(grid: pl.DataFrame, title: str) -> Table:
