@@ -87,6 +87,7 @@ def output_file(path: Path, *, force: bool, option: str = "--out") -> None:
     if path.is_dir():
         raise InputError(f"{option} {path} is a folder: name a file inside it")
     _parents_are_folders(path, option)
+    _folder_exists(path, option)
     if path.exists() and not path.is_file():  # a device or pipe: os.replace would swap it out
         raise InputError(f"{option} {path} is not a regular file: name a file to write")
     if (path.exists() or path.is_symlink()) and not force:
@@ -100,12 +101,23 @@ def output_folder(path: Path, option: str = "--out") -> None:
     if path.exists() and not path.is_dir():
         raise InputError(f"{option} {path} is a file: name a folder")
     _parents_are_folders(path, option)
+    _folder_exists(path, option)
 
 
 def _parents_are_folders(path: Path, option: str) -> None:
     existing = next((parent for parent in path.parents if parent.exists()), None)
     if existing is not None and not existing.is_dir():
         raise InputError(f"{option} {path}: {existing} is a file, not a folder")
+
+
+def _folder_exists(path: Path, option: str) -> None:
+    """The folder `path` goes in exists: a folder is never made on a typo (`typo_dir/r.html`,
+    or a quoted `~/r.html`: the shell, not the program, expands `~`)."""
+    if not path.parent.is_dir():
+        raise InputError(
+            f"{option} {path}: folder {path.parent} does not exist; create it first or choose "
+            "another path"
+        )
 
 
 def write_atomically(path: Path, write: Callable[[Path], object], option: str = "--out") -> None:

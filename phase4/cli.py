@@ -451,7 +451,7 @@ def demo_data(
         if if_empty:
             raise _fail_input("--if-empty is for loading; with --out the files are written")
         checks.output_folder(out)
-        for table in PHASE3_TABLES:
+        for table in PHASE3_TABLES if out.is_dir() else ():  # else it is made, empty
             checks.output_file(out / f"nba_analytics.{table}.parquet", force=force)
     else:
         _announce_warehouse()

@@ -129,6 +129,45 @@ def test_folders_and_files_as_out_are_refused(season_url: str, tmp_path: Path) -
     assert_one_line_exit_2(result, f"no Phase 3 files in {empty}; expected some of")
 
 
+RANGE = ["--start", "2024-01-08", "--end", "2024-01-12"]
+NO_FOLDER = "does not exist; create it first or choose another path"
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (
+            ["report", *RANGE, "--out", "typo_dir/r.html"],
+            f"--out typo_dir/r.html: folder typo_dir {NO_FOLDER}",
+        ),
+        (["report", *RANGE, "--out", "~/r.html"], f"--out ~/r.html: folder ~ {NO_FOLDER}"),
+        (["training-set", *RANGE, "--out", "a/b/t.parquet"], f"t.parquet: folder a/b {NO_FOLDER}"),
+        (
+            ["features", "--date", "2024-01-10", "--format", "parquet", "--out", "new/f.parquet"],
+            f"--out new/f.parquet: folder new {NO_FOLDER}",
+        ),
+        (
+            ["export", "--date", "2024-01-10", "--out", "typo/ex"],
+            f"--out typo/ex: folder typo {NO_FOLDER}",
+        ),
+        (["demo-data", "--out", "typo/demo"], f"--out typo/demo: folder typo {NO_FOLDER}"),
+    ],
+)
+def test_an_out_in_a_missing_folder_is_refused_and_creates_nothing(
+    season_url: str, tmp_path: Path, args: list[str], expected: str
+) -> None:
+    """A mistyped folder (or a quoted `~`) was made silently, the file written inside it."""
+    result = phase4(*args, warehouse=season_url, cwd=tmp_path)
+    assert_one_line_exit_2(result, expected)
+    assert [p.name for p in tmp_path.iterdir()] == ["warehouse.duckdb"]  # nothing new
+
+
+def test_demo_data_makes_its_out_folder_inside_one_that_exists(tmp_path: Path) -> None:
+    result = phase4("demo-data", "--out", "new", warehouse="duckdb://unused", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert len(list((tmp_path / "new").glob("nba_analytics.*.parquet"))) == 5
+
+
 def test_demo_data_files_are_replaced_only_with_force(tmp_path: Path) -> None:
     out = tmp_path / "demo"
     out.mkdir()
