@@ -375,15 +375,16 @@ def run(
     chosen = parse_processors(processors)
     if analysis_date is not None:
         checks.day(analysis_date)
+    _announce_warehouse()
+    _use_prefect_server()  # before anything imports Prefect: its settings are read at import
+    from flows.phase4_precompute import phase4_precompute, slate_date
+    from tasks.io import ensure_tables
+    from tasks.report import RunReport
+
     warehouse = _open_warehouse()
     # Opened once for the command: the flow's operations take cursors of this connection.
     with warehouse.held_open():
         checks.loaded_seasons(warehouse, f"{analysis_date:%Y-%m-%d}" if analysis_date else "a run")
-        _use_prefect_server()  # before anything imports Prefect: its settings are read at import
-        from flows.phase4_precompute import phase4_precompute, slate_date
-        from tasks.io import ensure_tables
-        from tasks.report import RunReport
-
         ensure_tables(warehouse)  # a bad warehouse is one line here, not a failed flow
         checks.stored_tables(warehouse)
         day = slate_date(analysis_date.date() if analysis_date else None)
@@ -567,7 +568,7 @@ def backfill(
         total_days = (end - start).days + 1
         state = None
         with bar_of.Progress(
-            bar_of.TextColumn("[bold]backfill (dates done: written or FAIL)"),
+            bar_of.TextColumn("[bold]backfill (dates done)"),
             bar_of.BarColumn(),
             bar_of.MofNCompleteColumn(),
             bar_of.TextColumn("{task.fields[rows]} rows {task.fields[rate]}"),

@@ -275,8 +275,8 @@ def test_rows_older_than_a_column_warehouse_init_added_are_named(
     )
     result = phase4("status", "--date", "2024-12-10", "--json", warehouse=url, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    statuses = {row["processor"]: row["status"] for row in json.loads(result.stdout)}
-    assert statuses == dict.fromkeys(OUTPUT_TABLES, "? NULL")
+    states = {t: row["state"] for t, row in json.loads(result.stdout)["processors"].items()}
+    assert states == dict.fromkeys(OUTPUT_TABLES)  # NULL, as stored (the table shows `? NULL`)
     assert digest(path) == before
 
 
