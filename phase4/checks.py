@@ -81,15 +81,27 @@ def stored_tables(warehouse: Warehouse) -> None:
     check_stored_columns(warehouse, (*OUTPUT_TABLES.values(), ML_FEATURE_CHECKS, PROCESSOR_RUNS))
 
 
-def output_file(path: Path, *, force: bool, option: str = "--out") -> None:
-    """A file the command may write: not a folder, inside a folder (or a path to one) that is
-    not a file, and not an existing file unless --force."""
+def output_file(path: Path, *, force: bool, option: str = "--out", fmt: str | None = None) -> None:
+    """A file the command may write: a name Polars can take (UTF-8), not a folder, inside a
+    folder that exists, not the warehouse, a `.csv`/`.parquet` name only for that `fmt`, and
+    not an existing file unless --force."""
+    try:
+        os.fsencode(path).decode()
+    except UnicodeDecodeError:  # Polars' writers take str paths only: it was a TypeError
+        raise InputError(f"{option} {path}: not a UTF-8 name; name the file in UTF-8") from None
     if path.is_dir():
         raise InputError(f"{option} {path} is a folder: name a file inside it")
     _parents_are_folders(path, option)
     _folder_exists(path, option)
     if path.exists() and not path.is_file():  # a device or pipe: os.replace would swap it out
         raise InputError(f"{option} {path} is not a regular file: name a file to write")
+    _not_the_warehouse(path, option)
+    suffix = path.suffix.lower()
+    if fmt is not None and suffix in (".csv", ".parquet") and suffix != f".{fmt}":
+        raise InputError(
+            f"{option} {path} is a {path.suffix} name but --format is {fmt}: pass --format "
+            f"{suffix.lstrip('.')} or name a .{fmt} file"
+        )
     if (path.exists() or path.is_symlink()) and not force:
         raise InputError(
             f"{option} {path} exists: pass --force to replace it, or choose another file"
@@ -108,6 +120,18 @@ def _parents_are_folders(path: Path, option: str) -> None:
     existing = next((parent for parent in path.parents if parent.exists()), None)
     if existing is not None and not existing.is_dir():
         raise InputError(f"{option} {path}: {existing} is a file, not a folder")
+
+
+def _not_the_warehouse(path: Path, option: str) -> None:
+    """--force replaces a file, never the DuckDB warehouse the command reads (or its WAL)."""
+    from tasks.warehouse import checked_warehouse_url, duckdb_path
+
+    url = checked_warehouse_url()
+    if not url.startswith("duckdb://"):
+        return
+    warehouse = duckdb_path(url).resolve()
+    if path.resolve() in (warehouse, warehouse.with_name(f"{warehouse.name}.wal")):
+        raise InputError(f"{option} {path} is the warehouse's own file: name another file")
 
 
 def _folder_exists(path: Path, option: str) -> None:

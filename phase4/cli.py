@@ -18,7 +18,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -158,7 +158,9 @@ def _announce_warehouse(*, to_stderr: bool = False) -> None:
 
 
 def _one_line(message: str) -> str:
-    text = " ".join(str(message).split())
+    """A message's lines joined, each stripped: a value's own spaces and tabs are kept (and
+    shown as escapes), only the layout of a multi-line exception text goes."""
+    text = " ".join(line.strip() for line in str(message).splitlines() if line.strip())
     if options.warehouse and options.quiet and options.warehouse not in text:
         text += f" (warehouse {options.warehouse})"
     return text
@@ -890,12 +892,17 @@ def main() -> None:
         status = EXIT_INTERRUPTED
         say_error(INTERRUPTED)
         raise SystemExit(EXIT_INTERRUPTED) from None
+    except OSError as exc:  # the output full or gone (`> /dev/full`, `| head`): no traceback
+        with suppress(OSError):
+            say_error(f"cannot write {exc.filename or 'the output'} ({exc.strerror or exc})")
+        raise SystemExit(status) from None
 
 
 def _end_now(status: int) -> NoReturn:
     logging.shutdown()
-    sys.stdout.flush()
-    sys.stderr.flush()
+    for stream in (sys.stdout, sys.stderr):
+        with suppress(OSError, AttributeError):  # full, a closed pipe, or closed by the shell
+            stream.flush()
     os._exit(status)
 
 

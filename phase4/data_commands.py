@@ -28,8 +28,8 @@ def literal_console(*, stderr: bool = False) -> Console:
     """A console that prints text as it is: player names, file names and messages come from
     data and users, so Rich markup (`[/x]`), emoji codes (`:x:`) and highlighting never apply.
     Piped output (CI logs, `| less`) gets a wide table rather than folded names."""
-    stream = sys.stderr if stderr else sys.stdout
-    width = None if stream.isatty() else 160
+    stream = sys.stderr if stderr else sys.stdout  # None when the shell closed it (>&-)
+    width = None if stream is not None and stream.isatty() else 160
     return LiteralConsole(stderr=stderr, width=width, markup=False, emoji=False, highlight=False)
 
 
@@ -96,9 +96,10 @@ ProcessorsOption = Annotated[
 
 
 def dates_of_options(
-    start: datetime | None, end: datetime | None, day: datetime | None
+    start: datetime | None, end: datetime | None, day: datetime | None, one_date: bool = True
 ) -> tuple[date, date]:
-    """--start/--end, or --date as a one-date range; each date in range, in order."""
+    """--start/--end, or --date as a one-date range; each date in range, in order.
+    one_date: the command has a --date (training-set has not)."""
     from phase4 import checks
 
     if day is not None and (start is not None or end is not None):
@@ -107,7 +108,8 @@ def dates_of_options(
         one = checks.day(day)
         return one, one
     if start is None or end is None:
-        raise InputError("give --start and --end (YYYY-MM-DD), or --date for one date")
+        alone = ", or --date for one date" if one_date else ""
+        raise InputError(f"give --start and --end (YYYY-MM-DD){alone}")
     return checks.ordered(start, end)
 
 
@@ -138,13 +140,8 @@ def training_set_command(
     from phase4.checks import output_file, stored_tables, within_seasons, write_atomically
     from tasks.readers import build_training_set, open_reader
 
-    first, last = dates_of_options(start, end, None)
-    if out.suffix.lower() in (".csv", ".parquet") and out.suffix.lower() != f".{fmt}":
-        raise InputError(
-            f"--out {out} is a {out.suffix} name but --format is {fmt}: pass --format "
-            f"{out.suffix.lower().lstrip('.')} or name a .{fmt} file"
-        )
-    output_file(out, force=force)
+    first, last = dates_of_options(start, end, None, one_date=False)
+    output_file(out, force=force, fmt=fmt)
     clock = time.perf_counter()
     try:
         stored_tables(warehouse := open_reader())
@@ -199,7 +196,7 @@ def features_command(
     if player is not None and not player.strip():
         raise InputError("--player is empty: give a player_lookup, e.g. lebronjames")
     if out is not None:
-        output_file(out, force=force)
+        output_file(out, force=force, fmt=fmt)
     stored_tables(warehouse := open_reader())
     rows = read_slate(warehouse, slate_day, player)  # a WarehouseError is one line too
     if rows.is_empty():
@@ -229,8 +226,8 @@ def _no_rows(day: date, player: str | None) -> str:
             "(or a backfill) first, or pick a date with games"
         )
     some = ", ".join(slate.get_column("player_lookup").sort().head(5).to_list())
-    return (
-        f"{player} is not on the {day} slate ({slate.height} players, e.g. {some}); "
+    return (  # quoted: a space or a tab in it is the difference from a slate player
+        f"'{player}' is not on the {day} slate ({slate.height} players, e.g. {some}); "
         "--player takes a player_lookup"
     )
 

@@ -3,7 +3,9 @@ is allowed, exit 2, nothing written (docs/cli.md, "What is checked")."""
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
 from datetime import date
 from pathlib import Path
 
@@ -14,7 +16,7 @@ from phase4.checks import InputError, within_seasons, write_atomically
 from quality.schemas import PLAYER_GAME_SUMMARY, PROCESSOR_RUNS
 from tasks.warehouse import open_warehouse
 from tasks.warehouse.base import SeasonRows
-from tests.test_cli_errors import assert_one_line_exit_2, phase4
+from tests.test_cli_errors import PHASE4, assert_one_line_exit_2, phase4
 
 SEASON_SPAN = "the warehouse holds season(s) 2023-24: give dates from 2023-08-01 to 2024-07-31"
 OUT_OF_RANGE = "out of range; give a date from 1900-01-01 to 2999-12-31"
@@ -275,3 +277,33 @@ def test_demo_data_replaces_a_season_the_warehouse_holds_only_with_force(tmp_pat
     )
     kept = open_warehouse(url, read_only=True).read(PLAYER_GAME_SUMMARY.full_name, ["season_year"])
     assert kept.height == 3
+
+
+@pytest.mark.parametrize(
+    ("out", "expected"),
+    [
+        ("slate.csv", "--out slate.csv is a .csv name but --format is parquet: pass --format csv"),
+        (os.fsdecode(b"\xff.parquet"), ".parquet: not a UTF-8 name; name the file in UTF-8"),
+        ("WAREHOUSE", "is the warehouse's own file: name another file"),
+    ],
+)
+def test_a_parquet_out_that_is_no_parquet_name_or_the_warehouse_is_refused(
+    season_url: str, tmp_path: Path, out: str, expected: str
+) -> None:
+    """Parquet bytes went into a .csv name; a non-UTF-8 name was a Polars TypeError traceback;
+    `--force` replaced the warehouse file itself with the slate's features."""
+    warehouse = season_url.removeprefix("duckdb://")
+    target = warehouse if out == "WAREHOUSE" else out
+    before = Path(warehouse).read_bytes()
+    args = ["features", "--date", "2024-01-10", "--format", "parquet", "--out", target, "--force"]
+    assert_one_line_exit_2(phase4(*args, warehouse=season_url, cwd=tmp_path), expected)
+    assert Path(warehouse).read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["warehouse.duckdb"]
+
+
+def test_an_output_that_cannot_be_written_is_one_line(tmp_path: Path) -> None:
+    """`> /dev/full` (or a closed pipe) was an OSError traceback."""
+    with open("/dev/full", "w") as full:
+        done = subprocess.run([PHASE4, "--version"], stdout=full, stderr=subprocess.PIPE, text=True)
+    assert done.returncode == 1
+    assert done.stderr == "error: cannot write the output (No space left on device)\n"

@@ -190,7 +190,7 @@ def test_unknown_players_dates_and_warehouses_exit_2(
 ) -> None:
     code, printed = phase4("features", "--date", str(D), "--player", "carl")
     assert code == 2
-    assert f"carl is not on the {D} slate (2 players, e.g. ann, bob)" in printed
+    assert f"'carl' is not on the {D} slate (2 players, e.g. ann, bob)" in printed
     code, printed = phase4("features", "--date", "2025-01-11")
     assert code == 2 and "ml_feature_store_v2 has no rows for 2025-01-11" in printed
     code, printed = phase4("features", "--date", str(D), "--format", "parquet")
@@ -235,7 +235,7 @@ def test_names_from_data_and_users_print_literally(warehouse_url: str, tmp_path:
     )
     assert missing.returncode == 2 and "Traceback" not in missing.stderr
     assert missing.stderr.strip().splitlines() == [
-        f"error: [/x] is not on the {D} slate (2 players, e.g. {MARKUP}, bob); --player takes "
+        f"error: '[/x]' is not on the {D} slate (2 players, e.g. {MARKUP}, bob); --player takes "
         f"a player_lookup (warehouse {warehouse_url})"
     ]
 
