@@ -620,3 +620,22 @@ def test_a_denied_read_session_outside_the_fallback_names_the_read_session_role(
         "permission denied reading x in project p: reading through the Storage Read API needs "
         "roles/bigquery.readSessionUser on the project (or set PHASE4_BIGQUERY_READ_API=rest)."
     )
+
+
+def test_an_emulator_endpoint_that_refuses_connections_is_one_line_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The client retried it for its default ten minutes before saying the same."""
+    import socket
+
+    from tasks.warehouse.bigquery_warehouse import make_client
+
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))  # bound, never listening: connection refused
+    endpoint = f"http://127.0.0.1:{closed.getsockname()[1]}"
+    monkeypatch.setenv("PHASE4_BIGQUERY_ENDPOINT", endpoint)
+    try:
+        with pytest.raises(WarehouseError, match=f"={endpoint} does not answer \\(Connection"):
+            make_client("someproj", None)
+    finally:
+        closed.close()

@@ -536,6 +536,23 @@ def bigquery_table(schema: TableSchema, table_id: str, *, nullable: bool = False
     return table
 
 
+def _answers(endpoint: str, timeout: float = 5.0) -> None:
+    """An emulator endpoint that refuses connections: one line now, not the client's retries
+    for ten minutes (its default deadline) before the same line."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(endpoint)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        socket.create_connection((parts.hostname or "", port), timeout=timeout).close()
+    except OSError as exc:
+        raise WarehouseError(
+            f"{ENDPOINT_ENV}={endpoint} does not answer ({exc.strerror or exc}): start the "
+            "emulator there, or fix or unset the setting"
+        ) from exc
+
+
 def make_client(project: str, location: str | None) -> tuple[bigquery.Client, bool]:
     """Emulator endpoint, a prefect-gcp credentials block, or Application Default Credentials.
 
@@ -550,6 +567,8 @@ def make_client(project: str, location: str | None) -> tuple[bigquery.Client, bo
         )
     if endpoint:
         from google.auth.credentials import AnonymousCredentials
+
+        _answers(endpoint)
 
         client = bigquery.Client(
             project=project,
