@@ -138,7 +138,7 @@ def training_set_command(
     import polars as pl
 
     from phase4.checks import output_file, stored_tables, within_seasons, write_atomically
-    from tasks.readers import build_training_set, open_reader
+    from tasks.readers import build_training_set, open_reader, slates_built
 
     first, last = dates_of_options(start, end, None, one_date=False)
     output_file(out, force=force, fmt=fmt)
@@ -151,11 +151,22 @@ def training_set_command(
         )
     except ValueError as exc:  # a WarehouseError is one line too (the CLI's clean_errors)
         raise InputError(str(exc)) from exc
+    slates, unbuilt = slates_built(warehouse, first, last)
+    backfill = f"`phase4 backfill --start {first} --end {last}`"
     if frame.is_empty():
         raise InputError(
-            f"no ml_feature_store_v2 rows {'' if all_rows else 'passing the training filters '}"
-            f"between {first} and {last}: run `phase4 backfill --start {first} --end {last}` "
-            "first" + ("" if all_rows else ", lower --min-quality or pass --all-rows")
+            f"no slate between {first} and {last}: pick dates with games"
+            if not slates
+            else f"no ml_feature_store_v2 rows between {first} and {last}: run {backfill} first"
+            if unbuilt == slates
+            else f"no row between {first} and {last} passes the training filters: lower "
+            "--min-quality or pass --all-rows"
+        )
+    if unbuilt:  # a training set short of dates it was asked for says so
+        err.print(
+            f"warning: {len(unbuilt)} of the {len(slates)} slate dates have no "
+            f"ml_feature_store_v2 rows (first {unbuilt[0]}); {backfill} builds them",
+            soft_wrap=True,
         )
     write_atomically(out, frame.write_csv if fmt == "csv" else frame.write_parquet)
     seconds = time.perf_counter() - clock
@@ -217,13 +228,15 @@ def _no_rows(day: date, player: str | None) -> str:
     """Say whether the date or the player is the problem, with slate players to pick from."""
     import polars as pl
 
-    from tasks.readers import open_reader, read_slate
+    from tasks.readers import open_reader, read_slate, slates_built
 
     slate = read_slate(open_reader(), day) if player else pl.DataFrame()
     if slate.is_empty():
+        if not slates_built(open_reader(), day, day)[0]:
+            return f"{day} has no slate (no game in Phase 3): pick a date with games"
         return (
             f"ml_feature_store_v2 has no rows for {day}: run `phase4 run --date {day}` "
-            "(or a backfill) first, or pick a date with games"
+            "(or a backfill) first"
         )
     some = ", ".join(slate.get_column("player_lookup").sort().head(5).to_list())
     return (  # quoted: a space or a tab in it is the difference from a slate player

@@ -197,6 +197,18 @@ def build_training_set(
     return training_set(p5, box, lines, all_rows=all_rows, min_quality=min_quality)
 
 
+def slates_built(warehouse: Warehouse, start: date, end: date) -> tuple[list[date], list[date]]:
+    """The slate dates of start..end (a player context row dated D) and those of them without
+    a stored P5 row: what a training set or a slate read of the range lacks, and why."""
+    where = date_range("game_date", start, end)
+    dates = {}
+    for schema in (UPCOMING_PLAYER_GAME_CONTEXT, ML_FEATURE_STORE_V2):
+        read = warehouse.read(schema.full_name, ["game_date"], where, missing_ok=True)
+        dates[schema.name] = set(read.get_column("game_date").to_list())
+    slates = sorted(dates[UPCOMING_PLAYER_GAME_CONTEXT.name])
+    return slates, [d for d in slates if d not in dates[ML_FEATURE_STORE_V2.name]]
+
+
 def read_slate(warehouse: Warehouse, day: date, player: str | None = None) -> pl.DataFrame:
     """D's stored P5 rows (one player's when given), as the 6 AM predictions read them."""
     where = [Filter("game_date", "=", day)]

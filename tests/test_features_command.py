@@ -192,7 +192,7 @@ def test_unknown_players_dates_and_warehouses_exit_2(
     assert code == 2
     assert f"'carl' is not on the {D} slate (2 players, e.g. ann, bob)" in printed
     code, printed = phase4("features", "--date", "2025-01-11")
-    assert code == 2 and "ml_feature_store_v2 has no rows for 2025-01-11" in printed
+    assert code == 2 and "2025-01-11 has no slate (no game in Phase 3): pick a date" in printed
     code, printed = phase4("features", "--date", str(D), "--format", "parquet")
     assert code == 2 and "--format parquet needs --out FILE" in printed
     missing = tmp_path / "none" / "warehouse.duckdb"

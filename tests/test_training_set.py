@@ -358,6 +358,12 @@ def test_training_set_equals_an_independent_join_of_the_export(
     assert every["points_line"].is_not_null().mean() > 0.4  # type: ignore[operator]
 
 
+PARTLY_BUILT = (
+    "warning: 3 of the 10 slate dates have no ml_feature_store_v2 rows (first 2024-12-16); "
+    "`phase4 backfill --start 2024-12-09 --end 2024-12-20` builds them"
+)
+
+
 def test_cli_writes_parquet_and_csv_and_refuses_bad_ranges(week_url: str, tmp_path: Path) -> None:
     out = tmp_path / "ts.parquet"
     code, printed = phase4_cli(
@@ -387,6 +393,13 @@ def test_cli_writes_parquet_and_csv_and_refuses_bad_ranges(week_url: str, tmp_pa
     )
     assert code == 2 and "run `phase4 backfill --start 2025-01-01" in printed
     assert not (tmp_path / "empty.parquet").exists()
+    code, printed = phase4_cli(  # the built week and 3 slates after it (none on 17, 18): said
+        week_url,
+        *("training-set", "--start", str(D1), "--end", "2024-12-20"),
+        *("--out", str(tmp_path / "short.parquet")),
+    )
+    assert code == 0, printed
+    assert PARTLY_BUILT in " ".join(printed.split())
     low = tmp_path / "low.parquet"
     code, printed = phase4_cli(
         week_url,
