@@ -13,8 +13,6 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from nba_calendar import FIRST_DAY, LAST_DAY  # any date a command takes
-
 if TYPE_CHECKING:
     from tasks.warehouse import Warehouse
 
@@ -24,6 +22,8 @@ class InputError(ValueError):
 
 
 def day(value: datetime | date, option: str = "--date") -> date:
+    from nba_calendar import FIRST_DAY, LAST_DAY  # polars with it: cheap commands skip both
+
     result = value.date() if isinstance(value, datetime) else value
     if not FIRST_DAY <= result <= LAST_DAY:
         raise InputError(
