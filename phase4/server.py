@@ -312,16 +312,14 @@ def server_status(
     garbled pid file is first rewritten from the running server of this home, `_adopt`).
     Healthy means it answers and accepts server.auth's secret; refused, it answers with 401."""
     files = ServerFiles(home or server_home())
-    _adopt(files, on_adopt)
-    recorded = _read_recorded(files)
-    port = _port_of(files, recorded)
-    running = recorded is not None and _not_our_server(recorded, port) is None
-    answer = _secret_probe(port, auth_string(files.home)) if running and port else None
+    server = _adopt(files, on_adopt)
+    port = _port_of(files, server) if server else None
+    answer = _secret_probe(port, auth_string(files.home)) if port else None
     return ServerStatus(
-        running=running,
+        running=server is not None,
         healthy=answer == 200,
-        pid=recorded.pid if running and recorded else None,
-        port=port if running else None,
+        pid=server.pid if server else None,
+        port=port,
         home=files.home,
         refused=answer == 401,
     )
@@ -351,20 +349,20 @@ def _servers_of(home: Path) -> list[Recorded]:
     return sorted(found, key=lambda server: server.start or 0)
 
 
-def _adopt(files: ServerFiles, on_adopt: Callable[[str], None] | None = None) -> None:
-    """When server.pid is missing, garbled or stale while a server of this home runs, rewrite
-    it (and server.port) from that server: the proof rules of `_not_our_server` then hold
-    again, and `server stop` can stop it. `on_adopt` is told which server was adopted."""
+def _adopt(files: ServerFiles, on_adopt: Callable[[str], None] | None = None) -> Recorded | None:
+    """The server of this home, proven (`_not_our_server`), or None. When server.pid is
+    missing, garbled or stale while one runs, the pid file (and server.port) is rewritten from
+    it, so that `server stop` can stop it; `on_adopt` is told which server was adopted."""
     recorded = _read_recorded(files)
     if recorded is not None and _not_our_server(recorded, _port_of(files, recorded)) is None:
-        return
+        return recorded
     if not files.home.is_dir() or not (servers := _servers_of(files.home)):
-        return
+        return None
     server = servers[0]
     argv = _argv(server.pid)
     port = argv[argv.index("--port") + 1 :][:1] if "--port" in argv else []
     if not (port and port[0].isdigit()):
-        return
+        return None
     why = (
         "is missing"
         if not files.pid.exists()
@@ -377,6 +375,7 @@ def _adopt(files: ServerFiles, on_adopt: Callable[[str], None] | None = None) ->
             f"{files.pid} {why}: rewritten for this home's running server, pid {server.pid} "
             "(found by its PREFECT_HOME)"
         )
+    return server
 
 
 def _write_whole(path: Path, text: str) -> None:
@@ -557,12 +556,11 @@ def stop_server(home: Path | None = None, on_stale: Callable[[str], None] | None
 
 def _stop_recorded(files: ServerFiles, on_stale: Callable[[str], None] | None) -> bool:
     """Stop the server server.pid names (after `_adopt`); remove the pid and port files."""
-    _adopt(files, on_stale)
-    recorded, why_not = _read_recorded(files), stale_pid_file(files.home)
+    recorded = _adopt(files, on_stale)
+    why_not = stale_pid_file(files.home) if recorded is None else None
     if why_not is not None and on_stale is not None:
         on_stale(f"removed the stale {files.pid}: {why_not}; nothing was signalled")
-    was_running = recorded is not None and why_not is None
-    if recorded is not None and was_running:
+    if recorded is not None:
         pid = recorded.pid
         with contextlib.suppress(ProcessLookupError):  # it leads its own session and group
             os.killpg(pid, signal.SIGTERM)
@@ -574,4 +572,4 @@ def _stop_recorded(files: ServerFiles, on_stale: Callable[[str], None] | None) -
                 os.killpg(pid, signal.SIGKILL)
     for path in (files.pid, files.port):
         path.unlink(missing_ok=True)
-    return was_running
+    return recorded is not None
