@@ -230,9 +230,12 @@ def _no_rows(day: date, player: str | None) -> str:
 
     from tasks.readers import open_reader, read_slate, slates_built
 
+    from phase4.checks import loaded_seasons
+
     slate = read_slate(open_reader(), day) if player else pl.DataFrame()
     if slate.is_empty():
         if not slates_built(open_reader(), day, day)[0]:
+            loaded_seasons(open_reader(), str(day))  # no Phase 3 at all: load one, it says
             return f"{day} has no slate (no game in Phase 3): pick a date with games"
         return (
             f"ml_feature_store_v2 has no rows for {day}: run `phase4 run --date {day}` "

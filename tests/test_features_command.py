@@ -191,8 +191,9 @@ def test_unknown_players_dates_and_warehouses_exit_2(
     code, printed = phase4("features", "--date", str(D), "--player", "carl")
     assert code == 2
     assert f"'carl' is not on the {D} slate (2 players, e.g. ann, bob)" in printed
-    code, printed = phase4("features", "--date", "2025-01-11")
-    assert code == 2 and "2025-01-11 has no slate (no game in Phase 3): pick a date" in printed
+    code, printed = phase4("features", "--date", "2025-01-11")  # this warehouse has no Phase 3
+    assert code == 2 and "the warehouse holds no Phase 3 season, so 2025-01-11 has" in printed
+    assert "`phase4 load-phase3 DIR`" in printed
     code, printed = phase4("features", "--date", str(D), "--format", "parquet")
     assert code == 2 and "--format parquet needs --out FILE" in printed
     missing = tmp_path / "none" / "warehouse.duckdb"
@@ -260,6 +261,12 @@ def test_a_real_slate_player_reads_as_in_the_training_set(
 ) -> None:
     url = copy_of_week(tmp_path / "week.duckdb")
     monkeypatch.setenv("PHASE4_WAREHOUSE", url)
+    code, printed = phase4("features", "--date", "2024-12-24")  # no game: no slate
+    assert code == 2 and "2024-12-24 has no slate (no game in Phase 3): pick a date" in printed
+    code, printed = phase4("features", "--date", "2024-12-20")  # a slate, not built
+    assert (
+        code == 2 and "ml_feature_store_v2 has no rows for 2024-12-20: run `phase4 run" in printed
+    )
     code, printed = phase4_json(
         "features", "--date", "2024-12-13", "--player", "trendonwatford", "--format", "json"
     )
