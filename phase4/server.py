@@ -109,18 +109,9 @@ def api_url(port: int) -> str:
 
 
 def managed_server_wanted() -> bool:
-    """The CLI manages a server unless PHASE4_SERVER=off or an API URL is configured: in the
-    environment, the active Prefect profile or an already imported Prefect's settings. A bad
-    PHASE4_SERVER raises SettingError."""
-    if settings.choice(SERVER_ENV, "on", SERVER_VALUES) == "off":
-        return False
-    if os.environ.get("PREFECT_API_URL", "").strip() or _profile_api_url():
-        return False
-    if "prefect.settings" in sys.modules:
-        from prefect.settings import get_current_settings
-
-        return not get_current_settings().api.url
-    return True
+    """The CLI manages a server unless PHASE4_SERVER=off or an API URL is configured
+    (`configured_api_url`). A bad PHASE4_SERVER raises SettingError."""
+    return settings.choice(SERVER_ENV, "on", SERVER_VALUES) != "off" and not configured_api_url()
 
 
 def _profile_api_url() -> str | None:
