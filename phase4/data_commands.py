@@ -228,9 +228,8 @@ def _no_rows(day: date, player: str | None) -> str:
     """Say whether the date or the player is the problem, with slate players to pick from."""
     import polars as pl
 
-    from tasks.readers import open_reader, read_slate, slates_built
-
     from phase4.checks import loaded_seasons
+    from tasks.readers import open_reader, read_slate, slates_built
 
     slate = read_slate(open_reader(), day) if player else pl.DataFrame()
     if slate.is_empty():
