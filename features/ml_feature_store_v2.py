@@ -645,9 +645,13 @@ def _defaulted(tags: pl.Expr) -> pl.Expr:
 
 
 def feature_sources_json() -> pl.Expr:
-    """{"0": tag, ..., "59": tag}, as Python's json.dumps writes it (default separators)."""
-    pairs = _tags().list.eval(pl.format('"{}": "{}"', pl.int_range(pl.len()), pl.element()))
-    return pl.concat_str(pl.lit("{"), pairs.list.join(", "), pl.lit("}"))
+    """{"0": tag, ..., "59": tag}, as Python's json.dumps writes it (default separators): the
+    row's 60 `tag__<i>` between constant pieces, one concatenation (formatting each element of
+    the list of tags ran once per row)."""
+    pieces: list[pl.Expr] = []
+    for i in range(FEATURE_COUNT):
+        pieces += [pl.lit(('{"' if i == 0 else '", "') + f'{i}": "'), _tag(i)]
+    return pl.concat_str([*pieces, pl.lit('"}')])
 
 
 def default_feature_count() -> pl.Expr:
