@@ -244,17 +244,21 @@ def _history(
     players: pl.LazyFrame,
     key: str,
     aggregates: list[Aggregate],
+    dates: pl.DataFrame,
 ) -> pl.LazyFrame:
     """The aggregates of the entity's windows as of its last game before each D, per (key, D)
-    of the slate rows: `windowed` on the games some slate date reads (one rolling group-by a
+    of the slate rows: `windowed` on the games some slate date reads (`dates`: the slate's
+    (analysis_date, season_year), what `game_sequence` reads of them; one rolling group-by a
     window, as P4 does), then `as_of`."""
-    sequence = game_sequence(games, entity, _pairs(players, key))
+    sequence = game_sequence(games, entity, dates)
     windows = windowed(sequence, (entity, "season_year", "game_date", GAME_NUMBER), aggregates)
     columns = [a.column for a in aggregates]
     return _as_of_slate(players, windows, entity, key, columns)
 
 
-def _player_history(player_games: pl.LazyFrame, players: pl.LazyFrame) -> pl.LazyFrame:
+def _player_history(
+    player_games: pl.LazyFrame, players: pl.LazyFrame, dates: pl.DataFrame
+) -> pl.LazyFrame:
     """Phase 3 fallbacks per player and D: P4/P2 windows with no minimum and no 30-day cut."""
     last_5, last_10, season = Window(TREND_GAMES), Window(SHORT_WINDOW), Window(None)
     points, minutes = pl.col("points"), pl.col("minutes_played")
@@ -277,10 +281,12 @@ def _player_history(player_games: pl.LazyFrame, players: pl.LazyFrame) -> pl.Laz
         last_10.agg_sum(points).alias("p3__points_last_10"),
     ]
     games = qualifying_games(player_games)
-    return _history(games, "player_lookup", players, "player_lookup", aggregates)
+    return _history(games, "player_lookup", players, "player_lookup", aggregates, dates)
 
 
-def _team_history(team_offense: pl.DataFrame, players: pl.LazyFrame) -> pl.LazyFrame:
+def _team_history(
+    team_offense: pl.DataFrame, players: pl.LazyFrame, dates: pl.DataFrame
+) -> pl.LazyFrame:
     """The context team's last 10 games (pace, rating) and its season record, per D."""
     last_10, season = Window(TEAM_WINDOW), Window(None)
     aggregates = [
@@ -290,17 +296,21 @@ def _team_history(team_offense: pl.DataFrame, players: pl.LazyFrame) -> pl.LazyF
         # A NULL win_flag is a game played but not a win.
         season.agg_sum(pl.col("win_flag").fill_null(False).cast(pl.Int64)).alias("team__wins"),
     ]
-    return _history(team_offense, "team_abbr", players, "team_abbr", aggregates)
+    return _history(team_offense, "team_abbr", players, "team_abbr", aggregates, dates)
 
 
-def _opponent_history(team_defense: pl.DataFrame, players: pl.LazyFrame) -> pl.LazyFrame:
+def _opponent_history(
+    team_defense: pl.DataFrame, players: pl.LazyFrame, dates: pl.DataFrame
+) -> pl.LazyFrame:
     """The opponent's last 15 games as the defending team, per D."""
     last_15 = Window(OPPONENT_WINDOW)
     aggregates = [
         last_15.agg_mean(pl.col("defensive_rating")).alias("opponent__def_rating_last_15"),
         last_15.agg_mean(pl.col("opponent_pace")).alias("opponent__pace_last_15"),
     ]
-    return _history(team_defense, "defending_team_abbr", players, "opponent_team_abbr", aggregates)
+    return _history(
+        team_defense, "defending_team_abbr", players, "opponent_team_abbr", aggregates, dates
+    )
 
 
 def _opponent_rest(team_context: pl.DataFrame) -> pl.LazyFrame:
@@ -315,7 +325,11 @@ def _opponent_rest(team_context: pl.DataFrame) -> pl.LazyFrame:
 def _slate_inputs(phase3: Phase3Frames, calendars: Calendars) -> pl.LazyFrame:
     """The slates with every Phase 3 input a feature needs as columns, one row per slate player
     and D: everything but the upstream rows (`slate_inputs`)."""
-    players = slate(phase3.player_context, calendars)
+    # The slate once, then read by every part of the plan (a frame, not the join it comes from
+    # again in each), and the dates it holds, which each history's `game_sequence` reads.
+    slate_rows = slate(phase3.player_context, calendars).collect(engine=ENGINE)
+    players = slate_rows.lazy()
+    dates = slate_rows.select("analysis_date", "season_year").unique()
     slate_games = (
         phase3.player_games.lazy()
         .join(players.select("player_lookup").unique(), on="player_lookup", how="semi")
@@ -323,10 +337,12 @@ def _slate_inputs(phase3: Phase3Frames, calendars: Calendars) -> pl.LazyFrame:
     )  # read by the Phase 3 history, the windows of 25-59 and the games vs opponent
     by_date = ["analysis_date"]
     rows = (
-        players.join(_player_history(slate_games, players), ["player_lookup", *by_date], "left")
-        .join(_team_history(phase3.team_offense, players), ["team_abbr", *by_date], "left")
+        players.join(
+            _player_history(slate_games, players, dates), ["player_lookup", *by_date], "left"
+        )
+        .join(_team_history(phase3.team_offense, players, dates), ["team_abbr", *by_date], "left")
         .join(
-            _opponent_history(phase3.team_defense, players),
+            _opponent_history(phase3.team_defense, players, dates),
             ["opponent_team_abbr", *by_date],
             "left",
         )
@@ -629,9 +645,13 @@ def _defaulted(tags: pl.Expr) -> pl.Expr:
 
 
 def feature_sources_json() -> pl.Expr:
-    """{"0": tag, ..., "59": tag}, as Python's json.dumps writes it (default separators)."""
-    pairs = _tags().list.eval(pl.format('"{}": "{}"', pl.int_range(pl.len()), pl.element()))
-    return pl.concat_str(pl.lit("{"), pairs.list.join(", "), pl.lit("}"))
+    """{"0": tag, ..., "59": tag}, as Python's json.dumps writes it (default separators): the
+    row's 60 `tag__<i>` between constant pieces, one concatenation (formatting each element of
+    the list of tags ran once per row)."""
+    pieces: list[pl.Expr] = []
+    for i in range(FEATURE_COUNT):
+        pieces += [pl.lit(('{"' if i == 0 else '", "') + f'{i}": "'), _tag(i)]
+    return pl.concat_str([*pieces, pl.lit('"}')])
 
 
 def default_feature_count() -> pl.Expr:

@@ -18,8 +18,9 @@ from collections.abc import Mapping, Sequence
 from datetime import date
 
 import polars as pl
+from polars.expr.whenthen import ChainedThen, Then
 
-from nba_calendar import season_first_day
+from nba_calendar import ENGINE, season_first_day
 from quality.feature_contract import (
     ARRAY_FEATURE_COUNT,
     DEFAULTED,
@@ -61,70 +62,82 @@ def _array_feature(spec: FeatureSpec) -> tuple[pl.Expr, pl.Expr]:
     )
 
 
-def _later_feature(spec: FeatureSpec) -> tuple[pl.Expr, pl.Expr]:
-    """Value of a feature of 25 to 59: NULL is 'missing' (a default); a value is tagged with
-    the first source of its chain, never a default."""
-    value = pl.col(value_column(spec.index)).cast(pl.Float64)
-    return value, value.is_null()
-
-
 def feature_values(p5: pl.DataFrame) -> pl.DataFrame:
     """One row per (P5 row, feature) with a value or a 'missing' tag, feature by feature and
     by date within a feature: game_date, row (the P5 row's number, which names its player),
     feature_index, value, defaulted (tagged 'default' or 'missing') and valid (SPEC 12's
     range). Placeholder rows (NULL features) drop out. Features 0 to 24 come from the
-    `features` array; 25 to 59 from their value columns when `p5` has them, a NULL value kept
-    as 'missing'. One wide select computes every feature's columns (each checks its range with
-    constants), then the features are stacked."""
+    `features` array, exploded with their tags; 25 to 59 from their value columns when `p5`
+    has them, a NULL value kept as 'missing'. The ranges are checked once on the long frame
+    (`_valid`): one plan of a few expressions, not a few hundred per feature."""
     has_later = {value_column(f.index) for f in LATER_FEATURES} <= set(p5.columns)
-    built = pl.col("features").list.first().is_not_null()
-    columns = _feature_columns(has_later)
     later = [value_column(f.index) for f in LATER_FEATURES] if has_later else []
-    read = ("game_date", "features", "feature_sources", *later)
-    wide = p5.with_row_index("row").select("row", *read).sort("game_date", maintain_order=True)
-    # An array value is there or not; 25 to 59 count on every row P5 built.
-    kept = pl.when(pl.col("feature_index") < ARRAY_FEATURE_COUNT).then(
-        pl.col("value").is_not_null()
+    wide = (
+        p5.lazy()
+        .with_row_index("row")
+        .select("game_date", "row", "features", "feature_sources", *later)
+        .sort("game_date", maintain_order=True)
     )
-    return (
-        wide.select("game_date", "row", built.alias("built"), *columns)
-        .unpivot(index=["game_date", "row", "built"], variable_name="feature_index")
-        .with_columns(pl.col("feature_index").cast(pl.Int64))
-        .unnest("value")
-        .filter(kept.otherwise("built"))
-        .drop("built")
+    array = (
+        wide.select(
+            "game_date",
+            "row",
+            pl.int_ranges(pl.col("features").list.len(), dtype=pl.Int64).alias("feature_index"),
+            pl.col("features").alias("value"),
+            pl.col("feature_sources").alias("defaulted"),
+        )
+        .explode("feature_index", "value", "defaulted")
+        .filter(pl.col("value").is_not_null())  # an array value is there or not
+        .sort("feature_index", maintain_order=True)  # by feature, each in the rows' order
+        .with_columns(pl.col("defaulted").is_in(DEFAULTED))
     )
+    parts = [array]
+    if later:  # 25 to 59 count on every row P5 built
+        built = pl.col("features").list.first().is_not_null()
+        parts.append(
+            wide.filter(built)
+            .select(
+                "game_date",
+                "row",
+                *(
+                    pl.col(value_column(f.index)).cast(pl.Float64).alias(str(f.index))
+                    for f in LATER_FEATURES
+                ),
+            )
+            .unpivot(index=["game_date", "row"], variable_name="feature_index")
+            .select(
+                "game_date",
+                "row",
+                pl.col("feature_index").cast(pl.Int64),
+                "value",
+                pl.col("value").is_null().alias("defaulted"),
+            )
+        )
+    return pl.concat(parts).with_columns(_valid()).collect(engine=ENGINE)
+
+
+def _of_feature(values: Sequence[object], dtype: pl.DataType) -> pl.Expr:
+    """A constant of each feature of the contract (by index), on each row of its feature."""
+    return pl.lit(pl.Series(values, dtype=dtype)).gather(pl.col("feature_index"))
 
 
 @functools.cache
-def _feature_columns(has_later: bool) -> tuple[pl.Expr, ...]:
-    """Each feature's (value, defaulted, valid) as a struct column named after its index: the
-    features of the array, and 25 to 59 when P5 has their columns. Built once (a few hundred
-    expressions were a fixed cost of every check)."""
-    columns = []
-    for spec in FEATURE_CONTRACT:
-        if not (spec.in_array or has_later):
-            break
-        value, defaulted = (_array_feature if spec.in_array else _later_feature)(spec)
-        columns.append(
-            pl.struct(value=value, defaulted=defaulted, valid=_in_range(spec, value)).alias(
-                str(spec.index)
-            )
-        )
-    return tuple(columns)
-
-
-def _in_range(spec: FeatureSpec, value: pl.Expr) -> pl.Expr:
-    """Inclusive range, or the allowed set; NaN and infinity are never valid; a feature whose
-    source is not in Phase 3 has no valid value (SPEC 16.6: it is always NULL); a NULL value
-    (a 'missing' feature of 25 to 59) is never out of range."""
-    if spec.always_null:
-        valid = pl.lit(False)
-    elif spec.allowed:
-        valid = value.is_in(list(spec.allowed))
-    else:
-        valid = value.is_finite() & value.is_between(spec.low, spec.high)
-    return value.is_null() | valid
+def _valid() -> pl.Expr:
+    """SPEC 12's range of each row's feature: inclusive range, or the allowed set; NaN and
+    infinity are never valid; a feature whose source is not in Phase 3 has no valid value
+    (SPEC 16.6: it is always NULL); a NULL value (a 'missing' feature of 25 to 59) is never
+    out of range. Built once."""
+    value, contract = pl.col("value"), FEATURE_CONTRACT
+    in_range = value.is_finite() & value.is_between(
+        _of_feature([f.low for f in contract], pl.Float64()),
+        _of_feature([f.high for f in contract], pl.Float64()),
+    )
+    always_null = _of_feature([f.always_null for f in contract], pl.Boolean())
+    rule: Then | ChainedThen = pl.when(always_null).then(pl.lit(False))
+    for allowed in sorted({f.allowed for f in contract if f.allowed}):
+        has_set = _of_feature([f.allowed == allowed for f in contract], pl.Boolean())
+        rule = rule.when(has_set).then(value.is_in(list(allowed)))
+    return (value.is_null() | rule.otherwise(in_range)).alias("valid")
 
 
 # --- each date's own figures --------------------------------------------------------------------
