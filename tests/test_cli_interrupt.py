@@ -237,7 +237,9 @@ def test_a_sigterm_that_a_duckdb_query_swallowed_still_stops_like_ctrl_c() -> No
     from tasks.processors import STOP
 
     levels = {n: logging.getLogger(n).level for n in cli.PREFECT_LOGGERS}
-    con = duckdb.connect()
+    # One thread: the query's thread is the one that checks for signals between its tasks, so
+    # the interrupt is heard at once (with workers it could be heard only as the query ended).
+    con = duckdb.connect(config={"threads": 1})
     try:
         with cli._interrupts("backfill") as interrupt:
             with capture_sigterm():  # as the flow engine runs the flow
@@ -293,8 +295,8 @@ def test_a_ctrl_c_that_a_duckdb_query_swallowed_is_still_a_ctrl_c() -> None:
 
     from phase4 import cli
 
-    def long_query() -> None:
-        duckdb.connect().sql(
+    def long_query() -> None:  # one thread: the interrupt heard at once, as above
+        duckdb.connect(config={"threads": 1}).sql(
             "SELECT count(*) FROM range(10_000_000_000) t(i) WHERE i % 7 = 3"
         ).fetchall()
 
