@@ -45,9 +45,12 @@ from phase4.exit_codes import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_OK, EXIT_RU
 if TYPE_CHECKING:
     from tasks.warehouse import Warehouse
 
-# Prefect's temporary server (PHASE4_SERVER=off) needs time on small machines; no telemetry.
+# Prefect's temporary server (PHASE4_SERVER=off) needs time on small machines. No telemetry,
+# from the server or the client (whose first import in a terminal printed a notice above the
+# command's output and wrote to the Prefect home); an operator's own setting wins.
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("DO_NOT_TRACK", "1")
 # After the first Ctrl-C, a run still going is ended this long after (`_interrupts`).
 INTERRUPT_DEADLINE_SECONDS = 8.0
 F = TypeVar("F", bound=Callable[..., Any])

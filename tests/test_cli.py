@@ -3,6 +3,7 @@ and the managed Prefect server (a real one, started and stopped)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -14,6 +15,7 @@ from typer.testing import CliRunner
 
 from phase4.cli import app, human_counts, parse_processors
 from phase4.server import server_home, server_status, start_server, stop_server
+from tests.test_cli_errors import PHASE4
 
 
 def invoke(*args: str) -> tuple[int, str, str]:
@@ -134,3 +136,37 @@ def test_quiet_after_the_command_says_where_it_goes() -> None:
     assert done.stderr.decode().splitlines() == [
         "error: No such option: -q; it goes before the command: `phase4 -q status …`"
     ]
+
+
+def test_a_command_in_a_terminal_sends_no_prefect_telemetry_and_prints_no_notice(
+    tmp_path: Path,
+) -> None:
+    """In a terminal Prefect's SDK printed a 4-line usage-data notice above a command's output
+    (and marked it shown in the Prefect home) on its first import; the CLI asks for no
+    telemetry, on the client as on the server (DO_NOT_TRACK, unless the operator sets it)."""
+    import pty
+
+    from prefect._internal.analytics.ci_detection import CI_ENV_VARS
+
+    home = tmp_path / "prefect-home"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in {*CI_ENV_VARS, "DO_NOT_TRACK"}}
+    env.update(PREFECT_HOME=str(home), PHASE4_WAREHOUSE=f"duckdb://{tmp_path / 'none.duckdb'}")
+    leader, follower = pty.openpty()  # standard output and error are a terminal
+    with subprocess.Popen(
+        [PHASE4, "status", "--date", "2024-01-15"],
+        stdout=follower,
+        stderr=follower,
+        env=env,
+        cwd=tmp_path,
+    ) as process:
+        os.close(follower)
+        printed = b""
+        with contextlib.suppress(OSError):  # the terminal closes with the process
+            while chunk := os.read(leader, 4096):
+                printed += chunk
+    os.close(leader)
+    text = printed.decode()
+    assert process.returncode == 2 and "no warehouse at" in text, text
+    assert "usage data" not in text and "telemetry" not in text, text
+    assert list(home.iterdir()) == []
