@@ -173,7 +173,7 @@ def training_set_command(
     labelled = frame.filter(pl.col("played")).height
     lines = frame.get_column("points_line").is_not_null().sum()
     console.print(
-        f"{out}: {frame.height} rows, {frame.get_column('game_date').n_unique()} dates "
+        f"{out}: {frame.height} rows, {frame.get_column('game_date').n_unique()} date(s) in "
         f"{first}..{last}, {labelled} played, {lines} with a points line, {seconds:.1f} s",
         soft_wrap=True,
     )

@@ -373,7 +373,7 @@ def test_cli_writes_parquet_and_csv_and_refuses_bad_ranges(week_url: str, tmp_pa
     written = pl.read_parquet(out)
     assert_frame_equal(written, build_training_set(D1, D2))
     assert set(FEATURE_NAMES) <= set(written.columns)
-    assert f"{written.height} rows, 7 dates" in printed
+    assert f"{written.height} rows, 7 date(s) in {D1}..{D2}" in printed
     csv = tmp_path / "ts.csv"
     code, printed = phase4_cli(
         week_url,
