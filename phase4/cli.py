@@ -45,9 +45,8 @@ from phase4.exit_codes import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_OK, EXIT_RU
 if TYPE_CHECKING:
     from tasks.warehouse import Warehouse
 
-# Prefect's temporary server (PHASE4_SERVER=off) needs time on small machines. No telemetry,
-# from the server or the client (whose first import in a terminal printed a notice above the
-# command's output and wrote to the Prefect home); an operator's own setting wins.
+# Prefect's temporary server (PHASE4_SERVER=off) needs time on small machines. No telemetry (the
+# client's first import printed a notice and wrote to the Prefect home); an operator's setting wins.
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
@@ -58,8 +57,7 @@ R = TypeVar("R")
 
 
 class OneLineTyper(typer.Typer):
-    """Usage errors (a misspelt option, a date that does not parse) are one line too:
-    `error: ...`, exit 2, like every bad input (bad settings: clean_errors)."""
+    """Usage errors (a misspelt option, a bad date) are one line and exit 2, like bad input."""
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         from typer._click import exceptions as click  # typer vendors click
@@ -149,8 +147,7 @@ def main_options(
 
 
 def _announce_warehouse(*, to_stderr: bool = False) -> None:
-    """Print `warehouse: URL` first (not with --quiet); errors name it either way. A command
-    whose standard output is data (JSON) prints it on standard error instead."""
+    """`warehouse: URL` first, once, not with --quiet; on stderr when stdout is data (JSON)."""
     from tasks.warehouse import checked_warehouse_url
 
     url = checked_warehouse_url()
@@ -161,8 +158,8 @@ def _announce_warehouse(*, to_stderr: bool = False) -> None:
 
 
 def _one_line(message: str) -> str:
-    """A message's lines joined, each stripped: a value's own spaces and tabs are kept (and
-    shown as escapes), only the layout of a multi-line exception text goes."""
+    """Only an exception text's layout goes (a value's own spaces stay); --quiet names the
+    warehouse here, as its line is not printed."""
     text = " ".join(line.strip() for line in str(message).splitlines() if line.strip())
     if options.warehouse and options.quiet and options.warehouse not in text:
         text += f" (warehouse {options.warehouse})"
@@ -191,8 +188,7 @@ INTERRUPTED = "interrupted: nothing more is written; a write under way rolled ba
 
 
 def clean_errors(command: F, announce: bool = False) -> F:
-    """Bad input becomes `error: <one line>` and exit 2, never a traceback. announce: a read
-    command prints the warehouse line first (on stderr when stdout is JSON)."""
+    """Bad input becomes `error: <one line>` and exit 2, never a traceback."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -209,8 +205,7 @@ def clean_errors(command: F, announce: bool = False) -> F:
             return command(*args, **kwargs)
         except Exception as exc:  # typer.Exit (a RuntimeError) goes on up as it is
             if heard and not isinstance(exc, typer.Exit):
-                # DuckDB turns the KeyboardInterrupt raised inside a query into its own error
-                # (`RuntimeError: Query interrupted`): still a Ctrl-C, its transaction undone.
+                # DuckDB makes a Ctrl-C in a query `RuntimeError: Query interrupted`, rolled back.
                 say_error(INTERRUPTED)
                 raise typer.Exit(EXIT_INTERRUPTED) from exc
             if isinstance(exc, _bad_input_types()):
@@ -241,8 +236,7 @@ def command(
 
 
 def _open_warehouse(*, read_only: bool = False, announce: bool = True) -> Warehouse:
-    """Open the configured warehouse, its line printed first unless it was (announce=False:
-    none); read commands never create or write it."""
+    """The configured warehouse, its line printed first; read commands never create it."""
     from tasks.warehouse import open_warehouse
 
     if announce:
@@ -252,29 +246,21 @@ def _open_warehouse(*, read_only: bool = False, announce: bool = True) -> Wareho
 
 def _use_prefect_server() -> None:
     """Point this process at the managed server (started on first use) unless told otherwise.
-    A configured API that does not answer, or a server refusing server.auth, is one line here,
-    before any flow starts (Prefect's client would end in a traceback)."""
-    from phase4.server import (
-        ServerSecretError,
-        check_configured_api,
-        client_environment,
-        managed_server_wanted,
-        server_status,
-        start_server,
-    )
+    A silent API or a refused server.auth is one line here, not Prefect's traceback in a flow."""
+    from phase4 import server
 
-    if not managed_server_wanted():
-        check_configured_api()
+    if not server.managed_server_wanted():
+        server.check_configured_api()
         return
-    current = server_status()
+    current = server.server_status()
     if current.refused:
-        raise ServerSecretError(current.refusal())
+        raise server.ServerSecretError(current.refusal())
     if not current.healthy:
         if not options.quiet:
             err.print(f"starting the managed Prefect server ({current.home}) ...")
-        current = start_server()
+        current = server.start_server()
     assert current.port is not None and current.pid is not None
-    os.environ.update(client_environment(current.port, current.home))
+    os.environ.update(server.client_environment(current.port, current.home))
     threading.Thread(target=_watch_server, args=(current.pid, current.home), daemon=True).start()
 
 
@@ -293,9 +279,8 @@ def _watch_server(pid: int, home: Path) -> None:
 
 
 def parse_processors(values: list[str] | None) -> list[str] | None:
-    """`P1,P3` or table names (any case, with their dataset or without), in any mix, from
-    one `--processors` or several (`--processors P1 --processors P3`: both); None means all
-    of them."""
+    """`P1,P3` or table names (any case, dataset optional), from one --processors or several;
+    None means all of them."""
     names = [name for value in values or () for name in re.split(r"[,\s]+", value) if name]
     if not names:
         if values is not None:  # `--processors "$EMPTY"` must not quietly mean all five
@@ -460,11 +445,11 @@ def demo_data(
         for table in PHASE3_TABLES if out.is_dir() else ():  # else it is made, empty
             checks.output_file(out / f"nba_analytics.{table}.parquet", force=force)
     else:
-        _announce_warehouse()
-        if if_empty and _open_warehouse().table_schema(PLAYER_GAME_SUMMARY.full_name) is not None:
+        warehouse = _open_warehouse()
+        if if_empty and warehouse.table_schema(PLAYER_GAME_SUMMARY.full_name) is not None:
             console.print("warehouse already holds Phase 3 data; demo data not loaded")
             return
-        held = season_counts(_open_warehouse(), PLAYER_GAME_SUMMARY.full_name).get(DEMO_SEASON)
+        held = season_counts(warehouse, PLAYER_GAME_SUMMARY.full_name).get(DEMO_SEASON)
         if held and not force:  # real rows are not to be replaced by synthetic ones unasked
             raise _fail_input(
                 f"the warehouse holds season {DEMO_SEASON}-{(DEMO_SEASON + 1) % 100:02d} "
@@ -474,7 +459,7 @@ def demo_data(
             )
     season = generate_season(seed=seed, season_year=DEMO_SEASON)
     if out is None:
-        for load in load_phase3_frames(_open_warehouse(), season):
+        for load in load_phase3_frames(warehouse, season):
             console.print(load.describe(), soft_wrap=True)
         return
     for table, frame in season.items():
@@ -495,7 +480,7 @@ def status(
     --start/--end: a date x processor grid, OK / WARN / FAIL / NO_GAMES / STALE / MISSING
     (SPEC 14). Never writes."""
     from phase4 import checks as inputs
-    from phase4.status import grid_json, grid_table, status_rows
+    from phase4.status import day_document, grid_json, grid_table, status_rows
     from tasks.feature_checks import feature_checks_of
 
     first, last = dates_of_options(start, end, analysis_date)  # --date: rows, else a grid
@@ -514,8 +499,6 @@ def status(
     day = first
     rows = status_rows(warehouse, day)
     if as_json:
-        from phase4.status import day_document
-
         print(json.dumps(day_document(day, rows, feature_checks_of(warehouse, day)), indent=2))
         return
     columns = ["processor", "rows", "last_processed_at", "status", "message"]
@@ -661,15 +644,11 @@ def _quiet_prefect() -> None:
 
 @contextmanager
 def _interrupts(what: str) -> Iterator[Interrupt]:
-    """First Ctrl-C: nothing commits any more (the commit under way completes or rolls back
-    whole) and the run ends at its next step; second: exit at once.
-
-    A watchdog exits 130 INTERRUPT_DEADLINE_SECONDS after the first Ctrl-C whatever is still
-    running: a commit cut there rolls back, so the warehouse holds old or new, never half.
-
-    No heartbeat thread for the command's flow run: one date takes seconds, under one interval
-    (180 s), and the thread, which sleeps in 1-s steps and is joined at the end, held the
-    flow's end up to 1 s. The flow run's states and the task runs still reach the server.
+    """First Ctrl-C: nothing more commits (the commit under way completes or rolls back whole)
+    and the run ends at its next step; second: exit at once. A watchdog exits 130 after
+    INTERRUPT_DEADLINE_SECONDS whatever still runs: a commit cut there rolls back, never half.
+    No heartbeat thread: a date takes under one interval (180 s); joining it delayed the end 1 s.
+    The flow run's states and task runs still reach the server.
     """
     from prefect.exceptions import TerminationSignal
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
@@ -722,8 +701,7 @@ def _interrupts(what: str) -> Iterator[Interrupt]:
     except TerminationSignal:
         pass  # Prefect's handler raised it for a SIGTERM: counted below, like any SIGTERM
     finally:
-        # A SIGTERM no handler of ours counted: Prefect's raised TerminationSignal instead, or
-        # DuckDB swallowed that inside a query (a backfill's commit) and the flow ended Failed.
+        # A SIGTERM ours missed: Prefect's handler took it, or a query (a commit) swallowed it.
         if signal.SIGTERM in heard.close() and not state.count:
             handler(signal.SIGTERM, None)
         committed_listener.reset(token)
@@ -732,9 +710,8 @@ def _interrupts(what: str) -> Iterator[Interrupt]:
 
 
 class _SignalNumbers:
-    """Python's wakeup fd: every signal with a Python handler writes its number there, whoever's
-    handler then runs (Prefect's, inside a flow) and whatever becomes of what it raised. A
-    thread reads them as they come and calls `on_sigterm` for a SIGTERM."""
+    """Python's wakeup fd gets every signal's number whoever's handler runs (Prefect's in a
+    flow) and whatever becomes of what it raised; a thread reads it, calling `on_sigterm`."""
 
     def __init__(self, on_sigterm: Callable[[], None]) -> None:
         self.read_end, self.write_end = os.pipe()
@@ -819,28 +796,21 @@ def server_stop() -> None:
 @command("status", group=server_app)
 def server_status_command() -> None:
     """Say whether the managed server runs, where, and whether the CLI will use it."""
-    from phase4.server import (
-        ServerFiles,
-        ServerSecretError,
-        check_configured_api,
-        managed_server_wanted,
-        server_status,
-        stale_pid_file,
-    )
+    from phase4 import server
 
-    current = server_status(on_adopt=lambda line: console.print(line, soft_wrap=True))
+    current = server.server_status(on_adopt=lambda line: console.print(line, soft_wrap=True))
     console.print(current.describe(), soft_wrap=True)
-    stale = stale_pid_file(current.home)
+    stale = server.stale_pid_file(current.home)
     if stale:
         console.print(
-            f"{ServerFiles(current.home).pid} is stale: {stale} (`phase4 server stop` removes it; "
-            "`phase4 server start` replaces it)",
+            f"{server.ServerFiles(current.home).pid} is stale: {stale} (`phase4 server stop` "
+            "removes it; `phase4 server start` replaces it)",
             soft_wrap=True,
         )
     if current.refused:
-        raise ServerSecretError(current.refusal())
-    if not managed_server_wanted():
-        configured = check_configured_api()  # one line and exit 2 when it does not answer
+        raise server.ServerSecretError(current.refusal())
+    if not server.managed_server_wanted():
+        configured = server.check_configured_api()  # one line and exit 2 when it does not answer
         console.print(
             f"the CLI uses {configured[1]}={configured[0]}, which answers"
             if configured
@@ -881,9 +851,8 @@ for _name, _function in DATA_COMMANDS.items():  # training-set, features, export
 
 
 def main() -> None:
-    """The `phase4` script. It ends without the interpreter's teardown (freeing Prefect's and
-    Polars' modules one by one took ~0.45 s a command) once every exit handler has run: those
-    the command registered first, then logging's (registered before this one) in `_end_now`."""
+    """The `phase4` script: it skips the interpreter's teardown (~0.45 s freeing Prefect's and
+    Polars' modules) after the exit handlers: the command's, then logging's (older) in _end_now."""
     status = EXIT_RUN_FAILED  # what Python gives an exception that escapes
     atexit.register(lambda: _end_now(status))
     try:
