@@ -1,10 +1,8 @@
 """Backfill: every date of a range, in order, each strictly point in time.
 
-Each Phase 3 table is read once per season and its rows fingerprinted once (SPEC 14); each
-chunk of dates goes through the run core as the nightly's date does (the same processor
-tasks, each processor once for all the chunk's dates), then commits at once: every table's
-partitions with every line, one transaction. The next chunk is built while a chunk commits
-(two in flight: the machine's cores); commits stay in date order.
+Each chunk of dates goes through the run core as the nightly's date does (each processor once
+for all its dates), then commits in one transaction. The next chunk is built while a chunk
+commits (two in flight: the machine's cores); commits stay in date order.
 """
 
 from __future__ import annotations

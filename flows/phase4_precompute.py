@@ -1,8 +1,6 @@
-"""The nightly Phase 4 flow: the run core over a set of one date.
-
-The Phase 3 reads, then the run's context (slate facts, fingerprints, unselected upstreams as
-stored, SPEC 17), then one task per processor in the core's order (P1 and P2, then P3 and P4,
-P5 last, even when some failed), each committing its partition with its run line.
+"""The nightly Phase 4 flow: the run core over one date. The Phase 3 reads, the run's context,
+then one task per processor in the core's order (P5 last, even when some failed), each
+committing its partition with its run line.
 """
 
 from __future__ import annotations
@@ -41,8 +39,7 @@ def slate_date(analysis_date: date | None) -> date:
 
 def run_name() -> str:
     """Scheduled runs carry no date: name them after the slate they will build."""
-    day = slate_date(flow_run.parameters.get("analysis_date"))
-    return f"phase4-{day}"
+    return f"phase4-{slate_date(flow_run.parameters.get('analysis_date'))}"
 
 
 @flow(
@@ -76,13 +73,9 @@ def phase4_precompute(
                 t: named_task(read_phase3_task, f"read-{t}").submit(url, t, day)
                 for t in sorted(registry.phase3_tables(selected))
             }
-            ctx = prepare_run_task.submit(
-                url,
-                {t: allow_failure(f) for t, f in reads.items()},
-                [day],
-                [p.table for p in selected],
-                run_id,
-            )
+            phase3 = {t: allow_failure(f) for t, f in reads.items()}
+            tables = [p.table for p in selected]
+            ctx = prepare_run_task.submit(url, phase3, [day], tables, run_id)
             # Each processor commits its partition with its line from its own task.
             runs = submit_processors(ctx, selected, reads, url)
             wait(list(runs.values()))

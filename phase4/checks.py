@@ -41,9 +41,8 @@ def ordered(start: datetime | date, end: datetime | date) -> tuple[date, date]:
 
 
 def within_seasons(warehouse: Warehouse, first: date, last: date, one_date: bool = False) -> None:
-    """Refuse a range reaching outside the seasons loaded: dates there have no Phase 3 rows
-    to build from or to compare with, and a range of centuries would plan ~36,500 dates.
-    one_date: the range came from --date."""
+    """Refuse dates outside the loaded seasons: no Phase 3 rows to build from or compare with
+    (and centuries would plan ~36,500 dates). one_date: the range came from --date."""
     from nba_calendar import season_days
 
     seasons = loaded_seasons(warehouse, f"{first}..{last}")
@@ -82,16 +81,14 @@ def stored_tables(warehouse: Warehouse) -> None:
 
 
 def output_file(path: Path, *, force: bool, option: str = "--out", fmt: str | None = None) -> None:
-    """A file the command may write: a name Polars can take (UTF-8), not a folder, inside a
-    folder that exists, not the warehouse, a `.csv`/`.parquet` name only for that `fmt`, and
-    not an existing file unless --force."""
+    """A file the command may write: a UTF-8 name (for Polars), in a folder that exists, not the
+    warehouse, `.csv`/`.parquet` only for that `fmt`, not an existing file unless --force."""
     try:
         os.fsencode(path).decode()
     except UnicodeDecodeError:  # Polars' writers take str paths only: it was a TypeError
         raise InputError(f"{option} {path}: not a UTF-8 name; name the file in UTF-8") from None
     if path.is_dir():
         raise InputError(f"{option} {path} is a folder: name a file inside it")
-    _parents_are_folders(path, option)
     _folder_exists(path, option)
     if path.exists() and not path.is_file():  # a device or pipe: os.replace would swap it out
         raise InputError(f"{option} {path} is not a regular file: name a file to write")
@@ -112,14 +109,7 @@ def output_folder(path: Path, option: str = "--out") -> None:
     """A folder the command may write into (created when absent): not a file."""
     if path.exists() and not path.is_dir():
         raise InputError(f"{option} {path} is a file: name a folder")
-    _parents_are_folders(path, option)
     _folder_exists(path, option)
-
-
-def _parents_are_folders(path: Path, option: str) -> None:
-    existing = next((parent for parent in path.parents if parent.exists()), None)
-    if existing is not None and not existing.is_dir():
-        raise InputError(f"{option} {path}: {existing} is a file, not a folder")
 
 
 def _not_the_warehouse(path: Path, option: str) -> None:
@@ -135,8 +125,11 @@ def _not_the_warehouse(path: Path, option: str) -> None:
 
 
 def _folder_exists(path: Path, option: str) -> None:
-    """The folder `path` goes in exists: a folder is never made on a typo (`typo_dir/r.html`,
-    or a quoted `~/r.html`: the shell, not the program, expands `~`)."""
+    """`path`'s folder exists and no parent is a file: a folder is never made on a typo
+    (`typo_dir/r.html`, or a quoted `~/r.html`: the shell, not the program, expands `~`)."""
+    existing = next((parent for parent in path.parents if parent.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise InputError(f"{option} {path}: {existing} is a file, not a folder")
     if not path.parent.is_dir():
         raise InputError(
             f"{option} {path}: folder {path.parent} does not exist; create it first or choose "
@@ -145,8 +138,7 @@ def _folder_exists(path: Path, option: str) -> None:
 
 
 def write_atomically(path: Path, write: Callable[[Path], object], option: str = "--out") -> None:
-    """Write through a temporary file beside the target, then rename it over the target
-    (os.replace): a failure leaves the old file or none, never a truncated one."""
+    """Write a temporary file beside `path`, then os.replace: never a truncated file."""
     temporary = path.parent / f".{path.name}.{uuid.uuid4().hex[:12]}.tmp"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -34,9 +34,8 @@ def literal_console(*, stderr: bool = False) -> Console:
 
 
 class LiteralConsole(Console):
-    """Every string printed goes through `visible`: a file name, a player or a message holding
-    a control character or a newline prints as one line of escapes, never driving the terminal
-    or faking a line of its own."""
+    """Every string printed goes through `visible`: a name or message holding a control character
+    or a newline prints as one line of escapes, never driving the terminal or faking a line."""
 
     def print(self, *objects: Any, **kwargs: Any) -> None:
         super().print(*(visible(o) if isinstance(o, str) else o for o in objects), **kwargs)
@@ -52,8 +51,7 @@ def say_error(message: str, label: str = "error:") -> None:
 
 
 def visible(text: str) -> str:
-    """Control characters as escapes (`\\x1b`, a newline `\\x0a`): a value must not drive the
-    terminal nor start a line that looks like the program's own."""
+    """Control characters as escapes (`\\x1b`, a newline `\\x0a`): see LiteralConsole."""
     return text.translate(CONTROL_ESCAPES)
 
 

@@ -1,15 +1,11 @@
 """The 01:00 New York deadline: a Prefect automation that notifies when a nightly run is late.
 
-The nightly deployment starts at 23:00 America/New_York; everything must be done by 01:00. The
-automation is a *proactive* trigger on the nightly deployment's flow runs: once a run is Running
-(or marked Late because no worker picked it up), it expects `prefect.flow-run.Completed` for
-that same run within the window (120 minutes by default, i.e. 01:00 for the 23:00 run). A run
-still running, failed or crashed at the end of the window fires it, and the server sends the
-notification through the block the user names (Slack webhook, email, custom webhook...).
-
-prefect.yaml triggers can only run deployments, so `make deploy-local` (and the Cloud Run steps
-in docs/deployment.md) run `python -m phase4.deadline` right after `prefect deploy --all`.
-Running it again replaces the automation (same name), never duplicates it.
+A *proactive* trigger: once a nightly flow run is Running (or Late: no worker picked it up), it
+expects that run's `prefect.flow-run.Completed` within the window (120 min: 01:00 for the 23:00
+run); a run still running, failed or crashed then fires it, and the server notifies through the
+block the user names (Slack webhook, email, ...). prefect.yaml triggers can only run deployments,
+so `make deploy-local` (and docs/deployment.md's Cloud Run steps) run `python -m phase4.deadline`
+after `prefect deploy --all`; running it again replaces the automation (same name).
 """
 
 from __future__ import annotations
@@ -47,7 +43,6 @@ def deadline_automation(
         description=f"Notify when a {NIGHTLY_DEPLOYMENT} run is not Completed {minutes} min "
         "after it started (01:00 America/New_York for the 23:00 run).",
         enabled=True,
-        # Fires for each nightly flow run not Completed within `window` of Running (or Late).
         trigger=EventTrigger(
             match={"prefect.resource.id": "prefect.flow-run.*"},
             match_related={

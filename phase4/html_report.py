@@ -34,6 +34,7 @@ def status_grid_figure(frames: ReportFrames) -> go.Figure:
     scale = [
         [edge / n, color] for i, color in enumerate(STATUS_COLORS.values()) for edge in (i, i + 1)
     ]
+    ticks = [i + 0.5 for i in range(n)]  # each code's middle
     dates = [d.isoformat() for d in grid["analysis_date"].unique(maintain_order=True)]
     # One row per processor, its statuses in date order.
     text = [grid.filter(pl.col("processor") == p)["status"].to_list() for p in PROCESSOR_NAMES]
@@ -49,11 +50,7 @@ def status_grid_figure(frames: ReportFrames) -> go.Figure:
             zmax=n,
             xgap=1,
             ygap=1,
-            colorbar={
-                "tickvals": [i + 0.5 for i in range(n)],
-                "ticktext": list(STATUS_COLORS),
-                "title": "status",
-            },
+            colorbar={"tickvals": ticks, "ticktext": list(STATUS_COLORS), "title": "status"},
         )
     )
     figure.update_layout(title="Status of the latest run per date and processor", height=360)
@@ -71,8 +68,7 @@ def rows_figure(frames: ReportFrames) -> go.Figure:
 
 
 def over_the_range(figure: go.Figure, frames: ReportFrames) -> go.Figure:
-    """Dates on the x axis span the whole requested range, whatever has data (one date alone
-    would otherwise be drawn on a sub-second axis)."""
+    """The x axis spans the requested range (one date alone would get a sub-second axis)."""
     first, last = frames.start - timedelta(days=1), frames.end  # half a day either side
     range_ = [f"{first}T12:00:00", f"{last}T12:00:00"]
     figure.update_xaxes(type="date", range=range_, tickformat="%b %d\n%Y")
@@ -235,8 +231,7 @@ def build_report_html(frames: ReportFrames) -> str:
 
 
 def script_json(value: object) -> str:
-    """JSON that is safe inside a <script> element whatever its strings hold: `<`, `>` and `&`
-    become \\u003c, \\u003e and \\u0026 (the same JSON value), so no `</script>` or `<!--`
-    can end or change the element."""
+    """JSON safe inside a <script> element: `<`, `>` and `&` escaped (the same JSON value), so
+    no `</script>` or `<!--` in its strings can end or change the element."""
     text = json.dumps(value, sort_keys=True)
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")

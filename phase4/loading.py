@@ -126,15 +126,15 @@ def season_counts(warehouse: Warehouse | None, full_name: str) -> dict[int, int]
     return {int(s): int(n) for s, n in counts.iter_rows() if s is not None}
 
 
-def _problems(
-    found: dict[str, list[InputContractError]], sources: dict[str, Path] | None
-) -> list[str]:
-    """Each table's problems, one line each, prefixed with its file."""
-    return [
+def _refuse(found: dict[str, list[InputContractError]], sources: dict[str, Path] | None) -> None:
+    """Raise every table's problems at once (Phase3LoadError), one line each, file first."""
+    problems = [
         f"{(sources or {}).get(table, table)}: {problem}"
-        for table, problems in found.items()
-        for problem in problems
+        for table, listed in found.items()
+        for problem in listed
     ]
+    if problems:
+        raise Phase3LoadError(problems)
 
 
 def typed_frames(
@@ -142,23 +142,15 @@ def typed_frames(
     frames: dict[str, pl.DataFrame],
     sources: dict[str, Path] | None = None,
 ) -> dict[str, pl.DataFrame]:
-    """Every frame checked against the contract, typed as declared, then against the types the
-    warehouse already stores; every problem of every file raised at once (Phase3LoadError)."""
-    problems = _problems(
-        {t: contract_problems(PHASE3_TABLES[t], frame) for t, frame in frames.items()}, sources
-    )
-    if problems:
-        raise Phase3LoadError(problems)
+    """Every frame checked against the contract, typed as declared, then against stored types."""
+    _refuse({t: contract_problems(PHASE3_TABLES[t], f) for t, f in frames.items()}, sources)
     typed = {t: typed_for_load(PHASE3_TABLES[t], frame) for t, frame in frames.items()}
     stored = {
         t: warehouse.table_schema(PHASE3_TABLES[t].full_name) if warehouse else None for t in typed
     }
-    problems = _problems(
-        {t: stored_type_problems(PHASE3_TABLES[t], stored[t], f) for t, f in typed.items()},
-        sources,
+    _refuse(
+        {t: stored_type_problems(PHASE3_TABLES[t], stored[t], f) for t, f in typed.items()}, sources
     )
-    if problems:
-        raise Phase3LoadError(problems)
     return typed
 
 
@@ -169,9 +161,8 @@ def load_phase3_frames(
     check: bool = False,
     sources: dict[str, Path] | None = None,
 ) -> list[SeasonLoad]:
-    """Validate and type all frames first (every problem reported, nothing written on any),
-    then replace the seasons of every table in one all-or-nothing step
-    (Warehouse.replace_seasons_of). check: validate and report, write nothing."""
+    """Validate and type all frames first, then replace every table's seasons in one
+    all-or-nothing step (Warehouse.replace_seasons_of). check: validate and report only."""
     loads, replacing = [], []
     for table, frame in typed_frames(warehouse, frames, sources).items():
         full_name = PHASE3_TABLES[table].full_name
@@ -198,9 +189,8 @@ class InterruptedAfterWrite(KeyboardInterrupt):
 @contextmanager
 def interrupts_after_it() -> Iterator[list[int]]:
     """Ctrl-C during the block is noted, not raised: a load's commit ends whole and the command
-    can say that it did (interrupted inside, DuckDB would roll back; just after, the command
-    would claim a rollback of what it had committed). In the main thread only, where Python
-    runs signal handlers."""
+    can say so (interrupted inside, DuckDB would roll back; just after, the command would claim
+    a rollback of what it had committed). Main thread only: Python runs handlers there."""
     heard: list[int] = []
     if threading.current_thread() is not threading.main_thread():
         yield heard

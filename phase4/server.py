@@ -1,12 +1,11 @@
 """A managed local Prefect server, so CLI commands stop paying ~10 s for a temporary one each.
 
-The server runs in its own session (Ctrl-C in the terminal never reaches it) with its own
-PREFECT_HOME under `.phase4/prefect/`; its pid (with its start time), port, log and auth string
-live there too. It requires that auth string on every API call, checks CSRF tokens and allows
-no other web origin than its own, so a web page open in the user's browser cannot call it.
-`server stop` signals only a process it can prove is this server (/proc: its start time and
-command line). Only the standard library is imported here: the CLI asks "is it up?" before it
-imports Prefect at all.
+It runs in its own session (a terminal's Ctrl-C never reaches it) with its own PREFECT_HOME,
+`.phase4/prefect/`, which holds its pid (with start time), port, log and auth string. It requires
+that string on every API call, checks CSRF tokens and allows only its own origin, so no web page
+in the user's browser can call it. `server stop` signals only a process proven (/proc: start time,
+command line) to be this server. Only the standard library is imported: the CLI asks "is it up?"
+before it imports Prefect at all.
 """
 
 from __future__ import annotations
@@ -37,12 +36,10 @@ START_TIMEOUT_ENV = "PHASE4_SERVER_START_TIMEOUT"
 DEFAULT_PORT = 4200
 START_TIMEOUT_SECONDS = 180.0
 STOP_TIMEOUT_SECONDS = 10.0
-# A configured PREFECT_API_URL that has not answered its /health in this long is reported
-# before the command starts its work (Prefect's client would retry it, then fail).
+# How long a configured PREFECT_API_URL has to answer /health before the command starts.
 API_PROBE_TIMEOUT_SECONDS = 5.0
-# Settings an operator's environment must not pass to the managed server: they would point it
-# (or its UI, or its own client) at another API, home or credentials. Every other PREFECT_*
-# setting passes through.
+# Settings not passed to the managed server: they would point it (or its UI, or its own client)
+# at another API, home or credentials. Every other PREFECT_* setting passes through.
 NOT_PASSED = {
     f"PREFECT_{name}"
     for name in ["API_URL", "UI_API_URL", "UI_URL", "API_KEY", "API_AUTH_STRING", "HOME"]
@@ -66,13 +63,11 @@ class ServerFiles:
 
 
 class ServerSecretError(SettingError):
-    """server.auth does not hold the running server's secret (deleted or edited while it runs):
-    every API call of the CLI would end in a 401 traceback."""
+    """server.auth lost the running server's secret: every CLI API call would end in a 401."""
 
 
 class ApiUnreachableError(SettingError):
-    """The configured PREFECT_API_URL does not answer: Prefect would retry it, then end in a
-    traceback, after the command had already started its work."""
+    """PREFECT_API_URL does not answer: Prefect would retry, then fail mid-command (traceback)."""
 
 
 @dataclass(frozen=True)
@@ -85,8 +80,7 @@ class ServerStatus:
     refused: bool = False  # it answers but refuses server.auth's secret (401)
 
     def refusal(self) -> str:
-        """The one line for a server that refuses the CLI's secret: restarting it here would
-        kill other commands' runs, so the operator decides."""
+        """Restarting a server refusing the secret would kill other runs: the operator decides."""
         return (
             f"{ServerFiles(self.home).auth} does not hold the running server's secret (pid "
             f"{self.pid}): run phase4 server stop, then re-run"
@@ -109,16 +103,8 @@ def api_url(port: int) -> str:
 
 
 def managed_server_wanted() -> bool:
-    """The CLI manages a server unless PHASE4_SERVER=off or an API URL is configured
-    (`configured_api_url`). A bad PHASE4_SERVER raises SettingError."""
+    """Unless PHASE4_SERVER=off or an API URL is configured; a bad PHASE4_SERVER: SettingError."""
     return settings.choice(SERVER_ENV, "on", SERVER_VALUES) != "off" and not configured_api_url()
-
-
-def _profile_api_url() -> str | None:
-    """PREFECT_API_URL of the active profile in profiles.toml, read without importing Prefect."""
-    profiles = _profiles()
-    url = profiles.get("profiles", {}).get(_active_profile(profiles), {}).get("PREFECT_API_URL")
-    return str(url) if url else None
 
 
 def _profiles() -> dict[str, Any]:
@@ -133,18 +119,15 @@ def _profiles() -> dict[str, Any]:
         return {}
 
 
-def _active_profile(profiles: dict[str, Any] | None = None) -> str:
-    profiles = _profiles() if profiles is None else profiles
-    return str(os.environ.get("PREFECT_PROFILE") or profiles.get("active", "ephemeral"))
-
-
 def configured_api_url() -> tuple[str, str] | None:
     """The API URL Prefect will use instead of a managed or temporary server, with where it
     was set: the environment, the active profile, or an already imported Prefect's settings."""
     if from_env := os.environ.get("PREFECT_API_URL", "").strip():
         return from_env, "PREFECT_API_URL"
-    if from_profile := _profile_api_url():
-        return from_profile, f"PREFECT_API_URL (profile {_active_profile()})"
+    profiles = _profiles()
+    profile = str(os.environ.get("PREFECT_PROFILE") or profiles.get("active", "ephemeral"))
+    if from_profile := profiles.get("profiles", {}).get(profile, {}).get("PREFECT_API_URL"):
+        return str(from_profile), f"PREFECT_API_URL (profile {profile})"
     if "prefect.settings" in sys.modules:
         from prefect.settings import get_current_settings
 
@@ -156,11 +139,9 @@ def configured_api_url() -> tuple[str, str] | None:
 def api_answers(url: str, timeout: float = API_PROBE_TIMEOUT_SECONDS) -> str | None:
     """None when something answers HTTP at the API's /health; else why not, in a few words.
 
-    Any HTTP status is an answer: Prefect Cloud says 401/403 to a call without its API key,
-    which this probe does not send (it sends nothing but the request line). The certificate is
-    not checked here (nothing secret is sent): Prefect's own settings decide that
-    (PREFECT_API_SSL_CERT_FILE, ...). Proxies from the environment are used, as Prefect's
-    client does. Prefect-free, like `_secret_probe`: this runs before Prefect is imported."""
+    Any HTTP status is an answer (Prefect Cloud says 401/403 without the API key this probe
+    never sends). Nothing secret is sent, so the certificate is left to Prefect's own settings;
+    proxies from the environment are used, as Prefect's client does. Prefect-free: it runs first."""
     import http.client
     import ssl
     import urllib.error
@@ -178,26 +159,21 @@ def api_answers(url: str, timeout: float = API_PROBE_TIMEOUT_SECONDS) -> str | N
             return None
     except urllib.error.HTTPError:
         return None  # an answer, whatever it says
-    except urllib.error.URLError as error:
-        reason = error.reason
+    except (urllib.error.URLError, TimeoutError) as error:
+        reason = getattr(error, "reason", error)  # a bare TimeoutError has no reason
         if isinstance(reason, TimeoutError):
             return f"no answer within {timeout:g} s"
         return getattr(reason, "strerror", None) or str(reason)
-    except TimeoutError:
-        return f"no answer within {timeout:g} s"
     except (OSError, ValueError, http.client.HTTPException) as error:
         return " ".join(str(error).split()) or type(error).__name__
 
 
 def check_configured_api() -> tuple[str, str] | None:
-    """The configured API URL and where it was set (configured_api_url), once it answers;
-    ApiUnreachableError when it does not: Prefect's client would retry it, then end the
-    command in a traceback after its work had started."""
+    """configured_api_url() once it answers its /health, else ApiUnreachableError."""
     if (configured := configured_api_url()) is None:
         return None
     url, where = configured
-    why = api_answers(url)
-    if why is not None:
+    if (why := api_answers(url)) is not None:
         raise ApiUnreachableError(
             f"{where}={url} does not answer ({why}): start that server or unset PREFECT_API_URL"
         )
@@ -235,9 +211,8 @@ def _read_recorded(files: ServerFiles) -> Recorded | None:
 
 
 def _not_our_server(recorded: Recorded, port: int | None) -> str | None:
-    """Why the recorded pid is not provably this server (None: it is): it must be alive,
-    have the start time recorded when it was started, and run `prefect server start` on the
-    recorded port, leading its own process group."""
+    """Why the recorded pid is not provably this server (None: it is): alive, with the recorded
+    start time, running `prefect server start` on the recorded port, leading its process group."""
     pid = recorded.pid
     if pid <= 1:
         return f"pid {pid} cannot be the server's (it never leads a session of ours)"
@@ -276,11 +251,9 @@ def _port_of(files: ServerFiles, recorded: Recorded | None) -> int | None:
 
 
 def _secret_probe(port: int, secret: str | None, timeout: float = 3.0) -> int | None:
-    """The HTTP status of an API call carrying `secret` (none: no Authorization header): 200
-    when the server accepts it, 401 when it refuses it; None when nothing answers. One call
-    says both whether the server is up and whether the CLI's calls would be let in (the
-    health probe needs no secret, so another home's server on a port both found free would
-    answer it too)."""
+    """The HTTP status (200 accepted, 401 refused) of an API call carrying `secret`, None when
+    nothing answers: one call says whether the server is up and lets the CLI in (another home's
+    server on a port both found free would answer the secret-free health probe too)."""
     import http.client  # not urllib.request: every command asks, and it imports in half the time
 
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
@@ -299,9 +272,8 @@ def _secret_probe(port: int, secret: str | None, timeout: float = 3.0) -> int | 
 def server_status(
     home: Path | None = None, on_adopt: Callable[[str], None] | None = None
 ) -> ServerStatus:
-    """Running means: the pid file names a process proven to be this server (a lost or
-    garbled pid file is first rewritten from the running server of this home, `_adopt`).
-    Healthy means it answers and accepts server.auth's secret; refused, it answers with 401."""
+    """Running: the pid file names a process proven to be this server (a lost or garbled one is
+    rewritten first, `_adopt`). Healthy: it accepts server.auth's secret; refused: it says 401."""
     files = ServerFiles(home or server_home())
     server = _adopt(files, on_adopt)
     port = _port_of(files, server) if server else None
@@ -317,9 +289,8 @@ def server_status(
 
 
 def _servers_of(home: Path) -> list[Recorded]:
-    """Every `prefect server start` of this home (PREFECT_HOME in its environment, readable
-    for this user's processes only) leading its own process group, oldest first: a server
-    whose pid file was lost or garbled is still found, not started a second time."""
+    """Every `prefect server start` of this user with this PREFECT_HOME leading its own process
+    group, oldest first: a server whose pid file was lost is found, not started a second time."""
     wanted = f"PREFECT_HOME={home}".encode()
     found = []
     for entry in os.scandir("/proc"):
@@ -341,9 +312,8 @@ def _servers_of(home: Path) -> list[Recorded]:
 
 
 def _adopt(files: ServerFiles, on_adopt: Callable[[str], None] | None = None) -> Recorded | None:
-    """The server of this home, proven (`_not_our_server`), or None. When server.pid is
-    missing, garbled or stale while one runs, the pid file (and server.port) is rewritten from
-    it, so that `server stop` can stop it; `on_adopt` is told which server was adopted."""
+    """The server of this home, proven (`_not_our_server`), or None. A missing, garbled or stale
+    server.pid (and server.port) is rewritten from a running one, so `server stop` can stop it."""
     recorded = _read_recorded(files)
     if recorded is not None and _not_our_server(recorded, _port_of(files, recorded)) is None:
         return recorded
@@ -354,11 +324,7 @@ def _adopt(files: ServerFiles, on_adopt: Callable[[str], None] | None = None) ->
     port = argv[argv.index("--port") + 1 :][:1] if "--port" in argv else []
     if not (port and port[0].isdigit()):
         return None
-    why = (
-        "is missing"
-        if not files.pid.exists()
-        else f"named no server ({stale_pid_file(files.home)})"
-    )
+    why = f"named no server ({stale_pid_file(files.home)})" if files.pid.exists() else "is missing"
     _write_whole(files.port, f"{port[0]}\n")
     _write_whole(files.pid, f"{server.pid} {server.start}\n")
     if on_adopt is not None:
@@ -369,10 +335,11 @@ def _adopt(files: ServerFiles, on_adopt: Callable[[str], None] | None = None) ->
     return server
 
 
-def _write_whole(path: Path, text: str) -> None:
+def _write_whole(path: Path, text: str, mode: int = 0o666) -> None:
     """Write through a temporary file renamed into place: a reader sees the old or new text."""
     temporary = path.with_name(f".{path.name}.{os.getpid()}")
-    temporary.write_text(text)
+    with os.fdopen(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode), "w") as file:
+        file.write(text)
     os.replace(temporary, path)
 
 
@@ -397,10 +364,7 @@ def auth_string(home: Path, *, create: bool = False) -> str | None:
         secret = ""
     if re.fullmatch(r"[\w-]{32,}", secret, re.ASCII) or not create:
         return secret or None
-    temporary = path.with_name(f".{path.name}.{os.getpid()}")
-    with os.fdopen(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as file:
-        file.write(secrets.token_urlsafe(32) + "\n")
-    os.replace(temporary, path)  # whole or not at all
+    _write_whole(path, secrets.token_urlsafe(32) + "\n", mode=0o600)
     return auth_string(home)
 
 
@@ -417,21 +381,18 @@ def _free_port(preferred: int = DEFAULT_PORT) -> int:
 
 
 def client_environment(port: int, home: Path | None = None) -> dict[str, str]:
-    """What a command using the managed server sets before importing Prefect: the API URL,
-    the server's auth string, and no API version check (the server is this installation's
-    own `prefect`, so the check can find nothing; it costs each command a TLS context, ~30 ms,
-    and a round trip)."""
+    """What a command using the managed server sets before importing Prefect: the API URL, its
+    auth string, no API version check (the server is this installation's own `prefect`: the
+    check finds nothing and costs each command a TLS context, ~30 ms, and a round trip)."""
     env = {"PREFECT_API_URL": api_url(port), "PREFECT_CLIENT_SERVER_VERSION_CHECK_ENABLED": "false"}
-    secret = auth_string(home or server_home())
-    if secret:
+    if secret := auth_string(home or server_home()):
         env["PREFECT_API_AUTH_STRING"] = secret
     return env
 
 
 def server_environment(home: Path, port: int) -> dict[str, str]:
-    """The server's own environment: the operator's, less the settings that would point it
-    elsewhere (NOT_PASSED); its home; the UI pointed at its port; an auth string required on
-    every API call; CSRF protection on; CORS for its own origin only."""
+    """The operator's environment less NOT_PASSED; its home; the UI pointed at its port; an auth
+    string required on every API call; CSRF protection on; CORS for its own origin only."""
     env = {k: v for k, v in os.environ.items() if k not in NOT_PASSED}
     secret = auth_string(home, create=True)
     assert secret is not None
@@ -529,13 +490,10 @@ def _wait_healthy(
 
 
 def stop_server(home: Path | None = None, on_stale: Callable[[str], None] | None = None) -> bool:
-    """SIGTERM the server's process group, SIGKILL it after STOP_TIMEOUT_SECONDS; False if
-    none ran.
-
-    Only a process proven to be the server (`_not_our_server`) is signalled; a pid file naming
-    anything else is removed, and `on_stale` is told why. A server of this home the pid file
-    lost is adopted first (`_adopt`), and every one is stopped (an older version could start a
-    second one after a lost pid file)."""
+    """SIGTERM the server's process group, SIGKILL it after STOP_TIMEOUT_SECONDS; False if none
+    ran. Only a process proven to be the server (`_not_our_server`) is signalled; a pid file
+    naming anything else is removed, `on_stale` told why. Servers of this home the pid file lost
+    are adopted (`_adopt`) and all stopped (an older version could start a second one)."""
     files = ServerFiles(home or server_home())
     stopped = False
     for _ in range(8):  # at most a few servers of one home: never loop on one that survives

@@ -1,8 +1,7 @@
 """Settings read from the environment, each checked when it is read.
 
-A bad value is a `SettingError`: one line naming the setting, the value and what is allowed;
-the CLI prints it and exits 2. Only the standard library is imported here, so the CLI can ask
-before it imports Prefect.
+A bad value is a one-line `SettingError` naming the setting, the value and what is allowed (the
+CLI prints it, exits 2). Only the standard library is imported, so the CLI asks before Prefect.
 """
 
 from __future__ import annotations

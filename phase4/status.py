@@ -65,19 +65,10 @@ def status_rows(warehouse: Warehouse, day: date) -> list[dict[str, object]]:
 def day_document(
     day: date, rows: list[dict[str, object]], checks: pl.DataFrame
 ) -> dict[str, object]:
-    """`status --date D --json`: what the tables show, as plain values for scripts: the state
-    words of the grid (`grid_json`) without the marks, times in ISO 8601, and D's feature
-    checks (SPEC 12), one object per feature."""
-    processors = {
-        str(r["processor"]): {
-            "state": r["state"],
-            "rows": r["rows"],
-            "last_processed_at": _plain(r["last_processed_at"]),
-            "message": r["message"],
-            "bytes_billed": r["bytes_billed"],
-        }
-        for r in rows
-    }
+    """`status --date D --json`: the tables as plain values for scripts: the grid's state words
+    (`grid_json`) without marks, ISO 8601 times, D's feature checks (SPEC 12) one per feature."""
+    kept = ("state", "rows", "last_processed_at", "message", "bytes_billed")
+    processors = {str(r["processor"]): {k: _plain(r[k]) for k in kept} for r in rows}
     features = [
         {column: _plain(check[column]) for column in FEATURE_CHECK_COLUMNS}
         for check in checks.iter_rows(named=True)

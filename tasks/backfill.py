@@ -1,9 +1,7 @@
 """Backfill tasks: read each Phase 3 table once per season, commit each chunk at once.
 
-Every date is still built strictly point in time: the processors filter `game_date < D`
-themselves, so a frame read for a whole season gives the same rows as a read for D alone
-(tests/test_backfill.py compares both on every date of a real season). A chunk's processors
-are the nightly's tasks (`tasks/processors.py`), run over the chunk's dates.
+Still point in time: the processors filter `game_date < D` themselves, so a season's frame
+gives the same rows as a read for D alone (tests/test_backfill.py compares both).
 """
 
 from __future__ import annotations
@@ -36,9 +34,7 @@ def read_chunk_task(warehouse_url: str, first: date, last: date, tables: list[st
 
 @task(name="backfill-write-chunk", cache_policy=NO_CACHE, **TRANSIENT_RETRIES)
 def write_chunk_task(warehouse_url: str, built: list[Built], lines: list[RunLine]) -> int:
-    """Every table's partitions of the chunk with all its lines, in one transaction (a date
-    whose line forbids a write keeps its previous partition); then the progress bar moves
-    date by date."""
+    """One transaction; a date whose line forbids a write keeps its previous partition."""
     written = commit_built(open_warehouse(warehouse_url), built, lines)
     if listener := progress_listener.get():  # the CLI's bar counts dates written, not built
         for day, day_lines in lines_by_date(lines).items():

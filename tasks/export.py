@@ -1,10 +1,8 @@
 """Hive-partitioned Parquet exports of the output tables: `OUT/<dataset>.<table>/<partition
 column>=YYYY-MM-DD/part-0.parquet` (Polars, DuckDB, Spark and BigQuery external tables read it).
 
-Each date's file is staged outside the dataset and renamed into place, so a reader sees the old
-file or the new one, never half of one. Column descriptions and NOT NULL modes travel in the
-Parquet schema. Nothing outside OUT is touched: a symbolic link where a folder should be is
-refused before anything is written, never followed.
+Each date's file is staged and renamed into place, so a reader never sees half of one. Nothing
+outside OUT is touched: a symbolic link where a folder should be is refused, never followed.
 """
 
 from __future__ import annotations
@@ -110,8 +108,7 @@ def write_date(out: Path, schema: TableSchema, day: date, frame: pl.DataFrame) -
 
 
 def export_range(warehouse: Warehouse, start: date, end: date, out: Path) -> list[ExportedDate]:
-    """Every output table for every date of [start, end]: one read per table, one file per date;
-    every folder it writes in and every NOT NULL column checked first (a refusal writes none)."""
+    """One read per table, one file per date; every check runs first, so a refusal writes none."""
     days = pl.date_range(start, end, eager=True).to_list()
     _refuse_links(out, [out / STAGING_DIR])
     frames: dict[str, dict[date, pl.DataFrame]] = {}  # by table, then by date

@@ -23,11 +23,8 @@ ARTIFACT_KEY = "phase4-feature-checks"
 
 
 def read_reference(warehouse: Warehouse, game_date: date) -> pl.DataFrame:
-    """Stored, non-placeholder P5 rows of the 14 most recent earlier slates of D's season.
-
-    Two reads, both with the date window in the SQL: the dates (two narrow columns), then the
-    features of the chosen dates only.
-    """
+    """Stored, non-placeholder P5 rows of the 14 most recent earlier slates of D's season: two
+    reads, the dates (two narrow columns), then the features of the chosen dates only."""
     empty = ML_FEATURE_STORE_V2.empty_frame().select(REFERENCE_COLUMNS)
     if warehouse.table_schema(ML_FEATURE_STORE_V2.full_name) is None:
         return empty

@@ -1,8 +1,5 @@
-"""The reads behind SPEC 14 freshness and SPEC 17 subsets: run history, the Phase 3 rows of a
-date range, and everything a run of some dates reads besides Phase 3 (`run_inputs`).
-
-`phase4 status --start/--end`, the backfill's choice of dates and the states of unselected
-upstreams all come from here; the logic (fingerprints, states) is pure, in quality/freshness.py.
+"""The reads behind SPEC 14 freshness (`phase4 status`, the backfill's choice of dates) and SPEC
+17 subsets (`run_inputs`); the logic (fingerprints, states) is pure, in quality/freshness.py.
 """
 
 from __future__ import annotations
@@ -26,14 +23,8 @@ from tasks.warehouse import Filter, Warehouse, open_warehouse
 
 CHUNK_DAYS = 56  # a season in three chunks: less fixed cost per date, peak RSS ~0.8 GB
 
-RUN_COLUMNS = [
-    "analysis_date",
-    "processor",
-    "status",
-    "started_at",
-    "finished_at",
-    "input_fingerprint",
-]
+RUN_COLUMNS = ["analysis_date", "processor", "status", "started_at", "finished_at"]
+RUN_COLUMNS += ["input_fingerprint"]
 
 
 def date_chunks(start: date, end: date, chunk_days: int = CHUNK_DAYS) -> list[list[date]]:
@@ -70,8 +61,8 @@ def read_runs(warehouse: Warehouse, first: date, last: date) -> pl.DataFrame:
 
 
 def read_phase3_for(warehouse: Warehouse, first: date, last: date) -> dict[str, pl.DataFrame]:
-    """Every Phase 3 row a build of a date in first..last (one season) reads; an absent table
-    reads as empty (its dates then show what was built against what is there: nothing)."""
+    """Every Phase 3 row a build of first..last (one season) reads; an absent table reads as
+    empty (its dates then show what was built against what is there: nothing)."""
     return {
         table: schema.empty_frame()
         if warehouse.table_schema(schema.full_name) is None
@@ -83,8 +74,7 @@ def read_phase3_for(warehouse: Warehouse, first: date, last: date) -> dict[str, 
 def status_grid(
     warehouse: Warehouse, first: date, last: date, fingerprints: pl.DataFrame | None = None
 ) -> pl.DataFrame:
-    """analysis_date, processor, state, reason for every date of the range (read-only);
-    `fingerprints` of every processor and date, when the caller hashed them already."""
+    """analysis_date, processor, state, reason of every date; `fingerprints` if already hashed."""
     processors = list(registry.PROCESSORS.values())
     if fingerprints is None:  # one read per table per season
         fingerprints = pl.concat(
@@ -103,10 +93,7 @@ def status_grid(
 def dates_to_build_task(
     warehouse_url: str, current: pl.DataFrame, dates: list[date], processors: Sequence[str]
 ) -> list[date]:
-    """The chunk's dates where a selected processor is missing, failed or stale (SPEC 14);
-    `current` holds every processor's fingerprints of the chunk's dates, computed once by the
-    backfill from the frames it read for the build (`season_inputs`), and its run lines
-    reuse them."""
+    """The chunk's dates where a selected processor is missing, failed or stale (SPEC 14)."""
     runs = read_runs(open_warehouse(warehouse_url), dates[0], dates[-1])
     grid = freshness_grid(runs, current, dates, list(registry.PROCESSORS.values()))
     return dates_to_build(grid, processors)

@@ -1,9 +1,6 @@
-"""One Prefect task runs any processor of the registry through the run core, and one
-operation commits what the core built: partitions, feature checks and run lines together.
-
-The nightly flow and every backfill chunk submit the same task (`build-<table>`) in the
-order of `features.core.schedule`; the nightly commits each processor from its task, within
-the processor's deadline, a backfill commits a chunk at once.
+"""One Prefect task runs any processor through the run core, and one operation commits what it
+built: partitions, feature checks and run lines together. The nightly commits each processor
+from its task, within its deadline; a backfill commits a chunk at once.
 """
 
 from __future__ import annotations
@@ -89,17 +86,14 @@ def build_processor(
     upstream: dict[str, Any],
     warehouse_url: str | None = None,
 ) -> core.Built:
-    """`core.build` in a worker thread the task waits for until the processor's deadline
-    (twice its SPEC limit per date), then, with `warehouse_url` (the nightly), the commit of
-    its partitions and lines from the same thread.
+    """`core.build` in a worker thread, waited for until the deadline (twice the SPEC limit per
+    date), then with `warehouse_url` (the nightly) its commit from the same thread.
 
-    The thread cannot be stopped: past the deadline the task FAILs and the commit refuses. A
-    commit already submitted when the deadline passes is waited for and its line says it
-    committed late (WARN): never a FAIL line over written rows. A sync task with its own
-    deadline rather than Prefect's `timeout_seconds`, which stops only async tasks reliably.
-    `run` is {"ctx": the run's context, "earlier": a backfill's previous P5 chunk, if any} and
-    `phase3` the entry's reads: Prefect resolves the futures inside and records them as
-    dependencies (a read that failed stops the task).
+    Past the deadline the task FAILs and the commit refuses; a commit already submitted is
+    waited for and its line says WARN, never a FAIL line over written rows. Its own deadline,
+    not Prefect's `timeout_seconds`, which stops only async tasks reliably. Prefect resolves
+    the futures in `run` ({"ctx", "earlier": a backfill's previous P5}) and `phase3` and
+    records them as dependencies (a failed read stops the task).
     """
     ctx = run["ctx"]
     if isinstance(earlier := run.get("earlier"), core.Built):  # the previous chunk's P5
@@ -165,13 +159,13 @@ def _late(line: RunLine, message: str) -> RunLine:
 
 
 W = TypeVar("W")
+BuiltFuture = PrefectFuture[core.Built]
 
 
 def _within(work: Callable[[], W], timeout: float, name: str, stop: Callable[[], bool]) -> W:
-    """`work()` in a daemon thread (with this thread's context: run logger, listeners);
-    ProcessorTimeout if it has not returned after `timeout` seconds, unless `stop()` says its
-    commit is already under way (then its outcome is waited for). An abandoned thread is never
-    joined: a stuck computation cannot hold the flow or the process's exit."""
+    """`work()` in a daemon thread with this thread's context; ProcessorTimeout after `timeout`
+    unless `stop()` says its commit is under way. An abandoned thread is never joined: a stuck
+    computation cannot hold the flow or the process's exit."""
     outcome: Future[W] = Future()
     context = contextvars.copy_context()
 
@@ -189,9 +183,8 @@ def _within(work: Callable[[], W], timeout: float, name: str, stop: Callable[[],
             raise
         if stop():
             return outcome.result()
-        raise ProcessorTimeout(
-            f"{name} timed out after {timeout:g} s (twice its SPEC limit)"
-        ) from None
+        message = f"{name} timed out after {timeout:g} s (twice its SPEC limit)"
+        raise ProcessorTimeout(message) from None
 
 
 # P5's Phase 3 half starts when its run is prepared and runs beside P1 to P4 (`core.run` too).
@@ -207,9 +200,7 @@ def prepare_run_task(
     run_id: str,
     fingerprints: pl.DataFrame | None = None,
 ) -> core.Context:
-    """The run's context: slate facts, fingerprints, unselected upstreams as stored and their
-    states, P5's drift reference. `phase3` by table may hold failed reads (empty here: the
-    processors reading them fail on their own)."""
+    """The run's context; a failed read in `phase3` is empty (its readers fail on their own)."""
     frames = phase3 if isinstance(phase3, Phase3Frames) else phase3_frames(phase3)
     selected = registry.select(processors)
     warehouse = open_warehouse(warehouse_url)
@@ -229,9 +220,7 @@ def submit_processors(
     the previous chunk's P5 (its rows join this chunk's drift reference). Prefect waits for an
     `opaque` future without walking the Context or Built it holds (~0.4 s of CPU a season)."""
 
-    def submit(
-        entry: registry.Processor, ups: dict[str, PrefectFuture[core.Built]]
-    ) -> PrefectFuture[core.Built]:
+    def submit(entry: registry.Processor, ups: dict[str, BuiltFuture]) -> BuiltFuture:
         wrap: Callable[[Any], Any] = allow_failure if entry.runs_if_upstream_failed else opaque
         upstream: dict[str, Any] = {t: wrap(f) for t, f in ups.items()}
         own = {k: reads[t] for k, t in entry.phase3.items() if t in reads}
@@ -246,6 +235,5 @@ def submit_processors(
 
 @functools.cache
 def named_task(task: Task[..., Any], name: str) -> Task[..., Any]:
-    """The task under another name in the UI, made once per process (each copy reads its
-    function's source for its key, ~5-10 ms)."""
+    """The task renamed, once per process (each copy reads its function's source, ~5-10 ms)."""
     return task.with_options(name=name)

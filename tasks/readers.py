@@ -1,8 +1,6 @@
-"""Reads: the Phase 3 rows a run builds from; training sets and the slate's features for the
-people and programs downstream of P5.
-
-Each read is one query per table with the date range pushed into the warehouse's SQL (DuckDB and
-BigQuery alike), never a loop over dates. Nothing here writes the warehouse or imports Prefect.
+"""Reads: the Phase 3 rows a run builds from; training sets and the slate's features for those
+downstream of P5. One query per table with the date range in its SQL, never a loop over dates.
+Nothing here writes the warehouse or imports Prefect.
 """
 
 from __future__ import annotations
@@ -48,8 +46,7 @@ POINTS_LINE = "current_points_line"
 
 
 def phase3_window(table: str, first_date: date, last_date: date) -> list[Filter]:
-    """The rows needed to build every slate date from first_date to last_date (one season):
-    the table's read window (nba_calendar.ReadWindow, declared on its schema)."""
+    """The rows needed to build every slate date of first_date..last_date (one season)."""
     window = PHASE3_TABLES[table].read_window
     assert window is not None, table
     return [Filter(column, op, value) for column, op, value in window.bounds(first_date, last_date)]
@@ -71,8 +68,7 @@ def read_phase3(
 def read_phase3_frames(
     warehouse: Warehouse, first_date: date, last_date: date, tables: Iterable[str] | None = None
 ) -> Phase3Frames:
-    """The inputs of a range of slate dates in one season, one read per table; a table not
-    among `tables` (None: all five) is left empty."""
+    """One read per table for slate dates of one season; a table not in `tables` is left empty."""
     wanted = set(PHASE3_TABLES if tables is None else tables)
     return phase3_frames(
         {t: read_phase3(warehouse, t, first_date, last_date) for t in PHASE3_TABLES if t in wanted}
@@ -96,8 +92,7 @@ _AHEAD: dict[tuple[str, date, date, tuple[str, ...]], Future[SeasonInputs]] = {}
 
 
 def season_inputs(url: str, first: date, last: date, tables: Sequence[str]) -> SeasonInputs:
-    """The Phase 3 rows of first..last (one season), one read per table, and their SPEC 14
-    fingerprints of every processor for every date (`read_ahead` may have done it already)."""
+    """The Phase 3 rows of first..last (one season) and their SPEC 14 fingerprints."""
     ahead = _AHEAD.pop((url, first, last, tuple(tables)), None)
     return ahead.result() if ahead else _season_inputs(url, first, last, tables)
 
@@ -175,12 +170,11 @@ def build_training_set(
     min_quality: float = DEFAULT_MIN_QUALITY,
     warehouse: Warehouse | str | None = None,
 ) -> pl.DataFrame:
-    """The SPEC 13 / 16.5 training set for slate dates start..end as a Polars DataFrame.
+    """The SPEC 13 / 16.5 training set for slate dates start..end.
 
-    `warehouse` is an open Warehouse, a URL, or None for PHASE4_WAREHOUSE. By default only the
+    `warehouse`: an open Warehouse, a URL, or None for PHASE4_WAREHOUSE. By default only the
     rows passing SPEC 16.5's filters with feature_quality_score >= min_quality (>= 50; 70 gives
-    is_quality_ready and played); `all_rows=True` keeps every stored P5 row. One query per
-    table (P5 rows, box scores, lines when there are any), game_date pushed into its SQL.
+    is_quality_ready and played); `all_rows=True` keeps every stored P5 row.
     """
     check_min_quality(min_quality)  # before any read: bad input writes and reads nothing
     opened = warehouse if isinstance(warehouse, Warehouse) else open_reader(warehouse)

@@ -103,10 +103,8 @@ def run_lines(
     processors: Mapping[str, PrefectFuture[Any]],
     inputs: Mapping[str, Sequence[PrefectFuture[Any]]],
 ) -> list[RunLine]:
-    """The lines of every processor submitted, date by date: a processor that ran brings its
-    own (judged by the core); one that did not FAILs when one of its own inputs failed (the
-    input contract names table, column and rule) or it raised, and is SKIPPED when an
-    upstream processor failed."""
+    """Every processor's lines, date by date: its own when it ran; else FAIL when one of its
+    own inputs failed or it raised, SKIPPED when an upstream processor failed."""
     lines: list[RunLine] = []
     for table, future in processors.items():
         state = future.state
@@ -135,8 +133,7 @@ def run_lines(
 
 @task(name="record-run", cache_policy=NO_CACHE, **TRANSIENT_RETRIES)
 def record_run_task(warehouse_url: str, report: RunReport, unrecorded: list[RunLine]) -> None:
-    """Append the lines no commit carried (processors that never ran), create the artifact,
-    emit the completion event."""
+    """Append the lines no commit carried, create the artifact, emit the completion event."""
     logger = get_run_logger()
     if unrecorded:
         open_warehouse(warehouse_url).append(PROCESSOR_RUNS, run_rows(unrecorded).to_arrow())

@@ -39,9 +39,8 @@ def read_range(
 def read_report_frames(
     warehouse: Warehouse, start: date, end: date, fingerprints: pl.DataFrame | None = None
 ) -> ReportFrames:
-    """Every figure of the report for slate dates [start, end], read once each and side by
-    side (on BigQuery a job each), `fingerprints` of the range's Phase 3 rows, when the caller
-    has them, sparing their read."""
+    """Every figure of the report, read once each and side by side (on BigQuery a job each);
+    `fingerprints` of the range's Phase 3 rows, when the caller has them, spare their read."""
 
     def dated(full_name: str, columns: list[str], day: str) -> Future[pl.DataFrame]:
         return pool.submit(read_range, warehouse, full_name, columns, day, start, end)
@@ -88,8 +87,7 @@ def _read_p5(warehouse: Warehouse, start: date, end: date) -> pl.DataFrame:
 def publish_report_artifact(
     url: str, start: date, end: date, fingerprints: pl.DataFrame | None = None
 ) -> Any:
-    """The report's figures as a markdown artifact on the current flow run (backfill); the
-    backfill passes the fingerprints it hashed, so Phase 3 is not read again."""
+    """The report as a markdown artifact on the backfill's run, from the fingerprints it hashed."""
     from prefect.artifacts import create_markdown_artifact
 
     frames = read_report_frames(open_warehouse(url), start, end, fingerprints)

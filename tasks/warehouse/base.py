@@ -45,11 +45,8 @@ class SeasonRows:
 
 
 class WarehouseError(RuntimeError):
-    """A warehouse problem an operator can act on (missing table, permissions, bad config).
-
-    The message is one line that names the setting, path or table and what to do; the CLI
-    prints it and exits 2.
-    """
+    """A problem an operator can act on: one line naming the setting, path or table and what to
+    do (the CLI prints it and exits 2)."""
 
 
 class TransientWarehouseError(WarehouseError):
@@ -72,11 +69,8 @@ class Replacement:
 
 
 class Warehouse(ABC):
-    """Reads tables as Polars frames and replaces date partitions atomically.
-
-    `labels` go on every BigQuery job; `bytes_processed` and `bytes_billed` add up what this
-    object's queries cost (both stay 0 on DuckDB). `with_labels` gives a copy per processor.
-    """
+    """`labels` go on every BigQuery job; `bytes_processed` and `bytes_billed` add up what this
+    object's queries cost (both stay 0 on DuckDB)."""
 
     url: str
     read_only: bool = False
@@ -91,17 +85,13 @@ class Warehouse(ABC):
         """A copy whose jobs carry these labels (None drops one) and whose byte counters start
         at 0, so a processor's cost can be read off its own copy."""
         labelled = copy.copy(self)
-        labelled.labels = {
-            **self.labels,
-            **{k: v for k, v in labels.items() if v is not None},
-        }
+        labelled.labels = self.labels | {k: v for k, v in labels.items() if v is not None}
         labelled.bytes_processed = 0
         labelled.bytes_billed = 0
         return labelled
 
     def held_open(self) -> AbstractContextManager[None]:
-        """A block during which this process keeps its connection to the warehouse, for runs
-        made of many short operations; nothing to keep by default (BigQuery is stateless)."""
+        """Keep the connection for a run of many short operations (BigQuery: nothing to keep)."""
         return nullcontext()
 
     @abstractmethod
@@ -116,11 +106,8 @@ class Warehouse(ABC):
         *,
         missing_ok: bool = False,
     ) -> pl.DataFrame:
-        """Only the named columns of the rows matching every filter.
-
-        missing_ok: an absent table reads as an empty frame (typed from its declaration when
-        there is one, else untyped) instead of raising TableNotFound.
-        """
+        """The named columns of the rows matching every filter; missing_ok: an absent table reads
+        as an empty frame (typed from its declaration if any) instead of raising TableNotFound."""
         try:
             table = self._read_arrow(full_name, columns, where)
         except TableNotFound:
@@ -160,25 +147,16 @@ class Warehouse(ABC):
         before_commit: BeforeCommit | None = None,
     ) -> int:
         """Replace every replacement's partitions and append `appends` (run lines) in ONE
-        transaction; returns the rows the replacements wrote.
-
-        Readers see the old partitions and lines or the new ones, never a mix, an empty window
-        or a partition without its line. Every row must belong to one of its replacement's
-        partitions; a partition without rows ends up empty. `before_commit` runs right before
-        the commit: if it raises, nothing is committed and the exception propagates (a
-        timed-out or interrupted run never commits).
-        """
+        transaction, so readers never see a mix, an empty window or a partition without its
+        line; returns the rows the replacements wrote. A partition without rows ends up empty.
+        `before_commit` runs right before the commit: if it raises (a timed-out or interrupted
+        run), nothing is committed and the exception propagates."""
 
     @abstractmethod
     def replace_seasons_of(self, loads: Sequence[SeasonRows]) -> int:
-        """Replace the rows of each load's `seasons` (column season_year) with its `rows`,
-        every table in ONE all-or-nothing step, keeping every other season (Phase 3 loads);
-        rows written.
-
-        An absent table is created in the same step (BigQuery: before it, from its declaration
-        in quality/schemas.py); columns the rows have and the table lacks are added (nullable).
-        Every row must belong to one of its `seasons`.
-        """
+        """Replace the rows of each load's `seasons` (season_year) with its `rows`, every table
+        in ONE all-or-nothing step (Phase 3 loads); rows written. An absent table is created in
+        the same step (BigQuery: before it, from its declaration), missing columns added."""
 
     @abstractmethod
     def append(self, schema: TableSchema, rows: Rows) -> int:
@@ -186,8 +164,7 @@ class Warehouse(ABC):
 
     @abstractmethod
     def ensure_tables(self, schemas: Iterable[TableSchema]) -> list[str]:
-        """Create missing datasets, tables and nullable columns from their declarations;
-        returns what changed."""
+        """Create missing datasets, tables and nullable columns; returns what changed."""
 
     def _check_writable(self) -> None:
         if self.read_only:
@@ -205,10 +182,8 @@ def select_sql(
     placeholder: str,
     quote: str = '"',
 ) -> tuple[str, dict[str, Any]]:
-    """`SELECT cols FROM table WHERE "a" < @p0 AND ...`: the read both warehouses push down,
-    each filter's value a named parameter p0, p1, ... `placeholder` is the parameter prefix
-    of the dialect (`$` for DuckDB, `@` for BigQuery), `quote` its identifier quote (`"` for
-    DuckDB, a backtick for BigQuery)."""
+    """`SELECT cols FROM table WHERE "a" < @p0 AND ...`, the read both warehouses push down:
+    `placeholder` is the dialect's parameter prefix (`$`, `@`), `quote` its identifier quote."""
     selected = ", ".join(quote_identifier(c, quote) for c in columns) if columns else "*"
     clauses = " AND ".join(
         f"{quote_identifier(f.column, quote)} {f.op} {placeholder}p{i}" for i, f in enumerate(where)
@@ -219,8 +194,7 @@ def select_sql(
 
 
 def check_identifier(name: str) -> str:
-    """A table, dataset or column name of the form IDENTIFIER (the input contract refuses any
-    other Phase 3 column); anything else is refused."""
+    """A name of the form IDENTIFIER (as the input contract demands of Phase 3 columns)."""
     if not IDENTIFIER.fullmatch(name):
         raise WarehouseError(
             f"invalid identifier {name!r}: use letters, digits and underscores, starting with "
@@ -230,9 +204,8 @@ def check_identifier(name: str) -> str:
 
 
 def quote_identifier(name: str, quote: str = "") -> str:
-    """The name checked, then quoted with `quote`, so a keyword (`order`, `select`) is a name
-    too: `"` for DuckDB, a backtick for BigQuery (IDENTIFIER admits neither character). No
-    quote only checks it (names inside a backticked BigQuery table path)."""
+    """The name checked, then quoted so a keyword (`order`) is a name too (IDENTIFIER admits
+    no quote); no quote only checks it (names inside a backticked BigQuery table path)."""
     return f"{quote}{check_identifier(name)}{quote}"
 
 

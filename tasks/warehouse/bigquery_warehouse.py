@@ -1,11 +1,9 @@
 """Production warehouse: BigQuery through google-cloud-bigquery, Arrow in and out, no pandas.
 
-Partition replacement: the rows are loaded (Parquet load job) into a staging table, then one
-multi-statement transaction deletes the partitions and inserts from staging; the staging
-table is dropped whatever happens. Readers see the old partition or the new one. We chose this
-over a WRITE_TRUNCATE load to `table$YYYYMMDD` because one transaction can replace many dates
-at once (backfills), works the same for every partitioned table, and can be exercised against
-the local emulator, which rejects partition decorators.
+Partitions are replaced by a Parquet load into a staging table, then one transaction script
+(DELETE, INSERT from staging), not a WRITE_TRUNCATE load to `table$YYYYMMDD`: one transaction
+replaces many dates at once (backfills), on every table, and on the emulator, which rejects
+partition decorators.
 """
 
 from __future__ import annotations
@@ -72,13 +70,13 @@ _STORAGE_DENIED: set[str] = set()
 _LABEL_UNSAFE = re.compile(r"[^a-z0-9_-]")
 _log = logging.getLogger(__name__)
 T = TypeVar("T")
-# One table's part of a staged transaction: its name, rows, BigQuery columns, and the WHERE of
-# the rows they replace (None: appended). Its values are literals (dates, seasons; never user
-# text): scripts take no query parameters on every backend (the emulator refuses them).
-Part = tuple[str, pa.Table, list[bigquery.SchemaField], str | None]
+# A table's part of a staged transaction; its WHERE (None: appended) holds literals, never user
+# text: scripts take no query parameters on every backend (the emulator refuses them).
+Fields = list[bigquery.SchemaField]
+Part = tuple[str, pa.Table, Fields, str | None]
 
 
-def schema_fields(schema: TableSchema) -> list[bigquery.SchemaField]:
+def schema_fields(schema: TableSchema) -> Fields:
     return [_field(c) for c in schema.columns]
 
 
@@ -146,11 +144,8 @@ def _exceeds_cap(exc: gexc.GoogleAPIError) -> bool:
 
 
 def _explain(exc: Exception, project: str, what: str, cap: int | None = None) -> WarehouseError:
-    """Turn Google API errors into messages that say what to fix.
-
-    Judged by the message as well as the class: a load into a missing dataset comes back as
-    400 "Not found: dataset", an aborted transaction as 400 too.
-    """
+    """Google API errors as messages that say what to fix, judged by the message too: a load
+    into a missing dataset and an aborted transaction both come back as 400."""
     message = " ".join(str(exc).split())
     if isinstance(exc, gexc.GoogleAPIError) and _is_aborted(exc):
         return TransientWarehouseError(
@@ -299,22 +294,14 @@ class BigQueryWarehouse(Warehouse):
     def _fetch_storage(self, job: bigquery.QueryJob) -> pa.Table:
         return job.to_arrow(create_bqstorage_client=True)
 
-    def _load(
-        self,
-        rows: pa.Table,
-        table_id: str,
-        disposition: str,
-        fields: list[bigquery.SchemaField] | None,
-    ) -> None:
+    def _load(self, rows: pa.Table, table_id: str, disposition: str, fields: Fields) -> None:
         config = bigquery.LoadJobConfig(
             source_format=bigquery.SourceFormat.PARQUET,
             write_disposition=disposition,
             schema=fields,
             labels=job_labels(self.labels),
+            parquet_options=bigquery.ParquetOptions.from_api_repr({"enableListInference": True}),
         )
-        parquet_options = bigquery.ParquetOptions()
-        parquet_options.enable_list_inference = True
-        config.parquet_options = parquet_options
         parquet = io.BytesIO()
         pq.write_table(rows, parquet, compression="zstd")
         parquet.seek(0)
@@ -354,8 +341,6 @@ class BigQueryWarehouse(Warehouse):
         return sum(staged.num_rows for _, staged, _, where in parts if where is not None)
 
     def replace_seasons_of(self, loads: Sequence[SeasonRows]) -> int:
-        """Missing tables and columns first (`_ensure_phase3_table`), then one staged
-        transaction for every table."""
         self._check_writable()
         staged = [as_arrow(load.rows) for load in loads]
         years = [
@@ -381,12 +366,9 @@ class BigQueryWarehouse(Warehouse):
     def _transaction(
         self, parts: Sequence[Part], what: str, before_commit: BeforeCommit | None = None
     ) -> None:
-        """Every part's rows loaded into a staging table first (expiring after an hour, in
-        case the drop below never runs), then ONE transaction script: per part, a DELETE of
-        the rows its WHERE names (None: an append), then an INSERT from its staging table.
-        before_commit runs right before the script is submitted (the script is one atomic
-        job): if it raises, nothing is submitted. The staging tables are dropped whatever
-        happens."""
+        """Every part's rows staged, then ONE script of their DELETEs and INSERTs; before_commit
+        runs right before it is submitted (a raise submits nothing). The staging tables are
+        dropped whatever happens, and expire by themselves in case the drop never runs."""
         script, stagings = ["BEGIN TRANSACTION;"], []
         try:
             for full_name, rows, fields, where in parts:
@@ -394,7 +376,6 @@ class BigQueryWarehouse(Warehouse):
                 if where is not None:
                     script.append(f"DELETE FROM `{target}` WHERE {where};")
                 if rows.num_rows:
-                    # Beside the target, in its dataset: project.dataset._staging_<random>.
                     staging = f"{target.rsplit('.', 1)[0]}._staging_{uuid.uuid4().hex[:12]}"
                     stagings.append(staging)
                     self._stage(rows, staging, fields)
@@ -412,11 +393,10 @@ class BigQueryWarehouse(Warehouse):
             for staging in stagings:
                 self.client.delete_table(staging, not_found_ok=True)
 
-    def _ensure_phase3_table(self, full_name: str, fields: list[bigquery.SchemaField]) -> None:
-        """Create the table from its declaration when absent (never from a WRITE_TRUNCATE
-        load, which a second first load would overwrite), then add the columns `fields` has
-        and the table lacks (nullable). Outside the transaction: BigQuery takes no DDL inside
-        one; an added nullable column is all a failed load leaves behind."""
+    def _ensure_phase3_table(self, full_name: str, fields: Fields) -> None:
+        """Create the table from its declaration when absent (a WRITE_TRUNCATE load would let a
+        second first load overwrite it), then add the columns it lacks (nullable). Outside the
+        transaction, which takes no DDL: a failed load leaves only nullable columns behind."""
         dataset = full_name.split(".")[0]
         table_id = self._table_id(full_name)
         self.client.create_dataset(f"{self.project}.{dataset}", exists_ok=True)
@@ -444,10 +424,9 @@ class BigQueryWarehouse(Warehouse):
                 [],
             )
 
-    def _stage(self, rows: pa.Table, staging: str, fields: list[bigquery.SchemaField]) -> None:
-        """A staging table of `rows`, then its expiration (STAGING_EXPIRATION): loaded first,
-        so a load into a missing dataset says so (creating the table first gets a retried
-        500 from the emulator instead of BigQuery's 404)."""
+    def _stage(self, rows: pa.Table, staging: str, fields: Fields) -> None:
+        """Loaded before its expiration is set, so a load into a missing dataset says so
+        (creating the table first gets a retried 500 from the emulator, not BigQuery's 404)."""
         self._load(rows, staging, bigquery.WriteDisposition.WRITE_TRUNCATE, fields)
         table = bigquery.Table(staging)
         table.expires = datetime.now(UTC) + STAGING_EXPIRATION
@@ -499,7 +478,7 @@ class BigQueryWarehouse(Warehouse):
         return []
 
 
-def fields_from_arrow(schema: pa.Schema) -> list[bigquery.SchemaField]:
+def fields_from_arrow(schema: pa.Schema) -> Fields:
     """BigQuery columns for a Phase 3 file as it is (its own columns, all nullable)."""
     fields = []
     for field in schema:
@@ -522,8 +501,7 @@ def _field(column: Column, nullable: bool = False) -> bigquery.SchemaField:
 
 
 def bigquery_table(schema: TableSchema, table_id: str, *, nullable: bool = False) -> bigquery.Table:
-    """The declared table; nullable: every column NULLABLE (Phase 3 tables, whose files the
-    input contract checks)."""
+    """The declared table; nullable: every column NULLABLE (Phase 3, checked by its contract)."""
     table = bigquery.Table(table_id, schema=[_field(c, nullable) for c in schema.columns])
     table.description = schema.description or None
     if schema.partition_column:
@@ -554,11 +532,8 @@ def _answers(endpoint: str, timeout: float = 5.0) -> None:
 
 
 def make_client(project: str, location: str | None) -> tuple[bigquery.Client, bool]:
-    """Emulator endpoint, a prefect-gcp credentials block, or Application Default Credentials.
-
-    Returns the client and whether the Storage Read API is the default (not on the emulator,
-    which serves it for tables only).
-    """
+    """Emulator endpoint, a prefect-gcp credentials block, or Application Default Credentials;
+    and whether the Storage Read API is the default (the emulator serves it for tables only)."""
     endpoint = os.environ.get(ENDPOINT_ENV, "").strip()
     if endpoint and not re.fullmatch(r"https?://[A-Za-z0-9.\[\]:-]+(:\d{1,5})?/?", endpoint):
         raise WarehouseError(
@@ -569,7 +544,6 @@ def make_client(project: str, location: str | None) -> tuple[bigquery.Client, bo
         from google.auth.credentials import AnonymousCredentials
 
         _answers(endpoint)
-
         client = bigquery.Client(
             project=project,
             location=location,

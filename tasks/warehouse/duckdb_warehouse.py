@@ -98,13 +98,8 @@ def _session(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnecti
 
 
 class DuckDBWarehouse(Warehouse):
-    """Opens the file per operation so other processes (status, export) can read between runs.
-
-    DuckDB lets one process at a time hold the file for writing; another process waits for it,
-    up to lock_wait_seconds, then gets a TransientWarehouseError. A read-only warehouse opens
-    the file read-only and refuses every write. Inside `held_open()` (one nightly run) the
-    operations of every thread share one open database instead.
-    """
+    """Opens the file per operation so other processes (status, export) can read between runs;
+    one process at a time holds it, another waits up to lock_wait_seconds (then transient)."""
 
     def __init__(
         self, path: Path, *, read_only: bool = False, lock_wait_seconds: float = LOCK_WAIT_SECONDS
@@ -117,14 +112,12 @@ class DuckDBWarehouse(Warehouse):
 
     @contextmanager
     def held_open(self) -> Iterator[None]:
-        """Keep the file open until the block ends: each operation inside, from any thread of
-        this process, takes a cursor of the kept connection (~1 ms) instead of opening the
-        file (30-100 ms: the catalog is loaded on open, a checkpoint written on close).
-        Other processes wait for the file meanwhile, as they do during a write. Blocks may
-        nest or overlap, in any threads: the first opens the file, the last to end closes it."""
+        """Keep the file open until the block ends: operations inside, from any thread, take a
+        cursor of it (~1 ms) instead of opening the file (30-100 ms: the catalog is loaded on
+        open, a checkpoint written on close). Blocks may nest or overlap: the last closes it."""
         with _IN_PROCESS:
             if not _HOLDERS[self.path]:
-                _HELD[self.path] = self._connect_file(read_only=self.read_only)
+                _HELD[self.path] = self._connect_file()
             _HOLDERS[self.path] += 1
         try:
             yield
@@ -149,9 +142,7 @@ class DuckDBWarehouse(Warehouse):
         warehouse's: DuckDB opens a file one way per process), else on the file opened."""
         with _IN_PROCESS:
             held = _HELD.get(self.path)
-            con = (
-                held.cursor() if held is not None else self._connect_file(read_only=self.read_only)
-            )
+            con = held.cursor() if held is not None else self._connect_file()
             with _session(con) as session:
                 yield session
 
@@ -165,8 +156,8 @@ class DuckDBWarehouse(Warehouse):
         with self._connect() if cursor is None else _session(cursor) as con:
             yield con
 
-    def _connect_file(self, *, read_only: bool) -> duckdb.DuckDBPyConnection:
-        if read_only and not self.path.exists():
+    def _connect_file(self) -> duckdb.DuckDBPyConnection:
+        if self.read_only and not self.path.exists():
             raise WarehouseError(
                 f"no warehouse at {self.path}: set PHASE4_WAREHOUSE, or create it with "
                 "`phase4 warehouse init` (read-only commands never create it)"
@@ -174,7 +165,7 @@ class DuckDBWarehouse(Warehouse):
         deadline = time.monotonic() + self.lock_wait_seconds
         while True:
             try:
-                return duckdb.connect(str(self.path), read_only=read_only)
+                return duckdb.connect(str(self.path), read_only=self.read_only)
             except duckdb.Error as exc:
                 error = open_error(self.path, exc)
                 if not isinstance(error, TransientWarehouseError) or time.monotonic() > deadline:
@@ -182,13 +173,10 @@ class DuckDBWarehouse(Warehouse):
                 time.sleep(0.2)
 
     def table_schema(self, full_name: str) -> pa.Schema | None:
+        sql = f"SELECT * FROM {_table_name(full_name)} LIMIT 0"
         with self._reading() as con:
             try:
-                return (
-                    con.sql(f"SELECT * FROM {_table_name(full_name)} LIMIT 0")
-                    .to_arrow_table()
-                    .schema
-                )
+                return con.sql(sql).to_arrow_table().schema
             except duckdb.CatalogException:
                 return None
 
@@ -259,8 +247,7 @@ class DuckDBWarehouse(Warehouse):
         return written
 
     def replace_seasons_of(self, loads: Sequence[SeasonRows]) -> int:
-        """Every table's DELETE + INSERT (and any CREATE or ADD COLUMN) in one transaction:
-        a failure anywhere leaves every table as it was."""
+        """Every table's DDL, DELETE and INSERT in one transaction: all or nothing."""
         self._check_writable()
         staged = [(load.full_name, as_arrow(load.rows)) for load in loads]
         years = [
@@ -281,11 +268,8 @@ class DuckDBWarehouse(Warehouse):
                         f"CREATE TABLE {table} AS SELECT * FROM {view}",
                     ]
                     continue
-                types = dict(
-                    con.execute(
-                        f"SELECT column_name, column_type FROM (DESCRIBE {view})"
-                    ).fetchall()
-                )
+                describe = f"SELECT column_name, column_type FROM (DESCRIBE {view})"
+                types = dict(con.execute(describe).fetchall())
                 statements += [
                     f"ALTER TABLE {table} ADD COLUMN {_quoted(c)} {types[c]}"
                     for c in rows.column_names
@@ -372,11 +356,8 @@ def _allows(path: Path, access: int) -> bool:
 def open_duckdb(
     path: Path, *, read_only: bool = False, create_dir: bool = False
 ) -> DuckDBWarehouse:
-    """Check the file before any connection, so each bad input gets its own one-line message.
-
-    Only the default `.phase4/` directory is ever created (create_dir); a read-only open never
-    creates anything.
-    """
+    """Check the file before any connection, so each bad input gets its own one-line message;
+    only the default `.phase4/` directory is ever created (create_dir), never when read-only."""
     where = f"PHASE4_WAREHOUSE=duckdb://{path}"
     if path.is_dir():
         raise WarehouseError(f"{where} is a directory: name a .duckdb file inside it")

@@ -1,9 +1,6 @@
-"""One run per slate date at a time: the lock is chosen by warehouse, outside the warehouses.
-
-DuckDB lives on one machine, so a file lock beside the database (filelock) holds across its
-processes and threads. BigQuery runs can start anywhere, so they share a Prefect global
-concurrency limit of 1, created on first use, which holds across every process that talks to
-the same Prefect API (Prefect Cloud in production).
+"""One run per slate date at a time. DuckDB lives on one machine: a file lock beside the
+database. BigQuery runs can start anywhere: a Prefect global concurrency limit of 1, which holds
+across every process that talks to the same Prefect API (Prefect Cloud in production).
 """
 
 from __future__ import annotations
