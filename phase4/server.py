@@ -245,9 +245,14 @@ def _port_of(files: ServerFiles, recorded: Recorded | None) -> int | None:
     """server.port, or when that file is gone the `--port` the recorded process was started
     with: a server still runs, and must neither be started twice nor taken for stale."""
     port = _read_int(files.port)
-    argv = _argv(recorded.pid) if port is None and recorded is not None else []
+    return _started_port(recorded.pid) if port is None and recorded is not None else port
+
+
+def _started_port(pid: int) -> int | None:
+    """The `--port` process `pid` was started with, if any."""
+    argv = _argv(pid)
     after = argv[argv.index("--port") + 1 :][:1] if "--port" in argv else []
-    return int(after[0]) if after and after[0].isdigit() else port
+    return int(after[0]) if after and after[0].isdigit() else None
 
 
 def _secret_probe(port: int, secret: str | None, timeout: float = 3.0) -> int | None:
@@ -320,12 +325,10 @@ def _adopt(files: ServerFiles, on_adopt: Callable[[str], None] | None = None) ->
     if not files.home.is_dir() or not (servers := _servers_of(files.home)):
         return None
     server = servers[0]
-    argv = _argv(server.pid)
-    port = argv[argv.index("--port") + 1 :][:1] if "--port" in argv else []
-    if not (port and port[0].isdigit()):
+    if (port := _started_port(server.pid)) is None:
         return None
     why = f"named no server ({stale_pid_file(files.home)})" if files.pid.exists() else "is missing"
-    _write_whole(files.port, f"{port[0]}\n")
+    _write_whole(files.port, f"{port}\n")
     _write_whole(files.pid, f"{server.pid} {server.start}\n")
     if on_adopt is not None:
         on_adopt(

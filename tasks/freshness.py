@@ -23,8 +23,14 @@ from tasks.warehouse import Filter, Warehouse, open_warehouse
 
 CHUNK_DAYS = 56  # a season in three chunks: less fixed cost per date, peak RSS ~0.8 GB
 
-RUN_COLUMNS = ["analysis_date", "processor", "status", "started_at", "finished_at"]
-RUN_COLUMNS += ["input_fingerprint"]
+RUN_COLUMNS = [
+    "analysis_date",
+    "processor",
+    "status",
+    "started_at",
+    "finished_at",
+    "input_fingerprint",
+]
 
 
 def date_chunks(start: date, end: date, chunk_days: int = CHUNK_DAYS) -> list[list[date]]:
