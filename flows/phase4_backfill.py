@@ -11,6 +11,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
 from itertools import groupby
+from typing import Any
 
 import polars as pl
 from prefect import get_run_logger
@@ -172,5 +173,6 @@ class Chunk:
         lines = run_lines(run_id, self.dates, self.runs, {t: [self.ctx] for t in self.runs})
         built = [f.result() for f in self.runs.values() if f.state.is_completed()]
         # Quoted: Prefect would walk every line and frame for futures (~0.1 s of CPU a chunk).
-        write_chunk_task(url, quote(built), quote(lines))
+        quoted: dict[str, Any] = {"built": quote(built), "lines": quote(lines)}
+        write_chunk_task(url, **quoted)
         return lines
