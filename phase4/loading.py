@@ -85,7 +85,9 @@ class SeasonLoad:
         )
 
 
-def phase3_files(directory: Path) -> dict[str, Path]:
+def load_phase3_directory(
+    warehouse: Warehouse | None, directory: Path, *, check: bool = False
+) -> list[SeasonLoad]:
     if not directory.is_dir():
         raise Phase3FileError(f"{directory} is not a folder")
     files = {
@@ -102,13 +104,6 @@ def phase3_files(directory: Path) -> dict[str, Path]:
     if not known:
         expected = ", ".join(f"{INPUT_DATASET}.{t}.parquet" for t in PHASE3_TABLES)
         raise Phase3FileError(f"no Phase 3 files in {directory}; expected some of {expected}")
-    return known
-
-
-def load_phase3_directory(
-    warehouse: Warehouse | None, directory: Path, *, check: bool = False
-) -> list[SeasonLoad]:
-    known = phase3_files(directory)
     frames = {t: read_phase3_file(p) for t, p in known.items()}
     if not any(frame.height for frame in frames.values()):  # a failed export, most likely
         raise Phase3FileError(
