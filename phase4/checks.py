@@ -80,39 +80,37 @@ def stored_tables(warehouse: Warehouse) -> None:
     check_stored_columns(warehouse, (*OUTPUT_TABLES.values(), ML_FEATURE_CHECKS, PROCESSOR_RUNS))
 
 
-def output_file(path: Path, *, force: bool, option: str = "--out", fmt: str | None = None) -> None:
+def output_file(path: Path, *, force: bool, fmt: str | None = None) -> None:
     """A file the command may write: a UTF-8 name (for Polars), in a folder that exists, not the
     warehouse, `.csv`/`.parquet` only for that `fmt`, not an existing file unless --force."""
     try:
         os.fsencode(path).decode()
     except UnicodeDecodeError:  # Polars' writers take str paths only: it was a TypeError
-        raise InputError(f"{option} {path}: not a UTF-8 name; name the file in UTF-8") from None
+        raise InputError(f"--out {path}: not a UTF-8 name; name the file in UTF-8") from None
     if path.is_dir():
-        raise InputError(f"{option} {path} is a folder: name a file inside it")
-    _folder_exists(path, option)
+        raise InputError(f"--out {path} is a folder: name a file inside it")
+    _folder_exists(path)
     if path.exists() and not path.is_file():  # a device or pipe: os.replace would swap it out
-        raise InputError(f"{option} {path} is not a regular file: name a file to write")
-    _not_the_warehouse(path, option)
+        raise InputError(f"--out {path} is not a regular file: name a file to write")
+    _not_the_warehouse(path)
     suffix = path.suffix.lower()
     if fmt is not None and suffix in (".csv", ".parquet") and suffix != f".{fmt}":
         raise InputError(
-            f"{option} {path} is a {path.suffix} name but --format is {fmt}: pass --format "
+            f"--out {path} is a {path.suffix} name but --format is {fmt}: pass --format "
             f"{suffix.lstrip('.')} or name a .{fmt} file"
         )
     if (path.exists() or path.is_symlink()) and not force:
-        raise InputError(
-            f"{option} {path} exists: pass --force to replace it, or choose another file"
-        )
+        raise InputError(f"--out {path} exists: pass --force to replace it, or choose another file")
 
 
-def output_folder(path: Path, option: str = "--out") -> None:
+def output_folder(path: Path) -> None:
     """A folder the command may write into (created when absent): not a file."""
     if path.exists() and not path.is_dir():
-        raise InputError(f"{option} {path} is a file: name a folder")
-    _folder_exists(path, option)
+        raise InputError(f"--out {path} is a file: name a folder")
+    _folder_exists(path)
 
 
-def _not_the_warehouse(path: Path, option: str) -> None:
+def _not_the_warehouse(path: Path) -> None:
     """--force replaces a file, never the DuckDB warehouse the command reads (or its WAL)."""
     from tasks.warehouse import checked_warehouse_url, duckdb_path
 
@@ -121,23 +119,23 @@ def _not_the_warehouse(path: Path, option: str) -> None:
         return
     warehouse = duckdb_path(url).resolve()
     if path.resolve() in (warehouse, warehouse.with_name(f"{warehouse.name}.wal")):
-        raise InputError(f"{option} {path} is the warehouse's own file: name another file")
+        raise InputError(f"--out {path} is the warehouse's own file: name another file")
 
 
-def _folder_exists(path: Path, option: str) -> None:
+def _folder_exists(path: Path) -> None:
     """`path`'s folder exists and no parent is a file: a folder is never made on a typo
     (`typo_dir/r.html`, or a quoted `~/r.html`: the shell, not the program, expands `~`)."""
     existing = next((parent for parent in path.parents if parent.exists()), None)
     if existing is not None and not existing.is_dir():
-        raise InputError(f"{option} {path}: {existing} is a file, not a folder")
+        raise InputError(f"--out {path}: {existing} is a file, not a folder")
     if not path.parent.is_dir():
         raise InputError(
-            f"{option} {path}: folder {path.parent} does not exist; create it first or choose "
+            f"--out {path}: folder {path.parent} does not exist; create it first or choose "
             "another path"
         )
 
 
-def write_atomically(path: Path, write: Callable[[Path], object], option: str = "--out") -> None:
+def write_atomically(path: Path, write: Callable[[Path], object]) -> None:
     """Write a temporary file beside `path`, then os.replace: never a truncated file."""
     temporary = path.parent / f".{path.name}.{uuid.uuid4().hex[:12]}.tmp"
     try:
@@ -146,7 +144,7 @@ def write_atomically(path: Path, write: Callable[[Path], object], option: str = 
         os.replace(temporary, path)
     except OSError as exc:
         raise InputError(
-            f"{option} {path}: cannot write it ({exc.strerror or exc}); choose a folder this "
+            f"--out {path}: cannot write it ({exc.strerror or exc}); choose a folder this "
             "user can write in"
         ) from exc
     finally:

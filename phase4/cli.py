@@ -406,7 +406,7 @@ def _flow_result(state: Any, kind: type[R], what: str) -> R:
     result = state.result(raise_on_failure=False)
     if isinstance(result, kind):
         return result
-    if isinstance(result, BaseException) and isinstance(result, _bad_input_types()):
+    if isinstance(result, _bad_input_types()):
         raise _fail_input(str(result))
     say_error(_one_line(f"{state.message or ''}: {result}"), f"{what} failed:")
     raise typer.Exit(EXIT_RUN_FAILED)

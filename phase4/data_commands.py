@@ -23,6 +23,8 @@ from phase4.checks import InputError  # bad input: the CLI prints one line and e
 if TYPE_CHECKING:
     import polars as pl
 
+    from tasks.warehouse import Warehouse
+
 
 def literal_console(*, stderr: bool = False) -> Console:
     """A console that prints text as it is: player names, file names and messages come from
@@ -209,7 +211,7 @@ def features_command(
     stored_tables(warehouse := open_reader())
     rows = read_slate(warehouse, slate_day, player)  # a WarehouseError is one line too
     if rows.is_empty():
-        raise InputError(_no_rows(slate_day, player))
+        raise InputError(_no_rows(warehouse, slate_day, player))
     if fmt == "parquet":
         assert out is not None
         write_atomically(out, slate_features(rows).write_parquet)
@@ -222,17 +224,15 @@ def features_command(
         _print_slate(rows)
 
 
-def _no_rows(day: date, player: str | None) -> str:
+def _no_rows(warehouse: Warehouse, day: date, player: str | None) -> str:
     """Say whether the date or the player is the problem, with slate players to pick from."""
-    import polars as pl
-
     from phase4.checks import loaded_seasons
-    from tasks.readers import open_reader, read_slate, slates_built
+    from tasks.readers import read_slate, slates_built
 
-    slate = read_slate(open_reader(), day) if player else pl.DataFrame()
-    if slate.is_empty():
-        if not slates_built(open_reader(), day, day)[0]:
-            loaded_seasons(open_reader(), str(day))  # no Phase 3 at all: load one, it says
+    slate = read_slate(warehouse, day) if player else None
+    if slate is None or slate.is_empty():
+        if not slates_built(warehouse, day, day)[0]:
+            loaded_seasons(warehouse, str(day))  # no Phase 3 at all: load one, it says
             return f"{day} has no slate (no game in Phase 3): pick a date with games"
         return (
             f"ml_feature_store_v2 has no rows for {day}: run `phase4 run --date {day}` "

@@ -85,7 +85,9 @@ class SeasonLoad:
         )
 
 
-def phase3_files(directory: Path) -> dict[str, Path]:
+def load_phase3_directory(
+    warehouse: Warehouse | None, directory: Path, *, check: bool = False
+) -> list[SeasonLoad]:
     if not directory.is_dir():
         raise Phase3FileError(f"{directory} is not a folder")
     files = {
@@ -102,13 +104,6 @@ def phase3_files(directory: Path) -> dict[str, Path]:
     if not known:
         expected = ", ".join(f"{INPUT_DATASET}.{t}.parquet" for t in PHASE3_TABLES)
         raise Phase3FileError(f"no Phase 3 files in {directory}; expected some of {expected}")
-    return known
-
-
-def load_phase3_directory(
-    warehouse: Warehouse | None, directory: Path, *, check: bool = False
-) -> list[SeasonLoad]:
-    known = phase3_files(directory)
     frames = {t: read_phase3_file(p) for t, p in known.items()}
     if not any(frame.height for frame in frames.values()):  # a failed export, most likely
         raise Phase3FileError(
@@ -137,23 +132,6 @@ def _refuse(found: dict[str, list[InputContractError]], sources: dict[str, Path]
         raise Phase3LoadError(problems)
 
 
-def typed_frames(
-    warehouse: Warehouse | None,
-    frames: dict[str, pl.DataFrame],
-    sources: dict[str, Path] | None = None,
-) -> dict[str, pl.DataFrame]:
-    """Every frame checked against the contract, typed as declared, then against stored types."""
-    _refuse({t: contract_problems(PHASE3_TABLES[t], f) for t, f in frames.items()}, sources)
-    typed = {t: typed_for_load(PHASE3_TABLES[t], frame) for t, frame in frames.items()}
-    stored = {
-        t: warehouse.table_schema(PHASE3_TABLES[t].full_name) if warehouse else None for t in typed
-    }
-    _refuse(
-        {t: stored_type_problems(PHASE3_TABLES[t], stored[t], f) for t, f in typed.items()}, sources
-    )
-    return typed
-
-
 def load_phase3_frames(
     warehouse: Warehouse | None,
     frames: dict[str, pl.DataFrame],
@@ -163,8 +141,17 @@ def load_phase3_frames(
 ) -> list[SeasonLoad]:
     """Validate and type all frames first, then replace every table's seasons in one
     all-or-nothing step (Warehouse.replace_seasons_of). check: validate and report only."""
+    # Every frame checked against the contract, typed as declared, then against stored types.
+    _refuse({t: contract_problems(PHASE3_TABLES[t], f) for t, f in frames.items()}, sources)
+    typed = {t: typed_for_load(PHASE3_TABLES[t], frame) for t, frame in frames.items()}
+    stored = {
+        t: warehouse.table_schema(PHASE3_TABLES[t].full_name) if warehouse else None for t in typed
+    }
+    _refuse(
+        {t: stored_type_problems(PHASE3_TABLES[t], stored[t], f) for t, f in typed.items()}, sources
+    )
     loads, replacing = [], []
-    for table, frame in typed_frames(warehouse, frames, sources).items():
+    for table, frame in typed.items():
         full_name = PHASE3_TABLES[table].full_name
         seasons = tuple(sorted(int(s) for s in frame["season_year"].unique().to_list()))
         before = season_counts(warehouse, full_name)
