@@ -274,17 +274,10 @@ def server_status(
     """Running: the pid file names a process proven to be this server (a lost or garbled one is
     rewritten first, `_adopt`). Healthy: it accepts server.auth's secret; refused: it says 401."""
     files = ServerFiles(home or server_home())
-    server = _adopt(files, on_adopt)
-    port = server.port if server else None
-    answer = _secret_probe(port, auth_string(files.home)) if port else None
-    return ServerStatus(
-        running=server is not None,
-        healthy=answer == 200,
-        pid=server.pid if server else None,
-        port=port,
-        home=files.home,
-        refused=answer == 401,
-    )
+    if (server := _adopt(files, on_adopt)) is None:
+        return ServerStatus(False, False, None, None, files.home)
+    answer = _secret_probe(server.port, auth_string(files.home)) if server.port else None
+    return ServerStatus(True, answer == 200, server.pid, server.port, files.home, answer == 401)
 
 
 def _servers_of(home: Path) -> list[Recorded]:
