@@ -426,9 +426,7 @@ def start_server(home: Path | None = None) -> ServerStatus:
     # Two first commands at once start one server: the second waits for the first's.
     with FileLock(str(files.lock), timeout=timeout):
         current = server_status(files.home)
-        if current.refused:
-            raise ServerSecretError(current.refusal())
-        if current.running and current.port is not None:
+        if current.running and current.port is not None:  # refused: _wait_healthy says so
             return _wait_healthy(files, current.pid or 0, current.port, timeout, running=True)
         preferred = DEFAULT_PORT
         while True:
