@@ -494,9 +494,6 @@ def stop_server(home: Path | None = None, on_stale: Callable[[str], None] | None
 def _stop_recorded(files: ServerFiles, on_stale: Callable[[str], None] | None) -> bool:
     """Stop the server server.pid names (after `_adopt`); remove the pid and port files."""
     recorded = _adopt(files, on_stale)
-    why_not = stale_pid_file(files.home) if recorded is None else None
-    if why_not is not None and on_stale is not None:
-        on_stale(f"removed the stale {files.pid}: {why_not}; nothing was signalled")
     if recorded is not None:
         pid = recorded.pid
         with contextlib.suppress(ProcessLookupError):  # it leads its own session and group
@@ -507,6 +504,8 @@ def _stop_recorded(files: ServerFiles, on_stale: Callable[[str], None] | None) -
         if alive(pid) and _start_ticks(pid) == recorded.start:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
+    elif (why_not := stale_pid_file(files.home)) is not None and on_stale is not None:
+        on_stale(f"removed the stale {files.pid}: {why_not}; nothing was signalled")
     for path in (files.pid, files.port):
         path.unlink(missing_ok=True)
     return recorded is not None
