@@ -22,7 +22,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from phase4 import settings
 from phase4.settings import SettingError
@@ -107,24 +106,20 @@ def managed_server_wanted() -> bool:
     return settings.choice(SERVER_ENV, "on", SERVER_VALUES) != "off" and not configured_api_url()
 
 
-def _profiles() -> dict[str, Any]:
-    """profiles.toml, read without importing Prefect; empty when unreadable."""
+def configured_api_url() -> tuple[str, str] | None:
+    """The API URL Prefect will use instead of a managed or temporary server, with where it
+    was set: the environment, the active profile (profiles.toml, read without importing Prefect;
+    none when unreadable), or an already imported Prefect's settings."""
+    if from_env := os.environ.get("PREFECT_API_URL", "").strip():
+        return from_env, "PREFECT_API_URL"
     import tomllib
 
     home = Path(os.environ.get("PREFECT_HOME", "~/.prefect")).expanduser()
     path = Path(os.environ.get("PREFECT_PROFILES_PATH", home / "profiles.toml")).expanduser()
     try:
-        return tomllib.loads(path.read_text())
+        profiles = tomllib.loads(path.read_text())
     except (OSError, ValueError):
-        return {}
-
-
-def configured_api_url() -> tuple[str, str] | None:
-    """The API URL Prefect will use instead of a managed or temporary server, with where it
-    was set: the environment, the active profile, or an already imported Prefect's settings."""
-    if from_env := os.environ.get("PREFECT_API_URL", "").strip():
-        return from_env, "PREFECT_API_URL"
-    profiles = _profiles()
+        profiles = {}
     profile = str(os.environ.get("PREFECT_PROFILE") or profiles.get("active", "ephemeral"))
     if from_profile := profiles.get("profiles", {}).get(profile, {}).get("PREFECT_API_URL"):
         return str(from_profile), f"PREFECT_API_URL (profile {profile})"
