@@ -478,12 +478,10 @@ def stop_server(home: Path | None = None, on_stale: Callable[[str], None] | None
     naming anything else is removed, `on_stale` told why. Servers of this home the pid file lost
     are adopted (`_adopt`) and all stopped (an older version could start a second one)."""
     files = ServerFiles(home or server_home())
-    stopped = False
-    for _ in range(8):  # at most a few servers of one home: never loop on one that survives
+    for count in range(8):  # at most a few servers of one home: never loop on one that survives
         if not _stop_recorded(files, on_stale):
-            break
-        stopped = True
-    return stopped
+            return count > 0
+    return True
 
 
 def _stop_recorded(files: ServerFiles, on_stale: Callable[[str], None] | None) -> bool:
