@@ -66,21 +66,15 @@ def deadline_automation(
     )
 
 
-def parse_block(block: str) -> tuple[str, str]:
-    """`slack-webhook/phase4-alerts` -> (block type slug, block name), or a one-line error."""
-    block_type, _, name = block.strip().partition("/")
-    if not block_type or not name or "/" in name:
+def create_deadline_automation(block: str, window: timedelta) -> UUID:
+    """Replace the deadline automation on the current Prefect API; returns its id. A bad
+    block setting, or a block or deployment the API lacks, is a one-line ValueError."""
+    block_type, _, name = block.strip().partition("/")  # slack-webhook/phase4-alerts
+    if not block_type or not name or "/" in name:  # before any network call
         raise ValueError(
             f"PHASE4_DEADLINE_BLOCK={block!r}: write BLOCK_TYPE/NAME, e.g. "
             "slack-webhook/phase4-alerts (`prefect block ls` lists yours), or none"
         )
-    return block_type, name
-
-
-def create_deadline_automation(block: str, window: timedelta) -> UUID:
-    """Replace the deadline automation on the current Prefect API; returns its id. A bad
-    block setting, or a block or deployment the API lacks, is a one-line ValueError."""
-    block_type, name = parse_block(block)  # before any network call
     with get_client(sync_client=True) as client:
         try:
             document = client.read_block_document_by_name(name, block_type)

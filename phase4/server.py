@@ -22,7 +22,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from phase4 import settings
 from phase4.settings import SettingError
@@ -107,24 +106,20 @@ def managed_server_wanted() -> bool:
     return settings.choice(SERVER_ENV, "on", SERVER_VALUES) != "off" and not configured_api_url()
 
 
-def _profiles() -> dict[str, Any]:
-    """profiles.toml, read without importing Prefect; empty when unreadable."""
+def configured_api_url() -> tuple[str, str] | None:
+    """The API URL Prefect will use instead of a managed or temporary server, with where it
+    was set: the environment, the active profile (profiles.toml, read without importing Prefect;
+    none when unreadable), or an already imported Prefect's settings."""
+    if from_env := os.environ.get("PREFECT_API_URL", "").strip():
+        return from_env, "PREFECT_API_URL"
     import tomllib
 
     home = Path(os.environ.get("PREFECT_HOME", "~/.prefect")).expanduser()
     path = Path(os.environ.get("PREFECT_PROFILES_PATH", home / "profiles.toml")).expanduser()
     try:
-        return tomllib.loads(path.read_text())
+        profiles = tomllib.loads(path.read_text())
     except (OSError, ValueError):
-        return {}
-
-
-def configured_api_url() -> tuple[str, str] | None:
-    """The API URL Prefect will use instead of a managed or temporary server, with where it
-    was set: the environment, the active profile, or an already imported Prefect's settings."""
-    if from_env := os.environ.get("PREFECT_API_URL", "").strip():
-        return from_env, "PREFECT_API_URL"
-    profiles = _profiles()
+        profiles = {}
     profile = str(os.environ.get("PREFECT_PROFILE") or profiles.get("active", "ephemeral"))
     if from_profile := profiles.get("profiles", {}).get(profile, {}).get("PREFECT_API_URL"):
         return str(from_profile), f"PREFECT_API_URL (profile {profile})"
@@ -180,13 +175,6 @@ def check_configured_api() -> tuple[str, str] | None:
     return configured
 
 
-def _read_int(path: Path) -> int | None:
-    try:
-        return int(path.read_text().strip())
-    except (OSError, ValueError):
-        return None
-
-
 def _start_ticks(pid: int) -> int | None:
     """The process's start time in clock ticks after boot (field 22): with the pid, it names
     one process; a reused pid has another start time."""
@@ -196,24 +184,33 @@ def _start_ticks(pid: int) -> int | None:
 
 @dataclass(frozen=True)
 class Recorded:
-    """What server.pid says: the pid and its start time (old files hold the pid alone)."""
+    """A server process: its pid, start time (old pid files hold the pid alone) and port."""
 
     pid: int
     start: int | None
+    port: int | None
 
 
 def _read_recorded(files: ServerFiles) -> Recorded | None:
+    """What server.pid says, with server.port or when that file is gone the `--port` the process
+    was started with: a server still runs, and must neither be started twice nor taken for stale."""
     try:
         parts = files.pid.read_text().split()
-        return Recorded(int(parts[0]), int(parts[1]) if len(parts) > 1 else None)
+        pid = int(parts[0])
+        start = int(parts[1]) if len(parts) > 1 else None
     except (OSError, ValueError, IndexError):
         return None
+    try:
+        port = int(files.port.read_text())
+    except (OSError, ValueError):
+        return Recorded(pid, start, _started_port(_argv(pid)))
+    return Recorded(pid, start, port)
 
 
-def _not_our_server(recorded: Recorded, port: int | None) -> str | None:
+def _not_our_server(recorded: Recorded) -> str | None:
     """Why the recorded pid is not provably this server (None: it is): alive, with the recorded
     start time, running `prefect server start` on the recorded port, leading its process group."""
-    pid = recorded.pid
+    pid, port = recorded.pid, recorded.port
     if pid <= 1:
         return f"pid {pid} cannot be the server's (it never leads a session of ours)"
     if not alive(pid):
@@ -241,16 +238,8 @@ def _argv(pid: int) -> list[str]:
         return []
 
 
-def _port_of(files: ServerFiles, recorded: Recorded | None) -> int | None:
-    """server.port, or when that file is gone the `--port` the recorded process was started
-    with: a server still runs, and must neither be started twice nor taken for stale."""
-    port = _read_int(files.port)
-    return _started_port(recorded.pid) if port is None and recorded is not None else port
-
-
-def _started_port(pid: int) -> int | None:
-    """The `--port` process `pid` was started with, if any."""
-    argv = _argv(pid)
+def _started_port(argv: list[str]) -> int | None:
+    """The `--port` a process was started with (its `argv`), if any."""
     after = argv[argv.index("--port") + 1 :][:1] if "--port" in argv else []
     return int(after[0]) if after and after[0].isdigit() else None
 
@@ -280,17 +269,10 @@ def server_status(
     """Running: the pid file names a process proven to be this server (a lost or garbled one is
     rewritten first, `_adopt`). Healthy: it accepts server.auth's secret; refused: it says 401."""
     files = ServerFiles(home or server_home())
-    server = _adopt(files, on_adopt)
-    port = _port_of(files, server) if server else None
-    answer = _secret_probe(port, auth_string(files.home)) if port else None
-    return ServerStatus(
-        running=server is not None,
-        healthy=answer == 200,
-        pid=server.pid if server else None,
-        port=port,
-        home=files.home,
-        refused=answer == 401,
-    )
+    if (server := _adopt(files, on_adopt)) is None:
+        return ServerStatus(False, False, None, None, files.home)
+    answer = _secret_probe(server.port, auth_string(files.home)) if server.port else None
+    return ServerStatus(True, answer == 200, server.pid, server.port, files.home, answer == 401)
 
 
 def _servers_of(home: Path) -> list[Recorded]:
@@ -312,7 +294,7 @@ def _servers_of(home: Path) -> list[Recorded]:
             continue
         start = _start_ticks(pid)
         if wanted in environ and leads and start is not None:
-            found.append(Recorded(pid, start))
+            found.append(Recorded(pid, start, _started_port(argv)))
     return sorted(found, key=lambda server: server.start or 0)
 
 
@@ -320,15 +302,15 @@ def _adopt(files: ServerFiles, on_adopt: Callable[[str], None] | None = None) ->
     """The server of this home, proven (`_not_our_server`), or None. A missing, garbled or stale
     server.pid (and server.port) is rewritten from a running one, so `server stop` can stop it."""
     recorded = _read_recorded(files)
-    if recorded is not None and _not_our_server(recorded, _port_of(files, recorded)) is None:
+    if recorded is not None and _not_our_server(recorded) is None:
         return recorded
     if not files.home.is_dir() or not (servers := _servers_of(files.home)):
         return None
     server = servers[0]
-    if (port := _started_port(server.pid)) is None:
+    if server.port is None:
         return None
     why = f"named no server ({stale_pid_file(files.home)})" if files.pid.exists() else "is missing"
-    _write_whole(files.port, f"{port}\n")
+    _write_whole(files.port, f"{server.port}\n")
     _write_whole(files.pid, f"{server.pid} {server.start}\n")
     if on_adopt is not None:
         on_adopt(
@@ -352,7 +334,7 @@ def stale_pid_file(home: Path | None = None) -> str | None:
     files = ServerFiles(home or server_home())
     if (recorded := _read_recorded(files)) is None:  # no file, or no pid in it
         return "it holds no pid and start time" if files.pid.exists() else None
-    return _not_our_server(recorded, _port_of(files, recorded))
+    return _not_our_server(recorded)
 
 
 def auth_string(home: Path, *, create: bool = False) -> str | None:
@@ -439,9 +421,7 @@ def start_server(home: Path | None = None) -> ServerStatus:
     # Two first commands at once start one server: the second waits for the first's.
     with FileLock(str(files.lock), timeout=timeout):
         current = server_status(files.home)
-        if current.refused:
-            raise ServerSecretError(current.refusal())
-        if current.running and current.port is not None:
+        if current.running and current.port is not None:  # refused: _wait_healthy says so
             return _wait_healthy(files, current.pid or 0, current.port, timeout, running=True)
         preferred = DEFAULT_PORT
         while True:
@@ -498,20 +478,15 @@ def stop_server(home: Path | None = None, on_stale: Callable[[str], None] | None
     naming anything else is removed, `on_stale` told why. Servers of this home the pid file lost
     are adopted (`_adopt`) and all stopped (an older version could start a second one)."""
     files = ServerFiles(home or server_home())
-    stopped = False
-    for _ in range(8):  # at most a few servers of one home: never loop on one that survives
+    for count in range(8):  # at most a few servers of one home: never loop on one that survives
         if not _stop_recorded(files, on_stale):
-            break
-        stopped = True
-    return stopped
+            return count > 0
+    return True
 
 
 def _stop_recorded(files: ServerFiles, on_stale: Callable[[str], None] | None) -> bool:
     """Stop the server server.pid names (after `_adopt`); remove the pid and port files."""
     recorded = _adopt(files, on_stale)
-    why_not = stale_pid_file(files.home) if recorded is None else None
-    if why_not is not None and on_stale is not None:
-        on_stale(f"removed the stale {files.pid}: {why_not}; nothing was signalled")
     if recorded is not None:
         pid = recorded.pid
         with contextlib.suppress(ProcessLookupError):  # it leads its own session and group
@@ -522,6 +497,8 @@ def _stop_recorded(files: ServerFiles, on_stale: Callable[[str], None] | None) -
         if alive(pid) and _start_ticks(pid) == recorded.start:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
+    elif (why_not := stale_pid_file(files.home)) is not None and on_stale is not None:
+        on_stale(f"removed the stale {files.pid}: {why_not}; nothing was signalled")
     for path in (files.pid, files.port):
         path.unlink(missing_ok=True)
     return recorded is not None

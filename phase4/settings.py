@@ -6,7 +6,7 @@ CLI prints it, exits 2). Only the standard library is imported, so the CLI asks 
 
 from __future__ import annotations
 
-import math
+import contextlib
 import os
 from collections.abc import Mapping
 
@@ -20,16 +20,14 @@ def seconds(name: str, default: float, *, minimum: float, maximum: float) -> flo
     value = os.environ.get(name, "").strip()
     if not value:
         return default
-    try:
+    with contextlib.suppress(ValueError):
         number = float(value)
-    except ValueError:
-        number = math.nan
-    if not minimum <= number <= maximum:  # NaN and inf fail too
-        raise SettingError(
-            f"{name}={value}: expected a number of seconds from {minimum:g} to {maximum:g} "
-            f"(unset: {default:g})"
-        )
-    return number
+        if minimum <= number <= maximum:  # NaN and inf fail too
+            return number
+    raise SettingError(
+        f"{name}={value}: expected a number of seconds from {minimum:g} to {maximum:g} "
+        f"(unset: {default:g})"
+    )
 
 
 def choice(name: str, default: str, allowed: Mapping[str, str]) -> str:
@@ -37,9 +35,6 @@ def choice(name: str, default: str, allowed: Mapping[str, str]) -> str:
     value = os.environ.get(name, "").strip()
     if not value:
         return default
-    try:
+    if value.lower() in allowed:
         return allowed[value.lower()]
-    except KeyError:
-        raise SettingError(
-            f"{name}={value}: expected one of {', '.join(allowed)} (unset: {default})"
-        ) from None
+    raise SettingError(f"{name}={value}: expected one of {', '.join(allowed)} (unset: {default})")
