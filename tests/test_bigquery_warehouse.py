@@ -395,7 +395,8 @@ def test_every_job_carries_the_labels_and_the_byte_cap(
         "flow_run_id": FLOW_RUN,
     }
     kinds = sorted(type(job).__name__ for job in client.jobs)
-    assert kinds == ["LoadJob", "LoadJob", "QueryJob", "QueryJob"]  # staging, append; script, read
+    # A staging load and a script for the replace and for the append; the read.
+    assert kinds == ["LoadJob", "LoadJob", "QueryJob", "QueryJob", "QueryJob"]
     for job in client.jobs:
         assert job.labels == expected, job.job_id
         if isinstance(job, bigquery.QueryJob):

@@ -158,9 +158,10 @@ class Warehouse(ABC):
         in ONE all-or-nothing step (Phase 3 loads); rows written. An absent table is created in
         the same step (BigQuery: before it, from its declaration), missing columns added."""
 
-    @abstractmethod
     def append(self, schema: TableSchema, rows: Rows) -> int:
-        """Append rows (run history)."""
+        """Append rows (run history) in one transaction, as a commit appends them."""
+        self.commit([], [(schema, rows)])
+        return len(rows)
 
     @abstractmethod
     def ensure_tables(self, schemas: Iterable[TableSchema]) -> list[str]:

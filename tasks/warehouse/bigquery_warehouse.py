@@ -432,20 +432,6 @@ class BigQueryWarehouse(Warehouse):
         table.expires = datetime.now(UTC) + STAGING_EXPIRATION
         self.client.update_table(table, ["expires"])
 
-    def append(self, schema: TableSchema, rows: Rows) -> int:
-        self._check_writable()
-        staged = conform(rows, schema)
-        try:
-            self._load(
-                staged,
-                self._table_id(schema.full_name),
-                bigquery.WriteDisposition.WRITE_APPEND,
-                schema_fields(schema),
-            )
-        except gexc.GoogleAPIError as exc:
-            raise self._explain(exc, f"appending to {schema.full_name}") from exc
-        return staged.num_rows
-
     def ensure_tables(self, schemas: Iterable[TableSchema]) -> list[str]:
         self._check_writable()
         declared = list(schemas)

@@ -289,17 +289,6 @@ class DuckDBWarehouse(Warehouse):
                 ) from exc
         return sum(rows.num_rows for _, rows in staged)
 
-    def append(self, schema: TableSchema, rows: Rows) -> int:
-        self._check_writable()
-        staged = conform(rows, schema)
-        with self._connect() as con:
-            con.register("phase4_staged_rows", staged)
-            con.execute(
-                f"INSERT INTO {_table_name(schema.full_name)} BY NAME "
-                "SELECT * FROM phase4_staged_rows"
-            )
-        return staged.num_rows
-
     def ensure_tables(self, schemas: Iterable[TableSchema]) -> list[str]:
         self._check_writable()
         changes: list[str] = []
