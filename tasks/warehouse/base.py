@@ -127,17 +127,6 @@ class Warehouse(ABC):
     ) -> pa.Table:
         """The SELECT itself; raises TableNotFound for an absent table."""
 
-    def replace_partitions(
-        self,
-        schema: TableSchema,
-        partitions: Sequence[date],
-        rows: Rows,
-        *,
-        before_commit: BeforeCommit | None = None,
-    ) -> int:
-        """One table's partitions: shorthand for commit."""
-        return self.commit([Replacement(schema, partitions, rows)], before_commit=before_commit)
-
     @abstractmethod
     def commit(
         self,
