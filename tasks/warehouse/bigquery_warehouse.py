@@ -294,19 +294,6 @@ class BigQueryWarehouse(Warehouse):
     def _fetch_storage(self, job: bigquery.QueryJob) -> pa.Table:
         return job.to_arrow(create_bqstorage_client=True)
 
-    def _load(self, rows: pa.Table, table_id: str, disposition: str, fields: Fields) -> None:
-        config = bigquery.LoadJobConfig(
-            source_format=bigquery.SourceFormat.PARQUET,
-            write_disposition=disposition,
-            schema=fields,
-            labels=job_labels(self.labels),
-            parquet_options=bigquery.ParquetOptions.from_api_repr({"enableListInference": True}),
-        )
-        parquet = io.BytesIO()
-        pq.write_table(rows, parquet, compression="zstd")
-        parquet.seek(0)
-        self.client.load_table_from_file(parquet, table_id, job_config=config).result()
-
     def _with_backoff(self, attempt: Callable[[], T], what: str) -> T:
         """Retry what BigQuery aborted for a concurrent update, waiting longer each time."""
         waits = list(self.abort_backoff_seconds)
@@ -427,7 +414,17 @@ class BigQueryWarehouse(Warehouse):
     def _stage(self, rows: pa.Table, staging: str, fields: Fields) -> None:
         """Loaded before its expiration is set, so a load into a missing dataset says so
         (creating the table first gets a retried 500 from the emulator, not BigQuery's 404)."""
-        self._load(rows, staging, bigquery.WriteDisposition.WRITE_TRUNCATE, fields)
+        config = bigquery.LoadJobConfig(
+            source_format=bigquery.SourceFormat.PARQUET,
+            write_disposition=bigquery.WriteDisposition.WRITE_TRUNCATE,
+            schema=fields,
+            labels=job_labels(self.labels),
+            parquet_options=bigquery.ParquetOptions.from_api_repr({"enableListInference": True}),
+        )
+        parquet = io.BytesIO()
+        pq.write_table(rows, parquet, compression="zstd")
+        parquet.seek(0)
+        self.client.load_table_from_file(parquet, staging, job_config=config).result()
         table = bigquery.Table(staging)
         table.expires = datetime.now(UTC) + STAGING_EXPIRATION
         self.client.update_table(table, ["expires"])
