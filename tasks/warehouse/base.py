@@ -207,20 +207,22 @@ def conform(rows: Rows, schema: TableSchema) -> pa.Table:
         raise ValueError(f"rows for {schema.full_name} do not fit its schema: {exc}") from exc
 
 
-def check_seasons(full_name: str, seasons: Sequence[int], rows: pa.Table) -> list[int]:
-    """The seasons to replace, sorted; a row outside them would be written unreplaced."""
-    if not seasons:
+def check_seasons(load: SeasonRows) -> tuple[pa.Table, list[int]]:
+    """The load's rows as Arrow and the seasons to replace, sorted; a row outside them would be
+    written unreplaced."""
+    full_name, rows = load.full_name, as_arrow(load.rows)
+    if not load.seasons:
         raise ValueError(f"{full_name}: no seasons to replace")
     if "season_year" not in rows.column_names:
         raise ValueError(f"{full_name}: rows have no season_year column")
-    allowed = sorted({int(s) for s in seasons})
+    allowed = sorted({int(s) for s in load.seasons})
     stray = sorted(
         (s for s in rows.column("season_year").unique().to_pylist() if s not in allowed),
         key=str,
     )
     if stray:
         raise ValueError(f"{full_name}: rows of season {stray[0]} outside the seasons replaced")
-    return allowed
+    return rows, allowed
 
 
 def check_partitions(schema: TableSchema, partitions: Sequence[date], rows: pa.Table) -> None:

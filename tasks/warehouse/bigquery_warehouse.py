@@ -41,7 +41,6 @@ from tasks.warehouse.base import (
     TransientWarehouseError,
     Warehouse,
     WarehouseError,
-    as_arrow,
     check_identifier,
     check_partitions,
     check_seasons,
@@ -329,18 +328,14 @@ class BigQueryWarehouse(Warehouse):
 
     def replace_seasons_of(self, loads: Sequence[SeasonRows]) -> int:
         self._check_writable()
-        staged = [as_arrow(load.rows) for load in loads]
-        years = [
-            check_seasons(load.full_name, load.seasons, rows)
-            for load, rows in zip(loads, staged, strict=True)
-        ]
-        for rows in staged:
+        staged = [check_seasons(load) for load in loads]
+        for rows, _ in staged:
             for name in rows.column_names:
                 check_identifier(name)
         what = f"replacing seasons of {', '.join(load.full_name for load in loads)}"
         parts: list[Part] = []
         try:
-            for load, rows, seasons in zip(loads, staged, years, strict=True):
+            for load, (rows, seasons) in zip(loads, staged, strict=True):
                 fields = fields_from_arrow(rows.schema)
                 self._ensure_phase3_table(load.full_name, fields)
                 where = f"season_year IN ({', '.join(map(str, seasons))})"
@@ -348,7 +343,7 @@ class BigQueryWarehouse(Warehouse):
         except gexc.GoogleAPIError as exc:
             raise self._explain(exc, what) from exc
         self._transaction(parts, what)
-        return sum(rows.num_rows for rows in staged)
+        return sum(rows.num_rows for rows, _ in staged)
 
     def _transaction(
         self, parts: Sequence[Part], what: str, before_commit: BeforeCommit | None = None

@@ -24,7 +24,6 @@ from tasks.warehouse.base import (
     TransientWarehouseError,
     Warehouse,
     WarehouseError,
-    as_arrow,
     check_identifier,
     check_partitions,
     check_seasons,
@@ -249,14 +248,10 @@ class DuckDBWarehouse(Warehouse):
     def replace_seasons_of(self, loads: Sequence[SeasonRows]) -> int:
         """Every table's DDL, DELETE and INSERT in one transaction: all or nothing."""
         self._check_writable()
-        staged = [(load.full_name, as_arrow(load.rows)) for load in loads]
-        years = [
-            check_seasons(load.full_name, load.seasons, rows)
-            for load, (_, rows) in zip(loads, staged, strict=True)
-        ]
+        staged = [(load.full_name, *check_seasons(load)) for load in loads]
         statements: list[str] = []
         with self._connect() as con:
-            for i, ((full_name, rows), seasons) in enumerate(zip(staged, years, strict=True)):
+            for i, (full_name, rows, seasons) in enumerate(staged):
                 view = f"phase4_staged_rows_{i}"
                 con.register(view, rows)
                 dataset, name = (check_identifier(p) for p in full_name.split("."))
@@ -282,12 +277,12 @@ class DuckDBWarehouse(Warehouse):
             try:
                 self._in_transaction(con, statements)
             except duckdb.Error as exc:
-                tables = ", ".join(full_name for full_name, _ in staged)
+                tables = ", ".join(full_name for full_name, _, _ in staged)
                 raise WarehouseError(
                     f"replacing seasons of {tables} failed, every table left as it was: "
                     f"{_first_line(exc)}"
                 ) from exc
-        return sum(rows.num_rows for _, rows in staged)
+        return sum(rows.num_rows for _, rows, _ in staged)
 
     def ensure_tables(self, schemas: Iterable[TableSchema]) -> list[str]:
         self._check_writable()
