@@ -69,8 +69,7 @@ def open_error(path: Path, exc: duckdb.Error) -> WarehouseError:
     lowered = text.lower()
     if "lock" in lowered:
         # "... Conflicting lock is held in /usr/bin/python3 (PID 123). See also https://..."
-        holder = text.split("lock is held in", 1)[1] if "lock is held in" in text else ""
-        holder = holder.split(". See also", 1)[0].strip()
+        holder = text.partition("lock is held in")[2].partition(". See also")[0].strip()
         return TransientWarehouseError(
             f"warehouse {path} is locked by another process{f' ({holder})' if holder else ''}: "
             "wait for it to finish, or stop it, then retry"
