@@ -55,8 +55,7 @@ def to_described_table(frame: pl.DataFrame, schema: TableSchema) -> pa.Table:
         fields.append(pa.field(c.name, c.arrow_type, c.mode != "REQUIRED", metadata))
     target = pa.schema(fields, {"table": schema.full_name, "description": schema.description})
     refuse_required_nulls(frame, schema, ", then export again")
-    columns = [arrow.column(f.name).cast(f.type) for f in target]
-    return pa.Table.from_arrays(columns, schema=target)
+    return arrow.cast(target)
 
 
 def _refuse_links(out: Path, paths: list[Path]) -> None:
@@ -113,8 +112,7 @@ def export_range(warehouse: Warehouse, start: date, end: date, out: Path) -> lis
     _refuse_links(out, [out / STAGING_DIR])
     frames: dict[str, dict[date, pl.DataFrame]] = {}  # by table, then by date
     for table, schema in OUTPUT_TABLES.items():
-        column = schema.partition_column
-        assert column is not None
+        assert (column := schema.partition_column) is not None
         _refuse_links(out, [out / schema.full_name, *(partition_dir(out, schema, d) for d in days)])
         if warehouse.table_schema(schema.full_name) is not None:
             frame = warehouse.read(schema.full_name, None, date_range(column, start, end))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, timedelta
+from itertools import groupby
 
 import polars as pl
 from prefect import task
@@ -37,17 +38,11 @@ def date_chunks(start: date, end: date, chunk_days: int = CHUNK_DAYS) -> list[li
     """Consecutive dates, split where the season changes and every `chunk_days` dates."""
     if end < start:
         raise ValueError(f"end date {end} is before start date {start}")
+    days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
     chunks: list[list[date]] = []
-    day = start
-    while day <= end:
-        if (
-            not chunks
-            or len(chunks[-1]) >= chunk_days
-            or season_of(chunks[-1][0]) != season_of(day)
-        ):
-            chunks.append([])
-        chunks[-1].append(day)
-        day += timedelta(days=1)
+    for _, group in groupby(days, key=season_of):
+        season = list(group)
+        chunks += [season[i : i + chunk_days] for i in range(0, len(season), chunk_days)]
     return chunks
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -12,6 +12,7 @@ import pyarrow as pa
 
 from nba_calendar import SlateCalendar
 from quality.schemas import PHASE3_TABLES, TEAM_DEFENSE_ZONE_ANALYSIS, TableSchema
+from tasks.warehouse.base import BeforeCommit, Replacement, Rows, Warehouse
 
 PROCESSED_AT = datetime(2025, 1, 20, 12, 0, tzinfo=UTC)
 # The slate date of the hand-computed cases, in a season that opened on 2024-10-22.
@@ -75,6 +76,18 @@ def p1_rows(day: date, teams: list[str], rating: float = 110.0) -> pa.Table:
         for team in teams
     ]
     return frame(TEAM_DEFENSE_ZONE_ANALYSIS, rows).to_arrow()
+
+
+def replace_partitions(
+    warehouse: Warehouse,
+    schema: TableSchema,
+    partitions: Sequence[date],
+    rows: Rows,
+    *,
+    before_commit: BeforeCommit | None = None,
+) -> int:
+    """One table's partitions: a commit of one replacement and no run lines."""
+    return warehouse.commit([Replacement(schema, partitions, rows)], before_commit=before_commit)
 
 
 def number(value: object) -> float:

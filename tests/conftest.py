@@ -233,5 +233,6 @@ def season_frames(folder: Path) -> tuple[Phase3Frames, list[date]]:
 def write_partition(warehouse: Any, table: str, day: date, frame: pl.DataFrame) -> int:
     """Replace one partition outside a run: tests seed stored partitions with it."""
     from quality.schemas import OUTPUT_TABLES
+    from tests.builders import replace_partitions
 
-    return int(warehouse.replace_partitions(OUTPUT_TABLES[table], [day], frame.to_arrow()))
+    return int(replace_partitions(warehouse, OUTPUT_TABLES[table], [day], frame.to_arrow()))

@@ -31,6 +31,7 @@ from tasks.report_reads import read_report_frames
 from tasks.warehouse import Filter, TransientWarehouseError, WarehouseError, open_warehouse
 from tasks.warehouse.base import Replacement, SeasonRows
 from tasks.warehouse.bigquery_warehouse import BigQueryWarehouse
+from tests.builders import replace_partitions
 from tests.conftest import SEASON_2023, SEASON_2024
 from tests.support.bq_emulator import EmulatorProcess
 from tests.test_duckdb_warehouse import p1_rows
@@ -121,9 +122,9 @@ def test_replace_partition_replaces_and_drops_its_staging_table(bq_url: str) -> 
     warehouse = bq()
     ensure_tables(warehouse)
     schema = TEAM_DEFENSE_ZONE_ANALYSIS
-    warehouse.replace_partitions(schema, [D], p1_rows(D, ["BOS", "LAL", "NYK"]))
-    warehouse.replace_partitions(schema, [date(2024, 1, 16)], p1_rows(date(2024, 1, 16), ["MIA"]))
-    warehouse.replace_partitions(schema, [D], p1_rows(D, ["LAL"], rating=99.0))
+    replace_partitions(warehouse, schema, [D], p1_rows(D, ["BOS", "LAL", "NYK"]))
+    replace_partitions(warehouse, schema, [date(2024, 1, 16)], p1_rows(date(2024, 1, 16), ["MIA"]))
+    replace_partitions(warehouse, schema, [D], p1_rows(D, ["LAL"], rating=99.0))
     table = warehouse.read(
         schema.full_name,
         ["team_abbr", "defensive_rating_last_15"],
@@ -163,10 +164,10 @@ def test_a_failure_inside_the_transaction_leaves_the_old_partition(bq_url: str) 
     warehouse = bq()
     ensure_tables(warehouse)
     schema = TEAM_DEFENSE_ZONE_ANALYSIS
-    warehouse.replace_partitions(schema, [D], p1_rows(D, ["BOS", "LAL"]))
+    replace_partitions(warehouse, schema, [D], p1_rows(D, ["BOS", "LAL"]))
     broken = BrokenStaging(warehouse.client, warehouse.project, read_api="rest")
     with pytest.raises(WarehouseError, match="committing nba_precompute.team_defense_zone"):
-        broken.replace_partitions(schema, [D], p1_rows(D, ["NYK"]))
+        replace_partitions(broken, schema, [D], p1_rows(D, ["NYK"]))
     table = warehouse.read(schema.full_name, ["team_abbr"], [Filter("analysis_date", "=", D)])
     assert sorted(table["team_abbr"].to_list()) == ["BOS", "LAL"]
     assert staging_leftovers(warehouse) == []
@@ -273,7 +274,7 @@ def test_a_full_run_matches_the_duckdb_run_row_for_row(
 
 def test_a_missing_dataset_says_to_run_warehouse_init(bq_url: str) -> None:
     with pytest.raises(WarehouseError, match="phase4 warehouse init"):
-        bq().replace_partitions(TEAM_DEFENSE_ZONE_ANALYSIS, [D], p1_rows(D, ["BOS"]))
+        replace_partitions(bq(), TEAM_DEFENSE_ZONE_ANALYSIS, [D], p1_rows(D, ["BOS"]))
 
 
 @pytest.mark.usefixtures("prefect_harness")
@@ -365,7 +366,7 @@ def test_every_job_carries_the_labels_and_the_byte_cap(
         processor="team_defense_zone_analysis", slate_date=str(D), flow_run_id=FLOW_RUN
     )
     assert isinstance(warehouse, BigQueryWarehouse) and base.labels == {}
-    warehouse.replace_partitions(TEAM_DEFENSE_ZONE_ANALYSIS, [D], p1_rows(D, ["BOS"]))
+    replace_partitions(warehouse, TEAM_DEFENSE_ZONE_ANALYSIS, [D], p1_rows(D, ["BOS"]))
     frame = warehouse.read(TEAM_DEFENSE_ZONE_ANALYSIS.full_name, ["team_abbr"], [])
     assert frame["team_abbr"].to_list() == ["BOS"]
     runs = pl.DataFrame(
@@ -395,7 +396,8 @@ def test_every_job_carries_the_labels_and_the_byte_cap(
         "flow_run_id": FLOW_RUN,
     }
     kinds = sorted(type(job).__name__ for job in client.jobs)
-    assert kinds == ["LoadJob", "LoadJob", "QueryJob", "QueryJob"]  # staging, append; script, read
+    # A staging load and a script for the replace and for the append; the read.
+    assert kinds == ["LoadJob", "LoadJob", "QueryJob", "QueryJob", "QueryJob"]
     for job in client.jobs:
         assert job.labels == expected, job.job_id
         if isinstance(job, bigquery.QueryJob):
@@ -554,7 +556,7 @@ def aborting(aborts: int) -> tuple[BigQueryWarehouse, AbortedTransactions]:
     """D holds BOS; the second warehouse's first `aborts` transactions are aborted."""
     opened = bq()
     ensure_tables(opened)
-    opened.replace_partitions(TEAM_DEFENSE_ZONE_ANALYSIS, [D], p1_rows(D, ["BOS"]))
+    replace_partitions(opened, TEAM_DEFENSE_ZONE_ANALYSIS, [D], p1_rows(D, ["BOS"]))
     wrapped = AbortedTransactions(opened.client, opened.project, read_api="rest", aborts=aborts)
     wrapped.abort_backoff_seconds = (0.05, 0.05)
     return opened, wrapped
@@ -562,7 +564,7 @@ def aborting(aborts: int) -> tuple[BigQueryWarehouse, AbortedTransactions]:
 
 def test_an_aborted_transaction_is_retried_with_backoff(bq_url: str) -> None:
     opened, retried = aborting(1)
-    assert retried.replace_partitions(TEAM_DEFENSE_ZONE_ANALYSIS, [D], p1_rows(D, ["LAL"])) == 1
+    assert replace_partitions(retried, TEAM_DEFENSE_ZONE_ANALYSIS, [D], p1_rows(D, ["LAL"])) == 1
     assert retried.scripts == 2
     frame = opened.read(TEAM_DEFENSE_ZONE_ANALYSIS.full_name, ["team_abbr"])
     assert frame["team_abbr"].to_list() == ["LAL"]
@@ -571,7 +573,7 @@ def test_an_aborted_transaction_is_retried_with_backoff(bq_url: str) -> None:
 def test_a_transaction_aborted_every_time_is_a_transient_error(bq_url: str) -> None:
     opened, stuck = aborting(99)
     with pytest.raises(TransientWarehouseError) as exc:
-        stuck.replace_partitions(TEAM_DEFENSE_ZONE_ANALYSIS, [D], p1_rows(D, ["LAL"]))
+        replace_partitions(stuck, TEAM_DEFENSE_ZONE_ANALYSIS, [D], p1_rows(D, ["LAL"]))
     assert stuck.scripts == 3  # the first try and two waits
     assert isinstance(exc.value.__cause__, gexc.BadRequest)
     assert str(exc.value).startswith(
@@ -587,15 +589,15 @@ def test_a_transaction_aborted_every_time_is_a_transient_error(bq_url: str) -> N
 def test_before_commit_raising_submits_no_transaction(bq_url: str) -> None:
     opened = bq()
     ensure_tables(opened)
-    opened.replace_partitions(TEAM_DEFENSE_ZONE_ANALYSIS, [D], p1_rows(D, ["BOS"]))
+    replace_partitions(opened, TEAM_DEFENSE_ZONE_ANALYSIS, [D], p1_rows(D, ["BOS"]))
     counting = AbortedTransactions(opened.client, opened.project, read_api="rest", aborts=0)
 
     def timed_out() -> None:
         raise TimeoutError("processor past its time limit (raised by the test)")
 
     with pytest.raises(TimeoutError):
-        counting.replace_partitions(
-            TEAM_DEFENSE_ZONE_ANALYSIS, [D], p1_rows(D, ["LAL"]), before_commit=timed_out
+        replace_partitions(
+            counting, TEAM_DEFENSE_ZONE_ANALYSIS, [D], p1_rows(D, ["LAL"]), before_commit=timed_out
         )
     assert counting.scripts == 0
     assert opened.read(TEAM_DEFENSE_ZONE_ANALYSIS.full_name, ["team_abbr"])[

@@ -22,7 +22,7 @@ from tasks.io import ensure_tables, read_output
 from tasks.processors import DeadlinePassed
 from tasks.readers import read_phase3_frames
 from tasks.warehouse import Filter, Warehouse, open_warehouse, warehouse_url
-from tests.builders import p1_rows
+from tests.builders import p1_rows, replace_partitions
 
 D1 = date(2025, 1, 14)
 REAL_D = date(2024, 1, 15)  # a day of the real 2023-24 season
@@ -36,7 +36,7 @@ def read_p1(warehouse: Warehouse, day: date) -> pl.DataFrame:
 def test_a_guard_that_raises_rolls_the_replace_back(tmp_path: Path) -> None:
     warehouse = open_warehouse(f"duckdb://{tmp_path / 'w.duckdb'}")
     ensure_tables(warehouse)
-    warehouse.replace_partitions(TEAM_DEFENSE_ZONE_ANALYSIS, [D1], p1_rows(D1, ["BOS", "NYK"]))
+    replace_partitions(warehouse, TEAM_DEFENSE_ZONE_ANALYSIS, [D1], p1_rows(D1, ["BOS", "NYK"]))
     calls: list[str] = []
 
     def refuse() -> None:
@@ -44,15 +44,20 @@ def test_a_guard_that_raises_rolls_the_replace_back(tmp_path: Path) -> None:
         raise DeadlinePassed("stopped by its time limit (forced by the test)")
 
     with pytest.raises(DeadlinePassed):
-        warehouse.replace_partitions(
-            TEAM_DEFENSE_ZONE_ANALYSIS, [D1], p1_rows(D1, ["LAL"], 99.0), before_commit=refuse
+        replace_partitions(
+            warehouse,
+            TEAM_DEFENSE_ZONE_ANALYSIS,
+            [D1],
+            p1_rows(D1, ["LAL"], 99.0),
+            before_commit=refuse,
         )
     assert calls == ["refused"]
     assert read_p1(warehouse, D1).to_dicts() == [
         {"team_abbr": "BOS", "defensive_rating_last_15": 110.0},
         {"team_abbr": "NYK", "defensive_rating_last_15": 110.0},
     ]
-    written = warehouse.replace_partitions(
+    written = replace_partitions(
+        warehouse,
         TEAM_DEFENSE_ZONE_ANALYSIS,
         [D1],
         p1_rows(D1, ["LAL"], 99.0),

@@ -16,7 +16,7 @@ from tasks.io import ensure_tables
 from tasks.warehouse import Filter, WarehouseError, open_warehouse, warehouse_url
 from tasks.warehouse.base import SeasonRows
 from tasks.warehouse.duckdb_warehouse import DuckDBWarehouse
-from tests.builders import p1_rows
+from tests.builders import p1_rows, replace_partitions
 
 D1, D2 = date(2025, 1, 14), date(2025, 1, 15)
 
@@ -54,9 +54,9 @@ def test_ensure_tables_is_idempotent(warehouse: DuckDBWarehouse) -> None:
 
 def test_replace_partition_replaces_only_that_date(warehouse: DuckDBWarehouse) -> None:
     schema = TEAM_DEFENSE_ZONE_ANALYSIS
-    warehouse.replace_partitions(schema, [D1], p1_rows(D1, ["BOS", "LAL"]))
-    warehouse.replace_partitions(schema, [D2], p1_rows(D2, ["BOS", "LAL", "NYK"]))
-    warehouse.replace_partitions(schema, [D2], p1_rows(D2, ["LAL"], rating=99.0))
+    replace_partitions(warehouse, schema, [D1], p1_rows(D1, ["BOS", "LAL"]))
+    replace_partitions(warehouse, schema, [D2], p1_rows(D2, ["BOS", "LAL", "NYK"]))
+    replace_partitions(warehouse, schema, [D2], p1_rows(D2, ["LAL"], rating=99.0))
     assert read_p1(warehouse, D1)["team_abbr"].to_list() == ["BOS", "LAL"]
     assert read_p1(warehouse, D2).to_dicts() == [
         {"team_abbr": "LAL", "defensive_rating_last_15": 99.0}
@@ -85,10 +85,10 @@ def test_chunks_of_dates_keep_their_row_groups_and_leave_no_deleted_rows(
         for i in range(0, len(days), chunk_days):
             chunk = days[i : i + chunk_days]
             rows = pa.concat_tables(p1_rows(day, teams) for day in chunk)
-            warehouse.replace_partitions(schema, chunk, rows)
+            replace_partitions(warehouse, schema, chunk, rows)
     assert row_groups(warehouse.path, schema.full_name) == (groups, 36)
     assert read_p1(warehouse, days[-1])["team_abbr"].to_list() == sorted(teams)
-    warehouse.replace_partitions(schema, days[:1], p1_rows(days[0], teams))  # a nightly run
+    replace_partitions(warehouse, schema, days[:1], p1_rows(days[0], teams))  # a nightly run
     assert row_groups(warehouse.path, schema.full_name) == (1, 36)  # merges what waited
 
 
@@ -104,10 +104,10 @@ def test_a_failure_in_the_middle_of_a_write_keeps_the_old_partition(
     warehouse: DuckDBWarehouse,
 ) -> None:
     schema = TEAM_DEFENSE_ZONE_ANALYSIS
-    warehouse.replace_partitions(schema, [D2], p1_rows(D2, ["BOS", "LAL"]))
+    replace_partitions(warehouse, schema, [D2], p1_rows(D2, ["BOS", "LAL"]))
     failing = FailsAfterDelete(warehouse.path)
     with pytest.raises(Exception, match="forced failure mid-write"):
-        failing.replace_partitions(schema, [D2], p1_rows(D2, ["NYK", "MIA"]))
+        replace_partitions(failing, schema, [D2], p1_rows(D2, ["NYK", "MIA"]))
     assert read_p1(warehouse, D2)["team_abbr"].to_list() == ["BOS", "LAL"]
 
 
@@ -124,26 +124,26 @@ def test_a_rollback_that_finds_no_transaction_does_not_hide_the_error(
 ) -> None:
     failing = EndsTheTransactionThenFails(warehouse.path)
     with pytest.raises(Exception, match="interrupted mid-write"):
-        failing.replace_partitions(TEAM_DEFENSE_ZONE_ANALYSIS, [D1], p1_rows(D1, ["BOS"]))
+        replace_partitions(failing, TEAM_DEFENSE_ZONE_ANALYSIS, [D1], p1_rows(D1, ["BOS"]))
 
 
 def test_rows_that_break_the_declared_schema_are_refused_before_writing(
     warehouse: DuckDBWarehouse,
 ) -> None:
     schema = TEAM_DEFENSE_ZONE_ANALYSIS
-    warehouse.replace_partitions(schema, [D2], p1_rows(D2, ["BOS"]))
+    replace_partitions(warehouse, schema, [D2], p1_rows(D2, ["BOS"]))
     broken = p1_rows(D2, ["NYK"])
     index = broken.schema.get_field_index("data_hash")
     broken = broken.set_column(index, "data_hash", pa.array([None], pa.string()))
     with pytest.raises(ValueError, match="data_hash"):
-        warehouse.replace_partitions(schema, [D2], broken)
+        replace_partitions(warehouse, schema, [D2], broken)
     assert read_p1(warehouse, D2)["team_abbr"].to_list() == ["BOS"]
 
 
 def test_reads_push_filters_and_columns_down(warehouse: DuckDBWarehouse) -> None:
     schema = TEAM_DEFENSE_ZONE_ANALYSIS
-    warehouse.replace_partitions(schema, [D1], p1_rows(D1, ["BOS"]))
-    warehouse.replace_partitions(schema, [D2], p1_rows(D2, ["LAL"]))
+    replace_partitions(warehouse, schema, [D1], p1_rows(D1, ["BOS"]))
+    replace_partitions(warehouse, schema, [D2], p1_rows(D2, ["LAL"]))
     table = warehouse.read(schema.full_name, ["team_abbr"], [Filter("analysis_date", "<", D2)])
     assert table.columns == ["team_abbr"]
     assert table["team_abbr"].to_list() == ["BOS"]
@@ -204,7 +204,7 @@ def test_held_open_shares_one_connection_across_threads_and_releases_the_file(
     with warehouse.held_open(), warehouse.held_open():  # nested: the outer one keeps it
         writers = [
             threading.Thread(
-                target=warehouse.replace_partitions, args=(schema, [day], p1_rows(day, ["BOS"]))
+                target=replace_partitions, args=(warehouse, schema, [day], p1_rows(day, ["BOS"]))
             )
             for day in (D1, D2)
         ]
@@ -214,11 +214,11 @@ def test_held_open_shares_one_connection_across_threads_and_releases_the_file(
             thread.join()
         failing = FailsAfterDelete(warehouse.path)
         with pytest.raises(Exception, match="forced failure mid-write"):
-            failing.replace_partitions(schema, [D2], p1_rows(D2, ["NYK"]))
+            replace_partitions(failing, schema, [D2], p1_rows(D2, ["NYK"]))
         assert read_p1(warehouse, D2)["team_abbr"].to_list() == ["BOS"]  # rolled back
         assert reader.table_schema(schema.full_name) is not None  # reads through the kept one
         with pytest.raises(WarehouseError, match="read-only"):
-            reader.replace_partitions(schema, [D1], p1_rows(D1, ["LAL"]))
+            replace_partitions(reader, schema, [D1], p1_rows(D1, ["LAL"]))
     assert opened == [str(warehouse.path)]
     # Released: the file opens with another configuration, as another process would need.
     duckdb.connect(str(warehouse.path), read_only=True).close()

@@ -28,6 +28,7 @@ from tasks.export import STAGING_DIR, export_range, write_date
 from tasks.io import ensure_tables
 from tasks.warehouse import open_warehouse
 from tasks.warehouse.base import SeasonRows
+from tests.builders import replace_partitions
 
 D = date(2025, 1, 10)
 DAYS = [D - timedelta(days=1), D, D + timedelta(days=1)]
@@ -88,7 +89,7 @@ def seed(url: str, rows_per_day: dict[date, int]) -> None:
         frames = [
             rows_for(schema, day, [f"k{i}" for i in range(n)]) for day, n in rows_per_day.items()
         ]
-        warehouse.replace_partitions(schema, list(rows_per_day), pl.concat(frames).to_arrow())
+        replace_partitions(warehouse, schema, list(rows_per_day), pl.concat(frames).to_arrow())
 
 
 def phase4(*args: str) -> tuple[int, str]:

@@ -19,6 +19,7 @@ from quality.schemas import ML_FEATURE_STORE_V2
 from tasks.io import ensure_tables
 from tasks.readers import build_training_set
 from tasks.warehouse import open_warehouse
+from tests.builders import replace_partitions
 from tests.support.season_2024 import copy_of_week
 from tests.test_cli_errors import PHASE4
 from tests.test_export import D, rows_for
@@ -84,7 +85,7 @@ def slate(warehouse_url: str) -> str:
     )
     warehouse = open_warehouse(warehouse_url)
     ensure_tables(warehouse)
-    warehouse.replace_partitions(ML_FEATURE_STORE_V2, [D], rows.to_arrow())
+    replace_partitions(warehouse, ML_FEATURE_STORE_V2, [D], rows.to_arrow())
     return warehouse_url
 
 
@@ -213,7 +214,7 @@ def test_names_from_data_and_users_print_literally(warehouse_url: str, tmp_path:
     )
     warehouse = open_warehouse(warehouse_url)
     ensure_tables(warehouse)
-    warehouse.replace_partitions(ML_FEATURE_STORE_V2, [D], rows.to_arrow())
+    replace_partitions(warehouse, ML_FEATURE_STORE_V2, [D], rows.to_arrow())
     env = {**os.environ, "PHASE4_WAREHOUSE": warehouse_url}
     table = subprocess.run(
         [PHASE4, "-q", "features", "--date", str(D)], env=env, capture_output=True, text=True

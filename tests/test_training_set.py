@@ -32,6 +32,7 @@ from quality.schemas import (
 from tasks.readers import build_training_set, open_reader, read_p5
 from tasks.warehouse import Filter, open_warehouse
 from tasks.warehouse.base import SeasonRows
+from tests.builders import replace_partitions
 from tests.support.season_2024 import D1, D2, SEASON_2024, backfill, copy_of_week, phase4_cli
 
 D = date(2025, 1, 10)
@@ -453,7 +454,7 @@ def test_bigquery_emulator_gives_the_same_training_set(
         bq.replace_seasons_of([SeasonRows(schema.full_name, seasons, rows.to_arrow())])
     p5 = duck.read(ML_FEATURE_STORE_V2.full_name, None, in_range)
     days = sorted(p5["game_date"].unique())
-    bq.replace_partitions(ML_FEATURE_STORE_V2, days, p5.to_arrow())
+    replace_partitions(bq, ML_FEATURE_STORE_V2, days, p5.to_arrow())
     got = build_training_set(D1, D2, all_rows=True, warehouse=bq)
     assert_frame_equal(got, expected)
     assert got["points_line"].is_not_null().sum() > 300

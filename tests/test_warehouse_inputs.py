@@ -21,6 +21,7 @@ from tasks.warehouse import (
     open_warehouse,
 )
 from tasks.warehouse.duckdb_warehouse import DuckDBWarehouse
+from tests.builders import replace_partitions
 from tests.test_duckdb_warehouse import D1, p1_rows
 
 
@@ -105,7 +106,7 @@ def built(tmp_path: Path) -> Iterator[Path]:
     path = tmp_path / "w.duckdb"
     warehouse = open_warehouse(f"duckdb://{path}")
     ensure_tables(warehouse)
-    warehouse.replace_partitions(TEAM_DEFENSE_ZONE_ANALYSIS, [D1], p1_rows(D1, ["BOS"]))
+    replace_partitions(warehouse, TEAM_DEFENSE_ZONE_ANALYSIS, [D1], p1_rows(D1, ["BOS"]))
     yield path
     path.chmod(0o644)
     tmp_path.chmod(0o755)
@@ -117,7 +118,7 @@ def test_a_read_only_open_reads_and_refuses_every_write(built: Path) -> None:
     frame = warehouse.read(TEAM_DEFENSE_ZONE_ANALYSIS.full_name, ["team_abbr"])
     assert frame["team_abbr"].to_list() == ["BOS"]
     with pytest.raises(WarehouseError) as exc:
-        warehouse.replace_partitions(TEAM_DEFENSE_ZONE_ANALYSIS, [D1], p1_rows(D1, ["LAL"]))
+        replace_partitions(warehouse, TEAM_DEFENSE_ZONE_ANALYSIS, [D1], p1_rows(D1, ["LAL"]))
     assert one_line(exc) == f"duckdb://{built} was opened read-only; this command must not write"
     with pytest.raises(WarehouseError, match="opened read-only"):
         ensure_tables(warehouse)

@@ -34,6 +34,7 @@ from tasks.warehouse import (
 )
 from tasks.warehouse.duckdb_warehouse import DuckDBWarehouse, create_table_sql
 from tasks.warehouse.locks import lock_file
+from tests.builders import replace_partitions
 from tests.test_duckdb_warehouse import D1, D2, p1_rows, read_p1
 
 
@@ -53,7 +54,7 @@ def test_a_missing_table_reads_as_an_empty_declared_frame_only_when_asked(
 
 
 def test_read_returns_polars_with_the_declared_types(warehouse: DuckDBWarehouse) -> None:
-    warehouse.replace_partitions(TEAM_DEFENSE_ZONE_ANALYSIS, [D1], p1_rows(D1, ["BOS"]))
+    replace_partitions(warehouse, TEAM_DEFENSE_ZONE_ANALYSIS, [D1], p1_rows(D1, ["BOS"]))
     frame = warehouse.read(TEAM_DEFENSE_ZONE_ANALYSIS.full_name)
     assert isinstance(frame, pl.DataFrame)
     assert frame.schema == TEAM_DEFENSE_ZONE_ANALYSIS.polars_schema
@@ -63,7 +64,7 @@ def test_before_commit_runs_inside_the_transaction_and_a_raise_keeps_the_old_row
     warehouse: DuckDBWarehouse,
 ) -> None:
     schema = TEAM_DEFENSE_ZONE_ANALYSIS
-    warehouse.replace_partitions(schema, [D2], p1_rows(D2, ["BOS", "LAL"]))
+    replace_partitions(warehouse, schema, [D2], p1_rows(D2, ["BOS", "LAL"]))
     seen: list[list[str]] = []
 
     def look_then_allow() -> None:
@@ -78,8 +79,8 @@ def test_before_commit_runs_inside_the_transaction_and_a_raise_keeps_the_old_row
             other.close()
         seen.append([r[0] for r in rows])
 
-    written = warehouse.replace_partitions(
-        schema, [D2], p1_rows(D2, ["NYK"]), before_commit=look_then_allow
+    written = replace_partitions(
+        warehouse, schema, [D2], p1_rows(D2, ["NYK"]), before_commit=look_then_allow
     )
     assert written == 1
     assert seen == [["BOS", "LAL"]]
@@ -89,8 +90,8 @@ def test_before_commit_runs_inside_the_transaction_and_a_raise_keeps_the_old_row
         raise TimeoutError("processor past its time limit (raised by the test)")
 
     with pytest.raises(TimeoutError, match="raised by the test"):
-        warehouse.replace_partitions(
-            schema, [D2], pl.from_arrow(p1_rows(D2, ["MIA"])), before_commit=timed_out
+        replace_partitions(
+            warehouse, schema, [D2], pl.from_arrow(p1_rows(D2, ["MIA"])), before_commit=timed_out
         )
     assert read_p1(warehouse, D2)["team_abbr"].to_list() == ["NYK"]
 
@@ -105,7 +106,7 @@ def test_with_labels_is_a_copy_and_duckdb_counts_no_bytes(warehouse: DuckDBWareh
         "slate_date": "2025-01-15",
     }
     assert warehouse.labels == {}
-    labelled.replace_partitions(TEAM_DEFENSE_ZONE_ANALYSIS, [D1], p1_rows(D1, ["BOS"]))
+    replace_partitions(labelled, TEAM_DEFENSE_ZONE_ANALYSIS, [D1], p1_rows(D1, ["BOS"]))
     assert labelled.read(TEAM_DEFENSE_ZONE_ANALYSIS.full_name).height == 1
     assert (labelled.bytes_processed, labelled.bytes_billed) == (0, 0)
     again = labelled.with_labels(flow_run_id=None, processor="player_daily_cache")
@@ -288,6 +289,6 @@ def test_a_task_with_transient_retries_retries_a_transient_warehouse_error() -> 
 
 def test_dates_as_partitions_are_checked(warehouse: DuckDBWarehouse) -> None:
     with pytest.raises(ValueError, match="rows dated 2025-01-15 outside the partitions"):
-        warehouse.replace_partitions(
-            TEAM_DEFENSE_ZONE_ANALYSIS, [date(2025, 1, 14)], p1_rows(D2, ["BOS"])
+        replace_partitions(
+            warehouse, TEAM_DEFENSE_ZONE_ANALYSIS, [date(2025, 1, 14)], p1_rows(D2, ["BOS"])
         )

@@ -127,17 +127,6 @@ class Warehouse(ABC):
     ) -> pa.Table:
         """The SELECT itself; raises TableNotFound for an absent table."""
 
-    def replace_partitions(
-        self,
-        schema: TableSchema,
-        partitions: Sequence[date],
-        rows: Rows,
-        *,
-        before_commit: BeforeCommit | None = None,
-    ) -> int:
-        """One table's partitions: shorthand for commit."""
-        return self.commit([Replacement(schema, partitions, rows)], before_commit=before_commit)
-
     @abstractmethod
     def commit(
         self,
@@ -158,9 +147,10 @@ class Warehouse(ABC):
         in ONE all-or-nothing step (Phase 3 loads); rows written. An absent table is created in
         the same step (BigQuery: before it, from its declaration), missing columns added."""
 
-    @abstractmethod
     def append(self, schema: TableSchema, rows: Rows) -> int:
-        """Append rows (run history)."""
+        """Append rows (run history) in one transaction, as a commit appends them."""
+        self.commit([], [(schema, rows)])
+        return len(rows)
 
     @abstractmethod
     def ensure_tables(self, schemas: Iterable[TableSchema]) -> list[str]:
@@ -217,20 +207,22 @@ def conform(rows: Rows, schema: TableSchema) -> pa.Table:
         raise ValueError(f"rows for {schema.full_name} do not fit its schema: {exc}") from exc
 
 
-def check_seasons(full_name: str, seasons: Sequence[int], rows: pa.Table) -> list[int]:
-    """The seasons to replace, sorted; a row outside them would be written unreplaced."""
-    if not seasons:
+def check_seasons(load: SeasonRows) -> tuple[pa.Table, list[int]]:
+    """The load's rows as Arrow and the seasons to replace, sorted; a row outside them would be
+    written unreplaced."""
+    full_name, rows = load.full_name, as_arrow(load.rows)
+    if not load.seasons:
         raise ValueError(f"{full_name}: no seasons to replace")
     if "season_year" not in rows.column_names:
         raise ValueError(f"{full_name}: rows have no season_year column")
-    allowed = sorted({int(s) for s in seasons})
+    allowed = sorted({int(s) for s in load.seasons})
     stray = sorted(
         (s for s in rows.column("season_year").unique().to_pylist() if s not in allowed),
         key=str,
     )
     if stray:
         raise ValueError(f"{full_name}: rows of season {stray[0]} outside the seasons replaced")
-    return allowed
+    return rows, allowed
 
 
 def check_partitions(schema: TableSchema, partitions: Sequence[date], rows: pa.Table) -> None:

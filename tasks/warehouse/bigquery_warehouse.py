@@ -41,7 +41,6 @@ from tasks.warehouse.base import (
     TransientWarehouseError,
     Warehouse,
     WarehouseError,
-    as_arrow,
     check_identifier,
     check_partitions,
     check_seasons,
@@ -294,19 +293,6 @@ class BigQueryWarehouse(Warehouse):
     def _fetch_storage(self, job: bigquery.QueryJob) -> pa.Table:
         return job.to_arrow(create_bqstorage_client=True)
 
-    def _load(self, rows: pa.Table, table_id: str, disposition: str, fields: Fields) -> None:
-        config = bigquery.LoadJobConfig(
-            source_format=bigquery.SourceFormat.PARQUET,
-            write_disposition=disposition,
-            schema=fields,
-            labels=job_labels(self.labels),
-            parquet_options=bigquery.ParquetOptions.from_api_repr({"enableListInference": True}),
-        )
-        parquet = io.BytesIO()
-        pq.write_table(rows, parquet, compression="zstd")
-        parquet.seek(0)
-        self.client.load_table_from_file(parquet, table_id, job_config=config).result()
-
     def _with_backoff(self, attempt: Callable[[], T], what: str) -> T:
         """Retry what BigQuery aborted for a concurrent update, waiting longer each time."""
         waits = list(self.abort_backoff_seconds)
@@ -342,18 +328,14 @@ class BigQueryWarehouse(Warehouse):
 
     def replace_seasons_of(self, loads: Sequence[SeasonRows]) -> int:
         self._check_writable()
-        staged = [as_arrow(load.rows) for load in loads]
-        years = [
-            check_seasons(load.full_name, load.seasons, rows)
-            for load, rows in zip(loads, staged, strict=True)
-        ]
-        for rows in staged:
+        staged = [check_seasons(load) for load in loads]
+        for rows, _ in staged:
             for name in rows.column_names:
                 check_identifier(name)
         what = f"replacing seasons of {', '.join(load.full_name for load in loads)}"
         parts: list[Part] = []
         try:
-            for load, rows, seasons in zip(loads, staged, years, strict=True):
+            for load, (rows, seasons) in zip(loads, staged, strict=True):
                 fields = fields_from_arrow(rows.schema)
                 self._ensure_phase3_table(load.full_name, fields)
                 where = f"season_year IN ({', '.join(map(str, seasons))})"
@@ -361,7 +343,7 @@ class BigQueryWarehouse(Warehouse):
         except gexc.GoogleAPIError as exc:
             raise self._explain(exc, what) from exc
         self._transaction(parts, what)
-        return sum(rows.num_rows for rows in staged)
+        return sum(rows.num_rows for rows, _ in staged)
 
     def _transaction(
         self, parts: Sequence[Part], what: str, before_commit: BeforeCommit | None = None
@@ -427,24 +409,20 @@ class BigQueryWarehouse(Warehouse):
     def _stage(self, rows: pa.Table, staging: str, fields: Fields) -> None:
         """Loaded before its expiration is set, so a load into a missing dataset says so
         (creating the table first gets a retried 500 from the emulator, not BigQuery's 404)."""
-        self._load(rows, staging, bigquery.WriteDisposition.WRITE_TRUNCATE, fields)
+        config = bigquery.LoadJobConfig(
+            source_format=bigquery.SourceFormat.PARQUET,
+            write_disposition=bigquery.WriteDisposition.WRITE_TRUNCATE,
+            schema=fields,
+            labels=job_labels(self.labels),
+            parquet_options=bigquery.ParquetOptions.from_api_repr({"enableListInference": True}),
+        )
+        parquet = io.BytesIO()
+        pq.write_table(rows, parquet, compression="zstd")
+        parquet.seek(0)
+        self.client.load_table_from_file(parquet, staging, job_config=config).result()
         table = bigquery.Table(staging)
         table.expires = datetime.now(UTC) + STAGING_EXPIRATION
         self.client.update_table(table, ["expires"])
-
-    def append(self, schema: TableSchema, rows: Rows) -> int:
-        self._check_writable()
-        staged = conform(rows, schema)
-        try:
-            self._load(
-                staged,
-                self._table_id(schema.full_name),
-                bigquery.WriteDisposition.WRITE_APPEND,
-                schema_fields(schema),
-            )
-        except gexc.GoogleAPIError as exc:
-            raise self._explain(exc, f"appending to {schema.full_name}") from exc
-        return staged.num_rows
 
     def ensure_tables(self, schemas: Iterable[TableSchema]) -> list[str]:
         self._check_writable()

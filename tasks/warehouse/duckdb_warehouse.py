@@ -24,7 +24,6 @@ from tasks.warehouse.base import (
     TransientWarehouseError,
     Warehouse,
     WarehouseError,
-    as_arrow,
     check_identifier,
     check_partitions,
     check_seasons,
@@ -70,8 +69,7 @@ def open_error(path: Path, exc: duckdb.Error) -> WarehouseError:
     lowered = text.lower()
     if "lock" in lowered:
         # "... Conflicting lock is held in /usr/bin/python3 (PID 123). See also https://..."
-        holder = text.split("lock is held in", 1)[1] if "lock is held in" in text else ""
-        holder = holder.split(". See also", 1)[0].strip()
+        holder = text.partition("lock is held in")[2].partition(". See also")[0].strip()
         return TransientWarehouseError(
             f"warehouse {path} is locked by another process{f' ({holder})' if holder else ''}: "
             "wait for it to finish, or stop it, then retry"
@@ -249,14 +247,10 @@ class DuckDBWarehouse(Warehouse):
     def replace_seasons_of(self, loads: Sequence[SeasonRows]) -> int:
         """Every table's DDL, DELETE and INSERT in one transaction: all or nothing."""
         self._check_writable()
-        staged = [(load.full_name, as_arrow(load.rows)) for load in loads]
-        years = [
-            check_seasons(load.full_name, load.seasons, rows)
-            for load, (_, rows) in zip(loads, staged, strict=True)
-        ]
+        staged = [(load.full_name, *check_seasons(load)) for load in loads]
         statements: list[str] = []
         with self._connect() as con:
-            for i, ((full_name, rows), seasons) in enumerate(zip(staged, years, strict=True)):
+            for i, (full_name, rows, seasons) in enumerate(staged):
                 view = f"phase4_staged_rows_{i}"
                 con.register(view, rows)
                 dataset, name = (check_identifier(p) for p in full_name.split("."))
@@ -282,23 +276,12 @@ class DuckDBWarehouse(Warehouse):
             try:
                 self._in_transaction(con, statements)
             except duckdb.Error as exc:
-                tables = ", ".join(full_name for full_name, _ in staged)
+                tables = ", ".join(full_name for full_name, _, _ in staged)
                 raise WarehouseError(
                     f"replacing seasons of {tables} failed, every table left as it was: "
                     f"{_first_line(exc)}"
                 ) from exc
-        return sum(rows.num_rows for _, rows in staged)
-
-    def append(self, schema: TableSchema, rows: Rows) -> int:
-        self._check_writable()
-        staged = conform(rows, schema)
-        with self._connect() as con:
-            con.register("phase4_staged_rows", staged)
-            con.execute(
-                f"INSERT INTO {_table_name(schema.full_name)} BY NAME "
-                "SELECT * FROM phase4_staged_rows"
-            )
-        return staged.num_rows
+        return sum(rows.num_rows for _, rows, _ in staged)
 
     def ensure_tables(self, schemas: Iterable[TableSchema]) -> list[str]:
         self._check_writable()
