@@ -7,8 +7,7 @@ commits (two in flight: the machine's cores); commits stay in date order.
 
 from __future__ import annotations
 
-from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from itertools import groupby
 from typing import Any
@@ -27,7 +26,7 @@ from features.registry import Processor, ProcessorName
 from flows import flow
 from nba_calendar import season_of
 from quality.schemas import ML_FEATURE_STORE_V2
-from quality.success import RunLine, date_status, lines_by_date
+from quality.success import BackfillSummary, RunLine
 from tasks.backfill import read_chunk_task, write_chunk_task
 from tasks.freshness import date_chunks, dates_to_build_task
 from tasks.io import ensure_tables
@@ -35,46 +34,6 @@ from tasks.processors import STOP, prepare_run_task, submit_processors
 from tasks.report import run_lines
 from tasks.report_reads import publish_report_artifact
 from tasks.warehouse import open_warehouse, warehouse_url
-
-
-@dataclass
-class BackfillSummary:
-    start_date: date
-    end_date: date
-    lines: list[RunLine] = field(default_factory=list)
-    skipped_dates: list[date] = field(default_factory=list)
-
-    @property
-    def rows_written(self) -> int:
-        """Rows of the committed lines (a FAIL line writes nothing and has no rows)."""
-        return sum(line.rows or 0 for line in self.lines)
-
-    def per_date(self) -> list[dict[str, object]]:
-        rows = [
-            {
-                "date": d.isoformat(),
-                "status": date_status(ls),
-                "rows": sum(line.rows or 0 for line in ls),
-                "message": "; ".join(
-                    f"{line.processor}: {line.message}"
-                    for line in ls
-                    if line.status in ("WARN", "FAIL")
-                ),
-            }
-            for d, ls in lines_by_date(self.lines).items()
-        ]
-        rows += [
-            {"date": d.isoformat(), "status": "SKIPPED", "rows": 0, "message": "up to date"}
-            for d in self.skipped_dates
-        ]
-        return sorted(rows, key=lambda r: str(r["date"]))
-
-    @property
-    def failed_dates(self) -> list[date]:
-        return sorted({line.analysis_date for line in self.lines if line.status == "FAIL"})
-
-    def counts(self) -> dict[str, int]:
-        return dict(Counter(str(row["status"]) for row in self.per_date()))
 
 
 def seasons_of(chunks: list[list[date]]) -> list[list[list[date]]]:

@@ -17,9 +17,10 @@ from prefect.states import Failed, State
 from features import registry
 from features.registry import ProcessorName
 from flows import flow
+from quality.success import RunReport
 from tasks.io import ensure_tables, read_phase3_task
 from tasks.processors import STOP, named_task, prepare_run_task, submit_processors
-from tasks.report import RunReport, record_run_task, run_lines
+from tasks.report import record_run_task, run_lines
 from tasks.warehouse import exclusive, open_warehouse, warehouse_url
 
 SLATE_TIME_ZONE = ZoneInfo("America/New_York")

@@ -368,8 +368,8 @@ def run(
     _announce_warehouse()
     _use_prefect_server()  # before anything imports Prefect: its settings are read at import
     from flows.phase4_precompute import phase4_precompute, slate_date
+    from quality.success import RunReport
     from tasks.io import ensure_tables
-    from tasks.report import RunReport
 
     warehouse = _open_warehouse()
     # Opened once for the command: the flow's operations take cursors of this connection.
@@ -547,7 +547,8 @@ def backfill(
 
         read_ahead(start.date(), end.date(), chosen)  # Phase 3 read while Prefect is imported
         _use_prefect_server()
-        from flows.phase4_backfill import BackfillSummary, phase4_backfill
+        from flows.phase4_backfill import phase4_backfill
+        from quality.success import BackfillSummary
         from tasks.backfill import progress_listener
         from tasks.io import ensure_tables
 

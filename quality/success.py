@@ -1,9 +1,11 @@
-"""Success criteria of SPEC section 9: one status line per processor per run."""
+"""Success criteria of SPEC section 9: one status line per processor per run, and the run's
+and a backfill's status from their lines (the flows return them; the CLI prints them)."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from typing import Literal
 
@@ -250,3 +252,100 @@ def date_status(lines: Sequence[RunLine]) -> str:
 def run_rows(lines: Sequence[RunLine]) -> pl.DataFrame:
     """processor_runs rows of `lines`, each field to its column by name."""
     return pl.DataFrame([line.as_row() for line in lines], schema=PROCESSOR_RUNS.polars_schema)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunReport:
+    """A nightly run's lines and its status (SPEC 9), as its flow returns them."""
+
+    run_id: str
+    analysis_date: date
+    lines: list[RunLine] = field(default_factory=list)
+    duration_seconds: float = 0.0
+
+    @property
+    def failed(self) -> bool:
+        return run_failed(self.lines)
+
+    @property
+    def too_slow(self) -> bool:
+        """SPEC section 9: a whole run over 60 minutes is a WARN."""
+        return self.duration_seconds > RUN_TIME_LIMIT_MINUTES * 60
+
+    @property
+    def status(self) -> str:
+        slate_lines = [line for line in self.lines if line.processor in SLATE_PROCESSORS]
+        if self.failed:
+            return "FAIL"
+        if self.too_slow or any(line.status == "WARN" for line in self.lines):
+            return "WARN"
+        if slate_lines and all(line.status == "NO_GAMES" for line in slate_lines):
+            return "NO_GAMES"
+        return "OK"
+
+    def summary(self) -> str:
+        """One log line: "phase4 2024-01-15: 5 OK, 0 WARN, 0 FAIL; 1,098 rows in 3.1 s"."""
+        counts = {s: sum(line.status == s for line in self.lines) for s in STATUS_MARKS}
+        shown = [f"{n} {s}" for s, n in counts.items() if n or s in ("OK", "WARN", "FAIL")]
+        rows = sum(line.rows or 0 for line in self.lines)
+        return (
+            f"phase4 {self.analysis_date}: {', '.join(shown)}; "
+            f"{rows:,} rows in {self.duration_seconds:.1f} s"
+        )
+
+    def table_rows(self) -> list[dict[str, str]]:
+        """Display rows for the artifact, the CLI and `phase4 status`."""
+        return [
+            {
+                "processor": line.processor,
+                "status": f"{STATUS_MARKS[line.status]} {line.status}",
+                "rows": "" if line.rows is None else str(line.rows),
+                "duration_s": ""
+                if line.duration_seconds is None
+                else f"{line.duration_seconds:.2f}",
+                "message": line.message,
+            }
+            for line in self.lines
+        ]
+
+
+@dataclass
+class BackfillSummary:
+    """A backfill's committed lines and the dates it skipped, summed up per date."""
+
+    start_date: date
+    end_date: date
+    lines: list[RunLine] = field(default_factory=list)
+    skipped_dates: list[date] = field(default_factory=list)
+
+    @property
+    def rows_written(self) -> int:
+        """Rows of the committed lines (a FAIL line writes nothing and has no rows)."""
+        return sum(line.rows or 0 for line in self.lines)
+
+    def per_date(self) -> list[dict[str, object]]:
+        rows = [
+            {
+                "date": d.isoformat(),
+                "status": date_status(ls),
+                "rows": sum(line.rows or 0 for line in ls),
+                "message": "; ".join(
+                    f"{line.processor}: {line.message}"
+                    for line in ls
+                    if line.status in ("WARN", "FAIL")
+                ),
+            }
+            for d, ls in lines_by_date(self.lines).items()
+        ]
+        rows += [
+            {"date": d.isoformat(), "status": "SKIPPED", "rows": 0, "message": "up to date"}
+            for d in self.skipped_dates
+        ]
+        return sorted(rows, key=lambda r: str(r["date"]))
+
+    @property
+    def failed_dates(self) -> list[date]:
+        return sorted({line.analysis_date for line in self.lines if line.status == "FAIL"})
+
+    def counts(self) -> dict[str, int]:
+        return dict(Counter(str(row["status"]) for row in self.per_date()))

@@ -7,7 +7,6 @@ and a `phase4.completed` event that Phase 5 can trigger on.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -20,72 +19,11 @@ from prefect.futures import PrefectFuture
 from features import registry
 from features.core import Built
 from quality.schemas import PROCESSOR_RUNS
-from quality.success import (
-    RUN_TIME_LIMIT_MINUTES,
-    SLATE_PROCESSORS,
-    STATUS_MARKS,
-    RunLine,
-    Status,
-    run_failed,
-    run_rows,
-)
+from quality.success import RUN_TIME_LIMIT_MINUTES, RunLine, RunReport, Status, run_rows
 from tasks.io import TRANSIENT_RETRIES
 from tasks.warehouse import open_warehouse
 
 COMPLETED_EVENT = "phase4.completed"
-
-
-@dataclass(frozen=True, kw_only=True)
-class RunReport:
-    run_id: str
-    analysis_date: date
-    lines: list[RunLine] = field(default_factory=list)
-    duration_seconds: float = 0.0
-
-    @property
-    def failed(self) -> bool:
-        return run_failed(self.lines)
-
-    @property
-    def too_slow(self) -> bool:
-        """SPEC section 9: a whole run over 60 minutes is a WARN."""
-        return self.duration_seconds > RUN_TIME_LIMIT_MINUTES * 60
-
-    @property
-    def status(self) -> str:
-        slate_lines = [line for line in self.lines if line.processor in SLATE_PROCESSORS]
-        if self.failed:
-            return "FAIL"
-        if self.too_slow or any(line.status == "WARN" for line in self.lines):
-            return "WARN"
-        if slate_lines and all(line.status == "NO_GAMES" for line in slate_lines):
-            return "NO_GAMES"
-        return "OK"
-
-    def summary(self) -> str:
-        """One log line: "phase4 2024-01-15: 5 OK, 0 WARN, 0 FAIL; 1,098 rows in 3.1 s"."""
-        counts = {s: sum(line.status == s for line in self.lines) for s in STATUS_MARKS}
-        shown = [f"{n} {s}" for s, n in counts.items() if n or s in ("OK", "WARN", "FAIL")]
-        rows = sum(line.rows or 0 for line in self.lines)
-        return (
-            f"phase4 {self.analysis_date}: {', '.join(shown)}; "
-            f"{rows:,} rows in {self.duration_seconds:.1f} s"
-        )
-
-    def table_rows(self) -> list[dict[str, str]]:
-        """Display rows for the artifact, the CLI and `phase4 status`."""
-        return [
-            {
-                "processor": line.processor,
-                "status": f"{STATUS_MARKS[line.status]} {line.status}",
-                "rows": "" if line.rows is None else str(line.rows),
-                "duration_s": ""
-                if line.duration_seconds is None
-                else f"{line.duration_seconds:.2f}",
-                "message": line.message,
-            }
-            for line in self.lines
-        ]
 
 
 def _error_of(future: PrefectFuture) -> str:

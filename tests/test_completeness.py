@@ -441,7 +441,8 @@ def test_phase4_run_in_the_off_season_exits_0_with_every_line_no_games(
 
 @pytest.mark.usefixtures("prefect_harness", "season_2024_url")
 def test_the_2024_25_backfill_fails_and_warns_exactly_on_the_dates_spec_11_names() -> None:
-    from flows.phase4_backfill import BackfillSummary, phase4_backfill
+    from flows.phase4_backfill import phase4_backfill
+    from quality.success import BackfillSummary
 
     first, last = date(2024, 10, 22), date(2025, 4, 13)
     fails, warns = expected_findings(SEASON_2024, first, last)

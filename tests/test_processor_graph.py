@@ -20,8 +20,7 @@ from quality.schemas import (
     UPCOMING_TEAM_GAME_CONTEXT,
     Phase3Frames,
 )
-from quality.success import RunLine, SlateFacts, Status, slate_facts
-from tasks.report import RunReport
+from quality.success import RunLine, RunReport, SlateFacts, Status, slate_facts
 from tests.builders import frame
 
 D = date(2024, 11, 5)

@@ -6,7 +6,7 @@ from typing import Any
 
 from prefect.states import State
 
-from tasks.report import RunReport
+from quality.success import RunReport
 
 
 def report_of(state: State[Any], *, raise_on_failure: bool = True) -> RunReport:
