@@ -115,8 +115,7 @@ class Built:
     checks: pl.DataFrame | None = None  # P5: ml_feature_checks rows of write_dates
 
     def rows_to_write(self) -> pl.DataFrame:
-        column = PROCESSORS[self.table].schema.partition_column
-        assert column is not None, self.table
+        column = PROCESSORS[self.table].schema.date_column
         return self.frame.filter(pl.col(column).is_in(list(self.write_dates)))
 
 
@@ -180,8 +179,7 @@ def build(
                 **given,
             )
         )
-    column = entry.schema.partition_column
-    assert column is not None, entry.table
+    column = entry.schema.date_column
     frame = (
         pl.concat(parts) if len(parts) > 1 else parts[0] if parts else entry.schema.empty_frame()
     )

@@ -545,10 +545,9 @@ def attach_upstream_by_date(
     key = schema.key[0]
     rows_key = rows_key or key
     partition = schema.empty_frame() if upstream is None else upstream
-    assert schema.partition_column is not None, f"{schema.full_name} has no partition column"
     matched = partition.lazy().select(
         pl.col(key).alias(rows_key),
-        pl.col(schema.partition_column).alias("analysis_date"),
+        pl.col(schema.date_column).alias("analysis_date"),
         *columns,
         pl.lit(True).alias(found),
     )

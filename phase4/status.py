@@ -42,10 +42,7 @@ def status_rows(warehouse: Warehouse, day: date) -> list[dict[str, object]]:
     rows = []
     for table, schema in OUTPUT_TABLES.items():
         stamp = "created_at" if "created_at" in schema.column_names else "processed_at"
-        assert schema.partition_column is not None
-        partition = read_range(
-            warehouse, schema.full_name, [stamp], schema.partition_column, day, day
-        )
+        partition = read_range(warehouse, schema.full_name, [stamp], schema.date_column, day, day)
         run = latest.get(table, {})
         status = str(run.get("status") or "NULL") if run else ""  # NULL: an older line
         rows.append(

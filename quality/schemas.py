@@ -109,6 +109,14 @@ class TableSchema:
         return [c.name for c in self.columns]
 
     @property
+    def date_column(self) -> str:
+        """The date a partitioned table (every Phase 4 output) is partitioned by; a check, not an
+        assert, so it holds under `python -O` too."""
+        if self.partition_column is None:
+            raise ValueError(f"{self.full_name} is not partitioned by date")
+        return self.partition_column
+
+    @property
     def contract_column_names(self) -> list[str]:
         """The columns every warehouse must have (the optional ones left out)."""
         return [c.name for c in self.columns if not c.optional]

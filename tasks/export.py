@@ -42,8 +42,7 @@ class ExportPathError(ValueError):
 
 
 def partition_dir(out: Path, schema: TableSchema, day: date) -> Path:
-    assert schema.partition_column is not None, f"{schema.full_name} is not partitioned"
-    return out / schema.full_name / f"{schema.partition_column}={day.isoformat()}"
+    return out / schema.full_name / f"{schema.date_column}={day.isoformat()}"
 
 
 def to_described_table(frame: pl.DataFrame, schema: TableSchema) -> pa.Table:
@@ -112,7 +111,7 @@ def export_range(warehouse: Warehouse, start: date, end: date, out: Path) -> lis
     _refuse_links(out, [out / STAGING_DIR])
     frames: dict[str, dict[date, pl.DataFrame]] = {}  # by table, then by date
     for table, schema in OUTPUT_TABLES.items():
-        assert (column := schema.partition_column) is not None
+        column = schema.date_column
         _refuse_links(out, [out / schema.full_name, *(partition_dir(out, schema, d) for d in days)])
         if warehouse.table_schema(schema.full_name) is not None:
             frame = warehouse.read(schema.full_name, None, date_range(column, start, end))

@@ -131,8 +131,7 @@ def run_inputs(
         grid = freshness_grid(read_runs(warehouse, days[0], days[-1]), fingerprints, days, judged)
         chosen = {p.table for p in selected}
         for table in {u for p in selected for u in p.upstream.values()} - chosen:
-            column = registry.PROCESSORS[table].schema.partition_column
-            assert column is not None, table
+            column = registry.PROCESSORS[table].schema.date_column
             rows = read_output(warehouse, table, days[0], days[-1])
             stored[table] = rows.filter(pl.col(column).is_in(days))
             own = grid.filter(pl.col("processor") == table)

@@ -80,7 +80,7 @@ def read_output(
 ) -> pl.DataFrame:
     """A Phase 4 table's stored partitions first_date..last_date (an unselected upstream)."""
     schema = OUTPUT_TABLES[table]
-    assert (column := schema.partition_column) is not None
+    column = schema.date_column
     where = [Filter(column, ">=", first_date), Filter(column, "<=", last_date or first_date)]
     frame = warehouse.read(schema.full_name, None, where, missing_ok=True)
     return frame.select(schema.column_names).cast(dict(schema.polars_schema.items()))

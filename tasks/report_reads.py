@@ -50,8 +50,7 @@ def read_report_frames(
         runs = dated(PROCESSOR_RUNS.full_name, RUN_COLUMNS, "analysis_date")
         counts = {}
         for table, schema in OUTPUT_TABLES.items():
-            assert (day := schema.partition_column) is not None
-            counts[table] = dated(schema.full_name, [day], day)
+            counts[table] = dated(schema.full_name, [schema.date_column], schema.date_column)
         p5_read = pool.submit(_read_p5, warehouse, start, end)
         raw = dated(ML_FEATURE_CHECKS.full_name, checked, "game_date")
         grid = pool.submit(status_grid, warehouse, start, end, fingerprints)

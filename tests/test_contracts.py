@@ -119,3 +119,21 @@ def test_integers_are_accepted_where_floats_are_declared() -> None:
     frame = good_players().with_columns(pl.col("minutes_played").cast(pl.Int32))
     typed = conform_input(PLAYER_GAME_SUMMARY, frame.to_arrow(), D)
     assert typed["minutes_played"].dtype == pl.Float64
+
+
+def test_a_tables_date_column_is_its_partition_column_and_an_unpartitioned_table_has_none() -> None:
+    from dataclasses import replace
+
+    from quality.schemas import OUTPUT_TABLES
+
+    found = {name: schema.date_column for name, schema in OUTPUT_TABLES.items()}
+    assert found == {  # SPEC 4-8: each processor's partition for D
+        "team_defense_zone_analysis": "analysis_date",
+        "player_shot_zone_analysis": "analysis_date",
+        "player_composite_factors": "game_date",
+        "player_daily_cache": "cache_date",
+        "ml_feature_store_v2": "game_date",
+    }
+    unpartitioned = replace(PLAYER_GAME_SUMMARY, partition_column=None)
+    with pytest.raises(ValueError, match="nba_analytics.player_game_summary is not partitioned"):
+        _ = unpartitioned.date_column
