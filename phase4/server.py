@@ -69,7 +69,7 @@ class ApiUnreachableError(SettingError):
     """PREFECT_API_URL does not answer: Prefect would retry, then fail mid-command (traceback)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ServerStatus:
     running: bool
     healthy: bool  # it answers and accepts server.auth's secret
@@ -270,9 +270,16 @@ def server_status(
     rewritten first, `_adopt`). Healthy: it accepts server.auth's secret; refused: it says 401."""
     files = ServerFiles(home or server_home())
     if (server := _adopt(files, on_adopt)) is None:
-        return ServerStatus(False, False, None, None, files.home)
+        return ServerStatus(running=False, healthy=False, pid=None, port=None, home=files.home)
     answer = _secret_probe(server.port, auth_string(files.home)) if server.port else None
-    return ServerStatus(True, answer == 200, server.pid, server.port, files.home, answer == 401)
+    return ServerStatus(
+        running=True,
+        healthy=answer == 200,
+        pid=server.pid,
+        port=server.port,
+        home=files.home,
+        refused=answer == 401,
+    )
 
 
 def _servers_of(home: Path) -> list[Recorded]:
@@ -459,9 +466,10 @@ def _wait_healthy(
         # A loaded machine answers slowly, not never; the server must be the one of this home.
         answer = _secret_probe(port, auth_string(files.home), timeout=5.0)
         if answer == 200:
-            return ServerStatus(True, True, pid, port, files.home)
+            return ServerStatus(running=True, healthy=True, pid=pid, port=port, home=files.home)
         if answer == 401 and running:
-            raise ServerSecretError(ServerStatus(True, False, pid, port, files.home).refusal())
+            refused = ServerStatus(running=True, healthy=False, pid=pid, port=port, home=files.home)
+            raise ServerSecretError(refused.refusal())
         if not alive(pid):
             raise ServerStartError(
                 f"the managed Prefect server exited while starting; see {files.log}"
