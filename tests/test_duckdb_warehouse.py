@@ -137,6 +137,9 @@ def test_rows_that_break_the_declared_schema_are_refused_before_writing(
     broken = broken.set_column(index, "data_hash", pa.array([None], pa.string()))
     with pytest.raises(ValueError, match="data_hash"):
         replace_partitions(warehouse, schema, [D2], broken)
+    lacking = p1_rows(D2, ["NYK"]).drop_columns(["data_hash"])
+    with pytest.raises(ValueError, match=f"rows for {schema.full_name} do not fit its schema"):
+        replace_partitions(warehouse, schema, [D2], lacking)
     assert read_p1(warehouse, D2)["team_abbr"].to_list() == ["BOS"]
 
 
@@ -181,6 +184,10 @@ def test_replace_seasons_keeps_other_seasons_adds_columns_and_refuses_strays(
     ]
     with pytest.raises(ValueError, match="season 2024 outside the seasons replaced"):
         warehouse.replace_seasons_of([SeasonRows(table, [2023], newer)])
+    with pytest.raises(ValueError, match=f"{table}: no seasons to replace"):
+        warehouse.replace_seasons_of([SeasonRows(table, [], newer)])
+    with pytest.raises(ValueError, match=f"{table}: rows have no season_year column"):
+        warehouse.replace_seasons_of([SeasonRows(table, [2024], newer.drop("season_year"))])
     assert warehouse.read(table).height == 4
 
 
