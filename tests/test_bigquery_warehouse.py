@@ -641,3 +641,30 @@ def test_an_emulator_endpoint_that_refuses_connections_is_one_line_at_once(
             make_client("someproj", None)
     finally:
         closed.close()
+
+
+def test_a_credentials_block_setting_that_is_no_block_name_is_refused_before_any_call(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tasks.warehouse.bigquery_warehouse import open_bigquery
+
+    monkeypatch.delenv("PHASE4_BIGQUERY_ENDPOINT", raising=False)
+    monkeypatch.setenv("PHASE4_GCP_CREDENTIALS_BLOCK", "My Block")
+    with pytest.raises(WarehouseError, match="^PHASE4_GCP_CREDENTIALS_BLOCK=My Block: expected a"):
+        open_bigquery("someproj")
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_credentials_block_the_prefect_api_lacks_is_one_line_naming_the_settings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tasks.warehouse.bigquery_warehouse import open_bigquery
+
+    monkeypatch.delenv("PHASE4_BIGQUERY_ENDPOINT", raising=False)
+    monkeypatch.setenv("PHASE4_GCP_CREDENTIALS_BLOCK", "phase4-nosuch")
+    with pytest.raises(WarehouseError) as refused:
+        open_bigquery("someproj")
+    message = str(refused.value)
+    assert message.startswith("cannot create a BigQuery client for project someproj: ")
+    assert "phase4-nosuch" in message
+    assert "PHASE4_GCP_CREDENTIALS_BLOCK" in message and "\n" not in message
