@@ -25,7 +25,6 @@ from quality.stable import (
     squared_deviations,
     stable_list_mean,
     stable_list_std,
-    stable_std,
 )
 
 # The optimiser passes worth their cost on these plans (`to_table(..., PLAN_OPTIMIZATIONS)`):
@@ -176,11 +175,6 @@ def games_of(
     return games.lazy().join(wanted, on=entity, how="semi", maintain_order="left")
 
 
-def games_ago(expr: pl.Expr, ago: int) -> pl.Expr:
-    """`expr` of the entity's game `ago` games before this one; NULL before its first game."""
-    return pl.when(pl.col(GAME_NUMBER) >= ago).then(expr.shift(ago))
-
-
 class Window:
     """The games from `start` to `stop - 1` ago as of a row of a `game_sequence` (0 = that
     game itself, the newest before D); `stop` None means the whole season so far.
@@ -196,87 +190,14 @@ class Window:
     def _values(self, expr: pl.Expr, where: pl.Expr | None) -> pl.Expr:
         return expr if where is None else pl.when(where.fill_null(False)).then(expr)
 
-    def _lags(self, expr: pl.Expr) -> list[pl.Expr]:
-        assert self.stop is not None
-        return [games_ago(expr, ago) for ago in range(self.start, self.stop)]
-
-    def _running(self, expr: pl.Expr) -> pl.Expr:
-        """Σ`expr` over the entity's season up to each game: the frame's running sum less its
-        value before the sequence's first game (no per-group pass; exact on integers)."""
-        total = expr.cum_sum()
-        before_first = pl.when(pl.col(GAME_NUMBER) == 0).then(total - expr).forward_fill()
-        return total - before_first
-
-    def count(self, where: pl.Expr | None = None) -> pl.Expr:
-        """Games in the window (meeting `where`)."""
-        game = pl.col(GAME_NUMBER)  # a column, not a literal: a literal would not shift
-        return self.known(game if where is None else pl.when(where.fill_null(False)).then(game))
-
-    def _over_window(self, per_game: pl.Expr) -> pl.Expr:
-        """Σ`per_game` over the window, exact for integers: the difference of two running sums
-        (the sum through `start` games ago less the sum through `stop` games ago)."""
-        running = self._running(per_game.fill_null(0))
-        if self.stop is None:
-            return running
-        before = games_ago(running, self.stop).fill_null(0)
-        return games_ago(running, self.start).fill_null(0) - before
-
-    def known(self, expr: pl.Expr, where: pl.Expr | None = None) -> pl.Expr:
-        """How many games of the window have `expr` known (and meet `where`)."""
-        return self._over_window(self._values(expr, where).is_not_null().cast(pl.Int64))
-
-    def sum(self, expr: pl.Expr, where: pl.Expr | None = None) -> pl.Expr:
-        """Sum of the known values (integer columns: exact in any order); NULL when none is
-        known. Float columns go through `mean`, which keeps today's order-independent bits."""
-        values = self._values(expr, where)
-        return pl.when(self.known(expr, where) > 0).then(self._over_window(values))
-
-    def max(self, expr: pl.Expr, where: pl.Expr | None = None) -> pl.Expr:
-        """Largest known value; NULL when none is known."""
-        values = self._values(expr, where)
-        if self.stop is None:
-            return values.cum_max().over(SEQUENCE).forward_fill().over(SEQUENCE)
-        return pl.max_horizontal(self._lags(values))
-
-    def _sorted_known(self, expr: pl.Expr, where: pl.Expr | None) -> pl.Expr:
-        """The window's known values, ascending, as one list per row, on the `as_of_target`
-        rows only (NULL elsewhere; nothing reads them). A fixed window's list is built as a
-        fixed-size array first (far cheaper than `concat_list`); the season's is the
-        sequence's values up to the row."""
-        values = self._values(expr.cast(pl.Float64), where)
-        if self.stop is None:
-            window = values.implode().over(SEQUENCE).list.head(pl.col(GAME_NUMBER) + 1)
-        else:
-            window = pl.concat_arr(self._lags(values)).arr.to_list()
-        return pl.when(pl.col(TARGET)).then(window).list.drop_nulls().list.sort()
-
-    def integer_mean(self, expr: pl.Expr, where: pl.Expr | None = None) -> pl.Expr:
-        """`mean` of an integer column from its exact sum: the same bits as `stable_mean`
-        (every partial sum of integers is exact), at the cost of two running sums."""
-        return self.sum(expr, where).cast(pl.Float64) / self.known(expr, where)
-
-    def mean(self, expr: pl.Expr, where: pl.Expr | None = None) -> pl.Expr:
-        """Mean of the known values (as Float64) with the bits of `stable_mean`: `list.mean`
-        of the sorted values adds them in order (checked bit for bit against `stable_mean` on
-        every day of both seasons); NULL when none is known."""
-        return self._sorted_known(expr, where).list.mean()
-
-    def std(self, expr: pl.Expr, where: pl.Expr | None = None) -> pl.Expr:
-        """Sample standard deviation (ddof 1) of the known values, with the bits of
-        `stable_std`; NULL under 2 of them."""
-        ascending = self._sorted_known(expr, where)
-        return ascending.list.eval(stable_std(pl.element())).list.first()
-
-    # --- the same aggregates over rolling groups ------------------------------------------
+    # --- the aggregates: one `rolling` group-by over WINDOW_INDEX each (`windowed`) ---------
     #
-    # Each row expression above is some twenty Polars steps over the whole frame (running
-    # sums, lags, masks), and a processor has dozens of them: that, not the rows, was the
-    # price of a pass. The `agg_*` twins below are aggregations of one `rolling` group-by over
-    # WINDOW_INDEX (`windowed`): each game's value (NULL: not counted) is a column of the
-    # sequence, and the window aggregates it with a plain count, sum, max or list, which
-    # Polars computes over the sorted slices directly. Same values and bits: integer sums are
-    # exact; a float mean sorts the same values into the same list and takes its `list.mean`,
-    # on the target rows only, as `mean` does.
+    # Each game's value (NULL: not counted) is a column of the sequence; the window aggregates
+    # it with a plain count, sum, max or list, which Polars computes over the sorted slices
+    # directly (row expressions of running sums, lags and masks took some twenty Polars steps
+    # each over the whole frame, and a processor has dozens). Integer sums are exact; a float
+    # window's known values are sorted into one list on the target rows only, then reduced in
+    # order (`stable_list_mean`, `stable_list_std`).
 
     def rolling(self) -> tuple[str, str]:
         """The window as a `rolling` range of WINDOW_INDEX, (i - stop, i - start]: its
@@ -290,31 +211,35 @@ class Window:
         return _SEASON_GAMES if self.stop is None else self.stop
 
     def agg_known(self, expr: pl.Expr, where: pl.Expr | None = None) -> Aggregate:
-        """`known` as an aggregate of `windowed`."""
+        """How many games of the window have `expr` known (and meet `where`)."""
         return Aggregate(self, self._values(expr, where), "count")
 
     def agg_count(self, where: pl.Expr | None = None) -> Aggregate:
-        """`count` as an aggregate of `windowed`."""
+        """Games in the window (meeting `where`)."""
         return self.agg_known(pl.col(GAME_NUMBER), where)
 
     def agg_sum(self, expr: pl.Expr, where: pl.Expr | None = None) -> Aggregate:
-        """`sum` as an aggregate of `windowed` (integer columns: exact)."""
+        """Sum of the known values (integer columns: exact in any order); NULL when none is
+        known. Float columns go through `agg_mean`, whose bits do not depend on the order."""
         return Aggregate(self, self._values(expr, where), "sum")
 
     def agg_max(self, expr: pl.Expr, where: pl.Expr | None = None) -> Aggregate:
-        """`max` as an aggregate of `windowed`."""
+        """Largest known value; NULL when none is known."""
         return Aggregate(self, self._values(expr, where), "max")
 
     def agg_integer_mean(self, expr: pl.Expr, where: pl.Expr | None = None) -> Aggregate:
-        """`integer_mean` as an aggregate of `windowed`."""
+        """Mean of an integer column from its exact sum over the count: the same bits as
+        `stable_mean` (every partial sum of integers is exact)."""
         return Aggregate(self, self._values(expr, where), "integer_mean")
 
     def agg_mean(self, expr: pl.Expr, where: pl.Expr | None = None) -> Aggregate:
-        """`mean` as an aggregate of `windowed`: the same sorted list, the same `list.mean`."""
+        """Mean of the known values (as Float64) with the bits of `stable_mean`: `list.mean` of
+        the sorted values adds them in order; NULL when none is known."""
         return Aggregate(self, self._values(expr.cast(pl.Float64), where), "mean")
 
     def agg_std(self, expr: pl.Expr, where: pl.Expr | None = None) -> Aggregate:
-        """`std` as an aggregate of `windowed`: `stable_std` of the same sorted list."""
+        """Sample standard deviation (ddof 1) of the known values, `stable_std` of the sorted
+        list; NULL under 2 of them."""
         return Aggregate(self, self._values(expr.cast(pl.Float64), where), "std")
 
 

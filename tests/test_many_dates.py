@@ -106,21 +106,3 @@ def test_windowed_aggregates_by_hand() -> None:
     rows = as_of(entity_dates(HAND_GAMES, "team", HAND_DATES), windows, "team")
     got = rows.select(HAND_EXPECTED.columns).sort("analysis_date", "team").collect()
     assert_frame_equal(got, HAND_EXPECTED, check_exact=True)
-
-
-def test_row_windows_agree_with_windowed_by_hand() -> None:
-    """The row expressions (what P5 reads) give the same values as `windowed`."""
-    last_2, last_3, season, older = _hand_windows()
-    points, minutes = pl.col("points"), pl.col("minutes")
-    sequence = game_sequence(HAND_GAMES, "team", HAND_DATES).with_columns(
-        last_2.sum(points).alias("points_last_2"),
-        last_3.count().alias("games_last_3"),
-        season.integer_mean(points).alias("points_mean_season"),
-        last_3.mean(minutes).alias("minutes_mean_last_3"),
-        season.std(minutes).alias("minutes_std_season"),
-        older.sum(points).alias("points_1_to_3_ago"),
-        last_2.max(minutes).alias("minutes_max_last_2"),
-    )
-    rows = as_of(entity_dates(HAND_GAMES, "team", HAND_DATES), sequence, "team")
-    got = rows.select(HAND_EXPECTED.columns).sort("analysis_date", "team").collect()
-    assert_frame_equal(got, HAND_EXPECTED, check_exact=True)
