@@ -13,7 +13,6 @@ from dataclasses import dataclass
 PHASE4, PHASE3, CALCULATED, DEFAULT = "phase4", "phase3", "calculated", "default"
 # SPEC 16: a feature of 25 to 59 whose value is unknown is NULL and tagged 'missing'.
 MISSING = "missing"
-SOURCES = (PHASE4, PHASE3, CALCULATED, DEFAULT, MISSING)
 # Tags that mean "no real value": counted by default_feature_count and the Defaults check.
 DEFAULTED = (DEFAULT, MISSING)
 FEATURE_VERSION = "v2_60features"
@@ -287,8 +286,6 @@ ALL_FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in FEATURE_CONTRACT)
 FEATURE_COUNT = len(FEATURE_CONTRACT)
 BY_NAME: dict[str, FeatureSpec] = {f.name: f for f in FEATURE_CONTRACT}
 PHASE4_FEATURES: tuple[int, ...] = tuple(f.index for f in FEATURE_CONTRACT if f.has_phase4)
-# SPEC 12: none of these tagged 'default' (implied by SPEC 16.3's required_default_count = 0).
-CORE_FEATURES: tuple[int, ...] = (0, 1, 2, 3)
 REQUIRED_FEATURES: tuple[int, ...] = tuple(f.index for f in FEATURE_CONTRACT if f.required)
 CATEGORY_FEATURES: dict[str, tuple[int, ...]] = {
     c: tuple(f.index for f in FEATURE_CONTRACT if f.category == c)

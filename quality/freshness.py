@@ -61,8 +61,7 @@ EXTRA_PARTS: dict[str, tuple[tuple[str, tuple[str, ...], ReadWindow], ...]] = {
 }
 VERSIONS: dict[str, str] = {ML_FEATURE_STORE_V2.name: FEATURE_VERSION}
 
-# The grid's states, worst first; a backfill rebuilds the first three.
-STATES = ("MISSING", "FAIL", "STALE", "WARN", "NO_GAMES", "OK")
+# SPEC 14: the states a backfill rebuilds.
 REBUILD_STATES = frozenset({"MISSING", "FAIL", "STALE"})
 DONE_STATUSES = frozenset({"OK", "WARN", "NO_GAMES"})
 
