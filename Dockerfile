@@ -25,7 +25,9 @@ COPY quality/ quality/
 COPY phase4/ phase4/
 COPY nba_calendar/ nba_calendar/
 COPY demo_data/ demo_data/
+# Compiled here: the image never writes bytecode, and pip compiles no editable project.
 RUN pip install --no-deps -e . \
+    && python -m compileall -q flows tasks features quality phase4 nba_calendar demo_data \
     && useradd --create-home --uid 10001 phase4
 
 USER 10001

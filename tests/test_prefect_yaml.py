@@ -276,9 +276,26 @@ def test_the_image_holds_every_package_the_project_installs() -> None:
     dockerfile = (REPO_ROOT / "Dockerfile").read_text().splitlines()
     allowed = (REPO_ROOT / ".dockerignore").read_text().splitlines()
     assert len(packages) >= 7, packages
+    compiled = next(line for line in dockerfile if "compileall" in line).split()
     for package in packages:
         assert f"COPY {package}/ {package}/" in dockerfile, package
         assert f"!{package}/" in allowed, package
+        assert package in compiled, package  # else its modules compile at every flow run
+
+
+def test_make_install_compiles_every_package_the_project_installs() -> None:
+    """`make install` compiles the project's modules (where bytecode is never written, every
+    command compiled them again): each package pyproject.toml installs is in PACKAGES."""
+    import tomllib
+
+    pyproject = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
+    packages = [
+        p.rstrip("*") for p in pyproject["tool"]["setuptools"]["packages"]["find"]["include"]
+    ]
+    makefile = (REPO_ROOT / "Makefile").read_text()
+    (listed,) = re.findall(r"^PACKAGES := (.+)$", makefile, re.MULTILINE)
+    assert set(packages) <= set(listed.split())
+    assert "$(PY) -m compileall -q $(PACKAGES)" in makefile
 
 
 def test_entrypoints_load_and_parameters_render_as_pickers() -> None:
