@@ -188,7 +188,8 @@ INTERRUPTED = "interrupted: nothing more is written; a write under way rolled ba
 
 
 def clean_errors(command: F, announce: bool = False) -> F:
-    """Bad input becomes `error: <one line>` and exit 2, never a traceback."""
+    """Bad input becomes `error: <one line>` and exit 2, never a traceback. announce: a read
+    command prints the warehouse line first (on stderr when stdout is JSON)."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:

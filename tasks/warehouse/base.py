@@ -69,8 +69,9 @@ class Replacement:
 
 
 class Warehouse(ABC):
-    """`labels` go on every BigQuery job; `bytes_processed` and `bytes_billed` add up what this
-    object's queries cost (both stay 0 on DuckDB)."""
+    """Reads tables as Polars frames and replaces date partitions atomically. `labels` go on
+    every BigQuery job; `bytes_processed` and `bytes_billed` add up what this object's queries
+    cost (both stay 0 on DuckDB)."""
 
     url: str
     read_only: bool = False
