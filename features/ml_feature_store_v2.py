@@ -20,7 +20,6 @@ from features.common import divide, qualifying_games, ratio, slate, to_table
 from features.ml_feature_store_v3 import attach_v3_inputs, v3_values, with_optional_columns
 from features.windows import (
     GAME_NUMBER,
-    PLAN_OPTIMIZATIONS,
     ZONES,
     Aggregate,
     Window,
@@ -33,7 +32,7 @@ from features.windows import (
     windowed,
     zones_known,
 )
-from nba_calendar import ENGINE, Calendars, calendar_frame
+from nba_calendar import ENGINE, PLAN_OPTIMIZATIONS, Calendars, calendar_frame
 from quality.feature_contract import (
     ARRAY_CONTRACT,
     ARRAY_FEATURE_COUNT,

@@ -15,13 +15,12 @@ from polars.expr.whenthen import ChainedThen, Then
 
 from features.common import added_in_order, clamp, slate, to_table
 from features.windows import (
-    PLAN_OPTIMIZATIONS,
     ZONES,
     attach_upstream_by_date,
     slate_tracking,
     upstream_tracking,
 )
-from nba_calendar import Calendars
+from nba_calendar import PLAN_OPTIMIZATIONS, Calendars
 from quality.schemas import (
     PLAYER_COMPOSITE_FACTORS,
     PLAYER_SHOT_ZONE_ANALYSIS,

@@ -14,7 +14,6 @@ import polars as pl
 from features.common import qualifying_games, slate, to_table
 from features.windows import (
     GAME_NUMBER,
-    PLAN_OPTIMIZATIONS,
     Window,
     Windowed,
     as_of,
@@ -27,7 +26,7 @@ from features.windows import (
     upstream_tracking,
     window_tracking,
 )
-from nba_calendar import Calendars, calendar_frame
+from nba_calendar import PLAN_OPTIMIZATIONS, Calendars, calendar_frame
 from quality.schemas import PLAYER_DAILY_CACHE, PLAYER_SHOT_ZONE_ANALYSIS
 
 CACHE_VERSION = "v1"

@@ -14,7 +14,6 @@ import polars as pl
 from features.common import insufficient_reason, qualifying_games, ratio, to_table
 from features.windows import (
     GAME_NUMBER,
-    PLAN_OPTIMIZATIONS,
     ZONES,
     Aggregate,
     Window,
@@ -31,7 +30,7 @@ from features.windows import (
     window_tracking,
     zones_known,
 )
-from nba_calendar import Calendars, calendar_frame
+from nba_calendar import PLAN_OPTIMIZATIONS, Calendars, calendar_frame
 from quality.schemas import PLAYER_SHOT_ZONE_ANALYSIS
 
 SHORT_WINDOW = 10

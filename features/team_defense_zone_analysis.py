@@ -14,7 +14,6 @@ import polars as pl
 from features.common import insufficient_reason, ratio, to_table
 from features.windows import (
     GAME_NUMBER,
-    PLAN_OPTIMIZATIONS,
     ZONES,
     Window,
     Windowed,
@@ -27,7 +26,7 @@ from features.windows import (
     tier,
     window_tracking,
 )
-from nba_calendar import Calendars, calendar_frame
+from nba_calendar import PLAN_OPTIMIZATIONS, Calendars, calendar_frame
 from quality.schemas import TEAM_DEFENSE_ZONE_ANALYSIS
 from quality.stable import stable_mean
 

@@ -27,21 +27,6 @@ from quality.stable import (
     stable_list_std,
 )
 
-# The optimiser passes worth their cost on these plans (`to_table(..., PLAN_OPTIMIZATIONS)`):
-# projection and predicate pushdown, and the order checks. The rest (common subexpressions and
-# subplans, simplification, clustering of with_columns, join order, ...) took 1-1.5 ms of a
-# nightly date's plan and made no measurable difference to its run or the season's; the plans
-# mark their shared subplans with `cache()` themselves.
-PLAN_OPTIMIZATIONS = pl.QueryOptFlags(
-    comm_subexpr_elim=False,
-    comm_subplan_elim=False,
-    simplify_expression=False,
-    slice_pushdown=False,
-    cluster_with_columns=False,
-    sort_collapse=False,
-    row_estimate=False,
-    join_order=False,
-)
 ZONES = ("paint", "mid_range", "three_pt")
 # A zone sum needs both figures of the paint and the mid-range (three-point is always known).
 ZONE_FIGURES_REQUIRED = ("paint_attempts", "paint_makes", "mid_range_attempts", "mid_range_makes")
