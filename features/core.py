@@ -225,9 +225,10 @@ def _with_notes(status: Status, message: str, notes: Sequence[str]) -> tuple[Sta
 
 def feature_checked(built: Built, ctx: Context) -> Built:
     """SPEC 12 on P5's dates: a FAIL keeps the date's previous partition, a WARN is noted."""
-    p5 = built.frame.filter(pl.col("game_date").is_in(list(built.write_dates)))
     history = NO_REFERENCE if ctx.inputs.reference is None else ctx.inputs.reference
-    checks, outcomes = check_dates(p5, built.write_dates, history, ctx.inputs.run_id, ctx.facts)
+    checks, outcomes = check_dates(
+        built.frame, built.write_dates, history, ctx.inputs.run_id, ctx.facts
+    )
     lines = []
     for line in built.lines:
         if line.analysis_date not in outcomes:
@@ -242,7 +243,6 @@ def feature_checked(built: Built, ctx: Context) -> Built:
         else:
             lines.append(line)
     written = tuple(line.analysis_date for line in lines if line.rows is not None)
-    checks = checks.filter(pl.col("game_date").is_in(list(written)))
     return replace(built, lines=tuple(lines), write_dates=written, checks=checks)
 
 

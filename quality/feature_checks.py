@@ -20,7 +20,7 @@ from datetime import date
 import polars as pl
 from polars.expr.whenthen import ChainedThen, Then
 
-from nba_calendar import ENGINE, season_first_day
+from nba_calendar import ENGINE, PLAN_OPTIMIZATIONS, season_first_day
 from quality.feature_contract import (
     ARRAY_FEATURE_COUNT,
     DEFAULTED,
@@ -49,6 +49,12 @@ DRIFT_FEATURES = [f.index for f in FEATURE_CONTRACT if f.drift_check]
 
 
 LATER_FEATURES = FEATURE_CONTRACT[ARRAY_FEATURE_COUNT:]  # SPEC 16: 25 to 59, no default
+
+
+def _collected(plan: pl.LazyFrame) -> pl.DataFrame:
+    """A plan of the checks run: a few eager steps each (every eager step is a collect of its
+    own, ~0.1 ms on a date's rows), with the optimiser passes the processors' plans use."""
+    return plan.collect(engine=ENGINE, optimizations=PLAN_OPTIMIZATIONS)
 
 
 # --- the long frame -----------------------------------------------------------------------------
@@ -113,7 +119,7 @@ def feature_values(p5: pl.DataFrame) -> pl.DataFrame:
                 pl.col("value").is_null().alias("defaulted"),
             )
         )
-    return pl.concat(parts).with_columns(_valid()).collect(engine=ENGINE)
+    return pl.concat(parts).with_columns(_valid()).pipe(_collected)
 
 
 def _of_feature(values: Sequence[object], dtype: pl.DataType) -> pl.Expr:
@@ -143,7 +149,7 @@ def _valid() -> pl.Expr:
 # --- each date's own figures --------------------------------------------------------------------
 
 
-def _statistics(values: pl.DataFrame) -> pl.DataFrame:
+def _statistics(values: pl.DataFrame) -> pl.LazyFrame:
     """Figures per (date, feature): mean and std over the values not tagged 'default' or
     'missing' (`real`); `default_rows` counts both tags (SPEC 16.3).
 
@@ -154,7 +160,8 @@ def _statistics(values: pl.DataFrame) -> pl.DataFrame:
     """
     group = pl.col("feature_index") * 1_000_000 + pl.col("game_date").cast(pl.Int64)
     figures = (
-        values.with_columns(group.set_sorted().alias("group"))
+        values.lazy()
+        .with_columns(group.set_sorted().alias("group"))
         .group_by("group")
         .agg(
             pl.col("game_date").first(),
@@ -183,16 +190,18 @@ def _statistics(values: pl.DataFrame) -> pl.DataFrame:
 
 def _violations(values: pl.DataFrame, players: pl.Series) -> pl.DataFrame:
     """Per (date, feature): rows out of range, and the first (by player) as the example."""
-    bad = values.filter(~pl.col("valid"))
-    named = bad.with_columns(players.gather(bad["row"]).alias("player_lookup"))
     return (
-        named.sort(*BY, "player_lookup")
+        values.lazy()
+        .filter(~pl.col("valid"))
+        .with_columns(pl.lit(players).gather(pl.col("row")).alias("player_lookup"))
+        .sort(*BY, "player_lookup")
         .group_by(*BY)
         .agg(
             pl.len().cast(pl.Int64).alias("bad_rows"),
             pl.col("player_lookup").first().alias("bad_player"),
             pl.col("value").first().alias("bad_value"),
         )
+        .pipe(_collected)
     )
 
 
@@ -241,7 +250,8 @@ def _slate_values(rows: pl.DataFrame, slates: pl.Series) -> pl.DataFrame:
     the same order whatever order the rows were stored or built in."""
     drift = [f for f in FEATURE_CONTRACT if f.drift_check]
     values = (
-        rows.filter(pl.col("data_source") != PLACEHOLDER_SOURCE)
+        rows.lazy()
+        .filter(pl.col("data_source") != PLACEHOLDER_SOURCE)
         .select(
             "game_date",
             "player_lookup",
@@ -257,11 +267,11 @@ def _slate_values(rows: pl.DataFrame, slates: pl.Series) -> pl.DataFrame:
         .filter(pl.col("value").is_not_null() & ~pl.col("defaulted"))
     )
     feature = pl.col("feature_index").cast(pl.Int64)
-    slate = slates.search_sorted(values["game_date"], side="left").cast(pl.Int64)
-    return values.select(feature, _run_key(feature, slate, slates.len()), "value")
+    slate = pl.lit(slates).search_sorted(pl.col("game_date"), side="left").cast(pl.Int64)
+    return values.select(feature, _run_key(feature, slate, slates.len()), "value").pipe(_collected)
 
 
-def _run_key(feature: pl.Expr, slate: pl.Series | pl.Expr, slates: int) -> pl.Expr:
+def _run_key(feature: pl.Expr, slate: pl.Expr, slates: int) -> pl.Expr:
     """(feature, slate position) as one increasing integer over `_slate_values`' order."""
     return (feature * (slates + 1) + slate).alias("key")
 
@@ -273,26 +283,24 @@ def _reference_statistics(values: pl.DataFrame, windows: pl.DataFrame, slates: i
     every date's values are gathered at once and grouped; Polars' mean and std over the values
     in (slate, player) order, the figures the checks have always reported.
     """
-    spans = windows.join(pl.DataFrame({"feature_index": DRIFT_FEATURES}), how="cross")
-    key = values["key"]
+    spans = windows.lazy().join(pl.LazyFrame({"feature_index": DRIFT_FEATURES}), how="cross")
 
-    def position(slate: str) -> pl.Series:
+    def position(slate: str) -> pl.Expr:
         """Where the run of (feature, slate) starts in `values`."""
-        edge = spans.select(_run_key(pl.col("feature_index"), pl.col(slate), slates))["key"]
-        return key.search_sorted(edge, side="left")
+        edge = _run_key(pl.col("feature_index"), pl.col(slate), slates)
+        return pl.lit(values["key"]).search_sorted(edge, side="left")
 
     bounds = (
-        spans.select(*BY)
-        .with_columns(start=position("first"), stop=position("end"))
+        spans.select(*BY, start=position("first"), stop=position("end"))
         .with_row_index("span")
         .sort("feature_index", maintain_order=True)
     )
-    at = (
+    reference = (
         bounds.select("span", pl.int_ranges("start", "stop").alias("at"))
         .explode("at")
         .drop_nulls("at")
+        .select("span", pl.lit(values["value"]).gather(pl.col("at")))
     )
-    reference = at.select("span", values["value"].gather(at["at"]))
     # Spans numbered by date and gathered by feature: the key is not sorted, so Polars groups by
     # hashing (as it always did here); on a sorted key it would add up the values another way.
     figures = reference.group_by("span").agg(
@@ -300,7 +308,7 @@ def _reference_statistics(values: pl.DataFrame, windows: pl.DataFrame, slates: i
         pl.col("value").std().alias("ref_std"),
         pl.len().cast(pl.Int64).alias("ref_rows"),
     )
-    return bounds.select("span", *BY).join(figures, on="span").drop("span")
+    return bounds.select("span", *BY).join(figures, on="span").drop("span").pipe(_collected)
 
 
 # --- judging ------------------------------------------------------------------------------------
@@ -401,9 +409,9 @@ def _message(row: dict) -> str:
     return "; ".join(warnings)
 
 
-def _judged(figures: pl.DataFrame) -> pl.DataFrame:
+def _judged(figures: pl.LazyFrame) -> pl.LazyFrame:
     """Status and message of every (date, feature); the few flagged ones get their text."""
-    flagged = figures.with_columns(_flags())
+    flagged = figures.with_columns(_flags()).pipe(_collected)
     any_warning = pl.col("constant") | pl.col("defaults") | pl.col("drift")
     texts = flagged.filter(pl.col("out_of_range") | any_warning)
     messages = pl.DataFrame(
@@ -414,13 +422,17 @@ def _judged(figures: pl.DataFrame) -> pl.DataFrame:
         },
         schema={"game_date": pl.Date, "feature_index": pl.Int64, "message": pl.String},
     )
-    return flagged.join(messages, on=BY, how="left").with_columns(
-        pl.when(pl.col("out_of_range"))
-        .then(pl.lit(FAIL))
-        .when(any_warning)
-        .then(pl.lit(WARN))
-        .otherwise(pl.lit(OK))
-        .alias("status")
+    return (
+        flagged.lazy()
+        .join(messages.lazy(), on=BY, how="left")
+        .with_columns(
+            pl.when(pl.col("out_of_range"))
+            .then(pl.lit(FAIL))
+            .when(any_warning)
+            .then(pl.lit(WARN))
+            .otherwise(pl.lit(OK))
+            .alias("status")
+        )
     )
 
 
@@ -446,12 +458,18 @@ def check_frames(
         return ML_FEATURE_CHECKS.empty_frame()
     values = feature_values(p5)
     violations = _violations(values, p5["player_lookup"])
-    passed = p5.filter(~pl.col("game_date").is_in(failed_dates(violations)))
-    own = passed.select(CHECKED_COLUMNS)
-    stored = history.select(CHECKED_COLUMNS).cast(dict(own.schema.items()))
-    rows = pl.concat([stored.filter(~pl.col("game_date").is_in(slate_dates(own).implode())), own])
-    slates = slate_dates(rows)
+    passed = ~pl.col("game_date").is_in(failed_dates(violations))
+    own = p5.lazy().filter(passed).select(CHECKED_COLUMNS).pipe(_collected)
+    stored = (
+        history.lazy()
+        .select(CHECKED_COLUMNS)
+        .cast(dict(own.schema.items()))
+        .filter(~pl.col("game_date").is_in(slate_dates(own).implode()))
+    )
     days = p5["game_date"].unique().sort()
+    # A reference is of slates before its date: no rows of the last date or later are read.
+    rows = pl.concat([stored, own.lazy()]).filter(pl.col("game_date") < days.max()).pipe(_collected)
+    slates = slate_dates(rows)
     windows = reference_windows(days.to_list(), slates)
     reference = _reference_statistics(_slate_values(rows, slates), windows, slates.len())
     early = pl.DataFrame(
@@ -459,10 +477,11 @@ def check_frames(
         schema={"game_date": pl.Date, "early_season": pl.Boolean},
     )
     figures = (
-        early.join(_contract_frame(), how="cross")
+        early.lazy()
+        .join(_contract_frame().lazy(), how="cross")
         .join(_statistics(values), on=BY, how="left")
-        .join(reference, on=BY, how="left")
-        .join(violations, on=BY, how="left")
+        .join(reference.lazy(), on=BY, how="left")
+        .join(violations.lazy(), on=BY, how="left")
         .with_columns(pl.col("rows", "default_rows", "real_rows", "bad_rows").fill_null(0))
     )
     return (
@@ -470,6 +489,7 @@ def check_frames(
         .with_columns(run_id=pl.lit(run_id))
         .select([pl.col(c.name).cast(c.polars_type) for c in ML_FEATURE_CHECKS.columns])
         .sort(*BY)
+        .pipe(_collected)
     )
 
 
@@ -493,13 +513,14 @@ def check_features(
 # --- outcomes -----------------------------------------------------------------------------------
 
 
-def summaries(checks: pl.DataFrame) -> pl.DataFrame:
+def summaries(checks: pl.DataFrame) -> pl.LazyFrame:
     """Per date: the worst status, P5's report line message and, for a FAIL, the line that
     says nothing is written with every failure."""
     rank = pl.col("status").replace_strict(STATUS_ORDER, return_dtype=pl.Int8)
     worst = rank == rank.max()
     per_date = (
-        checks.sort(*BY)
+        checks.lazy()
+        .sort(*BY)
         .group_by("game_date", maintain_order=True)
         .agg(
             pl.col("status").filter(worst).first(),
@@ -529,16 +550,20 @@ def summary(checks: pl.DataFrame) -> tuple[str, str]:
     """Worst status and a short message for P5's report line (one date's checks)."""
     if checks.is_empty():
         return OK, "feature checks OK (0 features)"
-    status, message = summaries(checks).select("status", "message").row(0)
+    status, message = summaries(checks).select("status", "message").pipe(_collected).row(0)
     return status, message
 
 
 def outcomes(checks: pl.DataFrame) -> dict[date, tuple[str, str]]:
     """Each date's report outcome: a FAIL says nothing is written and lists every failure."""
-    lines = summaries(checks).select(
-        "game_date",
-        "status",
-        pl.when(pl.col("status") == FAIL).then("failure").otherwise("message").alias("message"),
+    lines = (
+        summaries(checks)
+        .select(
+            "game_date",
+            "status",
+            pl.when(pl.col("status") == FAIL).then("failure").otherwise("message").alias("message"),
+        )
+        .pipe(_collected)
     )
     return {day: (status, message) for day, status, message in lines.iter_rows()}
 
