@@ -14,7 +14,6 @@ from datetime import datetime
 from typing import TypedDict, Unpack
 
 import polars as pl
-from polars.expr.whenthen import ChainedThen, Then
 
 from features.common import divide, qualifying_games, ratio, slate, to_table
 from features.ml_feature_store_v3 import attach_v3_inputs, v3_values, with_optional_columns
@@ -571,18 +570,12 @@ def _source_col(i: int) -> pl.Expr:
     return pl.col(f"source__{FEATURE_NAMES[i]}")
 
 
-def feature_quality_score(sources: Sequence[pl.Expr]) -> pl.Expr:
-    """Mean of 100 (phase4), 75 (phase3), 100 (calculated), 40 (default) over the features
-    (each weight a when-chain: per row, cheaper than a lookup per cell)."""
-    weights = [_source_weight(s) for s in sources]
-    return divide(pl.sum_horizontal(weights), len(weights))
-
-
-def _source_weight(source: pl.Expr) -> pl.Expr:
-    chain: Then | ChainedThen = pl.when(source == DEFAULT).then(SOURCE_WEIGHTS[DEFAULT])
-    for name in (PHASE3, PHASE4, CALCULATED):
-        chain = chain.when(source == name).then(SOURCE_WEIGHTS[name])
-    return chain.otherwise(None)
+def feature_quality_score(sources: pl.Expr) -> pl.Expr:
+    """Mean of 100 (phase4), 75 (phase3), 100 (calculated), 40 (default) over the features of
+    the list `sources`: one pass over the lists (a when-chain per feature cost 1 ms a date).
+    The weights are whole numbers, so their sum is exact in any order."""
+    weight = pl.element().replace_strict(SOURCE_WEIGHTS, default=None, return_dtype=pl.Float64)
+    return divide(sources.list.eval(weight.sum()).list.first(), ARRAY_FEATURE_COUNT)
 
 
 def quality_tier(score: pl.Expr) -> pl.Expr:
@@ -843,7 +836,6 @@ def assembly(failed: tuple[str, ...]) -> tuple[Steps, Steps]:
         (
             row_list([pl.col(f"value__{n}") for n in FEATURE_NAMES]).alias("features"),
             row_list(sources).alias("feature_sources"),
-            feature_quality_score(sources).alias("feature_quality_score"),
             data_source().alias("data_source"),
         ),
         (
@@ -857,7 +849,7 @@ def assembly(failed: tuple[str, ...]) -> tuple[Steps, Steps]:
             .alias("feature_sources"),
             pl.when(placeholder)
             .then(0.0)
-            .otherwise(pl.col("feature_quality_score"))
+            .otherwise(feature_quality_score(pl.col("feature_sources")))
             .alias("feature_quality_score"),
             pl.when(placeholder)
             .then(pl.lit("early_season"))

@@ -588,7 +588,7 @@ def test_worked_example_16_phase4_3_phase3_6_calculated() -> None:
 def test_quality_tier_thresholds(score_sources: list[str], tier: str) -> None:
     frame_ = pl.DataFrame({f"s{i}": [s] for i, s in enumerate(score_sources)})
     out = frame_.select(
-        feature_quality_score([pl.col(c) for c in frame_.columns]).alias("score")
+        feature_quality_score(pl.concat_list(frame_.columns)).alias("score")
     ).with_columns(tier=quality_tier(pl.col("score")))
     assert out["score"][0] == pytest.approx(expected_score(score_sources))
     assert out["tier"][0] == tier
