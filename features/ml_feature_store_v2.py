@@ -579,10 +579,11 @@ def _source_col(i: int) -> pl.Expr:
 
 def feature_quality_score(sources: pl.Expr) -> pl.Expr:
     """Mean of 100 (phase4), 75 (phase3), 100 (calculated), 40 (default) over the features of
-    the list `sources`: one pass over the lists (a when-chain per feature cost 1 ms a date).
-    The weights are whole numbers, so their sum is exact in any order."""
-    weight = pl.element().replace_strict(SOURCE_WEIGHTS, default=None, return_dtype=pl.Float64)
-    return divide(sources.list.eval(weight.sum()).list.first(), ARRAY_FEATURE_COUNT)
+    the list `sources`: each weight times its count in the lists (a list kernel each; a
+    when-chain per feature cost 1 ms a date, `list.eval` 0.18 s a season). The weights are
+    whole numbers, so the sum is exact in any order."""
+    counted = (sources.list.count_matches(s) * w for s, w in SOURCE_WEIGHTS.items())
+    return divide(pl.sum_horizontal(counted), ARRAY_FEATURE_COUNT)
 
 
 def quality_tier(score: pl.Expr) -> pl.Expr:
