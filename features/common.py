@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import polars as pl
 from polars_hash import CryptographicHashingNameSpace as Sha
 
-from nba_calendar import ENGINE, Calendars, calendar_frame
+from nba_calendar import ENGINE, PLAN_OPTIMIZATIONS, Calendars, calendar_frame
 from quality.schemas import TableSchema
 
 AUDIT_COLUMNS = frozenset({"processed_at", "created_at", "data_hash"})
@@ -77,11 +77,10 @@ def row_hash(business: Sequence[str]) -> pl.Expr:
 HASH_IN_MEMORY_ROWS = 5_000
 
 
-def to_table(
-    rows: pl.LazyFrame, schema: TableSchema, optimizations: pl.QueryOptFlags | None = None
-) -> pl.DataFrame:
+def to_table(rows: pl.LazyFrame, schema: TableSchema) -> pl.DataFrame:
     """The output: rows sorted by date, then the schema's first key column, in schema order
-    and type, with the row hash (one collect, then the casts and the hashes).
+    and type, with the row hash (one collect with `PLAN_OPTIMIZATIONS`, then the casts and the
+    hashes).
 
     A date's rows come out in the same order whichever other dates are built with it.
     """
@@ -93,7 +92,7 @@ def to_table(
     frame = (
         rows.sort(order)
         .select(c.name for c in columns)
-        .collect(engine=ENGINE, optimizations=optimizations or pl.QueryOptFlags())
+        .collect(engine=ENGINE, optimizations=PLAN_OPTIMIZATIONS)
     )
     # One step: the hash encodes the columns as computed, before the casts, and only columns not
     # yet of their type are cast (a cast to the same type cost ~8 us a column). Streaming

@@ -578,8 +578,8 @@ def _source_col(i: int) -> pl.Expr:
 
 
 def feature_quality_score(sources: pl.Expr) -> pl.Expr:
-    """Mean of 100 (phase4), 75 (phase3), 100 (calculated), 40 (default) over the features of
-    the list `sources`: each weight times its count in the lists (a list kernel each; a
+    """Mean of 100 (phase4), 75 (phase3), 100 (calculated), 40 (default) over the 25 features
+    of the list `sources`: each weight times its count in the lists (a list kernel each; a
     when-chain per feature cost 1 ms a date, `list.eval` 0.18 s a season). The weights are
     whole numbers, so the sum is exact in any order."""
     counted = (sources.list.count_matches(s) * w for s, w in SOURCE_WEIGHTS.items())
@@ -1020,4 +1020,4 @@ def ml_feature_store_v2(
     dates = calendar_frame(calendar).height
     rows = assembled(_with_upstreams(slate_inputs_plan, upstream), failed, dates)
     rows = rows.with_columns(created_at=pl.lit(processed_at))
-    return to_table(rows, ML_FEATURE_STORE_V2, PLAN_OPTIMIZATIONS)
+    return to_table(rows, ML_FEATURE_STORE_V2)

@@ -20,7 +20,7 @@ from features.windows import (
     slate_tracking,
     upstream_tracking,
 )
-from nba_calendar import PLAN_OPTIMIZATIONS, Calendars
+from nba_calendar import Calendars
 from quality.schemas import (
     PLAYER_COMPOSITE_FACTORS,
     PLAYER_SHOT_ZONE_ANALYSIS,
@@ -387,4 +387,4 @@ def player_composite_factors(
         .with_columns(**WARNED)
         .with_columns(**DESCRIBED, processed_at=pl.lit(processed_at))
     )
-    return to_table(rows, PLAYER_COMPOSITE_FACTORS, PLAN_OPTIMIZATIONS)
+    return to_table(rows, PLAYER_COMPOSITE_FACTORS)

@@ -26,7 +26,7 @@ from features.windows import (
     upstream_tracking,
     window_tracking,
 )
-from nba_calendar import PLAN_OPTIMIZATIONS, Calendars, calendar_frame
+from nba_calendar import Calendars, calendar_frame
 from quality.schemas import PLAYER_DAILY_CACHE, PLAYER_SHOT_ZONE_ANALYSIS
 
 CACHE_VERSION = "v1"
@@ -200,4 +200,4 @@ def player_daily_cache(
         .pipe(_attach_shot_zones, shot_zones)
         .with_columns(**DESCRIBED, processed_at=pl.lit(processed_at))
     )
-    return to_table(rows, PLAYER_DAILY_CACHE, PLAN_OPTIMIZATIONS)
+    return to_table(rows, PLAYER_DAILY_CACHE)

@@ -30,7 +30,7 @@ from features.windows import (
     window_tracking,
     zones_known,
 )
-from nba_calendar import PLAN_OPTIMIZATIONS, Calendars, calendar_frame
+from nba_calendar import Calendars, calendar_frame
 from quality.schemas import PLAYER_SHOT_ZONE_ANALYSIS
 
 SHORT_WINDOW = 10
@@ -223,4 +223,4 @@ def player_shot_zone_analysis(
         .with_columns(PLACEHOLDERS)
         .with_columns(**DESCRIBED, processed_at=pl.lit(processed_at))
     )
-    return to_table(rows, PLAYER_SHOT_ZONE_ANALYSIS, PLAN_OPTIMIZATIONS)
+    return to_table(rows, PLAYER_SHOT_ZONE_ANALYSIS)

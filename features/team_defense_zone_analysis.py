@@ -26,7 +26,7 @@ from features.windows import (
     tier,
     window_tracking,
 )
-from nba_calendar import PLAN_OPTIMIZATIONS, Calendars, calendar_frame
+from nba_calendar import Calendars, calendar_frame
 from quality.schemas import TEAM_DEFENSE_ZONE_ANALYSIS
 from quality.stable import stable_mean
 
@@ -252,4 +252,4 @@ def team_defense_zone_analysis(
         .with_columns(PLACEHOLDERS)
         .with_columns(**DESCRIBED, processed_at=pl.lit(processed_at))
     )
-    return to_table(rows, TEAM_DEFENSE_ZONE_ANALYSIS, PLAN_OPTIMIZATIONS)
+    return to_table(rows, TEAM_DEFENSE_ZONE_ANALYSIS)
