@@ -80,9 +80,12 @@ def stored_tables(warehouse: Warehouse) -> None:
     check_stored_columns(warehouse, (*OUTPUT_TABLES.values(), ML_FEATURE_CHECKS, PROCESSOR_RUNS))
 
 
-def output_file(path: Path, *, force: bool, fmt: str | None = None) -> None:
+def output_file(
+    path: Path, *, force: bool, fmt: str | None = None, file_formats: tuple[str, ...] = ()
+) -> None:
     """A file the command may write: a UTF-8 name (for Polars), in a folder that exists, not the
-    warehouse, `.csv`/`.parquet` only for that `fmt`, not an existing file unless --force."""
+    warehouse, `.csv`/`.parquet` only for that `fmt` (the other offered when it is one of the
+    command's `file_formats`), not an existing file unless --force."""
     try:
         os.fsencode(path).decode()
     except UnicodeDecodeError:  # Polars' writers take str paths only: it was a TypeError
@@ -95,9 +98,10 @@ def output_file(path: Path, *, force: bool, fmt: str | None = None) -> None:
     _not_the_warehouse(path)
     suffix = path.suffix.lower()
     if fmt is not None and suffix in (".csv", ".parquet") and suffix != f".{fmt}":
+        other = suffix.lstrip(".")
+        offer = f"pass --format {other} or " if other in file_formats else ""
         raise InputError(
-            f"--out {path} is a {path.suffix} name but --format is {fmt}: pass --format "
-            f"{suffix.lstrip('.')} or name a .{fmt} file"
+            f"--out {path} is a {path.suffix} name but --format is {fmt}: {offer}name a .{fmt} file"
         )
     if (path.exists() or path.is_symlink()) and not force:
         raise InputError(f"--out {path} exists: pass --force to replace it, or choose another file")

@@ -141,7 +141,7 @@ def training_set_command(
     from tasks.readers import build_training_set, open_reader, slates_built
 
     first, last = dates_of_options(start, end, None, one_date=False)
-    output_file(out, force=force, fmt=fmt)
+    output_file(out, force=force, fmt=fmt, file_formats=("parquet", "csv"))
     clock = time.perf_counter()
     try:
         stored_tables(warehouse := open_reader())
