@@ -25,6 +25,7 @@ from features.core import Built, Context
 from features.registry import Processor, ProcessorName
 from flows import flow
 from nba_calendar import season_of
+from quality.contracts import InputContractError
 from quality.schemas import ML_FEATURE_STORE_V2
 from quality.success import BackfillSummary, RunLine
 from tasks.backfill import read_chunk_task, write_chunk_task
@@ -67,7 +68,10 @@ def phase4_backfill(
     # One open warehouse for every task thread's reads and writes (DuckDBWarehouse.held_open)
     # and the report's reads of what was written (each chunk checkpointed as it committed).
     with open_warehouse(url).held_open():
-        prints = _backfill(url, summary, selected, force)
+        try:
+            prints = _backfill(url, summary, selected, force)
+        except InputContractError as exc:  # bad Phase 3 input: a message, not a traceback
+            return Failed(message=str(exc), data=exc)
         create_table_artifact(
             key="phase4-backfill-report",
             table=summary.per_date(),

@@ -129,7 +129,7 @@ def main_options(
     quiet: Annotated[
         bool,
         typer.Option(
-            "--quiet", "-q", help="Only the results: no warehouse line, no Prefect INFO logs."
+            "--quiet", "-q", help="Only the results: no warehouse line, no Prefect logs."
         ),
     ] = False,
     version: Annotated[
@@ -142,8 +142,10 @@ def main_options(
     """Phase 4 precompute: build the nightly fast-query tables from Phase 3."""
     options.quiet, options.warehouse, options.announced = quiet, None, False
     if quiet:
-        # Read by Prefect's logging configuration when Prefect is first imported.
+        # Read by Prefect's logging configuration when Prefect is first imported: the server
+        # still gets warnings and errors; the terminal only our results and error lines.
         os.environ["PREFECT_LOGGING_LEVEL"] = "WARNING"
+        os.environ["PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL"] = "CRITICAL"
 
 
 def _announce_warehouse(*, to_stderr: bool = False) -> None:

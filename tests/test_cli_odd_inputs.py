@@ -329,3 +329,33 @@ def test_a_newline_in_a_key_prints_as_an_escape_in_the_problem_list(tmp_path: Pa
     assert lines[0] == "error: 1 contract problem(s), nothing loaded:"
     assert len(lines) == 2 and "player_lookup=evil\\x0aerror: fake\\x1b[31m" in lines[1]
     assert "\x1b" not in result.stderr
+
+
+@pytest.mark.usefixtures("prefect_harness")
+@pytest.mark.parametrize(
+    ("statement", "named"),
+    [
+        (
+            "DROP TABLE nba_analytics.team_offense_game_summary",
+            "invalid input nba_analytics.team_offense_game_summary; rule: table is missing "
+            "(load Phase 3 first); date 2024-01-08",
+        ),
+        (
+            "ALTER TABLE nba_analytics.player_game_summary ALTER COLUMN points TYPE VARCHAR",
+            "column points; rule: wrong type: expected INT64, found string",
+        ),
+    ],
+)
+def test_a_backfill_over_bad_phase3_tables_is_one_line(
+    season_url: str, tmp_path: Path, statement: str, named: str
+) -> None:
+    """The flow raised the input contract's error: Prefect printed its traceback (68 lines)
+    and its task's failure before the CLI's line."""
+    from prefect.settings import PREFECT_API_URL
+
+    with duckdb.connect(season_url.removeprefix("duckdb://")) as con:
+        con.execute(statement)
+    result = phase4(
+        "backfill", *RANGE, warehouse=season_url, cwd=tmp_path, api=PREFECT_API_URL.value()
+    )
+    assert_one_line_exit_2(result, named)
