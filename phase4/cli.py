@@ -128,9 +128,7 @@ def _print_version(value: bool) -> None:
 def main_options(
     quiet: Annotated[
         bool,
-        typer.Option(
-            "--quiet", "-q", help="Only the results: no warehouse line, no Prefect logs."
-        ),
+        typer.Option("--quiet", "-q", help="Only the results: no warehouse line, no Prefect logs."),
     ] = False,
     version: Annotated[
         bool,
