@@ -108,6 +108,8 @@ class Options:
     quiet: bool = False
     warehouse: str | None = None
     announced: bool = False
+    # A run or backfill whose flow has returned: what it wrote, for a Ctrl-C while it prints.
+    finished: str | None = None
 
 
 options = Options()
@@ -138,7 +140,7 @@ def main_options(
     ] = False,
 ) -> None:
     """Phase 4 precompute: build the nightly fast-query tables from Phase 3."""
-    options.quiet, options.warehouse, options.announced = quiet, None, False
+    options.quiet, options.warehouse, options.announced, options.finished = quiet, None, False, None
     if quiet:
         # Read by Prefect's logging configuration when Prefect is first imported: the server
         # still gets warnings and errors; the terminal only our results and error lines.
@@ -187,6 +189,11 @@ def _bad_input_types() -> tuple[type[BaseException], ...]:
 INTERRUPTED = "interrupted: nothing more is written; a write under way rolled back whole"
 
 
+def _interrupted() -> str:
+    """A Ctrl-C outside a run's own handler: after its flow returned, what the run wrote."""
+    return f"interrupted after {options.finished}" if options.finished else INTERRUPTED
+
+
 def clean_errors(command: F, announce: bool = False) -> F:
     """Bad input becomes `error: <one line>` and exit 2, never a traceback. announce: a read
     command prints the warehouse line first (on stderr when stdout is JSON)."""
@@ -207,7 +214,7 @@ def clean_errors(command: F, announce: bool = False) -> F:
         except Exception as exc:  # typer.Exit (a RuntimeError) goes on up as it is
             if heard and not isinstance(exc, typer.Exit):
                 # DuckDB makes a Ctrl-C in a query `RuntimeError: Query interrupted`, rolled back.
-                say_error(INTERRUPTED)
+                say_error(_interrupted())
                 raise typer.Exit(EXIT_INTERRUPTED) from exc
             if isinstance(exc, _bad_input_types()):
                 raise _fail_input(str(exc)) from exc
@@ -220,8 +227,10 @@ def clean_errors(command: F, announce: bool = False) -> F:
         except KeyboardInterrupt as exc:  # outside a run's own handler (_interrupts)
             from phase4.loading import InterruptedAfterWrite
 
-            after = isinstance(exc, InterruptedAfterWrite)
-            say_error(f"interrupted after the write committed: {exc}" if after else INTERRUPTED)
+            if isinstance(exc, InterruptedAfterWrite):
+                say_error(f"interrupted after the write committed: {exc}")
+            else:
+                say_error(_interrupted())
             raise typer.Exit(EXIT_INTERRUPTED) from exc
         finally:
             signal.signal(signal.SIGINT, previous)
@@ -709,6 +718,8 @@ def _interrupts(what: str) -> Iterator[Interrupt]:
         committed_listener.reset(token)
         for number, before in previous.items():
             signal.signal(number, before)
+        if not state.count:
+            options.finished = f"the {what} finished; {state.describe()}"
 
 
 class _SignalNumbers:

@@ -339,3 +339,51 @@ def test_ctrl_c_during_a_loads_commit_lets_it_end_whole_and_says_it_is_loaded(
     )
     stored = warehouse.read(TEAM_OFFENSE_GAME_SUMMARY.full_name, ["season_year"])
     assert stored.height == frames[table].height  # loaded whole
+
+
+def test_ctrl_c_after_the_flow_returned_says_what_the_run_wrote(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A Ctrl-C while the summary printed (the flow done, its handler gone) said `nothing more
+    is written; a write under way rolled back whole` of a backfill that had written 174 dates."""
+    from datetime import UTC, datetime
+
+    import typer
+
+    from phase4 import cli
+    from quality.success import RunLine
+    from tasks.processors import committed_listener
+
+    at = datetime(2024, 1, 11, tzinfo=UTC)
+    lines = [
+        RunLine(
+            run_id="r",
+            processor=table,
+            analysis_date=day,
+            status="OK",
+            rows=rows,
+            duration_seconds=0.1,
+            started_at=at,
+            finished_at=at,
+            message="",
+        )
+        for day in (date(2024, 1, 10), date(2024, 1, 11))
+        for table, rows in (("team_defense_zone_analysis", 30), ("player_daily_cache", 200))
+    ]
+
+    def backfill_then_summary() -> None:
+        with cli._interrupts("backfill"):
+            listener = committed_listener.get()
+            assert listener is not None
+            listener(lines)  # as each chunk's commit reports its lines
+        raise KeyboardInterrupt  # pressed while the table prints
+
+    with pytest.raises(typer.Exit) as stopped:
+        cli.clean_errors(backfill_then_summary)()
+    assert stopped.value.exit_code == 130
+    assert capsys.readouterr().err.strip() == (
+        "error: interrupted after the backfill finished; written: 2 date(s) "
+        "2024-01-10..2024-01-11, 460 rows, to team_defense_zone_analysis, player_daily_cache "
+        "and processor_runs; each partition with its line"
+    )
+    cli.options.finished = None
