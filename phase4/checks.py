@@ -86,10 +86,7 @@ def output_file(
     """A file the command may write: a UTF-8 name (for Polars), in a folder that exists, not the
     warehouse, `.csv`/`.parquet` only for that `fmt` (the other offered when it is one of the
     command's `file_formats`), not an existing file unless --force."""
-    try:
-        os.fsencode(path).decode()
-    except UnicodeDecodeError:  # Polars' writers take str paths only: it was a TypeError
-        raise InputError(f"--out {path}: not a UTF-8 name; name the file in UTF-8") from None
+    utf8_name(path, "--out")
     if path.is_dir():
         raise InputError(f"--out {path} is a folder: name a file inside it")
     _folder_exists(path)
@@ -107,8 +104,18 @@ def output_file(
         raise InputError(f"--out {path} exists: pass --force to replace it, or choose another file")
 
 
+def utf8_name(path: Path, what: str) -> None:
+    """Polars' readers and writers and DuckDB take UTF-8 paths only (a TypeError or a C++
+    bad_cast otherwise)."""
+    try:
+        os.fsencode(path).decode()
+    except UnicodeDecodeError:
+        raise InputError(f"{what} {path}: not a UTF-8 name; name it in UTF-8") from None
+
+
 def output_folder(path: Path) -> None:
     """A folder the command may write into (created when absent): not a file."""
+    utf8_name(path, "--out")
     if path.exists() and not path.is_dir():
         raise InputError(f"--out {path} is a file: name a folder")
     _folder_exists(path)

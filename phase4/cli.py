@@ -336,17 +336,23 @@ def load_phase3(
 ) -> None:
     """Validate every nba_analytics.<table>.parquet in DIR, then replace only the seasons
     (season_year) its files hold, per table; other seasons stay."""
+    from phase4 import checks
     from phase4.loading import Phase3LoadError, load_phase3_directory
-    from tasks.warehouse import WarehouseError
+    from tasks.warehouse import WarehouseError, checked_warehouse_url, duckdb_path
 
     _announce_warehouse()
+    checks.utf8_name(directory, "folder")
+    unread = None  # why a check could not count the warehouse's rows
     try:
         try:
             warehouse = _open_warehouse(read_only=check)
-        except WarehouseError:
+        except WarehouseError as exc:
             if not check:
                 raise
-            warehouse = None  # checking needs no warehouse: report without its counts
+            warehouse = None  # checking needs no warehouse: the files are checked all the same
+            url = checked_warehouse_url()
+            if not (url.startswith("duckdb://") and not duckdb_path(url).exists()):
+                unread = _one_line(str(exc))  # else a load creates the file: 0 rows is true
         loads = load_phase3_directory(warehouse, directory, check=check)
     except Phase3LoadError as exc:  # every problem of every file, one per line
         say_error(f"{len(exc.problems)} contract problem(s), nothing loaded:")
@@ -354,7 +360,9 @@ def load_phase3(
             err.print(f"  {problem}", soft_wrap=True)
         raise typer.Exit(EXIT_BAD_INPUT) from exc
     for load in loads:
-        console.print(load.describe(written=not check), soft_wrap=True)
+        console.print(load.describe(written=not check, counted=unread is None), soft_wrap=True)
+    if unread:
+        console.print(f"the warehouse's rows are not counted: {unread}", soft_wrap=True)
     if check:
         console.print(f"{directory}: every file passes the input contract; nothing written")
 

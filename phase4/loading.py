@@ -11,6 +11,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from fnmatch import fnmatchcase
 from pathlib import Path
 
 import polars as pl
@@ -73,12 +74,15 @@ class SeasonLoad:
     rows_after: int  # rows of these seasons after it (the file's rows)
     rows_kept: int  # rows of other seasons, untouched
 
-    def describe(self, written: bool = True) -> str:
+    def describe(self, written: bool = True, counted: bool = True) -> str:
+        """counted False: a check that could not read the warehouse, whose rows are unknown."""
         if not self.seasons:  # an empty file names no season: its table stays as it was
             nothing = "nothing replaced" if written else "nothing would be replaced"
             return f"{self.table}: the file holds no rows; {nothing}, the table stays as it was"
         verb = "replaced" if written else "would replace"
         seasons = ", ".join(str(s) for s in self.seasons)
+        if not counted:
+            return f"{verb} {self.table} season(s) {seasons} with {self.rows_after} rows"
         return (
             f"{verb} {self.table} season(s) {seasons}: {self.rows_before} -> "
             f"{self.rows_after} rows; {self.rows_kept} rows of other seasons kept"
@@ -90,9 +94,16 @@ def load_phase3_directory(
 ) -> list[SeasonLoad]:
     if not directory.is_dir():
         raise Phase3FileError(f"{directory} is not a folder")
+    parquet = sorted(p for p in directory.iterdir() if p.suffix.lower() == ".parquet")
+    misnamed = [p for p in parquet if not fnmatchcase(p.name, f"{INPUT_DATASET}.*.parquet")]
+    if misnamed:  # `player_game_summary.parquet`, `….PARQUET`: skipped without a word before
+        raise Phase3FileError(
+            f"{misnamed[0]}: not named {INPUT_DATASET}.<table>.parquet; rename it (tables: "
+            f"{', '.join(PHASE3_TABLES)}) or move it out of the folder"
+        )
     files = {
         path.name.removeprefix(f"{INPUT_DATASET}.").removesuffix(".parquet"): path
-        for path in sorted(directory.glob(f"{INPUT_DATASET}.*.parquet"))
+        for path in parquet
     }
     known = {table: path for table, path in files.items() if table in PHASE3_TABLES}
     unknown = [path for table, path in files.items() if table not in PHASE3_TABLES]

@@ -25,10 +25,16 @@ PGS = "nba_analytics.player_game_summary.parquet"
 
 
 def phase4(
-    *args: str, warehouse: str, cwd: Path, wrap: list[str] | None = None, api: str | None = None
+    *args: str,
+    warehouse: str,
+    cwd: Path,
+    wrap: list[str] | None = None,
+    api: str | None = None,
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """`phase4 --quiet ARGS` as a process; `api`: a running server's (else the CLI's own)."""
-    env = {**os.environ, "PHASE4_WAREHOUSE": warehouse}
+    """`phase4 --quiet ARGS` as a process; `api`: a running server's (else the CLI's own);
+    `env`: the environment instead of this process's."""
+    env = {**(os.environ if env is None else env), "PHASE4_WAREHOUSE": warehouse}
     env.pop("PREFECT_API_URL", None)
     if api is not None:
         env["PREFECT_API_URL"] = api

@@ -284,7 +284,7 @@ def test_demo_data_replaces_a_season_the_warehouse_holds_only_with_force(tmp_pat
     [
         # features writes parquet only: no --format csv to offer
         ("slate.csv", "--out slate.csv is a .csv name but --format is parquet: name a .parquet"),
-        (os.fsdecode(b"\xff.parquet"), ".parquet: not a UTF-8 name; name the file in UTF-8"),
+        (os.fsdecode(b"\xff.parquet"), ".parquet: not a UTF-8 name; name it in UTF-8"),
         ("WAREHOUSE", "is the warehouse's own file: name another file"),
     ],
 )

@@ -150,19 +150,27 @@ def test_an_out_that_is_a_pipe_is_refused_even_with_force(season_url: str, tmp_p
     assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
 
 
+@pytest.mark.parametrize(
+    ("name", "named"),
+    [
+        ("nba_analytics.player_game_sumary.parquet", "not a Phase 3 table; rename it to one of"),
+        # the next two were skipped without a word: the other tables loaded, exit 0
+        ("player_game_summary.parquet", "not named nba_analytics.<table>.parquet; rename it"),
+        ("nba_analytics.player_game_summary.PARQUET", "not named nba_analytics.<table>.parquet"),
+    ],
+)
 def test_a_misspelt_phase3_file_is_named_and_nothing_is_loaded(
-    season_url: str, tmp_path: Path
+    season_url: str, tmp_path: Path, name: str, named: str
 ) -> None:
     folder = tmp_path / "season"
     shutil.copytree(SEASON_2023, folder)
-    misspelt = folder / "nba_analytics.player_game_sumary.parquet"
+    misspelt = folder / name
     (folder / PGS).rename(misspelt)
     path = Path(season_url.removeprefix("duckdb://"))
     before = digest(path)
-    result = phase4("load-phase3", str(folder), warehouse=season_url, cwd=tmp_path)
-    assert_one_line_exit_2(
-        result, f"{misspelt}: not a Phase 3 table; rename it to one of player_game_summary,"
-    )
+    for args in (["load-phase3", str(folder)], ["load-phase3", "--check", str(folder)]):
+        result = phase4(*args, warehouse=season_url, cwd=tmp_path)
+        assert_one_line_exit_2(result, f"{misspelt}: {named}")
     assert digest(path) == before
 
 
@@ -359,3 +367,61 @@ def test_a_backfill_over_bad_phase3_tables_is_one_line(
         "backfill", *RANGE, warehouse=season_url, cwd=tmp_path, api=PREFECT_API_URL.value()
     )
     assert_one_line_exit_2(result, named)
+
+
+BAD_NAME = os.fsdecode(b"bad\xff")
+PRINTED = "bad\\udcff"  # the undecodable byte as the error line escapes it
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (["load-phase3", BAD_NAME], f"folder {PRINTED}: not a UTF-8 name"),
+        (["load-phase3", "--check", BAD_NAME], f"folder {PRINTED}: not a UTF-8 name"),
+        (["export", *RANGE, "--out", f"{BAD_NAME}/ex"], f"--out {PRINTED}/ex: not a UTF-8"),
+        (["demo-data", "--out", f"{BAD_NAME}/demo"], f"--out {PRINTED}/demo: not a UTF-8"),
+        (["warehouse", "init"], "PHASE4_WAREHOUSE="),
+        (["status", "--date", "2024-01-10"], "PHASE4_WAREHOUSE="),
+    ],
+)
+def test_a_path_that_is_no_utf8_name_is_one_line_and_makes_nothing(
+    season_url: str, tmp_path: Path, args: list[str], named: str
+) -> None:
+    """Polars and DuckDB take UTF-8 paths only: each was a traceback (TypeError, a C++
+    bad_cast), and export and demo-data left a folder behind."""
+    work = tmp_path / "work"
+    work.mkdir()
+    url = season_url if "PHASE4_WAREHOUSE" not in named else f"duckdb://{work}/{BAD_NAME}/w.duckdb"
+    line = assert_one_line_exit_2(phase4(*args, warehouse=url, cwd=work), named)
+    assert "not a UTF-8 name" in line
+    assert list(work.iterdir()) == []
+
+
+def test_a_check_that_cannot_read_the_warehouse_does_not_count_its_rows(tmp_path: Path) -> None:
+    """With a warehouse it could not open, `load-phase3 --check` printed `0 -> 25143 rows; 0
+    rows of other seasons kept` as fact. A DuckDB file not made yet does hold no rows."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GOOGLE_", "PHASE4_"))}
+    table = "would replace player_game_summary season(s) 2023"
+    unread = phase4(
+        "load-phase3",
+        "--check",
+        str(SEASON_2023),
+        warehouse="bigquery://no-such-project-123",
+        cwd=tmp_path,
+        env=env,
+    )
+    assert unread.returncode == 0, unread.stderr
+    assert f"{table} with 25143 rows\n" in unread.stdout
+    assert "the warehouse's rows are not counted: cannot create a BigQuery client" in unread.stdout
+    new_file = phase4(
+        "load-phase3",
+        "--check",
+        str(SEASON_2023),
+        warehouse=f"duckdb://{tmp_path}/new.duckdb",
+        cwd=tmp_path,
+        env=env,
+    )
+    assert new_file.returncode == 0, new_file.stderr
+    assert f"{table}: 0 -> 25143 rows; 0 rows of other seasons kept\n" in new_file.stdout
+    assert "not counted" not in new_file.stdout
+    assert list(tmp_path.iterdir()) == []  # a check writes nothing, not even the file

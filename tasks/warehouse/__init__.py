@@ -48,6 +48,12 @@ def duckdb_path(url: str) -> Path:
             f"{WAREHOUSE_ENV}={url}: a duckdb:// URL takes no ?parameters or #fragment; rename "
             "a file whose name holds ? or #"
         )
+    try:
+        os.fsencode(raw).decode()
+    except UnicodeDecodeError:  # DuckDB fails on it with a C++ bad_cast
+        raise WarehouseError(
+            f"{WAREHOUSE_ENV}={url}: not a UTF-8 name; name the file in UTF-8"
+        ) from None
     path = Path(raw).expanduser()
     if not path.is_absolute():
         raise WarehouseError(
