@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import stat
+import subprocess
 from datetime import date
 from pathlib import Path
 
@@ -33,7 +34,7 @@ from tasks.warehouse import WarehouseError, open_warehouse
 from tests.conftest import SEASON_2023
 from tests.support.bq_emulator import EmulatorProcess
 from tests.support.season_2024 import copy_of_week
-from tests.test_cli_errors import PGS, assert_one_line_exit_2, phase4
+from tests.test_cli_errors import PGS, PHASE4, assert_one_line_exit_2, phase4
 
 RANGE = ["--start", "2024-01-08", "--end", "2024-01-12"]
 
@@ -318,8 +319,33 @@ def test_a_warehouse_under_a_file_says_it_is_a_file(tmp_path: Path) -> None:
     a_file.write_text("x")
     url = f"duckdb://{a_file / 'w.duckdb'}"
     result = phase4("warehouse", "init", warehouse=url, cwd=tmp_path)
-    assert_one_line_exit_2(result, f"directory {a_file} is a file (PHASE4_WAREHOUSE={url})")
+    assert_one_line_exit_2(
+        result, f"{a_file} is a file, not a folder (PHASE4_WAREHOUSE={url}): move the file away"
+    )
     assert a_file.read_text() == "x"
+
+
+@pytest.mark.parametrize(
+    "args", [["warehouse", "init"], ["run", "--date", "2024-01-10"], ["server", "start"]]
+)
+def test_a_file_named_phase4_where_its_folder_goes_is_one_line(
+    tmp_path: Path, args: list[str]
+) -> None:
+    """`.phase4` (the default warehouse's and the managed server's folder) made a file by
+    hand was `cannot write …/.phase4 (File exists)`, exit 1, and nothing said what to do."""
+    (tmp_path / ".phase4").write_text("x")
+    env = {k: v for k, v in os.environ.items() if k not in ("PHASE4_WAREHOUSE", "PREFECT_HOME")}
+    warehouse = {} if args[0] == "warehouse" else {"PHASE4_WAREHOUSE": f"duckdb://{tmp_path}/w"}
+    result = subprocess.run(
+        [PHASE4, "--quiet", *args],
+        cwd=tmp_path,
+        env={**env, **warehouse},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert_one_line_exit_2(result, f"{tmp_path}/.phase4 is a file, not a folder", "move")
+    assert (tmp_path / ".phase4").read_text() == "x"
 
 
 def test_a_newline_in_a_key_prints_as_an_escape_in_the_problem_list(tmp_path: Path) -> None:

@@ -341,7 +341,9 @@ def open_duckdb(
 ) -> DuckDBWarehouse:
     """Check the file before any connection, so each bad input gets its own one-line message;
     only the default `.phase4/` directory is ever created (create_dir), never when read-only."""
-    where = f"PHASE4_WAREHOUSE=duckdb://{path}"
+    where = (
+        "the default, PHASE4_WAREHOUSE unset" if create_dir else f"PHASE4_WAREHOUSE=duckdb://{path}"
+    )
     if path.is_dir():
         raise WarehouseError(f"{where} is a directory: name a .duckdb file inside it")
     if read_only:
@@ -358,10 +360,14 @@ def open_duckdb(
             )
         return DuckDBWarehouse(path, read_only=True, lock_wait_seconds=READ_ONLY_LOCK_WAIT_SECONDS)
     if not path.parent.is_dir():
-        if not create_dir:
-            problem = "is a file" if path.parent.exists() else "does not exist"
+        if path.parent.exists():  # a file where the folder should be (`.phase4` made by hand)
             raise WarehouseError(
-                f"directory {path.parent} {problem} ({where}): create it first, or fix "
+                f"{path.parent} is a file, not a folder ({where}): move the file away, or "
+                "point PHASE4_WAREHOUSE at a file elsewhere"
+            )
+        if not create_dir:
+            raise WarehouseError(
+                f"directory {path.parent} does not exist ({where}): create it first, or fix "
                 "the path (it is never created for you)"
             )
         path.parent.mkdir(parents=True, exist_ok=True)
