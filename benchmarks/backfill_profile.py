@@ -26,8 +26,8 @@ from features import core, registry
 from flows.phase4_backfill import seasons_of
 from quality.freshness import input_fingerprints
 from quality.report import report_markdown
-from tasks.backfill import write_chunk_task
-from tasks.freshness import date_chunks, dates_to_build_task, run_inputs
+from tasks.backfill import dates_to_build_task, write_chunk_task
+from tasks.freshness import date_chunks, run_inputs
 from tasks.io import ensure_tables
 from tasks.readers import read_phase3_frames
 from tasks.report_reads import read_report_frames

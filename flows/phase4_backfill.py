@@ -28,8 +28,8 @@ from nba_calendar import season_of
 from quality.contracts import InputContractError
 from quality.schemas import ML_FEATURE_STORE_V2
 from quality.success import BackfillSummary, RunLine
-from tasks.backfill import read_chunk_task, write_chunk_task
-from tasks.freshness import date_chunks, dates_to_build_task
+from tasks.backfill import dates_to_build_task, read_chunk_task, write_chunk_task
+from tasks.freshness import date_chunks
 from tasks.io import ensure_tables
 from tasks.processors import STOP, prepare_run_task, submit_processors
 from tasks.report import run_lines

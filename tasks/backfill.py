@@ -6,15 +6,19 @@ gives the same rows as a read for D alone (tests/test_backfill.py compares both)
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextvars import ContextVar
 from datetime import date
 
+import polars as pl
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from features import registry
 from features.core import Built
+from quality.freshness import dates_to_build, freshness_grid
 from quality.success import RunLine, date_status, lines_by_date
+from tasks.freshness import read_runs
 from tasks.io import TRANSIENT_RETRIES
 from tasks.processors import commit_built
 from tasks.readers import SeasonInputs, season_inputs
@@ -40,3 +44,13 @@ def write_chunk_task(warehouse_url: str, built: list[Built], lines: list[RunLine
         for day, day_lines in lines_by_date(lines).items():
             listener(day, sum(line.rows or 0 for line in day_lines), date_status(day_lines))
     return written
+
+
+@task(name="backfill-dates-to-build", cache_policy=NO_CACHE, **TRANSIENT_RETRIES)
+def dates_to_build_task(
+    warehouse_url: str, current: pl.DataFrame, dates: list[date], processors: Sequence[str]
+) -> list[date]:
+    """The chunk's dates where a selected processor is missing, failed or stale (SPEC 14)."""
+    runs = read_runs(open_warehouse(warehouse_url), dates[0], dates[-1])
+    grid = freshness_grid(runs, current, dates, list(registry.PROCESSORS.values()))
+    return dates_to_build(grid, processors)

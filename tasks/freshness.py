@@ -9,18 +9,16 @@ from datetime import date, timedelta
 from itertools import groupby
 
 import polars as pl
-from prefect import task
-from prefect.cache_policies import NO_CACHE
 
 from features import registry
 from features.core import RunInputs
 from features.registry import Processor
 from nba_calendar import season_of
-from quality.freshness import dates_to_build, freshness_grid, input_fingerprints
+from quality.freshness import freshness_grid, input_fingerprints
 from quality.schemas import PHASE3_TABLES, PROCESSOR_RUNS, Phase3Frames
 from tasks.feature_checks import read_reference
-from tasks.io import TRANSIENT_RETRIES, read_output, read_phase3
-from tasks.warehouse import Filter, Warehouse, open_warehouse
+from tasks.readers import read_output, read_phase3
+from tasks.warehouse import Filter, Warehouse
 
 CHUNK_DAYS = 56  # a season in three chunks: less fixed cost per date, peak RSS ~0.8 GB
 
@@ -88,16 +86,6 @@ def status_grid(
         [d for chunk in date_chunks(first, last) for d in chunk],
         processors,
     )
-
-
-@task(name="backfill-dates-to-build", cache_policy=NO_CACHE, **TRANSIENT_RETRIES)
-def dates_to_build_task(
-    warehouse_url: str, current: pl.DataFrame, dates: list[date], processors: Sequence[str]
-) -> list[date]:
-    """The chunk's dates where a selected processor is missing, failed or stale (SPEC 14)."""
-    runs = read_runs(open_warehouse(warehouse_url), dates[0], dates[-1])
-    grid = freshness_grid(runs, current, dates, list(registry.PROCESSORS.values()))
-    return dates_to_build(grid, processors)
 
 
 def upstream_closure(selected: Sequence[Processor]) -> list[Processor]:

@@ -12,10 +12,9 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from quality.contracts import InputContractError
-from quality.schemas import OUTPUT_TABLES, PHASE3_TABLES, all_tables
+from quality.schemas import PHASE3_TABLES, all_tables
 from tasks.readers import read_phase3
 from tasks.warehouse import (
-    Filter,
     TransientWarehouseError,
     Warehouse,
     WarehouseError,
@@ -73,17 +72,6 @@ def read_phase3_task(warehouse_url: str, table: str, analysis_date: date) -> pl.
     frame = read_phase3(warehouse, table, analysis_date)
     get_run_logger().info("%s: %d rows for %s", table, frame.height, analysis_date)
     return frame
-
-
-def read_output(
-    warehouse: Warehouse, table: str, first_date: date, last_date: date | None = None
-) -> pl.DataFrame:
-    """A Phase 4 table's stored partitions first_date..last_date (an unselected upstream)."""
-    schema = OUTPUT_TABLES[table]
-    column = schema.date_column
-    where = [Filter(column, ">=", first_date), Filter(column, "<=", last_date or first_date)]
-    frame = warehouse.read(schema.full_name, None, where, missing_ok=True)
-    return frame.select(schema.column_names).cast(dict(schema.polars_schema.items()))
 
 
 def ensure_tables(warehouse: Warehouse) -> list[str]:

@@ -25,6 +25,7 @@ from quality.contracts import check_columns, conform_input
 from quality.freshness import input_fingerprints
 from quality.schemas import (
     ML_FEATURE_STORE_V2,
+    OUTPUT_TABLES,
     PHASE3_KEYWORDS,
     PHASE3_TABLES,
     PLAYER_GAME_SUMMARY,
@@ -209,3 +210,14 @@ def read_slate(warehouse: Warehouse, day: date, player: str | None = None) -> pl
     if player is not None:
         where.append(Filter("player_lookup", "=", player))
     return read_p5(warehouse, where)
+
+
+def read_output(
+    warehouse: Warehouse, table: str, first_date: date, last_date: date | None = None
+) -> pl.DataFrame:
+    """A Phase 4 table's stored partitions first_date..last_date (an unselected upstream)."""
+    schema = OUTPUT_TABLES[table]
+    column = schema.date_column
+    where = [Filter(column, ">=", first_date), Filter(column, "<=", last_date or first_date)]
+    frame = warehouse.read(schema.full_name, None, where, missing_ok=True)
+    return frame.select(schema.column_names).cast(dict(schema.polars_schema.items()))

@@ -11,8 +11,7 @@ from polars.testing import assert_frame_equal
 from features.core import build_outputs
 from quality.schemas import OUTPUT_TABLES, Phase3Frames
 from tasks.freshness import date_chunks
-from tasks.io import read_output
-from tasks.readers import read_phase3_frames
+from tasks.readers import read_output, read_phase3_frames
 from tasks.warehouse import open_warehouse
 from tests.test_flow_realdata import PHASE4_SOURCE_STAMPS, phase4
 

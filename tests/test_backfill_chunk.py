@@ -12,8 +12,8 @@ from features import core, registry
 from features.core import RunInputs
 from quality.schemas import ML_FEATURE_STORE_V2, OUTPUT_TABLES, PROCESSOR_RUNS
 from tasks.backfill import progress_listener, write_chunk_task
-from tasks.io import ensure_tables, read_output
-from tasks.readers import read_phase3_frames
+from tasks.io import ensure_tables
+from tasks.readers import read_output, read_phase3_frames
 from tasks.warehouse import open_warehouse
 
 BUILT_AT = datetime(2026, 1, 1, tzinfo=UTC)

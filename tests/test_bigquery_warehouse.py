@@ -26,7 +26,8 @@ from quality.schemas import (
     TEAM_DEFENSE_ZONE_ANALYSIS,
 )
 from quality.success import RunLine
-from tasks.io import ensure_tables, is_transient, read_output
+from tasks.io import ensure_tables, is_transient
+from tasks.readers import read_output
 from tasks.report_reads import read_report_frames
 from tasks.warehouse import Filter, TransientWarehouseError, WarehouseError, open_warehouse
 from tasks.warehouse.base import Replacement, SeasonRows

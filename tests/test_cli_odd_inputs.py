@@ -451,3 +451,15 @@ def test_a_check_that_cannot_read_the_warehouse_does_not_count_its_rows(tmp_path
     assert f"{table}: 0 -> 25143 rows; 0 rows of other seasons kept\n" in new_file.stdout
     assert "not counted" not in new_file.stdout
     assert list(tmp_path.iterdir()) == []  # a check writes nothing, not even the file
+
+
+def test_status_and_report_leave_prefect_home_unmade(season_url: str, tmp_path: Path) -> None:
+    """Read commands write nothing: `status` and `report` imported Prefect (for a task
+    defined beside the freshness grid), which makes PREFECT_HOME, and took 1.6 s, not 0.7."""
+    home = tmp_path / "prefect-home"
+    env = {**os.environ, "PREFECT_HOME": str(home)}
+    env.pop("PREFECT_API_URL", None)
+    for args in (READ_COMMANDS[0], READ_COMMANDS[1], ["report", *RANGE, "--out", "r.html"]):
+        result = phase4(*args, warehouse=season_url, cwd=tmp_path, env=env)
+        assert result.returncode == 0, (args, result.stderr)
+        assert not home.exists(), args

@@ -18,9 +18,9 @@ from features.core import RunInputs
 from features.registry import PROCESSORS
 from quality.schemas import PROCESSOR_RUNS, TEAM_DEFENSE_ZONE_ANALYSIS
 from quality.success import RunLine
-from tasks.io import ensure_tables, read_output
+from tasks.io import ensure_tables
 from tasks.processors import DeadlinePassed
-from tasks.readers import read_phase3_frames
+from tasks.readers import read_output, read_phase3_frames
 from tasks.warehouse import Filter, Warehouse, open_warehouse, warehouse_url
 from tests.builders import p1_rows, replace_partitions
 

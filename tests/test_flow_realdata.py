@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from phase4.cli import app
 from quality.schemas import OUTPUT_TABLES
-from tasks.io import read_output
+from tasks.readers import read_output
 from tasks.warehouse import open_warehouse
 
 D = date(2024, 1, 15)

@@ -32,7 +32,7 @@ from quality.freshness import (
 )
 from quality.schemas import OUTPUT_TABLES, PHASE3_TABLES, PROCESSOR_RUNS
 from tasks.freshness import RUN_COLUMNS, status_grid
-from tasks.io import read_output
+from tasks.readers import read_output
 from tasks.warehouse import open_warehouse
 from tests.conftest import SEASON_2023, SEASON_2024
 from tests.test_flow_realdata import PHASE4_SOURCE_STAMPS

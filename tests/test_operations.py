@@ -14,7 +14,7 @@ from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
 from flows.phase4_precompute import phase4_precompute
 from quality.schemas import OUTPUT_TABLES, PROCESSOR_RUNS
-from tasks.io import read_output
+from tasks.readers import read_output
 from tasks.warehouse import Filter, Warehouse, open_warehouse
 from tests.support.reports import report_of
 from tests.test_flow_realdata import PHASE4_SOURCE_STAMPS, D, phase4

@@ -11,7 +11,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from quality.schemas import OUTPUT_TABLES, PROCESSOR_RUNS
-from tasks.io import read_output
+from tasks.readers import read_output
 from tasks.warehouse import Filter, open_warehouse
 from tests.test_flow_realdata import PHASE4_SOURCE_STAMPS, phase4
 

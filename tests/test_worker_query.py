@@ -21,7 +21,7 @@ from google.cloud import bigquery
 
 from phase4.loading import load_phase3_directory
 from quality.schemas import ML_FEATURE_STORE_V2, PREDICTIONS_DATASET
-from tasks.io import read_output
+from tasks.readers import read_output
 from tasks.warehouse import open_warehouse
 from tests.conftest import SEASON_2024
 from tests.support.bq_emulator import EmulatorProcess
