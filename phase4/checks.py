@@ -105,12 +105,10 @@ def output_file(
 
 
 def utf8_name(path: Path, what: str) -> None:
-    """Polars' readers and writers and DuckDB take UTF-8 paths only (a TypeError or a C++
-    bad_cast otherwise)."""
-    try:
-        os.fsencode(path).decode()
-    except UnicodeDecodeError:
-        raise InputError(f"{what} {path}: not a UTF-8 name; name it in UTF-8") from None
+    from tasks.warehouse import is_utf8
+
+    if not is_utf8(path):
+        raise InputError(f"{what} {path}: not a UTF-8 name; name it in UTF-8")
 
 
 def output_folder(path: Path) -> None:

@@ -11,7 +11,6 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from fnmatch import fnmatchcase
 from pathlib import Path
 
 import polars as pl
@@ -95,23 +94,13 @@ def load_phase3_directory(
     if not directory.is_dir():
         raise Phase3FileError(f"{directory} is not a folder")
     parquet = sorted(p for p in directory.iterdir() if p.suffix.lower() == ".parquet")
-    misnamed = [p for p in parquet if not fnmatchcase(p.name, f"{INPUT_DATASET}.*.parquet")]
-    if misnamed:  # `player_game_summary.parquet`, `….PARQUET`: skipped without a word before
+    tables = {f"{INPUT_DATASET}.{table}.parquet": table for table in PHASE3_TABLES}
+    if stray := [p for p in parquet if p.name not in tables]:  # never skipped without a word
         raise Phase3FileError(
-            f"{misnamed[0]}: not named {INPUT_DATASET}.<table>.parquet; rename it (tables: "
-            f"{', '.join(PHASE3_TABLES)}) or move it out of the folder"
+            f"{stray[0]}: not a Phase 3 file; name it {INPUT_DATASET}.<table>.parquet, a table "
+            f"of {', '.join(PHASE3_TABLES)}, or move it out of the folder"
         )
-    files = {
-        path.name.removeprefix(f"{INPUT_DATASET}.").removesuffix(".parquet"): path
-        for path in parquet
-    }
-    known = {table: path for table, path in files.items() if table in PHASE3_TABLES}
-    unknown = [path for table, path in files.items() if table not in PHASE3_TABLES]
-    if unknown:  # a misspelt table would otherwise be skipped without a word
-        raise Phase3FileError(
-            f"{unknown[0]}: not a Phase 3 table; rename it to one of {', '.join(PHASE3_TABLES)}"
-            " (nba_analytics.<table>.parquet) or move it out of the folder"
-        )
+    known = {tables[p.name]: p for p in parquet}
     if not known:
         expected = ", ".join(f"{INPUT_DATASET}.{t}.parquet" for t in PHASE3_TABLES)
         raise Phase3FileError(f"no Phase 3 files in {directory}; expected some of {expected}")

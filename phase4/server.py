@@ -327,17 +327,6 @@ def _adopt(files: ServerFiles, on_adopt: Callable[[str], None] | None = None) ->
     return server
 
 
-def _make_home(home: Path) -> None:
-    """The server's folder, made; a file in its way (a `.phase4` made by hand) is named."""
-    blocker = next((p for p in (home, *home.parents) if p.exists() and not p.is_dir()), None)
-    if blocker is not None:
-        raise SettingError(
-            f"{blocker} is a file, not a folder (the managed Prefect server's folder is {home}): "
-            "move the file away, or run the command from another folder"
-        )
-    home.mkdir(parents=True, exist_ok=True)
-
-
 def _write_whole(path: Path, text: str, mode: int = 0o666) -> None:
     """Write through a temporary file renamed into place: a reader sees the old or new text."""
     temporary = path.with_name(f".{path.name}.{os.getpid()}")
@@ -435,7 +424,13 @@ def start_server(home: Path | None = None) -> ServerStatus:
 
     timeout = settings.seconds(START_TIMEOUT_ENV, START_TIMEOUT_SECONDS, minimum=1, maximum=3600)
     files = ServerFiles(home or server_home())
-    _make_home(files.home)
+    # A file in the folder's way (a `.phase4` made by hand) is named, not `File exists`.
+    if blocker := next((p for p in (files.home, *files.home.parents) if p.is_file()), None):
+        raise SettingError(
+            f"{blocker} is a file, not a folder (the managed Prefect server's folder is "
+            f"{files.home}): move the file away, or run the command from another folder"
+        )
+    files.home.mkdir(parents=True, exist_ok=True)
     # Two first commands at once start one server: the second waits for the first's.
     with FileLock(str(files.lock), timeout=timeout):
         current = server_status(files.home)

@@ -36,6 +36,12 @@ def default_warehouse_path() -> Path:
     return (Path.cwd() / ".phase4" / "warehouse.duckdb").resolve()
 
 
+def is_utf8(path: str | Path) -> bool:
+    """Polars and DuckDB take UTF-8 paths only (a TypeError or a C++ bad_cast otherwise); an
+    undecodable byte of a name arrives as a lone surrogate (os.fsdecode)."""
+    return not any("\ud800" <= c <= "\udfff" for c in str(path))
+
+
 def duckdb_path(url: str) -> Path:
     """The absolute file of a duckdb:// URL. Relative paths are refused rather than resolved
     against whatever directory a command happens to run in (`~` is expanded)."""
@@ -48,12 +54,8 @@ def duckdb_path(url: str) -> Path:
             f"{WAREHOUSE_ENV}={url}: a duckdb:// URL takes no ?parameters or #fragment; rename "
             "a file whose name holds ? or #"
         )
-    try:
-        os.fsencode(raw).decode()
-    except UnicodeDecodeError:  # DuckDB fails on it with a C++ bad_cast
-        raise WarehouseError(
-            f"{WAREHOUSE_ENV}={url}: not a UTF-8 name; name the file in UTF-8"
-        ) from None
+    if not is_utf8(raw):
+        raise WarehouseError(f"{WAREHOUSE_ENV}={url}: not a UTF-8 name; name the file in UTF-8")
     path = Path(raw).expanduser()
     if not path.is_absolute():
         raise WarehouseError(
