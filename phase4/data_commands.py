@@ -329,19 +329,26 @@ def export_command(
 ) -> None:
     """Every output table as OUT/<dataset>.<table>/<partition>=YYYY-MM-DD/part-0.parquet."""
     from phase4.checks import output_folder, stored_tables, within_seasons
+    from phase4.loading import InterruptedAfterWrite
     from quality.schemas import OUTPUT_TABLES
     from tasks.export import ExportPathError, export_range
     from tasks.readers import open_reader
 
     first, last = dates_of_options(start, end, day)
     output_folder(out)
+    results: list[Any] = []  # the dates written, also after a Ctrl-C
     try:
         warehouse = open_reader()
         stored_tables(warehouse)
         within_seasons(warehouse, first, last, day is not None)
-        results = export_range(warehouse, first, last, out)
+        export_range(warehouse, first, last, out, results)
     except ExportPathError as exc:  # a WarehouseError is one line too (clean_errors)
         raise InputError(str(exc)) from exc
+    except KeyboardInterrupt:  # each file is whole: say which, a re-run writes the rest
+        files = [r for r in results if r.path is not None]
+        tables = ", ".join(dict.fromkeys(r.table for r in files)) or "no table"
+        said = f"{len(files)} date file(s) of {tables} under {out}, each whole"
+        raise InterruptedAfterWrite(f"{said}; export again for the rest") from None
     except OSError as exc:  # a folder it cannot make or write in (permissions, /proc, full disk)
         reason = f"cannot write in it ({exc.strerror or exc})"
         raise InputError(f"--out {out}: {reason}; choose a folder this user can write in") from exc

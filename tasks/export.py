@@ -13,6 +13,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pyarrow as pa
@@ -105,8 +106,11 @@ def write_date(out: Path, schema: TableSchema, day: date, frame: pl.DataFrame) -
     return ExportedDate(schema.name, day, frame.height, target_dir / PART_FILE, False)
 
 
-def export_range(warehouse: Warehouse, start: date, end: date, out: Path) -> list[ExportedDate]:
-    """One read per table, one file per date; every check runs first, so a refusal writes none."""
+def export_range(
+    warehouse: Warehouse, start: date, end: date, out: Path, written: list[Any] | None = None
+) -> list[ExportedDate]:
+    """One read per table, one file per date (into `written`, when given); every check runs
+    first, so a refusal writes none."""
     days = pl.date_range(start, end, eager=True).to_list()
     _refuse_links(out, [out / STAGING_DIR])
     frames: dict[str, dict[date, pl.DataFrame]] = {}  # by table, then by date
@@ -119,17 +123,20 @@ def export_range(warehouse: Warehouse, start: date, end: date, out: Path) -> lis
             frames[table] = {
                 k[0]: part for k, part in frame.partition_by(column, as_dict=True).items()
             }
-    results: list[ExportedDate] = []
-    for table, schema in OUTPUT_TABLES.items():
-        if (by_day := frames.get(table)) is None:
-            results += [ExportedDate(table, d, 0, None, False, table_absent=True) for d in days]
-            continue
-        results += [write_date(out, schema, d, by_day.get(d, schema.empty_frame())) for d in days]
-    staging = out / STAGING_DIR
-    if staging.is_dir() and not staging.is_symlink():
-        _clear_killed(staging)
-        if not any(staging.iterdir()):
-            staging.rmdir()
+    results = [] if written is None else written
+    try:
+        for table, schema in OUTPUT_TABLES.items():
+            if (by_day := frames.get(table)) is None:
+                results += [ExportedDate(table, d, 0, None, False, table_absent=True) for d in days]
+                continue
+            for d in days:  # one at a time: after a Ctrl-C `written` holds what is there
+                results.append(write_date(out, schema, d, by_day.get(d, schema.empty_frame())))
+    finally:
+        staging = out / STAGING_DIR
+        if staging.is_dir() and not staging.is_symlink():
+            _clear_killed(staging)
+            if not any(staging.iterdir()):
+                staging.rmdir()
     return results
 
 

@@ -7,6 +7,7 @@ import os
 import subprocess
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import polars as pl
@@ -357,3 +358,41 @@ def test_a_row_from_before_the_60_features_names_the_column_and_the_rebuild(
         f"backfill --start {D} --end {D} --force`, then export again" in printed
     )
     assert not out.exists() or not any(out.iterdir()), sorted(out.rglob("*"))
+
+
+def test_ctrl_c_mid_export_says_which_files_it_wrote_and_leaves_no_staging(
+    warehouse_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It said `nothing more is written; a write under way rolled back whole` of an export
+    that had written whole tables, and left its empty staging folder behind."""
+    import signal
+
+    import tasks.export
+
+    seed(warehouse_url, dict.fromkeys(DAYS, 2))
+    out = tmp_path / "out"
+
+    def ctrl_c_at_p5s_second(out: Path, schema: TableSchema, day: date, frame: pl.DataFrame) -> Any:
+        if schema is ML_FEATURE_STORE_V2 and day == DAYS[1]:  # P1's 3 files, P5's first
+            os.kill(os.getpid(), signal.SIGINT)  # pressed as the next file is staged
+        return write_date(out, schema, day, frame)
+
+    monkeypatch.setattr(tasks.export, "write_date", ctrl_c_at_p5s_second)
+    code, printed = phase4(
+        "export", "--start", str(DAYS[0]), "--end", str(DAYS[-1]), "--out", str(out)
+    )
+    assert code == 130, printed
+    assert (
+        f"error: interrupted after the write committed: 4 date file(s) of "
+        f"team_defense_zone_analysis, ml_feature_store_v2 under {out}, each whole; export again "
+        "for the rest"
+    ) in " ".join(printed.split())
+    files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.parquet"))
+    assert files == [
+        *(
+            f"nba_precompute.team_defense_zone_analysis/analysis_date={d}/part-0.parquet"
+            for d in DAYS
+        ),
+        f"nba_predictions.ml_feature_store_v2/game_date={DAYS[0]}/part-0.parquet",
+    ]
+    assert not (out / STAGING_DIR).exists()
