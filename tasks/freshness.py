@@ -17,7 +17,7 @@ from nba_calendar import season_of
 from quality.freshness import freshness_grid, input_fingerprints
 from quality.schemas import PHASE3_TABLES, PROCESSOR_RUNS, Phase3Frames
 from tasks.feature_checks import read_reference
-from tasks.readers import read_output, read_phase3
+from tasks.readers import read_output, read_phase3_frames
 from tasks.warehouse import Filter, Warehouse
 
 CHUNK_DAYS = 56  # a season in three chunks: less fixed cost per date, peak RSS ~0.8 GB
@@ -62,12 +62,10 @@ def read_runs(warehouse: Warehouse, first: date, last: date) -> pl.DataFrame:
 def read_phase3_for(warehouse: Warehouse, first: date, last: date) -> dict[str, pl.DataFrame]:
     """Every Phase 3 row a build of first..last (one season) reads; an absent table reads as
     empty (its dates then show what was built against what is there: nothing)."""
-    return {
-        table: schema.empty_frame()
-        if warehouse.table_schema(schema.full_name) is None
-        else read_phase3(warehouse, table, first, last)
-        for table, schema in PHASE3_TABLES.items()
-    }
+    present = [
+        t for t, s in PHASE3_TABLES.items() if warehouse.table_schema(s.full_name) is not None
+    ]
+    return read_phase3_frames(warehouse, first, last, present).by_table()
 
 
 def status_grid(
