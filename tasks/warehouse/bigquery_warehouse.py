@@ -268,27 +268,24 @@ class BigQueryWarehouse(Warehouse):
         try:
             job = self._query(sql, [_parameter(k, v) for k, v in values.items()])
             return self._fetch(job)
-        except gexc.NotFound as exc:
-            if self.table_schema(full_name) is None:
-                raise TableNotFound(full_name, f" in project {self.project}") from exc
-            raise self._explain(exc, f"reading {full_name}") from exc
         except gexc.GoogleAPIError as exc:
+            if isinstance(exc, gexc.NotFound) and self.table_schema(full_name) is None:
+                raise TableNotFound(full_name, f" in project {self.project}") from exc
             raise self._explain(exc, f"reading {full_name}") from exc
 
     def _fetch(self, job: bigquery.QueryJob) -> pa.Table:
         """Query results through the Storage Read API, or REST once read sessions are denied."""
-        if self.read_api == "rest" or self.project in _STORAGE_DENIED:
-            return job.to_arrow(create_bqstorage_client=False)
-        try:
-            return self._fetch_storage(job)
-        except gexc.PermissionDenied as exc:
-            _STORAGE_DENIED.add(self.project)
-            _warn(
-                f"BigQuery Storage Read API denied in project {self.project} (grant "
-                f"{READ_SESSION_ROLE} on the project, or set {READ_API_ENV}=rest): reading "
-                f"through REST for the rest of this run. {' '.join(str(exc).split())}"
-            )
-            return job.to_arrow(create_bqstorage_client=False)
+        if self.read_api != "rest" and self.project not in _STORAGE_DENIED:
+            try:
+                return self._fetch_storage(job)
+            except gexc.PermissionDenied as exc:
+                _STORAGE_DENIED.add(self.project)
+                _warn(
+                    f"BigQuery Storage Read API denied in project {self.project} (grant "
+                    f"{READ_SESSION_ROLE} on the project, or set {READ_API_ENV}=rest): reading "
+                    f"through REST for the rest of this run. {' '.join(str(exc).split())}"
+                )
+        return job.to_arrow(create_bqstorage_client=False)
 
     def _fetch_storage(self, job: bigquery.QueryJob) -> pa.Table:
         return job.to_arrow(create_bqstorage_client=True)
