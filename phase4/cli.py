@@ -396,14 +396,11 @@ def run(
         state = None
         with _interrupts(f"run for {day}") as interrupt:
             state = phase4_precompute(analysis_date=day, processors=chosen, return_state=True)
-    if interrupt.count:
-        _stop_interrupted(
-            interrupt,
-            f"run for {day} interrupted; written: {', '.join(interrupt.tables()) or 'nothing'}"
-            " (each partition with its run line). Re-run the same command to build it.",
-            state,
-        )
-    report = _flow_result(state, RunReport, "run")
+    stopped = (
+        f"run for {day} interrupted; written: {', '.join(interrupt.tables()) or 'nothing'}"
+        " (each partition with its run line). Re-run the same command to build it."
+    )
+    report = _flow_result(state, RunReport, "run", interrupt, stopped)
     columns = ["processor", "status", "rows", "duration_s", "message"]
     rows = [[row[c] for c in columns] for row in report.table_rows()]
     print_table(columns, rows, f"Phase 4 run for {report.analysis_date}: {report.status}")
@@ -414,8 +411,18 @@ def run(
     raise typer.Exit(EXIT_RUN_FAILED if report.failed else EXIT_OK)
 
 
-def _flow_result(state: Any, kind: type[R], what: str) -> R:
-    """The flow's result; a flow that raised, one line (exit 2 for bad input, else 1)."""
+def _flow_result(state: Any, kind: type[R], what: str, interrupt: Interrupt, stopped: str) -> R:
+    """The flow's result; a flow that raised, one line (exit 2 for bad input, else 1). After a
+    Ctrl-C or SIGTERM (`interrupt`), `stopped` and exit 130, the flow run marked Cancelled or
+    Crashed: a SIGTERM that a DuckDB query swallowed is only known from `state`, the flow run's
+    final state when the flow returned (the run ended Failed and is marked Crashed)."""
+    if interrupt.count:
+        interrupt.finished = True
+        if interrupt.flow_run_id is None and state is not None:
+            interrupt.flow_run_id = str(state.state_details.flow_run_id)
+        _cancel_flow_run(interrupt)
+        err.print(stopped, soft_wrap=True)
+        raise typer.Exit(EXIT_INTERRUPTED)
     result = state.result(raise_on_failure=False)
     if isinstance(result, kind):
         return result
@@ -601,14 +608,11 @@ def backfill(
                 progress_listener.reset(token)
             if not interrupt.count:
                 progress.update(bar, completed=total_days)
-    if interrupt.count:
-        _stop_interrupted(
-            interrupt,
-            f"backfill {start.date()}..{end.date()} interrupted; {interrupt.describe()}. "
-            "Re-run the same command to resume.",
-            state,
-        )
-    summary = _flow_result(state, BackfillSummary, "backfill")
+    stopped = (
+        f"backfill {start.date()}..{end.date()} interrupted; {interrupt.describe()}. "
+        "Re-run the same command to resume."
+    )
+    summary = _flow_result(state, BackfillSummary, "backfill", interrupt, stopped)
     columns = ["date", "status", "rows", "message"]
     print_table(
         columns,
@@ -775,17 +779,6 @@ def _cancel_flow_run(state: Interrupt) -> None:
             client.set_flow_run_state(state.flow_run_id, final, force=True)
     except Exception as exc:  # the exit must not wait for an unreachable API
         err.print(f"could not mark flow run {state.flow_run_id} {final.name}: {exc}")
-
-
-def _stop_interrupted(state: Interrupt, summary: str, flow_state: Any = None) -> NoReturn:
-    """`flow_state`: the flow run's final state when the flow returned (a SIGTERM that a
-    DuckDB query swallowed is only known then: the run ended Failed and is marked Crashed)."""
-    state.finished = True
-    if state.flow_run_id is None and flow_state is not None:
-        state.flow_run_id = str(flow_state.state_details.flow_run_id)
-    _cancel_flow_run(state)
-    err.print(summary, soft_wrap=True)
-    raise typer.Exit(EXIT_INTERRUPTED)
 
 
 @command("start", group=server_app)
