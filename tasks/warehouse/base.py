@@ -68,6 +68,10 @@ class Replacement:
     rows: Rows
 
 
+# One table's part of a commit, conformed and checked: its partitions (none: appended), its rows.
+Write: TypeAlias = tuple[TableSchema, Sequence[date], pa.Table]
+
+
 class Warehouse(ABC):
     """Reads tables as Polars frames and replaces date partitions atomically. `labels` go on
     every BigQuery job; `bytes_processed` and `bytes_billed` add up what this object's queries
@@ -128,7 +132,6 @@ class Warehouse(ABC):
     ) -> pa.Table:
         """The SELECT itself; raises TableNotFound for an absent table."""
 
-    @abstractmethod
     def commit(
         self,
         replacements: Sequence[Replacement],
@@ -141,6 +144,17 @@ class Warehouse(ABC):
         line; returns the rows the replacements wrote. A partition without rows ends up empty.
         `before_commit` runs right before the commit: if it raises (a timed-out or interrupted
         run), nothing is committed and the exception propagates."""
+        self._check_writable()
+        writes = [(r.schema, r.partitions, conform(r.rows, r.schema)) for r in replacements]
+        for schema, partitions, rows in writes:
+            check_partitions(schema, partitions, rows)
+        appended: list[Write] = [(schema, (), conform(rows, schema)) for schema, rows in appends]
+        self._commit([*writes, *appended], before_commit)
+        return sum(rows.num_rows for _, _, rows in writes)
+
+    @abstractmethod
+    def _commit(self, writes: Sequence[Write], before_commit: BeforeCommit | None) -> None:
+        """`commit`'s ONE transaction: every write's partitions replaced, or its rows appended."""
 
     @abstractmethod
     def replace_seasons_of(self, loads: Sequence[SeasonRows]) -> int:

@@ -34,17 +34,14 @@ from quality.schemas import (
 from tasks.warehouse.base import (
     BeforeCommit,
     Filter,
-    Replacement,
-    Rows,
     SeasonRows,
     TableNotFound,
     TransientWarehouseError,
     Warehouse,
     WarehouseError,
+    Write,
     check_identifier,
-    check_partitions,
     check_seasons,
-    conform,
     quote_identifier,
     select_sql,
 )
@@ -303,25 +300,14 @@ class BigQueryWarehouse(Warehouse):
                 _warn(f"{error}; next attempt in {waits[0]:g} s")
                 time.sleep(waits.pop(0))
 
-    def commit(
-        self,
-        replacements: Sequence[Replacement],
-        appends: Sequence[tuple[TableSchema, Rows]] = (),
-        *,
-        before_commit: BeforeCommit | None = None,
-    ) -> int:
-        self._check_writable()
+    def _commit(self, writes: Sequence[Write], before_commit: BeforeCommit | None) -> None:
         parts: list[Part] = []
-        for r in replacements:
-            staged = conform(r.rows, r.schema)
-            check_partitions(r.schema, r.partitions, staged)
-            days = ", ".join(f"DATE '{d.isoformat()}'" for d in sorted(set(r.partitions)))
-            where = f"{r.schema.partition_column} IN ({days})"
-            parts.append((r.schema.full_name, staged, schema_fields(r.schema), where))
-        parts += [(s.full_name, conform(rows, s), schema_fields(s), None) for s, rows in appends]
+        for schema, partitions, rows in writes:
+            days = ", ".join(f"DATE '{d.isoformat()}'" for d in sorted(set(partitions)))
+            where = f"{schema.partition_column} IN ({days})" if partitions else None
+            parts.append((schema.full_name, rows, schema_fields(schema), where))
         what = "committing " + ", ".join(sorted({name for name, _, _, _ in parts}))
         self._transaction(parts, what, before_commit)
-        return sum(staged.num_rows for _, staged, _, where in parts if where is not None)
 
     def replace_seasons_of(self, loads: Sequence[SeasonRows]) -> int:
         self._check_writable()

@@ -17,17 +17,14 @@ from quality.schemas import TableSchema
 from tasks.warehouse.base import (
     BeforeCommit,
     Filter,
-    Replacement,
-    Rows,
     SeasonRows,
     TableNotFound,
     TransientWarehouseError,
     Warehouse,
     WarehouseError,
+    Write,
     check_identifier,
-    check_partitions,
     check_seasons,
-    conform,
     quote_identifier,
     select_sql,
 )
@@ -210,22 +207,10 @@ class DuckDBWarehouse(Warehouse):
                 con.execute("ROLLBACK")
             raise
 
-    def commit(
-        self,
-        replacements: Sequence[Replacement],
-        appends: Sequence[tuple[TableSchema, Rows]] = (),
-        *,
-        before_commit: BeforeCommit | None = None,
-    ) -> int:
-        self._check_writable()
-        writes = [(r.schema, r.partitions, conform(r.rows, r.schema)) for r in replacements]
-        for schema, partitions, rows in writes:
-            check_partitions(schema, partitions, rows)
-        written = sum(rows.num_rows for _, _, rows in writes)
-        writes += [(schema, (), conform(rows, schema)) for schema, rows in appends]
+    def _commit(self, writes: Sequence[Write], before_commit: BeforeCommit | None) -> None:
         # A chunk of dates (a backfill's) skips DuckDB's vacuum when its commit checkpoints: it
         # merged row groups for 0.3-0.4 s a chunk, and a chunk's rows are whole row groups.
-        chunk = len({day for r in replacements for day in r.partitions}) > 1
+        chunk = len({day for _, partitions, _ in writes for day in partitions}) > 1
         statements = []
         with self._connect() as con:  # per table: one DELETE of its dates, one INSERT
             con.execute("SET max_vacuum_tasks = 0" if chunk else "RESET max_vacuum_tasks")
@@ -242,7 +227,6 @@ class DuckDBWarehouse(Warehouse):
                         f"INSERT INTO {table} BY NAME SELECT * FROM phase4_staged_{i}"
                     )
             self._in_transaction(con, statements, before_commit)
-        return written
 
     def replace_seasons_of(self, loads: Sequence[SeasonRows]) -> int:
         """Every table's DDL, DELETE and INSERT in one transaction: all or nothing."""
