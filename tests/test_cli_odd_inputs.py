@@ -466,3 +466,25 @@ def test_status_and_report_leave_prefect_home_unmade(season_url: str, tmp_path: 
         result = phase4(*args, warehouse=season_url, cwd=tmp_path, env=env)
         assert result.returncode == 0, (args, result.stderr)
         assert not home.exists(), args
+
+
+@pytest.mark.parametrize("default", [False, True])
+def test_a_warehouse_path_that_is_a_directory_is_one_line(tmp_path: Path, default: bool) -> None:
+    """Named by its path and where it came from: the setting, or the default path (the
+    message named an unset PHASE4_WAREHOUSE)."""
+    folder = tmp_path / (".phase4/warehouse.duckdb" if default else "w.duckdb")
+    folder.mkdir(parents=True)
+    env = {k: v for k, v in os.environ.items() if k != "PHASE4_WAREHOUSE"}
+    if not default:
+        env["PHASE4_WAREHOUSE"] = f"duckdb://{folder}"
+    result = subprocess.run(
+        [PHASE4, "--quiet", "warehouse", "init"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    where = "the default path" if default else f"PHASE4_WAREHOUSE=duckdb://{folder}"
+    assert_one_line_exit_2(result, f"{folder} is a directory ({where}): name a .duckdb file")
+    assert list(folder.iterdir()) == []

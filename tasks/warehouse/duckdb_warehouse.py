@@ -325,11 +325,9 @@ def open_duckdb(
 ) -> DuckDBWarehouse:
     """Check the file before any connection, so each bad input gets its own one-line message;
     only the default `.phase4/` directory is ever created (create_dir), never when read-only."""
-    where = (
-        "the default, PHASE4_WAREHOUSE unset" if create_dir else f"PHASE4_WAREHOUSE=duckdb://{path}"
-    )
+    where = "the default path" if create_dir else f"PHASE4_WAREHOUSE=duckdb://{path}"
     if path.is_dir():
-        raise WarehouseError(f"{where} is a directory: name a .duckdb file inside it")
+        raise WarehouseError(f"{path} is a directory ({where}): name a .duckdb file inside it")
     if read_only:
         if not path.exists():
             raise WarehouseError(
