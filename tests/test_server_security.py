@@ -552,3 +552,15 @@ def test_a_start_whose_port_another_home_took_meanwhile_retries_on_a_free_port(
     finally:
         stop_server(home)
         taken.close()
+
+
+def test_a_quiet_commands_console_level_stays_out_of_the_servers_log(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`phase4 -q` silences Prefect in its own terminal; a server it starts inherited that,
+    and server.log lost its warnings and errors."""
+    from phase4.server import server_environment
+
+    monkeypatch.setenv("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
+    env = server_environment(tmp_path, 4999)
+    assert "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL" not in env
