@@ -671,7 +671,7 @@ def _interrupts(what: str) -> Iterator[Interrupt]:
     from prefect.exceptions import TerminationSignal
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
-    from tasks.processors import STOP, committed_listener
+    from tasks.processors import STOP, commits_settled, committed_listener
 
     state = Interrupt()
     STOP.clear()
@@ -699,10 +699,8 @@ def _interrupts(what: str) -> Iterator[Interrupt]:
             state.flow_run_id = str(context.flow_run.id) if context and context.flow_run else None
         threading.Thread(target=watchdog, daemon=True).start()
         _quiet_prefect()
-        err.print(
-            f"interrupt: stopping the {what}; nothing more is written "
-            "(Ctrl-C again to quit at once)"
-        )
+        again = " (Ctrl-C again to quit at once)" if signum == signal.SIGINT else ""
+        err.print(f"interrupt: stopping the {what}; nothing more is written{again}")
 
     # SIGTERM stops like Ctrl-C; in the flow Prefect's handler raises TerminationSignal first.
     previous = {n: signal.signal(n, handler) for n in (signal.SIGINT, signal.SIGTERM)}
@@ -722,6 +720,7 @@ def _interrupts(what: str) -> Iterator[Interrupt]:
         # A SIGTERM ours missed: Prefect's handler took it, or a query (a commit) swallowed it.
         if signal.SIGTERM in heard.close() and not state.count:
             handler(signal.SIGTERM, None)
+        commits_settled(INTERRUPT_DEADLINE_SECONDS)  # a SIGTERM left a commit landing: hear it
         committed_listener.reset(token)
         for number, before in previous.items():
             signal.signal(number, before)

@@ -483,7 +483,8 @@ def _wait_healthy(
             )
         time.sleep(0.2)
     raise ServerStartError(
-        f"the managed Prefect server was not healthy after {timeout:.0f} s; see {files.log}"
+        f"the managed Prefect server was not healthy after {timeout:.0f} s "
+        f"({START_TIMEOUT_ENV}); see {files.log}"
     )
 
 
@@ -514,6 +515,7 @@ def _stop_recorded(files: ServerFiles, on_stale: Callable[[str], None] | None) -
                 os.killpg(pid, signal.SIGKILL)
     elif (why_not := stale_pid_file(files.home)) is not None and on_stale is not None:
         on_stale(f"removed the stale {files.pid}: {why_not}; nothing was signalled")
-    for path in (files.pid, files.port):
-        path.unlink(missing_ok=True)
+    for path in (files.pid, files.port):  # absent: nothing to unlink (a read-only folder too)
+        if path.exists():
+            path.unlink()
     return recorded is not None

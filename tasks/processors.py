@@ -39,6 +39,15 @@ from tasks.warehouse.base import Replacement
 STOP = threading.Event()
 CommitListener = Callable[[Sequence[RunLine]], None]
 committed_listener: ContextVar[CommitListener | None] = ContextVar("phase4_committed", default=None)
+# Commits under way (in task threads): a SIGTERM ends the flow at once, and the CLI waits for
+# them (`commits_settled`) so its summary hears every commit that lands.
+_UNDER_WAY = [0]
+_SETTLED = threading.Condition()
+
+
+def commits_settled(timeout: float) -> bool:
+    with _SETTLED:
+        return _SETTLED.wait_for(lambda: not _UNDER_WAY[0], timeout)
 
 
 class DeadlinePassed(RuntimeError):
@@ -72,9 +81,16 @@ def commit_built(
         if before_commit is not None:
             before_commit()
 
-    written = warehouse.commit(replacements, [(PROCESSOR_RUNS, rows)], before_commit=guard)
-    if listener := committed_listener.get():
-        listener(lines)
+    with _SETTLED:
+        _UNDER_WAY[0] += 1
+    try:
+        written = warehouse.commit(replacements, [(PROCESSOR_RUNS, rows)], before_commit=guard)
+        if listener := committed_listener.get():
+            listener(lines)
+    finally:
+        with _SETTLED:
+            _UNDER_WAY[0] -= 1
+            _SETTLED.notify_all()
     return written
 
 

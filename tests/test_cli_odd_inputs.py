@@ -488,3 +488,15 @@ def test_a_warehouse_path_that_is_a_directory_is_one_line(tmp_path: Path, defaul
     where = "the default path" if default else f"PHASE4_WAREHOUSE=duckdb://{folder}"
     assert_one_line_exit_2(result, f"{folder} is a directory ({where}): name a .duckdb file")
     assert list(folder.iterdir()) == []
+
+
+def test_server_stop_with_a_file_named_phase4_says_nothing_runs(tmp_path: Path) -> None:
+    """It unlinked server.pid and server.port even when absent: `Not a directory`, exit 1
+    (a read-only folder: `Read-only file system`)."""
+    (tmp_path / ".phase4").write_text("x")
+    result = subprocess.run(
+        [PHASE4, "server", "stop"], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert "no managed Prefect server was running" in result.stdout
+    assert (tmp_path / ".phase4").read_text() == "x"
