@@ -390,9 +390,11 @@ def test_ctrl_c_after_the_flow_returned_says_what_the_run_wrote(
 
 
 def test_a_sigterm_waits_for_the_commit_landing_so_the_summary_counts_it() -> None:
-    """Prefect's SIGTERM handler ends the flow at once while a chunk's commit may still land in
-    its task thread: the summary left that chunk out (6 of 13 SIGTERMs 3.5-3.8 s into a
-    season's backfill), though its partitions and lines were written."""
+    """Prefect's SIGTERM handler raises in the main thread: the backfill committed a chunk
+    there, and the exception could land between the commit and its report, so the summary left
+    that chunk out (6 of 13 SIGTERMs 3.5-3.8 s into a season). The commit now runs in a task
+    thread (flows/phase4_backfill.py), which the handler cannot interrupt; the CLI waits for
+    it."""
     import contextvars
     from datetime import UTC, datetime
 
