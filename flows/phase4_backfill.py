@@ -137,7 +137,6 @@ class Chunk:
         built = [f.result() for f in self.runs.values() if f.state.is_completed()]
         # Quoted: Prefect would walk every line and frame for futures (~0.1 s of CPU a chunk).
         quoted: dict[str, Any] = {"built": quote(built), "lines": quote(lines)}
-        # In a task thread, not the flow's: a SIGTERM (Prefect's handler raises in the main
-        # thread) cannot land between the commit and its report; the CLI waits for it.
+        # A task thread: a SIGTERM, raised in the main one, cannot cut it from its report.
         write_chunk_task.submit(url, **quoted).result()
         return lines
