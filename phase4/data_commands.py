@@ -331,17 +331,17 @@ def export_command(
     from phase4.checks import output_folder, stored_tables, within_seasons
     from phase4.loading import InterruptedAfterWrite
     from quality.schemas import OUTPUT_TABLES
-    from tasks.export import ExportPathError, export_range
+    from tasks.export import ExportedDate, ExportPathError, export_range
     from tasks.readers import open_reader
 
     first, last = dates_of_options(start, end, day)
     output_folder(out)
-    results: list[Any] = []  # the dates written, also after a Ctrl-C
+    results: list[ExportedDate] = []  # the dates written, also after a Ctrl-C
     try:
         warehouse = open_reader()
         stored_tables(warehouse)
         within_seasons(warehouse, first, last, day is not None)
-        export_range(warehouse, first, last, out, results)
+        export_range(warehouse, first, last, out, into=results)
     except ExportPathError as exc:  # a WarehouseError is one line too (clean_errors)
         raise InputError(str(exc)) from exc
     except KeyboardInterrupt:  # each file is whole: say which, a re-run writes the rest

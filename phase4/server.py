@@ -517,5 +517,5 @@ def _stop_recorded(files: ServerFiles, on_stale: Callable[[str], None] | None) -
         on_stale(f"removed the stale {files.pid}: {why_not}; nothing was signalled")
     for path in (files.pid, files.port):  # absent: nothing to unlink (a read-only folder too)
         if path.exists():
-            path.unlink()
+            path.unlink(missing_ok=True)  # another stop may remove it first
     return recorded is not None

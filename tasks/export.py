@@ -13,7 +13,6 @@ import uuid
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any
 
 import polars as pl
 import pyarrow as pa
@@ -107,9 +106,9 @@ def write_date(out: Path, schema: TableSchema, day: date, frame: pl.DataFrame) -
 
 
 def export_range(
-    warehouse: Warehouse, start: date, end: date, out: Path, written: list[Any] | None = None
+    warehouse: Warehouse, start: date, end: date, out: Path, into: list[ExportedDate] | None = None
 ) -> list[ExportedDate]:
-    """One read per table, one file per date (into `written`, when given); every check runs
+    """One read per table, one file per date (appended to `into`, when given); every check runs
     first, so a refusal writes none."""
     days = pl.date_range(start, end, eager=True).to_list()
     _refuse_links(out, [out / STAGING_DIR])
@@ -123,13 +122,13 @@ def export_range(
             frames[table] = {
                 k[0]: part for k, part in frame.partition_by(column, as_dict=True).items()
             }
-    results = [] if written is None else written
+    results = [] if into is None else into
     try:
         for table, schema in OUTPUT_TABLES.items():
             if (by_day := frames.get(table)) is None:
                 results += [ExportedDate(table, d, 0, None, False, table_absent=True) for d in days]
                 continue
-            for d in days:  # one at a time: after a Ctrl-C `written` holds what is there
+            for d in days:  # one at a time: after a Ctrl-C `into` holds what is there
                 results.append(write_date(out, schema, d, by_day.get(d, schema.empty_frame())))
     finally:
         staging = out / STAGING_DIR
