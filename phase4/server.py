@@ -19,7 +19,7 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -312,11 +312,12 @@ def _adopt(files: ServerFiles, on_adopt: Callable[[str], None] | None = None) ->
     recorded = _read_recorded(files)
     if recorded is not None and _not_our_server(recorded) is None:
         return recorded
-    if not files.home.is_dir() or not (servers := _servers_of(files.home)):
+    if not (servers := _servers_of(files.home)) or (server := servers[0]).port is None:
         return None
-    server = servers[0]
-    if server.port is None:
-        return None
+    if not files.home.is_dir():  # deleted under it: nothing to rewrite, but stop must find it
+        if on_adopt is not None:
+            on_adopt(f"{files.home} is gone, but its server still runs, pid {server.pid}")
+        return server
     why = f"named no server ({stale_pid_file(files.home)})" if files.pid.exists() else "is missing"
     _write_whole(files.port, f"{server.port}\n")
     _write_whole(files.pid, f"{server.pid} {server.start}\n")
@@ -326,6 +327,21 @@ def _adopt(files: ServerFiles, on_adopt: Callable[[str], None] | None = None) ->
             "(found by its PREFECT_HOME)"
         )
     return server
+
+
+@contextlib.contextmanager
+def _home_files(files: ServerFiles) -> Iterator[None]:
+    """A server file this user cannot write (a read-only mount, a folder in its place)."""
+    try:
+        yield
+    except OSError as error:
+        if not str(error.filename or "").startswith(str(files.home.parent)):
+            raise
+        raise SettingError(
+            f"{error.filename}: {error.strerror or error}; the managed Prefect server keeps its "
+            f"files in {files.home}, a folder this user must be able to write (move away what "
+            "is in the way), or set PREFECT_API_URL to a Prefect server of your own"
+        ) from None
 
 
 def _write_whole(path: Path, text: str, mode: int = 0o666) -> None:
@@ -431,9 +447,8 @@ def start_server(home: Path | None = None) -> ServerStatus:
             f"{blocker} is a file, not a folder (the managed Prefect server's folder is "
             f"{files.home}): move the file away, or run the command from another folder"
         )
-    files.home.mkdir(parents=True, exist_ok=True)
-    # Two first commands at once start one server: the second waits for the first's.
-    with FileLock(str(files.lock), timeout=timeout):
+    # FileLock makes the folder; two first commands at once start one server, the second waits.
+    with _home_files(files), FileLock(str(files.lock), timeout=timeout):
         current = server_status(files.home)
         if current.running and current.port is not None:  # refused: _wait_healthy says so
             return _wait_healthy(files, current.pid or 0, current.port, timeout, running=True)

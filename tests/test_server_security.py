@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -243,6 +244,38 @@ def test_a_lost_or_garbled_pid_file_adopts_the_homes_server_and_stop_stops_every
     assert [p.poll() for p in fake_servers.processes[2:]] == [None, None]  # never signalled
     assert not server_status(home).running and not (home / "server.pid").exists()
     assert {first, second, *others} == {p.pid for p in fake_servers.processes}
+
+
+def test_a_server_whose_folder_was_deleted_is_still_found_and_stopped(
+    tmp_path: Path, fake_servers: FakeServers
+) -> None:
+    """`rm -rf .phase4` under a running server: `server status` said nothing ran and
+    `server stop` left it running, holding its port, with no file left to find it by."""
+    home = server_home(tmp_path)
+    home.mkdir(parents=True)
+    pid = fake_servers.start(home, 4995)
+    time.sleep(0.2)  # its /proc entries are complete
+    shutil.rmtree(tmp_path / ".phase4")
+    found = server_status(home)
+    assert (found.running, found.pid, found.port) == (True, pid, 4995)
+    lines: list[str] = []
+    assert stop_server(home, on_stale=lines.append)
+    assert lines == [f"{home} is gone, but its server still runs, pid {pid}"]
+    assert fake_servers.processes[0].wait(timeout=10) is not None
+    assert not home.exists()  # a stop writes nothing where the folder was
+
+
+@pytest.mark.parametrize("args", [["server", "start"], ["run"]])
+def test_a_folder_named_like_a_server_file_is_one_line_naming_it(
+    tmp_path: Path, args: list[str]
+) -> None:
+    """A folder where server.auth goes (or a read-only mount of the server's folder) was
+    `cannot write …`, exit 1, with nothing said of what to do."""
+    auth = server_home(tmp_path) / "server.auth"
+    auth.mkdir(parents=True)
+    result = cli(tmp_path, "-q", *args, PHASE4_WAREHOUSE=f"duckdb://{tmp_path}/w.duckdb")
+    assert_one_line_exit_2(result, f"{auth}: Is a directory; the managed Prefect server", "move")
+    assert not (auth.parent / "server.pid").exists()  # nothing started
 
 
 def test_a_lost_pid_file_does_not_start_a_second_real_server(
