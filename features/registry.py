@@ -7,7 +7,7 @@ per Phase 3 input (the `Phase3Frames` field) and one per Phase 4 upstream. Pure 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -174,18 +174,22 @@ def select(names: Iterable[str] | None) -> list[Processor]:
     return [p for p in PROCESSORS.values() if p.table in chosen]
 
 
+def upstream_closure(selected: Sequence[Processor]) -> list[Processor]:
+    """The processors upstream of the selection and not in it, in run order: what SPEC 17
+    judges before reading their partitions (an upstream's state depends on its own)."""
+    chosen = {p.table for p in selected}
+    found = {u for p in selected for u in p.upstream.values()} - chosen
+    for entry in reversed(PROCESSORS.values()):  # run order: upstreams come later
+        if entry.table in found:
+            found |= set(entry.upstream.values()) - chosen
+    return [p for p in PROCESSORS.values() if p.table in found]
+
+
 def phase3_tables(processors: Iterable[Processor]) -> set[str]:
     """The Phase 3 tables a run of these processors reads: their own, those of the slate
     facts, and those of the unselected upstreams whose freshness SPEC 17 judges."""
     chosen = list(processors)
-    judged: set[str] = set()
-    pending = [u for p in chosen for u in p.upstream.values()]
-    while pending:
-        table = pending.pop()
-        if table not in judged:
-            judged.add(table)
-            pending += PROCESSORS[table].upstream.values()
-    entries = [*chosen, *(PROCESSORS[t] for t in judged)]
+    entries = [*chosen, *upstream_closure(chosen)]
     return {t for p in entries for t in p.phase3.values()} | set(FACT_INPUTS.values())
 
 

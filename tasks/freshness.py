@@ -86,17 +86,6 @@ def status_grid(
     )
 
 
-def upstream_closure(selected: Sequence[Processor]) -> list[Processor]:
-    """The processors upstream of the selection and not in it, in run order: what SPEC 17
-    judges before reading their partitions (an upstream's state depends on its own)."""
-    chosen = {p.table for p in selected}
-    found = {u for p in selected for u in p.upstream.values()} - chosen
-    for entry in reversed(registry.PROCESSORS.values()):  # run order: upstreams come later
-        if entry.table in found:
-            found |= set(entry.upstream.values()) - chosen
-    return [p for p in registry.PROCESSORS.values() if p.table in found]
-
-
 def run_inputs(
     warehouse: Warehouse,
     phase3: Phase3Frames,
@@ -109,7 +98,7 @@ def run_inputs(
     unselected upstreams with their state per date, the P5 drift reference (SPEC 12), and the
     input fingerprints (SPEC 14; computed here from `phase3` unless given)."""
     days = sorted(dates)
-    judged = upstream_closure(selected)
+    judged = registry.upstream_closure(selected)
     if fingerprints is None:
         fingerprints = input_fingerprints(phase3.by_table(), days, [*selected, *judged])
     stored, states = {}, {}
