@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import date
-from typing import Any
 
 import polars as pl
 
@@ -83,14 +82,12 @@ def _read_p5(warehouse: Warehouse, start: date, end: date) -> pl.DataFrame:
     return read_range(warehouse, ML_FEATURE_STORE_V2.full_name, columns, "game_date", start, end)
 
 
-def publish_report_artifact(
-    url: str, start: date, end: date, fingerprints: pl.DataFrame | None = None
-) -> Any:
+def publish_report_artifact(url: str, start: date, end: date, fingerprints: pl.DataFrame) -> None:
     """The report as a markdown artifact on the backfill's run, from the fingerprints it hashed."""
     from prefect.artifacts import create_markdown_artifact
 
     frames = read_report_frames(open_warehouse(url), start, end, fingerprints)
-    return create_markdown_artifact(
+    create_markdown_artifact(
         key="phase4-report",
         markdown=report_markdown(frames),
         description=f"Phase 4 report {start}..{end} (`phase4 report` draws the same figures)",
