@@ -162,10 +162,9 @@ class Warehouse(ABC):
         in ONE all-or-nothing step (Phase 3 loads); rows written. An absent table is created in
         the same step (BigQuery: before it, from its declaration), missing columns added."""
 
-    def append(self, schema: TableSchema, rows: Rows) -> int:
+    def append(self, schema: TableSchema, rows: Rows) -> None:
         """Append rows (run history) in one transaction, as a commit appends them."""
         self.commit([], [(schema, rows)])
-        return len(rows)
 
     @abstractmethod
     def ensure_tables(self, schemas: Iterable[TableSchema]) -> list[str]:
@@ -208,9 +207,8 @@ def check_identifier(name: str) -> str:
     return name
 
 
-def quote_identifier(name: str, quote: str = "") -> str:
-    """The name checked, then quoted so a keyword (`order`) is a name too (IDENTIFIER admits
-    no quote); no quote only checks it (names inside a backticked BigQuery table path)."""
+def quote_identifier(name: str, quote: str) -> str:
+    """The name checked and quoted: a keyword (`order`) is a name too; IDENTIFIER has no quote."""
     return f"{quote}{check_identifier(name)}{quote}"
 
 
