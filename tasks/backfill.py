@@ -37,13 +37,12 @@ def read_chunk_task(warehouse_url: str, first: date, last: date, tables: list[st
 
 
 @task(name="backfill-write-chunk", cache_policy=NO_CACHE, **TRANSIENT_RETRIES)
-def write_chunk_task(warehouse_url: str, built: list[Built], lines: list[RunLine]) -> int:
+def write_chunk_task(warehouse_url: str, built: list[Built], lines: list[RunLine]) -> None:
     """One transaction; a date whose line forbids a write keeps its previous partition."""
-    written = commit_built(open_warehouse(warehouse_url), built, lines)
+    commit_built(open_warehouse(warehouse_url), built, lines)
     if listener := progress_listener.get():  # the CLI's bar counts dates written, not built
         for day, day_lines in lines_by_date(lines).items():
             listener(day, sum(line.rows or 0 for line in day_lines), date_status(day_lines))
-    return written
 
 
 @task(name="backfill-dates-to-build", cache_policy=NO_CACHE, **TRANSIENT_RETRIES)

@@ -63,9 +63,9 @@ def commit_built(
     built: Sequence[core.Built],
     lines: Sequence[RunLine],
     before_commit: Callable[[], None] | None = None,
-) -> int:
+) -> None:
     """ONE transaction: every built processor's partitions (P5's feature checks with them) and
-    `lines`, so a partition never exists without its run line. Returns the rows written."""
+    `lines`, so a partition never exists without its run line."""
     replacements = []
     for b in built:
         if not b.write_dates:
@@ -84,14 +84,13 @@ def commit_built(
     with _SETTLED:
         _UNDER_WAY[0] += 1
     try:
-        written = warehouse.commit(replacements, [(PROCESSOR_RUNS, rows)], before_commit=guard)
+        warehouse.commit(replacements, [(PROCESSOR_RUNS, rows)], before_commit=guard)
         if listener := committed_listener.get():
             listener(lines)
     finally:
         with _SETTLED:
             _UNDER_WAY[0] -= 1
             _SETTLED.notify_all()
-    return written
 
 
 @task(name="build-processor", cache_policy=NO_CACHE, **TRANSIENT_RETRIES)

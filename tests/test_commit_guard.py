@@ -86,13 +86,13 @@ def test_a_commit_that_lands_after_the_deadline_is_a_warn_never_a_fail(
         built: Sequence[core.Built],
         lines: Sequence[RunLine],
         before_commit: Callable[[], None] | None = None,
-    ) -> int:
+    ) -> None:
         def guard() -> None:
             assert before_commit is not None
             before_commit()
             time.sleep(4)  # past the 2 s deadline, inside the transaction
 
-        return real_commit(warehouse, built, lines, guard)
+        real_commit(warehouse, built, lines, guard)
 
     monkeypatch.setattr(processors, "commit_built", slow_commit)
     warehouse = open_warehouse()
