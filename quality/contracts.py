@@ -367,7 +367,7 @@ def conform_input(schema: TableSchema, table: pa.Table, analysis_date: date | No
     check_columns(schema, table.schema, analysis_date)
     frame = pl.from_arrow(table.select(schema.present_column_names(table.schema.names)))
     assert isinstance(frame, pl.DataFrame)
-    typed = with_optional_columns(schema, frame).cast(dict(schema.polars_schema.items()))
+    typed = schema.typed(with_optional_columns(schema, frame))
     check_rows(schema, typed, analysis_date)
     return typed
 

@@ -7,7 +7,7 @@ are the vocabulary; each warehouse maps them to its own types.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -141,6 +141,13 @@ class TableSchema:
 
     def empty_frame(self) -> pl.DataFrame:
         return pl.DataFrame(schema=self.polars_schema)
+
+    def typed(self, frame: pl.DataFrame, columns: Sequence[str] | None = None) -> pl.DataFrame:
+        """`columns` of `frame` (default: every declared one) in that order, each cast to its
+        declared type: rows as read from a warehouse, typed as this table declares them."""
+        names = self.column_names if columns is None else list(columns)
+        types = self.polars_schema
+        return frame.select(names).cast({name: types[name] for name in names})
 
 
 class GraphNode(Protocol):

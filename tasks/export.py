@@ -47,7 +47,7 @@ def partition_dir(out: Path, schema: TableSchema, day: date) -> Path:
 
 def to_described_table(frame: pl.DataFrame, schema: TableSchema) -> pa.Table:
     """Rows in declared order and type; a NULL in a NOT NULL column is refused, here too."""
-    arrow = frame.select(schema.column_names).cast(dict(schema.polars_schema.items())).to_arrow()
+    arrow = schema.typed(frame).to_arrow()
     fields = []  # the declared Arrow schema with each column's description and NOT NULL mode
     for c in schema.columns:
         metadata = {"description": c.description} if c.description else None

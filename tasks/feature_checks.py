@@ -62,8 +62,4 @@ def feature_checks_of(warehouse: Warehouse, game_date: date) -> pl.DataFrame:
     """The stored checks of D, for `phase4 status`; empty when D has none (or no table)."""
     where = [Filter("game_date", "=", game_date)]
     rows = warehouse.read(ML_FEATURE_CHECKS.full_name, None, where, missing_ok=True)
-    return (
-        rows.select(ML_FEATURE_CHECKS.column_names)
-        .cast(dict(ML_FEATURE_CHECKS.polars_schema.items()))
-        .sort("feature_index")
-    )
+    return ML_FEATURE_CHECKS.typed(rows).sort("feature_index")

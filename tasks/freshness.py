@@ -56,7 +56,7 @@ def read_runs(warehouse: Warehouse, first: date, last: date) -> pl.DataFrame:
     )
     if "input_fingerprint" not in runs.columns:  # history older than the column
         runs = runs.with_columns(pl.lit(None, pl.String).alias("input_fingerprint"))
-    return runs.select(RUN_COLUMNS).cast({c: PROCESSOR_RUNS.polars_schema[c] for c in RUN_COLUMNS})
+    return PROCESSOR_RUNS.typed(runs, RUN_COLUMNS)
 
 
 def read_phase3_for(warehouse: Warehouse, first: date, last: date) -> dict[str, pl.DataFrame]:

@@ -159,8 +159,7 @@ def read_p5(warehouse: Warehouse, where: list[Filter]) -> pl.DataFrame:
     check_stored_columns(warehouse, [ML_FEATURE_STORE_V2])  # an older version's table: one line
     frame = warehouse.read(ML_FEATURE_STORE_V2.full_name, list(P5_COLUMNS), where)
     refuse_required_nulls(frame, ML_FEATURE_STORE_V2)
-    types = ML_FEATURE_STORE_V2.polars_schema
-    return frame.select(P5_COLUMNS).cast({c: types[c] for c in P5_COLUMNS if c in types})
+    return ML_FEATURE_STORE_V2.typed(frame, P5_COLUMNS)
 
 
 def build_training_set(
@@ -183,7 +182,7 @@ def build_training_set(
     p5 = read_p5(opened, where)
     _existing(opened, PLAYER_GAME_SUMMARY, "run `phase4 load-phase3` first")
     box = opened.read(PLAYER_GAME_SUMMARY.full_name, BOX_SCORE_COLUMNS, where)
-    box = box.cast({c: PLAYER_GAME_SUMMARY.polars_schema[c] for c in BOX_SCORE_COLUMNS})
+    box = PLAYER_GAME_SUMMARY.typed(box, BOX_SCORE_COLUMNS)
     context, lines = UPCOMING_PLAYER_GAME_CONTEXT.full_name, None
     found = opened.table_schema(context)
     if found is not None and POINTS_LINE in found.names:
@@ -220,4 +219,4 @@ def read_output(
     column = schema.date_column
     where = [Filter(column, ">=", first_date), Filter(column, "<=", last_date or first_date)]
     frame = warehouse.read(schema.full_name, None, where, missing_ok=True)
-    return frame.select(schema.column_names).cast(dict(schema.polars_schema.items()))
+    return schema.typed(frame)
