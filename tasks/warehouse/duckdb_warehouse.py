@@ -222,10 +222,9 @@ class DuckDBWarehouse(Warehouse):
                         f"DELETE FROM {table} WHERE {schema.partition_column} IN ({days})"
                     )
                 if rows.num_rows:
-                    con.register(f"phase4_staged_{i}", rows)
-                    statements.append(
-                        f"INSERT INTO {table} BY NAME SELECT * FROM phase4_staged_{i}"
-                    )
+                    view = f"phase4_staged_{i}"
+                    con.register(view, rows)
+                    statements.append(f"INSERT INTO {table} BY NAME SELECT * FROM {view}")
             self._in_transaction(con, statements, before_commit)
 
     def replace_seasons_of(self, loads: Sequence[SeasonRows]) -> int:
