@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 
+from phase4 import checks
 from phase4.data_commands import (
     DATA_COMMANDS,
     DayOption,
@@ -334,7 +335,6 @@ def load_phase3(
 ) -> None:
     """Validate every nba_analytics.<table>.parquet in DIR, then replace only the seasons
     (season_year) its files hold, per table; other seasons stay."""
-    from phase4 import checks
     from phase4.loading import Phase3LoadError, load_phase3_directory
     from tasks.warehouse import WarehouseError
 
@@ -373,8 +373,6 @@ def run(
     processors: ProcessorsOption = None,
 ) -> None:
     """Run the phase4-precompute flow for one date and print the run report."""
-    from phase4 import checks
-
     chosen = parse_processors(processors)
     if analysis_date is not None:
         checks.day(analysis_date)
@@ -454,7 +452,6 @@ def demo_data(
 ) -> None:
     """Generate a synthetic Phase 3 season (2024-25) and load it (or write it to --out)."""
     from demo_data import generate_season
-    from phase4 import checks
     from phase4.loading import load_phase3_frames, season_counts
     from quality.schemas import PHASE3_TABLES, PLAYER_GAME_SUMMARY
 
@@ -499,17 +496,16 @@ def status(
     the feature checks of D (SPEC 12); BigQuery bytes billed when the run recorded them.
     --start/--end: a date x processor grid, OK / WARN / FAIL / NO_GAMES / STALE / MISSING
     (SPEC 14). Never writes."""
-    from phase4 import checks as inputs
     from phase4.status import day_document, grid_json, grid_table, status_rows
     from tasks.feature_checks import feature_checks_of
 
     first, last = dates_of_options(start, end, analysis_date)  # --date: rows, else a grid
     warehouse = _open_warehouse(read_only=True, announce=not as_json)  # JSON stays parseable
-    inputs.stored_tables(warehouse)
+    checks.stored_tables(warehouse)
     if analysis_date is None:
         from tasks.freshness import status_grid
 
-        inputs.within_seasons(warehouse, first, last)
+        checks.within_seasons(warehouse, first, last)
         grid = status_grid(warehouse, first, last)
         if as_json:
             print(grid_json(grid))
@@ -526,12 +522,12 @@ def status(
         columns.insert(3, "bytes_billed")
     cells = [[_cell(r[c]) for c in columns] for r in rows]
     print_table(columns, cells, f"Phase 4 status for {day}")
-    checks = feature_checks_of(warehouse, day)
-    if checks.is_empty():
+    stored = feature_checks_of(warehouse, day)
+    if stored.is_empty():
         console.print(f"feature checks: none stored for {day}")
         return
     shown = ["feature_index", "feature_name", "rows", "default_rows", "mean", "ref_mean", "status"]
-    cells = [[_cell(c[k], 3) for k in [*shown, "message"]] for c in checks.iter_rows(named=True)]
+    cells = [[_cell(c[k], 3) for k in [*shown, "message"]] for c in stored.iter_rows(named=True)]
     print_table([*shown, "message"], cells, f"Feature checks for {day} (SPEC 12)")
 
 
@@ -555,8 +551,6 @@ def backfill(
     Ctrl-C stops before the next commit; a re-run resumes where it stopped.
     """
     import rich.progress as bar_of
-
-    from phase4 import checks
 
     chosen = parse_processors(processors)
     checks.ordered(start, end)
@@ -836,7 +830,6 @@ def report(
     force: ForceOption = False,
 ) -> None:
     """One self-contained HTML page (opens offline) with the range's charts."""
-    from phase4 import checks
     from phase4.html_report import build_report_html
     from quality.report import summary_sentence
     from tasks.report_reads import read_report_frames

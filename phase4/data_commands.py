@@ -18,6 +18,7 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
+from phase4 import checks
 from phase4.checks import InputError  # bad input: the CLI prints one line and exits 2
 
 if TYPE_CHECKING:
@@ -100,8 +101,6 @@ def dates_of_options(
 ) -> tuple[date, date]:
     """--start/--end, or --date as a one-date range; each date in range, in order.
     one_date: the command has a --date (training-set has not)."""
-    from phase4 import checks
-
     if day is not None and (start is not None or end is not None):
         raise InputError("give either --date or --start/--end, not both")
     if day is not None:
@@ -137,15 +136,14 @@ def training_set_command(
     """Features of each slate date in START..END joined with what happened (SPEC 13, 16.5)."""
     import polars as pl
 
-    from phase4.checks import output_file, stored_tables, within_seasons, write_atomically
     from tasks.readers import build_training_set, open_reader, slates_built
 
     first, last = dates_of_options(start, end, None, one_date=False)
-    output_file(out, force=force, fmt=fmt, file_formats=("parquet", "csv"))
+    checks.output_file(out, force=force, fmt=fmt, file_formats=("parquet", "csv"))
     clock = time.perf_counter()
     try:
-        stored_tables(warehouse := open_reader())
-        within_seasons(warehouse, first, last)
+        checks.stored_tables(warehouse := open_reader())
+        checks.within_seasons(warehouse, first, last)
         frame = build_training_set(
             first, last, all_rows=all_rows, min_quality=min_quality, warehouse=warehouse
         )
@@ -168,7 +166,7 @@ def training_set_command(
             f"ml_feature_store_v2 rows (first {unbuilt[0]}); {backfill} builds them",
             soft_wrap=True,
         )
-    write_atomically(out, frame.write_csv if fmt == "csv" else frame.write_parquet)
+    checks.write_atomically(out, frame.write_csv if fmt == "csv" else frame.write_parquet)
     seconds = time.perf_counter() - clock
     labelled = frame.filter(pl.col("played")).height
     lines = frame.get_column("points_line").is_not_null().sum()
@@ -194,7 +192,6 @@ def features_command(
 ) -> None:
     """D's 60 features per player with quality, readiness and each feature's tag."""
     from features.training_set import feature_rows, slate_features
-    from phase4.checks import output_file, stored_tables, write_atomically
     from tasks.readers import open_reader, read_slate
 
     if day is None:
@@ -207,14 +204,14 @@ def features_command(
     if player is not None and not player.strip():
         raise InputError("--player is empty: give a player_lookup, e.g. lebronjames")
     if out is not None:
-        output_file(out, force=force, fmt=fmt)
-    stored_tables(warehouse := open_reader())
+        checks.output_file(out, force=force, fmt=fmt)
+    checks.stored_tables(warehouse := open_reader())
     rows = read_slate(warehouse, slate_day, player)  # a WarehouseError is one line too
     if rows.is_empty():
         raise InputError(_no_rows(warehouse, slate_day, player))
     if fmt == "parquet":
         assert out is not None
-        write_atomically(out, slate_features(rows).write_parquet)
+        checks.write_atomically(out, slate_features(rows).write_parquet)
         console.print(f"{out}: {rows.height} players", soft_wrap=True)
     elif fmt == "json":
         typer.echo(json.dumps(_as_json(slate_features(rows)), indent=2, default=str))
@@ -226,13 +223,12 @@ def features_command(
 
 def _no_rows(warehouse: Warehouse, day: date, player: str | None) -> str:
     """Say whether the date or the player is the problem, with slate players to pick from."""
-    from phase4.checks import loaded_seasons
     from tasks.readers import read_slate, slates_built
 
     slate = read_slate(warehouse, day) if player else None
     if slate is None or slate.is_empty():
         if not slates_built(warehouse, day, day)[0]:
-            loaded_seasons(warehouse, str(day))  # no Phase 3 at all: load one, it says
+            checks.loaded_seasons(warehouse, str(day))  # no Phase 3 at all: load one, it says
             return f"{day} has no slate (no game in Phase 3): pick a date with games"
         return (
             f"ml_feature_store_v2 has no rows for {day}: run `phase4 run --date {day}` "
@@ -328,19 +324,18 @@ def export_command(
     day: DayOption = None,
 ) -> None:
     """Every output table as OUT/<dataset>.<table>/<partition>=YYYY-MM-DD/part-0.parquet."""
-    from phase4.checks import output_folder, stored_tables, within_seasons
     from phase4.loading import InterruptedAfterWrite
     from quality.schemas import OUTPUT_TABLES
     from tasks.export import ExportedDate, ExportPathError, export_range
     from tasks.readers import open_reader
 
     first, last = dates_of_options(start, end, day)
-    output_folder(out)
+    checks.output_folder(out)
     results: list[ExportedDate] = []  # the dates written, also after a Ctrl-C
     try:
         warehouse = open_reader()
-        stored_tables(warehouse)
-        within_seasons(warehouse, first, last, day is not None)
+        checks.stored_tables(warehouse)
+        checks.within_seasons(warehouse, first, last, day is not None)
         export_range(warehouse, first, last, out, into=results)
     except ExportPathError as exc:  # a WarehouseError is one line too (clean_errors)
         raise InputError(str(exc)) from exc
