@@ -27,7 +27,7 @@ from flows import flow
 from nba_calendar import season_of
 from quality.contracts import InputContractError
 from quality.schemas import ML_FEATURE_STORE_V2
-from quality.success import BackfillSummary, RunLine
+from quality.success import BackfillSummary, RunFailed, RunLine
 from tasks.backfill import dates_to_build_task, read_chunk_task, write_chunk_task
 from tasks.freshness import date_chunks
 from tasks.io import ensure_tables
@@ -81,11 +81,9 @@ def phase4_backfill(
             publish_report_artifact(url, start_date, end_date, pl.concat(prints))
     get_run_logger().info("backfill %s..%s: %s", start_date, end_date, summary.counts())
     if summary.failed_dates:
-        return Failed(
-            message=f"backfill failed on {len(summary.failed_dates)} date(s), first "
-            f"{summary.failed_dates[0]}",
-            data=summary,
-        )
+        failed = summary.failed_dates
+        message = f"backfill failed on {len(failed)} date(s), first {failed[0]}"
+        return Failed(message=message, data=RunFailed(message, summary))
     return summary
 
 

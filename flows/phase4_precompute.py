@@ -17,7 +17,7 @@ from prefect.states import Failed, State
 from features import registry
 from features.registry import ProcessorName
 from flows import flow
-from quality.success import RunReport
+from quality.success import RunFailed, RunReport
 from tasks.io import ensure_tables, read_phase3_task
 from tasks.processors import STOP, named_task, prepare_run_task, submit_processors
 from tasks.report import record_run_task, run_lines
@@ -95,5 +95,6 @@ def phase4_precompute(
     get_run_logger().info(report.summary())
     if report.failed:
         failed = [line.processor for line in report.lines if line.status == "FAIL"]
-        return Failed(message=f"Phase 4 for {day} failed: {', '.join(failed)}", data=report)
+        message = f"Phase 4 for {day} failed: {', '.join(failed)}"
+        return Failed(message=message, data=RunFailed(message, report))
     return report

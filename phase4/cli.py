@@ -422,6 +422,7 @@ def _flow_result(state: Any, kind: type[R], what: str, interrupt: Interrupt, sto
         err.print(stopped, soft_wrap=True)
         raise typer.Exit(EXIT_INTERRUPTED)
     result = state.result(raise_on_failure=False)
+    result = getattr(result, "outcome", result)  # a failed run's RunFailed carries its report
     if isinstance(result, kind):
         return result
     if isinstance(result, _bad_input_types()):

@@ -349,3 +349,16 @@ class BackfillSummary:
 
     def counts(self) -> dict[str, int]:
         return dict(Counter(str(row["status"]) for row in self.per_date()))
+
+
+class RunFailed(Exception):
+    """A run or backfill that ended Failed, with its report or summary as `outcome`. A Failed
+    state's data must be an exception: Prefect raises a TypeError (a 40-line traceback in a
+    worker's log) for anything else, where the flow runs."""
+
+    def __init__(self, message: str, outcome: RunReport | BackfillSummary) -> None:
+        super().__init__(message)
+        self.outcome = outcome
+
+    def __reduce__(self) -> tuple[type[RunFailed], tuple[str, RunReport | BackfillSummary]]:
+        return type(self), (str(self), self.outcome)  # a persisted result unpickles whole

@@ -442,7 +442,7 @@ def test_phase4_run_in_the_off_season_exits_0_with_every_line_no_games(
 @pytest.mark.usefixtures("prefect_harness", "season_2024_url")
 def test_the_2024_25_backfill_fails_and_warns_exactly_on_the_dates_spec_11_names() -> None:
     from flows.phase4_backfill import phase4_backfill
-    from quality.success import BackfillSummary
+    from quality.success import BackfillSummary, RunFailed
 
     first, last = date(2024, 10, 22), date(2025, 4, 13)
     fails, warns = expected_findings(SEASON_2024, first, last)
@@ -451,7 +451,9 @@ def test_the_2024_25_backfill_fails_and_warns_exactly_on_the_dates_spec_11_names
     assert date(2025, 1, 27) not in warns and len(warns) == 74
     state = phase4_backfill(start_date=first, end_date=last, return_state=True)
     assert state.is_failed()
-    summary = state.result(raise_on_failure=False)
+    outcome = state.result(raise_on_failure=False)
+    assert isinstance(outcome, RunFailed) and str(outcome) == state.message
+    summary = outcome.outcome
     assert isinstance(summary, BackfillSummary)
     incomplete = {
         line.analysis_date for line in summary.lines if "Phase 3 incomplete" in line.message

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import threading
 from datetime import date, datetime
 from uuid import UUID
@@ -14,6 +15,7 @@ from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
 from flows.phase4_precompute import phase4_precompute
 from quality.schemas import OUTPUT_TABLES, PROCESSOR_RUNS
+from quality.success import RunFailed
 from tasks.readers import read_output
 from tasks.warehouse import Filter, Warehouse, open_warehouse
 from tests.support.reports import report_of
@@ -153,6 +155,14 @@ def test_processors_behind_a_bad_input_are_reported_not_run(season_url: str) -> 
     state = phase4_precompute(analysis_date=D, return_state=True)
     assert state.is_failed()
     report = report_of(state, raise_on_failure=False)
+    # Its data is an exception carrying the report: anything else made Prefect raise a
+    # TypeError (a 40-line traceback in the worker's log) where the flow ran.
+    with pytest.raises(RunFailed, match="^Phase 4 for 2024-01-15 failed: ") as failed:
+        state.result()
+    assert (
+        failed.value.outcome == report
+        and pickle.loads(pickle.dumps(failed.value)).outcome == report
+    )
     statuses = {line.processor: line.status for line in report.lines}
     assert statuses["team_defense_zone_analysis"] == "FAIL"
     assert statuses["player_composite_factors"] == "SKIPPED"
