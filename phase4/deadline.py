@@ -1,11 +1,11 @@
 """The 01:00 New York deadline: a Prefect automation that notifies when a nightly run is late.
 
-A *proactive* trigger: once a nightly flow run is Running (or Late: no worker picked it up), it
-expects that run's `prefect.flow-run.Completed` within the window (120 min: 01:00 for the 23:00
-run); a run still running, failed or crashed then fires it, and the server notifies through the
-block the user names (Slack webhook, email, ...). prefect.yaml triggers can only run deployments,
-so `make deploy-local` (and docs/deployment.md's Cloud Run steps) run `python -m phase4.deadline`
-after `prefect deploy --all`; running it again replaces the automation (same name).
+A *proactive* trigger: once a worker picks a nightly run up (Pending: a run that crashes before
+it starts counts too) or it is Late, it expects the run's `prefect.flow-run.Completed` within the
+window (120 min: 01:00 for the 23:00 run), else the server notifies through the user's block.
+prefect.yaml triggers can only run deployments, so `make deploy-local` and `make deploy` run
+`python -m phase4.deadline` after `prefect deploy --all`. An unchanged automation is left alone
+(the runs it watches stay watched), a changed one updated in place; `none` removes it.
 """
 
 from __future__ import annotations
@@ -27,11 +27,14 @@ NIGHTLY_DEPLOYMENT = "phase4-precompute/nightly"
 DEFAULT_WINDOW_MINUTES = 120  # 23:00 start -> 01:00 America/New_York
 NO_BLOCK = "none"
 SUBJECT = "Phase 4 deadline missed: {{ flow_run.name }}"
+# No state in the text: it would be the run's state when the watch began, not when it fires.
 BODY = (
-    "Phase 4 nightly run {{ flow_run.name }} has not completed {minutes} minutes after it"
-    " started (the 23:00 run's deadline is 01:00 America/New_York). Current state:"
-    " {{ flow_run.state.name }}. Flow run id: {{ flow_run.id }}."
+    "Phase 4 nightly run {{ flow_run.name }} has not completed within {minutes} min of a worker"
+    " picking it up, or of its going Late (the 23:00 run's deadline is 01:00 America/New_York)."
+    " A run that never started keeps Prefect's generated name. Parameters:"
+    " {{ flow_run.parameters }}. Flow run id: {{ flow_run.id }}."
 )
+WATCH_FROM = {f"prefect.flow-run.{state}" for state in ("Pending", "Submitting", "Running", "Late")}
 
 
 def deadline_automation(
@@ -49,7 +52,7 @@ def deadline_automation(
                 "prefect.resource.id": f"prefect.deployment.{deployment_id}",
                 "prefect.resource.role": "deployment",
             },
-            after={"prefect.flow-run.Running", "prefect.flow-run.Late"},
+            after=WATCH_FROM,
             expect={"prefect.flow-run.Completed"},
             for_each={"prefect.resource.id"},
             posture=Posture.Proactive,
@@ -67,7 +70,7 @@ def deadline_automation(
 
 
 def create_deadline_automation(block: str, window: timedelta) -> UUID:
-    """Replace the deadline automation on the current Prefect API; returns its id. A bad
+    """Create or update the deadline automation on the current Prefect API; its id. A bad
     block setting, or a block or deployment the API lacks, is a one-line ValueError."""
     block_type, _, name = block.strip().partition("/")  # slack-webhook/phase4-alerts
     if not block_type or not name or "/" in name:  # before any network call
@@ -91,9 +94,26 @@ def create_deadline_automation(block: str, window: timedelta) -> UUID:
                 f"deployment {NIGHTLY_DEPLOYMENT} not found on {client.api_url}: run "
                 "`prefect deploy --all` first"
             ) from exc
-        for existing in client.read_automations_by_name(AUTOMATION_NAME):
-            client.delete_automation(existing.id)
-        return client.create_automation(deadline_automation(deployment.id, document.id, window))
+        wanted = deadline_automation(deployment.id, document.id, window)
+        existing = client.read_automations_by_name(AUTOMATION_NAME)
+        if not existing:
+            return client.create_automation(wanted)
+        kept, *extra = existing
+        for duplicate in extra:
+            client.delete_automation(duplicate.id)
+        fields = set(AutomationCore.model_fields)  # not the server's own (id, updated)
+        if kept.model_dump(include=fields) != wanted.model_dump(include=fields):
+            client.update_automation(kept.id, wanted)
+        return kept.id
+
+
+def remove_deadline_automation() -> int:
+    """`none`: an earlier deploy's automation removed; how many there were."""
+    with get_client(sync_client=True) as client:
+        existing = client.read_automations_by_name(AUTOMATION_NAME)
+        for automation in existing:
+            client.delete_automation(automation.id)
+    return len(existing)
 
 
 def main(
@@ -113,9 +133,10 @@ def main(
         ),
     ] = DEFAULT_WINDOW_MINUTES,
 ) -> None:
-    """Create (or replace) the automation that notifies when the nightly run misses 01:00."""
+    """Create (or update) the automation that notifies when the nightly run misses 01:00."""
     if block.strip().lower() == NO_BLOCK:
-        typer.echo(f"PHASE4_DEADLINE_BLOCK={NO_BLOCK}: no deadline automation")
+        removed = f" ({AUTOMATION_NAME} removed)" if remove_deadline_automation() else ""
+        typer.echo(f"PHASE4_DEADLINE_BLOCK={NO_BLOCK}: no deadline automation{removed}")
         return
     try:
         if minutes <= 0:

@@ -12,7 +12,8 @@ One server, work pool, deployment and worker for the module (tests/support/prefe
 - `prefect deployment run 'phase4-precompute/nightly' --param analysis_date=... --watch`, then a
   `phase3.completed` event for another date, each must complete and write all five partitions
   (and, finishing inside the deadline window, notify nobody).
-- A run held on its slate lock past the (shortened) deadline window is notified, once.
+- A run held on its slate lock past the (shortened) deadline window is notified, once, though the
+  automation is deployed again meanwhile; a run that fails before it starts is notified too.
 """
 
 from __future__ import annotations
@@ -405,7 +406,7 @@ def test_the_deadline_automation_watches_nightly_runs(stack: Stack) -> None:
         == (
             Posture.Proactive,
             {"prefect.flow-run.Completed"},
-            {"prefect.flow-run.Running", "prefect.flow-run.Late"},
+            {f"prefect.flow-run.{s}" for s in ("Pending", "Submitting", "Running", "Late")},
             timedelta(minutes=DEADLINE_MINUTES),
         ),
         f"deadline trigger {trigger}",
@@ -423,11 +424,18 @@ def test_the_deadline_automation_watches_nightly_runs(stack: Stack) -> None:
 
 
 def test_a_run_past_the_deadline_notifies_and_runs_within_it_do_not(stack: Stack) -> None:
-    """Held on its slate lock (the flow's per-date lock), the run outlives the window."""
+    """Held on its slate lock (the flow's per-date lock), the run outlives the window; the
+    automation deployed again meanwhile keeps watching it (it was deleted and recreated, which
+    dropped the watch). A run that fails before it starts (a date the flow cannot parse) is
+    notified too: the watch began at Running, which such a run never reaches."""
+    from phase4.deadline import AUTOMATION_NAME
     from tasks.warehouse import exclusive, open_warehouse
 
     slow_name = f"phase4-{SLOW_DATE.isoformat()}"
     window = DEADLINE_MINUTES * 60
+    with client_for(stack.server.api_url) as client:
+        (before,) = client.read_automations_by_name(AUTOMATION_NAME)
+        nightly = client.read_deployment_by_name(NIGHTLY)
     with exclusive(open_warehouse(stack.warehouse_url), f"phase4-slate-{SLOW_DATE}", 60):
         started = time.time()
         try:
@@ -444,8 +452,22 @@ def test_a_run_past_the_deadline_notifies_and_runs_within_it_do_not(stack: Stack
                 env=stack.server.child_env(),
                 cwd=stack.log_dir,
             )
+            with client_for(stack.server.api_url) as client:
+                unparsable = client.create_flow_run_from_deployment(
+                    nightly.id, parameters={"analysis_date": "2024-02-30"}
+                )
+            wait_for_state(stack, slow_name, "Running")
+            redeployed = run_cli(
+                [str(venv_bin("python")), "-m", "phase4.deadline"],
+                env=stack.server.child_env(
+                    PHASE4_DEADLINE_BLOCK=DEADLINE_BLOCK,
+                    PHASE4_DEADLINE_MINUTES=f"{DEADLINE_MINUTES:g}",
+                ),
+                cwd=REPO_ROOT,
+            )
         except CliError as exc:
             pytest.fail(f"{exc}\n{stack.diagnostics()}")
+        check(stack, str(before.id) in redeployed.stdout, f"redeployed: {redeployed.stdout}")
         notified = stack.sink.wait_for(slow_name, timeout=window + 180)
     check(
         stack,
@@ -455,18 +477,34 @@ def test_a_run_past_the_deadline_notifies_and_runs_within_it_do_not(stack: Stack
     assert notified is not None
     elapsed = float(notified["at"]) - started  # type: ignore[arg-type]
     check(stack, elapsed >= window, f"notified {elapsed:.0f}s after the run, window {window:.0f}s")
-    check(
-        stack,
-        "Current state: Running" in str(notified["body"]),
-        f"notification body {notified['body']}",
-    )
+    body = str(notified["body"])
+    check(stack, f"within {DEADLINE_MINUTES:g} min of a worker" in body, f"body {body}")
+    check(stack, SLOW_DATE.isoformat() in body, f"body {body}")  # its parameters
+    never_started = stack.sink.wait_for(unparsable.name, timeout=120)
+    check(stack, never_started is not None, f"{unparsable.name}: {stack.sink.received}")
+    with client_for(stack.server.api_url) as client:
+        failed = client.read_flow_run(unparsable.id)
+    check(stack, failed.state is not None and failed.state.is_failed(), f"{failed.state}")
     # Released, the run completes; the runs that completed inside their windows stay silent.
     run = wait_for_run(stack.server.api_url, NIGHTLY, SLOW_DATE, RUN_TIMEOUT_SECONDS)
     check(stack, run.state.is_completed(), f"{run.name}: {run.state}")
     time.sleep(10)  # a second firing for the same run would come at the next evaluation
-    subjects = [str(message["subject"]) for message in stack.sink.received]
-    check(
-        stack,
-        subjects == [f"Phase 4 deadline missed: {slow_name}"],
-        f"notifications: {stack.sink.received}",
-    )
+    subjects = sorted(str(message["subject"]) for message in stack.sink.received)
+    expected = sorted(f"Phase 4 deadline missed: {n}" for n in (slow_name, unparsable.name))
+    check(stack, subjects == expected, f"notifications: {stack.sink.received}")
+
+
+def wait_for_state(stack: Stack, run_name: str, state: str, timeout: float = 120) -> None:
+    """Until the nightly run of that name is in `state`."""
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
+
+    deadline = time.monotonic() + timeout
+    with client_for(stack.server.api_url) as client:
+        while time.monotonic() < deadline:
+            runs = client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=[run_name]))
+            )
+            if runs and runs[0].state is not None and runs[0].state.name == state:
+                return
+            time.sleep(1)
+    pytest.fail(f"{run_name} not {state} after {timeout:.0f}s\n{stack.diagnostics()}")

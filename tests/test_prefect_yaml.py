@@ -434,7 +434,15 @@ def test_deadline_automation_expects_completion_within_two_hours_of_start() -> N
     assert trigger.match.matches(Resource({"prefect.resource.id": "prefect.flow-run.abc"}))
     (action,) = automation.actions
     assert isinstance(action, SendNotification) and action.block_document_id == block_id
-    assert "120 minutes" in action.body and "{{ flow_run.name }}" in action.subject
+    assert "within 120 min of a worker picking it up" in action.body
+    assert "{{ flow_run.name }}" in action.subject and "state" not in action.body.lower()
+    # The watch starts when a worker picks the run up, before it can crash or fail.
+    assert trigger.after == {
+        "prefect.flow-run.Pending",
+        "prefect.flow-run.Submitting",
+        "prefect.flow-run.Running",
+        "prefect.flow-run.Late",
+    }
 
 
 @pytest.mark.parametrize(
