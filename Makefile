@@ -54,11 +54,23 @@ lint: install
 bench: install
 	$(PY) -m benchmarks.run
 
+## Before a deploy: the Prefect API it writes to is set and answers (else one line, exit 2, not
+## Prefect's 70-line traceback or a temporary server that forgets the deployments).
+API_CHECK = $(PY) -c "import sys; from phase4.server import api_answers, configured_api_url; \
+url, _ = configured_api_url() or ('', ''); why = api_answers(url) if url else ''; \
+what = f'={url} does not answer ({why})' if url else ' is not set'; \
+(why or not url) and sys.exit(print(f'error: PREFECT_API_URL{what}: start the Prefect server and export its API URL (docs/deployment.md)', file=sys.stderr) or 2)"
+# The yaml files hold the schedules: a deploy restores them (a schedule paused in the UI resumes).
+DEPLOY_ENV = PREFECT_DEPLOYMENTS_CLEAR_SCHEDULES_ON_EMPTY=true
+
 ## Register the nightly and backfill deployments, then the 01:00 deadline automation
 ## (see docs/deployment.md).
 deploy: install
 	@test -n "$$PHASE4_DEADLINE_BLOCK" || { echo "error: PHASE4_DEADLINE_BLOCK is not set: the notification block of the 01:00 deadline, e.g. slack-webhook/phase4-alerts (or none)" >&2; exit 2; }
-	$(VENV)/bin/prefect --no-prompt deploy --all
+	@test -n "$$PHASE4_IMAGE" || { echo "error: PHASE4_IMAGE is not set: the image repository to build and push, e.g. us-central1-docker.pkg.dev/PROJECT/phase4/phase4-precompute" >&2; exit 2; }
+	@test -n "$$PHASE4_WAREHOUSE" || { echo "error: PHASE4_WAREHOUSE is not set: the flow runs' warehouse, e.g. bigquery://PROJECT?location=US" >&2; exit 2; }
+	@$(API_CHECK)
+	$(DEPLOY_ENV) $(VENV)/bin/prefect --no-prompt deploy --all
 	$(PY) -m phase4.deadline
 
 ## Self-hosted Prefect server + process worker, no Docker (docs/deployment.md): both deployments
@@ -67,8 +79,10 @@ LOCAL_WORK_POOL ?= phase4-local
 deploy-local: install
 	@test -n "$$PHASE4_WAREHOUSE" || { echo "error: PHASE4_WAREHOUSE is not set: the flow runs' warehouse, e.g. duckdb:///srv/phase4/warehouse.duckdb" >&2; exit 2; }
 	@test -n "$$PHASE4_DEADLINE_BLOCK" || { echo "error: PHASE4_DEADLINE_BLOCK is not set: the notification block of the 01:00 deadline, e.g. slack-webhook/phase4-alerts (or none)" >&2; exit 2; }
+	@$(API_CHECK)
+	$(VENV)/bin/phase4 -q warehouse init  # the flow runs' warehouse: a bad URL or folder stops here
 	$(VENV)/bin/prefect work-pool inspect "$(LOCAL_WORK_POOL)" >/dev/null 2>&1 || $(VENV)/bin/prefect work-pool create "$(LOCAL_WORK_POOL)" --type process
-	PHASE4_WORK_POOL="$(LOCAL_WORK_POOL)" PHASE4_CODE_DIR="$(CURDIR)" $(VENV)/bin/prefect --no-prompt deploy --all --prefect-file prefect.local.yaml
+	$(DEPLOY_ENV) PHASE4_WORK_POOL="$(LOCAL_WORK_POOL)" PHASE4_CODE_DIR="$(CURDIR)" $(VENV)/bin/prefect --no-prompt deploy --all --prefect-file prefect.local.yaml
 	$(PY) -m phase4.deadline
 
 clean:
