@@ -353,8 +353,9 @@ class BackfillSummary:
 
 class RunFailed(Exception):
     """A run or backfill that ended Failed, with its report or summary as `outcome`. A Failed
-    state's data must be an exception: Prefect raises a TypeError (a 40-line traceback in a
-    worker's log) for anything else, where the flow runs."""
+    state's data must be an exception: for anything else Prefect raised a TypeError where the
+    flow ran (a worker's log ended in `Unexpected result for failed state: RunReport(…)`); the
+    traceback Prefect logs for a failed flow run there now ends in the run's own message."""
 
     def __init__(self, message: str, outcome: RunReport | BackfillSummary) -> None:
         super().__init__(message)
