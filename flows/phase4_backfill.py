@@ -23,7 +23,7 @@ from prefect.utilities.annotations import quote
 from features import registry
 from features.core import Built, Context
 from features.registry import Processor, ProcessorName
-from flows import flow
+from flows import Day, flow
 from nba_calendar import season_of
 from quality.contracts import InputContractError
 from quality.schemas import ML_FEATURE_STORE_V2
@@ -48,8 +48,8 @@ def seasons_of(chunks: list[list[date]]) -> list[list[list[date]]]:
     flow_run_name="phase4-backfill-{start_date}-{end_date}",
 )
 def phase4_backfill(
-    start_date: date,
-    end_date: date,
+    start_date: Day,
+    end_date: Day,
     processors: list[ProcessorName] | None = None,
     force: bool = False,
 ) -> BackfillSummary | State:

@@ -16,7 +16,7 @@ from prefect.states import Failed, State
 
 from features import registry
 from features.registry import ProcessorName
-from flows import flow
+from flows import Day, flow
 from quality.success import RunFailed, RunReport
 from tasks.io import ensure_tables, read_phase3_task
 from tasks.processors import STOP, named_task, prepare_run_task, submit_processors
@@ -49,7 +49,7 @@ def run_name() -> str:
     flow_run_name=run_name,
 )
 def phase4_precompute(
-    analysis_date: date | None = None,
+    analysis_date: Day | None = None,
     processors: list[ProcessorName] | None = None,
 ) -> RunReport | State:
     """Phase 4 precompute for one slate date.

@@ -303,6 +303,8 @@ def test_entrypoints_load_and_parameters_render_as_pickers() -> None:
     from prefect.flows import load_flow_from_entrypoint
     from prefect.utilities.callables import parameter_schema
 
+    from flows import DAY
+
     entrypoints = {d["name"]: d["entrypoint"] for d in load_raw()["deployments"]}
     nightly: Any = load_flow_from_entrypoint(str(REPO_ROOT / entrypoints["nightly"]))
     backfill: Any = load_flow_from_entrypoint(str(REPO_ROOT / entrypoints["backfill"]))
@@ -310,7 +312,7 @@ def test_entrypoints_load_and_parameters_render_as_pickers() -> None:
 
     properties = parameter_schema(nightly).model_dump()["properties"]
     analysis_date = properties["analysis_date"]
-    assert {"type": "string", "format": "date"} in analysis_date["anyOf"]
+    assert {"type": "string", "format": "date", "pattern": DAY} in analysis_date["anyOf"]
     processors = next(s for s in properties["processors"]["anyOf"] if s["type"] == "array")
     assert len(processors["items"]["enum"]) == 5
     assert analysis_date["description"] and properties["processors"]["description"]
@@ -320,6 +322,24 @@ def test_entrypoints_load_and_parameters_render_as_pickers() -> None:
     for name in ("start_date", "end_date"):
         assert backfill_schema["properties"][name]["format"] == "date"
         assert backfill_schema["properties"][name]["description"]
+    # What the server checks a new run's parameters with: a malformed date starts no run (the
+    # schema's `format: date` alone let `2024-13-45` through, to fail in the worker).
+    nightly_schema = parameter_schema(nightly).model_dump()
+    for value, valid in [("2024-01-15", True), ("2024-13-45", False), ("03/03/2024", False)]:
+        assert server_accepts({"analysis_date": value}, nightly_schema) == valid, value
+        dates = {"start_date": value, "end_date": "2024-04-14"}
+        assert server_accepts(dates, backfill_schema) == valid, value
+
+
+def server_accepts(parameters: dict[str, Any], schema: dict[str, Any]) -> bool:
+    """The check the Prefect server runs on a new flow run's parameters (it skips formats)."""
+    from prefect.utilities.schema_tools import validation
+
+    try:
+        validation.validate(parameters, schema, raise_on_error=True)
+    except validation.ValidationError:
+        return False
+    return True
 
 
 @pytest.mark.parametrize(
