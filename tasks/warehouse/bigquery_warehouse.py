@@ -72,10 +72,6 @@ Fields = list[bigquery.SchemaField]
 Part = tuple[str, pa.Table, Fields, str | None]
 
 
-def schema_fields(schema: TableSchema) -> Fields:
-    return [_field(c) for c in schema.columns]
-
-
 def _arrow_type(field: bigquery.SchemaField) -> pa.DataType:
     kind = BIGQUERY_ALIASES.get(field.field_type.upper(), field.field_type.upper())
     if kind == "DATETIME":
@@ -305,7 +301,7 @@ class BigQueryWarehouse(Warehouse):
         for schema, partitions, rows in writes:
             days = ", ".join(f"DATE '{d.isoformat()}'" for d in sorted(set(partitions)))
             where = f"{schema.partition_column} IN ({days})" if partitions else None
-            parts.append((schema.full_name, rows, schema_fields(schema), where))
+            parts.append((schema.full_name, rows, [_field(c) for c in schema.columns], where))
         what = "committing " + ", ".join(sorted({name for name, _, _, _ in parts}))
         self._transaction(parts, what, before_commit)
 
