@@ -12,11 +12,13 @@ import io
 import logging
 import os
 import re
+import socket
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, TypeVar, cast
+from urllib.parse import urlsplit
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -474,9 +476,6 @@ def bigquery_table(schema: TableSchema, table_id: str, *, nullable: bool = False
 def _answers(endpoint: str, timeout: float = 5.0) -> None:
     """An emulator endpoint that refuses connections: one line now, not the client's retries
     for ten minutes (its default deadline) before the same line."""
-    import socket
-    from urllib.parse import urlsplit
-
     parts = urlsplit(endpoint)
     port = parts.port or (443 if parts.scheme == "https" else 80)
     try:
