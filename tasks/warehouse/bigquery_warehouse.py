@@ -8,6 +8,7 @@ partition decorators.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import os
@@ -115,15 +116,12 @@ def max_bytes_billed_setting() -> int:
     value = os.environ.get(MAX_BYTES_BILLED_ENV, "").strip()
     if not value:
         return DEFAULT_MAX_BYTES_BILLED
-    try:
-        cap = int(value)
-    except ValueError:
-        cap = 0
-    if cap <= 0:
-        raise WarehouseError(
-            f"{MAX_BYTES_BILLED_ENV}={value}: expected a positive whole number of bytes"
-        )
-    return cap
+    with contextlib.suppress(ValueError):
+        if (cap := int(value)) > 0:
+            return cap
+    raise WarehouseError(
+        f"{MAX_BYTES_BILLED_ENV}={value}: expected a positive whole number of bytes"
+    )
 
 
 def _is_aborted(exc: gexc.GoogleAPIError) -> bool:
