@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
+from typer._click import exceptions as click  # typer vendors click
 
 from phase4 import checks
 from phase4.data_commands import (
@@ -61,8 +62,6 @@ class OneLineTyper(typer.Typer):
     """Usage errors (a misspelt option, a bad date) are one line and exit 2, like bad input."""
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        from typer._click import exceptions as click  # typer vendors click
-
         try:
             code = super().__call__(*args, **{**kwargs, "standalone_mode": False})
         except click.NoArgsIsHelpError as exc:
