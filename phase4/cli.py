@@ -498,13 +498,12 @@ def status(
     (SPEC 14). Never writes."""
     from phase4.status import day_document, grid_json, grid_table, status_rows
     from tasks.feature_checks import feature_checks_of
+    from tasks.freshness import status_grid
 
     first, last = dates_of_options(start, end, analysis_date)  # --date: rows, else a grid
     warehouse = _open_warehouse(read_only=True, announce=not as_json)  # JSON stays parseable
     checks.stored_tables(warehouse)
     if analysis_date is None:
-        from tasks.freshness import status_grid
-
         checks.within_seasons(warehouse, first, last)
         grid = status_grid(warehouse, first, last)
         if as_json:
