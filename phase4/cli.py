@@ -496,7 +496,7 @@ def status(
     the feature checks of D (SPEC 12); BigQuery bytes billed when the run recorded them.
     --start/--end: a date x processor grid, OK / WARN / FAIL / NO_GAMES / STALE / MISSING
     (SPEC 14). Never writes."""
-    from phase4.status import day_document, grid_json, grid_table, status_rows
+    from phase4.status import CHECK_COLUMNS, day_document, grid_json, grid_table, status_rows
     from tasks.feature_checks import feature_checks_of
     from tasks.freshness import status_grid
 
@@ -525,9 +525,8 @@ def status(
     if stored.is_empty():
         console.print(f"feature checks: none stored for {day}")
         return
-    shown = ["feature_index", "feature_name", "rows", "default_rows", "mean", "ref_mean", "status"]
-    cells = [[_cell(c[k], 3) for k in [*shown, "message"]] for c in stored.iter_rows(named=True)]
-    print_table([*shown, "message"], cells, f"Feature checks for {day} (SPEC 12)")
+    cells = [[_cell(c[k], 3) for k in CHECK_COLUMNS] for c in stored.iter_rows(named=True)]
+    print_table(CHECK_COLUMNS, cells, f"Feature checks for {day} (SPEC 12)")
 
 
 def _cell(value: object, digits: int | None = None) -> str:
