@@ -755,6 +755,7 @@ def _cancel_flow_run(state: Interrupt) -> None:
     refused), Crashed after SIGTERM (as Prefect's own handler marks it when it hears it)."""
     if not state.flow_run_id:
         return
+    from prefect import get_client
     from prefect.client.schemas.objects import State
     from prefect.states import Cancelled, Crashed
 
@@ -764,8 +765,6 @@ def _cancel_flow_run(state: Interrupt) -> None:
         else Cancelled(message="cancelled by Ctrl-C")
     )
     try:
-        from prefect import get_client
-
         with get_client(sync_client=True) as client:
             client.set_flow_run_state(state.flow_run_id, final, force=True)
     except Exception as exc:  # the exit must not wait for an unreachable API
