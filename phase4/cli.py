@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
+from typer._click import exceptions as click  # typer vendors click
 
 from phase4 import checks
 from phase4.data_commands import (
@@ -61,8 +62,6 @@ class OneLineTyper(typer.Typer):
     """Usage errors (a misspelt option, a bad date) are one line and exit 2, like bad input."""
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        from typer._click import exceptions as click  # typer vendors click
-
         try:
             code = super().__call__(*args, **{**kwargs, "standalone_mode": False})
         except click.NoArgsIsHelpError as exc:
@@ -497,15 +496,14 @@ def status(
     the feature checks of D (SPEC 12); BigQuery bytes billed when the run recorded them.
     --start/--end: a date x processor grid, OK / WARN / FAIL / NO_GAMES / STALE / MISSING
     (SPEC 14). Never writes."""
-    from phase4.status import day_document, grid_json, grid_table, status_rows
+    from phase4.status import CHECK_COLUMNS, day_document, grid_json, grid_table, status_rows
     from tasks.feature_checks import feature_checks_of
+    from tasks.freshness import status_grid
 
     first, last = dates_of_options(start, end, analysis_date)  # --date: rows, else a grid
     warehouse = _open_warehouse(read_only=True, announce=not as_json)  # JSON stays parseable
     checks.stored_tables(warehouse)
     if analysis_date is None:
-        from tasks.freshness import status_grid
-
         checks.within_seasons(warehouse, first, last)
         grid = status_grid(warehouse, first, last)
         if as_json:
@@ -527,9 +525,8 @@ def status(
     if stored.is_empty():
         console.print(f"feature checks: none stored for {day}")
         return
-    shown = ["feature_index", "feature_name", "rows", "default_rows", "mean", "ref_mean", "status"]
-    cells = [[_cell(c[k], 3) for k in [*shown, "message"]] for c in stored.iter_rows(named=True)]
-    print_table([*shown, "message"], cells, f"Feature checks for {day} (SPEC 12)")
+    cells = [[_cell(c[k], 3) for k in CHECK_COLUMNS] for c in stored.iter_rows(named=True)]
+    print_table(CHECK_COLUMNS, cells, f"Feature checks for {day} (SPEC 12)")
 
 
 def _cell(value: object, digits: int | None = None) -> str:
@@ -758,6 +755,7 @@ def _cancel_flow_run(state: Interrupt) -> None:
     refused), Crashed after SIGTERM (as Prefect's own handler marks it when it hears it)."""
     if not state.flow_run_id:
         return
+    from prefect import get_client
     from prefect.client.schemas.objects import State
     from prefect.states import Cancelled, Crashed
 
@@ -767,8 +765,6 @@ def _cancel_flow_run(state: Interrupt) -> None:
         else Cancelled(message="cancelled by Ctrl-C")
     )
     try:
-        from prefect import get_client
-
         with get_client(sync_client=True) as client:
             client.set_flow_run_state(state.flow_run_id, final, force=True)
     except Exception as exc:  # the exit must not wait for an unreachable API

@@ -19,7 +19,7 @@ from tasks.warehouse import Warehouse
 # The grid's marks; STALE and MISSING are SPEC 14's, the others the run statuses'.
 STATE_MARKS: dict[str, str] = {**STATUS_MARKS, "STALE": "♻️", "MISSING": "·"}
 # The feature checks' columns `status --date` shows, in the table and in its JSON.
-FEATURE_CHECK_COLUMNS = (
+CHECK_COLUMNS = (
     "feature_index",
     "feature_name",
     "rows",
@@ -67,7 +67,7 @@ def day_document(
     kept = ("state", "rows", "last_processed_at", "message", "bytes_billed")
     processors = {str(r["processor"]): {k: _plain(r[k]) for k in kept} for r in rows}
     features = [
-        {column: _plain(check[column]) for column in FEATURE_CHECK_COLUMNS}
+        {column: _plain(check[column]) for column in CHECK_COLUMNS}
         for check in checks.iter_rows(named=True)
     ]
     return {"date": day.isoformat(), "processors": processors, "feature_checks": features}

@@ -10,6 +10,7 @@ from typing import Any, TypedDict
 import polars as pl
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.runtime import flow_run
 
 from quality.contracts import InputContractError
 from quality.schemas import PHASE3_TABLES, all_tables
@@ -62,8 +63,6 @@ TRANSIENT_RETRIES: RetryOptions = {
 @task(name="read-phase3-table", cache_policy=NO_CACHE, **TRANSIENT_RETRIES)
 def read_phase3_task(warehouse_url: str, table: str, analysis_date: date) -> pl.DataFrame:
     """Shared by every processor reading the table: its BigQuery jobs say so in their labels."""
-    from prefect.runtime import flow_run
-
     warehouse = open_warehouse(warehouse_url).with_labels(
         processor="phase3_read",
         slate_date=analysis_date.isoformat(),

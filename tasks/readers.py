@@ -216,7 +216,5 @@ def read_output(
 ) -> pl.DataFrame:
     """A Phase 4 table's stored partitions first_date..last_date (an unselected upstream)."""
     schema = OUTPUT_TABLES[table]
-    column = schema.date_column
-    where = [Filter(column, ">=", first_date), Filter(column, "<=", last_date or first_date)]
-    frame = warehouse.read(schema.full_name, None, where, missing_ok=True)
-    return schema.typed(frame)
+    where = date_range(schema.date_column, first_date, last_date or first_date)
+    return schema.typed(warehouse.read(schema.full_name, None, where, missing_ok=True))

@@ -8,15 +8,18 @@ partition decorators.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import os
 import re
+import socket
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, TypeVar, cast
+from urllib.parse import urlsplit
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -72,10 +75,6 @@ Fields = list[bigquery.SchemaField]
 Part = tuple[str, pa.Table, Fields, str | None]
 
 
-def schema_fields(schema: TableSchema) -> Fields:
-    return [_field(c) for c in schema.columns]
-
-
 def _arrow_type(field: bigquery.SchemaField) -> pa.DataType:
     kind = BIGQUERY_ALIASES.get(field.field_type.upper(), field.field_type.upper())
     if kind == "DATETIME":
@@ -117,15 +116,12 @@ def max_bytes_billed_setting() -> int:
     value = os.environ.get(MAX_BYTES_BILLED_ENV, "").strip()
     if not value:
         return DEFAULT_MAX_BYTES_BILLED
-    try:
-        cap = int(value)
-    except ValueError:
-        cap = 0
-    if cap <= 0:
-        raise WarehouseError(
-            f"{MAX_BYTES_BILLED_ENV}={value}: expected a positive whole number of bytes"
-        )
-    return cap
+    with contextlib.suppress(ValueError):
+        if (cap := int(value)) > 0:
+            return cap
+    raise WarehouseError(
+        f"{MAX_BYTES_BILLED_ENV}={value}: expected a positive whole number of bytes"
+    )
 
 
 def _is_aborted(exc: gexc.GoogleAPIError) -> bool:
@@ -305,7 +301,7 @@ class BigQueryWarehouse(Warehouse):
         for schema, partitions, rows in writes:
             days = ", ".join(f"DATE '{d.isoformat()}'" for d in sorted(set(partitions)))
             where = f"{schema.partition_column} IN ({days})" if partitions else None
-            parts.append((schema.full_name, rows, schema_fields(schema), where))
+            parts.append((schema.full_name, rows, [_field(c) for c in schema.columns], where))
         what = "committing " + ", ".join(sorted({name for name, _, _, _ in parts}))
         self._transaction(parts, what, before_commit)
 
@@ -478,9 +474,6 @@ def bigquery_table(schema: TableSchema, table_id: str, *, nullable: bool = False
 def _answers(endpoint: str, timeout: float = 5.0) -> None:
     """An emulator endpoint that refuses connections: one line now, not the client's retries
     for ten minutes (its default deadline) before the same line."""
-    import socket
-    from urllib.parse import urlsplit
-
     parts = urlsplit(endpoint)
     port = parts.port or (443 if parts.scheme == "https" else 80)
     try:

@@ -22,7 +22,6 @@ def exclusive(warehouse: Warehouse, name: str, timeout_seconds: float) -> Iterat
         from filelock import Timeout as LockTimeout
 
         path = lock_file(warehouse.path, name)
-        path.parent.mkdir(parents=True, exist_ok=True)
         try:
             with FileLock(path, timeout=timeout_seconds):
                 yield
