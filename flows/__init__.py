@@ -12,8 +12,7 @@ from pydantic_core import to_jsonable_python
 
 P = ParamSpec("P")
 R = TypeVar("R")
-# A date parameter: Prefect checks a `pattern` when a run is created (not `format: date`), so a
-# `2024-13-45` or `03/03/2024` from the CLI, the UI or an event starts no run.
+# The server checks `pattern` (not `format: date`) on a new run: `2024-13-45` starts no run.
 DAY = r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$"
 Day = Annotated[date, Field(json_schema_extra={"pattern": DAY})]
 

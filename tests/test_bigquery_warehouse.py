@@ -7,6 +7,7 @@ Each test gets its own project id, so tests share one emulator without seeing ea
 from __future__ import annotations
 
 import itertools
+import os
 import shutil
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -431,7 +432,9 @@ def test_the_default_cap_is_one_gib_and_a_bad_setting_is_one_line(
     with pytest.raises(WarehouseError) as exc:
         bq()
     assert str(exc.value) == (
-        "PHASE4_BIGQUERY_MAX_BYTES_BILLED=lots: expected a positive whole number of bytes"
+        "PHASE4_BIGQUERY_MAX_BYTES_BILLED=lots: expected a positive whole number of bytes, at "
+        "least 10485760 (BigQuery bills at least 10 MiB a table, so any lower cap fails every "
+        "query)"
     )
 
 
@@ -516,6 +519,16 @@ def test_a_denied_read_session_falls_back_to_rest_with_one_warning(
         "(grant roles/bigquery.readSessionUser on the project, or set "
         "PHASE4_BIGQUERY_READ_API=rest): reading through REST for the rest of this run."
     )
+
+
+def test_an_endpoint_with_a_trailing_slash_is_the_same_emulator(
+    bq_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`http://host:port/` sent every call to `//bigquery/v2/...` (a 404): `status` showed every
+    processor "never run" and `run` found no Phase 3, exit 0, on a loaded warehouse."""
+    bq().ensure_tables([PROCESSOR_RUNS])
+    monkeypatch.setenv("PHASE4_BIGQUERY_ENDPOINT", os.environ["PHASE4_BIGQUERY_ENDPOINT"] + "/")
+    assert bq().table_schema(PROCESSOR_RUNS.full_name) is not None
 
 
 def test_the_read_api_is_chosen_by_setting(bq_url: str, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -278,6 +278,29 @@ def test_a_folder_named_like_a_server_file_is_one_line_naming_it(
     assert not (auth.parent / "server.pid").exists()  # nothing started
 
 
+def test_a_credentials_block_is_read_from_the_managed_server_by_every_command(
+    tmp_path: Path,
+) -> None:
+    """A GcpCredentials block saved on the managed server (where `run` finds it) was looked up
+    by `status`, `export`, `warehouse init`, ... on a temporary server of their own, which holds
+    no blocks: `Unable to find block document`, whatever was saved."""
+    try:
+        result = cli(
+            tmp_path,
+            "-q",
+            "status",
+            "--date",
+            "2024-01-15",
+            PHASE4_WAREHOUSE="bigquery://my-project",
+            PHASE4_GCP_CREDENTIALS_BLOCK="phase4-absent",
+        )
+        assert_one_line_exit_2(result, "Unable to find block document named phase4-absent")
+        found = server_status(server_home(tmp_path))
+        assert found.running and found.healthy  # the lookup went to the managed server
+    finally:
+        stop_server(server_home(tmp_path))
+
+
 def test_a_lost_pid_file_does_not_start_a_second_real_server(
     server: ServerStatus, server_base: Path
 ) -> None:

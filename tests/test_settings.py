@@ -45,6 +45,18 @@ ALLOWED_PROJECT = "is not a project id (lowercase letters, digits and dashes, st
             {"PHASE4_WAREHOUSE": BQ, "PHASE4_BIGQUERY_READ_API": "fast"},
             "PHASE4_BIGQUERY_READ_API=fast: expected storage or rest",
         ),
+        # A project id ends with a letter or digit (`local-` made nine tables in `local-`).
+        ({"PHASE4_WAREHOUSE": "bigquery://local-"}, f"local- {ALLOWED_PROJECT}"),
+        # BigQuery bills 10 MiB a table: a lower cap (or one past int64) fails every query.
+        (
+            {"PHASE4_WAREHOUSE": BQ, "PHASE4_BIGQUERY_MAX_BYTES_BILLED": "10485759"},
+            "PHASE4_BIGQUERY_MAX_BYTES_BILLED=10485759: expected a positive whole number of "
+            "bytes, at least 10485760",
+        ),
+        (
+            {"PHASE4_WAREHOUSE": BQ, "PHASE4_BIGQUERY_MAX_BYTES_BILLED": "9" * 20},
+            "at least 10485760",
+        ),
     ],
 )
 def test_a_bad_setting_is_one_line_naming_it(

@@ -67,7 +67,7 @@ def duckdb_path(url: str) -> Path:
 
 # A Google Cloud project id (letters, digits, dashes; `domain.com:project` for the old
 # domain-scoped ones) and a BigQuery location (`US`, `EU`, `europe-west1`, ...).
-PROJECT = re.compile(r"(?:[a-z0-9.-]+:)?[a-z][a-z0-9-]{0,62}")
+PROJECT = re.compile(r"(?:[a-z0-9.-]+:)?[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?")  # no `-` at its end
 LOCATION = re.compile(r"[A-Za-z]+(?:-[a-z]+[0-9]*)?")
 
 

@@ -116,11 +116,12 @@ def max_bytes_billed_setting() -> int:
     value = os.environ.get(MAX_BYTES_BILLED_ENV, "").strip()
     if not value:
         return DEFAULT_MAX_BYTES_BILLED
-    with contextlib.suppress(ValueError):
-        if (cap := int(value)) > 0:
+    with contextlib.suppress(ValueError):  # BigQuery bills 10 MiB a table: less fails all
+        if 10 * 2**20 <= (cap := int(value)) < 2**63:
             return cap
     raise WarehouseError(
-        f"{MAX_BYTES_BILLED_ENV}={value}: expected a positive whole number of bytes"
+        f"{MAX_BYTES_BILLED_ENV}={value}: expected a positive whole number of bytes, at least "
+        "10485760 (BigQuery bills at least 10 MiB a table, so any lower cap fails every query)"
     )
 
 
@@ -161,10 +162,11 @@ def _explain(exc: Exception, project: str, what: str, cap: int | None = None) ->
         return TransientWarehouseError(
             f"BigQuery unavailable {what} in project {project}: {message}"
         )
-    if "not found: dataset" in message.lower():
+    if "not found: dataset" in message.lower():  # also "… was not found in location EU"
         return WarehouseError(
-            f"dataset not found {what} in project {project}: run `phase4 warehouse init` "
-            f"or check PHASE4_WAREHOUSE=bigquery://{project}. {message}"
+            f"dataset not found {what} in project {project}: check PHASE4_WAREHOUSE (its "
+            "?location=, if any, must be the datasets'), then load Phase 3 or run `phase4 "
+            f"warehouse init`. {message}"
         )
     if isinstance(exc, gexc.PermissionDenied) and "readsession" in message.lower():
         return WarehouseError(
@@ -485,11 +487,22 @@ def _answers(endpoint: str, timeout: float = 5.0) -> None:
         ) from exc
 
 
+def credentials_block_setting() -> str | None:
+    """The prefect-gcp GcpCredentials block named, checked; None: none is."""
+    block = os.environ.get(CREDENTIALS_BLOCK_ENV, "").strip()
+    if block and not re.fullmatch(r"[a-z0-9][a-z0-9-]*", block):
+        raise WarehouseError(
+            f"{CREDENTIALS_BLOCK_ENV}={block}: expected a GcpCredentials block name "
+            "(lowercase letters, digits and dashes; unset: Application Default Credentials)"
+        )
+    return block or None
+
+
 def make_client(project: str, location: str | None) -> tuple[bigquery.Client, bool]:
     """Emulator endpoint, a prefect-gcp credentials block, or Application Default Credentials;
     and whether the Storage Read API is the default (the emulator serves it for tables only)."""
-    endpoint = os.environ.get(ENDPOINT_ENV, "").strip()
-    if endpoint and not re.fullmatch(r"https?://[A-Za-z0-9.\[\]:-]+(:\d{1,5})?/?", endpoint):
+    endpoint = os.environ.get(ENDPOINT_ENV, "").strip().rstrip("/")  # `//bigquery/...`: 404
+    if endpoint and not re.fullmatch(r"https?://[A-Za-z0-9.\[\]:-]+(:\d{1,5})?", endpoint):
         raise WarehouseError(
             f"{ENDPOINT_ENV}={endpoint}: expected the emulator's base URL, e.g. "
             "http://127.0.0.1:9050 (unset: the real BigQuery API)"
@@ -505,15 +518,8 @@ def make_client(project: str, location: str | None) -> tuple[bigquery.Client, bo
             client_options={"api_endpoint": endpoint},
         )
         return client, False
-    block = os.environ.get(CREDENTIALS_BLOCK_ENV, "").strip()
-    if block and not re.fullmatch(r"[a-z0-9][a-z0-9-]*", block):
-        raise WarehouseError(
-            f"{CREDENTIALS_BLOCK_ENV}={block}: expected a GcpCredentials block name "
-            "(lowercase letters, digits and dashes; unset: Application Default Credentials)"
-        )
-    if block:
-        # prefect-gcp ships neither py.typed nor stubs.
-        from prefect_gcp import GcpCredentials  # type: ignore[import-untyped]
+    if block := credentials_block_setting():
+        from prefect_gcp import GcpCredentials  # type: ignore[import-untyped]  # no stubs
 
         credentials = GcpCredentials.load(block)
         return credentials.get_bigquery_client(project=project, location=location), True
