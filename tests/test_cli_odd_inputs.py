@@ -440,6 +440,7 @@ def test_a_check_that_cannot_read_the_warehouse_does_not_count_its_rows(tmp_path
     assert unread.returncode == 0, unread.stderr
     assert f"{table} with 25143 rows\n" in unread.stdout
     assert "the warehouse's rows are not counted: cannot create a BigQuery client" in unread.stdout
+    assert "information.. Run" not in unread.stdout  # Google's sentence ends with its own stop
     new_file = phase4(
         "load-phase3",
         "--check",

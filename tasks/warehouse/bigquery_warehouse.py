@@ -538,7 +538,7 @@ def open_bigquery(
         raise
     except Exception as exc:  # noqa: BLE001 - auth libraries raise many types
         raise WarehouseError(
-            f"cannot create a BigQuery client for project {project}: {exc}. Run "
+            f"cannot create a BigQuery client for project {project}: {str(exc).rstrip('.')}. Run "
             "`gcloud auth application-default login`, or name a prefect-gcp GcpCredentials "
             f"block in {CREDENTIALS_BLOCK_ENV}, or point {ENDPOINT_ENV} at an emulator."
         ) from exc
