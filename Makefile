@@ -14,7 +14,7 @@ export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 90
 PHASE4_WORK_POOL ?= phase4-cloud-run
 export PHASE4_WORK_POOL
 
-.PHONY: install run test lint bench deploy deploy-local clean
+.PHONY: install run test lint bench bqemulator deploy deploy-local clean
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,11 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
+
+## The BigQuery emulator's own virtualenv, .venv-bqemulator, as the tests build it (README,
+## "Production: BigQuery", starts the emulator from it by hand).
+bqemulator: install
+	$(PY) -c "from tests.support.bq_emulator import ensure_emulator_venv as e; print(e())"
 
 bench: install
 	$(PY) -m benchmarks.run
