@@ -154,10 +154,10 @@ def _announce_warehouse(*, to_stderr: bool = False) -> None:
 
     url = checked_warehouse_url()
     options.warehouse = url
-    if url.startswith("bigquery"):
+    if url.startswith("bigquery") and "PREFECT_API_URL" not in os.environ:  # else it is read there
         from tasks.warehouse.bigquery_warehouse import credentials_block_setting as block
 
-        if block():  # it is saved on the Prefect API the flows use: every command reads it there
+        if block():  # saved on the managed server, where `run` finds it: every command looks there
             _use_prefect_server()
     if not options.quiet and not options.announced:
         (err if to_stderr else console).print(f"warehouse: {url}", soft_wrap=True)
