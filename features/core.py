@@ -30,6 +30,7 @@ from quality.success import (
     evaluate_output,
     output_figures,
     slate_facts_of,
+    upstream_not_built,
 )
 
 # An unselected upstream's state for D (SPEC 14 as `phase4 status` shows it): these are read
@@ -123,16 +124,17 @@ def _upstream_gaps(
     entry: Processor, ctx: Context, ran: Mapping[str, Built | None]
 ) -> tuple[dict[str, pl.DataFrame | None], dict[date, list[str]], dict[date, list[str]]]:
     """The entry's upstream frames by keyword, and per date the upstream tables not built for
-    it (an unselected one MISSING or FAIL, a selected one that errored) and those STALE."""
+    it (its line MISSING or FAIL, in this run or stored: SPEC 15 and 17) and those STALE."""
     frames: dict[str, pl.DataFrame | None] = {}
     missing: dict[date, list[str]] = {d: [] for d in ctx.dates}
     stale: dict[date, list[str]] = {d: [] for d in ctx.dates}
     for keyword, table in entry.upstream.items():
-        if table in ran:
+        if table in ran:  # its lines of this run: a FAIL line is not built, rows or not
             built = ran[table]
             frames[keyword] = None if built is None else built.frame
-            done = set(built.write_dates) if built is not None else set()
-            states: Mapping[date, str] = {d: "OK" if d in done else "FAIL" for d in ctx.dates}
+            states: Mapping[date, str] = (
+                {x.analysis_date: x.status for x in built.lines} if built else {}
+            )
         else:
             frames[keyword] = ctx.inputs.stored.get(table)
             given = ctx.inputs.upstream_states.get(table)
@@ -191,8 +193,8 @@ def build(
         notes = [f"upstream {t} not built for {day}" for t in missing[day]]
         notes += [f"upstream {t} stale for {day}" for t in stale[day]]
         if missing[day] and not entry.runs_if_upstream_failed:
-            status: Status = "FAIL"
-            message, rows = "; ".join(notes), None
+            status, message = upstream_not_built(entry, ctx.facts[day], "; ".join(notes))
+            rows = None
         else:
             rows, avg_quality = figures.get(day, (0, None))
             status, message = evaluate_output(entry, ctx.facts[day], rows, avg_quality, share)

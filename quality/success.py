@@ -231,6 +231,14 @@ def evaluate_output(
     )
 
 
+def upstream_not_built(entry: GraphNode, facts: SlateFacts, notes: str) -> tuple[Status, str]:
+    """FAIL of a processor not built for D because an upstream was not (SPEC 17), its own SPEC 11
+    findings first: SPEC 11 names every reader of an incomplete table, whatever else failed."""
+    reads = tuple(entry.phase3.values())
+    found = [] if facts.upstream is None else upstream_findings(facts.upstream, entry.table, reads)
+    return with_findings("FAIL", notes, found)
+
+
 def run_failed(lines: list[RunLine]) -> bool:
     return any(line.status == "FAIL" for line in lines)
 

@@ -406,18 +406,40 @@ def test_phase4_run_on_the_day_without_player_context_and_the_night_after() -> N
         assert lines[processor][0] == "FAIL", lines[processor]
         assert lines[processor][1].startswith("Phase 3 incomplete: no player context"), processor
     # The night after: P2 and P4 read player_game_summary and FAIL; P5 builds its rows and WARNs.
-    code, printed = phase4("run", "--date", "2025-02-20")
+    # P2's FAIL line means "not built" for its dependents although it wrote rows (SPEC 15, 17):
+    # P3 FAILs on it, P5 falls back and no row is production ready.
+    night_after = date(2025, 2, 20)
+    code, printed = phase4("run", "--date", str(night_after))
     assert code == 1, printed
-    lines = run_lines_of(date(2025, 2, 20))
+    lines = run_lines_of(night_after)
     none_of = "Phase 3 incomplete: player_game_summary has none of the 1 games of 2025-02-19"
     assert {p: s for p, (s, _) in lines.items()} == {
         P1: "OK",
         P2: "FAIL",
-        P3: "OK",
+        P3: "FAIL",
         P4: "FAIL",
         P5: "WARN",
     }
     assert all(lines[p][1].startswith(none_of) for p in (P2, P4, P5))
+    not_built = f"upstream {P2} not built for {night_after}"
+    assert lines[P3][1] == not_built and lines[P4][1].endswith(not_built)
+    p5 = p5_business_rows(night_after)
+    assert p5.height == 192 and not p5["is_production_ready"].any()
+    failed = [f"{p}_failed" for p in (P2, P3, P4)]
+    issues = p5["data_quality_issues"].list.eval(pl.element().filter(pl.element().is_in(failed)))
+    assert issues.to_list() == [failed] * 192
+    # P5 alone over what the full run stored judges P2-P4 by their lines: the same rows.
+    assert phase4("run", "--date", str(night_after), "--processors", "P5")[0] == 0
+    assert p5_business_rows(night_after).equals(p5)
+
+
+def p5_business_rows(day: date) -> pl.DataFrame:
+    from tasks.readers import read_output
+    from tasks.warehouse import open_warehouse
+    from tests.test_flow_realdata import PHASE4_SOURCE_STAMPS
+
+    rows = read_output(open_warehouse(), P5, day).sort("player_lookup")
+    return rows.drop("created_at", *PHASE4_SOURCE_STAMPS[P5])
 
 
 @pytest.mark.usefixtures("prefect_harness", "season_url")
@@ -462,18 +484,22 @@ def test_the_2024_25_backfill_fails_and_warns_exactly_on_the_dates_spec_11_names
     assert failed == fails
     assert incomplete == fails | warns
     for line in summary.lines:
-        if "Phase 3 incomplete" in line.message and line.analysis_date in warns:
+        if line.message == f"upstream {P2} not built for {line.analysis_date}":
+            assert (line.processor, line.status, line.analysis_date) == (P3, "FAIL", max(fails))
+        elif "Phase 3 incomplete" in line.message and line.analysis_date in warns:
             assert line.status == "WARN", line
         elif line.status in ("WARN", "FAIL") and "Phase 3 incomplete" not in line.message:
             # Only SPEC 9's volume rules of the season's first days warn besides SPEC 11.
             assert line.analysis_date <= date(2024, 11, 1), line
             assert line.status == "WARN" and line.message.startswith("only "), line
     on_20th = {x.processor: x.status for x in summary.lines if x.analysis_date == date(2025, 2, 20)}
-    assert on_20th == {P1: "OK", P2: "FAIL", P3: "OK", P4: "FAIL", P5: "WARN"}
+    assert on_20th == {P1: "OK", P2: "FAIL", P3: "FAIL", P4: "FAIL", P5: "WARN"}
     # The lines reach processor_runs as well.
-    assert run_lines_of(date(2025, 2, 20))[P5] == (
-        "WARN",
+    status, message = run_lines_of(date(2025, 2, 20))[P5]
+    assert status == "WARN"
+    assert message.startswith(
         "Phase 3 incomplete: player_game_summary has none of the 1 games of 2025-02-19; "
         "Phase 3 incomplete: player_game_summary is missing 1 scheduled game(s) of the 30 days "
-        "before 2025-02-19: 0022400532",
-    )
+        "before 2025-02-19: 0022400532; "
+        + "; ".join(f"upstream {p} not built for 2025-02-20" for p in (P2, P3, P4))
+    ), message

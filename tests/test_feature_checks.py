@@ -618,15 +618,21 @@ def _season(directory: Path, first: date) -> Phase3Frames:
     )
 
 
+# 2025-02-20: P2 FAILs (SPEC 11, last night's box missing), so P3 is not built and P5 takes
+# P3's four features' defaults on every row: SPEC 12's default-share WARN, as it should.
+P3_FEATURES = ("fatigue_score", "shot_zone_mismatch_score", "pace_score", "usage_spike_score")
+NIGHT_AFTER_HOLE = {(date(2025, 2, 20), name, "WARN") for name in P3_FEATURES}
+
+
 @pytest.mark.parametrize(
-    ("directory", "first", "last"),
+    ("directory", "first", "last", "warned"),
     [
-        (SEASON_2023, date(2023, 10, 24), date(2024, 6, 20)),
-        (SEASON_2024, date(2024, 10, 22), date(2025, 6, 25)),
+        (SEASON_2023, date(2023, 10, 24), date(2024, 6, 20), set()),
+        (SEASON_2024, date(2024, 10, 22), date(2025, 6, 25), NIGHT_AFTER_HOLE),
     ],
 )
 def test_real_seasons_give_no_feature_check_warn_or_fail_and_a_date_checked_alone_agrees(
-    directory: Path, first: date, last: date
+    directory: Path, first: date, last: date, warned: set[tuple[date, str, str]]
 ) -> None:
     """Every date in one pass of the run core, each date's reference the previous dates'
     P5 rows; then ten dates checked alone, as the nightly run does, against the stored rows of
@@ -639,7 +645,7 @@ def test_real_seasons_give_no_feature_check_warn_or_fail_and_a_date_checked_alon
     assert p5.checks is not None
     season = p5.checks
     bad = season.filter(pl.col("status") != "OK")
-    assert bad.is_empty(), bad.select("game_date", "feature_name", "message").to_dicts()
+    assert set(bad.select("game_date", "feature_name", "status").iter_rows()) == warned, bad
     checked = season["game_date"].unique().sort()
     assert checked.len() > 150 and season.height == 60 * checked.len()
     assert season.filter(pl.col("ref_mean").is_not_null()).height > 1000
