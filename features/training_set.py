@@ -11,7 +11,12 @@ from collections.abc import Sequence
 import polars as pl
 
 # SPEC 16.1: the 60 nullable values the newest models read (NULL: defaulted or missing).
-from quality.feature_contract import ALL_FEATURE_NAMES, FEATURE_VERSION, VALUE_COLUMNS
+from quality.feature_contract import (
+    ALL_FEATURE_NAMES,
+    ARRAY_FEATURE_COUNT,
+    FEATURE_VERSION,
+    VALUE_COLUMNS,
+)
 
 # The P5 columns a training set carries besides the features, in output order.
 IDENTITY_COLUMNS = (
@@ -28,6 +33,7 @@ QUALITY_COLUMNS = (
     "data_source",
     "default_feature_count",
     "required_default_count",
+    "matchup_quality_pct",  # SPEC 16.5's filter reads it: an --all-rows set can apply it itself
     "is_quality_ready",
     "is_training_ready",
     "feature_version",
@@ -41,7 +47,6 @@ P5_COLUMNS = (
     "feature_sources",
     *VALUE_COLUMNS,
     "feature_sources_json",
-    "matchup_quality_pct",
     *QUALITY_COLUMNS,
 )
 # SPEC 16.5: the old system's mandatory filters take feature_quality_score >= p, p >= 50.
@@ -68,7 +73,8 @@ class FeatureNamesError(ValueError):
 
 
 def feature_names_of(p5: pl.DataFrame) -> list[str]:
-    """The feature names shared by every row (one feature_version), in feature order.
+    """The feature names shared by every row (one feature_version), in feature order; the
+    current version's when there is no row, so an empty set has the columns of a full one.
 
     Two versions are refused even with the same 25 names: a row of an older version has no
     feature_<N>_value columns, so its NULLs would read as missing features.
@@ -82,7 +88,7 @@ def feature_names_of(p5: pl.DataFrame) -> list[str]:
             "backfill` (it rewrites partitions of an older version) or pick a range of one "
             "version"
         )
-    return list(names.item()) if names.len() == 1 else []
+    return list(names.item() if names.len() == 1 else ALL_FEATURE_NAMES[:ARRAY_FEATURE_COUNT])
 
 
 def check_current_version(p5: pl.DataFrame) -> None:

@@ -157,8 +157,8 @@ def training_set_command(
             if not slates
             else f"no ml_feature_store_v2 rows between {first} and {last}: run {backfill} first"
             if unbuilt == slates
-            else f"no row between {first} and {last} passes the training filters: lower "
-            "--min-quality or pass --all-rows"
+            else f"no row between {first} and {last} passes the training filters: "
+            f"{'lower --min-quality or ' if min_quality > 75 else ''}pass --all-rows"
         )
     if unbuilt:  # a training set short of dates it was asked for says so
         err.print(
@@ -229,7 +229,7 @@ def _no_rows(warehouse: Warehouse, day: date, player: str | None) -> str:
     if slate is None or slate.is_empty():
         if not slates_built(warehouse, day, day)[0]:
             checks.loaded_seasons(warehouse, str(day))  # no Phase 3 at all: load one, it says
-            return f"{day} has no slate (no game in Phase 3): pick a date with games"
+            return f"{day} has no slate (no upcoming_player_game_context row): pick another date"
         return (
             f"ml_feature_store_v2 has no rows for {day}: run `phase4 run --date {day}` "
             "(or a backfill) first"

@@ -263,7 +263,11 @@ def test_a_real_slate_player_reads_as_in_the_training_set(
     url = copy_of_week(tmp_path / "week.duckdb")
     monkeypatch.setenv("PHASE4_WAREHOUSE", url)
     code, printed = phase4("features", "--date", "2024-12-24")  # no game: no slate
-    assert code == 2 and "2024-12-24 has no slate (no game in Phase 3): pick a date" in printed
+    assert (
+        code == 2
+        and "2024-12-24 has no slate (no upcoming_player_game_context row): pick another date"
+        in printed
+    )
     code, printed = phase4("features", "--date", "2024-12-20")  # a slate, not built
     assert (
         code == 2 and "ml_feature_store_v2 has no rows for 2024-12-20: run `phase4 run" in printed

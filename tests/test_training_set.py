@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
@@ -160,12 +160,13 @@ def test_features_become_named_float_columns_and_the_60_values_stay_as_stored() 
     assert every["player_lookup"].to_list() == ["a", "b", "c"]
     assert every.columns[6:31] == NAMES
     assert every.columns[31:91] == [f"feature_{i}_value" for i in range(60)]
-    assert every.columns[91:99] == [
+    assert every.columns[91:100] == [
         "feature_quality_score",
         "quality_tier",
         "data_source",
         "default_feature_count",
         "required_default_count",
+        "matchup_quality_pct",
         "is_quality_ready",
         "is_training_ready",
         "feature_version",
@@ -301,8 +302,8 @@ def independent_join(export: Path, start: date, end: date, where: str = "true") 
         )
         SELECT player_lookup, universal_player_id, game_date, game_id, opponent_team_abbr,
                is_home, {features}, {values}, feature_quality_score, quality_tier,
-               data_source, default_feature_count, required_default_count, is_quality_ready,
-               is_training_ready, feature_version, played,
+               data_source, default_feature_count, required_default_count,
+               matchup_quality_pct, is_quality_ready, is_training_ready, feature_version, played,
                CASE WHEN played THEN points END AS actual_points,
                CASE WHEN played THEN minutes_played END AS actual_minutes,
                current_points_line AS points_line,
@@ -343,6 +344,9 @@ def test_training_set_equals_an_independent_join_of_the_export(
     strict = build_training_set(D1, D2, min_quality=95)  # this week's ready rows score 94 or 97
     assert_frame_equal(strict, independent_join(export, D1, D2, filters + "95"))
     assert 0 < strict.height < ready.height
+    # A range with no P5 row at all gives the columns of a full set, not 25 fewer.
+    unbuilt = build_training_set(D2 + timedelta(days=30), D2 + timedelta(days=31))
+    assert unbuilt.is_empty() and unbuilt.schema == every.schema
     # The season's DNP row: trendonwatford, inactive and DNP on 2024-12-13.
     dnp = every.filter(
         pl.col("player_lookup") == "trendonwatford", pl.col("game_date") == date(2024, 12, 13)
