@@ -158,8 +158,9 @@ def build(
     """Compute one processor for every date of the run in one pass and judge each date.
 
     `ran`: the upstreams built in this run (None: it errored); the others come from
-    `ctx.inputs.stored`. A date whose upstream is not built FAILs for P3/P4 (nothing written);
-    P5 builds it with that upstream as failed and WARNs (SPEC 8, 17).
+    `ctx.inputs.stored`. A date whose upstream is not built FAILs for P3/P4; P5 builds it with
+    that upstream as failed and WARNs (SPEC 8, 17). A FAIL line writes nothing: a partition is
+    never replaced by rows its own checks rejected (SPEC 9, 11 as SPEC 12 does for P5's).
     """
     started, clock = processed_now(), time.perf_counter()
     frames, missing, stale = _upstream_gaps(entry, ctx, ran)
@@ -199,6 +200,9 @@ def build(
             rows, avg_quality = figures.get(day, (0, None))
             status, message = evaluate_output(entry, ctx.facts[day], rows, avg_quality, share)
             status, message = _with_notes(status, message, notes)
+            if status == "FAIL":  # never written: the previous partition stays, as in SPEC 12, 17
+                message = f"{message}; {rows} rows built, not written" if rows else message
+                rows = None
         lines.append(
             RunLine(
                 run_id=ctx.inputs.run_id,

@@ -503,3 +503,54 @@ def test_the_2024_25_backfill_fails_and_warns_exactly_on_the_dates_spec_11_names
         "before 2025-02-19: 0022400532; "
         + "; ".join(f"upstream {p} not built for 2025-02-20" for p in (P2, P3, P4))
     ), message
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_failed_rerun_on_broken_phase3_keeps_the_good_partitions(season_url: str) -> None:
+    """A FAIL line writes nothing: re-running a built date after Phase 3 lost its player
+    context, or last night's box scores, leaves every good partition and its checks as they
+    were, and the FAIL lines say what was built and not written."""
+    import duckdb
+
+    from tasks.readers import read_output
+    from tasks.warehouse import open_warehouse
+    from tests.test_flow_realdata import phase4
+
+    day = date(2024, 1, 15)
+    assert phase4("run", "--date", str(day))[0] == 0
+    before = {t: read_output(open_warehouse(), t, day) for t in ALL}
+    assert all(frame.height > 0 for frame in before.values())
+    database = season_url.removeprefix("duckdb://")
+    checks = f"SELECT * FROM nba_predictions.ml_feature_checks WHERE game_date = DATE '{day}'"
+    with duckdb.connect(database, read_only=True) as con:
+        checked = con.sql(checks).pl()
+    assert checked.height == 60
+    with duckdb.connect(database) as con:  # last night's player box scores go missing
+        con.execute(
+            "DELETE FROM nba_analytics.player_game_summary WHERE game_date = DATE '2024-01-14'"
+        )
+    code, printed = phase4("run", "--date", str(day))
+    assert code == 1, printed
+    lines = run_lines_of(day)
+    assert {p: s for p, (s, _) in lines.items()} == {
+        P1: "OK",
+        P2: "FAIL",
+        P3: "FAIL",
+        P4: "FAIL",
+        P5: "WARN",
+    }
+    assert lines[P2][1].endswith(f"; {before[P2].height} rows built, not written"), lines[P2]
+    for table in (P2, P3, P4):
+        assert read_output(open_warehouse(), table, day).equals(before[table]), table
+    with duckdb.connect(database) as con:  # then the slate's player context too
+        con.execute(
+            f"DELETE FROM nba_analytics.upcoming_player_game_context WHERE game_date = DATE '{day}'"
+        )
+    code, printed = phase4("run", "--date", str(day))
+    assert code == 1, printed
+    assert {s for s, _ in run_lines_of(day).values()} == {"OK", "FAIL"}
+    for table in (P2, P3, P4):
+        assert read_output(open_warehouse(), table, day).equals(before[table]), table
+    assert read_output(open_warehouse(), P5, day).height == before[P5].height  # the WARN run's
+    with duckdb.connect(database, read_only=True) as con:
+        assert con.sql(checks).pl().height == 60
