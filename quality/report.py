@@ -46,7 +46,8 @@ def latest_lines(runs: pl.DataFrame) -> pl.DataFrame:
 
 
 def rows_per_processor(counts: dict[str, pl.DataFrame]) -> pl.DataFrame:
-    """Rows of each processor's output partition per date (dates without rows are absent)."""
+    """Rows of each processor's output partition per date, 0 on a date another processor has
+    rows for: a night that wrote nothing is a 0 on the chart, not a line drawn across it."""
     frames = [
         frame.group_by(frame.columns[0])
         .len(name="rows")
@@ -58,7 +59,17 @@ def rows_per_processor(counts: dict[str, pl.DataFrame]) -> pl.DataFrame:
         for table, frame in counts.items()
     ]
     empty = pl.DataFrame(schema={"date": pl.Date, "processor": pl.Utf8, "rows": pl.Int64})
-    return pl.concat([empty, *frames]).sort("date", "processor")
+    stored = pl.concat([empty, *frames])
+    every = (
+        stored.select("date")
+        .unique()
+        .join(pl.DataFrame({"processor": list(counts)}, schema={"processor": pl.Utf8}), how="cross")
+    )
+    return (
+        every.join(stored, on=["date", "processor"], how="left")
+        .with_columns(pl.col("rows").fill_null(0))
+        .sort("date", "processor")
+    )
 
 
 def quality_ready(p5: pl.DataFrame) -> tuple[pl.Expr, str]:

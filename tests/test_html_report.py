@@ -33,6 +33,7 @@ from quality.report import (
     latest_lines,
     p5_quality,
     report_markdown,
+    rows_per_processor,
     slowest_runs,
     status_counts,
 )
@@ -167,6 +168,20 @@ def test_latest_line_per_date_and_processor_and_the_slowest_runs() -> None:
         ("player_daily_cache", 9.0),
         ("team_defense_zone_analysis", 2.0),
     ]  # r3 has no duration; r1's FAIL line is not the latest
+
+
+def test_rows_per_processor_shows_a_night_without_rows_as_0() -> None:
+    d1, d2 = date(2024, 1, 10), date(2024, 1, 11)
+    counts = {
+        "team_defense_zone_analysis": pl.DataFrame({"analysis_date": [d1] * 3 + [d2] * 2}),
+        "player_daily_cache": pl.DataFrame({"cache_date": [d2]}),
+    }
+    assert rows_per_processor(counts).rows() == [
+        (d1, "player_daily_cache", 0),
+        (d1, "team_defense_zone_analysis", 3),
+        (d2, "player_daily_cache", 1),
+        (d2, "team_defense_zone_analysis", 2),
+    ]
 
 
 def test_grid_fills_missing_lines_and_the_page_embeds_its_data() -> None:
