@@ -30,6 +30,9 @@ P1, P2, P3, P4, P5 = (
     "ml_feature_store_v2",
 )
 ALL = (P1, P2, P3, P4, P5)
+# Last night's player box missing (SPEC 11): its readers P2 and P4 FAIL, P3 on P2 (SPEC 17),
+# P5 falls back and WARNs.
+AFTER_A_NIGHT_WITHOUT_BOX = {P1: "OK", P2: "FAIL", P3: "FAIL", P4: "FAIL", P5: "WARN"}
 PGS, TDG, TOG = (
     "player_game_summary",
     "team_defense_game_summary",
@@ -413,13 +416,7 @@ def test_phase4_run_on_the_day_without_player_context_and_the_night_after() -> N
     assert code == 1, printed
     lines = run_lines_of(night_after)
     none_of = "Phase 3 incomplete: player_game_summary has none of the 1 games of 2025-02-19"
-    assert {p: s for p, (s, _) in lines.items()} == {
-        P1: "OK",
-        P2: "FAIL",
-        P3: "FAIL",
-        P4: "FAIL",
-        P5: "WARN",
-    }
+    assert {p: s for p, (s, _) in lines.items()} == AFTER_A_NIGHT_WITHOUT_BOX
     assert all(lines[p][1].startswith(none_of) for p in (P2, P4, P5))
     not_built = f"upstream {P2} not built for {night_after}"
     assert lines[P3][1] == not_built and lines[P4][1].endswith(not_built)
@@ -493,7 +490,7 @@ def test_the_2024_25_backfill_fails_and_warns_exactly_on_the_dates_spec_11_names
             assert line.analysis_date <= date(2024, 11, 1), line
             assert line.status == "WARN" and line.message.startswith("only "), line
     on_20th = {x.processor: x.status for x in summary.lines if x.analysis_date == date(2025, 2, 20)}
-    assert on_20th == {P1: "OK", P2: "FAIL", P3: "FAIL", P4: "FAIL", P5: "WARN"}
+    assert on_20th == AFTER_A_NIGHT_WITHOUT_BOX
     # The lines reach processor_runs as well.
     status, message = run_lines_of(date(2025, 2, 20))[P5]
     assert status == "WARN"
@@ -532,13 +529,7 @@ def test_a_failed_rerun_on_broken_phase3_keeps_the_good_partitions(season_url: s
     code, printed = phase4("run", "--date", str(day))
     assert code == 1, printed
     lines = run_lines_of(day)
-    assert {p: s for p, (s, _) in lines.items()} == {
-        P1: "OK",
-        P2: "FAIL",
-        P3: "FAIL",
-        P4: "FAIL",
-        P5: "WARN",
-    }
+    assert {p: s for p, (s, _) in lines.items()} == AFTER_A_NIGHT_WITHOUT_BOX
     assert lines[P2][1].endswith(f"; {before[P2].height} rows built, not written"), lines[P2]
     for table in (P2, P3, P4):
         assert read_output(open_warehouse(), table, day).equals(before[table]), table
