@@ -124,7 +124,8 @@ def _upstream_gaps(
     entry: Processor, ctx: Context, ran: Mapping[str, Built | None]
 ) -> tuple[dict[str, pl.DataFrame | None], dict[date, list[str]], dict[date, list[str]]]:
     """The entry's upstream frames by keyword, and per date the upstream tables not built for
-    it (its line MISSING or FAIL, in this run or stored: SPEC 15 and 17) and those STALE."""
+    it (its line MISSING or FAIL, in this run or stored: SPEC 15 and 17) and those STALE. A date
+    without a slate has neither: its dependents write nothing and say so (NO_GAMES, SPEC 11)."""
     frames: dict[str, pl.DataFrame | None] = {}
     missing: dict[date, list[str]] = {d: [] for d in ctx.dates}
     stale: dict[date, list[str]] = {d: [] for d in ctx.dates}
@@ -142,6 +143,8 @@ def _upstream_gaps(
             states = given if given is not None else dict.fromkeys(ctx.dates, current)
         for day in ctx.dates:
             state = states.get(day, "MISSING")
+            if not ctx.facts[day].slate_players:  # no slate: nothing built on it (SPEC 1, 9)
+                continue
             if state not in BUILT_STATES:
                 missing[day].append(table)
             elif state == "STALE":
@@ -201,7 +204,8 @@ def build(
             status, message = evaluate_output(entry, ctx.facts[day], rows, avg_quality, share)
             status, message = _with_notes(status, message, notes)
             if status == "FAIL":  # never written: the previous partition stays, as in SPEC 12, 17
-                message = f"{message}; {rows} rows built, not written" if rows else message
+                kept = f"{rows} rows built, not written (the partition stays as it was)"
+                message = f"{message}; {kept}" if rows else message
                 rows = None
         lines.append(
             RunLine(

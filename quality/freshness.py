@@ -228,6 +228,10 @@ def freshness_grid(
     processors: in run order, upstreams first.
     """
     latest = latest_lines(runs)
+    # When each partition was last written: a FAIL line writes nothing, so it rebuilds nothing.
+    written = latest_lines(runs.filter(pl.col("status").is_in(DONE_STATUSES))).select(
+        "analysis_date", "processor", pl.col("finished_at").alias("written_at")
+    )
     grid = _targets(dates).select("analysis_date")
     states: dict[str, pl.DataFrame] = {}
     for entry in processors:
@@ -246,12 +250,17 @@ def freshness_grid(
                 on="analysis_date",
                 how="left",
             )
+            .join(
+                written.filter(pl.col("processor") == entry.table).drop("processor"),
+                on="analysis_date",
+                how="left",
+            )
             .sort("analysis_date")
         )
         ups = [states[u] for u in entry.upstream.values() if u in states]
         upstream_names = [u for u in entry.upstream.values() if u in states]
         newer = [
-            (up["finished_at"] > own["finished_at"]).fill_null(False).alias(name)
+            (up["written_at"] > own["finished_at"]).fill_null(False).alias(name)
             for name, up in zip(upstream_names, ups, strict=True)
         ]
         stale_up = [
@@ -259,7 +268,7 @@ def freshness_grid(
             for name, up in zip(upstream_names, ups, strict=True)
         ]
         state = _state(own, newer, stale_up, upstream_names)
-        own = own.select("analysis_date", "finished_at").with_columns(
+        own = own.select("analysis_date", "written_at").with_columns(
             state.struct.field("state"), state.struct.field("reason")
         )
         states[entry.table] = own

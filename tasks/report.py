@@ -7,7 +7,8 @@ and a `phase4.completed` event that Phase 5 can trigger on.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import date
+from datetime import UTC, date, datetime
+from functools import partial
 from typing import Any
 
 from prefect import get_run_logger, task
@@ -62,10 +63,9 @@ def run_lines(
             ]
             status = "SKIPPED"
             message = f"not run: upstream {', '.join(blockers) or 'input'} failed"
-        lines += [  # it never ran: no rows, duration or times
-            RunLine(run_id=run_id, processor=table, analysis_date=d, status=status, message=message)
-            for d in dates
-        ]
+        at = datetime.now(UTC)  # it never ran: no rows or duration; its time makes it D's latest
+        line = partial(RunLine, run_id=run_id, processor=table, status=status, finished_at=at)
+        lines += [line(analysis_date=d, message=message) for d in dates]
     return sorted(lines, key=lambda line: line.analysis_date)  # stable: run order within a date
 
 

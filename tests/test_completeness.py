@@ -385,6 +385,27 @@ def test_the_2023_24_season_has_no_completeness_finding_up_to_april_7() -> None:
         day += timedelta(days=1)
 
 
+def test_a_day_without_slate_stays_no_games_when_last_night_failed_p2() -> None:
+    """2024-04-13 (2023-24): no slate, and P2 FAILs (the player box stops on 2024-04-07). P3 to
+    P5 build nothing on it whatever P2 did: NO_GAMES (SPEC 1, 9), not 'upstream not built';
+    2024-04-12 has games but no player context: SPEC 11's FAIL, nothing written."""
+    from features.core import RunInputs, run
+
+    no_slate, no_context = date(2024, 4, 13), date(2024, 4, 12)
+    built = run(RunInputs(read_season(SEASON_2023), (no_context, no_slate)))
+    lines = {
+        (b.table, x.analysis_date): (x.status, x.rows, x.message)
+        for b in built.values()
+        for x in b.lines
+    }
+    assert lines[(P2, no_slate)][0] == "FAIL"
+    for processor in (P3, P4, P5):
+        assert lines[(processor, no_slate)] == ("NO_GAMES", 0, "no games"), processor
+        status, rows, message = lines[(processor, no_context)]
+        assert (status, rows) == ("FAIL", None) and "not built" not in message, processor
+        assert message.startswith("Phase 3 incomplete: no player context for 2024-04-12")
+
+
 def run_lines_of(day: date) -> dict[str, tuple[str, str]]:
     from quality.schemas import PROCESSOR_RUNS
     from tasks.warehouse import Filter, open_warehouse
@@ -530,7 +551,8 @@ def test_a_failed_rerun_on_broken_phase3_keeps_the_good_partitions(season_url: s
     assert code == 1, printed
     lines = run_lines_of(day)
     assert {p: s for p, (s, _) in lines.items()} == AFTER_A_NIGHT_WITHOUT_BOX
-    assert lines[P2][1].endswith(f"; {before[P2].height} rows built, not written"), lines[P2]
+    kept = f"; {before[P2].height} rows built, not written (the partition stays as it was)"
+    assert lines[P2][1].endswith(kept), lines[P2]
     for table in (P2, P3, P4):
         assert read_output(open_warehouse(), table, day).equals(before[table]), table
     with duckdb.connect(database) as con:  # then the slate's player context too

@@ -175,10 +175,10 @@ def _runs(rows: list[tuple[date, str, str, int, str | None]]) -> pl.DataFrame:
 
 
 def test_the_grid_marks_missing_failed_stale_and_done_dates() -> None:
-    d1, d2, d3, d4, d5 = (date(2025, 1, i) for i in range(1, 6))
+    d1, d2, d3, d4, d5, d6, d7 = (date(2025, 1, i) for i in range(1, 8))
     order = [P1, P2, P3, P4, P5]
     current = pl.DataFrame(
-        [(d, p, f"{p}@{d}") for d in (d1, d2, d3, d4, d5) for p in order],
+        [(d, p, f"{p}@{d}") for d in (d1, d2, d3, d4, d5, d6, d7) for p in order],
         schema={"analysis_date": pl.Date, "processor": pl.String, "input_fingerprint": pl.String},
         orient="row",
     )
@@ -197,8 +197,14 @@ def test_the_grid_marks_missing_failed_stale_and_done_dates() -> None:
         + built(d4, 0, **{P1: ("FAIL", 0, f"{P1}@{d4}")})
         + [(d4, P1, "OK", 30, f"{P1}@{d4}")]
         + built(d5, 0, **{P4: ("OK", 3, None)})
+        # d6: P2 re-run alone after the others and FAILed: it wrote nothing, so rebuilt nothing
+        + built(d6, 0)
+        + [(d6, P2, "FAIL", 30, f"{P2}@{d6}")]
+        # d7: P2 rebuilt after P3 and P4, then a re-run FAILed: the rebuild still counts
+        + built(d7, 0)
+        + [(d7, P2, "OK", 20, f"{P2}@{d7}"), (d7, P2, "FAIL", 30, f"{P2}@{d7}")]
     )
-    grid = freshness_grid(runs, current, [d1, d2, d3, d4, d5], PROCESSORS)
+    grid = freshness_grid(runs, current, [d1, d2, d3, d4, d5, d6, d7], PROCESSORS)
     states = {(r[0], r[1]): (r[2], r[3]) for r in grid.rows()}
     assert {states[d1, p][0] for p in order} == {"MISSING"}
     assert [states[d2, p][0] for p in order] == ["OK", "OK", "OK", "OK", "WARN"]
@@ -218,7 +224,16 @@ def test_the_grid_marks_missing_failed_stale_and_done_dates() -> None:
     ]
     assert states[d5, P4] == ("STALE", "built before fingerprints were recorded")
     assert states[d5, P5] == ("STALE", f"upstream {P4} is stale")
-    assert dates_to_build(grid, order) == [d1, d3, d4, d5]
+    assert [states[d6, p] for p in order] == [
+        ("OK", ""),
+        ("FAIL", "last run FAIL"),
+        ("OK", ""),
+        ("OK", ""),
+        ("OK", ""),
+    ]
+    rebuilt = ("STALE", f"upstream {P2} rebuilt after it")
+    assert [states[d7, p] for p in (P3, P4)] == [rebuilt, rebuilt]
+    assert dates_to_build(grid, order) == [d1, d3, d4, d5, d6, d7]
     assert dates_to_build(grid, [P1]) == [d1]
 
 

@@ -313,3 +313,9 @@ def test_a_processor_past_its_timeout_is_stopped_and_its_write_rolled_back(
     after = read_output(open_warehouse(), "team_defense_zone_analysis", D)
     assert after["processed_at"].to_list() == before["processed_at"].to_list()
     assert after.equals(before)
+    # The FAIL line (it never finished: no rows, no duration) is D's latest for status and
+    # freshness, so the next backfill rebuilds D; a line without times sorted as the oldest.
+    from phase4.status import status_rows
+
+    states = {r["processor"]: r["state"] for r in status_rows(open_warehouse(), D)}
+    assert states["team_defense_zone_analysis"] == "FAIL"
