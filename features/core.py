@@ -125,7 +125,8 @@ def _upstream_gaps(
 ) -> tuple[dict[str, pl.DataFrame | None], dict[date, list[str]], dict[date, list[str]]]:
     """The entry's upstream frames by keyword, and per date the upstream tables not built for
     it (its line MISSING or FAIL, in this run or stored: SPEC 15 and 17) and those STALE. A date
-    without a slate has neither: its dependents write nothing and say so (NO_GAMES, SPEC 11)."""
+    without a slate has neither: nothing is built on it, so the processor judges it alone
+    (NO_GAMES, SPEC 1 and 9, or SPEC 11's FAIL when games are scheduled without a slate)."""
     frames: dict[str, pl.DataFrame | None] = {}
     missing: dict[date, list[str]] = {d: [] for d in ctx.dates}
     stale: dict[date, list[str]] = {d: [] for d in ctx.dates}

@@ -64,8 +64,8 @@ def run_lines(
             status = "SKIPPED"
             message = f"not run: upstream {', '.join(blockers) or 'input'} failed"
         at = datetime.now(UTC)  # it never ran: no rows or duration; its time makes it D's latest
-        line = partial(RunLine, run_id=run_id, processor=table, status=status, finished_at=at)
-        lines += [line(analysis_date=d, message=message) for d in dates]
+        never_ran = partial(RunLine, run_id=run_id, processor=table, status=status, finished_at=at)
+        lines += [never_ran(analysis_date=d, message=message) for d in dates]
     return sorted(lines, key=lambda line: line.analysis_date)  # stable: run order within a date
 
 
