@@ -197,17 +197,15 @@ def build(
     for day in ctx.dates:
         notes = [f"upstream {t} not built for {day}" for t in missing[day]]
         notes += [f"upstream {t} stale for {day}" for t in stale[day]]
+        made, avg_quality = figures.get(day, (0, None))  # 0 on a date not computed
         if missing[day] and not entry.runs_if_upstream_failed:
             status, message = upstream_not_built(entry, ctx.facts[day], "; ".join(notes))
-            rows = None
         else:
-            rows, avg_quality = figures.get(day, (0, None))
-            status, message = evaluate_output(entry, ctx.facts[day], rows, avg_quality, share)
+            status, message = evaluate_output(entry, ctx.facts[day], made, avg_quality, share)
             status, message = _with_notes(status, message, notes)
-            if status == "FAIL":  # never written: the previous partition stays, as in SPEC 12, 17
-                kept = f"{rows} rows built, not written (the partition stays as it was)"
-                message = f"{message}; {kept}" if rows else message
-                rows = None
+        rows = None if status == "FAIL" else made  # a FAIL never writes (as in SPEC 12, 17)
+        if status == "FAIL" and made:
+            message += f"; {made} rows built, not written (the partition stays as it was)"
         lines.append(
             RunLine(
                 run_id=ctx.inputs.run_id,
