@@ -71,9 +71,14 @@ class UpstreamFacts:
 
     @property
     def off_season_message(self) -> str:
+        """SPEC 9's two messages. A run for D reads nothing dated after D (SPEC 0), so a night
+        before opening night cannot tell a season about to start from one not loaded: it says so."""
         if self.season_has_games:
             return "off-season"
-        return f"no Phase 3 data for season {self.season_year}"
+        return (
+            f"no Phase 3 data for season {self.season_year} before {self.analysis_date}"
+            " (off-season before its first game, or the season is not loaded)"
+        )
 
 
 @dataclass(frozen=True)

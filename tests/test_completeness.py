@@ -257,7 +257,12 @@ def test_a_game_exactly_30_days_before_d_is_still_the_season() -> None:
 def test_a_season_without_any_data_is_no_games_naming_the_season() -> None:
     phase3 = frames([])
     assert statuses(phase3, rows=0) == dict.fromkeys(
-        ALL, ("NO_GAMES", "no Phase 3 data for season 2024")
+        ALL,
+        (
+            "NO_GAMES",
+            "no Phase 3 data for season 2024 before 2025-01-15"
+            " (off-season before its first game, or the season is not loaded)",
+        ),
     )
 
 
@@ -460,13 +465,18 @@ def p5_business_rows(day: date) -> pl.DataFrame:
     return rows.drop("created_at", *PHASE4_SOURCE_STAMPS[P5])
 
 
+NOT_LOADED = " (off-season before its first game, or the season is not loaded)"
+
+
 @pytest.mark.usefixtures("prefect_harness", "season_url")
 @pytest.mark.parametrize(
     ("day", "message"),
     [
         ("2024-07-15", "off-season"),
         ("2024-05-20", "off-season"),
-        ("2019-01-01", "no Phase 3 data for season 2018"),
+        ("2019-01-01", "no Phase 3 data for season 2018 before 2019-01-01" + NOT_LOADED),
+        # Two nights before opening night: the run reads nothing dated after D (SPEC 0).
+        ("2023-10-22", "no Phase 3 data for season 2023 before 2023-10-22" + NOT_LOADED),
     ],
 )
 def test_phase4_run_in_the_off_season_exits_0_with_every_line_no_games(
