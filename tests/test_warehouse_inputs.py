@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from quality.schemas import TEAM_DEFENSE_ZONE_ANALYSIS
@@ -150,15 +152,30 @@ def test_an_unwritable_directory_is_permission_denied(built: Path) -> None:
     assert one_line(exc).startswith(f"permission denied: cannot write in {built.parent}")
 
 
-def test_a_file_that_is_not_duckdb_says_so(tmp_path: Path) -> None:
-    path = tmp_path / "w.duckdb"
-    path.write_text("not a database\n" * 50)
-    warehouse = open_warehouse(f"duckdb://{path}")
-    with pytest.raises(WarehouseError) as exc:
-        warehouse.table_schema(TEAM_DEFENSE_ZONE_ANALYSIS.full_name)
-    text = one_line(exc)
-    assert text.startswith(f"cannot open warehouse {path} (IO Error: The file")
-    assert "is it a DuckDB file?" in text
+@pytest.mark.parametrize("name", ["w.duckdb", "t.parquet", "e.csv", "empty.duckdb"])
+def test_a_file_that_is_not_duckdb_says_so_and_is_left_as_it_was(tmp_path: Path, name: str) -> None:
+    """DuckDB 2 opens an existing Parquet, CSV or JSON file as an empty in-memory database:
+    `load-phase3` said 'replaced ... 25143 rows' and kept nothing."""
+    path = tmp_path / name
+    if name == "t.parquet":
+        pl.DataFrame({"a": [1]}).write_parquet(path)
+    else:
+        path.write_text("" if name.startswith("e") else "not a database\n" * 50)
+    before = path.read_bytes()
+    for read_only in (False, True):
+        with pytest.raises(WarehouseError) as exc:
+            open_warehouse(f"duckdb://{path}", read_only=read_only)
+        assert one_line(exc).startswith(f"{path} is not a DuckDB file (PHASE4_WAREHOUSE=")
+        assert one_line(exc).endswith("point PHASE4_WAREHOUSE at a .duckdb file")
+    assert path.read_bytes() == before
+
+
+def test_a_home_that_does_not_exist_is_named() -> None:
+    with pytest.raises(WarehouseError) as exc:  # a RuntimeError traceback from expanduser
+        open_warehouse("duckdb://~nosuchuser4/w.duckdb")
+    assert one_line(exc) == (
+        "PHASE4_WAREHOUSE=duckdb://~nosuchuser4/w.duckdb: no such user; write the path in full"
+    )
 
 
 def test_a_file_locked_by_another_process_is_a_transient_one_liner(built: Path) -> None:
@@ -196,3 +213,30 @@ def test_a_read_only_open_waits_less_than_a_writer(built: Path) -> None:
     writer = open_warehouse(f"duckdb://{built}")
     assert isinstance(reader, DuckDBWarehouse) and isinstance(writer, DuckDBWarehouse)
     assert (reader.lock_wait_seconds, writer.lock_wait_seconds) == (10.0, 120.0)
+
+
+@pytest.mark.parametrize("where", ["catalog", "data"])
+@pytest.mark.parametrize("read_only", [True, False])
+def test_a_damaged_file_is_said_in_one_line(tmp_path: Path, where: str, read_only: bool) -> None:
+    """DuckDB finds a damaged block when it opens the file (the catalog) or when a read reaches
+    it (the data): the first was 'locked by another process' after a 10 or 120 s wait ("in
+    block at location" holds "lock"), the second a `_duckdb.Error` traceback in `status`,
+    `training-set` and `report`."""
+    import duckdb
+
+    path = tmp_path / "w.duckdb"
+    with duckdb.connect(str(path)) as con:
+        con.execute(
+            "CREATE SCHEMA s; "
+            "CREATE TABLE s.t AS SELECT range AS x, md5(range::varchar) AS z FROM range(300000)"
+        )
+    size = path.stat().st_size
+    with path.open("r+b") as file:
+        file.seek(64 * 1024 if where == "catalog" else size // 2)
+        file.write(b"\xa5" * (size - 64 * 1024 if where == "catalog" else 5000))
+    started = time.monotonic()
+    with pytest.raises(WarehouseError) as exc:
+        open_warehouse(f"duckdb://{path}", read_only=read_only).read("s.t", ["z"], [])
+    assert time.monotonic() - started < 5  # not waited on as a lock
+    assert one_line(exc).startswith(f"warehouse {path} is damaged (Corrupt database file: ")
+    assert one_line(exc).endswith("(`phase4 load-phase3`, then `phase4 backfill`)")

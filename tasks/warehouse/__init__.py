@@ -56,7 +56,12 @@ def duckdb_path(url: str) -> Path:
         )
     if not is_utf8(raw):
         raise WarehouseError(f"{WAREHOUSE_ENV}={url}: not a UTF-8 name; name the file in UTF-8")
-    path = Path(raw).expanduser()
+    try:
+        path = Path(raw).expanduser()
+    except RuntimeError as exc:  # ~nosuchuser
+        raise WarehouseError(
+            f"{WAREHOUSE_ENV}={url}: no such user; write the path in full"
+        ) from exc
     if not path.is_absolute():
         raise WarehouseError(
             f"{WAREHOUSE_ENV}={url}: relative path {raw}; write an absolute one with three "

@@ -60,11 +60,21 @@ def _first_line(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
+def damaged(path: Path, text: str) -> WarehouseError | None:
+    """A damaged block, found when DuckDB opens the file or when a read reaches it."""
+    if not text.startswith("Corrupt database file"):
+        return None
+    return WarehouseError(
+        f"warehouse {path} is damaged ({text}): restore it from a backup, or move it away and "
+        "rebuild it (`phase4 load-phase3`, then `phase4 backfill`)"
+    )
+
+
 def open_error(path: Path, exc: duckdb.Error) -> WarehouseError:
     """What DuckDB's refusal to open the file means for the operator, in one line."""
     text = _first_line(exc)
-    lowered = text.lower()
-    if "lock" in lowered:
+    lowered = text.lower()  # not just "lock": a damaged file's message says "in block at"
+    if "conflicting lock" in lowered or "could not set lock" in lowered:
         # "... Conflicting lock is held in /usr/bin/python3 (PID 123). See also https://..."
         holder = text.partition("lock is held in")[2].partition(". See also")[0].strip()
         return TransientWarehouseError(
@@ -76,18 +86,23 @@ def open_error(path: Path, exc: duckdb.Error) -> WarehouseError:
             f"permission denied opening warehouse {path}: give this user read and write access "
             "to the file and its directory, or set PHASE4_WAREHOUSE to a file you own"
         )
-    return WarehouseError(
+    return damaged(path, text) or WarehouseError(
         f"cannot open warehouse {path} ({text}): is it a DuckDB file? Set PHASE4_WAREHOUSE "
         "to another file, or move this one away and run `phase4 warehouse init`"
     )
 
 
 @contextmanager
-def _session(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
-    """One operation's connection or cursor: timestamps in UTC, closed afterwards."""
+def _session(con: duckdb.DuckDBPyConnection, path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """One operation's connection or cursor: timestamps in UTC, closed afterwards; a damaged
+    file (found when a block is read, not when it opens) said in one line."""
     try:
         con.execute("SET TimeZone = 'UTC'")
         yield con
+    except duckdb.Error as exc:
+        if (error := damaged(path, _first_line(exc))) is None:
+            raise
+        raise error from exc
     finally:
         con.close()
 
@@ -138,7 +153,7 @@ class DuckDBWarehouse(Warehouse):
         with _IN_PROCESS:
             held = _HELD.get(self.path)
             con = held.cursor() if held is not None else self._connect_file()
-            with _session(con) as session:
+            with _session(con, self.path) as session:
                 yield session
 
     @contextmanager
@@ -148,7 +163,7 @@ class DuckDBWarehouse(Warehouse):
         with _IN_PROCESS:
             held = _HELD.get(self.path)
             cursor = held.cursor() if held is not None else None
-        with self._connect() if cursor is None else _session(cursor) as con:
+        with self._connect() if cursor is None else _session(cursor, self.path) as con:
             yield con
 
     def _connect_file(self) -> duckdb.DuckDBPyConnection:
@@ -319,6 +334,14 @@ def _allows(path: Path, access: int) -> bool:
     return os.access(path, access) and bool(path.stat().st_mode & bits)
 
 
+def _foreign(path: Path) -> bool:
+    """An existing file without DuckDB's header ("DUCK" at byte 8): DuckDB 2 opens a Parquet,
+    CSV or JSON file, even an empty one, as a throwaway in-memory database."""
+    with suppress(OSError), path.open("rb") as file:
+        return file.read(12)[8:] != b"DUCK"
+    return False  # absent (DuckDB creates it) or unreadable (said below)
+
+
 def open_duckdb(
     path: Path, *, read_only: bool = False, create_dir: bool = False
 ) -> DuckDBWarehouse:
@@ -327,6 +350,11 @@ def open_duckdb(
     where = "the default path" if create_dir else f"PHASE4_WAREHOUSE=duckdb://{path}"
     if path.is_dir():
         raise WarehouseError(f"{path} is a directory ({where}): name a .duckdb file inside it")
+    if _foreign(path):
+        raise WarehouseError(
+            f"{path} is not a DuckDB file ({where}; DuckDB would open it as an empty in-memory "
+            "database and keep no write): point PHASE4_WAREHOUSE at a .duckdb file"
+        )
     if read_only:
         if not path.exists():
             raise WarehouseError(
