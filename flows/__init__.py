@@ -10,11 +10,14 @@ from prefect import Flow
 from pydantic import Field
 from pydantic_core import to_jsonable_python
 
+from nba_calendar import FIRST_DAY, LAST_DAY
+
 P = ParamSpec("P")
 R = TypeVar("R")
-# The server checks `pattern` (not `format: date`) on a new run: `2024-13-45` starts no run.
+# The server checks `pattern` (not `format: date`) on a new run: `2024-13-45` starts no run;
+# the flow checks the CLI's range (a deployment's 9999-12-31 would FAIL every line).
 DAY = r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$"
-Day = Annotated[date, Field(json_schema_extra={"pattern": DAY})]
+Day = Annotated[date, Field(ge=FIRST_DAY, le=LAST_DAY, json_schema_extra={"pattern": DAY})]
 
 
 class Phase4Flow(Flow[P, R]):

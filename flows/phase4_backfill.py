@@ -62,6 +62,8 @@ def phase4_backfill(
         force: Rebuild every date. Otherwise only dates that are missing, failed or stale
             for a selected processor (SPEC 14) are built.
     """
+    if end_date < start_date:  # a deployment's parameters: the CLI refuses them itself
+        return Failed(message=f"end_date {end_date} is before start_date {start_date}")
     selected = registry.select(list(processors) if processors else None)
     url = warehouse_url()
     summary = BackfillSummary(start_date, end_date)

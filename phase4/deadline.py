@@ -139,8 +139,8 @@ def main(
         typer.echo(f"PHASE4_DEADLINE_BLOCK={NO_BLOCK}: no deadline automation{removed}")
         return
     try:
-        if minutes <= 0:
-            raise ValueError(f"PHASE4_DEADLINE_MINUTES={minutes:g} must be positive")
+        if not 0 < minutes <= 24 * 60:  # NaN and inf fail too
+            raise ValueError(f"PHASE4_DEADLINE_MINUTES={minutes:g}: expected 0 to 1440 minutes")
         automation_id = create_deadline_automation(block, timedelta(minutes=minutes))
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)

@@ -156,3 +156,21 @@ def test_row_order_of_the_input_does_not_change_a_bit() -> None:
         ordered = build_outputs(frames, day, BUILT_AT)
         for table, frame in build_outputs(shuffled, day, BUILT_AT).items():
             assert_frame_equal(frame, ordered[table], check_exact=True)
+
+
+@pytest.mark.usefixtures("prefect_harness", "season_url")
+def test_flow_parameters_the_cli_would_refuse_fail_the_run_in_one_line_writing_nothing() -> None:
+    """A deployment's run takes its parameters without the CLI's checks: an end before the
+    start raised a traceback, 9999-12-31 wrote five FAIL lines ('year 10000 is out of range')."""
+    from flows.phase4_backfill import phase4_backfill
+    from flows.phase4_precompute import phase4_precompute
+    from quality.schemas import PROCESSOR_RUNS
+
+    before = open_warehouse().table_schema(PROCESSOR_RUNS.full_name)
+    state = phase4_backfill(date(2024, 1, 12), date(2024, 1, 10), return_state=True)
+    assert state.is_failed()
+    assert state.message == "end_date 2024-01-10 is before start_date 2024-01-12"
+    state = phase4_precompute(analysis_date=date(9999, 12, 31), return_state=True)
+    assert state.is_failed() and "less than or equal to 2999-12-31" in str(state.message)
+    assert before is None  # a loaded season, never run
+    assert open_warehouse().table_schema(PROCESSOR_RUNS.full_name) is None  # nothing written

@@ -469,7 +469,11 @@ def test_deadline_automation_expects_completion_within_two_hours_of_start() -> N
     ("argv", "message"),
     [
         (["--block", "phase4-alerts"], "write BLOCK_TYPE/NAME, e.g. slack-webhook/phase4-alerts"),
-        (["--block", "slack-webhook/a", "--minutes", "0"], "PHASE4_DEADLINE_MINUTES=0 must be"),
+        (["--block", "slack-webhook/a", "--minutes", "0"], "PHASE4_DEADLINE_MINUTES=0: expected"),
+        # inf overflowed timedelta, nan failed to convert, each with a traceback.
+        (["--block", "slack-webhook/a", "--minutes", "inf"], "MINUTES=inf: expected 0 to 1440"),
+        (["--block", "slack-webhook/a", "--minutes", "nan"], "MINUTES=nan: expected 0 to 1440"),
+        (["--block", "slack-webhook/a", "--minutes", "1441"], "MINUTES=1441: expected 0 to"),
     ],
 )
 def test_deadline_command_rejects_bad_settings_in_one_line(argv: list[str], message: str) -> None:
