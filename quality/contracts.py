@@ -18,6 +18,9 @@ from nba_calendar import FIRST_DAY, LAST_DAY, season_of_dates
 from quality.schemas import (
     PLAYER_GAME_SUMMARY,
     TEAM_DEFENSE_GAME_SUMMARY,
+    TEAM_OFFENSE_GAME_SUMMARY,
+    UPCOMING_PLAYER_GAME_CONTEXT,
+    UPCOMING_TEAM_GAME_CONTEXT,
     BigQueryType,
     TableSchema,
     bigquery_type_of_arrow,
@@ -54,10 +57,38 @@ class InputContractError(ValueError):
 
 @dataclass(frozen=True)
 class RowRules:
-    """Declarative row rules beyond types and keys."""
+    """Declarative row rules beyond types and keys.
+
+    not_null: SPEC 2's columns that must hold a value though the table declares them NULLABLE
+    (a stored table's column mode is never changed). formats: (column, pattern, in words) for
+    keys the other tables join on, so one table's differently written key cannot silently
+    match nothing (a P3 of zero mismatch scores judged OK)."""
 
     makes_within_attempts: tuple[tuple[str, str], ...] = ()
     ranges: tuple[tuple[str, float, float], ...] = ()
+    not_null: tuple[str, ...] = ()
+    formats: tuple[tuple[str, str, str], ...] = ()
+
+
+# No box score comes near (a team scores ~160), and summing larger counts over a season
+# overflows INT64 into negative averages.
+GAME_COUNT_LIMIT = 1000.0
+PLAYER_LOOKUP = (
+    "player_lookup",
+    "[a-z0-9]+",
+    "lowercase letters and digits, as Phase 3 folds names",
+)
+TEAM_ABBR = "[A-Z0-9]{2,4}", "2 to 4 capital letters or digits"
+
+
+def game_counts(schema: TableSchema) -> tuple[tuple[str, float, float], ...]:
+    """Every count of one game within 0 .. GAME_COUNT_LIMIT."""
+    counts = [c.name for c in schema.columns if c.type == "INT64" and c.name != "season_year"]
+    return tuple((name, 0.0, GAME_COUNT_LIMIT) for name in counts)
+
+
+def team_formats(*columns: str) -> tuple[tuple[str, str, str], ...]:
+    return tuple((column, *TEAM_ABBR) for column in columns)
 
 
 ROW_RULES: dict[str, RowRules] = {
@@ -69,7 +100,8 @@ ROW_RULES: dict[str, RowRules] = {
             ("paint_makes", "paint_attempts"),
             ("mid_range_makes", "mid_range_attempts"),
         ),
-        ranges=(("minutes_played", 0.0, 80.0),),
+        ranges=(("minutes_played", 0.0, 80.0), *game_counts(PLAYER_GAME_SUMMARY)),
+        formats=(PLAYER_LOOKUP, *team_formats("team_abbr", "opponent_team_abbr")),
     ),
     TEAM_DEFENSE_GAME_SUMMARY.name: RowRules(
         makes_within_attempts=(
@@ -77,6 +109,21 @@ ROW_RULES: dict[str, RowRules] = {
             ("opp_mid_range_makes", "opp_mid_range_attempts"),
             ("opp_three_pt_makes", "opp_three_pt_attempts"),
         ),
+        ranges=game_counts(TEAM_DEFENSE_GAME_SUMMARY),
+        formats=team_formats("defending_team_abbr", "opponent_team_abbr"),
+    ),
+    TEAM_OFFENSE_GAME_SUMMARY.name: RowRules(
+        ranges=game_counts(TEAM_OFFENSE_GAME_SUMMARY),
+        formats=team_formats("team_abbr", "opponent_team_abbr"),
+    ),
+    # SPEC 2: "Every column after opponent_team_abbr is nullable" (so none before it).
+    UPCOMING_PLAYER_GAME_CONTEXT.name: RowRules(
+        not_null=("universal_player_id", "game_id", "team_abbr", "opponent_team_abbr"),
+        formats=(PLAYER_LOOKUP, *team_formats("team_abbr", "opponent_team_abbr")),
+    ),
+    UPCOMING_TEAM_GAME_CONTEXT.name: RowRules(
+        not_null=("game_id", "opponent_team_abbr"),  # team_days_rest alone is nullable
+        formats=team_formats("team_abbr", "opponent_team_abbr"),
     ),
 }
 
@@ -193,6 +240,7 @@ def _describe_key(frame: pl.DataFrame, key: Sequence[str]) -> str:
 
 def _row_rules(schema: TableSchema) -> list[tuple[str, str | None, pl.Expr]]:
     """(rule, column, offending-row expression) in the order a load reports them."""
+    table_rules = ROW_RULES.get(schema.name, RowRules())
     rules: list[tuple[str, str | None, pl.Expr]] = [
         (
             "key must not be NULL" if column.name in schema.key else "must not be NULL",
@@ -200,7 +248,7 @@ def _row_rules(schema: TableSchema) -> list[tuple[str, str | None, pl.Expr]]:
             pl.col(column.name).is_null(),
         )
         for column in schema.columns
-        if column.mode == "REQUIRED"
+        if column.mode == "REQUIRED" or column.name in table_rules.not_null
     ]
     rules.append(
         (f"duplicate key ({', '.join(schema.key)})", None, pl.struct(schema.key).is_duplicated())
@@ -210,7 +258,6 @@ def _row_rules(schema: TableSchema) -> list[tuple[str, str | None, pl.Expr]]:
         for column in schema.columns
         if column.type == "INT64"
     ]
-    table_rules = ROW_RULES.get(schema.name, RowRules())
     rules += [
         (f"makes above attempts ({makes} > {attempts})", makes, pl.col(makes) > pl.col(attempts))
         for makes, attempts in table_rules.makes_within_attempts
@@ -231,6 +278,14 @@ def _row_rules(schema: TableSchema) -> list[tuple[str, str | None, pl.Expr]]:
             (pl.col(column_name) < low) | (pl.col(column_name) > high),
         )
         for column_name, low, high in table_rules.ranges
+    ]
+    rules += [
+        (
+            f"not written as {words}; write it as the other tables do",
+            column,
+            ~pl.col(column).cast(pl.String).str.contains(f"^{pattern}$"),
+        )
+        for column, pattern, words in table_rules.formats
     ]
     return rules
 

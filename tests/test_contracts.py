@@ -14,8 +14,21 @@ from quality.contracts import (
     contract_problems,
     typed_for_load,
 )
-from quality.schemas import PLAYER_GAME_SUMMARY, TEAM_DEFENSE_GAME_SUMMARY
-from tests.builders import player_games, player_games_frame, team_defense, team_defense_frame
+from quality.schemas import (
+    PHASE3_TABLES,
+    PLAYER_GAME_SUMMARY,
+    TEAM_DEFENSE_GAME_SUMMARY,
+    UPCOMING_PLAYER_GAME_CONTEXT,
+)
+from tests.builders import (
+    context_key,
+    contexts_frame,
+    player_games,
+    player_games_frame,
+    team_defense,
+    team_defense_frame,
+)
+from tests.conftest import REALDATA
 
 D = date(2025, 1, 15)
 
@@ -52,6 +65,13 @@ def test_valid_input_passes_and_is_typed_as_declared() -> None:
         ({"paint_makes": 9}, "paint_makes", "makes above attempts"),
         ({"minutes_played": 81.0}, "minutes_played", "outside 0 to 80"),
         ({"minutes_played": -2.0}, "minutes_played", "outside 0 to 80"),
+        # 4e18 points loaded, then a season's sum wrapped to a negative average judged OK.
+        ({"points": 4 * 10**18}, "points", "outside 0 to 1000"),
+        ({"paint_attempts": 1001}, "paint_attempts", "outside 0 to 1000"),
+        # A key written unlike the other tables' matched nothing: P3 OK, every mismatch 0.0.
+        ({"player_lookup": "CURRY"}, "player_lookup", "not written as lowercase letters"),
+        ({"player_lookup": "curry "}, "player_lookup", "not written as lowercase letters"),
+        ({"team_abbr": "gsw"}, "team_abbr", "not written as 2 to 4 capital letters"),
     ],
 )
 def test_bad_rows_name_table_column_rule_date_and_key(values: dict, column: str, rule: str) -> None:
@@ -64,7 +84,7 @@ def test_bad_rows_name_table_column_rule_date_and_key(values: dict, column: str,
     assert "date 2025-01-15" in message
     assert raised.value.column == column
     if values.get("player_lookup", "x") is not None and values.get("game_id", "x") is not None:
-        assert "player_lookup=curry" in message
+        assert f"player_lookup={values.get('player_lookup', 'curry')}," in message
 
 
 def test_duplicate_keys_are_rejected_with_the_key() -> None:
@@ -137,3 +157,23 @@ def test_a_tables_date_column_is_its_partition_column_and_an_unpartitioned_table
     unpartitioned = replace(PLAYER_GAME_SUMMARY, partition_column=None)
     with pytest.raises(ValueError, match="nba_analytics.player_game_summary is not partitioned"):
         _ = unpartitioned.date_column
+
+
+@pytest.mark.parametrize("column", ["universal_player_id", "game_id", "team_abbr"])
+def test_the_context_columns_before_opponent_team_abbr_must_hold_a_value(column: str) -> None:
+    """SPEC 2: 'Every column after opponent_team_abbr is nullable': a NULL team_abbr loaded
+    and was written OK, though the table declares these columns NULLABLE."""
+    good = contexts_frame([context_key("curry")])  # every column after them NULL
+    assert contract_problems(UPCOMING_PLAYER_GAME_CONTEXT, good) == []
+    frame = good.with_columns(pl.lit(None, good.schema[column]).alias(column))
+    problems = contract_problems(UPCOMING_PLAYER_GAME_CONTEXT, frame)
+    assert [(p.column, p.rule) for p in problems] == [(column, "must not be NULL")]
+    assert UPCOMING_PLAYER_GAME_CONTEXT.column(column).mode == "NULLABLE"
+
+
+def test_both_real_seasons_meet_the_added_rules() -> None:
+    """The formats, limits and NULL rules refuse nothing of either real season."""
+    for folder in sorted(REALDATA.glob("season_*")):
+        for schema in PHASE3_TABLES.values():
+            frame = pl.read_parquet(folder / f"{schema.full_name}.parquet")
+            assert contract_problems(schema, frame) == [], (folder, schema.name)
