@@ -361,8 +361,9 @@ def test_a_newline_in_a_key_prints_as_an_escape_in_the_problem_list(tmp_path: Pa
     result = phase4("load-phase3", str(folder), warehouse=url, cwd=tmp_path)
     assert result.returncode == 2, result.stderr
     lines = result.stderr.splitlines()
-    assert lines[0] == "error: 1 contract problem(s), nothing loaded:"
-    assert len(lines) == 2 and "player_lookup=evil\\x0aerror: fake\\x1b[31m" in lines[1]
+    assert lines[0] == "error: 2 contract problem(s), nothing loaded:"  # and the key's form
+    assert len(lines) == 3 and "duplicate key" in lines[1] and "not written as" in lines[2]
+    assert all("player_lookup=evil\\x0aerror: fake\\x1b[31m" in line for line in lines[1:])
     assert "\x1b" not in result.stderr
 
 
