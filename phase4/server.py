@@ -153,8 +153,12 @@ def api_answers(url: str, timeout: float = API_PROBE_TIMEOUT_SECONDS) -> str | N
     try:
         with opener.open(f"{url.rstrip('/')}/health", timeout=timeout):
             return None
-    except urllib.error.HTTPError:
-        return None  # an answer, whatever it says
+    except urllib.error.HTTPError as error:  # an answer, whatever it says, but "no such page"
+        return (
+            "no Prefect API there: 404 at /health; does the URL lack /api?"
+            if error.code == 404
+            else None
+        )
     except (urllib.error.URLError, TimeoutError) as error:
         reason = getattr(error, "reason", error)  # a bare TimeoutError has no reason
         if isinstance(reason, TimeoutError):
@@ -208,9 +212,10 @@ def _read_recorded(files: ServerFiles) -> Recorded | None:
     return Recorded(pid, start, port)
 
 
-def _not_our_server(recorded: Recorded) -> str | None:
+def _not_our_server(recorded: Recorded, home: Path) -> str | None:
     """Why the recorded pid is not provably this server (None: it is): alive, with the recorded
-    start time, running `prefect server start` on the recorded port, leading its process group."""
+    start time, running `prefect server start` on the recorded port, leading its process group,
+    serving this PREFECT_HOME (a copied project folder's pid file names the original's)."""
     pid, port = recorded.pid, recorded.port
     if pid <= 1:
         return f"pid {pid} cannot be the server's (it never leads a session of ours)"
@@ -227,9 +232,15 @@ def _not_our_server(recorded: Recorded) -> str | None:
     try:
         if os.getpgid(pid) != pid:
             return f"process {pid} does not lead its own process group"
-    except ProcessLookupError:
+        if f"PREFECT_HOME={home}".encode() not in _environ(pid):
+            return f"process {pid} is the server of another folder (this one copied from it?)"
+    except OSError:
         return f"no process {pid} runs"
     return None
+
+
+def _environ(pid: int) -> list[bytes]:
+    return Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
 
 
 def _argv(pid: int) -> list[str]:
@@ -296,7 +307,7 @@ def _servers_of(home: Path) -> list[Recorded]:
         if "prefect" not in " ".join(argv) or not {"server", "start"} <= set(argv):
             continue
         try:
-            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+            environ = _environ(pid)
             leads = os.getpgid(pid) == pid
         except OSError:  # another user's process, or gone
             continue
@@ -310,7 +321,7 @@ def _adopt(files: ServerFiles, on_adopt: Callable[[str], None] | None = None) ->
     """The server of this home, proven (`_not_our_server`), or None. A missing, garbled or stale
     server.pid (and server.port) is rewritten from a running one, so `server stop` can stop it."""
     recorded = _read_recorded(files)
-    if recorded is not None and _not_our_server(recorded) is None:
+    if recorded is not None and _not_our_server(recorded, files.home) is None:
         return recorded
     if not (servers := _servers_of(files.home)) or (server := servers[0]).port is None:
         return None
@@ -358,7 +369,7 @@ def stale_pid_file(home: Path | None = None) -> str | None:
     files = ServerFiles(home or server_home())
     if (recorded := _read_recorded(files)) is None:  # no file, or no pid in it
         return "it holds no pid and start time" if files.pid.exists() else None
-    return _not_our_server(recorded)
+    return _not_our_server(recorded, files.home)
 
 
 def auth_string(home: Path, *, create: bool = False) -> str | None:

@@ -390,6 +390,15 @@ def test_an_external_api_refusing_the_probe_still_answers(tmp_path: Path) -> Non
                 )
         finally:
             answering.close()
+    lacking = AnswersWith(404)  # a Prefect server's URL without its /api: two tracebacks
+    try:
+        done = cli(tmp_path, "server", "status", PREFECT_API_URL=lacking.url)
+        assert done.returncode == 2 and done.stderr.strip() == (
+            f"error: PREFECT_API_URL={lacking.url} does not answer (no Prefect API there: 404 "
+            "at /health; does the URL lack /api?): start that server or unset PREFECT_API_URL"
+        )
+    finally:
+        lacking.close()
     silent = socket.socket()
     silent.bind(("127.0.0.1", 0))
     silent.listen()  # connections are accepted by the kernel, never answered
@@ -498,6 +507,24 @@ def test_a_lost_port_file_neither_starts_a_second_server_nor_orphans_the_first(
     assert (again.pid, again.port) == (server.pid, server.port)  # no second server
     assert stop_server(server.home)  # signalled, not removed as stale
     assert not server_status(server.home).running
+
+
+def test_a_copied_project_folder_neither_claims_nor_stops_the_originals_server(
+    server: ServerStatus, tmp_path: Path
+) -> None:
+    """`cp -r` of a project while its server ran: the copy's `server status` called the
+    original's server its own, and its `server stop` stopped it."""
+    assert server.home is not None
+    copy = server_home(tmp_path / "copy")
+    shutil.copytree(server.home, copy, ignore=shutil.ignore_patterns("*.db*", "*.log"))
+    assert not server_status(copy).running
+    lines: list[str] = []
+    assert not stop_server(copy, on_stale=lines.append)
+    assert lines == [
+        f"removed the stale {copy / 'server.pid'}: process {server.pid} is the server of another "
+        "folder (this one copied from it?); nothing was signalled"
+    ]
+    assert server_status(server.home) == server  # the original's, untouched
 
 
 def test_signal_is_sent_only_to_the_proven_server(server: ServerStatus) -> None:
