@@ -56,12 +56,7 @@ def duckdb_path(url: str) -> Path:
         )
     if not is_utf8(raw):
         raise WarehouseError(f"{WAREHOUSE_ENV}={url}: not a UTF-8 name; name the file in UTF-8")
-    try:
-        path = Path(raw).expanduser()
-    except RuntimeError as exc:  # ~nosuchuser
-        raise WarehouseError(
-            f"{WAREHOUSE_ENV}={url}: no such user; write the path in full"
-        ) from exc
+    path = Path(os.path.expanduser(raw))  # `~nosuchuser` stays as it is (Path's raises)
     if not path.is_absolute():
         raise WarehouseError(
             f"{WAREHOUSE_ENV}={url}: relative path {raw}; write an absolute one with three "

@@ -60,16 +60,6 @@ def _first_line(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
-def damaged(path: Path, text: str) -> WarehouseError | None:
-    """A damaged block, found when DuckDB opens the file or when a read reaches it."""
-    if not text.startswith("Corrupt database file"):
-        return None
-    return WarehouseError(
-        f"warehouse {path} is damaged ({text}): restore it from a backup, or move it away and "
-        "rebuild it (`phase4 load-phase3`, then `phase4 backfill`)"
-    )
-
-
 def open_error(path: Path, exc: duckdb.Error) -> WarehouseError:
     """What DuckDB's refusal to open the file means for the operator, in one line."""
     text = _first_line(exc)
@@ -86,7 +76,7 @@ def open_error(path: Path, exc: duckdb.Error) -> WarehouseError:
             f"permission denied opening warehouse {path}: give this user read and write access "
             "to the file and its directory, or set PHASE4_WAREHOUSE to a file you own"
         )
-    return damaged(path, text) or WarehouseError(
+    return WarehouseError(  # a damaged catalog too ("Corrupt database file: ...")
         f"cannot open warehouse {path} ({text}): is it a DuckDB file? Set PHASE4_WAREHOUSE "
         "to another file, or move this one away and run `phase4 warehouse init`"
     )
@@ -95,14 +85,17 @@ def open_error(path: Path, exc: duckdb.Error) -> WarehouseError:
 @contextmanager
 def _session(con: duckdb.DuckDBPyConnection, path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     """One operation's connection or cursor: timestamps in UTC, closed afterwards; a damaged
-    file (found when a block is read, not when it opens) said in one line."""
+    block, found when a read reaches it (a damaged catalog when the file opens), said."""
     try:
         con.execute("SET TimeZone = 'UTC'")
         yield con
     except duckdb.Error as exc:
-        if (error := damaged(path, _first_line(exc))) is None:
+        if not _first_line(exc).startswith("Corrupt database file"):
             raise
-        raise error from exc
+        raise WarehouseError(
+            f"warehouse {path} is damaged ({_first_line(exc)}): restore it from a backup, or "
+            "move it away and rebuild it (`phase4 load-phase3`, then `phase4 backfill`)"
+        ) from exc
     finally:
         con.close()
 
