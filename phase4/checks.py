@@ -27,8 +27,7 @@ def day(value: datetime | date, option: str = "--date") -> date:
     result = value.date() if isinstance(value, datetime) else value
     if not FIRST_DAY <= result <= LAST_DAY:
         raise InputError(
-            f"{option} {result.isoformat()}: out of range; give a date from {FIRST_DAY} to "
-            f"{LAST_DAY}"
+            f"{option} {result}: out of range; give a date from {FIRST_DAY} to {LAST_DAY}"
         )
     return result
 
@@ -49,12 +48,11 @@ def within_seasons(warehouse: Warehouse, first: date, last: date, one_date: bool
     lowest, highest = season_days(seasons[0])[0], season_days(seasons[-1])[1]
     names = ", ".join(f"{s}-{(s + 1) % 100:02d}" for s in seasons)
     held = f"the warehouse holds season(s) {names}: give dates from {lowest} to {highest}"
+    start, end = ("--date", "--date") if one_date else ("--start", "--end")
     if first < lowest:
-        option = "--date" if one_date else "--start"
-        raise InputError(f"{option} {first} is before the first season loaded; {held}")
+        raise InputError(f"{start} {first} is before the first season loaded; {held}")
     if last > highest:
-        option = "--date" if one_date else "--end"
-        raise InputError(f"{option} {last} is after the last season loaded; {held}")
+        raise InputError(f"{end} {last} is after the last season loaded; {held}")
 
 
 def loaded_seasons(warehouse: Warehouse, what: str) -> list[int]:

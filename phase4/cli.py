@@ -517,16 +517,15 @@ def status(
             console.print(grid_table(grid, f"Phase 4 freshness {first}..{last}"))
         return
     day = first
-    rows = status_rows(warehouse, day)
+    rows, stored = status_rows(warehouse, day), feature_checks_of(warehouse, day)
     if as_json:
-        print(json.dumps(day_document(day, rows, feature_checks_of(warehouse, day)), indent=2))
+        print(json.dumps(day_document(day, rows, stored), indent=2))
         return
     columns = ["processor", "rows", "last_processed_at", "status", "message"]
     if any(row["bytes_billed"] is not None for row in rows):
         columns.insert(3, "bytes_billed")
     cells = [[_cell(r[c]) for c in columns] for r in rows]
     print_table(columns, cells, f"Phase 4 status for {day}")
-    stored = feature_checks_of(warehouse, day)
     if stored.is_empty():
         console.print(f"feature checks: none stored for {day}")
         return
@@ -804,8 +803,7 @@ def server_status_command() -> None:
 
     current = server.server_status(on_adopt=lambda line: console.print(line, soft_wrap=True))
     console.print(current.describe(), soft_wrap=True)
-    stale = server.stale_pid_file(current.home)
-    if stale:
+    if stale := server.stale_pid_file(current.home):
         console.print(
             f"{server.ServerFiles(current.home).pid} is stale: {stale} (`phase4 server stop` "
             "removes it; `phase4 server start` replaces it)",

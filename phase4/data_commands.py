@@ -196,7 +196,7 @@ def features_command(
 
     if day is None:
         raise InputError("give --date (YYYY-MM-DD)")
-    slate_day = dates_of_options(None, None, day)[0]
+    slate_day = checks.day(day)
     if fmt == "parquet" and out is None:
         raise InputError("--format parquet needs --out FILE")
     if fmt != "parquet" and out is not None:
@@ -209,8 +209,7 @@ def features_command(
     rows = read_slate(warehouse, slate_day, player)  # a WarehouseError is one line too
     if rows.is_empty():
         raise InputError(_no_rows(warehouse, slate_day, player))
-    if fmt == "parquet":
-        assert out is not None
+    if out is not None:  # --format parquet
         checks.write_atomically(out, slate_features(rows).write_parquet)
         console.print(f"{out}: {rows.height} players", soft_wrap=True)
     elif fmt == "json":

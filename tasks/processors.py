@@ -73,7 +73,6 @@ def commit_built(
         replacements.append(Replacement(OUTPUT_TABLES[b.table], b.write_dates, b.rows_to_write()))
         if b.checks is not None:
             replacements.append(Replacement(ML_FEATURE_CHECKS, b.write_dates, b.checks))
-    rows = run_rows(lines)
 
     def guard() -> None:
         if STOP.is_set():
@@ -84,7 +83,7 @@ def commit_built(
     with _SETTLED:
         _UNDER_WAY[0] += 1
     try:
-        warehouse.commit(replacements, [(PROCESSOR_RUNS, rows)], before_commit=guard)
+        warehouse.commit(replacements, [(PROCESSOR_RUNS, run_rows(lines))], before_commit=guard)
         if listener := committed_listener.get():
             listener(lines)
     finally:
@@ -133,7 +132,12 @@ def build_processor(
         warehouse = open_warehouse(warehouse_url).with_labels(
             processor=table, slate_date=ctx.dates[0].isoformat(), flow_run_id=ctx.inputs.run_id
         )
-        lines = [_with_bytes(line, warehouse) for line in built.lines]
+        lines = list(built.lines)
+        if warehouse.bills_bytes:
+            processed, billed = warehouse.bytes_processed, warehouse.bytes_billed
+            lines = [
+                replace(line, bytes_processed=processed, bytes_billed=billed) for line in lines
+            ]
         commit_built(warehouse, [built], lines, guard)
         late = time.monotonic() - deadline
         if late > 0:  # the commit job returned after the deadline: say so, never FAIL
@@ -156,14 +160,6 @@ def build_processor(
         if line.status != "OK" or len(built.lines) == 1:  # (0.3 ms a line: 0.3 s a season)
             logger.info("%s %s: %s %s", table, line.analysis_date, line.status, line.message)
     return built
-
-
-def _with_bytes(line: RunLine, warehouse: Warehouse) -> RunLine:
-    if not warehouse.bills_bytes:
-        return line
-    return replace(
-        line, bytes_processed=warehouse.bytes_processed, bytes_billed=warehouse.bytes_billed
-    )
 
 
 def _late(line: RunLine, message: str) -> RunLine:

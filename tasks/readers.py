@@ -46,23 +46,18 @@ from tasks.warehouse import (
 POINTS_LINE = "current_points_line"
 
 
-def phase3_window(table: str, first_date: date, last_date: date) -> list[Filter]:
-    """The rows needed to build every slate date of first_date..last_date (one season)."""
-    window = PHASE3_TABLES[table].read_window
-    assert window is not None, table
-    return [Filter(column, op, value) for column, op, value in window.bounds(first_date, last_date)]
-
-
 def read_phase3(
     warehouse: Warehouse, table: str, first_date: date, last_date: date | None = None
 ) -> pl.DataFrame:
+    """The rows needed to build every slate date of first_date..last_date (one season)."""
     schema = PHASE3_TABLES[table]
-    last = last_date or first_date
+    assert schema.read_window is not None, table
+    bounds = schema.read_window.bounds(first_date, last_date or first_date)
     # Checked before the SELECT, so a missing column is a contract error, not a SQL one.
     actual = warehouse.table_schema(schema.full_name)
     check_columns(schema, actual, first_date)
     columns = schema.present_column_names(actual.names if actual is not None else ())
-    rows = warehouse.read(schema.full_name, columns, phase3_window(table, first_date, last))
+    rows = warehouse.read(schema.full_name, columns, [Filter(c, op, v) for c, op, v in bounds])
     return conform_input(schema, rows.to_arrow(), first_date)
 
 
