@@ -14,8 +14,7 @@ from nba_calendar import FIRST_DAY, LAST_DAY
 
 P = ParamSpec("P")
 R = TypeVar("R")
-# The server checks `pattern` (not `format: date`) on a new run: `2024-13-45` starts no run;
-# the flow checks the CLI's range (a deployment's 9999-12-31 would FAIL every line).
+# A new run's server checks `pattern`, not `format: date` (`2024-13-45`); the flow ge and le.
 DAY = r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$"
 Day = Annotated[date, Field(ge=FIRST_DAY, le=LAST_DAY, json_schema_extra={"pattern": DAY})]
 

@@ -154,11 +154,8 @@ def api_answers(url: str, timeout: float = API_PROBE_TIMEOUT_SECONDS) -> str | N
         with opener.open(f"{url.rstrip('/')}/health", timeout=timeout):
             return None
     except urllib.error.HTTPError as error:  # an answer, whatever it says, but "no such page"
-        return (
-            "no Prefect API there: 404 at /health; does the URL lack /api?"
-            if error.code == 404
-            else None
-        )
+        lacking = "no Prefect API there: 404 at /health; does the URL lack /api?"
+        return lacking if error.code == 404 else None
     except (urllib.error.URLError, TimeoutError) as error:
         reason = getattr(error, "reason", error)  # a bare TimeoutError has no reason
         if isinstance(reason, TimeoutError):
@@ -416,7 +413,6 @@ def server_environment(home: Path, port: int) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in NOT_PASSED}
     secret = auth_string(home, create=True)
     assert secret is not None
-    origin = f"http://127.0.0.1:{port}"
     env.update(
         PREFECT_HOME=str(home),
         # Without it the UI served on a non-default port calls the API on port 4200.
@@ -425,7 +421,7 @@ def server_environment(home: Path, port: int) -> dict[str, str]:
         PREFECT_SERVER_API_AUTH_STRING=secret,
         PREFECT_API_AUTH_STRING=secret,  # the server's own services call its API too
         PREFECT_SERVER_CSRF_PROTECTION_ENABLED="true",
-        PREFECT_SERVER_CORS_ALLOWED_ORIGINS=origin,
+        PREFECT_SERVER_CORS_ALLOWED_ORIGINS=f"http://127.0.0.1:{port}",
     )
     env.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     env.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")

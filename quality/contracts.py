@@ -68,23 +68,18 @@ class RowRules:
     ranges: tuple[tuple[str, float, float], ...] = ()
     not_null: tuple[str, ...] = ()
     formats: tuple[tuple[str, str, str], ...] = ()
+    game_counts: bool = False  # every count at most GAME_COUNT_LIMIT
 
 
 # No box score comes near (a team scores ~160), and summing larger counts over a season
 # overflows INT64 into negative averages.
-GAME_COUNT_LIMIT = 1000.0
+GAME_COUNT_LIMIT = 1000
 PLAYER_LOOKUP = (
     "player_lookup",
     "[a-z0-9]+",
     "lowercase letters and digits, as Phase 3 folds names",
 )
 TEAM_ABBR = "[A-Z0-9]{2,4}", "2 to 4 capital letters or digits"
-
-
-def game_counts(schema: TableSchema) -> tuple[tuple[str, float, float], ...]:
-    """Every count of one game within 0 .. GAME_COUNT_LIMIT."""
-    counts = [c.name for c in schema.columns if c.type == "INT64" and c.name != "season_year"]
-    return tuple((name, 0.0, GAME_COUNT_LIMIT) for name in counts)
 
 
 def team_formats(*columns: str) -> tuple[tuple[str, str, str], ...]:
@@ -100,7 +95,8 @@ ROW_RULES: dict[str, RowRules] = {
             ("paint_makes", "paint_attempts"),
             ("mid_range_makes", "mid_range_attempts"),
         ),
-        ranges=(("minutes_played", 0.0, 80.0), *game_counts(PLAYER_GAME_SUMMARY)),
+        ranges=(("minutes_played", 0.0, 80.0),),
+        game_counts=True,
         formats=(PLAYER_LOOKUP, *team_formats("team_abbr", "opponent_team_abbr")),
     ),
     TEAM_DEFENSE_GAME_SUMMARY.name: RowRules(
@@ -109,11 +105,11 @@ ROW_RULES: dict[str, RowRules] = {
             ("opp_mid_range_makes", "opp_mid_range_attempts"),
             ("opp_three_pt_makes", "opp_three_pt_attempts"),
         ),
-        ranges=game_counts(TEAM_DEFENSE_GAME_SUMMARY),
+        game_counts=True,
         formats=team_formats("defending_team_abbr", "opponent_team_abbr"),
     ),
     TEAM_OFFENSE_GAME_SUMMARY.name: RowRules(
-        ranges=game_counts(TEAM_OFFENSE_GAME_SUMMARY),
+        game_counts=True,
         formats=team_formats("team_abbr", "opponent_team_abbr"),
     ),
     # SPEC 2: "Every column after opponent_team_abbr is nullable" (so none before it).
@@ -253,11 +249,11 @@ def _row_rules(schema: TableSchema) -> list[tuple[str, str | None, pl.Expr]]:
     rules.append(
         (f"duplicate key ({', '.join(schema.key)})", None, pl.struct(schema.key).is_duplicated())
     )
-    rules += [
-        ("counts must not be negative", column.name, pl.col(column.name) < 0)
-        for column in schema.columns
-        if column.type == "INT64"
-    ]
+    counts = [c.name for c in schema.columns if c.type == "INT64"]
+    rules += [("counts must not be negative", c, pl.col(c) < 0) for c in counts]
+    if table_rules.game_counts:
+        above = f"above {GAME_COUNT_LIMIT} in one game (no box score comes near)"
+        rules += [(above, c, pl.col(c) > GAME_COUNT_LIMIT) for c in counts if c != "season_year"]
     rules += [
         (f"makes above attempts ({makes} > {attempts})", makes, pl.col(makes) > pl.col(attempts))
         for makes, attempts in table_rules.makes_within_attempts

@@ -11,11 +11,7 @@ import polars as pl
 
 from features.core import REFERENCE_COLUMNS
 from nba_calendar import season_first_day
-from quality.feature_checks import (
-    PLACEHOLDER_SOURCE,
-    checks_markdown,
-    reference_dates,
-)
+from quality.feature_checks import PLACEHOLDER_SOURCE, checks_markdown, reference_dates
 from quality.schemas import ML_FEATURE_CHECKS, ML_FEATURE_STORE_V2
 from tasks.warehouse import Filter, Warehouse
 

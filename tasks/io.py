@@ -15,12 +15,7 @@ from prefect.runtime import flow_run
 from quality.contracts import InputContractError
 from quality.schemas import PHASE3_TABLES, all_tables
 from tasks.readers import read_phase3
-from tasks.warehouse import (
-    TransientWarehouseError,
-    Warehouse,
-    WarehouseError,
-    open_warehouse,
-)
+from tasks.warehouse import TransientWarehouseError, Warehouse, open_warehouse
 
 
 class ProcessorTimeout(TimeoutError):
@@ -33,9 +28,8 @@ def is_transient(exc: BaseException) -> bool:
         return False  # a processor past twice its limit is stopped, not started again
     if isinstance(exc, InputContractError | ValueError | KeyError | TypeError | AssertionError):
         return False
-    if isinstance(exc, WarehouseError):
-        return isinstance(exc, TransientWarehouseError)
-    return isinstance(exc, ConnectionError | TimeoutError | OSError)
+    # Only a transient WarehouseError; OSError covers connection errors and timeouts.
+    return isinstance(exc, TransientWarehouseError | OSError)
 
 
 def retry_transient(task: object, task_run: object, state: object) -> bool:

@@ -66,8 +66,8 @@ def test_valid_input_passes_and_is_typed_as_declared() -> None:
         ({"minutes_played": 81.0}, "minutes_played", "outside 0 to 80"),
         ({"minutes_played": -2.0}, "minutes_played", "outside 0 to 80"),
         # 4e18 points loaded, then a season's sum wrapped to a negative average judged OK.
-        ({"points": 4 * 10**18}, "points", "outside 0 to 1000"),
-        ({"paint_attempts": 1001}, "paint_attempts", "outside 0 to 1000"),
+        ({"points": 4 * 10**18}, "points", "above 1000 in one game"),
+        ({"paint_attempts": 1001}, "paint_attempts", "above 1000 in one game"),
         # A key written unlike the other tables' matched nothing: P3 OK, every mismatch 0.0.
         ({"player_lookup": "CURRY"}, "player_lookup", "not written as lowercase letters"),
         ({"player_lookup": "curry "}, "player_lookup", "not written as lowercase letters"),

@@ -229,10 +229,8 @@ def check_seasons(load: SeasonRows) -> tuple[pa.Table, list[int]]:
     if "season_year" not in rows.column_names:
         raise ValueError(f"{full_name}: rows have no season_year column")
     allowed = sorted({int(s) for s in load.seasons})
-    stray = sorted(
-        (s for s in rows.column("season_year").unique().to_pylist() if s not in allowed),
-        key=str,
-    )
+    found = rows.column("season_year").unique().to_pylist()
+    stray = sorted(set(found) - set(allowed), key=str)
     if stray:
         raise ValueError(f"{full_name}: rows of season {stray[0]} outside the seasons replaced")
     return rows, allowed
@@ -242,9 +240,8 @@ def check_partitions(schema: TableSchema, partitions: Sequence[date], rows: pa.T
     """A partition replace must not write rows outside the partitions it replaces."""
     if not partitions:
         raise ValueError(f"{schema.full_name}: no partitions to replace")
-    allowed = set(partitions)
     found = rows.column(schema.date_column).unique().to_pylist()  # Arrow's, not a loop
-    stray = sorted(d for d in found if d not in allowed)
+    stray = sorted(set(found) - set(partitions))
     if stray:
         raise ValueError(
             f"{schema.full_name}: rows dated {stray[0]} outside the partitions being replaced"

@@ -261,8 +261,7 @@ class BigQueryWarehouse(Warehouse):
     ) -> pa.Table:
         sql, values = select_sql(f"`{self._table_id(full_name)}`", columns, where, "@", "`")
         try:
-            job = self._query(sql, [_parameter(k, v) for k, v in values.items()])
-            return self._fetch(job)
+            return self._fetch(self._query(sql, [_parameter(k, v) for k, v in values.items()]))
         except gexc.GoogleAPIError as exc:
             if isinstance(exc, gexc.NotFound) and self.table_schema(full_name) is None:
                 raise TableNotFound(full_name, f" in project {self.project}") from exc
@@ -360,9 +359,8 @@ class BigQueryWarehouse(Warehouse):
         """Create the table from its declaration when absent (a WRITE_TRUNCATE load would let a
         second first load overwrite it), then add the columns it lacks (nullable). Outside the
         transaction, which takes no DDL: a failed load leaves only nullable columns behind."""
-        dataset = full_name.split(".")[0]
         table_id = self._table_id(full_name)
-        self.client.create_dataset(f"{self.project}.{dataset}", exists_ok=True)
+        self.client.create_dataset(table_id.rsplit(".", 1)[0], exists_ok=True)
         try:
             existing = self.client.get_table(table_id)
         except gexc.NotFound:
@@ -375,9 +373,7 @@ class BigQueryWarehouse(Warehouse):
                 table.require_partition_filter = False
             existing = self.client.create_table(table, exists_ok=True)
         known = {f.name.lower() for f in existing.schema}
-        for field in fields:
-            if field.name.lower() in known:
-                continue
+        for field in [f for f in fields if f.name.lower() not in known]:
             kind = f"ARRAY<{field.field_type}>" if field.mode == "REPEATED" else field.field_type
             # DDL, one column a statement (the emulator takes one ALTER per statement, and
             # its query engine sees the column only when added this way).

@@ -327,14 +327,6 @@ def _allows(path: Path, access: int) -> bool:
     return os.access(path, access) and bool(path.stat().st_mode & bits)
 
 
-def _foreign(path: Path) -> bool:
-    """An existing file without DuckDB's header ("DUCK" at byte 8): DuckDB 2 opens a Parquet,
-    CSV or JSON file, even an empty one, as a throwaway in-memory database."""
-    with suppress(OSError), path.open("rb") as file:
-        return file.read(12)[8:] != b"DUCK"
-    return False  # absent (DuckDB creates it) or unreadable (said below)
-
-
 def open_duckdb(
     path: Path, *, read_only: bool = False, create_dir: bool = False
 ) -> DuckDBWarehouse:
@@ -343,11 +335,14 @@ def open_duckdb(
     where = "the default path" if create_dir else f"PHASE4_WAREHOUSE=duckdb://{path}"
     if path.is_dir():
         raise WarehouseError(f"{path} is a directory ({where}): name a .duckdb file inside it")
-    if _foreign(path):
-        raise WarehouseError(
-            f"{path} is not a DuckDB file ({where}; DuckDB would open it as an empty in-memory "
-            "database and keep no write): point PHASE4_WAREHOUSE at a .duckdb file"
-        )
+    # DuckDB 2 opens an existing Parquet, CSV or JSON file (even empty) as a throwaway
+    # in-memory database; a DuckDB file has "DUCK" at byte 8. Absent: DuckDB creates it.
+    with suppress(OSError), path.open("rb") as file:
+        if file.read(12)[8:] != b"DUCK":
+            raise WarehouseError(
+                f"{path} is not a DuckDB file ({where}; DuckDB would open it as an empty "
+                "in-memory database and keep no write): point PHASE4_WAREHOUSE at a .duckdb file"
+            )
     if read_only:
         if not path.exists():
             raise WarehouseError(
