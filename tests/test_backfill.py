@@ -170,7 +170,7 @@ def test_flow_parameters_the_cli_would_refuse_fail_the_run_in_one_line_writing_n
     state = phase4_backfill(date(2024, 1, 12), date(2024, 1, 10), return_state=True)
     assert state.is_failed()
     assert state.message == "end_date 2024-01-10 is before start_date 2024-01-12"
-    state = phase4_precompute(analysis_date=date(9999, 12, 31), return_state=True)
-    assert state.is_failed() and "less than or equal to 2999-12-31" in str(state.message)
+    nightly = phase4_precompute(analysis_date=date(9999, 12, 31), return_state=True)
+    assert nightly.is_failed() and "less than or equal to 2999-12-31" in str(nightly.message)
     assert before is None  # a loaded season, never run
     assert open_warehouse().table_schema(PROCESSOR_RUNS.full_name) is None  # nothing written
