@@ -606,7 +606,7 @@ def backfill(
                 progress.update(bar, completed=total_days)
     stopped = (
         f"backfill {start.date()}..{end.date()} interrupted; {interrupt.describe()}. "
-        "Re-run the same command to resume."
+        f"Re-run the same command{' without --force' if force else ''} to resume."
     )
     summary = _flow_result(state, BackfillSummary, "backfill", interrupt, stopped)
     columns = ["date", "status", "rows", "message"]

@@ -153,7 +153,7 @@ def training_set_command(
     backfill = f"`phase4 backfill --start {first} --end {last}`"
     if frame.is_empty():
         raise InputError(
-            f"no slate between {first} and {last}: pick dates with games"
+            f"no slate (player context) between {first} and {last}: pick dates with games"
             if not slates
             else f"no ml_feature_store_v2 rows between {first} and {last}: run {backfill} first"
             if unbuilt == slates

@@ -135,6 +135,7 @@ def test_ctrl_c_mid_backfill_stops_within_10_s_and_the_rerun_resumes(
     count, first, last = int(match[1]), date.fromisoformat(match[2]), date.fromisoformat(match[3])
     assert first == START and count == (last - first).days + 1
     assert 1 <= count < (END - START).days + 1
+    assert "Re-run the same command to resume." in " ".join(stderr.split())  # no --force given
 
     # What the summary says was written is exactly what the run lines record ...
     runs = frame(
