@@ -63,6 +63,22 @@ def bigquery_type_of_arrow(arrow: pa.DataType) -> str | None:
     return None
 
 
+def bigquery_float_arrays(rows: pa.Table, *, to_nan: bool) -> pa.Table:
+    """Every ARRAY<FLOAT64>'s NULLs as NaN (to_nan, before a BigQuery load) or back (after a
+    read): BigQuery holds no NULL inside an ARRAY (a query returning one fails), and SPEC 8's
+    placeholders hold 25. DuckDB holds them as declared."""
+    import pyarrow.compute as pc  # only BigQuery's loads and reads need it
+
+    for i, field in enumerate(rows.schema):
+        if pa.types.is_list(field.type) and pa.types.is_floating(field.type.value_type):
+            lists = rows.column(i).combine_chunks()
+            v, nulls = lists.values, lists.is_null()
+            inner = pc.fill_null(v, float("nan")) if to_nan else pc.if_else(pc.is_nan(v), None, v)
+            column = pa.ListArray.from_arrays(lists.offsets, inner, field.type, mask=nulls)
+            rows = rows.set_column(i, field, column)
+    return rows
+
+
 @dataclass(frozen=True)
 class Column:
     name: str

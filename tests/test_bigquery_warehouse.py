@@ -682,3 +682,41 @@ def test_a_credentials_block_the_prefect_api_lacks_is_one_line_naming_the_settin
     assert message.startswith("cannot create a BigQuery client for project someproj: ")
     assert "phase4-nosuch" in message
     assert "PHASE4_GCP_CREDENTIALS_BLOCK" in message and "\n" not in message
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_placeholders_null_features_are_stored_as_nan_and_read_back_as_null(
+    loaded_bq: str,
+) -> None:
+    """BigQuery holds no NULL inside an ARRAY (a query returning one fails): SPEC 8's 25 NULL
+    features of an early-season placeholder made every REST read of `features` end in the
+    client's `TypeError` (`features`, `training-set`, `export` over the season's first days)."""
+    import math
+
+    day = date(2023, 10, 26)
+    code, printed = phase4("run", "--date", str(day))
+    assert code in (0, 1), printed
+    rows = read_output(bq(), "ml_feature_store_v2", day)
+    held = rows.filter(pl.col("data_source") == "early_season")["features"].to_list()
+    assert len(held) == rows.height > 0 and held == [[None] * 25] * len(held)  # all of them
+    table = f"`{bq().project}.nba_predictions.ml_feature_store_v2`"
+    query = f"SELECT features FROM {table} WHERE data_source = 'early_season'"
+    raw = bq().client.query(query).to_arrow(create_bqstorage_client=False)
+    assert raw.num_rows == len(held)
+    assert all(math.isnan(v) for row in raw["features"].to_pylist() for v in row)
+    code, printed = phase4("features", "--date", str(day), "--format", "json")
+    assert code == 0, printed
+
+
+def test_float_arrays_round_trip_whatever_their_chunks_and_nulls() -> None:
+    """NULL elements become NaN and back; NULL and empty lists stay; slices and chunks too."""
+    from quality.schemas import bigquery_float_arrays
+
+    lists = pa.array([[1.5, None], None, [None] * 3, []], pa.list_(pa.float64()))
+    rows = pa.concat_tables([pa.table({"f": lists, "x": [1, 2, 3, 4]})] * 2).slice(1, 6)
+    stored = bigquery_float_arrays(rows, to_nan=True)["f"].to_pylist()
+    assert [None if r is None else [str(v) for v in r] for r in stored] == [
+        None, ["nan"] * 3, [], ["1.5", "nan"], None, ["nan"] * 3,
+    ]  # fmt: skip
+    back = bigquery_float_arrays(bigquery_float_arrays(rows, to_nan=True), to_nan=False)
+    assert back.equals(rows.combine_chunks())

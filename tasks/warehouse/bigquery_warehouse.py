@@ -32,6 +32,7 @@ from quality.schemas import (
     Column,
     TableSchema,
     all_tables,
+    bigquery_float_arrays,
     bigquery_type_of_arrow,
 )
 from tasks.warehouse.base import (
@@ -261,7 +262,8 @@ class BigQueryWarehouse(Warehouse):
     ) -> pa.Table:
         sql, values = select_sql(f"`{self._table_id(full_name)}`", columns, where, "@", "`")
         try:
-            return self._fetch(self._query(sql, [_parameter(k, v) for k, v in values.items()]))
+            read = self._fetch(self._query(sql, [_parameter(k, v) for k, v in values.items()]))
+            return bigquery_float_arrays(read, to_nan=False)
         except gexc.GoogleAPIError as exc:
             if isinstance(exc, gexc.NotFound) and self.table_schema(full_name) is None:
                 raise TableNotFound(full_name, f" in project {self.project}") from exc
@@ -394,7 +396,7 @@ class BigQueryWarehouse(Warehouse):
             parquet_options=bigquery.ParquetOptions.from_api_repr({"enableListInference": True}),
         )
         parquet = io.BytesIO()
-        pq.write_table(rows, parquet, compression="zstd")
+        pq.write_table(bigquery_float_arrays(rows, to_nan=True), parquet, compression="zstd")
         parquet.seek(0)
         self.client.load_table_from_file(parquet, staging, job_config=config).result()
         table = bigquery.Table(staging)
