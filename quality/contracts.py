@@ -74,16 +74,16 @@ class RowRules:
 # No box score comes near (a team scores ~160), and summing larger counts over a season
 # overflows INT64 into negative averages.
 GAME_COUNT_LIMIT = 1000
-PLAYER_LOOKUP = (
+PLAYER_LOOKUP_FORM = (
     "player_lookup",
     "[a-z0-9]+",
     "lowercase letters and digits, as Phase 3 folds names",
 )
-TEAM_ABBR = "[A-Z0-9]{2,4}", "2 to 4 capital letters or digits"
+TEAM_ABBR_FORM = "[A-Z0-9]{2,4}", "2 to 4 capital letters or digits"
 
 
 def team_formats(*columns: str) -> tuple[tuple[str, str, str], ...]:
-    return tuple((column, *TEAM_ABBR) for column in columns)
+    return tuple((column, *TEAM_ABBR_FORM) for column in columns)
 
 
 ROW_RULES: dict[str, RowRules] = {
@@ -97,7 +97,7 @@ ROW_RULES: dict[str, RowRules] = {
         ),
         ranges=(("minutes_played", 0.0, 80.0),),
         game_counts=True,
-        formats=(PLAYER_LOOKUP, *team_formats("team_abbr", "opponent_team_abbr")),
+        formats=(PLAYER_LOOKUP_FORM, *team_formats("team_abbr", "opponent_team_abbr")),
     ),
     TEAM_DEFENSE_GAME_SUMMARY.name: RowRules(
         makes_within_attempts=(
@@ -115,7 +115,7 @@ ROW_RULES: dict[str, RowRules] = {
     # SPEC 2: "Every column after opponent_team_abbr is nullable" (so none before it).
     UPCOMING_PLAYER_GAME_CONTEXT.name: RowRules(
         not_null=("universal_player_id", "game_id", "team_abbr", "opponent_team_abbr"),
-        formats=(PLAYER_LOOKUP, *team_formats("team_abbr", "opponent_team_abbr")),
+        formats=(PLAYER_LOOKUP_FORM, *team_formats("team_abbr", "opponent_team_abbr")),
     ),
     UPCOMING_TEAM_GAME_CONTEXT.name: RowRules(
         not_null=("game_id", "opponent_team_abbr"),  # team_days_rest alone is nullable

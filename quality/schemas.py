@@ -183,9 +183,9 @@ class GraphNode(Protocol):
 
 
 # Descriptions shared by the output tables' columns.
-PLAYER_LOOKUP = "The player's normalised name, Phase 3's key"
-UNIVERSAL_PLAYER_ID = "The player's id across sources (Phase 3's)"
-CONTEXT_COPY = "Copied from the player's upcoming_player_game_context row for D"
+PLAYER_LOOKUP_TEXT = "The player's normalised name, Phase 3's key"
+UNIVERSAL_PLAYER_ID_TEXT = "The player's id across sources (Phase 3's)"
+CONTEXT_COPY_TEXT = "Copied from the player's upcoming_player_game_context row for D"
 
 
 def col(name: str, type_: BigQueryType, description: str = "", mode: Mode = "NULLABLE") -> Column:
@@ -493,8 +493,8 @@ PLAYER_SHOT_ZONE_ANALYSIS = TableSchema(
     PRECOMPUTE_DATASET,
     "player_shot_zone_analysis",
     (
-        req("player_lookup", "STRING", PLAYER_LOOKUP),
-        col("universal_player_id", "STRING", UNIVERSAL_PLAYER_ID),
+        req("player_lookup", "STRING", PLAYER_LOOKUP_TEXT),
+        col("universal_player_id", "STRING", UNIVERSAL_PLAYER_ID_TEXT),
         req("analysis_date", "DATE", "Slate date D; built from games before D"),
         req("season_year", "INT64", "Season S of D"),
         col("paint_rate_last_10", "FLOAT64", "Share of known-zone attempts from the paint, 0-100"),
@@ -536,8 +536,8 @@ PLAYER_COMPOSITE_FACTORS = TableSchema(
     PRECOMPUTE_DATASET,
     "player_composite_factors",
     (
-        req("player_lookup", "STRING", PLAYER_LOOKUP),
-        col("universal_player_id", "STRING", UNIVERSAL_PLAYER_ID),
+        req("player_lookup", "STRING", PLAYER_LOOKUP_TEXT),
+        col("universal_player_id", "STRING", UNIVERSAL_PLAYER_ID_TEXT),
         req("game_date", "DATE", "Slate date D"),
         col("game_id", "STRING", "The player's game on D (context row)"),
         col("team_abbr", "STRING", "The player's team on D (context row)"),
@@ -577,8 +577,8 @@ PLAYER_DAILY_CACHE = TableSchema(
     PRECOMPUTE_DATASET,
     "player_daily_cache",
     (
-        req("player_lookup", "STRING", PLAYER_LOOKUP),
-        col("universal_player_id", "STRING", UNIVERSAL_PLAYER_ID),
+        req("player_lookup", "STRING", PLAYER_LOOKUP_TEXT),
+        col("universal_player_id", "STRING", UNIVERSAL_PLAYER_ID_TEXT),
         req("cache_date", "DATE", "Slate date D"),
         col("team_abbr", "STRING", "The player's team on D (context row)"),
         col("points_avg_last_5", "FLOAT64", "Mean points, last 5 qualifying games before D"),
@@ -593,14 +593,14 @@ PLAYER_DAILY_CACHE = TableSchema(
         col("assisted_rate_last_10", "FLOAT64", "Assisted makes / makes x 100, last 10"),
         col("team_pace_last_10", "FLOAT64", "Mean pace of the team's last 10 games"),
         col("team_off_rating_last_10", "FLOAT64", "Mean offensive rating, team's last 10"),
-        col("games_in_last_7_days", "INT64", CONTEXT_COPY),
-        col("games_in_last_14_days", "INT64", CONTEXT_COPY),
-        col("minutes_in_last_7_days", "FLOAT64", CONTEXT_COPY),
-        col("minutes_in_last_14_days", "FLOAT64", CONTEXT_COPY),
-        col("back_to_backs_last_14_days", "INT64", CONTEXT_COPY),
-        col("avg_minutes_per_game_last_7", "FLOAT64", CONTEXT_COPY),
-        col("fourth_quarter_minutes_last_7", "FLOAT64", CONTEXT_COPY),
-        col("player_age", "INT64", CONTEXT_COPY),
+        col("games_in_last_7_days", "INT64", CONTEXT_COPY_TEXT),
+        col("games_in_last_14_days", "INT64", CONTEXT_COPY_TEXT),
+        col("minutes_in_last_7_days", "FLOAT64", CONTEXT_COPY_TEXT),
+        col("minutes_in_last_14_days", "FLOAT64", CONTEXT_COPY_TEXT),
+        col("back_to_backs_last_14_days", "INT64", CONTEXT_COPY_TEXT),
+        col("avg_minutes_per_game_last_7", "FLOAT64", CONTEXT_COPY_TEXT),
+        col("fourth_quarter_minutes_last_7", "FLOAT64", CONTEXT_COPY_TEXT),
+        col("player_age", "INT64", CONTEXT_COPY_TEXT),
         col("primary_scoring_zone", "STRING", "From P2 (NULL without a full P2 row)"),
         col("paint_rate_last_10", "FLOAT64", "From P2"),
         col("three_pt_rate_last_10", "FLOAT64", "From P2"),
@@ -682,14 +682,14 @@ ML_FEATURE_STORE_V2 = TableSchema(
     PREDICTIONS_DATASET,
     "ml_feature_store_v2",
     (
-        req("player_lookup", "STRING", PLAYER_LOOKUP),
-        col("universal_player_id", "STRING", UNIVERSAL_PLAYER_ID),
+        req("player_lookup", "STRING", PLAYER_LOOKUP_TEXT),
+        col("universal_player_id", "STRING", UNIVERSAL_PLAYER_ID_TEXT),
         req("game_date", "DATE", "Slate date D"),
         col("game_id", "STRING", "The player's game on D (context row)"),
         col("team_abbr", "STRING", "The player's team on D (context row)"),
         col("opponent_team_abbr", "STRING", "The opponent on D (context row)"),
         col("is_home", "BOOL", "The player's team plays at home on D (context row)"),
-        col("days_rest", "INT64", CONTEXT_COPY),
+        col("days_rest", "INT64", CONTEXT_COPY_TEXT),
         Column("features", "FLOAT64", "REPEATED", "The 25 features, NULL-free unless placeholder"),
         Column("feature_names", "STRING", "REPEATED", "Names of the 25 features"),
         Column("feature_sources", "STRING", "REPEATED", "phase4 | phase3 | calculated | default"),
