@@ -64,8 +64,9 @@ def loaded_seasons(warehouse: Warehouse, what: str) -> list[int]:
     seasons = sorted(int(s) for s in loaded.get_column("season_year").drop_nulls().unique())
     if not seasons:
         raise InputError(
-            f"the warehouse holds no Phase 3 season, so {what} has nothing to build "
-            "or show: load one with `phase4 load-phase3 DIR` (or `phase4 demo-data`)"
+            f"the warehouse holds no Phase 3 season, so {what} has nothing to build or show: "
+            "load one with `phase4 load-phase3 DIR` (or `phase4 demo-data`), or check that "
+            f"PHASE4_WAREHOUSE names the one you loaded ({warehouse.url})"
         )
     return seasons
 

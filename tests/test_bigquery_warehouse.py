@@ -286,6 +286,8 @@ def test_a_run_before_loading_phase3_says_to_load_it(bq_url: str) -> None:
     assert code == 2  # one line, as on DuckDB (it was five failed reads and FAIL lines)
     flat = " ".join(printed.split())
     assert f"the warehouse holds no Phase 3 season, so {D} has nothing to build" in flat
+    # A wrong project looks the same: the line names the warehouse it looked in.
+    assert f"check that PHASE4_WAREHOUSE names the one you loaded ({bq_url})" in flat
 
 
 def test_bad_warehouse_urls_say_what_to_fix(monkeypatch: pytest.MonkeyPatch) -> None:
