@@ -7,7 +7,7 @@ and a `phase4.completed` event that Phase 5 can trigger on.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC, date, datetime
+from datetime import date
 from functools import partial
 from typing import Any
 
@@ -18,6 +18,7 @@ from prefect.events import emit_event
 from prefect.futures import PrefectFuture
 
 from features import registry
+from features.common import processed_now
 from features.core import Built
 from quality.schemas import PROCESSOR_RUNS
 from quality.success import RUN_TIME_LIMIT_MINUTES, RunLine, RunReport, Status, run_rows
@@ -63,7 +64,7 @@ def run_lines(
             ]
             status = "SKIPPED"
             message = f"not run: upstream {', '.join(blockers) or 'input'} failed"
-        at = datetime.now(UTC)  # it never ran: no rows or duration; its time makes it D's latest
+        at = processed_now()  # it never ran: no rows or duration; its time makes it D's latest
         never_ran = partial(RunLine, run_id=run_id, processor=table, status=status, finished_at=at)
         lines += [never_ran(analysis_date=d, message=message) for d in dates]
     return sorted(lines, key=lambda line: line.analysis_date)  # stable: run order within a date
